@@ -1,0 +1,2099 @@
+/* index.c — the in-memory index (index.h): a copy-on-write B+tree of reference-counted nodes.
+ *
+ * Shape
+ *   Leaves hold up to FANOUT entries (struct kvval: key, meta and value in one object), inner
+ *   nodes up to FANOUT children and FANOUT-1 separators (struct kvkey). Every key in child[i]
+ *   is < sep[i] <= every key in child[i+1]. A leaf split makes its separator the shortest prefix
+ *   of the right half's first key that still sorts after the left half's last key, so separators
+ *   stay short; inner splits and rebalancing only move separators. All leaves are at one depth.
+ *   No node is ever empty: the root is NULL for an empty index, an inner root has at least two
+ *   children, and a node left empty by a delete is removed at once. A non-root node that falls
+ *   below MIN_FILL is merged with a sibling when both fit in one node, else the two share their
+ *   contents evenly; sharing needs memory (a copy of a shared sibling, a new separator) and is
+ *   skipped when there is none, leaving a small node, never a wrong tree.
+ *
+ * Search
+ *   Every node keeps plen: all its keys start with pfx[0, plen) (plen <= PFX_MAX, kept in the
+ *   node itself), and per key the 8 bytes after that prefix as a big-endian number (its head,
+ *   zero-padded). Keys whose heads differ are ordered by their heads, so a search touches a key
+ *   object only among the (usually zero or one) keys whose head equals the searched key's.
+ *   plen is computed from the node's own keys when it is rebuilt (split, merge, share) and
+ *   shrunk when a key that does not share the prefix is added.
+ *
+ * Sharing (copy-on-write)
+ *   refs counts what points at an object: for a node, parent slots, views and view cursors; for
+ *   an entry, leaf slots; for a page table, entries; for a page, page tables; for a separator,
+ *   inner-node slots. A view takes a reference on the root and nothing else. A mutation walks
+ *   down from the live root and replaces every node on its path whose refs > 1 by a copy; the
+ *   copy takes a reference on everything the original points to, and the live parent's
+ *   reference moves from the original to the copy. Walking top-down, an object whose holder is
+ *   exclusive to the live index and whose refs == 1 cannot be reached from any view, so it is
+ *   changed in place; anything else is copied first. The same rule goes down through entries,
+ *   page tables and pages. Hence: an object reachable from a view is never modified.
+ *   Only the writer adds references to objects the live index can reach (view cursors add one
+ *   to a root their view already holds), so refs == 1 cannot rise behind the writer's back.
+ *   Counts drop from any thread: decrements are acq_rel, so everything a thread did with an
+ *   object happens before whoever frees it; the writer's refs == 1 test is an acquire load, so a
+ *   view's last reads happen before the writer's first in-place write.
+ *
+ * Values
+ *   Small (size <= SMALL_MAX): stored after the key and meta with cap bytes of room, grown
+ *   geometrically. Paged (size > SMALL_MAX): a table of PAGE_BYTES pages, NULL = a hole that
+ *   reads as zeros. Invariants: table slots at and past pages_for(size) are NULL, and the bytes
+ *   of the last page past size are zero, so growing a value never has to clear anything.
+ *   Writing len bytes touches only the pages in range (copying those shared with a view), plus
+ *   one copy of the table while a view shares it.
+ *
+ * Failure
+ *   A mutation allocates everything it may need before changing anything a reader can see;
+ *   what follows cannot fail. Copying shared nodes on the way down is invisible (the copy equals
+ *   the original), so a mutation that fails after such copies has still changed nothing. Bulk
+ *   renames keep a reference on the old root and put it back if anything fails.
+ *
+ * Accounting
+ *   A meter shared by the index, its views and view cursors counts the heap bytes of every
+ *   node, separator, entry, page table and page alive (malloc's chunk sizes: glibc adds an
+ *   8-byte header and rounds to 16), whoever frees them. kvindex_mem is its value: the live
+ *   index plus whatever only its views still hold.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index.h"
+
+#define FANOUT 64              /* entries per leaf, children per inner node */
+#define MIN_FILL (FANOUT / 4)  /* below this a non-root node is merged or refilled */
+#define MAX_DEPTH 16           /* levels; halves of splits hold >= 31, so 16 levels is > 2^70 keys */
+#define PFX_MAX 55             /* prefix bytes kept in a node: fills its header to 64 bytes */
+#define PAGE_SHIFT 16
+#define PAGE_BYTES ((uint32_t)1 << PAGE_SHIFT)
+#define SMALL_MAX PAGE_BYTES   /* largest value kept in one buffer; a small value fits page 0 */
+#define CAP_PAGED UINT32_MAX   /* kvval.cap of a paged value */
+#define NO_PAGE UINT32_MAX
+
+_Static_assert(KV_MAX_VALUE <= UINT32_MAX / 2, "value sizes and offsets fit in 32 bits");
+_Static_assert(KV_MAX_KEY <= UINT16_MAX && KV_MAX_META <= UINT16_MAX, "lengths fit in 16 bits");
+
+/* Counts the index's heap bytes; shared with views and view cursors, which may free objects
+ * after the index is gone. */
+struct meter {
+	atomic_uint refs;       /* the index, each view, each view cursor */
+	_Atomic uint64_t bytes; /* chunk sizes of every object alive */
+	uint64_t fail_in;       /* testing: allocations until one fails, 0 = never; writer only */
+};
+
+struct kvkey {                  /* a separator */
+	atomic_uint refs;       /* inner-node slots holding it, in every version of the tree */
+	uint32_t len;
+	unsigned char bytes[];
+};
+
+struct page {
+	atomic_uint refs;       /* page tables holding it */
+	alignas(16) unsigned char data[PAGE_BYTES];
+};
+
+struct pagetab {
+	atomic_uint refs;       /* entries holding it */
+	uint32_t slots;         /* length of page[]; slots at and past pages_for(size) are NULL */
+	struct page *page[];
+};
+
+struct kvval {
+	atomic_uint refs;       /* leaf slots holding it, in every version of the tree */
+	uint16_t klen, mlen;
+	uint32_t size;          /* value bytes; > SMALL_MAX exactly when cap == CAP_PAGED */
+	uint32_t cap;           /* small: room for the value after key and meta */
+	unsigned char bytes[];  /* key, meta, then the small value or the page table pointer */
+};
+
+struct node {
+	atomic_uint refs;       /* parent slots, views and view cursors holding it */
+	uint16_t n;             /* leaf: entries; inner: children */
+	uint16_t plen;          /* every key in the node starts with pfx[0, plen) */
+	uint8_t leaf;
+	unsigned char pfx[PFX_MAX];
+};
+_Static_assert(sizeof(struct node) == 64, "a node's header is one cache line");
+
+/* A leaf keeps each entry's head beside its pointer: the scan of the heads brings in the
+ * pointer it needs, one cache miss fewer on the way to the entry. */
+struct slot {
+	uint64_t head;          /* see "Search" above */
+	struct kvval *ent;
+};
+
+struct leaf {
+	struct node h;
+	struct slot s[FANOUT];
+};
+
+struct inner {
+	struct node h;
+	uint64_t head[FANOUT - 1];      /* per separator */
+	struct kvkey *sep[FANOUT - 1];
+	struct node *child[FANOUT];
+};
+
+struct kvindex {
+	struct node *root;      /* NULL when empty */
+	struct meter *m;
+	unsigned height;        /* levels: 0 empty, 1 a lone leaf */
+	uint64_t count, bytes;
+};
+
+struct kvview {
+	struct node *root;      /* holds a reference */
+	struct meter *m;        /* holds a reference */
+	uint64_t count;
+};
+
+/* The way from the root to a key's place in its leaf. */
+struct path {
+	unsigned depth;                 /* inner nodes above the leaf */
+	struct inner *in[MAX_DEPTH];
+	unsigned idx[MAX_DEPTH];        /* the child taken at in[i] */
+	struct leaf *leaf;
+	unsigned pos;                   /* the first entry >= key */
+	bool found;                     /* ... and it is equal */
+};
+
+struct kvcursor {
+	struct node *pin;       /* view cursors: a reference on the view's root, dropped at close */
+	struct meter *m;        /* view cursors: a reference on the meter, for that last release */
+	unsigned depth;         /* nodes on path[], the last a leaf; 0 once past the end */
+	struct {
+		const struct node *nd;
+		unsigned idx;   /* inner: child being walked; leaf: next entry */
+	} path[MAX_DEPTH];
+};
+
+/* ---- references ------------------------------------------------------------------------- */
+
+static void ref_init(atomic_uint *r)
+{
+	atomic_init(r, 1);
+}
+
+/* The caller already holds a reference, so the object cannot go away meanwhile. */
+static void ref_get(atomic_uint *r)
+{
+	atomic_fetch_add_explicit(r, 1, memory_order_relaxed);
+}
+
+/* true when that was the last reference: the caller frees. */
+static bool ref_put(atomic_uint *r)
+{
+	return atomic_fetch_sub_explicit(r, 1, memory_order_acq_rel) == 1;
+}
+
+/* true when the caller's reference is the only one (see "Sharing" above). */
+static bool ref_sole(atomic_uint *r)
+{
+	return atomic_load_explicit(r, memory_order_acquire) == 1;
+}
+
+/* ---- memory ----------------------------------------------------------------------------- */
+
+static size_t heap_chunk(size_t n)
+{
+	size_t c = (n + 8 + 15) & ~(size_t)15;
+
+	return c < 32 ? 32 : c;
+}
+
+static void *meter_alloc(struct meter *m, size_t n)
+{
+	void *p;
+
+	if (m->fail_in && --m->fail_in == 0)
+		return NULL;
+	p = malloc(n);
+	if (p)
+		atomic_fetch_add_explicit(&m->bytes, heap_chunk(n), memory_order_relaxed);
+	return p;
+}
+
+/* Like realloc: on failure p is untouched. */
+static void *meter_realloc(struct meter *m, void *p, size_t old, size_t n)
+{
+	void *q;
+
+	if (m->fail_in && --m->fail_in == 0)
+		return NULL;
+	q = realloc(p, n);
+	if (q) {
+		atomic_fetch_add_explicit(&m->bytes, heap_chunk(n), memory_order_relaxed);
+		atomic_fetch_sub_explicit(&m->bytes, heap_chunk(old), memory_order_relaxed);
+	}
+	return q;
+}
+
+static void meter_free(struct meter *m, void *p, size_t n)
+{
+	if (!p)
+		return;
+	atomic_fetch_sub_explicit(&m->bytes, heap_chunk(n), memory_order_relaxed);
+	free(p);
+}
+
+static void meter_put(struct meter *m)
+{
+	if (ref_put(&m->refs))
+		free(m);
+}
+
+static void copy_bytes(void *dst, const void *src, size_t n)
+{
+	if (n)
+		memcpy(dst, src, n);
+}
+
+/* ---- keys ------------------------------------------------------------------------------- */
+
+/* memcmp order, a proper prefix first. */
+static int key_cmp(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	int c = n ? memcmp(a, b, n) : 0;
+
+	if (c)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+static size_t common_prefix(const unsigned char *a, size_t alen, const unsigned char *b,
+			    size_t blen)
+{
+	size_t n = alen < blen ? alen : blen, i = 0;
+
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+/* Bytes [off, off + 8) of the key, big-endian, zero past its end. */
+static uint64_t key_head(const unsigned char *k, size_t klen, size_t off)
+{
+	const unsigned char *p = k + off;
+	uint64_t h = 0;
+
+	if (off < klen && klen - off >= 8)
+		return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+		       (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+		       (uint64_t)p[6] << 8 | (uint64_t)p[7];
+	for (size_t i = 0; i < 8; i++)
+		h = h << 8 | (off + i < klen ? p[i] : 0);
+	return h;
+}
+
+static size_t key_size(size_t len)
+{
+	return sizeof(struct kvkey) + len;
+}
+
+static struct kvkey *key_new(struct meter *m, const unsigned char *bytes, size_t len)
+{
+	struct kvkey *k = meter_alloc(m, key_size(len));
+
+	if (!k)
+		return NULL;
+	ref_init(&k->refs);
+	k->len = (uint32_t)len;
+	copy_bytes(k->bytes, bytes, len);
+	return k;
+}
+
+static void key_put(struct meter *m, struct kvkey *k)
+{
+	if (ref_put(&k->refs))
+		meter_free(m, k, key_size(k->len));
+}
+
+/* ---- values ----------------------------------------------------------------------------- */
+
+static bool val_paged(const struct kvval *v)
+{
+	return v->cap == CAP_PAGED;
+}
+
+static size_t pt_offset(size_t klen, size_t mlen)
+{
+	return (klen + mlen + 7) & ~(size_t)7;
+}
+
+static size_t val_bytes(size_t klen, size_t mlen, bool paged, size_t cap)
+{
+	if (paged)
+		return sizeof(struct kvval) + pt_offset(klen, mlen) + sizeof(struct pagetab *);
+	return sizeof(struct kvval) + klen + mlen + cap;
+}
+
+static size_t val_alloc_size(const struct kvval *v)
+{
+	return val_bytes(v->klen, v->mlen, val_paged(v), v->cap);
+}
+
+static unsigned char *val_data(struct kvval *v)
+{
+	return v->bytes + v->klen + v->mlen;
+}
+
+static struct pagetab *val_pagetab(const struct kvval *v)
+{
+	struct pagetab *pt;
+
+	memcpy(&pt, v->bytes + pt_offset(v->klen, v->mlen), sizeof(pt));
+	return pt;
+}
+
+static void val_set_pagetab(struct kvval *v, struct pagetab *pt)
+{
+	memcpy(v->bytes + pt_offset(v->klen, v->mlen), &pt, sizeof(pt));
+}
+
+static uint32_t pages_for(uint64_t bytes)
+{
+	return (uint32_t)((bytes + PAGE_BYTES - 1) >> PAGE_SHIFT);
+}
+
+static size_t pagetab_size(uint32_t slots)
+{
+	return sizeof(struct pagetab) + (size_t)slots * sizeof(struct page *);
+}
+
+static void page_put(struct meter *m, struct page *pg)
+{
+	if (pg && ref_put(&pg->refs))
+		meter_free(m, pg, sizeof(*pg));
+}
+
+static void pagetab_put(struct meter *m, struct pagetab *pt)
+{
+	if (!ref_put(&pt->refs))
+		return;
+	for (uint32_t i = 0; i < pt->slots; i++)
+		page_put(m, pt->page[i]);
+	meter_free(m, pt, pagetab_size(pt->slots));
+}
+
+static void val_put(struct meter *m, struct kvval *v)
+{
+	if (!ref_put(&v->refs))
+		return;
+	if (val_paged(v))
+		pagetab_put(m, val_pagetab(v));
+	meter_free(m, v, val_alloc_size(v));
+}
+
+/* A new entry (refs 1, size 0) holding key and meta, with room for cap bytes of small value,
+ * or, paged, for a page table pointer (set to NULL). */
+static struct kvval *val_alloc(struct meter *m, const void *key, size_t klen, const void *meta,
+			       size_t mlen, bool paged, size_t cap)
+{
+	struct kvval *v = meter_alloc(m, val_bytes(klen, mlen, paged, cap));
+
+	if (!v)
+		return NULL;
+	ref_init(&v->refs);
+	v->klen = (uint16_t)klen;
+	v->mlen = (uint16_t)mlen;
+	v->size = 0;
+	v->cap = paged ? CAP_PAGED : (uint32_t)cap;
+	copy_bytes(v->bytes, key, klen);
+	copy_bytes(v->bytes + klen, meta, mlen);
+	if (paged)
+		val_set_pagetab(v, NULL);
+	return v;
+}
+
+/* Room for a small value that grows to need bytes: at least double, so appends are amortised
+ * O(1) per byte. */
+static size_t grow_cap(size_t cap, size_t need)
+{
+	size_t c = cap * 2;
+
+	if (c > SMALL_MAX)
+		c = SMALL_MAX;
+	return c > need ? c : need;
+}
+
+/* val_reshape for a small value staying small. */
+static int small_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint32_t off,
+			 const unsigned char *data, uint32_t len)
+{
+	struct kvval *v = *vp, *nv = v;
+	uint32_t old = v->size;
+	bool sole = ref_sole(&v->refs);
+	size_t cap;
+
+	if (sole && size <= v->cap)
+		goto write;
+	if (sole) {
+		cap = grow_cap(v->cap, size);
+		nv = meter_realloc(m, v, val_alloc_size(v), val_bytes(v->klen, v->mlen, false, cap));
+		if (!nv)
+			return -ENOMEM;
+	} else {
+		cap = size > old ? grow_cap(old, size) : size;
+		nv = val_alloc(m, v->bytes, v->klen, v->bytes + v->klen, v->mlen, false, cap);
+		if (!nv)
+			return -ENOMEM;
+		copy_bytes(val_data(nv), val_data(v), old < size ? old : size);
+	}
+	nv->cap = (uint32_t)cap;
+write:
+	if (size > old)
+		memset(val_data(nv) + old, 0, size - old);
+	copy_bytes(val_data(nv) + off, data, len);
+	nv->size = size;
+	if (!sole)
+		val_put(m, v);
+	*vp = nv;
+	return 0;
+}
+
+/* val_reshape for a paged value cut down to a small one. */
+static int paged_to_small(struct meter *m, struct kvval **vp, uint32_t size)
+{
+	struct kvval *v = *vp, *nv;
+	struct page *first = val_pagetab(v)->page[0];
+
+	nv = val_alloc(m, v->bytes, v->klen, v->bytes + v->klen, v->mlen, false, size);
+	if (!nv)
+		return -ENOMEM;
+	if (first)
+		copy_bytes(val_data(nv), first->data, size);
+	else
+		memset(val_data(nv), 0, size);
+	nv->size = size;
+	val_put(m, v);
+	*vp = nv;
+	return 0;
+}
+
+/* Fill a fresh page from src (srclen bytes, zeros past them), leaving [skip_lo, skip_hi) for
+ * the caller to write. */
+static void page_fill(struct page *pg, const unsigned char *src, size_t srclen, size_t skip_lo,
+		      size_t skip_hi)
+{
+	size_t ranges[2][2] = { { 0, skip_lo }, { skip_hi, PAGE_BYTES } };
+
+	for (int r = 0; r < 2; r++) {
+		size_t lo = ranges[r][0], hi = ranges[r][1], have;
+
+		if (lo >= hi)
+			continue;
+		have = srclen > lo ? (srclen < hi ? srclen : hi) - lo : 0;
+		copy_bytes(pg->data + lo, src ? src + lo : NULL, have);
+		memset(pg->data + lo + have, 0, hi - lo - have);
+	}
+}
+
+/* val_reshape when the result is paged (the value may be small before). */
+static int paged_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint32_t off,
+			 const unsigned char *data, uint32_t len)
+{
+	struct kvval *v = *vp, *nv = v, *new_v = NULL;
+	bool v_sole = ref_sole(&v->refs), was_paged = val_paged(v);
+	struct pagetab *pt = was_paged ? val_pagetab(v) : NULL, *npt = pt, *new_pt = NULL;
+	bool pt_sole = pt && v_sole && ref_sole(&pt->refs);
+	uint32_t old = v->size, old_pages = was_paged ? pages_for(old) : 0, need = pages_for(size);
+	uint32_t first = 1, last = 0, nrange, extra = NO_PAGE, slots = need, i, k;
+	struct page *stack_fresh[8], **fresh = stack_fresh;
+	size_t fresh_bytes = 0;
+	int rc = -ENOMEM;
+
+	/* The pages this edit writes: those in [off, off + len), and one more: page 0 when a small
+	 * value moves into pages, or the page whose tail a shrink must clear. */
+	if (len) {
+		first = off >> PAGE_SHIFT;
+		last = (uint32_t)(((uint64_t)off + len - 1) >> PAGE_SHIFT);
+	}
+	if (!was_paged && old > 0)
+		extra = 0;
+	else if (was_paged && size < old && (size & (PAGE_BYTES - 1)) && pt->page[size >> PAGE_SHIFT])
+		extra = size >> PAGE_SHIFT;
+	if (extra != NO_PAGE && extra >= first && extra <= last)
+		extra = NO_PAGE;
+	nrange = len ? last - first + 1 : 0;
+	if (nrange + 1 > sizeof(stack_fresh) / sizeof(stack_fresh[0])) {
+		fresh_bytes = (nrange + 1) * sizeof(*fresh);
+		fresh = meter_alloc(m, fresh_bytes);
+		if (!fresh) {
+			fresh = stack_fresh;
+			fresh_bytes = 0;
+			goto out;
+		}
+	}
+	/* fresh[k]: page first + k for k < nrange, the extra page at nrange; NULL where the page
+	 * is ours alone and is written in place. */
+	for (k = 0; k <= nrange; k++)
+		fresh[k] = NULL;
+	for (k = 0; k <= nrange; k++) {
+		struct page *cur;
+
+		i = k < nrange ? first + k : extra;
+		if (i == NO_PAGE)
+			continue;
+		cur = pt_sole && i < old_pages ? pt->page[i] : NULL;
+		if (cur && ref_sole(&cur->refs))
+			continue;
+		fresh[k] = meter_alloc(m, sizeof(struct page));
+		if (!fresh[k])
+			goto out;
+	}
+	if (!pt_sole || pt->slots < need) {
+		if (pt_sole) {
+			slots = pt->slots * 2 > pages_for(KV_MAX_VALUE) ? pages_for(KV_MAX_VALUE) :
+									   pt->slots * 2;
+			slots = slots > need ? slots : need;
+		}
+		new_pt = meter_alloc(m, pagetab_size(slots));
+		if (!new_pt)
+			goto out;
+	}
+	if (!v_sole || !was_paged) {
+		new_v = meter_alloc(m, val_bytes(v->klen, v->mlen, true, 0));
+		if (!new_v)
+			goto out;
+	}
+
+	/* Commit: nothing below fails. First the table: a copy of a shared one takes references
+	 * on the pages it keeps; a sole one hands them over; pages past the new size go. */
+	if (new_pt) {
+		uint32_t keep = old_pages < need ? old_pages : need;
+
+		npt = new_pt;
+		new_pt = NULL;
+		ref_init(&npt->refs);
+		npt->slots = slots;
+		for (i = 0; i < slots; i++)
+			npt->page[i] = i < keep ? pt->page[i] : NULL;
+		if (pt_sole) {
+			for (i = keep; i < old_pages; i++)
+				page_put(m, pt->page[i]);
+			meter_free(m, pt, pagetab_size(pt->slots));
+		} else {
+			for (i = 0; i < keep; i++)
+				if (npt->page[i])
+					ref_get(&npt->page[i]->refs);
+			if (pt && !new_v)
+				pagetab_put(m, pt);     /* v lives on with npt instead */
+		}
+	} else {
+		for (i = need; i < old_pages; i++) {
+			page_put(m, pt->page[i]);
+			pt->page[i] = NULL;
+		}
+	}
+	/* Then the pages written: fresh ones start as a copy of what they replace. */
+	for (k = 0; k <= nrange; k++) {
+		uint64_t base;
+		size_t wlo = 0, whi = 0;
+		struct page *pg;
+
+		i = k < nrange ? first + k : extra;
+		if (i == NO_PAGE)
+			continue;
+		base = (uint64_t)i << PAGE_SHIFT;
+		if (k < nrange) {
+			wlo = off > base ? off - base : 0;
+			whi = (uint64_t)off + len - base < PAGE_BYTES ? (uint64_t)off + len - base :
+									PAGE_BYTES;
+		}
+		pg = npt->page[i];
+		if (fresh[k]) {
+			if (!was_paged && i == 0)
+				page_fill(fresh[k], val_data(v), old, wlo, whi);
+			else
+				page_fill(fresh[k], pg ? pg->data : NULL, pg ? PAGE_BYTES : 0, wlo,
+					  whi);
+			ref_init(&fresh[k]->refs);
+			page_put(m, pg);
+			pg = npt->page[i] = fresh[k];
+			fresh[k] = NULL;
+		}
+		if (k < nrange)
+			memcpy(pg->data + wlo, data + (base + wlo - off), whi - wlo);
+		else if (was_paged)     /* the shrink's last page */
+			memset(pg->data + (size & (PAGE_BYTES - 1)), 0,
+			       PAGE_BYTES - (size & (PAGE_BYTES - 1)));
+	}
+	/* Last the entry: a copy when shared or when it moves from small to paged layout. */
+	if (new_v) {
+		nv = new_v;
+		new_v = NULL;
+		ref_init(&nv->refs);
+		nv->klen = v->klen;
+		nv->mlen = v->mlen;
+		nv->cap = CAP_PAGED;
+		copy_bytes(nv->bytes, v->bytes, (size_t)v->klen + v->mlen);
+	}
+	val_set_pagetab(nv, npt);
+	nv->size = size;
+	if (nv != v) {
+		if (v_sole)     /* a small value, now in page 0: free it without its contents */
+			meter_free(m, v, val_alloc_size(v));
+		else
+			val_put(m, v);
+	}
+	*vp = nv;
+	rc = 0;
+out:
+	for (k = 0; k <= nrange; k++)
+		if (fresh[k])
+			meter_free(m, fresh[k], sizeof(struct page));
+	if (fresh != stack_fresh)
+		meter_free(m, fresh, fresh_bytes);
+	if (new_pt)
+		meter_free(m, new_pt, pagetab_size(slots));
+	if (new_v)
+		meter_free(m, new_v, val_bytes(v->klen, v->mlen, true, 0));
+	return rc;
+}
+
+/* Make *vp the old value cut or zero-extended to size bytes, then with data[0, len) written at
+ * off (off + len <= size). All or nothing: on -ENOMEM *vp is as it was. When the entry is
+ * shared, or must move, *vp becomes a new entry and the caller's reference to the old one is
+ * dropped. */
+static int val_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint32_t off,
+		       const void *data, uint32_t len)
+{
+	if (size > SMALL_MAX)
+		return paged_reshape(m, vp, size, off, data, len);
+	if (val_paged(*vp)) {
+		assert(len == 0);
+		return paged_to_small(m, vp, size);
+	}
+	return small_reshape(m, vp, size, off, data, len);
+}
+
+/* The same value and meta under another key; the page table, if any, is shared. */
+static struct kvval *val_rekey(struct meter *m, const struct kvval *v, const void *key,
+			       size_t klen)
+{
+	bool paged = val_paged(v);
+	struct kvval *nv = val_alloc(m, key, klen, v->bytes + v->klen, v->mlen, paged,
+				     paged ? 0 : v->size);
+
+	if (!nv)
+		return NULL;
+	nv->size = v->size;
+	if (paged) {
+		struct pagetab *pt = val_pagetab(v);
+
+		ref_get(&pt->refs);
+		val_set_pagetab(nv, pt);
+	} else {
+		copy_bytes(val_data(nv), v->bytes + v->klen + v->mlen, v->size);
+	}
+	return nv;
+}
+
+static int val_setmeta(struct meter *m, struct kvval **vp, const void *meta, size_t mlen)
+{
+	struct kvval *v = *vp, *nv;
+	bool sole = ref_sole(&v->refs), paged = val_paged(v);
+
+	if (sole && mlen == v->mlen) {
+		copy_bytes(v->bytes + v->klen, meta, mlen);
+		return 0;
+	}
+	nv = val_alloc(m, v->bytes, v->klen, meta, mlen, paged,
+		       paged ? 0 : (sole ? v->cap : v->size));
+	if (!nv)
+		return -ENOMEM;
+	nv->size = v->size;
+	if (paged) {
+		struct pagetab *pt = val_pagetab(v);
+
+		ref_get(&pt->refs);
+		val_set_pagetab(nv, pt);
+	} else {
+		copy_bytes(val_data(nv), val_data(v), v->size);
+	}
+	val_put(m, v);
+	*vp = nv;
+	return 0;
+}
+
+/* ---- nodes ------------------------------------------------------------------------------ */
+
+static size_t node_size(const struct node *nd)
+{
+	return nd->leaf ? sizeof(struct leaf) : sizeof(struct inner);
+}
+
+static struct node *node_new(struct meter *m, bool leaf)
+{
+	struct node *nd = meter_alloc(m, leaf ? sizeof(struct leaf) : sizeof(struct inner));
+
+	if (!nd)
+		return NULL;
+	ref_init(&nd->refs);
+	nd->n = 0;
+	nd->plen = 0;
+	nd->leaf = leaf;
+	return nd;
+}
+
+/* Free a sole node whose contents have moved elsewhere (or that has none). */
+static void node_free_shell(struct meter *m, struct node *nd)
+{
+	assert(ref_sole(&nd->refs));
+	meter_free(m, nd, node_size(nd));
+}
+
+static void node_put(struct meter *m, struct node *nd)
+{
+	if (!nd || !ref_put(&nd->refs))
+		return;
+	if (nd->leaf) {
+		struct leaf *lf = (struct leaf *)nd;
+
+		for (unsigned i = 0; i < nd->n; i++)
+			val_put(m, lf->s[i].ent);
+	} else {
+		struct inner *in = (struct inner *)nd;
+
+		for (unsigned i = 0; i < nd->n; i++) {
+			if (i)
+				key_put(m, in->sep[i - 1]);
+			node_put(m, in->child[i]);
+		}
+	}
+	meter_free(m, nd, node_size(nd));
+}
+
+static unsigned node_nkeys(const struct node *nd)
+{
+	if (nd->leaf)
+		return nd->n;
+	return nd->n ? nd->n - 1u : 0u;
+}
+
+static const unsigned char *node_key(const struct node *nd, unsigned i, size_t *len)
+{
+	if (nd->leaf) {
+		const struct kvval *v = ((const struct leaf *)nd)->s[i].ent;
+
+		*len = v->klen;
+		return v->bytes;
+	}
+	const struct kvkey *k = ((const struct inner *)nd)->sep[i];
+
+	*len = k->len;
+	return k->bytes;
+}
+
+static uint64_t *node_head(struct node *nd, unsigned i)
+{
+	if (nd->leaf)
+		return &((struct leaf *)nd)->s[i].head;
+	return &((struct inner *)nd)->head[i];
+}
+
+static uint64_t node_head_at(const struct node *nd, unsigned i)
+{
+	if (nd->leaf)
+		return ((const struct leaf *)nd)->s[i].head;
+	return ((const struct inner *)nd)->head[i];
+}
+
+/* A copy of a shared node for the live tree: it takes a reference on everything it points to.
+ * The original's fields are only read: views may be reading them too. */
+static struct node *node_copy(struct meter *m, const struct node *src)
+{
+	struct node *nd = node_new(m, src->leaf);
+
+	if (!nd)
+		return NULL;
+	nd->n = src->n;
+	nd->plen = src->plen;
+	memcpy(nd->pfx, src->pfx, src->plen);
+	if (src->leaf) {
+		const struct leaf *s = (const struct leaf *)src;
+		struct leaf *d = (struct leaf *)nd;
+
+		for (unsigned i = 0; i < src->n; i++) {
+			d->s[i] = s->s[i];
+			ref_get(&d->s[i].ent->refs);
+		}
+	} else {
+		const struct inner *s = (const struct inner *)src;
+		struct inner *d = (struct inner *)nd;
+
+		memcpy(d->head, s->head, node_nkeys(src) * sizeof(d->head[0]));
+		for (unsigned i = 0; i < src->n; i++) {
+			if (i) {
+				d->sep[i - 1] = s->sep[i - 1];
+				ref_get(&d->sep[i - 1]->refs);
+			}
+			d->child[i] = s->child[i];
+			ref_get(&d->child[i]->refs);
+		}
+	}
+	return nd;
+}
+
+/* <0 when key sorts before every key the node can hold under its prefix, >0 after, 0 when the
+ * key starts with the prefix. */
+static int node_prefix_cmp(const struct node *nd, const unsigned char *key, size_t klen)
+{
+	size_t p = nd->plen, n = klen < p ? klen : p;
+	int c = n ? memcmp(key, nd->pfx, n) : 0;
+
+	if (c)
+		return c;
+	return klen < p ? -1 : 0;
+}
+
+static void node_rehead(struct node *nd)
+{
+	unsigned nk = node_nkeys(nd);
+
+	for (unsigned i = 0; i < nk; i++) {
+		size_t len;
+		const unsigned char *k = node_key(nd, i, &len);
+
+		*node_head(nd, i) = key_head(k, len, nd->plen);
+	}
+}
+
+/* Shrink the prefix, if need be, so that key (about to be added) shares it. */
+static void node_fit(struct node *nd, const unsigned char *key, size_t klen)
+{
+	size_t p = common_prefix(key, klen, nd->pfx, nd->plen);
+
+	if (p < nd->plen) {
+		nd->plen = (uint16_t)p;
+		node_rehead(nd);
+	}
+}
+
+/* Recompute the prefix of a rebuilt node from its keys: being sorted, the first and last bound
+ * it. hp: every key starts with src[0, hp) and the heads were computed at hp (SIZE_MAX: not
+ * known). When the first and last heads differ in their first byte the prefix is exactly hp. */
+static void node_reprefix(struct node *nd, size_t hp, const unsigned char *src)
+{
+	unsigned nk = node_nkeys(nd);
+	const unsigned char *first, *last;
+	size_t flen, llen, p;
+
+	if (nk == 0) {
+		nd->plen = 0;
+		return;
+	}
+	if (hp != SIZE_MAX && nk > 1 && (node_head_at(nd, 0) ^ node_head_at(nd, nk - 1)) >> 56) {
+		if (src != nd->pfx)
+			memcpy(nd->pfx, src, hp);
+		nd->plen = (uint16_t)hp;
+		return;
+	}
+	first = node_key(nd, 0, &flen);
+	last = node_key(nd, nk - 1, &llen);
+	p = common_prefix(first, flen, last, llen);
+	if (p > PFX_MAX)
+		p = PFX_MAX;
+	memcpy(nd->pfx, first, p);
+	nd->plen = (uint16_t)p;
+	if (p != hp)
+		node_rehead(nd);
+}
+
+/* Prefix length two nodes' heads can be combined at: their prefixes are the same bytes. */
+static size_t shared_hp(const struct node *a, const struct node *b)
+{
+	if (a->plen == b->plen && !memcmp(a->pfx, b->pfx, a->plen))
+		return a->plen;
+	return SIZE_MAX;
+}
+
+/* How many heads are < h (*lo) and <= h (*hi), for n heads `stride` uint64s apart. A
+ * branch-free count over them all: their cache lines load in parallel, which beats a binary
+ * search's chain of dependent misses. */
+static inline void heads_range(const uint64_t *head, size_t stride, unsigned n, uint64_t h,
+			       unsigned *lo, unsigned *hi)
+{
+	unsigned lt = 0, le = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		lt += head[i * stride] < h;
+		le += head[i * stride] <= h;
+	}
+	*lo = lt;
+	*hi = le;
+}
+
+/* The first entry >= key; *found when it is equal. */
+static unsigned leaf_search(const struct leaf *lf, const unsigned char *key, size_t klen,
+			    bool *found)
+{
+	const struct node *nd = &lf->h;
+	unsigned lo, hi;
+	int c = node_prefix_cmp(nd, key, klen);
+
+	*found = false;
+	if (c)
+		return c < 0 ? 0 : nd->n;
+	heads_range(&lf->s[0].head, sizeof(struct slot) / sizeof(uint64_t), nd->n,
+		    key_head(key, klen, nd->plen), &lo, &hi);
+	while (lo < hi) {       /* entries with the key's head: ordered by the keys themselves */
+		unsigned mid = lo + (hi - lo) / 2;
+		const struct kvval *v = lf->s[mid].ent;
+		int d = key_cmp(v->bytes, v->klen, key, klen);
+
+		if (d < 0) {
+			lo = mid + 1;
+		} else {
+			*found = d == 0;
+			hi = mid;
+		}
+	}
+	return lo;
+}
+
+/* The child whose range holds key: the number of separators <= key. */
+static unsigned inner_route(const struct inner *in, const unsigned char *key, size_t klen)
+{
+	const struct node *nd = &in->h;
+	unsigned nk = nd->n - 1u, lo, hi;
+	int c = node_prefix_cmp(nd, key, klen);
+
+	if (c)
+		return c < 0 ? 0 : nk;
+	heads_range(in->head, 1, nk, key_head(key, klen, nd->plen), &lo, &hi);
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const struct kvkey *s = in->sep[mid];
+
+		if (key_cmp(s->bytes, s->len, key, klen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void leaf_insert_at(struct leaf *lf, unsigned pos, struct kvval *e)
+{
+	unsigned n = lf->h.n;
+
+	node_fit(&lf->h, e->bytes, e->klen);
+	memmove(&lf->s[pos + 1], &lf->s[pos], (n - pos) * sizeof(lf->s[0]));
+	lf->s[pos].ent = e;
+	lf->s[pos].head = key_head(e->bytes, e->klen, lf->h.plen);
+	lf->h.n++;
+}
+
+/* Separator s goes in at index ci, its right child c at ci + 1. */
+static void inner_insert_at(struct inner *in, unsigned ci, struct kvkey *s, struct node *c)
+{
+	unsigned n = in->h.n;
+
+	node_fit(&in->h, s->bytes, s->len);
+	memmove(&in->sep[ci + 1], &in->sep[ci], (n - 1 - ci) * sizeof(in->sep[0]));
+	memmove(&in->head[ci + 1], &in->head[ci], (n - 1 - ci) * sizeof(in->head[0]));
+	memmove(&in->child[ci + 2], &in->child[ci + 1], (n - 1 - ci) * sizeof(in->child[0]));
+	in->sep[ci] = s;
+	in->head[ci] = key_head(s->bytes, s->len, in->h.plen);
+	in->child[ci + 1] = c;
+	in->h.n++;
+}
+
+/* Take separator si and child ci (si == ci - 1 or si == ci) out of an inner node. */
+static void inner_remove(struct inner *in, unsigned si, unsigned ci)
+{
+	unsigned n = in->h.n;
+
+	if (n > 1) {
+		memmove(&in->sep[si], &in->sep[si + 1], (n - 2 - si) * sizeof(in->sep[0]));
+		memmove(&in->head[si], &in->head[si + 1], (n - 2 - si) * sizeof(in->head[0]));
+	}
+	memmove(&in->child[ci], &in->child[ci + 1], (n - 1 - ci) * sizeof(in->child[0]));
+	in->h.n--;
+}
+
+/* Separator i of an inner node was replaced. */
+static void inner_sep_changed(struct inner *in, unsigned i)
+{
+	const struct kvkey *s = in->sep[i];
+
+	node_fit(&in->h, s->bytes, s->len);
+	in->head[i] = key_head(s->bytes, s->len, in->h.plen);
+}
+
+/* ---- tree: lookups ---------------------------------------------------------------------- */
+
+/* The leaf's lines are about to be scanned: ask for all of them at once, before the loads
+ * that need its header are even issued. */
+static void leaf_prefetch(const struct node *nd)
+{
+	for (size_t off = 0; off < sizeof(struct leaf); off += 64)
+		__builtin_prefetch((const char *)nd + off);
+}
+
+/* Descend by level count rather than by each node's leaf flag, so the walk never waits on a
+ * node's header just to learn what it is. */
+static const struct kvval *tree_find(const struct node *nd, unsigned height,
+				     const unsigned char *key, size_t klen)
+{
+	bool found;
+	unsigned pos;
+
+	if (!nd)
+		return NULL;
+	for (unsigned level = 1; level < height; level++) {
+		const struct inner *in = (const struct inner *)nd;
+
+		nd = in->child[inner_route(in, key, klen)];
+		if (level + 1 == height)
+			leaf_prefetch(nd);
+	}
+	pos = leaf_search((const struct leaf *)nd, key, klen, &found);
+	return found ? ((const struct leaf *)nd)->s[pos].ent : NULL;
+}
+
+/* The path to key in a non-empty tree; nothing is copied yet. */
+static void path_find(const struct kvindex *ix, const unsigned char *key, size_t klen,
+		      struct path *p)
+{
+	struct node *nd = ix->root;
+
+	p->depth = 0;
+	while (p->depth + 1 < ix->height) {
+		struct inner *in = (struct inner *)nd;
+		unsigned i = inner_route(in, key, klen);
+
+		p->in[p->depth] = in;
+		p->idx[p->depth++] = i;
+		nd = in->child[i];
+		if (p->depth + 1 == ix->height)
+			leaf_prefetch(nd);
+	}
+	p->leaf = (struct leaf *)nd;
+	p->pos = leaf_search(p->leaf, key, klen, &p->found);
+}
+
+/* Copy every shared node along p, top-down, so the whole path belongs to the live index alone
+ * and may be changed in place. The copies equal what they replace, so stopping half-way on
+ * -ENOMEM changes nothing anyone can see. */
+static int path_own(struct kvindex *ix, struct path *p)
+{
+	struct node **slot = &ix->root;
+
+	for (unsigned d = 0; d <= p->depth; d++) {
+		struct node *nd = *slot;
+
+		if (!ref_sole(&nd->refs)) {
+			struct node *cp = node_copy(ix->m, nd);
+
+			if (!cp)
+				return -ENOMEM;
+			*slot = cp;
+			node_put(ix->m, nd);
+			nd = cp;
+		}
+		if (d == p->depth) {
+			p->leaf = (struct leaf *)nd;
+		} else {
+			p->in[d] = (struct inner *)nd;
+			slot = &p->in[d]->child[p->idx[d]];
+		}
+	}
+	return 0;
+}
+
+/* ---- tree: insertion -------------------------------------------------------------------- */
+
+/* Entry i of the leaf's entries with e added at pos. */
+static struct kvval *leaf_plus(const struct leaf *lf, unsigned pos, struct kvval *e, unsigned i)
+{
+	if (i < pos)
+		return lf->s[i].ent;
+	return i == pos ? e : lf->s[i - 1].ent;
+}
+
+/* The shortest key k with lo < k <= hi (lo < hi): a prefix of hi. */
+static struct kvkey *key_between(struct meter *m, const struct kvval *lo, const struct kvval *hi)
+{
+	return key_new(m, hi->bytes, common_prefix(lo->bytes, lo->klen, hi->bytes, hi->klen) + 1);
+}
+
+/* Split the full leaf with e added at pos: entries [cut, FANOUT] go to the empty leaf rt. */
+static void leaf_split(struct leaf *lf, unsigned pos, struct kvval *e, struct leaf *rt,
+		       unsigned cut)
+{
+	struct slot all[FANOUT + 1];
+	size_t hp;
+
+	node_fit(&lf->h, e->bytes, e->klen);
+	hp = lf->h.plen;
+	memcpy(all, lf->s, pos * sizeof(all[0]));
+	all[pos].ent = e;
+	all[pos].head = key_head(e->bytes, e->klen, hp);
+	memcpy(all + pos + 1, lf->s + pos, (FANOUT - pos) * sizeof(all[0]));
+	memcpy(lf->s, all, cut * sizeof(all[0]));
+	lf->h.n = (uint16_t)cut;
+	memcpy(rt->s, all + cut, (FANOUT + 1 - cut) * sizeof(all[0]));
+	rt->h.n = (uint16_t)(FANOUT + 1 - cut);
+	node_reprefix(&rt->h, hp, lf->h.pfx);
+	node_reprefix(&lf->h, hp, lf->h.pfx);
+}
+
+/* Split the full inner node with separator s added at ci and child c at ci + 1: the upper
+ * children go to the empty node rt. Returns the separator that now divides in from rt. */
+static struct kvkey *inner_split(struct inner *in, unsigned ci, struct kvkey *s, struct node *c,
+				 struct inner *rt)
+{
+	struct node *kids[FANOUT + 1];
+	struct kvkey *seps[FANOUT];
+	uint64_t heads[FANOUT];
+	unsigned total = FANOUT + 1, cut, i;
+	size_t hp;
+
+	node_fit(&in->h, s->bytes, s->len);
+	hp = in->h.plen;
+	for (i = 0; i < total; i++)
+		kids[i] = i <= ci ? in->child[i] : (i == ci + 1 ? c : in->child[i - 1]);
+	for (i = 0; i < FANOUT; i++) {
+		seps[i] = i < ci ? in->sep[i] : (i == ci ? s : in->sep[i - 1]);
+		heads[i] = i < ci ? in->head[i] :
+				    (i == ci ? key_head(s->bytes, s->len, hp) : in->head[i - 1]);
+	}
+	/* Appending at the right edge (ascending inserts) leaves the left node nearly full. */
+	cut = ci + 1 == FANOUT ? FANOUT - 1 : total / 2;
+	memcpy(in->child, kids, cut * sizeof(kids[0]));
+	memcpy(in->sep, seps, (cut - 1) * sizeof(seps[0]));
+	memcpy(in->head, heads, (cut - 1) * sizeof(heads[0]));
+	in->h.n = (uint16_t)cut;
+	memcpy(rt->child, kids + cut, (total - cut) * sizeof(kids[0]));
+	memcpy(rt->sep, seps + cut, (total - cut - 1) * sizeof(seps[0]));
+	memcpy(rt->head, heads + cut, (total - cut - 1) * sizeof(heads[0]));
+	rt->h.n = (uint16_t)(total - cut);
+	node_reprefix(&rt->h, hp, in->h.pfx);
+	node_reprefix(&in->h, hp, in->h.pfx);
+	return seps[cut - 1];
+}
+
+/* Add e at p (owned, not found) when the leaf is full: it splits, and so does every full inner
+ * node above it, up to a new root. The nodes and the one new separator are allocated first. */
+static int insert_split(struct kvindex *ix, struct path *p, struct kvval *e)
+{
+	struct node *fresh[MAX_DEPTH + 1] = { NULL };
+	struct leaf *lf = p->leaf;
+	unsigned full = 0, need = 0, cut, i;
+	struct kvkey *up = NULL;
+	struct node *right;
+	bool grow;
+	int rc = -ENOMEM;
+
+	while (full < p->depth && p->in[p->depth - 1 - full]->h.n == FANOUT)
+		full++;
+	grow = full == p->depth;
+	if (grow && ix->height >= MAX_DEPTH)
+		goto out;
+	need = 1 + full + grow;
+	for (i = 0; i < need; i++) {
+		fresh[i] = node_new(ix->m, i == 0);
+		if (!fresh[i])
+			goto out;
+	}
+	/* Appending at the leaf's end (ascending inserts) leaves the left leaf nearly full. */
+	cut = p->pos == FANOUT ? FANOUT - 1 : (FANOUT + 1) / 2;
+	up = key_between(ix->m, leaf_plus(lf, p->pos, e, cut - 1), leaf_plus(lf, p->pos, e, cut));
+	if (!up)
+		goto out;
+
+	leaf_split(lf, p->pos, e, (struct leaf *)fresh[0], cut);
+	right = fresh[0];
+	for (i = 0; i < full; i++) {
+		unsigned d = p->depth - 1 - i;
+		struct inner *rt = (struct inner *)fresh[1 + i];
+
+		up = inner_split(p->in[d], p->idx[d], up, right, rt);
+		right = &rt->h;
+	}
+	if (grow) {
+		struct inner *root = (struct inner *)fresh[1 + full];
+
+		root->child[0] = ix->root;
+		root->child[1] = right;
+		root->sep[0] = up;
+		root->h.n = 2;
+		node_reprefix(&root->h, SIZE_MAX, NULL);
+		ix->root = &root->h;
+		ix->height++;
+	} else {
+		unsigned d = p->depth - 1 - full;
+
+		inner_insert_at(p->in[d], p->idx[d], up, right);
+	}
+	return 0;
+out:
+	for (i = 0; i < need; i++)
+		if (fresh[i])
+			node_free_shell(ix->m, fresh[i]);
+	return rc;
+}
+
+/* Put e (refs 1) at its key. On success the tree owns e, and the entry it replaced, if any, is
+ * handed back in *old (out of the tree; the caller drops it). On -ENOMEM nothing changed and e
+ * is still the caller's. */
+static int tree_insert(struct kvindex *ix, struct kvval *e, struct kvval **old)
+{
+	struct path p;
+	int rc;
+
+	*old = NULL;
+	if (!ix->root) {
+		struct leaf *lf = (struct leaf *)node_new(ix->m, true);
+
+		if (!lf)
+			return -ENOMEM;
+		lf->s[0].ent = e;
+		lf->h.n = 1;
+		node_reprefix(&lf->h, SIZE_MAX, NULL);
+		ix->root = &lf->h;
+		ix->height = 1;
+		return 0;
+	}
+	path_find(ix, e->bytes, e->klen, &p);
+	rc = path_own(ix, &p);
+	if (rc)
+		return rc;
+	if (p.found) {
+		*old = p.leaf->s[p.pos].ent;
+		p.leaf->s[p.pos].ent = e;
+		return 0;
+	}
+	if (p.leaf->h.n < FANOUT) {
+		leaf_insert_at(p.leaf, p.pos, e);
+		return 0;
+	}
+	return insert_split(ix, &p, e);
+}
+
+/* ---- tree: removal ---------------------------------------------------------------------- */
+
+/* Merge child left + 1 into child left (both sole, their contents fit one node). */
+static void pair_merge(struct meter *m, struct inner *parent, unsigned left)
+{
+	struct node *l = parent->child[left], *r = parent->child[left + 1];
+	unsigned ln = l->n, rn = r->n;
+
+	if (l->leaf) {
+		size_t hp = shared_hp(l, r);
+
+		memcpy(&((struct leaf *)l)->s[ln], ((struct leaf *)r)->s, rn * sizeof(struct slot));
+		l->n = (uint16_t)(ln + rn);
+		node_reprefix(l, hp, l->pfx);
+		key_put(m, parent->sep[left]);
+	} else {
+		struct inner *li = (struct inner *)l, *ri = (struct inner *)r;
+
+		li->sep[ln - 1] = parent->sep[left];    /* moves down, with its reference */
+		memcpy(&li->sep[ln], ri->sep, (rn - 1) * sizeof(ri->sep[0]));
+		memcpy(&li->child[ln], ri->child, rn * sizeof(ri->child[0]));
+		l->n = (uint16_t)(ln + rn);
+		node_reprefix(l, SIZE_MAX, NULL);
+	}
+	inner_remove(parent, left, left + 1);
+	node_free_shell(m, r);
+}
+
+/* Share the contents of children left and left + 1 (both sole, too many for one node) evenly.
+ * A leaf pair needs a new separator: without memory for it nothing changes. */
+static void pair_share(struct meter *m, struct inner *parent, unsigned left)
+{
+	struct node *l = parent->child[left], *r = parent->child[left + 1];
+	unsigned ln = l->n, rn = r->n, tot = ln + rn, cut = tot / 2;
+
+	if (l->leaf) {
+		struct leaf *ll = (struct leaf *)l, *rl = (struct leaf *)r;
+		struct slot all[2 * FANOUT];
+		size_t hp = shared_hp(l, r);
+		unsigned char pfx[PFX_MAX];
+		struct kvkey *sep;
+
+		memcpy(all, ll->s, ln * sizeof(all[0]));
+		memcpy(all + ln, rl->s, rn * sizeof(all[0]));
+		sep = key_between(m, all[cut - 1].ent, all[cut].ent);
+		if (!sep)
+			return;
+		memcpy(pfx, l->pfx, l->plen);
+		memcpy(ll->s, all, cut * sizeof(all[0]));
+		l->n = (uint16_t)cut;
+		memcpy(rl->s, all + cut, (tot - cut) * sizeof(all[0]));
+		r->n = (uint16_t)(tot - cut);
+		node_reprefix(l, hp, pfx);
+		node_reprefix(r, hp, pfx);
+		key_put(m, parent->sep[left]);
+		parent->sep[left] = sep;
+	} else {
+		struct inner *li = (struct inner *)l, *ri = (struct inner *)r;
+		struct node *kids[2 * FANOUT];
+		struct kvkey *seps[2 * FANOUT - 1];
+
+		memcpy(kids, li->child, ln * sizeof(kids[0]));
+		memcpy(kids + ln, ri->child, rn * sizeof(kids[0]));
+		memcpy(seps, li->sep, (ln - 1) * sizeof(seps[0]));
+		seps[ln - 1] = parent->sep[left];
+		memcpy(seps + ln, ri->sep, (rn - 1) * sizeof(seps[0]));
+		memcpy(li->child, kids, cut * sizeof(kids[0]));
+		memcpy(li->sep, seps, (cut - 1) * sizeof(seps[0]));
+		l->n = (uint16_t)cut;
+		memcpy(ri->child, kids + cut, (tot - cut) * sizeof(kids[0]));
+		memcpy(ri->sep, seps + cut, (tot - cut - 1) * sizeof(seps[0]));
+		r->n = (uint16_t)(tot - cut);
+		node_reprefix(l, SIZE_MAX, NULL);
+		node_reprefix(r, SIZE_MAX, NULL);
+		parent->sep[left] = seps[cut - 1];
+	}
+	inner_sep_changed(parent, left);
+}
+
+/* Child ci of parent (both sole) is below MIN_FILL but not empty: merge it with a sibling or
+ * share with one. Returns true when the parent lost a child. Best effort: when a shared sibling
+ * cannot be copied nothing changes. */
+static bool pair_rebalance(struct meter *m, struct inner *parent, unsigned ci)
+{
+	unsigned si, left;
+	struct node *sib;
+
+	if (parent->h.n < 2)
+		return false;
+	si = ci + 1 < parent->h.n ? ci + 1 : ci - 1;
+	sib = parent->child[si];
+	if (!ref_sole(&sib->refs)) {
+		struct node *cp = node_copy(m, sib);
+
+		if (!cp)
+			return false;
+		parent->child[si] = cp;
+		node_put(m, sib);
+	}
+	left = ci < si ? ci : si;
+	if (parent->child[left]->n + parent->child[left + 1]->n <= FANOUT) {
+		pair_merge(m, parent, left);
+		return true;
+	}
+	pair_share(m, parent, left);
+	return false;
+}
+
+/* An inner root with one child gives way to it; an empty root leaves an empty index. */
+static void root_shrink(struct kvindex *ix)
+{
+	for (;;) {
+		struct node *r = ix->root;
+
+		if (!r || r->n > 1 || (r->leaf && r->n == 1))
+			return;
+		ix->root = !r->leaf && r->n == 1 ? ((struct inner *)r)->child[0] : NULL;
+		node_free_shell(ix->m, r);
+		ix->height = ix->root ? ix->height - 1 : 0;
+	}
+}
+
+/* Take the entry at p (found, owned) out of the tree and hand it back; then restore fill from
+ * the leaf up. Cannot fail. */
+static struct kvval *tree_take(struct kvindex *ix, struct path *p)
+{
+	struct leaf *lf = p->leaf;
+	struct kvval *v = lf->s[p->pos].ent;
+	unsigned rest = lf->h.n - p->pos - 1, d = p->depth;
+	struct node *nd = &lf->h;
+
+	memmove(&lf->s[p->pos], &lf->s[p->pos + 1], rest * sizeof(lf->s[0]));
+	lf->h.n--;
+	while (d > 0 && nd->n < MIN_FILL) {
+		struct inner *parent = p->in[--d];
+		unsigned ci = p->idx[d];
+
+		if (nd->n == 0) {       /* an empty node leaves, with the separator bounding it */
+			if (parent->h.n > 1)
+				key_put(ix->m, parent->sep[ci ? ci - 1 : 0]);
+			inner_remove(parent, ci ? ci - 1 : 0, ci);
+			node_free_shell(ix->m, nd);
+		} else if (!pair_rebalance(ix->m, parent, ci)) {
+			break;
+		}
+		nd = &parent->h;
+	}
+	root_shrink(ix);
+	return v;
+}
+
+/* ---- self-check (cc -DKVINDEX_CHECK: after every mutation, abort on a broken invariant) --- */
+
+#ifdef KVINDEX_CHECK
+#include <stdio.h>
+
+#define CHECK_THAT(cond)                                                                  \
+	do {                                                                              \
+		if (!(cond)) {                                                            \
+			fprintf(stderr, "index.c:%d: invariant broken: %s\n", __LINE__, #cond); \
+			abort();                                                          \
+		}                                                                         \
+	} while (0)
+
+struct check_sum {
+	uint64_t count, bytes, mem;
+	unsigned leaf_depth;
+};
+
+static void check_value(const struct kvval *v, struct check_sum *s)
+{
+	CHECK_THAT(atomic_load(&v->refs) >= 1);
+	CHECK_THAT(v->klen <= KV_MAX_KEY && v->mlen <= KV_MAX_META && v->size <= KV_MAX_VALUE);
+	s->mem += heap_chunk(val_alloc_size(v));
+	if (!val_paged(v)) {
+		CHECK_THAT(v->size <= SMALL_MAX && v->size <= v->cap);
+		return;
+	}
+	const struct pagetab *pt = val_pagetab(v);
+	uint32_t used = pages_for(v->size);
+
+	CHECK_THAT(v->size > SMALL_MAX && pt && pt->slots >= used);
+	s->mem += heap_chunk(pagetab_size(pt->slots));
+	for (uint32_t i = 0; i < pt->slots; i++) {
+		CHECK_THAT(i < used || !pt->page[i]);
+		if (pt->page[i])
+			s->mem += heap_chunk(sizeof(struct page));
+	}
+	const struct page *lastpg = pt->page[used - 1];
+	uint32_t tail = v->size & (PAGE_BYTES - 1);
+
+	for (uint32_t b = tail; lastpg && tail && b < PAGE_BYTES; b++)
+		CHECK_THAT(lastpg->data[b] == 0);
+}
+
+/* Keys of nd lie in [lo, hi) (NULL: unbounded). */
+static void check_node(const struct node *nd, const unsigned char *lo, size_t lolen,
+		       const unsigned char *hi, size_t hilen, unsigned depth, bool root,
+		       struct check_sum *s)
+{
+	unsigned nk = node_nkeys(nd);
+
+	CHECK_THAT(atomic_load(&nd->refs) >= 1);
+	CHECK_THAT(nd->n >= 1 && nd->n <= FANOUT && nd->plen <= PFX_MAX);
+	CHECK_THAT(!root || nd->leaf || nd->n >= 2);
+	s->mem += heap_chunk(node_size(nd));
+	for (unsigned i = 0; i < nk; i++) {
+		size_t len, plen;
+		const unsigned char *k = node_key(nd, i, &len);
+
+		CHECK_THAT(len >= nd->plen && !memcmp(k, nd->pfx, nd->plen));
+		CHECK_THAT(node_head_at(nd, i) == key_head(k, len, nd->plen));
+		CHECK_THAT(!lo || key_cmp(lo, lolen, k, len) <= 0);
+		CHECK_THAT(!hi || key_cmp(k, len, hi, hilen) < 0);
+		if (i) {
+			const unsigned char *prev = node_key(nd, i - 1, &plen);
+
+			CHECK_THAT(key_cmp(prev, plen, k, len) < 0);
+		}
+		if (!nd->leaf)
+			s->mem += heap_chunk(key_size(len));
+	}
+	if (nd->leaf) {
+		const struct leaf *lf = (const struct leaf *)nd;
+
+		if (!s->leaf_depth)
+			s->leaf_depth = depth;
+		CHECK_THAT(s->leaf_depth == depth);
+		for (unsigned i = 0; i < nd->n; i++) {
+			check_value(lf->s[i].ent, s);
+			s->count++;
+			s->bytes += lf->s[i].ent->klen + (uint64_t)lf->s[i].ent->size;
+		}
+		return;
+	}
+	const struct inner *in = (const struct inner *)nd;
+
+	for (unsigned i = 0; i < nd->n; i++) {
+		const unsigned char *clo = i ? in->sep[i - 1]->bytes : lo;
+		size_t clolen = i ? in->sep[i - 1]->len : lolen;
+		const unsigned char *chi = i + 1 < nd->n ? in->sep[i]->bytes : hi;
+		size_t chilen = i + 1 < nd->n ? in->sep[i]->len : hilen;
+
+		check_node(in->child[i], clo, clolen, chi, chilen, depth + 1, false, s);
+	}
+}
+
+static void index_check(const struct kvindex *ix)
+{
+	struct check_sum s = { 0, 0, 0, 0 };
+
+	if (ix->root)
+		check_node(ix->root, NULL, 0, NULL, 0, 1, true, &s);
+	CHECK_THAT(s.leaf_depth == ix->height);
+	CHECK_THAT(s.count == ix->count && s.bytes == ix->bytes);
+	/* with no views, every object alive is reachable exactly once */
+	if (atomic_load(&ix->m->refs) == 1)
+		CHECK_THAT(s.mem == atomic_load(&ix->m->bytes));
+}
+#define INDEX_CHECK(ix) index_check(ix)
+#else
+#define INDEX_CHECK(ix) ((void)0)
+#endif
+
+/* ---- the index -------------------------------------------------------------------------- */
+
+int kvindex_create(struct kvindex **out)
+{
+	struct kvindex *ix = calloc(1, sizeof(*ix));
+	struct meter *m = malloc(sizeof(*m));
+
+	if (!ix || !m) {
+		free(ix);
+		free(m);
+		return -ENOMEM;
+	}
+	ref_init(&m->refs);
+	atomic_init(&m->bytes, 0);
+	m->fail_in = 0;
+	ix->m = m;
+	*out = ix;
+	return 0;
+}
+
+void kvindex_destroy(struct kvindex *ix)
+{
+	if (!ix)
+		return;
+	node_put(ix->m, ix->root);
+	meter_put(ix->m);
+	free(ix);
+}
+
+void kvindex_fail_alloc(struct kvindex *ix, uint64_t nth)
+{
+	ix->m->fail_in = nth;
+}
+
+int kvindex_put(struct kvindex *ix, const void *key, size_t klen, const void *meta, size_t mlen,
+		const void *val, uint64_t vlen)
+{
+	struct kvval *e, *old;
+	bool small = vlen <= SMALL_MAX;
+	int rc;
+
+	if (klen > KV_MAX_KEY || mlen > KV_MAX_META)
+		return -EINVAL;
+	if (vlen > KV_MAX_VALUE)
+		return -EFBIG;
+	e = val_alloc(ix->m, key, klen, meta, mlen, false, small ? vlen : 0);
+	if (!e)
+		return -ENOMEM;
+	if (small) {
+		copy_bytes(val_data(e), val, vlen);
+		e->size = (uint32_t)vlen;
+	} else {
+		rc = val_reshape(ix->m, &e, (uint32_t)vlen, 0, val, (uint32_t)vlen);
+		if (rc)
+			goto out;
+	}
+	rc = tree_insert(ix, e, &old);
+	if (rc)
+		goto out;
+	if (old) {
+		ix->bytes -= old->klen + (uint64_t)old->size;
+		val_put(ix->m, old);
+	} else {
+		ix->count++;
+	}
+	ix->bytes += klen + vlen;
+	e = NULL;
+out:
+	if (e)
+		val_put(ix->m, e);
+	INDEX_CHECK(ix);
+	return rc;
+}
+
+int kvindex_del(struct kvindex *ix, const void *key, size_t klen)
+{
+	struct kvval *v;
+	struct path p;
+	int rc;
+
+	if (klen > KV_MAX_KEY)
+		return -EINVAL;
+	if (!ix->root)
+		return -ENOENT;
+	path_find(ix, key, klen, &p);
+	if (!p.found)
+		return -ENOENT;
+	rc = path_own(ix, &p);
+	if (rc)
+		goto out;
+	v = tree_take(ix, &p);
+	ix->count--;
+	ix->bytes -= v->klen + (uint64_t)v->size;
+	val_put(ix->m, v);
+out:
+	INDEX_CHECK(ix);
+	return rc;
+}
+
+/* Write (len > 0) or truncate (trunc) the entry at key, creating an empty one when absent. */
+static int entry_edit(struct kvindex *ix, const void *key, size_t klen, bool trunc,
+		      uint64_t size_or_off, const void *data, uint64_t len)
+{
+	struct kvval *fresh = NULL, **slot, *old;
+	uint64_t oldsize = 0, size;
+	uint32_t off = trunc ? 0 : (uint32_t)size_or_off;
+	struct path p;
+	int rc = 0;
+
+	if (ix->root)
+		path_find(ix, key, klen, &p);
+	if (ix->root && p.found) {
+		rc = path_own(ix, &p);
+		if (rc)
+			goto out;
+		slot = &p.leaf->s[p.pos].ent;
+		oldsize = (*slot)->size;
+	} else {
+		fresh = val_alloc(ix->m, key, klen, NULL, 0, false, 0);
+		if (!fresh) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		slot = &fresh;
+	}
+	if (trunc)
+		size = size_or_off;
+	else
+		size = len && off + len > oldsize ? off + len : oldsize;
+	if (size != oldsize || len) {
+		rc = val_reshape(ix->m, slot, (uint32_t)size, off, data, (uint32_t)len);
+		if (rc)
+			goto out;
+	}
+	if (fresh) {
+		rc = tree_insert(ix, fresh, &old);
+		if (rc)
+			goto out;
+		assert(!old);
+		fresh = NULL;
+		ix->count++;
+		ix->bytes += klen;
+	}
+	ix->bytes = ix->bytes - oldsize + size;
+out:
+	if (fresh)
+		val_put(ix->m, fresh);
+	INDEX_CHECK(ix);
+	return rc;
+}
+
+int kvindex_write(struct kvindex *ix, const void *key, size_t klen, uint64_t off,
+		  const void *data, uint64_t len)
+{
+	if (klen > KV_MAX_KEY)
+		return -EINVAL;
+	if (len && (len > KV_MAX_VALUE || off > KV_MAX_VALUE - len))
+		return -EFBIG;
+	return entry_edit(ix, key, klen, false, len ? off : 0, data, len);
+}
+
+int kvindex_truncate(struct kvindex *ix, const void *key, size_t klen, uint64_t size)
+{
+	if (klen > KV_MAX_KEY)
+		return -EINVAL;
+	if (size > KV_MAX_VALUE)
+		return -EFBIG;
+	return entry_edit(ix, key, klen, true, size, NULL, 0);
+}
+
+int kvindex_setmeta(struct kvindex *ix, const void *key, size_t klen, const void *meta,
+		    size_t mlen)
+{
+	struct path p;
+	int rc;
+
+	if (klen > KV_MAX_KEY || mlen > KV_MAX_META)
+		return -EINVAL;
+	if (!ix->root)
+		return -ENOENT;
+	path_find(ix, key, klen, &p);
+	if (!p.found)
+		return -ENOENT;
+	rc = path_own(ix, &p);
+	if (rc)
+		goto out;
+	rc = val_setmeta(ix->m, &p.leaf->s[p.pos].ent, meta, mlen);
+out:
+	INDEX_CHECK(ix);
+	return rc;
+}
+
+int kvindex_rename(struct kvindex *ix, const void *from, size_t flen, const void *to,
+		   size_t tlen)
+{
+	struct kvval *moved = NULL, *v, *old;
+	struct path p;
+	int rc;
+
+	if (flen > KV_MAX_KEY || tlen > KV_MAX_KEY)
+		return -EINVAL;
+	if (!ix->root)
+		return -ENOENT;
+	path_find(ix, from, flen, &p);
+	if (!p.found)
+		return -ENOENT;
+	if (!key_cmp(from, flen, to, tlen))
+		return 0;
+	moved = val_rekey(ix->m, p.leaf->s[p.pos].ent, to, tlen);
+	if (!moved)
+		return -ENOMEM;
+	/* Own from's path before inserting: the insert may split nodes on it, but whatever it
+	 * creates or moves stays ours alone, so the walk to take from afterwards copies nothing
+	 * and cannot fail. */
+	rc = path_own(ix, &p);
+	if (rc)
+		goto out;
+	rc = tree_insert(ix, moved, &old);
+	if (rc)
+		goto out;
+	moved = NULL;
+	path_find(ix, from, flen, &p);
+	rc = path_own(ix, &p);
+	assert(rc == 0 && p.found);
+	v = tree_take(ix, &p);
+	ix->bytes = ix->bytes - flen + tlen;
+	if (old) {
+		ix->count--;
+		ix->bytes -= old->klen + (uint64_t)old->size;
+		val_put(ix->m, old);
+	}
+	val_put(ix->m, v);
+out:
+	if (moved)
+		val_put(ix->m, moved);
+	INDEX_CHECK(ix);
+	return rc;
+}
+
+static bool has_prefix(const struct kvval *v, const void *pfx, size_t plen)
+{
+	return v->klen >= plen && (!plen || !memcmp(v->bytes, pfx, plen));
+}
+
+int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, const void *to,
+			  size_t tlen)
+{
+	unsigned char keybuf[KV_MAX_KEY];
+	struct kvval **src = NULL, **moved = NULL, *old;
+	struct node *saved = NULL;
+	uint64_t saved_count = ix->count, saved_bytes = ix->bytes;
+	unsigned saved_height = ix->height;
+	size_t n = 0, i, arr_bytes = 0;
+	struct kvcursor *c = NULL;
+	const struct kvval *v;
+	const void *k;
+	size_t kl;
+	struct path p;
+	int rc;
+
+	if (flen > KV_MAX_KEY || tlen > KV_MAX_KEY)
+		return -EINVAL;
+	/* Collect first: moving while walking would meet moved keys again when one prefix
+	 * extends the other. */
+	rc = kvcursor_open_live(ix, from, flen, &c);
+	if (rc)
+		return rc;
+	while (kvcursor_next(c, &k, &kl, &v) && has_prefix(v, from, flen)) {
+		if (tlen + (kl - flen) > KV_MAX_KEY) {
+			rc = -EINVAL;
+			goto out;
+		}
+		n++;
+	}
+	if (n == 0 || !key_cmp(from, flen, to, tlen))
+		goto out;
+	arr_bytes = n * sizeof(*src);
+	src = meter_alloc(ix->m, arr_bytes);
+	moved = meter_alloc(ix->m, arr_bytes);
+	if (!src || !moved) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	kvcursor_close(c);
+	rc = kvcursor_open_live(ix, from, flen, &c);
+	if (rc)
+		goto out;
+	for (i = 0; i < n; i++) {
+		kvcursor_next(c, &k, &kl, &v);
+		src[i] = (struct kvval *)v;
+		moved[i] = NULL;
+	}
+	for (i = 0; i < n; i++) {
+		copy_bytes(keybuf, to, tlen);
+		copy_bytes(keybuf + tlen, src[i]->bytes + flen, src[i]->klen - flen);
+		moved[i] = val_rekey(ix->m, src[i], keybuf, tlen + src[i]->klen - flen);
+		if (!moved[i]) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	/* All sources leave before any destination is filled, so a key that is both sees its
+	 * new entry. The old root, held meanwhile, is what a failure puts back. */
+	saved = ix->root;
+	ref_get(&saved->refs);
+	for (i = 0; i < n; i++) {
+		path_find(ix, src[i]->bytes, src[i]->klen, &p);
+		assert(p.found);
+		rc = path_own(ix, &p);
+		if (rc)
+			goto out;
+		old = tree_take(ix, &p);
+		ix->count--;
+		ix->bytes -= old->klen + (uint64_t)old->size;
+		val_put(ix->m, old);
+	}
+	for (i = 0; i < n; i++) {
+		rc = tree_insert(ix, moved[i], &old);
+		if (rc)
+			goto out;
+		ix->count++;
+		ix->bytes += moved[i]->klen + (uint64_t)moved[i]->size;
+		moved[i] = NULL;
+		if (old) {
+			ix->count--;
+			ix->bytes -= old->klen + (uint64_t)old->size;
+			val_put(ix->m, old);
+		}
+	}
+out:
+	if (saved && rc) {
+		node_put(ix->m, ix->root);
+		ix->root = saved;
+		ix->count = saved_count;
+		ix->bytes = saved_bytes;
+		ix->height = saved_height;
+	} else if (saved) {
+		node_put(ix->m, saved);
+	}
+	for (i = 0; moved && i < n; i++)
+		if (moved[i])
+			val_put(ix->m, moved[i]);
+	if (src)
+		meter_free(ix->m, src, arr_bytes);
+	if (moved)
+		meter_free(ix->m, moved, arr_bytes);
+	kvcursor_close(c);
+	INDEX_CHECK(ix);
+	return rc;
+}
+
+const struct kvval *kvindex_find(const struct kvindex *ix, const void *key, size_t klen)
+{
+	if (klen > KV_MAX_KEY)
+		return NULL;
+	return tree_find(ix->root, ix->height, key, klen);
+}
+
+uint64_t kvindex_count(const struct kvindex *ix)
+{
+	return ix->count;
+}
+
+uint64_t kvindex_bytes(const struct kvindex *ix)
+{
+	return ix->bytes;
+}
+
+uint64_t kvindex_mem(const struct kvindex *ix)
+{
+	return atomic_load_explicit(&ix->m->bytes, memory_order_relaxed);
+}
+
+/* ---- entries ---------------------------------------------------------------------------- */
+
+uint64_t kvval_size(const struct kvval *v)
+{
+	return v->size;
+}
+
+const void *kvval_meta(const struct kvval *v, size_t *mlen)
+{
+	*mlen = v->mlen;
+	return v->bytes + v->klen;
+}
+
+size_t kvval_read(const struct kvval *v, uint64_t off, void *buf, size_t len)
+{
+	unsigned char *out = buf;
+	size_t n, done = 0;
+
+	if (off >= v->size)
+		return 0;
+	n = v->size - off < len ? (size_t)(v->size - off) : len;
+	if (!val_paged(v)) {
+		copy_bytes(out, v->bytes + v->klen + v->mlen + off, n);
+		return n;
+	}
+	const struct pagetab *pt = val_pagetab(v);
+
+	while (done < n) {
+		uint64_t at = off + done;
+		const struct page *pg = pt->page[at >> PAGE_SHIFT];
+		size_t in_page = at & (PAGE_BYTES - 1), chunk = PAGE_BYTES - in_page;
+
+		if (chunk > n - done)
+			chunk = n - done;
+		if (pg)
+			memcpy(out + done, pg->data + in_page, chunk);
+		else
+			memset(out + done, 0, chunk);
+		done += chunk;
+	}
+	return n;
+}
+
+/* ---- views ------------------------------------------------------------------------------ */
+
+int kvindex_view(struct kvindex *ix, struct kvview **out)
+{
+	struct kvview *v = malloc(sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v->root = ix->root;
+	if (v->root)
+		ref_get(&v->root->refs);
+	v->m = ix->m;
+	ref_get(&v->m->refs);
+	v->count = ix->count;
+	*out = v;
+	return 0;
+}
+
+void kvview_release(struct kvview *v)
+{
+	if (!v)
+		return;
+	node_put(v->m, v->root);
+	meter_put(v->m);
+	free(v);
+}
+
+uint64_t kvview_count(const struct kvview *v)
+{
+	return v->count;
+}
+
+/* ---- cursors ---------------------------------------------------------------------------- */
+
+static int cursor_open(const struct node *root, const void *start, size_t slen,
+		       struct kvcursor **out)
+{
+	struct kvcursor *c = malloc(sizeof(*c));
+	const struct node *nd = root;
+
+	if (!c)
+		return -ENOMEM;
+	c->pin = NULL;
+	c->m = NULL;
+	c->depth = 0;
+	while (nd) {
+		unsigned idx = 0;
+		bool found;
+
+		assert(c->depth < MAX_DEPTH);
+		if (nd->leaf) {
+			if (start)
+				idx = leaf_search((const struct leaf *)nd, start, slen, &found);
+		} else if (start) {
+			idx = inner_route((const struct inner *)nd, start, slen);
+		}
+		c->path[c->depth].nd = nd;
+		c->path[c->depth++].idx = idx;
+		nd = nd->leaf ? NULL : ((const struct inner *)nd)->child[idx];
+	}
+	*out = c;
+	return 0;
+}
+
+int kvcursor_open_live(const struct kvindex *ix, const void *start, size_t slen,
+		       struct kvcursor **out)
+{
+	return cursor_open(ix->root, start, slen, out);
+}
+
+/* The cursor holds its own references, so it stays valid even after its view is released. */
+int kvcursor_open_view(const struct kvview *v, const void *start, size_t slen,
+		       struct kvcursor **out)
+{
+	int rc = cursor_open(v->root, start, slen, out);
+
+	if (rc)
+		return rc;
+	(*out)->pin = v->root;
+	if (v->root)
+		ref_get(&v->root->refs);
+	(*out)->m = v->m;
+	ref_get(&v->m->refs);
+	return 0;
+}
+
+/* Move to the first entry of the next leaf; false at the end. */
+static bool cursor_next_leaf(struct kvcursor *c)
+{
+	unsigned d = c->depth - 1;
+
+	while (d-- > 0) {
+		if (c->path[d].idx + 1u < c->path[d].nd->n) {
+			c->path[d].idx++;
+			for (unsigned l = d + 1; l < c->depth; l++) {
+				const struct inner *up = (const struct inner *)c->path[l - 1].nd;
+
+				c->path[l].nd = up->child[c->path[l - 1].idx];
+				c->path[l].idx = 0;
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
+int kvcursor_next(struct kvcursor *c, const void **key, size_t *klen, const struct kvval **val)
+{
+	while (c->depth) {
+		const struct leaf *lf = (const struct leaf *)c->path[c->depth - 1].nd;
+		unsigned *idx = &c->path[c->depth - 1].idx;
+
+		if (*idx < lf->h.n) {
+			const struct kvval *v = lf->s[(*idx)++].ent;
+
+			*key = v->bytes;
+			*klen = v->klen;
+			*val = v;
+			return 1;
+		}
+		if (!cursor_next_leaf(c))
+			c->depth = 0;
+	}
+	return 0;
+}
+
+void kvcursor_close(struct kvcursor *c)
+{
+	if (!c)
+		return;
+	if (c->m) {
+		node_put(c->m, c->pin);
+		meter_put(c->m);
+	}
+	free(c);
+}

@@ -1,0 +1,39 @@
+/* kvio.h — the I/O seam: the only door through which the engine touches files.
+ * The default (kvio_posix) calls the OS; tests substitute one that tears writes, fails calls
+ * with EIO or ENOSPC, and forgets data that was never synced.
+ * Every call returns 0 or a negative errno. pwrite writes all of len or fails; short writes
+ * and EINTR are the implementation's problem, never the caller's. */
+#ifndef KVFS_KVIO_H
+#define KVFS_KVIO_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct kvio {
+	int (*open)(const struct kvio *io, const char *path, int flags, mode_t mode, int *fd_out);
+	int (*close)(const struct kvio *io, int fd);
+	/* Reads up to len bytes at off; *got < len only at end of file. */
+	int (*pread)(const struct kvio *io, int fd, void *buf, size_t len, uint64_t off, size_t *got);
+	int (*pwrite)(const struct kvio *io, int fd, const void *buf, size_t len, uint64_t off);
+	int (*fdatasync)(const struct kvio *io, int fd);
+	int (*ftruncate)(const struct kvio *io, int fd, uint64_t len);
+	/* Reserve [off, off+len) so later writes there cannot fail for lack of space. */
+	int (*fallocate)(const struct kvio *io, int fd, uint64_t off, uint64_t len);
+	int (*fsize)(const struct kvio *io, int fd, uint64_t *size);
+	int (*rename)(const struct kvio *io, const char *from, const char *to);
+	int (*unlink)(const struct kvio *io, const char *path);
+	int (*mkdir)(const struct kvio *io, const char *path, mode_t mode);
+	/* Make the directory's entries (creations, renames, removals) durable. */
+	int (*fsync_dir)(const struct kvio *io, const char *dir);
+	/* Names in dir (not . or ..), each and the array malloc'd; the caller frees them. */
+	int (*list_dir)(const struct kvio *io, const char *dir, char ***names, size_t *count);
+	/* Exclusive advisory lock on an open file, not waiting: -EWOULDBLOCK when held elsewhere. */
+	int (*lock)(const struct kvio *io, int fd);
+	void *ctx; /* for the implementation */
+};
+
+extern const struct kvio kvio_posix;
+
+/* Helpers built on the seam. */
+void kvio_free_names(char **names, size_t count);
+#endif

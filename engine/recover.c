@@ -1,0 +1,623 @@
+/* recover.c — scan a store directory and plan what recovery changes (see recover.h).
+ *
+ * The rules (docs/FORMAT.md, "Reading the log back"):
+ * - The newest snapshot must be whole; any damage in it is damage.
+ * - Records must carry consecutive LSNs from the snapshot on; a segment must start where the
+ *   one before it ended. A gap is damage.
+ * - A bad record (short, bad length, bad CRC) with nothing valid after it in the log is a torn
+ *   tail: cut off and reported. Zeros after the last record are unused preallocation: also cut,
+ *   reported as zeros. A bad record with a valid record anywhere after it is damage.
+ * - A CRC-valid record whose payload does not parse is damage. */
+#include "recover.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "crc32c.h"
+#include "le.h"
+#include "record.h"
+#include "snapshot.h"
+#include "wal.h"
+
+struct seg {
+	uint64_t first_lsn;
+	char name[32];
+};
+
+struct rplan {
+	uint64_t next_lsn;
+	uint64_t wal_bytes;
+	/* the segment appends continue in, cut to its valid end */
+	int have_resume;
+	uint64_t resume_first, resume_end, resume_size;
+	/* files removed on commit: empty trailing segments, snapshot temporaries */
+	char **remove;
+	size_t n_remove;
+	/* files set aside on commit (salvage) */
+	char **aside;
+	size_t n_aside;
+	/* a damaged segment whose valid prefix is kept: copied aside, then cut to the prefix */
+	int rewrite;
+	uint64_t rewrite_first;
+};
+
+static int name_push(char ***list, size_t *n, const char *name)
+{
+	char **a = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!a)
+		return -ENOMEM;
+	*list = a;
+	a[*n] = strdup(name);
+	if (!a[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+	uint64_t x = ((const struct seg *)a)->first_lsn, y = ((const struct seg *)b)->first_lsn;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u64_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x > y ? -1 : x < y;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static int read_file(const struct kvio *io, const char *path, uint8_t **out, uint64_t *size)
+{
+	int fd = -1, rc;
+	uint8_t *buf = NULL;
+	size_t got;
+
+	rc = io->open(io, path, O_RDONLY, 0, &fd);
+	if (rc)
+		return rc;
+	rc = io->fsize(io, fd, size);
+	if (rc)
+		goto out;
+	buf = malloc(*size ? (size_t)*size : 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = io->pread(io, fd, buf, (size_t)*size, 0, &got);
+	if (!rc && got != *size)
+		*size = got; /* shrank while reading: read what is there */
+out:
+	if (fd >= 0) {
+		int crc = io->close(io, fd);
+		(void)crc; /* read-only: nothing to lose */
+	}
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return 0;
+}
+
+static int all_zero(const uint8_t *p, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* A record at off that passes every check but the LSN: length fits, type known, CRC right. */
+static int record_at(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t *lsn, uint32_t *len)
+{
+	if (size - off < REC_HDR_SIZE)
+		return 0;
+	uint32_t l = le_get32(buf + off + 4);
+	if (l > REC_MAX_PAYLOAD || l > size - off - REC_HDR_SIZE || buf[off + 16] == 0)
+		return 0;
+	if (crc32c(0, buf + off + 4, REC_HDR_SIZE - 4 + (size_t)l) != le_get32(buf + off))
+		return 0;
+	*lsn = le_get64(buf + off + 8);
+	*len = l;
+	return 1;
+}
+
+/* Is there any record in buf[from..) that a writer could have appended after last_lsn? Its
+ * LSN must be one that could follow: above last_lsn, and not further above it than records
+ * could fit in the bytes before it. (A torn value that happens to contain an image of a log
+ * record in that LSN range would still count; see docs/FORMAT.md.) */
+static int valid_record_after(const uint8_t *buf, uint64_t size, uint64_t from, uint64_t last_lsn)
+{
+	for (uint64_t off = from; off + REC_HDR_SIZE <= size; off++) {
+		uint64_t lsn;
+		uint32_t len;
+		if (buf[off + 16] == 0 || buf[off + 16] > 15) /* cheap filter before the CRC */
+			continue;
+		if (record_at(buf, size, off, &lsn, &len) && lsn > last_lsn &&
+		    lsn - last_lsn <= 1 + off / REC_HDR_SIZE)
+			return 1;
+	}
+	return 0;
+}
+
+/* Does segment segs[i] hold anything valid at all (a good header or a valid record)? */
+static int segment_has_content(const struct kvio *io, const char *dir, const struct seg *sg,
+			       uint64_t last_lsn, int *has)
+{
+	char path[PATH_MAX];
+	uint8_t *buf;
+	uint64_t size, first;
+	snprintf(path, sizeof(path), "%s/%s", dir, sg->name);
+	int rc = read_file(io, path, &buf, &size);
+	if (rc)
+		return rc;
+	*has = 0;
+	if (size >= WAL_HDR_SIZE && wal_decode_header(buf, &first) == 0) {
+		/* a header alone, naming exactly the next LSN, is a segment created just before the
+		 * crash: nothing in it was ever acknowledged */
+		*has = valid_record_after(buf, size, WAL_HDR_SIZE, last_lsn) || first != last_lsn + 1;
+	} else {
+		*has = valid_record_after(buf, size, 0, last_lsn);
+	}
+	free(buf);
+	return 0;
+}
+
+static void report_damage(struct kv_report *rep, enum recovery_mode mode, const char *dir,
+			  const char *file, uint64_t off, const char *why)
+{
+	rep->damaged = 1;
+	snprintf(rep->damage_file, sizeof(rep->damage_file), "%s", file);
+	rep->damage_offset = off;
+	if (mode == RECOVER_STRICT)
+		snprintf(rep->message, sizeof(rep->message),
+			 "%s/%s: damaged at offset %" PRIu64 " (%s); the store refuses to open: run "
+			 "'kv_cli --salvage %s' to keep everything before the damage and set the rest aside",
+			 dir, file, off, why, dir);
+	else
+		snprintf(rep->message, sizeof(rep->message), "%s/%s: damaged at offset %" PRIu64 " (%s)",
+			 dir, file, off, why);
+}
+
+struct scan {
+	const struct kvio *io;
+	const char *dir;
+	enum recovery_mode mode;
+	struct kvindex *ix;
+	struct rplan *plan;
+	struct kv_report *rep;
+	struct seg *segs;
+	size_t nsegs;
+	uint64_t last_lsn;  /* LSN of the last record seen (applied or covered) */
+	uint64_t expected;  /* next LSN to apply */
+};
+
+/* Damage at segs[i] offset off: strict refuses; salvage keeps the prefix and sets aside
+ * segment i (rewriting its valid prefix when there is one) and everything after it. */
+static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end, const char *why)
+{
+	int rc;
+	report_damage(sc->rep, sc->mode, sc->dir, sc->segs[i].name, off, why);
+	if (sc->mode == RECOVER_STRICT)
+		return -EUCLEAN;
+	for (size_t j = i; j < sc->nsegs; j++) {
+		rc = name_push(&sc->plan->aside, &sc->plan->n_aside, sc->segs[j].name);
+		if (rc)
+			return rc;
+	}
+	if (valid_end > WAL_HDR_SIZE) {
+		sc->plan->rewrite = 1;
+		sc->plan->rewrite_first = sc->segs[i].first_lsn;
+		sc->plan->have_resume = 1;
+		sc->plan->resume_first = sc->segs[i].first_lsn;
+		sc->plan->resume_end = valid_end;
+		sc->plan->resume_size = UINT64_MAX; /* cut to valid_end once the copy is aside */
+	}
+	return 0;
+}
+
+/* Bytes from off on in segs[i] (size bytes, buf) are not a valid record. Decide: torn tail
+ * (plan the cut), unused preallocation before the next segment (continue), or damage. */
+static int on_bad_record(struct scan *sc, size_t i, const uint8_t *buf, uint64_t size, uint64_t off,
+			 int *stop)
+{
+	int later = 0, rc;
+	int zeros = all_zero(buf + off, size - off);
+
+	*stop = 1;
+	if (!zeros)
+		later = valid_record_after(buf, size, off + 1, sc->last_lsn);
+	for (size_t j = i + 1; !later && j < sc->nsegs; j++) {
+		rc = segment_has_content(sc->io, sc->dir, &sc->segs[j], sc->last_lsn, &later);
+		if (rc)
+			return rc;
+		if (later && zeros && j == i + 1 && off >= WAL_HDR_SIZE) {
+			/* zeros then a following segment: the preallocated end of a full segment */
+			*stop = 0;
+			sc->plan->have_resume = 1;
+			sc->plan->resume_first = sc->segs[i].first_lsn;
+			sc->plan->resume_end = off;
+			sc->plan->resume_size = size;
+			return 0;
+		}
+	}
+	if (later)
+		return on_damage(sc, i, off, off, "a bad record followed by valid records");
+
+	/* A tail: cut here, drop later segments (they hold nothing). */
+	if (size > off) {
+		sc->rep->tail_bytes_cut += size - off;
+		sc->rep->tail_offset = off;
+		snprintf(sc->rep->tail_file, sizeof(sc->rep->tail_file), "%s", sc->segs[i].name);
+		if (!zeros)
+			sc->rep->tail_torn = 1;
+		if (!zeros)
+			snprintf(sc->rep->message, sizeof(sc->rep->message),
+				 "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64
+				 " cut off (writes never acknowledged as durable)",
+				 sc->dir, sc->segs[i].name, size - off, off);
+	}
+	for (size_t j = i + 1; j < sc->nsegs; j++) {
+		rc = name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[j].name);
+		if (rc)
+			return rc;
+	}
+	if (off < WAL_HDR_SIZE) {
+		/* not even a header survived: the segment goes, the previous one continues */
+		return name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[i].name);
+	}
+	sc->plan->have_resume = 1;
+	sc->plan->resume_first = sc->segs[i].first_lsn;
+	sc->plan->resume_end = off;
+	sc->plan->resume_size = size;
+	return 0;
+}
+
+/* Replay one segment. *stop set when the log ends (tail or damage) inside it. */
+static int scan_segment(struct scan *sc, size_t i, int *stop)
+{
+	char path[PATH_MAX];
+	uint8_t *buf = NULL;
+	uint64_t size, first, off;
+	int rc;
+
+	*stop = 0;
+	snprintf(path, sizeof(path), "%s/%s", sc->dir, sc->segs[i].name);
+	rc = read_file(sc->io, path, &buf, &size);
+	if (rc)
+		return rc;
+	int hrc = size < WAL_HDR_SIZE ? -EBADMSG : wal_decode_header(buf, &first);
+	if (hrc == -EPROTONOSUPPORT) {
+		/* written by another version: never mistake it for a torn tail */
+		rc = on_damage(sc, i, 0, 0, "unknown log format version");
+		*stop = 1;
+		goto out;
+	}
+	if (hrc || first != sc->segs[i].first_lsn) {
+		rc = on_bad_record(sc, i, buf, size, 0, stop);
+		if (!rc && !*stop)
+			rc = on_damage(sc, i, 0, 0, "bad segment header"), *stop = 1;
+		goto out;
+	}
+	if (first != sc->last_lsn + 1) {
+		rc = on_damage(sc, i, 0, 0, "gap in LSNs before this segment");
+		*stop = 1;
+		goto out;
+	}
+	sc->last_lsn = first - 1;
+	for (off = WAL_HDR_SIZE; off < size;) {
+		uint64_t lsn;
+		uint32_t len;
+		if (!record_at(buf, size, off, &lsn, &len)) {
+			rc = on_bad_record(sc, i, buf, size, off, stop);
+			goto out;
+		}
+		const uint8_t *payload = buf + off + REC_HDR_SIZE;
+		if (lsn != sc->last_lsn + 1) {
+			rc = on_damage(sc, i, off, off, "gap in LSNs");
+			*stop = 1;
+			goto out;
+		}
+		if (buf[off + 16] != REC_TYPE_OPS) {
+			rc = on_damage(sc, i, off, off, "unknown record type");
+			*stop = 1;
+			goto out;
+		}
+		if (rec_validate(payload, len)) {
+			rc = on_damage(sc, i, off, off, "malformed record");
+			*stop = 1;
+			goto out;
+		}
+		if (lsn >= sc->expected) {
+			if (sc->ix) {
+				rc = apply_record(sc->ix, payload, len);
+				if (rc)
+					goto out;
+			}
+			sc->rep->records_replayed++;
+			sc->plan->wal_bytes += REC_HDR_SIZE + len;
+			sc->expected = lsn + 1;
+		}
+		sc->last_lsn = lsn;
+		off += REC_HDR_SIZE + len;
+	}
+	/* a segment that ends exactly at its last record */
+	sc->plan->have_resume = 1;
+	sc->plan->resume_first = first;
+	sc->plan->resume_end = size;
+	sc->plan->resume_size = size;
+out:
+	free(buf);
+	return rc;
+}
+
+/* Load the newest snapshot; in salvage mode fall back to older ones, setting damaged ones aside. */
+static int load_snapshot(struct scan *sc, struct kvindex **ix, uint64_t *snaps, size_t nsnaps, uint64_t *snap_lsn)
+{
+	char name[64], path[PATH_MAX];
+	int rc;
+
+	*snap_lsn = 0;
+	for (size_t k = 0; k < nsnaps; k++) {
+		uint64_t lsn, count, bad;
+		snapshot_name(name, sizeof(name), snaps[k]);
+		snprintf(path, sizeof(path), "%s/%s", sc->dir, name);
+		rc = snapshot_load(sc->io, path, ix ? *ix : NULL, &lsn, &count, &bad);
+		if (rc == 0 && lsn == snaps[k]) {
+			*snap_lsn = lsn;
+			sc->rep->snapshot_lsn = lsn;
+			sc->rep->snapshot_keys = count;
+			return 0;
+		}
+		if (rc != -EBADMSG && rc != -EPROTONOSUPPORT && rc != 0)
+			return rc;
+		report_damage(sc->rep, sc->mode, sc->dir, name, bad,
+			      rc == -EPROTONOSUPPORT ? "unknown snapshot version" : "damaged snapshot");
+		if (sc->mode == RECOVER_STRICT)
+			return -EUCLEAN;
+		rc = name_push(&sc->plan->aside, &sc->plan->n_aside, name);
+		if (rc)
+			return rc;
+		if (ix) {
+			/* start over from an empty index for the next candidate */
+			kvindex_destroy(*ix);
+			*ix = NULL;
+			rc = kvindex_create(ix);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode,
+		  struct kvindex **ix, struct rplan **plan_out, struct kv_report *rep)
+{
+	struct scan sc = { .io = io, .dir = dir, .mode = mode, .rep = rep };
+	char **names = NULL;
+	size_t n = 0, nsnaps = 0;
+	uint64_t *snaps = NULL, snap_lsn = 0;
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	sc.plan = calloc(1, sizeof(*sc.plan));
+	if (!sc.plan)
+		return -ENOMEM;
+	rc = io->list_dir(io, dir, &names, &n);
+	if (rc)
+		goto out;
+	sc.segs = calloc(n ? n : 1, sizeof(*sc.segs));
+	snaps = calloc(n ? n : 1, sizeof(*snaps));
+	if (!sc.segs || !snaps) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		uint64_t v;
+		if (wal_parse_segment_name(names[k], &v) == 0) {
+			sc.segs[sc.nsegs].first_lsn = v;
+			snprintf(sc.segs[sc.nsegs++].name, sizeof(sc.segs[0].name), "%s", names[k]);
+		} else if (snapshot_parse_name(names[k], &v) == 0) {
+			snaps[nsnaps++] = v;
+		} else if (ends_with(names[k], ".kvs.tmp")) {
+			rc = name_push(&sc.plan->remove, &sc.plan->n_remove, names[k]);
+			if (rc)
+				goto out;
+		}
+	}
+	qsort(sc.segs, sc.nsegs, sizeof(*sc.segs), cmp_seg);
+	qsort(snaps, nsnaps, sizeof(*snaps), cmp_u64_desc);
+	rep->segments = sc.nsegs;
+
+	rc = load_snapshot(&sc, ix, snaps, nsnaps, &snap_lsn);
+	if (rc)
+		goto out;
+	sc.ix = ix ? *ix : NULL;
+	sc.expected = snap_lsn + 1;
+
+	/* Segments wholly before the snapshot are left for the next snapshot to remove. */
+	size_t start = 0;
+	while (start + 1 < sc.nsegs && sc.segs[start + 1].first_lsn <= sc.expected)
+		start++;
+	if (start < sc.nsegs && sc.segs[start].first_lsn > sc.expected) {
+		struct seg *sg = &sc.segs[start];
+		report_damage(rep, mode, dir, sg->name, 0, "gap in LSNs after the snapshot");
+		if (mode == RECOVER_STRICT) {
+			rc = -EUCLEAN;
+			goto out;
+		}
+		for (size_t j = start; j < sc.nsegs; j++) {
+			rc = name_push(&sc.plan->aside, &sc.plan->n_aside, sc.segs[j].name);
+			if (rc)
+				goto out;
+		}
+		sc.nsegs = start; /* nothing after the gap is replayed */
+	}
+	sc.last_lsn = start < sc.nsegs ? sc.segs[start].first_lsn - 1 : snap_lsn;
+	for (size_t i = start; i < sc.nsegs; i++) {
+		int stop;
+		rc = scan_segment(&sc, i, &stop);
+		if (rc)
+			goto out;
+		if (stop)
+			break;
+	}
+	rep->last_lsn = sc.expected - 1;
+	sc.plan->next_lsn = sc.expected;
+	/* Continue in the last segment only if the log is contiguous up to the next LSN there. */
+	if (sc.plan->have_resume && sc.last_lsn != sc.expected - 1)
+		sc.plan->have_resume = 0;
+out:
+	kvio_free_names(names, n);
+	free(sc.segs);
+	free(snaps);
+	if (rc) {
+		recovery_free(sc.plan);
+		return rc;
+	}
+	*plan_out = sc.plan;
+	return 0;
+}
+
+/* A name for a damaged file set aside: NAME.damaged, or NAME.damaged-2, -3... if taken. */
+static int aside_path(const struct kvio *io, const char *dir, const char *name, char *out, size_t len)
+{
+	for (int k = 1; k < 1000; k++) {
+		int fd;
+		if (k == 1)
+			snprintf(out, len, "%s/%s.damaged", dir, name);
+		else
+			snprintf(out, len, "%s/%s.damaged-%d", dir, name, k);
+		int rc = io->open(io, out, O_RDONLY, 0, &fd);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc)
+			return rc;
+		rc = io->close(io, fd);
+		if (rc)
+			return rc;
+	}
+	return -EEXIST;
+}
+
+/* Copy a file whole to `to` and make the copy durable: the damaged segment is kept aside
+ * this way (not renamed) so that a crash at any point leaves either the original untouched or
+ * a durable copy beside it before the original is cut to its valid prefix. */
+static int copy_aside(const struct kvio *io, const char *dir, const char *from, const char *to)
+{
+	uint8_t *buf = NULL;
+	uint64_t size;
+	int fd = -1, rc;
+
+	rc = read_file(io, from, &buf, &size);
+	if (rc)
+		return rc;
+	rc = io->open(io, to, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
+	if (rc)
+		goto out;
+	rc = io->pwrite(io, fd, buf, (size_t)size, 0);
+	if (!rc)
+		rc = io->fdatasync(io, fd);
+out:
+	if (fd >= 0) {
+		int crc = io->close(io, fd);
+		if (!rc)
+			rc = crc;
+	}
+	if (!rc)
+		rc = io->fsync_dir(io, dir);
+	free(buf);
+	return rc;
+}
+
+int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct kv_report *rep)
+{
+	char path[PATH_MAX], to[PATH_MAX];
+	int rc = 0, dir_dirty = 0;
+
+	for (size_t k = 0; k < plan->n_aside; k++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, plan->aside[k]);
+		rc = aside_path(io, dir, plan->aside[k], to, sizeof(to));
+		if (rc)
+			return rc;
+		uint64_t first;
+		if (plan->rewrite && wal_parse_segment_name(plan->aside[k], &first) == 0 &&
+		    first == plan->rewrite_first)
+			rc = copy_aside(io, dir, path, to); /* then cut below, as the resume segment */
+		else
+			rc = io->rename(io, path, to);
+		if (rc)
+			return rc;
+		dir_dirty = 1;
+		rep->set_aside++;
+	}
+	if (plan->n_aside) {
+		size_t off = strlen(rep->message);
+		snprintf(rep->message + off, sizeof(rep->message) - off,
+			 "%sSALVAGED: kept the state up to LSN %" PRIu64 "; %u damaged file(s) set aside as "
+			 "*.damaged in %s (nothing deleted)", off ? "\n" : "", plan->next_lsn - 1,
+			 rep->set_aside, dir);
+	}
+	for (size_t k = 0; k < plan->n_remove; k++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, plan->remove[k]);
+		rc = io->unlink(io, path);
+		if (rc && rc != -ENOENT)
+			return rc;
+		dir_dirty = 1;
+	}
+	if (plan->have_resume && plan->resume_size > plan->resume_end) {
+		char name[32];
+		int fd;
+		wal_segment_name(name, sizeof(name), plan->resume_first);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		rc = io->open(io, path, O_RDWR, 0600, &fd);
+		if (rc)
+			return rc;
+		rc = io->ftruncate(io, fd, plan->resume_end);
+		if (!rc)
+			rc = io->fdatasync(io, fd);
+		int crc = io->close(io, fd);
+		if (!rc)
+			rc = crc;
+		if (rc)
+			return rc;
+		plan->resume_size = plan->resume_end;
+	}
+	if (dir_dirty)
+		rc = io->fsync_dir(io, dir);
+	return rc;
+}
+
+void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, uint64_t *resume_first_lsn,
+		     uint64_t *resume_end, uint64_t *wal_bytes)
+{
+	*next_lsn = plan->next_lsn;
+	*resume_first_lsn = plan->have_resume ? plan->resume_first : 0;
+	*resume_end = plan->have_resume ? plan->resume_end : 0;
+	*wal_bytes = plan->wal_bytes;
+}
+
+void recovery_free(struct rplan *plan)
+{
+	if (!plan)
+		return;
+	for (size_t k = 0; k < plan->n_remove; k++)
+		free(plan->remove[k]);
+	for (size_t k = 0; k < plan->n_aside; k++)
+		free(plan->aside[k]);
+	free(plan->remove);
+	free(plan->aside);
+	free(plan);
+}

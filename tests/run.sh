@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it:
+#   1. a normal build (warnings are errors) and every suite;
+#   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. the suites that use threads under ThreadSanitizer.
+# Ends with one line "N passed, N failed" summing every test case of every run, and exits
+# non-zero when anything failed.
+set -u
+cd "$(dirname "$0")/.."
+
+failed_runs=0
+setup() { # dir, extra meson options...
+	local dir=$1
+	shift
+	if [ -d "$dir/meson-private" ]; then
+		meson configure "$dir" "$@" >/dev/null || return 1
+	else
+		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+	fi
+}
+run() { # dir, meson test args...
+	local dir=$1
+	shift
+	echo "== $dir: meson test $*"
+	ninja -C "$dir" || { failed_runs=$((failed_runs + 1)); return; }
+	meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || true
+}
+
+setup build -Dwerror=true -Dbuildtype=debugoptimized && run build
+setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug &&
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	run build-asan
+setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug &&
+	TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite threads
+
+python3 tests/summarize.py build build-asan build-tsan
+rc=$?
+if [ "$failed_runs" -ne 0 ]; then
+	echo "$failed_runs build(s) failed"
+	exit 1
+fi
+exit $rc

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Sum the results of every meson test run named on the command line into one line,
+'N passed, N failed', counting each Check test case (from the 'Checks: N, Failures: F,
+Errors: E' line a Check runner prints) and each non-Check test as one. A test that crashed
+or timed out without a Check summary counts as one failure. Exit 1 when anything failed."""
+import json
+import os
+import re
+import sys
+
+CHECK_LINE = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+passed = failed = skipped = 0
+for build in sys.argv[1:]:
+    log = os.path.join(build, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        print(f"{build}: no test log (the build or the run failed)")
+        failed += 1
+        continue
+    with open(log) as f:
+        for line in f:
+            t = json.loads(line)
+            result = t.get("result")
+            if result == "SKIP":
+                skipped += 1
+                continue
+            out = (t.get("stdout") or "") + (t.get("stderr") or "")
+            m = CHECK_LINE.findall(out)
+            if m:
+                n = sum(int(a) for a, _, _ in m)
+                bad = sum(int(b) + int(c) for _, b, c in m)
+                passed += n - bad
+                failed += bad
+                if result != "OK" and bad == 0:
+                    failed += 1  # crashed or leaked after its checks
+            elif result in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            else:
+                failed += 1
+            if result not in ("OK", "EXPECTEDFAIL"):
+                print(f"FAILED: {build}: {t.get('name')} ({result})")
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+sys.exit(1 if failed else 0)
