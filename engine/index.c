@@ -1822,8 +1822,10 @@ int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, con
 	if (n == 0 || !key_cmp(from, flen, to, tlen))
 		goto out;
 	arr_bytes = n * sizeof(*src);
-	src = meter_alloc(ix->m, arr_bytes);
 	moved = meter_alloc(ix->m, arr_bytes);
+	if (moved)
+		memset(moved, 0, arr_bytes);
+	src = meter_alloc(ix->m, arr_bytes);
 	if (!src || !moved) {
 		rc = -ENOMEM;
 		goto out;
@@ -1835,7 +1837,6 @@ int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, con
 	for (i = 0; i < n; i++) {
 		kvcursor_next(c, &k, &kl, &v);
 		src[i] = (struct kvval *)v;
-		moved[i] = NULL;
 	}
 	for (i = 0; i < n; i++) {
 		copy_bytes(keybuf, to, tlen);

@@ -35,8 +35,9 @@ struct kv_options {
 	uint64_t segment_bytes;      /* log segment size (preallocated) */
 	enum kv_recovery recovery;
 	const struct kvio *io;       /* NULL: kvio_posix */
-	/* What an operator must know (recovery report, a failed flush, the switch to read-only,
-	 * a failed automatic snapshot). NULL: one line on stderr. */
+	/* What an operator must know that no call returns to anyone: a failed background flush
+	 * (the switch to read-only), a failed automatic snapshot. NULL: one line on stderr. The
+	 * recovery report is not logged: kv_open returns it in kv_report for the caller to print. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 };

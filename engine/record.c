@@ -48,9 +48,11 @@ static int batch_reserve(struct kv_batch *b, uint64_t need)
 		return -EFBIG;
 	if (b->len + need <= b->cap)
 		return 0;
-	size_t cap = b->cap;
-	while (cap < b->len + need)
-		cap = cap > SIZE_MAX / 2 ? b->len + (size_t)need : cap * 2;
+	/* double, but never past what is needed by more than that: a 1 GiB value must not
+	 * allocate 2 GiB */
+	size_t cap = b->cap * 2;
+	if (cap < b->len + need)
+		cap = b->len + (size_t)need;
 	uint8_t *nb = realloc(b->buf, cap);
 	if (!nb)
 		return -ENOMEM;

@@ -335,17 +335,19 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 			*stop = 1;
 			goto out;
 		}
-		if (rec_validate(payload, len)) {
+		/* apply_record validates the whole payload before touching the index */
+		int vrc = sc->ix && lsn >= sc->expected ? apply_record(sc->ix, payload, len)
+							: rec_validate(payload, len);
+		if (vrc == -EBADMSG) {
 			rc = on_damage(sc, i, off, off, "malformed record");
 			*stop = 1;
 			goto out;
 		}
+		if (vrc) {
+			rc = vrc;
+			goto out;
+		}
 		if (lsn >= sc->expected) {
-			if (sc->ix) {
-				rc = apply_record(sc->ix, payload, len);
-				if (rc)
-					goto out;
-			}
 			sc->rep->records_replayed++;
 			sc->plan->wal_bytes += REC_HDR_SIZE + len;
 			sc->expected = lsn + 1;
@@ -480,6 +482,8 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	if (sc.plan->have_resume && sc.last_lsn != sc.expected - 1)
 		sc.plan->have_resume = 0;
 out:
+	if (rc == -EUCLEAN)
+		rep->last_lsn = sc.expected ? sc.expected - 1 : 0; /* what the log holds before the damage */
 	kvio_free_names(names, n);
 	free(sc.segs);
 	free(snaps);

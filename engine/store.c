@@ -277,8 +277,6 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 		snprintf(rep->message, sizeof(rep->message), "%s/LOCK: %s", dir, strerror(-rc));
 		goto fail;
 	}
-	if (rep->set_aside || rep->tail_torn)
-		kv_log(&s->opt, "%s", rep->message);
 	recovery_resume(plan, &next_lsn, &resume_first, &resume_end, &replayed_bytes);
 	rc = wal_open(&s->wal, s->io, dir, o->segment_bytes, next_lsn, resume_first, resume_end);
 	if (rc) {

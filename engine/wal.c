@@ -133,9 +133,9 @@ static int buf_reserve(struct buf *b, size_t more)
 {
 	if (b->len + more <= b->cap)
 		return 0;
-	size_t cap = b->cap ? b->cap : 64 * 1024;
-	while (cap < b->len + more)
-		cap *= 2;
+	size_t cap = b->cap ? b->cap * 2 : 64 * 1024;
+	if (cap < b->len + more) /* one huge record: exactly what it needs */
+		cap = b->len + more;
 	uint8_t *p = realloc(b->p, cap);
 	if (!p)
 		return -ENOMEM;
@@ -331,6 +331,16 @@ out:
 	return rc;
 }
 
+/* Reserve room for one record larger than the empty current segment. w->mu held. */
+static int grow_empty_segment(struct wal *w, uint64_t need)
+{
+	int rc = w->io->fallocate(w->io, w->fd, 0, WAL_HDR_SIZE + need);
+	if (rc)
+		return rc;
+	w->seg_reserved = WAL_HDR_SIZE + need;
+	return 0;
+}
+
 int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uint64_t *lsn_out)
 {
 	uint64_t need = REC_HDR_SIZE + (uint64_t)len;
@@ -346,7 +356,11 @@ int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uin
 		goto out;
 	}
 	if (w->seg_size + need > w->seg_reserved) {
-		rc = rotate(w, need);
+		/* An empty segment already carries the next LSN's name: grow it instead. */
+		if (w->seg_size == WAL_HDR_SIZE)
+			rc = grow_empty_segment(w, need);
+		else
+			rc = rotate(w, need);
 		if (rc)
 			goto out;
 	}
@@ -546,8 +560,10 @@ int wal_remove_covered(struct wal *w, uint64_t lsn)
 		}
 		removed++;
 	}
-	memmove(w->older.first_lsn, w->older.first_lsn + i, (w->older.n - i) * sizeof(uint64_t));
-	w->older.n -= i;
+	if (i) {
+		memmove(w->older.first_lsn, w->older.first_lsn + i, (w->older.n - i) * sizeof(uint64_t));
+		w->older.n -= i;
+	}
 	pthread_mutex_unlock(&w->mu);
 	/* Not required for correctness (recovery skips covered segments) but keeps the space
 	 * freed across a crash. */

@@ -175,6 +175,7 @@ static int lr_next(struct linereader *r, char **line, size_t *len, int *overlong
 struct shell {
 	struct kv *kv;
 	int out_error; /* errno of the first failed write to stdout; then nothing more is answered */
+	int interactive; /* stdin is a terminal: prompt, and let blank lines pass */
 };
 
 /* One reply line on stdout, flushed at once: the script on the other end waits for it. */
@@ -189,6 +190,7 @@ static void reply(struct shell *sh, const char *fmt, ...)
 	vfprintf(stdout, fmt, ap);
 	va_end(ap);
 	putchar('\n');
+	errno = 0;
 	if (fflush(stdout) == EOF || ferror(stdout))
 		sh->out_error = errno ? errno : EIO;
 }
@@ -207,14 +209,18 @@ static void reply_write_error(struct shell *sh, int rc)
 		reply(sh, "ERR %s", strerror(-rc));
 }
 
-/* A flush or snapshot failed: say so, and whether the store is now read-only. */
+/* A flush or snapshot failed. Once the log has failed, every later flush returns that original
+ * error: say that the store is read-only and why, so a second FLUSH does not look like new trouble. */
 static void reply_durability_error(struct shell *sh, const char *what, int rc)
 {
 	struct kv_stats st;
 
 	kv_stats(sh->kv, &st);
-	reply(sh, "ERR %s failed: %s%s", what, strerror(-rc),
-	      st.read_only ? "; store is read-only until reopened" : "");
+	if (st.read_only)
+		reply(sh, "ERR %s failed: store is read-only after a failed write: %s", what,
+		      strerror(st.error ? -st.error : -rc));
+	else
+		reply(sh, "ERR %s failed: %s", what, strerror(-rc));
 }
 
 /* Tokens are separated by runs of spaces. *pos advances past the token; *tlen 0 when none is left. */
@@ -277,7 +283,7 @@ static void do_get(struct shell *sh, const char *key, size_t klen)
 	} else if (rc) {
 		reply(sh, "ERR %s", strerror(-rc));
 	} else if (!sh->out_error) {
-		if (fwrite(val, 1, vlen, stdout) != vlen)
+		if (fwrite(val, 1, (size_t)vlen, stdout) != vlen)
 			sh->out_error = errno ? errno : EIO;
 		reply(sh, "%s", "");
 	}
@@ -325,7 +331,8 @@ static void do_flush(struct shell *sh)
 }
 
 /* Answer one line. Returns 1 for EXIT (the caller closes the store and replies), else 0.
- * overlong: the line was longer than any valid command and only its start is in line. */
+ * overlong: the line was longer than any valid command and only its start is in line.
+ * A blank line is an error for a script (it still gets its one reply) but nothing at a prompt. */
 static int shell_line(struct shell *sh, const char *line, size_t len, int overlong)
 {
 	const char *tok, *key;
@@ -334,7 +341,8 @@ static int shell_line(struct shell *sh, const char *line, size_t len, int overlo
 
 	next_token(line, len, &pos, &tok, &tlen);
 	if (tlen == 0) {
-		reply(sh, "%s", overlong ? "ERR line too long" : "ERR empty line");
+		if (overlong || !sh->interactive)
+			reply(sh, "%s", overlong ? "ERR line too long" : "ERR empty line");
 		return 0;
 	}
 	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
@@ -399,9 +407,8 @@ static int shell_line(struct shell *sh, const char *line, size_t len, int overlo
 /* Answer lines until EXIT or the end of input, then close the store. Returns the exit status. */
 static int shell_run(struct kv *kv)
 {
-	struct shell sh = { .kv = kv };
+	struct shell sh = { .kv = kv, .interactive = isatty(STDIN_FILENO) };
 	struct linereader lr;
-	int interactive = isatty(STDIN_FILENO);
 	int explicit_exit = 0, status = 0, rc;
 
 	rc = lr_init(&lr, STDIN_FILENO);
@@ -415,13 +422,13 @@ static int shell_run(struct kv *kv)
 		size_t len = 0;
 		int overlong = 0;
 
-		if (interactive) {
+		if (sh.interactive) {
 			fputs("kv> ", stderr);
 			fflush(stderr);
 		}
 		rc = lr_next(&lr, &line, &len, &overlong);
 		if (rc == 0) {
-			if (interactive)
+			if (sh.interactive)
 				fputc('\n', stderr);
 			break;
 		}
@@ -475,9 +482,12 @@ static void print_report(FILE *f, const struct kv_report *rep)
 	fprintf(f, "log segments: %" PRIu64 "\n", rep->segments);
 	fprintf(f, "records: %" PRIu64 " after the snapshot\n", rep->records_replayed);
 	fprintf(f, "last lsn: %" PRIu64 "\n", rep->last_lsn);
-	if (rep->tail_bytes_cut)
+	if (rep->tail_torn)
 		fprintf(f, "torn tail: %" PRIu64 " bytes at %s offset %" PRIu64 "\n", rep->tail_bytes_cut,
 			rep->tail_file, rep->tail_offset);
+	else if (rep->tail_bytes_cut)
+		fprintf(f, "torn tail: none (%" PRIu64 " zero bytes of unused preallocation at %s offset %"
+			PRIu64 ")\n", rep->tail_bytes_cut, rep->tail_file, rep->tail_offset);
 	else
 		fprintf(f, "torn tail: none\n");
 	if (rep->damaged)
@@ -503,8 +513,11 @@ static int run_check(const char *dir)
 	print_report(stdout, &rep);
 	/* The report says damaged when the return code does, but trust either. */
 	if (rc == -EUCLEAN || rep.damaged) {
-		printf("status: damaged; '" PROG " --salvage %s' keeps everything before the damage\n",
-		       dir);
+		if (strstr(rep.message, "--salvage"))
+			printf("status: damaged\n");
+		else
+			printf("status: damaged; '" PROG " --salvage %s' keeps everything before the "
+			       "damage\n", dir);
 		return EXIT_STORE;
 	}
 	printf("status: clean\n");
@@ -562,16 +575,17 @@ static void report_open_error(const char *dir, int rc, const struct kv_report *r
 }
 
 /* A successful open is silent unless recovery changed something a person should know about:
- * a torn tail cut off, or (recovery=point_in_time) damage and everything after it set aside. */
+ * a torn tail cut off, or (recovery=point_in_time) damage and everything after it set aside.
+ * Zeros after the last record are unused preallocated space, not lost writes: not reported. */
 static void report_recovery(const char *dir, const struct kv_report *rep)
 {
-	if (!rep->tail_bytes_cut && !rep->damaged && !rep->set_aside)
+	if (!rep->tail_torn && !rep->damaged && !rep->set_aside)
 		return;
 	if (rep->message[0]) {
 		print_message(dir, rep->message);
 		return;
 	}
-	if (rep->tail_bytes_cut)
+	if (rep->tail_torn)
 		fprintf(stderr, PROG ": %s: cut a torn tail of %" PRIu64 " bytes at %s offset %" PRIu64
 			"; recovered to lsn %" PRIu64 "\n", dir, rep->tail_bytes_cut, rep->tail_file,
 			rep->tail_offset, rep->last_lsn);
@@ -605,28 +619,26 @@ static int run_shell(const char *dir, const struct kv_options *o)
  * base directory spec asks for directories it creates. */
 static int make_parents(const char *path)
 {
-	char *p = strdup(path), *s;
+	char *p = strdup(path), *end, *s;
 	int rc = 0;
 
 	if (!p)
 		return -ENOMEM;
-	s = strrchr(p, '/');
-	if (!s || s == p)
+	end = strrchr(p, '/');
+	if (!end || end == p)
 		goto out;
-	*s = '\0';
-	for (s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char saved = *s;
-
-		*s = '\0';
+	*end = '\0';
+	/* each prefix of the parent ending before a '/', then the parent itself */
+	for (s = strchr(p + 1, '/'); ; s = strchr(s + 1, '/')) {
+		if (s)
+			*s = '\0';
 		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
 			rc = -errno;
 			goto out;
 		}
-		*s = saved;
-		if (saved == '\0')
+		if (!s)
 			break;
+		*s = '/';
 	}
 out:
 	if (rc)
@@ -712,7 +724,8 @@ static void usage(FILE *f)
 "bytes as they are followed by \\n, without escaping: a binary value holding a newline makes\n"
 "the reply span lines, so read such values through the mount. A reply of OK to PUT or DEL means\n"
 "the write is visible; it is durable once FLUSH (or sync=always) says OK.\n"
-"When standard input is a terminal a prompt \"kv> \" is written to standard error.\n"
+"When standard input is a terminal a prompt \"kv> \" is written to standard error and\n"
+"blank lines are ignored.\n"
 "\n"
 "Options:\n"
 "  -o OPT[,OPT...]    store options, may be repeated:\n"

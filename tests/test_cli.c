@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "index.h"
 #include "kv.h"
 #include "testutil.h"
 #include "wal.h"
@@ -566,6 +565,27 @@ START_TEST(unflushed_writes_recover_to_a_prefix_after_kill_9)
 }
 END_TEST
 
+START_TEST(with_sync_none_a_flush_mid_stream_is_kept_and_the_rest_is_a_prefix)
+{
+	uint64_t rng = seed ^ 0xbf58476d1ce4e5b9ull;
+	int flushed = 1 + (int)(tu_rand(&rng) % 199), n;
+	char *before = put_lines(0, flushed), *after = put_lines(flushed, 200);
+	struct proc p = spawn("-o", "sync=none", store);
+
+	send_text(&p, before);
+	send_text(&p, "FLUSH\n");
+	for (int i = 0; i <= flushed; i++)
+		expect_line(&p, "OK");
+	send_text(&p, after);
+	kill9(&p);
+	n = surviving_prefix(200);
+	ck_assert_msg(n >= flushed, "only %d of %d flushed writes survived (seed %llu)", n, flushed,
+		      (unsigned long long)seed);
+	free(before);
+	free(after);
+}
+END_TEST
+
 START_TEST(batch_writes_older_than_the_commit_interval_survive_kill_9)
 {
 	/* sync=batch: every write acknowledged long (here 200 commit intervals) before the kill
@@ -875,7 +895,7 @@ START_TEST(default_datadir_is_under_XDG_DATA_HOME_then_HOME)
 }
 END_TEST
 
-START_TEST(prompt_goes_to_stderr_only_when_stdin_is_a_terminal)
+START_TEST(at_a_terminal_the_prompt_goes_to_stderr_and_blank_lines_pass)
 {
 	int master, slave, outp[2], errp[2], status;
 	char out[256], err[256];
@@ -897,8 +917,8 @@ START_TEST(prompt_goes_to_stderr_only_when_stdin_is_a_terminal)
 	close(slave);
 	close(outp[1]);
 	close(errp[1]);
-	/* SIZE, then end of input (^D at the start of a line) */
-	ck_assert_int_eq(tu_write_all(master, "SIZE\n\x04", 6), 0);
+	/* SIZE, a blank line (no reply at a prompt), then end of input (^D at a line's start) */
+	ck_assert_int_eq(tu_write_all(master, "SIZE\n\n\x04", 7), 0);
 	while ((n = read(outp[0], out + on, sizeof(out) - 1 - (size_t)on)) > 0)
 		on += n;
 	while ((n = read(errp[0], err + en, sizeof(err) - 1 - (size_t)en)) > 0)
@@ -991,7 +1011,7 @@ int main(void)
 	tcase_add_test(proto, a_last_line_without_newline_is_still_a_command);
 	tcase_add_test(proto, values_of_many_megabytes_round_trip);
 	tcase_add_test(proto, each_reply_is_flushed_before_the_next_command_is_read);
-	tcase_add_test(proto, prompt_goes_to_stderr_only_when_stdin_is_a_terminal);
+	tcase_add_test(proto, at_a_terminal_the_prompt_goes_to_stderr_and_blank_lines_pass);
 
 	tcase_add_test(errs, unknown_command_replies_err_and_the_shell_goes_on);
 	tcase_add_test(errs, missing_arguments_reply_err);
@@ -1002,6 +1022,7 @@ int main(void)
 	tcase_add_test(crash, end_of_input_is_exit_and_data_persists_across_runs);
 	tcase_add_test(crash, seed_demo_flushed_writes_survive_kill_9);
 	tcase_add_test(crash, unflushed_writes_recover_to_a_prefix_after_kill_9);
+	tcase_add_test(crash, with_sync_none_a_flush_mid_stream_is_kept_and_the_rest_is_a_prefix);
 	tcase_add_test(crash, batch_writes_older_than_the_commit_interval_survive_kill_9);
 	tcase_add_test(crash, a_reader_that_goes_away_ends_the_shell_without_sigpipe);
 

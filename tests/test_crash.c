@@ -336,7 +336,7 @@ START_TEST(crash_at_every_io_call_recovers_a_prefix_with_every_flushed_op)
 	uint64_t seed0 = tu_seed();
 	const char *at = getenv("KV_CRASH_AT"), *mode = getenv("KV_CRASH_MODE");
 	const char *nseeds_env = getenv("KV_CRASH_SEEDS");
-	int nseeds = nseeds_env ? atoi(nseeds_env) : 25;
+	int nseeds = nseeds_env ? atoi(nseeds_env) : 30;
 	enum fio_crash modes[] = { FIO_CRASH_DROP, FIO_CRASH_KEEP, FIO_CRASH_TEAR, FIO_CRASH_ZERO,
 				   FIO_CRASH_GARBAGE };
 	struct op ops[NOPS];

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "simstore.h"
+#include "testutil.h"
 
 START_TEST(put_then_get_returns_value)
 {
@@ -372,6 +373,82 @@ START_TEST(stats_report_keys_bytes_and_memory)
 }
 END_TEST
 
+START_TEST(four_kib_write_into_1_gib_value_costs_o_4_kib)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "big", "");
+	ck_assert_int_eq(kv_truncate(s, "big", 3, KV_MAX_VALUE), 0); /* a 1 GiB hole */
+	char page[4096];
+	memset(page, 'p', sizeof page);
+	struct kv_stats a, b;
+	kv_stats(s, &a);
+	ck_assert_int_eq(kv_write(s, "big", 3, 512u << 20, page, sizeof page), 0);
+	kv_stats(s, &b);
+	/* log: the 4 KiB and a record header; memory: at most one value page more */
+	ck_assert_uint_le(b.wal_bytes - a.wal_bytes, sizeof page + 64);
+	ck_assert_uint_le(b.mem_bytes - a.mem_bytes, 2 * 65536 + sizeof page);
+	char back[4096];
+	size_t got;
+	ck_assert_int_eq(kv_read(s, "big", 3, (512u << 20) - 2048, back, sizeof back, &got), 0);
+	ck_assert_uint_eq(got, sizeof back);
+	for (int i = 0; i < 2048; i++)
+		ck_assert_int_eq(back[i], 0);
+	ck_assert(!memcmp(back + 2048, page, 2048));
+	uint64_t size;
+	ck_assert_int_eq(kv_stat(s, "big", 3, &size, NULL, NULL), 0);
+	ck_assert_uint_eq(size, KV_MAX_VALUE);
+	kv_close(s);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A whole 1 GiB value through the log, replay, a snapshot and a reload, on the real disk.
+ * Heavy (several GiB of memory): skipped under the sanitizers (KV_SKIP_HUGE). */
+START_TEST(value_of_1_gib_round_trips_through_log_and_snapshot)
+{
+	if (getenv("KV_SKIP_HUGE"))
+		return;
+	char dir[256];
+	ck_assert_int_eq(tu_tmpdir(dir, sizeof dir), 0);
+	strcat(dir, "/store");
+	struct kv_options o;
+	kv_options_default(&o);
+	o.sync = KV_SYNC_NONE;
+	o.log = sim_quiet_log;
+	o.snapshot_wal_bytes = 1ull << 40; /* this test decides when to snapshot */
+	struct kv *s;
+	uint8_t *v = malloc(KV_MAX_VALUE);
+	for (uint64_t i = 0; i < KV_MAX_VALUE; i += 8) {
+		uint64_t x = i * 0x9E3779B97F4A7C15ull;
+		memcpy(v + i, &x, 8);
+	}
+	ck_assert_int_eq(kv_open(&s, dir, &o, NULL), 0);
+	ck_assert_int_eq(kv_put(s, "g", 1, v, KV_MAX_VALUE), 0);
+	ck_assert_int_eq(kv_put(s, "h", 1, v, KV_MAX_VALUE + 1), -EFBIG);
+	ck_assert_int_eq(kv_close(s), 0);
+	for (int round = 0; round < 2; round++) {
+		/* round 0 replays the log; round 1 loads the snapshot taken at the end of round 0 */
+		struct kv_report rep;
+		ck_assert_int_eq(kv_open(&s, dir, &o, &rep), 0);
+		ck_assert_uint_eq(rep.snapshot_lsn, (uint64_t)round);
+		uint8_t *chunk = malloc(1 << 20);
+		for (uint64_t off = 0; off < KV_MAX_VALUE; off += 1 << 20) {
+			size_t got;
+			ck_assert_int_eq(kv_read(s, "g", 1, off, chunk, 1 << 20, &got), 0);
+			ck_assert_uint_eq(got, 1 << 20);
+			ck_assert(!memcmp(chunk, v + off, 1 << 20));
+		}
+		free(chunk);
+		if (round == 0)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+		ck_assert_int_eq(kv_close(s), 0);
+	}
+	free(v);
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+}
+END_TEST
+
 START_TEST(options_parse_and_reject)
 {
 	struct kv_options o;
@@ -409,6 +486,8 @@ int main(void)
 	tcase_add_test(tc, automatic_snapshot_when_log_passes_threshold);
 	tcase_add_test(tc, snapshots_and_writers_run_concurrently_and_reopen_agrees);
 	tcase_add_test(tc, stats_report_keys_bytes_and_memory);
+	tcase_add_test(tc, four_kib_write_into_1_gib_value_costs_o_4_kib);
+	tcase_add_test(tc, value_of_1_gib_round_trips_through_log_and_snapshot);
 	tcase_add_test(tc, options_parse_and_reject);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
