@@ -36,6 +36,11 @@
  *   object happens before whoever frees it; the writer's refs == 1 test is an acquire load, so a
  *   view's last reads happen before the writer's first in-place write.
  *
+ * Lifetimes
+ *   A view holds a reference on its root and on the meter, so it stays readable after
+ *   kvindex_destroy. A view cursor holds the same references of its own, so it may outlive its
+ *   view. A live cursor holds nothing: it is valid until the next mutation.
+ *
  * Values
  *   Small (size <= SMALL_MAX): stored after the key and meta with cap bytes of room, grown
  *   geometrically. Paged (size > SMALL_MAX): a table of PAGE_BYTES pages, NULL = a hole that
@@ -69,7 +74,8 @@
 
 #define FANOUT 64              /* entries per leaf, children per inner node */
 #define MIN_FILL (FANOUT / 4)  /* below this a non-root node is merged or refilled */
-#define MAX_DEPTH 16           /* levels; halves of splits hold >= 31, so 16 levels is > 2^70 keys */
+#define MAX_DEPTH 16           /* levels: a node that splits keeps >= 32, so each level has at
+				* most 1/32 as many nodes as the one below: 16 is > 2^70 keys */
 #define PFX_MAX 55             /* prefix bytes kept in a node: fills its header to 64 bytes */
 #define PAGE_SHIFT 16
 #define PAGE_BYTES ((uint32_t)1 << PAGE_SHIFT)
@@ -433,22 +439,19 @@ static int small_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint
 	bool sole = ref_sole(&v->refs);
 	size_t cap;
 
-	if (sole && size <= v->cap)
-		goto write;
-	if (sole) {
+	if (sole && size > v->cap) {    /* ours, too small: grow it where it is if malloc can */
 		cap = grow_cap(v->cap, size);
 		nv = meter_realloc(m, v, val_alloc_size(v), val_bytes(v->klen, v->mlen, false, cap));
 		if (!nv)
 			return -ENOMEM;
-	} else {
+		nv->cap = (uint32_t)cap;
+	} else if (!sole) {             /* shared: a copy of our own */
 		cap = size > old ? grow_cap(old, size) : size;
 		nv = val_alloc(m, v->bytes, v->klen, v->bytes + v->klen, v->mlen, false, cap);
 		if (!nv)
 			return -ENOMEM;
 		copy_bytes(val_data(nv), val_data(v), old < size ? old : size);
 	}
-	nv->cap = (uint32_t)cap;
-write:
 	if (size > old)
 		memset(val_data(nv) + old, 0, size - old);
 	copy_bytes(val_data(nv) + off, data, len);
@@ -505,7 +508,7 @@ static int paged_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint
 	struct pagetab *pt = was_paged ? val_pagetab(v) : NULL, *npt = pt, *new_pt = NULL;
 	bool pt_sole = pt && v_sole && ref_sole(&pt->refs);
 	uint32_t old = v->size, old_pages = was_paged ? pages_for(old) : 0, need = pages_for(size);
-	uint32_t first = 1, last = 0, nrange, extra = NO_PAGE, slots = need, i, k;
+	uint32_t first = 1, last = 0, nrange, extra = NO_PAGE, slots = need, i, k, nfresh = 0;
 	struct page *stack_fresh[8], **fresh = stack_fresh;
 	size_t fresh_bytes = 0;
 	int rc = -ENOMEM;
@@ -534,8 +537,8 @@ static int paged_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint
 	}
 	/* fresh[k]: page first + k for k < nrange, the extra page at nrange; NULL where the page
 	 * is ours alone and is written in place. */
-	for (k = 0; k <= nrange; k++)
-		fresh[k] = NULL;
+	for (nfresh = 0; nfresh <= nrange; nfresh++)
+		fresh[nfresh] = NULL;
 	for (k = 0; k <= nrange; k++) {
 		struct page *cur;
 
@@ -647,7 +650,7 @@ static int paged_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint
 	*vp = nv;
 	rc = 0;
 out:
-	for (k = 0; k <= nrange; k++)
+	for (k = 0; k < nfresh; k++)
 		if (fresh[k])
 			meter_free(m, fresh[k], sizeof(struct page));
 	if (fresh != stack_fresh)
@@ -916,17 +919,28 @@ static size_t shared_hp(const struct node *a, const struct node *b)
 	return SIZE_MAX;
 }
 
-/* How many heads are < h (*lo) and <= h (*hi), for n heads `stride` uint64s apart. A
- * branch-free count over them all: their cache lines load in parallel, which beats a binary
- * search's chain of dependent misses. */
-static inline void heads_range(const uint64_t *head, size_t stride, unsigned n, uint64_t h,
-			       unsigned *lo, unsigned *hi)
+/* How many of the node's heads are < h (*lo) and <= h (*hi). A branch-free count over them
+ * all: their cache lines load in parallel, which beats a binary search's chain of dependent
+ * misses. */
+static void leaf_heads_range(const struct leaf *lf, uint64_t h, unsigned *lo, unsigned *hi)
 {
 	unsigned lt = 0, le = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		lt += head[i * stride] < h;
-		le += head[i * stride] <= h;
+	for (unsigned i = 0; i < lf->h.n; i++) {
+		lt += lf->s[i].head < h;
+		le += lf->s[i].head <= h;
+	}
+	*lo = lt;
+	*hi = le;
+}
+
+static void inner_heads_range(const struct inner *in, uint64_t h, unsigned *lo, unsigned *hi)
+{
+	unsigned lt = 0, le = 0;
+
+	for (unsigned i = 0; i + 1u < in->h.n; i++) {
+		lt += in->head[i] < h;
+		le += in->head[i] <= h;
 	}
 	*lo = lt;
 	*hi = le;
@@ -943,12 +957,17 @@ static unsigned leaf_search(const struct leaf *lf, const unsigned char *key, siz
 	*found = false;
 	if (c)
 		return c < 0 ? 0 : nd->n;
-	heads_range(&lf->s[0].head, sizeof(struct slot) / sizeof(uint64_t), nd->n,
-		    key_head(key, klen, nd->plen), &lo, &hi);
+	leaf_heads_range(lf, key_head(key, klen, nd->plen), &lo, &hi);
 	while (lo < hi) {       /* entries with the key's head: ordered by the keys themselves */
 		unsigned mid = lo + (hi - lo) / 2;
 		const struct kvval *v = lf->s[mid].ent;
-		int d = key_cmp(v->bytes, v->klen, key, klen);
+		int d;
+
+		/* most likely the entry sought, whose value is read next: fetch its next lines
+		 * alongside the first rather than after the comparison */
+		__builtin_prefetch((const char *)v + 64);
+		__builtin_prefetch((const char *)v + 128);
+		d = key_cmp(v->bytes, v->klen, key, klen);
 
 		if (d < 0) {
 			lo = mid + 1;
@@ -969,7 +988,7 @@ static unsigned inner_route(const struct inner *in, const unsigned char *key, si
 
 	if (c)
 		return c < 0 ? 0 : nk;
-	heads_range(in->head, 1, nk, key_head(key, klen, nd->plen), &lo, &hi);
+	inner_heads_range(in, key_head(key, klen, nd->plen), &lo, &hi);
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;
 		const struct kvkey *s = in->sep[mid];
@@ -1831,6 +1850,7 @@ int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, con
 		goto out;
 	}
 	kvcursor_close(c);
+	c = NULL;
 	rc = kvcursor_open_live(ix, from, flen, &c);
 	if (rc)
 		goto out;

@@ -49,7 +49,9 @@ int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, con
 const struct kvval *kvindex_find(const struct kvindex *ix, const void *key, size_t klen);
 uint64_t kvindex_count(const struct kvindex *ix);
 uint64_t kvindex_bytes(const struct kvindex *ix);     /* sum of key and value lengths */
-uint64_t kvindex_mem(const struct kvindex *ix);       /* bytes allocated for the live index */
+/* Heap bytes allocated for the live index (nodes, keys, values, pages), plus what only its views
+ * still hold. */
+uint64_t kvindex_mem(const struct kvindex *ix);
 /* Testing: the nth allocation the index makes from now on fails (n >= 1; 0: none). Call it
  * with no mutation running. */
 void kvindex_fail_alloc(struct kvindex *ix, uint64_t nth);

@@ -78,10 +78,11 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
-static int read_file(const struct kvio *io, const char *path, uint8_t **out, uint64_t *size)
+/* Read a whole file into *buf (capacity *cap), growing it when needed. Replay reuses one
+ * buffer for every segment: fresh memory for each would cost a page fault per 4 KiB. */
+static int read_file(const struct kvio *io, const char *path, uint8_t **buf, size_t *cap, uint64_t *size)
 {
 	int fd = -1, rc;
-	uint8_t *buf = NULL;
 	size_t got;
 
 	rc = io->open(io, path, O_RDONLY, 0, &fd);
@@ -90,12 +91,16 @@ static int read_file(const struct kvio *io, const char *path, uint8_t **out, uin
 	rc = io->fsize(io, fd, size);
 	if (rc)
 		goto out;
-	buf = malloc(*size ? (size_t)*size : 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
+	if (*size > *cap || !*buf) {
+		uint8_t *nb = realloc(*buf, *size ? (size_t)*size : 1);
+		if (!nb) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		*buf = nb;
+		*cap = *size ? (size_t)*size : 1;
 	}
-	rc = io->pread(io, fd, buf, (size_t)*size, 0, &got);
+	rc = io->pread(io, fd, *buf, (size_t)*size, 0, &got);
 	if (!rc && got != *size)
 		*size = got; /* shrank while reading: read what is there */
 out:
@@ -103,12 +108,7 @@ out:
 		int crc = io->close(io, fd);
 		(void)crc; /* read-only: nothing to lose */
 	}
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	return 0;
+	return rc;
 }
 
 static int all_zero(const uint8_t *p, uint64_t n)
@@ -157,12 +157,15 @@ static int segment_has_content(const struct kvio *io, const char *dir, const str
 			       uint64_t last_lsn, int *has)
 {
 	char path[PATH_MAX];
-	uint8_t *buf;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
 	uint64_t size, first;
 	snprintf(path, sizeof(path), "%s/%s", dir, sg->name);
-	int rc = read_file(io, path, &buf, &size);
-	if (rc)
+	int rc = read_file(io, path, &buf, &cap, &size);
+	if (rc) {
+		free(buf);
 		return rc;
+	}
 	*has = 0;
 	if (size >= WAL_HDR_SIZE && wal_decode_header(buf, &first) == 0) {
 		/* a header alone, naming exactly the next LSN, is a segment created just before the
@@ -200,6 +203,8 @@ struct scan {
 	struct kv_report *rep;
 	struct seg *segs;
 	size_t nsegs;
+	uint8_t *buf;       /* segment contents, reused from segment to segment */
+	size_t cap;
 	uint64_t last_lsn;  /* LSN of the last record seen (applied or covered) */
 	uint64_t expected;  /* next LSN to apply */
 };
@@ -289,15 +294,16 @@ static int on_bad_record(struct scan *sc, size_t i, const uint8_t *buf, uint64_t
 static int scan_segment(struct scan *sc, size_t i, int *stop)
 {
 	char path[PATH_MAX];
-	uint8_t *buf = NULL;
+	uint8_t *buf;
 	uint64_t size, first, off;
 	int rc;
 
 	*stop = 0;
 	snprintf(path, sizeof(path), "%s/%s", sc->dir, sc->segs[i].name);
-	rc = read_file(sc->io, path, &buf, &size);
+	rc = read_file(sc->io, path, &sc->buf, &sc->cap, &size);
 	if (rc)
 		return rc;
+	buf = sc->buf;
 	int hrc = size < WAL_HDR_SIZE ? -EBADMSG : wal_decode_header(buf, &first);
 	if (hrc == -EPROTONOSUPPORT) {
 		/* written by another version: never mistake it for a torn tail */
@@ -361,7 +367,6 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	sc->plan->resume_end = size;
 	sc->plan->resume_size = size;
 out:
-	free(buf);
 	return rc;
 }
 
@@ -485,6 +490,7 @@ out:
 	if (rc == -EUCLEAN)
 		rep->last_lsn = sc.expected ? sc.expected - 1 : 0; /* what the log holds before the damage */
 	kvio_free_names(names, n);
+	free(sc.buf);
 	free(sc.segs);
 	free(snaps);
 	if (rc) {
@@ -522,12 +528,15 @@ static int aside_path(const struct kvio *io, const char *dir, const char *name, 
 static int copy_aside(const struct kvio *io, const char *dir, const char *from, const char *to)
 {
 	uint8_t *buf = NULL;
+	size_t cap = 0;
 	uint64_t size;
 	int fd = -1, rc;
 
-	rc = read_file(io, from, &buf, &size);
-	if (rc)
+	rc = read_file(io, from, &buf, &cap, &size);
+	if (rc) {
+		free(buf);
 		return rc;
+	}
 	rc = io->open(io, to, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
 	if (rc)
 		goto out;

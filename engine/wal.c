@@ -133,7 +133,7 @@ static int buf_reserve(struct buf *b, size_t more)
 {
 	if (b->len + more <= b->cap)
 		return 0;
-	size_t cap = b->cap ? b->cap * 2 : 64 * 1024;
+	size_t cap = b->cap ? b->cap * 2 : 16 * 1024;
 	if (cap < b->len + more) /* one huge record: exactly what it needs */
 		cap = b->len + more;
 	uint8_t *p = realloc(b->p, cap);

@@ -28,10 +28,10 @@ run() { # dir, meson test args...
 
 setup build -Dwerror=true -Dbuildtype=debugoptimized && run build
 setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug &&
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	run build-asan
+	KV_SKIP_HUGE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run build-asan
 setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug &&
-	TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite threads
+	KV_SKIP_HUGE=1 TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite threads
 
 python3 tests/summarize.py build build-asan build-tsan
 rc=$?

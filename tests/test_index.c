@@ -1629,9 +1629,17 @@ struct snapshot {
 	unsigned long taken;
 };
 
+/* KV_INDEX_OPS=N runs longer (a soak); the default keeps the suite quick. */
+static unsigned long random_ops(void)
+{
+	const char *env = getenv("KV_INDEX_OPS");
+
+	return env && *env ? strtoul(env, NULL, 0) : 20000;
+}
+
 START_TEST(random_operations_match_a_sorted_array_model)
 {
-	const unsigned long ops = 20000;
+	const unsigned long ops = random_ops();
 	uint64_t seed = tu_seed(), rs = seed;
 	struct kvindex *ix = new_index();
 	struct model m = { NULL, 0, 0 };
@@ -1748,8 +1756,8 @@ START_TEST(random_operations_match_a_sorted_array_model)
 			rc = kvindex_rename_prefix(ix, key, flen, key2, k2len);
 			if (too_long) {
 				require(rc == -EINVAL);
-			} else if (!rc) {
-				struct ment *moving = malloc((n ? n : 1) * sizeof(*moving));
+			} else if (!rc && n) {
+				struct ment *moving = malloc(n * sizeof(*moving));
 
 				memcpy(moving, &m.e[first], n * sizeof(*moving));
 				memmove(&m.e[first], &m.e[first + n], (m.n - first - n) * sizeof(*m.e));
@@ -1873,6 +1881,7 @@ int main(void)
 	tc = add_case(su, "limits");
 	tcase_add_test(tc, limits_return_einval_and_efbig);
 	tcase_add_test(tc, memory_per_small_entry_is_under_200_bytes);
+	tc = add_case(su, "faults");
 	tcase_add_test(tc, failed_allocation_leaves_index_unchanged);
 	tcase_add_test(tc, failed_allocation_while_splitting_leaves_index_unchanged);
 	tc = add_case(su, "random");
