@@ -11,6 +11,7 @@
 
 #include "crc32c.h"
 #include "le.h"
+#include "lsnname.h"
 
 /* Writes go out in chunks of this size; reads come in chunks of at most this size. Big enough
  * that syscalls are a rounding error, small enough to stay in cache. */
@@ -18,23 +19,12 @@
 
 void snapshot_name(char *buf, size_t len, uint64_t lsn)
 {
-	snprintf(buf, len, "snap-%016" PRIx64 ".kvs", lsn);
+	lsnname_format(buf, len, "snap-", lsn, ".kvs");
 }
 
 int snapshot_parse_name(const char *name, uint64_t *lsn)
 {
-	uint64_t v = 0;
-	if (strlen(name) != 25 || strncmp(name, "snap-", 5) || strcmp(name + 21, ".kvs"))
-		return -EINVAL;
-	for (int i = 5; i < 21; i++) {
-		char c = name[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (d < 0)
-			return -EINVAL;
-		v = v << 4 | (uint64_t)d;
-	}
-	*lsn = v;
-	return 0;
+	return lsnname_parse(name, "snap-", ".kvs", lsn);
 }
 
 /* Buffered sequential writer keeping a running CRC of everything written. */

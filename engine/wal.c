@@ -23,6 +23,7 @@
 
 #include "crc32c.h"
 #include "le.h"
+#include "lsnname.h"
 
 #define PEND_KEEP (8u << 20)    /* buffers above this are released after a flush */
 #define DRAIN_BYTES (32u << 20) /* ask appenders to flush beyond this much buffered */
@@ -80,23 +81,12 @@ static uint64_t now_ns(void)
 
 void wal_segment_name(char *buf, size_t len, uint64_t first_lsn)
 {
-	snprintf(buf, len, "wal-%016" PRIx64 ".log", first_lsn);
+	lsnname_format(buf, len, "wal-", first_lsn, ".log");
 }
 
 int wal_parse_segment_name(const char *name, uint64_t *first_lsn)
 {
-	uint64_t v = 0;
-	if (strlen(name) != 24 || strncmp(name, "wal-", 4) || strcmp(name + 20, ".log"))
-		return -EINVAL;
-	for (int i = 4; i < 20; i++) {
-		char c = name[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (d < 0)
-			return -EINVAL;
-		v = v << 4 | (uint64_t)d;
-	}
-	*first_lsn = v;
-	return 0;
+	return lsnname_parse(name, "wal-", ".log", first_lsn);
 }
 
 void wal_encode_header(uint8_t hdr[WAL_HDR_SIZE], uint64_t first_lsn)
