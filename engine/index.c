@@ -1187,7 +1187,7 @@ static struct kvkey *inner_split(struct inner *in, unsigned ci, struct kvkey *s,
 		heads[i] = i < ci ? in->head[i] :
 				    (i == ci ? key_head(s->bytes, s->len, hp) : in->head[i - 1]);
 	}
-	/* Appending at the right edge (ascending inserts) leaves the left node nearly full. */
+	/* Appending at the node's end (ascending inserts) leaves the left node nearly full. */
 	cut = ci + 1 == FANOUT ? FANOUT - 1 : total / 2;
 	memcpy(in->child, kids, cut * sizeof(kids[0]));
 	memcpy(in->sep, seps, (cut - 1) * sizeof(seps[0]));

@@ -1629,7 +1629,8 @@ struct snapshot {
 	unsigned long taken;
 };
 
-/* KV_INDEX_OPS=N runs longer (a soak); the default keeps the suite quick. */
+/* KV_INDEX_OPS=N runs longer (a soak; add CK_FORK=no to lift the timeout); the default keeps
+ * the suite quick. */
 static unsigned long random_ops(void)
 {
 	const char *env = getenv("KV_INDEX_OPS");
