@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Quick start on a fresh Debian machine (as root, or with sudo for the packages):
-# installs the build dependencies, builds kvfs, and starts kv_cli on the default store
-# ($KVFS_DATADIR, else ${XDG_DATA_HOME:-~/.local/share}/kvfs). Type commands (PUT k v, GET k,
-# FLUSH, ...); end with EXIT or Ctrl-D.
+# Quick start on a fresh Debian machine (as root, or with sudo for the packages): installs the
+# build dependencies, builds kvfs, and mounts the default store:
+#   data:        $KVFS_DATADIR, else ${XDG_DATA_HOME:-~/.local/share}/kvfs
+#   mount point: $KVFS_MOUNT, else ~/kvfs
+# Unmount with: fusermount3 -u ~/kvfs   (everything written is flushed first)
 set -eu
 cd "$(dirname "$0")"
-if ! command -v meson >/dev/null || ! pkg-config --exists check fuse3 2>/dev/null; then
+if ! command -v meson >/dev/null || ! pkg-config --exists check fuse3 2>/dev/null ||
+	! command -v fusermount3 >/dev/null; then
 	sudo_cmd=""
 	[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 	$sudo_cmd apt-get update -qq
@@ -14,4 +16,10 @@ if ! command -v meson >/dev/null || ! pkg-config --exists check fuse3 2>/dev/nul
 fi
 [ -d build/meson-private ] || meson setup build >/dev/null
 ninja -C build >/dev/null
-exec ./build/mount/kv_cli "$@"
+data=${KVFS_DATADIR:-${XDG_DATA_HOME:-$HOME/.local/share}/kvfs}
+mnt=${KVFS_MOUNT:-$HOME/kvfs}
+mkdir -p "$(dirname "$data")" "$mnt"
+./build/kvfs "$data" "$mnt"
+echo "kvfs: store $data mounted at $mnt"
+echo "kvfs: try: echo hello > $mnt/greeting; cat $mnt/.kvfs"
+echo "kvfs: unmount with: fusermount3 -u $mnt"

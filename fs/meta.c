@@ -1,0 +1,92 @@
+/* meta.c — encoding of struct kvfs_meta (layout in meta.h and docs/FILESYSTEM.md). */
+#include "meta.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void put_time(uint8_t *p, const struct timespec *t)
+{
+	put64(p, (uint64_t)(int64_t)t->tv_sec);
+	put32(p + 8, (uint32_t)t->tv_nsec);
+}
+
+static int get_time(const uint8_t *p, struct timespec *t)
+{
+	uint32_t nsec = get32(p + 8);
+
+	if (nsec >= 1000000000u)
+		return -EIO;
+	t->tv_sec = (time_t)(int64_t)get64(p);
+	t->tv_nsec = (long)nsec;
+	return 0;
+}
+
+size_t kvfs_meta_encode(const struct kvfs_meta *m, uint8_t out[KVFS_META_LEN])
+{
+	out[0] = KVFS_META_VERSION;
+	put32(out + 1, m->mode);
+	put32(out + 5, m->uid);
+	put32(out + 9, m->gid);
+	put64(out + 13, m->rdev);
+	put_time(out + 21, &m->atime);
+	put_time(out + 33, &m->mtime);
+	put_time(out + 45, &m->ctime);
+	return KVFS_META_LEN;
+}
+
+int kvfs_meta_decode(const void *buf, size_t len, struct kvfs_meta *m)
+{
+	const uint8_t *p = buf;
+
+	if (len < KVFS_META_LEN || p[0] != KVFS_META_VERSION)
+		return -EIO;
+	m->mode = get32(p + 1);
+	switch (m->mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	default:
+		return -EIO;
+	}
+	m->uid = get32(p + 5);
+	m->gid = get32(p + 9);
+	m->rdev = get64(p + 13);
+	if (get_time(p + 21, &m->atime) || get_time(p + 33, &m->mtime) || get_time(p + 45, &m->ctime))
+		return -EIO;
+	return 0;
+}

@@ -1,0 +1,821 @@
+/* kvfs.c — the filesystem daemon: open a store, mount it, serve it until it is unmounted.
+ *
+ *   kvfs [-f] [-d] [-o OPT[,OPT...]] DATADIR MOUNTPOINT
+ *
+ * Also the program mount(8) runs for `mount -t fuse.kvfs DATADIR MNT -o OPTS` and fstab lines
+ * of type fuse.kvfs: mount.fuse3 calls `kvfs DATADIR MNT -o OPTS`, options after the operands.
+ *
+ * Start-up without -f: the process forks at once, before anything else, because the store's
+ * threads must be created in the process that keeps running. The child opens the store, mounts
+ * it and only then detaches; until then it sends every message through a pipe, and the parent,
+ * still attached to the terminal, prints them and exits 0 when the child says the mount is
+ * ready, 1 otherwise. So a script can use the mount as soon as kvfs returns, and every start-up
+ * error is one line on the caller's stderr.
+ *
+ * Shutdown: unmount (fusermount3 -u, umount), SIGINT, SIGTERM or SIGHUP end libfuse's loop; the
+ * store is then closed, which flushes everything to disk; exit 0 (1 if the close failed).
+ *
+ * Exit status: 0 mounted (or cleanly ended, with -f), 1 the store or the mount failed, 2 usage. */
+#define FUSE_USE_VERSION 31
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "kvfs_fs.h"
+
+#define PROG "kvfs"
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+/* Defaults given to libfuse ahead of the user's options, so that the user's win.
+ * default_permissions: the kernel checks modes and owners (we store them, it enforces them).
+ * The timeouts: how long the kernel may trust a name or an attribute without asking again.
+ * The daemon is the store's only writer and every change passes through this kernel, which
+ * updates or drops what it cached; the second bounds what is left (an implicit directory's
+ * attributes, say). */
+#define FUSE_DEFAULT_OPTS "default_permissions,entry_timeout=1,attr_timeout=1,negative_timeout=1"
+
+/* ---------------------------------------------------------------------------------------------
+ * Messages: one place decides where a line goes.
+ * ------------------------------------------------------------------------------------------- */
+
+static struct {
+	int status_fd;  /* start-up pipe to the waiting parent; -1 once ready (or with -f) */
+	int background; /* detached (or about to be): after start-up, lines go to syslog */
+	char fuse_msg[512]; /* libfuse's last message during start-up, for our error line */
+} out = { -1, 0, "" };
+
+/* One line for a person. level: a syslog level. During start-up without -f it goes through
+ * the pipe (E: an error, I: information); later to syslog when detached, else to stderr. */
+static void say(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(int level, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (out.status_fd >= 0) {
+		char msg[2100];
+		int n = snprintf(msg, sizeof(msg), "%c" PROG ": %s\n", level <= LOG_ERR ? 'E' : 'I',
+				 line);
+
+		if (n > 0 && write(out.status_fd, msg, (size_t)n) != n)
+			syslog(LOG_ERR, "%s", line); /* the parent is gone: keep the line somewhere */
+		if (out.background)
+			syslog(level, "%s", line);
+		return;
+	}
+	if (out.background)
+		syslog(level, "%s", line);
+	else
+		fprintf(stderr, PROG ": %s\n", line);
+}
+
+/* The store's own reports (a failed background flush, the switch to read-only). */
+static void store_log(void *arg, const char *line)
+{
+	(void)arg;
+	say(LOG_ERR, "%s", line);
+}
+
+/* libfuse's messages: during start-up gathered (libfuse may write one message in pieces) for
+ * the error line we print; afterwards passed on. */
+static void fuse_log_startup(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	size_t have = strlen(out.fuse_msg), n;
+
+	(void)level;
+	vsnprintf(out.fuse_msg + have, sizeof(out.fuse_msg) - have, fmt, ap);
+	/* one line: inner newlines become "; ", a trailing one goes */
+	n = strlen(out.fuse_msg);
+	while (n > 0 && out.fuse_msg[n - 1] == '\n')
+		out.fuse_msg[--n] = '\0';
+	for (size_t i = have; i < n; i++)
+		if (out.fuse_msg[i] == '\n')
+			out.fuse_msg[i] = ';';
+	if (n > 0 && n + 2 < sizeof(out.fuse_msg) && fmt[0] && fmt[strlen(fmt) - 1] == '\n') {
+		out.fuse_msg[n++] = ';';
+		out.fuse_msg[n++] = ' ';
+		out.fuse_msg[n] = '\0';
+	}
+}
+
+static void fuse_log_running(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	say(level <= FUSE_LOG_ERR ? LOG_ERR : LOG_INFO, "%s", line);
+}
+
+/* libfuse's message without its "fuse: " prefix and our separators, or a fallback. */
+static const char *fuse_reason(const char *fallback)
+{
+	char *m = out.fuse_msg;
+	size_t n = strlen(m);
+
+	while (n > 0 && (m[n - 1] == ' ' || m[n - 1] == ';'))
+		m[--n] = '\0';
+	if (strncmp(m, "fuse: ", 6) == 0)
+		m += 6;
+	return m[0] ? m : fallback;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Arguments.
+ * ------------------------------------------------------------------------------------------- */
+
+struct args {
+	int foreground, debug, help, version;
+	const char *datadir, *mountpoint;
+	struct kv_options kvo;
+	char *fuse_opts; /* for libfuse, comma-separated, ours first */
+	int user_fsname, user_subtype;
+};
+
+static int opts_add(char **opts, const char *opt, size_t len)
+{
+	size_t have = *opts ? strlen(*opts) : 0;
+	char *n = realloc(*opts, have + len + 2);
+
+	if (!n)
+		return -ENOMEM;
+	if (have)
+		n[have++] = ',';
+	memcpy(n + have, opt, len);
+	n[have + len] = '\0';
+	*opts = n;
+	return 0;
+}
+
+static int opt_is(const char *opt, size_t len, const char *name)
+{
+	return len == strlen(name) && memcmp(opt, name, len) == 0;
+}
+
+static int opt_has_prefix(const char *opt, size_t len, const char *prefix)
+{
+	return len >= strlen(prefix) && memcmp(opt, prefix, strlen(prefix)) == 0;
+}
+
+/* One option of -o: the store's go to kv_options_parse; mount(8)'s bookkeeping words are
+ * dropped; everything else (allow_other, ro, noatime, ...) is libfuse's to take or refuse. */
+static int take_option(struct args *a, const char *opt, size_t len)
+{
+	static const char *const store_opts[] = { "sync=", "commit_ms=", "snapshot_wal_bytes=",
+						   "segment_bytes=", "recovery=" };
+	/* mount(8)'s own words, and atime flavours libfuse does not know: reads never update
+	 * atime here anyway (docs/FILESYSTEM.md) */
+	static const char *const ignored[] = { "defaults", "auto", "noauto", "user", "nouser",
+					       "users", "_netdev", "nofail", "relatime",
+					       "norelatime", "strictatime", "nostrictatime",
+					       "lazytime", "nolazytime", "diratime", "nodiratime" };
+	char buf[256], err[256];
+
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(store_opts) / sizeof(store_opts[0]); i++) {
+		if (!opt_has_prefix(opt, len, store_opts[i]))
+			continue;
+		if (len >= sizeof(buf)) {
+			fprintf(stderr, PROG ": -o %.*s: value too long\n", (int)len, opt);
+			return -EINVAL;
+		}
+		memcpy(buf, opt, len);
+		buf[len] = '\0';
+		err[0] = '\0';
+		if (kv_options_parse(&a->kvo, buf, err, sizeof(err))) {
+			fprintf(stderr, PROG ": -o %s: %s\n", buf, err[0] ? err : "invalid option");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		if (opt_is(opt, len, ignored[i]))
+			return 0;
+	if (opt_has_prefix(opt, len, "x-") || opt_has_prefix(opt, len, "comment="))
+		return 0;
+	if (opt_is(opt, len, "debug")) {
+		a->debug = 1;
+		return 0;
+	}
+	if (opt_has_prefix(opt, len, "fsname="))
+		a->user_fsname = 1;
+	if (opt_has_prefix(opt, len, "subtype="))
+		a->user_subtype = 1;
+	return opts_add(&a->fuse_opts, opt, len) ? -ENOMEM : 0;
+}
+
+/* Splits "a,b,c" (a backslash keeps the next character, a comma included, as libfuse does). */
+static int take_options(struct args *a, const char *list)
+{
+	size_t start = 0, i = 0, len = strlen(list);
+	int rc;
+
+	for (;; i++) {
+		if (i < len && list[i] == '\\' && i + 1 < len) {
+			i++;
+			continue;
+		}
+		if (i < len && list[i] != ',')
+			continue;
+		rc = take_option(a, list + start, i - start);
+		if (rc)
+			return rc;
+		if (i >= len)
+			return 0;
+		start = i + 1;
+	}
+}
+
+static void usage(FILE *f)
+{
+	struct kv_options o;
+
+	kv_options_default(&o);
+	fprintf(f,
+"Usage: " PROG " [-f] [-d] [-o OPT[,OPT...]] DATADIR MOUNTPOINT\n"
+"       " PROG " --help | --version\n"
+"\n"
+"Mounts the kvfs store in DATADIR (created, mode 0700, when missing) at MOUNTPOINT: path\n"
+"/a/b/c is key a/b/c. Without -f, kvfs returns once the mount is ready and serves it in the\n"
+"background; start-up errors are printed here and make it exit 1. Unmount with\n"
+"'fusermount3 -u MOUNTPOINT' (or umount, SIGINT, SIGTERM): everything written is flushed\n"
+"and the store closed.\n"
+"\n"
+"  -f                 stay in the foreground (messages on stderr, not syslog)\n"
+"  -d                 libfuse debug output (implies -f)\n"
+"  -o OPT[,OPT...]    options, may be repeated:\n"
+"       sync=batch|always|none         when writes become durable (default %s)\n"
+"       commit_ms=N                    batch mode's flush bound in ms (default %u)\n"
+"       snapshot_wal_bytes=N           snapshot once the log since the last one is this big\n"
+"       segment_bytes=N                log segment size\n"
+"       recovery=strict|point_in_time  on damage other than a torn tail: refuse to open\n"
+"                                      (default), or keep everything before it\n"
+"       any other option goes to libfuse: allow_other, ro, noatime, entry_timeout=S,\n"
+"       attr_timeout=S, negative_timeout=S, fsname=NAME, max_idle_threads=N, ...\n"
+"       (default_permissions is always on: the kernel checks modes and owners)\n"
+"  -h, --help         this text\n"
+"  -V, --version      the version\n"
+"\n"
+"fsync(2) on any file or directory of the mount returns once every earlier write is\n"
+"durable. 'echo flush > MOUNTPOINT/.kvfs' does the same, 'echo snapshot > ...' writes a\n"
+"snapshot, 'cat MOUNTPOINT/.kvfs' shows the store's statistics. A bare sync(1) does not\n"
+"reach FUSE filesystems: with sync=batch writes are durable within commit_ms anyway.\n"
+"\n"
+"/etc/fstab:  DATADIR  MOUNTPOINT  fuse.kvfs  defaults,sync=batch  0  0\n"
+"\n"
+"Exit status: 0 mounted (with -f: ended cleanly), 1 the store could not be opened or\n"
+"closed, or the mount failed, 2 usage errors.\n",
+		kv_sync_name(o.sync), o.commit_ms);
+}
+
+/* Fills a; on a usage error prints the reason and returns -EINVAL. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	kv_options_default(&a->kvo);
+	opterr = 0;
+	/* GNU getopt permutes: options may follow DATADIR and MOUNTPOINT, as mount.fuse3 puts them */
+	while ((ch = getopt_long(argc, argv, ":fdo:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			a->foreground = 1;
+			break;
+		case 'd':
+			a->debug = 1;
+			break;
+		case 'o':
+			if (take_options(a, optarg))
+				return -EINVAL;
+			break;
+		case 'h':
+			a->help = 1;
+			break;
+		case 'V':
+			a->version = 1;
+			break;
+		case ':':
+			fprintf(stderr, PROG ": %s needs an argument\n", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			if (optopt)
+				fprintf(stderr, PROG ": unknown option -%c\n", optopt);
+			else
+				fprintf(stderr, PROG ": unknown option %s\n", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (a->help || a->version)
+		return 0;
+	if (argc - optind != 2) {
+		fprintf(stderr, PROG ": %s\n", argc - optind < 2 ? "needs DATADIR and MOUNTPOINT"
+				: "too many arguments: only DATADIR and MOUNTPOINT");
+		return -EINVAL;
+	}
+	a->datadir = argv[optind];
+	a->mountpoint = argv[optind + 1];
+	if (!a->datadir[0] || !a->mountpoint[0]) {
+		fprintf(stderr, PROG ": %s is empty\n", !a->datadir[0] ? "DATADIR" : "MOUNTPOINT");
+		return -EINVAL;
+	}
+	if (a->debug)
+		a->foreground = 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Checks before anything changes: where the mount goes, where the store is.
+ * ------------------------------------------------------------------------------------------- */
+
+/* path made absolute without requiring it to exist (the daemon changes to / when detached, and
+ * the store keeps using its directory's path). */
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX], *p = NULL;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&p, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return p;
+}
+
+/* A mountinfo field with its octal escapes (\040 for a space, ...) decoded in place. */
+static void unescape(char *s)
+{
+	char *d = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = '\0';
+}
+
+/* 1 when something is mounted at path (a canonical path), 0 when not, -errno. */
+static int is_mount_point(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+
+	if (!f)
+		return -errno;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *save = NULL, *field = strtok_r(line, " ", &save);
+
+		for (int i = 1; field && i < 5; i++) /* the fifth field is the mount point */
+			field = strtok_r(NULL, " ", &save);
+		if (!field)
+			continue;
+		unescape(field);
+		found = strcmp(field, path) == 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* The mount point must be an existing directory with nothing mounted on it yet, and the store
+ * must not live under it (the store's own files would then be served by itself). *canon gets
+ * the canonical mount point. Prints the one line that says what is wrong. */
+static int check_places(const char *mnt, const char *datadir, char **canon)
+{
+	char real[PATH_MAX], dreal[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	*canon = NULL;
+	if (stat(mnt, &st) < 0) {
+		rc = -errno;
+		if (rc == -ENOENT)
+			say(LOG_ERR, "%s: mount point does not exist", mnt);
+		else if (rc == -ENOTCONN)
+			say(LOG_ERR, "%s: a stale mount whose daemon is gone; run 'fusermount3 -uz %s' "
+			    "first", mnt, mnt);
+		else
+			say(LOG_ERR, "%s: mount point: %s", mnt, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		say(LOG_ERR, "%s: mount point is not a directory", mnt);
+		return -ENOTDIR;
+	}
+	if (!realpath(mnt, real)) {
+		rc = -errno;
+		say(LOG_ERR, "%s: mount point: %s", mnt, strerror(-rc));
+		return rc;
+	}
+	rc = is_mount_point(real);
+	if (rc < 0) {
+		say(LOG_ERR, "reading /proc/self/mountinfo: %s", strerror(-rc));
+		return rc;
+	}
+	if (rc > 0) {
+		say(LOG_ERR, "%s: already a mount point; unmount it first", mnt);
+		return -EBUSY;
+	}
+	if (realpath(datadir, dreal)) {
+		size_t n = strlen(real);
+
+		if (strcmp(real, "/") == 0 || (strncmp(dreal, real, n) == 0 &&
+					       (dreal[n] == '/' || dreal[n] == '\0'))) {
+			say(LOG_ERR, "%s: the store is inside the mount point %s; keep it outside",
+			    datadir, mnt);
+			return -EINVAL;
+		}
+	}
+	*canon = strdup(real);
+	return *canon ? 0 : -ENOMEM;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The store.
+ * ------------------------------------------------------------------------------------------- */
+
+static void report_open_error(const char *dir, int rc, const struct kv_report *rep)
+{
+	if (rc == -EWOULDBLOCK) {
+		if (rep->message[0])
+			say(LOG_ERR, "%s", rep->message);
+		else
+			say(LOG_ERR, "%s: store is in use by another process (locked)", dir);
+	} else if (rc == -EUCLEAN) {
+		say(LOG_ERR, "%s%s%s; run 'kv_cli --salvage %s' to keep everything before the damage, "
+		    "or mount with -o recovery=point_in_time", rep->message[0] ? "" : dir,
+		    rep->message[0] ? "" : ": damaged store", rep->message, dir);
+	} else {
+		say(LOG_ERR, "%s: cannot open store: %s%s%s", dir, strerror(-rc),
+		    rep->message[0] ? ": " : "", rep->message);
+	}
+}
+
+/* Silent unless recovery changed something a person should know about. */
+static void report_recovery(const char *dir, const struct kv_report *rep)
+{
+	if (!rep->tail_torn && !rep->damaged && !rep->set_aside)
+		return;
+	if (rep->message[0]) {
+		say(LOG_WARNING, "%s", rep->message);
+		return;
+	}
+	if (rep->tail_torn)
+		say(LOG_WARNING, "%s: cut a torn tail of %" PRIu64 " bytes at %s offset %" PRIu64
+		    "; recovered to lsn %" PRIu64, dir, rep->tail_bytes_cut, rep->tail_file,
+		    rep->tail_offset, rep->last_lsn);
+	if (rep->damaged || rep->set_aside)
+		say(LOG_WARNING, "%s: damage in %s at offset %" PRIu64 "; recovered to lsn %" PRIu64
+		    ", %u files set aside", dir, rep->damage_file, rep->damage_offset, rep->last_lsn,
+		    rep->set_aside);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Serving.
+ * ------------------------------------------------------------------------------------------- */
+
+/* "fsname=DATADIR" with libfuse's escapes for ',' and '\\'. */
+static int add_fsname(char **opts, const char *datadir)
+{
+	size_t n = strlen(datadir);
+	char *s = malloc(2 * n + 8), *p;
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	p = s + sprintf(s, "fsname=");
+	for (size_t i = 0; i < n; i++) {
+		if (datadir[i] == ',' || datadir[i] == '\\')
+			*p++ = '\\';
+		*p++ = datadir[i];
+	}
+	*p = '\0';
+	rc = opts_add(opts, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+static int build_fuse_args(const struct args *a, const char *datadir, struct fuse_args *fa)
+{
+	char *opts = NULL;
+	int rc = opts_add(&opts, FUSE_DEFAULT_OPTS, strlen(FUSE_DEFAULT_OPTS));
+
+	if (!rc && !a->user_subtype)
+		rc = opts_add(&opts, "subtype=kvfs", strlen("subtype=kvfs"));
+	if (!rc && !a->user_fsname)
+		rc = add_fsname(&opts, datadir);
+	if (!rc && a->debug)
+		rc = opts_add(&opts, "debug", strlen("debug"));
+	if (!rc && a->fuse_opts)
+		rc = opts_add(&opts, a->fuse_opts, strlen(a->fuse_opts));
+	if (!rc && (fuse_opt_add_arg(fa, PROG) || fuse_opt_add_arg(fa, "-o") ||
+		    fuse_opt_add_arg(fa, opts)))
+		rc = -ENOMEM;
+	free(opts);
+	return rc;
+}
+
+/* libfuse refuses options it does not know only in fuse_new; try them before anything changes
+ * on disk (the store is opened later, in the daemon), so a typo is a usage error. */
+static int check_fuse_options(const struct args *a, const char *datadir)
+{
+	struct fuse_args fa = FUSE_ARGS_INIT(0, NULL);
+	struct fuse *f;
+	int rc = build_fuse_args(a, datadir, &fa);
+
+	if (rc) {
+		say(LOG_ERR, "%s", strerror(-rc));
+		return rc;
+	}
+	fuse_set_log_func(fuse_log_startup);
+	f = fuse_new(&fa, kvfs_fs_operations(), sizeof(struct fuse_operations), NULL);
+	if (!f) {
+		say(LOG_ERR, "%s", fuse_reason("libfuse refused the options"));
+		rc = -EINVAL;
+	} else {
+		fuse_destroy(f);
+	}
+	fuse_opt_free_args(&fa);
+	out.fuse_msg[0] = '\0';
+	return rc;
+}
+
+/* Start-up is over: the mount is live. Detach (without -f) and tell the parent. */
+static int detach(void)
+{
+	int fd;
+
+	fuse_set_log_func(fuse_log_running);
+	if (out.background) {
+		if (chdir("/") < 0)
+			return -errno;
+		fd = open("/dev/null", O_RDWR);
+		if (fd < 0)
+			return -errno;
+		if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
+		    dup2(fd, STDERR_FILENO) < 0) {
+			int rc = -errno;
+
+			close(fd);
+			return rc;
+		}
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (out.status_fd >= 0) {
+		/* a parent that is gone cannot be told; the mount is up all the same */
+		if (write(out.status_fd, "R\n", 2) != 2)
+			syslog(LOG_WARNING, "the starting process went away before the mount was ready");
+		close(out.status_fd);
+		out.status_fd = -1;
+	}
+	return 0;
+}
+
+/* Open, mount, serve, close. Returns the exit status. */
+static int serve(const struct args *a, const char *datadir, const char *mnt)
+{
+	struct fuse_args fa = FUSE_ARGS_INIT(0, NULL);
+	struct kvfs_fs *fs = NULL;
+	struct fuse *fuse = NULL;
+	struct kv_options kvo = a->kvo;
+	struct kv_report rep;
+	struct kv *kv = NULL;
+	int status = EXIT_FAIL, mounted = 0, handlers = 0, rc;
+	uint64_t removed = 0;
+
+	memset(&rep, 0, sizeof(rep));
+	kvo.log = store_log;
+	rc = kv_open(&kv, datadir, &kvo, &rep);
+	if (rc) {
+		report_open_error(datadir, rc, &rep);
+		goto out;
+	}
+	report_recovery(datadir, &rep);
+	rc = kvfs_fs_new(&fs, kv, datadir);
+	if (rc) {
+		say(LOG_ERR, "%s", strerror(-rc));
+		goto out;
+	}
+	rc = build_fuse_args(a, datadir, &fa);
+	if (rc) {
+		say(LOG_ERR, "%s", strerror(-rc));
+		goto out;
+	}
+	fuse_set_log_func(fuse_log_startup);
+	fuse = fuse_new(&fa, kvfs_fs_operations(), sizeof(struct fuse_operations), fs);
+	if (!fuse) {
+		say(LOG_ERR, "%s", fuse_reason("libfuse refused the options"));
+		goto out;
+	}
+	/* before the mount: a signal from here on ends the loop cleanly instead of killing us */
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+		say(LOG_ERR, "cannot install signal handlers");
+		goto out;
+	}
+	handlers = 1;
+	/* Files unlinked while open that a crash left behind (orphan keys): unreachable, so
+	 * deleted. Before the mount, so no request can see them. */
+	rc = kvfs_fs_remove_leftovers(fs, &removed);
+	if (rc) {
+		say(LOG_ERR, "%s: removing files left unlinked by a crash: %s", datadir,
+		    strerror(-rc));
+		goto out;
+	}
+	if (removed)
+		say(LOG_NOTICE, "%s: removed %" PRIu64 " files that were unlinked while open when the "
+		    "daemon last stopped", datadir, removed);
+	if (fuse_mount(fuse, mnt) != 0) {
+		say(LOG_ERR, "%s: cannot mount: %s", a->mountpoint, fuse_reason("mount failed"));
+		goto out;
+	}
+	mounted = 1;
+	rc = detach();
+	if (rc) {
+		say(LOG_ERR, "detaching: %s", strerror(-rc));
+		goto out;
+	}
+	rc = fuse_loop_mt(fuse, 0);
+	/* 0, or the number of the signal that ended the loop: both are a clean end */
+	if (rc < 0)
+		say(LOG_ERR, "%s: serving the mount failed: %s", a->mountpoint, strerror(-rc));
+	else
+		status = 0;
+	/* Files unlinked while open whose last close never came (the mount went away under
+	 * them): nothing can reach them now. A failure only leaves them to the next mount. */
+	rc = kvfs_fs_remove_leftovers(fs, &removed);
+	if (rc)
+		say(LOG_WARNING, "%s: removing files unlinked while open: %s (the next mount will)",
+		    datadir, strerror(-rc));
+out:
+	if (handlers)
+		fuse_remove_signal_handlers(fuse_get_session(fuse));
+	if (mounted)
+		fuse_unmount(fuse);
+	if (fuse)
+		fuse_destroy(fuse);
+	fuse_opt_free_args(&fa);
+	kvfs_fs_free(fs);
+	if (kv) {
+		rc = kv_close(kv);
+		if (rc) {
+			say(LOG_ERR, "%s: closing the store: %s; writes since the last flush may be "
+			    "lost", datadir, strerror(-rc));
+			status = EXIT_FAIL;
+		}
+	}
+	return status;
+}
+
+/* The parent's side of start-up: print what the child says until it is ready or gone. */
+static int wait_for_child(int fd, pid_t child)
+{
+	char buf[4096], line[4096];
+	size_t have = 0;
+	int ready = 0, errors = 0, wstatus;
+	ssize_t n;
+
+	for (;;) {
+		do
+			n = read(fd, buf, sizeof(buf));
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (have < sizeof(line) - 1)
+					line[have++] = buf[i];
+				continue;
+			}
+			line[have] = '\0';
+			if (line[0] == 'R')
+				ready = 1;
+			else if (have > 0)
+				fprintf(stderr, "%s\n", line + 1);
+			if (line[0] == 'E')
+				errors++;
+			have = 0;
+		}
+	}
+	close(fd);
+	if (ready && !errors)
+		return 0;
+	/* the child ends on its own after an error; reap it so its status can be told */
+	if (waitpid(child, &wstatus, 0) == child && !errors) {
+		if (WIFSIGNALED(wstatus))
+			fprintf(stderr, PROG ": the daemon died of signal %d before the mount was "
+				"ready\n", WTERMSIG(wstatus));
+		else
+			fprintf(stderr, PROG ": the daemon exited before the mount was ready\n");
+	}
+	return EXIT_FAIL;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	char *datadir = NULL, *mnt = NULL;
+	int status = EXIT_FAIL, pfd[2];
+	pid_t pid;
+
+	if (parse_args(argc, argv, &a)) {
+		fprintf(stderr, "Try '" PROG " --help'.\n");
+		free(a.fuse_opts);
+		return EXIT_USAGE;
+	}
+	if (a.help) {
+		usage(stdout);
+		free(a.fuse_opts);
+		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
+	}
+	if (a.version) {
+		printf(PROG " %s (libfuse %s)\n", KV_VERSION, fuse_pkgversion());
+		free(a.fuse_opts);
+		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
+	}
+	datadir = absolute(a.datadir);
+	if (!datadir) {
+		say(LOG_ERR, "%s: %s", a.datadir, strerror(errno ? errno : ENOMEM));
+		goto out;
+	}
+	if (check_fuse_options(&a, datadir)) {
+		fprintf(stderr, "Try '" PROG " --help'.\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (check_places(a.mountpoint, datadir, &mnt))
+		goto out;
+	if (a.foreground) {
+		status = serve(&a, datadir, mnt);
+		goto out;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		say(LOG_ERR, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	/* flush before fork, or stdio buffers would be written twice */
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		say(LOG_ERR, "fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		goto out;
+	}
+	if (pid > 0) {
+		close(pfd[1]);
+		status = wait_for_child(pfd[0], pid);
+		goto out;
+	}
+	close(pfd[0]);
+	/* a session of its own: the terminal's signals (Ctrl-C, hangup) are not for the daemon */
+	if (setsid() < 0)
+		syslog(LOG_WARNING, "setsid: %s", strerror(errno));
+	openlog(PROG, LOG_PID, LOG_DAEMON);
+	out.status_fd = pfd[1];
+	out.background = 1;
+	status = serve(&a, datadir, mnt);
+	if (out.status_fd >= 0)
+		close(out.status_fd);
+	closelog();
+out:
+	free(datadir);
+	free(mnt);
+	free(a.fuse_opts);
+	return status;
+}

@@ -1,0 +1,2074 @@
+/* test_mount.c — the mounted tree as programs see it: real mounts of the kvfs daemon, driven
+ * through the kernel with ordinary system calls.
+ *
+ * Every test mounts a fresh store (DATADIR and MOUNTPOINT in a scratch directory) with the real
+ * binary (KVFS, else "kvfs" beside KV_CLI), and unmounts it at the end. The test process is a
+ * child subreaper, so the detached daemon becomes its child once `kvfs` returns: a test can wait
+ * for it and check how it ended. A failed test ends at once, without its teardown; the runner
+ * then removes its mounts, daemons and files at the end. Needs root and /dev/fuse; without them
+ * every test passes after printing why it skipped. The crash test prints its seed; KV_SEED=N
+ * reruns it.
+ *
+ * A failed log write is provoked from outside: the log segment's unused, preallocated space is
+ * punched out of a full tmpfs, so the daemon's next flush gets ENOSPC from pwrite. An EIO from
+ * the disk itself is not reproduced; it takes the same path in the engine. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define GiB (1ull << 30)
+
+static uint64_t seed;
+static char skip_reason[256]; /* set in main: why this machine cannot mount */
+static char kvfs_path[PATH_MAX];
+
+static char tmp[PATH_MAX];
+static char data[PATH_MAX + 16], mnt[PATH_MAX + 16];
+static pid_t daemon_pid = -1; /* the running daemon (our child, as subreaper), or -1 */
+static int tmpfs_mounted;     /* data is a tmpfs of this test */
+
+#define NEED_MOUNT()                                                                     \
+	do {                                                                             \
+		if (skip_reason[0]) {                                                    \
+			fprintf(stderr, "%s: skipped: %s\n", __func__, skip_reason);     \
+			return;                                                          \
+		}                                                                        \
+	} while (0)
+
+/* ---- paths and files -------------------------------------------------------------------- */
+
+static char *in_mnt(const char *rel)
+{
+	static char bufs[8][PATH_MAX * 2];
+	static int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, PATH_MAX * 2, "%s/%s", mnt, rel);
+	return b;
+}
+
+static void put_file(const char *path, const char *text)
+{
+	ck_assert_msg(tu_write_file(path, text, strlen(text)) == 0, "writing %s: %s", path,
+		      strerror(errno));
+}
+
+/* The whole file as a string (freed by the caller); fails the test when unreadable. */
+static char *get_file(const char *path)
+{
+	char *d = NULL;
+	int rc = tu_read_file(path, &d, NULL);
+
+	ck_assert_msg(rc == 0, "reading %s: %s", path, strerror(-rc));
+	return d;
+}
+
+static void assert_file(const char *path, const char *want)
+{
+	char *got = get_file(path);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+/* ---- the daemon --------------------------------------------------------------------------- */
+
+static const char *cli(void)
+{
+	const char *p = getenv("KV_CLI");
+
+	ck_assert_msg(p && p[0], "KV_CLI must name the kv_cli binary");
+	return p;
+}
+
+/* 1 when something is mounted at path (as /proc/self/mountinfo has it). */
+static int is_mounted(const char *path)
+{
+	char real[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *f;
+
+	if (!realpath(path, real)) {
+		/* a dead daemon's mount: stat fails with ENOTCONN, but it is mounted */
+		if (errno != ENOTCONN)
+			return 0;
+		snprintf(real, sizeof(real), "%s", path);
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	ck_assert_ptr_nonnull(f);
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *save = NULL, *field = strtok_r(line, " ", &save);
+
+		for (int i = 1; field && i < 5; i++)
+			field = strtok_r(NULL, " ", &save);
+		found = field && strcmp(field, real) == 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static pid_t lock_pid(const char *dir)
+{
+	char path[PATH_MAX + 32], *text = NULL;
+	long pid;
+
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	ck_assert_int_eq(tu_read_file(path, &text, NULL), 0);
+	pid = strtol(text, NULL, 10);
+	free(text);
+	ck_assert_msg(pid > 0, "LOCK of %s holds no pid", dir);
+	return (pid_t)pid;
+}
+
+/* Runs kvfs with argv (after the program name; NULL-terminated); exit status and stderr. */
+static int run_kvfs(const char *const *args, char **err)
+{
+	const char *argv[16];
+	int n = 0, status = 0, rc;
+
+	argv[n++] = kvfs_path;
+	while (*args && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	rc = tu_run(argv, NULL, NULL, err, &status);
+	ck_assert_msg(rc == 0, "running %s: %s", kvfs_path, strerror(-rc));
+	ck_assert_msg(WIFEXITED(status), "kvfs died of signal %d", WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+/* Mounts data at mnt with options (NULL: none), given after the operands as mount.fuse3 does;
+ * what kvfs said on stderr into *said (freed by the caller) or, with said NULL, nothing. */
+static void mount_store_saying(const char *opts, char **said)
+{
+	const char *with[] = { data, mnt, "-o", opts, NULL };
+	const char *without[] = { data, mnt, NULL };
+	char *err = NULL;
+	int code = run_kvfs(opts ? with : without, &err);
+
+	ck_assert_msg(code == 0, "kvfs exited %d: %s", code, err);
+	if (said) {
+		*said = err;
+	} else {
+		ck_assert_msg(err[0] == '\0', "kvfs said on a clean start: %s", err);
+		free(err);
+	}
+	ck_assert_msg(is_mounted(mnt), "kvfs returned 0 but %s is not mounted", mnt);
+	daemon_pid = lock_pid(data);
+}
+
+static void mount_store(const char *opts)
+{
+	mount_store_saying(opts, NULL);
+}
+
+static uint64_t stat_of(const char *name);
+
+/* Waits until the store holds n keys: a release, which deletes the key of a file unlinked while
+ * open, reaches the daemon after close(2) has returned. A hang guard, not a timing check. */
+static void wait_for_keys(uint64_t n)
+{
+	for (int i = 0; i < 1000 && stat_of("keys") != n; i++)
+		usleep(10000);
+	ck_assert_uint_eq(stat_of("keys"), n);
+}
+
+/* Waits for the daemon (our child, as subreaper) to end; its wait status. A hang guard of a
+ * minute, not a timing check. */
+static int wait_daemon(void)
+{
+	int status = 0;
+
+	ck_assert_int_gt(daemon_pid, 0);
+	for (int i = 0; i < 6000; i++) {
+		pid_t r = waitpid(daemon_pid, &status, WNOHANG);
+
+		if (r == daemon_pid) {
+			daemon_pid = -1;
+			return status;
+		}
+		ck_assert_msg(r == 0, "waitpid %d: %s", (int)daemon_pid, strerror(errno));
+		usleep(10000);
+	}
+	ck_abort_msg("daemon %d did not exit within a minute", (int)daemon_pid);
+	return -1;
+}
+
+static int fusermount(const char *flags, const char *path)
+{
+	const char *argv[] = { "fusermount3", flags, path, NULL };
+	char *err = NULL;
+	int status = 0, rc = tu_run(argv, NULL, NULL, &err, &status);
+
+	free(err);
+	return rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Sanitizer builds: the detached daemon's reports would go to /dev/null; send them to files in
+ * the scratch directory instead (log_path), to be shown when the daemon ends badly. */
+static void route_sanitizer_logs(void)
+{
+	static const char *const vars[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS" };
+	char buf[PATH_MAX * 2];
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+
+		if (!v)
+			continue;
+		snprintf(buf, sizeof(buf), "%s%slog_path=%s/sanitizer", v, v[0] ? ":" : "", tmp);
+		ck_assert_int_eq(setenv(vars[i], buf, 1), 0);
+	}
+}
+
+/* Fails unless the daemon exited 0, showing any sanitizer report it left. */
+static void assert_clean_exit(int status, const char *after)
+{
+	DIR *d;
+	struct dirent *e;
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	d = opendir(tmp);
+	while (d && (e = readdir(d))) {
+		char path[PATH_MAX * 2], *text = NULL;
+
+		if (strncmp(e->d_name, "sanitizer", 9) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name);
+		if (tu_read_file(path, &text, NULL) == 0)
+			fprintf(stderr, "%s:\n%s\n", path, text);
+		free(text);
+	}
+	if (d)
+		closedir(d);
+	ck_abort_msg("daemon ended with status 0x%x after %s", status, after);
+}
+
+/* Unmounts and checks that the daemon exited 0. */
+static void unmount_store(void)
+{
+	int status;
+
+	ck_assert_msg(fusermount("-u", mnt) == 0, "fusermount3 -u %s failed", mnt);
+	status = wait_daemon();
+	assert_clean_exit(status, "unmount");
+	ck_assert(!is_mounted(mnt));
+}
+
+static void remount(void)
+{
+	unmount_store();
+	mount_store(NULL);
+}
+
+/* Runs kv_cli on data with the given script; its stdout (freed by the caller). */
+static char *kv_cli(const char *script)
+{
+	const char *argv[] = { cli(), data, NULL };
+	char *out = NULL, *err = NULL;
+	int status = 0;
+
+	ck_assert_int_eq(tu_run(argv, script, &out, &err, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kv_cli failed: %s", err);
+	free(err);
+	return out;
+}
+
+/* The value of name in the control file's "name: value" lines. */
+static uint64_t stat_of(const char *name)
+{
+	char *text = get_file(in_mnt(".kvfs")), *p = text;
+	size_t n = strlen(name);
+	uint64_t v = 0;
+	int found = 0;
+
+	while (p && *p) {
+		if (strncmp(p, name, n) == 0 && p[n] == ':') {
+			v = strtoull(p + n + 1, NULL, 10);
+			found = 1;
+			break;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	ck_assert_msg(found, "no '%s:' line in .kvfs:\n%s", name, text);
+	free(text);
+	return v;
+}
+
+static void setup(void)
+{
+	if (skip_reason[0])
+		return;
+	ck_assert_int_eq(tu_tmpdir(tmp, sizeof(tmp)), 0);
+	snprintf(data, sizeof(data), "%s/data", tmp);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", tmp);
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	/* the daemon detaches from kvfs; as subreaper we inherit it and can wait for it */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	umask(022); /* the kernel applies the caller's umask to new nodes; tests expect this one */
+	route_sanitizer_logs();
+	daemon_pid = -1;
+	tmpfs_mounted = 0;
+}
+
+static void teardown(void)
+{
+	if (skip_reason[0])
+		return;
+	if (is_mounted(mnt) && fusermount("-u", mnt) != 0)
+		fusermount("-uz", mnt);
+	if (daemon_pid > 0) {
+		/* a test that failed half-way: do not leave a daemon behind */
+		for (int i = 0; i < 500 && waitpid(daemon_pid, NULL, WNOHANG) == 0; i++)
+			usleep(10000);
+		if (kill(daemon_pid, SIGKILL) == 0)
+			waitpid(daemon_pid, NULL, 0);
+	}
+	if (tmpfs_mounted)
+		umount2(data, MNT_DETACH);
+	tu_rmrf(tmp);
+}
+
+/* The names in a directory, in readdir order, joined with ' ' ("." and ".." included). */
+static char *list_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char *s = calloc(1, 1);
+	size_t len = 0;
+
+	ck_assert_msg(d != NULL, "opendir %s: %s", path, strerror(errno));
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		s = realloc(s, len + n + 2);
+		ck_assert_ptr_nonnull(s);
+		if (len)
+			s[len++] = ' ';
+		memcpy(s + len, e->d_name, n + 1);
+		len += n;
+	}
+	closedir(d);
+	return s;
+}
+
+static void assert_listing(const char *path, const char *want)
+{
+	char *got = list_dir(path);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+static void assert_errno(int rc, int want, const char *what)
+{
+	ck_assert_msg(rc == -1 && errno == want, "%s: expected %s, got %s", what, strerror(want),
+		      rc == -1 ? strerror(errno) : "success");
+}
+
+/* ---- files ------------------------------------------------------------------------------- */
+
+START_TEST(a_file_written_is_read_back)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("greeting"), "hello\n");
+	assert_file(in_mnt("greeting"), "hello\n");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(o_excl_refuses_an_existing_file)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("f"), "x");
+	assert_errno(open(in_mnt("f"), O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST, "O_EXCL");
+	int fd = open(in_mnt("g"), O_CREAT | O_EXCL | O_WRONLY, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(writes_at_any_offset_leave_holes_that_read_as_zeros)
+{
+	char buf[16];
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	fd = open(in_mnt("sparse"), O_CREAT | O_RDWR, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "end", 3, 100000), 3);
+	ck_assert_int_eq(pwrite(fd, "mid", 3, 5000), 3);
+	close(fd);
+	fd = open(in_mnt("sparse"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	struct stat st;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 100003);
+	ck_assert_int_eq(pread(fd, buf, 8, 4998), 8);
+	ck_assert_int_eq(memcmp(buf, "\0\0mid\0\0\0", 8), 0);
+	ck_assert_int_eq(pread(fd, buf, 16, 99999), 4);
+	ck_assert_int_eq(memcmp(buf, "\0end", 4), 0);
+	ck_assert_int_eq(pread(fd, buf, 16, 200000), 0);
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(o_append_writes_at_the_end_from_every_descriptor)
+{
+	int a, b;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("log"), "start\n");
+	a = open(in_mnt("log"), O_WRONLY | O_APPEND);
+	b = open(in_mnt("log"), O_WRONLY | O_APPEND);
+	ck_assert(a >= 0 && b >= 0);
+	ck_assert_int_eq(write(a, "a1\n", 3), 3);
+	ck_assert_int_eq(write(b, "b1\n", 3), 3);
+	ck_assert_int_eq(pwrite(a, "a2\n", 3, 0), 3); /* O_APPEND: the offset is ignored (Linux) */
+	close(a);
+	close(b);
+	assert_file(in_mnt("log"), "start\na1\nb1\na2\n");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(o_trunc_empties_the_file_and_sets_mtime)
+{
+	struct stat before, after;
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("t"), "some content");
+	ck_assert_int_eq(stat(in_mnt("t"), &before), 0);
+	usleep(20000);
+	fd = open(in_mnt("t"), O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(stat(in_mnt("t"), &after), 0);
+	ck_assert_int_eq(after.st_size, 0);
+	ck_assert_msg(after.st_mtim.tv_sec > before.st_mtim.tv_sec ||
+		      (after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+		       after.st_mtim.tv_nsec > before.st_mtim.tv_nsec), "mtime did not move");
+	assert_file(in_mnt("t"), "");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(truncate_up_zero_fills_and_down_cuts)
+{
+	char buf[8];
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("t"), "abcdef");
+	ck_assert_int_eq(truncate(in_mnt("t"), 3), 0);
+	assert_file(in_mnt("t"), "abc");
+	ck_assert_int_eq(truncate(in_mnt("t"), 6), 0);
+	fd = open(in_mnt("t"), O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, 8, 0), 6);
+	ck_assert_int_eq(memcmp(buf, "abc\0\0\0", 6), 0);
+	ck_assert_int_eq(ftruncate(fd, 1), 0);
+	ck_assert_int_eq(pread(fd, buf, 8, 0), 1);
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(an_unlinked_open_file_stays_readable_until_closed)
+{
+	char buf[16] = { 0 };
+	struct stat st;
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	put_file(in_mnt("d/f"), "still here");
+	fd = open(in_mnt("d/f"), O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(unlink(in_mnt("d/f")), 0);
+	assert_errno(access(in_mnt("d/f"), F_OK), ENOENT, "access after unlink");
+	assert_listing(in_mnt("d"), ". ..");
+	ck_assert_int_eq(rmdir(in_mnt("d")), 0); /* nothing of it is left in the directory */
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf) - 1, 0), 10);
+	ck_assert_str_eq(buf, "still here");
+	ck_assert_int_eq(pwrite(fd, "STILL", 5, 0), 5);
+	ck_assert_int_eq(pread(fd, buf, 5, 0), 5);
+	ck_assert_int_eq(memcmp(buf, "STILL", 5), 0);
+	ck_assert_int_eq(ftruncate(fd, 7), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 7);
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_uint_eq(stat_of("keys"), 2); /* the root's own entry and the orphan */
+	close(fd);
+	wait_for_keys(1); /* the orphan goes at the last close */
+	unmount_store();
+}
+END_TEST
+
+/* close(2) returns before the daemon hears of it: a file just closed and unlinked must still
+ * leave its directory empty at once. */
+START_TEST(a_file_closed_then_unlinked_never_keeps_its_directory_busy)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	for (int i = 0; i < 200; i++) {
+		ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+		put_file(in_mnt("d/f"), "x");
+		ck_assert_int_eq(unlink(in_mnt("d/f")), 0);
+		ck_assert_msg(rmdir(in_mnt("d")) == 0, "round %d: rmdir: %s", i, strerror(errno));
+	}
+	unmount_store();
+}
+END_TEST
+
+START_TEST(an_open_file_follows_renames_and_a_replaced_target_lives_until_closed)
+{
+	char buf[32] = { 0 };
+	int f, t;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	put_file(in_mnt("d/f"), "file");
+	put_file(in_mnt("target"), "old target");
+	f = open(in_mnt("d/f"), O_RDWR);
+	t = open(in_mnt("target"), O_RDONLY);
+	ck_assert(f >= 0 && t >= 0);
+	/* the directory moves: writes through the descriptor land at the new name */
+	ck_assert_int_eq(rename(in_mnt("d"), in_mnt("e")), 0);
+	ck_assert_int_eq(pwrite(f, "FILE", 4, 0), 4);
+	assert_file(in_mnt("e/f"), "FILE");
+	/* it replaces an open file: that one is still readable through its descriptor */
+	ck_assert_int_eq(rename(in_mnt("e/f"), in_mnt("target")), 0);
+	assert_file(in_mnt("target"), "FILE");
+	ck_assert_int_eq(pread(t, buf, sizeof(buf) - 1, 0), 10);
+	ck_assert_str_eq(buf, "old target");
+	ck_assert_int_eq(pwrite(f, "!", 1, 4), 1);
+	assert_file(in_mnt("target"), "FILE!");
+	close(f);
+	close(t);
+	assert_listing(mnt, ". .. e target");
+	assert_listing(in_mnt("e"), ". ..");
+	wait_for_keys(3); /* the root, e, target: the replaced target went at its last close */
+	unmount_store();
+}
+END_TEST
+
+START_TEST(rename_moves_a_file_and_replaces_the_target)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("a"), "A");
+	put_file(in_mnt("b"), "B");
+	ck_assert_int_eq(rename(in_mnt("a"), in_mnt("b")), 0);
+	assert_file(in_mnt("b"), "A");
+	assert_errno(access(in_mnt("a"), F_OK), ENOENT, "old name");
+	ck_assert_int_eq(mkdir(in_mnt("sub"), 0755), 0);
+	ck_assert_int_eq(rename(in_mnt("b"), in_mnt("sub/c")), 0);
+	assert_file(in_mnt("sub/c"), "A");
+	remount();
+	assert_file(in_mnt("sub/c"), "A");
+	assert_listing(mnt, ". .. sub");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(rename_of_a_directory_moves_its_whole_subtree)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("a"), 0750), 0);
+	ck_assert_int_eq(mkdir(in_mnt("a/b"), 0755), 0);
+	put_file(in_mnt("a/b/c"), "deep");
+	put_file(in_mnt("a/top"), "top");
+	put_file(in_mnt("a-sibling"), "not moved");
+	ck_assert_int_eq(mkdir(in_mnt("x"), 0755), 0);
+	ck_assert_int_eq(rename(in_mnt("a"), in_mnt("x/moved")), 0);
+	assert_file(in_mnt("x/moved/b/c"), "deep");
+	assert_file(in_mnt("x/moved/top"), "top");
+	assert_file(in_mnt("a-sibling"), "not moved");
+	assert_errno(access(in_mnt("a"), F_OK), ENOENT, "old directory");
+	remount();
+	struct stat st;
+	ck_assert_int_eq(stat(in_mnt("x/moved"), &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0750);
+	assert_file(in_mnt("x/moved/b/c"), "deep");
+	assert_listing(mnt, ". .. a-sibling x");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(rename_onto_directories_follows_posix)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d1"), 0755), 0);
+	put_file(in_mnt("d1/f"), "1");
+	ck_assert_int_eq(mkdir(in_mnt("full"), 0755), 0);
+	put_file(in_mnt("full/g"), "2");
+	ck_assert_int_eq(mkdir(in_mnt("empty"), 0755), 0);
+	put_file(in_mnt("file"), "3");
+	assert_errno(rename(in_mnt("d1"), in_mnt("full")), ENOTEMPTY, "dir onto non-empty dir");
+	assert_errno(rename(in_mnt("d1"), in_mnt("file")), ENOTDIR, "dir onto file");
+	assert_errno(rename(in_mnt("file"), in_mnt("empty")), EISDIR, "file onto dir");
+	assert_errno(rename(in_mnt("d1"), in_mnt("d1/inside")), EINVAL, "dir into itself");
+	ck_assert_int_eq(rename(in_mnt("d1"), in_mnt("empty")), 0);
+	assert_file(in_mnt("empty/f"), "1");
+	assert_listing(mnt, ". .. empty file full");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(rename_noreplace_refuses_an_existing_target)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("a"), "A");
+	put_file(in_mnt("b"), "B");
+	assert_errno(renameat2(AT_FDCWD, in_mnt("a"), AT_FDCWD, in_mnt("b"), RENAME_NOREPLACE),
+		     EEXIST, "RENAME_NOREPLACE onto b");
+	assert_file(in_mnt("b"), "B");
+	ck_assert_int_eq(renameat2(AT_FDCWD, in_mnt("a"), AT_FDCWD, in_mnt("c"), RENAME_NOREPLACE),
+			 0);
+	assert_file(in_mnt("c"), "A");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(rename_exchange_is_refused_with_einval)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("a"), "A");
+	put_file(in_mnt("b"), "B");
+	assert_errno(renameat2(AT_FDCWD, in_mnt("a"), AT_FDCWD, in_mnt("b"), RENAME_EXCHANGE),
+		     EINVAL, "RENAME_EXCHANGE");
+	assert_file(in_mnt("a"), "A");
+	assert_file(in_mnt("b"), "B");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(mkdir_and_rmdir_with_enotempty)
+{
+	struct stat st;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0700), 0);
+	assert_errno(mkdir(in_mnt("d"), 0700), EEXIST, "second mkdir");
+	ck_assert_int_eq(stat(in_mnt("d"), &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	put_file(in_mnt("d/f"), "x");
+	assert_errno(rmdir(in_mnt("d")), ENOTEMPTY, "rmdir of a non-empty directory");
+	assert_errno(rmdir(in_mnt("d/f")), ENOTDIR, "rmdir of a file");
+	assert_errno(unlink(in_mnt("d")), EISDIR, "unlink of a directory");
+	ck_assert_int_eq(unlink(in_mnt("d/f")), 0);
+	DIR *open_dir = opendir(in_mnt("d"));
+	ck_assert_ptr_nonnull(open_dir);
+	ck_assert_int_eq(rmdir(in_mnt("d")), 0);
+	assert_errno(stat(in_mnt("d"), &st), ENOENT, "stat after rmdir");
+	errno = 0; /* a directory removed while open lists nothing */
+	ck_assert_ptr_null(readdir(open_dir));
+	closedir(open_dir);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(readdir_lists_in_key_order_with_dot_and_dotdot)
+{
+	char name[32], *got;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	put_file(in_mnt("d/b"), "");
+	put_file(in_mnt("d/a"), "");
+	ck_assert_int_eq(mkdir(in_mnt("d/c"), 0755), 0);
+	put_file(in_mnt("d/c/inner"), "");
+	put_file(in_mnt("d/B"), "");
+	put_file(in_mnt("d/a-b"), "");
+	assert_listing(in_mnt("d"), ". .. B a a-b b c");
+	/* more entries than one scan gathers: every one listed once, in order */
+	ck_assert_int_eq(mkdir(in_mnt("big"), 0755), 0);
+	for (int i = 599; i >= 0; i--) {
+		snprintf(name, sizeof(name), "big/%04d", i);
+		put_file(in_mnt(name), "");
+	}
+	got = list_dir(in_mnt("big"));
+	ck_assert_int_eq(strncmp(got, ". .. 0000 0001 0002", 19), 0);
+	ck_assert_int_eq(strlen(got), 5 + 600 * 5 - 1);
+	for (int i = 0; i < 600; i++) {
+		snprintf(name, sizeof(name), " %04d", i);
+		ck_assert_int_eq(memcmp(got + 5 + 5 * i - 1, name, 5), 0);
+	}
+	free(got);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(chmod_chown_utimens_persist_across_remount)
+{
+	struct timespec ts[2] = { { 1000000000, 123456789 }, { 1200000000, 987654321 } };
+	struct stat st;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("f"), "x");
+	ck_assert_int_eq(chmod(in_mnt("f"), 0640), 0);
+	ck_assert_int_eq(chown(in_mnt("f"), 1234, 5678), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, in_mnt("f"), ts, 0), 0);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	ck_assert_int_eq(chmod(in_mnt("d"), 01777), 0);
+	/* UTIME_OMIT keeps a time, UTIME_NOW takes the clock */
+	ck_assert_int_eq(mkdir(in_mnt("e"), 0755), 0);
+	struct timespec keep_atime_set_mtime_now[2] = { { 5, UTIME_OMIT }, { 5, UTIME_NOW } };
+	struct stat e0, e1;
+	ck_assert_int_eq(utimensat(AT_FDCWD, in_mnt("e"), ts, 0), 0);
+	ck_assert_int_eq(stat(in_mnt("e"), &e0), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, in_mnt("e"), keep_atime_set_mtime_now, 0), 0);
+	ck_assert_int_eq(stat(in_mnt("e"), &e1), 0);
+	ck_assert_int_eq(e1.st_atim.tv_sec, 1000000000);
+	ck_assert_int_gt(e1.st_mtim.tv_sec, 1600000000);
+	remount();
+	ck_assert_int_eq(stat(in_mnt("f"), &st), 0);
+	ck_assert_int_eq(st.st_mode, S_IFREG | 0640);
+	ck_assert_int_eq(st.st_uid, 1234);
+	ck_assert_int_eq(st.st_gid, 5678);
+	ck_assert_int_eq(st.st_atim.tv_sec, 1000000000);
+	ck_assert_int_eq(st.st_atim.tv_nsec, 123456789);
+	ck_assert_int_eq(st.st_mtim.tv_sec, 1200000000);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, 987654321);
+	ck_assert_int_eq(stat(in_mnt("d"), &st), 0);
+	ck_assert_int_eq(st.st_mode, S_IFDIR | 01777);
+	ck_assert_int_eq(stat(in_mnt("e"), &st), 0);
+	ck_assert_int_eq(st.st_atim.tv_sec, 1000000000);
+	ck_assert_int_eq(st.st_mtim.tv_sec, e1.st_mtim.tv_sec);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, e1.st_mtim.tv_nsec);
+	unmount_store();
+}
+END_TEST
+
+static int ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+static int ts_same(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+START_TEST(times_move_as_posix_says)
+{
+	struct stat d0, d1, f0, f1, f2;
+	int fd;
+	char buf[4];
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	ck_assert_int_eq(stat(in_mnt("d"), &d0), 0);
+	usleep(10000);
+	put_file(in_mnt("d/f"), "x"); /* creating an entry: the directory's mtime and ctime */
+	ck_assert_int_eq(stat(in_mnt("d"), &d1), 0);
+	ck_assert(ts_after(&d1.st_mtim, &d0.st_mtim));
+	ck_assert(ts_after(&d1.st_ctim, &d0.st_ctim));
+	ck_assert_int_eq(stat(in_mnt("d/f"), &f0), 0);
+	usleep(10000);
+	ck_assert_int_eq(chmod(in_mnt("d/f"), 0600), 0); /* chmod: ctime only */
+	ck_assert_int_eq(stat(in_mnt("d/f"), &f1), 0);
+	ck_assert(ts_same(&f1.st_mtim, &f0.st_mtim));
+	ck_assert(ts_after(&f1.st_ctim, &f0.st_ctim));
+	usleep(10000);
+	fd = open(in_mnt("d/f"), O_RDWR); /* write: mtime and ctime; read: nothing (noatime) */
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "y", 1, 1), 1);
+	ck_assert_int_eq(pread(fd, buf, 2, 0), 2);
+	close(fd);
+	ck_assert_int_eq(stat(in_mnt("d/f"), &f2), 0);
+	ck_assert(ts_after(&f2.st_mtim, &f1.st_mtim));
+	ck_assert(ts_after(&f2.st_ctim, &f1.st_ctim));
+	ck_assert(ts_same(&f2.st_atim, &f0.st_atim));
+	unmount_store();
+}
+END_TEST
+
+START_TEST(symlinks_store_their_target)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("target"), "pointed at");
+	ck_assert_int_eq(symlink("target", in_mnt("link")), 0);
+	ck_assert_int_eq(symlink("../nowhere/at/all", in_mnt("dangling")), 0);
+	ck_assert_int_eq(lstat(in_mnt("link"), &st), 0);
+	ck_assert(S_ISLNK(st.st_mode));
+	ck_assert_int_eq(st.st_size, 6);
+	assert_file(in_mnt("link"), "pointed at");
+	remount();
+	ssize_t n = readlink(in_mnt("dangling"), buf, sizeof(buf));
+	ck_assert_int_eq(n, 17);
+	ck_assert_int_eq(memcmp(buf, "../nowhere/at/all", 17), 0);
+	assert_errno(readlink(in_mnt("target"), buf, sizeof(buf)) < 0 ? -1 : 0, EINVAL,
+		     "readlink of a file");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(fifos_and_device_nodes_are_stored_as_nodes)
+{
+	struct stat st;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkfifo(in_mnt("fifo"), 0620), 0);
+	ck_assert_int_eq(mknod(in_mnt("null"), S_IFCHR | 0600, makedev(1, 3)), 0);
+	ck_assert_int_eq(mknod(in_mnt("sock"), S_IFSOCK | 0600, 0), 0);
+	remount();
+	ck_assert_int_eq(lstat(in_mnt("fifo"), &st), 0);
+	ck_assert_int_eq(st.st_mode, S_IFIFO | 0600); /* 0620 under umask 022 */
+	ck_assert_int_eq(lstat(in_mnt("null"), &st), 0);
+	ck_assert_int_eq(st.st_mode, S_IFCHR | 0600);
+	ck_assert_int_eq(major(st.st_rdev), 1);
+	ck_assert_int_eq(minor(st.st_rdev), 3);
+	ck_assert_int_eq(lstat(in_mnt("sock"), &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	unmount_store();
+}
+END_TEST
+
+START_TEST(hard_links_are_refused_with_eperm)
+{
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("f"), "x");
+	assert_errno(link(in_mnt("f"), in_mnt("g")), EPERM, "link");
+	assert_errno(access(in_mnt("g"), F_OK), ENOENT, "the link's name");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(statfs_reports_the_data_disk_and_the_keys)
+{
+	struct statvfs m, d;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("a"), "1");
+	put_file(in_mnt("b"), "2");
+	ck_assert_int_eq(statvfs(mnt, &m), 0);
+	ck_assert_int_eq(statvfs(data, &d), 0);
+	ck_assert_uint_eq(m.f_blocks * m.f_frsize, d.f_blocks * d.f_frsize);
+	ck_assert_int_eq(m.f_namemax, 255);
+	ck_assert_uint_ge(m.f_files - m.f_ffree, 2); /* files in use: the keys */
+	ck_assert_uint_le(m.f_files - m.f_ffree, 4);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(fsync_of_a_file_or_directory_makes_everything_durable)
+{
+	int fd, dfd;
+
+	NEED_MOUNT();
+	mount_store("sync=none"); /* nothing is durable unless flushed */
+	fd = open(in_mnt("f"), O_CREAT | O_WRONLY, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "abc", 3), 3);
+	ck_assert_uint_lt(stat_of("durable_lsn"), stat_of("last_lsn"));
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_uint_eq(stat_of("durable_lsn"), stat_of("last_lsn"));
+	ck_assert_int_eq(write(fd, "def", 3), 3);
+	ck_assert_int_eq(fdatasync(fd), 0);
+	ck_assert_uint_eq(stat_of("durable_lsn"), stat_of("last_lsn"));
+	close(fd);
+	put_file(in_mnt("g"), "x");
+	dfd = open(mnt, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(fsync(dfd), 0); /* `sync MOUNTPOINT` */
+	close(dfd);
+	ck_assert_uint_eq(stat_of("durable_lsn"), stat_of("last_lsn"));
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_small_write_into_a_large_file_logs_only_the_range)
+{
+	static char big[1 << 20];
+	uint64_t before, after;
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	fd = open(in_mnt("big"), O_CREAT | O_RDWR, 0644);
+	ck_assert_int_ge(fd, 0);
+	memset(big, 'b', sizeof(big));
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
+	ck_assert_int_eq(fsync(fd), 0);
+	before = stat_of("wal_bytes");
+	ck_assert_int_eq(pwrite(fd, big, 4096, 3 << 20), 4096);
+	ck_assert_int_eq(fsync(fd), 0);
+	after = stat_of("wal_bytes");
+	ck_assert_msg(after - before < 8192, "a 4 KiB write logged %" PRIu64 " bytes",
+		      after - before);
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
+/* New nodes belong to the caller, with its umask applied, and the kernel checks modes. */
+START_TEST(new_nodes_belong_to_the_caller_and_permissions_are_checked)
+{
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	NEED_MOUNT();
+	mount_store("allow_other");
+	ck_assert_int_eq(chmod(tmp, 0755), 0); /* mkdtemp made it 0700 */
+	ck_assert_int_eq(chmod(mnt, 0777), 0);
+	put_file(in_mnt("roots"), "root only");
+	ck_assert_int_eq(chmod(in_mnt("roots"), 0600), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd;
+
+		if (setgid(4321) || setuid(1234))
+			_exit(10);
+		umask(027);
+		fd = open(in_mnt("mine"), O_CREAT | O_WRONLY, 0666);
+		if (fd < 0)
+			_exit(11);
+		close(fd);
+		if (mkdir(in_mnt("mydir"), 0777))
+			_exit(12);
+		if (open(in_mnt("roots"), O_RDONLY) >= 0 || errno != EACCES)
+			_exit(13);
+		if (chmod(in_mnt("roots"), 0666) == 0 || errno != EPERM)
+			_exit(14);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child step %d failed",
+		      WEXITSTATUS(status));
+	ck_assert_int_eq(stat(in_mnt("mine"), &st), 0);
+	ck_assert_int_eq(st.st_uid, 1234);
+	ck_assert_int_eq(st.st_gid, 4321);
+	ck_assert_int_eq(st.st_mode, S_IFREG | 0640);
+	ck_assert_int_eq(stat(in_mnt("mydir"), &st), 0);
+	ck_assert_int_eq(st.st_mode, S_IFDIR | 0750);
+	ck_assert_int_eq(st.st_uid, 1234);
+	unmount_store();
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+START_TEST(a_name_over_255_bytes_is_enametoolong)
+{
+	char name[300], path[PATH_MAX * 2];
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", mnt, name);
+	assert_errno(open(path, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG, "create");
+	assert_errno(mkdir(path, 0755), ENAMETOOLONG, "mkdir");
+	put_file(in_mnt("f"), "x");
+	assert_errno(rename(in_mnt("f"), path), ENAMETOOLONG, "rename");
+	name[255] = '\0'; /* 255 bytes is fine */
+	snprintf(path, sizeof(path), "%s/%s", mnt, name);
+	put_file(path, "long name");
+	assert_file(path, "long name");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_key_over_4096_bytes_is_enametoolong)
+{
+	char name[256];
+	size_t klen = 0;
+	int dfd, fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	memset(name, 'd', 250);
+	name[250] = '\0';
+	/* nest 250-byte directories through descriptors (a path argument is bounded by PATH_MAX,
+	 * a key is not bounded by where the caller stands) */
+	dfd = open(mnt, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dfd, 0);
+	while (klen + (klen ? 1 : 0) + 250 <= 4096) {
+		ck_assert_int_eq(mkdirat(dfd, name, 0755), 0);
+		int next = openat(dfd, name, O_RDONLY | O_DIRECTORY);
+		ck_assert_int_ge(next, 0);
+		close(dfd);
+		dfd = next;
+		klen += (klen ? 1 : 0) + 250;
+	}
+	/* 16 levels: a key of 16 * 251 - 1 = 4015 bytes; 80 more bytes fit, 81 do not */
+	ck_assert_int_eq(klen, 4015);
+	memset(name, 'f', 80);
+	name[80] = '\0';
+	fd = openat(dfd, name, O_CREAT | O_WRONLY, 0644); /* a key of 4015 + 1 + 80 = 4096 bytes */
+	ck_assert_msg(fd >= 0, "a 4096-byte key: %s", strerror(errno));
+	close(fd);
+	name[80] = 'g';
+	name[81] = '\0';
+	assert_errno(openat(dfd, name, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG, "4097-byte key");
+	assert_errno(mkdirat(dfd, name, 0755), ENAMETOOLONG, "4097-byte directory key");
+	close(dfd);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_file_cannot_grow_past_1_GiB)
+{
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	fd = open(in_mnt("big"), O_CREAT | O_RDWR, 0644);
+	ck_assert_int_ge(fd, 0);
+	assert_errno((int)pwrite(fd, "x", 1, (off_t)GiB), EFBIG, "pwrite at 1 GiB");
+	assert_errno(ftruncate(fd, (off_t)GiB + 1), EFBIG, "ftruncate past 1 GiB");
+	/* a write that crosses the limit writes what fits, the next one fails */
+	ck_assert_int_eq(pwrite(fd, "xy", 2, (off_t)GiB - 1), 1);
+	ck_assert_int_eq(ftruncate(fd, (off_t)GiB), 0);
+	close(fd);
+	fd = open(in_mnt("big"), O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	assert_errno((int)write(fd, "z", 1), EFBIG, "append to a 1 GiB file");
+	close(fd);
+	ck_assert_int_eq(truncate(in_mnt("big"), 0), 0);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced)
+{
+	static char block[64 << 10];
+	char name[64];
+	int fd, written = 0, rc = 0, saved = 0;
+
+	NEED_MOUNT();
+	ck_assert_int_eq(mkdir(data, 0700), 0);
+	ck_assert_msg(mount("tmpfs", data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
+		      strerror(errno));
+	tmpfs_mounted = 1;
+	mount_store("segment_bytes=256k");
+	put_file(in_mnt("kept"), "fsynced before the disk filled");
+	fd = open(in_mnt("kept"), O_RDONLY);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	memset(block, 'f', sizeof(block));
+	for (int i = 0; i < 200 && rc == 0; i++) {
+		snprintf(name, sizeof(name), "fill%03d", i);
+		fd = open(in_mnt(name), O_CREAT | O_WRONLY, 0644);
+		if (fd < 0) {
+			rc = -1;
+			saved = errno;
+			break;
+		}
+		if (write(fd, block, sizeof(block)) != (ssize_t)sizeof(block)) {
+			rc = -1;
+			saved = errno;
+		} else {
+			written++;
+		}
+		close(fd);
+	}
+	ck_assert_msg(rc == -1 && saved == ENOSPC, "filling 4 MiB: %s after %d blocks",
+		      rc ? strerror(saved) : "never failed", written);
+	ck_assert_int_gt(written, 10);
+	/* the store stays writable once there is room again */
+	for (int i = 0; i < written / 2; i++) {
+		snprintf(name, sizeof(name), "fill%03d", i);
+		ck_assert_int_eq(unlink(in_mnt(name)), 0);
+	}
+	ck_assert_int_eq(stat_of("read_only"), 0);
+	remount();
+	assert_file(in_mnt("kept"), "fsynced before the disk filled");
+	unmount_store();
+}
+END_TEST
+
+/* A log write that fails (here: the log segment's unused space is punched out of a full tmpfs,
+ * so the flush's pwrite gets ENOSPC) turns the store read-only: fsync reports the failure,
+ * every later write EROFS, reads go on, the control file says so, and what was fsynced before
+ * is there after a remount. */
+START_TEST(a_failed_log_write_makes_the_store_read_only_until_remount)
+{
+	static char block[64 << 10];
+	char seg[PATH_MAX * 2], filler[PATH_MAX * 2], *text = NULL, *said = NULL;
+	size_t len = 0, used;
+	int fd, status;
+
+	NEED_MOUNT();
+	ck_assert_int_eq(mkdir(data, 0700), 0);
+	ck_assert_msg(mount("tmpfs", data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
+		      strerror(errno));
+	tmpfs_mounted = 1;
+	mount_store("segment_bytes=1M");
+	put_file(in_mnt("kept"), "fsynced before the failure");
+	fd = open(in_mnt("kept"), O_RDONLY);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	/* punch everything after the records out of the preallocated segment */
+	snprintf(seg, sizeof(seg), "%s/wal-0000000000000001.log", data);
+	ck_assert_int_eq(tu_read_file(seg, &text, &len), 0);
+	for (used = len; used > 0 && text[used - 1] == 0; used--)
+		;
+	free(text);
+	used = (used + 8191) / 4096 * 4096;
+	fd = open(seg, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)used,
+				   (off_t)(len - used)), 0);
+	close(fd);
+	/* and fill the disk */
+	snprintf(filler, sizeof(filler), "%s/filler", data);
+	fd = open(filler, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	memset(block, 'f', sizeof(block));
+	while (write(fd, block, 4096) == 4096)
+		;
+	close(fd);
+	/* accepted into the log buffer; the flush that writes it fails */
+	fd = open(in_mnt("lost"), O_CREAT | O_WRONLY, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	assert_errno(fsync(fd), ENOSPC, "fsync after the failed log write");
+	assert_errno((int)write(fd, "x", 1), EROFS, "a write once read-only");
+	close(fd);
+	assert_errno(mkdir(in_mnt("d"), 0755), EROFS, "mkdir once read-only");
+	assert_file(in_mnt("kept"), "fsynced before the failure"); /* reads go on */
+	text = get_file(in_mnt(".kvfs"));
+	ck_assert_msg(strstr(text, "\nread_only: yes\n") && strstr(text, "\nerror: No space left"),
+		      "%s", text);
+	free(text);
+	/* the shutdown cannot flush: the daemon says so and exits 1 */
+	ck_assert_int_eq(fusermount("-u", mnt), 0);
+	status = wait_daemon();
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+	ck_assert_int_eq(unlink(filler), 0);
+	mount_store_saying(NULL, &said); /* may report a torn tail: the flush wrote part of it */
+	free(said);
+	assert_file(in_mnt("kept"), "fsynced before the failure");
+	unmount_store();
+}
+END_TEST
+
+/* ---- the control file -------------------------------------------------------------------- */
+
+START_TEST(control_file_prints_the_statistics)
+{
+	static const char *const names[] = { "keys", "bytes", "mem_bytes", "mem_per_key",
+		"wal_bytes", "last_lsn", "durable_lsn", "snapshot_lsn", "sync", "commit_ms",
+		"read_only", "error", "flushes", "flush_requests", "fdatasyncs", "snapshots" };
+	char *text, want[64];
+
+	NEED_MOUNT();
+	mount_store("sync=always,commit_ms=25");
+	put_file(in_mnt("a"), "1");
+	text = get_file(in_mnt(".kvfs"));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(want, sizeof(want), "\n%s: ", names[i]);
+		ck_assert_msg(strstr(text, want), "no %s line in:\n%s", names[i], text);
+	}
+	ck_assert_ptr_nonnull(strstr(text, "\nsync: always\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\ncommit_ms: 25\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nread_only: no\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nerror: none\n"));
+	free(text);
+	ck_assert_uint_ge(stat_of("keys"), 2); /* "a" and the root's entry */
+	unmount_store();
+}
+END_TEST
+
+START_TEST(control_file_flush_and_snapshot_return_when_durable)
+{
+	NEED_MOUNT();
+	mount_store("sync=none");
+	put_file(in_mnt("a"), "1");
+	ck_assert_uint_lt(stat_of("durable_lsn"), stat_of("last_lsn"));
+	put_file(in_mnt(".kvfs"), "flush\n");
+	ck_assert_uint_eq(stat_of("durable_lsn"), stat_of("last_lsn"));
+	put_file(in_mnt("b"), "2");
+	ck_assert_uint_eq(stat_of("snapshot_lsn"), 0);
+	put_file(in_mnt(".kvfs"), "snapshot\n");
+	ck_assert_uint_eq(stat_of("snapshots"), 1);
+	ck_assert_uint_eq(stat_of("snapshot_lsn"), stat_of("last_lsn"));
+	put_file(in_mnt(".kvfs"), "flush\nsnapshot"); /* several lines, no final newline */
+	ck_assert_uint_eq(stat_of("snapshots"), 2);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(control_file_refuses_an_unknown_command_with_einval)
+{
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	fd = open(in_mnt(".kvfs"), O_WRONLY | O_TRUNC);
+	ck_assert_int_ge(fd, 0);
+	assert_errno((int)write(fd, "frobnicate\n", 11), EINVAL, "unknown command");
+	assert_errno((int)write(fd, "\n", 1), EINVAL, "empty command");
+	ck_assert_int_eq(write(fd, "flush\n", 6), 6);
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(control_file_is_hidden_and_cannot_be_removed_renamed_or_changed)
+{
+	struct stat st;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	put_file(in_mnt("f"), "x");
+	assert_listing(mnt, ". .. f");
+	ck_assert_int_eq(stat(in_mnt(".kvfs"), &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	assert_errno(unlink(in_mnt(".kvfs")), EPERM, "unlink");
+	assert_errno(rename(in_mnt(".kvfs"), in_mnt("g")), EPERM, "rename away");
+	assert_errno(rename(in_mnt("f"), in_mnt(".kvfs")), EPERM, "rename onto");
+	assert_errno(chmod(in_mnt(".kvfs"), 0600), EPERM, "chmod");
+	assert_errno(chown(in_mnt(".kvfs"), 1, 1), EPERM, "chown");
+	assert_errno(mkdir(in_mnt(".kvfs"), 0755), EEXIST, "mkdir");
+	assert_errno(open(in_mnt(".kvfs"), O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST, "O_EXCL");
+	/* below the root the name is an ordinary one */
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	put_file(in_mnt("d/.kvfs"), "plain file");
+	assert_listing(in_mnt("d"), ". .. .kvfs");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_key_named_kvfs_put_by_kv_cli_is_shadowed)
+{
+	char *out;
+
+	NEED_MOUNT();
+	out = kv_cli("PUT .kvfs hidden\nPUT seen v\n");
+	free(out);
+	mount_store(NULL);
+	assert_listing(mnt, ". .. seen");
+	ck_assert_uint_eq(stat_of("keys"), 2);
+	unmount_store();
+	out = kv_cli("GET .kvfs\n");
+	ck_assert_str_eq(out, "hidden\n");
+	free(out);
+}
+END_TEST
+
+/* ---- the store behind the tree ----------------------------------------------------------- */
+
+START_TEST(the_data_directory_is_created_0700)
+{
+	struct stat st;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(stat(data, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0700);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_file_written_through_the_mount_is_read_by_kv_cli)
+{
+	char *out;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("dir"), 0755), 0);
+	put_file(in_mnt("dir/key"), "value through the mount");
+	unmount_store();
+	out = kv_cli("GET dir/key\n");
+	ck_assert_str_eq(out, "value through the mount\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(a_key_put_by_kv_cli_is_a_file_under_implicit_directories)
+{
+	struct stat st;
+	char *out;
+
+	NEED_MOUNT();
+	out = kv_cli("PUT a/b/c from kv_cli\nPUT top plain\n");
+	free(out);
+	mount_store(NULL);
+	assert_file(in_mnt("a/b/c"), "from kv_cli");
+	assert_listing(mnt, ". .. a top");
+	ck_assert_int_eq(stat(in_mnt("a/b"), &st), 0);
+	ck_assert_int_eq(st.st_mode, S_IFDIR | 0755);
+	ck_assert_int_eq(st.st_uid, getuid());
+	ck_assert_int_eq(stat(in_mnt("top"), &st), 0);
+	ck_assert_int_eq(st.st_mode, S_IFREG | 0644);
+	/* removing the last entry keeps the directory: it becomes a real one */
+	ck_assert_int_eq(unlink(in_mnt("a/b/c")), 0);
+	ck_assert_int_eq(stat(in_mnt("a/b"), &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	assert_listing(in_mnt("a/b"), ". ..");
+	ck_assert_int_eq(rmdir(in_mnt("a/b")), 0);
+	ck_assert_int_eq(rmdir(in_mnt("a")), 0);
+	assert_listing(mnt, ". .. top");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(keys_that_are_not_paths_are_invisible)
+{
+	struct stat st;
+	char *out;
+
+	NEED_MOUNT();
+	out = kv_cli("PUT x//y v\nPUT ./z v\nPUT q/../r v\nPUT /lead v\nPUT trail/ v\n"
+		     "PUT f file\nPUT f/child unreachable\nPUT ok v\n");
+	free(out);
+	mount_store(NULL);
+	assert_listing(mnt, ". .. f ok q trail x");
+	assert_listing(in_mnt("x"), ". ..");
+	assert_listing(in_mnt("q"), ". ..");
+	assert_listing(in_mnt("trail"), ". ..");
+	/* the file wins over the keys below it */
+	ck_assert_int_eq(stat(in_mnt("f"), &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	assert_file(in_mnt("f"), "file");
+	assert_errno(stat(in_mnt("f/child"), &st), ENOTDIR, "below a file");
+	/* a directory holding only invisible keys is not empty: they are not deleted */
+	assert_errno(rmdir(in_mnt("x")), ENOTEMPTY, "rmdir over invisible keys");
+	unmount_store();
+	out = kv_cli("GET x//y\nGET f/child\n");
+	ck_assert_str_eq(out, "v\nunreachable\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(readdir_lists_each_child_once_whatever_sorts_between_it_and_its_subtree)
+{
+	char *out;
+
+	NEED_MOUNT();
+	/* "x-" and "x." sort between "x" and "x/..." */
+	out = kv_cli("PUT d/x 1\nPUT d/x- 2\nPUT d/x-/b 3\nPUT d/x. 4\nPUT d/x/a 5\nPUT d/y/z 6\n");
+	free(out);
+	mount_store(NULL);
+	assert_listing(in_mnt("d"), ". .. x x- x. y");
+	ck_assert_int_eq(mkdir(in_mnt("e"), 0755), 0);
+	ck_assert_int_eq(mkdir(in_mnt("e/x"), 0755), 0);
+	put_file(in_mnt("e/x/a"), "");
+	put_file(in_mnt("e/x-"), "");
+	ck_assert_int_eq(mkdir(in_mnt("e/x."), 0755), 0);
+	put_file(in_mnt("e/x./f"), "");
+	put_file(in_mnt("e/x!"), "");
+	assert_listing(in_mnt("e"), ". .. x x! x- x.");
+	assert_listing(in_mnt("e/x"), ". .. a");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(remount_keeps_everything)
+{
+	static const char *const paths[] = { "d", "d/f", "d/e", "d/e/g", "link", "fifo", "top" };
+	struct stat before[7], after[7];
+	struct timespec ts[2] = { { 1111111111, 1 }, { 1222222222, 2 } };
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0711), 0);
+	put_file(in_mnt("d/f"), "file f");
+	ck_assert_int_eq(mkdir(in_mnt("d/e"), 0755), 0);
+	put_file(in_mnt("d/e/g"), "file g");
+	ck_assert_int_eq(chmod(in_mnt("d/e/g"), 0604), 0);
+	ck_assert_int_eq(symlink("d/f", in_mnt("link")), 0);
+	ck_assert_int_eq(mkfifo(in_mnt("fifo"), 0600), 0);
+	put_file(in_mnt("top"), "top");
+	ck_assert_int_eq(utimensat(AT_FDCWD, in_mnt("top"), ts, 0), 0);
+	for (int i = 0; i < 7; i++)
+		ck_assert_int_eq(lstat(in_mnt(paths[i]), &before[i]), 0);
+	remount();
+	for (int i = 0; i < 7; i++) {
+		ck_assert_int_eq(lstat(in_mnt(paths[i]), &after[i]), 0);
+		ck_assert_int_eq(after[i].st_mode, before[i].st_mode);
+		ck_assert_int_eq(after[i].st_uid, before[i].st_uid);
+		ck_assert_int_eq(after[i].st_gid, before[i].st_gid);
+		ck_assert_int_eq(after[i].st_size, before[i].st_size);
+		ck_assert(ts_same(&after[i].st_mtim, &before[i].st_mtim));
+		ck_assert(ts_same(&after[i].st_ctim, &before[i].st_ctim));
+	}
+	assert_file(in_mnt("link"), "file f");
+	assert_file(in_mnt("d/e/g"), "file g");
+	assert_listing(mnt, ". .. d fifo link top");
+	unmount_store();
+}
+END_TEST
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The metadata of key in the newest snapshot of data: a malloc'd copy, *mlen its length. */
+static unsigned char *snapshot_meta(const char *key, size_t *mlen)
+{
+	char path[PATH_MAX + 300], *text = NULL;
+	size_t len = 0, pos = 40, klen = strlen(key);
+	unsigned char *found = NULL;
+	DIR *d = opendir(data);
+	struct dirent *e;
+
+	ck_assert_ptr_nonnull(d);
+	path[0] = '\0';
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "snap-", 5) == 0 && strstr(e->d_name, ".kvs") &&
+		    !strstr(e->d_name, ".tmp"))
+			snprintf(path, sizeof(path), "%s/%s", data, e->d_name);
+	closedir(d);
+	ck_assert_msg(path[0], "no snapshot in %s", data);
+	ck_assert_int_eq(tu_read_file(path, &text, &len), 0);
+	while (pos + 20 <= len - 16) { /* entries: crc, klen, mlen, vlen u64, key, meta, value */
+		const unsigned char *p = (const unsigned char *)text + pos;
+		uint32_t kl = le32(p + 4), ml = le32(p + 8);
+		uint64_t vl = le32(p + 12) | (uint64_t)le32(p + 16) << 32;
+
+		if (kl == klen && memcmp(p + 20, key, klen) == 0) {
+			found = malloc(ml ? ml : 1);
+			memcpy(found, p + 20 + kl, ml);
+			*mlen = ml;
+			break;
+		}
+		pos += 20 + kl + ml + vl;
+	}
+	free(text);
+	ck_assert_msg(found, "no key '%s' in %s", key, path);
+	return found;
+}
+
+START_TEST(node_metadata_is_stored_as_documented)
+{
+	/* docs/FILESYSTEM.md section 3: version 1, mode, uid, gid, rdev, atime, mtime, ctime */
+	static const unsigned char want[45] = {
+		0x01, 0xed, 0x41, 0x00, 0x00, 0xe8, 0x03, 0x00, 0x00, 0xe9, 0x03, 0x00, 0x00,
+		0, 0, 0, 0, 0, 0, 0, 0,
+		0x80, 0x00, 0x92, 0x65, 0, 0, 0, 0, 0x07, 0, 0, 0,
+		0x81, 0x00, 0x92, 0x65, 0, 0, 0, 0, 0x08, 0, 0, 0,
+	};
+	struct timespec ts[2] = { { 1704067200, 7 }, { 1704067201, 8 } };
+	unsigned char *m;
+	size_t mlen = 0;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	ck_assert_int_eq(chown(in_mnt("d"), 1000, 1001), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, in_mnt("d"), ts, 0), 0);
+	ck_assert_int_eq(mknod(in_mnt("tty"), S_IFCHR | 0600, makedev(4, 1)), 0);
+	put_file(in_mnt(".kvfs"), "snapshot\n");
+	m = snapshot_meta("d", &mlen);
+	ck_assert_uint_eq(mlen, 57);
+	for (size_t i = 0; i < sizeof(want); i++)
+		ck_assert_msg(m[i] == want[i], "byte %zu: 0x%02x, expected 0x%02x", i, m[i], want[i]);
+	ck_assert_uint_lt(le32(m + 53), 1000000000); /* ctime_nsec; ctime is "now" */
+	free(m);
+	m = snapshot_meta("tty", &mlen);
+	ck_assert_uint_eq(mlen, 57);
+	ck_assert_uint_eq(le32(m + 1), S_IFCHR | 0600);
+	ck_assert_uint_eq(le32(m + 13), (uint32_t)makedev(4, 1));
+	free(m);
+	unmount_store();
+}
+END_TEST
+
+/* ---- the daemon -------------------------------------------------------------------------- */
+
+/* stderr is exactly one line containing what. */
+static void assert_one_line(const char *err, const char *what)
+{
+	size_t n = strlen(err);
+
+	ck_assert_msg(n > 0 && err[n - 1] == '\n' && memchr(err, '\n', n) == err + n - 1,
+		      "expected one line on stderr, got: '%s'", err);
+	ck_assert_msg(strstr(err, what), "expected '%s' in: %s", what, err);
+}
+
+START_TEST(a_second_daemon_on_the_same_store_is_refused)
+{
+	char mnt2[PATH_MAX + 16], *err = NULL;
+	const char *args[] = { data, mnt2, NULL };
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	snprintf(mnt2, sizeof(mnt2), "%s/mnt2", tmp);
+	ck_assert_int_eq(mkdir(mnt2, 0755), 0);
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	assert_one_line(err, "locked");
+	free(err);
+	ck_assert(!is_mounted(mnt2));
+	put_file(in_mnt("still"), "works"); /* the first one goes on */
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_missing_mount_point_is_an_error_and_creates_nothing)
+{
+	char nowhere[PATH_MAX + 16], *err = NULL;
+	const char *args[] = { data, nowhere, NULL };
+
+	NEED_MOUNT();
+	snprintf(nowhere, sizeof(nowhere), "%s/nowhere", tmp);
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	assert_one_line(err, "does not exist");
+	free(err);
+	assert_errno(access(data, F_OK), ENOENT, "the data directory");
+}
+END_TEST
+
+START_TEST(a_mount_point_already_mounted_is_refused)
+{
+	char data2[PATH_MAX + 16], *err = NULL;
+	const char *args[] = { data2, mnt, NULL };
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	snprintf(data2, sizeof(data2), "%s/data2", tmp);
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	assert_one_line(err, "already a mount point");
+	free(err);
+	assert_errno(access(data2, F_OK), ENOENT, "the second data directory");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_damaged_store_is_refused_and_left_as_it_was)
+{
+	char *out, *err = NULL, *before = NULL, *after = NULL, wal[PATH_MAX + 64];
+	size_t blen = 0, alen = 0;
+	const char *args[] = { data, mnt, NULL };
+
+	NEED_MOUNT();
+	out = kv_cli("PUT a 1111111111\nPUT b 2222222222\nPUT c 3333333333\nFLUSH\n");
+	free(out);
+	snprintf(wal, sizeof(wal), "%s/wal-0000000000000001.log", data);
+	ck_assert_int_eq(tu_read_file(wal, &before, &blen), 0);
+	ck_assert_uint_gt(blen, 80);
+	before[32 + 17 + 10] ^= 0x5a; /* inside the first record's payload: valid records follow */
+	ck_assert_int_eq(tu_write_file(wal, before, blen), 0);
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	ck_assert_msg(strstr(err, "salvage"), "no way out named: %s", err);
+	free(err);
+	ck_assert(!is_mounted(mnt));
+	ck_assert_int_eq(tu_read_file(wal, &after, &alen), 0);
+	ck_assert_uint_eq(alen, blen);
+	ck_assert_int_eq(memcmp(after, before, blen), 0);
+	free(before);
+	free(after);
+}
+END_TEST
+
+START_TEST(sigterm_unmounts_flushes_and_exits_0)
+{
+	char *out;
+	int status;
+
+	NEED_MOUNT();
+	mount_store("sync=none"); /* only the shutdown flush makes this durable */
+	put_file(in_mnt("unflushed"), "made durable by the shutdown");
+	put_file(in_mnt("open"), "unlinked, open at the shutdown");
+	int fd = open(in_mnt("open"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(unlink(in_mnt("open")), 0);
+	ck_assert_int_eq(kill(daemon_pid, SIGTERM), 0);
+	status = wait_daemon();
+	assert_clean_exit(status, "SIGTERM");
+	ck_assert(!is_mounted(mnt));
+	close(fd);
+	/* the root's entry and the file; the unlinked one went with the mount */
+	out = kv_cli("GET unflushed\nSIZE\n");
+	ck_assert_str_eq(out, "made durable by the shutdown\n2\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(sigint_and_umount_end_the_daemon_cleanly_too)
+{
+	const char *argv[] = { "umount", mnt, NULL };
+	char *out;
+	int status;
+
+	NEED_MOUNT();
+	mount_store("sync=none");
+	put_file(in_mnt("one"), "1");
+	ck_assert_int_eq(kill(daemon_pid, SIGINT), 0);
+	status = wait_daemon();
+	assert_clean_exit(status, "SIGINT");
+	mount_store("sync=none");
+	put_file(in_mnt("two"), "2");
+	ck_assert_int_eq(tu_run(argv, NULL, NULL, NULL, &status), 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	status = wait_daemon();
+	assert_clean_exit(status, "umount");
+	out = kv_cli("GET one\nGET two\n");
+	ck_assert_str_eq(out, "1\n2\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(help_and_version_exit_0)
+{
+	const char *help[] = { "--help", NULL }, *version[] = { "--version", NULL };
+	const char *argv[] = { kvfs_path, "--help", NULL };
+	char *out = NULL;
+	int status;
+
+	NEED_MOUNT();
+	ck_assert_int_eq(tu_run(argv, NULL, &out, NULL, &status), 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_ptr_nonnull(strstr(out, "Usage: kvfs"));
+	ck_assert_ptr_nonnull(strstr(out, "fuse.kvfs"));
+	free(out);
+	ck_assert_int_eq(run_kvfs(help, NULL), 0);
+	ck_assert_int_eq(run_kvfs(version, NULL), 0);
+	const char *bad[] = { "-o", "sync=sometimes", data, mnt, NULL };
+	char *err = NULL;
+	ck_assert_int_eq(run_kvfs(bad, &err), 2);
+	ck_assert_ptr_nonnull(strstr(err, "sync"));
+	free(err);
+	assert_errno(access(data, F_OK), ENOENT, "the data directory after a usage error");
+}
+END_TEST
+
+/* What mount(8) runs for `mount -t fuse.kvfs DATADIR MNT -o OPTS`: mount.fuse3 with the
+ * options it adds (rw, dev, suid); it finds kvfs in PATH. */
+START_TEST(mount_fuse3_helper_mounts_like_fstab_does)
+{
+	char path[PATH_MAX * 2], dir[PATH_MAX];
+	const char *argv[] = { "mount.fuse3", data, mnt, "-t", "kvfs", "-o",
+			       "defaults,rw,dev,suid,noatime,sync=batch,_netdev", NULL };
+	char *err = NULL;
+	int status = 0;
+
+	NEED_MOUNT();
+	snprintf(dir, sizeof(dir), "%s", kvfs_path);
+	*strrchr(dir, '/') = '\0';
+	snprintf(path, sizeof(path), "%s:%s", dir, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	ck_assert_int_eq(setenv("PATH", path, 1), 0);
+	ck_assert_int_eq(tu_run(argv, NULL, NULL, &err, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "mount.fuse3: %s", err);
+	free(err);
+	ck_assert(is_mounted(mnt));
+	daemon_pid = lock_pid(data);
+	put_file(in_mnt("f"), "via fstab");
+	unmount_store();
+
+	/* mount(8) itself clears PATH; it works once kvfs is installed where mount looks */
+	if (access("/usr/local/bin/kvfs", X_OK) && access("/usr/bin/kvfs", X_OK) &&
+	    access("/usr/local/sbin/kvfs", X_OK) && access("/usr/sbin/kvfs", X_OK)) {
+		fprintf(stderr, "%s: mount -t fuse.kvfs not tried: kvfs is not installed\n", __func__);
+		return;
+	}
+	const char *m[] = { "mount", "-t", "fuse.kvfs", data, mnt, "-o", "sync=batch", NULL };
+	ck_assert_int_eq(tu_run(m, NULL, NULL, &err, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "mount -t fuse.kvfs: %s", err);
+	free(err);
+	daemon_pid = lock_pid(data);
+	assert_file(in_mnt("f"), "via fstab");
+	unmount_store();
+}
+END_TEST
+
+/* ---- crashes ----------------------------------------------------------------------------- */
+
+#define WRITERS 4
+#define BLOCK 4096
+#define ROUNDS 5
+
+struct writer {
+	int id;
+	uint64_t round_seed;
+	char path[PATH_MAX * 2];
+	int append;       /* O_APPEND writes, else pwrite at the block's offset */
+	int sync_every;   /* fsync (or fdatasync) after every sync_every-th block */
+	int datasync;
+	int64_t acked;    /* highest block index that a successful fsync covered; -1 none */
+	int64_t written;  /* blocks whose write returned */
+	int err;          /* the errno that stopped it */
+};
+
+/* Block i of writer w: a header naming both, then bytes from a generator seeded by them. */
+static void fill_block(uint8_t *b, uint64_t round_seed, int w, int64_t i)
+{
+	uint64_t s = round_seed ^ ((uint64_t)w << 48) ^ (uint64_t)i;
+
+	memset(b, 0, 32);
+	snprintf((char *)b, 32, "w%d block %" PRId64 "\n", w, i);
+	for (size_t k = 32; k < BLOCK; k += 8) {
+		uint64_t r = tu_rand(&s);
+
+		memcpy(b + k, &r, 8);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t buf[BLOCK];
+	int fd = open(w->path, O_CREAT | O_WRONLY | (w->append ? O_APPEND : 0), 0644);
+
+	w->acked = -1;
+	if (fd < 0) {
+		w->err = errno;
+		return NULL;
+	}
+	for (int64_t i = 0;; i++) {
+		ssize_t n;
+
+		fill_block(buf, w->round_seed, w->id, i);
+		n = w->append ? write(fd, buf, BLOCK) : pwrite(fd, buf, BLOCK, (off_t)i * BLOCK);
+		if (n != BLOCK) {
+			w->err = n < 0 ? errno : EIO;
+			break;
+		}
+		w->written = i + 1;
+		if ((i + 1) % w->sync_every == 0) {
+			if ((w->datasync ? fdatasync(fd) : fsync(fd)) != 0) {
+				w->err = errno;
+				break;
+			}
+			__atomic_store_n(&w->acked, i, __ATOMIC_RELEASE);
+		}
+	}
+	close(fd); /* fails on a dead mount; nothing to report */
+	return NULL;
+}
+
+/* Every acknowledged block is there and whole; whatever else is there is whole too. */
+static void verify_writer(const struct writer *w)
+{
+	uint8_t want[BLOCK];
+	char *got = NULL;
+	size_t len = 0;
+	int rc = tu_read_file(w->path, &got, &len);
+
+	if (rc == -ENOENT && w->acked < 0) {
+		return; /* never acknowledged, and the create may not have been durable */
+	}
+	ck_assert_msg(rc == 0, "writer %d: reading: %s", w->id, strerror(-rc));
+	ck_assert_msg(len % BLOCK == 0, "writer %d: torn: %zu bytes", w->id, len);
+	ck_assert_msg((int64_t)(len / BLOCK) >= w->acked + 1,
+		      "writer %d: %zu blocks after a crash, %" PRId64 " acknowledged", w->id,
+		      len / BLOCK, w->acked + 1);
+	ck_assert_msg((int64_t)(len / BLOCK) <= w->written + 1, "writer %d: more blocks than written",
+		      w->id);
+	for (size_t i = 0; i < len / BLOCK; i++) {
+		fill_block(want, w->round_seed, w->id, (int64_t)i);
+		ck_assert_msg(memcmp(got + i * BLOCK, want, BLOCK) == 0,
+			      "writer %d: block %zu differs", w->id, i);
+	}
+	free(got);
+}
+
+START_TEST(fsync_acknowledged_writes_survive_sigkill_of_the_daemon)
+{
+	uint64_t rs = seed;
+
+	NEED_MOUNT();
+	fprintf(stderr, "crash test seed: %" PRIu64 "\n", seed);
+	for (int round = 0; round < ROUNDS; round++) {
+		struct writer w[WRITERS];
+		pthread_t th[WRITERS];
+		char dir[32];
+		int status;
+		unsigned delay_ms = 30 + (unsigned)(tu_rand(&rs) % 300);
+
+		mount_store(round % 2 ? "sync=none" : NULL);
+		snprintf(dir, sizeof(dir), "round%d", round);
+		ck_assert_int_eq(mkdir(in_mnt(dir), 0755), 0);
+		int dfd = open(in_mnt(dir), O_RDONLY | O_DIRECTORY);
+		ck_assert_int_ge(dfd, 0);
+		ck_assert_int_eq(fsync(dfd), 0); /* the directory is there after the crash */
+		close(dfd);
+		for (int i = 0; i < WRITERS; i++) {
+			memset(&w[i], 0, sizeof(w[i]));
+			w[i].id = i;
+			w[i].round_seed = tu_rand(&rs);
+			snprintf(w[i].path, sizeof(w[i].path), "%s/%s/w%d", mnt, dir, i);
+			w[i].append = i % 2;
+			w[i].sync_every = 1 + (int)(tu_rand(&rs) % 3);
+			w[i].datasync = i >= 2;
+			ck_assert_int_eq(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+		}
+		fprintf(stderr, "crash round %d: SIGKILL after %u ms\n", round, delay_ms);
+		usleep(delay_ms * 1000);
+		ck_assert_int_eq(kill(daemon_pid, SIGKILL), 0);
+		status = wait_daemon();
+		ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		for (int i = 0; i < WRITERS; i++)
+			ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+		ck_assert_int_eq(fusermount("-uz", mnt), 0);
+		/* a SIGKILL inside the daemon's pwrite leaves part of it: a torn tail, cut and
+		 * reported; nothing else may be said */
+		char *said = NULL;
+		mount_store_saying(NULL, &said);
+		ck_assert_msg(said[0] == '\0' || strstr(said, "torn tail"), "on remount: %s", said);
+		if (said[0])
+			fprintf(stderr, "  remount: %s", said);
+		free(said);
+		for (int i = 0; i < WRITERS; i++) {
+			fprintf(stderr, "  writer %d: %" PRId64 " blocks written, %" PRId64
+				" acknowledged by fsync\n", i, w[i].written, w[i].acked + 1);
+			ck_assert_msg(w[i].acked >= 0 || w[i].written < 3,
+				      "writer %d never got an fsync through", i);
+			verify_writer(&w[i]);
+		}
+		unmount_store();
+	}
+}
+END_TEST
+
+START_TEST(a_file_unlinked_while_open_leaves_nothing_after_a_crash)
+{
+	int fd, status;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	put_file(in_mnt("d/f"), "open and unlinked");
+	fd = open(in_mnt("d/f"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(unlink(in_mnt("d/f")), 0);
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(kill(daemon_pid, SIGKILL), 0);
+	status = wait_daemon();
+	ck_assert(WIFSIGNALED(status));
+	close(fd);
+	ck_assert_int_eq(fusermount("-uz", mnt), 0);
+	char *said = NULL;
+	mount_store_saying(NULL, &said);
+	ck_assert_msg(strstr(said, "removed 1 files that were unlinked while open"), "%s", said);
+	free(said);
+	assert_listing(in_mnt("d"), ". ..");
+	ck_assert_int_eq(rmdir(in_mnt("d")), 0);
+	unmount_store();
+}
+END_TEST
+
+/* ---- the suite --------------------------------------------------------------------------- */
+
+/* Every test's scratch directory lives in one directory of this run. A test that fails ends its
+ * process at once (Check's fork mode) without its teardown; this runs at the end in the runner
+ * and removes what such tests left: mounts (lazily), daemons (by their LOCK files), files. */
+static char run_dir[PATH_MAX];
+
+static void kill_daemon_of(const char *data_dir)
+{
+	char path[PATH_MAX * 3], *text = NULL, *cmd = NULL;
+	size_t len = 0;
+	long pid;
+
+	snprintf(path, sizeof(path), "%s/LOCK", data_dir);
+	if (tu_read_file(path, &text, NULL) != 0)
+		return;
+	pid = strtol(text, NULL, 10);
+	free(text);
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	/* only if that pid is still a kvfs (pids are reused) */
+	if (tu_read_file(path, &cmd, &len) == 0 && strstr(cmd, "kvfs") && memmem(cmd, len, data_dir,
+										strlen(data_dir)))
+		kill((pid_t)pid, SIGKILL);
+	free(cmd);
+}
+
+static void clean_run_dir(void)
+{
+	char *line = NULL;
+	size_t cap = 0, n = strlen(run_dir);
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	DIR *d;
+	struct dirent *e;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		char *save = NULL, *field = strtok_r(line, " ", &save);
+
+		for (int i = 1; field && i < 5; i++)
+			field = strtok_r(NULL, " ", &save);
+		if (field && strncmp(field, run_dir, n) == 0 && field[n] == '/')
+			umount2(field, MNT_DETACH);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	d = opendir(run_dir);
+	while (d && (e = readdir(d))) {
+		char data_dir[PATH_MAX * 2];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(data_dir, sizeof(data_dir), "%s/%s/data", run_dir, e->d_name);
+		kill_daemon_of(data_dir);
+	}
+	if (d)
+		closedir(d);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	tu_rmrf(run_dir);
+}
+
+
+static void find_kvfs(void)
+{
+	const char *env = getenv("KVFS"), *cli_path = getenv("KV_CLI");
+
+	if (env && env[0]) {
+		snprintf(kvfs_path, sizeof(kvfs_path), "%s", env);
+	} else if (cli_path && strrchr(cli_path, '/')) {
+		int n = (int)(strrchr(cli_path, '/') - cli_path);
+
+		snprintf(kvfs_path, sizeof(kvfs_path), "%.*s/kvfs", n, cli_path);
+	} else {
+		snprintf(kvfs_path, sizeof(kvfs_path), "kvfs");
+	}
+	if (geteuid() != 0)
+		snprintf(skip_reason, sizeof(skip_reason), "not root (mounting needs it here)");
+	else if (access("/dev/fuse", R_OK | W_OK) != 0)
+		snprintf(skip_reason, sizeof(skip_reason), "/dev/fuse: %s", strerror(errno));
+	else if (access(kvfs_path, X_OK) != 0)
+		snprintf(skip_reason, sizeof(skip_reason), "%.200s: %s (set KVFS)", kvfs_path,
+			 strerror(errno));
+}
+
+int main(void)
+{
+	Suite *su = suite_create("mount");
+	TCase *files = tcase_create("files"), *errs = tcase_create("errors");
+	TCase *ctl = tcase_create("control"), *store = tcase_create("store");
+	TCase *dmn = tcase_create("daemon"), *crash = tcase_create("crash");
+	SRunner *sr;
+	int failed;
+
+	seed = tu_seed();
+	find_kvfs();
+	if (skip_reason[0]) {
+		fprintf(stderr, "mount tests skipped: %s\n", skip_reason);
+	} else {
+		/* tu_tmpdir makes each test's scratch directory under $TMPDIR */
+		/* 0755: one test works as another user inside it; subreaper: daemons that a failed
+		 * test left come to us, to be reaped in clean_run_dir */
+		if (tu_tmpdir(run_dir, sizeof(run_dir)) != 0 || chmod(run_dir, 0755) != 0 ||
+		    setenv("TMPDIR", run_dir, 1) != 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+			fprintf(stderr, "test_mount: cannot make a scratch directory: %s\n",
+				strerror(errno));
+			return EXIT_FAILURE;
+		}
+	}
+	TCase *all[] = { files, errs, ctl, store, dmn, crash };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		tcase_add_checked_fixture(all[i], setup, teardown);
+		tcase_set_timeout(all[i], 300);
+		suite_add_tcase(su, all[i]);
+	}
+	tcase_add_test(files, a_file_written_is_read_back);
+	tcase_add_test(files, o_excl_refuses_an_existing_file);
+	tcase_add_test(files, writes_at_any_offset_leave_holes_that_read_as_zeros);
+	tcase_add_test(files, o_append_writes_at_the_end_from_every_descriptor);
+	tcase_add_test(files, o_trunc_empties_the_file_and_sets_mtime);
+	tcase_add_test(files, truncate_up_zero_fills_and_down_cuts);
+	tcase_add_test(files, an_unlinked_open_file_stays_readable_until_closed);
+	tcase_add_test(files, a_file_closed_then_unlinked_never_keeps_its_directory_busy);
+	tcase_add_test(files, an_open_file_follows_renames_and_a_replaced_target_lives_until_closed);
+	tcase_add_test(files, rename_moves_a_file_and_replaces_the_target);
+	tcase_add_test(files, rename_of_a_directory_moves_its_whole_subtree);
+	tcase_add_test(files, rename_onto_directories_follows_posix);
+	tcase_add_test(files, rename_noreplace_refuses_an_existing_target);
+	tcase_add_test(files, rename_exchange_is_refused_with_einval);
+	tcase_add_test(files, mkdir_and_rmdir_with_enotempty);
+	tcase_add_test(files, readdir_lists_in_key_order_with_dot_and_dotdot);
+	tcase_add_test(files, chmod_chown_utimens_persist_across_remount);
+	tcase_add_test(files, times_move_as_posix_says);
+	tcase_add_test(files, symlinks_store_their_target);
+	tcase_add_test(files, fifos_and_device_nodes_are_stored_as_nodes);
+	tcase_add_test(files, hard_links_are_refused_with_eperm);
+	tcase_add_test(files, statfs_reports_the_data_disk_and_the_keys);
+	tcase_add_test(files, fsync_of_a_file_or_directory_makes_everything_durable);
+	tcase_add_test(files, a_small_write_into_a_large_file_logs_only_the_range);
+	tcase_add_test(files, new_nodes_belong_to_the_caller_and_permissions_are_checked);
+	tcase_add_test(errs, a_name_over_255_bytes_is_enametoolong);
+	tcase_add_test(errs, a_key_over_4096_bytes_is_enametoolong);
+	tcase_add_test(errs, a_file_cannot_grow_past_1_GiB);
+	tcase_add_test(errs, a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced);
+	tcase_add_test(errs, a_failed_log_write_makes_the_store_read_only_until_remount);
+	tcase_add_test(ctl, control_file_prints_the_statistics);
+	tcase_add_test(ctl, control_file_flush_and_snapshot_return_when_durable);
+	tcase_add_test(ctl, control_file_refuses_an_unknown_command_with_einval);
+	tcase_add_test(ctl, control_file_is_hidden_and_cannot_be_removed_renamed_or_changed);
+	tcase_add_test(ctl, a_key_named_kvfs_put_by_kv_cli_is_shadowed);
+	tcase_add_test(store, the_data_directory_is_created_0700);
+	tcase_add_test(store, a_file_written_through_the_mount_is_read_by_kv_cli);
+	tcase_add_test(store, a_key_put_by_kv_cli_is_a_file_under_implicit_directories);
+	tcase_add_test(store, keys_that_are_not_paths_are_invisible);
+	tcase_add_test(store, readdir_lists_each_child_once_whatever_sorts_between_it_and_its_subtree);
+	tcase_add_test(store, remount_keeps_everything);
+	tcase_add_test(store, node_metadata_is_stored_as_documented);
+	tcase_add_test(dmn, a_second_daemon_on_the_same_store_is_refused);
+	tcase_add_test(dmn, a_missing_mount_point_is_an_error_and_creates_nothing);
+	tcase_add_test(dmn, a_mount_point_already_mounted_is_refused);
+	tcase_add_test(dmn, a_damaged_store_is_refused_and_left_as_it_was);
+	tcase_add_test(dmn, sigterm_unmounts_flushes_and_exits_0);
+	tcase_add_test(dmn, sigint_and_umount_end_the_daemon_cleanly_too);
+	tcase_add_test(dmn, help_and_version_exit_0);
+	tcase_add_test(dmn, mount_fuse3_helper_mounts_like_fstab_does);
+	tcase_add_test(crash, fsync_acknowledged_writes_survive_sigkill_of_the_daemon);
+	tcase_add_test(crash, a_file_unlinked_while_open_leaves_nothing_after_a_crash);
+
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (run_dir[0])
+		clean_run_dir();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
