@@ -167,7 +167,10 @@ static int seg_create(struct wal *w, uint64_t first_lsn, uint64_t need, int *fd_
 	if (size < WAL_HDR_SIZE + need)
 		size = WAL_HDR_SIZE + need;
 	seg_path(w, path, sizeof(path), first_lsn);
-	rc = w->io->open(w->io, path, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
+	/* O_TRUNC, not O_EXCL: a file of this name can only be the leftover of an earlier failed
+	 * attempt (its cleanup failed too), since no record with this LSN was ever written; taking
+	 * it over keeps one double fault from failing every later rotation. */
+	rc = w->io->open(w->io, path, O_RDWR | O_CREAT | O_TRUNC, 0600, &fd);
 	if (rc)
 		return rc;
 	rc = w->io->fallocate(w->io, fd, 0, size);
@@ -516,7 +519,7 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 	if (rc) {
 		if (w->fd >= 0) {
 			int crc = w->io->close(w->io, w->fd);
-			(void)crc;
+			(void)crc; /* nothing was written through it; the open error is the one to report */
 			w->fd = -1;
 		}
 		free(w->older.first_lsn);
