@@ -1,0 +1,321 @@
+/* passthrough.c — the plain-FUSE floor for the benchmarks: a minimal filesystem that mirrors a
+ * backing directory, served through libfuse3 with the same settings as kvfs, so that a figure
+ * measured on it is the cost of FUSE itself and the difference to kvfs is the store's.
+ *
+ *   passthrough BACKING_DIR MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]
+ *
+ * The same as kvfs (fs/kvfs_fs.c, mount/kvfs.c; docs/FILESYSTEM.md section 9):
+ *   - libfuse's high-level (path) API, served by fuse_loop_mt with libfuse's default thread pool
+ *     (fuse_main: multithreaded unless -s);
+ *   - default_permissions, entry_timeout=1, attr_timeout=1, negative_timeout=1 given ahead of the
+ *     user's -o options;
+ *   - keep_cache on every open and create; no writeback cache; the kernel applies the umask
+ *     (DONT_MASK off) and kills set-ID bits (HANDLE_KILLPRIV off); hard_remove on;
+ *   - no flush operation (the kernel stops sending FLUSH after the first ENOSYS, as with kvfs);
+ *   - readdir returns the whole listing at once with attributes (READDIRPLUS).
+ * Not the same: the work behind each request is one system call on the backing directory
+ * (openat, pwrite, fstatat, ...) instead of the store. Files are created with the daemon's
+ * credentials (it does not switch to the caller's): a benchmark harness, not a general mount.
+ *
+ * Every path is resolved relative to a descriptor of the backing directory (the *at calls), so
+ * the daemon may chdir("/") when it detaches and the threads share no state. */
+#define FUSE_USE_VERSION 31
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define DEFAULT_OPTS "default_permissions,entry_timeout=1,attr_timeout=1,negative_timeout=1"
+
+static int backing = -1; /* the backing directory */
+
+/* The high-level API gives "/a/b"; the *at calls want "a/b", and "." for the root. */
+static const char *rel(const char *path)
+{
+	while (*path == '/')
+		path++;
+	return *path ? path : ".";
+}
+
+static int err(int rc)
+{
+	return rc < 0 ? -errno : rc;
+}
+
+static void *pt_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	cfg->hard_remove = 1;
+	cfg->nullpath_ok = 0;
+	conn->want &= ~FUSE_CAP_DONT_MASK;
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	return NULL;
+}
+
+static int pt_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	if (fi)
+		return err(fstat((int)fi->fh, st));
+	return err(fstatat(backing, rel(path), st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH));
+}
+
+static int pt_readlink(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+
+	if (size == 0)
+		return -EINVAL;
+	n = readlinkat(backing, rel(path), buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int pt_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return err(mknodat(backing, rel(path), mode, dev));
+}
+
+static int pt_mkdir(const char *path, mode_t mode)
+{
+	return err(mkdirat(backing, rel(path), mode));
+}
+
+static int pt_unlink(const char *path)
+{
+	return err(unlinkat(backing, rel(path), 0));
+}
+
+static int pt_rmdir(const char *path)
+{
+	return err(unlinkat(backing, rel(path), AT_REMOVEDIR));
+}
+
+static int pt_symlink(const char *target, const char *path)
+{
+	return err(symlinkat(target, backing, rel(path)));
+}
+
+static int pt_rename(const char *from, const char *to, unsigned int flags)
+{
+	return err(renameat2(backing, rel(from), backing, rel(to), flags));
+}
+
+static int pt_link(const char *from, const char *to)
+{
+	return err(linkat(backing, rel(from), backing, rel(to), 0));
+}
+
+static int pt_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	if (fi)
+		return err(fchmod((int)fi->fh, mode));
+	return err(fchmodat(backing, rel(path), mode, 0));
+}
+
+static int pt_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	if (fi)
+		return err(fchown((int)fi->fh, uid, gid));
+	return err(fchownat(backing, rel(path), uid, gid, AT_SYMLINK_NOFOLLOW));
+}
+
+static int pt_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	int fd, rc;
+
+	if (fi)
+		return err(ftruncate((int)fi->fh, size));
+	fd = openat(backing, rel(path), O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	rc = err(ftruncate(fd, size));
+	close(fd);
+	return rc;
+}
+
+static int pt_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	if (fi)
+		return err(futimens((int)fi->fh, tv));
+	return err(utimensat(backing, rel(path), tv, AT_SYMLINK_NOFOLLOW));
+}
+
+static int pt_open(const char *path, struct fuse_file_info *fi)
+{
+	int fd = openat(backing, rel(path), fi->flags);
+
+	if (fd < 0)
+		return -errno;
+	fi->fh = (uint64_t)fd;
+	fi->keep_cache = 1;
+	return 0;
+}
+
+static int pt_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	int fd = openat(backing, rel(path), fi->flags | O_CREAT, mode);
+
+	if (fd < 0)
+		return -errno;
+	fi->fh = (uint64_t)fd;
+	fi->keep_cache = 1;
+	return 0;
+}
+
+static int pt_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	ssize_t n = pread((int)fi->fh, buf, size, off);
+
+	(void)path;
+	return n < 0 ? -errno : (int)n;
+}
+
+static int pt_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	ssize_t n = pwrite((int)fi->fh, buf, size, off);
+
+	(void)path;
+	return n < 0 ? -errno : (int)n;
+}
+
+static int pt_statfs(const char *path, struct statvfs *sv)
+{
+	(void)path;
+	return err(fstatvfs(backing, sv));
+}
+
+static int pt_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	close((int)fi->fh);
+	return 0;
+}
+
+static int pt_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	return err(datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh));
+}
+
+/* The whole listing in one call, offsets 0 (libfuse buffers it), with attributes when the
+ * kernel asks for READDIRPLUS: the same shape as kvfs's readdir. */
+static int pt_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+
+	(void)off, (void)fi;
+	fd = openat(backing, rel(path), O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	errno = 0;
+	while ((e = readdir(d))) {
+		struct stat st;
+		enum fuse_fill_dir_flags ff = 0;
+
+		memset(&st, 0, sizeof(st));
+		if ((flags & FUSE_READDIR_PLUS) && strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			ff = FUSE_FILL_DIR_PLUS;
+		} else {
+			st.st_ino = e->d_ino;
+			st.st_mode = (mode_t)DTTOIF(e->d_type);
+		}
+		if (fill(buf, e->d_name, &st, 0, ff)) {
+			rc = -ENOMEM;
+			break;
+		}
+		errno = 0;
+	}
+	if (!rc && errno)
+		rc = -errno;
+	closedir(d);
+	return rc;
+}
+
+static int pt_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	int fd, rc;
+
+	(void)fi;
+	fd = openat(backing, rel(path), O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -errno;
+	rc = err(datasync ? fdatasync(fd) : fsync(fd));
+	close(fd);
+	return rc;
+}
+
+static const struct fuse_operations ops = {
+	.init = pt_init,
+	.getattr = pt_getattr,
+	.readlink = pt_readlink,
+	.mknod = pt_mknod,
+	.mkdir = pt_mkdir,
+	.unlink = pt_unlink,
+	.rmdir = pt_rmdir,
+	.symlink = pt_symlink,
+	.rename = pt_rename,
+	.link = pt_link,
+	.chmod = pt_chmod,
+	.chown = pt_chown,
+	.truncate = pt_truncate,
+	.open = pt_open,
+	.read = pt_read,
+	.write = pt_write,
+	.statfs = pt_statfs,
+	.release = pt_release,
+	.fsync = pt_fsync,
+	.readdir = pt_readdir,
+	.fsyncdir = pt_fsyncdir,
+	.create = pt_create,
+	.utimens = pt_utimens,
+};
+
+int main(int argc, char **argv)
+{
+	char **fargv;
+	int fargc = 0;
+
+	if (argc < 3 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: passthrough BACKING_DIR MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n");
+		return 2;
+	}
+	backing = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (backing < 0) {
+		fprintf(stderr, "passthrough: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	/* the kernel has applied the caller's umask already (DONT_MASK off) */
+	umask(0);
+	/* argv[0], our defaults, then the user's arguments without BACKING_DIR: theirs win */
+	fargv = calloc((size_t)argc + 3, sizeof(*fargv));
+	if (!fargv)
+		return 1;
+	fargv[fargc++] = argv[0];
+	fargv[fargc++] = "-o";
+	fargv[fargc++] = DEFAULT_OPTS;
+	for (int i = 2; i < argc; i++)
+		fargv[fargc++] = argv[i];
+	return fuse_main(fargc, fargv, &ops, NULL);
+}

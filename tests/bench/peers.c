@@ -1,0 +1,685 @@
+/* peers.c — the engine beside the embedded stores a user would pick instead, same work, same
+ * disk, one run: LevelDB, LMDB, SQLite and RocksDB (each compiled in when meson finds it:
+ * HAVE_LEVELDB, HAVE_LMDB, HAVE_SQLITE, HAVE_ROCKSDB).
+ *
+ *   peers [--dir DIR] [--keys N] [--sync N] [--tiny] [STORE...]
+ *
+ * 16-byte keys (the key number in hex), 100-byte values, one thread, one put or get per call:
+ *   sequential fill   N puts in key order into an empty store, not synced
+ *   random fill       N puts in a random order into an empty store, not synced
+ *   random read       N gets in another random order from the randomly filled store
+ *   durable put       --sync puts of random keys, each durable (fdatasync'd) before the next;
+ *                     p50/p99 latency, and the disk's own 4 KiB append+fdatasync for reference
+ * Times exclude open and close. Each store runs in its own child process (its peak RSS is
+ * reported, and one store's heap cannot slow the next). How each store is configured, and why,
+ * is printed under the table and written beside each open_* below. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv.h"
+#ifdef HAVE_LEVELDB
+#include <leveldb/c.h>
+#endif
+#ifdef HAVE_LMDB
+#include <lmdb.h>
+#endif
+#ifdef HAVE_SQLITE
+#include <sqlite3.h>
+#endif
+#ifdef HAVE_ROCKSDB
+#include <rocksdb/c.h>
+#endif
+
+#define KLEN 16
+#define VLEN 100
+
+enum mode { FILL_SEQ, FILL_RAND, DURABLE };
+
+static const char *base_dir = "/tmp/peers";
+static uint64_t nkeys = 200000;
+static unsigned nsync = 1000;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fail(const char *store, const char *what, const char *msg)
+{
+	fprintf(stderr, "peers: %s: %s: %s\n", store, what, msg ? msg : "failed");
+	exit(1);
+}
+
+static void rm_dir(const char *dir)
+{
+	char cmd[1100];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "peers: could not remove %s\n", dir);
+}
+
+static void make_dir(const char *dir)
+{
+	char cmd[1100];
+
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+	if (system(cmd) != 0)
+		fail("peers", "mkdir", dir);
+}
+
+/* A store behind four calls. open: an empty store in dir (which exists and is empty). get:
+ * copies the value to buf (at least VLEN bytes), returns its length, -1 if absent. */
+struct peer {
+	const char *name;
+	const char *config;
+	void *(*open)(const char *dir, enum mode m);
+	void (*put)(void *h, const char *k, const char *v);
+	int (*get)(void *h, const char *k, char *buf);
+	void (*close)(void *h);
+};
+
+/* ---- the engine ---------------------------------------------------------------------------- */
+
+/* Defaults (kv_options_default: 64 MiB segments, a snapshot per 256 MiB of log) with
+ * sync=none for the fills (durable at close, like the peers' unsynced writes) and
+ * sync=always for durable puts (each kv_put returns once fdatasync'd). */
+static void *engine_open(const char *dir, enum mode m)
+{
+	struct kv_options o;
+	struct kv_report rep;
+	struct kv *s;
+	int rc;
+
+	kv_options_default(&o);
+	o.sync = m == DURABLE ? KV_SYNC_ALWAYS : KV_SYNC_NONE;
+	rc = kv_open(&s, dir, &o, &rep);
+	if (rc)
+		fail("engine", "open", rep.message[0] ? rep.message : strerror(-rc));
+	return s;
+}
+
+static void engine_put(void *h, const char *k, const char *v)
+{
+	int rc = kv_put(h, k, KLEN, v, VLEN);
+
+	if (rc)
+		fail("engine", "put", strerror(-rc));
+}
+
+static int engine_get(void *h, const char *k, char *buf)
+{
+	size_t got;
+	int rc = kv_read(h, k, KLEN, 0, buf, VLEN, &got);
+
+	return rc ? -1 : (int)got;
+}
+
+static void engine_close(void *h)
+{
+	kv_close(h);
+}
+
+/* ---- LevelDB --------------------------------------------------------------------------- */
+#ifdef HAVE_LEVELDB
+/* doc/index.md ("Performance"): a Bloom filter of 10 bits per key for point reads, an LRU
+ * block cache (64 MiB here) for a read-heavy working set, default Snappy compression and
+ * write buffer; WriteOptions.sync=false for the fills, sync=true for durable puts. */
+struct ldb {
+	leveldb_t *db;
+	leveldb_options_t *o;
+	leveldb_filterpolicy_t *bloom;
+	leveldb_cache_t *cache;
+	leveldb_writeoptions_t *wo;
+	leveldb_readoptions_t *ro;
+};
+
+static void *ldb_open(const char *dir, enum mode m)
+{
+	struct ldb *l = calloc(1, sizeof(*l));
+	char *e = NULL;
+
+	l->o = leveldb_options_create();
+	leveldb_options_set_create_if_missing(l->o, 1);
+	l->bloom = leveldb_filterpolicy_create_bloom(10);
+	leveldb_options_set_filter_policy(l->o, l->bloom);
+	l->cache = leveldb_cache_create_lru(64 << 20);
+	leveldb_options_set_cache(l->o, l->cache);
+	l->db = leveldb_open(l->o, dir, &e);
+	if (e)
+		fail("leveldb", "open", e);
+	l->wo = leveldb_writeoptions_create();
+	leveldb_writeoptions_set_sync(l->wo, m == DURABLE);
+	l->ro = leveldb_readoptions_create();
+	return l;
+}
+
+static void ldb_put(void *h, const char *k, const char *v)
+{
+	struct ldb *l = h;
+	char *e = NULL;
+
+	leveldb_put(l->db, l->wo, k, KLEN, v, VLEN, &e);
+	if (e)
+		fail("leveldb", "put", e);
+}
+
+static int ldb_get(void *h, const char *k, char *buf)
+{
+	struct ldb *l = h;
+	char *e = NULL, *v;
+	size_t n;
+
+	v = leveldb_get(l->db, l->ro, k, KLEN, &n, &e);
+	if (e)
+		fail("leveldb", "get", e);
+	if (!v)
+		return -1;
+	memcpy(buf, v, n < VLEN ? n : VLEN);
+	leveldb_free(v);
+	return (int)n;
+}
+
+static void ldb_close(void *h)
+{
+	struct ldb *l = h;
+
+	leveldb_close(l->db);
+	leveldb_writeoptions_destroy(l->wo);
+	leveldb_readoptions_destroy(l->ro);
+	leveldb_options_destroy(l->o);
+	leveldb_filterpolicy_destroy(l->bloom);
+	leveldb_cache_destroy(l->cache);
+	free(l);
+}
+#endif
+
+/* ---- LMDB ---------------------------------------------------------------------------------- */
+#ifdef HAVE_LMDB
+/* lmdb.h: one write transaction per put (a put is a commit, as with the others); a 1 GiB map.
+ * Fills: MDB_NOSYNC|MDB_WRITEMAP ("don't flush system buffers to disk when committing";
+ * "faster and uses fewer mallocs"), made durable by mdb_env_sync at close; the sequential
+ * fill uses MDB_APPEND (keys arrive sorted: "allows fast bulk-loading"). Durable puts: the
+ * default flags, so every commit is synced. Reads: one read-only transaction recycled with
+ * mdb_txn_reset/mdb_txn_renew around each get, as lmdb.h recommends for many short reads. */
+struct lmdb {
+	MDB_env *env;
+	MDB_dbi dbi;
+	MDB_txn *rtxn;
+	unsigned put_flags;
+};
+
+static void lmdb_check(int rc, const char *what)
+{
+	if (rc)
+		fail("lmdb", what, mdb_strerror(rc));
+}
+
+static void *lmdb_open(const char *dir, enum mode m)
+{
+	struct lmdb *l = calloc(1, sizeof(*l));
+	MDB_txn *txn;
+
+	lmdb_check(mdb_env_create(&l->env), "env_create");
+	lmdb_check(mdb_env_set_mapsize(l->env, (size_t)1 << 30), "set_mapsize");
+	lmdb_check(mdb_env_open(l->env, dir, m == DURABLE ? 0 : MDB_NOSYNC | MDB_WRITEMAP, 0644),
+		   "env_open");
+	lmdb_check(mdb_txn_begin(l->env, NULL, 0, &txn), "txn_begin");
+	lmdb_check(mdb_dbi_open(txn, NULL, 0, &l->dbi), "dbi_open");
+	lmdb_check(mdb_txn_commit(txn), "commit");
+	l->put_flags = m == FILL_SEQ ? MDB_APPEND : 0;
+	return l;
+}
+
+static void lmdb_put(void *h, const char *k, const char *v)
+{
+	struct lmdb *l = h;
+	MDB_val key = { KLEN, (void *)k }, val = { VLEN, (void *)v };
+	MDB_txn *txn;
+
+	lmdb_check(mdb_txn_begin(l->env, NULL, 0, &txn), "txn_begin");
+	lmdb_check(mdb_put(txn, l->dbi, &key, &val, l->put_flags), "put");
+	lmdb_check(mdb_txn_commit(txn), "commit");
+}
+
+static int lmdb_get(void *h, const char *k, char *buf)
+{
+	struct lmdb *l = h;
+	MDB_val key = { KLEN, (void *)k }, val;
+	int rc;
+
+	if (!l->rtxn)
+		lmdb_check(mdb_txn_begin(l->env, NULL, MDB_RDONLY, &l->rtxn), "txn_begin");
+	else
+		lmdb_check(mdb_txn_renew(l->rtxn), "txn_renew");
+	rc = mdb_get(l->rtxn, l->dbi, &key, &val);
+	if (rc == 0)
+		memcpy(buf, val.mv_data, val.mv_size < VLEN ? val.mv_size : VLEN);
+	mdb_txn_reset(l->rtxn);
+	if (rc == MDB_NOTFOUND)
+		return -1;
+	lmdb_check(rc, "get");
+	return (int)val.mv_size;
+}
+
+static void lmdb_close(void *h)
+{
+	struct lmdb *l = h;
+
+	if (l->rtxn)
+		mdb_txn_abort(l->rtxn);
+	mdb_env_sync(l->env, 1);
+	mdb_env_close(l->env);
+	free(l);
+}
+#endif
+
+/* ---- SQLite -------------------------------------------------------------------------------- */
+#ifdef HAVE_SQLITE
+/* A WITHOUT ROWID table keyed by a BLOB primary key (one B-tree, "for tables with small
+ * rows and non-integer primary keys"); prepared statements; each put in its own autocommit
+ * transaction. journal_mode=WAL (wal.html: faster, one sync per commit); synchronous=OFF for
+ * the fills, FULL for durable puts (in WAL mode NORMAL would not sync at each commit);
+ * cache_size 64 MiB and mmap_size 256 MiB for the reads. */
+struct sql {
+	sqlite3 *db;
+	sqlite3_stmt *put, *get;
+};
+
+static void sql_exec(struct sql *q, const char *s)
+{
+	char *e = NULL;
+
+	if (sqlite3_exec(q->db, s, NULL, NULL, &e) != SQLITE_OK)
+		fail("sqlite", s, e);
+}
+
+static void *sql_open(const char *dir, enum mode m)
+{
+	struct sql *q = calloc(1, sizeof(*q));
+	char path[1100];
+
+	snprintf(path, sizeof path, "%s/db", dir);
+	if (sqlite3_open(path, &q->db) != SQLITE_OK)
+		fail("sqlite", "open", sqlite3_errmsg(q->db));
+	sql_exec(q, "PRAGMA journal_mode=WAL");
+	sql_exec(q, m == DURABLE ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF");
+	sql_exec(q, "PRAGMA cache_size=-65536");
+	sql_exec(q, "PRAGMA mmap_size=268435456");
+	sql_exec(q, "CREATE TABLE kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID");
+	if (sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO kv(k, v) VALUES(?, ?)", -1, &q->put,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "SELECT v FROM kv WHERE k = ?", -1, &q->get, NULL) != SQLITE_OK)
+		fail("sqlite", "prepare", sqlite3_errmsg(q->db));
+	return q;
+}
+
+static void sql_put(void *h, const char *k, const char *v)
+{
+	struct sql *q = h;
+
+	sqlite3_bind_blob(q->put, 1, k, KLEN, SQLITE_STATIC);
+	sqlite3_bind_blob(q->put, 2, v, VLEN, SQLITE_STATIC);
+	if (sqlite3_step(q->put) != SQLITE_DONE)
+		fail("sqlite", "insert", sqlite3_errmsg(q->db));
+	sqlite3_reset(q->put);
+}
+
+static int sql_get(void *h, const char *k, char *buf)
+{
+	struct sql *q = h;
+	int rc, n = -1;
+
+	sqlite3_bind_blob(q->get, 1, k, KLEN, SQLITE_STATIC);
+	rc = sqlite3_step(q->get);
+	if (rc == SQLITE_ROW) {
+		n = sqlite3_column_bytes(q->get, 0);
+		memcpy(buf, sqlite3_column_blob(q->get, 0), n < VLEN ? (size_t)n : VLEN);
+	} else if (rc != SQLITE_DONE) {
+		fail("sqlite", "select", sqlite3_errmsg(q->db));
+	}
+	sqlite3_reset(q->get);
+	return n;
+}
+
+static void sql_close(void *h)
+{
+	struct sql *q = h;
+
+	sqlite3_finalize(q->put);
+	sqlite3_finalize(q->get);
+	sqlite3_close(q->db);
+	free(q);
+}
+#endif
+
+/* ---- RocksDB ------------------------------------------------------------------------------- */
+#ifdef HAVE_ROCKSDB
+/* The wiki's "Setup Options and Basic Tuning": IncreaseParallelism (background threads = CPUs)
+ * and OptimizeLevelStyleCompaction (its default 512 MiB memtable budget); plus
+ * OptimizeForPointLookup(64 MiB block cache: Bloom filters, hashed data-block index) since
+ * every read here is a point get. WriteOptions.sync=false for the fills (the WAL is written,
+ * not synced), sync=true for durable puts. */
+struct rdb {
+	rocksdb_t *db;
+	rocksdb_options_t *o;
+	rocksdb_writeoptions_t *wo;
+	rocksdb_readoptions_t *ro;
+};
+
+static void *rdb_open(const char *dir, enum mode m)
+{
+	struct rdb *r = calloc(1, sizeof(*r));
+	char *e = NULL;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	r->o = rocksdb_options_create();
+	rocksdb_options_increase_parallelism(r->o, cpus > 0 ? (int)cpus : 2);
+	rocksdb_options_optimize_level_style_compaction(r->o, (uint64_t)512 << 20);
+	rocksdb_options_optimize_for_point_lookup(r->o, 64);
+	rocksdb_options_set_create_if_missing(r->o, 1);
+	r->db = rocksdb_open(r->o, dir, &e);
+	if (e)
+		fail("rocksdb", "open", e);
+	r->wo = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(r->wo, m == DURABLE);
+	r->ro = rocksdb_readoptions_create();
+	return r;
+}
+
+static void rdb_put(void *h, const char *k, const char *v)
+{
+	struct rdb *r = h;
+	char *e = NULL;
+
+	rocksdb_put(r->db, r->wo, k, KLEN, v, VLEN, &e);
+	if (e)
+		fail("rocksdb", "put", e);
+}
+
+static int rdb_get(void *h, const char *k, char *buf)
+{
+	struct rdb *r = h;
+	char *e = NULL, *v;
+	size_t n;
+
+	v = rocksdb_get(r->db, r->ro, k, KLEN, &n, &e);
+	if (e)
+		fail("rocksdb", "get", e);
+	if (!v)
+		return -1;
+	memcpy(buf, v, n < VLEN ? n : VLEN);
+	rocksdb_free(v);
+	return (int)n;
+}
+
+static void rdb_close(void *h)
+{
+	struct rdb *r = h;
+
+	rocksdb_close(r->db);
+	rocksdb_writeoptions_destroy(r->wo);
+	rocksdb_readoptions_destroy(r->ro);
+	rocksdb_options_destroy(r->o);
+	free(r);
+}
+#endif
+
+static const struct peer peers[] = {
+	{ "engine", "sync=none for fills, sync=always for durable puts; other options default",
+	  engine_open, engine_put, engine_get, engine_close },
+#ifdef HAVE_LEVELDB
+	{ "leveldb", "bloom 10 bits/key, 64 MiB LRU cache; WriteOptions.sync only for durable puts",
+	  ldb_open, ldb_put, ldb_get, ldb_close },
+#endif
+#ifdef HAVE_LMDB
+	{ "lmdb", "txn per put; fills MDB_NOSYNC|MDB_WRITEMAP (+MDB_APPEND when sorted); durable: "
+		  "default flags; reads: reset/renew one read txn",
+	  lmdb_open, lmdb_put, lmdb_get, lmdb_close },
+#endif
+#ifdef HAVE_SQLITE
+	{ "sqlite", "WITHOUT ROWID, WAL, synchronous=OFF for fills / FULL for durable, 64 MiB cache, "
+		    "mmap 256 MiB, autocommit per put",
+	  sql_open, sql_put, sql_get, sql_close },
+#endif
+#ifdef HAVE_ROCKSDB
+	{ "rocksdb", "IncreaseParallelism, OptimizeLevelStyleCompaction, OptimizeForPointLookup(64 "
+		     "MiB); WriteOptions.sync only for durable puts",
+	  rdb_open, rdb_put, rdb_get, rdb_close },
+#endif
+};
+
+#define NPEERS (sizeof(peers) / sizeof(peers[0]))
+
+/* ---- the work --------------------------------------------------------------------------- */
+
+static void make_key(char key[KLEN + 1], uint64_t i)
+{
+	snprintf(key, KLEN + 1, "%016" PRIx64, i);
+}
+
+static uint64_t *permutation(uint64_t n, uint64_t seed)
+{
+	uint64_t *p = malloc(n * sizeof(*p));
+
+	if (!p)
+		fail("peers", "malloc", strerror(ENOMEM));
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = i;
+	for (uint64_t i = n - 1; i > 0; i--) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t j = (seed >> 33) % (i + 1), t = p[i];
+		p[i] = p[j];
+		p[j] = t;
+	}
+	return p;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct result {
+	double seq, rnd, read, durable, p50_us, p99_us;
+	long rss_kib;
+};
+
+static void *fresh(const struct peer *p, const char *dir, enum mode m)
+{
+	rm_dir(dir);
+	make_dir(dir);
+	return p->open(dir, m);
+}
+
+static double fill(const struct peer *p, void *h, const uint64_t *order, uint64_t n)
+{
+	char key[KLEN + 1], val[VLEN];
+	double t0;
+
+	memset(val, 'x', sizeof val);
+	t0 = now_s();
+	for (uint64_t i = 0; i < n; i++) {
+		make_key(key, order ? order[i] : i);
+		memcpy(val, key, KLEN);
+		p->put(h, key, val);
+	}
+	return (double)n / (now_s() - t0);
+}
+
+static void run_peer(const struct peer *p, struct result *r)
+{
+	char dir[1100], key[KLEN + 1], val[VLEN], buf[VLEN];
+	uint64_t *order = permutation(nkeys, 42);
+	double *lat, t0;
+	void *h;
+
+	snprintf(dir, sizeof dir, "%s/%s", base_dir, p->name);
+
+	h = fresh(p, dir, FILL_SEQ);
+	r->seq = fill(p, h, NULL, nkeys);
+	p->close(h);
+
+	h = fresh(p, dir, FILL_RAND);
+	r->rnd = fill(p, h, order, nkeys);
+	t0 = now_s();
+	for (uint64_t i = 0; i < nkeys; i++) {
+		make_key(key, order[(i * 7919) % nkeys]);
+		if (p->get(h, key, buf) != VLEN || memcmp(buf, key, KLEN))
+			fail(p->name, "read", key);
+	}
+	r->read = (double)nkeys / (now_s() - t0);
+	p->close(h);
+
+	lat = calloc(nsync, sizeof(*lat));
+	h = fresh(p, dir, DURABLE);
+	memset(val, 'd', sizeof val);
+	t0 = now_s();
+	for (unsigned i = 0; i < nsync; i++) {
+		double t1 = now_s();
+
+		make_key(key, order[i]);
+		p->put(h, key, val);
+		lat[i] = now_s() - t1;
+	}
+	r->durable = nsync / (now_s() - t0);
+	p->close(h);
+	qsort(lat, nsync, sizeof(*lat), cmp_double);
+	r->p50_us = lat[nsync / 2] * 1e6;
+	r->p99_us = lat[(size_t)((double)nsync * 0.99)] * 1e6;
+	free(lat);
+	free(order);
+	rm_dir(dir);
+}
+
+/* The disk's own: 4 KiB appends, each fdatasync'd, 1 thread. */
+static double disk_appends_per_s(unsigned n)
+{
+	char path[1100], buf[4096];
+	double t0;
+	int fd;
+
+	memset(buf, 'd', sizeof buf);
+	snprintf(path, sizeof path, "%s/disk-probe", base_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	if (fd < 0)
+		fail("disk", path, strerror(errno));
+	t0 = now_s();
+	for (unsigned i = 0; i < n; i++)
+		if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf || fdatasync(fd) != 0)
+			fail("disk", path, strerror(errno));
+	t0 = now_s() - t0;
+	close(fd);
+	unlink(path);
+	return n / t0;
+}
+
+int main(int argc, char **argv)
+{
+	int want[NPEERS], any = 0;
+	struct result res[NPEERS];
+	double disk;
+
+	memset(want, 0, sizeof want);
+	memset(res, 0, sizeof res);
+	for (int i = 1; i < argc; i++) {
+		size_t k;
+
+		if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
+			base_dir = argv[++i];
+			continue;
+		} else if (!strcmp(argv[i], "--keys") && i + 1 < argc) {
+			nkeys = strtoull(argv[++i], NULL, 10);
+			continue;
+		} else if (!strcmp(argv[i], "--sync") && i + 1 < argc) {
+			nsync = (unsigned)strtoul(argv[++i], NULL, 10);
+			continue;
+		} else if (!strcmp(argv[i], "--tiny")) {
+			nkeys = 2000, nsync = 20;
+			continue;
+		}
+		for (k = 0; k < NPEERS; k++)
+			if (!strcmp(argv[i], peers[k].name))
+				break;
+		if (k == NPEERS) {
+			fprintf(stderr, "usage: peers [--dir DIR] [--keys N] [--sync N] [--tiny] [STORE...]\n"
+					"stores built in:");
+			for (k = 0; k < NPEERS; k++)
+				fprintf(stderr, " %s", peers[k].name);
+			fprintf(stderr, "\n");
+			return 2;
+		}
+		want[k] = any = 1;
+	}
+	if (nkeys < 2 || nsync < 1 || nsync > nkeys) {
+		fprintf(stderr, "peers: need --keys >= 2 and 1 <= --sync <= --keys\n");
+		return 2;
+	}
+	make_dir(base_dir);
+	disk = disk_appends_per_s(nsync);
+	for (size_t k = 0; k < NPEERS; k++) {
+		struct rusage ru;
+		int st, fds[2];
+		pid_t pid;
+
+		if (any && !want[k])
+			continue;
+		if (pipe(fds) < 0)
+			fail("peers", "pipe", strerror(errno));
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0)
+			fail("peers", "fork", strerror(errno));
+		if (pid == 0) {
+			close(fds[0]);
+			run_peer(&peers[k], &res[k]);
+			if (write(fds[1], &res[k], sizeof res[k]) != (ssize_t)sizeof res[k])
+				_exit(1);
+			_exit(0);
+		}
+		close(fds[1]);
+		if (read(fds[0], &res[k], sizeof res[k]) != (ssize_t)sizeof res[k])
+			memset(&res[k], 0, sizeof res[k]);
+		close(fds[0]);
+		if (wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "peers: %s failed\n", peers[k].name);
+			return 1;
+		}
+		res[k].rss_kib = ru.ru_maxrss;
+	}
+	printf("\n## Engine and embedded stores: %" PRIu64 " keys of 16 bytes, 100-byte values, "
+	       "1 thread; %u durable puts\n\n", nkeys, nsync);
+	printf("disk: 4 KiB append+fdatasync, 1 thread: %.0f/s\n\n", disk);
+	printf("| store | seq fill puts/s | random fill puts/s | random read gets/s | durable puts/s "
+	       "| × disk | durable p50 µs | p99 µs | peak RSS MiB |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (size_t k = 0; k < NPEERS; k++) {
+		const struct result *r = &res[k];
+
+		if (any && !want[k])
+			continue;
+		printf("| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f |\n", peers[k].name,
+		       r->seq, r->rnd, r->read, r->durable, r->durable / disk, r->p50_us, r->p99_us,
+		       (double)r->rss_kib / 1024.0);
+	}
+	printf("\nConfiguration (each as its documentation recommends for the work):\n");
+	for (size_t k = 0; k < NPEERS; k++)
+		if (!any || want[k])
+			printf("- %s: %s\n", peers[k].name, peers[k].config);
+	return 0;
+}
