@@ -6,8 +6,10 @@
  * durable once a flush covering it returns (see docs/DURABILITY.md).
  *
  * Thread safety: every function may be called from any thread, except kv_close.
- * Errors: 0 or a negative errno. After a failed log write or fdatasync every write returns
- * -EROFS and every flush the original error, until the store is reopened. */
+ * Errors: 0 or a negative errno. After a failed write or fdatasync of logged records every write
+ * returns -EROFS and every flush the original error, until the store is reopened. Failing to
+ * create a new log segment (no space to preallocate it, an error writing its header) fails only
+ * the write that needed it, before anything of it is logged: the log is untouched. */
 #ifndef KVFS_KV_H
 #define KVFS_KV_H
 #include <stddef.h>

@@ -1,0 +1,391 @@
+/* Corruption sweeps: a small store (a snapshot and a few 4 KiB log segments) is damaged in every
+ * way we can enumerate — the last segment cut at every byte, every bit of the log and the
+ * snapshot flipped, every 512-byte sector zeroed, garbage appended — and each case must end in
+ * either a clean open whose state is a prefix of the written history that lost only the damaged
+ * tail (and says so), or a refusal that changed nothing on disk. kv_check must agree with open,
+ * and after a refusal kv_salvage must leave a store that opens strictly, with the damaged files
+ * kept aside.
+ *
+ * The garbage part is seeded: rerun with KV_SEED=N. */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simstore.h"
+#include "testutil.h"
+
+#define NREC 190   /* records written in all */
+#define NSNAP 40   /* records the snapshot covers */
+#define MAXFILES 32
+
+static unsigned long cases;
+static uint64_t seed;
+
+/* Under a sanitizer each case costs several times more: the bit-flip sweeps then take every
+ * bit of every FLIP_STRIDE-th byte, from a seeded start, so successive runs cover every byte. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FLIP_STRIDE 3
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FLIP_STRIDE 3
+#endif
+#endif
+#ifndef FLIP_STRIDE
+#define FLIP_STRIDE 1
+#endif
+
+static void key_of(char *k, size_t len, int i)
+{
+	snprintf(k, len, "k%03d", i);
+}
+
+/* Values long enough that the log spans a few segments, each distinct so a misread shows. */
+static void val_of(char *v, size_t len, int i)
+{
+	snprintf(v, len, "value%03d-%032d", i, i * 7919);
+}
+
+/* The store every case starts from: NSNAP records, a snapshot, the rest, a clean close. */
+static struct faultio *build_store(void)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 4096;
+	struct kv *s = NULL;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	char k[16], v[64];
+	for (int i = 0; i < NREC; i++) {
+		if (i == NSNAP)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+		key_of(k, sizeof k, i);
+		val_of(v, sizeof v, i);
+		put_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	return f;
+}
+
+struct files {
+	char snap[300];
+	char seg[MAXFILES][300];
+	int nseg;
+};
+
+static void list_files(struct faultio *f, struct files *fl)
+{
+	char **names;
+	size_t n;
+	memset(fl, 0, sizeof *fl);
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(names[i], "wal-", 4) && strstr(names[i], ".log") &&
+		    !strstr(names[i], ".damaged")) {
+			ck_assert_int_lt(fl->nseg, MAXFILES);
+			snprintf(fl->seg[fl->nseg++], sizeof fl->seg[0], SIM_DIR "/%s", names[i]);
+		} else if (!strncmp(names[i], "snap-", 5) && strlen(names[i]) == 25) {
+			snprintf(fl->snap, sizeof fl->snap, SIM_DIR "/%s", names[i]);
+		}
+	}
+	faultio_free_names(names, n);
+}
+
+struct prefix_arg {
+	int count;
+	int bad;
+};
+
+static int count_entry(void *arg, const void *key, size_t klen, uint64_t size, const void *meta,
+		       size_t mlen)
+{
+	(void)key, (void)klen, (void)size, (void)meta, (void)mlen;
+	((struct prefix_arg *)arg)->count++;
+	return 0;
+}
+
+/* The number p of records whose state the store holds (keys k000..k(p-1), exactly their
+ * values, nothing else), or -1 when its state is not the state after any prefix. */
+static int state_prefix(struct kv *s)
+{
+	struct prefix_arg a = { 0, 0 };
+	ck_assert_int_eq(kv_scan(s, "", 0, count_entry, &a), 0);
+	if (a.count > NREC)
+		return -1;
+	char k[16], v[64];
+	for (int i = 0; i < a.count; i++) {
+		key_of(k, sizeof k, i);
+		val_of(v, sizeof v, i);
+		void *got = NULL;
+		uint64_t len = 0;
+		if (kv_get(s, k, strlen(k), &got, &len) != 0)
+			return -1;
+		int same = len == strlen(v) && !memcmp(got, v, len);
+		free(got);
+		if (!same)
+			return -1;
+	}
+	return a.count;
+}
+
+static int open_strict(struct faultio *f, struct kv **s, struct kv_report *rep)
+{
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 4096;
+	o.recovery = KV_RECOVERY_STRICT;
+	*s = NULL;
+	return kv_open(s, SIM_DIR, &o, rep);
+}
+
+static int damaged_aside(struct faultio *f)
+{
+	char **names;
+	size_t n;
+	int found = 0;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strstr(names[i], ".damaged"))
+			found = 1;
+	faultio_free_names(names, n);
+	return found;
+}
+
+/* The verdict on one damaged disk (f is consumed). Returns the records a clean open kept, -1
+ * after a refusal. silent_loss_ok: the damage is a cut, which at a record boundary is
+ * indistinguishable from a shorter history, so losing records needs no report then. */
+static int judge(struct faultio *f, const char *what, int silent_loss_ok, struct kv_report *out)
+{
+	int kept = -1;
+	struct faultio *before;
+	char why[256];
+	struct kv_report crep, orep;
+	struct kv *s;
+	cases++;
+	ck_assert_int_eq(faultio_clone(f, &before), 0);
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), &crep);
+	ck_assert_msg(crc == 0 || crc == -EUCLEAN, "%s: kv_check %d", what, crc);
+	/* check must be read-only whatever it decides */
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
+		      "%s: kv_check changed the disk: %s", what, why);
+	int orc = open_strict(f, &s, &orep);
+	ck_assert_msg(orc == 0 || orc == -EUCLEAN, "%s: kv_open %d (%s)", what, orc, orep.message);
+	ck_assert_msg(crc == orc, "%s: kv_check %d but kv_open %d (%s / %s)", what, crc, orc,
+		      crep.message, orep.message);
+	if (orc == 0) {
+		int p = state_prefix(s);
+		ck_assert_msg(p >= 0, "%s: open state is not a prefix of the history", what);
+		/* a clean open may only lose the damaged tail, and must say it did; the snapshot's
+		 * records are never in the tail */
+		ck_assert_msg(p >= NSNAP, "%s: clean open lost snapshot records (%d)", what, p);
+		if (p < NREC && !silent_loss_ok)
+			ck_assert_msg(orep.tail_bytes_cut > 0,
+				      "%s: %d records lost without a report", what, NREC - p);
+		ck_assert_int_eq(kv_close(s), 0);
+		kept = p;
+	} else {
+		ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
+			      "%s: refusal changed the disk: %s", what, why);
+		ck_assert_msg(orep.damaged == 1, "%s: refused without damage reported", what);
+		struct kv_report srep;
+		int src = kv_salvage(SIM_DIR, faultio_kvio(f), &srep);
+		ck_assert_msg(src == 0, "%s: kv_salvage %d (%s)", what, src, srep.message);
+		ck_assert_msg(damaged_aside(f), "%s: salvage kept nothing aside", what);
+		orc = open_strict(f, &s, &orep);
+		ck_assert_msg(orc == 0, "%s: after salvage kv_open %d (%s)", what, orc, orep.message);
+		ck_assert_msg(state_prefix(s) >= 0, "%s: salvaged state is not a prefix", what);
+		ck_assert_int_eq(kv_close(s), 0);
+	}
+	faultio_destroy(before);
+	faultio_destroy(f);
+	if (out)
+		*out = orep;
+	return kept;
+}
+
+static struct faultio *base;
+static struct files base_files;
+
+static void setup(void)
+{
+	base = build_store();
+	list_files(base, &base_files);
+	ck_assert_int_ge(base_files.nseg, 3);
+	ck_assert(base_files.snap[0]);
+}
+
+static void teardown(void)
+{
+	faultio_destroy(base);
+}
+
+static size_t file_size(const char *path)
+{
+	bool dir;
+	uint64_t size;
+	ck_assert_int_eq(faultio_stat(base, path, &dir, &size), 0);
+	return (size_t)size;
+}
+
+START_TEST(undamaged_store_opens_whole)
+{
+	struct faultio *f;
+	ck_assert_int_eq(faultio_clone(base, &f), 0);
+	struct kv *s;
+	struct kv_report rep;
+	ck_assert_int_eq(open_strict(f, &s, &rep), 0);
+	ck_assert_int_eq(state_prefix(s), NREC);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(last_segment_cut_at_every_offset_recovers_a_prefix)
+{
+	const char *last = base_files.seg[base_files.nseg - 1];
+	size_t size = file_size(last);
+	char what[400];
+	int prev = 0;
+	for (size_t off = 0; off < size; off++) {
+		struct faultio *f;
+		struct kv_report rep;
+		ck_assert_int_eq(faultio_clone(base, &f), 0);
+		ck_assert_int_eq(faultio_truncate(f, last, off), 0);
+		snprintf(what, sizeof what, "%s cut at %zu", last, off);
+		int p = judge(f, what, 1, &rep);
+		/* a cut is never damage, and a longer file never recovers less */
+		ck_assert_msg(p >= 0, "%s: refused (%s)", what, rep.message);
+		ck_assert_msg(p >= prev, "%s: kept %d records, a shorter cut kept %d", what, p, prev);
+		/* a cut inside a record is reported as exactly the bytes from that record on (a cut
+		 * inside the header deletes the segment, and then the previous segment's unused
+		 * preallocation is what gets cut) */
+		if (rep.tail_bytes_cut > 0 && !strcmp(rep.tail_file, last + strlen(SIM_DIR "/")))
+			ck_assert_msg(rep.tail_offset + rep.tail_bytes_cut == off,
+				      "%s: reported cut %" PRIu64 "+%" PRIu64, what, rep.tail_offset,
+				      rep.tail_bytes_cut);
+		prev = p;
+	}
+	/* the longest cut drops only the last record */
+	ck_assert_int_eq(prev, NREC - 1);
+}
+END_TEST
+
+/* A file other than the last segment has intact records after it, so damage there may never
+ * end in a clean open that lost records: refused, or (harmless bits) everything kept. */
+static void expect_whole_or_refused(int kept, const char *path, const char *what)
+{
+	if (strcmp(path, base_files.seg[base_files.nseg - 1]))
+		ck_assert_msg(kept < 0 || kept == NREC, "%s: clean open kept only %d records", what,
+			      kept);
+}
+
+static void flip_every_bit(const char *path)
+{
+	size_t size = file_size(path);
+	char what[400];
+	for (size_t off = (size_t)(seed % FLIP_STRIDE); off < size; off += FLIP_STRIDE)
+		for (int bit = 0; bit < 8; bit++) {
+			struct faultio *f;
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << bit)), 0);
+			snprintf(what, sizeof what, "%s bit %d of byte %zu flipped", path, bit, off);
+			expect_whole_or_refused(judge(f, what, 0, NULL), path, what);
+		}
+}
+
+/* Every bit of one middle segment, the last one and the snapshot: the other segments are read
+ * by the same code, and all of them would take minutes under ASan. */
+START_TEST(bit_flip_in_middle_segment_is_refused_or_cut)
+{
+	flip_every_bit(base_files.seg[base_files.nseg / 2]);
+}
+END_TEST
+
+START_TEST(bit_flip_in_last_segment_is_refused_or_cut)
+{
+	flip_every_bit(base_files.seg[base_files.nseg - 1]);
+}
+END_TEST
+
+START_TEST(bit_flip_in_snapshot_is_refused)
+{
+	flip_every_bit(base_files.snap);
+}
+END_TEST
+
+static void zero_every_sector(const char *path)
+{
+	size_t size = file_size(path);
+	static const uint8_t zeros[FIO_SECTOR];
+	char what[400];
+	for (size_t off = 0; off < size; off += FIO_SECTOR) {
+		size_t len = size - off < FIO_SECTOR ? size - off : FIO_SECTOR;
+		struct faultio *f;
+		ck_assert_int_eq(faultio_clone(base, &f), 0);
+		ck_assert_int_eq(faultio_overwrite(f, path, off, zeros, len), 0);
+		snprintf(what, sizeof what, "%s sector at %zu zeroed", path, off);
+		expect_whole_or_refused(judge(f, what, 0, NULL), path, what);
+	}
+}
+
+START_TEST(zeroed_sector_anywhere_is_refused_or_cut)
+{
+	for (int i = 0; i < base_files.nseg; i++)
+		zero_every_sector(base_files.seg[i]);
+	zero_every_sector(base_files.snap);
+}
+END_TEST
+
+START_TEST(garbage_after_last_segment_is_cut_as_torn_tail)
+{
+	uint64_t rs = seed;
+	const char *last = base_files.seg[base_files.nseg - 1];
+	char what[400];
+	static const size_t lens[] = { 1, 2, 16, 17, 100, 511, 512, 513, 4096 };
+	for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+		for (int round = 0; round < 8; round++) {
+			struct faultio *f;
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			void *data;
+			size_t len;
+			ck_assert_int_eq(faultio_read_file(f, last, &data, &len), 0);
+			uint8_t *grown = malloc(len + lens[li]);
+			ck_assert_ptr_nonnull(grown);
+			memcpy(grown, data, len);
+			for (size_t j = 0; j < lens[li]; j++)
+				grown[len + j] = (uint8_t)tu_rand(&rs);
+			ck_assert_int_eq(faultio_write_file(f, last, grown, len + lens[li]), 0);
+			free(grown);
+			free(data);
+			snprintf(what, sizeof what, "%zu garbage bytes (round %d) after %s", lens[li],
+				 round, last);
+			judge(f, what, 0, NULL);
+		}
+}
+END_TEST
+
+int main(void)
+{
+	seed = tu_seed();
+	Suite *su = suite_create("corruption");
+	TCase *tc = tcase_create("sweeps");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, undamaged_store_opens_whole);
+	tcase_add_test(tc, last_segment_cut_at_every_offset_recovers_a_prefix);
+	tcase_add_test(tc, bit_flip_in_middle_segment_is_refused_or_cut);
+	tcase_add_test(tc, bit_flip_in_last_segment_is_refused_or_cut);
+	tcase_add_test(tc, bit_flip_in_snapshot_is_refused);
+	tcase_add_test(tc, zeroed_sector_anywhere_is_refused_or_cut);
+	tcase_add_test(tc, garbage_after_last_segment_is_cut_as_torn_tail);
+	suite_add_tcase(su, tc);
+	/* one process, so the case count adds up across tests; every case builds its own disk,
+	 * so the tests share nothing else */
+	SRunner *sr = srunner_create(su);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	printf("corruption cases: %lu\n", cases);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
