@@ -2,7 +2,8 @@
 # The whole test suite, as the README and CI run it:
 #   1. a normal build (warnings are errors) and every suite;
 #   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the suites that use threads under ThreadSanitizer.
+#   3. the suites that use threads under ThreadSanitizer;
+#   4. the libFuzzer targets (tests/fuzz, clang) for a bounded number of runs.
 # Ends with one line "N passed, N failed" summing every test case of every run, and exits
 # non-zero when anything failed.
 set -u
@@ -33,7 +34,16 @@ setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -
 setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug &&
 	KV_SKIP_HUGE=1 TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite threads
 
-python3 tests/summarize.py build build-asan build-tsan
+# 4. the libFuzzer targets (clang), a bounded number of runs each on the seed corpus
+if command -v clang >/dev/null 2>&1; then
+	CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_lundef=false && run build-fuzz --suite fuzz &&
+		tests/fuzz/run.sh --counts build-fuzz
+	fuzz_build=build-fuzz
+else
+	echo "clang not found: fuzz targets skipped"
+fi
+
+python3 tests/summarize.py build build-asan build-tsan ${fuzz_build:-}
 rc=$?
 if [ "$failed_runs" -ne 0 ]; then
 	echo "$failed_runs build(s) failed"

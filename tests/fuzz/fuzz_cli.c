@@ -1,0 +1,111 @@
+/* fuzz_cli — libFuzzer target for kv_cli's command shell (line reader and command parser).
+ *
+ * mount/kv_cli.c is compiled into this file with its main renamed, and run in-process on each
+ * input: argv {kv_cli, -o sync=none,segment_bytes=65536, DIR}, standard input a memfd holding
+ * the input and then an "EXIT" line, standard output /dev/null. DIR is a store under /dev/shm
+ * (tmpfs: the engine's fsyncs cost nothing) or else $TMPDIR, emptied before each input.
+ * An input may end the shell early (its own EXIT, or a line the shell gives up on). */
+#define main kv_cli_main
+int kv_cli_main(int argc, char **argv);
+#include "../../mount/kv_cli.c"
+#undef main
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char store_dir[256];
+static int devnull = -1;
+
+static void empty_store(void)
+{
+	DIR *d = opendir(store_dir);
+	struct dirent *e;
+	char path[512];
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", store_dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+static void cleanup(void)
+{
+	empty_store();
+	rmdir(store_dir);
+	/* the parent made by mkdtemp */
+	*strrchr(store_dir, '/') = '\0';
+	rmdir(store_dir);
+}
+
+static void setup(void)
+{
+	const char *base = getenv("TMPDIR");
+	char tmpl[200];
+
+	if (access("/dev/shm", W_OK) == 0)
+		base = "/dev/shm";
+	if (!base || !base[0])
+		base = "/tmp";
+	snprintf(tmpl, sizeof(tmpl), "%s/kvfs-fuzz-cli-XXXXXX", base);
+	if (!mkdtemp(tmpl))
+		abort();
+	snprintf(store_dir, sizeof(store_dir), "%s/store", tmpl);
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (devnull < 0)
+		abort();
+	atexit(cleanup);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char exit_line[] = "\nEXIT\n";
+	const char *tail = exit_line;
+	size_t tlen = sizeof(exit_line) - 1;
+	char *argv[] = { "kv_cli", "-o", "sync=none,segment_bytes=65536", store_dir, NULL };
+	int in, saved_in, saved_out;
+
+	if (size > (1u << 20))
+		return 0;
+	if (devnull < 0)
+		setup();
+	empty_store();
+
+	in = memfd_create("fuzz-cli-stdin", MFD_CLOEXEC);
+	if (in < 0)
+		abort();
+	if (size == 0 || data[size - 1] == '\n') {
+		tail++; /* no empty line before EXIT */
+		tlen--;
+	}
+	if ((size && write(in, data, size) != (ssize_t)size) ||
+	    write(in, tail, tlen) != (ssize_t)tlen ||
+	    lseek(in, 0, SEEK_SET) != 0)
+		abort();
+	fflush(stdout);
+	saved_in = dup(STDIN_FILENO);
+	saved_out = dup(STDOUT_FILENO);
+	if (saved_in < 0 || saved_out < 0 || dup2(in, STDIN_FILENO) < 0 ||
+	    dup2(devnull, STDOUT_FILENO) < 0)
+		abort();
+	close(in);
+	clearerr(stdout);
+
+	optind = 0; /* glibc: reinitialise getopt for this run */
+	kv_cli_main(4, argv);
+
+	fflush(stdout);
+	clearerr(stdout);
+	if (dup2(saved_in, STDIN_FILENO) < 0 || dup2(saved_out, STDOUT_FILENO) < 0)
+		abort();
+	close(saved_in);
+	close(saved_out);
+	return 0;
+}
