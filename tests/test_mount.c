@@ -32,361 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mountutil.h"
 #include "testutil.h"
 
 #define GiB (1ull << 30)
 
 static uint64_t seed;
-static char skip_reason[256]; /* set in main: why this machine cannot mount */
-static char kvfs_path[PATH_MAX];
-
-static char tmp[PATH_MAX];
-static char data[PATH_MAX + 16], mnt[PATH_MAX + 16];
-static pid_t daemon_pid = -1; /* the running daemon (our child, as subreaper), or -1 */
-static int tmpfs_mounted;     /* data is a tmpfs of this test */
-
-#define NEED_MOUNT()                                                                     \
-	do {                                                                             \
-		if (skip_reason[0]) {                                                    \
-			fprintf(stderr, "%s: skipped: %s\n", __func__, skip_reason);     \
-			return;                                                          \
-		}                                                                        \
-	} while (0)
-
-/* ---- paths and files -------------------------------------------------------------------- */
-
-static char *in_mnt(const char *rel)
-{
-	static char bufs[8][PATH_MAX * 2];
-	static int next;
-	char *b = bufs[next++ % 8];
-
-	snprintf(b, PATH_MAX * 2, "%s/%s", mnt, rel);
-	return b;
-}
-
-static void put_file(const char *path, const char *text)
-{
-	ck_assert_msg(tu_write_file(path, text, strlen(text)) == 0, "writing %s: %s", path,
-		      strerror(errno));
-}
-
-/* The whole file as a string (freed by the caller); fails the test when unreadable. */
-static char *get_file(const char *path)
-{
-	char *d = NULL;
-	int rc = tu_read_file(path, &d, NULL);
-
-	ck_assert_msg(rc == 0, "reading %s: %s", path, strerror(-rc));
-	return d;
-}
-
-static void assert_file(const char *path, const char *want)
-{
-	char *got = get_file(path);
-
-	ck_assert_str_eq(got, want);
-	free(got);
-}
-
-/* ---- the daemon --------------------------------------------------------------------------- */
-
-static const char *cli(void)
-{
-	const char *p = getenv("KV_CLI");
-
-	ck_assert_msg(p && p[0], "KV_CLI must name the kv_cli binary");
-	return p;
-}
-
-/* 1 when something is mounted at path (as /proc/self/mountinfo has it). */
-static int is_mounted(const char *path)
-{
-	char real[PATH_MAX], *line = NULL;
-	size_t cap = 0;
-	int found = 0;
-	FILE *f;
-
-	if (!realpath(path, real)) {
-		/* a dead daemon's mount: stat fails with ENOTCONN, but it is mounted */
-		if (errno != ENOTCONN)
-			return 0;
-		snprintf(real, sizeof(real), "%s", path);
-	}
-	f = fopen("/proc/self/mountinfo", "re");
-	ck_assert_ptr_nonnull(f);
-	while (!found && getline(&line, &cap, f) > 0) {
-		char *save = NULL, *field = strtok_r(line, " ", &save);
-
-		for (int i = 1; field && i < 5; i++)
-			field = strtok_r(NULL, " ", &save);
-		found = field && strcmp(field, real) == 0;
-	}
-	free(line);
-	fclose(f);
-	return found;
-}
-
-static pid_t lock_pid(const char *dir)
-{
-	char path[PATH_MAX + 32], *text = NULL;
-	long pid;
-
-	snprintf(path, sizeof(path), "%s/LOCK", dir);
-	ck_assert_int_eq(tu_read_file(path, &text, NULL), 0);
-	pid = strtol(text, NULL, 10);
-	free(text);
-	ck_assert_msg(pid > 0, "LOCK of %s holds no pid", dir);
-	return (pid_t)pid;
-}
-
-/* Runs kvfs with argv (after the program name; NULL-terminated); exit status and stderr. */
-static int run_kvfs(const char *const *args, char **err)
-{
-	const char *argv[16];
-	int n = 0, status = 0, rc;
-
-	argv[n++] = kvfs_path;
-	while (*args && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	rc = tu_run(argv, NULL, NULL, err, &status);
-	ck_assert_msg(rc == 0, "running %s: %s", kvfs_path, strerror(-rc));
-	ck_assert_msg(WIFEXITED(status), "kvfs died of signal %d", WTERMSIG(status));
-	return WEXITSTATUS(status);
-}
-
-/* Mounts data at mnt with options (NULL: none), given after the operands as mount.fuse3 does;
- * what kvfs said on stderr into *said (freed by the caller) or, with said NULL, nothing. */
-static void mount_store_saying(const char *opts, char **said)
-{
-	const char *with[] = { data, mnt, "-o", opts, NULL };
-	const char *without[] = { data, mnt, NULL };
-	char *err = NULL;
-	int code = run_kvfs(opts ? with : without, &err);
-
-	ck_assert_msg(code == 0, "kvfs exited %d: %s", code, err);
-	if (said) {
-		*said = err;
-	} else {
-		ck_assert_msg(err[0] == '\0', "kvfs said on a clean start: %s", err);
-		free(err);
-	}
-	ck_assert_msg(is_mounted(mnt), "kvfs returned 0 but %s is not mounted", mnt);
-	daemon_pid = lock_pid(data);
-}
-
-static void mount_store(const char *opts)
-{
-	mount_store_saying(opts, NULL);
-}
-
-static uint64_t stat_of(const char *name);
-
-/* Waits until the store holds n keys: a release, which deletes the key of a file unlinked while
- * open, reaches the daemon after close(2) has returned. A hang guard, not a timing check. */
-static void wait_for_keys(uint64_t n)
-{
-	for (int i = 0; i < 1000 && stat_of("keys") != n; i++)
-		usleep(10000);
-	ck_assert_uint_eq(stat_of("keys"), n);
-}
-
-/* Waits for the daemon (our child, as subreaper) to end; its wait status. A hang guard of a
- * minute, not a timing check. */
-static int wait_daemon(void)
-{
-	int status = 0;
-
-	ck_assert_int_gt(daemon_pid, 0);
-	for (int i = 0; i < 6000; i++) {
-		pid_t r = waitpid(daemon_pid, &status, WNOHANG);
-
-		if (r == daemon_pid) {
-			daemon_pid = -1;
-			return status;
-		}
-		ck_assert_msg(r == 0, "waitpid %d: %s", (int)daemon_pid, strerror(errno));
-		usleep(10000);
-	}
-	ck_abort_msg("daemon %d did not exit within a minute", (int)daemon_pid);
-	return -1;
-}
-
-static int fusermount(const char *flags, const char *path)
-{
-	const char *argv[] = { "fusermount3", flags, path, NULL };
-	char *err = NULL;
-	int status = 0, rc = tu_run(argv, NULL, NULL, &err, &status);
-
-	free(err);
-	return rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-/* Sanitizer builds: the detached daemon's reports would go to /dev/null; send them to files in
- * the scratch directory instead (log_path), to be shown when the daemon ends badly. */
-static void route_sanitizer_logs(void)
-{
-	static const char *const vars[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS" };
-	char buf[PATH_MAX * 2];
-
-	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		const char *v = getenv(vars[i]);
-
-		if (!v)
-			continue;
-		snprintf(buf, sizeof(buf), "%s%slog_path=%s/sanitizer", v, v[0] ? ":" : "", tmp);
-		ck_assert_int_eq(setenv(vars[i], buf, 1), 0);
-	}
-}
-
-/* Fails unless the daemon exited 0, showing any sanitizer report it left. */
-static void assert_clean_exit(int status, const char *after)
-{
-	DIR *d;
-	struct dirent *e;
-
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return;
-	d = opendir(tmp);
-	while (d && (e = readdir(d))) {
-		char path[PATH_MAX * 2], *text = NULL;
-
-		if (strncmp(e->d_name, "sanitizer", 9) != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name);
-		if (tu_read_file(path, &text, NULL) == 0)
-			fprintf(stderr, "%s:\n%s\n", path, text);
-		free(text);
-	}
-	if (d)
-		closedir(d);
-	ck_abort_msg("daemon ended with status 0x%x after %s", status, after);
-}
-
-/* Unmounts and checks that the daemon exited 0. */
-static void unmount_store(void)
-{
-	int status;
-
-	ck_assert_msg(fusermount("-u", mnt) == 0, "fusermount3 -u %s failed", mnt);
-	status = wait_daemon();
-	assert_clean_exit(status, "unmount");
-	ck_assert(!is_mounted(mnt));
-}
-
-static void remount(void)
-{
-	unmount_store();
-	mount_store(NULL);
-}
-
-/* Runs kv_cli on data with the given script; its stdout (freed by the caller). */
-static char *kv_cli(const char *script)
-{
-	const char *argv[] = { cli(), data, NULL };
-	char *out = NULL, *err = NULL;
-	int status = 0;
-
-	ck_assert_int_eq(tu_run(argv, script, &out, &err, &status), 0);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kv_cli failed: %s", err);
-	free(err);
-	return out;
-}
-
-/* The value of name in the control file's "name: value" lines. */
-static uint64_t stat_of(const char *name)
-{
-	char *text = get_file(in_mnt(".kvfs")), *p = text;
-	size_t n = strlen(name);
-	uint64_t v = 0;
-	int found = 0;
-
-	while (p && *p) {
-		if (strncmp(p, name, n) == 0 && p[n] == ':') {
-			v = strtoull(p + n + 1, NULL, 10);
-			found = 1;
-			break;
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	ck_assert_msg(found, "no '%s:' line in .kvfs:\n%s", name, text);
-	free(text);
-	return v;
-}
-
-static void setup(void)
-{
-	if (skip_reason[0])
-		return;
-	ck_assert_int_eq(tu_tmpdir(tmp, sizeof(tmp)), 0);
-	snprintf(data, sizeof(data), "%s/data", tmp);
-	snprintf(mnt, sizeof(mnt), "%s/mnt", tmp);
-	ck_assert_int_eq(mkdir(mnt, 0755), 0);
-	/* the daemon detaches from kvfs; as subreaper we inherit it and can wait for it */
-	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
-	umask(022); /* the kernel applies the caller's umask to new nodes; tests expect this one */
-	route_sanitizer_logs();
-	daemon_pid = -1;
-	tmpfs_mounted = 0;
-}
-
-static void teardown(void)
-{
-	if (skip_reason[0])
-		return;
-	if (is_mounted(mnt) && fusermount("-u", mnt) != 0)
-		fusermount("-uz", mnt);
-	if (daemon_pid > 0) {
-		/* a test that failed half-way: do not leave a daemon behind */
-		for (int i = 0; i < 500 && waitpid(daemon_pid, NULL, WNOHANG) == 0; i++)
-			usleep(10000);
-		if (kill(daemon_pid, SIGKILL) == 0)
-			waitpid(daemon_pid, NULL, 0);
-	}
-	if (tmpfs_mounted)
-		umount2(data, MNT_DETACH);
-	tu_rmrf(tmp);
-}
-
-/* The names in a directory, in readdir order, joined with ' ' ("." and ".." included). */
-static char *list_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char *s = calloc(1, 1);
-	size_t len = 0;
-
-	ck_assert_msg(d != NULL, "opendir %s: %s", path, strerror(errno));
-	while ((e = readdir(d))) {
-		size_t n = strlen(e->d_name);
-
-		s = realloc(s, len + n + 2);
-		ck_assert_ptr_nonnull(s);
-		if (len)
-			s[len++] = ' ';
-		memcpy(s + len, e->d_name, n + 1);
-		len += n;
-	}
-	closedir(d);
-	return s;
-}
-
-static void assert_listing(const char *path, const char *want)
-{
-	char *got = list_dir(path);
-
-	ck_assert_str_eq(got, want);
-	free(got);
-}
-
-static void assert_errno(int rc, int want, const char *what)
-{
-	ck_assert_msg(rc == -1 && errno == want, "%s: expected %s, got %s", what, strerror(want),
-		      rc == -1 ? strerror(errno) : "success");
-}
 
 /* ---- files ------------------------------------------------------------------------------- */
 
@@ -579,7 +230,7 @@ START_TEST(an_open_file_follows_renames_and_a_replaced_target_lives_until_closed
 	assert_file(in_mnt("target"), "FILE!");
 	close(f);
 	close(t);
-	assert_listing(mnt, ". .. e target");
+	assert_listing(mt_mnt, ". .. e target");
 	assert_listing(in_mnt("e"), ". ..");
 	wait_for_keys(3); /* the root, e, target: the replaced target went at its last close */
 	unmount_store();
@@ -600,7 +251,7 @@ START_TEST(rename_moves_a_file_and_replaces_the_target)
 	assert_file(in_mnt("sub/c"), "A");
 	remount();
 	assert_file(in_mnt("sub/c"), "A");
-	assert_listing(mnt, ". .. sub");
+	assert_listing(mt_mnt, ". .. sub");
 	unmount_store();
 }
 END_TEST
@@ -626,7 +277,7 @@ START_TEST(rename_of_a_directory_moves_its_whole_subtree)
 	ck_assert(S_ISDIR(st.st_mode));
 	ck_assert_int_eq(st.st_mode & 07777, 0750);
 	assert_file(in_mnt("x/moved/b/c"), "deep");
-	assert_listing(mnt, ". .. a-sibling x");
+	assert_listing(mt_mnt, ". .. a-sibling x");
 	unmount_store();
 }
 END_TEST
@@ -647,7 +298,7 @@ START_TEST(rename_onto_directories_follows_posix)
 	assert_errno(rename(in_mnt("d1"), in_mnt("d1/inside")), EINVAL, "dir into itself");
 	ck_assert_int_eq(rename(in_mnt("d1"), in_mnt("empty")), 0);
 	assert_file(in_mnt("empty/f"), "1");
-	assert_listing(mnt, ". .. empty file full");
+	assert_listing(mt_mnt, ". .. empty file full");
 	unmount_store();
 }
 END_TEST
@@ -892,8 +543,8 @@ START_TEST(statfs_reports_the_data_disk_and_the_keys)
 	mount_store(NULL);
 	put_file(in_mnt("a"), "1");
 	put_file(in_mnt("b"), "2");
-	ck_assert_int_eq(statvfs(mnt, &m), 0);
-	ck_assert_int_eq(statvfs(data, &d), 0);
+	ck_assert_int_eq(statvfs(mt_mnt, &m), 0);
+	ck_assert_int_eq(statvfs(mt_data, &d), 0);
 	ck_assert_uint_eq(m.f_blocks * m.f_frsize, d.f_blocks * d.f_frsize);
 	ck_assert_int_eq(m.f_namemax, 255);
 	ck_assert_uint_ge(m.f_files - m.f_ffree, 2); /* files in use: the keys */
@@ -919,7 +570,7 @@ START_TEST(fsync_of_a_file_or_directory_makes_everything_durable)
 	ck_assert_uint_eq(stat_of("durable_lsn"), stat_of("last_lsn"));
 	close(fd);
 	put_file(in_mnt("g"), "x");
-	dfd = open(mnt, O_RDONLY | O_DIRECTORY);
+	dfd = open(mt_mnt, O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(dfd, 0);
 	ck_assert_int_eq(fsync(dfd), 0); /* `sync MOUNTPOINT` */
 	close(dfd);
@@ -962,8 +613,8 @@ START_TEST(new_nodes_belong_to_the_caller_and_permissions_are_checked)
 
 	NEED_MOUNT();
 	mount_store("allow_other");
-	ck_assert_int_eq(chmod(tmp, 0755), 0); /* mkdtemp made it 0700 */
-	ck_assert_int_eq(chmod(mnt, 0777), 0);
+	ck_assert_int_eq(chmod(mt_tmp, 0755), 0); /* mkdtemp made it 0700 */
+	ck_assert_int_eq(chmod(mt_mnt, 0777), 0);
 	put_file(in_mnt("roots"), "root only");
 	ck_assert_int_eq(chmod(in_mnt("roots"), 0600), 0);
 	pid = fork();
@@ -1010,13 +661,13 @@ START_TEST(a_name_over_255_bytes_is_enametoolong)
 	mount_store(NULL);
 	memset(name, 'n', 256);
 	name[256] = '\0';
-	snprintf(path, sizeof(path), "%s/%s", mnt, name);
+	snprintf(path, sizeof(path), "%s/%s", mt_mnt, name);
 	assert_errno(open(path, O_CREAT | O_WRONLY, 0644), ENAMETOOLONG, "create");
 	assert_errno(mkdir(path, 0755), ENAMETOOLONG, "mkdir");
 	put_file(in_mnt("f"), "x");
 	assert_errno(rename(in_mnt("f"), path), ENAMETOOLONG, "rename");
 	name[255] = '\0'; /* 255 bytes is fine */
-	snprintf(path, sizeof(path), "%s/%s", mnt, name);
+	snprintf(path, sizeof(path), "%s/%s", mt_mnt, name);
 	put_file(path, "long name");
 	assert_file(path, "long name");
 	unmount_store();
@@ -1035,7 +686,7 @@ START_TEST(a_key_over_4096_bytes_is_enametoolong)
 	name[250] = '\0';
 	/* nest 250-byte directories through descriptors (a path argument is bounded by PATH_MAX,
 	 * a key is not bounded by where the caller stands) */
-	dfd = open(mnt, O_RDONLY | O_DIRECTORY);
+	dfd = open(mt_mnt, O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(dfd, 0);
 	while (klen + (klen ? 1 : 0) + 250 <= 4096) {
 		ck_assert_int_eq(mkdirat(dfd, name, 0755), 0);
@@ -1091,10 +742,10 @@ START_TEST(a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced)
 	int fd, written = 0, rc = 0, saved = 0;
 
 	NEED_MOUNT();
-	ck_assert_int_eq(mkdir(data, 0700), 0);
-	ck_assert_msg(mount("tmpfs", data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
+	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
+	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
 		      strerror(errno));
-	tmpfs_mounted = 1;
+	mt_tmpfs_mounted = 1;
 	mount_store("segment_bytes=256k");
 	put_file(in_mnt("kept"), "fsynced before the disk filled");
 	fd = open(in_mnt("kept"), O_RDONLY);
@@ -1144,17 +795,17 @@ START_TEST(a_failed_log_write_makes_the_store_read_only_until_remount)
 	int fd, status;
 
 	NEED_MOUNT();
-	ck_assert_int_eq(mkdir(data, 0700), 0);
-	ck_assert_msg(mount("tmpfs", data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
+	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
+	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
 		      strerror(errno));
-	tmpfs_mounted = 1;
+	mt_tmpfs_mounted = 1;
 	mount_store("segment_bytes=1M");
 	put_file(in_mnt("kept"), "fsynced before the failure");
 	fd = open(in_mnt("kept"), O_RDONLY);
 	ck_assert_int_eq(fsync(fd), 0);
 	close(fd);
 	/* punch everything after the records out of the preallocated segment */
-	snprintf(seg, sizeof(seg), "%s/wal-0000000000000001.log", data);
+	snprintf(seg, sizeof(seg), "%s/wal-0000000000000001.log", mt_data);
 	ck_assert_int_eq(tu_read_file(seg, &text, &len), 0);
 	for (used = len; used > 0 && text[used - 1] == 0; used--)
 		;
@@ -1166,7 +817,7 @@ START_TEST(a_failed_log_write_makes_the_store_read_only_until_remount)
 				   (off_t)(len - used)), 0);
 	close(fd);
 	/* and fill the disk */
-	snprintf(filler, sizeof(filler), "%s/filler", data);
+	snprintf(filler, sizeof(filler), "%s/filler", mt_data);
 	fd = open(filler, O_CREAT | O_WRONLY, 0600);
 	ck_assert_int_ge(fd, 0);
 	memset(block, 'f', sizeof(block));
@@ -1187,7 +838,7 @@ START_TEST(a_failed_log_write_makes_the_store_read_only_until_remount)
 		      "%s", text);
 	free(text);
 	/* the shutdown cannot flush: the daemon says so and exits 1 */
-	ck_assert_int_eq(fusermount("-u", mnt), 0);
+	ck_assert_int_eq(fusermount("-u", mt_mnt), 0);
 	status = wait_daemon();
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
 	ck_assert_int_eq(unlink(filler), 0);
@@ -1267,7 +918,7 @@ START_TEST(control_file_is_hidden_and_cannot_be_removed_renamed_or_changed)
 	NEED_MOUNT();
 	mount_store(NULL);
 	put_file(in_mnt("f"), "x");
-	assert_listing(mnt, ". .. f");
+	assert_listing(mt_mnt, ". .. f");
 	ck_assert_int_eq(stat(in_mnt(".kvfs"), &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
 	assert_errno(unlink(in_mnt(".kvfs")), EPERM, "unlink");
@@ -1293,7 +944,7 @@ START_TEST(a_key_named_kvfs_put_by_kv_cli_is_shadowed)
 	out = kv_cli("PUT .kvfs hidden\nPUT seen v\n");
 	free(out);
 	mount_store(NULL);
-	assert_listing(mnt, ". .. seen");
+	assert_listing(mt_mnt, ". .. seen");
 	ck_assert_uint_eq(stat_of("keys"), 2);
 	unmount_store();
 	out = kv_cli("GET .kvfs\n");
@@ -1310,7 +961,7 @@ START_TEST(the_data_directory_is_created_0700)
 
 	NEED_MOUNT();
 	mount_store(NULL);
-	ck_assert_int_eq(stat(data, &st), 0);
+	ck_assert_int_eq(stat(mt_data, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0700);
 	unmount_store();
 }
@@ -1341,7 +992,7 @@ START_TEST(a_key_put_by_kv_cli_is_a_file_under_implicit_directories)
 	free(out);
 	mount_store(NULL);
 	assert_file(in_mnt("a/b/c"), "from kv_cli");
-	assert_listing(mnt, ". .. a top");
+	assert_listing(mt_mnt, ". .. a top");
 	ck_assert_int_eq(stat(in_mnt("a/b"), &st), 0);
 	ck_assert_int_eq(st.st_mode, S_IFDIR | 0755);
 	ck_assert_int_eq(st.st_uid, getuid());
@@ -1354,7 +1005,7 @@ START_TEST(a_key_put_by_kv_cli_is_a_file_under_implicit_directories)
 	assert_listing(in_mnt("a/b"), ". ..");
 	ck_assert_int_eq(rmdir(in_mnt("a/b")), 0);
 	ck_assert_int_eq(rmdir(in_mnt("a")), 0);
-	assert_listing(mnt, ". .. top");
+	assert_listing(mt_mnt, ". .. top");
 	unmount_store();
 }
 END_TEST
@@ -1369,7 +1020,7 @@ START_TEST(keys_that_are_not_paths_are_invisible)
 		     "PUT f file\nPUT f/child unreachable\nPUT ok v\n");
 	free(out);
 	mount_store(NULL);
-	assert_listing(mnt, ". .. f ok q trail x");
+	assert_listing(mt_mnt, ". .. f ok q trail x");
 	assert_listing(in_mnt("x"), ". ..");
 	assert_listing(in_mnt("q"), ". ..");
 	assert_listing(in_mnt("trail"), ". ..");
@@ -1441,7 +1092,7 @@ START_TEST(remount_keeps_everything)
 	}
 	assert_file(in_mnt("link"), "file f");
 	assert_file(in_mnt("d/e/g"), "file g");
-	assert_listing(mnt, ". .. d fifo link top");
+	assert_listing(mt_mnt, ". .. d fifo link top");
 	unmount_store();
 }
 END_TEST
@@ -1457,7 +1108,7 @@ static unsigned char *snapshot_meta(const char *key, size_t *mlen)
 	char path[PATH_MAX + 300], *text = NULL;
 	size_t len = 0, pos = 40, klen = strlen(key);
 	unsigned char *found = NULL;
-	DIR *d = opendir(data);
+	DIR *d = opendir(mt_data);
 	struct dirent *e;
 
 	ck_assert_ptr_nonnull(d);
@@ -1465,9 +1116,9 @@ static unsigned char *snapshot_meta(const char *key, size_t *mlen)
 	while ((e = readdir(d)))
 		if (strncmp(e->d_name, "snap-", 5) == 0 && strstr(e->d_name, ".kvs") &&
 		    !strstr(e->d_name, ".tmp"))
-			snprintf(path, sizeof(path), "%s/%s", data, e->d_name);
+			snprintf(path, sizeof(path), "%s/%s", mt_data, e->d_name);
 	closedir(d);
-	ck_assert_msg(path[0], "no snapshot in %s", data);
+	ck_assert_msg(path[0], "no snapshot in %s", mt_data);
 	ck_assert_int_eq(tu_read_file(path, &text, &len), 0);
 	while (pos + 20 <= len - 16) { /* entries: crc, klen, mlen, vlen u64, key, meta, value */
 		const unsigned char *p = (const unsigned char *)text + pos;
@@ -1537,11 +1188,11 @@ static void assert_one_line(const char *err, const char *what)
 START_TEST(a_second_daemon_on_the_same_store_is_refused)
 {
 	char mnt2[PATH_MAX + 16], *err = NULL;
-	const char *args[] = { data, mnt2, NULL };
+	const char *args[] = { mt_data, mnt2, NULL };
 
 	NEED_MOUNT();
 	mount_store(NULL);
-	snprintf(mnt2, sizeof(mnt2), "%s/mnt2", tmp);
+	snprintf(mnt2, sizeof(mnt2), "%s/mnt2", mt_tmp);
 	ck_assert_int_eq(mkdir(mnt2, 0755), 0);
 	ck_assert_int_eq(run_kvfs(args, &err), 1);
 	assert_one_line(err, "locked");
@@ -1555,25 +1206,25 @@ END_TEST
 START_TEST(a_missing_mount_point_is_an_error_and_creates_nothing)
 {
 	char nowhere[PATH_MAX + 16], *err = NULL;
-	const char *args[] = { data, nowhere, NULL };
+	const char *args[] = { mt_data, nowhere, NULL };
 
 	NEED_MOUNT();
-	snprintf(nowhere, sizeof(nowhere), "%s/nowhere", tmp);
+	snprintf(nowhere, sizeof(nowhere), "%s/nowhere", mt_tmp);
 	ck_assert_int_eq(run_kvfs(args, &err), 1);
 	assert_one_line(err, "does not exist");
 	free(err);
-	assert_errno(access(data, F_OK), ENOENT, "the data directory");
+	assert_errno(access(mt_data, F_OK), ENOENT, "the data directory");
 }
 END_TEST
 
 START_TEST(a_mount_point_already_mounted_is_refused)
 {
 	char data2[PATH_MAX + 16], *err = NULL;
-	const char *args[] = { data2, mnt, NULL };
+	const char *args[] = { data2, mt_mnt, NULL };
 
 	NEED_MOUNT();
 	mount_store(NULL);
-	snprintf(data2, sizeof(data2), "%s/data2", tmp);
+	snprintf(data2, sizeof(data2), "%s/data2", mt_tmp);
 	ck_assert_int_eq(run_kvfs(args, &err), 1);
 	assert_one_line(err, "already a mount point");
 	free(err);
@@ -1586,12 +1237,12 @@ START_TEST(a_damaged_store_is_refused_and_left_as_it_was)
 {
 	char *out, *err = NULL, *before = NULL, *after = NULL, wal[PATH_MAX + 64];
 	size_t blen = 0, alen = 0;
-	const char *args[] = { data, mnt, NULL };
+	const char *args[] = { mt_data, mt_mnt, NULL };
 
 	NEED_MOUNT();
 	out = kv_cli("PUT a 1111111111\nPUT b 2222222222\nPUT c 3333333333\nFLUSH\n");
 	free(out);
-	snprintf(wal, sizeof(wal), "%s/wal-0000000000000001.log", data);
+	snprintf(wal, sizeof(wal), "%s/wal-0000000000000001.log", mt_data);
 	ck_assert_int_eq(tu_read_file(wal, &before, &blen), 0);
 	ck_assert_uint_gt(blen, 80);
 	before[32 + 17 + 10] ^= 0x5a; /* inside the first record's payload: valid records follow */
@@ -1599,7 +1250,7 @@ START_TEST(a_damaged_store_is_refused_and_left_as_it_was)
 	ck_assert_int_eq(run_kvfs(args, &err), 1);
 	ck_assert_msg(strstr(err, "salvage"), "no way out named: %s", err);
 	free(err);
-	ck_assert(!is_mounted(mnt));
+	ck_assert(!is_mounted(mt_mnt));
 	ck_assert_int_eq(tu_read_file(wal, &after, &alen), 0);
 	ck_assert_uint_eq(alen, blen);
 	ck_assert_int_eq(memcmp(after, before, blen), 0);
@@ -1620,10 +1271,10 @@ START_TEST(sigterm_unmounts_flushes_and_exits_0)
 	int fd = open(in_mnt("open"), O_RDONLY);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(unlink(in_mnt("open")), 0);
-	ck_assert_int_eq(kill(daemon_pid, SIGTERM), 0);
+	ck_assert_int_eq(kill(mt_daemon_pid, SIGTERM), 0);
 	status = wait_daemon();
 	assert_clean_exit(status, "SIGTERM");
-	ck_assert(!is_mounted(mnt));
+	ck_assert(!is_mounted(mt_mnt));
 	close(fd);
 	/* the root's entry and the file; the unlinked one went with the mount */
 	out = kv_cli("GET unflushed\nSIZE\n");
@@ -1634,14 +1285,14 @@ END_TEST
 
 START_TEST(sigint_and_umount_end_the_daemon_cleanly_too)
 {
-	const char *argv[] = { "umount", mnt, NULL };
+	const char *argv[] = { "umount", mt_mnt, NULL };
 	char *out;
 	int status;
 
 	NEED_MOUNT();
 	mount_store("sync=none");
 	put_file(in_mnt("one"), "1");
-	ck_assert_int_eq(kill(daemon_pid, SIGINT), 0);
+	ck_assert_int_eq(kill(mt_daemon_pid, SIGINT), 0);
 	status = wait_daemon();
 	assert_clean_exit(status, "SIGINT");
 	mount_store("sync=none");
@@ -1659,7 +1310,7 @@ END_TEST
 START_TEST(help_and_version_exit_0)
 {
 	const char *help[] = { "--help", NULL }, *version[] = { "--version", NULL };
-	const char *argv[] = { kvfs_path, "--help", NULL };
+	const char *argv[] = { mt_kvfs, "--help", NULL };
 	char *out = NULL;
 	int status;
 
@@ -1671,12 +1322,12 @@ START_TEST(help_and_version_exit_0)
 	free(out);
 	ck_assert_int_eq(run_kvfs(help, NULL), 0);
 	ck_assert_int_eq(run_kvfs(version, NULL), 0);
-	const char *bad[] = { "-o", "sync=sometimes", data, mnt, NULL };
+	const char *bad[] = { "-o", "sync=sometimes", mt_data, mt_mnt, NULL };
 	char *err = NULL;
 	ck_assert_int_eq(run_kvfs(bad, &err), 2);
 	ck_assert_ptr_nonnull(strstr(err, "sync"));
 	free(err);
-	assert_errno(access(data, F_OK), ENOENT, "the data directory after a usage error");
+	assert_errno(access(mt_data, F_OK), ENOENT, "the data directory after a usage error");
 }
 END_TEST
 
@@ -1685,21 +1336,21 @@ END_TEST
 START_TEST(mount_fuse3_helper_mounts_like_fstab_does)
 {
 	char path[PATH_MAX * 2], dir[PATH_MAX];
-	const char *argv[] = { "mount.fuse3", data, mnt, "-t", "kvfs", "-o",
+	const char *argv[] = { "mount.fuse3", mt_data, mt_mnt, "-t", "kvfs", "-o",
 			       "defaults,rw,dev,suid,noatime,sync=batch,_netdev", NULL };
 	char *err = NULL;
 	int status = 0;
 
 	NEED_MOUNT();
-	snprintf(dir, sizeof(dir), "%s", kvfs_path);
+	snprintf(dir, sizeof(dir), "%s", mt_kvfs);
 	*strrchr(dir, '/') = '\0';
 	snprintf(path, sizeof(path), "%s:%s", dir, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
 	ck_assert_int_eq(setenv("PATH", path, 1), 0);
 	ck_assert_int_eq(tu_run(argv, NULL, NULL, &err, &status), 0);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "mount.fuse3: %s", err);
 	free(err);
-	ck_assert(is_mounted(mnt));
-	daemon_pid = lock_pid(data);
+	ck_assert(is_mounted(mt_mnt));
+	mt_daemon_pid = lock_pid(mt_data);
 	put_file(in_mnt("f"), "via fstab");
 	unmount_store();
 
@@ -1709,11 +1360,11 @@ START_TEST(mount_fuse3_helper_mounts_like_fstab_does)
 		fprintf(stderr, "%s: mount -t fuse.kvfs not tried: kvfs is not installed\n", __func__);
 		return;
 	}
-	const char *m[] = { "mount", "-t", "fuse.kvfs", data, mnt, "-o", "sync=batch", NULL };
+	const char *m[] = { "mount", "-t", "fuse.kvfs", mt_data, mt_mnt, "-o", "sync=batch", NULL };
 	ck_assert_int_eq(tu_run(m, NULL, NULL, &err, &status), 0);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "mount -t fuse.kvfs: %s", err);
 	free(err);
-	daemon_pid = lock_pid(data);
+	mt_daemon_pid = lock_pid(mt_data);
 	assert_file(in_mnt("f"), "via fstab");
 	unmount_store();
 }
@@ -1834,7 +1485,7 @@ START_TEST(fsync_acknowledged_writes_survive_sigkill_of_the_daemon)
 			memset(&w[i], 0, sizeof(w[i]));
 			w[i].id = i;
 			w[i].round_seed = tu_rand(&rs);
-			snprintf(w[i].path, sizeof(w[i].path), "%s/%s/w%d", mnt, dir, i);
+			snprintf(w[i].path, sizeof(w[i].path), "%s/%s/w%d", mt_mnt, dir, i);
 			w[i].append = i % 2;
 			w[i].sync_every = 1 + (int)(tu_rand(&rs) % 3);
 			w[i].datasync = i >= 2;
@@ -1842,12 +1493,12 @@ START_TEST(fsync_acknowledged_writes_survive_sigkill_of_the_daemon)
 		}
 		fprintf(stderr, "crash round %d: SIGKILL after %u ms\n", round, delay_ms);
 		usleep(delay_ms * 1000);
-		ck_assert_int_eq(kill(daemon_pid, SIGKILL), 0);
+		ck_assert_int_eq(kill(mt_daemon_pid, SIGKILL), 0);
 		status = wait_daemon();
 		ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 		for (int i = 0; i < WRITERS; i++)
 			ck_assert_int_eq(pthread_join(th[i], NULL), 0);
-		ck_assert_int_eq(fusermount("-uz", mnt), 0);
+		ck_assert_int_eq(fusermount("-uz", mt_mnt), 0);
 		/* a SIGKILL inside the daemon's pwrite leaves part of it: a torn tail, cut and
 		 * reported; nothing else may be said */
 		char *said = NULL;
@@ -1880,11 +1531,11 @@ START_TEST(a_file_unlinked_while_open_leaves_nothing_after_a_crash)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(unlink(in_mnt("d/f")), 0);
 	ck_assert_int_eq(fsync(fd), 0);
-	ck_assert_int_eq(kill(daemon_pid, SIGKILL), 0);
+	ck_assert_int_eq(kill(mt_daemon_pid, SIGKILL), 0);
 	status = wait_daemon();
 	ck_assert(WIFSIGNALED(status));
 	close(fd);
-	ck_assert_int_eq(fusermount("-uz", mnt), 0);
+	ck_assert_int_eq(fusermount("-uz", mt_mnt), 0);
 	char *said = NULL;
 	mount_store_saying(NULL, &said);
 	ck_assert_msg(strstr(said, "removed 1 files that were unlinked while open"), "%s", said);
@@ -1894,92 +1545,6 @@ START_TEST(a_file_unlinked_while_open_leaves_nothing_after_a_crash)
 	unmount_store();
 }
 END_TEST
-
-/* ---- the suite --------------------------------------------------------------------------- */
-
-/* Every test's scratch directory lives in one directory of this run. A test that fails ends its
- * process at once (Check's fork mode) without its teardown; this runs at the end in the runner
- * and removes what such tests left: mounts (lazily), daemons (by their LOCK files), files. */
-static char run_dir[PATH_MAX];
-
-static void kill_daemon_of(const char *data_dir)
-{
-	char path[PATH_MAX * 3], *text = NULL, *cmd = NULL;
-	size_t len = 0;
-	long pid;
-
-	snprintf(path, sizeof(path), "%s/LOCK", data_dir);
-	if (tu_read_file(path, &text, NULL) != 0)
-		return;
-	pid = strtol(text, NULL, 10);
-	free(text);
-	if (pid <= 0)
-		return;
-	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-	/* only if that pid is still a kvfs (pids are reused) */
-	if (tu_read_file(path, &cmd, &len) == 0 && strstr(cmd, "kvfs") && memmem(cmd, len, data_dir,
-										strlen(data_dir)))
-		kill((pid_t)pid, SIGKILL);
-	free(cmd);
-}
-
-static void clean_run_dir(void)
-{
-	char *line = NULL;
-	size_t cap = 0, n = strlen(run_dir);
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	DIR *d;
-	struct dirent *e;
-
-	while (f && getline(&line, &cap, f) > 0) {
-		char *save = NULL, *field = strtok_r(line, " ", &save);
-
-		for (int i = 1; field && i < 5; i++)
-			field = strtok_r(NULL, " ", &save);
-		if (field && strncmp(field, run_dir, n) == 0 && field[n] == '/')
-			umount2(field, MNT_DETACH);
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	d = opendir(run_dir);
-	while (d && (e = readdir(d))) {
-		char data_dir[PATH_MAX * 2];
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(data_dir, sizeof(data_dir), "%s/%s/data", run_dir, e->d_name);
-		kill_daemon_of(data_dir);
-	}
-	if (d)
-		closedir(d);
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
-	tu_rmrf(run_dir);
-}
-
-
-static void find_kvfs(void)
-{
-	const char *env = getenv("KVFS"), *cli_path = getenv("KV_CLI");
-
-	if (env && env[0]) {
-		snprintf(kvfs_path, sizeof(kvfs_path), "%s", env);
-	} else if (cli_path && strrchr(cli_path, '/')) {
-		int n = (int)(strrchr(cli_path, '/') - cli_path);
-
-		snprintf(kvfs_path, sizeof(kvfs_path), "%.*s/kvfs", n, cli_path);
-	} else {
-		snprintf(kvfs_path, sizeof(kvfs_path), "kvfs");
-	}
-	if (geteuid() != 0)
-		snprintf(skip_reason, sizeof(skip_reason), "not root (mounting needs it here)");
-	else if (access("/dev/fuse", R_OK | W_OK) != 0)
-		snprintf(skip_reason, sizeof(skip_reason), "/dev/fuse: %s", strerror(errno));
-	else if (access(kvfs_path, X_OK) != 0)
-		snprintf(skip_reason, sizeof(skip_reason), "%.200s: %s (set KVFS)", kvfs_path,
-			 strerror(errno));
-}
 
 int main(void)
 {
@@ -1991,23 +1556,11 @@ int main(void)
 	int failed;
 
 	seed = tu_seed();
-	find_kvfs();
-	if (skip_reason[0]) {
-		fprintf(stderr, "mount tests skipped: %s\n", skip_reason);
-	} else {
-		/* tu_tmpdir makes each test's scratch directory under $TMPDIR */
-		/* 0755: one test works as another user inside it; subreaper: daemons that a failed
-		 * test left come to us, to be reaped in clean_run_dir */
-		if (tu_tmpdir(run_dir, sizeof(run_dir)) != 0 || chmod(run_dir, 0755) != 0 ||
-		    setenv("TMPDIR", run_dir, 1) != 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-			fprintf(stderr, "test_mount: cannot make a scratch directory: %s\n",
-				strerror(errno));
-			return EXIT_FAILURE;
-		}
-	}
+	if (mt_init() != 0)
+		return EXIT_FAILURE;
 	TCase *all[] = { files, errs, ctl, store, dmn, crash };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		tcase_add_checked_fixture(all[i], setup, teardown);
+		tcase_add_checked_fixture(all[i], mt_setup, mt_teardown);
 		tcase_set_timeout(all[i], 300);
 		suite_add_tcase(su, all[i]);
 	}
@@ -2068,7 +1621,6 @@ int main(void)
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	if (run_dir[0])
-		clean_run_dir();
+	mt_finish();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
