@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hugepages.h"
 #include "kv.h"
 
 #define PROG "kv_cli"
@@ -847,6 +848,7 @@ int main(int argc, char **argv)
 	char *defdir = NULL;
 	int status;
 
+	hugepages_reexec(argv);
 	/* A reader that goes away must not kill us between a write and its flush: EPIPE instead,
 	 * and the store is still closed cleanly. */
 	signal(SIGPIPE, SIG_IGN);

@@ -33,6 +33,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "hugepages.h"
 #include "kv.h"
 #include "kvfs_fs.h"
 
@@ -752,6 +753,7 @@ int main(int argc, char **argv)
 	int status = EXIT_FAIL, pfd[2];
 	pid_t pid;
 
+	hugepages_reexec(argv);
 	if (parse_args(argc, argv, &a)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");
 		free(a.fuse_opts);

@@ -393,6 +393,107 @@ START_TEST(recovery_is_deterministic)
 }
 END_TEST
 
+/* Recovery reads a segment through a window of a few MiB: records that straddle the window's
+ * edge, a record larger than the window, and a tail torn or damaged beyond the first window. */
+#define BIG_RECORDS 40
+
+static void big_value(char *buf, int i, size_t len)
+{
+	for (size_t k = 0; k < len; k++)
+		buf[k] = (char)('a' + (i * 7 + (int)k) % 26);
+}
+
+static size_t big_len(int i)
+{
+	return i == 20 ? (5u << 20) : 1000 + (size_t)i * 13 * 1024; /* record 20 outgrows the window */
+}
+
+static struct faultio *store_with_big_records(struct kv_options *o)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s;
+	char k[16], *v = malloc(5u << 20);
+
+	*o = sim_options(f);
+	o->segment_bytes = 64u << 20; /* one segment of about 16 MiB */
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, o, NULL), 0);
+	for (int i = 0; i < BIG_RECORDS; i++) {
+		snprintf(k, sizeof k, "big%02d", i);
+		big_value(v, i, big_len(i));
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, big_len(i)), 0);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	free(v);
+	return f;
+}
+
+static void expect_big_prefix(struct kv *s, int n)
+{
+	char k[16], *want = malloc(5u << 20);
+
+	ck_assert_uint_eq(store_keys(s), (uint64_t)n);
+	for (int i = 0; i < n; i++) {
+		void *got;
+		uint64_t len;
+
+		snprintf(k, sizeof k, "big%02d", i);
+		ck_assert_int_eq(kv_get(s, k, strlen(k), &got, &len), 0);
+		big_value(want, i, big_len(i));
+		ck_assert_uint_eq(len, big_len(i));
+		ck_assert_msg(memcmp(got, want, len) == 0, "%s differs", k);
+		free(got);
+	}
+	free(want);
+}
+
+START_TEST(a_segment_larger_than_the_read_window_replays_whole)
+{
+	struct kv_options o;
+	struct faultio *f = store_with_big_records(&o);
+	uint64_t offs[BIG_RECORDS + 1], size;
+	struct kv_report rep;
+	struct kv *s;
+
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, BIG_RECORDS + 1, &size), BIG_RECORDS);
+	ck_assert_uint_gt(offs[BIG_RECORDS - 1], 3 * (4u << 20)); /* the window slid three times */
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	ck_assert_uint_eq(rep.records_replayed, BIG_RECORDS);
+	expect_big_prefix(s, BIG_RECORDS);
+	ck_assert_int_eq(kv_close(s), 0);
+
+	/* torn inside the last record, far past the first window: cut there */
+	ck_assert_int_eq(faultio_truncate(f, SEG1, offs[BIG_RECORDS - 1] + 5000), 0);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	ck_assert_uint_eq(rep.records_replayed, BIG_RECORDS - 1);
+	ck_assert_uint_eq(rep.tail_offset, offs[BIG_RECORDS - 1]);
+	ck_assert_int_eq(rep.tail_torn, 1);
+	expect_big_prefix(s, BIG_RECORDS - 1);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(damage_past_the_first_read_window_is_refused)
+{
+	struct kv_options o;
+	struct faultio *f = store_with_big_records(&o);
+	uint64_t offs[BIG_RECORDS + 1], size;
+	struct kv_report rep;
+	struct kv *s;
+
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, BIG_RECORDS + 1, &size), BIG_RECORDS);
+	/* record 21 straddles no window edge of its own but follows the one larger than a window */
+	ck_assert_int_eq(faultio_flip(f, SEG1, offs[21] + 100, 0x40), 0);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -EUCLEAN);
+	ck_assert_uint_eq(rep.damage_offset, offs[21]);
+	o.recovery = KV_RECOVERY_POINT_IN_TIME;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	expect_big_prefix(s, 21);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("recovery");
@@ -410,6 +511,8 @@ int main(void)
 	tcase_add_test(tc, check_reports_clean_store);
 	tcase_add_test(tc, crash_at_each_io_call_of_a_snapshot_recovers);
 	tcase_add_test(tc, recovery_is_deterministic);
+	tcase_add_test(tc, a_segment_larger_than_the_read_window_replays_whole);
+	tcase_add_test(tc, damage_past_the_first_read_window_is_refused);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
