@@ -16,8 +16,15 @@ void hugepages_reexec(char **argv)
 
 	if (have && strstr(have, TUNABLE))
 		return; /* the caller's choice (and how a re-executed program knows it is one) */
-	n = snprintf(value, sizeof(value), "%s%s" TUNABLE "=1", have ? have : "",
-		     have && have[0] ? ":" : "");
+	/* arena_max=1: glibc gives huge pages to its main heap only; the filesystem's worker
+	 * threads would otherwise each allocate from an arena of their own, in 4 KiB pages.
+	 * mmap_threshold, trim_threshold: a 1 MiB write's buffers come from that heap and its
+	 * freed top is kept for the next one, instead of being returned to the kernel and
+	 * faulted (and zeroed) in again on every write. */
+	n = snprintf(value, sizeof(value),
+		     "%s%s" TUNABLE "=1:glibc.malloc.arena_max=1"
+		     ":glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864",
+		     have ? have : "", have && have[0] ? ":" : "");
 	if (n < 0 || (size_t)n >= sizeof(value) || setenv("GLIBC_TUNABLES", value, 1) != 0)
 		return;
 	execv("/proc/self/exe", argv);
