@@ -77,7 +77,6 @@ int kvfs_op_opendir(const char *path, struct fuse_file_info *fi)
 	size_t klen;
 	int rc;
 
-	(void)fi;
 	if (kvfs_is_control(path))
 		return -ENOTDIR;
 	rc = kvfs_path_key(path, &key, &klen);
@@ -86,7 +85,15 @@ int kvfs_op_opendir(const char *path, struct fuse_file_info *fi)
 	rc = kvfs_node_get(fs, key, klen, &n);
 	if (rc)
 		return rc;
-	return S_ISDIR(n.meta.mode) ? 0 : -ENOTDIR;
+	if (!S_ISDIR(n.meta.mode))
+		return -ENOTDIR;
+	/* The kernel may keep the listing in its page cache and reuse it across opens: every
+	 * change to a directory's entries comes through this mount (the store is locked to this
+	 * daemon), and the kernel drops its copy on each create, unlink, rename, mkdir, rmdir
+	 * and symlink it sends. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	return 0;
 }
 
 #define CHUNK 256 /* children gathered under the index's read lock, then handed to libfuse */

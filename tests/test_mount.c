@@ -391,6 +391,55 @@ START_TEST(readdir_lists_in_key_order_with_dot_and_dotdot)
 }
 END_TEST
 
+/* The kernel keeps listings in its cache (opendir sets cache_readdir): every change of a
+ * directory's entries must show in the very next listing, and a listing held open across a
+ * change must still end cleanly. */
+START_TEST(a_cached_listing_shows_every_change_at_once)
+{
+	DIR *held;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	ck_assert_int_eq(mkdir(in_mnt("e"), 0755), 0);
+	put_file(in_mnt("d/a"), "");
+	assert_listing(in_mnt("d"), ". .. a");
+	assert_listing(in_mnt("d"), ". .. a"); /* now from the kernel's cache */
+	put_file(in_mnt("d/b"), "");
+	assert_listing(in_mnt("d"), ". .. a b");
+	ck_assert_int_eq(mkdir(in_mnt("d/c"), 0755), 0);
+	assert_listing(in_mnt("d"), ". .. a b c");
+	ck_assert_int_eq(symlink("a", in_mnt("d/l")), 0);
+	assert_listing(in_mnt("d"), ". .. a b c l");
+	ck_assert_int_eq(mknod(in_mnt("d/p"), S_IFIFO | 0644, 0), 0);
+	assert_listing(in_mnt("d"), ". .. a b c l p");
+	ck_assert_int_eq(unlink(in_mnt("d/l")), 0);
+	assert_listing(in_mnt("d"), ". .. a b c p");
+	ck_assert_int_eq(rmdir(in_mnt("d/c")), 0);
+	assert_listing(in_mnt("d"), ". .. a b p");
+	assert_listing(in_mnt("e"), ". ..");
+	ck_assert_int_eq(rename(in_mnt("d/a"), in_mnt("e/a")), 0); /* out of one, into another */
+	assert_listing(in_mnt("d"), ". .. b p");
+	assert_listing(in_mnt("e"), ". .. a");
+	ck_assert_int_eq(rename(in_mnt("d/b"), in_mnt("d/z")), 0); /* within one */
+	assert_listing(in_mnt("d"), ". .. p z");
+	ck_assert_int_eq(rename(in_mnt("e"), in_mnt("d/e")), 0); /* a directory, with its entries */
+	assert_listing(in_mnt("d"), ". .. e p z");
+	assert_listing(in_mnt("d/e"), ". .. a");
+	held = opendir(in_mnt("d"));
+	ck_assert_ptr_nonnull(held);
+	ck_assert_ptr_nonnull(readdir(held));
+	put_file(in_mnt("d/y"), "");
+	while (readdir(held))
+		;
+	closedir(held);
+	assert_listing(in_mnt("d"), ". .. e p y z");
+	remount();
+	assert_listing(in_mnt("d"), ". .. e p y z");
+	unmount_store();
+}
+END_TEST
+
 START_TEST(chmod_chown_utimens_persist_across_remount)
 {
 	struct timespec ts[2] = { { 1000000000, 123456789 }, { 1200000000, 987654321 } };
@@ -1580,6 +1629,7 @@ int main(void)
 	tcase_add_test(files, rename_exchange_is_refused_with_einval);
 	tcase_add_test(files, mkdir_and_rmdir_with_enotempty);
 	tcase_add_test(files, readdir_lists_in_key_order_with_dot_and_dotdot);
+	tcase_add_test(files, a_cached_listing_shows_every_change_at_once);
 	tcase_add_test(files, chmod_chown_utimens_persist_across_remount);
 	tcase_add_test(files, times_move_as_posix_says);
 	tcase_add_test(files, symlinks_store_their_target);
