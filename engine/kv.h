@@ -134,6 +134,9 @@ struct kv_stats {
 	uint64_t flushes;        /* log write+fdatasync rounds */
 	uint64_t fdatasyncs;     /* every fdatasync the log issued */
 	uint64_t snapshots;
+	/* wal_bytes at which the next automatic snapshot is due: snapshot_wal_bytes, or the data
+	 * (keys and values) the last snapshot held if that is more */
+	uint64_t snapshot_due;
 	enum kv_sync sync;
 	unsigned commit_ms;
 	int read_only;           /* a log write or sync failed */

@@ -169,12 +169,22 @@ static void *auto_main(void *arg)
 			       "after another %" PRIu64 " bytes)", s->dir, strerror(-rc), s->opt.snapshot_wal_bytes);
 		}
 		pthread_mutex_lock(&s->auto_mu);
-		/* after a failure, wait for another threshold's worth before trying again */
-		uint64_t next = s->opt.snapshot_wal_bytes + (rc ? wal_bytes_now(s) : 0);
-		__atomic_store_n(&s->auto_next_at, next, __ATOMIC_RELAXED);
+		/* after a failure, wait for another threshold's worth before trying again (a
+		 * success has set the next one) */
+		if (rc)
+			__atomic_store_n(&s->auto_next_at, s->opt.snapshot_wal_bytes + wal_bytes_now(s),
+					 __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&s->auto_mu);
 	return NULL;
+}
+
+/* A snapshot rewrites all the data, so the next one waits until the log since it is as big as
+ * that data (and at least snapshot_wal_bytes): snapshots then never write more than the log
+ * did, however large the store, and replay never reads more log than the data's size. */
+static uint64_t snapshot_due(const struct kv *s, uint64_t data_bytes)
+{
+	return data_bytes > s->opt.snapshot_wal_bytes ? data_bytes : s->opt.snapshot_wal_bytes;
 }
 
 static void maybe_auto_snapshot(struct kv *s)
@@ -289,7 +299,7 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	/* wal bytes count from the snapshot: the replayed ones are already there */
 	s->wal_base = 0;
 	s->wal_base -= replayed_bytes;
-	s->auto_next_at = o->snapshot_wal_bytes;
+	s->auto_next_at = snapshot_due(s, kvindex_bytes(s->ix));
 	if (o->sync == KV_SYNC_BATCH) {
 		rc = wal_start_flusher(s->wal, o->commit_ms, on_flush_error, s);
 		if (rc)
@@ -681,13 +691,14 @@ static int snapshot_locked(struct kv *s)
 {
 	struct kvview *view = NULL;
 	struct wal_stats ws;
-	uint64_t lsn, mark;
+	uint64_t lsn, mark, data_bytes;
 	int rc;
 
 	pthread_mutex_lock(&s->apply_mu);
 	lsn = s->applied_lsn;
 	wal_get_stats(s->wal, &ws);
 	mark = ws.appended_bytes;
+	data_bytes = kvindex_bytes(s->ix);
 	rc = s->failed ? -EROFS : kvindex_view(s->ix, &view);
 	pthread_mutex_unlock(&s->apply_mu);
 	if (rc)
@@ -702,6 +713,7 @@ static int snapshot_locked(struct kv *s)
 		return rc;
 	__atomic_store_n(&s->snapshot_lsn, lsn, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->wal_base, mark, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->auto_next_at, snapshot_due(s, data_bytes), __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->snapshots, 1, __ATOMIC_RELAXED);
 	/* Only now, with the new snapshot durable, may what it replaces go. Failing to remove
 	 * old files costs space, not data. */
@@ -743,6 +755,7 @@ void kv_stats(struct kv *s, struct kv_stats *st)
 	st->flushes = ws.flushes;
 	st->fdatasyncs = ws.fdatasyncs;
 	st->snapshots = __atomic_load_n(&s->snapshots, __ATOMIC_RELAXED);
+	st->snapshot_due = __atomic_load_n(&s->auto_next_at, __ATOMIC_RELAXED);
 	st->sync = s->opt.sync;
 	st->commit_ms = s->opt.commit_ms;
 	pthread_mutex_lock(&s->apply_mu);

@@ -82,6 +82,7 @@ int kvfs_control_render(struct kv *kv, char **text, size_t *len)
 	text_add(&t, "flush_requests: %" PRIu64 "\n", st.flush_requests);
 	text_add(&t, "fdatasyncs: %" PRIu64 "\n", st.fdatasyncs);
 	text_add(&t, "snapshots: %" PRIu64 "\n", st.snapshots);
+	text_add(&t, "snapshot_due: %" PRIu64 "\n", st.snapshot_due);
 	if (t.err) {
 		free(t.buf);
 		return t.err;

@@ -733,6 +733,7 @@ static void usage(FILE *f)
 "       sync=batch|always|none         when writes become durable (default %s)\n"
 "       commit_ms=N                    batch mode's flush bound in ms (default %u)\n"
 "       snapshot_wal_bytes=N           snapshot once the log since the last one is this big\n"
+"                                      (or as big as the data then, if that is more)\n"
 "       segment_bytes=N                log segment size\n"
 "       recovery=strict|point_in_time  on damage other than a torn tail: refuse to open\n"
 "                                      (default), or keep everything before it and set\n"

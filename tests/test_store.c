@@ -307,6 +307,44 @@ START_TEST(automatic_snapshot_when_log_passes_threshold)
 }
 END_TEST
 
+/* A snapshot writes all the data: the next automatic one waits until the log since it has
+ * grown as big as that data, so a large store is not rewritten every snapshot_wal_bytes. */
+START_TEST(the_next_automatic_snapshot_waits_for_as_much_log_as_the_data)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv_stats st;
+	struct kv *s;
+	char *big = calloc(1, 100000);
+
+	o.snapshot_wal_bytes = 8192;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	kv_stats(s, &st);
+	ck_assert_uint_eq(st.snapshot_due, 8192);
+	ck_assert_int_eq(kv_put(s, "big", 3, big, 100000), 0);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	kv_stats(s, &st);
+	ck_assert_uint_eq(st.wal_bytes, 0);
+	ck_assert_uint_eq(st.snapshot_due, 100003); /* the data: key and value bytes */
+	/* shrinking the data brings the threshold back down at the next snapshot */
+	ck_assert_int_eq(kv_truncate(s, "big", 3, 10), 0);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	kv_stats(s, &st);
+	ck_assert_uint_eq(st.snapshot_due, 8192);
+	ck_assert_int_eq(kv_close(s), 0);
+	/* at open: the data there is */
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	ck_assert_int_eq(kv_put(s, "big", 3, big, 100000), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	kv_stats(s, &st);
+	ck_assert_uint_eq(st.snapshot_due, 100003);
+	ck_assert_int_eq(kv_close(s), 0);
+	free(big);
+	faultio_destroy(f);
+}
+END_TEST
+
 /* Writers keep going while a snapshot is written from a view. */
 struct writer_arg {
 	struct kv *s;
@@ -484,6 +522,7 @@ int main(void)
 	tcase_add_test(tc, snapshot_then_reopen_replays_only_the_log_after_it);
 	tcase_add_test(tc, snapshot_removes_the_log_it_covers);
 	tcase_add_test(tc, automatic_snapshot_when_log_passes_threshold);
+	tcase_add_test(tc, the_next_automatic_snapshot_waits_for_as_much_log_as_the_data);
 	tcase_add_test(tc, snapshots_and_writers_run_concurrently_and_reopen_agrees);
 	tcase_add_test(tc, stats_report_keys_bytes_and_memory);
 	tcase_add_test(tc, four_kib_write_into_1_gib_value_costs_o_4_kib);
