@@ -296,8 +296,10 @@ int kvfs_op_write(const char *path, const char *buf, size_t size, off_t off,
 		rc = S_ISDIR(n.meta.mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
-	/* O_APPEND: the end as the store has it, read under the stripe that orders writers */
-	at = h && h->append ? n.size : (uint64_t)off;
+	/* O_APPEND: the end as the store has it, read under the stripe that orders writers. Not
+	 * for the kernel's writeback of a shared writable mapping (fi->writepage): it may come
+	 * through an O_APPEND handle, and its pages belong at their own offsets. */
+	at = h && h->append && !(fi && fi->writepage) ? n.size : (uint64_t)off;
 	if (at >= KV_MAX_VALUE) {
 		rc = -EFBIG;
 		goto out;
