@@ -475,3 +475,24 @@ void mt_finish(void)
 	if (run_dir[0])
 		clean_run_dir();
 }
+
+void mt_add_cases(Suite *su, TCase *const *cases, size_t n, double timeout_s)
+{
+	for (size_t i = 0; i < n; i++) {
+		tcase_add_checked_fixture(cases[i], mt_setup, mt_teardown);
+		tcase_set_timeout(cases[i], timeout_s);
+		suite_add_tcase(su, cases[i]);
+	}
+}
+
+int mt_run(Suite *su)
+{
+	SRunner *sr = srunner_create(su);
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	mt_finish();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

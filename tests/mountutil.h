@@ -8,6 +8,7 @@
 #ifndef KVFS_MOUNTUTIL_H
 #define KVFS_MOUNTUTIL_H
 
+#include <check.h>
 #include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,6 +35,10 @@ int mt_init(void);
 void mt_finish(void);
 void mt_setup(void);
 void mt_teardown(void);
+/* Adds the test cases to su, each with the mt_setup/mt_teardown fixture and the timeout. */
+void mt_add_cases(Suite *su, TCase *const *cases, size_t n, double timeout_s);
+/* Runs su (Check's environment decides the mode), then mt_finish; the exit status for main. */
+int mt_run(Suite *su);
 
 /* Paths and files; each fails the test on error. in_mnt returns one of 8 rotating buffers. */
 char *in_mnt(const char *rel);

@@ -1697,18 +1697,12 @@ int main(void)
 	Suite *su = suite_create("fsx");
 	TCase *fsx = tcase_create("fsx"), *tree = tcase_create("tree");
 	TCase *reg = tcase_create("regressions");
-	SRunner *sr;
-	int failed;
 
 	seed = tu_seed();
 	if (mt_init() != 0)
 		return EXIT_FAILURE;
 	TCase *all[] = { reg, fsx, tree };
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		tcase_add_checked_fixture(all[i], mt_setup, mt_teardown);
-		tcase_set_timeout(all[i], 600);
-		suite_add_tcase(su, all[i]);
-	}
+	mt_add_cases(su, all, sizeof(all) / sizeof(all[0]), 600);
 	tcase_add_test(fsx, fsx_batch_mode_matches_the_model_across_remounts_and_kills);
 	tcase_add_test(fsx, fsx_sync_always_matches_the_model_after_any_kill);
 	tcase_add_test(fsx, fsx_uncached_matches_the_model);
@@ -1718,10 +1712,5 @@ int main(void)
 	tcase_add_test(fsx, writers_through_descriptors_follow_concurrent_directory_renames);
 	tcase_add_test(reg, mmap_writeback_through_an_o_append_descriptor_writes_in_place);
 
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	mt_finish();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mt_run(su);
 }

@@ -427,6 +427,16 @@ static struct faultio *store_with_big_records(struct kv_options *o)
 	return f;
 }
 
+/* store_with_big_records, and the offsets of its records (offs: BIG_RECORDS + 1 slots). */
+static struct faultio *big_records_at(struct kv_options *o, uint64_t *offs)
+{
+	struct faultio *f = store_with_big_records(o);
+	uint64_t size;
+
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, BIG_RECORDS + 1, &size), BIG_RECORDS);
+	return f;
+}
+
 static void expect_big_prefix(struct kv *s, int n)
 {
 	char k[16], *want = malloc(5u << 20);
@@ -449,12 +459,11 @@ static void expect_big_prefix(struct kv *s, int n)
 START_TEST(a_segment_larger_than_the_read_window_replays_whole)
 {
 	struct kv_options o;
-	struct faultio *f = store_with_big_records(&o);
-	uint64_t offs[BIG_RECORDS + 1], size;
+	uint64_t offs[BIG_RECORDS + 1];
+	struct faultio *f = big_records_at(&o, offs);
 	struct kv_report rep;
 	struct kv *s;
 
-	ck_assert_int_eq(record_offsets(f, SEG1, offs, BIG_RECORDS + 1, &size), BIG_RECORDS);
 	ck_assert_uint_gt(offs[BIG_RECORDS - 1], 3 * (4u << 20)); /* the window slid three times */
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
 	ck_assert_uint_eq(rep.records_replayed, BIG_RECORDS);
@@ -476,12 +485,11 @@ END_TEST
 START_TEST(damage_past_the_first_read_window_is_refused)
 {
 	struct kv_options o;
-	struct faultio *f = store_with_big_records(&o);
-	uint64_t offs[BIG_RECORDS + 1], size;
+	uint64_t offs[BIG_RECORDS + 1];
+	struct faultio *f = big_records_at(&o, offs);
 	struct kv_report rep;
 	struct kv *s;
 
-	ck_assert_int_eq(record_offsets(f, SEG1, offs, BIG_RECORDS + 1, &size), BIG_RECORDS);
 	/* record 21 straddles no window edge of its own but follows the one larger than a window */
 	ck_assert_int_eq(faultio_flip(f, SEG1, offs[21] + 100, 0x40), 0);
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -EUCLEAN);
