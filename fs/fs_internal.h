@@ -78,6 +78,11 @@ void kvfs_now(struct timespec *ts);
 int kvfs_node_get(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_node *n);
 /* 1 when some key starts with key + "/", 0 when none, or -errno. */
 int kvfs_has_children(struct kvfs_fs *fs, const char *key, size_t klen);
+/* The start of an operation on path's entry in its directory: its key, the length of its
+ * parent's key (a prefix of it) and an empty batch. The control file and the root are refused
+ * with the errors the operation gives for them. 0 or -errno; on error no batch is left. */
+int kvfs_entry_begin(const char *path, int control_err, int root_err, const char **key,
+		     size_t *klen, size_t *plen, struct kv_batch **b);
 void kvfs_node_stat(const struct kvfs_node *n, struct stat *st);
 /* The metadata of a new node made by the calling process (uid, gid from the request; the
  * kernel has applied its umask to mode), in a directory parent (set-group-ID inherits). */

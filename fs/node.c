@@ -247,3 +247,19 @@ int kvfs_lock_target(struct kvfs_fs *fs, const char *path, const struct fuse_fil
 		kvfs_unlock(l); /* renamed meanwhile: lock the new key */
 	}
 }
+
+int kvfs_entry_begin(const char *path, int control_err, int root_err, const char **key,
+		     size_t *klen, size_t *plen, struct kv_batch **b)
+{
+	int rc;
+
+	if (kvfs_is_control(path))
+		return control_err;
+	rc = kvfs_path_key(path, key, klen);
+	if (rc)
+		return rc;
+	if (*klen == 0)
+		return root_err;
+	*plen = kvfs_parent_klen(*key, *klen);
+	return kv_batch_new(b);
+}

@@ -26,15 +26,7 @@ int kvfs_op_rmdir(const char *path)
 	size_t klen, plen;
 	int rc;
 
-	if (kvfs_is_control(path))
-		return -ENOTDIR;
-	rc = kvfs_path_key(path, &key, &klen);
-	if (rc)
-		return rc;
-	if (klen == 0)
-		return -EBUSY;
-	plen = kvfs_parent_klen(key, klen);
-	rc = kv_batch_new(&b);
+	rc = kvfs_entry_begin(path, -ENOTDIR, -EBUSY, &key, &klen, &plen, &b);
 	if (rc)
 		return rc;
 	kvfs_lock(fs, &l, 1, KVFS_TREE_NONE, 1, &key, &plen);

@@ -154,15 +154,7 @@ int kvfs_make_node(const char *path, mode_t mode, dev_t rdev, const void *val, s
 	size_t klen, plen;
 	int rc;
 
-	if (kvfs_is_control(path))
-		return -EEXIST;
-	rc = kvfs_path_key(path, &key, &klen);
-	if (rc)
-		return rc;
-	if (klen == 0)
-		return -EEXIST;
-	plen = kvfs_parent_klen(key, klen);
-	rc = kv_batch_new(&b);
+	rc = kvfs_entry_begin(path, -EEXIST, -EEXIST, &key, &klen, &plen, &b);
 	if (rc)
 		return rc;
 	kvfs_lock(fs, &l, 1, KVFS_TREE_NONE, 1, &key, &plen);

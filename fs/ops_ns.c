@@ -73,15 +73,7 @@ int kvfs_op_unlink(const char *path)
 	size_t klen, plen, olen = 0;
 	int rc;
 
-	if (kvfs_is_control(path))
-		return -EPERM;
-	rc = kvfs_path_key(path, &key, &klen);
-	if (rc)
-		return rc;
-	if (klen == 0)
-		return -EISDIR;
-	plen = kvfs_parent_klen(key, klen);
-	rc = kv_batch_new(&b);
+	rc = kvfs_entry_begin(path, -EPERM, -EISDIR, &key, &klen, &plen, &b);
 	if (rc)
 		return rc;
 	{
