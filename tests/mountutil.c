@@ -279,7 +279,12 @@ uint64_t stat_of(const char *name)
 
 	while (p && *p) {
 		if (strncmp(p, name, n) == 0 && p[n] == ':') {
-			v = strtoull(p + n + 1, NULL, 10);
+			char *end;
+
+			v = strtoull(p + n + 1, &end, 10);
+			/* a word ("read_only: no") is not a number: say so rather than read 0 */
+			ck_assert_msg(end != p + n + 1 && (*end == '\n' || *end == '\0'),
+				      "'%s:' in .kvfs is not a number", name);
 			found = 1;
 			break;
 		}

@@ -61,7 +61,7 @@ int fusermount(const char *flags, const char *path); /* 0 or -1 */
 int is_mounted(const char *path);
 pid_t lock_pid(const char *dir); /* the pid in dir/LOCK */
 char *kv_cli(const char *script); /* kv_cli on mt_data; its stdout, freed by the caller */
-uint64_t stat_of(const char *name); /* the value of "name:" in the control file */
+uint64_t stat_of(const char *name); /* the number after "name:" in the control file */
 void wait_for_keys(uint64_t n);     /* until the store holds n keys (a hang guard) */
 
 #endif

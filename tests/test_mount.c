@@ -6,8 +6,7 @@
  * child subreaper, so the detached daemon becomes its child once `kvfs` returns: a test can wait
  * for it and check how it ended. A failed test ends at once, without its teardown; the runner
  * then removes its mounts, daemons and files at the end. Needs root and /dev/fuse; without them
- * every test passes after printing why it skipped. The crash test prints its seed; KV_SEED=N
- * reruns it.
+ * every test passes after printing why it skipped. The SIGKILL rounds are test_killrounds.c.
  *
  * A failed log write is provoked from outside: the log segment's unused, preallocated space is
  * punched out of a full tmpfs, so the daemon's next flush gets ENOSPC from pwrite. An EIO from
@@ -825,7 +824,12 @@ START_TEST(a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced)
 		snprintf(name, sizeof(name), "fill%03d", i);
 		ck_assert_int_eq(unlink(in_mnt(name)), 0);
 	}
-	ck_assert_int_eq(stat_of("read_only"), 0);
+	{
+		char *text = get_file(in_mnt(".kvfs"));
+
+		ck_assert_msg(strstr(text, "\nread_only: no\n"), "%s", text);
+		free(text);
+	}
 	remount();
 	assert_file(in_mnt("kept"), "fsynced before the disk filled");
 	unmount_store();
@@ -1421,152 +1425,7 @@ END_TEST
 
 /* ---- crashes ----------------------------------------------------------------------------- */
 
-#define WRITERS 4
-#define BLOCK 4096
-#define ROUNDS 5
-
-struct writer {
-	int id;
-	uint64_t round_seed;
-	char path[PATH_MAX * 2];
-	int append;       /* O_APPEND writes, else pwrite at the block's offset */
-	int sync_every;   /* fsync (or fdatasync) after every sync_every-th block */
-	int datasync;
-	int64_t acked;    /* highest block index that a successful fsync covered; -1 none */
-	int64_t written;  /* blocks whose write returned */
-	int err;          /* the errno that stopped it */
-};
-
-/* Block i of writer w: a header naming both, then bytes from a generator seeded by them. */
-static void fill_block(uint8_t *b, uint64_t round_seed, int w, int64_t i)
-{
-	uint64_t s = round_seed ^ ((uint64_t)w << 48) ^ (uint64_t)i;
-
-	memset(b, 0, 32);
-	snprintf((char *)b, 32, "w%d block %" PRId64 "\n", w, i);
-	for (size_t k = 32; k < BLOCK; k += 8) {
-		uint64_t r = tu_rand(&s);
-
-		memcpy(b + k, &r, 8);
-	}
-}
-
-static void *writer_main(void *arg)
-{
-	struct writer *w = arg;
-	uint8_t buf[BLOCK];
-	int fd = open(w->path, O_CREAT | O_WRONLY | (w->append ? O_APPEND : 0), 0644);
-
-	w->acked = -1;
-	if (fd < 0) {
-		w->err = errno;
-		return NULL;
-	}
-	for (int64_t i = 0;; i++) {
-		ssize_t n;
-
-		fill_block(buf, w->round_seed, w->id, i);
-		n = w->append ? write(fd, buf, BLOCK) : pwrite(fd, buf, BLOCK, (off_t)i * BLOCK);
-		if (n != BLOCK) {
-			w->err = n < 0 ? errno : EIO;
-			break;
-		}
-		w->written = i + 1;
-		if ((i + 1) % w->sync_every == 0) {
-			if ((w->datasync ? fdatasync(fd) : fsync(fd)) != 0) {
-				w->err = errno;
-				break;
-			}
-			__atomic_store_n(&w->acked, i, __ATOMIC_RELEASE);
-		}
-	}
-	close(fd); /* fails on a dead mount; nothing to report */
-	return NULL;
-}
-
-/* Every acknowledged block is there and whole; whatever else is there is whole too. */
-static void verify_writer(const struct writer *w)
-{
-	uint8_t want[BLOCK];
-	char *got = NULL;
-	size_t len = 0;
-	int rc = tu_read_file(w->path, &got, &len);
-
-	if (rc == -ENOENT && w->acked < 0) {
-		return; /* never acknowledged, and the create may not have been durable */
-	}
-	ck_assert_msg(rc == 0, "writer %d: reading: %s", w->id, strerror(-rc));
-	ck_assert_msg(len % BLOCK == 0, "writer %d: torn: %zu bytes", w->id, len);
-	ck_assert_msg((int64_t)(len / BLOCK) >= w->acked + 1,
-		      "writer %d: %zu blocks after a crash, %" PRId64 " acknowledged", w->id,
-		      len / BLOCK, w->acked + 1);
-	ck_assert_msg((int64_t)(len / BLOCK) <= w->written + 1, "writer %d: more blocks than written",
-		      w->id);
-	for (size_t i = 0; i < len / BLOCK; i++) {
-		fill_block(want, w->round_seed, w->id, (int64_t)i);
-		ck_assert_msg(memcmp(got + i * BLOCK, want, BLOCK) == 0,
-			      "writer %d: block %zu differs", w->id, i);
-	}
-	free(got);
-}
-
-START_TEST(fsync_acknowledged_writes_survive_sigkill_of_the_daemon)
-{
-	uint64_t rs = seed;
-
-	NEED_MOUNT();
-	fprintf(stderr, "crash test seed: %" PRIu64 "\n", seed);
-	for (int round = 0; round < ROUNDS; round++) {
-		struct writer w[WRITERS];
-		pthread_t th[WRITERS];
-		char dir[32];
-		int status;
-		unsigned delay_ms = 30 + (unsigned)(tu_rand(&rs) % 300);
-
-		mount_store(round % 2 ? "sync=none" : NULL);
-		snprintf(dir, sizeof(dir), "round%d", round);
-		ck_assert_int_eq(mkdir(in_mnt(dir), 0755), 0);
-		int dfd = open(in_mnt(dir), O_RDONLY | O_DIRECTORY);
-		ck_assert_int_ge(dfd, 0);
-		ck_assert_int_eq(fsync(dfd), 0); /* the directory is there after the crash */
-		close(dfd);
-		for (int i = 0; i < WRITERS; i++) {
-			memset(&w[i], 0, sizeof(w[i]));
-			w[i].id = i;
-			w[i].round_seed = tu_rand(&rs);
-			snprintf(w[i].path, sizeof(w[i].path), "%s/%s/w%d", mt_mnt, dir, i);
-			w[i].append = i % 2;
-			w[i].sync_every = 1 + (int)(tu_rand(&rs) % 3);
-			w[i].datasync = i >= 2;
-			ck_assert_int_eq(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
-		}
-		fprintf(stderr, "crash round %d: SIGKILL after %u ms\n", round, delay_ms);
-		usleep(delay_ms * 1000);
-		ck_assert_int_eq(kill(mt_daemon_pid, SIGKILL), 0);
-		status = wait_daemon();
-		ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-		for (int i = 0; i < WRITERS; i++)
-			ck_assert_int_eq(pthread_join(th[i], NULL), 0);
-		ck_assert_int_eq(fusermount("-uz", mt_mnt), 0);
-		/* a SIGKILL inside the daemon's pwrite leaves part of it: a torn tail, cut and
-		 * reported; nothing else may be said */
-		char *said = NULL;
-		mount_store_saying(NULL, &said);
-		ck_assert_msg(said[0] == '\0' || strstr(said, "torn tail"), "on remount: %s", said);
-		if (said[0])
-			fprintf(stderr, "  remount: %s", said);
-		free(said);
-		for (int i = 0; i < WRITERS; i++) {
-			fprintf(stderr, "  writer %d: %" PRId64 " blocks written, %" PRId64
-				" acknowledged by fsync\n", i, w[i].written, w[i].acked + 1);
-			ck_assert_msg(w[i].acked >= 0 || w[i].written < 3,
-				      "writer %d never got an fsync through", i);
-			verify_writer(&w[i]);
-		}
-		unmount_store();
-	}
-}
-END_TEST
+/* SIGKILL rounds under fsync'ing writers are in test_killrounds.c. */
 
 START_TEST(a_file_unlinked_while_open_leaves_nothing_after_a_crash)
 {
@@ -1601,18 +1460,12 @@ int main(void)
 	TCase *files = tcase_create("files"), *errs = tcase_create("errors");
 	TCase *ctl = tcase_create("control"), *store = tcase_create("store");
 	TCase *dmn = tcase_create("daemon"), *crash = tcase_create("crash");
-	SRunner *sr;
-	int failed;
 
 	seed = tu_seed();
 	if (mt_init() != 0)
 		return EXIT_FAILURE;
 	TCase *all[] = { files, errs, ctl, store, dmn, crash };
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		tcase_add_checked_fixture(all[i], mt_setup, mt_teardown);
-		tcase_set_timeout(all[i], 300);
-		suite_add_tcase(su, all[i]);
-	}
+	mt_add_cases(su, all, sizeof(all) / sizeof(all[0]), 300);
 	tcase_add_test(files, a_file_written_is_read_back);
 	tcase_add_test(files, o_excl_refuses_an_existing_file);
 	tcase_add_test(files, writes_at_any_offset_leave_holes_that_read_as_zeros);
@@ -1664,13 +1517,7 @@ int main(void)
 	tcase_add_test(dmn, sigint_and_umount_end_the_daemon_cleanly_too);
 	tcase_add_test(dmn, help_and_version_exit_0);
 	tcase_add_test(dmn, mount_fuse3_helper_mounts_like_fstab_does);
-	tcase_add_test(crash, fsync_acknowledged_writes_survive_sigkill_of_the_daemon);
 	tcase_add_test(crash, a_file_unlinked_while_open_leaves_nothing_after_a_crash);
 
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	mt_finish();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mt_run(su);
 }
