@@ -132,9 +132,13 @@ static int os_mkdir(const struct kvio *io, const char *path, mode_t mode)
 static int os_fsync_dir(const struct kvio *io, const char *dir)
 {
 	(void)io;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd;
+	do
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return -errno;
+	/* like fdatasync: a failed fsync is never retried */
 	int rc = fsync(fd) < 0 ? -errno : 0;
 	close(fd);
 	return rc;
