@@ -1,14 +1,28 @@
-/* fsbench.c — the same file-system work on two directories, side by side: a plain directory
- * and a kvfs mount on the same disk.
+/* fsbench.c — the same file-system work on several directories, side by side: a plain
+ * directory, a plain FUSE passthrough mount and a kvfs mount on the same disk.
  *
- *   fsbench [--files N] [--mb M] PLAIN_DIR KVFS_DIR
+ *   fsbench [--files N] [--mb M] [--threads T] LABEL=DIR [LABEL=DIR...]
+ *   fsbench [--files N] [--mb M] [--threads T] PLAIN_DIR KVFS_DIR    (labels plain, kvfs)
  *
- * Each phase runs on PLAIN_DIR, then on KVFS_DIR; figures are per second of wall time.
- * Cold reads drop the page cache first (needs root; skipped with a note otherwise). */
+ * Phases (each runs on every directory in turn before the next phase starts, so that a burst
+ * of noise from other work lands on all of them alike):
+ *   create      open(O_CREAT)+write 4 KiB+close, N files in one directory, 1 thread; then
+ *               with T threads, N files in all, each thread in its own subdirectory (a shared
+ *               directory would measure the directory's lock, not the filesystem's throughput)
+ *   create+fsync  the same with fsync before close, N/4 files
+ *   stat        5 rounds over the N files of the 1-thread create
+ *   read 4K     open+read 4 KiB+close of each of those files (page cache warm)
+ *   readdir     20 listings of that N-entry directory
+ *   unlink      every one of those files
+ *   stream      write M MiB in 1 MiB calls + fsync; read it back cold (page cache dropped;
+ *               needs root); random 4 KiB preads, cold and warm (after reading it all once)
+ * Prints a markdown table of rates with the last directory divided by each other one, then
+ * p50/p99 per operation. Figures are per second of wall time. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
+#define MAXDIRS 4
+#define MAXTHREADS 64
+
 static unsigned nfiles = 2000;
 static unsigned mb = 256;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static int nthreads = 8;
 
 static void die(const char *what, const char *path)
 {
@@ -46,83 +58,136 @@ static void drop_caches(void)
 	close(fd);
 }
 
-static void path(char *buf, size_t len, const char *dir, const char *sub, unsigned i)
-{
-	snprintf(buf, len, "%s/%s/f%06u", dir, sub, i);
-}
+/* ---- per-file operations, run by 1..T threads over a range of files ----------------------- */
 
-static double create_files(const char *dir, const char *sub, unsigned n, int do_fsync)
-{
-	char p[4096], buf[4096];
-	double t0;
+enum op { OP_CREATE, OP_CREATE_FSYNC, OP_STAT, OP_READ, OP_UNLINK };
 
-	memset(buf, 'c', sizeof(buf));
-	snprintf(p, sizeof(p), "%s/%s", dir, sub);
-	if (mkdir(p, 0755) < 0)
-		die("mkdir", p);
-	t0 = now();
-	for (unsigned i = 0; i < n; i++) {
+struct job {
+	enum op op;
+	char dir[2304]; /* the files are dir/fNNNNNN */
+	unsigned n;
+	double *lat;
+};
+
+static void *job_thread(void *arg)
+{
+	struct job *j = arg;
+	char p[2400], buf[4096];
+	struct stat st;
+
+	memset(buf, 'c', sizeof buf);
+	for (unsigned i = 0; i < j->n; i++) {
+		double t0 = bench_now();
 		int fd;
 
-		path(p, sizeof(p), dir, sub, i);
-		fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-		if (fd < 0)
-			die("create", p);
-		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
-			die("write", p);
-		if (do_fsync && fsync(fd) < 0)
-			die("fsync", p);
-		if (close(fd) < 0)
-			die("close", p);
-	}
-	return n / (now() - t0);
-}
-
-static double stat_files(const char *dir, unsigned rounds)
-{
-	char p[4096];
-	struct stat st;
-	double t0 = now();
-
-	for (unsigned r = 0; r < rounds; r++)
-		for (unsigned i = 0; i < nfiles; i++) {
-			path(p, sizeof(p), dir, "c", i);
+		snprintf(p, sizeof p, "%s/f%06u", j->dir, i);
+		switch (j->op) {
+		case OP_CREATE:
+		case OP_CREATE_FSYNC:
+			fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+			if (fd < 0)
+				die("create", p);
+			if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+				die("write", p);
+			if (j->op == OP_CREATE_FSYNC && fsync(fd) < 0)
+				die("fsync", p);
+			if (close(fd) < 0)
+				die("close", p);
+			break;
+		case OP_STAT:
 			if (stat(p, &st) < 0)
 				die("stat", p);
+			break;
+		case OP_READ:
+			fd = open(p, O_RDONLY);
+			if (fd < 0)
+				die("open", p);
+			if (read(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+				die("read", p);
+			close(fd);
+			break;
+		case OP_UNLINK:
+			if (unlink(p) < 0)
+				die("unlink", p);
+			break;
 		}
-	return (double)rounds * nfiles / (now() - t0);
+		j->lat[i] = bench_now() - t0;
+	}
+	return NULL;
+}
+
+/* Runs op over n files with `threads` threads: dir/sub when 1 thread, dir/sub/tK (one each)
+ * otherwise. Returns ops/s; p50/p99 in seconds. */
+static double run_job(const char *dir, const char *sub, enum op op, unsigned n, int threads, int mk,
+		      double *p50, double *p99)
+{
+	struct job *j = calloc((size_t)threads, sizeof(*j));
+	pthread_t th[MAXTHREADS];
+	unsigned per = n / (unsigned)threads ? n / (unsigned)threads : 1;
+	double *lat = calloc((size_t)per * (size_t)threads, sizeof(*lat)), t0, rate;
+	char p[2048];
+
+	if (!j || !lat)
+		die("malloc", "");
+	snprintf(p, sizeof p, "%s/%s", dir, sub);
+	if (mk && mkdir(p, 0755) < 0)
+		die("mkdir", p);
+	for (int t = 0; t < threads; t++) {
+		j[t].op = op;
+		j[t].n = per;
+		j[t].lat = lat + (size_t)t * per;
+		if (threads == 1)
+			snprintf(j[t].dir, sizeof j[t].dir, "%s", p);
+		else
+			snprintf(j[t].dir, sizeof j[t].dir, "%s/t%02d", p, t);
+		if (threads > 1 && mk && mkdir(j[t].dir, 0755) < 0)
+			die("mkdir", j[t].dir);
+	}
+	t0 = bench_now();
+	for (int t = 0; t < threads; t++)
+		if (pthread_create(&th[t], NULL, job_thread, &j[t]))
+			die("pthread_create", "");
+	for (int t = 0; t < threads; t++)
+		pthread_join(th[t], NULL);
+	rate = (double)per * threads / (bench_now() - t0);
+	*p50 = bench_pct(lat, (size_t)per * (size_t)threads, 0.5);
+	*p99 = bench_pct(lat, (size_t)per * (size_t)threads, 0.99);
+	free(lat);
+	free(j);
+	return rate;
 }
 
 static double readdir_entries(const char *dir, unsigned rounds)
 {
-	char p[4096];
+	char p[2048];
 	unsigned long n = 0;
-	double t0 = now();
+	double t0 = bench_now();
 
-	snprintf(p, sizeof(p), "%s/c", dir);
+	snprintf(p, sizeof p, "%s/c1", dir);
 	for (unsigned r = 0; r < rounds; r++) {
 		DIR *d = opendir(p);
-		struct dirent *e;
 
 		if (!d)
 			die("opendir", p);
-		while ((e = readdir(d)))
+		while (readdir(d))
 			n++;
 		closedir(d);
 	}
-	return n / (now() - t0);
+	return (double)n / (bench_now() - t0);
 }
 
 static double stream_write(const char *dir)
 {
-	char p[4096];
+	char p[2048];
 	char *buf = malloc(1 << 20);
 	double t0;
 	int fd;
 
+	if (!buf)
+		die("malloc", "");
 	memset(buf, 's', 1 << 20);
-	snprintf(p, sizeof(p), "%s/stream", dir);
-	t0 = now();
+	snprintf(p, sizeof p, "%s/stream", dir);
+	t0 = bench_now();
 	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	if (fd < 0)
 		die("create", p);
@@ -133,21 +198,23 @@ static double stream_write(const char *dir)
 		die("fsync", p);
 	close(fd);
 	free(buf);
-	return mb / (now() - t0);
+	return mb * 1.048576 / (bench_now() - t0);
 }
 
 static double stream_read(const char *dir)
 {
-	char p[4096];
+	char p[2048];
 	char *buf = malloc(1 << 20);
 	double t0;
 	ssize_t n;
 	uint64_t total = 0;
 	int fd;
 
-	snprintf(p, sizeof(p), "%s/stream", dir);
+	if (!buf)
+		die("malloc", "");
+	snprintf(p, sizeof p, "%s/stream", dir);
 	drop_caches();
-	t0 = now();
+	t0 = bench_now();
 	fd = open(p, O_RDONLY);
 	if (fd < 0)
 		die("open", p);
@@ -155,76 +222,177 @@ static double stream_read(const char *dir)
 		total += (uint64_t)n;
 	close(fd);
 	free(buf);
-	return (double)total / (1 << 20) / (now() - t0);
+	return (double)total / 1e6 / (bench_now() - t0);
 }
 
 /* Random 4 KiB reads of the streamed file; cold: after dropping the page cache. */
-static double random_reads(const char *dir, unsigned count, int cold)
+static double random_reads(const char *dir, unsigned count, int cold, double *p50, double *p99)
 {
-	char p[4096], buf[4096];
+	char p[2048], buf[4096];
 	uint64_t s = 88172645463325252ull, blocks = (uint64_t)mb * 256;
-	double t0;
+	double *lat = calloc(count, sizeof(*lat)), t0;
 	int fd;
 
-	snprintf(p, sizeof(p), "%s/stream", dir);
+	if (!lat)
+		die("malloc", "");
+	snprintf(p, sizeof p, "%s/stream", dir);
 	if (cold)
 		drop_caches();
 	fd = open(p, O_RDONLY);
 	if (fd < 0)
 		die("open", p);
-	t0 = now();
+	/* warm: read it all first (the other directories' cold phases dropped the cache) */
+	if (!cold) {
+		char *big = malloc(1 << 20);
+
+		if (!big)
+			die("malloc", "");
+		while (read(fd, big, 1 << 20) > 0)
+			;
+		free(big);
+	}
+	t0 = bench_now();
 	for (unsigned i = 0; i < count; i++) {
+		double t1 = bench_now();
+
 		s ^= s << 13;
 		s ^= s >> 7;
 		s ^= s << 17;
-		if (pread(fd, buf, sizeof(buf), (off_t)(s % blocks) * 4096) != (ssize_t)sizeof(buf))
+		if (pread(fd, buf, sizeof buf, (off_t)(s % blocks) * 4096) != (ssize_t)sizeof buf)
 			die("pread", p);
+		lat[i] = bench_now() - t1;
 	}
+	t0 = count / (bench_now() - t0);
 	close(fd);
-	return count / (now() - t0);
+	*p50 = bench_pct(lat, count, 0.5);
+	*p99 = bench_pct(lat, count, 0.99);
+	free(lat);
+	return t0;
 }
+
+/* ---- the table -------------------------------------------------------------------------------- */
+
+enum row {
+	R_CREATE1, R_CREATE_T, R_FSYNC1, R_FSYNC_T, R_STAT, R_READ, R_READDIR, R_UNLINK, R_SWRITE,
+	R_SREAD, R_RCOLD, R_RWARM, NROWS
+};
+
+static char names[NROWS][96];
+static double rate[NROWS][MAXDIRS], p50[NROWS][MAXDIRS], p99[NROWS][MAXDIRS];
+static int has_lat[NROWS];
 
 int main(int argc, char **argv)
 {
-	const char *dirs[2];
-	double r[9][2];
-	static const char *const names[9] = {
-		"create+write 4K+close  files/s", "  ... with fsync       files/s",
-		"stat                   stats/s", "readdir                entries/s",
-		"stream write (+fsync)  MB/s", "stream read (cold)     MB/s",
-		"4K random read (cold)  reads/s", "4K random read (warm)  reads/s",
-		"",
-	};
-	int a = 1;
+	const char *label[MAXDIRS], *dirs[MAXDIRS];
+	int ndirs = 0, a = 1;
 
 	while (a + 1 < argc && argv[a][0] == '-') {
 		if (!strcmp(argv[a], "--files"))
 			nfiles = (unsigned)atoi(argv[a + 1]);
 		else if (!strcmp(argv[a], "--mb"))
 			mb = (unsigned)atoi(argv[a + 1]);
+		else if (!strcmp(argv[a], "--threads"))
+			nthreads = atoi(argv[a + 1]);
 		else
 			break;
 		a += 2;
 	}
-	if (argc - a != 2) {
-		fprintf(stderr, "usage: fsbench [--files N] [--mb M] PLAIN_DIR KVFS_DIR\n");
+	for (; a < argc && ndirs < MAXDIRS; a++, ndirs++) {
+		static const char *const bare[MAXDIRS] = { "plain", "kvfs", "dir3", "dir4" };
+		char *eq = strchr(argv[a], '=');
+
+		if (!eq || eq == argv[a] || argv[a][0] == '/' || argv[a][0] == '.') {
+			/* a bare path (docs/FILESYSTEM.md's "fsbench PLAIN_DIR KVFS_DIR") */
+			label[ndirs] = bare[ndirs];
+			dirs[ndirs] = argv[a];
+			continue;
+		}
+		*eq = '\0';
+		label[ndirs] = argv[a];
+		dirs[ndirs] = eq + 1;
+	}
+	if (a != argc || ndirs < 1 || nfiles < 8 || mb < 1 || nthreads < 1 || nthreads > MAXTHREADS) {
+		fprintf(stderr, "usage: fsbench [--files N>=8] [--mb M] [--threads T<=%d] LABEL=DIR "
+				"[LABEL=DIR...] (at most %d)\n", MAXTHREADS, MAXDIRS);
 		return 2;
 	}
-	dirs[0] = argv[a];
-	dirs[1] = argv[a + 1];
-	for (int d = 0; d < 2; d++) {
-		r[0][d] = create_files(dirs[d], "c", nfiles, 0);
-		r[1][d] = create_files(dirs[d], "s", nfiles / 4, 1);
-		r[2][d] = stat_files(dirs[d], 5);
-		r[3][d] = readdir_entries(dirs[d], 20);
-		r[4][d] = stream_write(dirs[d]);
-		r[6][d] = random_reads(dirs[d], 5000, 1);
-		r[5][d] = stream_read(dirs[d]); /* cold, and leaves the file in the page cache */
-		r[7][d] = random_reads(dirs[d], 50000, 0);
+	snprintf(names[R_CREATE1], 96, "create+write 4K+close, 1 thread, files/s");
+	snprintf(names[R_CREATE_T], 96, "create+write 4K+close, %d threads, files/s", nthreads);
+	snprintf(names[R_FSYNC1], 96, "create+write 4K+fsync+close, 1 thread, files/s");
+	snprintf(names[R_FSYNC_T], 96, "create+write 4K+fsync+close, %d threads, files/s", nthreads);
+	snprintf(names[R_STAT], 96, "stat, stats/s");
+	snprintf(names[R_READ], 96, "open+read 4K+close (warm), files/s");
+	snprintf(names[R_READDIR], 96, "readdir of %u entries, entries/s", nfiles);
+	snprintf(names[R_UNLINK], 96, "unlink, files/s");
+	snprintf(names[R_SWRITE], 96, "stream write %u MiB (+fsync), MB/s", mb);
+	snprintf(names[R_SREAD], 96, "stream read (cold), MB/s");
+	snprintf(names[R_RCOLD], 96, "random 4K pread (cold), reads/s");
+	snprintf(names[R_RWARM], 96, "random 4K pread (warm), reads/s");
+	for (int r = 0; r < NROWS; r++)
+		has_lat[r] = r != R_READDIR && r != R_SWRITE && r != R_SREAD;
+
+#define EACH(row, expr)                                                      \
+	for (int d = 0; d < ndirs; d++) {                                    \
+		double l50 = 0, l99 = 0;                                     \
+		const char *dir = dirs[d];                                   \
+		rate[row][d] = (expr);                                       \
+		p50[row][d] = l50;                                           \
+		p99[row][d] = l99;                                           \
+		(void)dir;                                                   \
 	}
-	printf("%-32s %12s %12s\n", "", "plain", "kvfs");
-	for (int i = 0; i < 8; i++)
-		printf("%-32s %12.0f %12.0f\n", names[i], r[i][0], r[i][1]);
-	printf("(%u files, %u MiB stream; plain: %s, kvfs: %s)\n", nfiles, mb, dirs[0], dirs[1]);
+	EACH(R_CREATE1, run_job(dir, "c1", OP_CREATE, nfiles, 1, 1, &l50, &l99));
+	EACH(R_CREATE_T, run_job(dir, "cT", OP_CREATE, nfiles, nthreads, 1, &l50, &l99));
+	EACH(R_FSYNC1, run_job(dir, "s1", OP_CREATE_FSYNC, nfiles / 4, 1, 1, &l50, &l99));
+	EACH(R_FSYNC_T, run_job(dir, "sT", OP_CREATE_FSYNC, nfiles / 4, nthreads, 1, &l50, &l99));
+	EACH(R_STAT, run_job(dir, "c1", OP_STAT, nfiles, 1, 0, &l50, &l99));
+	EACH(R_READ, run_job(dir, "c1", OP_READ, nfiles, 1, 0, &l50, &l99));
+	EACH(R_READDIR, readdir_entries(dir, 20));
+	EACH(R_UNLINK, run_job(dir, "c1", OP_UNLINK, nfiles, 1, 0, &l50, &l99));
+	EACH(R_SWRITE, stream_write(dir));
+	EACH(R_RCOLD, random_reads(dir, 5000, 1, &l50, &l99));
+	EACH(R_SREAD, stream_read(dir)); /* cold, and leaves the file in the page cache */
+	EACH(R_RWARM, random_reads(dir, 50000, 0, &l50, &l99));
+#undef EACH
+
+	printf("| work |");
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s |", label[d]);
+	for (int d = 0; d + 1 < ndirs; d++)
+		printf(" %s ÷ %s |", label[ndirs - 1], label[d]);
+	printf("\n|---|");
+	for (int d = 0; d < 2 * ndirs - 1; d++)
+		printf("---:|");
+	printf("\n");
+	for (int r = 0; r < NROWS; r++) {
+		printf("| %s |", names[r]);
+		for (int d = 0; d < ndirs; d++)
+			printf(" %.0f |", rate[r][d]);
+		for (int d = 0; d + 1 < ndirs; d++)
+			printf(" %.2f |", rate[r][d] > 0 ? rate[r][ndirs - 1] / rate[r][d] : 0);
+		printf("\n");
+	}
+	printf("\nLatency per operation, p50 / p99 µs:\n\n| operation |");
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s |", label[d]);
+	printf("\n|---|");
+	for (int d = 0; d < ndirs; d++)
+		printf("---:|");
+	printf("\n");
+	for (int r = 0; r < NROWS; r++) {
+		const char *unit = strrchr(names[r], ',');
+
+		if (!has_lat[r])
+			continue;
+		/* the name without its ", unit/s" */
+		printf("| %.*s |", unit ? (int)(unit - names[r]) : (int)strlen(names[r]), names[r]);
+		for (int d = 0; d < ndirs; d++)
+			printf(" %.0f / %.0f |", p50[r][d] * 1e6, p99[r][d] * 1e6);
+		printf("\n");
+	}
+	printf("\n(%u files of 4 KiB, %d threads each in its own subdirectory, %u MiB stream;",
+	       nfiles, nthreads, mb);
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s: %s", label[d], dirs[d]);
+	printf(")\n");
 	return 0;
 }

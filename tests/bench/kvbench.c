@@ -1,162 +1,78 @@
-/* kvbench — engine figures on the real disk: group commit sharing, fill/read rates, memory
- * per key, snapshot time, reopen (replay and snapshot load) time.
+/* kvbench — the engine on the real disk, beside the disk's own limits.
  *
- *   kvbench [--dir DIR] [--keys N] [--flushes N] [--tiny] [groupcommit] [fill]
+ *   kvbench [--dir DIR] [--keys N] [--flushes N] [--log-mb N] [--disk-mb N] [--tiny]
+ *           [disk] [groupcommit] [scale] [snapshot] [recovery]
  *
- * Prints tables; nothing here is a pass/fail check (the suite runs it with --tiny only so it
- * keeps working). */
+ *   disk         4 KiB append+fdatasync with 1..32 threads (each thread its own file);
+ *                sequential write (+fdatasync) and cold read of --disk-mb MiB
+ *   groupcommit  1..32 writers, each doing put(4 KiB) + flush, in each sync mode: writes/s,
+ *                the same ÷ the disk with as many threads (measured again, interleaved),
+ *                fdatasyncs per flush, p50/p99
+ *   scale        N/100, N/10 and N keys (16-byte keys, 100-byte values, sync=none), each size
+ *                in its own child process (peak RSS is per size): fills, reads, memory per key,
+ *                reopen by log replay, snapshot, reopen from the snapshot
+ *   snapshot     put latency (sync=batch, 100-byte values over N keys) while kv_snapshot runs in
+ *                another thread, against the same writer with no snapshot
+ *   recovery     open time of an empty store, and of --log-mb MiB of log (cold and warm cache)
+ *
+ * --flushes is the number of write+flush operations per group-commit cell (split among the
+ * threads). Prints markdown tables; nothing here is a pass/fail check (the suite runs it with
+ * --tiny only, so that it keeps working). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hugepages.h"
 #include "kv.h"
+#include "bench_util.h"
 
 static const char *base_dir = "/tmp/kvbench";
 static uint64_t nkeys = 1000000;
-static int flushes_per_thread = 200;
+static int gc_ops = 4000;
+static unsigned log_mb = 1024;
+static unsigned disk_mb = 1024;
+static double snap_base_s = 1.0; /* writer time without a snapshot */
 
-static double now_s(void)
+static const int thread_counts[] = { 1, 2, 4, 8, 16, 32 };
+#define NTHREADS (int)(sizeof thread_counts / sizeof thread_counts[0])
+
+static void die(const char *what, int rc)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	fprintf(stderr, "kvbench: %s: %s\n", what, strerror(rc < 0 ? -rc : rc));
+	exit(1);
 }
 
-static void rm_store(const char *dir)
-{
-	char cmd[1100];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "kvbench: could not remove %s\n", dir);
-}
-
-static struct kv *open_store(const char *dir, enum kv_sync sync, double *secs)
+static struct kv *open_store(const char *dir, enum kv_sync sync, double *secs, struct kv_report *rep)
 {
 	struct kv_options o;
-	struct kv_report rep;
+	struct kv_report r;
 	struct kv *s;
+	double t0;
+	int rc;
+
 	kv_options_default(&o);
 	o.sync = sync;
 	o.snapshot_wal_bytes = 1ull << 40; /* snapshots only when the benchmark asks */
-	double t0 = now_s();
-	int rc = kv_open(&s, dir, &o, &rep);
+	t0 = bench_now();
+	rc = kv_open(&s, dir, &o, rep ? rep : &r);
 	if (secs)
-		*secs = now_s() - t0;
+		*secs = bench_now() - t0;
 	if (rc) {
-		fprintf(stderr, "kvbench: open %s: %s %s\n", dir, strerror(-rc), rep.message);
+		fprintf(stderr, "kvbench: open %s: %s %s\n", dir, strerror(-rc), (rep ? rep : &r)->message);
 		exit(1);
 	}
 	return s;
 }
-
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kib = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
-}
-
-/* ---- the disk's own fdatasync rate, for reference ---- */
-
-static double disk_fdatasyncs_per_s(const char *dir, int n)
-{
-	char path[1100];
-	char buf[4096];
-	memset(buf, 'd', sizeof buf);
-	snprintf(path, sizeof path, "%s/disk-probe", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		return 0;
-	double t0 = now_s();
-	for (int i = 0; i < n; i++) {
-		if (pwrite(fd, buf, sizeof buf, (off_t)i * (off_t)sizeof buf) != (ssize_t)sizeof buf ||
-		    fdatasync(fd) != 0)
-			break;
-	}
-	double dt = now_s() - t0;
-	close(fd);
-	unlink(path);
-	return n / dt;
-}
-
-/* ---- group commit ---- */
-
-struct gc_arg {
-	struct kv *s;
-	int id, n, always;
-};
-
-static void *gc_thread(void *p)
-{
-	struct gc_arg *a = p;
-	char key[32], val[100];
-	memset(val, 'v', sizeof val);
-	for (int i = 0; i < a->n; i++) {
-		snprintf(key, sizeof key, "t%02d-%08d", a->id, i);
-		if (kv_put(a->s, key, strlen(key), val, sizeof val))
-			return (void *)1;
-		if (!a->always && kv_flush(a->s))
-			return (void *)1;
-	}
-	return NULL;
-}
-
-static void bench_groupcommit(void)
-{
-	char dir[1024];
-	int threads[] = { 1, 8, 32 };
-	snprintf(dir, sizeof dir, "%s/gc", base_dir);
-	rm_store(dir);
-	if (system("mkdir -p /tmp") != 0)
-		return;
-	struct kv *probe_store = open_store(dir, KV_SYNC_NONE, NULL);
-	double disk = disk_fdatasyncs_per_s(dir, flushes_per_thread);
-	kv_close(probe_store);
-	printf("\n## Group commit: each thread does put(100 B) + flush, %d times\n", flushes_per_thread);
-	printf("disk: 4 KiB pwrite+fdatasync, 1 thread: %.0f/s\n\n", disk);
-	printf("| mode | threads | flush requests | fdatasyncs | fdatasyncs per request | requests/s |\n");
-	printf("|---|---:|---:|---:|---:|---:|\n");
-	for (int always = 0; always < 2; always++) {
-		for (size_t k = 0; k < sizeof threads / sizeof threads[0]; k++) {
-			int t = threads[k];
-			rm_store(dir);
-			struct kv *s = open_store(dir, always ? KV_SYNC_ALWAYS : KV_SYNC_NONE, NULL);
-			struct kv_stats a, b;
-			pthread_t th[32];
-			struct gc_arg args[32];
-			kv_stats(s, &a);
-			double t0 = now_s();
-			for (int i = 0; i < t; i++) {
-				args[i] = (struct gc_arg){ s, i, flushes_per_thread, always };
-				pthread_create(&th[i], NULL, gc_thread, &args[i]);
-			}
-			for (int i = 0; i < t; i++)
-				pthread_join(th[i], NULL);
-			double dt = now_s() - t0;
-			kv_stats(s, &b);
-			uint64_t req = b.flush_requests - a.flush_requests, fs = b.fdatasyncs - a.fdatasyncs;
-			printf("| %s | %d | %" PRIu64 " | %" PRIu64 " | %.3f | %.0f |\n",
-			       always ? "sync=always" : "put+kv_flush", t, req, fs, req ? (double)fs / (double)req : 0,
-			       (double)req / dt);
-			kv_close(s);
-		}
-	}
-	rm_store(dir);
-}
-
-/* ---- fill, read, snapshot, reopen ---- */
 
 static void make_key(char key[17], uint64_t i)
 {
@@ -166,6 +82,9 @@ static void make_key(char key[17], uint64_t i)
 static uint64_t *permutation(uint64_t n, uint64_t seed)
 {
 	uint64_t *p = malloc(n * sizeof(*p));
+
+	if (!p)
+		die("malloc", -ENOMEM);
 	for (uint64_t i = 0; i < n; i++)
 		p[i] = i;
 	for (uint64_t i = n - 1; i > 0; i--) {
@@ -177,119 +96,508 @@ static uint64_t *permutation(uint64_t n, uint64_t seed)
 	return p;
 }
 
-static double fill(struct kv *s, const uint64_t *order)
+/* ---- disk --------------------------------------------------------------------------------- */
+
+static void bench_disk(void)
 {
-	char key[17], val[100];
-	memset(val, 'x', sizeof val);
-	double t0 = now_s();
-	for (uint64_t i = 0; i < nkeys; i++) {
-		uint64_t k = order ? order[i] : i;
-		make_key(key, k);
-		memcpy(val, key, 16);
-		if (kv_put(s, key, 16, val, sizeof val)) {
-			fprintf(stderr, "kvbench: put failed\n");
-			exit(1);
+	char dir[1100];
+	double w = 0, r = 0;
+	int rc;
+
+	snprintf(dir, sizeof dir, "%s/disk", base_dir);
+	bench_rm(dir);
+	bench_mkdir(dir);
+	printf("\n## The disk's limit (4 KiB write + fdatasync, each thread its own file)\n\n"
+	       "append: the file grows at every write (each fdatasync also commits the size: a journal "
+	       "write); preallocated: the file was allocated and synced first (data only, as the "
+	       "engine's preallocated log segments). Ratios below use append.\n\n");
+	printf("| disk | threads | writes/s | p50 µs | p99 µs |\n|---|---:|---:|---:|---:|\n");
+	for (int pre = 0; pre < 2; pre++)
+		for (int k = 0; k < NTHREADS; k++) {
+			int t = thread_counts[k], n = gc_ops / t > 20 ? gc_ops / t : 20;
+			double p50, p99, rate = bench_disk_sync(dir, t, n, pre, &p50, &p99);
+
+			if (rate < 0)
+				die("disk write+fdatasync", (int)rate);
+			printf("| %s | %d | %.0f | %.0f | %.0f |\n", pre ? "preallocated+fdatasync" : "append+fdatasync",
+			       t, rate, p50 * 1e6, p99 * 1e6);
 		}
-	}
-	return now_s() - t0;
+	rc = bench_disk_stream(dir, disk_mb, &w, &r);
+	if (rc)
+		die("disk stream", rc);
+	printf("\n| disk stream | MiB | MB/s |\n|---|---:|---:|\n");
+	printf("| sequential write (1 MiB writes + fdatasync) | %u | %.0f |\n", disk_mb, w * 1.048576);
+	printf("| sequential read (cold: fadvise DONTNEED) | %u | %.0f |\n", disk_mb, r * 1.048576);
+	bench_rm(dir);
 }
 
-static void bench_fill(void)
+/* ---- group commit ------------------------------------------------------------------------- */
+
+struct gc_arg {
+	struct kv *s;
+	int id, n, flush;
+	double *lat;
+};
+
+static void *gc_thread(void *p)
 {
-	char dir[1024];
-	char key[17], buf[128];
-	size_t got;
-	struct kv_stats st;
-	snprintf(dir, sizeof dir, "%s/fill", base_dir);
-	uint64_t *order = permutation(nkeys, 42);
+	struct gc_arg *a = p;
+	char key[32], val[4096];
 
-	printf("\n## Engine: %" PRIu64 " keys, 16-byte keys, 100-byte values, sync=none\n\n", nkeys);
-	printf("| measure | value |\n|---|---:|\n");
-	rm_store(dir);
-	struct kv *s = open_store(dir, KV_SYNC_NONE, NULL);
-	double dt = fill(s, NULL);
-	printf("| sequential fill | %.0f puts/s |\n", (double)nkeys / dt);
-	kv_close(s);
+	memset(val, 'v', sizeof val);
+	for (int i = 0; i < a->n; i++) {
+		double t0 = bench_now();
 
-	rm_store(dir);
-	s = open_store(dir, KV_SYNC_NONE, NULL);
-	dt = fill(s, order);
-	printf("| random fill | %.0f puts/s |\n", (double)nkeys / dt);
-	kv_stats(s, &st);
-	printf("| index memory per key (stats mem_bytes/keys) | %.1f bytes |\n", (double)st.mem_bytes / (double)st.keys);
-	printf("| process RSS after the fill | %.0f MiB |\n", (double)rss_kib() / 1024.0);
-	double t0 = now_s();
-	for (uint64_t i = 0; i < nkeys; i++) {
-		make_key(key, order[(i * 7919) % nkeys]);
-		if (kv_read(s, key, 16, 0, buf, sizeof buf, &got) || got != 100) {
-			fprintf(stderr, "kvbench: read failed\n");
-			exit(1);
+		snprintf(key, sizeof key, "t%02d-%08d", a->id, i);
+		if (kv_put(a->s, key, strlen(key), val, sizeof val))
+			return (void *)1;
+		if (a->flush && kv_flush(a->s))
+			return (void *)1;
+		a->lat[i] = bench_now() - t0;
+	}
+	return NULL;
+}
+
+/* One row per (threads, mode). The disk's own rate with as many threads is measured right before
+ * each thread count's rows, interleaved, so that a burst of noise from other work on the
+ * machine lands on both sides of the ratio. */
+static void bench_groupcommit(void)
+{
+	static const enum kv_sync modes[] = { KV_SYNC_NONE, KV_SYNC_BATCH, KV_SYNC_ALWAYS };
+	char dir[1100], probe[1100];
+
+	snprintf(dir, sizeof dir, "%s/gc", base_dir);
+	snprintf(probe, sizeof probe, "%s/gc-disk", base_dir);
+	bench_rm(probe);
+	bench_mkdir(probe);
+	printf("\n## Group commit: each writer does put(4 KiB value) + kv_flush (sync=always: the put "
+	       "alone, which returns once durable); about %d operations per row. disk: 4 KiB "
+	       "append+fdatasync with as many threads (each its own file), measured just before\n\n",
+	       gc_ops);
+	printf("| sync | threads | writes+flushes/s | disk appends/s | × disk | fdatasyncs per flush "
+	       "| p50 µs | p99 µs |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int k = 0; k < NTHREADS; k++) {
+		int t = thread_counts[k], n = gc_ops / t > 20 ? gc_ops / t : 20;
+		double disk = bench_disk_sync(probe, t, n, 0, NULL, NULL);
+
+		if (disk < 0)
+			die("disk append+fdatasync", (int)disk);
+		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+			pthread_t th[32];
+			struct gc_arg args[32];
+			double *lat = calloc((size_t)t * (size_t)n, sizeof(*lat));
+			struct kv_stats a, b;
+			struct kv *s;
+			double t0, dt, rate;
+			uint64_t fs;
+			int bad = 0;
+
+			if (!lat)
+				die("malloc", -ENOMEM);
+			bench_rm(dir);
+			s = open_store(dir, modes[m], NULL, NULL);
+			kv_stats(s, &a);
+			t0 = bench_now();
+			for (int i = 0; i < t; i++) {
+				args[i] = (struct gc_arg){ s, i, n, modes[m] != KV_SYNC_ALWAYS,
+							   lat + (size_t)i * (size_t)n };
+				if (pthread_create(&th[i], NULL, gc_thread, &args[i]))
+					die("pthread_create", -EAGAIN);
+			}
+			for (int i = 0; i < t; i++) {
+				void *ret;
+
+				pthread_join(th[i], &ret);
+				bad |= ret != NULL;
+			}
+			dt = bench_now() - t0;
+			if (bad)
+				die("put/flush", -EIO);
+			kv_stats(s, &b);
+			fs = b.fdatasyncs - a.fdatasyncs;
+			rate = (double)t * n / dt;
+			printf("| %s | %d | %.0f | %.0f | %.2f | %.3f | %.0f | %.0f |\n", kv_sync_name(modes[m]), t,
+			       rate, disk, rate / disk, (double)fs / ((double)t * n),
+			       bench_pct(lat, (size_t)t * (size_t)n, 0.5) * 1e6,
+			       bench_pct(lat, (size_t)t * (size_t)n, 0.99) * 1e6);
+			kv_close(s);
+			free(lat);
 		}
 	}
-	dt = now_s() - t0;
-	printf("| random read | %.0f gets/s |\n", (double)nkeys / dt);
-	kv_flush(s);
-	kv_stats(s, &st);
-	uint64_t wal_bytes = st.wal_bytes;
-	kv_close(s);
+	bench_rm(dir);
+	bench_rm(probe);
+}
 
-	double open_s;
-	s = open_store(dir, KV_SYNC_NONE, &open_s);
-	printf("| reopen, replaying %.1f MB of log | %.3f s (%.0f MB/s) |\n", (double)wal_bytes / 1e6, open_s,
-	       (double)wal_bytes / 1e6 / open_s);
-	t0 = now_s();
-	if (kv_snapshot(s)) {
-		fprintf(stderr, "kvbench: snapshot failed\n");
-		exit(1);
+/* ---- scale -------------------------------------------------------------------------------- */
+
+struct scale_result {
+	double seq, rnd, read, mem_per_key, wal_mb, replay_s, snap_s, snap_open_s;
+	long rss_kib;
+};
+
+static double fill(struct kv *s, const uint64_t *order, uint64_t n)
+{
+	char key[17], val[100];
+	double t0;
+
+	memset(val, 'x', sizeof val);
+	t0 = bench_now();
+	for (uint64_t i = 0; i < n; i++) {
+		make_key(key, order ? order[i] : i);
+		memcpy(val, key, 16);
+		if (kv_put(s, key, 16, val, sizeof val))
+			die("put", -EIO);
 	}
-	printf("| snapshot of %" PRIu64 " keys | %.3f s |\n", nkeys, now_s() - t0);
+	return (double)n / (bench_now() - t0);
+}
+
+static void scale_one(uint64_t n, struct scale_result *r)
+{
+	char dir[1100], key[17], buf[128];
+	uint64_t *order = permutation(n, 42);
+	struct kv_stats st;
+	struct kv *s;
+	double t0;
+	size_t got;
+
+	snprintf(dir, sizeof dir, "%s/scale-%" PRIu64, base_dir, n);
+	bench_rm(dir);
+	s = open_store(dir, KV_SYNC_NONE, NULL, NULL);
+	r->seq = fill(s, NULL, n);
 	kv_close(s);
-	s = open_store(dir, KV_SYNC_NONE, &open_s);
-	printf("| reopen from the snapshot | %.3f s |\n", open_s);
+	bench_rm(dir);
+	s = open_store(dir, KV_SYNC_NONE, NULL, NULL);
+	r->rnd = fill(s, order, n);
+	kv_stats(s, &st);
+	r->mem_per_key = (double)st.mem_bytes / (double)st.keys;
+	t0 = bench_now();
+	for (uint64_t i = 0; i < n; i++) {
+		make_key(key, order[(i * 7919) % n]);
+		if (kv_read(s, key, 16, 0, buf, sizeof buf, &got) || got != 100)
+			die("read", -EIO);
+	}
+	r->read = (double)n / (bench_now() - t0);
+	if (kv_flush(s))
+		die("flush", -EIO);
+	kv_stats(s, &st);
+	r->wal_mb = (double)st.wal_bytes / 1e6;
 	kv_close(s);
-	rm_store(dir);
+	s = open_store(dir, KV_SYNC_NONE, &r->replay_s, NULL);
+	t0 = bench_now();
+	if (kv_snapshot(s))
+		die("snapshot", -EIO);
+	r->snap_s = bench_now() - t0;
+	kv_close(s);
+	s = open_store(dir, KV_SYNC_NONE, &r->snap_open_s, NULL);
+	kv_close(s);
+	bench_rm(dir);
+	free(order);
+}
+
+static void bench_scale(void)
+{
+	printf("\n## Scale: 16-byte keys, 100-byte values, sync=none, one thread; each size in its own "
+	       "process\n\n");
+	printf("| keys | seq fill puts/s | random fill puts/s | random read gets/s | index bytes/key "
+	       "| peak RSS MiB | RSS bytes/key | replay MB | replay s | replay MB/s | snapshot s "
+	       "| open from snapshot s |\n");
+	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (uint64_t n = nkeys / 100; n <= nkeys; n *= 10) {
+		struct scale_result r;
+		struct rusage ru;
+		int fds[2], st;
+		pid_t pid;
+
+		if (n < 10)
+			continue;
+		memset(&r, 0, sizeof r);
+		if (pipe(fds) < 0)
+			die("pipe", -errno);
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0)
+			die("fork", -errno);
+		if (pid == 0) {
+			close(fds[0]);
+			scale_one(n, &r);
+			if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
+				_exit(1);
+			_exit(0);
+		}
+		close(fds[1]);
+		if (read(fds[0], &r, sizeof r) != (ssize_t)sizeof r)
+			memset(&r, 0, sizeof r);
+		close(fds[0]);
+		if (wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			die("scale child", -EIO);
+		r.rss_kib = ru.ru_maxrss;
+		printf("| %" PRIu64 " | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.3f | %.0f | %.3f | %.3f |\n",
+		       n, r.seq, r.rnd, r.read, r.mem_per_key, (double)r.rss_kib / 1024.0,
+		       (double)r.rss_kib * 1024.0 / (double)n, r.wal_mb, r.replay_s,
+		       r.replay_s > 0 ? r.wal_mb / r.replay_s : 0, r.snap_s, r.snap_open_s);
+	}
+	printf("\nPeak RSS includes the benchmark's own key order (8 bytes/key) and the libc heap's "
+	       "slack.\n");
+}
+
+/* ---- write latency during a snapshot ------------------------------------------------------ */
+
+struct snap_writer {
+	struct kv *s;
+	atomic_int stop;
+	uint64_t keys;
+	size_t n, cap;
+	double *start, *lat;
+	int rc;
+};
+
+static void *snap_writer_thread(void *p)
+{
+	struct snap_writer *w = p;
+	char key[17], val[100];
+	uint64_t x = 88172645463325252ull;
+
+	memset(val, 'w', sizeof val);
+	while (!atomic_load(&w->stop) && w->n < w->cap) {
+		double t0;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		make_key(key, x % w->keys);
+		t0 = bench_now();
+		if ((w->rc = kv_put(w->s, key, 16, val, sizeof val)))
+			break;
+		w->start[w->n] = t0;
+		w->lat[w->n++] = bench_now() - t0;
+	}
+	return NULL;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
+
+static void bench_snapshot(void)
+{
+	enum { ROUNDS = 3 };
+	char dir[1100];
+	struct snap_writer w;
+	double win[ROUNDS][2], snap_s[ROUNDS];
+	double *in, *out;
+	size_t nin = 0, nout = 0;
+	pthread_t th;
+	uint64_t *order;
+
+	snprintf(dir, sizeof dir, "%s/snap", base_dir);
+	bench_rm(dir);
+	memset(&w, 0, sizeof w);
+	w.s = open_store(dir, KV_SYNC_BATCH, NULL, NULL);
+	order = permutation(nkeys, 7);
+	fill(w.s, order, nkeys);
+	free(order);
+	if (kv_flush(w.s))
+		die("flush", -EIO);
+	w.keys = nkeys;
+	w.cap = 8u << 20;
+	w.start = malloc(w.cap * sizeof(double));
+	w.lat = malloc(w.cap * sizeof(double));
+	in = malloc(w.cap * sizeof(double));
+	out = malloc(w.cap * sizeof(double));
+	if (!w.start || !w.lat || !in || !out)
+		die("malloc", -ENOMEM);
+	if (pthread_create(&th, NULL, snap_writer_thread, &w))
+		die("pthread_create", -EAGAIN);
+	/* A writer alone for snap_base_s, then ROUNDS snapshots from this thread, each followed by
+	 * as long without one. A put that started inside a snapshot counts as "during", every
+	 * other one as "without": both sides then span the whole run, so load from other work on
+	 * the machine lands on both alike. */
+	sleep_s(snap_base_s);
+	for (int i = 0; i < ROUNDS; i++) {
+		win[i][0] = bench_now();
+		if (kv_snapshot(w.s))
+			die("snapshot", -EIO);
+		win[i][1] = bench_now();
+		snap_s[i] = win[i][1] - win[i][0];
+		sleep_s(snap_s[i]);
+	}
+	atomic_store(&w.stop, 1);
+	pthread_join(th, NULL);
+	if (w.rc)
+		die("put", w.rc);
+	for (size_t i = 0; i < w.n; i++) {
+		int during = 0;
+
+		for (int r = 0; r < ROUNDS; r++)
+			during |= w.start[i] >= win[r][0] && w.start[i] < win[r][1];
+		if (during)
+			in[nin++] = w.lat[i];
+		else
+			out[nout++] = w.lat[i];
+	}
+	printf("\n## Snapshots: %" PRIu64 " keys; one writer thread overwriting random keys with 100-byte "
+	       "values (sync=batch, so the put does not wait for the disk) while another thread takes "
+	       "%d snapshots\n\n", nkeys, ROUNDS);
+	printf("| measure | value |\n|---|---:|\n");
+	printf("| snapshot time (median of %d) | %.3f s |\n", ROUNDS, bench_pct(snap_s, ROUNDS, 0.5));
+	printf("| puts without a snapshot | %zu |\n", nout);
+	printf("| puts during snapshots | %zu |\n", nin);
+	{
+		double p50o = bench_pct(out, nout, 0.5) * 1e6, p99o = bench_pct(out, nout, 0.99) * 1e6;
+		double p50i = bench_pct(in, nin, 0.5) * 1e6, p99i = bench_pct(in, nin, 0.99) * 1e6;
+		double p999o = bench_pct(out, nout, 0.999) * 1e6, p999i = bench_pct(in, nin, 0.999) * 1e6;
+
+		printf("| put p50 without / during | %.1f / %.1f µs |\n", p50o, p50i);
+		printf("| put p99 without / during | %.1f / %.1f µs |\n", p99o, p99i);
+		printf("| put p99.9 without / during | %.1f / %.1f µs |\n", p999o, p999i);
+		printf("| p99 during ÷ without | %.2f |\n", p99o > 0 ? p99i / p99o : 0);
+	}
+	kv_close(w.s);
+	free(w.start);
+	free(w.lat);
+	free(in);
+	free(out);
+	bench_rm(dir);
+}
+
+/* ---- recovery ------------------------------------------------------------------------------ */
+
+/* Drop every file of dir from the page cache, so the next open reads the disk. */
+static void drop_dir_cache(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char p[1400];
+		int fd;
+
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			continue;
+		fdatasync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void bench_recovery(void)
+{
+	enum { EMPTY_OPENS = 5 };
+	char dir[1100], key[32], *val;
+	double open_s[EMPTY_OPENS], cold_s, warm_s;
+	const uint64_t vlen = 4096, live = 16384; /* 64 MiB of live data, overwritten */
+	uint64_t total = (uint64_t)log_mb << 20, puts = total / vlen;
+	struct kv_report rep;
+	struct kv_stats st;
+	struct kv *s;
 
 	snprintf(dir, sizeof dir, "%s/empty", base_dir);
-	rm_store(dir);
-	s = open_store(dir, KV_SYNC_NONE, NULL);
+	bench_rm(dir);
+	s = open_store(dir, KV_SYNC_NONE, NULL, NULL);
 	kv_close(s);
-	s = open_store(dir, KV_SYNC_NONE, &open_s);
-	printf("| open an empty store | %.2f ms |\n", open_s * 1e3);
+	for (int i = 0; i < EMPTY_OPENS; i++) {
+		s = open_store(dir, KV_SYNC_NONE, &open_s[i], NULL);
+		kv_close(s);
+	}
+	bench_rm(dir);
+
+	snprintf(dir, sizeof dir, "%s/log", base_dir);
+	bench_rm(dir);
+	val = malloc(vlen);
+	if (!val)
+		die("malloc", -ENOMEM);
+	memset(val, 'l', vlen);
+	s = open_store(dir, KV_SYNC_NONE, NULL, NULL);
+	for (uint64_t i = 0; i < puts; i++) {
+		snprintf(key, sizeof key, "log/%08" PRIu64, i % live);
+		memcpy(val, &i, sizeof i);
+		if (kv_put(s, key, strlen(key), val, vlen))
+			die("put", -EIO);
+	}
+	if (kv_flush(s))
+		die("flush", -EIO);
+	kv_stats(s, &st);
 	kv_close(s);
-	rm_store(dir);
-	free(order);
+	free(val);
+	drop_dir_cache(dir);
+	s = open_store(dir, KV_SYNC_NONE, &cold_s, &rep);
+	kv_close(s);
+	s = open_store(dir, KV_SYNC_NONE, &warm_s, NULL);
+	kv_close(s);
+	bench_rm(dir);
+
+	printf("\n## Recovery\n\n| open | log MB | records replayed | s | replay MB/s |\n"
+	       "|---|---:|---:|---:|---:|\n");
+	printf("| empty store (median of %d) | 0 | 0 | %.4f | |\n", EMPTY_OPENS,
+	       bench_pct(open_s, EMPTY_OPENS, 0.5));
+	printf("| log of 4 KiB puts over %" PRIu64 " keys, cold cache | %.0f | %" PRIu64 " | %.3f | %.0f |\n",
+	       live, (double)st.wal_bytes / 1e6, rep.records_replayed, cold_s, (double)st.wal_bytes / 1e6 / cold_s);
+	printf("| the same, warm page cache | %.0f | %" PRIu64 " | %.3f | %.0f |\n", (double)st.wal_bytes / 1e6,
+	       rep.records_replayed, warm_s, (double)st.wal_bytes / 1e6 / warm_s);
+	printf("\nOpening %" PRIu64 " keys from a snapshot: the scale table's last column.\n", nkeys);
 }
 
 int main(int argc, char **argv)
 {
-	int do_gc = 0, do_fill = 0;
+	int want_disk = 0, want_gc = 0, want_scale = 0, want_snap = 0, want_rec = 0;
+
+	/* the engine as kvfs and kv_cli run it: the same malloc settings (mount/hugepages.h);
+	 * every store of a run shares them */
+	hugepages_reexec(argv);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--dir") && i + 1 < argc)
 			base_dir = argv[++i];
 		else if (!strcmp(argv[i], "--keys") && i + 1 < argc)
 			nkeys = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--flushes") && i + 1 < argc)
-			flushes_per_thread = atoi(argv[++i]);
+			gc_ops = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--log-mb") && i + 1 < argc)
+			log_mb = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--disk-mb") && i + 1 < argc)
+			disk_mb = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--tiny"))
-			nkeys = 2000, flushes_per_thread = 5;
+			nkeys = 2000, gc_ops = 64, log_mb = 2, disk_mb = 2, snap_base_s = 0.05;
+		else if (!strcmp(argv[i], "disk"))
+			want_disk = 1;
 		else if (!strcmp(argv[i], "groupcommit"))
-			do_gc = 1;
-		else if (!strcmp(argv[i], "fill"))
-			do_fill = 1;
+			want_gc = 1;
+		else if (!strcmp(argv[i], "scale"))
+			want_scale = 1;
+		else if (!strcmp(argv[i], "snapshot"))
+			want_snap = 1;
+		else if (!strcmp(argv[i], "recovery"))
+			want_rec = 1;
 		else {
-			fprintf(stderr, "usage: kvbench [--dir DIR] [--keys N] [--flushes N] [--tiny] [groupcommit] [fill]\n");
+			fprintf(stderr, "usage: kvbench [--dir DIR] [--keys N] [--flushes N] [--log-mb N] "
+					"[--disk-mb N] [--tiny] [disk] [groupcommit] [scale] [snapshot] [recovery]\n");
 			return 2;
 		}
 	}
-	if (!do_gc && !do_fill)
-		do_gc = do_fill = 1;
-	char cmd[1100];
-	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", base_dir);
-	if (system(cmd) != 0)
-		return 1;
-	if (do_gc)
+	if (nkeys < 10 || gc_ops < 1) {
+		fprintf(stderr, "kvbench: need --keys >= 10 and --flushes >= 1\n");
+		return 2;
+	}
+	if (!want_disk && !want_gc && !want_scale && !want_snap && !want_rec)
+		want_disk = want_gc = want_scale = want_snap = want_rec = 1;
+	if (bench_mkdir(base_dir))
+		die(base_dir, -EIO);
+	if (want_disk)
+		bench_disk();
+	if (want_gc)
 		bench_groupcommit();
-	if (do_fill)
-		bench_fill();
+	if (want_scale)
+		bench_scale();
+	if (want_snap)
+		bench_snapshot();
+	if (want_rec)
+		bench_recovery();
 	return 0;
 }

@@ -2,20 +2,28 @@
  * disk, one run: LevelDB, LMDB, SQLite and RocksDB (each compiled in when meson finds it:
  * HAVE_LEVELDB, HAVE_LMDB, HAVE_SQLITE, HAVE_ROCKSDB).
  *
- *   peers [--dir DIR] [--keys N] [--sync N] [--tiny] [STORE...]
+ *   peers [--dir DIR] [--keys N] [--sync N] [--cap STORE=N]... [--tiny] [STORE...]
+ *
+ * --cap runs one store's fills and reads with fewer keys (SQLite's one commit per put makes
+ * 1M keys take minutes); the table says how many each store had.
  *
  * 16-byte keys (the key number in hex), 100-byte values, one thread, one put or get per call:
  *   sequential fill   N puts in key order into an empty store, not synced
  *   random fill       N puts in a random order into an empty store, not synced
  *   random read       N gets in another random order from the randomly filled store
- *   durable put       --sync puts of random keys, each durable (fdatasync'd) before the next;
- *                     p50/p99 latency, and the disk's own 4 KiB append+fdatasync for reference
+ *   reopen            close the randomly filled store and time opening it again (the engine
+ *                     replays its log; the others find their files)
+ *   durable put       --sync puts of random keys, each durable (fdatasync'd) before the put
+ *                     returns, from 1 thread and from 8 threads (--sync/8 each, one shared
+ *                     handle); p50/p99 latency; the disk's own 4 KiB append+fdatasync with 1 and
+ *                     8 threads (each thread its own file) for reference
  * Times exclude open and close. Each store runs in its own child process (its peak RSS is
  * reported, and one store's heap cannot slow the next). How each store is configured, and why,
  * is printed under the table and written beside each open_* below. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hugepages.h"
 #include "kv.h"
+#include "bench_util.h"
 #ifdef HAVE_LEVELDB
 #include <leveldb/c.h>
 #endif
@@ -47,6 +57,7 @@ enum mode { FILL_SEQ, FILL_RAND, DURABLE };
 
 static const char *base_dir = "/tmp/peers";
 static uint64_t nkeys = 200000;
+static uint64_t cap_keys[16]; /* per store, 0: nkeys */
 static unsigned nsync = 1000;
 
 static double now_s(void)
@@ -291,12 +302,16 @@ static void lmdb_close(void *h)
 #ifdef HAVE_SQLITE
 /* A WITHOUT ROWID table keyed by a BLOB primary key (one B-tree, "for tables with small
  * rows and non-integer primary keys"); prepared statements; each put in its own autocommit
- * transaction. journal_mode=WAL (wal.html: faster, one sync per commit); synchronous=OFF for
- * the fills, FULL for durable puts (in WAL mode NORMAL would not sync at each commit);
+ * transaction. journal_mode=WAL (wal.html: faster, one sync per commit); synchronous=NORMAL
+ * for the fills (pragma.html: "a good choice for most applications running in WAL mode"; it
+ * syncs only at checkpoints), FULL for durable puts (in WAL mode NORMAL would not sync at each
+ * commit);
  * cache_size 64 MiB and mmap_size 256 MiB for the reads. */
 struct sql {
 	sqlite3 *db;
 	sqlite3_stmt *put, *get;
+	pthread_mutex_t lock; /* one writer at a time, as SQLite itself allows: the prepared
+			       * statements are shared by the durable-put threads */
 };
 
 static void sql_exec(struct sql *q, const char *s)
@@ -312,14 +327,15 @@ static void *sql_open(const char *dir, enum mode m)
 	struct sql *q = calloc(1, sizeof(*q));
 	char path[1100];
 
+	pthread_mutex_init(&q->lock, NULL);
 	snprintf(path, sizeof path, "%s/db", dir);
 	if (sqlite3_open(path, &q->db) != SQLITE_OK)
 		fail("sqlite", "open", sqlite3_errmsg(q->db));
 	sql_exec(q, "PRAGMA journal_mode=WAL");
-	sql_exec(q, m == DURABLE ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF");
+	sql_exec(q, m == DURABLE ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
 	sql_exec(q, "PRAGMA cache_size=-65536");
 	sql_exec(q, "PRAGMA mmap_size=268435456");
-	sql_exec(q, "CREATE TABLE kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID");
+	sql_exec(q, "CREATE TABLE IF NOT EXISTS kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID");
 	if (sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO kv(k, v) VALUES(?, ?)", -1, &q->put,
 			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(q->db, "SELECT v FROM kv WHERE k = ?", -1, &q->get, NULL) != SQLITE_OK)
@@ -331,11 +347,13 @@ static void sql_put(void *h, const char *k, const char *v)
 {
 	struct sql *q = h;
 
+	pthread_mutex_lock(&q->lock);
 	sqlite3_bind_blob(q->put, 1, k, KLEN, SQLITE_STATIC);
 	sqlite3_bind_blob(q->put, 2, v, VLEN, SQLITE_STATIC);
 	if (sqlite3_step(q->put) != SQLITE_DONE)
 		fail("sqlite", "insert", sqlite3_errmsg(q->db));
 	sqlite3_reset(q->put);
+	pthread_mutex_unlock(&q->lock);
 }
 
 static int sql_get(void *h, const char *k, char *buf)
@@ -362,6 +380,7 @@ static void sql_close(void *h)
 	sqlite3_finalize(q->put);
 	sqlite3_finalize(q->get);
 	sqlite3_close(q->db);
+	pthread_mutex_destroy(&q->lock);
 	free(q);
 }
 #endif
@@ -451,8 +470,9 @@ static const struct peer peers[] = {
 	  lmdb_open, lmdb_put, lmdb_get, lmdb_close },
 #endif
 #ifdef HAVE_SQLITE
-	{ "sqlite", "WITHOUT ROWID, WAL, synchronous=OFF for fills / FULL for durable, 64 MiB cache, "
-		    "mmap 256 MiB, autocommit per put",
+	{ "sqlite", "WITHOUT ROWID, WAL, synchronous=NORMAL for fills / FULL for durable, 64 MiB "
+		    "cache, mmap 256 MiB, autocommit per put; threads share one connection under a mutex "
+		    "(SQLite has one writer at a time)",
 	  sql_open, sql_put, sql_get, sql_close },
 #endif
 #ifdef HAVE_ROCKSDB
@@ -488,15 +508,9 @@ static uint64_t *permutation(uint64_t n, uint64_t seed)
 	return p;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 struct result {
-	double seq, rnd, read, durable, p50_us, p99_us;
+	uint64_t keys;
+	double seq, rnd, read, reopen_s, durable[2], p50_us[2], p99_us[2];
 	long rss_kib;
 };
 
@@ -522,79 +536,107 @@ static double fill(const struct peer *p, void *h, const uint64_t *order, uint64_
 	return (double)n / (now_s() - t0);
 }
 
-static void run_peer(const struct peer *p, struct result *r)
+struct durable_arg {
+	const struct peer *p;
+	void *h;
+	const uint64_t *keys;
+	unsigned n;
+	double *lat;
+};
+
+static void *durable_thread(void *arg)
 {
-	char dir[1100], key[KLEN + 1], val[VLEN], buf[VLEN];
-	uint64_t *order = permutation(nkeys, 42);
-	double *lat, t0;
+	struct durable_arg *a = arg;
+	char key[KLEN + 1], val[VLEN];
+
+	memset(val, 'd', sizeof val);
+	for (unsigned i = 0; i < a->n; i++) {
+		double t1 = now_s();
+
+		make_key(key, a->keys[i]);
+		a->p->put(a->h, key, val);
+		a->lat[i] = now_s() - t1;
+	}
+	return NULL;
+}
+
+/* nsync durable puts of distinct keys from `threads` threads sharing one handle; slot k of r. */
+static void durable(const struct peer *p, const char *dir, const uint64_t *order, int threads,
+		    struct result *r, int k)
+{
+	unsigned per = nsync / (unsigned)threads ? nsync / (unsigned)threads : 1;
+	double *lat = calloc((size_t)per * (size_t)threads, sizeof(*lat)), t0;
+	struct durable_arg a[8];
+	pthread_t th[8];
+	void *h;
+
+	if (!lat)
+		fail("peers", "malloc", strerror(ENOMEM));
+	h = fresh(p, dir, DURABLE);
+	t0 = now_s();
+	for (int t = 0; t < threads; t++) {
+		a[t] = (struct durable_arg){ p, h, order + (size_t)t * per, per, lat + (size_t)t * per };
+		if (pthread_create(&th[t], NULL, durable_thread, &a[t]))
+			fail("peers", "pthread_create", strerror(EAGAIN));
+	}
+	for (int t = 0; t < threads; t++)
+		pthread_join(th[t], NULL);
+	r->durable[k] = (double)per * threads / (now_s() - t0);
+	p->close(h);
+	r->p50_us[k] = bench_pct(lat, (size_t)per * (size_t)threads, 0.5) * 1e6;
+	r->p99_us[k] = bench_pct(lat, (size_t)per * (size_t)threads, 0.99) * 1e6;
+	free(lat);
+}
+
+static void run_peer(const struct peer *p, uint64_t nk, struct result *r)
+{
+	char dir[1100], key[KLEN + 1], buf[VLEN];
+	uint64_t *order = permutation(nk, 42);
+	double t0;
 	void *h;
 
 	snprintf(dir, sizeof dir, "%s/%s", base_dir, p->name);
+	r->keys = nk;
 
 	h = fresh(p, dir, FILL_SEQ);
-	r->seq = fill(p, h, NULL, nkeys);
+	r->seq = fill(p, h, NULL, nk);
 	p->close(h);
 
 	h = fresh(p, dir, FILL_RAND);
-	r->rnd = fill(p, h, order, nkeys);
+	r->rnd = fill(p, h, order, nk);
 	t0 = now_s();
-	for (uint64_t i = 0; i < nkeys; i++) {
-		make_key(key, order[(i * 7919) % nkeys]);
+	for (uint64_t i = 0; i < nk; i++) {
+		make_key(key, order[(i * 7919) % nk]);
 		if (p->get(h, key, buf) != VLEN || memcmp(buf, key, KLEN))
 			fail(p->name, "read", key);
 	}
-	r->read = (double)nkeys / (now_s() - t0);
+	r->read = (double)nk / (now_s() - t0);
 	p->close(h);
 
-	lat = calloc(nsync, sizeof(*lat));
-	h = fresh(p, dir, DURABLE);
-	memset(val, 'd', sizeof val);
+	/* Reopen the filled store; one get proves it is usable. */
 	t0 = now_s();
-	for (unsigned i = 0; i < nsync; i++) {
-		double t1 = now_s();
-
-		make_key(key, order[i]);
-		p->put(h, key, val);
-		lat[i] = now_s() - t1;
-	}
-	r->durable = nsync / (now_s() - t0);
+	h = p->open(dir, FILL_RAND);
+	make_key(key, order[0]);
+	if (p->get(h, key, buf) != VLEN)
+		fail(p->name, "read after reopen", key);
+	r->reopen_s = now_s() - t0;
 	p->close(h);
-	qsort(lat, nsync, sizeof(*lat), cmp_double);
-	r->p50_us = lat[nsync / 2] * 1e6;
-	r->p99_us = lat[(size_t)((double)nsync * 0.99)] * 1e6;
-	free(lat);
+
+	durable(p, dir, order, 1, r, 0);
+	durable(p, dir, order, 8, r, 1);
 	free(order);
 	rm_dir(dir);
-}
-
-/* The disk's own: 4 KiB appends, each fdatasync'd, 1 thread. */
-static double disk_appends_per_s(unsigned n)
-{
-	char path[1100], buf[4096];
-	double t0;
-	int fd;
-
-	memset(buf, 'd', sizeof buf);
-	snprintf(path, sizeof path, "%s/disk-probe", base_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-	if (fd < 0)
-		fail("disk", path, strerror(errno));
-	t0 = now_s();
-	for (unsigned i = 0; i < n; i++)
-		if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf || fdatasync(fd) != 0)
-			fail("disk", path, strerror(errno));
-	t0 = now_s() - t0;
-	close(fd);
-	unlink(path);
-	return n / t0;
 }
 
 int main(int argc, char **argv)
 {
 	int want[NPEERS], any = 0;
 	struct result res[NPEERS];
-	double disk;
+	double disk[2];
 
+	/* the engine as kvfs and kv_cli run it: the same malloc settings (mount/hugepages.h);
+	 * every store of a run shares them */
+	hugepages_reexec(argv);
 	memset(want, 0, sizeof want);
 	memset(res, 0, sizeof res);
 	for (int i = 1; i < argc; i++) {
@@ -609,6 +651,14 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--sync") && i + 1 < argc) {
 			nsync = (unsigned)strtoul(argv[++i], NULL, 10);
 			continue;
+		} else if (!strcmp(argv[i], "--cap") && i + 1 < argc) {
+			const char *eq = strchr(argv[++i], '=');
+
+			for (k = 0; eq && k < NPEERS; k++)
+				if (strlen(peers[k].name) == (size_t)(eq - argv[i]) &&
+				    !strncmp(argv[i], peers[k].name, (size_t)(eq - argv[i])))
+					cap_keys[k] = strtoull(eq + 1, NULL, 10);
+			continue;
 		} else if (!strcmp(argv[i], "--tiny")) {
 			nkeys = 2000, nsync = 20;
 			continue;
@@ -617,7 +667,8 @@ int main(int argc, char **argv)
 			if (!strcmp(argv[i], peers[k].name))
 				break;
 		if (k == NPEERS) {
-			fprintf(stderr, "usage: peers [--dir DIR] [--keys N] [--sync N] [--tiny] [STORE...]\n"
+			fprintf(stderr, "usage: peers [--dir DIR] [--keys N] [--sync N] [--cap STORE=N]... "
+					"[--tiny] [STORE...]\n"
 					"stores built in:");
 			for (k = 0; k < NPEERS; k++)
 				fprintf(stderr, " %s", peers[k].name);
@@ -631,7 +682,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	make_dir(base_dir);
-	disk = disk_appends_per_s(nsync);
+	disk[0] = bench_disk_sync(base_dir, 1, (int)nsync, 0, NULL, NULL);
+	disk[1] = bench_disk_sync(base_dir, 8, (int)(nsync / 8 ? nsync / 8 : 1), 0, NULL, NULL);
+	if (disk[0] < 0 || disk[1] < 0)
+		fail("disk", base_dir, strerror(EIO));
 	for (size_t k = 0; k < NPEERS; k++) {
 		struct rusage ru;
 		int st, fds[2];
@@ -647,7 +701,10 @@ int main(int argc, char **argv)
 			fail("peers", "fork", strerror(errno));
 		if (pid == 0) {
 			close(fds[0]);
-			run_peer(&peers[k], &res[k]);
+			uint64_t nk = cap_keys[k] && cap_keys[k] < nkeys ? cap_keys[k] : nkeys;
+
+			/* the durable puts take their keys from the first nsync of the order */
+			run_peer(&peers[k], nk > nsync ? nk : nsync, &res[k]);
 			if (write(fds[1], &res[k], sizeof res[k]) != (ssize_t)sizeof res[k])
 				_exit(1);
 			_exit(0);
@@ -662,20 +719,29 @@ int main(int argc, char **argv)
 		}
 		res[k].rss_kib = ru.ru_maxrss;
 	}
-	printf("\n## Engine and embedded stores: %" PRIu64 " keys of 16 bytes, 100-byte values, "
-	       "1 thread; %u durable puts\n\n", nkeys, nsync);
-	printf("disk: 4 KiB append+fdatasync, 1 thread: %.0f/s\n\n", disk);
-	printf("| store | seq fill puts/s | random fill puts/s | random read gets/s | durable puts/s "
-	       "| × disk | durable p50 µs | p99 µs | peak RSS MiB |\n");
-	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("\n## Engine and embedded stores: %" PRIu64 " keys (fewer where the keys column says) of 16 bytes, 100-byte values; "
+	       "%u durable puts per row\n\n", nkeys, nsync);
+	printf("| store | seq fill puts/s | random fill puts/s | random read gets/s | reopen s "
+	       "| peak RSS MiB | keys |\n|---|---:|---:|---:|---:|---:|---:|\n");
+	for (size_t k = 0; k < NPEERS; k++) {
+		const struct result *r = &res[k];
+
+		if (!any || want[k])
+			printf("| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %" PRIu64 " |\n", peers[k].name, r->seq,
+			       r->rnd, r->read, r->reopen_s, (double)r->rss_kib / 1024.0, r->keys);
+	}
+	printf("\nDurable puts (each put returns once fdatasync'd), against the disk's 4 KiB "
+	       "append+fdatasync with as many threads (each its own file): %.0f/s (1 thread), "
+	       "%.0f/s (8 threads)\n\n", disk[0], disk[1]);
+	printf("| durable | threads | puts/s | × disk | p50 µs | p99 µs |\n|---|---:|---:|---:|---:|---:|\n");
 	for (size_t k = 0; k < NPEERS; k++) {
 		const struct result *r = &res[k];
 
 		if (any && !want[k])
 			continue;
-		printf("| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f |\n", peers[k].name,
-		       r->seq, r->rnd, r->read, r->durable, r->durable / disk, r->p50_us, r->p99_us,
-		       (double)r->rss_kib / 1024.0);
+		for (int t = 0; t < 2; t++)
+			printf("| %s | %d | %.0f | %.2f | %.0f | %.0f |\n", peers[k].name, t ? 8 : 1,
+			       r->durable[t], r->durable[t] / disk[t], r->p50_us[t], r->p99_us[t]);
 	}
 	printf("\nConfiguration (each as its documentation recommends for the work):\n");
 	for (size_t k = 0; k < NPEERS; k++)

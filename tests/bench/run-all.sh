@@ -1,24 +1,56 @@
 #!/bin/bash
 # run-all.sh — every benchmark in one run, on one disk, so that the ratios mean something
-# (issue 6): the engine (kvbench), the engine beside LevelDB/LMDB/SQLite/RocksDB (peers), and
-# the same file work on a plain directory, a plain FUSE passthrough mount and a kvfs mount
-# (fsbench), all under WORK_DIR. Prints markdown tables on stdout and keeps a copy in
-# WORK_DIR/results.md.
+# (issue 6): the disk's own limits and the engine (kvbench), the engine beside
+# LevelDB/LMDB/SQLite/RocksDB (peers), and the same file work on a plain directory, a plain FUSE
+# passthrough mount and a kvfs mount (fsbench), all under WORK_DIR. Writes docs/PERFORMANCE.md
+# (machine, disk, every table, the targets met or not) and docs/perf-threads.png (gnuplot), and
+# keeps the raw outputs in WORK_DIR.
 #
-#   tests/bench/run-all.sh [BUILD_DIR [WORK_DIR]]      (defaults: build, /tmp/kvfs-bench)
+#   tests/bench/run-all.sh [BUILD_DIR [WORK_DIR]]   (defaults: build, /var/tmp/kvfs-bench)
+#   meson compile -C BUILD_DIR bench                (the same, with BUILD_DIR's programs)
 #
-# Sizes from the environment: KEYS (engine and peers, default 200000), SYNCS (durable puts per
-# store, 1000), FILES (fsbench files, 2000), MB (fsbench streamed file, 256).
-# Run as root: fsbench drops the page cache before its cold reads, and FUSE mounts need
-# /dev/fuse. WORK_DIR must be on the disk you mean to measure (not a tmpfs).
+# Sizes from the environment (full-size defaults in brackets):
+#   KEYS     engine scale/snapshot keys and peers keys            [1000000]
+#   FLUSHES  write+flush operations per group-commit row          [4000]
+#   SYNCS    durable puts per peers row (1 and 8 threads)          [2000]
+#   SQLITE_KEYS  SQLite's fills and reads (a commit per put: 1M takes minutes) [200000]
+#   LOG_MB   log replayed by the recovery benchmark, MiB           [1024]
+#   DISK_MB  the disk's sequential write/read, MiB                 [1024]
+#   FILES    fsbench files (the readdir directory holds this many) [10000]
+#   MB       fsbench streamed file, MiB                            [1024]
+#   THREADS  fsbench's many-threads rows                           [8]
+#   TINY=1   all of the above small (a minute; checks the script, not the machine)
+#   DOC      where the page goes [docs/PERFORMANCE.md beside this script]; DOC= keeps docs/ as is
+#   REPORT_ONLY=1  no runs: write the page and plot again from WORK_DIR's last outputs
+# Run as root: fsbench drops the page cache before its cold reads, FUSE mounts need /dev/fuse,
+# and a missing gnuplot is installed (gnuplot-nox). WORK_DIR must be on the disk you mean to
+# measure (not a tmpfs).
 set -eu -o pipefail
 
-BUILD=${1:-build}
-WORK=${2:-/tmp/kvfs-bench}
-KEYS=${KEYS:-200000}
-SYNCS=${SYNCS:-1000}
-FILES=${FILES:-2000}
-MB=${MB:-256}
+# Everything is in main so that bash has read the whole script before it runs any of it:
+# editing this file during a run (it takes minutes) then cannot derail the run.
+main() {
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+BUILD=$(cd "${1:-build}" && pwd)
+WORK=${2:-/var/tmp/kvfs-bench}
+if [ "${TINY:-0}" = 1 ]; then
+	: "${KEYS:=20000}" "${FLUSHES:=200}" "${SYNCS:=80}" "${LOG_MB:=16}" "${DISK_MB:=16}"
+	: "${FILES:=400}" "${MB:=16}" "${SQLITE_KEYS:=20000}"
+fi
+KEYS=${KEYS:-1000000}
+FLUSHES=${FLUSHES:-4000}
+SYNCS=${SYNCS:-2000}
+SQLITE_KEYS=${SQLITE_KEYS:-200000}
+LOG_MB=${LOG_MB:-1024}
+DISK_MB=${DISK_MB:-1024}
+FILES=${FILES:-10000}
+MB=${MB:-1024}
+THREADS=${THREADS:-8}
+DOC=${DOC-$SRC/docs/PERFORMANCE.md}
+PNG=$WORK/perf-threads.png
+[ -n "$DOC" ] && PNG=$(dirname "$DOC")/perf-threads.png
 BENCH=$BUILD/tests/bench
 
 for prog in "$BENCH/kvbench" "$BENCH/peers" "$BENCH/fsbench" "$BENCH/passthrough" "$BUILD/kvfs"; do
@@ -31,7 +63,6 @@ done
 FS=$WORK/fs
 PT_MNT=$FS/passthrough
 KV_MNT=$FS/kvfs
-OUT=$WORK/results.md
 mounted=""
 cleanup() {
 	for m in $mounted; do
@@ -39,94 +70,309 @@ cleanup() {
 	done
 	mounted=""
 }
-
-# a mount left behind by an interrupted run would make the rm below fail
-for m in "$PT_MNT" "$KV_MNT"; do
-	if grep -qs " $m " /proc/mounts; then fusermount3 -u "$m"; fi
-done
-# only what this script makes: WORK_DIR may be a directory that holds other things
-mkdir -p "$WORK"
-rm -rf "$WORK/kvbench" "$WORK/peers" "$FS" "$WORK"/*.out "$WORK/fs.md" "$OUT"
-
-run() {
 trap cleanup EXIT
 
-cat <<EOF
-# kvfs benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')
+# ---- the runs ---------------------------------------------------------------------------------
+runs() {
+	local start
+	start=$(date +%s)
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+	echo "run-all: kvbench (disk, group commit, scale, snapshot, recovery)..." >&2
+	"$BENCH/kvbench" --dir "$WORK/kvbench" --keys "$KEYS" --flushes "$FLUSHES" --log-mb "$LOG_MB" \
+		--disk-mb "$DISK_MB" > "$WORK/kvbench.out"
+	rm -rf "$WORK/kvbench"
+	echo "run-all: peers..." >&2
+	"$BENCH/peers" --dir "$WORK/peers" --keys "$KEYS" --sync "$SYNCS" --cap sqlite="$SQLITE_KEYS" \
+		> "$WORK/peers.out"
+	rm -rf "$WORK/peers"
 
-- machine: $(uname -srm), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
-- work directory: $WORK on $(df -PT "$WORK" | awk 'NR == 2 {print $1 " (" $2 ")"}')
-- sizes: KEYS=$KEYS SYNCS=$SYNCS FILES=$FILES MB=$MB
-- rerun: KEYS=$KEYS SYNCS=$SYNCS FILES=$FILES MB=$MB tests/bench/run-all.sh $BUILD $WORK
-EOF
-
-"$BENCH/kvbench" --dir "$WORK/kvbench" --keys "$KEYS"
-"$BENCH/peers" --dir "$WORK/peers" --keys "$KEYS" --sync "$SYNCS" | tee "$WORK/peers.out"
-rm -rf "$WORK/kvbench" "$WORK/peers"
-
-# The mounts. fsbench compares two directories per run; two runs (plain vs passthrough, plain
-# vs kvfs) give the three columns and, from the two plain runs, an idea of the noise.
-mkdir -p "$FS/plain-a" "$FS/plain-b" "$FS/backing" "$FS/kvdata" "$PT_MNT" "$KV_MNT"
-"$BENCH/passthrough" "$FS/backing" "$PT_MNT"
-mounted="$PT_MNT"
-"$BUILD/kvfs" "$FS/kvdata" "$KV_MNT"
-mounted="$mounted $KV_MNT"
-"$BENCH/fsbench" --files "$FILES" --mb "$MB" "$FS/plain-a" "$PT_MNT" > "$WORK/fs-pt.out"
-"$BENCH/fsbench" --files "$FILES" --mb "$MB" "$FS/plain-b" "$KV_MNT" > "$WORK/fs-kv.out"
-cleanup
-
-echo
-echo "## The mount: plain directory, plain FUSE passthrough, kvfs ($FILES files of 4 KiB, $MB MiB stream)"
-echo
-# fsbench rows: a 32-column name, then the two figures
-awk 'FNR == NR { if (FNR > 1 && NF >= 3 && $1 !~ /^\(/) { a[FNR] = $(NF-1); p[FNR] = $NF }; next }
-	FNR == 1 {
-		print "| work | plain (run 1) | plain (run 2) | passthrough | kvfs | kvfs ÷ passthrough | kvfs ÷ plain |"
-		print "|---|---:|---:|---:|---:|---:|---:|"
-		next
-	}
-	NF >= 3 && $1 !~ /^\(/ {
-		name = substr($0, 1, 32); sub(/ +$/, "", name); sub(/^ +/, "", name)
-		plain = (a[FNR] + $(NF-1)) / 2
-		printf "| %s | %s | %s | %s | %s | %.2f | %.2f |\n", name, a[FNR], $(NF-1), p[FNR], $NF,
-			(p[FNR] > 0 ? $NF / p[FNR] : 0), (plain > 0 ? $NF / plain : 0)
-	}' "$WORK/fs-pt.out" "$WORK/fs-kv.out" | tee "$WORK/fs.md"
-
-# The issue's targets that this run measures, met or not.
-echo
-echo "## Issue 6 targets measured here"
-echo
-awk -F'|' -v files="$FILES" '
-	FILENAME ~ /peers/ && $2 ~ /^ (engine|leveldb|lmdb) $/ {
-		gsub(/ /, "", $2); fill[$2] = $4 + 0; read[$2] = $5 + 0
-	}
-	FILENAME ~ /fs.md/ && NF > 7 {
-		name = $2; gsub(/^ +| +$/, "", name)
-		pt[name] = $5 + 0; kv[name] = $6 + 0; plain[name] = ($3 + $4) / 2
-	}
-	function div(a, b) { return b > 0 ? a / b : 0 }
-	function target(what, have, want, note) {
-		printf "- [%s] %s: %.2f (target ≥ %.2f)%s\n", (have >= want ? "x" : " "), what, have, want, note
-	}
-	END {
-		if (fill["leveldb"] > 0) target("engine random fill ÷ LevelDB", div(fill["engine"], fill["leveldb"]), 1, "")
-		if (read["lmdb"] > 0) target("engine random read ÷ LMDB", div(read["engine"], read["lmdb"]), 1, "")
-		c = "... with fsync       files/s"
-		target("mount create+write+fsync ÷ passthrough", div(kv[c], pt[c]), 1.5, "")
-		target("mount create+write+fsync ÷ plain directory (aim)", div(kv[c], plain[c]), 1, "")
-		s = "stat                   stats/s"
-		target("mount stat ÷ passthrough", div(kv[s], pt[s]), 1, "")
-		r = "4K random read (warm)  reads/s"
-		target("mount 4 KiB reads (warm, kernel cache) ÷ passthrough", div(kv[r], pt[r]), 1, "")
-		r = "4K random read (cold)  reads/s"
-		target("mount 4 KiB reads (cold) ÷ passthrough", div(kv[r], pt[r]), 1, "")
-		d = "readdir                entries/s"
-		target("mount readdir, millions of entries/s", div(kv[d], 1e6), 1, " (a " files "-entry directory)")
-		w = "stream write (+fsync)  MB/s"
-		target("mount streaming write ÷ plain directory", div(kv[w], plain[w]), 0.5, "")
-	}' "$WORK/peers.out" "$WORK/fs.md"
+	# The mounts: one fsbench run over the three, phase by phase.
+	echo "run-all: fsbench (plain, passthrough, kvfs)..." >&2
+	mkdir -p "$FS/plain" "$FS/backing" "$FS/kvdata" "$PT_MNT" "$KV_MNT"
+	"$BENCH/passthrough" "$FS/backing" "$PT_MNT"
+	mounted="$PT_MNT"
+	"$BUILD/kvfs" "$FS/kvdata" "$KV_MNT"
+	mounted="$mounted $KV_MNT"
+	"$BENCH/fsbench" --files "$FILES" --mb "$MB" --threads "$THREADS" \
+		plain="$FS/plain" passthrough="$PT_MNT" kvfs="$KV_MNT" > "$WORK/fs.out"
+	cat "$KV_MNT/.kvfs" > "$WORK/kvfs-stats.out" 2>/dev/null || true
+	cleanup
+	rm -rf "$FS"
+	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+	elapsed=$(( $(date +%s) - start ))
+	# what REPORT_ONLY=1 needs to write the page again
+	for v in KEYS FLUSHES SYNCS SQLITE_KEYS LOG_MB DISK_MB FILES MB THREADS load_before load_after elapsed; do
+		printf '%s=%q\n' "$v" "${!v}"
+	done > "$WORK/run.env"
 }
 
-run 2>&1 | tee "$OUT"
-echo
-echo "(tables also in $OUT)"
+mkdir -p "$WORK"
+fstype=$(df -PT "$WORK" | awk 'NR == 2 {print $2}')
+if [ "${REPORT_ONLY:-0}" = 1 ]; then
+	# the page and plot again from the outputs of the last run in WORK_DIR (its sizes too)
+	# shellcheck disable=SC1091
+	. "$WORK/run.env"
+else
+	# a mount left behind by an interrupted run would make the rm below fail
+	for m in "$PT_MNT" "$KV_MNT"; do
+		if grep -qs " $m " /proc/mounts; then fusermount3 -u "$m"; fi
+	done
+	# only what this script makes: WORK_DIR may be a directory that holds other things
+	rm -rf "$WORK/kvbench" "$WORK/peers" "$FS" "$WORK"/*.out "$WORK/run.env" "$WORK/PERFORMANCE.md"
+	fstype=$(df -PT "$WORK" | awk 'NR == 2 {print $2}')
+	if [ "$fstype" = tmpfs ]; then
+		echo "run-all: warning: $WORK is on tmpfs: the durable figures will not be the disk's" >&2
+	fi
+	runs
+fi
+rm -rf "$WORK/plot"
+mkdir -p "$WORK/plot"
+
+# ---- the plot's data: throughput against threads ----------------------------------------------
+# kvbench: "| append+fdatasync | T | rate |", "| batch | T | rate |" (group commit rows);
+# peers: the durable table "| store | T | puts/s |"; fsbench: the create+fsync rows.
+awk -F'|' -v dir="$WORK/plot" '
+	function t(s) { gsub(/ /, "", s); return s }
+	t($2) == "batch" { print t($3), t($5) > (dir "/disk.dat") }
+	t($2) == "batch" || t($2) == "always" { print t($3), t($4) > (dir "/engine-" t($2) ".dat") }
+' "$WORK/kvbench.out"
+awk -F'|' -v dir="$WORK/plot" '
+	function t(s) { gsub(/ /, "", s); return s }
+	/^\| durable \|/ { on = 1; next }
+	/^$/ { on = 0 }
+	on && t($3) ~ /^[0-9]+$/ { print t($3), t($4) > (dir "/peer-" t($2) ".dat") }
+' "$WORK/peers.out"
+awk -F'|' -v dir="$WORK/plot" -v T="$THREADS" '
+	function t(s) { gsub(/ /, "", s); return s }
+	$2 ~ /create\+write 4K\+fsync\+close, [0-9]+ threads?, files/ && $0 !~ /µs/ {
+		n = ($2 ~ / 1 thread,/) ? 1 : T
+		print n, t($3) > (dir "/mount-plain.dat")
+		print n, t($4) > (dir "/mount-passthrough.dat")
+		print n, t($5) > (dir "/mount-kvfs.dat")
+	}
+' "$WORK/fs.out"
+
+plot_note=""
+{
+	if ! command -v gnuplot > /dev/null && [ "$(id -u)" = 0 ]; then
+		echo "run-all: installing gnuplot-nox for the plot..." >&2
+		apt-get install -y gnuplot-nox > "$WORK/apt.out" 2>&1 || true
+	fi
+	if command -v gnuplot > /dev/null; then
+		{
+			echo "set terminal pngcairo size 1000,640 noenhanced font ',10'"
+			echo "set output '$PNG'"
+			echo "set title 'Durable writes against threads (one run, same disk; $(date -u +%F))'"
+			echo "set xlabel 'threads'; set ylabel 'durable operations/s'"
+			echo "set logscale x 2; set xrange [0.8:40]; set key outside right; set grid"
+			printf "plot '%s' u 1:2 w lp lw 3 t 'disk: 4 KiB append+fdatasync'" "$WORK/plot/disk.dat"
+			printf ", '%s' u 1:2 w lp lw 3 t 'kvfs engine: put 4 KiB+kv_flush (batch)'" "$WORK/plot/engine-batch.dat"
+			printf ", '%s' u 1:2 w lp lw 2 t 'kvfs engine: put 4 KiB, sync=always'" "$WORK/plot/engine-always.dat"
+			for f in "$WORK"/plot/peer-*.dat; do
+				[ -e "$f" ] || continue
+				n=$(basename "$f" .dat); n=${n#peer-}
+				[ "$n" = engine ] && n="kvfs engine (peers run, sync=always)"
+				printf ", '%s' u 1:2 w lp dt 2 t '%s: durable put 100 B'" "$f" "$n"
+			done
+			for f in kvfs passthrough plain; do
+				printf ", '%s' u 1:2 w lp dt 3 lw 2 t 'mount %s: create+4 KiB+fsync'" "$WORK/plot/mount-$f.dat" "$f"
+			done
+			echo
+		} > "$WORK/plot/threads.gp"
+		if gnuplot "$WORK/plot/threads.gp" 2> "$WORK/plot/gnuplot.err"; then
+			plot_note="![durable throughput against threads](perf-threads.png)"
+		else
+			plot_note="(gnuplot failed: $(head -c 300 "$WORK/plot/gnuplot.err"); no plot)"
+		fi
+	else
+		plot_note="(no plot: gnuplot is not installed and this run was not root to install gnuplot-nox)"
+	fi
+}
+
+# ---- the targets ------------------------------------------------------------------------------
+targets() {
+	awk -F'|' -v T="$THREADS" -v files="$FILES" '
+	function t(s) { gsub(/^ +| +$/, "", s); return s }
+	function div(a, b) { return b > 0 ? a / b : 0 }
+	function target(what, have, want, fmt, note) {
+		printf "- [%s] %s: " fmt " (target %s %s)%s\n", (have >= want ? "x" : " "), what, have,
+			"≥", want, note
+	}
+	function below(what, have, limit, fmt, note) {
+		printf "- [%s] %s: " fmt " (target ≤ %s)%s\n", (have <= limit ? "x" : " "), what, have, limit, note
+	}
+	FILENAME ~ /kvbench/ && (t($2) == "batch" || t($2) == "always" || t($2) == "none") && t($3) ~ /^[0-9]+$/ {
+		gc[t($2), t($3)] = $4 + 0; disk[t($2), t($3)] = $5 + 0
+	}
+	FILENAME ~ /kvbench/ && t($2) ~ /^empty store/ { empty_ms = $5 * 1000 }
+	FILENAME ~ /kvbench/ && t($2) ~ /cold cache$/ { replay_cold = $6 + 0 }
+	FILENAME ~ /kvbench/ && t($2) ~ /^the same, warm/ { replay_warm = $6 + 0 }
+	FILENAME ~ /kvbench/ && t($2) ~ /^p99 during/ { snap_ratio = $3 + 0 }
+	FILENAME ~ /kvbench/ && t($2) ~ /^[0-9]+$/ && NF == 14 { small_keys = t($2); small_replay = $11 + 0 }
+	FILENAME ~ /peers/ && /^\| durable \|/ { peers_durable = 1 }
+	FILENAME ~ /peers/ && !peers_durable && /^\| (engine|leveldb|lmdb) \|/ { fill[t($2)] = $4 + 0; read[t($2)] = $5 + 0 }
+	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ { plain[t($2)] = $3 + 0; pt[t($2)] = $4 + 0; kv[t($2)] = $5 + 0 }
+	END {
+		printf "Durable-write targets use the default mode, sync=batch with put(4 KiB) + kv_flush "
+		printf "(group-commit table); the disk is 4 KiB append+fdatasync with as many threads, "
+		printf "measured just before each thread count.\n\n"
+		target("engine durable 4 KiB writes, 1 thread ÷ disk 1 thread", div(gc["batch", 1], disk["batch", 1]), 0.5, "%.2f",
+			sprintf(" (sync=always: %.2f)", div(gc["always", 1], disk["always", 1])))
+		target("engine 8 threads write+flush ÷ disk 8 threads", div(gc["batch", 8], disk["batch", 8]), 0.8, "%.2f",
+			sprintf(" (sync=always: %.2f)", div(gc["always", 8], disk["always", 8])))
+		target("engine 8 threads write+flush ÷ its own 1 thread", div(gc["batch", 8], gc["batch", 1]), 3, "%.2f",
+			sprintf(" (sync=always: %.2f)", div(gc["always", 8], gc["always", 1])))
+		if (fill["leveldb"] > 0)
+			target("engine random fill ÷ LevelDB", div(fill["engine"], fill["leveldb"]), 1, "%.2f", "")
+		if (read["lmdb"] > 0)
+			target("engine random read ÷ LMDB", div(read["engine"], read["lmdb"]), 1, "%.2f", "")
+		c1 = "create+write 4K+fsync+close, 1 thread, files/s"
+		cT = "create+write 4K+fsync+close, " T " threads, files/s"
+		target("mount create+write+fsync, 1 thread ÷ passthrough", div(kv[c1], pt[c1]), 1.5, "%.2f", "")
+		target("mount create+write+fsync, " T " threads ÷ passthrough", div(kv[cT], pt[cT]), 1.5, "%.2f", "")
+		target("(aim) mount create+write+fsync, 1 thread ÷ plain directory", div(kv[c1], plain[c1]), 1, "%.2f", "")
+		target("(aim) mount create+write+fsync, " T " threads ÷ plain directory", div(kv[cT], plain[cT]), 1, "%.2f", "")
+		s = "stat, stats/s"
+		target("mount stat ÷ passthrough", div(kv[s], pt[s]), 1, "%.2f", "")
+		r = "open+read 4K+close (warm), files/s"
+		target("mount 4 KiB file reads (warm) ÷ passthrough", div(kv[r], pt[r]), 1, "%.2f", "")
+		r = "random 4K pread (warm), reads/s"
+		target("mount random 4 KiB preads (warm) ÷ passthrough", div(kv[r], pt[r]), 1, "%.2f", "")
+		d = "readdir of " files " entries, entries/s"
+		target("mount readdir, millions of entries/s", div(kv[d], 1e6), 1, "%.2f", " (a " files "-entry directory)")
+		for (w in kv)
+			if (w ~ /^stream write/)
+				target("mount streaming write ÷ plain directory", div(kv[w], plain[w]), 0.5, "%.2f", "")
+		target("replay MB/s of log, 4 KiB records (cold page cache)", replay_cold, 200, "%.0f",
+			sprintf(" (warm: %.0f)", replay_warm))
+		target("replay MB/s of log, 100-byte records (" small_keys " keys, warm page cache)", small_replay, 200, "%.0f", "")
+		below("open of an empty store, ms", empty_ms, 50, "%.1f", "")
+		below("p99 put latency during a snapshot ÷ without", snap_ratio, 2, "%.2f", "")
+	}' "$WORK/kvbench.out" "$WORK/peers.out" "$WORK/fs.out"
+}
+
+# How the figures move with size and threads, from the scale and group-commit tables.
+shape() {
+	awk -F'|' '
+	function t(s) { gsub(/^ +| +$/, "", s); return s }
+	function r(a, b) { return b > 0 ? a / b : 0 }
+	NF == 14 && t($2) ~ /^[0-9]+$/ {
+		n++; k[n] = t($2); rnd[n] = $4; rd[n] = $5; idx[n] = $6; rss[n] = $8; rep[n] = $11
+		snap[n] = $12; op[n] = $13
+	}
+	t($2) == "batch" && t($3) ~ /^[0-9]+$/ { gc[t($3)] = $4; disk[t($3)] = $5; fpf[t($3)] = $7 }
+	END {
+		if (n >= 2)
+			printf "- keys ×%.0f (%s → %s): random fill ×%.2f, random read ×%.2f, index bytes/key " \
+			       "×%.2f, RSS bytes/key ×%.2f, replay MB/s ×%.2f; snapshot time ×%.0f and open " \
+			       "from the snapshot ×%.0f (proportional would be ×%.0f)\n", r(k[n], k[1]), k[1], k[n],
+			       r(rnd[n], rnd[1]), r(rd[n], rd[1]), r(idx[n], idx[1]), r(rss[n], rss[1]),
+			       r(rep[n], rep[1]), r(snap[n], snap[1]), r(op[n], op[1]), r(k[n], k[1])
+		if (n >= 2)
+			printf "  (RSS per key at the smallest size is mostly the process'"'"'s fixed memory; at " \
+			       "%s keys it is %.0f bytes, of which %.0f the index'"'"'s own count)\n", k[n], rss[n], idx[n]
+		if (gc[1] > 0 && gc[32] > 0)
+			printf "- writers ×32 (1 → 32, put 4 KiB + kv_flush, sync=batch): writes/s ×%.1f " \
+			       "(%.0f → %.0f) as fdatasyncs per flush fall from %.3f to %.3f; the disk ×%.1f " \
+			       "(%.0f → %.0f)\n", r(gc[32], gc[1]), gc[1], gc[32], fpf[1], fpf[32],
+			       r(disk[32], disk[1]), disk[1], disk[32]
+	}' "$WORK/kvbench.out"
+}
+
+# ---- the page ---------------------------------------------------------------------------------
+disk_info() {
+	local dev base model
+	dev=$(df -P "$WORK" | awk 'NR == 2 {print $1}')
+	base=$(lsblk -no PKNAME "$dev" 2>/dev/null | head -n1 || true)
+	[ -n "$base" ] || base=$(basename "$dev")
+	model=
+	[ -r "/sys/block/$base/device/model" ] && model=$(tr -s ' ' < "/sys/block/$base/device/model")
+	[ -n "$model" ] || model="no model in /sys/block/$base/device (a virtio disk reports none)"
+	echo "$dev ($fstype), $model; rotational: $(cat "/sys/block/$base/queue/rotational" 2>/dev/null || echo '?'), scheduler: $(cat "/sys/block/$base/queue/scheduler" 2>/dev/null || echo '?')"
+}
+
+page() {
+	cat <<EOF
+# kvfs performance
+
+Generated by \`tests/bench/run-all.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); do not edit by hand
+(the analysis at the end comes from \`tests/bench/perf-notes.md\`). Every figure below was
+measured in this one run on the same disk, so the ratios mean something even where the absolute
+numbers move from run to run.
+
+## How to rerun
+
+\`\`\`sh
+meson setup build -Dbuildtype=release && meson compile -C build
+meson compile -C build bench              # = tests/bench/run-all.sh build /var/tmp/kvfs-bench
+KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS \\
+    tests/bench/run-all.sh build /var/tmp/kvfs-bench     # this run's sizes
+TINY=1 DOC= tests/bench/run-all.sh build                 # a one-minute check of the harness
+\`\`\`
+
+Run as root (FUSE mounts, dropping the page cache, installing gnuplot-nox), with the work
+directory on the disk to be measured. The programs run one at a time; each one also runs alone
+(\`build/tests/bench/kvbench --help\`, \`peers\`, \`fsbench\`).
+
+## Machine
+
+- $(uname -srm); CPU: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores; RAM $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+- disk: $(disk_info)
+- work directory: $WORK
+- load average (1/5/15 min) before: $load_before, after: $load_after — other jobs shared this
+  2-core VM during the run, so absolute figures are noisy; compare within the run
+- sizes: KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS; the run took ${elapsed} s
+- build: $(git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown), buildtype $(python3 -c 'import json, sys; print(next(o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"))' "$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || echo unknown)
+
+## Targets (issue 6)
+
+$(targets)
+
+## The shape: 10k to 1M keys, 1 to 32 threads
+
+$(shape)
+
+## Throughput against threads
+
+$plot_note
+
+Durable operations per second against the number of threads: the disk's own 4 KiB
+append+fdatasync (each thread its own file), the engine's group commit, each embedded store's
+durable puts (1 and 8 threads sharing one handle) and the mounts' create+write 4 KiB+fsync+close
+(1 and $THREADS threads, each in its own subdirectory).
+
+$(cat "$WORK/kvbench.out")
+
+$(cat "$WORK/peers.out")
+
+## The mount: plain directory, plain FUSE passthrough, kvfs
+
+The same work on a directory of the disk, on \`tests/bench/passthrough\` (libfuse3 with kvfs's
+settings, each request one system call on a backing directory of the same disk) and on a kvfs
+mount (default options: sync=batch, commit_ms=10), phase by phase. Cold reads drop the page
+cache first; kvfs serves reads from the daemon's memory, so its "cold" is the kernel's cache
+being empty, not the store's.
+
+$(cat "$WORK/fs.out")
+
+kvfs statistics at the end of the mount run (\`cat MNT/.kvfs\`):
+
+\`\`\`
+$(cat "$WORK/kvfs-stats.out" 2>/dev/null)
+\`\`\`
+
+$(cat "$HERE/perf-notes.md" 2>/dev/null)
+EOF
+}
+
+page > "$WORK/PERFORMANCE.md"
+if [ -n "$DOC" ]; then
+	cp "$WORK/PERFORMANCE.md" "$DOC"
+	echo "run-all: wrote $DOC${PNG:+ and $PNG} (raw outputs in $WORK)" >&2
+else
+	echo "run-all: wrote $WORK/PERFORMANCE.md (raw outputs in $WORK)" >&2
+fi
+targets
+}
+
+main "$@"; exit
