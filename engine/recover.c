@@ -174,7 +174,8 @@ static int window_at(struct window *w, uint64_t off, size_t n, const uint8_t **p
 {
 	if (n > w->size - off)
 		n = (size_t)(w->size - off);
-	if (off < w->start || off + n > w->start + w->len) {
+	/* (no buffer yet, as for an empty file, counts as a miss: *p must point somewhere) */
+	if (!*w->buf || off < w->start || off + n > w->start + w->len) {
 		size_t keep = 0, want = n > w->chunk ? n : w->chunk, got = 0;
 		int rc;
 

@@ -4,11 +4,14 @@
  * input: argv {kv_cli, -o sync=none,segment_bytes=65536, DIR}, standard input a memfd holding
  * the input and then an "EXIT" line, standard output /dev/null. DIR is a store under /dev/shm
  * (tmpfs: the engine's fsyncs cost nothing) or else $TMPDIR, emptied before each input.
- * An input may end the shell early (its own EXIT, or a line the shell gives up on). */
+ * An input may end the shell early (its own EXIT, or a line the shell gives up on).
+ * GLIBC_TUNABLES names glibc.malloc.hugetlb before the first input, so that kv_cli's start-up
+ * (mount/hugepages.h) never re-executes the fuzzer: the documented opt-out. */
 #define main kv_cli_main
 int kv_cli_main(int argc, char **argv);
 #include "../../mount/kv_cli.c"
 #undef main
+#include "../../mount/hugepages.c"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -60,6 +63,8 @@ static void setup(void)
 	snprintf(store_dir, sizeof(store_dir), "%s/store", tmpl);
 	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (devnull < 0)
+		abort();
+	if (setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0", 1) != 0)
 		abort();
 	atexit(cleanup);
 }
