@@ -42,6 +42,24 @@ static inline int bench_mkdir(const char *dir)
 	return system(cmd) == 0 ? 0 : -EIO;
 }
 
+/* 0 .. n-1 in a seeded random order (Fisher-Yates with an LCG); NULL without memory. */
+static inline uint64_t *bench_permutation(uint64_t n, uint64_t seed)
+{
+	uint64_t *p = malloc(n * sizeof(*p));
+
+	if (!p)
+		return NULL;
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = i;
+	for (uint64_t i = n ? n - 1 : 0; i > 0; i--) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t j = (seed >> 33) % (i + 1), t = p[i];
+		p[i] = p[j];
+		p[j] = t;
+	}
+	return p;
+}
+
 static inline int bench_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;

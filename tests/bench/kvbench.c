@@ -81,18 +81,10 @@ static void make_key(char key[17], uint64_t i)
 
 static uint64_t *permutation(uint64_t n, uint64_t seed)
 {
-	uint64_t *p = malloc(n * sizeof(*p));
+	uint64_t *p = bench_permutation(n, seed);
 
 	if (!p)
 		die("malloc", -ENOMEM);
-	for (uint64_t i = 0; i < n; i++)
-		p[i] = i;
-	for (uint64_t i = n - 1; i > 0; i--) {
-		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		uint64_t j = (seed >> 33) % (i + 1), t = p[i];
-		p[i] = p[j];
-		p[j] = t;
-	}
 	return p;
 }
 
