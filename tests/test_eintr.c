@@ -196,8 +196,9 @@ START_TEST(interrupted_and_short_calls_are_retried_and_nothing_changes)
 	ck_assert_int_eq(kv_check(dir, NULL, &rep), 0);
 	fprintf(stderr, "interrupted calls: %" PRIu64 ", short transfers: %" PRIu64 "\n",
 		interrupted, shortened);
-	ck_assert_uint_gt(interrupted, 100);
-	ck_assert_uint_gt(shortened, 100);
+	/* hundreds of calls, one in three hit: these only prove the injection ran */
+	ck_assert_uint_gt(interrupted, 10);
+	ck_assert_uint_gt(shortened, 10);
 	free(v);
 }
 END_TEST
