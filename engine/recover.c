@@ -78,10 +78,11 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
-/* Read a whole file into *buf (capacity *cap), growing it when needed. Replay reuses one
- * buffer for every segment: fresh memory for each would cost a page fault per 4 KiB. */
-static int read_file(const struct kvio *io, const char *path, uint8_t **buf, size_t *cap, uint64_t *size)
+/* Read a whole file into a new buffer (*out, freed by the caller). Only the rare paths use it
+ * (a damaged or torn segment, salvage): replay reads through a window (below). */
+static int read_file(const struct kvio *io, const char *path, uint8_t **out, uint64_t *size)
 {
+	uint8_t *buf = NULL;
 	int fd = -1, rc;
 	size_t got;
 
@@ -91,16 +92,12 @@ static int read_file(const struct kvio *io, const char *path, uint8_t **buf, siz
 	rc = io->fsize(io, fd, size);
 	if (rc)
 		goto out;
-	if (*size > *cap || !*buf) {
-		uint8_t *nb = realloc(*buf, *size ? (size_t)*size : 1);
-		if (!nb) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		*buf = nb;
-		*cap = *size ? (size_t)*size : 1;
+	buf = malloc(*size ? (size_t)*size : 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
 	}
-	rc = io->pread(io, fd, *buf, (size_t)*size, 0, &got);
+	rc = io->pread(io, fd, buf, (size_t)*size, 0, &got);
 	if (!rc && got != *size)
 		*size = got; /* shrank while reading: read what is there */
 out:
@@ -108,7 +105,12 @@ out:
 		int crc = io->close(io, fd);
 		(void)crc; /* read-only: nothing to lose */
 	}
-	return rc;
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return 0;
 }
 
 static int all_zero(const uint8_t *p, uint64_t n)
@@ -299,29 +301,25 @@ static int segment_has_content(const struct kvio *io, const char *dir, const str
 	size_t avail;
 	uint64_t lsn;
 	uint32_t len;
-	int rc = window_open(&w, io, path, &buf, &cap, 64u << 10);
+	int next = 0, rc = window_open(&w, io, path, &buf, &cap, 64u << 10);
 	if (!rc)
 		rc = window_at(&w, 0, WAL_HDR_SIZE, &p, &avail);
 	if (!rc && avail == WAL_HDR_SIZE && wal_decode_header(p, &first) == 0 &&
 	    first == last_lsn + 1) {
 		rc = window_record(&w, WAL_HDR_SIZE, &lsn, &len, &rec);
-		if (rc == 1 && lsn == first) {
-			window_close(&w);
-			free(buf);
-			*has = 1;
-			return 0;
-		}
+		next = rc == 1 && lsn == first;
 	}
 	window_close(&w);
-	if (rc < 0) {
-		free(buf);
+	free(buf);
+	if (rc < 0)
 		return rc;
+	if (next) {
+		*has = 1;
+		return 0;
 	}
-	rc = read_file(io, path, &buf, &cap, &size);
-	if (rc) {
-		free(buf);
+	rc = read_file(io, path, &buf, &size);
+	if (rc)
 		return rc;
-	}
 	*has = 0;
 	if (size >= WAL_HDR_SIZE && wal_decode_header(buf, &first) == 0) {
 		/* a header alone, naming exactly the next LSN, is a segment created just before the
@@ -453,7 +451,6 @@ static int bad_record_in(struct scan *sc, size_t i, struct window *w, const char
 			 int *stop)
 {
 	uint8_t *whole = NULL;
-	size_t cap = 0;
 	uint64_t size;
 	int zero, rc = window_zero_from(w, off, &zero);
 
@@ -461,9 +458,10 @@ static int bad_record_in(struct scan *sc, size_t i, struct window *w, const char
 		return rc;
 	if (zero)
 		return on_bad_record(sc, i, NULL, w->size, off, stop);
-	rc = read_file(sc->io, path, &whole, &cap, &size);
-	if (!rc)
-		rc = on_bad_record(sc, i, whole, size, off < size ? off : size, stop);
+	rc = read_file(sc->io, path, &whole, &size);
+	if (rc)
+		return rc;
+	rc = on_bad_record(sc, i, whole, size, off < size ? off : size, stop);
 	free(whole);
 	return rc;
 }
@@ -715,15 +713,12 @@ static int aside_path(const struct kvio *io, const char *dir, const char *name, 
 static int copy_aside(const struct kvio *io, const char *dir, const char *from, const char *to)
 {
 	uint8_t *buf = NULL;
-	size_t cap = 0;
 	uint64_t size;
 	int fd = -1, rc;
 
-	rc = read_file(io, from, &buf, &cap, &size);
-	if (rc) {
-		free(buf);
+	rc = read_file(io, from, &buf, &size);
+	if (rc)
 		return rc;
-	}
 	rc = io->open(io, to, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
 	if (rc)
 		goto out;
