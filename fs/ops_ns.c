@@ -71,6 +71,7 @@ int kvfs_op_unlink(const char *path)
 	char orphan[KVFS_ORPHAN_KEY_MAX];
 	const char *key;
 	size_t klen, plen, olen = 0;
+	uint64_t lsn = 0;
 	int rc;
 
 	rc = kvfs_entry_begin(path, -EPERM, -EISDIR, &key, &klen, &plen, &b);
@@ -106,9 +107,11 @@ int kvfs_op_unlink(const char *path)
 	rc = kvfs_batch_dir_changed(b, key, plen, &parent, &now);
 	if (rc)
 		goto out;
-	rc = kv_apply(fs->kv, b, NULL);
-	if (rc == 0 && olen)
-		rc = kvfs_of_orphaned(fs->open, key, klen, orphan, olen) ? -EIO : 0;
+	rc = kv_apply(fs->kv, b, &lsn);
+	/* lsn set: the record is applied (a failed sync after it still reports an error), so the
+	 * open file's descriptors must follow it to the orphan key either way */
+	if (lsn && olen && kvfs_of_orphaned(fs->open, key, klen, orphan, olen) && rc == 0)
+		rc = -EIO;
 out:
 	kvfs_unlock(&l);
 	kv_batch_free(b);
@@ -127,6 +130,7 @@ static int rename_locked(struct kvfs_fs *fs, const char *from, size_t flen, cons
 			 size_t tlen, unsigned int flags, int tree_exclusive, struct kv_batch *b)
 {
 	size_t fplen = kvfs_parent_klen(from, flen), tplen = kvfs_parent_klen(to, tlen), olen = 0;
+	uint64_t lsn = 0;
 	struct kvfs_node src, dst, fparent, tparent;
 	char fprefix[KV_MAX_KEY + 2], tprefix[KV_MAX_KEY + 2], orphan[KVFS_ORPHAN_KEY_MAX];
 	struct timespec now;
@@ -201,14 +205,15 @@ static int rename_locked(struct kvfs_fs *fs, const char *from, size_t flen, cons
 		if (rc)
 			return rc;
 	}
-	rc = kv_apply(fs->kv, b, NULL);
-	if (rc)
-		return rc;
-	/* open files follow: the replaced target to its orphan key, then the moved node and
-	 * (for a directory) everything open below it */
-	if (olen && kvfs_of_orphaned(fs->open, to, tlen, orphan, olen))
+	rc = kv_apply(fs->kv, b, &lsn);
+	if (!lsn)
+		return rc; /* not applied */
+	/* Applied (a failed sync after it still reports an error): open files follow, the
+	 * replaced target to its orphan key, then the moved node and (for a directory)
+	 * everything open below it. */
+	if (olen && kvfs_of_orphaned(fs->open, to, tlen, orphan, olen) && rc == 0)
 		rc = -EIO;
-	if (kvfs_of_moved(fs->open, from, flen, to, tlen, S_ISDIR(src.meta.mode)))
+	if (kvfs_of_moved(fs->open, from, flen, to, tlen, S_ISDIR(src.meta.mode)) && rc == 0)
 		rc = -EIO;
 	return rc;
 }
