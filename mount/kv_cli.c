@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "hugepages.h"
+#include "stdfds.h"
 #include "kv.h"
 
 #define PROG "kv_cli"
@@ -849,6 +850,8 @@ int main(int argc, char **argv)
 	char *defdir = NULL;
 	int status;
 
+	if (stdfds_ensure() != 0)
+		return EXIT_USAGE; /* no /dev/null: nowhere to say so */
 	hugepages_reexec(argv);
 	/* A reader that goes away must not kill us between a write and its flush: EPIPE instead,
 	 * and the store is still closed cleanly. */

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "hugepages.h"
+#include "stdfds.h"
 #include "kv.h"
 #include "kvfs_fs.h"
 
@@ -753,6 +754,8 @@ int main(int argc, char **argv)
 	int status = EXIT_FAIL, pfd[2];
 	pid_t pid;
 
+	if (stdfds_ensure() != 0)
+		return EXIT_FAIL; /* no /dev/null: nowhere to say so */
 	hugepages_reexec(argv);
 	if (parse_args(argc, argv, &a)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");

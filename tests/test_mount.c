@@ -1319,6 +1319,38 @@ START_TEST(a_second_daemon_on_the_same_store_is_refused)
 }
 END_TEST
 
+/* Started with its standard streams closed, the daemon still holds its store's lock (the LOCK
+ * file must not become descriptor 0, which daemonizing replaces), and kv_cli's replies do not
+ * land in a store file. */
+START_TEST(closed_standard_streams_cannot_cost_the_lock_or_a_store_file)
+{
+	const char *daemon[] = { "sh", "-c", "exec \"$0\" \"$@\" <&- >&- 2>&-", mt_kvfs, mt_data,
+				 mt_mnt, NULL };
+	const char *cli[] = { "sh", "-c", "exec \"$0\" \"$@\" >&-", getenv("KV_CLI"), mt_data, NULL };
+	char *out = NULL, *err = NULL, *lock = NULL, lock_path[PATH_MAX + 32];
+	int status = 0;
+
+	NEED_MOUNT();
+	snprintf(lock_path, sizeof(lock_path), "%s/LOCK", mt_data);
+	ck_assert_int_eq(tu_run(daemon, NULL, NULL, NULL, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kvfs: status 0x%x", status);
+	ck_assert(is_mounted(mt_mnt));
+	mt_daemon_pid = lock_pid(mt_data);
+	/* a second opener is refused: the daemon still holds the lock */
+	ck_assert_int_eq(tu_run(cli + 3, "EXIT\n", &out, &err, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0 && strstr(err, "locked"),
+		      "kv_cli beside the daemon: status 0x%x, %s", status, err);
+	free(out);
+	free(err);
+	unmount_store();
+	/* kv_cli with stdout closed: its replies go nowhere, not into LOCK */
+	ck_assert_int_eq(tu_run(cli, "PUT k v\nEXIT\n", NULL, NULL, &status), 0);
+	ck_assert_int_eq(tu_read_file(lock_path, &lock, NULL), 0);
+	ck_assert_msg(!strstr(lock, "OK"), "LOCK holds a reply: %s", lock);
+	free(lock);
+}
+END_TEST
+
 START_TEST(a_missing_mount_point_is_an_error_and_creates_nothing)
 {
 	char nowhere[PATH_MAX + 16], *err = NULL;
@@ -1574,6 +1606,7 @@ int main(void)
 	tcase_add_test(store, remount_keeps_everything);
 	tcase_add_test(store, node_metadata_is_stored_as_documented);
 	tcase_add_test(dmn, a_second_daemon_on_the_same_store_is_refused);
+	tcase_add_test(dmn, closed_standard_streams_cannot_cost_the_lock_or_a_store_file);
 	tcase_add_test(dmn, a_missing_mount_point_is_an_error_and_creates_nothing);
 	tcase_add_test(dmn, a_mount_point_already_mounted_is_refused);
 	tcase_add_test(dmn, a_damaged_store_is_refused_and_left_as_it_was);

@@ -12,6 +12,7 @@ int kv_cli_main(int argc, char **argv);
 #include "../../mount/kv_cli.c"
 #undef main
 #include "../../mount/hugepages.c"
+#include "../../mount/stdfds.c"
 
 #include <dirent.h>
 #include <fcntl.h>
