@@ -466,6 +466,11 @@ close:
 	}
 	if (explicit_exit)
 		reply(&sh, "OK");
+	if (sh.out_error && !status) {
+		/* the EXIT reply itself could not be written: nobody was told it went well */
+		fprintf(stderr, PROG ": writing standard output: %s\n", strerror(sh.out_error));
+		status = EXIT_STORE;
+	}
 	return status;
 }
 

@@ -662,6 +662,20 @@ START_TEST(a_torn_tail_is_reported_on_stderr_and_stdout_carries_only_replies)
 }
 END_TEST
 
+/* The reply to EXIT is the last word: if it cannot be written, the exit status says so. */
+START_TEST(an_exit_whose_reply_cannot_be_written_fails)
+{
+	const char *argv[] = { "sh", "-c", "exec \"$0\" \"$@\" >/dev/full", cli(), store, NULL };
+	char *err = NULL;
+	int status = 0;
+
+	ck_assert_int_eq(tu_run(argv, "EXIT\n", NULL, &err, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+	ck_assert_msg(strstr(err, "writing standard output"), "%s", err);
+	free(err);
+}
+END_TEST
+
 START_TEST(a_clean_open_prints_nothing_on_stderr)
 {
 	struct result r;
@@ -997,6 +1011,7 @@ int main(void)
 	}
 
 	tcase_add_test(proto, put_replies_ok_and_get_returns_the_value);
+	tcase_add_test(proto, an_exit_whose_reply_cannot_be_written_fails);
 	tcase_add_test(proto, put_of_an_existing_key_replaces_its_value);
 	tcase_add_test(proto, get_of_an_absent_key_replies_nil);
 	tcase_add_test(proto, del_replies_ok_then_nil_when_the_key_is_absent);
