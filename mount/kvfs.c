@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +77,9 @@ static void say(int level, const char *fmt, ...)
 		int n = snprintf(msg, sizeof(msg), "%c" PROG ": %s\n", level <= LOG_ERR ? 'E' : 'I',
 				 line);
 
-		if (n > 0 && write(out.status_fd, msg, (size_t)n) != n)
-			syslog(LOG_ERR, "%s", line); /* the parent is gone: keep the line somewhere */
+		/* a parent that is gone cannot be told; syslog below keeps the line anyway */
+		if (n > 0 && write(out.status_fd, msg, (size_t)n) != n && !out.background)
+			syslog(LOG_ERR, "%s", line);
 		if (out.background)
 			syslog(level, "%s", line);
 		return;
@@ -412,6 +414,37 @@ static int is_mount_point(const char *path)
 	fclose(f);
 	return found;
 }
+/* realpath of dir or, when dir does not exist yet (kv_open creates its last component), of its
+ * parent with that component appended: where dir will be. 0 or -1. */
+static int existing_realpath(const char *dir, char res[PATH_MAX])
+{
+	char parent[PATH_MAX], *slash;
+	size_t n;
+
+	if (realpath(dir, res))
+		return 0;
+	if (errno != ENOENT || strlen(dir) >= sizeof(parent))
+		return -1;
+	strcpy(parent, dir);
+	for (n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--)
+		parent[n - 1] = '\0'; /* "a/b/" is "a/b" */
+	slash = strrchr(parent, '/');
+	if (!slash) {
+		if (!realpath(".", res) || strlen(res) + 1 + strlen(parent) >= PATH_MAX)
+			return -1;
+		strcat(strcat(res, "/"), parent);
+		return 0;
+	}
+	*slash = '\0';
+	if (!realpath(slash == parent ? "/" : parent, res) ||
+	    strlen(res) + 1 + strlen(slash + 1) >= PATH_MAX)
+		return -1;
+	if (strcmp(res, "/") != 0)
+		strcat(res, "/");
+	strcat(res, slash + 1);
+	return 0;
+}
+
 
 /* The mount point must be an existing directory with nothing mounted on it yet, and the store
  * must not live under it (the store's own files would then be served by itself). *canon gets
@@ -452,7 +485,7 @@ static int check_places(const char *mnt, const char *datadir, char **canon)
 		say(LOG_ERR, "%s: already a mount point; unmount it first", mnt);
 		return -EBUSY;
 	}
-	if (realpath(datadir, dreal)) {
+	if (existing_realpath(datadir, dreal) == 0) {
 		size_t n = strlen(real);
 
 		if (strcmp(real, "/") == 0 || (strncmp(dreal, real, n) == 0 &&
@@ -684,8 +717,15 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		say(LOG_WARNING, "%s: removing files unlinked while open: %s (the next mount will)",
 		    datadir, strerror(-rc));
 out:
-	if (handlers)
+	if (handlers) {
+		/* From here a second SIGINT/SIGTERM/SIGHUP would kill us inside the final flush:
+		 * the first one already asked for exactly this shutdown, so later ones are ignored.
+		 * (libfuse leaves a handler that is no longer its own in place.) */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
 		fuse_remove_signal_handlers(fuse_get_session(fuse));
+	}
 	if (mounted)
 		fuse_unmount(fuse);
 	if (fuse)
@@ -734,7 +774,10 @@ static int wait_for_child(int fd, pid_t child)
 		}
 	}
 	close(fd);
-	if (ready && !errors)
+	/* Ready means mounted: an error said on the way that did not stop start-up (the store's
+	 * own report, say a failed background flush) was printed above; waiting for the daemon
+	 * would hang until the unmount. */
+	if (ready)
 		return 0;
 	/* the child ends on its own after an error; reap it so its status can be told */
 	if (waitpid(child, &wstatus, 0) == child && !errors) {
@@ -808,6 +851,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	close(pfd[0]);
+	/* a starting process that went away must not kill us with SIGPIPE at the next line we
+	 * tell it (libfuse ignores SIGPIPE too, but only once the mount is set up) */
+	signal(SIGPIPE, SIG_IGN);
 	/* a session of its own: the terminal's signals (Ctrl-C, hangup) are not for the daemon */
 	if (setsid() < 0)
 		syslog(LOG_WARNING, "setsid: %s", strerror(errno));

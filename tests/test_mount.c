@@ -1365,6 +1365,23 @@ START_TEST(a_missing_mount_point_is_an_error_and_creates_nothing)
 }
 END_TEST
 
+/* A store that does not exist yet inside the mount point would be created under it and then
+ * written through the daemon's own mount. */
+START_TEST(a_new_store_inside_the_mount_point_is_refused)
+{
+	char inside[PATH_MAX + 32], *err = NULL;
+	const char *args[] = { inside, mt_mnt, NULL };
+
+	NEED_MOUNT();
+	snprintf(inside, sizeof(inside), "%s/store", mt_mnt);
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	assert_one_line(err, "inside the mount point");
+	free(err);
+	assert_errno(access(inside, F_OK), ENOENT, "the store inside the mount point");
+	ck_assert(!is_mounted(mt_mnt));
+}
+END_TEST
+
 START_TEST(a_mount_point_already_mounted_is_refused)
 {
 	char data2[PATH_MAX + 16], *err = NULL;
@@ -1608,6 +1625,7 @@ int main(void)
 	tcase_add_test(dmn, a_second_daemon_on_the_same_store_is_refused);
 	tcase_add_test(dmn, closed_standard_streams_cannot_cost_the_lock_or_a_store_file);
 	tcase_add_test(dmn, a_missing_mount_point_is_an_error_and_creates_nothing);
+	tcase_add_test(dmn, a_new_store_inside_the_mount_point_is_refused);
 	tcase_add_test(dmn, a_mount_point_already_mounted_is_refused);
 	tcase_add_test(dmn, a_damaged_store_is_refused_and_left_as_it_was);
 	tcase_add_test(dmn, sigterm_unmounts_flushes_and_exits_0);
