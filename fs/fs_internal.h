@@ -147,7 +147,6 @@ int kvfs_op_rmdir(const char *path);
 int kvfs_op_opendir(const char *path, struct fuse_file_info *fi);
 int kvfs_op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
 		    struct fuse_file_info *fi, enum fuse_readdir_flags flags);
-int kvfs_op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi);
 
 int kvfs_op_mknod(const char *path, mode_t mode, dev_t rdev);
 int kvfs_op_symlink(const char *target, const char *path);

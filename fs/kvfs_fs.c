@@ -105,7 +105,7 @@ static const struct fuse_operations ops = {
 	.fsync = kvfs_op_fsync,
 	.opendir = kvfs_op_opendir,
 	.readdir = kvfs_op_readdir,
-	.fsyncdir = kvfs_op_fsyncdir,
+	.fsyncdir = kvfs_op_fsync, /* a directory too: the log holds every change, in order */
 	.create = kvfs_op_create,
 	.utimens = kvfs_op_utimens,
 };

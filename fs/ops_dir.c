@@ -1,4 +1,4 @@
-/* ops_dir.c — directories: mkdir, rmdir, opendir, readdir, fsyncdir.
+/* ops_dir.c — directories: mkdir, rmdir, opendir, readdir (fsyncdir is kvfs_op_fsync).
  *
  * Listing a directory D walks the keys that start with "D/" in key order. Each key gives the
  * child named by its next component: "D/x" is the node x itself, "D/x/..." makes x an
@@ -293,10 +293,4 @@ out:
 		free(ls->chunk);
 	free(ls);
 	return rc;
-}
-
-int kvfs_op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
-{
-	(void)path, (void)datasync, (void)fi;
-	return kv_flush(kvfs_fs_current()->kv);
 }
