@@ -510,6 +510,9 @@ static void report_open_error(const char *dir, int rc, const struct kv_report *r
 			say(LOG_ERR, "%s", rep->message);
 		else
 			say(LOG_ERR, "%s: store is in use by another process (locked)", dir);
+	} else if (rc == -EUCLEAN && strstr(rep->message, "--salvage")) {
+		/* the engine's line names the file, the offset and kv_cli's way out already */
+		say(LOG_ERR, "%s, or mount with -o recovery=point_in_time", rep->message);
 	} else if (rc == -EUCLEAN) {
 		say(LOG_ERR, "%s%s%s; run 'kv_cli --salvage %s' to keep everything before the damage, "
 		    "or mount with -o recovery=point_in_time", rep->message[0] ? "" : dir,

@@ -1414,6 +1414,8 @@ START_TEST(a_damaged_store_is_refused_and_left_as_it_was)
 	ck_assert_int_eq(tu_write_file(wal, before, blen), 0);
 	ck_assert_int_eq(run_kvfs(args, &err), 1);
 	ck_assert_msg(strstr(err, "salvage"), "no way out named: %s", err);
+	ck_assert_msg(!strstr(strstr(err, "salvage") + 1, "salvage"), "said twice: %s", err);
+	ck_assert_msg(strstr(err, "recovery=point_in_time"), "no mount option named: %s", err);
 	free(err);
 	ck_assert(!is_mounted(mt_mnt));
 	ck_assert_int_eq(tu_read_file(wal, &after, &alen), 0);
