@@ -856,10 +856,10 @@ static void mount_on_a_small_disk(const char *opts)
 	close(fd);
 }
 
-/* The log segment's unused preallocation punched out (all but the rest of the last record's
- * page) and the disk filled: a log write of more than 4 KiB then fails with ENOSPC. The
- * filler's path into filler. */
-static void fill_the_disk_after_the_log(char *filler, size_t flen)
+/* The log segment's unused preallocation punched out, all but room bytes (and the rest of that
+ * page) after the last record, and the disk filled: a log write that needs more then fails
+ * with ENOSPC. The filler's path into filler. (The room the older test had: a page.) */
+static void fill_the_disk_after_the_log(size_t room, char *filler, size_t flen)
 {
 	static char block[64 << 10];
 	char seg[PATH_MAX * 2], *text = NULL;
@@ -881,7 +881,7 @@ static void fill_the_disk_after_the_log(char *filler, size_t flen)
 		used += 17 + (size_t)rec_len;
 	}
 	free(text);
-	used = (used + 4095) / 4096 * 4096; /* under a page of room is left */
+	used = (used + room + 4095) / 4096 * 4096;
 	fd = open(seg, O_RDWR);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)used,
@@ -905,8 +905,12 @@ START_TEST(a_failed_log_write_makes_the_store_read_only_until_remount)
 
 	NEED_MOUNT();
 	mount_on_a_small_disk("segment_bytes=1M");
-	fill_the_disk_after_the_log(filler, sizeof(filler));
-	/* accepted into the log buffer; the flush that writes it fails */
+	fill_the_disk_after_the_log(4096, filler, sizeof(filler));
+	/* Accepted into the log buffer; the flush that writes it fails. The buffer's pages are
+	 * touched first: the kernel sends a write as several requests when the caller's pages
+	 * fault during its copy, and the batch flusher could fail on the first before the rest
+	 * arrived. */
+	memset(block, 'l', sizeof(block));
 	fd = open(in_mnt("lost"), O_CREAT | O_WRONLY, 0644);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
@@ -953,7 +957,7 @@ START_TEST(an_unlink_whose_sync_fails_leaves_the_open_file_readable)
 	put_file(in_mnt(rel), "written before the failure");
 	fd = open(in_mnt(rel), O_RDONLY);
 	ck_assert_int_ge(fd, 0);
-	fill_the_disk_after_the_log(filler, sizeof(filler));
+	fill_the_disk_after_the_log(0, filler, sizeof(filler));
 	assert_errno(unlink(in_mnt(rel)), ENOSPC, "unlink whose log write fails");
 	ck_assert_int_eq(pread(fd, got, sizeof(got), 0), 26);
 	ck_assert_int_eq(memcmp(got, "written before the failure", 26), 0);
