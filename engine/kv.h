@@ -60,8 +60,14 @@ struct kv_report {
 	uint64_t tail_bytes_cut;    /* torn or zero tail removed from the last segment */
 	int tail_torn;              /* it held non-zero bytes (a torn write), not just
 				     * preallocated zeros */
+	uint64_t tail_torn_bytes;   /* of tail_bytes_cut, up to the last non-zero byte */
 	uint64_t tail_offset;       /* where it started */
 	char tail_file[256];
+	/* damage in records the snapshot already holds: reported, not needed, loses nothing */
+	uint64_t covered_damage;    /* places found */
+	char covered_file[256];     /* the first */
+	uint64_t covered_offset;
+	uint64_t bytes_checksummed; /* bytes recovery ran a CRC over (its work, bounded by tests) */
 	int damaged;                /* damage other than a torn tail was found */
 	char damage_file[256];
 	uint64_t damage_offset;

@@ -42,6 +42,14 @@ struct rplan {
 	/* files set aside on commit (salvage) */
 	char **aside;
 	size_t n_aside;
+	/* segments whose records recovery replayed or skipped over: fdatasync'd on commit, since a
+	 * killed process may have left their last records in the page cache only */
+	char **sync;
+	size_t n_sync;
+	/* files only the newest snapshot's predecessors needed: removed on commit, once the
+	 * directory fsync has made that snapshot's name durable */
+	char **covered;
+	size_t n_covered;
 	/* a damaged segment whose valid prefix is kept: copied aside, then cut to the prefix */
 	int rewrite;
 	uint64_t rewrite_first;
@@ -230,14 +238,36 @@ static int window_zero_from(struct window *w, uint64_t off, int *zero)
 	return 0;
 }
 
-/* A record at off that passes every check but the LSN: length fits, type known, CRC right. */
-static int record_at(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t *lsn, uint32_t *len)
+/* The header at off fits: enough bytes for it, a non-zero type, a length within the file. */
+static int header_fits(const uint8_t *buf, uint64_t size, uint64_t off)
 {
-	if (size - off < REC_HDR_SIZE)
+	if (size - off < REC_HDR_SIZE || buf[off + 16] == 0)
 		return 0;
 	uint32_t l = le_get32(buf + off + 4);
-	if (l > REC_MAX_PAYLOAD || l > size - off - REC_HDR_SIZE || buf[off + 16] == 0)
+	return l <= REC_MAX_PAYLOAD && l <= size - off - REC_HDR_SIZE;
+}
+
+/* Cheap checks of a candidate record at off, before any CRC: it fits, its type is one a writer
+ * could use, its LSN lies in [lo, hi]. Checking the LSN before the CRC is what keeps a search
+ * over every byte offset of a torn region linear: a run of 0x01 bytes, or of a value's bytes,
+ * almost never carries an LSN in range, so almost no offset costs a CRC over its claimed length. */
+static int header_plausible(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t lo, uint64_t hi)
+{
+	if (size - off < REC_HDR_SIZE || buf[off + 16] > 15)
 		return 0;
+	uint64_t lsn = le_get64(buf + off + 8);
+	return lsn >= lo && lsn <= hi && header_fits(buf, size, off);
+}
+
+/* A record at off that passes every check but the LSN: length fits, type known, CRC right.
+ * *crc_bytes counts the bytes checksummed (recovery's work, bounded in the tests). */
+static int record_at(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t *lsn, uint32_t *len,
+		     uint64_t *crc_bytes)
+{
+	if (!header_fits(buf, size, off))
+		return 0;
+	uint32_t l = le_get32(buf + off + 4);
+	*crc_bytes += REC_HDR_SIZE - 4 + (uint64_t)l;
 	if (crc32c(0, buf + off + 4, REC_HDR_SIZE - 4 + (size_t)l) != le_get32(buf + off))
 		return 0;
 	*lsn = le_get64(buf + off + 8);
@@ -246,7 +276,8 @@ static int record_at(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t *
 }
 
 /* record_at for the record at off of a window's file. */
-static int window_record(struct window *w, uint64_t off, uint64_t *lsn, uint32_t *len, const uint8_t **rec)
+static int window_record(struct window *w, uint64_t off, uint64_t *lsn, uint32_t *len, const uint8_t **rec,
+			 uint64_t *crc_bytes)
 {
 	const uint8_t *p;
 	size_t avail;
@@ -263,36 +294,72 @@ static int window_record(struct window *w, uint64_t off, uint64_t *lsn, uint32_t
 	if (rc)
 		return rc;
 	*rec = p;
-	return record_at(p, avail, 0, lsn, len);
+	return record_at(p, avail, 0, lsn, len, crc_bytes);
+}
+
+/* The offset of the first record in buf[from..) whose LSN lies in [lo, hi] and that passes
+ * every check, or size when there is none. */
+static uint64_t find_record(const uint8_t *buf, uint64_t size, uint64_t from, uint64_t lo, uint64_t hi,
+			    uint64_t *lsn_out, uint64_t *crc_bytes)
+{
+	for (uint64_t off = from; off + REC_HDR_SIZE <= size; off++) {
+		uint64_t lsn;
+		uint32_t len;
+		if (header_plausible(buf, size, off, lo, hi) &&
+		    record_at(buf, size, off, &lsn, &len, crc_bytes)) {
+			*lsn_out = lsn;
+			return off;
+		}
+	}
+	return size;
 }
 
 /* Is there any record in buf[from..) that a writer could have appended after last_lsn? Its
  * LSN must be one that could follow: above last_lsn, and not further above it than records
  * could fit in the bytes before it. (A torn value that happens to contain an image of a log
  * record in that LSN range would still count; see docs/FORMAT.md.) */
-static int valid_record_after(const uint8_t *buf, uint64_t size, uint64_t from, uint64_t last_lsn)
+static int valid_record_after(const uint8_t *buf, uint64_t size, uint64_t from, uint64_t last_lsn,
+			      uint64_t *crc_bytes)
 {
 	for (uint64_t off = from; off + REC_HDR_SIZE <= size; off++) {
 		uint64_t lsn;
 		uint32_t len;
-		if (buf[off + 16] == 0 || buf[off + 16] > 15) /* cheap filter before the CRC */
-			continue;
-		if (record_at(buf, size, off, &lsn, &len) && lsn > last_lsn &&
-		    lsn - last_lsn <= 1 + off / REC_HDR_SIZE)
+		if (header_plausible(buf, size, off, last_lsn + 1, last_lsn + 1 + off / REC_HDR_SIZE) &&
+		    record_at(buf, size, off, &lsn, &len, crc_bytes))
 			return 1;
 	}
 	return 0;
 }
 
-/* Does segment segs[i] hold anything valid at all (a good header or a valid record)? */
-static int segment_has_content(const struct kvio *io, const char *dir, const struct seg *sg,
-			       uint64_t last_lsn, int *has)
+struct scan {
+	const struct kvio *io;
+	const char *dir;
+	enum recovery_mode mode;
+	struct kvindex *ix;
+	struct rplan *plan;
+	struct kv_report *rep;
+	struct seg *segs;
+	size_t nsegs;
+	uint8_t *buf;       /* segment contents, reused from segment to segment */
+	size_t cap;
+	uint64_t last_lsn;  /* LSN of the last record seen (applied or covered) */
+	uint64_t expected;  /* next LSN to apply */
+};
+
+/* Is the next record in sequence one the snapshot already holds? */
+static int in_covered(const struct scan *sc)
+{
+	return sc->last_lsn + 1 < sc->expected;
+}
+
+/* Does segment sg hold anything valid at all (a good header or a valid record)? */
+static int segment_has_content(struct scan *sc, const struct seg *sg, uint64_t last_lsn, int *has)
 {
 	char path[PATH_MAX];
 	uint8_t *buf = NULL;
 	size_t cap = 0;
 	uint64_t size, first;
-	snprintf(path, sizeof(path), "%s/%s", dir, sg->name);
+	snprintf(path, sizeof(path), "%s/%s", sc->dir, sg->name);
 
 	/* The usual case, the next segment of a healthy log, is told by its first record alone
 	 * instead of reading all of it. */
@@ -301,12 +368,12 @@ static int segment_has_content(const struct kvio *io, const char *dir, const str
 	size_t avail;
 	uint64_t lsn;
 	uint32_t len;
-	int next = 0, rc = window_open(&w, io, path, &buf, &cap, 64u << 10);
+	int next = 0, rc = window_open(&w, sc->io, path, &buf, &cap, 64u << 10);
 	if (!rc)
 		rc = window_at(&w, 0, WAL_HDR_SIZE, &p, &avail);
 	if (!rc && avail == WAL_HDR_SIZE && wal_decode_header(p, &first) == 0 &&
 	    first == last_lsn + 1) {
-		rc = window_record(&w, WAL_HDR_SIZE, &lsn, &len, &rec);
+		rc = window_record(&w, WAL_HDR_SIZE, &lsn, &len, &rec, &sc->rep->bytes_checksummed);
 		next = rc == 1 && lsn == first;
 	}
 	window_close(&w);
@@ -317,18 +384,31 @@ static int segment_has_content(const struct kvio *io, const char *dir, const str
 		*has = 1;
 		return 0;
 	}
-	rc = read_file(io, path, &buf, &size);
+	rc = read_file(sc->io, path, &buf, &size);
 	if (rc)
 		return rc;
 	*has = 0;
 	if (size >= WAL_HDR_SIZE && wal_decode_header(buf, &first) == 0) {
 		/* a header alone, naming exactly the next LSN, is a segment created just before the
 		 * crash: nothing in it was ever acknowledged */
-		*has = valid_record_after(buf, size, WAL_HDR_SIZE, last_lsn) || first != last_lsn + 1;
+		*has = valid_record_after(buf, size, WAL_HDR_SIZE, last_lsn, &sc->rep->bytes_checksummed) ||
+		       first != last_lsn + 1;
 	} else {
-		*has = valid_record_after(buf, size, 0, last_lsn);
+		*has = valid_record_after(buf, size, 0, last_lsn, &sc->rep->bytes_checksummed);
 	}
 	free(buf);
+	return 0;
+}
+
+/* Does anything after segs[i] (from segment i + 1 on) hold a record after last_lsn? */
+static int later_segments_have_content(struct scan *sc, size_t i, uint64_t last_lsn, int *has)
+{
+	*has = 0;
+	for (size_t j = i + 1; !*has && j < sc->nsegs; j++) {
+		int rc = segment_has_content(sc, &sc->segs[j], last_lsn, has);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -348,20 +428,15 @@ static void report_damage(struct kv_report *rep, enum recovery_mode mode, const 
 			 dir, file, off, why);
 }
 
-struct scan {
-	const struct kvio *io;
-	const char *dir;
-	enum recovery_mode mode;
-	struct kvindex *ix;
-	struct rplan *plan;
-	struct kv_report *rep;
-	struct seg *segs;
-	size_t nsegs;
-	uint8_t *buf;       /* segment contents, reused from segment to segment */
-	size_t cap;
-	uint64_t last_lsn;  /* LSN of the last record seen (applied or covered) */
-	uint64_t expected;  /* next LSN to apply */
-};
+/* Damage in records the snapshot already holds: reported, never needed, so it neither blocks
+ * the open nor costs a record after it. The first such place is the one reported. */
+static void report_covered_damage(struct scan *sc, size_t i, uint64_t off)
+{
+	if (sc->rep->covered_damage++)
+		return;
+	snprintf(sc->rep->covered_file, sizeof(sc->rep->covered_file), "%s", sc->segs[i].name);
+	sc->rep->covered_offset = off;
+}
 
 /* Damage at segs[i] offset off: strict refuses; salvage keeps the prefix and sets aside
  * segment i (rewriting its valid prefix when there is one) and everything after it. */
@@ -387,9 +462,19 @@ static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end
 	return 0;
 }
 
+/* The offset and length of the non-zero bytes in buf[off, size): where a torn tail really ends
+ * (the preallocated zeros after it are not part of it). */
+static uint64_t nonzero_extent(const uint8_t *buf, uint64_t size, uint64_t off)
+{
+	uint64_t end = size;
+	while (end > off && buf[end - 1] == 0)
+		end--;
+	return end - off;
+}
+
 /* Bytes from off on in segs[i] (size bytes, buf; NULL when they are all zeros) are not a
- * valid record. Decide: torn tail
- * (plan the cut), unused preallocation before the next segment (continue), or damage. */
+ * valid record. Decide: torn tail (plan the cut), unused preallocation before the next segment
+ * (continue), or damage. */
 static int on_bad_record(struct scan *sc, size_t i, const uint8_t *buf, uint64_t size, uint64_t off,
 			 int *stop)
 {
@@ -398,9 +483,9 @@ static int on_bad_record(struct scan *sc, size_t i, const uint8_t *buf, uint64_t
 
 	*stop = 1;
 	if (!zeros)
-		later = valid_record_after(buf, size, off + 1, sc->last_lsn);
+		later = valid_record_after(buf, size, off + 1, sc->last_lsn, &sc->rep->bytes_checksummed);
 	for (size_t j = i + 1; !later && j < sc->nsegs; j++) {
-		rc = segment_has_content(sc->io, sc->dir, &sc->segs[j], sc->last_lsn, &later);
+		rc = segment_has_content(sc, &sc->segs[j], sc->last_lsn, &later);
 		if (rc)
 			return rc;
 		if (later && zeros && j == i + 1 && off >= WAL_HDR_SIZE) {
@@ -421,13 +506,14 @@ static int on_bad_record(struct scan *sc, size_t i, const uint8_t *buf, uint64_t
 		sc->rep->tail_bytes_cut += size - off;
 		sc->rep->tail_offset = off;
 		snprintf(sc->rep->tail_file, sizeof(sc->rep->tail_file), "%s", sc->segs[i].name);
-		if (!zeros)
+		if (!zeros) {
 			sc->rep->tail_torn = 1;
-		if (!zeros)
+			sc->rep->tail_torn_bytes = nonzero_extent(buf, size, off);
 			snprintf(sc->rep->message, sizeof(sc->rep->message),
 				 "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64
-				 " cut off (writes never acknowledged as durable)",
-				 sc->dir, sc->segs[i].name, size - off, off);
+				 " cut off (a write in progress at the crash, or damage to the last record)",
+				 sc->dir, sc->segs[i].name, sc->rep->tail_torn_bytes, off);
+		}
 	}
 	for (size_t j = i + 1; j < sc->nsegs; j++) {
 		rc = name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[j].name);
@@ -466,6 +552,56 @@ static int bad_record_in(struct scan *sc, size_t i, struct window *w, const char
 	return rc;
 }
 
+/* Damage at off of segs[i] (the segment header, or a record) where the records in sequence are
+ * ones the snapshot holds. Find where the log goes on: the first valid record at or after from
+ * whose LSN is above the last one seen and at most the first one the snapshot lacks. *next_off
+ * gets its offset (then scanning resumes there), or 0 with *stop set when there is none: then
+ * either nothing after the snapshot was ever logged (the log ends here), or records the
+ * snapshot lacks are missing, which is damage. */
+static int resync_covered(struct scan *sc, size_t i, const char *path, uint64_t damage_off, uint64_t from,
+			  uint64_t *next_off, int *stop)
+{
+	uint8_t *whole = NULL;
+	uint64_t size, lsn = 0;
+	int later = 0, rc;
+
+	report_covered_damage(sc, i, damage_off);
+	*next_off = 0;
+	*stop = 0;
+	rc = read_file(sc->io, path, &whole, &size);
+	if (rc)
+		return rc;
+	uint64_t at = from < size ? find_record(whole, size, from, sc->last_lsn + 1, sc->expected, &lsn,
+						&sc->rep->bytes_checksummed)
+				  : size;
+	if (at < size) {
+		sc->last_lsn = lsn - 1;
+		*next_off = at;
+		goto out;
+	}
+	*stop = 1;
+	later = from < size && valid_record_after(whole, size, from, sc->expected - 1,
+						  &sc->rep->bytes_checksummed);
+	if (!later) {
+		rc = later_segments_have_content(sc, i, sc->expected - 1, &later);
+		if (rc)
+			goto out;
+	}
+	if (later) {
+		rc = on_damage(sc, i, damage_off, 0, "records after the snapshot are missing");
+		goto out;
+	}
+	/* The log ends before anything the snapshot lacks: appends go to a new segment. */
+	for (size_t j = i + 1; j < sc->nsegs; j++) {
+		rc = name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[j].name);
+		if (rc)
+			goto out;
+	}
+out:
+	free(whole);
+	return rc;
+}
+
 /* Replay one segment. *stop set when the log ends (tail or damage) inside it. */
 static int scan_segment(struct scan *sc, size_t i, int *stop)
 {
@@ -478,7 +614,9 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 
 	*stop = 0;
 	snprintf(path, sizeof(path), "%s/%s", sc->dir, sc->segs[i].name);
-	rc = window_open(&w, sc->io, path, &sc->buf, &sc->cap, WINDOW_BYTES);
+	rc = name_push(&sc->plan->sync, &sc->plan->n_sync, sc->segs[i].name);
+	if (!rc)
+		rc = window_open(&w, sc->io, path, &sc->buf, &sc->cap, WINDOW_BYTES);
 	if (!rc)
 		rc = window_at(&w, 0, WAL_HDR_SIZE, &p, &avail);
 	if (rc)
@@ -490,46 +628,62 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		*stop = 1;
 		goto out;
 	}
-	if (hrc || first != sc->segs[i].first_lsn) {
+	off = WAL_HDR_SIZE;
+	if ((hrc || first != sc->segs[i].first_lsn) && sc->segs[i].first_lsn < sc->expected) {
+		/* a damaged header of a segment that starts among records the snapshot holds */
+		first = sc->segs[i].first_lsn;
+		sc->last_lsn = first - 1;
+		rc = resync_covered(sc, i, path, 0, WAL_HDR_SIZE, &off, stop);
+		if (rc || *stop)
+			goto out;
+	} else if (hrc || first != sc->segs[i].first_lsn) {
 		rc = bad_record_in(sc, i, &w, path, 0, stop);
 		if (!rc && !*stop)
 			rc = on_damage(sc, i, 0, 0, "bad segment header"), *stop = 1;
 		goto out;
-	}
-	if (first != sc->last_lsn + 1) {
+	} else if (first != sc->last_lsn + 1) {
 		rc = on_damage(sc, i, 0, 0, "gap in LSNs before this segment");
 		*stop = 1;
 		goto out;
+	} else {
+		sc->last_lsn = first - 1;
 	}
-	sc->last_lsn = first - 1;
-	for (off = WAL_HDR_SIZE; off < w.size;) {
+	while (off < w.size) {
 		uint64_t lsn;
 		uint32_t len;
 		const uint8_t *rec;
-		rc = window_record(&w, off, &lsn, &len, &rec);
+		rc = window_record(&w, off, &lsn, &len, &rec, &sc->rep->bytes_checksummed);
 		if (rc < 0)
 			goto out;
+		if (rc == 0 && in_covered(sc)) {
+			rc = resync_covered(sc, i, path, off, off + 1, &off, stop);
+			if (rc || *stop)
+				goto out;
+			continue;
+		}
 		if (rc == 0) {
 			rc = bad_record_in(sc, i, &w, path, off, stop);
 			goto out;
 		}
 		rc = 0;
 		const uint8_t *payload = rec + REC_HDR_SIZE;
-		if (lsn != sc->last_lsn + 1) {
+		int covered = lsn < sc->expected;
+		if (lsn != sc->last_lsn + 1 && !(covered && lsn > sc->last_lsn)) {
+			/* (a jump forward among covered records skips only what the snapshot holds) */
 			rc = on_damage(sc, i, off, off, "gap in LSNs");
 			*stop = 1;
 			goto out;
 		}
-		if (rec[16] != REC_TYPE_OPS) {
-			rc = on_damage(sc, i, off, off, "unknown record type");
-			*stop = 1;
-			goto out;
-		}
 		/* apply_record validates the whole payload before touching the index */
-		int vrc = sc->ix && lsn >= sc->expected ? apply_record(sc->ix, payload, len)
-							: rec_validate(payload, len);
-		if (vrc == -EBADMSG) {
-			rc = on_damage(sc, i, off, off, "malformed record");
+		int vrc = rec[16] != REC_TYPE_OPS ? -EPROTO
+			  : sc->ix && !covered    ? apply_record(sc->ix, payload, len)
+						  : rec_validate(payload, len);
+		if ((vrc == -EBADMSG || vrc == -EPROTO) && covered) {
+			report_covered_damage(sc, i, off);
+			vrc = 0;
+		}
+		if (vrc == -EBADMSG || vrc == -EPROTO) {
+			rc = on_damage(sc, i, off, off, vrc == -EPROTO ? "unknown record type" : "malformed record");
 			*stop = 1;
 			goto out;
 		}
@@ -537,7 +691,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 			rc = vrc;
 			goto out;
 		}
-		if (lsn >= sc->expected) {
+		if (!covered) {
 			sc->rep->records_replayed++;
 			sc->plan->wal_bytes += REC_HDR_SIZE + len;
 			sc->expected = lsn + 1;
@@ -639,10 +793,25 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	sc.ix = ix ? *ix : NULL;
 	sc.expected = snap_lsn + 1;
 
-	/* Segments wholly before the snapshot are left for the next snapshot to remove. */
+	/* Segments wholly before the snapshot are not read; once the snapshot's name is durable
+	 * they are removed, with any older snapshot (recovery_commit). */
 	size_t start = 0;
 	while (start + 1 < sc.nsegs && sc.segs[start + 1].first_lsn <= sc.expected)
 		start++;
+	for (size_t j = 0; j < start; j++) {
+		rc = name_push(&sc.plan->covered, &sc.plan->n_covered, sc.segs[j].name);
+		if (rc)
+			goto out;
+	}
+	for (size_t k = 0; k < nsnaps; k++) {
+		char name[64];
+		if (snaps[k] >= snap_lsn)
+			continue;
+		snapshot_name(name, sizeof(name), snaps[k]);
+		rc = name_push(&sc.plan->covered, &sc.plan->n_covered, name);
+		if (rc)
+			goto out;
+	}
 	if (start < sc.nsegs && sc.segs[start].first_lsn > sc.expected) {
 		struct seg *sg = &sc.segs[start];
 		report_damage(rep, mode, dir, sg->name, 0, "gap in LSNs after the snapshot");
@@ -668,6 +837,11 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	}
 	rep->last_lsn = sc.expected - 1;
 	sc.plan->next_lsn = sc.expected;
+	if (rep->covered_damage && !rep->message[0])
+		snprintf(rep->message, sizeof(rep->message),
+			 "%s/%s: damaged at offset %" PRIu64 " in records the snapshot (LSN %" PRIu64
+			 ") already holds: not needed, nothing lost", dir, rep->covered_file,
+			 rep->covered_offset, snap_lsn);
 	/* Continue in the last segment only if the log is contiguous up to the next LSN there. */
 	if (sc.plan->have_resume && sc.last_lsn != sc.expected - 1)
 		sc.plan->have_resume = 0;
@@ -737,10 +911,28 @@ out:
 	return rc;
 }
 
+static int listed(char *const *list, size_t n, const char *name)
+{
+	for (size_t k = 0; k < n; k++)
+		if (!strcmp(list[k], name))
+			return 1;
+	return 0;
+}
+
+static int sync_file(const struct kvio *io, const char *path)
+{
+	int fd, rc = io->open(io, path, O_RDWR, 0, &fd);
+	if (rc)
+		return rc;
+	rc = io->fdatasync(io, fd);
+	int crc = io->close(io, fd);
+	return rc ? rc : crc;
+}
+
 int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct kv_report *rep)
 {
 	char path[PATH_MAX], to[PATH_MAX];
-	int rc = 0, dir_dirty = 0;
+	int rc = 0;
 
 	for (size_t k = 0; k < plan->n_aside; k++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, plan->aside[k]);
@@ -755,7 +947,6 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 			rc = io->rename(io, path, to);
 		if (rc)
 			return rc;
-		dir_dirty = 1;
 		rep->set_aside++;
 	}
 	if (plan->n_aside) {
@@ -770,7 +961,6 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 		rc = io->unlink(io, path);
 		if (rc && rc != -ENOENT)
 			return rc;
-		dir_dirty = 1;
 	}
 	if (plan->have_resume && plan->resume_size > plan->resume_end) {
 		char name[32];
@@ -790,9 +980,33 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 			return rc;
 		plan->resume_size = plan->resume_end;
 	}
-	if (dir_dirty)
-		rc = io->fsync_dir(io, dir);
-	return rc;
+	/* Everything replayed is about to be called durable: the new process answers flushes from
+	 * a durable LSN that starts at the last record replayed. A killed process may have left
+	 * those records in the page cache only (written, never fdatasync'd), so sync them now, and
+	 * the directory, which also makes the snapshot's and the segments' names durable. */
+	for (size_t k = 0; k < plan->n_sync; k++) {
+		if (listed(plan->aside, plan->n_aside, plan->sync[k]) ||
+		    listed(plan->remove, plan->n_remove, plan->sync[k]))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, plan->sync[k]);
+		rc = sync_file(io, path);
+		if (rc)
+			return rc;
+	}
+	rc = io->fsync_dir(io, dir);
+	if (rc)
+		return rc;
+	/* Only now that the snapshot's name is durable may what it replaces go. A salvage that
+	 * found damage deletes nothing. */
+	if (rep->damaged || !plan->n_covered)
+		return 0;
+	for (size_t k = 0; k < plan->n_covered; k++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, plan->covered[k]);
+		rc = io->unlink(io, path);
+		if (rc && rc != -ENOENT)
+			return rc;
+	}
+	return io->fsync_dir(io, dir);
 }
 
 void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, uint64_t *resume_first_lsn,
@@ -812,7 +1026,13 @@ void recovery_free(struct rplan *plan)
 		free(plan->remove[k]);
 	for (size_t k = 0; k < plan->n_aside; k++)
 		free(plan->aside[k]);
+	for (size_t k = 0; k < plan->n_sync; k++)
+		free(plan->sync[k]);
+	for (size_t k = 0; k < plan->n_covered; k++)
+		free(plan->covered[k]);
 	free(plan->remove);
 	free(plan->aside);
+	free(plan->sync);
+	free(plan->covered);
 	free(plan);
 }

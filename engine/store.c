@@ -424,7 +424,49 @@ static size_t longest_key_under(struct kv *s, const uint8_t *prefix, size_t plen
 	return longest;
 }
 
-/* Checks a record cannot express: a prefix rename must not make any key too long. */
+/* The longest key under prefix p once the operations of the batch (payload) before the one
+ * whose key is at `stop` have run: the index's keys, and what those operations create or move
+ * there. An upper bound: a key the batch creates and then deletes still counts. SIZE_MAX:
+ * no memory. */
+static size_t longest_after(struct kv *s, const void *payload, size_t len, const uint8_t *p, size_t plen,
+			    const uint8_t *stop)
+{
+	struct rec_reader r;
+	struct rec_op_view op;
+	size_t longest = longest_key_under(s, p, plen);
+	int rc = rec_reader_init(&r, payload, len);
+
+	while (longest != SIZE_MAX && !rc && (rc = rec_reader_next(&r, &op)) == 1 && op.key != stop) {
+		/* made[0..mk): the key it creates, or the prefix it moves keys under;
+		 * mlen: the longest key that can result */
+		const uint8_t *made = op.key;
+		size_t mk = op.klen, mlen = op.klen;
+		int moved = 0;
+		rc = 0;
+		if (op.op == REC_OP_DEL || op.op == REC_OP_SETMETA)
+			continue;
+		if (op.op == REC_OP_RENAME) {
+			made = op.key2, mk = mlen = op.klen2;
+		} else if (op.op == REC_OP_RENAME_PREFIX) {
+			size_t under = longest_after(s, payload, len, op.key, op.klen, op.key);
+			if (under == SIZE_MAX)
+				return SIZE_MAX;
+			if (!under)
+				continue;
+			made = op.key2, mk = op.klen2, moved = 1;
+			mlen = under - op.klen + op.klen2;
+		}
+		/* a key must start with p; keys under a new prefix may when either starts with the other */
+		size_t common = mk < plen ? mk : plen;
+		if (mlen > longest && (moved || mk >= plen) && !memcmp(made, p, common))
+			longest = mlen;
+	}
+	return rc < 0 ? SIZE_MAX : longest;
+}
+
+/* Checks a record cannot express: a prefix rename must not make any key too long, counting
+ * the keys earlier operations of the same batch create or move (they are not in the index yet,
+ * and a rename that fails on apply is a silent no-op, not an error). */
 static int validate_locked(struct kv *s, const void *payload, size_t len)
 {
 	struct rec_reader r;
@@ -432,13 +474,13 @@ static int validate_locked(struct kv *s, const void *payload, size_t len)
 	int rc = rec_reader_init(&r, payload, len);
 	while (!rc && (rc = rec_reader_next(&r, &op)) == 1) {
 		rc = 0;
-		if (op.op == REC_OP_RENAME_PREFIX && op.klen2 > op.klen) {
-			size_t longest = longest_key_under(s, op.key, op.klen);
-			if (longest == SIZE_MAX)
-				return -ENOMEM;
-			if (longest && longest - op.klen + op.klen2 > KV_MAX_KEY)
-				return -ENAMETOOLONG;
-		}
+		if (op.op != REC_OP_RENAME_PREFIX || op.klen2 <= op.klen)
+			continue;
+		size_t longest = longest_after(s, payload, len, op.key, op.klen, op.key);
+		if (longest == SIZE_MAX)
+			return -ENOMEM;
+		if (longest && longest - op.klen + op.klen2 > KV_MAX_KEY)
+			return -ENAMETOOLONG;
 	}
 	return rc;
 }

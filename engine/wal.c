@@ -174,6 +174,15 @@ static int seg_create(struct wal *w, uint64_t first_lsn, uint64_t need, int *fd_
 	if (rc)
 		return rc;
 	rc = w->io->fallocate(w->io, fd, 0, size);
+	while (rc == -ENOSPC && size > WAL_HDR_SIZE + need) {
+		/* No room for a whole segment: a smaller one, down to one just big enough for this
+		 * record, still lets the write through (a disk smaller than segment_bytes stays
+		 * usable). Give back what the failed attempt may have reserved first. */
+		size = size / 2 > WAL_HDR_SIZE + need ? size / 2 : WAL_HDR_SIZE + need;
+		rc = w->io->ftruncate(w->io, fd, 0);
+		if (!rc)
+			rc = w->io->fallocate(w->io, fd, 0, size);
+	}
 	if (rc)
 		goto out;
 	wal_encode_header(hdr, first_lsn);

@@ -502,6 +502,358 @@ START_TEST(damage_past_the_first_read_window_is_refused)
 }
 END_TEST
 
+/* ---- what recovery calls durable is durable; tails cost linear work; covered damage ---- */
+
+/* Make the process die inside its next fdatasync: the flush's pwrite reaches the page cache,
+ * its fdatasync never happens, and a kill -9 (the page cache survives) follows. */
+static void kill_inside_the_next_flush(struct faultio *f, struct kv *s)
+{
+	faultio_crash_at(f, faultio_calls(f) + 2); /* the flush's pwrite, then its fdatasync */
+	ck_assert_int_ne(kv_flush(s), 0);
+	kv_close(s); /* fails too: the process is gone */
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
+}
+
+/* A 4096-byte segment filled exactly by one PUT of "big" (its value returned in *val), whose
+ * process was killed inside the flush: the record is in the page cache, never fdatasync'd. A
+ * full segment has no preallocated zeros after its last record for recovery to cut (a cut syncs
+ * the file), which is what hid the missing sync. */
+static struct faultio *full_segment_killed_before_its_sync(struct kv_options *o, char **val)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s;
+	/* payload = count 4, op 1, klen 2, key 3, mlen 2, vlen 8, value */
+	size_t vlen = 4096 - WAL_HDR_SIZE - REC_HDR_SIZE - (4 + 1 + 2 + 3 + 2 + 8);
+	char *v = malloc(vlen + 1);
+	memset(v, 'Q', vlen);
+	v[vlen] = '\0';
+	*o = sim_options(f);
+	o->segment_bytes = 4096;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, o, NULL), 0);
+	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
+	kill_inside_the_next_flush(f, s);
+	*val = v;
+	return f;
+}
+
+START_TEST(a_flush_after_recovering_a_killed_process_survives_a_power_cut)
+{
+	struct kv_options o;
+	char *v;
+	struct faultio *f = full_segment_killed_before_its_sync(&o, &v);
+	struct kv *s;
+
+	/* the next process recovers the record from the page cache and acknowledges a flush */
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	expect_str(s, "big", v);
+	put_str(s, "x", "1");
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* power cut, s is gone */
+
+	struct kv_report rep;
+	int rc = kv_open(&s, SIM_DIR, &o, &rep);
+	ck_assert_msg(rc == 0, "reopen after the power cut: %s", rep.message);
+	expect_str(s, "big", v);
+	expect_str(s, "x", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	free(v);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(what_recovery_serves_survives_a_power_cut_before_any_flush)
+{
+	struct kv_options o;
+	char *v;
+	struct faultio *f = full_segment_killed_before_its_sync(&o, &v);
+	struct kv *s;
+
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	expect_str(s, "big", v);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* nobody flushed; s is gone */
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	expect_str(s, "big", v);
+	ck_assert_int_eq(kv_close(s), 0);
+	free(v);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A segment of seg_bytes holding record k0, then a PUT of `big` whose value is vlen bytes of
+ * the pattern 01 00 01 00 ..., written but torn: only `torn` bytes of its record reached the
+ * file and the rest of the preallocated segment is zeros. The pattern is the worst case for a
+ * search that checksums a candidate before looking at its LSN: at every other offset it reads
+ * as a record of type 1 with a length of 65537 bytes that fits in the file. */
+static struct faultio *torn_after_one_record(uint64_t seg_bytes, size_t vlen, uint64_t torn,
+					     uint64_t *rec_off)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv *s;
+	uint64_t offs[4], size;
+	uint8_t *v = malloc(vlen);
+
+	for (size_t i = 0; i < vlen; i++)
+		v[i] = (uint8_t)(i % 2 == 0);
+	o.segment_bytes = seg_bytes;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	put_str(s, "k0", "v0");
+	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	free(v);
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, 4, &size), 2);
+	/* tear the second record: keep `torn` bytes of it, zeros up to the preallocated size */
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	uint64_t file = seg_bytes > len ? seg_bytes : len;
+	uint8_t *img = calloc(1, file);
+	memcpy(img, data, offs[1] + torn);
+	ck_assert_int_eq(faultio_write_file(f, SEG1, img, file), 0);
+	free(img);
+	free(data);
+	*rec_off = offs[1];
+	return f;
+}
+
+START_TEST(cutting_a_torn_record_of_any_size_costs_linear_work)
+{
+	const uint64_t seg = 256u << 10;
+	const size_t vlen = 200u << 10;
+	uint64_t cases = 0;
+	for (uint64_t torn = 1; torn < vlen; torn += torn < 600 ? 1 : 1021) {
+		uint64_t rec_off;
+		struct faultio *f = torn_after_one_record(seg, vlen, torn, &rec_off);
+		struct kv_report rep;
+		struct kv *s;
+		struct kv_options o = sim_options(f);
+		o.segment_bytes = seg;
+		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+		ck_assert_uint_eq(rep.records_replayed, 1);
+		ck_assert_uint_eq(rep.tail_offset, rec_off);
+		ck_assert_msg(rep.bytes_checksummed <= 2 * seg, "torn at %" PRIu64 ": %" PRIu64
+			      " bytes checksummed for a %" PRIu64 "-byte segment", torn,
+			      rep.bytes_checksummed, seg);
+		/* the torn part is what was written, not the preallocated zeros after it */
+		ck_assert_uint_le(rep.tail_torn_bytes, torn);
+		ck_assert_uint_eq(rep.tail_bytes_cut, seg - rec_off);
+		expect_str(s, "k0", "v0");
+		expect_str(s, "big", NULL);
+		ck_assert_int_eq(kv_close(s), 0);
+		faultio_destroy(f);
+		cases++;
+	}
+	printf("torn record sizes tried: %" PRIu64 "\n", cases);
+}
+END_TEST
+
+/* The bound docs/FORMAT.md states: a store whose last record is torn at 64 MiB opens with at
+ * most twice its segment's bytes checksummed. */
+START_TEST(a_record_torn_at_64_mib_is_cut_with_at_most_twice_the_segment_checksummed)
+{
+	uint64_t rec_off;
+	const uint64_t seg = 80u << 20;
+	struct faultio *f = torn_after_one_record(seg, 72u << 20, 64u << 20, &rec_off);
+	struct kv_report rep;
+	struct kv *s;
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = seg;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	ck_assert_uint_eq(rep.records_replayed, 1);
+	ck_assert_int_eq(rep.tail_torn, 1);
+	ck_assert_uint_le(rep.bytes_checksummed, 2 * seg);
+	printf("torn 64 MiB record: %" PRIu64 " bytes checksummed for an %" PRIu64 " MiB segment\n",
+	       rep.bytes_checksummed, seg >> 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* The seed demo of the issue: a..e, SNAP, f g h, FLUSH. */
+static struct faultio *store_with_snapshot_at_5(uint64_t *offs)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	uint64_t size;
+	const char *k[] = { "a", "b", "c", "d", "e", "f", "g", "h" };
+	for (int i = 0; i < 8; i++) {
+		char v[4];
+		snprintf(v, sizeof v, "%d", i + 1);
+		put_str(s, k[i], v);
+		if (i == 4)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, 9, &size), 8);
+	return f;
+}
+
+static void expect_a_to_h(struct kv *s)
+{
+	const char *k[] = { "a", "b", "c", "d", "e", "f", "g", "h" };
+	for (int i = 0; i < 8; i++) {
+		char v[4];
+		snprintf(v, sizeof v, "%d", i + 1);
+		expect_str(s, k[i], v);
+	}
+}
+
+START_TEST(damage_in_records_the_snapshot_holds_is_reported_and_costs_nothing)
+{
+	uint64_t offs[9];
+	struct faultio *f = store_with_snapshot_at_5(offs);
+	ck_assert_int_eq(faultio_flip(f, SEG1, offs[2] + 25, 0x01), 0); /* record 3's payload */
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), 0);
+	ck_assert_uint_eq(rep.covered_damage, 1);
+	ck_assert_uint_eq(rep.covered_offset, offs[2]);
+	ck_assert_str_eq(rep.covered_file, "wal-0000000000000001.log");
+	ck_assert_int_eq(rep.damaged, 0);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_uint_eq(rep.records_replayed, 3);
+	ck_assert_ptr_nonnull(strstr(rep.message, "already holds"));
+	expect_a_to_h(s);
+	ck_assert_int_eq(kv_close(s), 0);
+	/* salvage finds nothing to set aside */
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), &rep), 0);
+	ck_assert_uint_eq(rep.set_aside, 0);
+	ck_assert(!faultio_exists(f, SEG1 ".damaged"));
+	s = sim_open(f, NULL);
+	expect_a_to_h(s);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_snapshot)
+{
+	uint64_t offs[9];
+	struct faultio *f = store_with_snapshot_at_5(offs);
+	/* zero records 2..5 entirely: nothing tells where they end */
+	uint8_t zeros[256] = { 0 };
+	ck_assert_uint_le(offs[5] - offs[1], sizeof zeros);
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[1], zeros, offs[5] - offs[1]), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_uint_eq(rep.covered_offset, offs[1]);
+	expect_a_to_h(s);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_damaged_header_of_a_segment_the_snapshot_covers_is_skipped)
+{
+	uint64_t offs[9];
+	struct faultio *f = store_with_snapshot_at_5(offs);
+	ck_assert_int_eq(faultio_flip(f, SEG1, 3, 0x20), 0); /* the segment's magic */
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_uint_eq(rep.covered_offset, 0);
+	expect_a_to_h(s);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(covered_damage_that_also_destroys_records_after_the_snapshot_is_refused)
+{
+	uint64_t offs[9];
+	struct faultio *f = store_with_snapshot_at_5(offs);
+	/* records 4..6 gone: 6 is the first the snapshot lacks, and 7, 8 follow */
+	uint8_t zeros[256] = { 0 };
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[3], zeros, offs[6] - offs[3]), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damaged, 1);
+	/* salvage keeps the snapshot's state */
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
+	ck_assert_uint_eq(store_keys(s), 5);
+	expect_str(s, "e", "5");
+	expect_str(s, "f", NULL);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(recovery_removes_the_log_and_snapshots_the_newest_snapshot_covers)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	char k[16];
+	for (int i = 0; i < 700; i++) {
+		snprintf(k, sizeof k, "k%03d", i);
+		put_str(s, k, "0123456789012345678901234567890123456789");
+		if (i == 100)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+	}
+	/* the snapshot is made durable, but the process dies before it removes what it covers */
+	ck_assert_int_eq(faultio_fail(f, FIO_OP_UNLINK, 1, -EIO, true), 0);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	faultio_clear_faults(f);
+	put_str(s, "unflushed", "u");
+	kill_inside_the_next_flush(f, s);
+	char **names;
+	size_t n, segs_before = 0, snaps_before = 0, segs = 0, snaps = 0;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		segs_before += !strncmp(names[i], "wal-", 4);
+		snaps_before += !strncmp(names[i], "snap-", 5);
+	}
+	faultio_free_names(names, n);
+	ck_assert_uint_ge(segs_before, 3);
+	ck_assert_uint_eq(snaps_before, 2);
+
+	s = sim_open(f, NULL);
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		segs += !strncmp(names[i], "wal-", 4);
+		snaps += !strncmp(names[i], "snap-", 5);
+	}
+	faultio_free_names(names, n);
+	ck_assert_uint_eq(snaps, 1);
+	ck_assert_uint_le(segs, 1);
+	ck_assert_uint_eq(store_keys(s), 701);
+	ck_assert_int_eq(kv_close(s), 0);
+	/* and that holds across a power cut: nothing was removed before the snapshot was durable */
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 2), 0);
+	s = sim_open(f, NULL);
+	ck_assert_uint_eq(store_keys(s), 701);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv *s;
+	char v[1000];
+	memset(v, 'v', sizeof v);
+	faultio_set_capacity(f, 64u << 10);
+	o.segment_bytes = 1u << 20;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%02d", i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 3), 0);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	ck_assert_uint_eq(store_keys(s), 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("recovery");
@@ -521,6 +873,16 @@ int main(void)
 	tcase_add_test(tc, recovery_is_deterministic);
 	tcase_add_test(tc, a_segment_larger_than_the_read_window_replays_whole);
 	tcase_add_test(tc, damage_past_the_first_read_window_is_refused);
+	tcase_add_test(tc, a_flush_after_recovering_a_killed_process_survives_a_power_cut);
+	tcase_add_test(tc, what_recovery_serves_survives_a_power_cut_before_any_flush);
+	tcase_add_test(tc, cutting_a_torn_record_of_any_size_costs_linear_work);
+	tcase_add_test(tc, a_record_torn_at_64_mib_is_cut_with_at_most_twice_the_segment_checksummed);
+	tcase_add_test(tc, damage_in_records_the_snapshot_holds_is_reported_and_costs_nothing);
+	tcase_add_test(tc, covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_snapshot);
+	tcase_add_test(tc, a_damaged_header_of_a_segment_the_snapshot_covers_is_skipped);
+	tcase_add_test(tc, covered_damage_that_also_destroys_records_after_the_snapshot_is_refused);
+	tcase_add_test(tc, recovery_removes_the_log_and_snapshots_the_newest_snapshot_covers);
+	tcase_add_test(tc, a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }

@@ -136,6 +136,56 @@ START_TEST(batch_applies_all_operations_under_one_lsn)
 }
 END_TEST
 
+START_TEST(a_prefix_rename_that_would_lengthen_a_key_made_earlier_in_its_batch_is_refused)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	struct kv_batch *b;
+	struct kv_stats st;
+	char *longkey = malloc(KV_MAX_KEY), prefix[128];
+	/* "a/" + 4000 bytes: within the limit; moved under a 101-byte prefix it would not be */
+	memcpy(longkey, "a/", 2);
+	memset(longkey + 2, 'x', 4000);
+	memset(prefix, 'b', 100);
+	prefix[100] = '/';
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, longkey, 4002, NULL, 0, "v", 1), 0);
+	ck_assert_int_eq(kv_batch_rename_prefix(b, "a/", 2, prefix, 101), 0);
+	ck_assert_int_eq(kv_apply(s, b, NULL), -ENAMETOOLONG);
+	kv_batch_free(b);
+	/* nothing of it was logged or applied */
+	kv_stats(s, &st);
+	ck_assert_uint_eq(st.last_lsn, 0);
+	ck_assert_uint_eq(st.keys, 0);
+	/* the same through a rename of the key first, and through an earlier prefix rename */
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	longkey[0] = 'c';
+	ck_assert_int_eq(kv_batch_put(b, longkey, 4002, NULL, 0, "v", 1), 0);
+	longkey[0] = 'a';
+	ck_assert_int_eq(kv_batch_rename(b, "c/" , 2, "zz", 2), 0);        /* absent: a no-op */
+	ck_assert_int_eq(kv_batch_rename_prefix(b, "c/", 2, "a/", 2), 0);  /* moves it under a/ */
+	ck_assert_int_eq(kv_batch_rename_prefix(b, "a/", 2, prefix, 101), 0);
+	ck_assert_int_eq(kv_apply(s, b, NULL), -ENAMETOOLONG);
+	kv_batch_free(b);
+	kv_stats(s, &st);
+	ck_assert_uint_eq(st.last_lsn, 0);
+	/* a short key made earlier in the batch moves as asked */
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "a/k", 3, NULL, 0, "v", 1), 0);
+	ck_assert_int_eq(kv_batch_rename_prefix(b, "a/", 2, prefix, 101), 0);
+	ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+	kv_batch_free(b);
+	char moved[128];
+	memcpy(moved, prefix, 101);
+	memcpy(moved + 101, "k", 2);
+	expect_str(s, moved, "v");
+	expect_str(s, "a/k", NULL);
+	ck_assert_int_eq(kv_close(s), 0);
+	free(longkey);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(meta_is_kept_and_replayed)
 {
 	struct faultio *f = sim_disk();
@@ -510,6 +560,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, put_then_get_returns_value);
+	tcase_add_test(tc, a_prefix_rename_that_would_lengthen_a_key_made_earlier_in_its_batch_is_refused);
 	tcase_add_test(tc, keys_and_values_are_binary_safe);
 	tcase_add_test(tc, delete_of_absent_key_is_enoent_and_logs_nothing);
 	tcase_add_test(tc, key_over_limit_is_refused_with_enametoolong);
