@@ -88,3 +88,82 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 #endif
 	return ~crc32c_sw(crc, data, len);
 }
+
+/* Combining: appending len zero bytes to a message multiplies its CRC register by x^(8 len)
+ * modulo the polynomial (bit-reflected arithmetic), and the pre- and post-inversion of crc32c()
+ * cancel out of crc(A||B) = crc(A) * x^(8|B|) + crc(B). */
+
+/* a * b modulo the polynomial, both reflected (bit 31 is x^0). */
+static uint32_t mulmod(uint32_t a, uint32_t b)
+{
+	uint32_t product = 0;
+	for (uint32_t bit = 1u << 31; bit; bit >>= 1) {
+		if (a & bit)
+			product ^= b;
+		b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1; /* b *= x */
+	}
+	return product;
+}
+
+/* x^(2^k) for k = 0..63, reflected; x^(8 len) is a product of the ones len's bits select. */
+static uint32_t x2k[64];
+static pthread_once_t x2k_once = PTHREAD_ONCE_INIT;
+
+static void x2k_build(void)
+{
+	x2k[0] = 1u << 30; /* x^1 */
+	for (int k = 1; k < 64; k++)
+		x2k[k] = mulmod(x2k[k - 1], x2k[k - 1]);
+}
+
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	uint32_t shift = 1u << 31; /* x^0 */
+	int k = 3;                 /* 8 len = len << 3 */
+
+	pthread_once(&x2k_once, x2k_build);
+	for (uint64_t n = len_b; n && k < 64; n >>= 1, k++)
+		if (n & 1)
+			shift = mulmod(x2k[k], shift);
+	return mulmod(shift, crc_a) ^ crc_b;
+}
+
+uint32_t crc32c_solve_seed(const void *data, size_t len, uint32_t want)
+{
+	/* crc32c(seed, data) = L(seed) ^ crc32c(0, data) with L linear over GF(2) and invertible
+	 * (it multiplies by x^(8 len) modulo the polynomial): solve L(seed) = want ^ crc32c(0, data)
+	 * by Gaussian elimination on L's 32 columns. */
+	uint32_t base = crc32c(0, data, len), col[32], rhs = want ^ base, seed = 0;
+	uint64_t aug[32]; /* row r: bit k is column k's bit r; bit 32 is the right-hand side's */
+
+	for (int k = 0; k < 32; k++)
+		col[k] = crc32c(1u << k, data, len) ^ base;
+	for (int r = 0; r < 32; r++) {
+		aug[r] = (uint64_t)((rhs >> r) & 1u) << 32;
+		for (int k = 0; k < 32; k++)
+			aug[r] |= (uint64_t)((col[k] >> r) & 1u) << k;
+	}
+	for (int k = 0, r = 0; k < 32 && r < 32; k++) {
+		int piv = -1;
+		for (int i = r; i < 32; i++)
+			if (aug[i] >> k & 1) {
+				piv = i;
+				break;
+			}
+		if (piv < 0)
+			continue;
+		uint64_t t = aug[piv];
+		aug[piv] = aug[r];
+		aug[r] = t;
+		for (int i = 0; i < 32; i++)
+			if (i != r && (aug[i] >> k & 1))
+				aug[i] ^= aug[r];
+		r++;
+	}
+	for (int r = 0; r < 32; r++) {
+		uint32_t lo = (uint32_t)aug[r];
+		if (lo)
+			seed |= ((uint32_t)(aug[r] >> 32) & 1u) << __builtin_ctz(lo);
+	}
+	return seed;
+}

@@ -6,4 +6,10 @@
 
 /* Continue a CRC: crc32c(crc32c(0, a), b) == crc32c(0, a||b). Start with 0. */
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+/* The CRC of A||B from the CRCs of A and B and B's length, without reading either again:
+ * crc32c_combine(crc32c(0, a), crc32c(0, b), blen) == crc32c(0, a||b). */
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+/* The seed s for which crc32c(s, data) == want: how a segment's salt is found again from one
+ * valid record when the segment's header is damaged. */
+uint32_t crc32c_solve_seed(const void *data, size_t len, uint32_t want);
 #endif

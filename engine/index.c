@@ -28,8 +28,8 @@
  *   copy takes a reference on everything the original points to, and the live parent's
  *   reference moves from the original to the copy. Walking top-down, an object whose holder is
  *   exclusive to the live index and whose refs == 1 cannot be reached from any view, so it is
- *   changed in place; anything else is copied first. The same rule goes down through entries,
- *   page tables and pages. Hence: an object reachable from a view is never modified.
+ *   changed in place; anything else is copied first. The same rule goes down through entries
+ *   and extent tables. Hence: an object reachable from a view is never modified.
  *   Only the writer adds references to objects the live index can reach (view cursors add one
  *   to a root their view already holds), so refs == 1 cannot rise behind the writer's back.
  *   Counts drop from any thread: decrements are acq_rel, so everything a thread did with an
@@ -42,13 +42,14 @@
  *   view. A live cursor holds nothing: it is valid until the next mutation.
  *
  * Values
- *   Small (size <= SMALL_MAX): stored after the key and meta with cap bytes of room, grown
- *   geometrically. Paged (size > SMALL_MAX): a table of PAGE_BYTES pages, NULL = a hole that
- *   reads as zeros. Invariants: table slots at and past pages_for(size) are NULL, and the bytes
- *   of the last page past size are zero, so growing a value never has to clear anything.
- *   Writing len bytes touches only the pages in range (copying those shared with a view), plus
- *   one copy of the table while a view shares it.
- *
+ *   An entry holds its key, metadata and size, and a pointer to an extent table: the value's
+ *   bytes live in the log (segtab.h), the table says where. Extents are sorted by file offset
+ *   and never overlap; a gap is a hole that reads as zeros; bytes past the last extent up to the
+ *   size are a hole too. A table is shared (refcounted) by entries that differ only in key or
+ *   metadata and by views; an edit of a shared table builds a new one. Every extent the live
+ *   index gains or drops is reported to the accounting hook (kvindex_set_account), which keeps
+ *   the per-segment live byte counts the cleaner and segment deletion go by.
+
  * Failure
  *   A mutation allocates everything it may need before changing anything a reader can see;
  *   what follows cannot fail. Copying shared nodes on the way down is invisible (the copy equals
@@ -57,7 +58,7 @@
  *
  * Accounting
  *   A meter shared by the index, its views and view cursors counts the heap bytes of every
- *   node, separator, entry, page table and page alive (malloc's chunk sizes: glibc adds an
+ *   node, separator, entry and extent table alive (malloc's chunk sizes: glibc adds an
  *   8-byte header and rounds to 16), whoever frees them. kvindex_mem is its value: the live
  *   index plus whatever only its views still hold.
  */
@@ -77,14 +78,9 @@
 #define MAX_DEPTH 16           /* levels: a node that splits keeps >= 32, so each level has at
 				* most 1/32 as many nodes as the one below: 16 is > 2^70 keys */
 #define PFX_MAX 55             /* prefix bytes kept in a node: fills its header to 64 bytes */
-#define PAGE_SHIFT 16
-#define PAGE_BYTES ((uint32_t)1 << PAGE_SHIFT)
-#define SMALL_MAX PAGE_BYTES   /* largest value kept in one buffer; a small value fits page 0 */
-#define CAP_PAGED UINT32_MAX   /* kvval.cap of a paged value */
-#define NO_PAGE UINT32_MAX
 
-_Static_assert(KV_MAX_VALUE <= UINT32_MAX / 2, "value sizes and offsets fit in 32 bits");
 _Static_assert(KV_MAX_KEY <= UINT16_MAX && KV_MAX_META <= UINT16_MAX, "lengths fit in 16 bits");
+_Static_assert(KV_MAX_WRITE <= UINT32_MAX, "an extent's length fits in 32 bits");
 
 /* Counts the index's heap bytes; shared with views and view cursors, which may free objects
  * after the index is gone. */
@@ -100,23 +96,18 @@ struct kvkey {                  /* a separator */
 	unsigned char bytes[];
 };
 
-struct page {
-	atomic_uint refs;       /* page tables holding it */
-	alignas(16) unsigned char data[PAGE_BYTES];
-};
-
-struct pagetab {
+struct exttab {
 	atomic_uint refs;       /* entries holding it */
-	uint32_t slots;         /* length of page[]; slots at and past pages_for(size) are NULL */
-	struct page *page[];
+	uint32_t n, cap;
+	struct kvext e[];       /* ascending off, disjoint */
 };
 
 struct kvval {
 	atomic_uint refs;       /* leaf slots holding it, in every version of the tree */
 	uint16_t klen, mlen;
-	uint32_t size;          /* value bytes; > SMALL_MAX exactly when cap == CAP_PAGED */
-	uint32_t cap;           /* small: room for the value after key and meta */
-	unsigned char bytes[];  /* key, meta, then the small value or the page table pointer */
+	uint64_t size;          /* value bytes */
+	struct exttab *ext;     /* NULL: no extents (all hole) */
+	unsigned char bytes[];  /* key, then meta */
 };
 
 struct node {
@@ -152,6 +143,8 @@ struct kvindex {
 	struct meter *m;
 	unsigned height;        /* levels: 0 empty, 1 a lone leaf */
 	uint64_t count, bytes;
+	void (*account)(void *arg, uint64_t seg, int64_t delta);
+	void *account_arg;
 };
 
 struct kvview {
@@ -227,20 +220,6 @@ static void *meter_alloc(struct meter *m, size_t n)
 }
 
 /* Like realloc: on failure p is untouched. */
-static void *meter_realloc(struct meter *m, void *p, size_t old, size_t n)
-{
-	void *q;
-
-	if (m->fail_in && --m->fail_in == 0)
-		return NULL;
-	q = realloc(p, n);
-	if (q) {
-		atomic_fetch_add_explicit(&m->bytes, heap_chunk(n), memory_order_relaxed);
-		atomic_fetch_sub_explicit(&m->bytes, heap_chunk(old), memory_order_relaxed);
-	}
-	return q;
-}
-
 static void meter_free(struct meter *m, void *p, size_t n)
 {
 	if (!p)
@@ -322,88 +301,53 @@ static void key_put(struct meter *m, struct kvkey *k)
 		meter_free(m, k, key_size(k->len));
 }
 
-/* ---- values ----------------------------------------------------------------------------- */
+/* ---- values: extent tables ---------------------------------------------------------------- */
 
-static bool val_paged(const struct kvval *v)
+static size_t val_bytes(size_t klen, size_t mlen)
 {
-	return v->cap == CAP_PAGED;
-}
-
-static size_t pt_offset(size_t klen, size_t mlen)
-{
-	return (klen + mlen + 7) & ~(size_t)7;
-}
-
-static size_t val_bytes(size_t klen, size_t mlen, bool paged, size_t cap)
-{
-	if (paged)
-		return sizeof(struct kvval) + pt_offset(klen, mlen) + sizeof(struct pagetab *);
-	return sizeof(struct kvval) + klen + mlen + cap;
+	return sizeof(struct kvval) + klen + mlen;
 }
 
 static size_t val_alloc_size(const struct kvval *v)
 {
-	return val_bytes(v->klen, v->mlen, val_paged(v), v->cap);
+	return val_bytes(v->klen, v->mlen);
 }
 
-static unsigned char *val_data(struct kvval *v)
+static size_t exttab_size(uint32_t cap)
 {
-	return v->bytes + v->klen + v->mlen;
+	return sizeof(struct exttab) + (size_t)cap * sizeof(struct kvext);
 }
 
-static struct pagetab *val_pagetab(const struct kvval *v)
+static void exttab_put(struct meter *m, struct exttab *t)
 {
-	struct pagetab *pt;
-
-	memcpy(&pt, v->bytes + pt_offset(v->klen, v->mlen), sizeof(pt));
-	return pt;
+	if (t && ref_put(&t->refs))
+		meter_free(m, t, exttab_size(t->cap));
 }
 
-static void val_set_pagetab(struct kvval *v, struct pagetab *pt)
+static struct exttab *exttab_new(struct meter *m, uint32_t cap)
 {
-	memcpy(v->bytes + pt_offset(v->klen, v->mlen), &pt, sizeof(pt));
-}
-
-static uint32_t pages_for(uint64_t bytes)
-{
-	return (uint32_t)((bytes + PAGE_BYTES - 1) >> PAGE_SHIFT);
-}
-
-static size_t pagetab_size(uint32_t slots)
-{
-	return sizeof(struct pagetab) + (size_t)slots * sizeof(struct page *);
-}
-
-static void page_put(struct meter *m, struct page *pg)
-{
-	if (pg && ref_put(&pg->refs))
-		meter_free(m, pg, sizeof(*pg));
-}
-
-static void pagetab_put(struct meter *m, struct pagetab *pt)
-{
-	if (!ref_put(&pt->refs))
-		return;
-	for (uint32_t i = 0; i < pt->slots; i++)
-		page_put(m, pt->page[i]);
-	meter_free(m, pt, pagetab_size(pt->slots));
+	struct exttab *t = meter_alloc(m, exttab_size(cap));
+	if (!t)
+		return NULL;
+	ref_init(&t->refs);
+	t->n = 0;
+	t->cap = cap;
+	return t;
 }
 
 static void val_put(struct meter *m, struct kvval *v)
 {
 	if (!ref_put(&v->refs))
 		return;
-	if (val_paged(v))
-		pagetab_put(m, val_pagetab(v));
+	exttab_put(m, v->ext);
 	meter_free(m, v, val_alloc_size(v));
 }
 
-/* A new entry (refs 1, size 0) holding key and meta, with room for cap bytes of small value,
- * or, paged, for a page table pointer (set to NULL). */
+/* A new entry (refs 1, size 0, no extents) holding key and meta. */
 static struct kvval *val_alloc(struct meter *m, const void *key, size_t klen, const void *meta,
-			       size_t mlen, bool paged, size_t cap)
+			       size_t mlen)
 {
-	struct kvval *v = meter_alloc(m, val_bytes(klen, mlen, paged, cap));
+	struct kvval *v = meter_alloc(m, val_bytes(klen, mlen));
 
 	if (!v)
 		return NULL;
@@ -411,318 +355,229 @@ static struct kvval *val_alloc(struct meter *m, const void *key, size_t klen, co
 	v->klen = (uint16_t)klen;
 	v->mlen = (uint16_t)mlen;
 	v->size = 0;
-	v->cap = paged ? CAP_PAGED : (uint32_t)cap;
+	v->ext = NULL;
 	copy_bytes(v->bytes, key, klen);
 	copy_bytes(v->bytes + klen, meta, mlen);
-	if (paged)
-		val_set_pagetab(v, NULL);
 	return v;
 }
 
-/* Room for a small value that grows to need bytes: at least double, so appends are amortised
- * O(1) per byte. */
-static size_t grow_cap(size_t cap, size_t need)
+/* The same value (extent table shared) under another key and meta. */
+static struct kvval *val_clone(struct meter *m, const struct kvval *v, const void *key, size_t klen,
+			       const void *meta, size_t mlen)
 {
-	size_t c = cap * 2;
-
-	if (c > SMALL_MAX)
-		c = SMALL_MAX;
-	return c > need ? c : need;
-}
-
-/* val_reshape for a small value staying small. */
-static int small_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint32_t off,
-			 const unsigned char *data, uint32_t len)
-{
-	struct kvval *v = *vp, *nv = v;
-	uint32_t old = v->size;
-	bool sole = ref_sole(&v->refs);
-	size_t cap;
-
-	if (sole && size > v->cap) {    /* ours, too small: grow it where it is if malloc can */
-		cap = grow_cap(v->cap, size);
-		nv = meter_realloc(m, v, val_alloc_size(v), val_bytes(v->klen, v->mlen, false, cap));
-		if (!nv)
-			return -ENOMEM;
-		nv->cap = (uint32_t)cap;
-	} else if (!sole) {             /* shared: a copy of our own */
-		cap = size > old ? grow_cap(old, size) : size;
-		nv = val_alloc(m, v->bytes, v->klen, v->bytes + v->klen, v->mlen, false, cap);
-		if (!nv)
-			return -ENOMEM;
-		copy_bytes(val_data(nv), val_data(v), old < size ? old : size);
-	}
-	if (size > old)
-		memset(val_data(nv) + old, 0, size - old);
-	copy_bytes(val_data(nv) + off, data, len);
-	nv->size = size;
-	if (!sole)
-		val_put(m, v);
-	*vp = nv;
-	return 0;
-}
-
-/* val_reshape for a paged value cut down to a small one. */
-static int paged_to_small(struct meter *m, struct kvval **vp, uint32_t size)
-{
-	struct kvval *v = *vp, *nv;
-	struct page *first = val_pagetab(v)->page[0];
-
-	nv = val_alloc(m, v->bytes, v->klen, v->bytes + v->klen, v->mlen, false, size);
-	if (!nv)
-		return -ENOMEM;
-	if (first)
-		copy_bytes(val_data(nv), first->data, size);
-	else
-		memset(val_data(nv), 0, size);
-	nv->size = size;
-	val_put(m, v);
-	*vp = nv;
-	return 0;
-}
-
-/* Fill a fresh page from src (srclen bytes, zeros past them), leaving [skip_lo, skip_hi) for
- * the caller to write. */
-static void page_fill(struct page *pg, const unsigned char *src, size_t srclen, size_t skip_lo,
-		      size_t skip_hi)
-{
-	size_t ranges[2][2] = { { 0, skip_lo }, { skip_hi, PAGE_BYTES } };
-
-	for (int r = 0; r < 2; r++) {
-		size_t lo = ranges[r][0], hi = ranges[r][1], have;
-
-		if (lo >= hi)
-			continue;
-		have = srclen > lo ? (srclen < hi ? srclen : hi) - lo : 0;
-		copy_bytes(pg->data + lo, src ? src + lo : NULL, have);
-		memset(pg->data + lo + have, 0, hi - lo - have);
-	}
-}
-
-/* val_reshape when the result is paged (the value may be small before). */
-static int paged_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint32_t off,
-			 const unsigned char *data, uint32_t len)
-{
-	struct kvval *v = *vp, *nv = v, *new_v = NULL;
-	bool v_sole = ref_sole(&v->refs), was_paged = val_paged(v);
-	struct pagetab *pt = was_paged ? val_pagetab(v) : NULL, *npt = pt, *new_pt = NULL;
-	bool pt_sole = pt && v_sole && ref_sole(&pt->refs);
-	uint32_t old = v->size, old_pages = was_paged ? pages_for(old) : 0, need = pages_for(size);
-	uint32_t first = 1, last = 0, nrange, extra = NO_PAGE, slots = need, i, k, nfresh = 0;
-	struct page *stack_fresh[8], **fresh = stack_fresh;
-	size_t fresh_bytes = 0;
-	int rc = -ENOMEM;
-
-	/* The pages this edit writes: those in [off, off + len), and one more: page 0 when a small
-	 * value moves into pages, or the page whose tail a shrink must clear. */
-	if (len) {
-		first = off >> PAGE_SHIFT;
-		last = (uint32_t)(((uint64_t)off + len - 1) >> PAGE_SHIFT);
-	}
-	if (!was_paged && old > 0)
-		extra = 0;
-	else if (was_paged && size < old && (size & (PAGE_BYTES - 1)) && pt->page[size >> PAGE_SHIFT])
-		extra = size >> PAGE_SHIFT;
-	if (extra != NO_PAGE && extra >= first && extra <= last)
-		extra = NO_PAGE;
-	nrange = len ? last - first + 1 : 0;
-	if (nrange + 1 > sizeof(stack_fresh) / sizeof(stack_fresh[0])) {
-		fresh_bytes = (nrange + 1) * sizeof(*fresh);
-		fresh = meter_alloc(m, fresh_bytes);
-		if (!fresh) {
-			fresh = stack_fresh;
-			fresh_bytes = 0;
-			goto out;
-		}
-	}
-	/* fresh[k]: page first + k for k < nrange, the extra page at nrange; NULL where the page
-	 * is ours alone and is written in place. */
-	for (nfresh = 0; nfresh <= nrange; nfresh++)
-		fresh[nfresh] = NULL;
-	for (k = 0; k <= nrange; k++) {
-		struct page *cur;
-
-		i = k < nrange ? first + k : extra;
-		if (i == NO_PAGE)
-			continue;
-		cur = pt_sole && i < old_pages ? pt->page[i] : NULL;
-		if (cur && ref_sole(&cur->refs))
-			continue;
-		fresh[k] = meter_alloc(m, sizeof(struct page));
-		if (!fresh[k])
-			goto out;
-	}
-	if (!pt_sole || pt->slots < need) {
-		if (pt_sole) {
-			slots = pt->slots * 2 > pages_for(KV_MAX_VALUE) ? pages_for(KV_MAX_VALUE) :
-									   pt->slots * 2;
-			slots = slots > need ? slots : need;
-		}
-		new_pt = meter_alloc(m, pagetab_size(slots));
-		if (!new_pt)
-			goto out;
-	}
-	if (!v_sole || !was_paged) {
-		new_v = meter_alloc(m, val_bytes(v->klen, v->mlen, true, 0));
-		if (!new_v)
-			goto out;
-	}
-
-	/* Commit: nothing below fails. First the table: a copy of a shared one takes references
-	 * on the pages it keeps; a sole one hands them over; pages past the new size go. */
-	if (new_pt) {
-		uint32_t keep = old_pages < need ? old_pages : need;
-
-		npt = new_pt;
-		new_pt = NULL;
-		ref_init(&npt->refs);
-		npt->slots = slots;
-		for (i = 0; i < slots; i++)
-			npt->page[i] = i < keep ? pt->page[i] : NULL;
-		if (pt_sole) {
-			for (i = keep; i < old_pages; i++)
-				page_put(m, pt->page[i]);
-			meter_free(m, pt, pagetab_size(pt->slots));
-		} else {
-			for (i = 0; i < keep; i++)
-				if (npt->page[i])
-					ref_get(&npt->page[i]->refs);
-			if (pt && !new_v)
-				pagetab_put(m, pt);     /* v lives on with npt instead */
-		}
-	} else {
-		for (i = need; i < old_pages; i++) {
-			page_put(m, pt->page[i]);
-			pt->page[i] = NULL;
-		}
-	}
-	/* Then the pages written: fresh ones start as a copy of what they replace. */
-	for (k = 0; k <= nrange; k++) {
-		uint64_t base;
-		size_t wlo = 0, whi = 0;
-		struct page *pg;
-
-		i = k < nrange ? first + k : extra;
-		if (i == NO_PAGE)
-			continue;
-		base = (uint64_t)i << PAGE_SHIFT;
-		if (k < nrange) {
-			wlo = off > base ? off - base : 0;
-			whi = (uint64_t)off + len - base < PAGE_BYTES ? (uint64_t)off + len - base :
-									PAGE_BYTES;
-		}
-		pg = npt->page[i];
-		if (fresh[k]) {
-			if (!was_paged && i == 0)
-				page_fill(fresh[k], val_data(v), old, wlo, whi);
-			else
-				page_fill(fresh[k], pg ? pg->data : NULL, pg ? PAGE_BYTES : 0, wlo,
-					  whi);
-			ref_init(&fresh[k]->refs);
-			page_put(m, pg);
-			pg = npt->page[i] = fresh[k];
-			fresh[k] = NULL;
-		}
-		if (k < nrange)
-			memcpy(pg->data + wlo, data + (base + wlo - off), whi - wlo);
-		else if (was_paged)     /* the shrink's last page */
-			memset(pg->data + (size & (PAGE_BYTES - 1)), 0,
-			       PAGE_BYTES - (size & (PAGE_BYTES - 1)));
-	}
-	/* Last the entry: a copy when shared or when it moves from small to paged layout. */
-	if (new_v) {
-		nv = new_v;
-		new_v = NULL;
-		ref_init(&nv->refs);
-		nv->klen = v->klen;
-		nv->mlen = v->mlen;
-		nv->cap = CAP_PAGED;
-		copy_bytes(nv->bytes, v->bytes, (size_t)v->klen + v->mlen);
-	}
-	val_set_pagetab(nv, npt);
-	nv->size = size;
-	if (nv != v) {
-		if (v_sole)     /* a small value, now in page 0: free it without its contents */
-			meter_free(m, v, val_alloc_size(v));
-		else
-			val_put(m, v);
-	}
-	*vp = nv;
-	rc = 0;
-out:
-	for (k = 0; k < nfresh; k++)
-		if (fresh[k])
-			meter_free(m, fresh[k], sizeof(struct page));
-	if (fresh != stack_fresh)
-		meter_free(m, fresh, fresh_bytes);
-	if (new_pt)
-		meter_free(m, new_pt, pagetab_size(slots));
-	if (new_v)
-		meter_free(m, new_v, val_bytes(v->klen, v->mlen, true, 0));
-	return rc;
-}
-
-/* Make *vp the old value cut or zero-extended to size bytes, then with data[0, len) written at
- * off (off + len <= size). All or nothing: on -ENOMEM *vp is as it was. When the entry is
- * shared, or must move, *vp becomes a new entry and the caller's reference to the old one is
- * dropped. */
-static int val_reshape(struct meter *m, struct kvval **vp, uint32_t size, uint32_t off,
-		       const void *data, uint32_t len)
-{
-	if (size > SMALL_MAX)
-		return paged_reshape(m, vp, size, off, data, len);
-	if (val_paged(*vp)) {
-		assert(len == 0);
-		return paged_to_small(m, vp, size);
-	}
-	return small_reshape(m, vp, size, off, data, len);
-}
-
-/* The same value and meta under another key; the page table, if any, is shared. */
-static struct kvval *val_rekey(struct meter *m, const struct kvval *v, const void *key,
-			       size_t klen)
-{
-	bool paged = val_paged(v);
-	struct kvval *nv = val_alloc(m, key, klen, v->bytes + v->klen, v->mlen, paged,
-				     paged ? 0 : v->size);
+	struct kvval *nv = val_alloc(m, key, klen, meta, mlen);
 
 	if (!nv)
 		return NULL;
 	nv->size = v->size;
-	if (paged) {
-		struct pagetab *pt = val_pagetab(v);
-
-		ref_get(&pt->refs);
-		val_set_pagetab(nv, pt);
-	} else {
-		copy_bytes(val_data(nv), v->bytes + v->klen + v->mlen, v->size);
-	}
+	nv->ext = v->ext;
+	if (nv->ext)
+		ref_get(&nv->ext->refs);
 	return nv;
+}
+
+static struct kvval *val_rekey(struct meter *m, const struct kvval *v, const void *key, size_t klen)
+{
+	return val_clone(m, v, key, klen, v->bytes + v->klen, v->mlen);
 }
 
 static int val_setmeta(struct meter *m, struct kvval **vp, const void *meta, size_t mlen)
 {
 	struct kvval *v = *vp, *nv;
-	bool sole = ref_sole(&v->refs), paged = val_paged(v);
 
-	if (sole && mlen == v->mlen) {
+	if (ref_sole(&v->refs) && mlen == v->mlen) {
 		copy_bytes(v->bytes + v->klen, meta, mlen);
 		return 0;
 	}
-	nv = val_alloc(m, v->bytes, v->klen, meta, mlen, paged,
-		       paged ? 0 : (sole ? v->cap : v->size));
+	nv = val_clone(m, v, v->bytes, v->klen, meta, mlen);
 	if (!nv)
 		return -ENOMEM;
-	nv->size = v->size;
-	if (paged) {
-		struct pagetab *pt = val_pagetab(v);
-
-		ref_get(&pt->refs);
-		val_set_pagetab(nv, pt);
-	} else {
-		copy_bytes(val_data(nv), val_data(v), v->size);
-	}
 	val_put(m, v);
+	*vp = nv;
+	return 0;
+}
+
+/* The live index stops or starts referencing [lo, hi) of file range of extent e. */
+static void account_piece(const struct kvindex *ix, const struct kvext *e, uint64_t lo, uint64_t hi,
+			  int sign)
+{
+	if (ix->account && hi > lo)
+		ix->account(ix->account_arg, e->seg, sign * (int64_t)(hi - lo));
+}
+
+static void account_all(const struct kvindex *ix, const struct kvval *v, int sign)
+{
+	for (uint32_t i = 0; v->ext && i < v->ext->n; i++)
+		account_piece(ix, &v->ext->e[i], 0, v->ext->e[i].len, sign);
+}
+
+/* e cut down to the file range [lo, hi) (which must lie inside it). */
+static struct kvext ext_slice(const struct kvext *e, uint64_t lo, uint64_t hi)
+{
+	struct kvext s = *e;
+	s.pos = e->pos + (lo - e->off);
+	s.off = lo;
+	s.len = (uint32_t)(hi - lo);
+	return s;
+}
+
+/* Append e to t (room reserved by the caller), merging it into the last extent when it
+ * continues it in the log (same operation's data, next bytes). */
+static void ext_push(struct exttab *t, const struct kvext *e)
+{
+	if (t->n) {
+		struct kvext *last = &t->e[t->n - 1];
+		if (last->off + last->len == e->off && last->seg == e->seg && last->cbase == e->cbase &&
+		    last->dlen == e->dlen && last->pos + last->len == e->pos) {
+			last->len += e->len;
+			return;
+		}
+	}
+	t->e[t->n++] = *e;
+}
+
+/* What an edit does to one value's extents, all in file offsets:
+ *   size: everything at or past it goes (a truncate; UINT64_MAX: nothing);
+ *   [lo, hi): the range written (lo == hi: none), by new: replaced by new; without new (a
+ *         punch): dropped, a hole; relocate: only the parts whose bytes now sit at
+ *         src_seg/src_pos + (x - lo) are replaced by the same parts of new, the rest stays. */
+struct edit {
+	uint64_t size;
+	uint64_t lo, hi;
+	const struct kvext *new;
+	bool relocate;
+	uint64_t src_seg, src_pos;
+};
+
+/* The part of old extent o starting at file offset a, inside the edit's range: replaced (1) or
+ * left alone (0). */
+static int piece_replaced(const struct edit *ed, const struct kvext *o, uint64_t a)
+{
+	if (!ed->relocate)
+		return 1;
+	return o->seg == ed->src_seg && o->pos + (a - o->off) == ed->src_pos + (a - ed->lo);
+}
+
+/* Walk old extents against the edit, appending to out (when not NULL) every piece that survives
+ * and whatever replaces the rest. With account set, account in the live index what is dropped
+ * (-) and added (+). Returns the number of extents it would append (before merging). */
+static uint32_t edit_walk(const struct kvindex *ix, const struct exttab *old, const struct edit *ed,
+			  struct exttab *out, bool account)
+{
+	uint32_t count = 0;
+	bool new_done = !ed->new || ed->relocate; /* a plain write's extent, emitted once */
+
+	for (uint32_t i = 0; old && i < old->n; i++) {
+		const struct kvext *o = &old->e[i];
+		uint64_t lo = o->off, hi = o->off + o->len;
+
+		if (hi > ed->size) { /* cut */
+			if (account)
+				account_piece(ix, o, ed->size > lo ? ed->size - lo : 0, o->len, -1);
+			hi = ed->size > lo ? ed->size : lo;
+		}
+		if (!new_done && lo >= ed->lo) { /* a plain write that lands before this extent */
+			if (out)
+				ext_push(out, ed->new);
+			if (account)
+				account_piece(ix, ed->new, 0, ed->new->len, +1);
+			count++;
+			new_done = true;
+		}
+		/* up to three pieces: before the range, inside it, after it */
+		uint64_t cut[4] = { lo, hi, hi, hi }; /* no range: all of it is "before" */
+		if (ed->lo < ed->hi) {
+			cut[1] = ed->lo > lo ? (ed->lo < hi ? ed->lo : hi) : lo;
+			cut[2] = ed->hi > lo ? (ed->hi < hi ? ed->hi : hi) : lo;
+			if (cut[2] < cut[1])
+				cut[2] = cut[1];
+		}
+		for (int p = 0; p < 3; p++) {
+			uint64_t a = cut[p], b = cut[p + 1];
+			if (a >= b)
+				continue;
+			if (p == 1 && piece_replaced(ed, o, a)) {
+				if (account) {
+					account_piece(ix, o, a - o->off, b - o->off, -1);
+					if (ed->relocate)
+						account_piece(ix, ed->new, a - ed->lo, b - ed->lo, +1);
+				}
+				if (ed->relocate) {
+					struct kvext s = ext_slice(ed->new, a, b);
+					if (out)
+						ext_push(out, &s);
+					count++;
+				} else if (!new_done) {
+					if (out)
+						ext_push(out, ed->new);
+					if (account)
+						account_piece(ix, ed->new, 0, ed->new->len, +1);
+					count++;
+					new_done = true;
+				}
+				continue;
+			}
+			struct kvext s = ext_slice(o, a, b);
+			if (out)
+				ext_push(out, &s);
+			count++;
+		}
+	}
+	if (!new_done) {
+		if (out)
+			ext_push(out, ed->new);
+		if (account)
+			account_piece(ix, ed->new, 0, ed->new->len, +1);
+		count++;
+	}
+	return count;
+}
+
+/* Apply an edit to *vp's extents, setting its size to new_size. All or nothing: on -ENOMEM
+ * *vp is as it was. When the entry or its table is shared with a view, *vp becomes a new entry
+ * (the caller's reference to the old one is dropped); otherwise it is changed in place. */
+static int val_edit(struct kvindex *ix, struct kvval **vp, uint64_t new_size, const struct edit *ed,
+		    bool account)
+{
+	struct meter *m = ix->m;
+	struct kvval *v = *vp, *nv = v;
+	struct exttab *old = v->ext, *nt;
+	bool v_sole = ref_sole(&v->refs), t_sole = v_sole && (!old || ref_sole(&old->refs));
+
+	/* the common streaming case: appending past every extent, in place */
+	if (t_sole && old && ed->new && !ed->relocate && ed->size >= v->size && old->n &&
+	    old->e[old->n - 1].off + old->e[old->n - 1].len <= ed->lo && old->n < old->cap) {
+		edit_walk(ix, old, ed, NULL, account);
+		ext_push(old, ed->new);
+		v->size = new_size;
+		return 0;
+	}
+	uint32_t need = edit_walk(ix, old, ed, NULL, false);
+	nt = NULL;
+	if (need) {
+		uint32_t cap = need < 4 ? 4 : need + need / 4;
+		nt = exttab_new(m, cap);
+		if (!nt)
+			return -ENOMEM;
+	}
+	if (!v_sole) {
+		nv = val_alloc(m, v->bytes, v->klen, v->bytes + v->klen, v->mlen);
+		if (!nv) {
+			exttab_put(m, nt);
+			return -ENOMEM;
+		}
+	}
+	/* commit: nothing below fails */
+	edit_walk(ix, old, ed, NULL, account);
+	if (nt)
+		edit_walk(ix, old, ed, nt, false);
+	nv->ext = nt;
+	nv->size = new_size;
+	if (nv != v) {
+		val_put(m, v);
+	} else {
+		exttab_put(m, old);
+	}
 	*vp = nv;
 	return 0;
 }
@@ -1484,25 +1339,17 @@ static void check_value(const struct kvval *v, struct check_sum *s)
 	CHECK_THAT(atomic_load(&v->refs) >= 1);
 	CHECK_THAT(v->klen <= KV_MAX_KEY && v->mlen <= KV_MAX_META && v->size <= KV_MAX_VALUE);
 	s->mem += heap_chunk(val_alloc_size(v));
-	if (!val_paged(v)) {
-		CHECK_THAT(v->size <= SMALL_MAX && v->size <= v->cap);
+	if (!v->ext)
 		return;
+	const struct exttab *t = v->ext;
+	CHECK_THAT(t->n >= 1 && t->n <= t->cap && atomic_load(&t->refs) >= 1);
+	/* a table shared by several entries is counted once per holder: mem is a bound then */
+	s->mem += heap_chunk(exttab_size(t->cap));
+	for (uint32_t i = 0; i < t->n; i++) {
+		CHECK_THAT(t->e[i].len > 0 && t->e[i].off + t->e[i].len <= v->size);
+		CHECK_THAT(i == 0 || t->e[i - 1].off + t->e[i - 1].len <= t->e[i].off);
+		CHECK_THAT(t->e[i].pos >= t->e[i].cbase && t->e[i].pos + t->e[i].len <= t->e[i].cbase + t->e[i].dlen);
 	}
-	const struct pagetab *pt = val_pagetab(v);
-	uint32_t used = pages_for(v->size);
-
-	CHECK_THAT(v->size > SMALL_MAX && pt && pt->slots >= used);
-	s->mem += heap_chunk(pagetab_size(pt->slots));
-	for (uint32_t i = 0; i < pt->slots; i++) {
-		CHECK_THAT(i < used || !pt->page[i]);
-		if (pt->page[i])
-			s->mem += heap_chunk(sizeof(struct page));
-	}
-	const struct page *lastpg = pt->page[used - 1];
-	uint32_t tail = v->size & (PAGE_BYTES - 1);
-
-	for (uint32_t b = tail; lastpg && tail && b < PAGE_BYTES; b++)
-		CHECK_THAT(lastpg->data[b] == 0);
 }
 
 /* Keys of nd lie in [lo, hi) (NULL: unbounded). */
@@ -1608,44 +1455,77 @@ void kvindex_fail_alloc(struct kvindex *ix, uint64_t nth)
 	ix->m->fail_in = nth;
 }
 
-int kvindex_put(struct kvindex *ix, const void *key, size_t klen, const void *meta, size_t mlen,
-		const void *val, uint64_t vlen)
+void kvindex_set_account(struct kvindex *ix, void (*fn)(void *arg, uint64_t seg, int64_t delta), void *arg)
+{
+	ix->account = fn;
+	ix->account_arg = arg;
+}
+
+static bool ext_valid(const struct kvext *e)
+{
+	return e->len > 0 && e->len <= KV_MAX_WRITE && e->pos >= e->cbase &&
+	       e->pos - e->cbase <= e->dlen && e->len <= e->dlen - (e->pos - e->cbase) &&
+	       e->off <= KV_MAX_VALUE - e->len;
+}
+
+int kvindex_check_extents(uint64_t size, const struct kvext *ext, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (!ext_valid(&ext[i]) || ext[i].off + ext[i].len > size)
+			return -EFBIG;
+		if (i && ext[i - 1].off + ext[i - 1].len > ext[i].off)
+			return -EFBIG;
+	}
+	return 0;
+}
+
+int kvindex_put_extents(struct kvindex *ix, const void *key, size_t klen, const void *meta, size_t mlen,
+			uint64_t size, const struct kvext *ext, uint32_t n)
 {
 	struct kvval *e, *old;
-	bool small = vlen <= SMALL_MAX;
 	int rc;
 
 	if (klen > KV_MAX_KEY || mlen > KV_MAX_META)
 		return -EINVAL;
-	if (vlen > KV_MAX_VALUE)
+	if (size > KV_MAX_VALUE || kvindex_check_extents(size, ext, n))
 		return -EFBIG;
-	e = val_alloc(ix->m, key, klen, meta, mlen, false, small ? vlen : 0);
+	e = val_alloc(ix->m, key, klen, meta, mlen);
 	if (!e)
 		return -ENOMEM;
-	if (small) {
-		copy_bytes(val_data(e), val, vlen);
-		e->size = (uint32_t)vlen;
-	} else {
-		rc = val_reshape(ix->m, &e, (uint32_t)vlen, 0, val, (uint32_t)vlen);
-		if (rc)
+	if (n) {
+		e->ext = exttab_new(ix->m, n);
+		if (!e->ext) {
+			rc = -ENOMEM;
 			goto out;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			ext_push(e->ext, &ext[i]);
 	}
+	e->size = size;
 	rc = tree_insert(ix, e, &old);
 	if (rc)
 		goto out;
+	account_all(ix, e, +1);
 	if (old) {
-		ix->bytes -= old->klen + (uint64_t)old->size;
+		ix->bytes -= old->klen + old->size;
+		account_all(ix, old, -1);
 		val_put(ix->m, old);
 	} else {
 		ix->count++;
 	}
-	ix->bytes += klen + vlen;
+	ix->bytes += klen + size;
 	e = NULL;
 out:
 	if (e)
 		val_put(ix->m, e);
 	INDEX_CHECK(ix);
 	return rc;
+}
+
+int kvindex_put(struct kvindex *ix, const void *key, size_t klen, const void *meta, size_t mlen,
+		uint64_t size, const struct kvext *ext)
+{
+	return kvindex_put_extents(ix, key, klen, meta, mlen, size, ext, ext ? 1 : 0);
 }
 
 int kvindex_del(struct kvindex *ix, const void *key, size_t klen)
@@ -1666,20 +1546,21 @@ int kvindex_del(struct kvindex *ix, const void *key, size_t klen)
 		goto out;
 	v = tree_take(ix, &p);
 	ix->count--;
-	ix->bytes -= v->klen + (uint64_t)v->size;
+	ix->bytes -= v->klen + v->size;
+	account_all(ix, v, -1);
 	val_put(ix->m, v);
 out:
 	INDEX_CHECK(ix);
 	return rc;
 }
 
-/* Write (len > 0) or truncate (trunc) the entry at key, creating an empty one when absent. */
-static int entry_edit(struct kvindex *ix, const void *key, size_t klen, bool trunc,
-		      uint64_t size_or_off, const void *data, uint64_t len)
+/* Apply ed to the entry at key, giving it size new_size (or, with grow, at least its old size
+ * and new_size); create an empty entry first when absent and create is set (-ENOENT else). */
+static int entry_edit(struct kvindex *ix, const void *key, size_t klen, bool create, bool grow,
+		      uint64_t new_size, const struct edit *ed)
 {
 	struct kvval *fresh = NULL, **slot, *old;
 	uint64_t oldsize = 0, size;
-	uint32_t off = trunc ? 0 : (uint32_t)size_or_off;
 	struct path p;
 	int rc = 0;
 
@@ -1691,31 +1572,31 @@ static int entry_edit(struct kvindex *ix, const void *key, size_t klen, bool tru
 			goto out;
 		slot = &p.leaf->s[p.pos].ent;
 		oldsize = (*slot)->size;
+	} else if (!create) {
+		return -ENOENT;
 	} else {
-		fresh = val_alloc(ix->m, key, klen, NULL, 0, false, 0);
+		fresh = val_alloc(ix->m, key, klen, NULL, 0);
 		if (!fresh) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		slot = &fresh;
 	}
-	if (trunc)
-		size = size_or_off;
-	else
-		size = len && off + len > oldsize ? off + len : oldsize;
-	if (size != oldsize || len) {
-		rc = val_reshape(ix->m, slot, (uint32_t)size, off, data, (uint32_t)len);
-		if (rc)
-			goto out;
-	}
+	size = grow && oldsize > new_size ? oldsize : new_size;
+	/* a fresh entry gets its extents before it goes into the tree, and is accounted once it
+	 * is in: a failure anywhere leaves the index as it was */
+	rc = val_edit(ix, slot, size, ed, !fresh);
+	if (rc)
+		goto out;
 	if (fresh) {
 		rc = tree_insert(ix, fresh, &old);
 		if (rc)
 			goto out;
 		assert(!old);
-		fresh = NULL;
+		account_all(ix, fresh, +1);
 		ix->count++;
 		ix->bytes += klen;
+		fresh = NULL;
 	}
 	ix->bytes = ix->bytes - oldsize + size;
 out:
@@ -1725,23 +1606,55 @@ out:
 	return rc;
 }
 
-int kvindex_write(struct kvindex *ix, const void *key, size_t klen, uint64_t off,
-		  const void *data, uint64_t len)
+int kvindex_write(struct kvindex *ix, const void *key, size_t klen, const struct kvext *ext)
 {
+	struct edit ed = { .size = UINT64_MAX };
+
 	if (klen > KV_MAX_KEY)
 		return -EINVAL;
-	if (len && (len > KV_MAX_VALUE || off > KV_MAX_VALUE - len))
+	if (!ext) /* writing nothing: an empty entry when absent, else no change at all */
+		return entry_edit(ix, key, klen, true, true, 0, &ed);
+	if (!ext_valid(ext))
 		return -EFBIG;
-	return entry_edit(ix, key, klen, false, len ? off : 0, data, len);
+	ed.lo = ext->off;
+	ed.hi = ext->off + ext->len;
+	ed.new = ext;
+	return entry_edit(ix, key, klen, true, true, ext->off + ext->len, &ed);
+}
+
+int kvindex_punch(struct kvindex *ix, const void *key, size_t klen, uint64_t off, uint64_t len)
+{
+	struct edit ed = { .size = UINT64_MAX, .lo = off, .hi = off + len };
+
+	if (klen > KV_MAX_KEY)
+		return -EINVAL;
+	if (off > KV_MAX_VALUE || len > KV_MAX_VALUE - off)
+		return -EFBIG;
+	return entry_edit(ix, key, klen, false, true, 0, &ed);
 }
 
 int kvindex_truncate(struct kvindex *ix, const void *key, size_t klen, uint64_t size)
 {
+	struct edit ed = { .size = size };
+
 	if (klen > KV_MAX_KEY)
 		return -EINVAL;
 	if (size > KV_MAX_VALUE)
 		return -EFBIG;
-	return entry_edit(ix, key, klen, true, size, NULL, 0);
+	return entry_edit(ix, key, klen, true, false, size, &ed);
+}
+
+int kvindex_relocate(struct kvindex *ix, const void *key, size_t klen, uint64_t src_seg,
+		     uint64_t src_pos, const struct kvext *ext)
+{
+	struct edit ed = { .size = UINT64_MAX, .lo = ext->off, .hi = ext->off + ext->len, .new = ext,
+			   .relocate = true, .src_seg = src_seg, .src_pos = src_pos };
+
+	if (klen > KV_MAX_KEY)
+		return -EINVAL;
+	if (!ext_valid(ext))
+		return -EFBIG;
+	return entry_edit(ix, key, klen, false, true, 0, &ed);
 }
 
 int kvindex_setmeta(struct kvindex *ix, const void *key, size_t klen, const void *meta,
@@ -1802,7 +1715,8 @@ int kvindex_rename(struct kvindex *ix, const void *from, size_t flen, const void
 	ix->bytes = ix->bytes - flen + tlen;
 	if (old) {
 		ix->count--;
-		ix->bytes -= old->klen + (uint64_t)old->size;
+		ix->bytes -= old->klen + old->size;
+		account_all(ix, old, -1);
 		val_put(ix->m, old);
 	}
 	val_put(ix->m, v);
@@ -1822,11 +1736,11 @@ int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, con
 			  size_t tlen)
 {
 	unsigned char keybuf[KV_MAX_KEY];
-	struct kvval **src = NULL, **moved = NULL, *old;
+	struct kvval **src = NULL, **moved = NULL, **replaced = NULL, *old;
 	struct node *saved = NULL;
 	uint64_t saved_count = ix->count, saved_bytes = ix->bytes;
 	unsigned saved_height = ix->height;
-	size_t n = 0, i, arr_bytes = 0;
+	size_t n = 0, i, arr_bytes = 0, nreplaced = 0;
 	struct kvcursor *c = NULL;
 	const struct kvval *v;
 	const void *k;
@@ -1855,7 +1769,8 @@ int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, con
 	if (moved)
 		memset(moved, 0, arr_bytes);
 	src = meter_alloc(ix->m, arr_bytes);
-	if (!src || !moved) {
+	replaced = meter_alloc(ix->m, arr_bytes);
+	if (!src || !moved || !replaced) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1889,7 +1804,7 @@ int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, con
 			goto out;
 		old = tree_take(ix, &p);
 		ix->count--;
-		ix->bytes -= old->klen + (uint64_t)old->size;
+		ix->bytes -= old->klen + old->size;
 		val_put(ix->m, old);
 	}
 	for (i = 0; i < n; i++) {
@@ -1897,12 +1812,12 @@ int kvindex_rename_prefix(struct kvindex *ix, const void *from, size_t flen, con
 		if (rc)
 			goto out;
 		ix->count++;
-		ix->bytes += moved[i]->klen + (uint64_t)moved[i]->size;
+		ix->bytes += moved[i]->klen + moved[i]->size;
 		moved[i] = NULL;
 		if (old) {
 			ix->count--;
-			ix->bytes -= old->klen + (uint64_t)old->size;
-			val_put(ix->m, old);
+			ix->bytes -= old->klen + old->size;
+			replaced[nreplaced++] = old; /* accounted once nothing can fail */
 		}
 	}
 out:
@@ -1918,6 +1833,14 @@ out:
 	for (i = 0; moved && i < n; i++)
 		if (moved[i])
 			val_put(ix->m, moved[i]);
+	/* entries the moves replaced: gone from the live index only if it all went through */
+	for (i = 0; i < nreplaced; i++) {
+		if (!rc)
+			account_all(ix, replaced[i], -1);
+		val_put(ix->m, replaced[i]);
+	}
+	if (replaced)
+		meter_free(ix->m, replaced, arr_bytes);
 	if (src)
 		meter_free(ix->m, src, arr_bytes);
 	if (moved)
@@ -1962,34 +1885,10 @@ const void *kvval_meta(const struct kvval *v, size_t *mlen)
 	return v->bytes + v->klen;
 }
 
-size_t kvval_read(const struct kvval *v, uint64_t off, void *buf, size_t len)
+const struct kvext *kvval_extents(const struct kvval *v, uint32_t *n)
 {
-	unsigned char *out = buf;
-	size_t n, done = 0;
-
-	if (off >= v->size)
-		return 0;
-	n = v->size - off < len ? (size_t)(v->size - off) : len;
-	if (!val_paged(v)) {
-		copy_bytes(out, v->bytes + v->klen + v->mlen + off, n);
-		return n;
-	}
-	const struct pagetab *pt = val_pagetab(v);
-
-	while (done < n) {
-		uint64_t at = off + done;
-		const struct page *pg = pt->page[at >> PAGE_SHIFT];
-		size_t in_page = at & (PAGE_BYTES - 1), chunk = PAGE_BYTES - in_page;
-
-		if (chunk > n - done)
-			chunk = n - done;
-		if (pg)
-			memcpy(out + done, pg->data + in_page, chunk);
-		else
-			memset(out + done, 0, chunk);
-		done += chunk;
-	}
-	return n;
+	*n = v->ext ? v->ext->n : 0;
+	return v->ext ? v->ext->e : NULL;
 }
 
 /* ---- views ------------------------------------------------------------------------------ */

@@ -1,12 +1,15 @@
 /* kv.h — the kvfs store: the engine's public interface, used by kv_cli and the FUSE layer.
  *
- * A store is a directory holding a LOCK file, write-ahead log segments and snapshots. All state
- * lives in memory; the log and snapshots make it durable. Every write is one log record (one
- * LSN), applied to the index in LSN order, visible to readers as soon as the call returns, and
- * durable once a flush covering it returns (see docs/DURABILITY.md).
+ * A store is a directory holding a LOCK file, log segments and checkpoints. The log is the
+ * value store: every write is one log record (one LSN) carrying its bytes, and the bytes stay
+ * there; memory holds only the index (keys, metadata, and where each value's bytes are in the
+ * log). A checkpoint writes that index down so that recovery replays only the log after it; a
+ * cleaner copies the live bytes out of mostly dead segments so that space comes back. Every
+ * write is applied in LSN order, visible to readers as soon as the call returns, and durable once
+ * a flush covering it returns (see docs/DURABILITY.md, docs/DESIGN.md).
  *
  * Thread safety: every function may be called from any thread, except kv_close.
- * Errors: 0 or a negative errno. After a failed write or fdatasync of logged records every write
+ * Errors: 0 or a negative errno. After a failed write or fdatasync of the log every write
  * returns -EROFS and every flush the original error, until the store is reopened. Failing to
  * create a new log segment (no space to preallocate it, an error writing its header) fails only
  * the write that needed it, before anything of it is logged: the log is untouched. */
@@ -14,10 +17,14 @@
 #define KVFS_KV_H
 #include <stddef.h>
 #include <stdint.h>
-#include "index.h"
 #include "kvio.h"
 
-#define KV_VERSION "0.1.0"
+#define KV_MAX_KEY 4096u
+#define KV_MAX_META 1024u
+#define KV_MAX_VALUE (1ull << 40)  /* 1 TiB: the largest value (file) */
+#define KV_MAX_WRITE (1ull << 30)  /* 1 GiB: the most one PUT or one write may carry */
+
+#define KV_VERSION "0.2.0"
 
 enum kv_sync {
 	KV_SYNC_BATCH,  /* default: a background flush at most commit_ms after a write */
@@ -33,26 +40,37 @@ enum kv_recovery {
 struct kv_options {
 	enum kv_sync sync;
 	unsigned commit_ms;          /* batch mode's flush bound */
-	uint64_t snapshot_wal_bytes; /* automatic snapshot once the log since the last one is this big */
+	uint64_t checkpoint_bytes;   /* automatic checkpoint once the log since the last one is this big */
 	uint64_t segment_bytes;      /* log segment size (preallocated) */
 	enum kv_recovery recovery;
+	int cleaner;                 /* 1: reclaim space in the background (the default) */
 	const struct kvio *io;       /* NULL: kvio_posix */
 	/* What an operator must know that no call returns to anyone: a failed background flush
-	 * (the switch to read-only), a failed automatic snapshot. NULL: one line on stderr. The
-	 * recovery report is not logged: kv_open returns it in kv_report for the caller to print. */
+	 * (the switch to read-only), a failed automatic checkpoint, a damaged read. NULL: one line
+	 * on stderr. The recovery report is not logged: kv_open returns it in kv_report for the
+	 * caller to print. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 };
 
 void kv_options_default(struct kv_options *o);
-/* Parse "name=value[,name=value...]" (sync, commit_ms, snapshot_wal_bytes, segment_bytes,
- * recovery) into o. Unknown names or bad values: -EINVAL with a reason in err. */
+/* The store's options, one row each, for the programs' option parsing and --help. */
+struct kv_option_desc {
+	const char *name;
+	const char *values;  /* e.g. "batch|always|none", "N (bytes, k/M/G)" */
+	const char *help;
+};
+const struct kv_option_desc *kv_option_table(size_t *n);
+/* Parse "name=value[,name=value...]" into o. Unknown names or bad values: -EINVAL with a reason
+ * in err (naming the option and, for a number, its range). */
 int kv_options_parse(struct kv_options *o, const char *opts, char *err, size_t errlen);
+/* 1 when name (of length len) is one of the store's options. */
+int kv_option_known(const char *name, size_t len);
 const char *kv_sync_name(enum kv_sync s);
 
 /* What open, check and salvage found. message: one line for a person (empty when clean). */
 struct kv_report {
-	uint64_t snapshot_lsn;      /* 0: no snapshot */
+	uint64_t snapshot_lsn;      /* the checkpoint's LSN; 0: no checkpoint */
 	uint64_t snapshot_keys;
 	uint64_t records_replayed;  /* log records applied after the snapshot */
 	uint64_t segments;
@@ -72,6 +90,14 @@ struct kv_report {
 	char damage_file[256];
 	uint64_t damage_offset;
 	unsigned set_aside;         /* files moved aside by salvage */
+	uint64_t files_removed;     /* segments and checkpoints the newest checkpoint made unneeded */
+	/* salvage without a segment the checkpoint references: keys whose bytes there are lost
+	 * (now holes), and the first of them */
+	uint64_t lost_keys;
+	char lost_key[256];
+	/* kv_check reads every value byte: keys whose bytes failed their checksum, the first one */
+	uint64_t data_damaged_keys;
+	char data_damage_key[256];
 	char message[1024];
 };
 
@@ -91,7 +117,9 @@ int kv_salvage(const char *dir, const struct kvio *io, struct kv_report *rep);
 
 /* An atomic group of operations: one log record under one LSN, so after a crash either all of
  * it or none of it is there. Operations apply in order; one whose precondition does not hold
- * when it runs (renaming an absent key, say) is skipped the same way live and on replay. */
+ * when it runs (renaming an absent key, say) is skipped the same way live and on replay.
+ * The data given to kv_batch_put and kv_batch_write is not copied: it must stay valid and
+ * unchanged until kv_apply returns or the batch is freed. */
 struct kv_batch;
 int  kv_batch_new(struct kv_batch **out);
 void kv_batch_free(struct kv_batch *b);
@@ -101,6 +129,8 @@ int  kv_batch_del(struct kv_batch *b, const void *key, size_t klen);
 int  kv_batch_write(struct kv_batch *b, const void *key, size_t klen, uint64_t off, const void *data,
 		    uint64_t len);
 int  kv_batch_truncate(struct kv_batch *b, const void *key, size_t klen, uint64_t size);
+/* Make [off, off + len) a hole (reads as zeros, holds no space); the size stays. */
+int  kv_batch_punch(struct kv_batch *b, const void *key, size_t klen, uint64_t off, uint64_t len);
 int  kv_batch_setmeta(struct kv_batch *b, const void *key, size_t klen, const void *meta, size_t mlen);
 int  kv_batch_rename(struct kv_batch *b, const void *from, size_t flen, const void *to, size_t tlen);
 int  kv_batch_rename_prefix(struct kv_batch *b, const void *from, size_t flen, const void *to, size_t tlen);
@@ -115,12 +145,16 @@ int kv_write(struct kv *s, const void *key, size_t klen, uint64_t off, const voi
 int kv_truncate(struct kv *s, const void *key, size_t klen, uint64_t size);
 int kv_setmeta(struct kv *s, const void *key, size_t klen, const void *meta, size_t mlen);
 
-/* Reads never wait for the disk. kv_get: a malloc'd copy of the value (NUL-terminated for
- * convenience, not counted in vlen). */
+/* Reads may wait for the disk (value bytes are read from the log), never for a flush or another
+ * writer. A log read whose checksum does not match fails with -EIO (and is logged); it never
+ * returns wrong bytes. kv_get: a malloc'd copy of the value (NUL-terminated for convenience,
+ * not counted in vlen). */
 int kv_get(struct kv *s, const void *key, size_t klen, void **val, uint64_t *vlen);
 int kv_read(struct kv *s, const void *key, size_t klen, uint64_t off, void *buf, size_t len, size_t *got);
 /* Size and metadata (copied into meta, up to *mlen bytes; *mlen set to its length). */
 int kv_stat(struct kv *s, const void *key, size_t klen, uint64_t *size, void *meta, size_t *mlen);
+/* The value's bytes that hold data (holes excluded): what st_blocks counts. */
+int kv_allocated(struct kv *s, const void *key, size_t klen, uint64_t *bytes);
 /* Calls fn for each entry with key >= start in order until fn returns non-zero (returned) or the
  * end (0). fn runs under the index's read lock: it must not call into the store. */
 typedef int (*kv_scan_fn)(void *arg, const void *key, size_t klen, uint64_t size,
@@ -129,20 +163,29 @@ int kv_scan(struct kv *s, const void *start, size_t slen, kv_scan_fn fn, void *a
 
 /* Returns once every write issued before the call is durable, or the sticky error. */
 int kv_flush(struct kv *s);
-/* Returns once a snapshot of the current state is durable and the log before it removed. */
+/* Returns once a checkpoint of the current state is durable (the index only: keys, metadata and
+ * where each value's bytes are), and the segments and older checkpoints it makes unneeded are
+ * deleted. (Named for the seed's snapshot: SNAP and `echo snapshot > MNT/.kvfs` call it.) */
 int kv_snapshot(struct kv *s);
+/* One cleaner pass now: copy the live bytes out of the segments the policy picks (all of them
+ * with force), then checkpoint and delete what that freed. *moved (may be NULL): bytes copied. */
+int kv_clean(struct kv *s, int force, uint64_t *moved);
 
 struct kv_stats {
 	uint64_t keys, bytes, mem_bytes;
-	uint64_t wal_bytes;      /* log bytes on disk since the last snapshot */
-	uint64_t last_lsn, durable_lsn, snapshot_lsn;
+	uint64_t wal_bytes;      /* log bytes written since the last checkpoint */
+	uint64_t last_lsn, durable_lsn, snapshot_lsn; /* snapshot_lsn: the last checkpoint's */
 	uint64_t flush_requests; /* kv_flush calls and sync=always waits */
-	uint64_t flushes;        /* log write+fdatasync rounds */
+	uint64_t flushes;        /* fdatasync rounds of the log */
 	uint64_t fdatasyncs;     /* every fdatasync the log issued */
-	uint64_t snapshots;
-	/* wal_bytes at which the next automatic snapshot is due: snapshot_wal_bytes, or the data
-	 * (keys and values) the last snapshot held if that is more */
-	uint64_t snapshot_due;
+	uint64_t snapshots;      /* checkpoints written */
+	uint64_t snapshot_due;   /* wal_bytes at which the next automatic checkpoint is due */
+	uint64_t segments;       /* log segments on disk */
+	uint64_t disk_bytes;     /* their bytes, preallocated ones included */
+	uint64_t live_bytes;     /* value bytes the index references (what the disk must hold) */
+	uint64_t written_bytes;  /* value bytes written by callers since open */
+	uint64_t cleaner_passes, cleaner_moved_bytes, segments_deleted;
+	uint64_t read_errors;    /* reads that failed a checksum or the disk */
 	enum kv_sync sync;
 	unsigned commit_ms;
 	int read_only;           /* a log write or sync failed */

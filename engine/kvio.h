@@ -36,4 +36,11 @@ extern const struct kvio kvio_posix;
 
 /* Helpers built on the seam. */
 void kvio_free_names(char **names, size_t count);
+/* Close a descriptor nothing was written through (or whose writes were already synced): a
+ * failed close loses nothing, so it is neither retried (Linux frees the descriptor anyway) nor
+ * reported. */
+void kvio_close_quiet(const struct kvio *io, int fd);
+/* Close a descriptor after work whose result is rc: rc when that already failed, else the
+ * close's own result (a failed close after writes may mean they were lost). */
+int kvio_close_after(const struct kvio *io, int fd, int rc);
 #endif

@@ -223,3 +223,19 @@ const struct kvio kvio_posix = {
 	.lock = os_lock,
 	.ctx = NULL,
 };
+
+void kvio_close_quiet(const struct kvio *io, int fd)
+{
+	if (fd < 0)
+		return;
+	int rc = io->close(io, fd);
+	(void)rc; /* see kvio.h: nothing to lose, nothing to retry */
+}
+
+int kvio_close_after(const struct kvio *io, int fd, int rc)
+{
+	if (fd < 0)
+		return rc;
+	int crc = io->close(io, fd);
+	return rc ? rc : crc;
+}

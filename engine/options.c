@@ -1,4 +1,5 @@
-/* options.c — store options: defaults and the "name=value,..." form shared by kv_cli and kvfs. */
+/* options.c — the store's options as one table: defaults, parsing of "name=value,...", and the
+ * rows kv_cli and kvfs show in --help. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,9 +13,10 @@ void kv_options_default(struct kv_options *o)
 	memset(o, 0, sizeof(*o));
 	o->sync = KV_SYNC_BATCH;
 	o->commit_ms = 10;
-	o->snapshot_wal_bytes = 256ull << 20;
+	o->checkpoint_bytes = 256ull << 20;
 	o->segment_bytes = 64ull << 20;
 	o->recovery = KV_RECOVERY_STRICT;
+	o->cleaner = 1;
 }
 
 const char *kv_sync_name(enum kv_sync s)
@@ -30,8 +32,8 @@ const char *kv_sync_name(enum kv_sync s)
 	return "?";
 }
 
-/* A whole decimal number with an optional k/M/G suffix (powers of 1024) in [min, max]. */
-static int parse_size(const char *v, uint64_t min, uint64_t max, uint64_t *out)
+/* A whole decimal number with an optional k/K, M or G suffix (powers of 1024). */
+static int parse_size(const char *v, uint64_t *out)
 {
 	char *end;
 	if (*v < '0' || *v > '9')
@@ -49,64 +51,126 @@ static int parse_size(const char *v, uint64_t min, uint64_t max, uint64_t *out)
 		shift = 30, end++;
 	if (*end || (shift && n > (UINT64_MAX >> shift)))
 		return -EINVAL;
-	n <<= shift;
-	if (n < min || n > max)
-		return -EINVAL;
-	*out = n;
+	*out = (uint64_t)n << shift;
 	return 0;
+}
+
+/* One of words (separated by '|'): its index, or -1. */
+static int pick(const char *v, const char *words)
+{
+	int i = 0;
+	for (const char *w = words; *w; i++) {
+		size_t n = strcspn(w, "|");
+		if (strlen(v) == n && !strncmp(v, w, n))
+			return i;
+		w += n + (w[n] == '|');
+	}
+	return -1;
+}
+
+enum kind { K_WORDS, K_NUMBER };
+
+struct row {
+	struct kv_option_desc d;
+	enum kind kind;
+	uint64_t min, max;                      /* K_NUMBER */
+	void (*set)(struct kv_options *o, uint64_t v); /* the number, or the word's index */
+};
+
+static void set_sync(struct kv_options *o, uint64_t v)
+{
+	static const enum kv_sync modes[] = { KV_SYNC_BATCH, KV_SYNC_ALWAYS, KV_SYNC_NONE };
+	o->sync = modes[v];
+}
+static void set_commit_ms(struct kv_options *o, uint64_t v) { o->commit_ms = (unsigned)v; }
+static void set_checkpoint(struct kv_options *o, uint64_t v) { o->checkpoint_bytes = v; }
+static void set_segment(struct kv_options *o, uint64_t v) { o->segment_bytes = v; }
+static void set_recovery(struct kv_options *o, uint64_t v)
+{
+	o->recovery = v ? KV_RECOVERY_POINT_IN_TIME : KV_RECOVERY_STRICT;
+}
+static void set_cleaner(struct kv_options *o, uint64_t v) { o->cleaner = v == 0; }
+
+/* The order of words in `values` is the index set_* receives. */
+static const struct row rows[] = {
+	{ { "sync", "batch|always|none",
+	    "when writes become durable: by a background flush within commit_ms (batch), before each "
+	    "write returns (always), or only at flushes, checkpoints and close (none)" },
+	  K_WORDS, 0, 0, set_sync },
+	{ { "commit_ms", "N", "batch mode's flush bound, 1..60000 ms (default 10)" },
+	  K_NUMBER, 1, 60000, set_commit_ms },
+	{ { "checkpoint_bytes", "N", "checkpoint once this much log was written since the last one, "
+	    "4k..1T (default 256M)" },
+	  K_NUMBER, 4096, 1ull << 40, set_checkpoint },
+	{ { "snapshot_wal_bytes", "N", "the old name of checkpoint_bytes" },
+	  K_NUMBER, 4096, 1ull << 40, set_checkpoint },
+	{ { "segment_bytes", "N", "size of a log segment, preallocated, 4k..1T (default 64M)" },
+	  K_NUMBER, 4096, 1ull << 40, set_segment },
+	{ { "recovery", "strict|point_in_time",
+	    "on damage other than a torn tail: refuse to open (strict), or keep everything before it "
+	    "and set damaged files aside (point_in_time)" },
+	  K_WORDS, 0, 0, set_recovery },
+	{ { "cleaner", "on|off", "reclaim the space of overwritten and deleted data in the background "
+	    "(default on)" },
+	  K_WORDS, 0, 0, set_cleaner },
+};
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+const struct kv_option_desc *kv_option_table(size_t *n)
+{
+	static struct kv_option_desc descs[NROWS];
+	for (size_t i = 0; i < NROWS; i++)
+		descs[i] = rows[i].d; /* the same every time: racing callers write equal bytes */
+	*n = NROWS;
+	return descs;
+}
+
+static const struct row *find_row(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NROWS; i++)
+		if (strlen(rows[i].d.name) == len && !strncmp(rows[i].d.name, name, len))
+			return &rows[i];
+	return NULL;
+}
+
+int kv_option_known(const char *name, size_t len)
+{
+	return find_row(name, len) != NULL;
 }
 
 static int parse_one(struct kv_options *o, const char *name, const char *val, char *err, size_t errlen)
 {
+	const struct row *r = find_row(name, strlen(name));
 	uint64_t n;
-	if (!val) {
-		snprintf(err, errlen, "option '%s' needs a value (%s=...)", name, name);
+
+	if (!r) {
+		size_t off = (size_t)snprintf(err, errlen, "unknown option '%s' (known:", name);
+		for (size_t i = 0; i < NROWS && off < errlen; i++)
+			off += (size_t)snprintf(err + off, errlen - off, " %s", rows[i].d.name);
+		if (off < errlen)
+			snprintf(err + off, errlen - off, ")");
 		return -EINVAL;
 	}
-	if (!strcmp(name, "sync")) {
-		if (!strcmp(val, "batch"))
-			o->sync = KV_SYNC_BATCH;
-		else if (!strcmp(val, "always"))
-			o->sync = KV_SYNC_ALWAYS;
-		else if (!strcmp(val, "none"))
-			o->sync = KV_SYNC_NONE;
-		else
-			goto bad;
+	if (!val) {
+		snprintf(err, errlen, "option '%s' needs a value (%s=%s)", name, name, r->d.values);
+		return -EINVAL;
+	}
+	if (r->kind == K_WORDS) {
+		int i = pick(val, r->d.values);
+		if (i < 0) {
+			snprintf(err, errlen, "bad value '%s' for option '%s' (one of %s)", val, name, r->d.values);
+			return -EINVAL;
+		}
+		r->set(o, (uint64_t)i);
 		return 0;
 	}
-	if (!strcmp(name, "recovery")) {
-		if (!strcmp(val, "strict"))
-			o->recovery = KV_RECOVERY_STRICT;
-		else if (!strcmp(val, "point_in_time"))
-			o->recovery = KV_RECOVERY_POINT_IN_TIME;
-		else
-			goto bad;
-		return 0;
+	if (parse_size(val, &n) || n < r->min || n > r->max) {
+		snprintf(err, errlen, "bad value '%s' for option '%s' (a number from %" PRIu64 " to %" PRIu64
+			 "%s)", val, name, r->min, r->max, r->max >= 4096 ? ", k/M/G suffixes allowed" : "");
+		return -EINVAL;
 	}
-	if (!strcmp(name, "commit_ms")) {
-		if (parse_size(val, 1, 60000, &n))
-			goto bad;
-		o->commit_ms = (unsigned)n;
-		return 0;
-	}
-	if (!strcmp(name, "snapshot_wal_bytes")) {
-		if (parse_size(val, 4096, UINT64_MAX >> 1, &n))
-			goto bad;
-		o->snapshot_wal_bytes = n;
-		return 0;
-	}
-	if (!strcmp(name, "segment_bytes")) {
-		if (parse_size(val, 4096, 1ull << 40, &n))
-			goto bad;
-		o->segment_bytes = n;
-		return 0;
-	}
-	snprintf(err, errlen, "unknown option '%s' (known: sync, commit_ms, snapshot_wal_bytes, "
-		 "segment_bytes, recovery)", name);
-	return -EINVAL;
-bad:
-	snprintf(err, errlen, "bad value '%s' for option '%s'", val, name);
-	return -EINVAL;
+	r->set(o, n);
+	return 0;
 }
 
 int kv_options_parse(struct kv_options *o, const char *opts, char *err, size_t errlen)

@@ -5,15 +5,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "index.h"
-#include "le.h"
+#include "crc32c.h"
 #include "kv.h"
+#include "le.h"
+#include "logfmt.h"
 
-/* A batch is its encoded payload, built in place: the count at offset 0 is kept current. */
+/* Data an operation carries, kept by reference: it goes into the payload at offset `at` of the
+ * batch's own bytes (right after its checksums). */
+struct dref {
+	size_t at;
+	const uint8_t *p;
+	uint64_t len;
+	uint32_t crc; /* crc32c of the len bytes */
+};
+
+/* A batch is its own bytes (every field but the data) built in place, the count at offset 0 kept
+ * current, plus the data references. */
 struct kv_batch {
 	uint8_t *buf;
 	size_t len, cap;
 	uint32_t count;
+	struct dref *data;
+	size_t ndata, dcap;
+	uint64_t data_bytes;
 };
 
 int kv_batch_new(struct kv_batch **out)
@@ -38,18 +52,26 @@ void kv_batch_free(struct kv_batch *b)
 	if (!b)
 		return;
 	free(b->buf);
+	free(b->data);
 	free(b);
 }
 
-/* Make room for need more bytes; the batch is unchanged on failure. */
-static int batch_reserve(struct kv_batch *b, uint64_t need)
+/* Make room for need more bytes (and one more data reference); the batch is unchanged on
+ * failure. The whole payload must stay within a record. */
+static int batch_reserve(struct kv_batch *b, uint64_t need, uint64_t data)
 {
-	if (need > SIZE_MAX - b->len)
+	if (need + data > REC_MAX_PAYLOAD - b->len - b->data_bytes)
 		return -EFBIG;
+	if (b->ndata == b->dcap) {
+		size_t cap = b->dcap ? b->dcap * 2 : 4;
+		struct dref *d = realloc(b->data, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->dcap = cap;
+	}
 	if (b->len + need <= b->cap)
 		return 0;
-	/* double, but never past what is needed by more than that: a 1 GiB value must not
-	 * allocate 2 GiB */
 	size_t cap = b->cap * 2;
 	if (cap < b->len + need)
 		cap = b->len + (size_t)need;
@@ -66,13 +88,15 @@ static int check_key(size_t klen)
 	return klen > KV_MAX_KEY ? -ENAMETOOLONG : 0;
 }
 
-/* Append op, key and a fixed tail, then bump the count. Variable parts follow via append_raw. */
-static int batch_begin(struct kv_batch *b, enum rec_op op, const void *key, size_t klen, uint64_t extra)
+/* Reserve room for op, key, a fixed part of `extra` bytes and data bytes of data, then append op
+ * and key. Variable parts follow through the batch_* helpers. */
+static int batch_begin(struct kv_batch *b, enum rec_op op, const void *key, size_t klen, uint64_t extra,
+		       uint64_t data)
 {
 	int rc = check_key(klen);
 	if (rc)
 		return rc;
-	rc = batch_reserve(b, 3 + (uint64_t)klen + extra);
+	rc = batch_reserve(b, 3 + (uint64_t)klen + extra + 4 * data_chunks(data), data);
 	if (rc)
 		return rc;
 	b->buf[b->len] = (uint8_t)op;
@@ -96,10 +120,32 @@ static void batch_u16(struct kv_batch *b, uint16_t v)
 	b->len += 2;
 }
 
+static void batch_u32(struct kv_batch *b, uint32_t v)
+{
+	le_put32(b->buf + b->len, v);
+	b->len += 4;
+}
+
 static void batch_u64(struct kv_batch *b, uint64_t v)
 {
 	le_put64(b->buf + b->len, v);
 	b->len += 8;
+}
+
+/* DATA(len): the chunk checksums now, the bytes by reference. Room was reserved. */
+static void batch_data(struct kv_batch *b, const void *p, uint64_t len)
+{
+	const uint8_t *d = p;
+	uint32_t whole = 0;
+
+	for (uint64_t at = 0; at < len; at += DATA_CHUNK) {
+		uint64_t n = len - at < DATA_CHUNK ? len - at : DATA_CHUNK;
+		uint32_t c = crc32c(0, d + at, (size_t)n);
+		whole = at ? crc32c_combine(whole, c, n) : c;
+		batch_u32(b, c);
+	}
+	b->data[b->ndata++] = (struct dref){ .at = b->len, .p = d, .len = len, .crc = whole };
+	b->data_bytes += len;
 }
 
 static void batch_end(struct kv_batch *b)
@@ -113,22 +159,22 @@ int kv_batch_put(struct kv_batch *b, const void *key, size_t klen, const void *m
 {
 	if (mlen > KV_MAX_META)
 		return -EINVAL;
-	if (vlen > KV_MAX_VALUE)
+	if (vlen > KV_MAX_WRITE)
 		return -EFBIG;
-	int rc = batch_begin(b, REC_OP_PUT, key, klen, 2 + mlen + 8 + vlen);
+	int rc = batch_begin(b, REC_OP_PUT, key, klen, 2 + mlen + 8, vlen);
 	if (rc)
 		return rc;
 	batch_u16(b, (uint16_t)mlen);
 	batch_bytes(b, meta, mlen);
 	batch_u64(b, vlen);
-	batch_bytes(b, val, (size_t)vlen);
+	batch_data(b, val, vlen);
 	batch_end(b);
 	return 0;
 }
 
 int kv_batch_del(struct kv_batch *b, const void *key, size_t klen)
 {
-	int rc = batch_begin(b, REC_OP_DEL, key, klen, 0);
+	int rc = batch_begin(b, REC_OP_DEL, key, klen, 0, 0);
 	if (rc)
 		return rc;
 	batch_end(b);
@@ -138,14 +184,28 @@ int kv_batch_del(struct kv_batch *b, const void *key, size_t klen)
 int kv_batch_write(struct kv_batch *b, const void *key, size_t klen, uint64_t off, const void *data,
 		   uint64_t len)
 {
-	if (off > KV_MAX_VALUE || len > KV_MAX_VALUE - off)
+	if (len > KV_MAX_WRITE || off > KV_MAX_VALUE || len > KV_MAX_VALUE - off)
 		return -EFBIG;
-	int rc = batch_begin(b, REC_OP_WRITE, key, klen, 16 + len);
+	int rc = batch_begin(b, REC_OP_WRITE, key, klen, 16, len);
 	if (rc)
 		return rc;
 	batch_u64(b, off);
 	batch_u64(b, len);
-	batch_bytes(b, data, (size_t)len);
+	batch_data(b, data, len);
+	batch_end(b);
+	return 0;
+}
+
+/* An operation of key and two u64 fields. */
+static int batch_key_u64s(struct kv_batch *b, enum rec_op op, const void *key, size_t klen, int n,
+			  uint64_t x, uint64_t y)
+{
+	int rc = batch_begin(b, op, key, klen, 8 * (uint64_t)n, 0);
+	if (rc)
+		return rc;
+	batch_u64(b, x);
+	if (n > 1)
+		batch_u64(b, y);
 	batch_end(b);
 	return 0;
 }
@@ -154,19 +214,21 @@ int kv_batch_truncate(struct kv_batch *b, const void *key, size_t klen, uint64_t
 {
 	if (size > KV_MAX_VALUE)
 		return -EFBIG;
-	int rc = batch_begin(b, REC_OP_TRUNCATE, key, klen, 8);
-	if (rc)
-		return rc;
-	batch_u64(b, size);
-	batch_end(b);
-	return 0;
+	return batch_key_u64s(b, REC_OP_TRUNCATE, key, klen, 1, size, 0);
+}
+
+int kv_batch_punch(struct kv_batch *b, const void *key, size_t klen, uint64_t off, uint64_t len)
+{
+	if (off > KV_MAX_VALUE || len > KV_MAX_VALUE - off)
+		return -EFBIG;
+	return batch_key_u64s(b, REC_OP_PUNCH, key, klen, 2, off, len);
 }
 
 int kv_batch_setmeta(struct kv_batch *b, const void *key, size_t klen, const void *meta, size_t mlen)
 {
 	if (mlen > KV_MAX_META)
 		return -EINVAL;
-	int rc = batch_begin(b, REC_OP_SETMETA, key, klen, 2 + mlen);
+	int rc = batch_begin(b, REC_OP_SETMETA, key, klen, 2 + mlen, 0);
 	if (rc)
 		return rc;
 	batch_u16(b, (uint16_t)mlen);
@@ -181,7 +243,7 @@ static int batch_two_keys(struct kv_batch *b, enum rec_op op, const void *from, 
 	int rc = check_key(tlen);
 	if (rc)
 		return rc;
-	rc = batch_begin(b, op, from, flen, 2 + tlen);
+	rc = batch_begin(b, op, from, flen, 2 + tlen, 0);
 	if (rc)
 		return rc;
 	batch_u16(b, (uint16_t)tlen);
@@ -200,17 +262,70 @@ int kv_batch_rename_prefix(struct kv_batch *b, const void *from, size_t flen, co
 	return batch_two_keys(b, REC_OP_RENAME_PREFIX, from, flen, to, tlen);
 }
 
-const void *kv_batch_payload(const struct kv_batch *b, size_t *len, uint32_t *count)
+int batch_relocate(struct kv_batch *b, const void *key, size_t klen, const struct reloc_piece *pieces,
+		   uint32_t n, const void *data)
 {
-	*len = b->len;
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (pieces[i].len > KV_MAX_WRITE - total)
+			return -EFBIG;
+		total += pieces[i].len;
+	}
+	int rc = batch_begin(b, REC_OP_RELOCATE, key, klen, 4 + (uint64_t)n * RELOC_PIECE_SIZE, total);
+	if (rc)
+		return rc;
+	batch_u32(b, n);
+	for (uint32_t i = 0; i < n; i++) {
+		batch_u64(b, pieces[i].off);
+		batch_u64(b, pieces[i].len);
+		batch_u64(b, pieces[i].src_seg);
+		batch_u64(b, pieces[i].src_pos);
+	}
+	batch_data(b, data, total);
+	batch_end(b);
+	return 0;
+}
+
+void batch_reader(const struct kv_batch *b, struct rec_reader *r, uint32_t *count)
+{
+	int rc = rec_reader_init(r, b->buf, b->len);
+	(void)rc; /* a batch always holds its count */
+	r->meta_mode = 1;
 	*count = b->count;
-	return b->buf;
+}
+
+int batch_iov(const struct kv_batch *b, struct iovec **iov_out, int *iovcnt, uint64_t *len, uint32_t *crc)
+{
+	struct iovec *iov = malloc((2 * b->ndata + 1) * sizeof(*iov));
+	size_t from = 0;
+	uint32_t c = 0;
+	int n = 0;
+
+	if (!iov)
+		return -ENOMEM;
+	for (size_t i = 0; i <= b->ndata; i++) {
+		size_t to = i < b->ndata ? b->data[i].at : b->len;
+		iov[n++] = (struct iovec){ .iov_base = b->buf + from, .iov_len = to - from };
+		c = crc32c(c, b->buf + from, to - from);
+		if (i < b->ndata && b->data[i].len) {
+			iov[n++] = (struct iovec){ .iov_base = (void *)b->data[i].p,
+						   .iov_len = (size_t)b->data[i].len };
+			c = crc32c_combine(c, b->data[i].crc, b->data[i].len);
+		}
+		from = to;
+	}
+	*iov_out = iov;
+	*iovcnt = n;
+	*len = b->len + b->data_bytes;
+	*crc = c;
+	return 0;
 }
 
 int rec_reader_init(struct rec_reader *r, const void *payload, size_t len)
 {
 	if (len < 4)
 		return -EBADMSG;
+	memset(r, 0, sizeof(*r));
 	r->p = payload;
 	r->len = len;
 	r->pos = 4;
@@ -261,6 +376,58 @@ static int take_meta(struct rec_reader *r, struct rec_op_view *op)
 	return op->meta ? 0 : -EBADMSG;
 }
 
+/* DATA(op->dlen): its checksums, then (unless in meta mode) the bytes. */
+static int take_data(struct rec_reader *r, struct rec_op_view *op)
+{
+	if (op->dlen > KV_MAX_WRITE)
+		return -EBADMSG;
+	op->crcs = take(r, 4 * data_chunks(op->dlen));
+	if (!op->crcs)
+		return -EBADMSG;
+	op->data_at = r->pos + r->skipped;
+	if (r->meta_mode)
+		r->skipped += op->dlen;
+	else if (!take(r, op->dlen))
+		return -EBADMSG;
+	return 0;
+}
+
+void reloc_piece_at(const struct rec_op_view *op, uint32_t i, struct reloc_piece *p)
+{
+	const uint8_t *q = op->pieces + (size_t)i * RELOC_PIECE_SIZE;
+	p->off = le_get64(q);
+	p->len = le_get64(q + 8);
+	p->src_seg = le_get64(q + 16);
+	p->src_pos = le_get64(q + 24);
+}
+
+/* RELOCATE's pieces: ascending, disjoint, non-empty file ranges whose lengths add up to dlen. */
+static int take_pieces(struct rec_reader *r, struct rec_op_view *op)
+{
+	const uint8_t *p = take(r, 4);
+	uint64_t total = 0, end = 0;
+	if (!p)
+		return -EBADMSG;
+	op->npieces = le_get32(p);
+	if (op->npieces > KV_MAX_WRITE / DATA_CHUNK + 1)
+		return -EBADMSG;
+	op->pieces = take(r, (uint64_t)op->npieces * RELOC_PIECE_SIZE);
+	if (!op->pieces)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < op->npieces; i++) {
+		struct reloc_piece pc;
+		reloc_piece_at(op, i, &pc);
+		if (!pc.len || pc.len > KV_MAX_WRITE || pc.off < end || pc.off > KV_MAX_VALUE - pc.len)
+			return -EBADMSG;
+		end = pc.off + pc.len;
+		total += pc.len;
+		if (total > KV_MAX_WRITE)
+			return -EBADMSG;
+	}
+	op->dlen = total;
+	return 0;
+}
+
 int rec_reader_next(struct rec_reader *r, struct rec_op_view *op)
 {
 	if (r->left == 0)
@@ -274,10 +441,7 @@ int rec_reader_next(struct rec_reader *r, struct rec_op_view *op)
 		return -EBADMSG;
 	switch (op->op) {
 	case REC_OP_PUT:
-		if (take_meta(r, op) || take_u64(r, &op->dlen) || op->dlen > KV_MAX_VALUE)
-			return -EBADMSG;
-		op->data = take(r, op->dlen);
-		if (!op->data)
+		if (take_meta(r, op) || take_u64(r, &op->dlen) || take_data(r, op))
 			return -EBADMSG;
 		break;
 	case REC_OP_DEL:
@@ -285,14 +449,16 @@ int rec_reader_next(struct rec_reader *r, struct rec_op_view *op)
 	case REC_OP_WRITE:
 		if (take_u64(r, &op->off) || take_u64(r, &op->dlen))
 			return -EBADMSG;
-		if (op->off > KV_MAX_VALUE || op->dlen > KV_MAX_VALUE - op->off)
-			return -EBADMSG;
-		op->data = take(r, op->dlen);
-		if (!op->data)
+		if (op->off > KV_MAX_VALUE || op->dlen > KV_MAX_VALUE - op->off || take_data(r, op))
 			return -EBADMSG;
 		break;
 	case REC_OP_TRUNCATE:
 		if (take_u64(r, &op->off) || op->off > KV_MAX_VALUE)
+			return -EBADMSG;
+		break;
+	case REC_OP_PUNCH:
+		if (take_u64(r, &op->off) || take_u64(r, &op->dlen) || op->off > KV_MAX_VALUE ||
+		    op->dlen > KV_MAX_VALUE - op->off)
 			return -EBADMSG;
 		break;
 	case REC_OP_SETMETA:
@@ -304,6 +470,10 @@ int rec_reader_next(struct rec_reader *r, struct rec_op_view *op)
 		if (take_key(r, &op->key2, &op->klen2))
 			return -EBADMSG;
 		break;
+	case REC_OP_RELOCATE:
+		if (take_pieces(r, op) || take_data(r, op))
+			return -EBADMSG;
+		break;
 	default:
 		return -EBADMSG;
 	}
@@ -311,7 +481,19 @@ int rec_reader_next(struct rec_reader *r, struct rec_op_view *op)
 	return 1;
 }
 
-int rec_validate(const void *payload, size_t len)
+/* Every chunk of an operation's data against its checksum. */
+static int check_chunks(const uint8_t *payload, const struct rec_op_view *op)
+{
+	const uint8_t *d = payload + op->data_at;
+	for (uint64_t at = 0, k = 0; at < op->dlen; at += DATA_CHUNK, k++) {
+		uint64_t n = op->dlen - at < DATA_CHUNK ? op->dlen - at : DATA_CHUNK;
+		if (crc32c(0, d + at, (size_t)n) != le_get32(op->crcs + 4 * k))
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+int rec_validate(const void *payload, size_t len, int check_data)
 {
 	struct rec_reader r;
 	struct rec_op_view op;
@@ -319,6 +501,7 @@ int rec_validate(const void *payload, size_t len)
 	if (rc)
 		return rc;
 	while ((rc = rec_reader_next(&r, &op)) == 1)
-		;
+		if (check_data && op.dlen && op.op != REC_OP_PUNCH && check_chunks(payload, &op))
+			return -EBADMSG;
 	return rc;
 }

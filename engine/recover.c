@@ -1,13 +1,15 @@
 /* recover.c — scan a store directory and plan what recovery changes (see recover.h).
  *
  * The rules (docs/FORMAT.md, "Reading the log back"):
- * - The newest snapshot must be whole; any damage in it is damage.
- * - Records must carry consecutive LSNs from the snapshot on; a segment must start where the
+ * - The newest checkpoint must be whole; any damage in it is damage. Every segment it
+ *   references must be there, with a good header and long enough for the bytes it references.
+ * - Records must carry consecutive LSNs from the checkpoint on; a segment must start where the
  *   one before it ended. A gap is damage.
- * - A bad record (short, bad length, bad CRC) with nothing valid after it in the log is a torn
- *   tail: cut off and reported. Zeros after the last record are unused preallocation: also cut,
- *   reported as zeros. A bad record with a valid record anywhere after it is damage.
- * - A CRC-valid record whose payload does not parse is damage. */
+ * - A bad record (short, bad length, bad checksum) with nothing valid after it in the log is a
+ *   torn tail: cut off and reported. Zeros after the last record are unused preallocation: also
+ *   cut, reported as zeros. A bad record with a valid record anywhere after it is damage.
+ * - A checksum-valid record whose payload does not parse is damage.
+ * - Damage among records the checkpoint already holds is reported and skipped: it costs nothing. */
 #include "recover.h"
 
 #include <errno.h>
@@ -19,14 +21,13 @@
 #include <string.h>
 
 #include "apply.h"
-#include "crc32c.h"
-#include "le.h"
+#include "ckpt.h"
+#include "logread.h"
 #include "record.h"
-#include "snapshot.h"
-#include "wal.h"
 
 struct seg {
 	uint64_t first_lsn;
+	uint64_t size;
 	char name[32];
 };
 
@@ -36,7 +37,8 @@ struct rplan {
 	/* the segment appends continue in, cut to its valid end */
 	int have_resume;
 	uint64_t resume_first, resume_end, resume_size;
-	/* files removed on commit: empty trailing segments, snapshot temporaries */
+	uint32_t resume_salt;
+	/* files removed on commit: empty trailing segments, temporaries */
 	char **remove;
 	size_t n_remove;
 	/* files set aside on commit (salvage) */
@@ -46,13 +48,18 @@ struct rplan {
 	 * killed process may have left their last records in the page cache only */
 	char **sync;
 	size_t n_sync;
-	/* files only the newest snapshot's predecessors needed: removed on commit, once the
-	 * directory fsync has made that snapshot's name durable */
+	/* files the newest checkpoint made unneeded (older checkpoints, segments wholly before it
+	 * that it does not reference): removed on commit, once the directory fsync has made that
+	 * checkpoint's name durable */
 	char **covered;
 	size_t n_covered;
 	/* a damaged segment whose valid prefix is kept: copied aside, then cut to the prefix */
 	int rewrite;
 	uint64_t rewrite_first;
+	/* damaged segments that hold values still in use: copied aside, kept in place uncut */
+	char **copy;
+	size_t n_copy;
+	struct ckpt_refs refs;
 };
 
 static int name_push(char ***list, size_t *n, const char *name)
@@ -86,251 +93,6 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
-/* Read a whole file into a new buffer (*out, freed by the caller). Only the rare paths use it
- * (a damaged or torn segment, salvage): replay reads through a window (below). */
-static int read_file(const struct kvio *io, const char *path, uint8_t **out, uint64_t *size)
-{
-	uint8_t *buf = NULL;
-	int fd = -1, rc;
-	size_t got;
-
-	rc = io->open(io, path, O_RDONLY, 0, &fd);
-	if (rc)
-		return rc;
-	rc = io->fsize(io, fd, size);
-	if (rc)
-		goto out;
-	buf = malloc(*size ? (size_t)*size : 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = io->pread(io, fd, buf, (size_t)*size, 0, &got);
-	if (!rc && got != *size)
-		*size = got; /* shrank while reading: read what is there */
-out:
-	if (fd >= 0) {
-		int crc = io->close(io, fd);
-		(void)crc; /* read-only: nothing to lose */
-	}
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	return 0;
-}
-
-static int all_zero(const uint8_t *p, uint64_t n)
-{
-	uint64_t i = 0, w;
-
-	for (; i + 8 <= n; i += 8) { /* a word at a time: tails of preallocated zeros are long */
-		memcpy(&w, p + i, 8);
-		if (w)
-			return 0;
-	}
-	for (; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
-}
-
-/* A segment read through a window that slides forward. Replay reads each byte once, so one
- * reused buffer of a few MiB replaces reading 64 MiB segments whole: a fresh 64 MiB buffer
- * costs a page fault per 4 KiB, and its bytes fall out of the cache before they are applied. */
-#define WINDOW_BYTES (4u << 20)
-
-struct window {
-	const struct kvio *io;
-	int fd;
-	uint64_t size;  /* the file's (lowered if it shrinks while being read) */
-	uint8_t **buf;  /* the caller's, reused from file to file */
-	size_t *cap;
-	size_t chunk;   /* bytes to read ahead */
-	uint64_t start; /* file offset of (*buf)[0] */
-	size_t len;     /* bytes of the file in *buf */
-};
-
-static int window_open(struct window *w, const struct kvio *io, const char *path, uint8_t **buf,
-		       size_t *cap, size_t chunk)
-{
-	int rc;
-
-	memset(w, 0, sizeof(*w));
-	w->io = io;
-	w->buf = buf;
-	w->cap = cap;
-	w->chunk = chunk;
-	w->fd = -1;
-	rc = io->open(io, path, O_RDONLY, 0, &w->fd);
-	if (rc)
-		return rc;
-	return io->fsize(io, w->fd, &w->size);
-}
-
-static void window_close(struct window *w)
-{
-	if (w->fd >= 0) {
-		int crc = w->io->close(w->io, w->fd);
-		(void)crc; /* read-only: nothing to lose */
-	}
-	w->fd = -1;
-}
-
-/* Makes the file's bytes [off, off + n) (fewer at its end) readable at *p; *avail says how
- * many are there. off must not be past the end. */
-static int window_at(struct window *w, uint64_t off, size_t n, const uint8_t **p, size_t *avail)
-{
-	if (n > w->size - off)
-		n = (size_t)(w->size - off);
-	/* (no buffer yet, as for an empty file, counts as a miss: *p must point somewhere) */
-	if (!*w->buf || off < w->start || off + n > w->start + w->len) {
-		size_t keep = 0, want = n > w->chunk ? n : w->chunk, got = 0;
-		int rc;
-
-		if (want > w->size - off)
-			want = (size_t)(w->size - off);
-		if (want > *w->cap || !*w->buf) {
-			uint8_t *nb = realloc(*w->buf, want ? want : 1);
-
-			if (!nb)
-				return -ENOMEM;
-			*w->buf = nb;
-			*w->cap = want ? want : 1;
-		}
-		if (off >= w->start && off < w->start + w->len) { /* keep what is already here */
-			keep = (size_t)(w->start + w->len - off);
-			memmove(*w->buf, *w->buf + (off - w->start), keep);
-		}
-		rc = w->io->pread(w->io, w->fd, *w->buf + keep, want - keep, off + keep, &got);
-		if (rc)
-			return rc;
-		w->start = off;
-		w->len = keep + got;
-		if (w->len < want)
-			w->size = off + w->len; /* shrank while being read: read what is there */
-	}
-	*p = *w->buf + (off - w->start);
-	*avail = (size_t)(w->start + w->len - off) < n ? (size_t)(w->start + w->len - off) : n;
-	return 0;
-}
-
-/* Are the file's bytes from off to its end all zero? */
-static int window_zero_from(struct window *w, uint64_t off, int *zero)
-{
-	*zero = 1;
-	while (off < w->size) {
-		const uint8_t *p;
-		size_t avail;
-		int rc = window_at(w, off, w->chunk, &p, &avail);
-
-		if (rc)
-			return rc;
-		if (avail == 0)
-			break;
-		if (!all_zero(p, avail)) {
-			*zero = 0;
-			break;
-		}
-		off += avail;
-	}
-	return 0;
-}
-
-/* The header at off fits: enough bytes for it, a non-zero type, a length within the file. */
-static int header_fits(const uint8_t *buf, uint64_t size, uint64_t off)
-{
-	if (size - off < REC_HDR_SIZE || buf[off + 16] == 0)
-		return 0;
-	uint32_t l = le_get32(buf + off + 4);
-	return l <= REC_MAX_PAYLOAD && l <= size - off - REC_HDR_SIZE;
-}
-
-/* Cheap checks of a candidate record at off, before any CRC: it fits, its type is one a writer
- * could use, its LSN lies in [lo, hi]. Checking the LSN before the CRC is what keeps a search
- * over every byte offset of a torn region linear: a run of 0x01 bytes, or of a value's bytes,
- * almost never carries an LSN in range, so almost no offset costs a CRC over its claimed length. */
-static int header_plausible(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t lo, uint64_t hi)
-{
-	if (size - off < REC_HDR_SIZE || buf[off + 16] > 15)
-		return 0;
-	uint64_t lsn = le_get64(buf + off + 8);
-	return lsn >= lo && lsn <= hi && header_fits(buf, size, off);
-}
-
-/* A record at off that passes every check but the LSN: length fits, type known, CRC right.
- * *crc_bytes counts the bytes checksummed (recovery's work, bounded in the tests). */
-static int record_at(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t *lsn, uint32_t *len,
-		     uint64_t *crc_bytes)
-{
-	if (!header_fits(buf, size, off))
-		return 0;
-	uint32_t l = le_get32(buf + off + 4);
-	*crc_bytes += REC_HDR_SIZE - 4 + (uint64_t)l;
-	if (crc32c(0, buf + off + 4, REC_HDR_SIZE - 4 + (size_t)l) != le_get32(buf + off))
-		return 0;
-	*lsn = le_get64(buf + off + 8);
-	*len = l;
-	return 1;
-}
-
-/* record_at for the record at off of a window's file. */
-static int window_record(struct window *w, uint64_t off, uint64_t *lsn, uint32_t *len, const uint8_t **rec,
-			 uint64_t *crc_bytes)
-{
-	const uint8_t *p;
-	size_t avail;
-	int rc = window_at(w, off, REC_HDR_SIZE, &p, &avail);
-
-	if (rc)
-		return rc;
-	if (avail < REC_HDR_SIZE)
-		return 0;
-	uint32_t l = le_get32(p + 4);
-	if (l > REC_MAX_PAYLOAD || l > w->size - off - REC_HDR_SIZE)
-		return 0;
-	rc = window_at(w, off, REC_HDR_SIZE + (size_t)l, &p, &avail);
-	if (rc)
-		return rc;
-	*rec = p;
-	return record_at(p, avail, 0, lsn, len, crc_bytes);
-}
-
-/* The offset of the first record in buf[from..) whose LSN lies in [lo, hi] and that passes
- * every check, or size when there is none. */
-static uint64_t find_record(const uint8_t *buf, uint64_t size, uint64_t from, uint64_t lo, uint64_t hi,
-			    uint64_t *lsn_out, uint64_t *crc_bytes)
-{
-	for (uint64_t off = from; off + REC_HDR_SIZE <= size; off++) {
-		uint64_t lsn;
-		uint32_t len;
-		if (header_plausible(buf, size, off, lo, hi) &&
-		    record_at(buf, size, off, &lsn, &len, crc_bytes)) {
-			*lsn_out = lsn;
-			return off;
-		}
-	}
-	return size;
-}
-
-/* Is there any record in buf[from..) that a writer could have appended after last_lsn? Its
- * LSN must be one that could follow: above last_lsn, and not further above it than records
- * could fit in the bytes before it. (A torn value that happens to contain an image of a log
- * record in that LSN range would still count; see docs/FORMAT.md.) */
-static int valid_record_after(const uint8_t *buf, uint64_t size, uint64_t from, uint64_t last_lsn,
-			      uint64_t *crc_bytes)
-{
-	for (uint64_t off = from; off + REC_HDR_SIZE <= size; off++) {
-		uint64_t lsn;
-		uint32_t len;
-		if (header_plausible(buf, size, off, last_lsn + 1, last_lsn + 1 + off / REC_HDR_SIZE) &&
-		    record_at(buf, size, off, &lsn, &len, crc_bytes))
-			return 1;
-	}
-	return 0;
-}
-
 struct scan {
 	const struct kvio *io;
 	const char *dir;
@@ -344,63 +106,75 @@ struct scan {
 	size_t cap;
 	uint64_t last_lsn;  /* LSN of the last record seen (applied or covered) */
 	uint64_t expected;  /* next LSN to apply */
+	struct segtab *segs_tab;
+	/* segments the checkpoint references that are gone or cut short, and damaged ranges among
+	 * records the checkpoint holds: replay does not need them, but values may still have
+	 * bytes there (assess_lost) */
+	uint64_t *lost;
+	size_t nlost;
+	struct region { uint64_t seg, lo, hi; } *dmg;
+	size_t ndmg;
 };
 
-/* Is the next record in sequence one the snapshot already holds? */
+static uint64_t *crc_work(struct scan *sc)
+{
+	return &sc->rep->bytes_checksummed;
+}
+
+/* Is the next record in sequence one the checkpoint already holds? */
 static int in_covered(const struct scan *sc)
 {
 	return sc->last_lsn + 1 < sc->expected;
 }
 
-/* Does segment sg hold anything valid at all (a good header or a valid record)? */
-static int segment_has_content(struct scan *sc, const struct seg *sg, uint64_t last_lsn, int *has)
+static void seg_path(const struct scan *sc, const struct seg *sg, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s", sc->dir, sg->name);
+}
+
+/* A whole segment in memory, for the searches after a bad record (rare: torn tails, damage). */
+struct whole {
+	uint8_t *buf;
+	uint64_t size;
+	struct logsearch q;
+};
+
+static int whole_read(struct scan *sc, const struct seg *sg, struct whole *w)
 {
 	char path[PATH_MAX];
-	uint8_t *buf = NULL;
-	size_t cap = 0;
-	uint64_t size, first;
-	snprintf(path, sizeof(path), "%s/%s", sc->dir, sg->name);
+	struct seg_header h;
+	int rc;
 
-	/* The usual case, the next segment of a healthy log, is told by its first record alone
-	 * instead of reading all of it. */
-	struct window w;
-	const uint8_t *p, *rec;
-	size_t avail;
-	uint64_t lsn;
-	uint32_t len;
-	int next = 0, rc = window_open(&w, sc->io, path, &buf, &cap, 64u << 10);
-	if (!rc)
-		rc = window_at(&w, 0, WAL_HDR_SIZE, &p, &avail);
-	if (!rc && avail == WAL_HDR_SIZE && wal_decode_header(p, &first) == 0 &&
-	    first == last_lsn + 1) {
-		rc = window_record(&w, WAL_HDR_SIZE, &lsn, &len, &rec, &sc->rep->bytes_checksummed);
-		next = rc == 1 && lsn == first;
-	}
-	window_close(&w);
-	free(buf);
-	if (rc < 0)
-		return rc;
-	if (next) {
-		*has = 1;
-		return 0;
-	}
-	rc = read_file(sc->io, path, &buf, &size);
+	seg_path(sc, sg, path, sizeof(path));
+	rc = log_read_file(sc->io, path, &w->buf, &w->size);
 	if (rc)
 		return rc;
-	*has = 0;
-	if (size >= WAL_HDR_SIZE && wal_decode_header(buf, &first) == 0) {
-		/* a header alone, naming exactly the next LSN, is a segment created just before the
-		 * crash: nothing in it was ever acknowledged */
-		*has = valid_record_after(buf, size, WAL_HDR_SIZE, last_lsn, &sc->rep->bytes_checksummed) ||
-		       first != last_lsn + 1;
-	} else {
-		*has = valid_record_after(buf, size, 0, last_lsn, &sc->rep->bytes_checksummed);
+	w->q = (struct logsearch){ .buf = w->buf, .size = w->size, .crc_bytes = crc_work(sc) };
+	if (w->size >= SEG_HDR_SIZE && seg_header_decode(w->buf, &h) == 0 && h.first_lsn == sg->first_lsn) {
+		w->q.salt = h.salt;
+		w->q.salt_known = 1;
 	}
-	free(buf);
 	return 0;
 }
 
-/* Does anything after segs[i] (from segment i + 1 on) hold a record after last_lsn? */
+/* Does segment sg hold anything valid at all (a good header or a valid record after last_lsn)? */
+static int segment_has_content(struct scan *sc, const struct seg *sg, uint64_t last_lsn, int *has)
+{
+	struct whole w;
+	int rc = whole_read(sc, sg, &w);
+	if (rc)
+		return rc;
+	if (w.q.salt_known)
+		/* a header alone, naming exactly the next LSN, is a segment created just before the
+		 * crash: nothing in it was ever acknowledged */
+		*has = sg->first_lsn != last_lsn + 1 || log_any_after(&w.q, SEG_HDR_SIZE, last_lsn);
+	else
+		*has = log_any_after(&w.q, 0, last_lsn);
+	free(w.buf);
+	return 0;
+}
+
+/* Does anything after segs[i] hold a record after last_lsn? */
 static int later_segments_have_content(struct scan *sc, size_t i, uint64_t last_lsn, int *has)
 {
 	*has = 0;
@@ -428,8 +202,8 @@ static void report_damage(struct kv_report *rep, enum recovery_mode mode, const 
 			 dir, file, off, why);
 }
 
-/* Damage in records the snapshot already holds: reported, never needed, so it neither blocks
- * the open nor costs a record after it. The first such place is the one reported. */
+/* Damage in records the checkpoint already holds: reported, never needed, so it neither
+ * blocks the open nor costs a record after it. The first such place is the one reported. */
 static void report_covered_damage(struct scan *sc, size_t i, uint64_t off)
 {
 	if (sc->rep->covered_damage++)
@@ -440,30 +214,47 @@ static void report_covered_damage(struct scan *sc, size_t i, uint64_t off)
 
 /* Damage at segs[i] offset off: strict refuses; salvage keeps the prefix and sets aside
  * segment i (rewriting its valid prefix when there is one) and everything after it. */
-static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end, const char *why)
+static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end, uint32_t salt,
+		     const char *why)
 {
 	int rc;
 	report_damage(sc->rep, sc->mode, sc->dir, sc->segs[i].name, off, why);
 	if (sc->mode == RECOVER_STRICT)
 		return -EUCLEAN;
-	for (size_t j = i; j < sc->nsegs; j++) {
+	int keep = ckpt_refs_has(&sc->plan->refs, sc->segs[i].first_lsn) && in_covered(sc);
+	for (size_t j = i + (size_t)keep; j < sc->nsegs; j++) {
 		rc = name_push(&sc->plan->aside, &sc->plan->n_aside, sc->segs[j].name);
 		if (rc)
 			return rc;
 	}
-	if (valid_end > WAL_HDR_SIZE) {
+	if (ckpt_refs_has(&sc->plan->refs, sc->segs[i].first_lsn) && in_covered(sc)) {
+		/* values the checkpoint references live in it: copy it aside and keep it in place,
+		 * uncut; the log goes on in a new segment */
+		return name_push(&sc->plan->copy, &sc->plan->n_copy, sc->segs[i].name);
+	}
+	if (valid_end > SEG_HDR_SIZE) {
 		sc->plan->rewrite = 1;
 		sc->plan->rewrite_first = sc->segs[i].first_lsn;
 		sc->plan->have_resume = 1;
 		sc->plan->resume_first = sc->segs[i].first_lsn;
+		sc->plan->resume_salt = salt;
 		sc->plan->resume_end = valid_end;
 		sc->plan->resume_size = UINT64_MAX; /* cut to valid_end once the copy is aside */
 	}
 	return 0;
 }
 
-/* The offset and length of the non-zero bytes in buf[off, size): where a torn tail really ends
- * (the preallocated zeros after it are not part of it). */
+static void plan_resume(struct scan *sc, size_t i, uint32_t salt, uint64_t end, uint64_t size)
+{
+	sc->plan->have_resume = 1;
+	sc->plan->resume_first = sc->segs[i].first_lsn;
+	sc->plan->resume_salt = salt;
+	sc->plan->resume_end = end;
+	sc->plan->resume_size = size;
+}
+
+/* The number of torn bytes in buf[off, size): up to the last non-zero one (the preallocated
+ * zeros after them are not part of the torn write). */
 static uint64_t nonzero_extent(const uint8_t *buf, uint64_t size, uint64_t off)
 {
 	uint64_t end = size;
@@ -472,34 +263,31 @@ static uint64_t nonzero_extent(const uint8_t *buf, uint64_t size, uint64_t off)
 	return end - off;
 }
 
-/* Bytes from off on in segs[i] (size bytes, buf; NULL when they are all zeros) are not a
- * valid record. Decide: torn tail (plan the cut), unused preallocation before the next segment
- * (continue), or damage. */
-static int on_bad_record(struct scan *sc, size_t i, const uint8_t *buf, uint64_t size, uint64_t off,
-			 int *stop)
+/* The bytes from off on in segs[i] are not a valid record. Decide: torn tail (plan the cut),
+ * unused preallocation before the next segment (continue), or damage. w: the segment whole,
+ * or NULL when the caller found only zeros from off on (then size is the file's). */
+static int on_bad_record(struct scan *sc, size_t i, const struct whole *w, uint64_t size, uint64_t off,
+			 uint32_t salt, int *stop)
 {
 	int later = 0, rc;
-	int zeros = !buf || all_zero(buf + off, size - off); /* no buf: the caller found zeros */
+	int zeros = !w;
 
 	*stop = 1;
 	if (!zeros)
-		later = valid_record_after(buf, size, off + 1, sc->last_lsn, &sc->rep->bytes_checksummed);
+		later = log_any_after(&w->q, off + 1, sc->last_lsn);
 	for (size_t j = i + 1; !later && j < sc->nsegs; j++) {
 		rc = segment_has_content(sc, &sc->segs[j], sc->last_lsn, &later);
 		if (rc)
 			return rc;
-		if (later && zeros && j == i + 1 && off >= WAL_HDR_SIZE) {
+		if (later && zeros && j == i + 1 && off >= SEG_HDR_SIZE) {
 			/* zeros then a following segment: the preallocated end of a full segment */
 			*stop = 0;
-			sc->plan->have_resume = 1;
-			sc->plan->resume_first = sc->segs[i].first_lsn;
-			sc->plan->resume_end = off;
-			sc->plan->resume_size = size;
+			plan_resume(sc, i, salt, off, size);
 			return 0;
 		}
 	}
 	if (later)
-		return on_damage(sc, i, off, off, "a bad record followed by valid records");
+		return on_damage(sc, i, off, off, salt, "a bad record followed by valid records");
 
 	/* A tail: cut here, drop later segments (they hold nothing). */
 	if (size > off) {
@@ -508,7 +296,7 @@ static int on_bad_record(struct scan *sc, size_t i, const uint8_t *buf, uint64_t
 		snprintf(sc->rep->tail_file, sizeof(sc->rep->tail_file), "%s", sc->segs[i].name);
 		if (!zeros) {
 			sc->rep->tail_torn = 1;
-			sc->rep->tail_torn_bytes = nonzero_extent(buf, size, off);
+			sc->rep->tail_torn_bytes = nonzero_extent(w->buf, size, off);
 			snprintf(sc->rep->message, sizeof(sc->rep->message),
 				 "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64
 				 " cut off (a write in progress at the crash, or damage to the last record)",
@@ -520,85 +308,94 @@ static int on_bad_record(struct scan *sc, size_t i, const uint8_t *buf, uint64_t
 		if (rc)
 			return rc;
 	}
-	if (off < WAL_HDR_SIZE) {
+	if (off < SEG_HDR_SIZE) {
 		/* not even a header survived: the segment goes, the previous one continues */
 		return name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[i].name);
 	}
-	sc->plan->have_resume = 1;
-	sc->plan->resume_first = sc->segs[i].first_lsn;
-	sc->plan->resume_end = off;
-	sc->plan->resume_size = size;
+	plan_resume(sc, i, salt, off, size);
 	return 0;
 }
 
 /* The bytes from off on in segs[i] are not a valid record: on_bad_record decides, reading the
  * segment whole only when they are not all zeros (a torn tail or damage, both rare). */
-static int bad_record_in(struct scan *sc, size_t i, struct window *w, const char *path, uint64_t off,
+static int bad_record_in(struct scan *sc, size_t i, struct logseg *ls, uint64_t off, uint32_t salt,
 			 int *stop)
 {
-	uint8_t *whole = NULL;
-	uint64_t size;
-	int zero, rc = window_zero_from(w, off, &zero);
+	struct whole w;
+	int zero, rc = logseg_zero_from(ls, off, &zero);
 
 	if (rc)
 		return rc;
 	if (zero)
-		return on_bad_record(sc, i, NULL, w->size, off, stop);
-	rc = read_file(sc->io, path, &whole, &size);
+		return on_bad_record(sc, i, NULL, ls->size, off, salt, stop);
+	rc = whole_read(sc, &sc->segs[i], &w);
 	if (rc)
 		return rc;
-	rc = on_bad_record(sc, i, whole, size, off < size ? off : size, stop);
-	free(whole);
+	rc = on_bad_record(sc, i, &w, w.size, off < w.size ? off : w.size, salt, stop);
+	free(w.buf);
 	return rc;
 }
 
-/* Damage at off of segs[i] (the segment header, or a record) where the records in sequence are
- * ones the snapshot holds. Find where the log goes on: the first valid record at or after from
- * whose LSN is above the last one seen and at most the first one the snapshot lacks. *next_off
- * gets its offset (then scanning resumes there), or 0 with *stop set when there is none: then
- * either nothing after the snapshot was ever logged (the log ends here), or records the
- * snapshot lacks are missing, which is damage. */
-static int resync_covered(struct scan *sc, size_t i, const char *path, uint64_t damage_off, uint64_t from,
-			  uint64_t *next_off, int *stop)
+/* Damage at damage_off of segs[i] (the segment header, or a record) where the records in
+ * sequence are ones the checkpoint holds. Find where the log goes on: the first valid record at
+ * or after from whose LSN is above the last one seen and at most the first one the checkpoint
+ * lacks. *next_off gets its offset (scanning resumes there), or *stop is set when there is none:
+ * then either nothing after the checkpoint was ever logged (the log ends here), or records the
+ * checkpoint lacks are missing, which is damage. */
+static int region_push(struct scan *sc, uint64_t seg, uint64_t lo, uint64_t hi)
 {
-	uint8_t *whole = NULL;
-	uint64_t size, lsn = 0;
+	struct region *a = realloc(sc->dmg, (sc->ndmg + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	sc->dmg = a;
+	a[sc->ndmg++] = (struct region){ seg, lo, hi };
+	return 0;
+}
+
+static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64_t from,
+			  uint64_t *next_off, uint32_t *salt, int *stop)
+{
+	struct whole w;
+	uint64_t lsn = 0;
 	int later = 0, rc;
 
 	report_covered_damage(sc, i, damage_off);
 	*next_off = 0;
 	*stop = 0;
-	rc = read_file(sc->io, path, &whole, &size);
+	rc = whole_read(sc, &sc->segs[i], &w);
 	if (rc)
 		return rc;
-	uint64_t at = from < size ? find_record(whole, size, from, sc->last_lsn + 1, sc->expected, &lsn,
-						&sc->rep->bytes_checksummed)
-				  : size;
-	if (at < size) {
+	uint64_t at = from < w.size ? log_find(&w.q, from, sc->last_lsn + 1, sc->expected, &lsn) : w.size;
+	rc = region_push(sc, sc->segs[i].first_lsn, damage_off, at);
+	if (rc)
+		goto out;
+	if (at < w.size) {
 		sc->last_lsn = lsn - 1;
 		*next_off = at;
+		/* with the header damaged, the record found says which salt the rest was written under */
+		*salt = w.q.salt_known ? w.q.salt : log_salt_at(&w.q, at);
 		goto out;
 	}
 	*stop = 1;
-	later = from < size && valid_record_after(whole, size, from, sc->expected - 1,
-						  &sc->rep->bytes_checksummed);
+	later = from < w.size && log_any_after(&w.q, from, sc->expected - 1);
 	if (!later) {
 		rc = later_segments_have_content(sc, i, sc->expected - 1, &later);
 		if (rc)
 			goto out;
 	}
 	if (later) {
-		rc = on_damage(sc, i, damage_off, 0, "records after the snapshot are missing");
+		/* the prefix (records the checkpoint holds, and their values) stays where it is */
+		rc = on_damage(sc, i, damage_off, damage_off, *salt, "records after the checkpoint are missing");
 		goto out;
 	}
-	/* The log ends before anything the snapshot lacks: appends go to a new segment. */
+	/* The log ends before anything the checkpoint lacks: appends go to a new segment. */
 	for (size_t j = i + 1; j < sc->nsegs; j++) {
 		rc = name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[j].name);
 		if (rc)
 			goto out;
 	}
 out:
-	free(whole);
+	free(w.buf);
 	return rc;
 }
 
@@ -606,84 +403,86 @@ out:
 static int scan_segment(struct scan *sc, size_t i, int *stop)
 {
 	char path[PATH_MAX];
-	struct window w;
-	const uint8_t *p;
-	size_t avail;
-	uint64_t first, off;
+	struct logseg ls;
+	struct seg_header h;
+	uint64_t first = sc->segs[i].first_lsn, off = SEG_HDR_SIZE;
 	int rc;
 
 	*stop = 0;
-	snprintf(path, sizeof(path), "%s/%s", sc->dir, sc->segs[i].name);
+	seg_path(sc, &sc->segs[i], path, sizeof(path));
 	rc = name_push(&sc->plan->sync, &sc->plan->n_sync, sc->segs[i].name);
-	if (!rc)
-		rc = window_open(&w, sc->io, path, &sc->buf, &sc->cap, WINDOW_BYTES);
-	if (!rc)
-		rc = window_at(&w, 0, WAL_HDR_SIZE, &p, &avail);
 	if (rc)
-		goto out;
-	int hrc = avail < WAL_HDR_SIZE ? -EBADMSG : wal_decode_header(p, &first);
+		return rc;
+	rc = logseg_open(&ls, sc->io, path, &sc->buf, &sc->cap, LOGSEG_WINDOW);
+	if (rc)
+		return rc;
+	int hrc = logseg_header(&ls, &h);
 	if (hrc == -EPROTONOSUPPORT) {
 		/* written by another version: never mistake it for a torn tail */
-		rc = on_damage(sc, i, 0, 0, "unknown log format version");
+		rc = on_damage(sc, i, 0, 0, 0, "a log segment of another format version");
 		*stop = 1;
 		goto out;
 	}
-	off = WAL_HDR_SIZE;
-	if ((hrc || first != sc->segs[i].first_lsn) && sc->segs[i].first_lsn < sc->expected) {
-		/* a damaged header of a segment that starts among records the snapshot holds */
-		first = sc->segs[i].first_lsn;
+	if (hrc < 0 && hrc != -EBADMSG) {
+		rc = hrc;
+		goto out;
+	}
+	if ((hrc || h.first_lsn != first) && first < sc->expected) {
+		/* a damaged header of a segment that starts among records the checkpoint holds */
 		sc->last_lsn = first - 1;
-		rc = resync_covered(sc, i, path, 0, WAL_HDR_SIZE, &off, stop);
+		h.salt = 0;
+		rc = resync_covered(sc, i, 0, SEG_HDR_SIZE, &off, &h.salt, stop);
 		if (rc || *stop)
 			goto out;
-	} else if (hrc || first != sc->segs[i].first_lsn) {
-		rc = bad_record_in(sc, i, &w, path, 0, stop);
+	} else if (hrc || h.first_lsn != first) {
+		rc = bad_record_in(sc, i, &ls, 0, 0, stop);
 		if (!rc && !*stop)
-			rc = on_damage(sc, i, 0, 0, "bad segment header"), *stop = 1;
+			rc = on_damage(sc, i, 0, 0, 0, "bad segment header"), *stop = 1;
 		goto out;
 	} else if (first != sc->last_lsn + 1) {
-		rc = on_damage(sc, i, 0, 0, "gap in LSNs before this segment");
+		rc = on_damage(sc, i, 0, 0, h.salt, "gap in LSNs before this segment");
 		*stop = 1;
 		goto out;
 	} else {
 		sc->last_lsn = first - 1;
 	}
-	while (off < w.size) {
-		uint64_t lsn;
-		uint32_t len;
-		const uint8_t *rec;
-		rc = window_record(&w, off, &lsn, &len, &rec, &sc->rep->bytes_checksummed);
+	while (off < ls.size) {
+		struct rec_header rh;
+		const uint8_t *payload;
+		rc = logseg_record(&ls, off, h.salt, &rh, &payload, crc_work(sc));
 		if (rc < 0)
 			goto out;
 		if (rc == 0 && in_covered(sc)) {
-			rc = resync_covered(sc, i, path, off, off + 1, &off, stop);
+			rc = resync_covered(sc, i, off, off + 1, &off, &h.salt, stop);
 			if (rc || *stop)
 				goto out;
 			continue;
 		}
 		if (rc == 0) {
-			rc = bad_record_in(sc, i, &w, path, off, stop);
+			rc = bad_record_in(sc, i, &ls, off, h.salt, stop);
 			goto out;
 		}
 		rc = 0;
-		const uint8_t *payload = rec + REC_HDR_SIZE;
-		int covered = lsn < sc->expected;
-		if (lsn != sc->last_lsn + 1 && !(covered && lsn > sc->last_lsn)) {
-			/* (a jump forward among covered records skips only what the snapshot holds) */
-			rc = on_damage(sc, i, off, off, "gap in LSNs");
+		int covered = rh.lsn < sc->expected;
+		if (rh.lsn != sc->last_lsn + 1 && !(covered && rh.lsn > sc->last_lsn)) {
+			/* (a jump forward among covered records skips only what the checkpoint holds) */
+			rc = on_damage(sc, i, off, off, h.salt, "gap in LSNs");
 			*stop = 1;
 			goto out;
 		}
-		/* apply_record validates the whole payload before touching the index */
-		int vrc = rec[16] != REC_TYPE_OPS ? -EPROTO
-			  : sc->ix && !covered    ? apply_record(sc->ix, payload, len)
-						  : rec_validate(payload, len);
+		struct rec_reader rr;
+		struct rec_loc loc = { .seg = first, .pos = off + REC_HDR_SIZE };
+		int vrc = rh.type != REC_TYPE_OPS ? -EPROTO : rec_reader_init(&rr, payload, rh.len);
+		if (!vrc)
+			vrc = sc->ix && !covered ? apply_record(sc->ix, &rr, &loc)
+						 : rec_validate(payload, rh.len, 0);
 		if ((vrc == -EBADMSG || vrc == -EPROTO) && covered) {
 			report_covered_damage(sc, i, off);
-			vrc = 0;
+			vrc = region_push(sc, first, off, off + REC_HDR_SIZE + rh.len);
 		}
 		if (vrc == -EBADMSG || vrc == -EPROTO) {
-			rc = on_damage(sc, i, off, off, vrc == -EPROTO ? "unknown record type" : "malformed record");
+			rc = on_damage(sc, i, off, off, h.salt,
+				       vrc == -EPROTO ? "unknown record type" : "malformed record");
 			*stop = 1;
 			goto out;
 		}
@@ -693,54 +492,192 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		}
 		if (!covered) {
 			sc->rep->records_replayed++;
-			sc->plan->wal_bytes += REC_HDR_SIZE + len;
-			sc->expected = lsn + 1;
+			sc->plan->wal_bytes += REC_HDR_SIZE + rh.len;
+			sc->expected = rh.lsn + 1;
 		}
-		sc->last_lsn = lsn;
-		off += REC_HDR_SIZE + len;
+		sc->last_lsn = rh.lsn;
+		off += REC_HDR_SIZE + rh.len;
 	}
 	/* a segment that ends exactly at its last record */
-	sc->plan->have_resume = 1;
-	sc->plan->resume_first = first;
-	sc->plan->resume_end = w.size;
-	sc->plan->resume_size = w.size;
+	plan_resume(sc, i, h.salt, ls.size, ls.size);
 out:
-	window_close(&w);
+	logseg_close(&ls);
 	return rc;
 }
 
-/* Load the newest snapshot; in salvage mode fall back to older ones, setting damaged ones aside. */
-static int load_snapshot(struct scan *sc, struct kvindex **ix, uint64_t *snaps, size_t nsnaps, uint64_t *snap_lsn)
+/* Load the newest checkpoint; in salvage mode fall back to older ones, setting damaged ones
+ * aside. */
+static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, size_t ncks, uint64_t *ck_lsn)
 {
 	char name[64], path[PATH_MAX];
 	int rc;
 
-	*snap_lsn = 0;
-	for (size_t k = 0; k < nsnaps; k++) {
-		uint64_t lsn, count, bad;
-		snapshot_name(name, sizeof(name), snaps[k]);
+	*ck_lsn = 0;
+	for (size_t k = 0; k < ncks; k++) {
+		uint64_t lsn = 0, count = 0, bad;
+		ckpt_name(name, sizeof(name), cks[k]);
 		snprintf(path, sizeof(path), "%s/%s", sc->dir, name);
-		rc = snapshot_load(sc->io, path, ix ? *ix : NULL, &lsn, &count, &bad);
-		if (rc == 0 && lsn == snaps[k]) {
-			*snap_lsn = lsn;
+		rc = ckpt_load(sc->io, path, ix ? *ix : NULL, &lsn, &count, &bad, &sc->plan->refs);
+		if (rc == 0 && lsn == cks[k]) {
+			*ck_lsn = lsn;
 			sc->rep->snapshot_lsn = lsn;
 			sc->rep->snapshot_keys = count;
 			return 0;
 		}
-		if (rc != -EBADMSG && rc != -EPROTONOSUPPORT && rc != 0)
+		if (rc == 0)
+			rc = -EBADMSG, bad = 16; /* the header's LSN is not the name's */
+		ckpt_refs_free(&sc->plan->refs);
+		if (rc != -EBADMSG && rc != -EPROTONOSUPPORT)
 			return rc;
 		report_damage(sc->rep, sc->mode, sc->dir, name, bad,
-			      rc == -EPROTONOSUPPORT ? "unknown snapshot version" : "damaged snapshot");
+			      rc == -EPROTONOSUPPORT ? "a checkpoint of another format version" : "damaged checkpoint");
 		if (sc->mode == RECOVER_STRICT)
 			return -EUCLEAN;
 		rc = name_push(&sc->plan->aside, &sc->plan->n_aside, name);
 		if (rc)
 			return rc;
 		if (ix) {
-			/* start over from an empty index for the next candidate */
+			/* start over from an empty index (and no live bytes) for the next candidate */
 			kvindex_destroy(*ix);
 			*ix = NULL;
 			rc = kvindex_create(ix);
+			if (rc)
+				return rc;
+			if (sc->segs_tab) {
+				segtab_reset_live(sc->segs_tab);
+				kvindex_set_account(*ix, segtab_account, sc->segs_tab);
+			}
+		}
+	}
+	return 0;
+}
+
+static int listed(char *const *list, size_t n, const char *name);
+
+static int lost_push(struct scan *sc, uint64_t seg)
+{
+	uint64_t *a = realloc(sc->lost, (sc->nlost + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	sc->lost = a;
+	a[sc->nlost++] = seg;
+	return 0;
+}
+
+static int is_lost(const struct scan *sc, uint64_t seg)
+{
+	for (size_t k = 0; k < sc->nlost; k++)
+		if (sc->lost[k] == seg)
+			return 1;
+	return 0;
+}
+
+/* Do value bytes still live where the log is lost (a referenced segment gone or short, a damaged
+ * range among records the checkpoint holds)? Replay did not need those places, but a value whose
+ * extent points there has lost bytes: strict refuses, naming the first such key; salvage opens
+ * and says how many keys and which first (their reads fail with EIO, never return wrong bytes). */
+static int assess_lost(struct scan *sc)
+{
+	struct kvcursor *c;
+	const void *key;
+	size_t klen;
+	const struct kvval *v;
+	uint64_t first_seg = 0, first_off = 0;
+	int rc;
+
+	if ((!sc->nlost && !sc->ndmg) || !sc->ix)
+		return 0;
+	rc = kvcursor_open_live(sc->ix, NULL, 0, &c);
+	if (rc)
+		return rc;
+	while (kvcursor_next(c, &key, &klen, &v) == 1) {
+		uint32_t ne;
+		const struct kvext *e = kvval_extents(v, &ne);
+		int hit = 0;
+		for (uint32_t i = 0; !hit && i < ne; i++) {
+			if (is_lost(sc, e[i].seg)) {
+				hit = 1, first_seg = first_seg ? first_seg : e[i].seg;
+				continue;
+			}
+			for (size_t k = 0; k < sc->ndmg && !hit; k++) {
+				const struct region *g = &sc->dmg[k];
+				/* the extent's bytes, or the chunk checksums before its data */
+				uint64_t lo = e[i].cbase - 4 * data_chunks(e[i].dlen), hi = e[i].pos + e[i].len;
+				if (e[i].seg == g->seg && lo < g->hi && hi > g->lo) {
+					hit = 1;
+					if (!first_seg)
+						first_seg = g->seg, first_off = g->lo;
+				}
+			}
+		}
+		if (hit && !sc->rep->lost_keys++)
+			snprintf(sc->rep->lost_key, sizeof(sc->rep->lost_key), "%.*s",
+				 (int)(klen < sizeof(sc->rep->lost_key) - 1 ? klen : sizeof(sc->rep->lost_key) - 1),
+				 (const char *)key);
+	}
+	kvcursor_close(c);
+	if (!sc->rep->lost_keys)
+		return 0;
+	char name[32], why[400];
+	seg_name(name, sizeof(name), first_seg);
+	snprintf(why, sizeof(why), "bytes of %" PRIu64 " value(s) are there, the first of key '%.200s'",
+		 sc->rep->lost_keys, sc->rep->lost_key);
+	report_damage(sc->rep, sc->mode, sc->dir, name, first_off, why);
+	if (sc->mode == RECOVER_STRICT)
+		return -EUCLEAN;
+	/* salvage: a copy of each damaged segment aside (the original stays: its other values are
+	 * read from it) */
+	for (size_t k = 0; k < sc->ndmg; k++) {
+		seg_name(name, sizeof(name), sc->dmg[k].seg);
+		if (listed(sc->plan->copy, sc->plan->n_copy, name) || listed(sc->plan->aside, sc->plan->n_aside, name))
+			continue;
+		rc = name_push(&sc->plan->copy, &sc->plan->n_copy, name);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Every segment the checkpoint references must be there, whole enough: present, a good header
+ * naming it, and at least as long as the last byte it references. Reading the bytes themselves
+ * would make opening as slow as the data is big; a damaged byte in them is found by the read
+ * that needs it (EIO) and by kv_check. */
+static int check_references(struct scan *sc)
+{
+	const struct ckpt_refs *r = &sc->plan->refs;
+	size_t j = 0;
+	for (size_t k = 0; k < r->n; k++) {
+		while (j < sc->nsegs && sc->segs[j].first_lsn < r->seg[k])
+			j++;
+		char name[32];
+		seg_name(name, sizeof(name), r->seg[k]);
+		if (j == sc->nsegs || sc->segs[j].first_lsn != r->seg[k]) {
+			int rc = lost_push(sc, r->seg[k]);
+			if (rc)
+				return rc;
+			continue;
+		}
+		const struct seg *sg = &sc->segs[j];
+		char path[PATH_MAX];
+		struct logseg ls;
+		struct seg_header h;
+		uint8_t *buf = NULL;
+		size_t cap = 0;
+		seg_path(sc, sg, path, sizeof(path));
+		int rc = logseg_open(&ls, sc->io, path, &buf, &cap, SEG_HDR_SIZE);
+		if (rc)
+			return rc;
+		int hrc = logseg_header(&ls, &h);
+		uint64_t size = ls.size;
+		logseg_close(&ls);
+		free(buf);
+		if (hrc < 0 && hrc != -EBADMSG && hrc != -EPROTONOSUPPORT)
+			return hrc;
+		/* value bytes carry their own checksums: a damaged header loses none of them */
+		if (hrc || h.first_lsn != sg->first_lsn)
+			report_covered_damage(sc, j, 0);
+		if (size < r->end[k]) {
+			rc = lost_push(sc, r->seg[k]);
 			if (rc)
 				return rc;
 		}
@@ -748,13 +685,64 @@ static int load_snapshot(struct scan *sc, struct kvindex **ix, uint64_t *snaps, 
 	return 0;
 }
 
-int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode,
-		  struct kvindex **ix, struct rplan **plan_out, struct kv_report *rep)
+/* The segment files (with their sizes), checkpoints and temporaries in dir. */
+static int list_store(struct scan *sc, char **names, size_t n, uint64_t *cks, size_t *ncks)
 {
-	struct scan sc = { .io = io, .dir = dir, .mode = mode, .rep = rep };
+	int rc = 0;
+	*ncks = 0;
+	for (size_t k = 0; k < n && !rc; k++) {
+		uint64_t v;
+		if (seg_parse_name(names[k], &v) == 0) {
+			struct seg *sg = &sc->segs[sc->nsegs++];
+			sg->first_lsn = v;
+			snprintf(sg->name, sizeof(sg->name), "%s", names[k]);
+		} else if (ckpt_parse_name(names[k], &v) == 0) {
+			cks[(*ncks)++] = v;
+		} else if (ends_with(names[k], ".kvc.tmp")) {
+			rc = name_push(&sc->plan->remove, &sc->plan->n_remove, names[k]);
+		} else if (!strncmp(names[k], "snap-", 5) && ends_with(names[k], ".kvs")) {
+			/* the whole-data snapshot of format 1 (kvfs 0.1) */
+			report_damage(sc->rep, RECOVER_SALVAGE, sc->dir, names[k], 0,
+				      "a store of kvfs 0.1's format 1, which this version does not read");
+			rc = -EPROTONOSUPPORT;
+		}
+	}
+	qsort(sc->segs, sc->nsegs, sizeof(*sc->segs), cmp_seg);
+	qsort(cks, *ncks, sizeof(*cks), cmp_u64_desc);
+	return rc;
+}
+
+/* Give segs every segment (its size now) and seal those before the last. */
+static int register_segments(struct scan *sc, struct segtab *segs)
+{
+	for (size_t i = 0; i < sc->nsegs; i++) {
+		char path[PATH_MAX];
+		int fd, rc;
+		seg_path(sc, &sc->segs[i], path, sizeof(path));
+		rc = sc->io->open(sc->io, path, O_RDONLY, 0, &fd);
+		if (!rc) {
+			rc = sc->io->fsize(sc->io, fd, &sc->segs[i].size);
+			int crc = sc->io->close(sc->io, fd);
+			(void)crc; /* read-only */
+		}
+		if (!rc && segs)
+			rc = segtab_add(segs, sc->segs[i].first_lsn, sc->segs[i].size);
+		if (rc)
+			return rc;
+		if (i && segs)
+			segtab_seal(segs, sc->segs[i - 1].first_lsn, sc->segs[i - 1].size,
+				    sc->segs[i].first_lsn - 1);
+	}
+	return 0;
+}
+
+int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
+		  struct segtab *segs, struct rplan **plan_out, struct kv_report *rep)
+{
+	struct scan sc = { .io = io, .dir = dir, .mode = mode, .rep = rep, .segs_tab = segs };
 	char **names = NULL;
-	size_t n = 0, nsnaps = 0;
-	uint64_t *snaps = NULL, snap_lsn = 0;
+	size_t n = 0, ncks = 0;
+	uint64_t *cks = NULL, ck_lsn = 0;
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));
@@ -765,56 +753,56 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	if (rc)
 		goto out;
 	sc.segs = calloc(n ? n : 1, sizeof(*sc.segs));
-	snaps = calloc(n ? n : 1, sizeof(*snaps));
-	if (!sc.segs || !snaps) {
+	cks = calloc(n ? n : 1, sizeof(*cks));
+	if (!sc.segs || !cks) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (size_t k = 0; k < n; k++) {
-		uint64_t v;
-		if (wal_parse_segment_name(names[k], &v) == 0) {
-			sc.segs[sc.nsegs].first_lsn = v;
-			snprintf(sc.segs[sc.nsegs++].name, sizeof(sc.segs[0].name), "%s", names[k]);
-		} else if (snapshot_parse_name(names[k], &v) == 0) {
-			snaps[nsnaps++] = v;
-		} else if (ends_with(names[k], ".kvs.tmp")) {
-			rc = name_push(&sc.plan->remove, &sc.plan->n_remove, names[k]);
-			if (rc)
-				goto out;
-		}
+	rc = list_store(&sc, names, n, cks, &ncks);
+	if (rc == -EPROTONOSUPPORT) {
+		rc = -EUCLEAN;
+		goto out;
 	}
-	qsort(sc.segs, sc.nsegs, sizeof(*sc.segs), cmp_seg);
-	qsort(snaps, nsnaps, sizeof(*snaps), cmp_u64_desc);
+	if (rc)
+		goto out;
 	rep->segments = sc.nsegs;
+	rc = register_segments(&sc, segs);
+	if (rc)
+		goto out;
 
-	rc = load_snapshot(&sc, ix, snaps, nsnaps, &snap_lsn);
+	rc = load_checkpoint(&sc, ix, cks, ncks, &ck_lsn);
 	if (rc)
 		goto out;
 	sc.ix = ix ? *ix : NULL;
-	sc.expected = snap_lsn + 1;
+	sc.expected = ck_lsn + 1;
+	rc = check_references(&sc);
+	if (rc)
+		goto out;
 
-	/* Segments wholly before the snapshot are not read; once the snapshot's name is durable
-	 * they are removed, with any older snapshot (recovery_commit). */
+	/* Segments wholly before the checkpoint are not read; those it does not reference are
+	 * removed once its name is durable, with any older checkpoint (recovery_commit). */
 	size_t start = 0;
 	while (start + 1 < sc.nsegs && sc.segs[start + 1].first_lsn <= sc.expected)
 		start++;
 	for (size_t j = 0; j < start; j++) {
+		if (ckpt_refs_has(&sc.plan->refs, sc.segs[j].first_lsn))
+			continue;
 		rc = name_push(&sc.plan->covered, &sc.plan->n_covered, sc.segs[j].name);
 		if (rc)
 			goto out;
 	}
-	for (size_t k = 0; k < nsnaps; k++) {
+	for (size_t k = 0; k < ncks; k++) {
 		char name[64];
-		if (snaps[k] >= snap_lsn)
+		if (cks[k] >= ck_lsn)
 			continue;
-		snapshot_name(name, sizeof(name), snaps[k]);
+		ckpt_name(name, sizeof(name), cks[k]);
 		rc = name_push(&sc.plan->covered, &sc.plan->n_covered, name);
 		if (rc)
 			goto out;
 	}
 	if (start < sc.nsegs && sc.segs[start].first_lsn > sc.expected) {
 		struct seg *sg = &sc.segs[start];
-		report_damage(rep, mode, dir, sg->name, 0, "gap in LSNs after the snapshot");
+		report_damage(rep, mode, dir, sg->name, 0, "gap in LSNs after the checkpoint");
 		if (mode == RECOVER_STRICT) {
 			rc = -EUCLEAN;
 			goto out;
@@ -826,7 +814,7 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 		}
 		sc.nsegs = start; /* nothing after the gap is replayed */
 	}
-	sc.last_lsn = start < sc.nsegs ? sc.segs[start].first_lsn - 1 : snap_lsn;
+	sc.last_lsn = start < sc.nsegs ? sc.segs[start].first_lsn - 1 : ck_lsn;
 	for (size_t i = start; i < sc.nsegs; i++) {
 		int stop;
 		rc = scan_segment(&sc, i, &stop);
@@ -837,11 +825,14 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	}
 	rep->last_lsn = sc.expected - 1;
 	sc.plan->next_lsn = sc.expected;
+	rc = assess_lost(&sc);
+	if (rc)
+		goto out;
 	if (rep->covered_damage && !rep->message[0])
 		snprintf(rep->message, sizeof(rep->message),
-			 "%s/%s: damaged at offset %" PRIu64 " in records the snapshot (LSN %" PRIu64
+			 "%s/%s: damaged at offset %" PRIu64 " in records the checkpoint (LSN %" PRIu64
 			 ") already holds: not needed, nothing lost", dir, rep->covered_file,
-			 rep->covered_offset, snap_lsn);
+			 rep->covered_offset, ck_lsn);
 	/* Continue in the last segment only if the log is contiguous up to the next LSN there. */
 	if (sc.plan->have_resume && sc.last_lsn != sc.expected - 1)
 		sc.plan->have_resume = 0;
@@ -851,7 +842,9 @@ out:
 	kvio_free_names(names, n);
 	free(sc.buf);
 	free(sc.segs);
-	free(snaps);
+	free(sc.lost);
+	free(sc.dmg);
+	free(cks);
 	if (rc) {
 		recovery_free(sc.plan);
 		return rc;
@@ -890,7 +883,7 @@ static int copy_aside(const struct kvio *io, const char *dir, const char *from, 
 	uint64_t size;
 	int fd = -1, rc;
 
-	rc = read_file(io, from, &buf, &size);
+	rc = log_read_file(io, from, &buf, &size);
 	if (rc)
 		return rc;
 	rc = io->open(io, to, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
@@ -929,7 +922,16 @@ static int sync_file(const struct kvio *io, const char *path)
 	return rc ? rc : crc;
 }
 
-int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct kv_report *rep)
+/* segs forgets a segment file the plan sets aside or deletes. */
+static void forget(struct segtab *segs, const char *name)
+{
+	uint64_t first;
+	if (segs && seg_parse_name(name, &first) == 0)
+		segtab_forget(segs, first);
+}
+
+int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct segtab *segs,
+		    struct kv_report *rep)
 {
 	char path[PATH_MAX], to[PATH_MAX];
 	int rc = 0;
@@ -940,16 +942,28 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 		if (rc)
 			return rc;
 		uint64_t first;
-		if (plan->rewrite && wal_parse_segment_name(plan->aside[k], &first) == 0 &&
-		    first == plan->rewrite_first)
+		int rewrite = plan->rewrite && seg_parse_name(plan->aside[k], &first) == 0 &&
+			      first == plan->rewrite_first;
+		if (rewrite)
 			rc = copy_aside(io, dir, path, to); /* then cut below, as the resume segment */
 		else
 			rc = io->rename(io, path, to);
 		if (rc)
 			return rc;
+		if (!rewrite)
+			forget(segs, plan->aside[k]);
 		rep->set_aside++;
 	}
-	if (plan->n_aside) {
+	for (size_t k = 0; k < plan->n_copy; k++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, plan->copy[k]);
+		rc = aside_path(io, dir, plan->copy[k], to, sizeof(to));
+		if (!rc)
+			rc = copy_aside(io, dir, path, to);
+		if (rc)
+			return rc;
+		rep->set_aside++;
+	}
+	if (plan->n_aside || plan->n_copy) {
 		size_t off = strlen(rep->message);
 		snprintf(rep->message + off, sizeof(rep->message) - off,
 			 "%sSALVAGED: kept the state up to LSN %" PRIu64 "; %u damaged file(s) set aside as "
@@ -961,11 +975,12 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 		rc = io->unlink(io, path);
 		if (rc && rc != -ENOENT)
 			return rc;
+		forget(segs, plan->remove[k]);
 	}
 	if (plan->have_resume && plan->resume_size > plan->resume_end) {
 		char name[32];
 		int fd;
-		wal_segment_name(name, sizeof(name), plan->resume_first);
+		seg_name(name, sizeof(name), plan->resume_first);
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		rc = io->open(io, path, O_RDWR, 0600, &fd);
 		if (rc)
@@ -983,7 +998,7 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 	/* Everything replayed is about to be called durable: the new process answers flushes from
 	 * a durable LSN that starts at the last record replayed. A killed process may have left
 	 * those records in the page cache only (written, never fdatasync'd), so sync them now, and
-	 * the directory, which also makes the snapshot's and the segments' names durable. */
+	 * the directory, which also makes the checkpoint's and the segments' names durable. */
 	for (size_t k = 0; k < plan->n_sync; k++) {
 		if (listed(plan->aside, plan->n_aside, plan->sync[k]) ||
 		    listed(plan->remove, plan->n_remove, plan->sync[k]))
@@ -996,7 +1011,7 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 	rc = io->fsync_dir(io, dir);
 	if (rc)
 		return rc;
-	/* Only now that the snapshot's name is durable may what it replaces go. A salvage that
+	/* Only now that the checkpoint's name is durable may what it replaces go. A salvage that
 	 * found damage deletes nothing. */
 	if (rep->damaged || !plan->n_covered)
 		return 0;
@@ -1005,17 +1020,26 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 		rc = io->unlink(io, path);
 		if (rc && rc != -ENOENT)
 			return rc;
+		forget(segs, plan->covered[k]);
+		rep->files_removed++;
 	}
 	return io->fsync_dir(io, dir);
 }
 
-void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, uint64_t *resume_first_lsn,
-		     uint64_t *resume_end, uint64_t *wal_bytes)
+void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_resume *resume,
+		     int *resume_out, uint64_t *wal_bytes)
 {
 	*next_lsn = plan->next_lsn;
-	*resume_first_lsn = plan->have_resume ? plan->resume_first : 0;
-	*resume_end = plan->have_resume ? plan->resume_end : 0;
+	*resume_out = plan->have_resume;
+	resume->first_lsn = plan->resume_first;
+	resume->end = plan->resume_end;
+	resume->salt = plan->resume_salt;
 	*wal_bytes = plan->wal_bytes;
+}
+
+const struct ckpt_refs *recovery_refs(const struct rplan *plan)
+{
+	return &plan->refs;
 }
 
 void recovery_free(struct rplan *plan)
@@ -1030,9 +1054,13 @@ void recovery_free(struct rplan *plan)
 		free(plan->sync[k]);
 	for (size_t k = 0; k < plan->n_covered; k++)
 		free(plan->covered[k]);
+	for (size_t k = 0; k < plan->n_copy; k++)
+		free(plan->copy[k]);
+	free(plan->copy);
 	free(plan->remove);
 	free(plan->aside);
 	free(plan->sync);
 	free(plan->covered);
+	ckpt_refs_free(&plan->refs);
 	free(plan);
 }

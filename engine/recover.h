@@ -1,13 +1,18 @@
-/* recover.h — read a store directory back: newest valid snapshot, then log replay.
+/* recover.h — read a store directory back: the newest valid checkpoint, then log replay.
  * recovery_scan only reads; what it decides to change on disk (cut a torn tail, remove empty
- * trailing segments and leftover temporaries, set damaged files aside) is a plan that
- * recovery_commit carries out, so a refusal changes nothing. */
+ * trailing segments and leftover temporaries, set damaged files aside, delete what the
+ * checkpoint made unneeded) is a plan that recovery_commit carries out, so a refusal changes
+ * nothing. Model: tests/model/checkpoint.pml (recovery_scan's choice of checkpoint and log). */
 #ifndef KVFS_RECOVER_H
 #define KVFS_RECOVER_H
 #include <stdint.h>
+
 #include "index.h"
 #include "kv.h"
 #include "kvio.h"
+#include "segtab.h"
+#include "ckpt.h"
+#include "wal.h"
 
 struct rplan;
 
@@ -16,16 +21,24 @@ enum recovery_mode {
 	RECOVER_SALVAGE,  /* damage: keep what precedes it, plan to set the rest aside */
 };
 
-/* Scan dir. *ix (may be NULL to only verify) receives the recovered state; it may be replaced
- * when salvage falls back to an older snapshot. rep is filled in either case. Returns 0 (clean
- * or salvageable), -EUCLEAN (damage, strict), or an I/O error / -ENOMEM. */
-int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode,
-		  struct kvindex **ix, struct rplan **plan, struct kv_report *rep);
+/* Scan dir. *ix (may be NULL to only verify the log and checkpoint) receives the recovered
+ * state; it may be replaced when salvage falls back to an older checkpoint. segs (may be NULL)
+ * gets every segment found, so that the index's accounting lands there. rep is filled in
+ * either case. Returns 0 (clean or salvageable), -EUCLEAN (damage, strict), or an I/O error /
+ * -ENOMEM. */
+int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
+		  struct segtab *segs, struct rplan **plan, struct kv_report *rep);
 /* Carry out the plan: set damaged files aside (renamed, never deleted), cut the tail, remove
- * empty trailing segments and snapshot temporaries, sync what changed. */
-int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct kv_report *rep);
-/* Where the log continues after recovery. */
-void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, uint64_t *resume_first_lsn,
-		     uint64_t *resume_end, uint64_t *wal_bytes);
+ * empty trailing segments and temporaries, make everything replayed durable, then delete the
+ * segments and checkpoints the newest checkpoint made unneeded. segs (may be NULL) forgets every
+ * segment file that is deleted or set aside. */
+int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct segtab *segs,
+		    struct kv_report *rep);
+/* Where the log continues after recovery: the next LSN, and the segment to resume (or none,
+ * *resume_out 0: start a new one). */
+void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_resume *resume,
+		     int *resume_out, uint64_t *wal_bytes);
+/* The segments the loaded checkpoint references (the plan keeps ownership). */
+const struct ckpt_refs *recovery_refs(const struct rplan *plan);
 void recovery_free(struct rplan *plan);
 #endif

@@ -1,14 +1,19 @@
 /* store.c — the store: open/recover, the write path (validate, log, apply), reads, flush,
- * snapshots, stats, close.
+ * checkpoints and segment deletion, stats, close. The cleaner is cleaner.c.
  *
  * Locks, in the order they nest:
- *   snap_mu   one snapshot at a time
+ *   clean_mu  one cleaner pass at a time
+ *   ckpt_mu   one checkpoint (and the deletions it allows) at a time
  *   apply_mu  the write path: precondition checks, wal_append, index mutation — so LSN order
  *             is index order and replay rebuilds exactly the live state
- *   ix_lock   rwlock over the index: readers share it; a mutation takes it briefly, so readers
- *             wait for memory, never for the disk
- *   (wal's own mutex inside wal_*)
- * Durability comes only from wal_sync; nothing here reports a write durable on its own. */
+ *   ix_lock   rwlock over the index: readers share it; a mutation takes it briefly. Readers
+ *             copy what they need (a value's extents) under it and read the log without it.
+ *   (the wal's and the segment table's own mutexes inside wal_* and segtab_*)
+ * Durability comes only from wal_sync; nothing here reports a write durable on its own.
+ *
+ * Model: tests/model/checkpoint.pml stands for checkpoint_locked and release_segments: a
+ * segment is deleted only when the newest DURABLE checkpoint references none of its bytes and
+ * every record in it is at or below that checkpoint's LSN. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,52 +23,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apply.h"
+#include "ckpt.h"
+#include "cleaner.h"
 #include "kv.h"
+#include "logfmt.h"
 #include "record.h"
 #include "recover.h"
-#include "snapshot.h"
+#include "segtab.h"
+#include "store_internal.h"
 #include "wal.h"
 
-struct kv {
-	const struct kvio *io;
-	struct kv_options opt;
-	char dir[PATH_MAX];
-	int lock_fd;
+#define RESERVE_NAME "space.reserve"
+#define RESERVE_MIN (4u << 20)
+#define RESERVE_MAX (256u << 20)
 
-	pthread_mutex_t apply_mu;
-	pthread_rwlock_t ix_lock;
-	struct kvindex *ix;
-	struct wal *wal;
-	uint64_t applied_lsn; /* apply_mu */
-	int failed;           /* apply_mu: memory no longer matches the log (ENOMEM mid-record) */
-
-	pthread_mutex_t snap_mu;
-	uint64_t snapshot_lsn;     /* snap_mu to change; read atomically */
-	uint64_t wal_base;         /* appended_bytes at the last snapshot, plus replayed bytes */
-	uint64_t snapshots;
-
-	/* automatic snapshots */
-	pthread_mutex_t auto_mu;
-	pthread_cond_t auto_cv;
-	pthread_t auto_thread;
-	int auto_running, auto_stop, auto_wanted;
-	uint64_t auto_next_at;     /* wal bytes at which the next automatic snapshot is due */
-
-	uint64_t flush_requests;   /* atomic */
-};
-
-static void kv_log(const struct kv_options *o, const char *fmt, ...)
+void kv_log(const struct kv *s, const char *fmt, ...)
 {
 	char line[1200];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (o->log)
-		o->log(o->log_arg, line);
+	if (s->opt.log)
+		s->opt.log(s->opt.log_arg, line);
 	else
 		fprintf(stderr, "kvfs: %s\n", line);
 }
@@ -146,109 +132,182 @@ static int ensure_dir(const struct kvio *io, const char *dir)
 	return io->fsync_dir(io, parent);
 }
 
-/* ---- automatic snapshots ---- */
+/* ---- the space reserve ---- */
 
-static int snapshot_locked(struct kv *s);
+/* A preallocated file kept so that a full disk can still take a checkpoint (and with it the
+ * deletion of dead segments): released when a checkpoint or a make-room finds no space, taken
+ * again (twice the last checkpoint's size, at least RESERVE_MIN) once space came back. Best
+ * effort: a disk with no room for it simply has less, or none. */
+static int reserve_take(struct kv *s)
+{
+	char path[PATH_MAX + 32];
+	uint64_t want = 2 * s->ckpt_file_bytes + RESERVE_MIN;
+	int fd, rc;
 
-static void *auto_main(void *arg)
+	if (want > RESERVE_MAX)
+		want = RESERVE_MAX;
+	if (s->reserve_bytes >= want)
+		return 0;
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
+	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
+	if (rc)
+		return rc;
+	for (uint64_t n = want; n >= RESERVE_MIN / 4; n /= 2) {
+		rc = s->io->fallocate(s->io, fd, 0, n);
+		if (!rc) {
+			s->reserve_bytes = n;
+			break;
+		}
+		if (rc != -ENOSPC)
+			break;
+		rc = 0; /* no room for it: a smaller one, or none */
+	}
+	kvio_close_quiet(s->io, fd); /* nothing in it matters */
+	return rc;
+}
+
+static int reserve_release(struct kv *s)
+{
+	char path[PATH_MAX + 32];
+	if (!s->reserve_bytes)
+		return 0;
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
+	int rc = s->io->unlink(s->io, path);
+	if (rc && rc != -ENOENT)
+		return rc;
+	s->reserve_bytes = 0;
+	return 1;
+}
+
+/* ---- background work ---- */
+
+static void *bg_main(void *arg)
 {
 	struct kv *s = arg;
-	pthread_mutex_lock(&s->auto_mu);
-	while (!s->auto_stop) {
-		if (!s->auto_wanted) {
-			pthread_cond_wait(&s->auto_cv, &s->auto_mu);
-			continue;
+	pthread_mutex_lock(&s->bg_mu);
+	while (!s->bg_stop) {
+		if (!s->bg_wanted) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1; /* also look at the cleaner's policy now and then */
+			pthread_cond_timedwait(&s->bg_cv, &s->bg_mu, &ts);
+			if (s->bg_stop)
+				break;
 		}
-		s->auto_wanted = 0;
-		pthread_mutex_unlock(&s->auto_mu);
-		pthread_mutex_lock(&s->snap_mu);
-		int rc = snapshot_locked(s);
-		pthread_mutex_unlock(&s->snap_mu);
-		if (rc) {
-			kv_log(&s->opt, "%s: automatic snapshot failed: %s (the log keeps growing; retrying "
-			       "after another %" PRIu64 " bytes)", s->dir, strerror(-rc), s->opt.snapshot_wal_bytes);
+		s->bg_wanted = 0;
+		pthread_mutex_unlock(&s->bg_mu);
+		int rc = 0;
+		if (wal_bytes_now(s) >= __atomic_load_n(&s->ckpt_next_at, __ATOMIC_RELAXED)) {
+			pthread_mutex_lock(&s->ckpt_mu);
+			rc = checkpoint_locked(s);
+			pthread_mutex_unlock(&s->ckpt_mu);
+			if (rc) {
+				kv_log(s, "%s: automatic checkpoint failed: %s (the log keeps growing; retrying "
+				       "after another %" PRIu64 " bytes)", s->dir, strerror(-rc), s->opt.checkpoint_bytes);
+				__atomic_store_n(&s->ckpt_next_at, s->opt.checkpoint_bytes + wal_bytes_now(s),
+						 __ATOMIC_RELAXED);
+			}
 		}
-		pthread_mutex_lock(&s->auto_mu);
-		/* after a failure, wait for another threshold's worth before trying again (a
-		 * success has set the next one) */
-		if (rc)
-			__atomic_store_n(&s->auto_next_at, s->opt.snapshot_wal_bytes + wal_bytes_now(s),
-					 __ATOMIC_RELAXED);
+		if (s->opt.cleaner && !s->failed)
+			cleaner_run(s, &s->bg_stop);
+		pthread_mutex_lock(&s->bg_mu);
 	}
-	pthread_mutex_unlock(&s->auto_mu);
+	pthread_mutex_unlock(&s->bg_mu);
 	return NULL;
 }
 
-/* A snapshot rewrites all the data, so the next one waits until the log since it is as big as
- * that data (and at least snapshot_wal_bytes): snapshots then never write more than the log
- * did, however large the store, and replay never reads more log than the data's size. */
-static uint64_t snapshot_due(const struct kv *s, uint64_t data_bytes)
+static void wake_background(struct kv *s)
 {
-	return data_bytes > s->opt.snapshot_wal_bytes ? data_bytes : s->opt.snapshot_wal_bytes;
+	pthread_mutex_lock(&s->bg_mu);
+	if (!s->bg_wanted) {
+		s->bg_wanted = 1;
+		pthread_cond_signal(&s->bg_cv);
+	}
+	pthread_mutex_unlock(&s->bg_mu);
 }
 
-static void maybe_auto_snapshot(struct kv *s)
+static void maybe_background(struct kv *s)
 {
-	if (wal_bytes_now(s) < __atomic_load_n(&s->auto_next_at, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&s->auto_mu);
-	if (!s->auto_wanted) {
-		s->auto_wanted = 1;
-		pthread_cond_signal(&s->auto_cv);
-	}
-	pthread_mutex_unlock(&s->auto_mu);
+	if (wal_bytes_now(s) >= __atomic_load_n(&s->ckpt_next_at, __ATOMIC_RELAXED))
+		wake_background(s);
 }
 
 static void on_flush_error(void *arg, int err)
 {
 	struct kv *s = arg;
-	kv_log(&s->opt, "%s: log flush failed: %s; the store is now read-only (writes fail with EROFS "
+	kv_log(s, "%s: log flush failed: %s; the store is now read-only (writes fail with EROFS "
 	       "until it is reopened; writes since the last successful flush may be lost)",
 	       s->dir, strerror(-err));
 }
 
 /* ---- open / close ---- */
 
-static void kv_free(struct kv *s)
+static struct kv *kv_alloc(const char *dir, const struct kv_options *o)
 {
-	if (s->ix)
-		kvindex_destroy(s->ix);
-	if (s->lock_fd >= 0) {
-		int rc = s->io->close(s->io, s->lock_fd);
-		(void)rc; /* releases the lock either way */
-	}
-	pthread_mutex_destroy(&s->apply_mu);
-	pthread_rwlock_destroy(&s->ix_lock);
-	pthread_mutex_destroy(&s->snap_mu);
-	pthread_mutex_destroy(&s->auto_mu);
-	pthread_cond_destroy(&s->auto_cv);
-	free(s);
-}
-
-int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct kv_report *rep_out)
-{
-	struct kv_report local, *rep = rep_out ? rep_out : &local;
-	struct rplan *plan = NULL;
-	struct kv *s;
-	uint64_t next_lsn, resume_first, resume_end, replayed_bytes;
-	int rc;
-
-	memset(rep, 0, sizeof(*rep));
-	if (strlen(dir) >= PATH_MAX - 64)
-		return -ENAMETOOLONG;
-	s = calloc(1, sizeof(*s));
+	struct kv *s = calloc(1, sizeof(*s));
 	if (!s)
-		return -ENOMEM;
+		return NULL;
 	s->opt = *o;
 	s->io = o->io ? o->io : &kvio_posix;
 	s->lock_fd = -1;
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	pthread_mutex_init(&s->apply_mu, NULL);
 	pthread_rwlock_init(&s->ix_lock, NULL);
-	pthread_mutex_init(&s->snap_mu, NULL);
-	pthread_mutex_init(&s->auto_mu, NULL);
-	pthread_cond_init(&s->auto_cv, NULL);
+	pthread_mutex_init(&s->clean_mu, NULL);
+	pthread_mutex_init(&s->ckpt_mu, NULL);
+	pthread_mutex_init(&s->bg_mu, NULL);
+	pthread_cond_init(&s->bg_cv, NULL);
+	return s;
+}
 
+static void kv_free(struct kv *s)
+{
+	if (s->ix)
+		kvindex_destroy(s->ix);
+	segtab_free(s->segs);
+	ckpt_refs_free(&s->refs);
+	kvio_close_quiet(s->io, s->lock_fd); /* releases the lock either way */
+	pthread_mutex_destroy(&s->apply_mu);
+	pthread_rwlock_destroy(&s->ix_lock);
+	pthread_mutex_destroy(&s->clean_mu);
+	pthread_mutex_destroy(&s->ckpt_mu);
+	pthread_mutex_destroy(&s->bg_mu);
+	pthread_cond_destroy(&s->bg_cv);
+	free(s);
+}
+
+/* The due point of the next automatic checkpoint. */
+static uint64_t checkpoint_due(const struct kv *s, uint64_t now)
+{
+	return now + s->opt.checkpoint_bytes;
+}
+
+/* Index and segment table, with the index's accounting landing in the table. */
+static int make_state(struct kv *s)
+{
+	int rc = kvindex_create(&s->ix);
+	if (!rc)
+		rc = segtab_new(&s->segs, s->io, s->dir);
+	if (!rc)
+		kvindex_set_account(s->ix, segtab_account, s->segs);
+	return rc;
+}
+
+int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct kv_report *rep_out)
+{
+	struct kv_report local, *rep = rep_out ? rep_out : &local;
+	struct rplan *plan = NULL;
+	struct wal_resume resume;
+	struct kv *s;
+	uint64_t next_lsn, replayed_bytes;
+	int rc, have_resume;
+
+	memset(rep, 0, sizeof(*rep));
+	if (strlen(dir) >= PATH_MAX - 64)
+		return -ENAMETOOLONG;
+	s = kv_alloc(dir, o);
+	if (!s)
+		return -ENOMEM;
 	rc = ensure_dir(s->io, dir);
 	if (rc) {
 		snprintf(rep->message, sizeof(rep->message), "%s: cannot create the store directory: %s",
@@ -267,17 +326,17 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 		}
 		goto fail;
 	}
-	rc = kvindex_create(&s->ix);
+	rc = make_state(s);
 	if (rc)
 		goto fail;
 	rc = recovery_scan(s->io, dir, o->recovery == KV_RECOVERY_POINT_IN_TIME ? RECOVER_SALVAGE : RECOVER_STRICT,
-			   &s->ix, &plan, rep);
+			   &s->ix, s->segs, &plan, rep);
 	if (rc) {
 		if (rc != -EUCLEAN && !rep->message[0])
 			snprintf(rep->message, sizeof(rep->message), "%s: recovery failed: %s", dir, strerror(-rc));
 		goto fail;
 	}
-	rc = recovery_commit(s->io, dir, plan, rep);
+	rc = recovery_commit(s->io, dir, plan, s->segs, rep);
 	if (rc) {
 		snprintf(rep->message, sizeof(rep->message), "%s: cannot finish recovery: %s", dir, strerror(-rc));
 		goto fail;
@@ -287,28 +346,35 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 		snprintf(rep->message, sizeof(rep->message), "%s/LOCK: %s", dir, strerror(-rc));
 		goto fail;
 	}
-	recovery_resume(plan, &next_lsn, &resume_first, &resume_end, &replayed_bytes);
-	rc = wal_open(&s->wal, s->io, dir, o->segment_bytes, next_lsn, resume_first, resume_end);
+	recovery_resume(plan, &next_lsn, &resume, &have_resume, &replayed_bytes);
+	rc = wal_open(&s->wal, s->io, dir, o->segment_bytes, next_lsn, have_resume ? &resume : NULL, s->segs);
 	if (rc) {
 		snprintf(rep->message, sizeof(rep->message), "%s: cannot open the log for writing: %s", dir,
 			 strerror(-rc));
 		goto fail;
 	}
 	s->applied_lsn = next_lsn - 1;
-	s->snapshot_lsn = rep->snapshot_lsn;
-	/* wal bytes count from the snapshot: the replayed ones are already there */
+	s->ckpt_lsn = rep->snapshot_lsn;
+	s->refs = *recovery_refs(plan);
+	memset((struct ckpt_refs *)recovery_refs(plan), 0, sizeof(struct ckpt_refs)); /* moved to s */
+	/* wal bytes count from the checkpoint: the replayed ones are already there */
 	s->wal_base = 0;
 	s->wal_base -= replayed_bytes;
-	s->auto_next_at = snapshot_due(s, kvindex_bytes(s->ix));
+	s->ckpt_next_at = checkpoint_due(s, 0);
+	rc = reserve_take(s);
+	if (rc) {
+		snprintf(rep->message, sizeof(rep->message), "%s/" RESERVE_NAME ": %s", dir, strerror(-rc));
+		goto fail;
+	}
 	if (o->sync == KV_SYNC_BATCH) {
 		rc = wal_start_flusher(s->wal, o->commit_ms, on_flush_error, s);
 		if (rc)
 			goto fail;
 	}
-	rc = -pthread_create(&s->auto_thread, NULL, auto_main, s);
+	rc = -pthread_create(&s->bg_thread, NULL, bg_main, s);
 	if (rc)
 		goto fail;
-	s->auto_running = 1;
+	s->bg_running = 1;
 	recovery_free(plan);
 	*out = s;
 	return 0;
@@ -326,17 +392,72 @@ int kv_close(struct kv *s)
 {
 	if (!s)
 		return 0;
-	if (s->auto_running) {
-		pthread_mutex_lock(&s->auto_mu);
-		s->auto_stop = 1;
-		pthread_cond_signal(&s->auto_cv);
-		pthread_mutex_unlock(&s->auto_mu);
-		pthread_join(s->auto_thread, NULL);
+	if (s->bg_running) {
+		pthread_mutex_lock(&s->bg_mu);
+		s->bg_stop = 1;
+		pthread_cond_signal(&s->bg_cv);
+		pthread_mutex_unlock(&s->bg_mu);
+		pthread_join(s->bg_thread, NULL);
 	}
 	int rc = wal_close(s->wal);
 	if (rc)
-		kv_log(&s->opt, "%s: final flush failed: %s", s->dir, strerror(-rc));
+		kv_log(s, "%s: final flush failed: %s", s->dir, strerror(-rc));
 	kv_free(s);
+	return rc;
+}
+
+/* Read every byte the index references, checking its checksums: what --check adds to the
+ * recovery scan. The first damaged key is reported. */
+static int verify_data(struct kv *s, struct kv_report *rep)
+{
+	struct kvcursor *c;
+	const void *key;
+	size_t klen;
+	const struct kvval *v;
+	uint8_t *buf = malloc(1u << 20);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	rc = kvcursor_open_live(s->ix, NULL, 0, &c);
+	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1) {
+		uint32_t n;
+		const struct kvext *e = kvval_extents(v, &n);
+		int bad = 0;
+		for (uint32_t i = 0; !bad && i < n; i++) {
+			for (uint64_t at = 0; at < e[i].len; at += 1u << 20) {
+				uint64_t len = e[i].len - at < (1u << 20) ? e[i].len - at : 1u << 20, bseg = 0, boff = 0;
+				int rrc = segtab_read(s->segs, &e[i], at, buf, (size_t)len, &bseg, &boff);
+				if (rrc == -EIO || rrc == -ENOENT) {
+					bad = 1;
+					if (!rep->data_damaged_keys) {
+						snprintf(rep->damage_file, sizeof(rep->damage_file), "wal-%016" PRIx64 ".log", rrc == -EIO ? bseg : e[i].seg);
+						rep->damage_offset = boff;
+					}
+					break;
+				}
+				if (rrc) {
+					rc = rrc;
+					break;
+				}
+			}
+		}
+		if (bad && !rep->data_damaged_keys++)
+			snprintf(rep->data_damage_key, sizeof(rep->data_damage_key), "%.*s",
+				 (int)(klen < sizeof(rep->data_damage_key) - 1 ? klen : sizeof(rep->data_damage_key) - 1),
+				 (const char *)key);
+	}
+	if (c)
+		kvcursor_close(c);
+	free(buf);
+	if (!rc && rep->data_damaged_keys) {
+		rep->damaged = 1;
+		snprintf(rep->message, sizeof(rep->message),
+			 "%.400s/%.64s: damaged value bytes at offset %" PRIu64 ": %" PRIu64 " key(s) read "
+			 "with errors, the first '%.200s'", s->dir, rep->damage_file, rep->damage_offset,
+			 rep->data_damaged_keys, rep->data_damage_key);
+		rc = -EUCLEAN;
+	}
 	return rc;
 }
 
@@ -349,17 +470,10 @@ int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
 
 	memset(rep, 0, sizeof(*rep));
 	kv_options_default(&o);
-	s = calloc(1, sizeof(*s));
+	o.io = io;
+	s = kv_alloc(dir, &o);
 	if (!s)
 		return -ENOMEM;
-	s->io = io ? io : &kvio_posix;
-	s->lock_fd = -1;
-	snprintf(s->dir, sizeof(s->dir), "%s", dir);
-	pthread_mutex_init(&s->apply_mu, NULL);
-	pthread_rwlock_init(&s->ix_lock, NULL);
-	pthread_mutex_init(&s->snap_mu, NULL);
-	pthread_mutex_init(&s->auto_mu, NULL);
-	pthread_cond_init(&s->auto_cv, NULL);
 	/* The lock only keeps a live writer from changing files under the check; it writes
 	 * nothing (take_lock's pid write happens only after the lock is ours). */
 	char path[PATH_MAX + 8];
@@ -376,7 +490,11 @@ int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
 		rc = 0;
 	}
 	if (!rc)
-		rc = recovery_scan(s->io, dir, RECOVER_STRICT, NULL, &plan, rep);
+		rc = make_state(s);
+	if (!rc)
+		rc = recovery_scan(s->io, dir, RECOVER_STRICT, &s->ix, s->segs, &plan, rep);
+	if (!rc)
+		rc = verify_data(s, rep);
 	recovery_free(plan);
 	kv_free(s);
 	return rc;
@@ -393,6 +511,7 @@ int kv_salvage(const char *dir, const struct kvio *io, struct kv_report *rep)
 	o.io = io;
 	o.recovery = KV_RECOVERY_POINT_IN_TIME;
 	o.sync = KV_SYNC_NONE;
+	o.cleaner = 0;
 	o.log = NULL;
 	/* Salvage is an open in point-in-time mode followed by a clean close. */
 	rc = kv_open(&s, dir, &o, &r);
@@ -424,31 +543,30 @@ static size_t longest_key_under(struct kv *s, const uint8_t *prefix, size_t plen
 	return longest;
 }
 
-/* The longest key under prefix p once the operations of the batch (payload) before the one
- * whose key is at `stop` have run: the index's keys, and what those operations create or move
- * there. An upper bound: a key the batch creates and then deletes still counts. SIZE_MAX:
- * no memory. */
-static size_t longest_after(struct kv *s, const void *payload, size_t len, const uint8_t *p, size_t plen,
+/* The longest key under prefix p once the operations r0 reads before the one whose key is at
+ * `stop` have run: the index's keys, and what those operations create or move there. An upper
+ * bound: a key the batch creates and then deletes still counts. SIZE_MAX: no memory. */
+static size_t longest_after(struct kv *s, const struct rec_reader *r0, const uint8_t *p, size_t plen,
 			    const uint8_t *stop)
 {
-	struct rec_reader r;
+	struct rec_reader r = *r0;
 	struct rec_op_view op;
 	size_t longest = longest_key_under(s, p, plen);
-	int rc = rec_reader_init(&r, payload, len);
+	int rc = 0;
 
-	while (longest != SIZE_MAX && !rc && (rc = rec_reader_next(&r, &op)) == 1 && op.key != stop) {
+	while (longest != SIZE_MAX && (rc = rec_reader_next(&r, &op)) == 1 && op.key != stop) {
 		/* made[0..mk): the key it creates, or the prefix it moves keys under;
 		 * mlen: the longest key that can result */
 		const uint8_t *made = op.key;
 		size_t mk = op.klen, mlen = op.klen;
 		int moved = 0;
-		rc = 0;
-		if (op.op == REC_OP_DEL || op.op == REC_OP_SETMETA)
+		if (op.op == REC_OP_DEL || op.op == REC_OP_SETMETA || op.op == REC_OP_PUNCH ||
+		    op.op == REC_OP_RELOCATE)
 			continue;
 		if (op.op == REC_OP_RENAME) {
 			made = op.key2, mk = mlen = op.klen2;
 		} else if (op.op == REC_OP_RENAME_PREFIX) {
-			size_t under = longest_after(s, payload, len, op.key, op.klen, op.key);
+			size_t under = longest_after(s, r0, op.key, op.klen, op.key);
 			if (under == SIZE_MAX)
 				return SIZE_MAX;
 			if (!under)
@@ -467,16 +585,15 @@ static size_t longest_after(struct kv *s, const void *payload, size_t len, const
 /* Checks a record cannot express: a prefix rename must not make any key too long, counting
  * the keys earlier operations of the same batch create or move (they are not in the index yet,
  * and a rename that fails on apply is a silent no-op, not an error). */
-static int validate_locked(struct kv *s, const void *payload, size_t len)
+static int validate_locked(struct kv *s, const struct rec_reader *r0)
 {
-	struct rec_reader r;
+	struct rec_reader r = *r0;
 	struct rec_op_view op;
-	int rc = rec_reader_init(&r, payload, len);
-	while (!rc && (rc = rec_reader_next(&r, &op)) == 1) {
-		rc = 0;
+	int rc;
+	while ((rc = rec_reader_next(&r, &op)) == 1) {
 		if (op.op != REC_OP_RENAME_PREFIX || op.klen2 <= op.klen)
 			continue;
-		size_t longest = longest_after(s, payload, len, op.key, op.klen, op.key);
+		size_t longest = longest_after(s, r0, op.key, op.klen, op.key);
 		if (longest == SIZE_MAX)
 			return -ENOMEM;
 		if (longest && longest - op.klen + op.klen2 > KV_MAX_KEY)
@@ -487,14 +604,13 @@ static int validate_locked(struct kv *s, const void *payload, size_t len)
 
 enum precond { PRE_NONE, PRE_EXISTS };
 
-static int apply_payload(struct kv *s, const void *payload, size_t len, enum precond pre,
-			 const void *key, size_t klen, uint64_t *lsn_out)
+/* One attempt at logging and applying b. */
+static int apply_once(struct kv *s, const struct rec_reader *r, const struct iovec *iov, int iovcnt,
+		      uint64_t len, uint32_t crc, enum precond pre, const void *key, size_t klen, uint64_t *lsn)
 {
-	uint64_t lsn = 0;
+	struct rec_loc loc;
 	int rc;
 
-	if (len > REC_MAX_PAYLOAD)
-		return -EFBIG;
 	pthread_mutex_lock(&s->apply_mu);
 	if (s->failed) {
 		rc = -EROFS;
@@ -504,58 +620,93 @@ static int apply_payload(struct kv *s, const void *payload, size_t len, enum pre
 		rc = -ENOENT;
 		goto unlock;
 	}
-	rc = validate_locked(s, payload, len);
+	rc = validate_locked(s, r);
 	if (rc)
 		goto unlock;
-	rc = wal_append(s->wal, REC_TYPE_OPS, payload, len, &lsn);
+	rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
 	if (rc)
 		goto unlock;
 	pthread_rwlock_wrlock(&s->ix_lock);
-	rc = apply_record(s->ix, payload, len);
+	rc = apply_record(s->ix, r, &loc);
 	pthread_rwlock_unlock(&s->ix_lock);
 	if (rc) {
 		/* The record is logged but memory could not take it: from here memory and log
 		 * disagree, so no more writes; a reopen replays the log and agrees again. */
 		s->failed = rc;
-		kv_log(&s->opt, "%s: cannot apply record %" PRIu64 ": %s; the store is now read-only",
-		       s->dir, lsn, strerror(-rc));
+		kv_log(s, "%s: cannot apply record %" PRIu64 ": %s; the store is now read-only",
+		       s->dir, *lsn, strerror(-rc));
 		goto unlock;
 	}
-	s->applied_lsn = lsn;
+	s->applied_lsn = *lsn;
 unlock:
 	pthread_mutex_unlock(&s->apply_mu);
+	return rc;
+}
+
+/* No room for a new log segment: give the space reserve up, checkpoint (which deletes the
+ * segments nothing needs any more), and take the reserve back if that freed enough. */
+static void make_room(struct kv *s)
+{
+	pthread_mutex_lock(&s->ckpt_mu);
+	int released = reserve_release(s);
+	int rc = checkpoint_locked(s);
+	if (rc)
+		kv_log(s, "%s: out of space, and the checkpoint that would free some failed: %s", s->dir,
+		       strerror(-rc));
+	if (released > 0 && (rc = reserve_take(s)) != 0)
+		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
+	pthread_mutex_unlock(&s->ckpt_mu);
+}
+
+static int apply_batch(struct kv *s, const struct kv_batch *b, enum precond pre, const void *key, size_t klen,
+		       uint64_t *lsn_out)
+{
+	struct rec_reader r;
+	struct iovec *iov = NULL;
+	int iovcnt;
+	uint64_t len, lsn = 0;
+	uint32_t crc, count;
+	int rc;
+
+	batch_reader(b, &r, &count);
+	if (!count)
+		return -EINVAL;
+	rc = batch_iov(b, &iov, &iovcnt, &len, &crc);
 	if (rc)
 		return rc;
+	rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, &lsn);
+	if (rc == -ENOSPC) {
+		make_room(s);
+		rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, &lsn);
+	}
+	free(iov);
+	if (rc)
+		return rc;
+	__atomic_add_fetch(&s->written_bytes, len, __ATOMIC_RELAXED);
 	if (lsn_out)
 		*lsn_out = lsn;
 	if (s->opt.sync == KV_SYNC_ALWAYS) {
 		__atomic_add_fetch(&s->flush_requests, 1, __ATOMIC_RELAXED);
 		rc = wal_sync(s->wal, lsn);
-	} else if (wal_should_drain(s->wal)) {
-		rc = wal_sync(s->wal, lsn);
 	}
-	maybe_auto_snapshot(s);
+	maybe_background(s);
 	return rc;
+}
+
+int store_apply(struct kv *s, const struct kv_batch *b, uint64_t *lsn_out)
+{
+	return apply_batch(s, b, PRE_NONE, NULL, 0, lsn_out);
 }
 
 int kv_apply(struct kv *s, const struct kv_batch *b, uint64_t *lsn_out)
 {
-	size_t len;
-	uint32_t count;
-	const void *payload = kv_batch_payload(b, &len, &count);
-	if (!count)
-		return -EINVAL;
-	return apply_payload(s, payload, len, PRE_NONE, NULL, 0, lsn_out);
+	return apply_batch(s, b, PRE_NONE, NULL, 0, lsn_out);
 }
 
 static int apply_one(struct kv *s, struct kv_batch *b, int rc, enum precond pre, const void *key, size_t klen)
 {
-	if (!rc) {
-		size_t len;
-		uint32_t count;
-		const void *payload = kv_batch_payload(b, &len, &count);
-		rc = apply_payload(s, payload, len, pre, key, klen, NULL);
-	}
+	if (!rc)
+		rc = apply_batch(s, b, pre, key, klen, NULL);
 	kv_batch_free(b);
 	return rc;
 }
@@ -607,44 +758,149 @@ int kv_setmeta(struct kv *s, const void *key, size_t klen, const void *meta, siz
 
 /* ---- reads ---- */
 
-int kv_get(struct kv *s, const void *key, size_t klen, void **val, uint64_t *vlen)
+/* What a read needs from the index, copied under its lock: the size and the extents that
+ * overlap the range. */
+struct snap {
+	uint64_t size;
+	struct kvext stack[8], *e;
+	uint32_t n;
+};
+
+static void snap_free(struct snap *sn)
 {
-	int rc = 0;
+	if (sn->e != sn->stack)
+		free(sn->e);
+}
+
+/* Under ix_lock (read). [off, off + len) with len UINT64_MAX: to the end. */
+static int snap_take(struct kv *s, const void *key, size_t klen, uint64_t off, uint64_t len, struct snap *sn)
+{
+	const struct kvval *v = kvindex_find(s->ix, key, klen);
+	uint32_t n, first = 0, count = 0;
+	const struct kvext *e;
+
+	sn->e = sn->stack;
+	sn->n = 0;
+	if (!v)
+		return -ENOENT;
+	sn->size = kvval_size(v);
+	e = kvval_extents(v, &n);
+	uint64_t hi = len > sn->size - (off < sn->size ? off : sn->size) ? sn->size : off + len;
+	while (first < n && e[first].off + e[first].len <= off)
+		first++;
+	while (first + count < n && e[first + count].off < hi)
+		count++;
+	if (count > sizeof(sn->stack) / sizeof(sn->stack[0])) {
+		sn->e = malloc(count * sizeof(*sn->e));
+		if (!sn->e) {
+			sn->e = sn->stack;
+			return -ENOMEM;
+		}
+	}
+	memcpy(sn->e, e + first, count * sizeof(*e));
+	sn->n = count;
+	return 0;
+}
+
+/* Fill buf with value bytes [off, off + n) from the extents in sn (holes as zeros). */
+static int read_extents(struct kv *s, const struct snap *sn, uint64_t off, uint8_t *buf, uint64_t n)
+{
+	uint64_t at = off, end = off + n;
+	for (uint32_t i = 0; i <= sn->n && at < end; i++) {
+		uint64_t lo = i < sn->n ? sn->e[i].off : end, hi = i < sn->n ? sn->e[i].off + sn->e[i].len : end;
+		if (lo > end)
+			lo = end;
+		if (hi > end)
+			hi = end;
+		if (lo > at) {
+			memset(buf + (at - off), 0, (size_t)(lo - at));
+			at = lo;
+		}
+		if (i == sn->n || hi <= at)
+			continue;
+		uint64_t bseg = 0, boff = 0;
+		int rc = segtab_read(s->segs, &sn->e[i], at - sn->e[i].off, buf + (at - off), (size_t)(hi - at),
+				     &bseg, &boff);
+		if (rc == -EIO) {
+			__atomic_add_fetch(&s->read_errors, 1, __ATOMIC_RELAXED);
+			kv_log(s, "%s/wal-%016" PRIx64 ".log: read of value bytes failed at offset %" PRIu64
+			       " (checksum or short file); the reader gets EIO", s->dir, bseg, boff);
+		}
+		if (rc)
+			return rc;
+		at = hi;
+	}
+	return 0;
+}
+
+/* Read [off, off + len) of key's value (len UINT64_MAX: all of it; *buf NULL: allocate, with a
+ * NUL after it). A segment deleted between the lookup and the read (the cleaner moved the
+ * bytes meanwhile) makes it look again. */
+static int read_value(struct kv *s, const void *key, size_t klen, uint64_t off, uint64_t len, uint8_t **buf,
+		      uint64_t *got)
+{
+	struct snap sn;
+	int rc;
+
 	if (klen > KV_MAX_KEY)
 		return -ENAMETOOLONG;
-	pthread_rwlock_rdlock(&s->ix_lock);
-	const struct kvval *v = kvindex_find(s->ix, key, klen);
-	if (!v) {
-		rc = -ENOENT;
-		goto out;
+	for (int attempt = 0;; attempt++) {
+		pthread_rwlock_rdlock(&s->ix_lock);
+		rc = snap_take(s, key, klen, off, len, &sn);
+		pthread_rwlock_unlock(&s->ix_lock);
+		if (rc)
+			return rc;
+		uint64_t n = off >= sn.size ? 0 : (sn.size - off < len ? sn.size - off : len);
+		int allocated = 0;
+		if (!*buf) {
+			if (n > SIZE_MAX - 1) {
+				snap_free(&sn);
+				return -EFBIG;
+			}
+			*buf = malloc((size_t)n + 1);
+			if (!*buf) {
+				snap_free(&sn);
+				return -ENOMEM;
+			}
+			(*buf)[n] = 0;
+			allocated = 1;
+		}
+		rc = read_extents(s, &sn, off, *buf, n);
+		snap_free(&sn);
+		if (rc == -ENOENT && attempt < 3) {
+			if (allocated) {
+				free(*buf);
+				*buf = NULL;
+			}
+			continue;
+		}
+		if (rc == -ENOENT)
+			rc = -EIO;
+		if (rc && allocated) {
+			free(*buf);
+			*buf = NULL;
+		}
+		*got = n;
+		return rc;
 	}
-	uint64_t n = kvval_size(v);
-	char *buf = malloc((size_t)n + 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	kvval_read(v, 0, buf, (size_t)n);
-	buf[n] = '\0';
-	*val = buf;
-	*vlen = n;
-out:
-	pthread_rwlock_unlock(&s->ix_lock);
+}
+
+int kv_get(struct kv *s, const void *key, size_t klen, void **val, uint64_t *vlen)
+{
+	uint8_t *buf = NULL;
+	int rc = read_value(s, key, klen, 0, UINT64_MAX, &buf, vlen);
+	if (!rc)
+		*val = buf;
 	return rc;
 }
 
 int kv_read(struct kv *s, const void *key, size_t klen, uint64_t off, void *buf, size_t len, size_t *got)
 {
-	int rc = 0;
-	if (klen > KV_MAX_KEY)
-		return -ENAMETOOLONG;
-	pthread_rwlock_rdlock(&s->ix_lock);
-	const struct kvval *v = kvindex_find(s->ix, key, klen);
-	if (v)
-		*got = kvval_read(v, off, buf, len);
-	else
-		rc = -ENOENT;
-	pthread_rwlock_unlock(&s->ix_lock);
+	uint8_t *b = buf;
+	uint64_t n = 0;
+	int rc = read_value(s, key, klen, off, len, &b, &n);
+	if (!rc)
+		*got = (size_t)n;
 	return rc;
 }
 
@@ -669,6 +925,26 @@ int kv_stat(struct kv *s, const void *key, size_t klen, uint64_t *size, void *me
 		*mlen = have;
 	}
 out:
+	pthread_rwlock_unlock(&s->ix_lock);
+	return rc;
+}
+
+int kv_allocated(struct kv *s, const void *key, size_t klen, uint64_t *bytes)
+{
+	int rc = 0;
+	if (klen > KV_MAX_KEY)
+		return -ENAMETOOLONG;
+	pthread_rwlock_rdlock(&s->ix_lock);
+	const struct kvval *v = kvindex_find(s->ix, key, klen);
+	if (v) {
+		uint32_t n;
+		const struct kvext *e = kvval_extents(v, &n);
+		*bytes = 0;
+		for (uint32_t i = 0; i < n; i++)
+			*bytes += e[i].len;
+	} else {
+		rc = -ENOENT;
+	}
 	pthread_rwlock_unlock(&s->ix_lock);
 	return rc;
 }
@@ -698,7 +974,7 @@ out:
 	return rc;
 }
 
-/* ---- flush, snapshot, stats ---- */
+/* ---- flush, checkpoints, segment deletion, stats ---- */
 
 int kv_flush(struct kv *s)
 {
@@ -708,8 +984,8 @@ int kv_flush(struct kv *s)
 	return wal_sync(s->wal, ws.last_lsn);
 }
 
-/* Remove snapshots older than lsn; they are superseded by a durable newer one. */
-static int remove_old_snapshots(struct kv *s, uint64_t lsn)
+/* Remove checkpoints older than lsn; they are superseded by a durable newer one. */
+static int remove_old_checkpoints(struct kv *s, uint64_t lsn, int *removed)
 {
 	char **names;
 	size_t n;
@@ -718,64 +994,101 @@ static int remove_old_snapshots(struct kv *s, uint64_t lsn)
 		return rc;
 	for (size_t k = 0; k < n && !rc; k++) {
 		uint64_t v;
-		if (snapshot_parse_name(names[k], &v) == 0 && v < lsn) {
+		if (ckpt_parse_name(names[k], &v) == 0 && v < lsn) {
 			char path[PATH_MAX + 32];
 			snprintf(path, sizeof(path), "%s/%s", s->dir, names[k]);
 			rc = s->io->unlink(s->io, path);
+			*removed += !rc;
 		}
 	}
 	kvio_free_names(names, n);
 	return rc;
 }
 
-/* snap_mu held. */
-static int snapshot_locked(struct kv *s)
+/* Delete every segment the newest durable checkpoint (LSN lsn, references s->refs) makes
+ * unneeded: sealed, all its records at or below lsn, none of its bytes referenced by that
+ * checkpoint, and (so it must be) none by the live index. The segment being appended to stays.
+ * ckpt_mu held. Model: tests/model/checkpoint.pml. */
+static int release_segments(struct kv *s, uint64_t lsn, int *removed)
+{
+	struct seg_info *info;
+	struct wal_stats ws;
+	size_t n;
+	int rc = segtab_list(s->segs, &info, &n);
+	if (rc)
+		return rc;
+	wal_get_stats(s->wal, &ws);
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct seg_info *g = &info[i];
+		if (g->first_lsn == ws.seg_first_lsn || !g->last_lsn || g->last_lsn > lsn ||
+		    ckpt_refs_has(&s->refs, g->first_lsn) || g->live)
+			continue;
+		rc = segtab_delete(s->segs, g->first_lsn);
+		if (!rc) {
+			(*removed)++;
+			__atomic_add_fetch(&s->segments_deleted, 1, __ATOMIC_RELAXED);
+		}
+	}
+	free(info);
+	return rc;
+}
+
+/* ckpt_mu held. */
+int checkpoint_locked(struct kv *s)
 {
 	struct kvview *view = NULL;
 	struct wal_stats ws;
-	uint64_t lsn, mark, data_bytes;
-	int rc;
+	struct ckpt_refs refs = { NULL, NULL, 0 };
+	uint64_t lsn, mark, bytes = 0;
+	int rc, removed = 0;
 
 	pthread_mutex_lock(&s->apply_mu);
 	lsn = s->applied_lsn;
 	wal_get_stats(s->wal, &ws);
 	mark = ws.appended_bytes;
-	data_bytes = kvindex_bytes(s->ix);
 	rc = s->failed ? -EROFS : kvindex_view(s->ix, &view);
 	pthread_mutex_unlock(&s->apply_mu);
 	if (rc)
 		return rc;
-	/* The log must hold everything up to lsn durably before the snapshot replaces it: then
-	 * the log on disk is always contiguous up to where the snapshot takes over. */
+	/* The log must hold everything up to lsn durably before the checkpoint stands for it:
+	 * the checkpoint's extents point into those records. */
 	rc = wal_sync(s->wal, lsn);
-	if (!rc)
-		rc = snapshot_write(s->io, s->dir, view, lsn, NULL);
+	if (!rc) {
+		rc = ckpt_write(s->io, s->dir, view, lsn, &refs, &bytes);
+		if (rc == -ENOSPC && reserve_release(s) > 0)
+			rc = ckpt_write(s->io, s->dir, view, lsn, &refs, &bytes);
+	}
 	kvview_release(view);
 	if (rc)
 		return rc;
-	__atomic_store_n(&s->snapshot_lsn, lsn, __ATOMIC_RELAXED);
+	ckpt_refs_free(&s->refs);
+	s->refs = refs;
+	s->ckpt_file_bytes = bytes;
+	__atomic_store_n(&s->ckpt_lsn, lsn, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->wal_base, mark, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->auto_next_at, snapshot_due(s, data_bytes), __ATOMIC_RELAXED);
-	__atomic_add_fetch(&s->snapshots, 1, __ATOMIC_RELAXED);
-	/* Only now, with the new snapshot durable, may what it replaces go. Failing to remove
+	__atomic_store_n(&s->ckpt_next_at, checkpoint_due(s, 0), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->checkpoints, 1, __ATOMIC_RELAXED);
+	/* Only now, with the new checkpoint durable, may what it replaces go. Failing to remove
 	 * old files costs space, not data. */
-	rc = remove_old_snapshots(s, lsn);
-	int wrc = wal_remove_covered(s->wal, lsn);
+	rc = remove_old_checkpoints(s, lsn, &removed);
+	int drc = release_segments(s, lsn, &removed);
 	if (!rc)
-		rc = wrc;
-	if (!rc)
+		rc = drc;
+	if (!rc && removed)
 		rc = s->io->fsync_dir(s->io, s->dir);
 	if (rc)
-		kv_log(&s->opt, "%s: snapshot %" PRIu64 " is durable but removing older files failed: %s",
+		kv_log(s, "%s: checkpoint %" PRIu64 " is durable but removing what it replaces failed: %s",
 		       s->dir, lsn, strerror(-rc));
+	if (!s->reserve_bytes && (rc = reserve_take(s)) != 0) /* given up for this checkpoint */
+		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
 	return 0;
 }
 
 int kv_snapshot(struct kv *s)
 {
-	pthread_mutex_lock(&s->snap_mu);
-	int rc = snapshot_locked(s);
-	pthread_mutex_unlock(&s->snap_mu);
+	pthread_mutex_lock(&s->ckpt_mu);
+	int rc = checkpoint_locked(s);
+	pthread_mutex_unlock(&s->ckpt_mu);
 	return rc;
 }
 
@@ -792,12 +1105,19 @@ void kv_stats(struct kv *s, struct kv_stats *st)
 	st->wal_bytes = wal_bytes_now(s);
 	st->last_lsn = ws.last_lsn;
 	st->durable_lsn = ws.durable_lsn;
-	st->snapshot_lsn = __atomic_load_n(&s->snapshot_lsn, __ATOMIC_RELAXED);
+	st->snapshot_lsn = __atomic_load_n(&s->ckpt_lsn, __ATOMIC_RELAXED);
 	st->flush_requests = __atomic_load_n(&s->flush_requests, __ATOMIC_RELAXED);
 	st->flushes = ws.flushes;
 	st->fdatasyncs = ws.fdatasyncs;
-	st->snapshots = __atomic_load_n(&s->snapshots, __ATOMIC_RELAXED);
-	st->snapshot_due = __atomic_load_n(&s->auto_next_at, __ATOMIC_RELAXED);
+	st->snapshots = __atomic_load_n(&s->checkpoints, __ATOMIC_RELAXED);
+	st->snapshot_due = __atomic_load_n(&s->ckpt_next_at, __ATOMIC_RELAXED);
+	st->segments = segtab_count(s->segs);
+	segtab_totals(s->segs, &st->disk_bytes, &st->live_bytes);
+	st->written_bytes = __atomic_load_n(&s->written_bytes, __ATOMIC_RELAXED);
+	st->cleaner_passes = __atomic_load_n(&s->cleaner_passes, __ATOMIC_RELAXED);
+	st->cleaner_moved_bytes = __atomic_load_n(&s->cleaner_moved, __ATOMIC_RELAXED);
+	st->segments_deleted = __atomic_load_n(&s->segments_deleted, __ATOMIC_RELAXED);
+	st->read_errors = __atomic_load_n(&s->read_errors, __ATOMIC_RELAXED);
 	st->sync = s->opt.sync;
 	st->commit_ms = s->opt.commit_ms;
 	pthread_mutex_lock(&s->apply_mu);

@@ -35,7 +35,8 @@ static inline struct kv_options sim_options(struct faultio *f)
 	o.io = faultio_kvio(f);
 	o.sync = KV_SYNC_NONE;
 	o.segment_bytes = 16 * 1024;
-	o.snapshot_wal_bytes = 1ull << 40; /* no automatic snapshots unless a test asks */
+	o.checkpoint_bytes = 1ull << 40; /* no automatic checkpoints unless a test asks */
+	o.cleaner = 0;                    /* no background I/O: call counts stay deterministic */
 	o.log = sim_quiet_log;
 	return o;
 }

@@ -22,7 +22,7 @@
 
 #include "kv.h"
 #include "testutil.h"
-#include "wal.h"
+#include "logfmt.h"
 
 #define READ_TIMEOUT_MS 30000 /* a hang guard, not a timing check: sanitizer builds are slow */
 
@@ -259,7 +259,7 @@ static void tear_the_tail(void)
 {
 	static const unsigned char torn[6] = { 0x11, 0x22, 0x33, 0x44, 0x10, 0x00 };
 	char *wal = store_file("wal-*.log"), *data;
-	size_t len, off = WAL_HDR_SIZE;
+	size_t len, off = SEG_HDR_SIZE;
 
 	ck_assert_ptr_nonnull(wal);
 	ck_assert_int_eq(tu_read_file(wal, &data, &len), 0);

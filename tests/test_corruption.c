@@ -85,7 +85,7 @@ static void list_files(struct faultio *f, struct files *fl)
 		    !strstr(names[i], ".damaged")) {
 			ck_assert_int_lt(fl->nseg, MAXFILES);
 			snprintf(fl->seg[fl->nseg++], sizeof fl->seg[0], SIM_DIR "/%s", names[i]);
-		} else if (!strncmp(names[i], "snap-", 5) && strlen(names[i]) == 25) {
+		} else if (!strncmp(names[i], "ckpt-", 5) && strlen(names[i]) == 25) {
 			snprintf(fl->snap, sizeof fl->snap, SIM_DIR "/%s", names[i]);
 		}
 	}

@@ -4,8 +4,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "kv.h"
+#include "le.h"
 #include "record.h"
+
+/* The payload a batch stands for, contiguous (malloc'd), its length and checksum as batch_iov
+ * reports them. */
+static uint8_t *flatten(const struct kv_batch *b, size_t *len, uint32_t *count, uint32_t *crc)
+{
+	struct iovec *iov;
+	int n;
+	uint64_t total;
+	struct rec_reader r;
+	batch_reader(b, &r, count);
+	ck_assert_int_eq(batch_iov(b, &iov, &n, &total, crc), 0);
+	uint8_t *p = malloc(total ? total : 1), *q = p;
+	for (int i = 0; i < n; i++) {
+		memcpy(q, iov[i].iov_base, iov[i].iov_len);
+		q += iov[i].iov_len;
+	}
+	ck_assert_uint_eq((uint64_t)(q - p), total);
+	free(iov);
+	*len = total;
+	return p;
+}
 
 static struct kv_batch *one_of_each(void)
 {
@@ -18,6 +41,7 @@ static struct kv_batch *one_of_each(void)
 	ck_assert_int_eq(kv_batch_setmeta(b, "f", 1, "mode", 4), 0);
 	ck_assert_int_eq(kv_batch_rename(b, "a", 1, "bb", 2), 0);
 	ck_assert_int_eq(kv_batch_rename_prefix(b, "d/", 2, "e/", 2), 0);
+	ck_assert_int_eq(kv_batch_punch(b, "f", 1, 10, 20), 0);
 	return b;
 }
 
@@ -25,9 +49,10 @@ START_TEST(record_encode_decode_round_trip)
 {
 	struct kv_batch *b = one_of_each();
 	size_t len;
-	uint32_t count;
-	const uint8_t *p = kv_batch_payload(b, &len, &count);
-	ck_assert_uint_eq(count, 7);
+	uint32_t count, crc;
+	uint8_t *p = flatten(b, &len, &count, &crc);
+	ck_assert_uint_eq(count, 8);
+	ck_assert_uint_eq(crc, crc32c(0, p, len)); /* the checksum from chunk checksums is the real one */
 	struct rec_reader r;
 	struct rec_op_view op;
 	ck_assert_int_eq(rec_reader_init(&r, p, len), 0);
@@ -36,7 +61,8 @@ START_TEST(record_encode_decode_round_trip)
 	ck_assert_int_eq(op.op, REC_OP_PUT);
 	ck_assert(op.klen == 3 && !memcmp(op.key, "key", 3));
 	ck_assert(op.mlen == 1 && !memcmp(op.meta, "m", 1));
-	ck_assert(op.dlen == 5 && !memcmp(op.data, "value", 5));
+	ck_assert(op.dlen == 5 && !memcmp(p + op.data_at, "value", 5));
+	ck_assert_uint_eq(le_get32(op.crcs), crc32c(0, "value", 5));
 
 	ck_assert_int_eq(rec_reader_next(&r, &op), 1);
 	ck_assert_int_eq(op.op, REC_OP_DEL);
@@ -45,7 +71,7 @@ START_TEST(record_encode_decode_round_trip)
 	ck_assert_int_eq(rec_reader_next(&r, &op), 1);
 	ck_assert_int_eq(op.op, REC_OP_WRITE);
 	ck_assert_uint_eq(op.off, 4096);
-	ck_assert(op.dlen == 4 && !memcmp(op.data, "data", 4));
+	ck_assert(op.dlen == 4 && !memcmp(p + op.data_at, "data", 4));
 
 	ck_assert_int_eq(rec_reader_next(&r, &op), 1);
 	ck_assert_int_eq(op.op, REC_OP_TRUNCATE);
@@ -64,7 +90,12 @@ START_TEST(record_encode_decode_round_trip)
 	ck_assert(op.klen == 2 && !memcmp(op.key, "d/", 2));
 	ck_assert(op.klen2 == 2 && !memcmp(op.key2, "e/", 2));
 
+	ck_assert_int_eq(rec_reader_next(&r, &op), 1);
+	ck_assert_int_eq(op.op, REC_OP_PUNCH);
+	ck_assert(op.off == 10 && op.dlen == 20);
+
 	ck_assert_int_eq(rec_reader_next(&r, &op), 0);
+	free(p);
 	kv_batch_free(b);
 }
 END_TEST
@@ -73,15 +104,16 @@ START_TEST(every_truncation_of_a_payload_is_refused)
 {
 	struct kv_batch *b = one_of_each();
 	size_t len;
-	uint32_t count;
-	const uint8_t *p = kv_batch_payload(b, &len, &count);
-	ck_assert_int_eq(rec_validate(p, len), 0);
+	uint32_t count, crc;
+	uint8_t *p = flatten(b, &len, &count, &crc);
+	ck_assert_int_eq(rec_validate(p, len, 1), 0);
 	for (size_t cut = 0; cut < len; cut++) {
 		uint8_t *copy = malloc(cut ? cut : 1); /* exact size: ASan sees any overread */
 		memcpy(copy, p, cut);
-		ck_assert_int_eq(rec_validate(copy, cut), -EBADMSG);
+		ck_assert_int_eq(rec_validate(copy, cut, 0), -EBADMSG);
 		free(copy);
 	}
+	free(p);
 	kv_batch_free(b);
 }
 END_TEST
@@ -90,15 +122,16 @@ START_TEST(trailing_bytes_and_unknown_ops_are_refused)
 {
 	struct kv_batch *b = one_of_each();
 	size_t len;
-	uint32_t count;
-	const uint8_t *p = kv_batch_payload(b, &len, &count);
+	uint32_t count, crc;
+	uint8_t *p = flatten(b, &len, &count, &crc);
 	uint8_t *copy = malloc(len + 1);
 	memcpy(copy, p, len);
 	copy[len] = 0;
-	ck_assert_int_eq(rec_validate(copy, len + 1), -EBADMSG);
+	ck_assert_int_eq(rec_validate(copy, len + 1, 0), -EBADMSG);
 	copy[4] = 99; /* the first op's type */
-	ck_assert_int_eq(rec_validate(copy, len), -EBADMSG);
+	ck_assert_int_eq(rec_validate(copy, len, 0), -EBADMSG);
 	free(copy);
+	free(p);
 	kv_batch_free(b);
 }
 END_TEST
@@ -110,16 +143,83 @@ START_TEST(limits_are_enforced_when_building)
 	char *k = calloc(1, KV_MAX_KEY + 1);
 	ck_assert_int_eq(kv_batch_put(b, k, KV_MAX_KEY + 1, NULL, 0, "v", 1), -ENAMETOOLONG);
 	ck_assert_int_eq(kv_batch_put(b, k, 1, k, KV_MAX_META + 1, "v", 1), -EINVAL);
-	ck_assert_int_eq(kv_batch_put(b, k, 1, NULL, 0, "v", KV_MAX_VALUE + 1), -EFBIG);
+	ck_assert_int_eq(kv_batch_put(b, k, 1, NULL, 0, "v", KV_MAX_WRITE + 1), -EFBIG);
 	ck_assert_int_eq(kv_batch_write(b, k, 1, KV_MAX_VALUE - 1, "vv", 2), -EFBIG);
+	ck_assert_int_eq(kv_batch_write(b, k, 1, 0, "vv", KV_MAX_WRITE + 1), -EFBIG);
+	ck_assert_int_eq(kv_batch_punch(b, k, 1, KV_MAX_VALUE, 1), -EFBIG);
 	ck_assert_int_eq(kv_batch_rename(b, k, 1, k, KV_MAX_KEY + 1), -ENAMETOOLONG);
 	size_t len;
-	uint32_t count;
-	kv_batch_payload(b, &len, &count);
+	uint32_t count, crc;
+	uint8_t *p = flatten(b, &len, &count, &crc);
 	ck_assert_uint_eq(count, 0);
 	ck_assert_uint_eq(len, 4);
+	free(p);
 	free(k);
 	kv_batch_free(b);
+}
+END_TEST
+
+START_TEST(data_is_checked_chunk_by_chunk_and_relocations_round_trip)
+{
+	struct kv_batch *b;
+	size_t dlen = 3 * DATA_CHUNK + 100, len;
+	uint8_t *data = malloc(dlen);
+	for (size_t i = 0; i < dlen; i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	struct reloc_piece pieces[2] = { { 0, 5000, 11, 200 }, { 9000, dlen - 5000, 12, 40 } };
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_write(b, "big", 3, 0, data, dlen), 0);
+	ck_assert_int_eq(batch_relocate(b, "rel", 3, pieces, 2, data), 0);
+	/* out of order or overlapping pieces are refused when read */
+	uint32_t count, crc;
+	uint8_t *p = flatten(b, &len, &count, &crc);
+	ck_assert_uint_eq(crc, crc32c(0, p, len));
+	ck_assert_int_eq(rec_validate(p, len, 1), 0);
+	struct rec_reader r;
+	struct rec_op_view op;
+	ck_assert_int_eq(rec_reader_init(&r, p, len), 0);
+	ck_assert_int_eq(rec_reader_next(&r, &op), 1);
+	ck_assert_uint_eq(op.dlen, dlen);
+	ck_assert(!memcmp(p + op.data_at, data, dlen));
+	ck_assert_int_eq(rec_reader_next(&r, &op), 1);
+	ck_assert_int_eq(op.op, REC_OP_RELOCATE);
+	ck_assert_uint_eq(op.npieces, 2);
+	struct reloc_piece got;
+	reloc_piece_at(&op, 1, &got);
+	ck_assert(got.off == 9000 && got.len == dlen - 5000 && got.src_seg == 12 && got.src_pos == 40);
+	/* a byte of the data changed: the body checksum aside, its chunk no longer matches */
+	for (size_t at = 0; at < dlen; at += 1031) {
+		uint8_t *copy = malloc(len);
+		memcpy(copy, p, len);
+		ck_assert_int_eq(rec_reader_init(&r, copy, len), 0);
+		ck_assert_int_eq(rec_reader_next(&r, &op), 1);
+		copy[op.data_at + at] ^= 0x10;
+		ck_assert_int_eq(rec_validate(copy, len, 1), -EBADMSG);
+		ck_assert_int_eq(rec_validate(copy, len, 0), 0);
+		free(copy);
+	}
+	/* the meta-mode reader sees the same operations at the same payload offsets */
+	struct rec_reader m;
+	struct rec_op_view mop;
+	batch_reader(b, &m, &count);
+	ck_assert_int_eq(rec_reader_init(&r, p, len), 0);
+	while (rec_reader_next(&r, &op) == 1) {
+		ck_assert_int_eq(rec_reader_next(&m, &mop), 1);
+		ck_assert_uint_eq(mop.data_at, op.data_at);
+		ck_assert_uint_eq(mop.dlen, op.dlen);
+	}
+	ck_assert_int_eq(rec_reader_next(&m, &mop), 0);
+	kv_batch_free(b);
+	/* pieces must be ascending and disjoint */
+	struct reloc_piece bad[2] = { { 100, 10, 1, 0 }, { 105, 10, 1, 50 } };
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(batch_relocate(b, "rel", 3, bad, 2, data), 0);
+	free(p);
+	p = flatten(b, &len, &count, &crc);
+	ck_assert_int_eq(rec_validate(p, len, 0), -EBADMSG);
+	kv_batch_free(b);
+	free(p);
+	free(data);
 }
 END_TEST
 
@@ -131,6 +231,7 @@ int main(void)
 	tcase_add_test(tc, every_truncation_of_a_payload_is_refused);
 	tcase_add_test(tc, trailing_bytes_and_unknown_ops_are_refused);
 	tcase_add_test(tc, limits_are_enforced_when_building);
+	tcase_add_test(tc, data_is_checked_chunk_by_chunk_and_relocations_round_trip);
 	suite_add_tcase(su, tc);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

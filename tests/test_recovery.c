@@ -10,7 +10,7 @@
 #include "crc32c.h"
 #include "le.h"
 #include "simstore.h"
-#include "wal.h"
+#include "logfmt.h"
 
 #define SEG1 SIM_DIR "/wal-0000000000000001.log"
 
@@ -37,7 +37,7 @@ static int record_offsets(struct faultio *f, const char *path, uint64_t *offs, i
 	size_t len;
 	int n = 0;
 	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
-	for (uint64_t off = WAL_HDR_SIZE; off + REC_HDR_SIZE <= len && n < max;) {
+	for (uint64_t off = SEG_HDR_SIZE; off + REC_HDR_SIZE <= len && n < max;) {
 		uint32_t l = le_get32((uint8_t *)data + off + 4);
 		if (l == 0 && le_get32((uint8_t *)data + off) == 0)
 			break;
@@ -158,9 +158,12 @@ START_TEST(lsn_gap_is_refused)
 	size_t len;
 	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
 	uint8_t *r = (uint8_t *)data + offs[5];
-	uint32_t plen = le_get32(r + 4);
-	le_put64(r + 8, 7);
-	le_put32(r, crc32c(0, r + 4, REC_HDR_SIZE - 4 + plen));
+	struct seg_header sh;
+	struct rec_header rh;
+	ck_assert_int_eq(seg_header_decode(data, &sh), 0);
+	ck_assert_int_eq(rec_header_decode(r, sh.salt, &rh), 1);
+	rh.lsn = 7;
+	rec_header_encode(r, sh.salt, &rh);
 	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[5], r, REC_HDR_SIZE), 0);
 	free(data);
 	struct kv_report rep;
@@ -285,21 +288,21 @@ START_TEST(salvage_then_strict_open_succeeds)
 }
 END_TEST
 
-START_TEST(damaged_snapshot_is_refused)
+START_TEST(damaged_checkpoint_is_refused)
 {
 	struct faultio *f = store_with_records(10);
 	struct kv *s = sim_open(f, NULL);
 	ck_assert_int_eq(kv_snapshot(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	const char *snap = SIM_DIR "/snap-000000000000000a.kvs";
+	const char *snap = SIM_DIR "/ckpt-000000000000000a.kvc";
 	ck_assert(faultio_exists(f, snap));
 	ck_assert_int_eq(faultio_flip(f, snap, 60, 0x04), 0);
 	struct faultio *before;
 	ck_assert_int_eq(faultio_clone(f, &before), 0);
 	struct kv_report rep;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
-	ck_assert_ptr_nonnull(strstr(rep.message, "snap-000000000000000a.kvs"));
-	ck_assert_ptr_nonnull(strstr(rep.message, "offset 40"));
+	ck_assert_ptr_nonnull(strstr(rep.message, "ckpt-000000000000000a.kvc"));
+	ck_assert_ptr_nonnull(strstr(rep.message, "offset 48"));
 	char why[256];
 	ck_assert_int_eq(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why), 0);
 	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), -EUCLEAN);
@@ -504,11 +507,12 @@ END_TEST
 
 /* ---- what recovery calls durable is durable; tails cost linear work; covered damage ---- */
 
-/* Make the process die inside its next fdatasync: the flush's pwrite reaches the page cache,
- * its fdatasync never happens, and a kill -9 (the page cache survives) follows. */
+/* Make the process die inside its next flush: what it wrote is in the page cache (a record is
+ * written when its call returns), the flush's fdatasync never happens, and a kill -9 (the page
+ * cache survives) follows. */
 static void kill_inside_the_next_flush(struct faultio *f, struct kv *s)
 {
-	faultio_crash_at(f, faultio_calls(f) + 2); /* the flush's pwrite, then its fdatasync */
+	faultio_crash_at(f, faultio_calls(f) + 1); /* the flush's fdatasync */
 	ck_assert_int_ne(kv_flush(s), 0);
 	kv_close(s); /* fails too: the process is gone */
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
@@ -523,7 +527,7 @@ static struct faultio *full_segment_killed_before_its_sync(struct kv_options *o,
 	struct faultio *f = sim_disk();
 	struct kv *s;
 	/* payload = count 4, op 1, klen 2, key 3, mlen 2, vlen 8, value */
-	size_t vlen = 4096 - WAL_HDR_SIZE - REC_HDR_SIZE - (4 + 1 + 2 + 3 + 2 + 8);
+	size_t vlen = 4096 - SEG_HDR_SIZE - REC_HDR_SIZE - (4 + 1 + 2 + 3 + 2 + 8);
 	char *v = malloc(vlen + 1);
 	memset(v, 'Q', vlen);
 	v[vlen] = '\0';
@@ -669,8 +673,9 @@ START_TEST(a_record_torn_at_64_mib_is_cut_with_at_most_twice_the_segment_checksu
 }
 END_TEST
 
-/* The seed demo of the issue: a..e, SNAP, f g h, FLUSH. */
-static struct faultio *store_with_snapshot_at_5(uint64_t *offs)
+/* The seed demo: a..e, SNAP (a checkpoint at LSN 5), f g h, and, with rewrite_c, c again
+ * (so that record 3's value is dead), FLUSH. */
+static struct faultio *store_with_checkpoint_at_5(uint64_t *offs, int rewrite_c)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
@@ -683,27 +688,35 @@ static struct faultio *store_with_snapshot_at_5(uint64_t *offs)
 		if (i == 4)
 			ck_assert_int_eq(kv_snapshot(s), 0);
 	}
+	if (rewrite_c)
+		put_str(s, "c", "3");
 	ck_assert_int_eq(kv_flush(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert_int_eq(record_offsets(f, SEG1, offs, 9, &size), 8);
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, 10, &size), 8 + rewrite_c);
 	return f;
 }
 
-static void expect_a_to_h(struct kv *s)
+static void expect_a_to_h(struct kv *s, const char *except)
 {
 	const char *k[] = { "a", "b", "c", "d", "e", "f", "g", "h" };
 	for (int i = 0; i < 8; i++) {
 		char v[4];
+		if (except && strchr(except, k[i][0])) {
+			void *got;
+			uint64_t len;
+			ck_assert_int_eq(kv_get(s, k[i], 1, &got, &len), -EIO);
+			continue;
+		}
 		snprintf(v, sizeof v, "%d", i + 1);
 		expect_str(s, k[i], v);
 	}
 }
 
-START_TEST(damage_in_records_the_snapshot_holds_is_reported_and_costs_nothing)
+START_TEST(damage_in_records_the_checkpoint_holds_costs_nothing_once_their_values_are_gone)
 {
-	uint64_t offs[9];
-	struct faultio *f = store_with_snapshot_at_5(offs);
-	ck_assert_int_eq(faultio_flip(f, SEG1, offs[2] + 25, 0x01), 0); /* record 3's payload */
+	uint64_t offs[10];
+	struct faultio *f = store_with_checkpoint_at_5(offs, 1);
+	ck_assert_int_eq(faultio_flip(f, SEG1, offs[2] + 30, 0x01), 0); /* record 3's payload */
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), 0);
@@ -712,76 +725,109 @@ START_TEST(damage_in_records_the_snapshot_holds_is_reported_and_costs_nothing)
 	ck_assert_str_eq(rep.covered_file, "wal-0000000000000001.log");
 	ck_assert_int_eq(rep.damaged, 0);
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
-	ck_assert_uint_eq(rep.records_replayed, 3);
+	ck_assert_uint_eq(rep.records_replayed, 4);
 	ck_assert_ptr_nonnull(strstr(rep.message, "already holds"));
-	expect_a_to_h(s);
+	expect_a_to_h(s, NULL);
 	ck_assert_int_eq(kv_close(s), 0);
 	/* salvage finds nothing to set aside */
 	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), &rep), 0);
 	ck_assert_uint_eq(rep.set_aside, 0);
 	ck_assert(!faultio_exists(f, SEG1 ".damaged"));
-	s = sim_open(f, NULL);
-	expect_a_to_h(s);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the_key)
+{
+	uint64_t offs[10];
+	struct faultio *f = store_with_checkpoint_at_5(offs, 0);
+	/* c's value: its byte after the record header (24), count, op, klen, key, mlen, vlen and
+	 * its chunk checksum (4 + 1 + 2 + 1 + 2 + 8 + 4) */
+	ck_assert_int_eq(faultio_flip(f, SEG1, offs[2] + REC_HDR_SIZE + 22, 0x01), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_ptr_nonnull(strstr(rep.message, "key 'c'"));
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), -EUCLEAN);
+	/* point in time: every intact record after the damage is kept; c's read fails, never lies */
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
+	ck_assert_uint_eq(rep.lost_keys, 1);
+	ck_assert_str_eq(rep.lost_key, "c");
+	ck_assert_uint_eq(rep.set_aside, 0);
+	expect_a_to_h(s, "c");
+	/* once c is written again, nothing live is left where the damage is */
+	put_str(s, "c", "3");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_a_to_h(s, NULL);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
 
-START_TEST(covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_snapshot)
+START_TEST(covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_checkpoint)
 {
-	uint64_t offs[9];
-	struct faultio *f = store_with_snapshot_at_5(offs);
+	uint64_t offs[10];
+	struct faultio *f = store_with_checkpoint_at_5(offs, 0);
 	/* zero records 2..5 entirely: nothing tells where they end */
-	uint8_t zeros[256] = { 0 };
+	uint8_t zeros[512] = { 0 };
 	ck_assert_uint_le(offs[5] - offs[1], sizeof zeros);
 	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[1], zeros, offs[5] - offs[1]), 0);
 	struct kv_report rep;
 	struct kv *s;
-	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN); /* b..e lost bytes */
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
 	ck_assert_uint_eq(rep.covered_offset, offs[1]);
-	expect_a_to_h(s);
+	ck_assert_uint_eq(rep.records_replayed, 3); /* f g h: found again after the zeros */
+	ck_assert_uint_eq(rep.lost_keys, 4);
+	expect_a_to_h(s, "bcde");
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
 
-START_TEST(a_damaged_header_of_a_segment_the_snapshot_covers_is_skipped)
+START_TEST(a_damaged_header_of_a_segment_the_checkpoint_covers_loses_nothing)
 {
-	uint64_t offs[9];
-	struct faultio *f = store_with_snapshot_at_5(offs);
+	uint64_t offs[10];
+	struct faultio *f = store_with_checkpoint_at_5(offs, 0);
 	ck_assert_int_eq(faultio_flip(f, SEG1, 3, 0x20), 0); /* the segment's magic */
 	struct kv_report rep;
 	struct kv *s;
+	/* the salt is found again from the first record; values have their own checksums */
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
 	ck_assert_uint_eq(rep.covered_offset, 0);
-	expect_a_to_h(s);
+	ck_assert_uint_eq(rep.records_replayed, 3);
+	expect_a_to_h(s, NULL);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
 
-START_TEST(covered_damage_that_also_destroys_records_after_the_snapshot_is_refused)
+START_TEST(covered_damage_that_also_destroys_records_after_the_checkpoint_is_refused)
 {
-	uint64_t offs[9];
-	struct faultio *f = store_with_snapshot_at_5(offs);
-	/* records 4..6 gone: 6 is the first the snapshot lacks, and 7, 8 follow */
-	uint8_t zeros[256] = { 0 };
+	uint64_t offs[10];
+	struct faultio *f = store_with_checkpoint_at_5(offs, 0);
+	/* records 4..6 gone: 6 is the first the checkpoint lacks, and 7, 8 follow */
+	uint8_t zeros[512] = { 0 };
 	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[3], zeros, offs[6] - offs[3]), 0);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
 	ck_assert_int_eq(rep.damaged, 1);
-	/* salvage keeps the snapshot's state */
+	/* salvage keeps the checkpoint's state: d and e are there but their bytes are lost */
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
 	ck_assert_uint_eq(store_keys(s), 5);
-	expect_str(s, "e", "5");
+	expect_str(s, "c", "3");
 	expect_str(s, "f", NULL);
+	void *got;
+	uint64_t len;
+	ck_assert_int_eq(kv_get(s, "e", 1, &got, &len), -EIO);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
 
-START_TEST(recovery_removes_the_log_and_snapshots_the_newest_snapshot_covers)
+START_TEST(recovery_removes_what_the_newest_checkpoint_makes_unneeded)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
@@ -792,7 +838,13 @@ START_TEST(recovery_removes_the_log_and_snapshots_the_newest_snapshot_covers)
 		if (i == 100)
 			ck_assert_int_eq(kv_snapshot(s), 0);
 	}
-	/* the snapshot is made durable, but the process dies before it removes what it covers */
+	/* every value again, short: the segments before now hold nothing live */
+	for (int i = 0; i < 700; i++) {
+		snprintf(k, sizeof k, "k%03d", i);
+		put_str(s, k, "v");
+	}
+	/* the checkpoint is made durable, but the process dies before it removes what it makes
+	 * unneeded */
 	ck_assert_int_eq(faultio_fail(f, FIO_OP_UNLINK, 1, -EIO, true), 0);
 	ck_assert_int_eq(kv_snapshot(s), 0);
 	faultio_clear_faults(f);
@@ -803,7 +855,7 @@ START_TEST(recovery_removes_the_log_and_snapshots_the_newest_snapshot_covers)
 	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
 	for (size_t i = 0; i < n; i++) {
 		segs_before += !strncmp(names[i], "wal-", 4);
-		snaps_before += !strncmp(names[i], "snap-", 5);
+		snaps_before += !strncmp(names[i], "ckpt-", 5);
 	}
 	faultio_free_names(names, n);
 	ck_assert_uint_ge(segs_before, 3);
@@ -813,11 +865,12 @@ START_TEST(recovery_removes_the_log_and_snapshots_the_newest_snapshot_covers)
 	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
 	for (size_t i = 0; i < n; i++) {
 		segs += !strncmp(names[i], "wal-", 4);
-		snaps += !strncmp(names[i], "snap-", 5);
+		snaps += !strncmp(names[i], "ckpt-", 5);
 	}
 	faultio_free_names(names, n);
 	ck_assert_uint_eq(snaps, 1);
-	ck_assert_uint_le(segs, 1);
+	ck_assert_uint_le(segs, 3); /* only those holding the short values */
+	ck_assert_uint_lt(segs, segs_before);
 	ck_assert_uint_eq(store_keys(s), 701);
 	ck_assert_int_eq(kv_close(s), 0);
 	/* and that holds across a power cut: nothing was removed before the snapshot was durable */
@@ -867,7 +920,7 @@ int main(void)
 	tcase_add_test(tc, crc_catches_every_single_bit_flip_of_a_record);
 	tcase_add_test(tc, point_in_time_keeps_the_prefix_and_sets_damage_aside);
 	tcase_add_test(tc, salvage_then_strict_open_succeeds);
-	tcase_add_test(tc, damaged_snapshot_is_refused);
+	tcase_add_test(tc, damaged_checkpoint_is_refused);
 	tcase_add_test(tc, check_reports_clean_store);
 	tcase_add_test(tc, crash_at_each_io_call_of_a_snapshot_recovers);
 	tcase_add_test(tc, recovery_is_deterministic);
@@ -877,11 +930,12 @@ int main(void)
 	tcase_add_test(tc, what_recovery_serves_survives_a_power_cut_before_any_flush);
 	tcase_add_test(tc, cutting_a_torn_record_of_any_size_costs_linear_work);
 	tcase_add_test(tc, a_record_torn_at_64_mib_is_cut_with_at_most_twice_the_segment_checksummed);
-	tcase_add_test(tc, damage_in_records_the_snapshot_holds_is_reported_and_costs_nothing);
-	tcase_add_test(tc, covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_snapshot);
-	tcase_add_test(tc, a_damaged_header_of_a_segment_the_snapshot_covers_is_skipped);
-	tcase_add_test(tc, covered_damage_that_also_destroys_records_after_the_snapshot_is_refused);
-	tcase_add_test(tc, recovery_removes_the_log_and_snapshots_the_newest_snapshot_covers);
+	tcase_add_test(tc, damage_in_records_the_checkpoint_holds_costs_nothing_once_their_values_are_gone);
+	tcase_add_test(tc, damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the_key);
+	tcase_add_test(tc, covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_checkpoint);
+	tcase_add_test(tc, a_damaged_header_of_a_segment_the_checkpoint_covers_loses_nothing);
+	tcase_add_test(tc, covered_damage_that_also_destroys_records_after_the_checkpoint_is_refused);
+	tcase_add_test(tc, recovery_removes_what_the_newest_checkpoint_makes_unneeded);
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment);
 	suite_add_tcase(su, tc);
 	return run_suite(su);

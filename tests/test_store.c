@@ -293,7 +293,20 @@ START_TEST(snapshot_then_reopen_replays_only_the_log_after_it)
 }
 END_TEST
 
-START_TEST(snapshot_removes_the_log_it_covers)
+static size_t count_files(struct faultio *f, const char *prefix)
+{
+	char **names;
+	size_t n, count = 0;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		count += !strncmp(names[i], prefix, strlen(prefix));
+	faultio_free_names(names, n);
+	return count;
+}
+
+/* The log holds the values: a checkpoint deletes only the segments nothing references any more
+ * (every byte in them overwritten or deleted), and keeps those holding live values. */
+START_TEST(a_checkpoint_deletes_the_segments_whose_values_are_all_gone)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
@@ -302,25 +315,43 @@ START_TEST(snapshot_removes_the_log_it_covers)
 		snprintf(k, sizeof k, "k%04d", i);
 		put_str(s, k, "0123456789");
 	}
-	char **names;
-	size_t n, segs_before = 0, segs_after = 0;
-	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
-	for (size_t i = 0; i < n; i++)
-		segs_before += !strncmp(names[i], "wal-", 4);
-	faultio_free_names(names, n);
+	size_t segs_full = count_files(f, "wal-");
+	ck_assert_uint_gt(segs_full, 2);
+	char current[64] = "", **all;
+	size_t nall;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &all, &nall), 0);
+	for (size_t i = 0; i < nall; i++) /* sorted: the last segment is the one written to */
+		if (!strncmp(all[i], "wal-", 4))
+			snprintf(current, sizeof current, "%s", all[i]);
+	faultio_free_names(all, nall);
 	ck_assert_int_eq(kv_snapshot(s), 0);
-	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
-	for (size_t i = 0; i < n; i++)
-		segs_after += !strncmp(names[i], "wal-", 4);
-	faultio_free_names(names, n);
-	ck_assert_uint_gt(segs_before, 2);
-	ck_assert_uint_eq(segs_after, 1);
+	ck_assert_uint_eq(count_files(f, "wal-"), segs_full); /* all of it is live */
 	struct kv_stats st;
 	kv_stats(s, &st);
 	ck_assert_uint_eq(st.wal_bytes, 0);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(k, sizeof k, "k%04d", i);
+		if (i % 2)
+			ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
+		else
+			put_str(s, k, "x");
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	/* the segments before the rewrites held only old values: all gone, but the one that was
+	 * being written (it holds new records too) */
+	char **names;
+	size_t n;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(names[i], "wal-", 4))
+			ck_assert_str_ge(names[i], current);
+	faultio_free_names(names, n);
+	ck_assert_uint_eq(count_files(f, "ckpt-"), 1);
 	ck_assert_int_eq(kv_close(s), 0);
 	s = sim_open(f, NULL);
-	ck_assert_uint_eq(store_keys(s), 1000);
+	ck_assert_uint_eq(store_keys(s), 500);
+	expect_str(s, "k0998", "x");
+	expect_str(s, "k0999", NULL);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
@@ -330,7 +361,7 @@ START_TEST(automatic_snapshot_when_log_passes_threshold)
 {
 	struct faultio *f = sim_disk();
 	struct kv_options o = sim_options(f);
-	o.snapshot_wal_bytes = 8192;
+	o.checkpoint_bytes = 8192;
 	struct kv *s;
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
 	char k[16];
@@ -357,38 +388,27 @@ START_TEST(automatic_snapshot_when_log_passes_threshold)
 }
 END_TEST
 
-/* A snapshot writes all the data: the next automatic one waits until the log since it has
- * grown as big as that data, so a large store is not rewritten every snapshot_wal_bytes. */
-START_TEST(the_next_automatic_snapshot_waits_for_as_much_log_as_the_data)
+/* A checkpoint writes the index, not the data: its size follows the keys and extents. */
+START_TEST(a_checkpoint_costs_the_keys_not_the_bytes)
 {
 	struct faultio *f = sim_disk();
 	struct kv_options o = sim_options(f);
-	struct kv_stats st;
 	struct kv *s;
-	char *big = calloc(1, 100000);
+	char *big = calloc(1, 1u << 20);
 
-	o.snapshot_wal_bytes = 8192;
+	o.segment_bytes = 4u << 20;
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-	kv_stats(s, &st);
-	ck_assert_uint_eq(st.snapshot_due, 8192);
-	ck_assert_int_eq(kv_put(s, "big", 3, big, 100000), 0);
+	for (int i = 0; i < 3; i++) {
+		char k[8];
+		snprintf(k, sizeof k, "big%d", i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), big, 1u << 20), 0);
+	}
 	ck_assert_int_eq(kv_snapshot(s), 0);
-	kv_stats(s, &st);
-	ck_assert_uint_eq(st.wal_bytes, 0);
-	ck_assert_uint_eq(st.snapshot_due, 100003); /* the data: key and value bytes */
-	/* shrinking the data brings the threshold back down at the next snapshot */
-	ck_assert_int_eq(kv_truncate(s, "big", 3, 10), 0);
-	ck_assert_int_eq(kv_snapshot(s), 0);
-	kv_stats(s, &st);
-	ck_assert_uint_eq(st.snapshot_due, 8192);
-	ck_assert_int_eq(kv_close(s), 0);
-	/* at open: the data there is */
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-	ck_assert_int_eq(kv_put(s, "big", 3, big, 100000), 0);
-	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-	kv_stats(s, &st);
-	ck_assert_uint_eq(st.snapshot_due, 100003);
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, SIM_DIR "/ckpt-0000000000000003.kvc", &data, &len), 0);
+	ck_assert_uint_lt(len, 512); /* three keys and three extents */
+	free(data);
 	ck_assert_int_eq(kv_close(s), 0);
 	free(big);
 	faultio_destroy(f);
@@ -491,7 +511,8 @@ START_TEST(four_kib_write_into_1_gib_value_costs_o_4_kib)
 }
 END_TEST
 
-/* A whole 1 GiB value through the log, replay, a snapshot and a reload, on the real disk.
+/* A whole 1 GiB value (the most one PUT carries) through the log, replay, a checkpoint and a
+ * reload, on the real disk.
  * Heavy (several GiB of memory): skipped under the sanitizers (KV_SKIP_HUGE). */
 START_TEST(value_of_1_gib_round_trips_through_log_and_snapshot)
 {
@@ -504,16 +525,16 @@ START_TEST(value_of_1_gib_round_trips_through_log_and_snapshot)
 	kv_options_default(&o);
 	o.sync = KV_SYNC_NONE;
 	o.log = sim_quiet_log;
-	o.snapshot_wal_bytes = 1ull << 40; /* this test decides when to snapshot */
+	o.checkpoint_bytes = 1ull << 40; /* this test decides when to snapshot */
 	struct kv *s;
-	uint8_t *v = malloc(KV_MAX_VALUE);
-	for (uint64_t i = 0; i < KV_MAX_VALUE; i += 8) {
+	uint8_t *v = malloc(KV_MAX_WRITE);
+	for (uint64_t i = 0; i < KV_MAX_WRITE; i += 8) {
 		uint64_t x = i * 0x9E3779B97F4A7C15ull;
 		memcpy(v + i, &x, 8);
 	}
 	ck_assert_int_eq(kv_open(&s, dir, &o, NULL), 0);
-	ck_assert_int_eq(kv_put(s, "g", 1, v, KV_MAX_VALUE), 0);
-	ck_assert_int_eq(kv_put(s, "h", 1, v, KV_MAX_VALUE + 1), -EFBIG);
+	ck_assert_int_eq(kv_put(s, "g", 1, v, KV_MAX_WRITE), 0);
+	ck_assert_int_eq(kv_put(s, "h", 1, v, KV_MAX_WRITE + 1), -EFBIG);
 	ck_assert_int_eq(kv_close(s), 0);
 	for (int round = 0; round < 2; round++) {
 		/* round 0 replays the log; round 1 loads the snapshot taken at the end of round 0 */
@@ -521,7 +542,7 @@ START_TEST(value_of_1_gib_round_trips_through_log_and_snapshot)
 		ck_assert_int_eq(kv_open(&s, dir, &o, &rep), 0);
 		ck_assert_uint_eq(rep.snapshot_lsn, (uint64_t)round);
 		uint8_t *chunk = malloc(1 << 20);
-		for (uint64_t off = 0; off < KV_MAX_VALUE; off += 1 << 20) {
+		for (uint64_t off = 0; off < KV_MAX_WRITE; off += 1 << 20) {
 			size_t got;
 			ck_assert_int_eq(kv_read(s, "g", 1, off, chunk, 1 << 20, &got), 0);
 			ck_assert_uint_eq(got, 1 << 20);
@@ -571,9 +592,9 @@ int main(void)
 	tcase_add_test(tc, scan_walks_a_prefix_in_key_order);
 	tcase_add_test(tc, reopen_after_clean_close_keeps_everything);
 	tcase_add_test(tc, snapshot_then_reopen_replays_only_the_log_after_it);
-	tcase_add_test(tc, snapshot_removes_the_log_it_covers);
+	tcase_add_test(tc, a_checkpoint_deletes_the_segments_whose_values_are_all_gone);
 	tcase_add_test(tc, automatic_snapshot_when_log_passes_threshold);
-	tcase_add_test(tc, the_next_automatic_snapshot_waits_for_as_much_log_as_the_data);
+	tcase_add_test(tc, a_checkpoint_costs_the_keys_not_the_bytes);
 	tcase_add_test(tc, snapshots_and_writers_run_concurrently_and_reopen_agrees);
 	tcase_add_test(tc, stats_report_keys_bytes_and_memory);
 	tcase_add_test(tc, four_kib_write_into_1_gib_value_costs_o_4_kib);

@@ -238,9 +238,12 @@ START_TEST(failed_log_write_is_sticky)
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
 	put_str(s, "a", "1");
+	/* a record is written when the call makes it: the failure is that call's */
 	ck_assert_int_eq(faultio_fail(f, FIO_OP_PWRITE, faultio_count(f, FIO_OP_PWRITE) + 1, -EIO, false), 0);
+	ck_assert_int_eq(kv_put(s, "b", 1, "2", 1), -EIO);
+	expect_str(s, "b", NULL);
+	ck_assert_int_eq(kv_put(s, "c", 1, "3", 1), -EROFS);
 	ck_assert_int_eq(kv_flush(s), -EIO);
-	ck_assert_int_eq(kv_put(s, "b", 1, "2", 1), -EROFS);
 	ck_assert_int_eq(kv_flush(s), -EIO);
 	kv_close(s);
 	faultio_destroy(f);

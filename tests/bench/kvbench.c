@@ -62,7 +62,7 @@ static struct kv *open_store(const char *dir, enum kv_sync sync, double *secs, s
 
 	kv_options_default(&o);
 	o.sync = sync;
-	o.snapshot_wal_bytes = 1ull << 40; /* snapshots only when the benchmark asks */
+	o.checkpoint_bytes = 1ull << 40; /* snapshots only when the benchmark asks */
 	t0 = bench_now();
 	rc = kv_open(&s, dir, &o, rep ? rep : &r);
 	if (secs)

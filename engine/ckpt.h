@@ -1,0 +1,58 @@
+/* ckpt.h — checkpoints: the index written down (keys, metadata, sizes, and where each value's
+ * bytes are in the log), so that recovery replays only the log after it. Value bytes are not in
+ * it: they stay in the log segments the extents name. Its cost grows with keys and extents,
+ * not with bytes stored.
+ *
+ * File ckpt-<LSN, 16 hex digits>.kvc: the state after applying every record up to LSN.
+ * Little-endian (byte table in docs/FORMAT.md §5):
+ *   header (48 bytes): magic "KVFSCKP\0" | version u32 | flags u32 | lsn u64 | count u64 |
+ *                      extents u64 | reserved u32 | crc32c u32 over bytes 0..43
+ *   count entries, keys strictly ascending:
+ *     crc32c u32 over the rest of the entry | klen u16 | mlen u16 | next u32 | size u64 |
+ *     key | meta | next extents of (off u64, seg u64, pos u64, cbase u64, len u32, dlen u32)
+ *   footer (16 bytes): magic "KVFSEND\0" | crc32c u32 of every byte before the footer |
+ *                      crc32c u32 over footer bytes 0..11
+ * Written as ckpt-….kvc.tmp, fdatasync'd, renamed, directory fsync'd: a crash at any point
+ * leaves the previous checkpoint and the log intact. Model: tests/model/checkpoint.pml
+ * (ckpt_write, and the deletions that wait for it in store.c). */
+#ifndef KVFS_CKPT_H
+#define KVFS_CKPT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "kvio.h"
+
+#define CKPT_MAGIC "KVFSCKP"
+#define CKPT_END_MAGIC "KVFSEND"
+#define CKPT_VERSION 1u
+#define CKPT_HDR_SIZE 48u
+#define CKPT_ENTRY_HDR_SIZE 20u
+#define CKPT_EXT_SIZE 40u
+#define CKPT_FOOTER_SIZE 16u
+
+/* The segments a checkpoint's extents name, ascending, each with the end of the last byte any
+ * extent uses in it (a segment shorter than that has lost referenced bytes). */
+struct ckpt_refs {
+	uint64_t *seg, *end;
+	size_t n;
+};
+void ckpt_refs_free(struct ckpt_refs *r);
+/* 1 when r names seg. */
+int ckpt_refs_has(const struct ckpt_refs *r, uint64_t seg);
+
+void ckpt_name(char *buf, size_t len, uint64_t lsn);
+/* 0 for ckpt-<16 hex>.kvc, setting lsn; -EINVAL for anything else (temporaries included). */
+int ckpt_parse_name(const char *name, uint64_t *lsn);
+
+/* Write the view as the checkpoint for lsn into dir, durably (its name too). refs (may be NULL)
+ * gets the segments it references; bytes_out (may be NULL) its size. */
+int ckpt_write(const struct kvio *io, const char *dir, const struct kvview *v, uint64_t lsn,
+	       struct ckpt_refs *refs, uint64_t *bytes_out);
+
+/* Load path into the empty index ix (NULL: only verify). 0, or -EBADMSG with *bad_off the offset
+ * of the first damaged header, entry or footer; -EPROTONOSUPPORT for another version; other
+ * errors from the I/O layer or -ENOMEM. refs (may be NULL) gets the segments it references. */
+int ckpt_load(const struct kvio *io, const char *path, struct kvindex *ix, uint64_t *lsn,
+	      uint64_t *count, uint64_t *bad_off, struct ckpt_refs *refs);
+#endif

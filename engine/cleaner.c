@@ -1,0 +1,341 @@
+/* cleaner.c — reclaiming space (see cleaner.h). */
+#include "cleaner.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "index.h"
+#include "kv.h"
+#include "record.h"
+#include "segtab.h"
+#include "store_internal.h"
+
+#define BATCH_BYTES (4u << 20)  /* relocated bytes per record */
+#define PIECE_MAX (1u << 20)    /* one piece of a relocation */
+#define FRAG_EXTENTS 16         /* a value with more extents than this ... */
+#define FRAG_AVG (64u << 10)    /* ... averaging less than this is merged into one run */
+#define FRAG_BUDGET (32u << 20) /* bytes merged per pass */
+
+/* A piece to move: the key (in the arena), the file range, and where its bytes are now. */
+struct piece {
+	size_t key_at;
+	size_t klen;
+	struct kvext e; /* the current extent, cut to the piece */
+};
+
+struct plan {
+	struct piece *p;
+	size_t n, cap;
+	uint8_t *arena;
+	size_t alen, acap;
+};
+
+static void plan_free(struct plan *pl)
+{
+	free(pl->p);
+	free(pl->arena);
+}
+
+static int arena_key(struct plan *pl, const void *key, size_t klen, size_t *at)
+{
+	if (pl->alen + klen > pl->acap) {
+		size_t cap = pl->acap ? pl->acap * 2 : 1u << 16;
+		while (cap < pl->alen + klen)
+			cap *= 2;
+		uint8_t *a = realloc(pl->arena, cap);
+		if (!a)
+			return -ENOMEM;
+		pl->arena = a;
+		pl->acap = cap;
+	}
+	memcpy(pl->arena + pl->alen, key, klen);
+	*at = pl->alen;
+	pl->alen += klen;
+	return 0;
+}
+
+/* The extent e, in pieces of at most PIECE_MAX. */
+static int add_extent(struct plan *pl, size_t key_at, size_t klen, const struct kvext *e)
+{
+	for (uint64_t done = 0; done < e->len; done += PIECE_MAX) {
+		if (pl->n == pl->cap) {
+			size_t cap = pl->cap ? pl->cap * 2 : 256;
+			struct piece *p = realloc(pl->p, cap * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			pl->p = p;
+			pl->cap = cap;
+		}
+		struct kvext part = *e;
+		part.off += done;
+		part.pos += done;
+		part.len = (uint32_t)(e->len - done < PIECE_MAX ? e->len - done : PIECE_MAX);
+		pl->p[pl->n++] = (struct piece){ .key_at = key_at, .klen = klen, .e = part };
+	}
+	return 0;
+}
+
+static int is_victim(const uint64_t *v, size_t n, uint64_t seg)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] < seg)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && v[lo] == seg;
+}
+
+static int cmp_ratio(const void *a, const void *b)
+{
+	const struct seg_info *x = a, *y = b;
+	/* live / size ascending, without division: x.live * y.size < y.live * x.size */
+	unsigned __int128 l = (unsigned __int128)x->live * y->size, r = (unsigned __int128)y->live * x->size;
+	return l < r ? -1 : l > r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The segments to empty (ascending first LSN). force: every sealed segment holding live bytes;
+ * else the emptiest ones under half live, as many as bring the disk use back under the bound.
+ * *dead: sealed segments with nothing live (a checkpoint deletes them). */
+static int pick_victims(struct kv *s, int force, uint64_t **out, size_t *nout, int *dead)
+{
+	struct seg_info *info;
+	struct wal_stats ws;
+	size_t n, k = 0;
+	uint64_t bytes = 0, live = 0;
+	int rc = segtab_list(s->segs, &info, &n);
+
+	*out = NULL;
+	*nout = 0;
+	*dead = 0;
+	if (rc)
+		return rc;
+	wal_get_stats(s->wal, &ws);
+	for (size_t i = 0; i < n; i++) {
+		bytes += info[i].size;
+		live += info[i].live;
+	}
+	/* candidates first */
+	for (size_t i = 0; i < n; i++) {
+		const struct seg_info *g = &info[i];
+		if (g->first_lsn == ws.seg_first_lsn || !g->last_lsn)
+			continue;
+		if (!g->live) {
+			*dead = 1;
+			continue;
+		}
+		if (force || g->live * 2 < g->size)
+			info[k++] = *g;
+	}
+	int needed = force || bytes > 2 * live + s->opt.segment_bytes;
+	if (!needed || !k) {
+		free(info);
+		return 0;
+	}
+	qsort(info, k, sizeof(*info), cmp_ratio);
+	uint64_t *v = malloc(k * sizeof(*v));
+	if (!v) {
+		free(info);
+		return -ENOMEM;
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++) {
+		v[m++] = info[i].first_lsn;
+		/* emptying it frees size - live (the live bytes are written again elsewhere) */
+		bytes -= info[i].size - info[i].live;
+		if (!force && bytes <= 2 * live + s->opt.segment_bytes)
+			break;
+	}
+	qsort(v, m, sizeof(*v), cmp_u64);
+	free(info);
+	*out = v;
+	*nout = m;
+	return 0;
+}
+
+/* Everything the victims hold that the index references, and fragmented values to merge, from
+ * a view (writers go on meanwhile; what they overwrite makes its relocation a no-op). */
+static int collect(struct kv *s, const uint64_t *victims, size_t nv, int defrag, struct plan *pl)
+{
+	struct kvview *view = NULL;
+	struct kvcursor *c = NULL;
+	const void *key;
+	size_t klen;
+	const struct kvval *v;
+	uint64_t budget = defrag ? FRAG_BUDGET : 0;
+	int rc;
+
+	pthread_mutex_lock(&s->apply_mu);
+	rc = kvindex_view(s->ix, &view);
+	pthread_mutex_unlock(&s->apply_mu);
+	if (rc)
+		return rc;
+	rc = kvcursor_open_view(view, NULL, 0, &c);
+	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1) {
+		uint32_t n;
+		const struct kvext *e = kvval_extents(v, &n);
+		uint64_t size = kvval_size(v);
+		size_t key_at = SIZE_MAX;
+		int merge = n > FRAG_EXTENTS && size / n < FRAG_AVG && size <= budget;
+		if (merge)
+			budget -= size;
+		for (uint32_t i = 0; !rc && i < n; i++) {
+			if (!merge && !is_victim(victims, nv, e[i].seg))
+				continue;
+			if (key_at == SIZE_MAX)
+				rc = arena_key(pl, key, klen, &key_at);
+			if (!rc)
+				rc = add_extent(pl, key_at, klen, &e[i]);
+		}
+	}
+	if (c)
+		kvcursor_close(c);
+	kvview_release(view);
+	return rc;
+}
+
+/* Read one batch of pieces [from, to) and log them as RELOCATE records (one operation per run
+ * of pieces of the same key). Pieces whose bytes cannot be read (their segment went away — its
+ * bytes were moved already — or a checksum failed) are left where they are. */
+static int move_batch(struct kv *s, struct plan *pl, size_t from, size_t to, uint64_t *moved)
+{
+	struct kv_batch *b = NULL;
+	struct reloc_piece *rp = NULL;
+	uint8_t *data = NULL;
+	uint64_t total = 0;
+	int rc;
+
+	for (size_t i = from; i < to; i++)
+		total += pl->p[i].e.len;
+	data = malloc(total ? (size_t)total : 1);
+	rp = malloc((to - from) * sizeof(*rp));
+	rc = data && rp ? kv_batch_new(&b) : -ENOMEM;
+	if (rc)
+		goto out;
+	uint64_t at = 0, run_at = 0;
+	size_t run = 0, nops = 0;
+	for (size_t i = from; i < to; i++) {
+		struct piece *p = &pl->p[i];
+		uint64_t bseg = 0, boff = 0;
+		int rrc = segtab_read(s->segs, &p->e, 0, data + at, p->e.len, &bseg, &boff);
+		if (rrc == -ENOENT || rrc == -EIO) {
+			if (rrc == -EIO)
+				kv_log(s, "%s/wal-%016" PRIx64 ".log: the cleaner cannot read value bytes at offset %"
+				       PRIu64 " (checksum or short file); they stay where they are", s->dir, bseg, boff);
+		} else if (rrc) {
+			rc = rrc;
+			goto out;
+		} else {
+			rp[run++] = (struct reloc_piece){ .off = p->e.off, .len = p->e.len, .src_seg = p->e.seg,
+							  .src_pos = p->e.pos };
+			at += p->e.len;
+		}
+		/* a run ends at the last piece or where the key changes */
+		int last = i + 1 == to || pl->p[i + 1].key_at != p->key_at;
+		if (last && run) {
+			rc = batch_relocate(b, pl->arena + p->key_at, p->klen, rp, (uint32_t)run, data + run_at);
+			if (rc)
+				goto out;
+			nops++;
+			run_at = at;
+			run = 0;
+		} else if (last) {
+			run_at = at;
+		}
+	}
+	if (nops) {
+		rc = store_apply(s, b, NULL);
+		if (!rc)
+			*moved += at;
+	}
+out:
+	kv_batch_free(b);
+	free(rp);
+	free(data);
+	return rc;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One pass: pick, collect, move, checkpoint. With throttle, the pass sleeps as long as it
+ * worked after every batch (half the time at most goes to cleaning). clean_mu held. */
+static int clean_pass(struct kv *s, int force, int throttle, const int *stop, uint64_t *moved)
+{
+	uint64_t *victims = NULL;
+	size_t nv = 0;
+	int dead = 0, rc;
+	struct plan pl = { 0 };
+
+	*moved = 0;
+	rc = pick_victims(s, force, &victims, &nv, &dead);
+	if (rc)
+		return rc;
+	if (nv || force) {
+		rc = collect(s, victims, nv, force || nv, &pl);
+		for (size_t i = 0; !rc && i < pl.n;) {
+			size_t j = i;
+			uint64_t bytes = 0;
+			while (j < pl.n && (j == i || bytes + pl.p[j].e.len <= BATCH_BYTES))
+				bytes += pl.p[j++].e.len;
+			uint64_t t0 = now_ns();
+			rc = move_batch(s, &pl, i, j, moved);
+			i = j;
+			if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
+				break;
+			if (throttle) {
+				uint64_t spent = now_ns() - t0;
+				struct timespec ts = { .tv_sec = (time_t)(spent / 1000000000u),
+						       .tv_nsec = (long)(spent % 1000000000u) };
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+	plan_free(&pl);
+	free(victims);
+	if (!rc && (nv || dead || force)) {
+		__atomic_add_fetch(&s->cleaner_passes, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->cleaner_moved, *moved, __ATOMIC_RELAXED);
+		/* the victims are empty now in the live index: a checkpoint lets them go */
+		pthread_mutex_lock(&s->ckpt_mu);
+		rc = checkpoint_locked(s);
+		pthread_mutex_unlock(&s->ckpt_mu);
+	}
+	return rc;
+}
+
+void cleaner_run(struct kv *s, const int *stop)
+{
+	uint64_t moved;
+	pthread_mutex_lock(&s->clean_mu);
+	int rc = clean_pass(s, 0, 1, stop, &moved);
+	pthread_mutex_unlock(&s->clean_mu);
+	if (rc && rc != -EROFS)
+		kv_log(s, "%s: cleaner pass failed: %s (space is reclaimed later)", s->dir, strerror(-rc));
+}
+
+int kv_clean(struct kv *s, int force, uint64_t *moved)
+{
+	uint64_t m = 0;
+	pthread_mutex_lock(&s->clean_mu);
+	int rc = clean_pass(s, force, 0, NULL, &m);
+	pthread_mutex_unlock(&s->clean_mu);
+	if (moved)
+		*moved = m;
+	return rc;
+}

@@ -1,0 +1,79 @@
+/* logfmt.h — the bytes of a log segment, named once for the writer (wal.c) and the reader
+ * (logread.c). Byte tables: docs/FORMAT.md §3.
+ *
+ * Segment file wal-<first LSN, 16 hex digits>.log, little-endian:
+ *   header (32 bytes): magic "KVFSWAL\0" | version u32 | flags u32 | first_lsn u64 |
+ *                      salt u32 | hdr_crc u32 over bytes 0..27
+ *   records, back to back, each:
+ *     head_crc u32  crc32c seeded with the segment's salt, over bytes 4..23 of the record
+ *     len u32       payload bytes
+ *     lsn u64
+ *     type u8 | flags u8 (0) | reserved u16 (0)
+ *     body_crc u32  crc32c of the payload
+ *     payload[len]
+ *   then zeros (preallocated, unused) to the end of the file.
+ *
+ * Why two checksums: a reader that must find valid records after a bad one (to tell a torn tail
+ * from damage) tries every byte offset. The head checksum rejects a candidate after 20 bytes
+ * instead of after its claimed length, and the salt, random per segment, makes a record image
+ * inside a user's value (which never knows the salt) fail it: bytes a user wrote cannot pass
+ * for a record. */
+#ifndef KVFS_LOGFMT_H
+#define KVFS_LOGFMT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv.h"
+
+#define SEG_MAGIC "KVFSWAL"       /* 7 characters and the terminating NUL: 8 bytes */
+#define SEG_VERSION 2u
+#define SEG_HDR_SIZE 32u
+#define SEG_OFF_MAGIC 0
+#define SEG_OFF_VERSION 8
+#define SEG_OFF_FLAGS 12
+#define SEG_OFF_FIRST_LSN 16
+#define SEG_OFF_SALT 24
+#define SEG_OFF_CRC 28
+
+#define REC_HDR_SIZE 24u
+#define REC_OFF_HEAD_CRC 0
+#define REC_OFF_LEN 4
+#define REC_OFF_LSN 8
+#define REC_OFF_TYPE 16
+#define REC_OFF_FLAGS 17
+#define REC_OFF_RESERVED 18
+#define REC_OFF_BODY_CRC 20
+
+#define REC_TYPE_OPS 1u /* payload: a batch of operations (record.h) */
+
+/* A record's payload never exceeds this: one maximal write plus its chunk checksums, keys and
+ * framing. It fits the u32 length field. */
+#define REC_MAX_PAYLOAD (KV_MAX_WRITE + KV_MAX_WRITE / 1024 + (4u << 20))
+
+struct seg_header {
+	uint64_t first_lsn;
+	uint32_t salt;
+};
+
+void seg_header_encode(uint8_t hdr[SEG_HDR_SIZE], const struct seg_header *h);
+/* 0; -EBADMSG for a bad magic or checksum; -EPROTONOSUPPORT for another version, or flags this
+ * version does not know. The version is read only once the checksum is right: a flipped version
+ * byte is damage, not another format. */
+int seg_header_decode(const uint8_t hdr[SEG_HDR_SIZE], struct seg_header *h);
+
+struct rec_header {
+	uint32_t len;
+	uint64_t lsn;
+	uint8_t type;
+	uint32_t body_crc;
+};
+
+/* Fill in a record header (head checksum included) for a payload whose checksum is body_crc. */
+void rec_header_encode(uint8_t hdr[REC_HDR_SIZE], uint32_t salt, const struct rec_header *h);
+/* 1 when the head checksum (under salt) holds and flags and reserved are zero, else 0. Says
+ * nothing of the payload. */
+int rec_header_decode(const uint8_t hdr[REC_HDR_SIZE], uint32_t salt, struct rec_header *h);
+
+void seg_name(char *buf, size_t len, uint64_t first_lsn);
+int seg_parse_name(const char *name, uint64_t *first_lsn); /* 0 or -EINVAL */
+#endif

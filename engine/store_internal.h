@@ -1,0 +1,55 @@
+/* store_internal.h — what store.c shares with the cleaner (cleaner.c): the store itself and the
+ * write and checkpoint paths the cleaner goes through like any writer. Not for outside eyes. */
+#ifndef KVFS_STORE_INTERNAL_H
+#define KVFS_STORE_INTERNAL_H
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "ckpt.h"
+#include "index.h"
+#include "kv.h"
+#include "segtab.h"
+#include "wal.h"
+
+struct kv {
+	const struct kvio *io;
+	struct kv_options opt;
+	char dir[PATH_MAX];
+	int lock_fd;
+
+	pthread_mutex_t apply_mu;
+	pthread_rwlock_t ix_lock;
+	struct kvindex *ix;
+	struct segtab *segs;
+	struct wal *wal;
+	uint64_t applied_lsn; /* apply_mu */
+	int failed;           /* apply_mu: memory no longer matches the log (ENOMEM mid-record) */
+
+	pthread_mutex_t clean_mu;
+	pthread_mutex_t ckpt_mu;
+	uint64_t ckpt_lsn;         /* the newest durable checkpoint; ckpt_mu to change, read atomically */
+	struct ckpt_refs refs;     /* ckpt_mu: the segments it references */
+	uint64_t ckpt_file_bytes;  /* ckpt_mu: its size (the reserve is sized from it) */
+	uint64_t wal_base;         /* appended_bytes at the last checkpoint, minus replayed bytes */
+	uint64_t reserve_bytes;    /* ckpt_mu: the space reserve's size (0: none) */
+
+	/* background work: automatic checkpoints and the cleaner */
+	pthread_mutex_t bg_mu;
+	pthread_cond_t bg_cv;
+	pthread_t bg_thread;
+	int bg_running, bg_stop, bg_wanted;
+	uint64_t ckpt_next_at;     /* wal bytes at which the next automatic checkpoint is due */
+
+	/* counters, atomic */
+	uint64_t flush_requests, written_bytes, read_errors, checkpoints;
+	uint64_t cleaner_passes, cleaner_moved, segments_deleted;
+};
+
+/* One line for the operator (kv_options.log). */
+void kv_log(const struct kv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The write path: log and apply a batch (no precondition). */
+int store_apply(struct kv *s, const struct kv_batch *b, uint64_t *lsn_out);
+/* A checkpoint and the deletions it allows; ckpt_mu held. */
+int checkpoint_locked(struct kv *s);
+#endif
