@@ -13,19 +13,22 @@
  * its item on sequences of crashes.
  *
  * What runs (the counts are printed at the end: `crash points:` and `crash sequences:`):
- * - one life crashed at every I/O call in each power-loss mode (KV_CRASH_SEEDS workloads);
+ * - one life crashed at every I/O call in each power-loss mode (KV_CRASH_SEEDS workloads, 30,
+ *   20 under a sanitizer);
  * - the first life killed at every I/O call, then a second life that recovers and runs
  *   operations with flushes (sync=none or always, by seed) and dies by a power cut after its
  *   last operation or at a sampled call, or is killed at a sampled call before a third life
- *   that recovers, runs operations and dies by a power cut (KV_SEQ_SEEDS workloads);
+ *   that recovers, runs operations and dies by a power cut (KV_SEQ_SEEDS workloads each, 20,
+ *   4 under a sanitizer);
  * - a crash of each of the six kinds at every I/O call of a recovery, after a crash of each
  *   kind at a sample of the first life's calls; a kill there is followed by a life with
  *   flushes and a power cut;
  * - a crash of each kind at every I/O call of a salvage of a damaged store, then another
  *   recovery: it gives what an uninterrupted salvage gives, the damaged files are kept aside
  *   byte for byte, and a power cut after that loses nothing of it;
- * - issue 10's bug 1 step by step: a record filling its segment, killed before its fdatasync,
- *   a recovery, a flush that returns, a power cut.
+ * - step by step, in each power-loss mode: issue 10's bug 1 (a record filling its segment,
+ *   killed before its fdatasync, a recovery, a flush that returns, a power cut), and the same
+ *   with the first process killed before the store directory's name was durable.
  *
  * Rerun (every failure prints its own line):
  *   KV_SEED=N                                 everything, same workloads and samples
@@ -715,7 +718,7 @@ static void one_case(uint64_t seed, uint64_t k, enum fio_crash mode, bool crash_
 START_TEST(crash_at_every_io_call_recovers_a_prefix_with_every_flushed_op)
 {
 	uint64_t seed0 = tu_seed();
-	int nseeds = env_int("KV_CRASH_SEEDS", 30);
+	int nseeds = env_int("KV_CRASH_SEEDS", SANITIZED ? 20 : 30);
 	for (int si = 0; si < nseeds; si++) {
 		uint64_t seed = seed0 + (uint64_t)si;
 		/* how many I/O calls the whole workload makes without a crash */
