@@ -1082,7 +1082,8 @@ static struct faultio *damaged_store(uint64_t seed, int damage, int *lost_from)
 				break;
 			}
 	} else {
-		uint64_t off = recs[victim].off + 17 + tu_rand(&r) % (recs[victim].size - 17);
+		uint64_t off = recs[victim].off + REC_HDR_SIZE +
+			       tu_rand(&r) % (recs[victim].size - REC_HDR_SIZE); /* in its payload */
 		ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << (tu_rand(&r) % 8))), 0);
 	}
 	return f;
