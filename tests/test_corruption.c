@@ -683,5 +683,6 @@ int main(void)
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	printf("corruption cases: %lu\n", cases);
+	fflush(stdout); /* before a sanitizer's exit report can abort the process */
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1299,5 +1299,6 @@ int main(void)
 	       recovery_crashes);
 	printf("crash sequences: %" PRIu64 " (%" PRIu64 " with a crash during recovery, %" PRIu64
 	       " during salvage)\n", sequences, seq_recovery, seq_salvage);
+	fflush(stdout); /* before a sanitizer's exit report can abort the process */
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
