@@ -53,6 +53,7 @@ struct rplan {
 	/* a damaged segment whose valid prefix is kept: copied aside, then cut to the prefix */
 	int rewrite;
 	uint64_t rewrite_first;
+	int salvage; /* planned in salvage mode */
 };
 
 static int name_push(char ***list, size_t *n, const char *name)
@@ -761,6 +762,7 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	sc.plan = calloc(1, sizeof(*sc.plan));
 	if (!sc.plan)
 		return -ENOMEM;
+	sc.plan->salvage = mode == RECOVER_SALVAGE;
 	rc = io->list_dir(io, dir, &names, &n);
 	if (rc)
 		goto out;
@@ -996,9 +998,10 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 	rc = io->fsync_dir(io, dir);
 	if (rc)
 		return rc;
-	/* Only now that the snapshot's name is durable may what it replaces go. A salvage that
-	 * found damage deletes nothing. */
-	if (rep->damaged || !plan->n_covered)
+	/* Only now that the snapshot's name is durable may what it replaces go. Salvage deletes
+	 * nothing (the covered segments may hold the damage it reports), nor does an open that
+	 * found damage. */
+	if (rep->damaged || plan->salvage || !plan->n_covered)
 		return 0;
 	for (size_t k = 0; k < plan->n_covered; k++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, plan->covered[k]);
