@@ -152,8 +152,8 @@ bad:
 }
 
 /* A value given as the rest of a line or as joined arguments: plain, or one quoted string that
- * only spaces may follow (decoded in place). */
-static int take_value(struct kvcmd *c, char *v, size_t len, char *err, size_t errlen)
+ * only spaces may follow (decoded in place). base: v's offset in the line, for messages. */
+static int take_value(struct kvcmd *c, char *v, size_t len, size_t base, char *err, size_t errlen)
 {
 	size_t used, at;
 	enum kvq_error qe;
@@ -166,7 +166,7 @@ static int take_value(struct kvcmd *c, char *v, size_t len, char *err, size_t er
 		return 0;
 	}
 	if (kvq_unquote(v, len, v, &c->vlen, &used, &qe, &at))
-		return quote_error(qe, at, err, errlen);
+		return quote_error(qe, base + at, err, errlen);
 	for (size_t i = used; i < len; i++)
 		if (v[i] != ' ')
 			return fail(err, errlen, "text after the closing quote of the value (a value "
@@ -272,7 +272,7 @@ int kvcmd_parse_line(struct kvcmd *c, char *line, size_t len, int overlong, char
 	cu.pos++;
 	if (overlong)
 		return value_too_long(err, errlen);
-	return take_value(c, line + cu.pos, len - cu.pos, err, errlen);
+	return take_value(c, line + cu.pos, len - cu.pos, cu.pos, err, errlen);
 }
 
 /* ---- arguments ------------------------------------------------------------------------------ */
@@ -356,7 +356,7 @@ int kvcmd_parse_args(struct kvcmd *c, int argc, char **argv, char **scratch, cha
 		total += l;
 	}
 	*scratch = v;
-	return take_value(c, v, total, err, errlen);
+	return take_value(c, v, total, 0, err, errlen);
 }
 
 /* ---- answers -------------------------------------------------------------------------------- */
