@@ -495,7 +495,7 @@ static int listing_add(void *arg, const void *key, size_t klen, uint64_t size, c
 }
 
 /* memcmp order of byte strings, a proper prefix first: the index's order. */
-static int keycmp(const void *a, size_t alen, const void *b, size_t blen)
+static int list_keycmp(const void *a, size_t alen, const void *b, size_t blen)
 {
 	int r = memcmp(a, b, alen < blen ? alen : blen);
 
@@ -510,7 +510,7 @@ static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 	size_t slen = c->klen, off;
 	int rc;
 
-	if (c->has_after && keycmp(c->val, c->vlen, c->key, c->klen) > 0) {
+	if (c->has_after && list_keycmp(c->val, c->vlen, c->key, c->klen) > 0) {
 		start = c->val;
 		slen = c->vlen;
 	}

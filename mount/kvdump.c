@@ -11,7 +11,7 @@
 #define IOBUF_SIZE KVDUMP_CHUNK
 
 /* memcmp order, a proper prefix first: the order of the index and of a dump. */
-static int keycmp(const void *a, size_t alen, const void *b, size_t blen)
+static int dump_keycmp(const void *a, size_t alen, const void *b, size_t blen)
 {
 	int r = memcmp(a, b, alen < blen ? alen : blen);
 
@@ -429,7 +429,7 @@ int kvdump_read(struct kv *kv, int fd, struct kvdump_report *rep, kvdump_progres
 			rc = fault(rep, KVDUMP_DAMAGED, 0, rec_off, "entry header checksum");
 			goto out;
 		}
-		if (rep->entries && keycmp(key, klen, prev, prevlen) <= 0) {
+		if (rep->entries && dump_keycmp(key, klen, prev, prevlen) <= 0) {
 			rc = fault(rep, KVDUMP_DAMAGED, 0, rec_off, "key order");
 			goto out;
 		}
