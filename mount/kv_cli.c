@@ -346,8 +346,9 @@ static void print_report(FILE *f, const struct kv_report *rep)
 	fprintf(f, "records: %" PRIu64 " after the snapshot\n", rep->records_replayed);
 	fprintf(f, "last lsn: %" PRIu64 "\n", rep->last_lsn);
 	if (rep->tail_torn)
-		fprintf(f, "torn tail: %" PRIu64 " bytes at %s offset %" PRIu64 "\n", rep->tail_bytes_cut,
-			rep->tail_file, rep->tail_offset);
+		fprintf(f, "torn tail: %" PRIu64 " bytes at %s offset %" PRIu64 " (then %" PRIu64
+			" zero bytes of unused preallocation)\n", rep->tail_torn_bytes, rep->tail_file,
+			rep->tail_offset, rep->tail_bytes_cut - rep->tail_torn_bytes);
 	else if (rep->tail_bytes_cut)
 		fprintf(f, "torn tail: none (%" PRIu64 " zero bytes of unused preallocation at %s offset %"
 			PRIu64 ")\n", rep->tail_bytes_cut, rep->tail_file, rep->tail_offset);
@@ -357,6 +358,10 @@ static void print_report(FILE *f, const struct kv_report *rep)
 		fprintf(f, "damage: %s offset %" PRIu64 "\n", rep->damage_file, rep->damage_offset);
 	else
 		fprintf(f, "damage: none\n");
+	if (rep->covered_damage)
+		fprintf(f, "damage below the snapshot: %s offset %" PRIu64 " (%" PRIu64
+			" place(s); not needed, nothing lost)\n", rep->covered_file, rep->covered_offset,
+			rep->covered_damage);
 	if (rep->message[0])
 		fprintf(f, "message: %s\n", rep->message);
 }
@@ -876,8 +881,21 @@ out:
  * Arguments.
  * ------------------------------------------------------------------------------------------- */
 
+/* Make the entries of directory dir durable (a directory it just gained). */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 /* Create the missing parents of path (not path itself: kv_open does that), mode 0700 as the XDG
- * base directory spec asks for directories it creates. */
+ * base directory spec asks for directories it creates. Each one created is made durable in its
+ * own parent: else a power cut could take the whole store with it, acknowledged writes and all. */
 static int make_parents(const char *path)
 {
 	char *p = strdup(path), *end, *s;
@@ -893,7 +911,14 @@ static int make_parents(const char *path)
 	for (s = strchr(p + 1, '/'); ; s = strchr(s + 1, '/')) {
 		if (s)
 			*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+		if (mkdir(p, 0700) == 0) {
+			char *slash = strrchr(p, '/');
+			*slash = '\0';
+			rc = sync_dir(slash == p ? "/" : p);
+			*slash = '/';
+			if (rc)
+				goto out;
+		} else if (errno != EEXIST) {
 			rc = -errno;
 			goto out;
 		}

@@ -836,6 +836,9 @@ START_TEST(check_reports_a_torn_tail_and_still_exits_0)
 	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
 	ck_assert_msg(strstr(r.out, "torn tail: ") && !strstr(r.out, "torn tail: none"), "report: %s",
 		      r.out);
+	/* the torn bytes are the written ones (11 22 33 44 10), not the zero after them */
+	ck_assert_msg(strstr(r.out, "torn tail: 5 bytes") && strstr(r.out, "(then 1 zero bytes"),
+		      "report: %s", r.out);
 	ck_assert_msg(strstr(r.out, "status: clean\n"), "report: %s", r.out);
 	result_free(&r);
 }
