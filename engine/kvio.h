@@ -29,6 +29,10 @@ struct kvio {
 	int (*list_dir)(const struct kvio *io, const char *dir, char ***names, size_t *count);
 	/* Exclusive advisory lock on an open file, not waiting: -EWOULDBLOCK when held elsewhere. */
 	int (*lock)(const struct kvio *io, int fd);
+	/* Forget the file's cached pages (call it after a successful fdatasync, when none is dirty),
+	 * so that the next reads come from the disk: after a failed fdatasync Linux keeps serving
+	 * pages that never reached it, and recovery must not take them for durable. */
+	int (*drop_cache)(const struct kvio *io, int fd);
 	void *ctx; /* for the implementation */
 };
 

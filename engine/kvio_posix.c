@@ -199,6 +199,13 @@ static int os_lock(const struct kvio *io, int fd)
 	return 0;
 }
 
+static int os_drop_cache(const struct kvio *io, int fd)
+{
+	(void)io;
+	int rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	return rc ? -rc : 0;
+}
+
 void kvio_free_names(char **names, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
@@ -221,6 +228,7 @@ const struct kvio kvio_posix = {
 	.fsync_dir = os_fsync_dir,
 	.list_dir = os_list_dir,
 	.lock = os_lock,
+	.drop_cache = os_drop_cache,
 	.ctx = NULL,
 };
 

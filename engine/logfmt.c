@@ -37,6 +37,7 @@ void rec_header_encode(uint8_t hdr[REC_HDR_SIZE], uint32_t salt, const struct re
 {
 	le_put32(hdr + REC_OFF_LEN, h->len);
 	le_put64(hdr + REC_OFF_LSN, h->lsn);
+	le_put64(hdr + REC_OFF_BASE, h->base);
 	hdr[REC_OFF_TYPE] = h->type;
 	hdr[REC_OFF_FLAGS] = 0;
 	le_put16(hdr + REC_OFF_RESERVED, 0);
@@ -51,6 +52,7 @@ int rec_header_decode(const uint8_t hdr[REC_HDR_SIZE], uint32_t salt, struct rec
 		return 0;
 	h->len = le_get32(hdr + REC_OFF_LEN);
 	h->lsn = le_get64(hdr + REC_OFF_LSN);
+	h->base = le_get64(hdr + REC_OFF_BASE);
 	h->type = hdr[REC_OFF_TYPE];
 	h->body_crc = le_get32(hdr + REC_OFF_BODY_CRC);
 	return 1;

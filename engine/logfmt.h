@@ -5,9 +5,11 @@
  *   header (32 bytes): magic "KVFSWAL\0" | version u32 | flags u32 | first_lsn u64 |
  *                      salt u32 | hdr_crc u32 over bytes 0..27
  *   records, back to back, each:
- *     head_crc u32  crc32c seeded with the segment's salt, over bytes 4..23 of the record
+ *     head_crc u32  crc32c seeded with the segment's salt, over bytes 4..31 of the record
  *     len u32       payload bytes
  *     lsn u64
+ *     base u64      the log's durable LSN when the record was written: every record up to it
+ *                   had been fdatasync'd
  *     type u8 | flags u8 (0) | reserved u16 (0)
  *     body_crc u32  crc32c of the payload
  *     payload[len]
@@ -17,7 +19,12 @@
  * from damage) tries every byte offset. The head checksum rejects a candidate after 20 bytes
  * instead of after its claimed length, and the salt, random per segment, makes a record image
  * inside a user's value (which never knows the salt) fail it: bytes a user wrote cannot pass
- * for a record. */
+ * for a record.
+ *
+ * Why the base: records written but not yet synced may reach the disk in any order in a power
+ * cut, so a bad record followed by a good one is not always damage. It is a hole in the last,
+ * unsynced stretch unless a record after it says (by its base) that the bad one had been synced
+ * before it was written; only then is it damage (model: tests/model/group_commit.pml). */
 #ifndef KVFS_LOGFMT_H
 #define KVFS_LOGFMT_H
 #include <stddef.h>
@@ -35,14 +42,15 @@
 #define SEG_OFF_SALT 24
 #define SEG_OFF_CRC 28
 
-#define REC_HDR_SIZE 24u
+#define REC_HDR_SIZE 32u
 #define REC_OFF_HEAD_CRC 0
 #define REC_OFF_LEN 4
 #define REC_OFF_LSN 8
-#define REC_OFF_TYPE 16
-#define REC_OFF_FLAGS 17
-#define REC_OFF_RESERVED 18
-#define REC_OFF_BODY_CRC 20
+#define REC_OFF_BASE 16
+#define REC_OFF_TYPE 24
+#define REC_OFF_FLAGS 25
+#define REC_OFF_RESERVED 26
+#define REC_OFF_BODY_CRC 28
 
 #define REC_TYPE_OPS 1u /* payload: a batch of operations (record.h) */
 
@@ -64,6 +72,7 @@ int seg_header_decode(const uint8_t hdr[SEG_HDR_SIZE], struct seg_header *h);
 struct rec_header {
 	uint32_t len;
 	uint64_t lsn;
+	uint64_t base;
 	uint8_t type;
 	uint32_t body_crc;
 };

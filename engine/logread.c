@@ -185,7 +185,8 @@ int logseg_record(struct logseg *s, uint64_t off, uint32_t salt, struct rec_head
 /* A valid record at off whose LSN lies in [lo, hi]? The LSN and the length are looked at before
  * any checksum: a run of 0x01 bytes, or of a value's bytes, almost never carries an LSN in range,
  * so almost no offset costs more than a few compares. */
-static int candidate(const struct logsearch *q, uint64_t off, uint64_t lo, uint64_t hi, uint64_t *lsn)
+static int candidate(const struct logsearch *q, uint64_t off, uint64_t lo, uint64_t hi, uint64_t *lsn,
+		     uint64_t *base)
 {
 	const uint8_t *p = q->buf + off;
 	struct rec_header h;
@@ -207,24 +208,49 @@ static int candidate(const struct logsearch *q, uint64_t off, uint64_t lo, uint6
 	if (crc32c(0, p + REC_HDR_SIZE, len) != h.body_crc)
 		return 0;
 	*lsn = l;
+	*base = le_get64(p + REC_OFF_BASE);
 	return 1;
 }
 
 uint64_t log_find(const struct logsearch *q, uint64_t from, uint64_t lo, uint64_t hi, uint64_t *lsn)
 {
+	uint64_t base;
 	for (uint64_t off = from; off + REC_HDR_SIZE <= q->size; off++)
-		if (candidate(q, off, lo, hi, lsn))
+		if (candidate(q, off, lo, hi, lsn, &base))
+			return off;
+	return q->size;
+}
+
+/* A valid record at or after from that could follow last_lsn (above it, and not further above
+ * it than records could fit in the bytes before it). With vouch, only one whose base says the
+ * record last_lsn + 1 was durable before it was written counts. */
+static int any_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn, int vouch)
+{
+	uint64_t lsn, base;
+	for (uint64_t off = from; off + REC_HDR_SIZE <= q->size; off++)
+		if (candidate(q, off, last_lsn + 1, last_lsn + 1 + off / REC_HDR_SIZE, &lsn, &base) &&
+		    (!vouch || base >= last_lsn + 1))
+			return 1;
+	return 0;
+}
+
+uint64_t log_next_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn)
+{
+	uint64_t lsn, base;
+	for (uint64_t off = from; off + REC_HDR_SIZE <= q->size; off++)
+		if (candidate(q, off, last_lsn + 1, last_lsn + 1 + off / REC_HDR_SIZE, &lsn, &base))
 			return off;
 	return q->size;
 }
 
 int log_any_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn)
 {
-	uint64_t lsn;
-	for (uint64_t off = from; off + REC_HDR_SIZE <= q->size; off++)
-		if (candidate(q, off, last_lsn + 1, last_lsn + 1 + off / REC_HDR_SIZE, &lsn))
-			return 1;
-	return 0;
+	return any_after(q, from, last_lsn, 0);
+}
+
+int log_vouched_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn)
+{
+	return any_after(q, from, last_lsn, 1);
 }
 
 uint32_t log_salt_at(const struct logsearch *q, uint64_t off)

@@ -56,6 +56,12 @@ uint64_t log_find(const struct logsearch *q, uint64_t from, uint64_t lo, uint64_
  * LSN must be above last_lsn, and not further above it than records could fit in the bytes
  * before it. */
 int log_any_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn);
+/* The offset of the first such record, or size. */
+uint64_t log_next_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn);
+/* The same, counting only records whose base is at least last_lsn + 1: proof that the record
+ * last_lsn + 1 had been synced before they were written (logfmt.h). A bad record that no later
+ * record vouches for is a hole in the last unsynced stretch of the log, not damage. */
+int log_vouched_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn);
 
 /* The salt a valid record at off was written under (its head checksum tells it): what a
  * segment with a damaged header is read with. */

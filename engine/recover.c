@@ -25,6 +25,8 @@
 #include "logread.h"
 #include "record.h"
 
+#define SECTOR 512u /* the unit a disk writes whole (or not at all) */
+
 struct seg {
 	uint64_t first_lsn;
 	uint64_t size;
@@ -44,10 +46,6 @@ struct rplan {
 	/* files set aside on commit (salvage) */
 	char **aside;
 	size_t n_aside;
-	/* segments whose records recovery replayed or skipped over: fdatasync'd on commit, since a
-	 * killed process may have left their last records in the page cache only */
-	char **sync;
-	size_t n_sync;
 	/* files the newest checkpoint made unneeded (older checkpoints, segments wholly before it
 	 * that it does not reference): removed on commit, once the directory fsync has made that
 	 * checkpoint's name durable */
@@ -59,6 +57,7 @@ struct rplan {
 	/* damaged segments that hold values still in use: copied aside, kept in place uncut */
 	char **copy;
 	size_t n_copy;
+	int salvage; /* planned in salvage mode */
 	struct ckpt_refs refs;
 };
 
@@ -263,6 +262,26 @@ static uint64_t nonzero_extent(const uint8_t *buf, uint64_t size, uint64_t off)
 	return end - off;
 }
 
+/* Does [off, next) hold what a write that never reached the disk leaves in a preallocated
+ * segment: zeros from off to the end of its sector, or a whole sector of zeros? */
+static int zero_hole(const uint8_t *buf, uint64_t off, uint64_t next)
+{
+	uint64_t s = (off + SECTOR - 1) / SECTOR * SECTOR;
+	int z = s > off;
+	for (uint64_t i = off; z && i < s && i < next; i++)
+		z = !buf[i];
+	if (z && s <= next)
+		return 1;
+	for (; s + SECTOR <= next; s += SECTOR) {
+		uint64_t i = s;
+		while (i < s + SECTOR && !buf[i])
+			i++;
+		if (i == s + SECTOR)
+			return 1;
+	}
+	return 0;
+}
+
 /* The bytes from off on in segs[i] are not a valid record. Decide: torn tail (plan the cut),
  * unused preallocation before the next segment (continue), or damage. w: the segment whole,
  * or NULL when the caller found only zeros from off on (then size is the file's). */
@@ -273,8 +292,16 @@ static int on_bad_record(struct scan *sc, size_t i, const struct whole *w, uint6
 	int zeros = !w;
 
 	*stop = 1;
-	if (!zeros)
-		later = log_any_after(&w->q, off + 1, sc->last_lsn);
+	if (!zeros) {
+		later = log_vouched_after(&w->q, off + 1, sc->last_lsn);
+		/* Valid records after it that none vouches for: it was written in the last stretch
+		 * before the crash, unsynced, as they were. A page of it that never reached the disk
+		 * reads as the zeros the segment was preallocated with: that hole is cut with what
+		 * follows. Anything else in the bad record (flipped bits, garbage) is damage. */
+		uint64_t next = later ? size : log_next_after(&w->q, off + 1, sc->last_lsn);
+		if (next < size && !zero_hole(w->buf, off, next))
+			later = 1;
+	}
 	for (size_t j = i + 1; !later && j < sc->nsegs; j++) {
 		rc = segment_has_content(sc, &sc->segs[j], sc->last_lsn, &later);
 		if (rc)
@@ -377,7 +404,7 @@ static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64
 		goto out;
 	}
 	*stop = 1;
-	later = from < w.size && log_any_after(&w.q, from, sc->expected - 1);
+	later = from < w.size && log_vouched_after(&w.q, from, sc->expected - 1);
 	if (!later) {
 		rc = later_segments_have_content(sc, i, sc->expected - 1, &later);
 		if (rc)
@@ -410,12 +437,17 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 
 	*stop = 0;
 	seg_path(sc, &sc->segs[i], path, sizeof(path));
-	rc = name_push(&sc->plan->sync, &sc->plan->n_sync, sc->segs[i].name);
-	if (rc)
-		return rc;
 	rc = logseg_open(&ls, sc->io, path, &sc->buf, &sc->cap, LOGSEG_WINDOW);
 	if (rc)
 		return rc;
+	/* Read what the disk holds, not what the cache shows: sync what a killed process left
+	 * unsynced, then drop the cached pages, among them any that a failed fdatasync marked
+	 * clean without writing (Linux would go on serving them; they would pass for durable). */
+	rc = sc->io->fdatasync(sc->io, ls.fd);
+	if (!rc)
+		rc = sc->io->drop_cache(sc->io, ls.fd);
+	if (rc)
+		goto out;
 	int hrc = logseg_header(&ls, &h);
 	if (hrc == -EPROTONOSUPPORT) {
 		/* written by another version: never mistake it for a torn tail */
@@ -749,6 +781,7 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	sc.plan = calloc(1, sizeof(*sc.plan));
 	if (!sc.plan)
 		return -ENOMEM;
+	sc.plan->salvage = mode == RECOVER_SALVAGE;
 	rc = io->list_dir(io, dir, &names, &n);
 	if (rc)
 		goto out;
@@ -912,16 +945,6 @@ static int listed(char *const *list, size_t n, const char *name)
 	return 0;
 }
 
-static int sync_file(const struct kvio *io, const char *path)
-{
-	int fd, rc = io->open(io, path, O_RDWR, 0, &fd);
-	if (rc)
-		return rc;
-	rc = io->fdatasync(io, fd);
-	int crc = io->close(io, fd);
-	return rc ? rc : crc;
-}
-
 /* segs forgets a segment file the plan sets aside or deletes. */
 static void forget(struct segtab *segs, const char *name)
 {
@@ -995,25 +1018,16 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 			return rc;
 		plan->resume_size = plan->resume_end;
 	}
-	/* Everything replayed is about to be called durable: the new process answers flushes from
-	 * a durable LSN that starts at the last record replayed. A killed process may have left
-	 * those records in the page cache only (written, never fdatasync'd), so sync them now, and
-	 * the directory, which also makes the checkpoint's and the segments' names durable. */
-	for (size_t k = 0; k < plan->n_sync; k++) {
-		if (listed(plan->aside, plan->n_aside, plan->sync[k]) ||
-		    listed(plan->remove, plan->n_remove, plan->sync[k]))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, plan->sync[k]);
-		rc = sync_file(io, path);
-		if (rc)
-			return rc;
-	}
+	/* Everything replayed is about to be called durable: the scan synced every segment it
+	 * read (a killed process may have left their last records in the page cache only); the
+	 * directory, which holds the checkpoint's and the segments' names, is synced here. */
 	rc = io->fsync_dir(io, dir);
 	if (rc)
 		return rc;
-	/* Only now that the checkpoint's name is durable may what it replaces go. A salvage that
-	 * found damage deletes nothing. */
-	if (rep->damaged || !plan->n_covered)
+	/* Only now that the checkpoint's name is durable may what it replaces go. Salvage deletes
+	 * nothing (the covered segments may hold the damage it reports), nor does an open that
+	 * found damage. */
+	if (rep->damaged || plan->salvage || !plan->n_covered)
 		return 0;
 	for (size_t k = 0; k < plan->n_covered; k++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, plan->covered[k]);
@@ -1050,8 +1064,6 @@ void recovery_free(struct rplan *plan)
 		free(plan->remove[k]);
 	for (size_t k = 0; k < plan->n_aside; k++)
 		free(plan->aside[k]);
-	for (size_t k = 0; k < plan->n_sync; k++)
-		free(plan->sync[k]);
 	for (size_t k = 0; k < plan->n_covered; k++)
 		free(plan->covered[k]);
 	for (size_t k = 0; k < plan->n_copy; k++)
@@ -1059,7 +1071,6 @@ void recovery_free(struct rplan *plan)
 	free(plan->copy);
 	free(plan->remove);
 	free(plan->aside);
-	free(plan->sync);
 	free(plan->covered);
 	ckpt_refs_free(&plan->refs);
 	free(plan);

@@ -109,14 +109,13 @@ static void lock_holder(const struct kvio *io, const char *dir, char *buf, size_
 }
 
 /* Create the store directory when missing, and make its name durable in its parent: without
- * that a power cut could take the whole directory, acknowledged writes and all. */
+ * that a power cut could take the whole directory, acknowledged writes and all. Also when it
+ * exists: a killed process may have created it and died before the parent's fsync. */
 static int ensure_dir(const struct kvio *io, const char *dir)
 {
 	char parent[PATH_MAX];
 	int rc = io->mkdir(io, dir, 0700);
-	if (rc == -EEXIST)
-		return 0;
-	if (rc)
+	if (rc && rc != -EEXIST)
 		return rc;
 	snprintf(parent, sizeof(parent), "%s", dir);
 	size_t n = strlen(parent);

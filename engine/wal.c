@@ -204,7 +204,7 @@ int wal_sync(struct wal *w, uint64_t lsn)
  * recovery then never sees a gap between segments that no acknowledged write explains. */
 static int rotate(struct wal *w, uint64_t need)
 {
-	int fd, rc;
+	int fd, rc, trimmed = 0;
 	uint64_t reserved;
 	uint32_t salt;
 
@@ -215,6 +215,19 @@ static int rotate(struct wal *w, uint64_t need)
 			pthread_cond_wait(&w->cv, &w->mu);
 			continue;
 		}
+		/* Give back the unused preallocation first, so that the sync below makes the size
+		 * durable too (a failure to trim costs space, not data). */
+		if (!trimmed && w->seg_reserved > w->seg_size) {
+			trimmed = 1;
+			if (w->io->ftruncate(w->io, w->fd, w->seg_size) == 0)
+				w->seg_reserved = w->seg_size;
+			else
+				trimmed = 0, w->seg_reserved = w->seg_size; /* don't try again */
+			if (trimmed) {
+				lead_round(w); /* the size change needs a sync of its own */
+				continue;
+			}
+		}
 		if (w->durable_lsn == w->next_lsn - 1)
 			break;
 		lead_round(w);
@@ -222,12 +235,7 @@ static int rotate(struct wal *w, uint64_t need)
 	rc = seg_create(w, w->next_lsn, need, &fd, &reserved, &salt);
 	if (rc)
 		return rc;
-	/* The old segment is durable through its last record; its unused preallocation is given
-	 * back (a failure to do so costs space, not data). */
-	int trc = w->seg_reserved > w->seg_size ? w->io->ftruncate(w->io, w->fd, w->seg_size) : 0;
-	int crc = w->io->close(w->io, w->fd);
-	(void)trc;
-	(void)crc; /* durable already: a failed close loses nothing */
+	kvio_close_quiet(w->io, w->fd); /* durable through its last record: a failed close loses nothing */
 	segtab_seal(w->segs, w->seg_first_lsn, w->seg_size, w->next_lsn - 1);
 	w->fd = fd;
 	w->seg_first_lsn = w->next_lsn;
@@ -300,7 +308,8 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 			goto out;
 	}
 	uint64_t lsn = w->next_lsn;
-	struct rec_header h = { .len = (uint32_t)len, .lsn = lsn, .type = type, .body_crc = body_crc };
+	struct rec_header h = { .len = (uint32_t)len, .lsn = lsn, .base = w->durable_lsn, .type = type,
+				.body_crc = body_crc };
 	rec_header_encode(hdr, w->salt, &h);
 	rc = write_record(w, hdr, iov, iovcnt, w->seg_size);
 	if (rc) {

@@ -1,18 +1,28 @@
-/* kv_cli.c — a line shell over a kvfs store, and the store's check and salvage front end.
+/* kv_cli.c — a line shell over a kvfs store, its one-command mode, dump and load, and the
+ * store's check and salvage front end.
  *
- *   kv_cli [-o OPT[,OPT...]] [DATADIR]    one command per line on stdin, one reply per line on stdout
- *   kv_cli --check DATADIR                 verify without changing anything; exit 0 clean, 1 damaged
- *   kv_cli --salvage DATADIR               keep everything before the damage, move the rest aside
+ *   kv_cli [-o OPT[,OPT...]] [--raw] [DATADIR]        one command per line on stdin, replies on stdout
+ *   kv_cli [-o OPT] [--raw] DATADIR COMMAND [ARGS...] one command, its reply, exit
+ *   kv_cli [-o OPT] --dump DATADIR                    the store as a portable dump on stdout
+ *   kv_cli [-o OPT] --load DATADIR                    a new store from a dump on stdin
+ *   kv_cli --check DATADIR                            verify without changing anything
+ *   kv_cli --salvage DATADIR                          keep everything before the damage
  *
- * stdout carries replies and nothing else, flushed after each one, so a script can drive the shell
- * over a pair of pipes in lock step. Everything meant for a person (prompt, recovery report, open
- * failures) goes to stderr.
+ * stdout carries replies (or the dump) and nothing else, flushed after each reply, so a script
+ * can drive the shell over a pair of pipes in lock step. Everything meant for a person (prompt,
+ * recovery report, open failures, progress) goes to stderr. The protocol itself (parsing,
+ * replies, quoting) is kvcmd.c and kvquote.c; the dump format is kvdump.c.
  *
- * Exit status: 0 clean, 1 the store could not be opened, closed, checked clean or salvaged, 2 usage
- * or an error that is not about the store's contents. */
+ * Exit status: 0 clean; 1 a command was answered ERR, or the store could not be opened, closed,
+ * checked clean, salvaged, dumped or loaded; 2 usage, or an error that is not about the store's
+ * contents. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,16 +30,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hugepages.h"
-#include "stdfds.h"
 #include "kv.h"
+#include "kvcmd.h"
+#include "kvdump.h"
+#include "stdfds.h"
 
 #define PROG "kv_cli"
 
-#define EXIT_STORE 1 /* open, close, check or salvage failed, or damage found */
+#define EXIT_STORE 1 /* a command answered ERR; open, close, check, salvage, dump or load failed */
 #define EXIT_USAGE 2 /* bad arguments, or an error that says nothing about the store */
 
 /* ---------------------------------------------------------------------------------------------
@@ -171,245 +185,76 @@ static int lr_next(struct linereader *r, char **line, size_t *len, int *overlong
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The shell.
+ * The shell and one-shot mode: both parse into a struct kvcmd and let kvcmd_run answer it.
  * ------------------------------------------------------------------------------------------- */
 
 struct shell {
 	struct kv *kv;
-	int out_error; /* errno of the first failed write to stdout; then nothing more is answered */
+	int raw;         /* --raw: keys and values unquoted */
 	int interactive; /* stdin is a terminal: prompt, and let blank lines pass */
+	int any_err;     /* some command was answered ERR: the exit status will be 1 */
+	int out_error;   /* errno of the first failed write to stdout; then nothing more is answered */
 };
 
-/* One reply line on stdout, flushed at once: the script on the other end waits for it. */
-static void reply(struct shell *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void reply(struct shell *sh, const char *fmt, ...)
+/* Only spaces. */
+static int blank(const char *line, size_t len)
 {
-	va_list ap;
-
-	if (sh->out_error)
-		return;
-	va_start(ap, fmt);
-	vfprintf(stdout, fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	errno = 0;
-	if (fflush(stdout) == EOF || ferror(stdout))
-		sh->out_error = errno ? errno : EIO;
-}
-
-/* A write (PUT, DEL) failed. After a failed log write the store refuses writes with -EROFS until it
- * is reopened; name the failure that caused it, which is what the user can act on. */
-static void reply_write_error(struct shell *sh, int rc)
-{
-	struct kv_stats st;
-
-	kv_stats(sh->kv, &st);
-	if (rc == -EROFS || st.read_only)
-		reply(sh, "ERR store is read-only after a failed write: %s",
-		      strerror(st.error ? -st.error : -rc));
-	else
-		reply(sh, "ERR %s", strerror(-rc));
-}
-
-/* A flush or snapshot failed. Once the log has failed, every later flush returns that original
- * error: say that the store is read-only and why, so a second FLUSH does not look like new trouble. */
-static void reply_durability_error(struct shell *sh, const char *what, int rc)
-{
-	struct kv_stats st;
-
-	kv_stats(sh->kv, &st);
-	if (st.read_only)
-		reply(sh, "ERR %s failed: store is read-only after a failed write: %s", what,
-		      strerror(st.error ? -st.error : -rc));
-	else
-		reply(sh, "ERR %s failed: %s", what, strerror(-rc));
-}
-
-/* Tokens are separated by runs of spaces. *pos advances past the token; *tlen 0 when none is left. */
-static void next_token(const char *line, size_t len, size_t *pos, const char **tok, size_t *tlen)
-{
-	size_t i = *pos;
-
-	while (i < len && line[i] == ' ')
-		i++;
-	*tok = line + i;
-	while (i < len && line[i] != ' ')
-		i++;
-	*tlen = (size_t)(line + i - *tok);
-	*pos = i;
-}
-
-/* Only spaces left on the line. */
-static int at_end(const char *line, size_t len, size_t pos)
-{
-	while (pos < len && line[pos] == ' ')
-		pos++;
-	return pos == len;
-}
-
-static int token_is(const char *tok, size_t tlen, const char *name)
-{
-	return tlen == strlen(name) && strncasecmp(tok, name, tlen) == 0;
-}
-
-enum cmd { CMD_PUT, CMD_GET, CMD_DEL, CMD_SIZE, CMD_SNAP, CMD_FLUSH, CMD_EXIT };
-
-static const struct {
-	const char *name;
-	int nkeys; /* 1: takes a key */
-} commands[] = {
-	[CMD_PUT] = { "PUT", 1 },   [CMD_GET] = { "GET", 1 },     [CMD_DEL] = { "DEL", 1 },
-	[CMD_SIZE] = { "SIZE", 0 }, [CMD_SNAP] = { "SNAP", 0 },   [CMD_FLUSH] = { "FLUSH", 0 },
-	[CMD_EXIT] = { "EXIT", 0 },
-};
-
-static void do_put(struct shell *sh, const char *key, size_t klen, const char *val, size_t vlen)
-{
-	int rc = kv_put(sh->kv, key, klen, val, vlen);
-
-	if (rc)
-		reply_write_error(sh, rc);
-	else
-		reply(sh, "OK");
-}
-
-/* The value's bytes as they are, then \n: a binary value is not escaped (see --help). */
-static void do_get(struct shell *sh, const char *key, size_t klen)
-{
-	void *val = NULL;
-	uint64_t vlen = 0;
-	int rc = kv_get(sh->kv, key, klen, &val, &vlen);
-
-	if (rc == -ENOENT) {
-		reply(sh, "(nil)");
-	} else if (rc) {
-		reply(sh, "ERR %s", strerror(-rc));
-	} else if (!sh->out_error) {
-		if (fwrite(val, 1, (size_t)vlen, stdout) != vlen)
-			sh->out_error = errno ? errno : EIO;
-		reply(sh, "%s", "");
-	}
-	free(val);
-}
-
-static void do_del(struct shell *sh, const char *key, size_t klen)
-{
-	int rc = kv_del(sh->kv, key, klen);
-
-	if (rc == -ENOENT)
-		reply(sh, "(nil)");
-	else if (rc)
-		reply_write_error(sh, rc);
-	else
-		reply(sh, "OK");
-}
-
-static void do_size(struct shell *sh)
-{
-	struct kv_stats st;
-
-	kv_stats(sh->kv, &st);
-	reply(sh, "%" PRIu64, st.keys);
-}
-
-static void do_snap(struct shell *sh)
-{
-	int rc = kv_snapshot(sh->kv);
-
-	if (rc)
-		reply_durability_error(sh, "snapshot", rc);
-	else
-		reply(sh, "OK");
-}
-
-static void do_flush(struct shell *sh)
-{
-	int rc = kv_flush(sh->kv);
-
-	if (rc)
-		reply_durability_error(sh, "flush", rc);
-	else
-		reply(sh, "OK");
+	for (size_t i = 0; i < len; i++)
+		if (line[i] != ' ')
+			return 0;
+	return 1;
 }
 
 /* Answer one line. Returns 1 for EXIT (the caller closes the store and replies), else 0.
  * overlong: the line was longer than any valid command and only its start is in line.
  * A blank line is an error for a script (it still gets its one reply) but nothing at a prompt. */
-static int shell_line(struct shell *sh, const char *line, size_t len, int overlong)
+static int shell_line(struct shell *sh, char *line, size_t len, int overlong)
 {
-	const char *tok, *key;
-	size_t tlen, klen, pos = 0;
-	size_t c;
+	struct kvcmd c;
+	char err[256];
+	int rc;
 
-	next_token(line, len, &pos, &tok, &tlen);
-	if (tlen == 0) {
-		if (overlong || !sh->interactive)
-			reply(sh, "%s", overlong ? "ERR line too long" : "ERR empty line");
+	if (sh->interactive && !overlong && blank(line, len))
 		return 0;
-	}
-	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
-		if (token_is(tok, tlen, commands[c].name))
-			break;
-	if (c == sizeof(commands) / sizeof(commands[0])) {
-		if (tlen > 32)
-			reply(sh, "ERR unknown command");
-		else
-			reply(sh, "ERR unknown command '%.*s'", (int)tlen, tok);
-		return 0;
-	}
-	if (commands[c].nkeys == 0) {
-		if (overlong || !at_end(line, len, pos))
-			reply(sh, "ERR %s takes no arguments", commands[c].name);
-		else if (c == CMD_EXIT)
+	if (kvcmd_parse_line(&c, line, len, overlong, err, sizeof(err))) {
+		sh->any_err = 1;
+		rc = kvcmd_reply(stdout, "ERR %s", err);
+	} else {
+		rc = kvcmd_run(sh->kv, &c, stdout, sh->raw);
+		if (rc == KVCMD_DO_EXIT)
 			return 1;
-		else if (c == CMD_SIZE)
-			do_size(sh);
-		else if (c == CMD_SNAP)
-			do_snap(sh);
-		else
-			do_flush(sh);
-		return 0;
+		if (rc == KVCMD_REPLIED_ERR)
+			sh->any_err = 1;
 	}
-
-	next_token(line, len, &pos, &key, &klen);
-	if (klen == 0) {
-		reply(sh, c == CMD_PUT ? "ERR %s needs a key and a value" : "ERR %s needs a key",
-		      commands[c].name);
-		return 0;
-	}
-	/* An overlong line cut inside its first token: that token is the key, and it is too long. */
-	if (klen > KV_MAX_KEY || (overlong && pos == len)) {
-		reply(sh, "ERR key too long (at most %u bytes)", KV_MAX_KEY);
-		return 0;
-	}
-	if (c != CMD_PUT) {
-		if (overlong || !at_end(line, len, pos))
-			reply(sh, "ERR %s takes one key (keys cannot contain spaces)", commands[c].name);
-		else if (c == CMD_GET)
-			do_get(sh, key, klen);
-		else
-			do_del(sh, key, klen);
-		return 0;
-	}
-
-	/* PUT: the value is everything after the one space that ends the key, spaces included. */
-	if (pos == len) {
-		reply(sh, "ERR PUT needs a value (for an empty one: \"PUT key \")");
-		return 0;
-	}
-	pos++;
-	if (overlong || len - pos > KV_MAX_VALUE) {
-		reply(sh, "ERR value too long (at most %llu bytes)", (unsigned long long)KV_MAX_VALUE);
-		return 0;
-	}
-	do_put(sh, key, klen, line + pos, len - pos);
+	if (rc < 0)
+		sh->out_error = -rc;
 	return 0;
 }
 
-/* Answer lines until EXIT or the end of input, then close the store. Returns the exit status. */
-static int shell_run(struct kv *kv)
+/* After EXIT, or at the end of a one-shot command: close the store. An explicit EXIT gets the
+ * close's outcome as its reply; otherwise a failure goes to stderr. Returns the exit status. */
+static int close_store(struct kv *kv, int exit_reply, int *out_error)
 {
-	struct shell sh = { .kv = kv, .interactive = isatty(STDIN_FILENO) };
+	int rc = kv_close(kv), wrc = 0;
+
+	if (rc) {
+		if (exit_reply)
+			wrc = kvcmd_reply(stdout, "ERR close failed: %s", strerror(-rc));
+		else
+			fprintf(stderr, PROG ": closing the store: %s\n", strerror(-rc));
+	} else if (exit_reply) {
+		wrc = kvcmd_reply(stdout, "OK");
+	}
+	if (wrc && !*out_error)
+		*out_error = -wrc;
+	return rc ? EXIT_STORE : 0;
+}
+
+/* Answer lines until EXIT or the end of input, then close the store. Returns the exit status:
+ * 0, or 1 when any command was answered ERR, the input or output failed, or the close did. */
+static int shell_run(struct kv *kv, int raw)
+{
+	struct shell sh = { .kv = kv, .raw = raw, .interactive = isatty(STDIN_FILENO) };
 	struct linereader lr;
 	int explicit_exit = 0, status = 0, rc;
 
@@ -455,22 +300,33 @@ static int shell_run(struct kv *kv)
 	}
 	lr_free(&lr);
 close:
-	rc = kv_close(kv);
-	if (rc) {
-		/* An explicit EXIT gets its answer as a reply; at end of input nobody asked. */
-		if (explicit_exit)
-			reply(&sh, "ERR close failed: %s", strerror(-rc));
-		else
-			fprintf(stderr, PROG ": closing the store: %s\n", strerror(-rc));
+	if (close_store(kv, explicit_exit && !sh.out_error, &sh.out_error))
 		return EXIT_STORE;
-	}
-	if (explicit_exit)
-		reply(&sh, "OK");
 	if (sh.out_error && !status) {
 		/* the EXIT reply itself could not be written: nobody was told it went well */
 		fprintf(stderr, PROG ": writing standard output: %s\n", strerror(sh.out_error));
 		status = EXIT_STORE;
 	}
+	if (!status && sh.any_err)
+		status = EXIT_STORE;
+	return status;
+}
+
+/* One-shot: the command, already parsed, against the open store. Exit status 0, or 1 when it
+ * was answered ERR, its reply could not be written, or the close failed. */
+static int oneshot_run(struct kv *kv, const struct kvcmd *c, int raw)
+{
+	int out_error = 0, status, rc = kvcmd_run(kv, c, stdout, raw);
+
+	if (rc < 0)
+		out_error = -rc;
+	status = close_store(kv, rc == KVCMD_DO_EXIT, &out_error);
+	if (out_error) {
+		fprintf(stderr, PROG ": writing standard output: %s\n", strerror(out_error));
+		return EXIT_STORE;
+	}
+	if (rc == KVCMD_REPLIED_ERR)
+		return EXIT_STORE;
 	return status;
 }
 
@@ -490,8 +346,9 @@ static void print_report(FILE *f, const struct kv_report *rep)
 	fprintf(f, "records: %" PRIu64 " after the snapshot\n", rep->records_replayed);
 	fprintf(f, "last lsn: %" PRIu64 "\n", rep->last_lsn);
 	if (rep->tail_torn)
-		fprintf(f, "torn tail: %" PRIu64 " bytes at %s offset %" PRIu64 "\n", rep->tail_bytes_cut,
-			rep->tail_file, rep->tail_offset);
+		fprintf(f, "torn tail: %" PRIu64 " bytes at %s offset %" PRIu64 " (then %" PRIu64
+			" zero bytes of unused preallocation)\n", rep->tail_torn_bytes, rep->tail_file,
+			rep->tail_offset, rep->tail_bytes_cut - rep->tail_torn_bytes);
 	else if (rep->tail_bytes_cut)
 		fprintf(f, "torn tail: none (%" PRIu64 " zero bytes of unused preallocation at %s offset %"
 			PRIu64 ")\n", rep->tail_bytes_cut, rep->tail_file, rep->tail_offset);
@@ -501,6 +358,10 @@ static void print_report(FILE *f, const struct kv_report *rep)
 		fprintf(f, "damage: %s offset %" PRIu64 "\n", rep->damage_file, rep->damage_offset);
 	else
 		fprintf(f, "damage: none\n");
+	if (rep->covered_damage)
+		fprintf(f, "damage below the snapshot: %s offset %" PRIu64 " (%" PRIu64
+			" place(s); not needed, nothing lost)\n", rep->covered_file, rep->covered_offset,
+			rep->covered_damage);
 	if (rep->message[0])
 		fprintf(f, "message: %s\n", rep->message);
 }
@@ -602,7 +463,7 @@ static void report_recovery(const char *dir, const struct kv_report *rep)
 			rep->last_lsn, rep->set_aside);
 }
 
-static int run_shell(const char *dir, const struct kv_options *o)
+static int run_shell(const char *dir, const struct kv_options *o, int raw)
 {
 	struct kv_report rep;
 	struct kv *kv = NULL;
@@ -615,15 +476,426 @@ static int run_shell(const char *dir, const struct kv_options *o)
 		return EXIT_STORE;
 	}
 	report_recovery(dir, &rep);
-	return shell_run(kv);
+	return shell_run(kv, raw);
 }
+
+/* The command is parsed before the store is opened: a wrong one touches nothing. */
+static int run_oneshot(const char *dir, const struct kv_options *o, int raw, int argc, char **argv)
+{
+	struct kv_report rep;
+	struct kv *kv = NULL;
+	struct kvcmd c;
+	char err[256], *scratch = NULL;
+	int rc, status;
+
+	if (kvcmd_parse_args(&c, argc, argv, &scratch, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\nUsage: " PROG " [-o OPT] [--raw] DATADIR COMMAND [ARGS...]; "
+			"try '" PROG " --help'.\n", err);
+		free(scratch);
+		return EXIT_USAGE;
+	}
+	memset(&rep, 0, sizeof(rep));
+	rc = kv_open(&kv, dir, o, &rep);
+	if (rc) {
+		report_open_error(dir, rc, &rep);
+		free(scratch);
+		return EXIT_STORE;
+	}
+	report_recovery(dir, &rep);
+	status = oneshot_run(kv, &c, raw);
+	free(scratch);
+	return status;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * --dump and --load.
+ *
+ * A load writes into DATADIR.tmp-load, a directory of its own beside DATADIR, and renames it to
+ * DATADIR only once the whole dump has been read, checked and made durable (a snapshot, then the
+ * directory fsync'd). Until that rename DATADIR is missing or empty, so a load that fails, or is
+ * killed, never leaves anything there that could pass for the store. A failed load removes its
+ * scratch directory; one left by a killed load is removed by the next load into the same DATADIR
+ * (when nothing holds its lock and it holds nothing but store files).
+ * ------------------------------------------------------------------------------------------- */
+
+#define LOAD_SUFFIX ".tmp-load"
+
+/* Progress on stderr, only when it is a terminal: a line rewritten at most every half second. */
+struct progress {
+	const char *verb;
+	int on;
+	struct timespec last;
+	int shown;
+};
+
+static void progress_show(void *arg, const struct kvdump_report *rep)
+{
+	struct progress *p = arg;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (p->shown && (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) <
+			       500000000L)
+		return;
+	p->last = now;
+	p->shown = 1;
+	fprintf(stderr, "\r" PROG ": %s %" PRIu64 " keys, %" PRIu64 " MiB", p->verb, rep->entries,
+		rep->bytes >> 20);
+	fflush(stderr);
+}
+
+static void progress_end(struct progress *p, const struct kvdump_report *rep, int ok)
+{
+	if (!p->on)
+		return;
+	if (p->shown || ok)
+		fprintf(stderr, "\r" PROG ": %s %" PRIu64 " keys, %" PRIu64 " MiB%s\n", p->verb,
+			rep->entries, rep->bytes >> 20, ok ? "" : " before the error");
+}
+
+/* One place puts a dump's faults into words. */
+static void print_dump_fault(const char *dir, const struct kvdump_report *rep, int loading)
+{
+	const char *tail = loading ? "; nothing was loaded" : "";
+
+	switch (rep->fault) {
+	case KVDUMP_IO:
+		fprintf(stderr, PROG ": %s the dump at offset %" PRIu64 ": %s%s\n",
+			loading ? "reading" : "writing", rep->offset, strerror(-rep->err), tail);
+		break;
+	case KVDUMP_STORE:
+		fprintf(stderr, PROG ": %s: %s (dump offset %" PRIu64 ")%s\n", dir,
+			strerror(-rep->err), rep->offset, tail);
+		break;
+	case KVDUMP_NOT_A_DUMP:
+		fprintf(stderr, PROG ": standard input is not a kvfs dump (no \"" KVDUMP_MAGIC
+			"\" magic at offset 0)%s\n", tail);
+		break;
+	case KVDUMP_VERSION_UNKNOWN:
+		fprintf(stderr, PROG ": the dump has a format version or flags this kv_cli does not "
+			"know (offset 8; it reads version %u)%s\n", KVDUMP_VERSION, tail);
+		break;
+	case KVDUMP_DAMAGED:
+		fprintf(stderr, PROG ": the dump is damaged at offset %" PRIu64 " (%s)%s\n",
+			rep->offset, rep->what, tail);
+		break;
+	case KVDUMP_TRUNCATED:
+		fprintf(stderr, PROG ": the dump is cut short: it ends at offset %" PRIu64 ", before "
+			"its end record%s\n", rep->offset, tail);
+		break;
+	case KVDUMP_TRAILING:
+		fprintf(stderr, PROG ": unexpected bytes after the dump's end record, at offset %"
+			PRIu64 "%s\n", rep->offset, tail);
+		break;
+	case KVDUMP_TOO_BIG:
+		fprintf(stderr, PROG ": the entry at offset %" PRIu64 " has a value of %" PRIu64
+			" bytes; this store takes at most %llu%s\n", rep->offset, rep->size,
+			(unsigned long long)KV_MAX_VALUE, tail);
+		break;
+	case KVDUMP_CHANGED:
+		fprintf(stderr, PROG ": %s: the store changed during the dump (at dump offset %"
+			PRIu64 ")\n", dir, rep->offset);
+		break;
+	case KVDUMP_OK:
+		break;
+	}
+}
+
+/* 0 when path is missing, 1 when it is an empty directory, 2 when a non-empty one; -ENOTDIR
+ * (also for a symlink, which a load's rename would replace) or -errno. */
+static int dir_state(const char *path)
+{
+	struct stat st;
+	struct dirent *e;
+	DIR *d;
+	int state = 1;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			state = 2;
+			break;
+		}
+	closedir(d);
+	return state;
+}
+
+static int run_dump(const char *dir, const struct kv_options *o)
+{
+	struct progress prog = { .verb = "dumped", .on = isatty(STDERR_FILENO) };
+	struct kvdump_report rep;
+	struct kv_report orep;
+	struct kv *kv = NULL;
+	int rc, status;
+
+	if (isatty(STDOUT_FILENO)) {
+		fprintf(stderr, PROG ": not writing a binary dump to a terminal; redirect it: "
+			PROG " --dump %s > FILE\n", dir);
+		return EXIT_USAGE;
+	}
+	rc = dir_state(dir);
+	if (rc == 0 || rc == 1) {
+		fprintf(stderr, PROG ": %s: no store there (%s)\n", dir,
+			rc ? "an empty directory" : "no such directory");
+		return EXIT_STORE;
+	}
+	if (rc < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", dir, strerror(-rc));
+		return EXIT_STORE;
+	}
+	memset(&orep, 0, sizeof(orep));
+	rc = kv_open(&kv, dir, o, &orep);
+	if (rc) {
+		report_open_error(dir, rc, &orep);
+		return EXIT_STORE;
+	}
+	report_recovery(dir, &orep);
+	rc = kvdump_write(kv, STDOUT_FILENO, &rep, prog.on ? progress_show : NULL, &prog);
+	progress_end(&prog, &rep, rc == 0);
+	if (rc)
+		print_dump_fault(dir, &rep, 0);
+	status = rc ? EXIT_STORE : 0;
+	rc = kv_close(kv);
+	if (rc) {
+		fprintf(stderr, PROG ": closing the store: %s\n", strerror(-rc));
+		status = EXIT_STORE;
+	}
+	return status;
+}
+
+/* Removes a load's scratch store: the files in it (a store has no subdirectories), then it. */
+static int remove_scratch(const char *dir)
+{
+	struct dirent *e;
+	char path[PATH_MAX];
+	DIR *d = opendir(dir);
+	int rc = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path)) {
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		if (unlink(path) < 0) {
+			rc = -errno;
+			break;
+		}
+	}
+	closedir(d);
+	if (!rc && rmdir(dir) < 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Names a store holds (README, "The data directory"). */
+static int store_file_name(const char *n)
+{
+	size_t len = strlen(n);
+
+	return !strcmp(n, "LOCK") ||
+	       (!strncmp(n, "wal-", 4) && len > 8 && !strcmp(n + len - 4, ".log")) ||
+	       (!strncmp(n, "snap-", 5) && len > 9 && (!strcmp(n + len - 4, ".kvs") ||
+						      !strcmp(n + len - 8, ".kvs.tmp")));
+}
+
+/* The scratch directory of an earlier load exists: remove it when it is a store nobody has open
+ * (a load that was killed), else say why not. 0 when removed. */
+static int clear_stale_scratch(const char *tmp)
+{
+	char lock[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (snprintf(lock, sizeof(lock), "%s/LOCK", tmp) >= (int)sizeof(lock))
+		return -ENAMETOOLONG;
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, PROG ": %s exists and is not the store of an unfinished load; remove "
+			"it or load elsewhere\n", tmp);
+		return -EEXIST;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, PROG ": %s is in use: another load into the same place is running\n",
+			tmp);
+		rc = -EBUSY;
+		goto out;
+	}
+	d = opendir(tmp);
+	if (!d) {
+		rc = -errno;
+		fprintf(stderr, PROG ": %s: %s\n", tmp, strerror(-rc));
+		goto out;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !store_file_name(e->d_name)) {
+			fprintf(stderr, PROG ": %s holds %s, which is no store file; remove it or load "
+				"elsewhere\n", tmp, e->d_name);
+			rc = -EEXIST;
+			break;
+		}
+	closedir(d);
+	if (rc)
+		goto out;
+	rc = remove_scratch(tmp);
+	if (rc)
+		fprintf(stderr, PROG ": removing %s: %s\n", tmp, strerror(-rc));
+	else
+		fprintf(stderr, PROG ": removed %s, left by a load that did not finish\n", tmp);
+out:
+	close(fd);
+	return rc;
+}
+
+/* fsync the directory holding path, so that a rename in it is durable. */
+static int sync_parent(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
+static int run_load(const char *dir_arg, const struct kv_options *user_opts)
+{
+	struct progress prog = { .verb = "loaded", .on = isatty(STDERR_FILENO) };
+	struct kv_options o = *user_opts;
+	struct kvdump_report rep;
+	struct kv_report orep;
+	struct kv *kv = NULL;
+	char *dir = strdup(dir_arg), *tmp = NULL;
+	size_t len;
+	int rc, crc, status = EXIT_STORE, made = 0;
+
+	if (!dir) {
+		fprintf(stderr, PROG ": %s\n", strerror(ENOMEM));
+		return EXIT_STORE;
+	}
+	for (len = strlen(dir); len > 1 && dir[len - 1] == '/'; len--)
+		dir[len - 1] = '\0';
+	if (isatty(STDIN_FILENO)) {
+		fprintf(stderr, PROG ": not reading a dump from a terminal; redirect it: "
+			PROG " --load %s < FILE\n", dir);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	rc = dir_state(dir);
+	if (rc == 2 || rc == -ENOTDIR) {
+		fprintf(stderr, PROG ": %s: %s; a dump loads only into a missing or empty "
+			"directory\n", dir, rc == 2 ? "not empty" : "not a directory");
+		goto out;
+	}
+	if (rc < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", dir, strerror(-rc));
+		goto out;
+	}
+	if (asprintf(&tmp, "%s" LOAD_SUFFIX, dir) < 0) {
+		tmp = NULL;
+		fprintf(stderr, PROG ": %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	rc = mkdir(tmp, 0700) < 0 ? -errno : 0;
+	if (rc == -EEXIST) {
+		if (clear_stale_scratch(tmp))
+			goto out; /* it said why */
+		rc = mkdir(tmp, 0700) < 0 ? -errno : 0;
+	}
+	if (rc) {
+		fprintf(stderr, PROG ": creating %s: %s\n", tmp, strerror(-rc));
+		goto out;
+	}
+	made = 1;
+	/* Nothing is durable until the end; then one snapshot makes everything durable at once. */
+	o.sync = KV_SYNC_NONE;
+	memset(&orep, 0, sizeof(orep));
+	rc = kv_open(&kv, tmp, &o, &orep);
+	if (rc) {
+		report_open_error(tmp, rc, &orep);
+		goto out;
+	}
+	rc = kvdump_read(kv, STDIN_FILENO, &rep, prog.on ? progress_show : NULL, &prog);
+	progress_end(&prog, &rep, rc == 0);
+	if (rc) {
+		print_dump_fault(tmp, &rep, 1);
+		goto close;
+	}
+	rc = kv_snapshot(kv);
+	if (rc) {
+		fprintf(stderr, PROG ": %s: making the load durable: %s; nothing was loaded\n", tmp,
+			strerror(-rc));
+		goto close;
+	}
+close:
+	crc = kv_close(kv);
+	if (crc && !rc) {
+		fprintf(stderr, PROG ": %s: closing the store: %s; nothing was loaded\n", tmp,
+			strerror(-crc));
+		rc = crc;
+	}
+	if (rc)
+		goto out;
+	if (rename(tmp, dir) < 0) {
+		fprintf(stderr, PROG ": renaming %s to %s: %s; the loaded store is %s\n", tmp, dir,
+			strerror(errno), tmp);
+		made = 0; /* keep it: it is complete, and DATADIR may hold something else now */
+		goto out;
+	}
+	made = 0;
+	rc = sync_parent(dir);
+	if (rc) {
+		fprintf(stderr, PROG ": %s: syncing its directory: %s\n", dir, strerror(-rc));
+		goto out;
+	}
+	status = 0;
+out:
+	if (made) {
+		rc = remove_scratch(tmp);
+		if (rc)
+			fprintf(stderr, PROG ": removing %s: %s\n", tmp, strerror(-rc));
+	}
+	free(tmp);
+	free(dir);
+	return status;
+}
+
 
 /* ---------------------------------------------------------------------------------------------
  * Arguments.
  * ------------------------------------------------------------------------------------------- */
 
+/* Make the entries of directory dir durable (a directory it just gained). */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 /* Create the missing parents of path (not path itself: kv_open does that), mode 0700 as the XDG
- * base directory spec asks for directories it creates. */
+ * base directory spec asks for directories it creates. Each one created is made durable in its
+ * own parent: else a power cut could take the whole store with it, acknowledged writes and all. */
 static int make_parents(const char *path)
 {
 	char *p = strdup(path), *end, *s;
@@ -639,7 +911,14 @@ static int make_parents(const char *path)
 	for (s = strchr(p + 1, '/'); ; s = strchr(s + 1, '/')) {
 		if (s)
 			*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+		if (mkdir(p, 0700) == 0) {
+			char *slash = strrchr(p, '/');
+			*slash = '\0';
+			rc = sync_dir(slash == p ? "/" : p);
+			*slash = '/';
+			if (rc)
+				goto out;
+		} else if (errno != EEXIST) {
 			rc = -errno;
 			goto out;
 		}
@@ -704,35 +983,52 @@ static void usage(FILE *f)
 
 	kv_options_default(&o);
 	fprintf(f,
-"Usage: " PROG " [-o OPT[,OPT...]] [DATADIR]\n"
+"Usage: " PROG " [-o OPT[,OPT...]] [--raw] [DATADIR]                  a line shell\n"
+"       " PROG " [-o OPT[,OPT...]] [--raw] DATADIR COMMAND [ARGS...]  one command\n"
+"       " PROG " [-o OPT[,OPT...]] --dump DATADIR > FILE              write a dump\n"
+"       " PROG " [-o OPT[,OPT...]] --load DATADIR < FILE              a new store from a dump\n"
 "       " PROG " --check DATADIR\n"
 "       " PROG " --salvage DATADIR\n"
 "       " PROG " --help | --version\n"
 "\n"
-"A line shell over a kvfs store: one command per line on standard input, one reply line per\n"
-"command on standard output, flushed after every reply: every input line, even an empty or\n"
-"a wrong one, gets exactly one reply line.\n"
+"The shell reads one command per line on standard input and writes its reply on standard\n"
+"output, flushed after every reply: every input line, even an empty or a wrong one, gets one\n"
+"reply (LIST's is a count line, then that many lines).\n"
 "\n"
 "Commands (case-insensitive):\n"
 "  PUT key value   set key; the value is the rest of the line after the one space that\n"
 "                  follows the key, spaces kept, possibly empty (\"PUT key \")  -> OK\n"
 "  GET key         the value, or (nil)\n"
 "  DEL key         OK, or (nil) when absent\n"
+"  LIST [prefix [limit [after]]]\n"
+"                  the number n of keys listed, then those keys, one per line, in byte\n"
+"                  order: the keys that begin with prefix (\"\" or none: all) and sort after\n"
+"                  the key after (when given), at most limit of them\n"
 "  SIZE            the number of keys\n"
 "  SNAP            OK once a snapshot is durable\n"
 "  FLUSH           OK once every earlier write is durable\n"
-"  EXIT            close the store cleanly, reply OK, exit 0; end of input does the same\n"
-"                  without the reply\n"
+"  EXIT            close the store cleanly, reply OK; end of input does the same without\n"
+"                  the reply\n"
 "  anything wrong  ERR <reason>, and the shell goes on\n"
 "\n"
-"A key is one token without spaces, 1 to %u bytes; a value is at most %llu bytes.\n"
-"Lines end with \\n; one trailing \\r is removed. A value containing a newline cannot be\n"
-"written with PUT (write it through the mounted filesystem instead). GET prints a value's\n"
-"bytes as they are followed by \\n, without escaping: a binary value holding a newline makes\n"
-"the reply span lines, so read such values through the mount. A reply of OK to PUT or DEL means\n"
-"the write is visible; it is durable once FLUSH (or sync=always) says OK.\n"
-"When standard input is a terminal a prompt \"kv> \" is written to standard error and\n"
-"blank lines are ignored.\n"
+"Quoting: a key or value is printed as one double-quoted line with C escapes (\"a\\nb\",\n"
+"\"\\xff\") when it holds a control character, a backslash or invalid UTF-8, begins with '\"',\n"
+"or would read as (nil) or ERR; a key that LIST prints also when it holds a space or is\n"
+"empty. Otherwise it is printed as it is. A key or value that begins with '\"' is read the\n"
+"same way (\\\\ \\\" \\n \\r \\t \\a \\b \\f \\v \\xHH), so whatever GET or LIST prints can be\n"
+"typed back, and a quoted key may hold spaces (GET \"a b\"); anything else is taken byte for\n"
+"byte. --raw prints keys and values as they are, each followed by a newline (a value that\n"
+"holds newlines then spans several lines).\n"
+"\n"
+"A key is at most %u bytes, a value at most %llu. Lines end with \\n; one trailing \\r is\n"
+"removed. OK to PUT or DEL means the write is visible; it is durable once FLUSH (or\n"
+"sync=always) says OK. When standard input is a terminal a prompt \"kv> \" is written to\n"
+"standard error and blank lines are ignored.\n"
+"\n"
+"One command: " PROG " DATADIR COMMAND [ARGS...] runs COMMAND, prints its reply and exits.\n"
+"Each ARG is one token as the shell passes it, spaces and all (one that begins with '\"' is\n"
+"decoded); PUT's value is the ARGS after the key joined by single spaces. A command word is\n"
+"never taken for a DATADIR: '" PROG " GET k' is refused (write ./GET for such a directory).\n"
 "\n"
 "Options:\n"
 "  -o OPT[,OPT...]    store options, may be repeated:\n"
@@ -744,6 +1040,13 @@ static void usage(FILE *f)
 "       recovery=strict|point_in_time  on damage other than a torn tail: refuse to open\n"
 "                                      (default), or keep everything before it and set\n"
 "                                      the rest aside\n"
+"  --raw              print keys and values unquoted\n"
+"  --dump DATADIR     write every key, its metadata and its value to standard output as a\n"
+"                     portable dump (docs/FORMAT.md)\n"
+"  --load DATADIR     make a store at DATADIR, which must be missing or an empty directory,\n"
+"                     from a dump on standard input. It is built in DATADIR" LOAD_SUFFIX " and\n"
+"                     renamed to DATADIR once complete and durable; a damaged or cut dump is\n"
+"                     refused (with its offset) and leaves nothing behind\n"
 "  --check DATADIR    verify snapshot and log without changing anything and print what was\n"
 "                     found; exit 0 clean (a torn tail is not damage), 1 damaged, 2 on error\n"
 "  --salvage DATADIR  keep everything before the first damage; move damaged files aside\n"
@@ -754,18 +1057,24 @@ static void usage(FILE *f)
 "DATADIR, when omitted: $KVFS_DATADIR if set, else $XDG_DATA_HOME/kvfs, else\n"
 "~/.local/share/kvfs. The store directory is created (mode 0700) when missing.\n"
 "\n"
-"Exit status: 0 after a clean close; 1 when the store cannot be opened (locked by another\n"
-"process, damaged), closed cleanly, checked clean or salvaged; 2 for usage errors.\n",
+"Exit status: 0 when the store closed cleanly and no command was answered ERR; 1 when a\n"
+"command was answered ERR (the shell still answers every line), or the store could not be\n"
+"opened (locked by another process, damaged), closed cleanly, checked clean, salvaged,\n"
+"dumped or loaded; 2 for usage errors, which open or create nothing.\n",
 		KV_MAX_KEY, (unsigned long long)KV_MAX_VALUE, kv_sync_name(o.sync), o.commit_ms);
 }
 
-enum action { ACT_SHELL, ACT_CHECK, ACT_SALVAGE, ACT_HELP, ACT_VERSION };
+enum action { ACT_SHELL, ACT_ONESHOT, ACT_CHECK, ACT_SALVAGE, ACT_DUMP, ACT_LOAD, ACT_HELP,
+	      ACT_VERSION };
 
 struct args {
 	enum action action;
 	const char *dir; /* NULL: the default */
 	struct kv_options opts;
 	int have_opts;
+	int raw;
+	int cmd_argc;    /* ACT_ONESHOT: the command word and its arguments */
+	char **cmd_argv;
 };
 
 /* Fills a; on a usage error prints the reason and returns -EINVAL. */
@@ -774,17 +1083,22 @@ static int parse_args(int argc, char **argv, struct args *a)
 	static const struct option longopts[] = {
 		{ "check", required_argument, NULL, 'c' },
 		{ "salvage", required_argument, NULL, 's' },
+		{ "dump", required_argument, NULL, 'D' },
+		{ "load", required_argument, NULL, 'L' },
+		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char err[256];
+	enum kvcmd_op op;
 	int ch, nactions = 0;
 
 	memset(a, 0, sizeof(*a));
 	a->action = ACT_SHELL;
 	kv_options_default(&a->opts);
 	opterr = 0;
+	/* '+': options end at the first operand, so a one-shot command's arguments are its own */
 	while ((ch = getopt_long(argc, argv, "+:o:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'o':
@@ -795,9 +1109,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 			}
 			a->have_opts = 1;
 			break;
+		case 'r':
+			a->raw = 1;
+			break;
 		case 'c':
 		case 's':
-			a->action = ch == 'c' ? ACT_CHECK : ACT_SALVAGE;
+		case 'D':
+		case 'L':
+			a->action = ch == 'c' ? ACT_CHECK : ch == 's' ? ACT_SALVAGE :
+				    ch == 'D' ? ACT_DUMP : ACT_LOAD;
 			a->dir = optarg;
 			nactions++;
 			break;
@@ -821,14 +1141,20 @@ static int parse_args(int argc, char **argv, struct args *a)
 		}
 	}
 	if (nactions > 1) {
-		fprintf(stderr, PROG ": --check, --salvage, --help and --version exclude each other\n");
+		fprintf(stderr, PROG ": --check, --salvage, --dump, --load, --help and --version "
+			"exclude each other\n");
 		return -EINVAL;
 	}
 	if (a->action == ACT_HELP || a->action == ACT_VERSION)
 		return 0;
 	if (a->action != ACT_SHELL) {
-		if (a->have_opts) {
-			fprintf(stderr, PROG ": -o applies to the shell, not to --check or --salvage\n");
+		if (a->have_opts && (a->action == ACT_CHECK || a->action == ACT_SALVAGE)) {
+			fprintf(stderr, PROG ": -o applies to the shell, --dump and --load, not to "
+				"--check or --salvage\n");
+			return -EINVAL;
+		}
+		if (a->raw) {
+			fprintf(stderr, PROG ": --raw applies to the shell and to one command only\n");
 			return -EINVAL;
 		}
 		if (optind < argc) {
@@ -838,12 +1164,20 @@ static int parse_args(int argc, char **argv, struct args *a)
 	} else if (optind < argc) {
 		a->dir = argv[optind++];
 		if (optind < argc) {
-			fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
-			return -EINVAL;
+			a->action = ACT_ONESHOT;
+			a->cmd_argc = argc - optind;
+			a->cmd_argv = argv + optind;
 		}
 	}
 	if (a->dir && !a->dir[0]) {
 		fprintf(stderr, PROG ": DATADIR is empty\n");
+		return -EINVAL;
+	}
+	/* `kv_cli GET k` must not make a store named GET */
+	if (a->dir && kvcmd_lookup(a->dir, strlen(a->dir), &op) == 0) {
+		fprintf(stderr, PROG ": '%s' is a command, not a DATADIR (for a directory of that name "
+			"write ./%s)\nUsage: " PROG " [-o OPT] [--raw] DATADIR COMMAND [ARGS...]\n",
+			a->dir, a->dir);
 		return -EINVAL;
 	}
 	return 0;
@@ -879,6 +1213,15 @@ int main(int argc, char **argv)
 	case ACT_SALVAGE:
 		status = run_salvage(a.dir);
 		break;
+	case ACT_DUMP:
+		status = run_dump(a.dir, &a.opts);
+		break;
+	case ACT_LOAD:
+		status = run_load(a.dir, &a.opts);
+		break;
+	case ACT_ONESHOT:
+		status = run_oneshot(a.dir, &a.opts, a.raw, a.cmd_argc, a.cmd_argv);
+		break;
 	case ACT_SHELL:
 	default:
 		if (!a.dir) {
@@ -886,7 +1229,7 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			a.dir = defdir;
 		}
-		status = run_shell(a.dir, &a.opts);
+		status = run_shell(a.dir, &a.opts, a.raw);
 		break;
 	}
 	if (fflush(stdout) == EOF && !status)

@@ -308,6 +308,7 @@ struct faultio {
 	struct short_rule *shorts;
 	size_t nshorts, cap_shorts;
 	uint64_t crash_at;     /* 0: alive */
+	bool paused;           /* faultio_pause: calls are neither counted nor faulted */
 	uint64_t capacity;     /* 0: unlimited */
 	uint64_t list_seed;
 };
@@ -1114,6 +1115,8 @@ static struct fault call_begin(struct faultio *f, enum fio_op op)
 {
 	struct fault ft = { 0 };
 
+	if (f->paused)
+		return ft;
 	f->counts[op]++;
 	f->calls++;
 	if (f->crash_at && f->calls >= f->crash_at) {
@@ -1568,6 +1571,46 @@ static int fio_list_dir(const struct kvio *io, const char *path, char ***names, 
 	return rc;
 }
 
+/* The file as a reader sees it once the cache is gone: the durable contents with the unsynced
+ * events replayed, lost writes showing the old bytes. */
+static int file_drop_cache(struct inode *ino)
+{
+	struct buf b = { 0 };
+	int rc = buf_copy(&b, &ino->dur);
+	if (!rc)
+		rc = replay_prepare(&b, ino);
+	if (rc) {
+		buf_free(&b);
+		return rc;
+	}
+	replay(&b, ino, (struct replay){ .fill = FILL_DATA, .upto = ino->nev });
+	buf_free(&ino->cur);
+	ino->cur = b;
+	return 0;
+}
+
+static int fio_drop_cache(const struct kvio *io, int fd)
+{
+	struct faultio *f = io->ctx;
+	struct fdslot *s;
+	struct fault ft;
+	int rc;
+
+	pthread_mutex_lock(&f->mu);
+	ft = call_begin(f, FIO_OP_DROP_CACHE);
+	s = fd_get(f, fd);
+	if (ft.dead || ft.err)
+		rc = ft.err;
+	else if (!s)
+		rc = -EBADF;
+	else if (s->ino->is_dir)
+		rc = 0;
+	else
+		rc = file_drop_cache(s->ino);
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
 static int fio_lock(const struct kvio *io, int fd)
 {
 	struct faultio *f = io->ctx;
@@ -1625,6 +1668,7 @@ int faultio_create(struct faultio **out)
 		.fsync_dir = fio_fsync_dir,
 		.list_dir = fio_list_dir,
 		.lock = fio_lock,
+		.drop_cache = fio_drop_cache,
 		.ctx = f,
 	};
 	*out = f;
@@ -1855,6 +1899,13 @@ int faultio_short_write(struct faultio *f, uint64_t nth_pwrite, size_t keep_byte
 	return rc;
 }
 
+void faultio_pause(struct faultio *f, bool paused)
+{
+	pthread_mutex_lock(&f->mu);
+	f->paused = paused;
+	pthread_mutex_unlock(&f->mu);
+}
+
 void faultio_crash_at(struct faultio *f, uint64_t call_no)
 {
 	pthread_mutex_lock(&f->mu);
@@ -1919,6 +1970,7 @@ const char *faultio_op_name(enum fio_op op)
 		[FIO_OP_RENAME] = "rename",       [FIO_OP_UNLINK] = "unlink",
 		[FIO_OP_MKDIR] = "mkdir",         [FIO_OP_FSYNC_DIR] = "fsync_dir",
 		[FIO_OP_LIST_DIR] = "list_dir",   [FIO_OP_LOCK] = "lock",
+		[FIO_OP_DROP_CACHE] = "drop_cache",
 		[FIO_OP_ANY] = "any",
 	};
 

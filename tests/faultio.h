@@ -30,6 +30,10 @@
  *   leaves the changes queued, so a later fsync_dir can still make them durable.
  * - fds are numbers from FIO_FD_BASE up, lowest free first; never real OS descriptors. Each open
  *   is its own open file description. unlink of an open file keeps the inode for its fds.
+ * - drop_cache forgets cached pages: what a reader sees becomes the durable contents with the
+ *   unsynced events replayed on top, except writes lost to a failed fdatasync, whose bytes go
+ *   (the old durable bytes, or zeros past the durable size, show through) — as Linux's
+ *   page cache serves such pages until they are dropped.
  * - lock is flock-like: an exclusive lock belongs to one fd; locking an inode held through
  *   another fd is -EWOULDBLOCK; close and crash release it.
  * - fallocate behaves as posix_fallocate: it extends the size to off+len when that is larger
@@ -70,6 +74,7 @@ enum fio_op {
 	FIO_OP_FSYNC_DIR,
 	FIO_OP_LIST_DIR,
 	FIO_OP_LOCK,
+	FIO_OP_DROP_CACHE,
 	FIO_OP_ANY,                      /* every call, whatever its op; also the number of ops */
 };
 
@@ -121,6 +126,10 @@ int faultio_short_write(struct faultio *f, uint64_t nth_pwrite, size_t keep_byte
  * changes nothing: the process is as good as dead. Follow with faultio_crash. 0: off. */
 void faultio_crash_at(struct faultio *f, uint64_t call_no);
 void faultio_clear_faults(struct faultio *f);
+/* While paused, calls are neither counted nor faulted: a test reads a store's state back
+ * (which does I/O, since values live in the log) without moving its crash and fault schedule.
+ * Reads change nothing on disk, so nothing is missed by not crashing inside them. */
+void faultio_pause(struct faultio *f, bool paused);
 /* Total bytes of named or open files may not exceed bytes; 0 = unlimited (the default). */
 void faultio_set_capacity(struct faultio *f, uint64_t bytes);
 /* list_dir order: seed 0 = sorted by name (the default), else a seeded shuffle per call, to

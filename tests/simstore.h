@@ -8,6 +8,7 @@
 
 #include "faultio.h"
 #include "kv.h"
+#include "logfmt.h"
 
 #define SIM_DIR "/sim/store"
 
@@ -88,4 +89,43 @@ static inline int run_suite(Suite *su)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+/* A log record found by walking a segment file: where it starts, its bytes on disk, its LSN.
+ * The walk reads the format of docs/FORMAT.md on its own (no CRC check), so that damage tests
+ * can aim at one record of an undamaged store. */
+struct sim_rec {
+	uint64_t off, size, lsn;
+};
+
+static inline uint64_t sim_le(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = bytes - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The first max records of the segment at path (current contents), from after its header to
+ * the first length that overruns the file or the zeros of unused preallocation. */
+static inline size_t sim_records(struct faultio *f, const char *path, struct sim_rec *out,
+				 size_t max)
+{
+	void *data;
+	size_t len, n = 0;
+	uint64_t off = SEG_HDR_SIZE;
+	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
+	const uint8_t *p = data;
+	while (n < max && off + REC_HDR_SIZE <= len) {
+		uint64_t crc = sim_le(p + off, 4), plen = sim_le(p + off + 4, 4);
+		if ((crc == 0 && plen == 0) || plen > len - off - REC_HDR_SIZE)
+			break;
+		out[n].off = off;
+		out[n].size = REC_HDR_SIZE + plen;
+		out[n].lsn = sim_le(p + off + 8, 8);
+		n++;
+		off += REC_HDR_SIZE + plen;
+	}
+	free(data);
+	return n;
+}
+
 #endif

@@ -15,12 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "kv.h"
+#include "le.h"
 #include "testutil.h"
 #include "logfmt.h"
 
@@ -317,6 +321,95 @@ static int surviving_prefix(int total)
 	return n;
 }
 
+/* The sanitizers' shadow memory and quarantine make a process's RSS say nothing about its own
+ * allocations. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+/* kv_cli with binary standard input and output: files, for dumps. */
+struct fresult {
+	int code;        /* exit status; the process must have exited */
+	char *err;       /* its stderr */
+	long maxrss_kb;  /* its peak resident memory */
+};
+
+static void fresult_free(struct fresult *r)
+{
+	free(r->err);
+}
+
+/* argv with stdin from in and stdout to out (NULL: /dev/null for either), and files limited to
+ * fsize bytes (0: no limit; SIGXFSZ ignored, so a write past it fails with EFBIG). */
+static struct fresult run_files_limited(const char *const argv[], const char *in, const char *out,
+					rlim_t fsize)
+{
+	char *errpath = path_in(tmp, "stderr.txt");
+	struct fresult r = { 0 };
+	struct rusage ru;
+	int status = 0;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fi = open(in ? in : "/dev/null", O_RDONLY);
+		int fo = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fe = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
+			_exit(127);
+		if (fsize) {
+			struct rlimit rl = { fsize, fsize };
+
+			signal(SIGXFSZ, SIG_IGN);
+			if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+				_exit(127);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	while (wait4(pid, &status, 0, &ru) < 0)
+		ck_assert_int_eq(errno, EINTR);
+	ck_assert_msg(WIFEXITED(status), "kv_cli did not exit normally (status %#x)", status);
+	r.code = WEXITSTATUS(status);
+	r.maxrss_kb = ru.ru_maxrss;
+	ck_assert_int_eq(tu_read_file(errpath, &r.err, NULL), 0);
+	free(errpath);
+	return r;
+}
+
+static struct fresult run_files(const char *const argv[], const char *in, const char *out)
+{
+	return run_files_limited(argv, in, out, 0);
+}
+
+/* The shell over dir: input in, stdout must be exactly expected, exit 0. */
+static void expect_replies_in(const char *dir, const char *input, const char *expected)
+{
+	struct result r = run(input, dir, NULL, NULL, NULL, NULL, NULL);
+
+	ck_assert_msg(r.code == 0, "exit %d; stderr: %s", r.code, r.err);
+	ck_assert_str_eq(r.out, expected);
+	result_free(&r);
+}
+
+/* The shell over the test's store, every command answered without ERR. */
+static void run_ok(const char *input)
+{
+	struct result r = run(input, store, NULL, NULL, NULL, NULL, NULL);
+
+	ck_assert_msg(r.code == 0, "exit %d; stdout: %.200s; stderr: %s", r.code, r.out, r.err);
+	result_free(&r);
+}
+
 /* ---- the protocol ------------------------------------------------------------------------ */
 
 START_TEST(put_replies_ok_and_get_returns_the_value)
@@ -449,7 +542,7 @@ START_TEST(each_reply_is_flushed_before_the_next_command_is_read)
 	}
 	send_text(&p, "SIZE\n");
 	expect_line(&p, "1");
-	ck_assert_int_eq(finish(&p), 0);
+	ck_assert_int_eq(finish(&p), 1); /* one command was answered ERR */
 }
 END_TEST
 
@@ -459,7 +552,7 @@ START_TEST(unknown_command_replies_err_and_the_shell_goes_on)
 {
 	struct result r = run("FROB a\nGETT a\nPUT a 1\nGET a\n", store, NULL, NULL, NULL, NULL, NULL);
 
-	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(r.code, 1);
 	ck_assert_msg(strncmp(r.out, "ERR unknown command", 19) == 0, "got: %s", r.out);
 	ck_assert_msg(strstr(r.out, "\nERR unknown command"), "got: %s", r.out);
 	ck_assert_msg(strstr(r.out, "\nOK\n1\n"), "the shell did not go on: %s", r.out);
@@ -471,7 +564,7 @@ START_TEST(missing_arguments_reply_err)
 {
 	struct result r = run("GET\nDEL\nPUT\nPUT k\nGET  \n", store, NULL, NULL, NULL, NULL, NULL);
 
-	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(r.code, 1);
 	expect_all_err(r.out, 5);
 	result_free(&r);
 	expect_replies("SIZE\n", "0\n");
@@ -484,10 +577,13 @@ START_TEST(extra_arguments_reply_err)
 	struct result r = run("GET a b\nDEL a b\nSIZE x\nSNAP x\nFLUSH x\nEXIT x\n", store, NULL, NULL,
 			      NULL, NULL, NULL);
 
-	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(r.code, 1);
 	expect_all_err(r.out, 6);
 	result_free(&r);
-	expect_replies("PUT a 1\nGET a b\nSIZE\n", "OK\nERR GET takes one key (keys cannot contain spaces)\n1\n");
+	r = run("PUT a 1\nGET a b\nSIZE\n", store, NULL, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_str_eq(r.out, "OK\nERR GET takes one key (quote a key that holds spaces: GET \"a b\")\n1\n");
+	result_free(&r);
 }
 END_TEST
 
@@ -495,7 +591,7 @@ START_TEST(empty_line_replies_err)
 {
 	struct result r = run("\n   \n", store, NULL, NULL, NULL, NULL, NULL);
 
-	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(r.code, 1);
 	expect_all_err(r.out, 2);
 	result_free(&r);
 }
@@ -514,7 +610,7 @@ START_TEST(key_of_4096_bytes_is_accepted_and_4097_refused)
 	sprintf(input, "PUT %s v\nGET %s\nPUT %.*s v\nGET %.*s\n", key, key, (int)KV_MAX_KEY, key,
 		(int)KV_MAX_KEY, key);
 	r = run(input, store, NULL, NULL, NULL, NULL, NULL);
-	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(r.code, 1);
 	ck_assert_str_eq(r.out, "ERR key too long (at most 4096 bytes)\n"
 				"ERR key too long (at most 4096 bytes)\nOK\nv\n");
 	result_free(&r);
@@ -740,6 +836,9 @@ START_TEST(check_reports_a_torn_tail_and_still_exits_0)
 	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
 	ck_assert_msg(strstr(r.out, "torn tail: ") && !strstr(r.out, "torn tail: none"), "report: %s",
 		      r.out);
+	/* the torn bytes are the written ones (11 22 33 44 10), not the zero after them */
+	ck_assert_msg(strstr(r.out, "torn tail: 5 bytes") && strstr(r.out, "(then 1 zero bytes"),
+		      "report: %s", r.out);
 	ck_assert_msg(strstr(r.out, "status: clean\n"), "report: %s", r.out);
 	result_free(&r);
 }
@@ -948,6 +1047,1029 @@ START_TEST(at_a_terminal_the_prompt_goes_to_stderr_and_blank_lines_pass)
 }
 END_TEST
 
+/* ---- quoting ----------------------------------------------------------------------------- */
+
+START_TEST(a_value_holding_newlines_is_one_quoted_reply_line)
+{
+	expect_replies("PUT k \"a\\nb\\n\"\nGET k\nSIZE\n", "OK\n\"a\\nb\\n\"\n1\n");
+}
+END_TEST
+
+START_TEST(control_bytes_backslashes_and_invalid_utf8_are_escaped)
+{
+	/* a plain value (not beginning with ") is stored byte for byte, backslash included */
+	expect_replies("PUT tab \"x\\ty\"\nPUT bs a\\b\nPUT ff \"\\xff\\x00\\x7f\"\nPUT cr \"\\r\"\n"
+		       "PUT c1 \"\\xc2\\x85\"\nPUT overlong \"\\xc0\\xaf\"\n"
+		       "GET tab\nGET bs\nGET ff\nGET cr\nGET c1\nGET overlong\n",
+		       "OK\nOK\nOK\nOK\nOK\nOK\n"
+		       "\"x\\ty\"\n\"a\\\\b\"\n\"\\xff\\x00\\x7f\"\n\"\\r\"\n\"\\xc2\\x85\"\n"
+		       "\"\\xc0\\xaf\"\n");
+}
+END_TEST
+
+START_TEST(plain_text_and_valid_utf8_are_printed_as_they_are)
+{
+	expect_replies("PUT u h\xc3\xa9llo w\xc3\xb6rld \xe2\x98\x83 \xf0\x9d\x84\x9e\n"
+		       "PUT q say \"hi\" twice\"\nPUT ok OK\nPUT e ERRATA\n"
+		       "GET u\nGET q\nGET ok\nGET e\n",
+		       "OK\nOK\nOK\nOK\n"
+		       "h\xc3\xa9llo w\xc3\xb6rld \xe2\x98\x83 \xf0\x9d\x84\x9e\n"
+		       "say \"hi\" twice\"\nOK\nERRATA\n");
+}
+END_TEST
+
+START_TEST(a_value_beginning_with_a_quote_is_printed_quoted)
+{
+	expect_replies("PUT k \"\\\"quoted\\\" word\"\nGET k\n", "OK\n\"\\\"quoted\\\" word\"\n");
+}
+END_TEST
+
+START_TEST(values_that_would_read_as_a_reply_are_quoted)
+{
+	expect_replies("PUT a (nil)\nPUT b ERR\nPUT c ERR boom\nGET a\nGET b\nGET c\nGET none\n",
+		       "OK\nOK\nOK\n\"(nil)\"\n\"ERR\"\n\"ERR boom\"\n(nil)\n");
+}
+END_TEST
+
+START_TEST(a_quoted_key_may_hold_spaces_and_newlines)
+{
+	expect_replies("PUT \"a b\" one\nPUT \"l1\\nl2\" two\nPUT \"\" root\n"
+		       "GET \"a b\"\nGET \"l1\\nl2\"\nGET \"\"\nDEL \"a b\"\nGET \"a b\"\nSIZE\n",
+		       "OK\nOK\nOK\none\ntwo\nroot\nOK\n(nil)\n2\n");
+}
+END_TEST
+
+START_TEST(an_empty_quoted_value_is_an_empty_value)
+{
+	expect_replies("PUT k \"\"\nGET k\nPUT j \"\"  \nGET j\n", "OK\n\nOK\n\n");
+}
+END_TEST
+
+START_TEST(bad_quoting_replies_err_and_the_shell_goes_on)
+{
+	struct result r = run("PUT k \"open\nPUT k \"bad \\q escape\"\nPUT k \"x\" tail\n"
+			      "GET \"a\"b\nGET \"\\x4\"\nPUT k ok\nGET k\n",
+			      store, NULL, NULL, NULL, NULL, NULL);
+
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_str_eq(r.out,
+			 "ERR unterminated quoted string (no closing '\"')\n"
+			 "ERR bad escape at offset 11 (known: \\\\ \\\" \\n \\r \\t \\a \\b \\f \\v \\xHH)\n"
+			 "ERR text after the closing quote of the value (a value that begins with '\"' "
+			 "is a quoted string)\n"
+			 "ERR text after the closing quote at offset 7\n"
+			 "ERR bad escape at offset 5 (known: \\\\ \\\" \\n \\r \\t \\a \\b \\f \\v \\xHH)\n"
+			 "OK\nok\n");
+	result_free(&r);
+}
+END_TEST
+
+/* Every byte string, escaped by the test's own encoder, goes in; what GET prints goes back in
+ * under another key and prints the same; --raw gives the bytes themselves. */
+START_TEST(what_get_prints_can_be_put_back_unchanged)
+{
+	uint64_t rng = seed ^ 0x5851f42d4c957f2dull;
+	char *in = malloc(64 * 1024), *in2 = malloc(64 * 1024), *raw_path = path_in(tmp, "raw");
+	struct result r, r2;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(in2);
+	for (int round = 0; round < 20; round++) {
+		unsigned char val[256];
+		size_t vlen = tu_rand(&rng) % sizeof(val), n = 0;
+		char *nl, *raw;
+		size_t rawlen;
+
+		for (size_t i = 0; i < vlen; i++) {
+			uint64_t pick = tu_rand(&rng) % 4;
+
+			/* mostly the bytes that matter: controls, quote, backslash, high bytes */
+			val[i] = pick == 0 ? (unsigned char)(tu_rand(&rng) % 32) :
+				 pick == 1 ? (unsigned char)"\"\\ \x7f\xc3\xa9\xe2\x82\xac"[tu_rand(&rng) % 9] :
+				 (unsigned char)tu_rand(&rng);
+		}
+		n += (size_t)sprintf(in + n, "PUT k \"");
+		for (size_t i = 0; i < vlen; i++)
+			n += (size_t)sprintf(in + n, "\\x%02x", val[i]);
+		sprintf(in + n, "\"\nGET k\n");
+		r = run(in, store, NULL, NULL, NULL, NULL, NULL);
+		ck_assert_msg(r.code == 0, "seed %llu round %d: exit %d: %s", (unsigned long long)seed,
+			      round, r.code, r.err);
+		ck_assert(strncmp(r.out, "OK\n", 3) == 0);
+		nl = strchr(r.out + 3, '\n');
+		ck_assert_msg(nl && nl[1] == '\0', "seed %llu: GET's reply is not one line: %s",
+			      (unsigned long long)seed, r.out + 3);
+		*nl = '\0';
+		snprintf(in2, 64 * 1024, "PUT k2 %s\nGET k2\n", r.out + 3);
+		r2 = run(in2, store, NULL, NULL, NULL, NULL, NULL);
+		ck_assert_int_eq(r2.code, 0);
+		ck_assert_msg(strncmp(r2.out, "OK\n", 3) == 0 && strncmp(r2.out + 3, r.out + 3,
+			      strlen(r.out + 3)) == 0, "seed %llu: put back as %s, got %s",
+			      (unsigned long long)seed, r.out + 3, r2.out);
+		result_free(&r);
+		result_free(&r2);
+		{
+			const char *argv[] = { cli(), "--raw", store, "GET", "k2", NULL };
+			struct fresult fr = run_files(argv, NULL, raw_path);
+
+			ck_assert_int_eq(fr.code, 0);
+			fresult_free(&fr);
+		}
+		ck_assert_int_eq(tu_read_file(raw_path, &raw, &rawlen), 0);
+		ck_assert_uint_eq(rawlen, vlen + 1);
+		ck_assert_msg(memcmp(raw, val, vlen) == 0 && raw[vlen] == '\n',
+			      "seed %llu: --raw differs", (unsigned long long)seed);
+		free(raw);
+	}
+	free(in);
+	free(in2);
+	free(raw_path);
+}
+END_TEST
+
+START_TEST(raw_prints_values_and_keys_unquoted)
+{
+	struct result r = run("PUT \"a b\" \"x\\ny\"\nGET \"a b\"\nLIST\n", "--raw", store, NULL, NULL,
+			      NULL, NULL);
+
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, "OK\nx\ny\n1\na b\n");
+	result_free(&r);
+}
+END_TEST
+
+/* ---- LIST -------------------------------------------------------------------------------- */
+
+START_TEST(list_prints_the_count_then_every_key_in_byte_order)
+{
+	expect_replies("LIST\nPUT b 1\nPUT a/2 2\nPUT a 3\nPUT \"a b\" 4\nPUT \"\\xff\" 5\nLIST\n",
+		       "0\nOK\nOK\nOK\nOK\nOK\n5\na\n\"a b\"\na/2\nb\n\"\\xff\"\n");
+}
+END_TEST
+
+START_TEST(list_takes_a_prefix_and_a_limit)
+{
+	expect_replies("PUT a/1 x\nPUT a/2 x\nPUT a/3 x\nPUT ab x\nPUT b x\n"
+		       "LIST a/\nLIST a/ 2\nLIST \"\" 1\nLIST a/ 0\nLIST zz\n",
+		       "OK\nOK\nOK\nOK\nOK\n3\na/1\na/2\na/3\n2\na/1\na/2\n1\na/1\n0\n0\n");
+}
+END_TEST
+
+START_TEST(list_after_a_key_pages_through_every_key_once)
+{
+	char *input = put_lines(0, 100), *cmd = malloc(256);
+	int seen = 0;
+	char last[64] = "";
+
+	ck_assert_ptr_nonnull(cmd);
+	run_ok(input);
+	for (int page = 0; page < 20; page++) {
+		struct result r;
+		char *line, *save = NULL;
+		long n;
+
+		snprintf(cmd, 256, page ? "LIST k 7 %s\n" : "LIST k 7\n", last);
+		r = run(cmd, store, NULL, NULL, NULL, NULL, NULL);
+		ck_assert_int_eq(r.code, 0);
+		line = strtok_r(r.out, "\n", &save);
+		n = strtol(line, NULL, 10);
+		for (long i = 0; i < n; i++) {
+			char want[16];
+
+			line = strtok_r(NULL, "\n", &save);
+			snprintf(want, sizeof(want), "k%03d", seen++);
+			ck_assert_str_eq(line, want);
+			snprintf(last, sizeof(last), "%s", line);
+		}
+		ck_assert_ptr_null(strtok_r(NULL, "\n", &save));
+		result_free(&r);
+		if (n < 7)
+			break;
+	}
+	ck_assert_int_eq(seen, 100);
+	free(input);
+	free(cmd);
+}
+END_TEST
+
+START_TEST(list_with_a_bad_limit_or_too_many_arguments_replies_err)
+{
+	struct result r = run("LIST a x\nLIST a -1\nLIST a 1 b c\nLIST\n", store, NULL, NULL, NULL,
+			      NULL, NULL);
+
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_str_eq(r.out, "ERR LIST limit must be a number, not 'x'\n"
+				"ERR LIST limit must be a number, not '-1'\n"
+				"ERR LIST takes at most a prefix, a limit and a key to list after\n0\n");
+	result_free(&r);
+}
+END_TEST
+
+/* ---- exit status and one-shot mode ------------------------------------------------------- */
+
+START_TEST(the_shell_exits_1_at_the_end_when_any_command_answered_err)
+{
+	struct result r = run("PUT a 1\nBOGUS\nGET a\nFLUSH\n", store, NULL, NULL, NULL, NULL, NULL);
+
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_str_eq(r.out, "OK\nERR unknown command 'BOGUS'\n1\nOK\n");
+	result_free(&r);
+	/* and the writes are all there: the store was closed cleanly */
+	expect_replies("GET a\n", "1\n");
+}
+END_TEST
+
+START_TEST(one_shot_runs_one_command_and_prints_its_reply)
+{
+	struct result r = run(NULL, store, "PUT", "greeting", "hello", NULL, NULL);
+
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, "OK\n");
+	result_free(&r);
+	r = run(NULL, store, "get", "greeting", NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, "hello\n");
+	result_free(&r);
+	r = run(NULL, store, "GET", "absent", NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, "(nil)\n");
+	result_free(&r);
+	r = run(NULL, store, "LIST", NULL, NULL, NULL, NULL);
+	ck_assert_str_eq(r.out, "1\ngreeting\n");
+	result_free(&r);
+	r = run(NULL, store, "EXIT", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, "OK\n");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(one_shot_arguments_are_tokens_and_put_joins_its_value)
+{
+	struct result r = run(NULL, store, "PUT", "a key", "two", " words", NULL);
+
+	ck_assert_int_eq(r.code, 0);
+	result_free(&r);
+	r = run(NULL, store, "PUT", "q", "\"x\\ny\"", NULL, NULL);
+	ck_assert_int_eq(r.code, 0);
+	result_free(&r);
+	expect_replies("GET \"a key\"\nGET q\n", "two  words\n\"x\\ny\"\n");
+}
+END_TEST
+
+START_TEST(one_shot_exits_1_when_its_reply_is_err)
+{
+	char big[6001], *outpath = path_in(tmp, "out"), *out;
+	const char *argv[] = { cli(), "-o", "segment_bytes=1M", store, "PUT", "big", big, NULL };
+	struct result r;
+	struct fresult fr;
+
+	/* segments of 4 KiB, then a reopen that cannot make its new 1 MiB segments (files are
+	 * limited to 512 KiB): failing to make a segment fails only the write that needed it
+	 * (engine/kv.h), and the store stays as it was */
+	r = run(NULL, "-o", "segment_bytes=4096", store, "PUT", "k", "v");
+	ck_assert_int_eq(r.code, 0);
+	result_free(&r);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	fr = run_files_limited(argv, NULL, outpath, 512 << 10);
+	ck_assert_msg(fr.code == 1, "exit %d: %s", fr.code, fr.err);
+	ck_assert_int_eq(tu_read_file(outpath, &out, NULL), 0);
+	ck_assert_str_eq(out, "ERR File too large\n");
+	free(out);
+	fresult_free(&fr);
+	expect_replies("SIZE\nGET k\n", "1\nv\n");
+	free(outpath);
+}
+END_TEST
+
+START_TEST(a_wrong_one_shot_command_is_a_usage_error_and_creates_nothing)
+{
+	static const char *const cases[][3] = {
+		{ "FROB", NULL, NULL },
+		{ "GET", NULL, NULL },
+		{ "GET", "a", "b" },
+		{ "PUT", "k", NULL },
+		{ "SIZE", "x", NULL },
+		{ "LIST", "a", "many" },
+		{ "GET", "\"open", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct result r = run(NULL, store, cases[i][0], cases[i][1], cases[i][2], NULL, NULL);
+
+		ck_assert_msg(r.code == 2, "case %zu: exit %d", i, r.code);
+		ck_assert_str_eq(r.out, "");
+		ck_assert_msg(strstr(r.err, "Usage:"), "case %zu: %s", i, r.err);
+		result_free(&r);
+		ck_assert_msg(access(store, F_OK) < 0, "case %zu created the store", i);
+	}
+}
+END_TEST
+
+START_TEST(a_command_word_is_never_taken_for_a_datadir)
+{
+	static const char *const cases[][3] = {
+		{ "GET", NULL, NULL },
+		{ "get", "k", NULL },
+		{ "LIST", NULL, NULL },
+		{ "-o", "sync=none", "SIZE" },
+		{ "--dump", "PUT", NULL },
+	};
+	char cwd[PATH_MAX];
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(tmp), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct result r = run(NULL, cases[i][0], cases[i][1], cases[i][2], NULL, NULL, NULL);
+
+		ck_assert_msg(r.code == 2, "case %zu: exit %d", i, r.code);
+		ck_assert_msg(strstr(r.err, "is a command, not a DATADIR"), "case %zu: %s", i, r.err);
+		result_free(&r);
+	}
+	ck_assert_int_eq(access("GET", F_OK), -1);
+	ck_assert_int_eq(access("get", F_OK), -1);
+	ck_assert_int_eq(access("LIST", F_OK), -1);
+	ck_assert_int_eq(access("SIZE", F_OK), -1);
+	ck_assert_int_eq(access("PUT", F_OK), -1);
+	/* ./GET is a directory */
+	{
+		struct result r = run(NULL, "./GET", "SIZE", NULL, NULL, NULL, NULL);
+
+		ck_assert_int_eq(r.code, 0);
+		ck_assert_str_eq(r.out, "0\n");
+		result_free(&r);
+	}
+	ck_assert_int_eq(chdir(cwd), 0);
+}
+END_TEST
+
+/* ---- --dump and --load ------------------------------------------------------------------- */
+
+/* The entries of the metadata test store: binary keys (the empty key, a NUL, a newline, the
+ * longest key), metadata of 0 to 1024 bytes, empty values and one that spans several chunks. */
+struct test_entry {
+	char key[KV_MAX_KEY];
+	size_t klen;
+	unsigned char meta[KV_MAX_META];
+	size_t mlen;
+	size_t vlen;
+	unsigned pattern; /* value byte i is (i * 31 + pattern) & 0xff */
+};
+
+/* Bytes [off, off + len) of a test value. */
+static void fill_value_at(unsigned char *v, uint64_t off, size_t len, unsigned pattern)
+{
+	for (size_t i = 0; i < len; i++)
+		v[i] = (unsigned char)(((off + i) * 31 + pattern) & 0xff);
+}
+
+static void fill_value(unsigned char *v, size_t len, unsigned pattern)
+{
+	fill_value_at(v, 0, len, pattern);
+}
+
+static struct test_entry *test_entries(size_t *n)
+{
+	static struct test_entry e[6];
+	size_t i = 0;
+
+	memset(e, 0, sizeof(e));
+	e[i].klen = 0; /* the root's key in a mounted store */
+	e[i].mlen = 57;
+	memset(e[i].meta, 0x41, 57);
+	i++;
+	memcpy(e[i].key, "a\nb\0c", 5);
+	e[i].klen = 5;
+	e[i].vlen = 300;
+	e[i].pattern = 7;
+	i++;
+	memset(e[i].key, 'k', KV_MAX_KEY);
+	e[i].klen = KV_MAX_KEY;
+	e[i].mlen = KV_MAX_META;
+	memset(e[i].meta, 0xee, KV_MAX_META);
+	e[i].vlen = 1;
+	e[i].pattern = 'v';
+	i++;
+	memcpy(e[i].key, "big", 3);
+	e[i].klen = 3;
+	e[i].mlen = 5;
+	memcpy(e[i].meta, "\x01\x02\x03\x04\x05", 5);
+	e[i].vlen = (3u << 20) + 17; /* over three 1 MiB chunks */
+	e[i].pattern = 3;
+	i++;
+	memcpy(e[i].key, "empty", 5);
+	e[i].klen = 5;
+	i++;
+	memcpy(e[i].key, "\xff\xfe", 2);
+	e[i].klen = 2;
+	e[i].vlen = 1;
+	e[i].pattern = 'x';
+	i++;
+	*n = i;
+	return e;
+}
+
+static void put_entries(const char *dir, const struct test_entry *e, size_t n)
+{
+	struct kv_options o;
+	struct kv *kv = NULL;
+
+	kv_options_default(&o);
+	ck_assert_int_eq(kv_open(&kv, dir, &o, NULL), 0);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *v = malloc(e[i].vlen + 1);
+		struct kv_batch *b = NULL;
+
+		ck_assert_ptr_nonnull(v);
+		fill_value(v, e[i].vlen, e[i].pattern);
+		ck_assert_int_eq(kv_batch_new(&b), 0);
+		ck_assert_int_eq(kv_batch_put(b, e[i].key, e[i].klen, e[i].meta, e[i].mlen, v,
+					      e[i].vlen), 0);
+		ck_assert_int_eq(kv_apply(kv, b, NULL), 0);
+		kv_batch_free(b);
+		free(v);
+	}
+	ck_assert_int_eq(kv_close(kv), 0);
+}
+
+/* The store at dir holds exactly the entries e, metadata and values byte for byte. */
+static void assert_store_holds(const char *dir, const struct test_entry *e, size_t n)
+{
+	struct kv_options o;
+	struct kv_stats st;
+	struct kv *kv = NULL;
+	unsigned char *want = malloc(1u << 20), *got = malloc(1u << 20), meta[KV_MAX_META];
+
+	ck_assert_ptr_nonnull(want);
+	ck_assert_ptr_nonnull(got);
+	kv_options_default(&o);
+	ck_assert_int_eq(kv_open(&kv, dir, &o, NULL), 0);
+	kv_stats(kv, &st);
+	ck_assert_uint_eq(st.keys, n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t size = 0;
+		size_t mlen = sizeof(meta), rd = 0;
+
+		ck_assert_msg(kv_stat(kv, e[i].key, e[i].klen, &size, meta, &mlen) == 0,
+			      "entry %zu is missing", i);
+		ck_assert_uint_eq(size, e[i].vlen);
+		ck_assert_uint_eq(mlen, e[i].mlen);
+		ck_assert(memcmp(meta, e[i].meta, mlen) == 0);
+		for (uint64_t off = 0; off < e[i].vlen; off += rd) {
+			size_t step = e[i].vlen - off < (1u << 20) ? (size_t)(e[i].vlen - off) : 1u << 20;
+
+			fill_value_at(want, off, step, e[i].pattern);
+			ck_assert_int_eq(kv_read(kv, e[i].key, e[i].klen, off, got, step, &rd), 0);
+			ck_assert_uint_eq(rd, step);
+			ck_assert_msg(memcmp(got, want, step) == 0, "entry %zu: value differs at %llu", i,
+				      (unsigned long long)off);
+		}
+	}
+	ck_assert_int_eq(kv_close(kv), 0);
+	free(want);
+	free(got);
+}
+
+static void dump_store(const char *dir, const char *file)
+{
+	const char *argv[] = { cli(), "--dump", dir, NULL };
+	struct fresult r = run_files(argv, NULL, file);
+
+	ck_assert_msg(r.code == 0, "dump: exit %d: %s", r.code, r.err);
+	ck_assert_str_eq(r.err, "");
+	fresult_free(&r);
+}
+
+static struct fresult load_store(const char *dir, const char *file)
+{
+	const char *argv[] = { cli(), "--load", dir, NULL };
+
+	return run_files(argv, file, NULL);
+}
+
+START_TEST(dump_and_load_round_trip_keys_metadata_and_values)
+{
+	char *file = path_in(tmp, "dump"), *copy = path_in(tmp, "copy"), *again = path_in(tmp, "dump2");
+	char *a, *b;
+	size_t alen, blen, n;
+	struct test_entry *e = test_entries(&n);
+	struct fresult r;
+
+	put_entries(store, e, n);
+	dump_store(store, file);
+	r = load_store(copy, file);
+	ck_assert_msg(r.code == 0, "load: exit %d: %s", r.code, r.err);
+	ck_assert_str_eq(r.err, "");
+	fresult_free(&r);
+	assert_store_holds(copy, e, n);
+	/* the dump of the copy is the same bytes: a dump depends only on the entries */
+	dump_store(copy, again);
+	ck_assert_int_eq(tu_read_file(file, &a, &alen), 0);
+	ck_assert_int_eq(tu_read_file(again, &b, &blen), 0);
+	ck_assert(alen == blen && memcmp(a, b, alen) == 0);
+	free(a);
+	free(b);
+	free(file);
+	free(copy);
+	free(again);
+}
+END_TEST
+
+START_TEST(a_loaded_store_is_durable_and_checks_clean)
+{
+	char *file = path_in(tmp, "dump"), *copy = path_in(tmp, "copy");
+	struct result r;
+	struct fresult fr;
+
+	run_ok("PUT a 1\nPUT b 2\n");
+	dump_store(store, file);
+	fr = load_store(copy, file);
+	ck_assert_int_eq(fr.code, 0);
+	fresult_free(&fr);
+	r = run(NULL, "--check", copy, NULL, NULL, NULL, NULL);
+	ck_assert_msg(r.code == 0, "%s", r.out);
+	/* everything is in the snapshot the load ends with */
+	ck_assert_msg(strstr(r.out, "snapshot: lsn 2, 2 keys\n"), "%s", r.out);
+	result_free(&r);
+	free(file);
+	free(copy);
+}
+END_TEST
+
+START_TEST(the_dump_of_one_key_is_the_documented_bytes)
+{
+	/* docs/FORMAT.md section 11.4: x = 100, no metadata */
+	static const unsigned char want[] = {
+		0x4b, 0x56, 0x46, 0x53, 0x44, 0x4d, 0x50, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x91, 0x30, 0xdb, 0x8f, 0x45, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x78, 0xc4, 0x0a, 0x96, 0x92, 0x31, 0x30,
+		0x30, 0x13, 0x57, 0xaa, 0xf8, 0x54, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf4, 0xe0, 0xdf, 0x6d,
+		0x2c, 0xee, 0xcc, 0x52,
+	};
+	char *file = path_in(tmp, "dump"), *got;
+	size_t len;
+
+	run_ok("PUT x 100\n");
+	dump_store(store, file);
+	ck_assert_int_eq(tu_read_file(file, &got, &len), 0);
+	ck_assert_uint_eq(len, sizeof(want));
+	for (size_t i = 0; i < len; i++)
+		ck_assert_msg((unsigned char)got[i] == want[i], "byte %zu: %02x, documented %02x", i,
+			      (unsigned char)got[i], want[i]);
+	free(got);
+	free(file);
+}
+END_TEST
+
+/* ---- memory of a dump and a load ---- */
+
+/* A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"). */
+static long proc_kb(pid_t pid, const char *field)
+{
+	char path[64], *text, *p;
+	long kb = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	ck_assert_int_eq(tu_read_file(path, &text, NULL), 0);
+	p = strstr(text, field);
+	if (p)
+		kb = strtol(p + strlen(field) + 1, NULL, 10);
+	free(text);
+	ck_assert_int_ge(kb, 0);
+	return kb;
+}
+
+/* kv_cli with plain glibc malloc (the documented opt-out of mount/hugepages.h, which keeps freed
+ * memory mapped and so hides what a process holds), stdin and stdout as given (-1: /dev/null). */
+static pid_t spawn_plain_malloc(const char *const argv[], int in, int out)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null < 0 || dup2(in >= 0 ? in : null, 0) < 0 || dup2(out >= 0 ? out : null, 1) < 0)
+			_exit(127);
+		setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0", 1);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void reap_ok(pid_t pid)
+{
+	int status = 0;
+
+	while (waitpid(pid, &status, 0) < 0)
+		ck_assert_int_eq(errno, EINTR);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kv_cli: status %#x", status);
+}
+
+#define BIG_VALUE (64u << 20)
+
+/* While it writes a 64 MiB value, kv_cli --dump holds little more than the open store does: it
+ * reads the value in chunks, never whole. Its resident memory is sampled after every MiB the
+ * test reads from the pipe (kv_cli waits on the full pipe in between), against that of a shell
+ * idle on the same store. */
+START_TEST(a_dump_holds_no_copy_of_a_large_value)
+{
+	static struct test_entry e = { .key = "huge", .klen = 4, .vlen = BIG_VALUE, .pattern = 9 };
+	const char *shell_argv[] = { cli(), store, NULL };
+	const char *dump_argv[] = { cli(), "--dump", store, NULL };
+	int in[2], out[2];
+	long idle, peak = 0;
+	char *buf = malloc(1u << 20), line[64];
+	uint64_t total = 0;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(buf);
+	put_entries(store, &e, 1);
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	pid = spawn_plain_malloc(shell_argv, in[0], out[1]);
+	close(in[0]);
+	close(out[1]);
+	ck_assert_int_eq(tu_write_all(in[1], "SIZE\n", 5), 0);
+	ck_assert_int_gt(tu_read_line(out[0], line, sizeof(line), READ_TIMEOUT_MS), 0);
+	idle = proc_kb(pid, "VmRSS:");
+	close(in[1]);
+	close(out[0]);
+	reap_ok(pid);
+
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	pid = spawn_plain_malloc(dump_argv, -1, out[1]);
+	close(out[1]);
+	while ((n = read(out[0], buf, 1u << 20)) != 0) {
+		ck_assert_int_gt(n, 0);
+		total += (uint64_t)n;
+		if (total < BIG_VALUE) { /* still inside the value: kv_cli is alive */
+			long rss = proc_kb(pid, "VmRSS:");
+
+			peak = rss > peak ? rss : peak;
+		}
+	}
+	close(out[0]);
+	reap_ok(pid);
+	ck_assert_uint_gt(total, BIG_VALUE);
+	fprintf(stderr, "a_dump_holds_no_copy_of_a_large_value: kv_cli RSS idle on the store %ld "
+		"KiB, during the dump at most %ld KiB\n", idle, peak);
+	if (SANITIZED)
+		fprintf(stderr, "a_dump_holds_no_copy_of_a_large_value: not checked under a "
+			"sanitizer (shadow memory)\n");
+	else
+		ck_assert_int_le(peak, idle + 16 * 1024);
+	free(buf);
+}
+END_TEST
+
+/* kv_cli --load holds the store it builds (the value, in memory), the log it has not yet written
+ * (up to 32 MiB under sync=none) and its chunk buffers; never the whole value besides. Its peak
+ * memory is read once it has taken the whole dump and waits for the end of input. */
+START_TEST(a_load_holds_no_copy_of_a_large_value)
+{
+	static struct test_entry e = { .key = "huge", .klen = 4, .vlen = BIG_VALUE, .pattern = 9 };
+	char *file = path_in(tmp, "dump"), *copy = path_in(tmp, "copy"), *data;
+	const char *load_argv[] = { cli(), "--load", copy, NULL };
+	char path[64], *sys;
+	size_t len;
+	long hwm;
+	int in[2], waited = 0, pending;
+	pid_t pid;
+
+	put_entries(store, &e, 1);
+	dump_store(store, file);
+	ck_assert_int_eq(tu_read_file(file, &data, &len), 0);
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	pid = spawn_plain_malloc(load_argv, in[0], -1);
+	close(in[0]);
+	ck_assert_int_eq(tu_write_all(in[1], data, len), 0);
+	/* until the pipe is empty and kv_cli blocks reading its stdin for the end of input (a hang
+	 * guard of a minute, not a timing) */
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	for (;;) {
+		ck_assert_int_eq(ioctl(in[1], FIONREAD, &pending), 0);
+		ck_assert_int_eq(tu_read_file(path, &sys, NULL), 0);
+		if (pending == 0 && strncmp(sys, "0 0x0 ", 6) == 0) {
+			free(sys);
+			break;
+		}
+		free(sys);
+		ck_assert_msg(waited++ < 6000, "kv_cli --load did not take the whole dump");
+		usleep(10000);
+	}
+	hwm = proc_kb(pid, "VmHWM:");
+	close(in[1]);
+	reap_ok(pid);
+	fprintf(stderr, "a_load_holds_no_copy_of_a_large_value: kv_cli --load peak RSS %ld KiB for "
+		"a %u MiB value\n", hwm, BIG_VALUE >> 20);
+	if (SANITIZED)
+		fprintf(stderr, "a_load_holds_no_copy_of_a_large_value: not checked under a "
+			"sanitizer (shadow memory)\n");
+	else
+		ck_assert_int_le(hwm, (long)(BIG_VALUE >> 10) + 48 * 1024);
+	assert_store_holds(copy, &e, 1);
+	free(data);
+	free(file);
+	free(copy);
+}
+END_TEST
+
+/* A small dump with metadata, for the damage tests. */
+static char *small_dump(size_t *len)
+{
+	static const struct test_entry proto[] = {
+		{ .key = "", .klen = 0, .meta = "m", .mlen = 1, .vlen = 3, .pattern = 1 },
+		{ .key = "a\nb", .klen = 3, .vlen = 0 },
+		{ .key = "key", .klen = 3, .meta = "meta", .mlen = 4, .vlen = 5, .pattern = 2 },
+	};
+	static struct test_entry e[3];
+	char *file = path_in(tmp, "small.dump"), *data;
+
+	memcpy(e, proto, sizeof(e));
+	put_entries(store, e, 3);
+	dump_store(store, file);
+	ck_assert_int_eq(tu_read_file(file, &data, len), 0);
+	free(file);
+	return data;
+}
+
+/* Loading data must fail with exit 1 and one line naming an offset, and leave no trace. */
+static void assert_load_refused(const char *data, size_t len, const char *what, size_t at)
+{
+	char *file = path_in(tmp, "bad.dump"), *dest = path_in(tmp, "dest");
+	char *scratch = path_in(tmp, "dest.tmp-load");
+	struct fresult r;
+
+	ck_assert_int_eq(tu_write_file(file, data, len), 0);
+	r = load_store(dest, file);
+	ck_assert_msg(r.code == 1, "%s %zu: exit %d: %s", what, at, r.code, r.err);
+	ck_assert_msg(strstr(r.err, "offset "), "%s %zu: no offset named: %s", what, at, r.err);
+	ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "%s %zu: not one line: %s",
+		      what, at, r.err);
+	ck_assert_msg(access(dest, F_OK) < 0, "%s %zu: %s exists", what, at, dest);
+	ck_assert_msg(access(scratch, F_OK) < 0, "%s %zu: %s left behind", what, at, scratch);
+	fresult_free(&r);
+	free(file);
+	free(dest);
+	free(scratch);
+}
+
+START_TEST(damage_at_any_byte_of_a_dump_is_refused_and_leaves_nothing)
+{
+	size_t len;
+	char *dump = small_dump(&len), *bad = malloc(len);
+
+	ck_assert_ptr_nonnull(bad);
+	for (size_t i = 0; i < len; i++) {
+		for (int flip = 0; flip < 2; flip++) {
+			memcpy(bad, dump, len);
+			bad[i] ^= flip ? 0x01 : 0x80;
+			assert_load_refused(bad, len, "byte flipped at", i);
+		}
+	}
+	free(bad);
+	free(dump);
+}
+END_TEST
+
+START_TEST(a_dump_cut_anywhere_is_refused_and_leaves_nothing)
+{
+	size_t len;
+	char *dump = small_dump(&len);
+
+	for (size_t cut = 0; cut < len; cut++)
+		assert_load_refused(dump, cut, "cut to", cut);
+	free(dump);
+}
+END_TEST
+
+START_TEST(bytes_after_the_end_record_are_refused)
+{
+	size_t len;
+	char *dump = small_dump(&len), *more = malloc(len + 1);
+	char *file = path_in(tmp, "more.dump"), *dest = path_in(tmp, "dest");
+	struct fresult r;
+
+	ck_assert_ptr_nonnull(more);
+	memcpy(more, dump, len);
+	more[len] = '\n';
+	assert_load_refused(more, len + 1, "one byte more at", len);
+	ck_assert_int_eq(tu_write_file(file, more, len + 1), 0);
+	r = load_store(dest, file);
+	ck_assert_msg(strstr(r.err, "after the dump's end record"), "%s", r.err);
+	fresult_free(&r);
+	free(more);
+	free(dump);
+	free(file);
+	free(dest);
+}
+END_TEST
+
+/* A dump made by hand: the header, then records. */
+static size_t dump_header(unsigned char *p, uint32_t version)
+{
+	memcpy(p, "KVFSDMP", 8);
+	memset(p + 8, 0, 8);
+	p[8] = (unsigned char)version;
+	le_put32(p + 16, crc32c(0, p, 16));
+	return 20;
+}
+
+START_TEST(a_value_over_the_limit_is_refused_as_too_big)
+{
+	unsigned char d[64];
+	size_t n = dump_header(d, 1);
+	struct fresult r;
+	char *file = path_in(tmp, "big.dump"), *dest = path_in(tmp, "dest");
+
+	d[n] = 'E';
+	le_put32(d + n + 1, 1);
+	le_put32(d + n + 5, 0);
+	le_put32(d + n + 9, 0);
+	le_put32(d + n + 13, 2); /* vlen 2^33 */
+	d[n + 17] = 'k';
+	le_put32(d + n + 18, crc32c(0, d + n, 18));
+	n += 22;
+	ck_assert_int_eq(tu_write_file(file, d, n), 0);
+	r = load_store(dest, file);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "offset 20 has a value of 8589934592 bytes"), "%s", r.err);
+	ck_assert_int_eq(access(dest, F_OK), -1);
+	fresult_free(&r);
+	free(file);
+	free(dest);
+}
+END_TEST
+
+START_TEST(an_unknown_version_or_not_a_dump_is_refused_saying_so)
+{
+	unsigned char d[64];
+	size_t n = dump_header(d, 2);
+	struct fresult r;
+	char *file = path_in(tmp, "v2.dump"), *dest = path_in(tmp, "dest");
+
+	ck_assert_int_eq(tu_write_file(file, d, n), 0);
+	r = load_store(dest, file);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "version"), "%s", r.err);
+	fresult_free(&r);
+	ck_assert_int_eq(tu_write_file(file, "PUT a 1\n", 8), 0);
+	r = load_store(dest, file);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "not a kvfs dump"), "%s", r.err);
+	fresult_free(&r);
+	ck_assert_int_eq(access(dest, F_OK), -1);
+	free(file);
+	free(dest);
+}
+END_TEST
+
+START_TEST(load_goes_into_a_missing_or_empty_directory_only)
+{
+	char *file = path_in(tmp, "dump"), *empty = path_in(tmp, "empty"), *full = path_in(tmp, "full");
+	char *plain = path_in(tmp, "plain"), *inside = path_in(full, "keep");
+	char *data;
+	size_t len;
+	struct fresult r;
+
+	run_ok("PUT a 1\n");
+	dump_store(store, file);
+	ck_assert_int_eq(mkdir(empty, 0755), 0);
+	r = load_store(empty, file);
+	ck_assert_msg(r.code == 0, "%s", r.err);
+	fresult_free(&r);
+	ck_assert_int_eq(mkdir(full, 0755), 0);
+	ck_assert_int_eq(tu_write_file(inside, "mine", 4), 0);
+	r = load_store(full, file);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "not empty"), "%s", r.err);
+	fresult_free(&r);
+	ck_assert_int_eq(tu_read_file(inside, &data, &len), 0);
+	ck_assert_str_eq(data, "mine");
+	free(data);
+	ck_assert_int_eq(tu_write_file(plain, "x", 1), 0);
+	r = load_store(plain, file);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "not a directory"), "%s", r.err);
+	fresult_free(&r);
+	/* the store itself is never loaded over */
+	r = load_store(store, file);
+	ck_assert_int_eq(r.code, 1);
+	fresult_free(&r);
+	free(file);
+	free(empty);
+	free(full);
+	free(plain);
+	free(inside);
+}
+END_TEST
+
+START_TEST(dump_of_a_missing_or_empty_directory_is_refused_and_creates_nothing)
+{
+	const char *argv[] = { cli(), "--dump", store, NULL };
+	struct fresult r = run_files(argv, NULL, NULL);
+
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "no store there"), "%s", r.err);
+	fresult_free(&r);
+	ck_assert_int_eq(access(store, F_OK), -1);
+	ck_assert_int_eq(mkdir(store, 0700), 0);
+	r = run_files(argv, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	fresult_free(&r);
+	ck_assert_int_eq(rmdir(store), 0); /* still empty */
+}
+END_TEST
+
+START_TEST(leftovers_of_a_killed_load_are_cleared_by_the_next_load)
+{
+	char *file = path_in(tmp, "dump"), *dest = path_in(tmp, "dest");
+	char *scratch = path_in(tmp, "dest.tmp-load");
+	struct test_entry e = { .key = "half", .klen = 4, .vlen = 1, .pattern = 1 };
+	struct fresult r;
+
+	run_ok("PUT a 1\n");
+	dump_store(store, file);
+	put_entries(scratch, &e, 1); /* what a load killed half way leaves */
+	r = load_store(dest, file);
+	ck_assert_msg(r.code == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.err, "removed") && strstr(r.err, scratch), "%s", r.err);
+	fresult_free(&r);
+	ck_assert_int_eq(access(scratch, F_OK), -1);
+	expect_replies_in(dest, "LIST\n", "1\na\n");
+	free(file);
+	free(dest);
+	free(scratch);
+}
+END_TEST
+
+START_TEST(a_load_in_progress_or_a_foreign_scratch_directory_is_left_alone)
+{
+	char *file = path_in(tmp, "dump"), *dest = path_in(tmp, "dest");
+	char *scratch = path_in(tmp, "dest.tmp-load"), *foreign = path_in(scratch, "notes.txt");
+	struct kv_options o;
+	struct kv *kv = NULL;
+	struct fresult r;
+
+	run_ok("PUT a 1\n");
+	dump_store(store, file);
+	kv_options_default(&o);
+	ck_assert_int_eq(kv_open(&kv, scratch, &o, NULL), 0); /* a load running */
+	r = load_store(dest, file);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "another load"), "%s", r.err);
+	fresult_free(&r);
+	ck_assert_int_eq(kv_close(kv), 0);
+	ck_assert_int_eq(tu_write_file(foreign, "mine", 4), 0);
+	r = load_store(dest, file);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "notes.txt"), "%s", r.err);
+	fresult_free(&r);
+	ck_assert_int_eq(access(foreign, F_OK), 0);
+	ck_assert_int_eq(access(dest, F_OK), -1);
+	free(file);
+	free(dest);
+	free(scratch);
+	free(foreign);
+}
+END_TEST
+
+START_TEST(a_dump_is_not_written_to_a_terminal)
+{
+	int master, slave, status;
+	char err[512];
+	ssize_t n, en = 0;
+	int errp[2];
+	pid_t pid;
+
+	run_ok("PUT a 1\n");
+	ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(pipe(errp), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(slave, 1);
+		dup2(errp[1], 2);
+		execl(cli(), cli(), "--dump", store, (char *)NULL);
+		_exit(127);
+	}
+	close(slave);
+	close(errp[1]);
+	while ((n = read(errp[0], err + en, sizeof(err) - 1 - (size_t)en)) > 0)
+		en += n;
+	err[en] = '\0';
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	ck_assert_msg(strstr(err, "terminal"), "%s", err);
+	close(master);
+	close(errp[0]);
+}
+END_TEST
+
 /* ---- 1 GiB values (KVFS_BIG_TESTS=1) ----------------------------------------------------- */
 
 /* "PUT big " and vlen bytes of value, newline, then tail. */
@@ -985,7 +2107,7 @@ START_TEST(value_over_1_GiB_is_refused_and_the_shell_goes_on)
 	char *input = big_put(KV_MAX_VALUE + 1, "SIZE\n");
 	struct result r = run(input, store, NULL, NULL, NULL, NULL, NULL);
 
-	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(r.code, 1);
 	ck_assert_str_eq(r.out, "ERR value too long (at most 1073741824 bytes)\n0\n");
 	result_free(&r);
 	free(input);
@@ -997,13 +2119,15 @@ int main(void)
 	Suite *su = suite_create("cli");
 	TCase *proto = tcase_create("protocol"), *errs = tcase_create("errors");
 	TCase *crash = tcase_create("persistence"), *admin = tcase_create("check_salvage_open");
-	TCase *args = tcase_create("arguments");
+	TCase *args = tcase_create("arguments"), *quoting = tcase_create("quoting");
+	TCase *list = tcase_create("list"), *oneshot = tcase_create("one_shot");
+	TCase *dump = tcase_create("dump_load");
 	const char *big = getenv("KVFS_BIG_TESTS");
 	SRunner *sr;
 	int failed;
 
 	seed = tu_seed();
-	TCase *all[] = { proto, errs, crash, admin, args };
+	TCase *all[] = { proto, errs, crash, admin, args, quoting, list, oneshot, dump };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		tcase_add_checked_fixture(all[i], setup, teardown);
 		tcase_set_timeout(all[i], 300);
@@ -1058,6 +2182,45 @@ int main(void)
 	tcase_add_test(args, usage_errors_exit_2);
 	tcase_add_test(args, default_datadir_is_KVFS_DATADIR_when_set);
 	tcase_add_test(args, default_datadir_is_under_XDG_DATA_HOME_then_HOME);
+
+	tcase_add_test(quoting, a_value_holding_newlines_is_one_quoted_reply_line);
+	tcase_add_test(quoting, control_bytes_backslashes_and_invalid_utf8_are_escaped);
+	tcase_add_test(quoting, plain_text_and_valid_utf8_are_printed_as_they_are);
+	tcase_add_test(quoting, a_value_beginning_with_a_quote_is_printed_quoted);
+	tcase_add_test(quoting, values_that_would_read_as_a_reply_are_quoted);
+	tcase_add_test(quoting, a_quoted_key_may_hold_spaces_and_newlines);
+	tcase_add_test(quoting, an_empty_quoted_value_is_an_empty_value);
+	tcase_add_test(quoting, bad_quoting_replies_err_and_the_shell_goes_on);
+	tcase_add_test(quoting, what_get_prints_can_be_put_back_unchanged);
+	tcase_add_test(quoting, raw_prints_values_and_keys_unquoted);
+
+	tcase_add_test(list, list_prints_the_count_then_every_key_in_byte_order);
+	tcase_add_test(list, list_takes_a_prefix_and_a_limit);
+	tcase_add_test(list, list_after_a_key_pages_through_every_key_once);
+	tcase_add_test(list, list_with_a_bad_limit_or_too_many_arguments_replies_err);
+
+	tcase_add_test(oneshot, the_shell_exits_1_at_the_end_when_any_command_answered_err);
+	tcase_add_test(oneshot, one_shot_runs_one_command_and_prints_its_reply);
+	tcase_add_test(oneshot, one_shot_arguments_are_tokens_and_put_joins_its_value);
+	tcase_add_test(oneshot, one_shot_exits_1_when_its_reply_is_err);
+	tcase_add_test(oneshot, a_wrong_one_shot_command_is_a_usage_error_and_creates_nothing);
+	tcase_add_test(oneshot, a_command_word_is_never_taken_for_a_datadir);
+
+	tcase_add_test(dump, dump_and_load_round_trip_keys_metadata_and_values);
+	tcase_add_test(dump, a_loaded_store_is_durable_and_checks_clean);
+	tcase_add_test(dump, the_dump_of_one_key_is_the_documented_bytes);
+	tcase_add_test(dump, a_dump_holds_no_copy_of_a_large_value);
+	tcase_add_test(dump, a_load_holds_no_copy_of_a_large_value);
+	tcase_add_test(dump, damage_at_any_byte_of_a_dump_is_refused_and_leaves_nothing);
+	tcase_add_test(dump, a_dump_cut_anywhere_is_refused_and_leaves_nothing);
+	tcase_add_test(dump, bytes_after_the_end_record_are_refused);
+	tcase_add_test(dump, a_value_over_the_limit_is_refused_as_too_big);
+	tcase_add_test(dump, an_unknown_version_or_not_a_dump_is_refused_saying_so);
+	tcase_add_test(dump, load_goes_into_a_missing_or_empty_directory_only);
+	tcase_add_test(dump, dump_of_a_missing_or_empty_directory_is_refused_and_creates_nothing);
+	tcase_add_test(dump, leftovers_of_a_killed_load_are_cleared_by_the_next_load);
+	tcase_add_test(dump, a_load_in_progress_or_a_foreign_scratch_directory_is_left_alone);
+	tcase_add_test(dump, a_dump_is_not_written_to_a_terminal);
 
 	if (big && strcmp(big, "1") == 0) {
 		TCase *huge = tcase_create("huge");

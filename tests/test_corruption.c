@@ -3,10 +3,17 @@
  * snapshot flipped, every 512-byte sector zeroed, garbage appended — and each case must end in
  * either a clean open whose state is a prefix of the written history that lost only the damaged
  * tail (and says so), or a refusal that changed nothing on disk. kv_check must agree with open,
- * and after a refusal kv_salvage must leave a store that opens strictly, with the damaged files
- * kept aside.
+ * and after a refusal kv_salvage must leave a store that opens strictly, holding exactly the
+ * records before the first damaged one, with the damaged files kept aside.
  *
- * The garbage part is seeded: rerun with KV_SEED=N. */
+ * Below the snapshot: a second store keeps on disk the log segments its snapshot covers (as a
+ * crash or a failed unlink right after a snapshot leaves them), and damage in records the
+ * snapshot covers — a flipped bit, a zeroed sector, a cut or missing segment — may cost nothing:
+ * a strict open succeeds with every record, and salvage keeps every record too, the damaged bytes
+ * still on disk. Damage in its records after the snapshot follows the rules above.
+ *
+ * Seeded (the garbage, and which bit of each byte the one-bit-per-byte sweeps flip): rerun with
+ * KV_SEED=N. */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,10 +26,15 @@
 
 #define NREC 190   /* records written in all */
 #define NSNAP 40   /* records the snapshot covers */
+#define C_NREC 120 /* the same for the store that keeps its covered segments */
+#define C_NSNAP 80
 #define MAXFILES 32
+#define MAXRECS 128 /* records in one segment */
 
 static unsigned long cases;
 static uint64_t seed;
+/* the store under test: records written, records its snapshot covers */
+static int nrec_now, nsnap_now;
 
 /* Under a sanitizer each case costs several times more: the bit-flip sweeps then take every
  * bit of every FLIP_STRIDE-th byte, from a seeded start, so successive runs cover every byte. */
@@ -48,8 +60,10 @@ static void val_of(char *v, size_t len, int i)
 	snprintf(v, len, "value%03d-%032d", i, i * 7919);
 }
 
-/* The store every case starts from: NSNAP records, a snapshot, the rest, a clean close. */
-static struct faultio *build_store(void)
+/* The store a case starts from: nsnap records, a snapshot, the rest, a clean close. With
+ * keep_covered the snapshot cannot unlink the segments it covers (their unlink fails), so they
+ * stay on disk beside it. */
+static struct faultio *build_store(int nrec, int nsnap, bool keep_covered)
 {
 	struct faultio *f = sim_disk();
 	struct kv_options o = sim_options(f);
@@ -57,9 +71,14 @@ static struct faultio *build_store(void)
 	struct kv *s = NULL;
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
 	char k[16], v[64];
-	for (int i = 0; i < NREC; i++) {
-		if (i == NSNAP)
+	for (int i = 0; i < nrec; i++) {
+		if (i == nsnap) {
+			if (keep_covered)
+				ck_assert_int_eq(faultio_fail(f, FIO_OP_UNLINK,
+							      faultio_count(f, FIO_OP_UNLINK) + 1, -EIO, true), 0);
 			ck_assert_int_eq(kv_snapshot(s), 0);
+			faultio_clear_faults(f);
+		}
 		key_of(k, sizeof k, i);
 		val_of(v, sizeof v, i);
 		put_str(s, k, v);
@@ -72,6 +91,9 @@ struct files {
 	char snap[300];
 	char seg[MAXFILES][300];
 	int nseg;
+	/* each segment's records, as written */
+	struct sim_rec rec[MAXFILES][MAXRECS];
+	size_t nrec[MAXFILES];
 };
 
 static void list_files(struct faultio *f, struct files *fl)
@@ -90,6 +112,8 @@ static void list_files(struct faultio *f, struct files *fl)
 		}
 	}
 	faultio_free_names(names, n);
+	for (int i = 0; i < fl->nseg; i++)
+		fl->nrec[i] = sim_records(f, fl->seg[i], fl->rec[i], MAXRECS);
 }
 
 struct prefix_arg {
@@ -111,7 +135,7 @@ static int state_prefix(struct kv *s)
 {
 	struct prefix_arg a = { 0, 0 };
 	ck_assert_int_eq(kv_scan(s, "", 0, count_entry, &a), 0);
-	if (a.count > NREC)
+	if (a.count > nrec_now)
 		return -1;
 	char k[16], v[64];
 	for (int i = 0; i < a.count; i++) {
@@ -153,8 +177,11 @@ static int damaged_aside(struct faultio *f)
 
 /* The verdict on one damaged disk (f is consumed). Returns the records a clean open kept, -1
  * after a refusal. silent_loss_ok: the damage is a cut, which at a record boundary is
- * indistinguishable from a shorter history, so losing records needs no report then. */
-static int judge(struct faultio *f, const char *what, int silent_loss_ok, struct kv_report *out)
+ * indistinguishable from a shorter history, so losing records needs no report then.
+ * salvage_keeps: after a refusal, the records salvage must keep (those before the first
+ * damaged one); -1 when any prefix will do. */
+static int judge(struct faultio *f, const char *what, int silent_loss_ok, int salvage_keeps,
+		 struct kv_report *out)
 {
 	int kept = -1;
 	struct faultio *before;
@@ -177,10 +204,10 @@ static int judge(struct faultio *f, const char *what, int silent_loss_ok, struct
 		ck_assert_msg(p >= 0, "%s: open state is not a prefix of the history", what);
 		/* a clean open may only lose the damaged tail, and must say it did; the snapshot's
 		 * records are never in the tail */
-		ck_assert_msg(p >= NSNAP, "%s: clean open lost snapshot records (%d)", what, p);
-		if (p < NREC && !silent_loss_ok)
+		ck_assert_msg(p >= nsnap_now, "%s: clean open lost snapshot records (%d)", what, p);
+		if (p < nrec_now && !silent_loss_ok)
 			ck_assert_msg(orep.tail_bytes_cut > 0,
-				      "%s: %d records lost without a report", what, NREC - p);
+				      "%s: %d records lost without a report", what, nrec_now - p);
 		ck_assert_int_eq(kv_close(s), 0);
 		kept = p;
 	} else {
@@ -193,7 +220,11 @@ static int judge(struct faultio *f, const char *what, int silent_loss_ok, struct
 		ck_assert_msg(damaged_aside(f), "%s: salvage kept nothing aside", what);
 		orc = open_strict(f, &s, &orep);
 		ck_assert_msg(orc == 0, "%s: after salvage kv_open %d (%s)", what, orc, orep.message);
-		ck_assert_msg(state_prefix(s) >= 0, "%s: salvaged state is not a prefix", what);
+		int p = state_prefix(s);
+		ck_assert_msg(p >= 0, "%s: salvaged state is not a prefix", what);
+		if (salvage_keeps >= 0)
+			ck_assert_msg(p == salvage_keeps, "%s: salvage kept %d records, not the %d before "
+				      "the damage", what, p, salvage_keeps);
 		ck_assert_int_eq(kv_close(s), 0);
 	}
 	faultio_destroy(before);
@@ -208,10 +239,30 @@ static struct files base_files;
 
 static void setup(void)
 {
-	base = build_store();
+	nrec_now = NREC;
+	nsnap_now = NSNAP;
+	base = build_store(NREC, NSNAP, false);
 	list_files(base, &base_files);
 	ck_assert_int_ge(base_files.nseg, 3);
 	ck_assert(base_files.snap[0]);
+}
+
+/* The store whose snapshot's covered segments stay on disk. */
+static void setup_covered(void)
+{
+	nrec_now = C_NREC;
+	nsnap_now = C_NSNAP;
+	base = build_store(C_NREC, C_NSNAP, true);
+	list_files(base, &base_files);
+	ck_assert(base_files.snap[0]);
+	/* the precondition of every case: a segment the snapshot wholly covers, then one that
+	 * holds covered records and later ones */
+	ck_assert_int_ge(base_files.nseg, 3);
+	ck_assert_uint_ge(base_files.nrec[0], 1);
+	ck_assert_msg(base_files.rec[0][0].lsn == 1, "the covered segments should still be there");
+	ck_assert_int_le(base_files.rec[0][base_files.nrec[0] - 1].lsn, C_NSNAP);
+	ck_assert_int_le(base_files.rec[1][0].lsn, C_NSNAP);
+	ck_assert_int_gt(base_files.rec[1][base_files.nrec[1] - 1].lsn, C_NSNAP);
 }
 
 static void teardown(void)
@@ -225,6 +276,29 @@ static size_t file_size(const char *path)
 	uint64_t size;
 	ck_assert_int_eq(faultio_stat(base, path, &dir, &size), 0);
 	return (size_t)size;
+}
+
+/* What salvage must keep after damage from byte off of path on: the records before the first
+ * record of that segment that reaches past off (a damaged header loses the whole segment), or
+ * when none does, every record of it. -1 (any prefix) for a file that is not a segment, and
+ * when that first damaged record is one the snapshot covers: what then happens is the business
+ * of the below-the-snapshot tests. */
+static int salvage_keeps(const char *path, uint64_t off)
+{
+	for (int i = 0; i < base_files.nseg; i++) {
+		uint64_t lsn = 0;
+		if (strcmp(path, base_files.seg[i]))
+			continue;
+		for (size_t r = 0; r < base_files.nrec[i] && !lsn; r++)
+			if (base_files.rec[i][r].off + base_files.rec[i][r].size > off)
+				lsn = base_files.rec[i][r].lsn;
+		if (!lsn && i + 1 < base_files.nseg && base_files.nrec[i + 1])
+			lsn = base_files.rec[i + 1][0].lsn;
+		if (!lsn)
+			return nrec_now;
+		return lsn <= (uint64_t)nsnap_now ? -1 : (int)lsn - 1;
+	}
+	return -1;
 }
 
 START_TEST(undamaged_store_opens_whole)
@@ -252,7 +326,7 @@ START_TEST(last_segment_cut_at_every_offset_recovers_a_prefix)
 		ck_assert_int_eq(faultio_clone(base, &f), 0);
 		ck_assert_int_eq(faultio_truncate(f, last, off), 0);
 		snprintf(what, sizeof what, "%s cut at %zu", last, off);
-		int p = judge(f, what, 1, &rep);
+		int p = judge(f, what, 1, -1, &rep);
 		/* a cut is never damage, and a longer file never recovers less */
 		ck_assert_msg(p >= 0, "%s: refused (%s)", what, rep.message);
 		ck_assert_msg(p >= prev, "%s: kept %d records, a shorter cut kept %d", what, p, prev);
@@ -275,7 +349,7 @@ END_TEST
 static void expect_whole_or_refused(int kept, const char *path, const char *what)
 {
 	if (strcmp(path, base_files.seg[base_files.nseg - 1]))
-		ck_assert_msg(kept < 0 || kept == NREC, "%s: clean open kept only %d records", what,
+		ck_assert_msg(kept < 0 || kept == nrec_now, "%s: clean open kept only %d records", what,
 			      kept);
 }
 
@@ -289,7 +363,8 @@ static void flip_every_bit(const char *path)
 			ck_assert_int_eq(faultio_clone(base, &f), 0);
 			ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << bit)), 0);
 			snprintf(what, sizeof what, "%s bit %d of byte %zu flipped", path, bit, off);
-			expect_whole_or_refused(judge(f, what, 0, NULL), path, what);
+			expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, off), NULL), path,
+						what);
 		}
 }
 
@@ -313,6 +388,24 @@ START_TEST(bit_flip_in_snapshot_is_refused)
 }
 END_TEST
 
+/* The first byte of path's [off, off + len) that is not zero (zeroing it is damage), or the end
+ * of the file when there is none (zeroing zeros damages nothing). */
+static uint64_t first_nonzero(const char *path, uint64_t off, size_t len)
+{
+	void *data;
+	size_t size;
+	ck_assert_int_eq(faultio_read_file(base, path, &data, &size), 0);
+	const uint8_t *p = data;
+	uint64_t at = size;
+	for (uint64_t i = off; i < off + len && i < size; i++)
+		if (p[i]) {
+			at = i;
+			break;
+		}
+	free(data);
+	return at;
+}
+
 static void zero_every_sector(const char *path)
 {
 	size_t size = file_size(path);
@@ -324,7 +417,8 @@ static void zero_every_sector(const char *path)
 		ck_assert_int_eq(faultio_clone(base, &f), 0);
 		ck_assert_int_eq(faultio_overwrite(f, path, off, zeros, len), 0);
 		snprintf(what, sizeof what, "%s sector at %zu zeroed", path, off);
-		expect_whole_or_refused(judge(f, what, 0, NULL), path, what);
+		expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, first_nonzero(path, off, len)),
+					      NULL), path, what);
 	}
 }
 
@@ -359,8 +453,205 @@ START_TEST(garbage_after_last_segment_is_cut_as_torn_tail)
 			free(data);
 			snprintf(what, sizeof what, "%zu garbage bytes (round %d) after %s", lens[li],
 				 round, last);
-			judge(f, what, 0, NULL);
+			judge(f, what, 0, nrec_now, NULL);
 		}
+}
+END_TEST
+
+/* ---- below the snapshot ---- */
+
+/* A damage to try: the disk it leaves (consumed by the callee), the file it hit, a name. */
+typedef void (*damage_fn)(struct faultio *f, const char *path, const char *what);
+
+/* The bytes of segment i that only covered records occupy: all of a segment the snapshot
+ * wholly covers (its header and unused tail included: nothing in it is needed), else from the
+ * header to the end of its last covered record. */
+static uint64_t covered_end(int i, bool *whole)
+{
+	const struct sim_rec *r = base_files.rec[i];
+	size_t n = base_files.nrec[i], k = 0;
+	*whole = n && r[n - 1].lsn <= (uint64_t)C_NSNAP;
+	if (*whole)
+		return file_size(base_files.seg[i]);
+	while (k < n && r[k].lsn <= (uint64_t)C_NSNAP)
+		k++;
+	return k ? r[k - 1].off + r[k - 1].size : 0;
+}
+
+/* Every damage confined to records the snapshot covers: every byte of those records flipped
+ * (one bit per byte, chosen by seed and offset; every 16th byte of wholly covered segments,
+ * which the log does not need at all), every 512-byte sector of them zeroed, a wholly covered
+ * segment cut at each record boundary and inside records, or missing. */
+static void for_each_damage_below_the_snapshot(damage_fn fn)
+{
+	static const uint8_t zeros[FIO_SECTOR];
+	char what[400];
+	for (int i = 0; i < base_files.nseg; i++) {
+		const char *path = base_files.seg[i];
+		bool whole;
+		uint64_t end = covered_end(i, &whole);
+		uint64_t from = whole ? 0 : SEG_HDR_SIZE;
+		if (end <= from)
+			continue;
+		for (uint64_t off = from + seed % FLIP_STRIDE; off < end;
+		     off += whole ? 16 * FLIP_STRIDE : FLIP_STRIDE) {
+			struct faultio *f;
+			int bit = (int)((seed + off) % 8);
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << bit)), 0);
+			snprintf(what, sizeof what, "%s bit %d of byte %" PRIu64 " flipped (below the "
+				 "snapshot)", path, bit, off);
+			fn(f, path, what);
+		}
+		for (uint64_t sec = 0; sec < end; sec += FIO_SECTOR) {
+			uint64_t a = sec > from ? sec : from;
+			uint64_t b = sec + FIO_SECTOR < end ? sec + FIO_SECTOR : end;
+			struct faultio *f;
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			ck_assert_int_eq(faultio_overwrite(f, path, a, zeros, (size_t)(b - a)), 0);
+			snprintf(what, sizeof what, "%s bytes %" PRIu64 "..%" PRIu64 " zeroed (below the "
+				 "snapshot)", path, a, b);
+			fn(f, path, what);
+		}
+		if (!whole)
+			continue;
+		for (size_t r = 0; r <= base_files.nrec[i]; r++) {
+			/* at the record's start, and inside its header and its payload */
+			uint64_t at = r < base_files.nrec[i] ? base_files.rec[i][r].off : end;
+			uint64_t cuts[3] = { at, at + 5, at + REC_HDR_SIZE + 3 };
+			for (int c = 0; c < 3 && cuts[c] < end; c++) {
+				struct faultio *f;
+				ck_assert_int_eq(faultio_clone(base, &f), 0);
+				ck_assert_int_eq(faultio_truncate(f, path, cuts[c]), 0);
+				snprintf(what, sizeof what, "%s cut at %" PRIu64 " (below the snapshot)", path,
+					 cuts[c]);
+				fn(f, path, what);
+				if (r == base_files.nrec[i])
+					break;
+			}
+		}
+		struct faultio *f;
+		ck_assert_int_eq(faultio_clone(base, &f), 0);
+		ck_assert_int_eq(faultio_remove(f, path), 0);
+		snprintf(what, sizeof what, "%s missing (below the snapshot)", path);
+		fn(f, path, what);
+	}
+}
+
+static void expect_strict_open_whole(struct faultio *f, const char *path, const char *what)
+{
+	struct faultio *before;
+	struct kv_report rep;
+	struct kv *s;
+	char why[256];
+	(void)path;
+	cases++;
+	ck_assert_int_eq(faultio_clone(f, &before), 0);
+	/* whatever check says of it (the engine reports covered damage its own way), it reads
+	 * and changes nothing */
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), &rep);
+	ck_assert_msg(crc == 0 || crc == -EUCLEAN, "%s: kv_check: %s", what, strerror(-crc));
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
+		      "%s: kv_check changed the disk: %s", what, why);
+	int rc = open_strict(f, &s, &rep);
+	ck_assert_msg(rc == 0, "%s: a strict open refused: %s (%s)", what, strerror(-rc), rep.message);
+	int p = state_prefix(s);
+	ck_assert_msg(p == C_NREC, "%s: a strict open kept %d of the %d records", what, p, C_NREC);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(before);
+	faultio_destroy(f);
+}
+
+START_TEST(damage_below_the_snapshot_never_blocks_a_strict_open)
+{
+	for_each_damage_below_the_snapshot(expect_strict_open_whole);
+}
+END_TEST
+
+/* After salvage every record is there, and the damaged file's bytes are still on disk: under
+ * its own name or set aside as NAME.damaged*. */
+static void expect_salvage_keeps_all(struct faultio *f, const char *path, const char *what)
+{
+	struct kv_report rep;
+	struct kv *s;
+	void *damaged = NULL;
+	size_t dlen = 0;
+	int missing = !faultio_exists(f, path);
+	cases++;
+	if (!missing)
+		ck_assert_int_eq(faultio_read_file(f, path, &damaged, &dlen), 0);
+	int rc = kv_salvage(SIM_DIR, faultio_kvio(f), &rep);
+	ck_assert_msg(rc == 0, "%s: kv_salvage: %s (%s)", what, strerror(-rc), rep.message);
+	/* salvage deletes nothing: the damaged bytes are still there, under their name or set
+	 * aside (a later strict open may delete a segment the snapshot covers: it is not needed) */
+	if (!missing) {
+		char **names, name[320];
+		size_t n;
+		int kept = 0;
+		const char *base_name = path + strlen(SIM_DIR "/");
+		ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+		for (size_t i = 0; i < n && !kept; i++) {
+			if (strcmp(names[i], base_name) && (strncmp(names[i], base_name, strlen(base_name)) ||
+							    strncmp(names[i] + strlen(base_name), ".damaged", 8)))
+				continue;
+			void *data;
+			size_t len;
+			snprintf(name, sizeof name, SIM_DIR "/%s", names[i]);
+			ck_assert_int_eq(faultio_read_file(f, name, &data, &len), 0);
+			kept = len == dlen && !memcmp(data, damaged, len);
+			free(data);
+		}
+		faultio_free_names(names, n);
+		ck_assert_msg(kept, "%s: salvage kept the damaged bytes nowhere (as %s or %s.damaged*)",
+			      what, base_name, base_name);
+	}
+	rc = open_strict(f, &s, &rep);
+	ck_assert_msg(rc == 0, "%s: a strict open after salvage: %s (%s)", what, strerror(-rc),
+		      rep.message);
+	int p = state_prefix(s);
+	ck_assert_msg(p == C_NREC, "%s: salvage kept %d of the %d records", what, p, C_NREC);
+	ck_assert_int_eq(kv_close(s), 0);
+	free(damaged);
+	faultio_destroy(f);
+}
+
+START_TEST(salvage_keeps_every_record_after_damage_below_the_snapshot)
+{
+	for_each_damage_below_the_snapshot(expect_salvage_keeps_all);
+}
+END_TEST
+
+/* The records after the snapshot in the segment that holds covered ones too, and the next
+ * segment: flipped bits and zeroed sectors follow the rules of the store without covered
+ * segments (refused or cut, and salvage keeps exactly what precedes the damage). */
+START_TEST(damage_above_the_snapshot_beside_covered_segments_is_refused_or_cut)
+{
+	static const uint8_t zeros[FIO_SECTOR];
+	char what[400];
+	for (int i = 1; i <= 2; i++) {
+		const char *path = base_files.seg[i];
+		bool whole;
+		uint64_t from = i == 1 ? covered_end(i, &whole) : 0, size = file_size(path);
+		for (uint64_t off = from + seed % FLIP_STRIDE; off < size; off += FLIP_STRIDE) {
+			struct faultio *f;
+			int bit = (int)((seed + off) % 8);
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << bit)), 0);
+			snprintf(what, sizeof what, "%s bit %d of byte %" PRIu64 " flipped", path, bit, off);
+			expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, off), NULL), path,
+						what);
+		}
+		for (uint64_t sec = from / FIO_SECTOR * FIO_SECTOR; sec < size; sec += FIO_SECTOR) {
+			uint64_t a = sec > from ? sec : from;
+			uint64_t b = sec + FIO_SECTOR < size ? sec + FIO_SECTOR : size;
+			struct faultio *f;
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			ck_assert_int_eq(faultio_overwrite(f, path, a, zeros, (size_t)(b - a)), 0);
+			snprintf(what, sizeof what, "%s bytes %" PRIu64 "..%" PRIu64 " zeroed", path, a, b);
+			int keeps = salvage_keeps(path, first_nonzero(path, a, (size_t)(b - a)));
+			expect_whole_or_refused(judge(f, what, 0, keeps, NULL), path, what);
+		}
+	}
 }
 END_TEST
 
@@ -379,6 +670,13 @@ int main(void)
 	tcase_add_test(tc, zeroed_sector_anywhere_is_refused_or_cut);
 	tcase_add_test(tc, garbage_after_last_segment_is_cut_as_torn_tail);
 	suite_add_tcase(su, tc);
+	TCase *below = tcase_create("below_snapshot");
+	tcase_add_checked_fixture(below, setup_covered, teardown);
+	tcase_set_timeout(below, 600);
+	tcase_add_test(below, damage_below_the_snapshot_never_blocks_a_strict_open);
+	tcase_add_test(below, salvage_keeps_every_record_after_damage_below_the_snapshot);
+	tcase_add_test(below, damage_above_the_snapshot_beside_covered_segments_is_refused_or_cut);
+	suite_add_tcase(su, below);
 	/* one process, so the case count adds up across tests; every case builds its own disk,
 	 * so the tests share nothing else */
 	SRunner *sr = srunner_create(su);
@@ -387,5 +685,6 @@ int main(void)
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	printf("corruption cases: %lu\n", cases);
+	fflush(stdout); /* before a sanitizer's exit report can abort the process */
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

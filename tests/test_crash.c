@@ -1,12 +1,49 @@
-/* Crash simulation: a seeded workload on the simulated disk, crashed at every I/O call in
- * turn, in every crash mode; after recovery the state must equal the workload's model after
- * some prefix of its operations that holds every operation a flush acknowledged. A crash
- * during that recovery must itself recover to such a state.
+/* Crash simulation on the simulated disk (tests/faultio.h): seeded workloads of writes, flushes
+ * and snapshots, crashed and recovered in every way the disk model can die.
  *
- * Rerun one seed: KV_SEED=N; one case: KV_SEED=N KV_CRASH_AT=K KV_CRASH_MODE=M. */
+ * A case is a sequence of lives. Each life is one process: it opens the store (recovering it),
+ * runs its own seeded operations, and dies at a chosen I/O call (counted from the start of its
+ * kv_open) or after its last operation, in a chosen way: killed (FIO_CRASH_KILL: the page cache
+ * survives, unsynced bytes stay readable and stay unsynced) or by a power cut (the five
+ * power-loss modes: unsynced data dropped, kept, torn at a sector, zeroed, garbage). A last
+ * open recovers. The history is every operation of every life in order, each life continuing
+ * from the prefix its own recovery found. Every recovery, not only the last, must give the
+ * model after some prefix of that history which holds every operation a flush of any life
+ * acknowledged (and under sync=always every write that returned): docs/DURABILITY.md 3.1 and
+ * its item on sequences of crashes.
+ *
+ * What runs (the counts are printed at the end: `crash points:` and `crash sequences:`):
+ * - one life crashed at every I/O call in each power-loss mode (KV_CRASH_SEEDS workloads, 30,
+ *   20 under a sanitizer);
+ * - the first life killed at every I/O call, then a second life that recovers and runs
+ *   operations with flushes (sync=none or always, by seed) and dies by a power cut after its
+ *   last operation or at a sampled call, or is killed at a sampled call before a third life
+ *   that recovers, runs operations and dies by a power cut (KV_SEQ_SEEDS workloads each, 20,
+ *   4 under a sanitizer);
+ * - a crash of each of the six kinds at every I/O call of a recovery, after a crash of each
+ *   kind at a sample of the first life's calls; a kill there is followed by a life with
+ *   flushes and a power cut;
+ * - a crash of each kind at every I/O call of a salvage of a damaged store, then another
+ *   recovery: it gives what an uninterrupted salvage gives, the damaged files are kept aside
+ *   byte for byte, and a power cut after that loses nothing of it;
+ * - step by step, in each power-loss mode: issue 10's bug 1 (a record filling its segment,
+ *   killed before its fdatasync, a recovery, a flush that returns, a power cut), and the same
+ *   with the first process killed before the store directory's name was durable.
+ *
+ * Rerun (every failure prints its own line):
+ *   KV_SEED=N                                 everything, same workloads and samples
+ *   KV_SEED=N KV_SEQ=17:kill,end:drop         one sequence: per life, the call it dies at
+ *                                             (or "end": after its last operation) and how
+ *                                             (kill, drop, keep, tear, zero, garbage)
+ *   KV_SEED=N KV_CRASH_AT=K KV_CRASH_MODE=M   one single crash (M: enum fio_crash, 0-4) and
+ *                                             a crash at every call of its recovery
+ *   KV_SEED=N KV_SALVAGE=D:J:MODE             damage D (0-2) of the salvage test, a crash at
+ *                                             salvage call J
+ *   KV_CRASH_SEEDS=N, KV_SEQ_SEEDS=N          more (or fewer) workloads */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +51,47 @@
 #include "simstore.h"
 #include "testutil.h"
 
+/* ck_assert without its cost: Check records the place of every assertion it evaluates with a
+ * write(2), which in the loops here took most of the run time. Both abort the test on failure. */
+#define require(cond, ...)                            \
+	do {                                          \
+		if (!(cond))                          \
+			ck_abort_msg(__VA_ARGS__);    \
+	} while (0)
+/* call returns 0 or a negative errno */
+#define must(call)                                                                     \
+	do {                                                                           \
+		int must_rc_ = (call);                                                 \
+		if (must_rc_)                                                          \
+			ck_abort_msg("line %d: %s: %s", __LINE__, #call, strerror(-must_rc_)); \
+	} while (0)
+
 #define NKEYS 6
 #define MAXV 600
-#define NOPS 48
+#define SEG_BYTES 4096 /* small segments: rotations happen often */
+/* A BIG put's value is larger than a segment: its record gets a segment of its own, exactly
+ * its size (no preallocated tail for recovery to cut). */
+#define BIGV (SEG_BYTES + MAXV)
+#define NOPS 48        /* operations of a workload's first life */
+#define NOPS_LATER 16  /* of each later life */
+#define MAXLIVES 6
+#define MAXHIST (NOPS + (MAXLIVES - 1) * NOPS_LATER)
 
-enum wop { W_PUT, W_DEL, W_WRITE, W_TRUNC, W_RENAME, W_PAIR, W_FLUSH, W_SNAP };
+/* Under a sanitizer every case costs several times more: the sequences then sample sparser. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+enum wop { W_PUT, W_DEL, W_WRITE, W_TRUNC, W_RENAME, W_PAIR, W_FLUSH, W_SNAP, W_BIG };
+static const char *const wop_name[] = { "PUT", "DEL", "WRITE", "TRUNCATE", "RENAME", "PAIR",
+					 "FLUSH", "SNAPSHOT", "BIG PUT" };
 
 struct op {
 	enum wop kind;
@@ -30,7 +103,7 @@ struct op {
 struct state {
 	int present[NKEYS];
 	uint32_t len[NKEYS];
-	uint8_t val[NKEYS][MAXV + MAXV];
+	uint8_t val[NKEYS][BIGV];
 };
 
 static void key_name(char *buf, int k)
@@ -38,10 +111,10 @@ static void key_name(char *buf, int k)
 	snprintf(buf, 8, "key%d", k);
 }
 
-static void gen_ops(uint64_t seed, struct op *ops)
+static void gen_ops(uint64_t seed, struct op *ops, int n)
 {
 	uint64_t r = seed;
-	for (int i = 0; i < NOPS; i++) {
+	for (int i = 0; i < n; i++) {
 		uint64_t x = tu_rand(&r);
 		struct op *o = &ops[i];
 		o->a = (int)(x % NKEYS);
@@ -49,7 +122,7 @@ static void gen_ops(uint64_t seed, struct op *ops)
 		o->off = (uint32_t)((x >> 16) % MAXV);
 		o->len = (uint32_t)((x >> 28) % MAXV);
 		o->fill = (uint8_t)(x >> 40);
-		switch ((x >> 48) % 16) {
+		switch ((x >> 48) % 17) {
 		case 0: case 1: case 2: case 3: o->kind = W_PUT; break;
 		case 4: o->kind = W_DEL; break;
 		case 5: case 6: case 7: o->kind = W_WRITE; break;
@@ -57,7 +130,11 @@ static void gen_ops(uint64_t seed, struct op *ops)
 		case 9: o->kind = W_RENAME; break;
 		case 10: case 11: o->kind = W_PAIR; break;
 		case 12: case 13: case 14: o->kind = W_FLUSH; break;
-		default: o->kind = W_SNAP; break;
+		case 15: o->kind = W_SNAP; break;
+		default:
+			o->kind = W_BIG;
+			o->len += SEG_BYTES;
+			break;
 		}
 	}
 }
@@ -74,6 +151,7 @@ static int model_apply(struct state *s, const struct op *o)
 {
 	switch (o->kind) {
 	case W_PUT:
+	case W_BIG:
 		s->present[o->a] = 1;
 		s->len[o->a] = o->len;
 		fill_bytes(s->val[o->a], o->len, o->fill, 0);
@@ -127,11 +205,12 @@ static int model_apply(struct state *s, const struct op *o)
 static int store_apply(struct kv *s, const struct op *o)
 {
 	char ka[8], kb[8];
-	uint8_t buf[MAXV];
+	static uint8_t buf[BIGV]; /* one test runs at a time */
 	key_name(ka, o->a);
 	key_name(kb, o->b);
 	switch (o->kind) {
 	case W_PUT:
+	case W_BIG:
 		fill_bytes(buf, o->len, o->fill, 0);
 		return kv_put(s, ka, strlen(ka), buf, o->len);
 	case W_DEL:
@@ -174,192 +253,1012 @@ static int store_apply(struct kv *s, const struct op *o)
 	return -EINVAL;
 }
 
-static int state_matches(struct kv *s, const struct state *m)
+/* The store's state as a model state: every key read back. */
+static void store_state(struct kv *s, struct state *got)
 {
 	uint64_t present = 0;
+	memset(got, 0, sizeof *got);
 	for (int k = 0; k < NKEYS; k++) {
 		char key[8];
 		void *v;
 		uint64_t len;
 		key_name(key, k);
 		int rc = kv_get(s, key, strlen(key), &v, &len);
-		if (rc == -ENOENT) {
-			if (m->present[k])
-				return 0;
+		if (rc == -ENOENT)
 			continue;
-		}
-		ck_assert_int_eq(rc, 0);
-		int same = m->present[k] && len == m->len[k] && !memcmp(v, m->val[k], len);
+		require(rc == 0, "kv_get %s: %s", key, strerror(-rc));
+		require(len <= sizeof got->val[k], "%s: %" PRIu64 " bytes, more than any op writes", key, len);
+		got->present[k] = 1;
+		got->len[k] = (uint32_t)len;
+		memcpy(got->val[k], v, len);
 		free(v);
-		if (!same)
-			return 0;
 		present++;
 	}
-	return store_keys(s) == present;
+	require(store_keys(s) == present, "the store holds %" PRIu64 " keys besides key0..key%d",
+		store_keys(s) - present, NKEYS - 1);
 }
 
-struct outcome {
-	int ran;          /* ops attempted (the last may have failed) */
-	int acked;        /* ops covered by the last successful flush or snapshot */
+/* The number of keys on which two states differ; why (may be NULL) names them. */
+static int state_diff(const struct state *got, const struct state *m, char *why, size_t whylen)
+{
+	int differ = 0;
+	if (why && whylen)
+		why[0] = '\0';
+	for (int k = 0; k < NKEYS; k++) {
+		if (got->present[k] == m->present[k] &&
+		    (!m->present[k] ||
+		     (got->len[k] == m->len[k] && !memcmp(got->val[k], m->val[k], m->len[k]))))
+			continue;
+		differ++;
+		if (why) {
+			size_t used = strlen(why);
+			char mine[32], model[32];
+			if (got->present[k])
+				snprintf(mine, sizeof mine, "%u bytes", got->len[k]);
+			else
+				snprintf(mine, sizeof mine, "absent");
+			if (m->present[k])
+				snprintf(model, sizeof model, "%u bytes", m->len[k]);
+			else
+				snprintf(model, sizeof model, "absent");
+			snprintf(why + used, whylen - used, "%skey%d: store %s, model %s%s", used ? "; " : "",
+				 k, mine, model,
+				 got->present[k] && m->present[k] && got->len[k] == m->len[k] ? " (other bytes)" : "");
+		}
+	}
+	return differ;
+}
+
+/* ---- the history of a sequence of lives ---- */
+
+struct hist {
+	struct op op[MAXHIST];
+	int life[MAXHIST];  /* which life ran it (from 1) */
+	int nth[MAXHIST];   /* its index among that life's operations (from 0) */
+	int len;            /* operations that may be in the store */
+	int acked;          /* a flush acknowledged every operation before this one */
+	int acked_by;       /* the history index of that flush (or write, under sync=always) */
 };
 
-/* Run the workload until the first error (the simulated process dies at the crash point). */
-static struct outcome run_workload(struct faultio *f, const struct op *ops, uint64_t crash_at)
+static void model_at(const struct hist *h, int p, struct state *m)
 {
-	struct outcome out = { 0, 0 };
-	struct state m = { 0 };
+	memset(m, 0, sizeof *m);
+	for (int i = 0; i < p; i++)
+		model_apply(m, &h->op[i]);
+}
+
+static void describe_op(char *buf, size_t len, const struct hist *h, int i)
+{
+	const struct op *o = &h->op[i];
+	int n = snprintf(buf, len, "op %d of life %d: %s", h->nth[i], h->life[i], wop_name[o->kind]);
+	size_t left = len - (size_t)n;
+	switch (o->kind) {
+	case W_PUT:
+	case W_BIG: snprintf(buf + n, left, " key%d, %u bytes", o->a, o->len); break;
+	case W_DEL: snprintf(buf + n, left, " key%d", o->a); break;
+	case W_WRITE: snprintf(buf + n, left, " key%d at %u, %u bytes", o->a, o->off, o->len); break;
+	case W_TRUNC: snprintf(buf + n, left, " key%d to %u", o->a, o->off); break;
+	case W_RENAME: snprintf(buf + n, left, " key%d to key%d", o->a, o->b); break;
+	case W_PAIR:
+		snprintf(buf + n, left, " key%d (%u bytes) and key%d (%u bytes)", o->a, o->len, o->b,
+			 o->off);
+		break;
+	case W_FLUSH:
+	case W_SNAP:
+		break;
+	}
+}
+
+/* KV_CRASH_DEBUG: every prefix of the history beside the recovered state. */
+static void debug_history(const struct hist *h, const struct state *got)
+{
+	struct state m;
+	char op[160];
+	memset(&m, 0, sizeof m);
+	for (int p = 0; p <= h->len; p++) {
+		if (p > 0) {
+			model_apply(&m, &h->op[p - 1]);
+			describe_op(op, sizeof op, h, p - 1);
+		} else {
+			snprintf(op, sizeof op, "nothing yet");
+		}
+		fprintf(stderr, "after %2d (%s)%s:", p, op, p == h->acked ? ", all acknowledged" : "");
+		for (int k = 0; k < NKEYS; k++)
+			if (m.present[k])
+				fprintf(stderr, " key%d=%u", k, m.len[k]);
+		fprintf(stderr, "\n");
+	}
+	fprintf(stderr, "recovered:");
+	for (int k = 0; k < NKEYS; k++)
+		if (got->present[k])
+			fprintf(stderr, " key%d=%u", k, got->len[k]);
+	fprintf(stderr, "\n");
+}
+
+/* KV_CRASH_DEBUG: the store directory as readers see it and as a power cut would leave it. */
+static void debug_dir(struct faultio *f, const char *when)
+{
+	char **names, path[300];
+	size_t n;
+	if (!getenv("KV_CRASH_DEBUG"))
+		return;
+	fprintf(stderr, "-- %s\n", when);
+	if (faultio_list(f, SIM_DIR, &names, &n)) {
+		fprintf(stderr, "   (no %s)\n", SIM_DIR);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		void *d;
+		size_t len, dlen = 0;
+		snprintf(path, sizeof path, SIM_DIR "/%s", names[i]);
+		must(faultio_read_file(f, path, &d, &len));
+		free(d);
+		int drc = faultio_read_durable(f, path, &d, &dlen);
+		if (!drc)
+			free(d);
+		fprintf(stderr, "   %-32s %6zu bytes, durable: %s %zu\n", names[i], len,
+			drc ? "no such name" : faultio_is_durable(f, path) == 1 ? "all," : "partly,", dlen);
+	}
+	faultio_free_names(names, n);
+}
+
+/* The store just recovered; its state must be the model after a prefix p of the history with
+ * acked <= p <= len. Returns the smallest such p; fails saying what was lost otherwise. */
+static int recovered_prefix(struct faultio *f, struct kv *s, const struct hist *h, const char *what)
+{
+	static struct state m, got; /* big; one test runs at a time */
+	char why[600], a[160], b[160];
+	int lost_at = -1, best = 0, best_diff = NKEYS + 1;
+
+	faultio_pause(f, true); /* reading back is no part of the life's schedule */
+	store_state(s, &got);
+	faultio_pause(f, false);
+	memset(&m, 0, sizeof m);
+	for (int p = 0; p <= h->len; p++) {
+		if (p > 0)
+			model_apply(&m, &h->op[p - 1]);
+		int d = state_diff(&got, &m, NULL, 0);
+		if (d == 0 && p >= h->acked)
+			return p;
+		if (d == 0 && lost_at < 0)
+			lost_at = p;
+		if (d < best_diff) {
+			best_diff = d;
+			best = p;
+		}
+	}
+	if (getenv("KV_CRASH_DEBUG"))
+		debug_history(h, &got);
+	if (lost_at >= 0) {
+		/* name the first lost operation that changed the state (flushes, refused writes
+		 * and renames of absent keys change nothing to lose) */
+		static struct state before;
+		int first = lost_at;
+		model_at(h, lost_at, &m);
+		for (; first < h->acked - 1; first++) {
+			before = m;
+			model_apply(&m, &h->op[first]);
+			if (state_diff(&before, &m, NULL, 0))
+				break;
+		}
+		describe_op(a, sizeof a, h, h->acked_by);
+		describe_op(b, sizeof b, h, first);
+		ck_abort_msg("%s: acknowledged operations lost: the store holds the first %d of %d "
+			     "operations, but %d were acknowledged (by %s); the first one lost is %s",
+			     what, lost_at, h->len, h->acked, a, b);
+	}
+	model_at(h, best, &m);
+	state_diff(&got, &m, why, sizeof why);
+	ck_abort_msg("%s: the recovered state is no prefix of the %d operations (%d acknowledged); "
+		     "closest: after %d operations, where %s", what, h->len, h->acked, best, why);
+	return -1;
+}
+
+/* ---- lives ---- */
+
+static const char *const mode_name[] = {
+	[FIO_CRASH_DROP] = "drop", [FIO_CRASH_KEEP] = "keep", [FIO_CRASH_TEAR] = "tear",
+	[FIO_CRASH_ZERO] = "zero", [FIO_CRASH_GARBAGE] = "garbage", [FIO_CRASH_KILL] = "kill",
+};
+static const enum fio_crash power_modes[] = { FIO_CRASH_DROP, FIO_CRASH_KEEP, FIO_CRASH_TEAR,
+					      FIO_CRASH_ZERO, FIO_CRASH_GARBAGE };
+static const enum fio_crash all_modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP, FIO_CRASH_KEEP,
+					    FIO_CRASH_TEAR, FIO_CRASH_ZERO, FIO_CRASH_GARBAGE };
+#define NPOWER (sizeof power_modes / sizeof power_modes[0])
+#define NMODES (sizeof all_modes / sizeof all_modes[0])
+
+struct life {
+	uint64_t at;        /* the I/O call (from 1 at its kv_open) it dies at; 0: after its last op */
+	enum fio_crash mode;
+};
+
+struct seq {
+	uint64_t seed;
+	int n;
+	struct life life[MAXLIVES];
+};
+
+/* What a life does besides dying follows from the seed and its number: its operations, their
+ * count and its sync mode. The first life of a seed is the single-crash workload. A later life
+ * starts with a flush one time in two: what recovery found is then acknowledged before the
+ * life writes anything (issue 10's bug 1 needs that flush). */
+struct life_plan {
+	uint64_t ops_seed;
+	int nops;
+	enum kv_sync sync;
+	bool flush_first;
+};
+
+static struct life_plan plan_of(uint64_t seed, int li)
+{
+	struct life_plan p = { seed, NOPS, KV_SYNC_NONE, false };
+	if (li > 0) {
+		uint64_t r = seed ^ (0x5851f42d4c957f2dull * (uint64_t)li);
+		p.ops_seed = tu_rand(&r);
+		p.nops = NOPS_LATER;
+		p.sync = tu_rand(&r) % 3 == 0 ? KV_SYNC_ALWAYS : KV_SYNC_NONE;
+		p.flush_first = tu_rand(&r) % 2 == 0;
+	}
+	return p;
+}
+
+static void seq_format(char *buf, size_t len, const struct seq *q)
+{
+	int n = snprintf(buf, len, "KV_SEED=%" PRIu64 " KV_SEQ=", q->seed);
+	for (int i = 0; i < q->n && n > 0 && (size_t)n < len; i++) {
+		if (q->life[i].at)
+			n += snprintf(buf + n, len - (size_t)n, "%s%" PRIu64 ":%s", i ? "," : "",
+				      q->life[i].at, mode_name[q->life[i].mode]);
+		else
+			n += snprintf(buf + n, len - (size_t)n, "%send:%s", i ? "," : "",
+				      mode_name[q->life[i].mode]);
+	}
+}
+
+static int seq_parse(const char *s, uint64_t seed, struct seq *q)
+{
+	memset(q, 0, sizeof *q);
+	q->seed = seed;
+	while (*s) {
+		char word[16];
+		size_t n = strcspn(s, ":");
+		if (q->n == MAXLIVES || !s[n])
+			return -EINVAL;
+		struct life *l = &q->life[q->n++];
+		l->at = strncmp(s, "end", 3) ? strtoull(s, NULL, 10) : 0;
+		s += n + 1;
+		n = strcspn(s, ",");
+		snprintf(word, sizeof word, "%.*s", (int)n, s);
+		size_t m;
+		for (m = 0; m < NMODES; m++)
+			if (!strcmp(word, mode_name[all_modes[m]]))
+				break;
+		if (m == NMODES)
+			return -EINVAL;
+		l->mode = all_modes[m];
+		s += n + (s[n] == ',');
+	}
+	return q->n ? 0 : -EINVAL;
+}
+
+static struct kv_options crash_options(struct faultio *f, enum kv_sync sync)
+{
 	struct kv_options o = sim_options(f);
-	o.segment_bytes = 4096;
-	struct kv *s;
-	if (crash_at)
-		faultio_crash_at(f, crash_at);
-	if (kv_open(&s, SIM_DIR, &o, NULL))
-		return out;
-	for (int i = 0; i < NOPS; i++) {
+	o.segment_bytes = SEG_BYTES;
+	o.sync = sync;
+	return o;
+}
+
+/* Has the life that started at call base reached its crash point? */
+static bool dead(struct faultio *f, uint64_t base, const struct life *l, bool probe)
+{
+	return l->at && !probe && faultio_calls(f) >= base + l->at;
+}
+
+/* Life li of q on disk f, continuing history h: open (recover), check the recovered state,
+ * run the life's operations, die as q says. Returns the I/O calls the life made before its
+ * death (or before its close); with probe set it closes cleanly instead of dying, and counts
+ * the close too. */
+static uint64_t run_life(struct faultio *f, const struct seq *q, int li, struct hist *h,
+			 bool probe)
+{
+	const struct life *l = &q->life[li];
+	struct life_plan p = plan_of(q->seed, li);
+	struct op ops[NOPS];
+	struct kv_options o = crash_options(f, p.sync);
+	struct kv_report rep;
+	struct kv *s = NULL;
+	char what[300];
+	uint64_t base = faultio_calls(f), calls;
+	int n;
+
+	n = snprintf(what, sizeof what, "life %d of ", li + 1);
+	seq_format(what + n, sizeof what - (size_t)n, q);
+	gen_ops(p.ops_seed, ops, p.nops);
+	if (p.flush_first)
+		ops[0].kind = W_FLUSH;
+	if (l->at && !probe)
+		faultio_crash_at(f, base + l->at);
+	int rc = kv_open(&s, SIM_DIR, &o, &rep);
+	if (rc) {
+		require(dead(f, base, l, probe), "%s: recovery refused before the crash point: %s (%s)",
+			what, strerror(-rc), rep.message);
+		calls = faultio_calls(f) - base;
+		goto die;
+	}
+	h->len = recovered_prefix(f, s, h, what);
+	struct state m;
+	model_at(h, h->len, &m);
+	for (int i = 0; i < p.nops; i++) {
 		int kind = model_apply(&m, &ops[i]);
-		int rc = store_apply(s, &ops[i]);
-		out.ran = i + 1;
+		require(h->len < MAXHIST, "%s: history too long", what);
+		h->op[h->len] = ops[i];
+		h->life[h->len] = li + 1;
+		h->nth[h->len] = i;
+		h->len++;
+		rc = store_apply(s, &ops[i]);
 		if (kind == 1) {
-			ck_assert_int_ne(rc, 0); /* refused, nothing logged */
+			require(rc != 0, "%s: op %d: the store accepted what the model refuses", what, i);
 			continue;
 		}
-		if (rc)
+		if (rc) {
+			require(dead(f, base, l, probe), "%s: op %d (%s) failed before the crash point: %s",
+				what, i, wop_name[ops[i].kind], strerror(-rc));
 			break;
-		if (kind == 2)
-			out.acked = i + 1;
+		}
+		if (kind == 2 || p.sync == KV_SYNC_ALWAYS) {
+			h->acked = h->len;
+			h->acked_by = h->len - 1;
+		}
 	}
-	kv_close(s);
-	return out;
+	calls = faultio_calls(f) - base;
+	if (probe) {
+		rc = kv_close(s);
+		require(rc == 0, "%s: close: %s", what, strerror(-rc));
+		return faultio_calls(f) - base;
+	}
+	if (!l->at)
+		faultio_crash_at(f, faultio_calls(f) + 1);
+	/* A crash point not reached yet lands inside the close (or after it). A dead process's
+	 * close fails, and what it frees is only memory. */
+	rc = kv_close(s);
+	if (rc)
+		require(dead(f, base, l, probe) || !l->at, "%s: close failed before the crash point: %s",
+			what, strerror(-rc));
+die:
+	if (!probe) {
+		must(faultio_crash(f, l->mode, q->seed ^ (l->at << 8) ^ (uint64_t)li));
+		debug_dir(f, what);
+	}
+	return calls;
 }
 
-/* Reopen after a crash; the state must be the model after some prefix p with
- * acked <= p <= ran. Returns that p. */
-static int check_recovered(struct faultio *f, const struct op *ops, struct outcome out, const char *what)
+/* The recovery after the last life: it must open, to a prefix that holds every acked op. */
+static int recover_last(struct faultio *f, const struct seq *q, const struct hist *h)
 {
+	struct kv_options o = crash_options(f, KV_SYNC_NONE);
 	struct kv_report rep;
-	struct kv_options o = sim_options(f);
-	o.segment_bytes = 4096;
-	struct kv *s;
+	struct kv *s = NULL;
+	char what[300];
+	int n = snprintf(what, sizeof what, "last recovery of ");
+	seq_format(what + n, sizeof what - (size_t)n, q);
 	int rc = kv_open(&s, SIM_DIR, &o, &rep);
-	ck_assert_msg(rc == 0, "%s: recovery refused: %s", what, rep.message);
-	struct state m = { 0 };
-	int found = -1;
-	for (int p = 0; p <= out.ran; p++) {
-		if (p > 0)
-			model_apply(&m, &ops[p - 1]);
-		if (p >= out.acked && state_matches(s, &m)) {
-			found = p;
-			break;
-		}
-	}
-	if (found < 0 && getenv("KV_CRASH_DEBUG")) {
-		struct state d = { 0 };
-		for (int p = 0; p <= out.ran; p++) {
-			if (p > 0)
-				model_apply(&d, &ops[p - 1]);
-			fprintf(stderr, "prefix %d (op kind %d a=%d b=%d off=%u len=%u):", p, p ? (int)ops[p - 1].kind : -1,
-				p ? ops[p - 1].a : 0, p ? ops[p - 1].b : 0, p ? ops[p - 1].off : 0, p ? ops[p - 1].len : 0);
-			for (int k = 0; k < NKEYS; k++)
-				fprintf(stderr, " %d:%d/%u", k, d.present[k], d.len[k]);
-			fprintf(stderr, "\n");
-		}
-		fprintf(stderr, "recovered:");
-		for (int k = 0; k < NKEYS; k++) {
-			char key[8];
-			void *v;
-			uint64_t len = 0;
-			key_name(key, k);
-			int grc = kv_get(s, key, strlen(key), &v, &len);
-			fprintf(stderr, " %d:%d/%u", k, grc == 0, (unsigned)len);
-			if (!grc)
-				free(v);
-		}
-		fprintf(stderr, " last_lsn %" PRIu64 "\n", rep.last_lsn);
-	}
-	ck_assert_msg(found >= 0, "%s: recovered state is no prefix between %d (acked) and %d", what,
-		      out.acked, out.ran);
-	ck_assert_int_eq(kv_close(s), 0);
-	return found;
+	require(rc == 0, "%s: recovery refused: %s (%s); %d operations were acknowledged",
+		what, strerror(-rc), rep.message, h->acked);
+	int p = recovered_prefix(f, s, h, what);
+	must(kv_close(s));
+	return p;
 }
 
-static uint64_t crash_points, recovery_crashes;
-
-static void one_case(uint64_t seed, const struct op *ops, uint64_t k, enum fio_crash mode, int crash_recovery)
+/* Lives from..q->n-1 on f (consumed), then the last recovery. */
+static int run_from(struct faultio *f, const struct seq *q, int from, struct hist h)
 {
-	char what[160];
+	for (int li = from; li < q->n; li++)
+		run_life(f, q, li, &h, false);
+	int p = recover_last(f, q, &h);
+	faultio_destroy(f);
+	return p;
+}
+
+/* A copy of f to run one continuation on. */
+static struct faultio *fork_disk(struct faultio *f)
+{
+	struct faultio *g;
+	must(faultio_clone(f, &g));
+	return g;
+}
+
+/* The I/O calls a kv_open on (a copy of) f makes. */
+static uint64_t open_calls(struct faultio *f)
+{
+	struct faultio *g = fork_disk(f);
+	struct kv_options o = crash_options(g, KV_SYNC_NONE);
+	struct kv *s;
+	uint64_t c0 = faultio_calls(g);
+	must(kv_open(&s, SIM_DIR, &o, NULL));
+	uint64_t calls = faultio_calls(g) - c0;
+	must(kv_close(s));
+	faultio_destroy(g);
+	return calls;
+}
+
+static uint64_t crash_points, recovery_crashes, sequences, seq_recovery, seq_salvage;
+
+static int env_int(const char *name, int def)
+{
+	const char *v = getenv(name);
+	return v && *v ? atoi(v) : def;
+}
+
+/* ---- one crash ---- */
+
+static void one_case(uint64_t seed, uint64_t k, enum fio_crash mode, bool crash_recovery)
+{
+	struct seq q = { .seed = seed, .n = 1, .life = { { k, mode } } };
+	struct hist h0 = { .len = 0 };
 	struct faultio *f = sim_disk();
-	uint64_t base = faultio_calls(f);
-	struct outcome out = run_workload(f, ops, base + k);
-	ck_assert_int_eq(faultio_crash(f, mode, seed ^ k), 0);
-	snprintf(what, sizeof what, "KV_SEED=%" PRIu64 " KV_CRASH_AT=%" PRIu64 " KV_CRASH_MODE=%d", seed, k, (int)mode);
+	run_life(f, &q, 0, &h0, false);
 	crash_points++;
 	if (crash_recovery) {
 		/* crash again at each call of the recovery itself, then recover for real */
-		struct faultio *probe;
-		ck_assert_int_eq(faultio_clone(f, &probe), 0);
-		uint64_t c0 = faultio_calls(probe);
-		struct kv_options o = sim_options(probe);
-		o.segment_bytes = 4096;
-		struct kv *s;
-		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-		uint64_t rcalls = faultio_calls(probe) - c0;
-		kv_close(s);
-		faultio_destroy(probe);
+		uint64_t rcalls = open_calls(f);
+		q.n = 2;
 		for (uint64_t j = 1; j <= rcalls; j++) {
-			struct faultio *g;
-			ck_assert_int_eq(faultio_clone(f, &g), 0);
-			faultio_crash_at(g, faultio_calls(g) + j);
-			o = sim_options(g);
-			o.segment_bytes = 4096;
-			if (kv_open(&s, SIM_DIR, &o, NULL) == 0)
-				kv_close(s);
-			ck_assert_int_eq(faultio_crash(g, FIO_CRASH_DROP, j), 0);
-			char w2[200];
-			snprintf(w2, sizeof w2, "%s, then crash at recovery call %" PRIu64, what, j);
-			check_recovered(g, ops, out, w2);
+			q.life[1] = (struct life){ j, FIO_CRASH_DROP };
+			run_from(fork_disk(f), &q, 1, h0);
 			recovery_crashes++;
-			faultio_destroy(g);
 		}
+		q.n = 1;
 	}
 	/* recovering twice from the same files gives the same state */
-	struct faultio *twin;
-	ck_assert_int_eq(faultio_clone(f, &twin), 0);
-	int p1 = check_recovered(f, ops, out, what);
-	int p2 = check_recovered(twin, ops, out, what);
-	ck_assert_int_eq(p1, p2);
-	faultio_destroy(twin);
-	faultio_destroy(f);
+	int p1 = run_from(fork_disk(f), &q, 1, h0);
+	int p2 = run_from(f, &q, 1, h0);
+	require(p1 == p2, "KV_SEED=%" PRIu64 " KV_CRASH_AT=%" PRIu64 " KV_CRASH_MODE=%d: the same "
+		"files recovered to %d and to %d operations", seed, k, (int)mode, p1, p2);
 }
 
 START_TEST(crash_at_every_io_call_recovers_a_prefix_with_every_flushed_op)
 {
 	uint64_t seed0 = tu_seed();
-	const char *at = getenv("KV_CRASH_AT"), *mode = getenv("KV_CRASH_MODE");
-	const char *nseeds_env = getenv("KV_CRASH_SEEDS");
-	int nseeds = nseeds_env ? atoi(nseeds_env) : 30;
-	enum fio_crash modes[] = { FIO_CRASH_DROP, FIO_CRASH_KEEP, FIO_CRASH_TEAR, FIO_CRASH_ZERO,
-				   FIO_CRASH_GARBAGE };
-	struct op ops[NOPS];
-	if (at && mode) {
-		gen_ops(seed0, ops);
-		one_case(seed0, ops, strtoull(at, NULL, 10), (enum fio_crash)atoi(mode), 1);
-		return;
-	}
+	int nseeds = env_int("KV_CRASH_SEEDS", SANITIZED ? 20 : 30);
 	for (int si = 0; si < nseeds; si++) {
 		uint64_t seed = seed0 + (uint64_t)si;
-		gen_ops(seed, ops);
 		/* how many I/O calls the whole workload makes without a crash */
+		struct seq q = { .seed = seed, .n = 1 };
+		struct hist h = { .len = 0 };
 		struct faultio *f = sim_disk();
-		uint64_t c0 = faultio_calls(f);
-		run_workload(f, ops, 0);
-		uint64_t total = faultio_calls(f) - c0;
+		uint64_t total = run_life(f, &q, 0, &h, true);
 		faultio_destroy(f);
 		for (uint64_t k = 1; k <= total; k++)
-			for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
-				one_case(seed, ops, k, modes[m], si == 0 && k % 7 == 0 && m == 0);
+			for (size_t m = 0; m < NPOWER; m++)
+				one_case(seed, k, power_modes[m], si == 0 && k % 7 == 0 && m == 0);
 	}
-	printf("crash points: %" PRIu64 " (and %" PRIu64 " crashes during recovery)\n", crash_points,
-	       recovery_crashes);
+}
+END_TEST
+
+START_TEST(the_single_crash_in_kv_crash_at_recovers)
+{
+	one_case(tu_seed(), strtoull(getenv("KV_CRASH_AT"), NULL, 10),
+		 (enum fio_crash)atoi(getenv("KV_CRASH_MODE")), true);
+}
+END_TEST
+
+/* ---- sequences ---- */
+
+/* The first life of seed killed at call k: its disk and history, to continue from. */
+static struct faultio *killed_first_life(uint64_t seed, uint64_t k, enum fio_crash mode, struct hist *h)
+{
+	struct seq q = { .seed = seed, .n = 1, .life = { { k, mode } } };
+	struct faultio *f = sim_disk();
+	memset(h, 0, sizeof *h);
+	run_life(f, &q, 0, h, false);
+	return f;
+}
+
+static uint64_t first_life_calls(uint64_t seed)
+{
+	struct seq q = { .seed = seed, .n = 1 };
+	struct hist h = { .len = 0 };
+	struct faultio *f = sim_disk();
+	uint64_t total = run_life(f, &q, 0, &h, true);
+	faultio_destroy(f);
+	return total;
+}
+
+START_TEST(kill_recovery_flushes_then_power_cut_keep_every_flushed_op)
+{
+	uint64_t seed0 = tu_seed() + 1000; /* other workloads than the single crashes' */
+	int nseeds = env_int("KV_SEQ_SEEDS", SANITIZED ? 4 : 20);
+	for (int si = 0; si < nseeds; si++) {
+		uint64_t seed = seed0 + (uint64_t)si, r = seed;
+		uint64_t total = first_life_calls(seed);
+		for (uint64_t k = 1; k <= total; k++) {
+			struct hist h;
+			struct faultio *f = killed_first_life(seed, k, FIO_CRASH_KILL, &h);
+			struct seq q = { .seed = seed, .n = 2 };
+			q.life[0] = (struct life){ k, FIO_CRASH_KILL };
+			/* the second life runs to its end, then the power goes */
+			q.life[1] = (struct life){ 0, power_modes[(k + (uint64_t)si) % NPOWER] };
+			struct hist h2 = h;
+			struct faultio *g = fork_disk(f);
+			uint64_t calls2 = run_life(g, &q, 1, &h2, false);
+			recover_last(g, &q, &h2);
+			faultio_destroy(g);
+			sequences++;
+			/* the power goes at the second life's first I/O call after its recovery: all it
+			 * did was recover and perhaps acknowledge a flush */
+			q.life[1] = (struct life){ open_calls(f) + 1, power_modes[(k + (uint64_t)si + 2) % NPOWER] };
+			run_from(fork_disk(f), &q, 1, h);
+			sequences++;
+			/* the power goes at a sampled call of the second life */
+			q.life[1] = (struct life){ 1 + tu_rand(&r) % calls2, power_modes[tu_rand(&r) % NPOWER] };
+			run_from(fork_disk(f), &q, 1, h);
+			sequences++;
+			faultio_destroy(f);
+		}
+	}
+}
+END_TEST
+
+START_TEST(two_kills_then_power_cut_keep_every_flushed_op)
+{
+	uint64_t seed0 = tu_seed() + 2000;
+	int nseeds = env_int("KV_SEQ_SEEDS", SANITIZED ? 4 : 20);
+	for (int si = 0; si < nseeds; si++) {
+		uint64_t seed = seed0 + (uint64_t)si, r = seed;
+		uint64_t total = first_life_calls(seed);
+		for (uint64_t k = 1; k <= total; k++) {
+			struct hist h;
+			struct faultio *f = killed_first_life(seed, k, FIO_CRASH_KILL, &h);
+			struct seq q = { .seed = seed, .n = 3 };
+			q.life[0] = (struct life){ k, FIO_CRASH_KILL };
+			q.life[1] = (struct life){ 0, FIO_CRASH_KILL };
+			struct hist h2 = h;
+			struct faultio *probe = fork_disk(f);
+			uint64_t calls2 = run_life(probe, &q, 1, &h2, true);
+			faultio_destroy(probe);
+			/* killed anywhere in the second life, its close included; the third life runs
+			 * to its end and the power goes */
+			q.life[1] = (struct life){ 1 + tu_rand(&r) % calls2, FIO_CRASH_KILL };
+			q.life[2] = (struct life){ 0, power_modes[(k + (uint64_t)si) % NPOWER] };
+			run_from(f, &q, 1, h);
+			sequences++;
+		}
+	}
+}
+END_TEST
+
+START_TEST(crash_of_each_kind_at_every_io_call_of_recovery_recovers)
+{
+	uint64_t seed0 = tu_seed() + 3000;
+	int nseeds = env_int("KV_SEQ_SEEDS", SANITIZED ? 4 : 20) / 5 + 1;
+	const uint64_t samples = SANITIZED ? 3 : 8; /* crash points of the first life, per seed */
+	for (int si = 0; si < nseeds; si++) {
+		uint64_t seed = seed0 + (uint64_t)si, r = seed;
+		uint64_t total = first_life_calls(seed);
+		for (uint64_t i = 0; i < samples; i++) {
+			/* one crash point in each samples-th of the first life, of each kind in turn */
+			uint64_t k = 1 + i * total / samples + tu_rand(&r) % (total / samples);
+			enum fio_crash m1 = all_modes[(i + (uint64_t)si) % NMODES];
+			struct hist h;
+			struct faultio *f = killed_first_life(seed, k, m1, &h);
+			uint64_t rcalls = open_calls(f);
+			for (uint64_t c = 1; c <= rcalls; c++)
+				for (size_t m = 0; m < NMODES; m++) {
+					struct seq q = { .seed = seed, .n = 2 };
+					q.life[0] = (struct life){ k, m1 };
+					q.life[1] = (struct life){ c, all_modes[m] };
+					if (all_modes[m] == FIO_CRASH_KILL) {
+						/* killed while recovering: the next life flushes, then the
+						 * power goes */
+						q.n = 3;
+						q.life[2] = (struct life){ 0, power_modes[(c + k) % NPOWER] };
+					}
+					run_from(fork_disk(f), &q, 1, h);
+					sequences++;
+					seq_recovery++;
+				}
+			faultio_destroy(f);
+		}
+	}
+}
+END_TEST
+
+START_TEST(the_sequence_in_kv_seq_keeps_every_flushed_op)
+{
+	struct seq q;
+	ck_assert_msg(seq_parse(getenv("KV_SEQ"), tu_seed(), &q) == 0,
+		      "KV_SEQ=%s: want CALL:MODE[,CALL:MODE...], CALL a number or end, MODE one of "
+		      "kill drop keep tear zero garbage", getenv("KV_SEQ"));
+	struct hist h = { .len = 0 };
+	run_from(sim_disk(), &q, 0, h);
+	sequences++;
+}
+END_TEST
+
+/* ---- issue 10, bug 1, step by step ---- */
+
+/* The bytes of value that make a record of one put of key "big" end exactly at the end of a
+ * fresh SEG_BYTES segment (measured, not computed from the format). */
+static uint64_t value_filling_a_segment(void)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	struct kv_stats st;
+	put_str(s, "big", "v");
+	kv_stats(s, &st);
+	uint64_t overhead = st.wal_bytes - 1;
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+	return SEG_BYTES - SEG_HDR_SIZE - overhead;
+}
+
+START_TEST(record_filling_its_segment_killed_before_fdatasync_survives_a_power_cut_after_the_next_flush)
+{
+	uint64_t vlen = value_filling_a_segment();
+	char *big = malloc(vlen + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'Q', vlen);
+	big[vlen] = '\0';
+	for (size_t m = 0; m < NPOWER; m++) {
+		struct faultio *f = sim_disk();
+		struct kv *s;
+		struct kv_report rep;
+		const char *what = mode_name[power_modes[m]];
+
+		/* life 1, sync=always: the put's record fills the first segment exactly; the
+		 * process dies in the fdatasync that would have made it durable */
+		struct kv_options o = crash_options(f, KV_SYNC_ALWAYS);
+		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+		uint64_t pw = faultio_count(f, FIO_OP_PWRITE), fs = faultio_count(f, FIO_OP_FDATASYNC);
+		faultio_crash_at(f, faultio_calls(f) + 2);
+		ck_assert_int_ne(kv_put(s, "big", 3, big, vlen), 0);
+		ck_assert_msg(faultio_count(f, FIO_OP_PWRITE) == pw + 1 &&
+			      faultio_count(f, FIO_OP_FDATASYNC) == fs + 1,
+			      "the put should be one pwrite and one (dying) fdatasync");
+		ck_assert_int_ne(kv_close(s), 0);
+		ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
+		struct sim_rec rec[2];
+		ck_assert_uint_eq(sim_records(f, SIM_DIR "/wal-0000000000000001.log", rec, 2), 1);
+		ck_assert_msg(rec[0].off + rec[0].size == SEG_BYTES, "the record should end the "
+			      "segment: it ends at %" PRIu64, rec[0].off + rec[0].size);
+
+		/* life 2 sees the record (the page cache survived); its flush returns */
+		o = crash_options(f, KV_SYNC_NONE);
+		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+		ck_assert_uint_eq(store_keys(s), 1);
+		put_str(s, "x", "1");
+		ck_assert_int_eq(kv_flush(s), 0);
+		faultio_crash_at(f, faultio_calls(f) + 1);
+		ck_assert_int_ne(kv_close(s), 0);
+
+		/* the power goes: everything that flush acknowledged is still there */
+		ck_assert_int_eq(faultio_crash(f, power_modes[m], 7), 0);
+		int rc = kv_open(&s, SIM_DIR, &o, &rep);
+		ck_assert_msg(rc == 0, "power cut (%s) after the flush: recovery refused: %s", what,
+			      rep.message);
+		expect_str(s, "x", "1");
+		expect_str(s, "big", big);
+		ck_assert_int_eq(kv_close(s), 0);
+		faultio_destroy(f);
+	}
+	free(big);
+}
+END_TEST
+
+/* The same promise one step earlier: the first process dies between creating the store
+ * directory and making its name durable in the parent; the next one opens the store and
+ * acknowledges a flush. */
+START_TEST(store_directory_made_by_a_killed_process_survives_a_power_cut_after_the_next_flush)
+{
+	for (size_t m = 0; m < NPOWER; m++) {
+		struct faultio *f = NULL;
+		struct kv *s;
+		struct kv_report rep;
+		struct kv_options o;
+
+		/* life 1 dies at the first I/O call of kv_open at which the new directory exists but
+		 * its name is not yet durable (the fsync of /sim that would make it so) */
+		uint64_t c;
+		for (c = 1; c < 20; c++) {
+			if (f)
+				faultio_destroy(f);
+			f = sim_disk();
+			o = crash_options(f, KV_SYNC_NONE);
+			faultio_crash_at(f, faultio_calls(f) + c);
+			ck_assert_int_ne(kv_open(&s, SIM_DIR, &o, &rep), 0);
+			ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
+			if (faultio_exists(f, SIM_DIR) && faultio_is_durable(f, SIM_DIR) == 0)
+				break;
+		}
+		ck_assert_msg(c < 20, "no call of kv_open leaves a directory whose name is not durable");
+
+		/* life 2 finds the directory and acknowledges a flush */
+		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+		put_str(s, "x", "1");
+		ck_assert_int_eq(kv_flush(s), 0);
+		faultio_crash_at(f, faultio_calls(f) + 1);
+		ck_assert_int_ne(kv_close(s), 0);
+
+		ck_assert_int_eq(faultio_crash(f, power_modes[m], 7), 0);
+		ck_assert_msg(faultio_exists(f, SIM_DIR), "power cut (%s) after the flush: the store "
+			      "directory is gone", mode_name[power_modes[m]]);
+		int rc = kv_open(&s, SIM_DIR, &o, &rep);
+		ck_assert_msg(rc == 0, "power cut (%s) after the flush: recovery refused: %s",
+			      mode_name[power_modes[m]], rep.message);
+		expect_str(s, "x", "1");
+		ck_assert_int_eq(kv_close(s), 0);
+		faultio_destroy(f);
+	}
+}
+END_TEST
+
+/* ---- salvage ---- */
+
+#define SALV_SNAP 20   /* records before the snapshot */
+#define SALV_REC 100   /* records in all */
+
+static void salv_key(char *k, size_t len, int i)
+{
+	snprintf(k, len, "s%03d", i);
+}
+
+static void salv_val(char *v, size_t len, int i)
+{
+	snprintf(v, len, "%03d-%0150d", i, i * 7919);
+}
+
+/* The number p of records whose state the store holds (keys s000..s(p-1), exactly their
+ * values, nothing else), or -1 when it is not the state after any prefix. */
+static int salv_prefix(struct kv *s)
+{
+	char k[16], v[200];
+	int p = 0;
+	for (; p < SALV_REC; p++) {
+		void *got;
+		uint64_t len;
+		salv_key(k, sizeof k, p);
+		if (kv_get(s, k, strlen(k), &got, &len))
+			break;
+		salv_val(v, sizeof v, p);
+		int same = len == strlen(v) && !memcmp(got, v, len);
+		free(got);
+		if (!same)
+			return -1;
+	}
+	return store_keys(s) == (uint64_t)p ? p : -1;
+}
+
+/* A store of SALV_REC puts (a snapshot after SALV_SNAP), closed cleanly, then damaged in a
+ * record after the snapshot with valid records after it, so that a strict open refuses:
+ * 0: a flipped bit inside a record in the middle of a segment (salvage keeps the segment's
+ *    valid start: copies it aside and cuts it), 1: a flipped bit in the first record of a
+ *    segment (salvage renames the segment aside), 2: a zeroed 512-byte sector.
+ * *lost_from: the first damaged record's index, which is what salvage keeps. */
+static struct faultio *damaged_store(uint64_t seed, int damage, int *lost_from)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = crash_options(f, KV_SYNC_NONE);
+	struct kv *s;
+	char k[16], v[200], path[300];
+	uint64_t r = seed ^ (uint64_t)damage;
+
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	for (int i = 0; i < SALV_REC; i++) {
+		if (i == SALV_SNAP)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+		salv_key(k, sizeof k, i);
+		salv_val(v, sizeof v, i);
+		put_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+
+	/* a segment after the snapshot's, not the last */
+	char **names;
+	size_t n, nseg = 0;
+	uint64_t firsts[64];
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t first;
+		if (sscanf(names[i], "wal-%16" SCNx64 ".log", &first) == 1 && strlen(names[i]) == 24 &&
+		    first > SALV_SNAP + 1 && nseg < 64)
+			firsts[nseg++] = first;
+	}
+	faultio_free_names(names, n);
+	ck_assert_uint_ge(nseg, 3);
+	uint64_t first = firsts[1 + tu_rand(&r) % (nseg - 2)];
+	snprintf(path, sizeof path, SIM_DIR "/wal-%016" PRIx64 ".log", first);
+	struct sim_rec recs[64];
+	size_t nrec = sim_records(f, path, recs, 64);
+	ck_assert_uint_ge(nrec, 3);
+	size_t victim = damage == 1 ? 0 : 1 + tu_rand(&r) % (nrec - 2);
+	*lost_from = (int)recs[victim].lsn - 1;
+	if (damage == 2) {
+		static const uint8_t zeros[FIO_SECTOR];
+		uint64_t sector = (recs[victim].off + recs[victim].size - 1) / FIO_SECTOR * FIO_SECTOR;
+		ck_assert_int_eq(faultio_overwrite(f, path, sector, zeros, FIO_SECTOR), 0);
+		/* the first record the sector touches is the first one lost */
+		for (size_t i = 0; i < nrec; i++)
+			if (recs[i].off + recs[i].size > sector) {
+				*lost_from = (int)recs[i].lsn - 1;
+				break;
+			}
+	} else {
+		uint64_t off = recs[victim].off + REC_HDR_SIZE +
+			       tu_rand(&r) % (recs[victim].size - REC_HDR_SIZE); /* in its payload */
+		ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << (tu_rand(&r) % 8))), 0);
+	}
+	return f;
+}
+
+struct file_copy {
+	char name[64];
+	void *data;
+	size_t len;
+};
+
+/* Every file of the store directory and its contents. */
+static size_t dir_copy(struct faultio *f, struct file_copy *out, size_t max)
+{
+	char **names, path[300];
+	size_t n, k = 0;
+	must(faultio_list(f, SIM_DIR, &names, &n));
+	for (size_t i = 0; i < n && k < max; i++) {
+		if (!strcmp(names[i], "LOCK"))
+			continue;
+		snprintf(out[k].name, sizeof out[k].name, "%s", names[i]);
+		snprintf(path, sizeof path, SIM_DIR "/%s", names[i]);
+		must(faultio_read_file(f, path, &out[k].data, &out[k].len));
+		k++;
+	}
+	faultio_free_names(names, n);
+	return k;
+}
+
+static void dir_copy_free(struct file_copy *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(c[i].data);
+}
+
+/* Each file the reference salvage set aside must be in f, byte for byte, as NAME.damaged or
+ * NAME.damaged-N. */
+static void expect_kept_aside(struct faultio *f, const struct file_copy *orig, size_t norig,
+			      const struct file_copy *ref, size_t nref, const char *what)
+{
+	struct file_copy now[128];
+	size_t nnow = dir_copy(f, now, 128);
+	for (size_t i = 0; i < norig; i++) {
+		char aside[80];
+		int was_set_aside = 0, kept = 0;
+		snprintf(aside, sizeof aside, "%s.damaged", orig[i].name);
+		for (size_t j = 0; j < nref; j++)
+			if (!strcmp(ref[j].name, aside))
+				was_set_aside = 1;
+		if (!was_set_aside)
+			continue;
+		for (size_t j = 0; j < nnow; j++)
+			if (!strncmp(now[j].name, aside, strlen(aside)) && now[j].len == orig[i].len &&
+			    !memcmp(now[j].data, orig[i].data, orig[i].len))
+				kept = 1;
+		require(kept, "%s: %s is no longer kept anywhere (as %s*)", what, orig[i].name, aside);
+	}
+	dir_copy_free(now, nnow);
+}
+
+static int open_strict_prefix(struct faultio *f, int *p, struct kv_report *rep)
+{
+	struct kv_options o = crash_options(f, KV_SYNC_NONE);
+	struct kv *s;
+	int rc = kv_open(&s, SIM_DIR, &o, rep);
+	if (rc)
+		return rc;
+	*p = salv_prefix(s);
+	must(kv_close(s));
+	return 0;
+}
+
+/* Salvage of damage d crashed at salvage call j in mode m, then recovery. */
+static void salvage_case(uint64_t seed, int d, uint64_t j, enum fio_crash m, struct faultio *damaged,
+			 int keep, const struct file_copy *orig, size_t norig,
+			 const struct file_copy *ref, size_t nref)
+{
+	char what[200];
+	struct kv_report rep;
+	int p = -2, rc;
+	snprintf(what, sizeof what, "KV_SEED=%" PRIu64 " KV_SALVAGE=%d:%" PRIu64 ":%s", seed, d, j,
+		 mode_name[m]);
+	struct faultio *f = fork_disk(damaged);
+	faultio_crash_at(f, faultio_calls(f) + j);
+	debug_dir(f, "damaged");
+	rc = kv_salvage(SIM_DIR, faultio_kvio(f), &rep); /* dies at call j; its result is moot */
+	debug_dir(f, "salvage died");
+	must(faultio_crash(f, m, seed ^ j));
+
+	/* a strict open refuses (the damage is still there) or gives what salvage keeps */
+	rc = open_strict_prefix(f, &p, &rep);
+	require(rc == 0 || rc == -EUCLEAN, "%s: strict open: %s (%s)", what, strerror(-rc),
+		rep.message);
+	if (rc == 0) {
+		require(p == keep, "%s: a strict open after the crash kept %d records; salvage "
+			"keeps %d", what, p, keep);
+	} else {
+		rc = kv_salvage(SIM_DIR, faultio_kvio(f), &rep);
+		require(rc == 0, "%s: salvage again: %s (%s)", what, strerror(-rc), rep.message);
+		rc = open_strict_prefix(f, &p, &rep);
+		require(rc == 0, "%s: strict open after salvage: %s (%s)", what, strerror(-rc),
+			rep.message);
+		require(p == keep, "%s: salvage after the crash kept %d records, not %d", what, p,
+			keep);
+	}
+	expect_kept_aside(f, orig, norig, ref, nref, what);
+	debug_dir(f, "recovered");
+
+	/* what recovery settled is durable: a power cut now changes nothing */
+	must(faultio_crash(f, FIO_CRASH_DROP, seed));
+	rc = open_strict_prefix(f, &p, &rep);
+	require(rc == 0, "%s: after a power cut that followed the salvage: %s (%s)", what,
+		strerror(-rc), rep.message);
+	require(p == keep, "%s: after a power cut that followed the salvage: %d records, not %d",
+		what, p, keep);
+	faultio_destroy(f);
+	seq_salvage++;
+	sequences++;
+}
+
+static void salvage_damage(uint64_t seed, int d, uint64_t only_j, enum fio_crash only_m)
+{
+	int keep;
+	struct kv_report rep;
+	struct faultio *damaged = damaged_store(seed, d, &keep);
+	struct file_copy orig[64], ref[64];
+	size_t norig = dir_copy(damaged, orig, 64);
+
+	/* the reference: an uninterrupted salvage keeps the records before the damage */
+	struct faultio *g = fork_disk(damaged);
+	int p, rc = open_strict_prefix(g, &p, &rep);
+	ck_assert_msg(rc == -EUCLEAN, "damage %d: a strict open should refuse: %d", d, rc);
+	uint64_t c0 = faultio_calls(g);
+	must(kv_salvage(SIM_DIR, faultio_kvio(g), &rep));
+	uint64_t scalls = faultio_calls(g) - c0;
+	must(open_strict_prefix(g, &p, &rep));
+	ck_assert_msg(p == keep, "damage %d: salvage kept %d records, not the %d before the damage",
+		      d, p, keep);
+	size_t nref = dir_copy(g, ref, 64);
+	faultio_destroy(g);
+
+	if (only_j)
+		salvage_case(seed, d, only_j, only_m, damaged, keep, orig, norig, ref, nref);
+	else
+		for (uint64_t j = 1; j <= scalls; j++)
+			for (size_t m = 0; m < NMODES; m++)
+				salvage_case(seed, d, j, all_modes[m], damaged, keep, orig, norig, ref, nref);
+	dir_copy_free(orig, norig);
+	dir_copy_free(ref, nref);
+	faultio_destroy(damaged);
+}
+
+START_TEST(crash_at_every_io_call_of_salvage_then_recovery_keeps_what_salvage_keeps)
+{
+	for (int d = 0; d < 3; d++)
+		salvage_damage(tu_seed(), d, 0, FIO_CRASH_KILL);
+}
+END_TEST
+
+START_TEST(the_salvage_crash_in_kv_salvage_recovers)
+{
+	int d;
+	uint64_t j;
+	char mode[16];
+	size_t m;
+	ck_assert_msg(sscanf(getenv("KV_SALVAGE"), "%d:%" SCNu64 ":%15s", &d, &j, mode) == 3,
+		      "KV_SALVAGE=%s: want DAMAGE:CALL:MODE", getenv("KV_SALVAGE"));
+	for (m = 0; m < NMODES; m++)
+		if (!strcmp(mode, mode_name[all_modes[m]]))
+			break;
+	ck_assert_msg(m < NMODES && d >= 0 && d < 3 && j > 0, "KV_SALVAGE=%s: no such case",
+		      getenv("KV_SALVAGE"));
+	salvage_damage(tu_seed(), d, j, all_modes[m]);
 }
 END_TEST
 
@@ -367,9 +1266,41 @@ int main(void)
 {
 	tu_seed();
 	Suite *su = suite_create("crash");
-	TCase *tc = tcase_create("core");
-	tcase_set_timeout(tc, 900);
-	tcase_add_test(tc, crash_at_every_io_call_recovers_a_prefix_with_every_flushed_op);
-	suite_add_tcase(su, tc);
-	return run_suite(su);
+	/* one case per kind of run, so that CK_RUN_CASE=NAME runs one kind alone */
+	TCase *single = tcase_create("single"), *steps = tcase_create("steps");
+	TCase *seqs = tcase_create("sequences"), *rec = tcase_create("recovery");
+	TCase *salv = tcase_create("salvage");
+	if (getenv("KV_SEQ")) {
+		tcase_add_test(seqs, the_sequence_in_kv_seq_keeps_every_flushed_op);
+	} else if (getenv("KV_CRASH_AT") && getenv("KV_CRASH_MODE")) {
+		tcase_add_test(single, the_single_crash_in_kv_crash_at_recovers);
+	} else if (getenv("KV_SALVAGE")) {
+		tcase_add_test(salv, the_salvage_crash_in_kv_salvage_recovers);
+	} else {
+		tcase_add_test(single, crash_at_every_io_call_recovers_a_prefix_with_every_flushed_op);
+		tcase_add_test(steps, record_filling_its_segment_killed_before_fdatasync_survives_a_power_cut_after_the_next_flush);
+		tcase_add_test(steps, store_directory_made_by_a_killed_process_survives_a_power_cut_after_the_next_flush);
+		tcase_add_test(seqs, kill_recovery_flushes_then_power_cut_keep_every_flushed_op);
+		tcase_add_test(seqs, two_kills_then_power_cut_keep_every_flushed_op);
+		tcase_add_test(rec, crash_of_each_kind_at_every_io_call_of_recovery_recovers);
+		tcase_add_test(salv, crash_at_every_io_call_of_salvage_then_recovery_keeps_what_salvage_keeps);
+	}
+	TCase *all[] = { single, steps, seqs, rec, salv };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		tcase_set_timeout(all[i], 900);
+		suite_add_tcase(su, all[i]);
+	}
+	/* one process, so the counts add up across tests; every case builds its own disk, so the
+	 * tests share nothing else */
+	SRunner *sr = srunner_create(su);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	printf("crash points: %" PRIu64 " (and %" PRIu64 " crashes during recovery)\n", crash_points,
+	       recovery_crashes);
+	printf("crash sequences: %" PRIu64 " (%" PRIu64 " with a crash during recovery, %" PRIu64
+	       " during salvage)\n", sequences, seq_recovery, seq_salvage);
+	fflush(stdout); /* before a sanitizer's exit report can abort the process */
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

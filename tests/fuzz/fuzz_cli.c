@@ -1,5 +1,11 @@
-/* fuzz_cli — libFuzzer target for kv_cli's command shell (line reader and command parser).
+/* fuzz_cli — libFuzzer target for kv_cli's command shell (line reader, command parser, quoted
+ * strings).
  *
+ * First the quoting rules alone (mount/kvquote.h), on the input's bytes as a string: its quoted
+ * form is one line that decodes, also in place, back to exactly those bytes; a string printed
+ * plain is one line that cannot be mistaken for a quoted one; kvq_print writes what kvq_quote
+ * makes; and decoding the input itself as a quoted string stays within it.
+ * Then the shell:
  * mount/kv_cli.c is compiled into this file with its main renamed, and run in-process on each
  * input: argv {kv_cli, -o sync=none,segment_bytes=65536, DIR}, standard input a memfd holding
  * the input and then an "EXIT" line, standard output /dev/null. DIR is a store under /dev/shm
@@ -11,6 +17,9 @@
 int kv_cli_main(int argc, char **argv);
 #include "../../mount/kv_cli.c"
 #undef main
+#include "../../mount/kvcmd.c"
+#include "../../mount/kvdump.c"
+#include "../../mount/kvquote.c"
 #include "../../mount/hugepages.c"
 #include "../../mount/stdfds.c"
 
@@ -70,6 +79,53 @@ static void setup(void)
 	atexit(cleanup);
 }
 
+static void check_quoting(const uint8_t *data, size_t size)
+{
+	char *q = malloc(kvq_quoted_max(size)), *d = malloc(size + 1), *printed = NULL;
+	size_t qlen = kvq_quote(q, data, size), dlen = 0, used = 0, at = 0, plen = 0;
+	enum kvq_error e;
+	FILE *mem;
+
+	if (!q || !d)
+		abort();
+	/* the quoted form: one line of printable bytes, quotes at both ends */
+	if (qlen < 2 || q[0] != '"' || q[qlen - 1] != '"' || memchr(q, '\n', qlen))
+		abort();
+	for (size_t i = 0; i < qlen; i++)
+		if ((unsigned char)q[i] < 0x20 || q[i] == 0x7f)
+			abort();
+	if (kvq_unquote(q, qlen, d, &dlen, &used, &e, &at) || used != qlen || dlen != size ||
+	    memcmp(d, data, size))
+		abort();
+	/* in place, as the parser decodes */
+	if (kvq_unquote(q, qlen, q, &dlen, &used, &e, &at) || dlen != size || memcmp(q, data, size))
+		abort();
+	qlen = kvq_quote(q, data, size); /* again: decoding in place overwrote it */
+	/* plain: one line, not taken for a quoted string, no escape in it */
+	if (!kvq_needs_quotes(data, size, KVQ_VALUE) &&
+	    ((size && data[0] == '"') || memchr(data, '\n', size) || memchr(data, '\\', size)))
+		abort();
+	if (!kvq_needs_quotes(data, size, KVQ_KEY) && (size == 0 || memchr(data, ' ', size)))
+		abort();
+	/* kvq_print writes the same as kvq_quote when it quotes */
+	mem = open_memstream(&printed, &plen);
+	if (!mem || kvq_print(mem, data, size, KVQ_KEY, 0) || fclose(mem))
+		abort();
+	if (kvq_needs_quotes(data, size, KVQ_KEY) ? plen != qlen || memcmp(printed, q, qlen) :
+	    plen != size || memcmp(printed, data, size))
+		abort();
+	free(printed);
+	/* the input as a quoted string: decoding stays within it */
+	if (size && data[0] == '"') {
+		memcpy(d, data, size);
+		if (kvq_unquote(d, size, d, &dlen, &used, &e, &at) == 0 ? used > size || dlen > used :
+		    at > size || e == KVQ_OK)
+			abort();
+	}
+	free(q);
+	free(d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char exit_line[] = "\nEXIT\n";
@@ -80,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > (1u << 20))
 		return 0;
+	check_quoting(data, size);
 	if (devnull < 0)
 		setup();
 	empty_store();

@@ -36,7 +36,7 @@ else
 	meson configure "$build" -Dwerror=true -Dfuzz=true -Db_lundef=false
 fi
 meson compile -C "$build" tests/fuzz/fuzz_wal tests/fuzz/fuzz_snapshot tests/fuzz/fuzz_record \
-	tests/fuzz/fuzz_cli
+	tests/fuzz/fuzz_cli tests/fuzz/fuzz_dump
 start=$(date +%s)
 status=0
 meson test -C "$build" --suite fuzz --print-errorlogs || status=$?

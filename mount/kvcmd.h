@@ -1,0 +1,61 @@
+/* kvcmd.h — kv_cli's protocol: parse one command (a line of the shell, or one-shot arguments)
+ * and answer it from a store. Both ways of giving a command end in the same struct kvcmd, and
+ * every reply is written by kvcmd_run, so the shell, one-shot mode and any later server of the
+ * protocol answer alike.
+ *
+ * Replies (README.md, "kv_cli"): one line each, except LIST, whose first line is the number n
+ * of keys listed and whose next n lines are the keys. A key or value is written plain or quoted
+ * as kvquote.h says (always plain under raw). Errors are one line "ERR <reason>". */
+#ifndef KVFS_KVCMD_H
+#define KVFS_KVCMD_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kv.h"
+
+enum kvcmd_op { KVCMD_PUT, KVCMD_GET, KVCMD_DEL, KVCMD_SIZE, KVCMD_SNAP, KVCMD_FLUSH,
+		KVCMD_EXIT, KVCMD_LIST };
+
+/* A parsed command. Its strings point into what was parsed (the line, or the arguments and
+ * scratch), so it lives as long as they do. */
+struct kvcmd {
+	enum kvcmd_op op;
+	const char *key;   /* PUT GET DEL: the key; LIST: the prefix */
+	size_t klen;
+	const char *val;   /* PUT: the value; LIST: the key to list after (when has_after) */
+	size_t vlen;
+	uint64_t limit;    /* LIST: at most this many keys (UINT64_MAX: all) */
+	int has_after;
+};
+
+/* The command word, case-insensitive: 0 and *op, or -ENOENT when word is none. */
+int kvcmd_lookup(const char *word, size_t len, enum kvcmd_op *op);
+
+/* Parses one line of the shell (without its newline), decoding quoted strings in place.
+ * overlong: the line was cut to its first len bytes because it was longer than any valid command.
+ * 0, or -EINVAL with the reason for the ERR reply in err. */
+int kvcmd_parse_line(struct kvcmd *c, char *line, size_t len, int overlong, char *err,
+		     size_t errlen);
+
+/* Parses one-shot arguments: argv[0] the command word, then its arguments, each one token (spaces
+ * and all, so no quoting is needed for them; one that begins with '"' is decoded as quoted).
+ * PUT's value is the arguments after the key joined by single spaces. Decoding happens in place in
+ * argv's strings, and the joined value is malloc'd into *scratch (free it after the command).
+ * 0, or -EINVAL with the reason in err. */
+int kvcmd_parse_args(struct kvcmd *c, int argc, char **argv, char **scratch, char *err,
+		     size_t errlen);
+
+enum kvcmd_result {
+	KVCMD_REPLIED,     /* answered, not with ERR */
+	KVCMD_REPLIED_ERR, /* answered ERR */
+	KVCMD_DO_EXIT,     /* EXIT: nothing written; the caller closes the store and replies */
+};
+
+/* Answers c from kv on out, flushing out after the reply. raw: keys and values plain, always.
+ * Returns an enum kvcmd_result, or -errno when out could not be written (the caller stops). */
+int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw);
+
+/* Writes one reply line (printf-style, newline added) and flushes: 0 or -errno of out. */
+int kvcmd_reply(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#endif
