@@ -674,7 +674,9 @@ static int apply_batch(struct kv *s, const struct kv_batch *b, enum precond pre,
 	if (rc)
 		return rc;
 	rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, &lsn);
-	if (rc == -ENOSPC) {
+	struct wal_stats ws;
+	wal_get_stats(s->wal, &ws);
+	if (rc == -ENOSPC && !ws.error) { /* no room for a new segment (not a failed write) */
 		make_room(s);
 		rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, &lsn);
 	}

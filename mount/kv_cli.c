@@ -56,8 +56,8 @@
  * ------------------------------------------------------------------------------------------- */
 
 /* The longest valid line: "PUT", a maximal key, a maximal value, and slack for extra separators
- * and a trailing \r. A PUT of exactly KV_MAX_VALUE bytes therefore always fits. */
-#define LR_MAX ((size_t)KV_MAX_VALUE + KV_MAX_KEY + 256)
+ * and a trailing \r. A PUT of exactly KV_MAX_WRITE bytes (the most one PUT carries) therefore always fits. */
+#define LR_MAX ((size_t)KV_MAX_WRITE + KV_MAX_KEY + 256)
 #define LR_KEEP ((size_t)KV_MAX_KEY + 256) /* prefix kept of an overlong line; <= LR_MAX */
 #define LR_INIT ((size_t)64 << 10)          /* starting buffer; also what a shrink returns to */
 
@@ -702,10 +702,10 @@ static int store_file_name(const char *n)
 {
 	size_t len = strlen(n);
 
-	return !strcmp(n, "LOCK") ||
+	return !strcmp(n, "LOCK") || !strcmp(n, "space.reserve") ||
 	       (!strncmp(n, "wal-", 4) && len > 8 && !strcmp(n + len - 4, ".log")) ||
-	       (!strncmp(n, "snap-", 5) && len > 9 && (!strcmp(n + len - 4, ".kvs") ||
-						      !strcmp(n + len - 8, ".kvs.tmp")));
+	       (!strncmp(n, "ckpt-", 5) && len > 9 && (!strcmp(n + len - 4, ".kvc") ||
+						      !strcmp(n + len - 8, ".kvc.tmp")));
 }
 
 /* The scratch directory of an earlier load exists: remove it when it is a store nobody has open
@@ -1020,7 +1020,7 @@ static void usage(FILE *f)
 "byte. --raw prints keys and values as they are, each followed by a newline (a value that\n"
 "holds newlines then spans several lines).\n"
 "\n"
-"A key is at most %u bytes, a value at most %llu. Lines end with \\n; one trailing \\r is\n"
+"A key is at most %u bytes, a PUT value at most %llu. Lines end with \\n; one trailing \\r is\n"
 "removed. OK to PUT or DEL means the write is visible; it is durable once FLUSH (or\n"
 "sync=always) says OK. When standard input is a terminal a prompt \"kv> \" is written to\n"
 "standard error and blank lines are ignored.\n"
@@ -1061,7 +1061,7 @@ static void usage(FILE *f)
 "command was answered ERR (the shell still answers every line), or the store could not be\n"
 "opened (locked by another process, damaged), closed cleanly, checked clean, salvaged,\n"
 "dumped or loaded; 2 for usage errors, which open or create nothing.\n",
-		KV_MAX_KEY, (unsigned long long)KV_MAX_VALUE, kv_sync_name(o.sync), o.commit_ms);
+		KV_MAX_KEY, (unsigned long long)KV_MAX_WRITE, kv_sync_name(o.sync), o.commit_ms);
 }
 
 enum action { ACT_SHELL, ACT_ONESHOT, ACT_CHECK, ACT_SALVAGE, ACT_DUMP, ACT_LOAD, ACT_HELP,

@@ -128,7 +128,7 @@ static int key_too_long(char *err, size_t errlen)
 static int value_too_long(char *err, size_t errlen)
 {
 	return fail(err, errlen, "value too long (at most %llu bytes)",
-		    (unsigned long long)KV_MAX_VALUE);
+		    (unsigned long long)KV_MAX_WRITE);
 }
 
 /* A decimal limit for LIST. */
@@ -159,7 +159,7 @@ static int take_value(struct kvcmd *c, char *v, size_t len, size_t base, char *e
 	enum kvq_error qe;
 
 	if (len == 0 || v[0] != '"') {
-		if (len > KV_MAX_VALUE)
+		if (len > KV_MAX_WRITE)
 			return value_too_long(err, errlen);
 		c->val = v;
 		c->vlen = len;
@@ -171,7 +171,7 @@ static int take_value(struct kvcmd *c, char *v, size_t len, size_t base, char *e
 		if (v[i] != ' ')
 			return fail(err, errlen, "text after the closing quote of the value (a value "
 				    "that begins with '\"' is a quoted string)");
-	if (c->vlen > KV_MAX_VALUE)
+	if (c->vlen > KV_MAX_WRITE)
 		return value_too_long(err, errlen);
 	c->val = v;
 	return 0;

@@ -1890,14 +1890,14 @@ START_TEST(a_value_over_the_limit_is_refused_as_too_big)
 	le_put32(d + n + 1, 1);
 	le_put32(d + n + 5, 0);
 	le_put32(d + n + 9, 0);
-	le_put32(d + n + 13, 2); /* vlen 2^33 */
+	le_put32(d + n + 13, 512); /* vlen 2^41, past the 1 TiB limit */
 	d[n + 17] = 'k';
 	le_put32(d + n + 18, crc32c(0, d + n, 18));
 	n += 22;
 	ck_assert_int_eq(tu_write_file(file, d, n), 0);
 	r = load_store(dest, file);
 	ck_assert_int_eq(r.code, 1);
-	ck_assert_msg(strstr(r.err, "offset 20 has a value of 8589934592 bytes"), "%s", r.err);
+	ck_assert_msg(strstr(r.err, "offset 20 has a value of 2199023255552 bytes"), "%s", r.err);
 	ck_assert_int_eq(access(dest, F_OK), -1);
 	fresult_free(&r);
 	free(file);
@@ -2087,7 +2087,7 @@ static char *big_put(size_t vlen, const char *tail)
 
 START_TEST(value_of_1_GiB_round_trips)
 {
-	char *input = big_put(KV_MAX_VALUE, "FLUSH\n");
+	char *input = big_put(KV_MAX_WRITE, "FLUSH\n");
 	struct result r = run(input, store, NULL, NULL, NULL, NULL, NULL);
 
 	ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
@@ -2096,15 +2096,15 @@ START_TEST(value_of_1_GiB_round_trips)
 	free(input);
 	r = run("GET big\n", store, NULL, NULL, NULL, NULL, NULL);
 	ck_assert_int_eq(r.code, 0);
-	ck_assert_uint_eq(strlen(r.out), KV_MAX_VALUE + 1);
-	ck_assert(r.out[0] == 'v' && r.out[KV_MAX_VALUE - 1] == 'v' && r.out[KV_MAX_VALUE] == '\n');
+	ck_assert_uint_eq(strlen(r.out), KV_MAX_WRITE + 1);
+	ck_assert(r.out[0] == 'v' && r.out[KV_MAX_WRITE - 1] == 'v' && r.out[KV_MAX_WRITE] == '\n');
 	result_free(&r);
 }
 END_TEST
 
 START_TEST(value_over_1_GiB_is_refused_and_the_shell_goes_on)
 {
-	char *input = big_put(KV_MAX_VALUE + 1, "SIZE\n");
+	char *input = big_put(KV_MAX_WRITE + 1, "SIZE\n");
 	struct result r = run(input, store, NULL, NULL, NULL, NULL, NULL);
 
 	ck_assert_int_eq(r.code, 1);

@@ -109,7 +109,7 @@ START_TEST(store_directory_is_0700_and_files_0600)
 	ck_assert_int_eq(stat(dir, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0700);
 	char path[600];
-	const char *files[] = { "LOCK", "wal-0000000000000001.log", "snap-0000000000000001.kvs" };
+	const char *files[] = { "LOCK", "wal-0000000000000001.log", "ckpt-0000000000000001.kvc", "space.reserve" };
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
 		ck_assert_msg(stat(path, &st) == 0, "%s missing", path);

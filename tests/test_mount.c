@@ -760,23 +760,24 @@ START_TEST(a_key_over_4096_bytes_is_enametoolong)
 }
 END_TEST
 
-START_TEST(a_file_cannot_grow_past_1_GiB)
+/* Files are as big as the store's limit (1 TiB), holes holding nothing. */
+START_TEST(a_file_grows_past_4_GiB_and_stops_at_1_TiB)
 {
 	int fd;
+	struct stat st;
 
 	NEED_MOUNT();
 	mount_store(NULL);
 	fd = open(in_mnt("big"), O_CREAT | O_RDWR, 0644);
 	ck_assert_int_ge(fd, 0);
-	assert_errno((int)pwrite(fd, "x", 1, (off_t)GiB), EFBIG, "pwrite at 1 GiB");
-	assert_errno(ftruncate(fd, (off_t)GiB + 1), EFBIG, "ftruncate past 1 GiB");
-	/* a write that crosses the limit writes what fits, the next one fails */
-	ck_assert_int_eq(pwrite(fd, "xy", 2, (off_t)GiB - 1), 1);
-	ck_assert_int_eq(ftruncate(fd, (off_t)GiB), 0);
-	close(fd);
-	fd = open(in_mnt("big"), O_WRONLY | O_APPEND);
-	ck_assert_int_ge(fd, 0);
-	assert_errno((int)write(fd, "z", 1), EFBIG, "append to a 1 GiB file");
+	ck_assert_int_eq(pwrite(fd, "x", 1, (off_t)5 * GiB), 1);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)5 * GiB + 1);
+	char c = 0;
+	ck_assert_int_eq(pread(fd, &c, 1, (off_t)5 * GiB), 1);
+	ck_assert_int_eq(c, 'x');
+	assert_errno((int)pwrite(fd, "x", 1, (off_t)1024 * GiB), EFBIG, "pwrite at 1 TiB");
+	assert_errno(ftruncate(fd, (off_t)1024 * GiB + 1), EFBIG, "ftruncate past 1 TiB");
 	close(fd);
 	ck_assert_int_eq(truncate(in_mnt("big"), 0), 0);
 	unmount_store();
@@ -870,15 +871,16 @@ static void fill_the_disk_after_the_log(size_t room, char *filler, size_t flen)
 	snprintf(seg, sizeof(seg), "%s/wal-0000000000000001.log", mt_data);
 	ck_assert_int_eq(tu_read_file(seg, &text, &len), 0);
 	/* the records' end, walking their lengths (docs/FORMAT.md: a 32-byte segment header, then
-	 * records of crc u32, len u32, lsn u64, type u8 and len payload bytes; zeros after) */
-	for (used = 32; used + 17 <= len;) {
+	 * records of a 32-byte header (head crc u32, len u32, ...) and len payload bytes; zeros
+	 * after) */
+	for (used = 32; used + 32 <= len;) {
 		uint32_t rec_len, rec_crc;
 
 		memcpy(&rec_crc, text + used, 4);
 		memcpy(&rec_len, text + used + 4, 4);
 		if (rec_crc == 0 && rec_len == 0)
 			break;
-		used += 17 + (size_t)rec_len;
+		used += 32 + (size_t)rec_len;
 	}
 	free(text);
 	used = (used + room + 4095) / 4096 * 4096;
@@ -906,14 +908,13 @@ START_TEST(a_failed_log_write_makes_the_store_read_only_until_remount)
 	NEED_MOUNT();
 	mount_on_a_small_disk("segment_bytes=1M");
 	fill_the_disk_after_the_log(4096, filler, sizeof(filler));
-	/* Accepted into the log buffer; the flush that writes it fails. The buffer's pages are
-	 * touched first: the kernel sends a write as several requests when the caller's pages
-	 * fault during its copy, and the batch flusher could fail on the first before the rest
-	 * arrived. */
+	/* A record is written to the log when its write(2) reaches the store: that write fails.
+	 * The buffer's pages are touched first: the kernel sends a write as several requests
+	 * when the caller's pages fault during its copy. */
 	memset(block, 'l', sizeof(block));
 	fd = open(in_mnt("lost"), O_CREAT | O_WRONLY, 0644);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	assert_errno((int)write(fd, block, sizeof(block)), ENOSPC, "the write whose log write fails");
 	assert_errno(fsync(fd), ENOSPC, "fsync after the failed log write");
 	assert_errno((int)write(fd, "x", 1), EROFS, "a write once read-only");
 	close(fd);
@@ -1222,11 +1223,11 @@ static uint32_t le32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The metadata of key in the newest snapshot of data: a malloc'd copy, *mlen its length. */
+/* The metadata of key in the newest checkpoint of data: a malloc'd copy, *mlen its length. */
 static unsigned char *snapshot_meta(const char *key, size_t *mlen)
 {
 	char path[PATH_MAX + 300], *text = NULL;
-	size_t len = 0, pos = 40, klen = strlen(key);
+	size_t len = 0, pos = 48, klen = strlen(key);
 	unsigned char *found = NULL;
 	DIR *d = opendir(mt_data);
 	struct dirent *e;
@@ -1234,16 +1235,17 @@ static unsigned char *snapshot_meta(const char *key, size_t *mlen)
 	ck_assert_ptr_nonnull(d);
 	path[0] = '\0';
 	while ((e = readdir(d)))
-		if (strncmp(e->d_name, "snap-", 5) == 0 && strstr(e->d_name, ".kvs") &&
+		if (strncmp(e->d_name, "ckpt-", 5) == 0 && strstr(e->d_name, ".kvc") &&
 		    !strstr(e->d_name, ".tmp"))
 			snprintf(path, sizeof(path), "%s/%s", mt_data, e->d_name);
 	closedir(d);
-	ck_assert_msg(path[0], "no snapshot in %s", mt_data);
+	ck_assert_msg(path[0], "no checkpoint in %s", mt_data);
 	ck_assert_int_eq(tu_read_file(path, &text, &len), 0);
-	while (pos + 20 <= len - 16) { /* entries: crc, klen, mlen, vlen u64, key, meta, value */
+	/* entries (docs/FORMAT.md §5): crc u32, klen u16, mlen u16, extents u32, size u64, key,
+	 * meta, 40 bytes per extent */
+	while (pos + 20 <= len - 16) {
 		const unsigned char *p = (const unsigned char *)text + pos;
-		uint32_t kl = le32(p + 4), ml = le32(p + 8);
-		uint64_t vl = le32(p + 12) | (uint64_t)le32(p + 16) << 32;
+		uint32_t kl = p[4] | p[5] << 8, ml = p[6] | p[7] << 8, ne = le32(p + 8);
 
 		if (kl == klen && memcmp(p + 20, key, klen) == 0) {
 			found = malloc(ml ? ml : 1);
@@ -1251,7 +1253,7 @@ static unsigned char *snapshot_meta(const char *key, size_t *mlen)
 			*mlen = ml;
 			break;
 		}
-		pos += 20 + kl + ml + vl;
+		pos += 20 + kl + ml + 40 * (size_t)ne;
 	}
 	free(text);
 	ck_assert_msg(found, "no key '%s' in %s", key, path);
@@ -1612,7 +1614,7 @@ int main(void)
 	tcase_add_test(files, new_nodes_belong_to_the_caller_and_permissions_are_checked);
 	tcase_add_test(errs, a_name_over_255_bytes_is_enametoolong);
 	tcase_add_test(errs, a_key_over_4096_bytes_is_enametoolong);
-	tcase_add_test(errs, a_file_cannot_grow_past_1_GiB);
+	tcase_add_test(errs, a_file_grows_past_4_GiB_and_stops_at_1_TiB);
 	tcase_add_test(errs, a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced);
 	tcase_add_test(errs, a_failed_log_write_makes_the_store_read_only_until_remount);
 	tcase_add_test(errs, an_unlink_whose_sync_fails_leaves_the_open_file_readable);
