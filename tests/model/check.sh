@@ -45,6 +45,8 @@ start=$(date +%s.%N)
 "$spin" "${defs[@]}" -a "$name" >spin.out 2>&1 || { cat spin.out; echo "FAIL: spin -a failed"; exit 1; }
 # shellcheck disable=SC2086
 "$cc" ${PAN_CFLAGS:--O0} -w -o pan pan.c >cc.out 2>&1 || { cat cc.out; echo "FAIL: the verifier did not compile"; exit 1; }
+# A deep enough search stack unless the caller chose one (atomic steps count towards depth).
+case " ${pan[*]:-} " in *" -m"*) ;; *) pan=(-m200000 "${pan[@]}") ;; esac
 ./pan "${pan[@]}" >pan.out 2>&1
 pan_rc=$?
 end=$(date +%s.%N)
@@ -64,7 +66,7 @@ if [ "$errors" != 0 ] && [ -f "$name.trail" ]; then
 	# Replay the counterexample: the model's printf lines say what the crash left and why it fails.
 	"$spin" "${defs[@]}" -t "$name" >trail.out 2>&1
 	echo "counterexample (spin -t):"
-	grep "@@" trail.out | sed "s/^ *@@ //" | tail -n 25 | sed "s/^/  /"
+	grep "@@" trail.out | sed "s/^ *@@ //" | tail -n 40 | sed "s/^/  /"
 fi
 case $expect in
 pass)

@@ -88,6 +88,7 @@ inline recover_view() {
 
 inline crash_check() {
 #ifndef LIVENESS
+	d_step {
 	/* 1. power cut now: DIRTY and LIMBO records may or may not be on disk */
 	nu = 0;
 	ri = 1;
@@ -103,7 +104,7 @@ inline crash_check() {
 	every_acked_write_survives_power_cut = 1;
 	subset = 0;
 	do
-	:: subset < (1 << nu) ->
+	:: subset < (1 << nu) && every_acked_write_survives_power_cut ->   /* up to the first counterexample */
 		ri = 1;
 		do :: ri < next_lsn -> ondisk[ri] = (rec[ri] == SYNCED); ri++ :: else -> break od;
 		ui = 0;
@@ -149,7 +150,7 @@ inline crash_check() {
 	flush_after_reopen_survives_power_cut = 1;
 	ci = 0;
 	do
-	:: ci < combos ->
+	:: ci < combos && flush_after_reopen_survives_power_cut ->
 		/* what recovery reads (ondisk) and what the disk holds once it has synced (disk2):
 		 * its fdatasync writes the dirty records; LIMBO ones are clean, it does not */
 		ri = 1;
@@ -208,6 +209,7 @@ inline crash_check() {
 	:: else -> break
 	od;
 	assert(flush_after_reopen_survives_power_cut)
+	}
 #else
 	skip
 #endif

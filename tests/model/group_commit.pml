@@ -113,7 +113,7 @@ inline power_cut(need, ok, after_kill) {
 	od;
 	subset = 0;
 	do
-	:: subset < (1 << nu) ->
+	:: subset < (1 << nu) && ok ->   /* up to the first counterexample */
 		ri = 1;
 		do :: ri < next_lsn -> ondisk[ri] = syncd2[ri]; ri++ :: else -> break od;
 		ui = 0;
@@ -160,6 +160,7 @@ inline power_cut(need, ok, after_kill) {
 
 inline crash_check() {
 #ifndef LIVENESS    /* the liveness run checks progress only: the safety run checks crashes */
+	d_step {
 	/* 1. power cut now */
 	ri = 0;
 	do :: ri <= N -> syncd2[ri] = synced[ri]; ri++ :: else -> break od;
@@ -199,6 +200,7 @@ inline crash_check() {
 	flush_after_kill_recovery_survives_power_cut = 1;
 	power_cut(rk0, flush_after_kill_recovery_survives_power_cut, 1);
 	assert(flush_after_kill_recovery_survives_power_cut)
+	}
 #else
 	skip
 #endif
