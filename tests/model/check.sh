@@ -39,14 +39,14 @@ name=$(basename "$model")
 cp "$model" "$work/$name"
 cd "$work" || exit 1
 
+# A deep enough search stack unless the caller chose one.
+case " ${pan[*]:-} " in *" -m"*) ;; *) pan=(-m200000 "${pan[@]}") ;; esac
 echo "model: $name ${defs[*]:-} (expected: $expect)"
-echo "pan options: ${pan[*]:-none}"
+echo "verifier: cc ${PAN_CFLAGS:--O0}; pan ${pan[*]}"
 start=$(date +%s.%N)
 "$spin" "${defs[@]}" -a "$name" >spin.out 2>&1 || { cat spin.out; echo "FAIL: spin -a failed"; exit 1; }
 # shellcheck disable=SC2086
 "$cc" ${PAN_CFLAGS:--O0} -w -o pan pan.c >cc.out 2>&1 || { cat cc.out; echo "FAIL: the verifier did not compile"; exit 1; }
-# A deep enough search stack unless the caller chose one (atomic steps count towards depth).
-case " ${pan[*]:-} " in *" -m"*) ;; *) pan=(-m200000 "${pan[@]}") ;; esac
 ./pan "${pan[@]}" >pan.out 2>&1
 pan_rc=$?
 end=$(date +%s.%N)

@@ -57,7 +57,7 @@ byte err;              /* sticky: 0, or the failure (1) */
 bool failed_once;      /* the one injected failure has happened */
 
 byte rec[N + 1];       /* record states */
-byte hint[N + 1];      /* durable_lsn at append (group_commit.pml's corrected recovery rule) */
+byte hint[N + 1];      /* durable_lsn when its round was taken (group_commit.pml's recovery rule) */
 
 byte acked;
 byte ndone;
@@ -224,6 +224,8 @@ inline broadcast() {
 inline take_batch() {
 	lo = pend_lo;
 	hi = next_lsn - 1;
+	l = lo;
+	do :: l <= hi -> hint[l] = durable_lsn; l++ :: else -> break od;
 	pend_lo = next_lsn;
 	flushing = 1;
 	printf("@@ thread %d leads a round: LSNs %d..%d\n", me, lo, hi)
@@ -329,7 +331,6 @@ proctype writer(byte me) {
 			:: err -> res = 1   /* -EROFS: nothing logged */
 			:: else ->
 				lsn = next_lsn;
-				hint[lsn] = durable_lsn;
 				next_lsn++;
 				printf("@@ thread %d appends LSN %d\n", me, lsn)
 			fi

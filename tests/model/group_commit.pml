@@ -52,7 +52,7 @@ byte seg_first[NSEG];  /* first LSN its header names (header + directory entry s
 byte seg_n[NSEG];      /* records appended to it */
 bool seg_exact[NSEG];  /* its file ends exactly at its last record (no preallocated tail) */
 byte rec_seg[N + 1];   /* segment of each record */
-byte hint[N + 1];      /* durable_lsn when the record was appended (the proposed header field) */
+byte hint[N + 1];      /* the proposed header field: durable_lsn when its round was taken */
 bool written[N + 1];   /* pwritten: in the page cache */
 bool synced[N + 1];    /* covered by a successful fdatasync: on the platter */
 
@@ -72,8 +72,8 @@ hidden byte recovery_after_kill_opens;
 /* Recovery over the view ondisk[]: the first missing LSN rh is either a torn tail (cut: the
  * state is LSNs 1..rh-1) or damage (refused). Today (recover.c): any valid record after it, or
  * a later segment whose header is not the next LSN, is damage. Proposed: a record after the
- * hole is evidence of damage only when its hint says the hole was already durable when it was
- * appended. */
+ * hole is evidence of damage only when its hint says the hole was already durable when the
+ * record's flush round was taken (the leader stamps it: the round's first LSN - 1). */
 inline recover_view() {
 	rh = 1;
 	do
@@ -217,6 +217,8 @@ inline take_batch() {
 	upto = next_lsn - 1;
 #endif
 	fdseg = cur;
+	l = lo;
+	do :: l <= hi -> hint[l] = durable_lsn; l++ :: else -> break od;   /* stamped by the leader */
 	pend_lo = next_lsn;
 	flushing = 1;
 	printf("@@ thread %d leads a round: takes LSNs %d..%d for segment %d\n", me, lo, hi, fdseg)
@@ -334,7 +336,6 @@ inline append_record(lsn) {
 	:: seg_exact[cur] = 0
 	:: cur < NSEG - 1 -> seg_exact[cur] = 1
 	fi;
-	hint[lsn] = durable_lsn;
 	next_lsn++;
 	printf("@@ thread %d appends LSN %d to segment %d (fills it exactly: %d)\n", me, lsn, cur, seg_exact[cur])
 }
