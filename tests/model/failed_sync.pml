@@ -119,8 +119,10 @@ inline crash_check() {
 			do
 			:: ui < nu ->
 				if
-				:: (subset >> ui) & 1 -> printf("@@ CRASH: LSN %d (state %d) reaches the disk\n", u_lsn[ui], rec[u_lsn[ui]])
-				:: else -> printf("@@ CRASH: LSN %d (state %d) is lost\n", u_lsn[ui], rec[u_lsn[ui]])
+				:: (subset >> ui) & 1 && rec[u_lsn[ui]] == DIRTY -> printf("@@ CRASH: unsynced LSN %d reaches the disk\n", u_lsn[ui])
+				:: (subset >> ui) & 1 && rec[u_lsn[ui]] == LIMBO -> printf("@@ CRASH: LSN %d, whose fdatasync failed, reached the disk\n", u_lsn[ui])
+				:: !((subset >> ui) & 1) && rec[u_lsn[ui]] == DIRTY -> printf("@@ CRASH: unsynced LSN %d is lost\n", u_lsn[ui])
+				:: else -> printf("@@ CRASH: LSN %d, whose fdatasync failed, is lost\n", u_lsn[ui])
 				fi;
 				ui++
 			:: else -> break
@@ -228,7 +230,10 @@ inline take_batch() {
 	do :: l <= hi -> hint[l] = durable_lsn; l++ :: else -> break od;
 	pend_lo = next_lsn;
 	flushing = 1;
-	printf("@@ thread %d leads a round: LSNs %d..%d\n", me, lo, hi)
+	if
+	:: lo <= hi -> printf("@@ thread %d leads a round: LSNs %d..%d\n", me, lo, hi)
+	:: else -> printf("@@ thread %d leads a round with nothing new to write\n", me)
+	fi
 }
 
 /* lead_round, second half: write and fdatasync without the mutex, finish under it. */
@@ -305,7 +310,7 @@ inline wal_sync(target, res) {
 		if
 		:: err -> res = err; act = 1
 		:: !err && durable_lsn >= target -> res = 0; act = 1
-		:: !err && durable_lsn < target && flushing -> waiting[me] = 1; act = 2
+		:: !err && durable_lsn < target && flushing -> waiting[me] = 1; act = 2; printf("@@ thread %d waits for the round in flight\n", me)
 		:: !err && durable_lsn < target && !flushing -> take_batch(); act = 3
 		fi
 	   };

@@ -178,8 +178,12 @@ inline recover_and_check(need_upto) {
 }
 
 inline print_state() {
-	printf("@@ CRASH:   checkpoint used: slot %d (L=%d); recovered up to LSN %d (needed %d); refused: %d\n",
+	printf("@@ CRASH:   recovery uses checkpoint %d (L=%d; 0: none); recovered up to LSN %d (needed %d); refuses: %d\n",
 	       best, bestL, rk, need, refused);
+	if
+	:: best && !ck_synced[best] && !cs -> printf("@@ CRASH:   (checkpoint %d was never fdatasynced: it reads back as garbage, damage)\n", best)
+	:: else -> skip
+	fi;
 	i = 0;
 	do
 	:: i < K ->
@@ -236,7 +240,7 @@ inline crash_check() {
 			recover_and_check(need);
 			if
 			:: !ok ->
-				printf("@@ CRASH: power cut; %d of %d unsynced records survive; names on disk: segments %d%d%d, checkpoints %d%d (0 none, 1 tmp, 2 final)\n",
+				printf("@@ CRASH: power cut; %d of %d unsynced records survive; names on disk: segments 0,1,2: %d%d%d; checkpoints 1,2: %d%d (0 none, 1 tmp, 2 final)\n",
 				       p, u, ns_seg[0], ns_seg[1], ns_seg[2], ns_ck[1], ns_ck[NCK]);
 				print_state();
 				recovered_state_is_right = 0
@@ -250,7 +254,10 @@ inline crash_check() {
 	od;
 	assert(recovered_state_is_right);
 
-	/* ---- process kill now: page cache and current names survive ---- */
+	/* ---- process kill now: page cache and current names survive (checked once the power
+	 * cut held: a counterexample tells one story) ---- */
+	if
+	:: recovered_state_is_right ->
 	i = 0;
 	do :: i < NSEG -> ns_seg[i] = seg_cur[i]; i++ :: else -> break od;
 	j = 1;
@@ -349,9 +356,9 @@ inline crash_check() {
 		recover_and_check(need);
 		if
 		:: !ok ->
-			printf("@@ CRASH: process kill; the new session loads checkpoint slot %d, recovers up to LSN %d and deletes segments: now %d%d%d\n",
+			printf("@@ CRASH: process kill; the new session loads checkpoint %d, recovers up to LSN %d and unlinks segments: left 0,1,2: %d%d%d\n",
 			       rdck, kk, kns_seg[0], kns_seg[1], kns_seg[2]);
-			printf("@@ CRASH: then a power cut; names on disk: segments %d%d%d, checkpoints %d%d\n",
+			printf("@@ CRASH: then a power cut; names on disk: segments 0,1,2: %d%d%d; checkpoints 1,2: %d%d\n",
 			       ns_seg[0], ns_seg[1], ns_seg[2], ns_ck[1], ns_ck[NCK]);
 			print_state();
 			kill_recover_delete_power_cut_is_right = 0
@@ -361,6 +368,8 @@ inline crash_check() {
 	:: else -> break
 	od;
 	assert(kill_recover_delete_power_cut_is_right)
+	:: else -> skip
+	fi
 	}
 }
 
@@ -438,6 +447,10 @@ proctype cleaner() {
 			atomic {
 				/* read the bytes from s, without locks */
 				reads_never_reach_a_deleted_segment = seg_cur[s];
+				if
+				:: !seg_cur[s] -> printf("@@ cleaner: reads key %d's bytes from segment %d: it was unlinked\n", key, s)
+				:: else -> skip
+				fi;
 				assert(reads_never_reach_a_deleted_segment);
 				v = rval[e]
 			};
@@ -550,6 +563,7 @@ proctype reader() {
 		if :: key = 0 :: key = 1 fi;
 		e = src[key];
 		history_value(key, next_lsn - 1, want);
+		if :: e -> printf("@@ reader: looks key %d up: bytes of LSN %d in segment %d\n", key, e, rseg[e]) :: else -> skip fi;
 #ifndef MUTANT_READER_NO_PIN
 		if :: e -> pins[rseg[e]]++ :: else -> skip fi
 #else
@@ -560,6 +574,10 @@ proctype reader() {
 		if
 		:: e ->
 			reads_never_reach_a_deleted_segment = seg_cur[rseg[e]];
+			if
+			:: !seg_cur[rseg[e]] -> printf("@@ reader: reads key %d's bytes from segment %d: it was unlinked\n", key, rseg[e])
+			:: else -> skip
+			fi;
 			assert(reads_never_reach_a_deleted_segment);
 			read_returns_the_last_write = (rval[e] == want);
 			if
