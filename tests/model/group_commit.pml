@@ -25,8 +25,9 @@
  *  - no deadlock (invalid end states), and with -DLIVENESS: every writer's flush returns.
  *
  * Switches: -DMUTANT_FOLLOWER_ANY_ROUND, -DMUTANT_DURABLE_AFTER_WRITE, -DMUTANT_ROTATE_NO_FLUSH,
- * -DMUTANT_NO_BROADCAST (known-wrong wal.c, must be rejected); -DTODAY_HOLE_IS_DAMAGE, -DTODAY_SYNC_ONLY_ON_CUT
- * (recover.c as it is today: both rejected, see docs/VERIFICATION.md "Findings"). */
+ * -DMUTANT_NO_BROADCAST (known-wrong wal.c, must be rejected); -DTODAY_HOLE_IS_DAMAGE,
+ * -DTODAY_SYNC_ONLY_ON_CUT (recover.c as it is today: both rejected, see docs/VERIFICATION.md
+ * "Findings"). */
 
 #ifndef W
 #define W 2            /* writer threads */
