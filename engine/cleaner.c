@@ -108,7 +108,9 @@ static int cmp_u64(const void *a, const void *b)
 /* The segments to empty (ascending first LSN). force: every sealed segment holding live bytes;
  * else the emptiest ones under half live, as many as bring the disk use back under the bound.
  * *dead: sealed segments with nothing live (a checkpoint deletes them). */
-static int pick_victims(struct kv *s, int force, uint64_t **out, size_t *nout, int *dead)
+enum pick { PICK_POLICY, PICK_HALF_DEAD, PICK_ALL };
+
+static int pick_victims(struct kv *s, enum pick how, uint64_t **out, size_t *nout, int *dead)
 {
 	struct seg_info *info;
 	struct wal_stats ws;
@@ -135,10 +137,10 @@ static int pick_victims(struct kv *s, int force, uint64_t **out, size_t *nout, i
 			*dead = 1;
 			continue;
 		}
-		if (force || g->live * 2 < g->size)
+		if (how == PICK_ALL || g->live * 2 < g->size)
 			info[k++] = *g;
 	}
-	int needed = force || bytes > 2 * live + s->opt.segment_bytes;
+	int needed = how != PICK_POLICY || bytes > 2 * live + s->opt.segment_bytes;
 	if (!needed || !k) {
 		free(info);
 		return 0;
@@ -154,7 +156,7 @@ static int pick_victims(struct kv *s, int force, uint64_t **out, size_t *nout, i
 		v[m++] = info[i].first_lsn;
 		/* emptying it frees size - live (the live bytes are written again elsewhere) */
 		bytes -= info[i].size - info[i].live;
-		if (!force && bytes <= 2 * live + s->opt.segment_bytes)
+		if (how == PICK_POLICY && bytes <= 2 * live + s->opt.segment_bytes)
 			break;
 	}
 	qsort(v, m, sizeof(*v), cmp_u64);
@@ -275,15 +277,16 @@ static uint64_t now_ns(void)
 
 /* One pass: pick, collect, move, checkpoint. With throttle, the pass sleeps as long as it
  * worked after every batch (half the time at most goes to cleaning). clean_mu held. */
-static int clean_pass(struct kv *s, int force, int throttle, const int *stop, uint64_t *moved)
+static int clean_pass(struct kv *s, enum pick how, int throttle, const int *stop, uint64_t *moved)
 {
+	int force = how == PICK_ALL;
 	uint64_t *victims = NULL;
 	size_t nv = 0;
 	int dead = 0, rc;
 	struct plan pl = { 0 };
 
 	*moved = 0;
-	rc = pick_victims(s, force, &victims, &nv, &dead);
+	rc = pick_victims(s, how, &victims, &nv, &dead);
 	if (rc)
 		return rc;
 	if (nv || force) {
@@ -323,7 +326,7 @@ void cleaner_run(struct kv *s, const int *stop)
 {
 	uint64_t moved;
 	pthread_mutex_lock(&s->clean_mu);
-	int rc = clean_pass(s, 0, 1, stop, &moved);
+	int rc = clean_pass(s, PICK_POLICY, 1, stop, &moved);
 	pthread_mutex_unlock(&s->clean_mu);
 	if (rc && rc != -EROFS)
 		kv_log(s, "%s: cleaner pass failed: %s (space is reclaimed later)", s->dir, strerror(-rc));
@@ -333,9 +336,15 @@ int kv_clean(struct kv *s, int force, uint64_t *moved)
 {
 	uint64_t m = 0;
 	pthread_mutex_lock(&s->clean_mu);
-	int rc = clean_pass(s, force, 0, NULL, &m);
+	int rc = clean_pass(s, force ? PICK_ALL : PICK_POLICY, 0, NULL, &m);
 	pthread_mutex_unlock(&s->clean_mu);
 	if (moved)
 		*moved = m;
 	return rc;
+}
+
+int cleaner_make_room(struct kv *s)
+{
+	uint64_t moved;
+	return clean_pass(s, PICK_HALF_DEAD, 0, NULL, &moved);
 }

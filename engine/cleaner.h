@@ -13,4 +13,7 @@ struct kv;
 
 /* One background round if the policy asks for it; gives up early when *stop is set. */
 void cleaner_run(struct kv *s, const int *stop);
+/* The disk is full: one pass over every sealed segment under half live, whatever the policy
+ * says, unthrottled. clean_mu held. */
+int cleaner_make_room(struct kv *s);
 #endif

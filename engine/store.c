@@ -643,15 +643,27 @@ unlock:
 }
 
 /* No room for a new log segment: give the space reserve up, checkpoint (which deletes the
- * segments nothing needs any more), and take the reserve back if that freed enough. */
+ * segments nothing needs any more), and if that is not enough move the live bytes out of mostly
+ * dead segments (the cleaner, forced; its own writes may use what the reserve freed), then take
+ * the reserve back if there is room. A cleaner pass already running (the cleaner's own writes
+ * found no room) only checkpoints. */
 static void make_room(struct kv *s)
 {
 	pthread_mutex_lock(&s->ckpt_mu);
 	int released = reserve_release(s);
 	int rc = checkpoint_locked(s);
+	pthread_mutex_unlock(&s->ckpt_mu);
 	if (rc)
 		kv_log(s, "%s: out of space, and the checkpoint that would free some failed: %s", s->dir,
 		       strerror(-rc));
+	if (!rc && pthread_mutex_trylock(&s->clean_mu) == 0) {
+		rc = cleaner_make_room(s);
+		pthread_mutex_unlock(&s->clean_mu);
+		if (rc && rc != -ENOSPC)
+			kv_log(s, "%s: out of space, and the cleaner pass that would free some failed: %s",
+			       s->dir, strerror(-rc));
+	}
+	pthread_mutex_lock(&s->ckpt_mu);
 	if (released > 0 && (rc = reserve_take(s)) != 0)
 		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
 	pthread_mutex_unlock(&s->ckpt_mu);

@@ -2,6 +2,7 @@
  * accounting, all-or-nothing failure, and a randomised run against a plain sorted-array model. */
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1914,6 +1915,145 @@ static TCase *add_case(Suite *su, const char *name)
 	return tc;
 }
 
+/* ---- extents: relocation, holes, accounting ------------------------------------------------ */
+
+/* Per-segment live bytes as the accounting hook reports them. */
+static int64_t acct[8];
+static void acct_fn(void *arg, uint64_t seg, int64_t delta)
+{
+	(void)arg;
+	require(seg < 8);
+	acct[seg] += delta;
+	require(acct[seg] >= 0);
+}
+
+/* What the live index really references, per segment. */
+static void acct_recount(const struct kvindex *ix, int64_t *out)
+{
+	struct kvcursor *c;
+	const void *k;
+	size_t kl;
+	const struct kvval *v;
+	memset(out, 0, 8 * sizeof(*out));
+	require(kvcursor_open_live(ix, NULL, 0, &c) == 0);
+	while (kvcursor_next(c, &k, &kl, &v) == 1) {
+		uint32_t n;
+		const struct kvext *e = kvval_extents(v, &n);
+		for (uint32_t i = 0; i < n; i++)
+			out[e[i].seg] += e[i].len;
+	}
+	kvcursor_close(c);
+}
+
+static struct kvext ext_at(uint64_t seg, uint64_t off, uint64_t pos, uint32_t len)
+{
+	return (struct kvext){ .off = off, .seg = seg, .pos = pos, .cbase = pos, .len = len, .dlen = len };
+}
+
+START_TEST(relocate_moves_only_what_is_still_at_its_source)
+{
+	struct kvindex *ix = new_index();
+	struct kvext a = ext_at(2, 0, 1000, 300), b = ext_at(3, 100, 5000, 50), moved;
+	uint32_t n;
+	const struct kvext *e;
+
+	kvindex_set_account(ix, acct_fn, NULL);
+	memset(acct, 0, sizeof acct);
+	ck_assert_int_eq(kvindex_put(ix, "k", 1, NULL, 0, 300, &a), 0); /* [0,300) at seg 2 */
+	ck_assert_int_eq(kvindex_write(ix, "k", 1, &b), 0);             /* [100,150) at seg 3 */
+	/* the cleaner read [0,300) from seg 2 at 1000 before the write: moving it to seg 4 moves
+	 * [0,100) and [150,300) only */
+	moved = ext_at(4, 0, 70000, 300);
+	ck_assert_int_eq(kvindex_relocate(ix, "k", 1, 2, 1000, &moved), 0);
+	e = kvval_extents(kvindex_find(ix, "k", 1), &n);
+	ck_assert_uint_eq(n, 3);
+	ck_assert(e[0].seg == 4 && e[0].off == 0 && e[0].len == 100 && e[0].pos == 70000);
+	ck_assert(e[1].seg == 3 && e[1].off == 100 && e[1].len == 50);
+	ck_assert(e[2].seg == 4 && e[2].off == 150 && e[2].len == 150 && e[2].pos == 70150);
+	ck_assert_int_eq(acct[2], 0);
+	ck_assert_int_eq(acct[3], 50);
+	ck_assert_int_eq(acct[4], 250);
+	/* a second, stale relocation of the same source changes nothing */
+	moved = ext_at(5, 0, 0, 300);
+	ck_assert_int_eq(kvindex_relocate(ix, "k", 1, 2, 1000, &moved), 0);
+	ck_assert_int_eq(acct[5], 0);
+	/* an absent key: -ENOENT, nothing created */
+	ck_assert_int_eq(kvindex_relocate(ix, "nokey", 5, 2, 1000, &moved), -ENOENT);
+	ck_assert_ptr_null(kvindex_find(ix, "nokey", 5));
+	kvindex_destroy(ix);
+}
+END_TEST
+
+START_TEST(punch_makes_a_hole_and_keeps_the_size)
+{
+	struct kvindex *ix = new_index();
+	struct kvext a = ext_at(1, 0, 0, 1000);
+	uint32_t n;
+	const struct kvext *e;
+
+	kvindex_set_account(ix, acct_fn, NULL);
+	memset(acct, 0, sizeof acct);
+	ck_assert_int_eq(kvindex_put(ix, "k", 1, NULL, 0, 5000, &a), 0); /* 1000 bytes, then a hole */
+	ck_assert_int_eq(kvindex_punch(ix, "k", 1, 200, 300), 0);
+	e = kvval_extents(kvindex_find(ix, "k", 1), &n);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(e[0].off == 0 && e[0].len == 200 && e[1].off == 500 && e[1].len == 500 && e[1].pos == 500);
+	ck_assert_uint_eq(kvval_size(kvindex_find(ix, "k", 1)), 5000);
+	ck_assert_int_eq(acct[1], 700);
+	ck_assert_int_eq(kvindex_punch(ix, "k", 1, 0, 1ull << 30), 0); /* past the end: all of it */
+	kvval_extents(kvindex_find(ix, "k", 1), &n);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(kvval_size(kvindex_find(ix, "k", 1)), 5000);
+	ck_assert_int_eq(acct[1], 0);
+	ck_assert_int_eq(kvindex_punch(ix, "x", 1, 0, 1), -ENOENT);
+	kvindex_destroy(ix);
+}
+END_TEST
+
+/* Random edits (puts, writes, truncates, punches, relocations, deletes, renames, prefix renames,
+ * with and without views): the accounting hook's running totals always equal what the live
+ * index references. */
+START_TEST(accounting_follows_every_extent_the_live_index_gains_and_drops)
+{
+	uint64_t rs = tu_seed() ^ 0xacc7;
+	struct kvindex *ix = new_index();
+	struct kvview *view = NULL;
+	int64_t real[8];
+	char k[8], k2[8];
+
+	kvindex_set_account(ix, acct_fn, NULL);
+	memset(acct, 0, sizeof acct);
+	for (int op = 0; op < 20000; op++) {
+		uint64_t x = tu_rand(&rs), seg = 1 + x % 7, off = (x >> 8) % 4000, len = 1 + (x >> 20) % 900;
+		struct kvext e = ext_at(seg, off, (x >> 32) % 100000, (uint32_t)len);
+		snprintf(k, sizeof k, "d/k%u", (unsigned)((x >> 40) % 6));
+		snprintf(k2, sizeof k2, "d/k%u", (unsigned)((x >> 44) % 6));
+		switch ((x >> 48) % 10) {
+		case 0: e.off = 0; require(kvindex_put(ix, k, strlen(k), NULL, 0, len + off, &e) == 0); break;
+		case 1: case 2: require(kvindex_write(ix, k, strlen(k), &e) == 0); break;
+		case 3: require(kvindex_truncate(ix, k, strlen(k), off) == 0); break;
+		case 4: kvindex_punch(ix, k, strlen(k), off, len); break;
+		case 5: kvindex_relocate(ix, k, strlen(k), seg, e.pos, &e); break;
+		case 6: kvindex_del(ix, k, strlen(k)); break;
+		case 7: kvindex_rename(ix, k, strlen(k), k2, strlen(k2)); break;
+		case 8: kvindex_rename_prefix(ix, "d/", 2, (x & 1) ? "e/" : "d/", 2);
+			kvindex_rename_prefix(ix, "e/", 2, "d/", 2); break;
+		default:
+			kvview_release(view);
+			view = NULL;
+			if (x & 1)
+				require(kvindex_view(ix, &view) == 0);
+		}
+		acct_recount(ix, real);
+		for (int sgi = 0; sgi < 8; sgi++)
+			require_msg(acct[sgi] == real[sgi], "op %d: segment %d accounted %" PRId64
+				    ", referenced %" PRId64, op, sgi, acct[sgi], real[sgi]);
+	}
+	kvview_release(view);
+	kvindex_destroy(ix);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("index");
@@ -1922,6 +2062,10 @@ int main(void)
 	int failed;
 
 	tu_seed();
+	tc = add_case(su, "extents");
+	tcase_add_test(tc, relocate_moves_only_what_is_still_at_its_source);
+	tcase_add_test(tc, punch_makes_a_hole_and_keeps_the_size);
+	tcase_add_test(tc, accounting_follows_every_extent_the_live_index_gains_and_drops);
 	tc = add_case(su, "order");
 	tcase_add_test(tc, put_then_find_returns_value);
 	tcase_add_test(tc, find_absent_returns_null);
