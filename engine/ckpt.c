@@ -289,10 +289,7 @@ int ckpt_write(const struct kvio *io, const char *dir, const struct kvview *v, u
 	if (!rc && bytes_out)
 		*bytes_out = wr.off;
 out:
-	if (wr.fd >= 0) {
-		int crc = io->close(io, wr.fd);
-		(void)crc; /* the write already failed; that is the error to report */
-	}
+	kvio_close_quiet(io, wr.fd); /* the write already failed; that is the error to report */
 	if (rc) {
 		int urc = io->unlink(io, tmp);
 		(void)urc; /* a leftover temporary is ignored and removed by the next open */
@@ -472,10 +469,7 @@ int ckpt_load(const struct kvio *io, const char *path, struct kvindex *ix, uint6
 	}
 	*count = n;
 out:
-	if (l.rd.fd >= 0) {
-		int crc = io->close(io, l.rd.fd);
-		(void)crc; /* read-only: nothing to lose */
-	}
+	kvio_close_quiet(io, l.rd.fd);
 	free(l.rd.buf);
 	free(l.prev);
 	free(l.key);

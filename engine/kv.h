@@ -68,11 +68,42 @@ int kv_options_parse(struct kv_options *o, const char *opts, char *err, size_t e
 int kv_option_known(const char *name, size_t len);
 const char *kv_sync_name(enum kv_sync s);
 
-/* What open, check and salvage found. message: one line for a person (empty when clean). */
+/* What went wrong opening, checking or salvaging a store: data (a kind, a file, an offset, an
+ * errno). The programs turn it into words in one place (mount/report.c). */
+enum kv_problem {
+	KV_PROBLEM_NONE,
+	KV_PROBLEM_DIR,         /* the store directory cannot be created (err) */
+	KV_PROBLEM_LOCKED,      /* another process holds the store (holder: its pid as text, or "") */
+	KV_PROBLEM_FILE,        /* a store file cannot be read or written (file, err) */
+	KV_PROBLEM_DAMAGE,      /* damage (damage, damage_file, damage_offset) */
+};
+
+enum kv_damage {
+	KV_DAMAGE_NONE,
+	KV_DAMAGE_BAD_RECORD,        /* a bad record that valid records follow (and it is no hole) */
+	KV_DAMAGE_BAD_HEADER,        /* a bad segment header that valid data follows */
+	KV_DAMAGE_LSN_GAP,           /* a record whose LSN is not the previous one's + 1 */
+	KV_DAMAGE_SEGMENT_GAP,       /* a segment that does not start where the log before it ended */
+	KV_DAMAGE_CHECKPOINT_GAP,    /* the log starts after the checkpoint's LSN + 1 */
+	KV_DAMAGE_MISSING_RECORDS,   /* damage took records the checkpoint does not hold */
+	KV_DAMAGE_MALFORMED,         /* a record whose checksums hold but whose payload does not parse */
+	KV_DAMAGE_UNKNOWN_TYPE,      /* a record of a type this version does not know */
+	KV_DAMAGE_SEGMENT_VERSION,   /* a log segment of another format version */
+	KV_DAMAGE_CHECKPOINT,        /* a damaged checkpoint */
+	KV_DAMAGE_CHECKPOINT_VERSION,/* a checkpoint of another format version */
+	KV_DAMAGE_FORMAT_1,          /* a store of kvfs 0.1's format, not read by this version */
+	KV_DAMAGE_LOST_VALUES,       /* values still have bytes where the log is lost (lost_keys) */
+	KV_DAMAGE_VALUE_BYTES,       /* kv_check: value bytes that fail their checksum */
+};
+
 struct kv_report {
+	enum kv_problem problem;
+	int err;                    /* KV_PROBLEM_DIR, _FILE: the negative errno */
+	char file[256];             /* KV_PROBLEM_FILE: the file, in the store directory */
+	char holder[32];            /* KV_PROBLEM_LOCKED */
 	uint64_t snapshot_lsn;      /* the checkpoint's LSN; 0: no checkpoint */
 	uint64_t snapshot_keys;
-	uint64_t records_replayed;  /* log records applied after the snapshot */
+	uint64_t records_replayed;  /* log records applied after the checkpoint */
 	uint64_t segments;
 	uint64_t last_lsn;
 	uint64_t tail_bytes_cut;    /* torn or zero tail removed from the last segment */
@@ -81,24 +112,26 @@ struct kv_report {
 	uint64_t tail_torn_bytes;   /* of tail_bytes_cut, up to the last non-zero byte */
 	uint64_t tail_offset;       /* where it started */
 	char tail_file[256];
-	/* damage in records the snapshot already holds: reported, not needed, loses nothing */
+	/* damage in records the checkpoint already holds: reported, not needed, loses nothing unless
+	 * values have bytes there (then also lost_keys) */
 	uint64_t covered_damage;    /* places found */
 	char covered_file[256];     /* the first */
 	uint64_t covered_offset;
 	uint64_t bytes_checksummed; /* bytes recovery ran a CRC over (its work, bounded by tests) */
 	int damaged;                /* damage other than a torn tail was found */
+	enum kv_damage damage;      /* the first (the one that decided) */
 	char damage_file[256];
 	uint64_t damage_offset;
-	unsigned set_aside;         /* files moved aside by salvage */
+	int salvaged;               /* salvage kept the state before the damage */
+	unsigned set_aside;         /* files moved (or copied) aside by salvage */
 	uint64_t files_removed;     /* segments and checkpoints the newest checkpoint made unneeded */
-	/* salvage without a segment the checkpoint references: keys whose bytes there are lost
-	 * (now holes), and the first of them */
+	/* keys whose bytes are lost (a segment the checkpoint references gone, damage where values
+	 * still have bytes): their reads fail with EIO. The first of them. */
 	uint64_t lost_keys;
 	char lost_key[256];
 	/* kv_check reads every value byte: keys whose bytes failed their checksum, the first one */
 	uint64_t data_damaged_keys;
 	char data_damage_key[256];
-	char message[1024];
 };
 
 struct kv;

@@ -30,10 +30,7 @@ int log_read_file(const struct kvio *io, const char *path, uint8_t **out, uint64
 	if (!rc && got != *size)
 		*size = got; /* shrank while reading: read what is there */
 out:
-	if (fd >= 0) {
-		int crc = io->close(io, fd);
-		(void)crc; /* read-only: nothing to lose */
-	}
+	kvio_close_quiet(io, fd);
 	if (rc) {
 		free(buf);
 		return rc;
@@ -79,10 +76,7 @@ int logseg_open(struct logseg *s, const struct kvio *io, const char *path, uint8
 
 void logseg_close(struct logseg *s)
 {
-	if (s->fd >= 0) {
-		int rc = s->io->close(s->io, s->fd);
-		(void)rc; /* read-only: nothing to lose */
-	}
+	kvio_close_quiet(s->io, s->fd);
 	s->fd = -1;
 }
 

@@ -185,20 +185,16 @@ static int later_segments_have_content(struct scan *sc, size_t i, uint64_t last_
 	return 0;
 }
 
-static void report_damage(struct kv_report *rep, enum recovery_mode mode, const char *dir,
-			  const char *file, uint64_t off, const char *why)
+/* The first damage found decides what is reported. */
+static void report_damage(struct kv_report *rep, const char *file, uint64_t off, enum kv_damage kind)
 {
+	if (rep->damaged)
+		return;
 	rep->damaged = 1;
+	rep->problem = KV_PROBLEM_DAMAGE;
+	rep->damage = kind;
 	snprintf(rep->damage_file, sizeof(rep->damage_file), "%s", file);
 	rep->damage_offset = off;
-	if (mode == RECOVER_STRICT)
-		snprintf(rep->message, sizeof(rep->message),
-			 "%s/%s: damaged at offset %" PRIu64 " (%s); the store refuses to open: run "
-			 "'kv_cli --salvage %s' to keep everything before the damage and set the rest aside",
-			 dir, file, off, why, dir);
-	else
-		snprintf(rep->message, sizeof(rep->message), "%s/%s: damaged at offset %" PRIu64 " (%s)",
-			 dir, file, off, why);
 }
 
 /* Damage in records the checkpoint already holds: reported, never needed, so it neither
@@ -214,10 +210,10 @@ static void report_covered_damage(struct scan *sc, size_t i, uint64_t off)
 /* Damage at segs[i] offset off: strict refuses; salvage keeps the prefix and sets aside
  * segment i (rewriting its valid prefix when there is one) and everything after it. */
 static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end, uint32_t salt,
-		     const char *why)
+		     enum kv_damage why)
 {
 	int rc;
-	report_damage(sc->rep, sc->mode, sc->dir, sc->segs[i].name, off, why);
+	report_damage(sc->rep, sc->segs[i].name, off, why);
 	if (sc->mode == RECOVER_STRICT)
 		return -EUCLEAN;
 	int keep = ckpt_refs_has(&sc->plan->refs, sc->segs[i].first_lsn) && in_covered(sc);
@@ -314,7 +310,7 @@ static int on_bad_record(struct scan *sc, size_t i, const struct whole *w, uint6
 		}
 	}
 	if (later)
-		return on_damage(sc, i, off, off, salt, "a bad record followed by valid records");
+		return on_damage(sc, i, off, off, salt, KV_DAMAGE_BAD_RECORD);
 
 	/* A tail: cut here, drop later segments (they hold nothing). */
 	if (size > off) {
@@ -324,10 +320,6 @@ static int on_bad_record(struct scan *sc, size_t i, const struct whole *w, uint6
 		if (!zeros) {
 			sc->rep->tail_torn = 1;
 			sc->rep->tail_torn_bytes = nonzero_extent(w->buf, size, off);
-			snprintf(sc->rep->message, sizeof(sc->rep->message),
-				 "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64
-				 " cut off (a write in progress at the crash, or damage to the last record)",
-				 sc->dir, sc->segs[i].name, sc->rep->tail_torn_bytes, off);
 		}
 	}
 	for (size_t j = i + 1; j < sc->nsegs; j++) {
@@ -412,7 +404,7 @@ static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64
 	}
 	if (later) {
 		/* the prefix (records the checkpoint holds, and their values) stays where it is */
-		rc = on_damage(sc, i, damage_off, damage_off, *salt, "records after the checkpoint are missing");
+		rc = on_damage(sc, i, damage_off, damage_off, *salt, KV_DAMAGE_MISSING_RECORDS);
 		goto out;
 	}
 	/* The log ends before anything the checkpoint lacks: appends go to a new segment. */
@@ -451,7 +443,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	int hrc = logseg_header(&ls, &h);
 	if (hrc == -EPROTONOSUPPORT) {
 		/* written by another version: never mistake it for a torn tail */
-		rc = on_damage(sc, i, 0, 0, 0, "a log segment of another format version");
+		rc = on_damage(sc, i, 0, 0, 0, KV_DAMAGE_SEGMENT_VERSION);
 		*stop = 1;
 		goto out;
 	}
@@ -469,10 +461,10 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	} else if (hrc || h.first_lsn != first) {
 		rc = bad_record_in(sc, i, &ls, 0, 0, stop);
 		if (!rc && !*stop)
-			rc = on_damage(sc, i, 0, 0, 0, "bad segment header"), *stop = 1;
+			rc = on_damage(sc, i, 0, 0, 0, KV_DAMAGE_BAD_HEADER), *stop = 1;
 		goto out;
 	} else if (first != sc->last_lsn + 1) {
-		rc = on_damage(sc, i, 0, 0, h.salt, "gap in LSNs before this segment");
+		rc = on_damage(sc, i, 0, 0, h.salt, KV_DAMAGE_SEGMENT_GAP);
 		*stop = 1;
 		goto out;
 	} else {
@@ -498,7 +490,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		int covered = rh.lsn < sc->expected;
 		if (rh.lsn != sc->last_lsn + 1 && !(covered && rh.lsn > sc->last_lsn)) {
 			/* (a jump forward among covered records skips only what the checkpoint holds) */
-			rc = on_damage(sc, i, off, off, h.salt, "gap in LSNs");
+			rc = on_damage(sc, i, off, off, h.salt, KV_DAMAGE_LSN_GAP);
 			*stop = 1;
 			goto out;
 		}
@@ -514,7 +506,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		}
 		if (vrc == -EBADMSG || vrc == -EPROTO) {
 			rc = on_damage(sc, i, off, off, h.salt,
-				       vrc == -EPROTO ? "unknown record type" : "malformed record");
+				       vrc == -EPROTO ? KV_DAMAGE_UNKNOWN_TYPE : KV_DAMAGE_MALFORMED);
 			*stop = 1;
 			goto out;
 		}
@@ -561,8 +553,8 @@ static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, 
 		ckpt_refs_free(&sc->plan->refs);
 		if (rc != -EBADMSG && rc != -EPROTONOSUPPORT)
 			return rc;
-		report_damage(sc->rep, sc->mode, sc->dir, name, bad,
-			      rc == -EPROTONOSUPPORT ? "a checkpoint of another format version" : "damaged checkpoint");
+		report_damage(sc->rep, name, bad,
+			      rc == -EPROTONOSUPPORT ? KV_DAMAGE_CHECKPOINT_VERSION : KV_DAMAGE_CHECKPOINT);
 		if (sc->mode == RECOVER_STRICT)
 			return -EUCLEAN;
 		rc = name_push(&sc->plan->aside, &sc->plan->n_aside, name);
@@ -650,11 +642,9 @@ static int assess_lost(struct scan *sc)
 	kvcursor_close(c);
 	if (!sc->rep->lost_keys)
 		return 0;
-	char name[32], why[400];
+	char name[32];
 	seg_name(name, sizeof(name), first_seg);
-	snprintf(why, sizeof(why), "bytes of %" PRIu64 " value(s) are there, the first of key '%.200s'",
-		 sc->rep->lost_keys, sc->rep->lost_key);
-	report_damage(sc->rep, sc->mode, sc->dir, name, first_off, why);
+	report_damage(sc->rep, name, first_off, KV_DAMAGE_LOST_VALUES);
 	if (sc->mode == RECOVER_STRICT)
 		return -EUCLEAN;
 	/* salvage: a copy of each damaged segment aside (the original stays: its other values are
@@ -734,8 +724,7 @@ static int list_store(struct scan *sc, char **names, size_t n, uint64_t *cks, si
 			rc = name_push(&sc->plan->remove, &sc->plan->n_remove, names[k]);
 		} else if (!strncmp(names[k], "snap-", 5) && ends_with(names[k], ".kvs")) {
 			/* the whole-data snapshot of format 1 (kvfs 0.1) */
-			report_damage(sc->rep, RECOVER_SALVAGE, sc->dir, names[k], 0,
-				      "a store of kvfs 0.1's format 1, which this version does not read");
+			report_damage(sc->rep, names[k], 0, KV_DAMAGE_FORMAT_1);
 			rc = -EPROTONOSUPPORT;
 		}
 	}
@@ -754,8 +743,7 @@ static int register_segments(struct scan *sc, struct segtab *segs)
 		rc = sc->io->open(sc->io, path, O_RDONLY, 0, &fd);
 		if (!rc) {
 			rc = sc->io->fsize(sc->io, fd, &sc->segs[i].size);
-			int crc = sc->io->close(sc->io, fd);
-			(void)crc; /* read-only */
+			kvio_close_quiet(sc->io, fd);
 		}
 		if (!rc && segs)
 			rc = segtab_add(segs, sc->segs[i].first_lsn, sc->segs[i].size);
@@ -835,7 +823,7 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	}
 	if (start < sc.nsegs && sc.segs[start].first_lsn > sc.expected) {
 		struct seg *sg = &sc.segs[start];
-		report_damage(rep, mode, dir, sg->name, 0, "gap in LSNs after the checkpoint");
+		report_damage(rep, sg->name, 0, KV_DAMAGE_CHECKPOINT_GAP);
 		if (mode == RECOVER_STRICT) {
 			rc = -EUCLEAN;
 			goto out;
@@ -861,11 +849,6 @@ int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mod
 	rc = assess_lost(&sc);
 	if (rc)
 		goto out;
-	if (rep->covered_damage && !rep->message[0])
-		snprintf(rep->message, sizeof(rep->message),
-			 "%s/%s: damaged at offset %" PRIu64 " in records the checkpoint (LSN %" PRIu64
-			 ") already holds: not needed, nothing lost", dir, rep->covered_file,
-			 rep->covered_offset, ck_lsn);
 	/* Continue in the last segment only if the log is contiguous up to the next LSN there. */
 	if (sc.plan->have_resume && sc.last_lsn != sc.expected - 1)
 		sc.plan->have_resume = 0;
@@ -926,11 +909,7 @@ static int copy_aside(const struct kvio *io, const char *dir, const char *from, 
 	if (!rc)
 		rc = io->fdatasync(io, fd);
 out:
-	if (fd >= 0) {
-		int crc = io->close(io, fd);
-		if (!rc)
-			rc = crc;
-	}
+	rc = kvio_close_after(io, fd, rc);
 	if (!rc)
 		rc = io->fsync_dir(io, dir);
 	free(buf);
@@ -986,13 +965,8 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 			return rc;
 		rep->set_aside++;
 	}
-	if (plan->n_aside || plan->n_copy) {
-		size_t off = strlen(rep->message);
-		snprintf(rep->message + off, sizeof(rep->message) - off,
-			 "%sSALVAGED: kept the state up to LSN %" PRIu64 "; %u damaged file(s) set aside as "
-			 "*.damaged in %s (nothing deleted)", off ? "\n" : "", plan->next_lsn - 1,
-			 rep->set_aside, dir);
-	}
+	if (plan->n_aside || plan->n_copy || plan->salvage)
+		rep->salvaged = rep->damaged;
 	for (size_t k = 0; k < plan->n_remove; k++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, plan->remove[k]);
 		rc = io->unlink(io, path);
@@ -1011,9 +985,7 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 		rc = io->ftruncate(io, fd, plan->resume_end);
 		if (!rc)
 			rc = io->fdatasync(io, fd);
-		int crc = io->close(io, fd);
-		if (!rc)
-			rc = crc;
+		rc = kvio_close_after(io, fd, rc);
 		if (rc)
 			return rc;
 		plan->resume_size = plan->resume_end;

@@ -52,10 +52,7 @@ static void rfd_unpin(struct segtab *t, struct rfd *r)
 {
 	if (--r->pins)
 		return;
-	if (r->fd >= 0) {
-		int rc = t->io->close(t->io, r->fd);
-		(void)rc; /* read-only */
-	}
+	kvio_close_quiet(t->io, r->fd);
 	free(r);
 }
 

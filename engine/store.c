@@ -95,17 +95,24 @@ static void lock_holder(const struct kvio *io, const char *dir, char *buf, size_
 	size_t got = 0;
 	int fd;
 
-	snprintf(buf, len, "another process");
+	buf[0] = '\0'; /* unknown */
 	snprintf(path, sizeof(path), "%s/LOCK", dir);
 	if (io->open(io, path, O_RDONLY, 0, &fd))
 		return;
 	if (io->pread(io, fd, pid, sizeof(pid) - 1, 0, &got) == 0 && got) {
 		pid[got] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		snprintf(buf, len, "process %s", pid);
+		snprintf(buf, len, "%s", pid);
 	}
-	int rc = io->close(io, fd);
-	(void)rc; /* read-only */
+	kvio_close_quiet(io, fd);
+}
+
+/* What stopped an open, as data for the programs to put into words. */
+static void report_problem(struct kv_report *rep, enum kv_problem p, const char *file, int err)
+{
+	rep->problem = p;
+	rep->err = err;
+	snprintf(rep->file, sizeof(rep->file), "%s", file ? file : "");
 }
 
 /* Create the store directory when missing, and make its name durable in its parent: without
@@ -309,20 +316,17 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 		return -ENOMEM;
 	rc = ensure_dir(s->io, dir);
 	if (rc) {
-		snprintf(rep->message, sizeof(rep->message), "%s: cannot create the store directory: %s",
-			 dir, strerror(-rc));
+		report_problem(rep, KV_PROBLEM_DIR, NULL, rc);
 		goto fail;
 	}
 	rc = take_lock(s);
+	if (rc == -EWOULDBLOCK) {
+		report_problem(rep, KV_PROBLEM_LOCKED, NULL, rc);
+		lock_holder(s->io, dir, rep->holder, sizeof(rep->holder));
+		goto fail;
+	}
 	if (rc) {
-		char who[64];
-		if (rc == -EWOULDBLOCK) {
-			lock_holder(s->io, dir, who, sizeof(who));
-			snprintf(rep->message, sizeof(rep->message),
-				 "%s: store is locked by %s (%s/LOCK); only one process may open it", dir, who, dir);
-		} else {
-			snprintf(rep->message, sizeof(rep->message), "%s/LOCK: %s", dir, strerror(-rc));
-		}
+		report_problem(rep, KV_PROBLEM_FILE, "LOCK", rc);
 		goto fail;
 	}
 	rc = make_state(s);
@@ -331,25 +335,24 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	rc = recovery_scan(s->io, dir, o->recovery == KV_RECOVERY_POINT_IN_TIME ? RECOVER_SALVAGE : RECOVER_STRICT,
 			   &s->ix, s->segs, &plan, rep);
 	if (rc) {
-		if (rc != -EUCLEAN && !rep->message[0])
-			snprintf(rep->message, sizeof(rep->message), "%s: recovery failed: %s", dir, strerror(-rc));
+		if (rc != -EUCLEAN)
+			report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
 		goto fail;
 	}
 	rc = recovery_commit(s->io, dir, plan, s->segs, rep);
 	if (rc) {
-		snprintf(rep->message, sizeof(rep->message), "%s: cannot finish recovery: %s", dir, strerror(-rc));
+		report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
 		goto fail;
 	}
 	rc = write_lock_pid(s);
 	if (rc) {
-		snprintf(rep->message, sizeof(rep->message), "%s/LOCK: %s", dir, strerror(-rc));
+		report_problem(rep, KV_PROBLEM_FILE, "LOCK", rc);
 		goto fail;
 	}
 	recovery_resume(plan, &next_lsn, &resume, &have_resume, &replayed_bytes);
 	rc = wal_open(&s->wal, s->io, dir, o->segment_bytes, next_lsn, have_resume ? &resume : NULL, s->segs);
 	if (rc) {
-		snprintf(rep->message, sizeof(rep->message), "%s: cannot open the log for writing: %s", dir,
-			 strerror(-rc));
+		report_problem(rep, KV_PROBLEM_FILE, "the log", rc);
 		goto fail;
 	}
 	s->applied_lsn = next_lsn - 1;
@@ -362,7 +365,7 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	s->ckpt_next_at = checkpoint_due(s, 0);
 	rc = reserve_take(s);
 	if (rc) {
-		snprintf(rep->message, sizeof(rep->message), "%s/" RESERVE_NAME ": %s", dir, strerror(-rc));
+		report_problem(rep, KV_PROBLEM_FILE, RESERVE_NAME, rc);
 		goto fail;
 	}
 	if (o->sync == KV_SYNC_BATCH) {
@@ -451,10 +454,8 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 	free(buf);
 	if (!rc && rep->data_damaged_keys) {
 		rep->damaged = 1;
-		snprintf(rep->message, sizeof(rep->message),
-			 "%.400s/%.64s: damaged value bytes at offset %" PRIu64 ": %" PRIu64 " key(s) read "
-			 "with errors, the first '%.200s'", s->dir, rep->damage_file, rep->damage_offset,
-			 rep->data_damaged_keys, rep->data_damage_key);
+		rep->problem = KV_PROBLEM_DAMAGE;
+		rep->damage = KV_DAMAGE_VALUE_BYTES;
 		rc = -EUCLEAN;
 	}
 	return rc;
@@ -481,9 +482,8 @@ int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
 	if (rc == 0) {
 		rc = s->io->lock(s->io, s->lock_fd);
 		if (rc == -EWOULDBLOCK) {
-			char who[64];
-			lock_holder(s->io, dir, who, sizeof(who));
-			snprintf(rep->message, sizeof(rep->message), "%s: store is in use by %s; stop it first", dir, who);
+			report_problem(rep, KV_PROBLEM_LOCKED, NULL, rc);
+			lock_holder(s->io, dir, rep->holder, sizeof(rep->holder));
 		}
 	} else if (rc == -ENOENT) {
 		rc = 0;

@@ -135,9 +135,10 @@ static int seg_create(struct wal *w, uint64_t first_lsn, uint64_t need, int *fd_
 		rc = segtab_add(w->segs, first_lsn, size);
 out:
 	if (rc) {
-		int crc = w->io->close(w->io, fd);
+		/* the create failed already; that error is the one to report, and a leftover file is
+		 * taken over by the next attempt (O_TRUNC above) */
+		kvio_close_quiet(w->io, fd);
 		int urc = w->io->unlink(w->io, path);
-		(void)crc; /* the create failed already; that error is the one to report */
 		(void)urc;
 		return rc;
 	}
@@ -483,11 +484,7 @@ int wal_close(struct wal *w)
 		if (!rc)
 			rc = w->io->fdatasync(w->io, w->fd);
 	}
-	if (w->fd >= 0) {
-		int crc = w->io->close(w->io, w->fd);
-		if (!rc)
-			rc = crc;
-	}
+	rc = kvio_close_after(w->io, w->fd, rc);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	pthread_cond_destroy(&w->bg_cv);

@@ -39,6 +39,7 @@
 #include "kv.h"
 #include "kvcmd.h"
 #include "kvdump.h"
+#include "report.h"
 #include "stdfds.h"
 
 #define PROG "kv_cli"
@@ -337,6 +338,7 @@ static int oneshot_run(struct kv *kv, const struct kvcmd *c, int raw)
 /* Everything the report holds, one "name: value" line each, for --check and --salvage. */
 static void print_report(FILE *f, const struct kv_report *rep)
 {
+	/* "snapshot" is the seed's word (SNAP): a checkpoint, the index written down */
 	if (rep->snapshot_lsn)
 		fprintf(f, "snapshot: lsn %" PRIu64 ", %" PRIu64 " keys\n", rep->snapshot_lsn,
 			rep->snapshot_keys);
@@ -355,15 +357,27 @@ static void print_report(FILE *f, const struct kv_report *rep)
 	else
 		fprintf(f, "torn tail: none\n");
 	if (rep->damaged)
-		fprintf(f, "damage: %s offset %" PRIu64 "\n", rep->damage_file, rep->damage_offset);
+		fprintf(f, "damage: %s offset %" PRIu64 " (%s)\n", rep->damage_file, rep->damage_offset,
+			report_damage_words(rep->damage));
 	else
 		fprintf(f, "damage: none\n");
 	if (rep->covered_damage)
 		fprintf(f, "damage below the snapshot: %s offset %" PRIu64 " (%" PRIu64
-			" place(s); not needed, nothing lost)\n", rep->covered_file, rep->covered_offset,
-			rep->covered_damage);
-	if (rep->message[0])
-		fprintf(f, "message: %s\n", rep->message);
+			" place(s)%s)\n", rep->covered_file, rep->covered_offset, rep->covered_damage,
+			rep->lost_keys ? "" : "; not needed, nothing lost");
+	if (rep->lost_keys)
+		fprintf(f, "keys that lost bytes: %" PRIu64 " (the first '%s')\n", rep->lost_keys,
+			rep->lost_key);
+	if (rep->data_damaged_keys)
+		fprintf(f, "keys with damaged value bytes: %" PRIu64 " (the first '%s')\n",
+			rep->data_damaged_keys, rep->data_damage_key);
+}
+
+/* A line of the report module, on stderr. */
+static void note_line(void *arg, const char *text)
+{
+	(void)arg;
+	fprintf(stderr, PROG ": %s\n", text);
 }
 
 static int run_check(const char *dir)
@@ -374,18 +388,16 @@ static int run_check(const char *dir)
 	memset(&rep, 0, sizeof(rep));
 	rc = kv_check(dir, NULL, &rep);
 	if (rc && rc != -EUCLEAN) {
-		fprintf(stderr, PROG ": checking %s: %s%s%s\n", dir, strerror(-rc),
-			rep.message[0] ? ": " : "", rep.message);
+		char line[2048];
+		report_failure(&rep, dir, rc, NULL, line, sizeof(line));
+		fprintf(stderr, PROG ": checking: %s\n", line);
 		return EXIT_USAGE;
 	}
 	print_report(stdout, &rep);
 	/* The report says damaged when the return code does, but trust either. */
 	if (rc == -EUCLEAN || rep.damaged) {
-		if (strstr(rep.message, "--salvage"))
-			printf("status: damaged\n");
-		else
-			printf("status: damaged; '" PROG " --salvage %s' keeps everything before the "
-			       "damage\n", dir);
+		printf("status: damaged; '" PROG " --salvage %s' keeps everything before the "
+		       "damage\n", dir);
 		return EXIT_STORE;
 	}
 	printf("status: clean\n");
@@ -400,8 +412,9 @@ static int run_salvage(const char *dir)
 	memset(&rep, 0, sizeof(rep));
 	rc = kv_salvage(dir, NULL, &rep);
 	if (rc) {
-		fprintf(stderr, PROG ": salvaging %s: %s%s%s\n", dir, strerror(-rc),
-			rep.message[0] ? ": " : "", rep.message);
+		char line[2048];
+		report_failure(&rep, dir, rc, NULL, line, sizeof(line));
+		fprintf(stderr, PROG ": salvaging: %s\n", line);
 		return EXIT_STORE;
 	}
 	print_report(stdout, &rep);
@@ -410,57 +423,20 @@ static int run_salvage(const char *dir)
 	return 0;
 }
 
-/* A line on stderr carrying the engine's message, prefixed with dir unless it names it already. */
-static void print_message(const char *dir, const char *msg)
-{
-	if (strstr(msg, dir))
-		fprintf(stderr, PROG ": %s\n", msg);
-	else
-		fprintf(stderr, PROG ": %s: %s\n", dir, msg);
-}
-
-/* Open failures get one clear line (two for damage when the report does not say the way out). */
+/* Open failures get one clear line. */
 static void report_open_error(const char *dir, int rc, const struct kv_report *rep)
 {
-	if (rc == -EWOULDBLOCK) {
-		if (rep->message[0])
-			print_message(dir, rep->message);
-		else
-			fprintf(stderr, PROG ": %s: store is in use by another process (locked)\n", dir);
-	} else if (rc == -EUCLEAN) {
-		if (rep->message[0])
-			print_message(dir, rep->message);
-		else
-			fprintf(stderr, PROG ": %s: damage in %s at offset %" PRIu64 "; refusing to open\n",
-				dir, rep->damage_file, rep->damage_offset);
-		if (!strstr(rep->message, "--salvage"))
-			fprintf(stderr, PROG ": run '" PROG " --salvage %s' to keep everything before the "
-				"damage and move damaged files aside\n", dir);
-	} else {
-		fprintf(stderr, PROG ": %s: cannot open store: %s%s%s\n", dir, strerror(-rc),
-			rep->message[0] ? ": " : "", rep->message);
-	}
+	char line[2048], way_out[PATH_MAX + 160];
+	snprintf(way_out, sizeof(way_out), "run '" PROG " --salvage %s' to keep everything before the "
+		 "damage and set the rest aside", dir);
+	report_failure(rep, dir, rc, way_out, line, sizeof(line));
+	fprintf(stderr, PROG ": %s\n", line);
 }
 
-/* A successful open is silent unless recovery changed something a person should know about:
- * a torn tail cut off, or (recovery=point_in_time) damage and everything after it set aside.
- * Zeros after the last record are unused preallocated space, not lost writes: not reported. */
+/* A successful open is silent unless recovery found something a person should know about. */
 static void report_recovery(const char *dir, const struct kv_report *rep)
 {
-	if (!rep->tail_torn && !rep->damaged && !rep->set_aside)
-		return;
-	if (rep->message[0]) {
-		print_message(dir, rep->message);
-		return;
-	}
-	if (rep->tail_torn)
-		fprintf(stderr, PROG ": %s: cut a torn tail of %" PRIu64 " bytes at %s offset %" PRIu64
-			"; recovered to lsn %" PRIu64 "\n", dir, rep->tail_bytes_cut, rep->tail_file,
-			rep->tail_offset, rep->last_lsn);
-	if (rep->damaged || rep->set_aside)
-		fprintf(stderr, PROG ": %s: damage in %s at offset %" PRIu64 "; recovered to lsn %"
-			PRIu64 ", %u files set aside\n", dir, rep->damage_file, rep->damage_offset,
-			rep->last_lsn, rep->set_aside);
+	report_notes(rep, dir, note_line, NULL);
 }
 
 static int run_shell(const char *dir, const struct kv_options *o, int raw)
@@ -1031,15 +1007,7 @@ static void usage(FILE *f)
 "never taken for a DATADIR: '" PROG " GET k' is refused (write ./GET for such a directory).\n"
 "\n"
 "Options:\n"
-"  -o OPT[,OPT...]    store options, may be repeated:\n"
-"       sync=batch|always|none         when writes become durable (default %s)\n"
-"       commit_ms=N                    batch mode's flush bound in ms (default %u)\n"
-"       snapshot_wal_bytes=N           snapshot once the log since the last one is this big\n"
-"                                      (or as big as the data then, if that is more)\n"
-"       segment_bytes=N                log segment size\n"
-"       recovery=strict|point_in_time  on damage other than a torn tail: refuse to open\n"
-"                                      (default), or keep everything before it and set\n"
-"                                      the rest aside\n"
+"  -o OPT[,OPT...]    store options (the table below), may be repeated\n"
 "  --raw              print keys and values unquoted\n"
 "  --dump DATADIR     write every key, its metadata and its value to standard output as a\n"
 "                     portable dump (docs/FORMAT.md)\n"
@@ -1047,8 +1015,9 @@ static void usage(FILE *f)
 "                     from a dump on standard input. It is built in DATADIR" LOAD_SUFFIX " and\n"
 "                     renamed to DATADIR once complete and durable; a damaged or cut dump is\n"
 "                     refused (with its offset) and leaves nothing behind\n"
-"  --check DATADIR    verify snapshot and log without changing anything and print what was\n"
-"                     found; exit 0 clean (a torn tail is not damage), 1 damaged, 2 on error\n"
+"  --check DATADIR    verify the checkpoint, the log and every value byte without changing\n"
+"                     anything and print what was found; exit 0 clean (a torn tail is not\n"
+"                     damage), 1 damaged, 2 on error\n"
 "  --salvage DATADIR  keep everything before the first damage; move damaged files aside\n"
 "                     (renamed with a .damaged suffix inside DATADIR; nothing is deleted)\n"
 "  -h, --help         this text\n"
@@ -1061,7 +1030,28 @@ static void usage(FILE *f)
 "command was answered ERR (the shell still answers every line), or the store could not be\n"
 "opened (locked by another process, damaged), closed cleanly, checked clean, salvaged,\n"
 "dumped or loaded; 2 for usage errors, which open or create nothing.\n",
-		KV_MAX_KEY, (unsigned long long)KV_MAX_WRITE, kv_sync_name(o.sync), o.commit_ms);
+		KV_MAX_KEY, (unsigned long long)KV_MAX_WRITE);
+	fprintf(f, "\nStore options (-o; also kvfs's):\n");
+	size_t n;
+	const struct kv_option_desc *t = kv_option_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "  %s=%s\n", t[i].name, t[i].values);
+		/* the help, wrapped at word boundaries to 90 columns */
+		for (const char *h = t[i].help; *h;) {
+			size_t take = strlen(h);
+			if (take > 84) {
+				take = 84;
+				while (take && h[take] != ' ')
+					take--;
+				if (!take)
+					take = 84;
+			}
+			fprintf(f, "      %.*s\n", (int)take, h);
+			h += take;
+			while (*h == ' ')
+				h++;
+		}
+	}
 }
 
 enum action { ACT_SHELL, ACT_ONESHOT, ACT_CHECK, ACT_SALVAGE, ACT_DUMP, ACT_LOAD, ACT_HELP,

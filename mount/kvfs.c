@@ -38,6 +38,7 @@
 #include "stdfds.h"
 #include "kv.h"
 #include "kvfs_fs.h"
+#include "report.h"
 
 #define PROG "kvfs"
 #define EXIT_FAIL 1
@@ -505,41 +506,23 @@ static int check_places(const char *mnt, const char *datadir, char **canon)
 
 static void report_open_error(const char *dir, int rc, const struct kv_report *rep)
 {
-	if (rc == -EWOULDBLOCK) {
-		if (rep->message[0])
-			say(LOG_ERR, "%s", rep->message);
-		else
-			say(LOG_ERR, "%s: store is in use by another process (locked)", dir);
-	} else if (rc == -EUCLEAN && strstr(rep->message, "--salvage")) {
-		/* the engine's line names the file, the offset and kv_cli's way out already */
-		say(LOG_ERR, "%s, or mount with -o recovery=point_in_time", rep->message);
-	} else if (rc == -EUCLEAN) {
-		say(LOG_ERR, "%s%s%s; run 'kv_cli --salvage %s' to keep everything before the damage, "
-		    "or mount with -o recovery=point_in_time", rep->message[0] ? "" : dir,
-		    rep->message[0] ? "" : ": damaged store", rep->message, dir);
-	} else {
-		say(LOG_ERR, "%s: cannot open store: %s%s%s", dir, strerror(-rc),
-		    rep->message[0] ? ": " : "", rep->message);
-	}
+	char line[2048], way_out[PATH_MAX + 200];
+	snprintf(way_out, sizeof(way_out), "run 'kv_cli --salvage %s' to keep everything before the "
+		 "damage, or mount with -o recovery=point_in_time", dir);
+	report_failure(rep, dir, rc, way_out, line, sizeof(line));
+	say(LOG_ERR, "%s", line);
 }
 
-/* Silent unless recovery changed something a person should know about. */
+static void warning_line(void *arg, const char *text)
+{
+	(void)arg;
+	say(LOG_WARNING, "%s", text);
+}
+
+/* Silent unless recovery found something a person should know about. */
 static void report_recovery(const char *dir, const struct kv_report *rep)
 {
-	if (!rep->tail_torn && !rep->damaged && !rep->set_aside)
-		return;
-	if (rep->message[0]) {
-		say(LOG_WARNING, "%s", rep->message);
-		return;
-	}
-	if (rep->tail_torn)
-		say(LOG_WARNING, "%s: cut a torn tail of %" PRIu64 " bytes at %s offset %" PRIu64
-		    "; recovered to lsn %" PRIu64, dir, rep->tail_bytes_cut, rep->tail_file,
-		    rep->tail_offset, rep->last_lsn);
-	if (rep->damaged || rep->set_aside)
-		say(LOG_WARNING, "%s: damage in %s at offset %" PRIu64 "; recovered to lsn %" PRIu64
-		    ", %u files set aside", dir, rep->damage_file, rep->damage_offset, rep->last_lsn,
-		    rep->set_aside);
+	report_notes(rep, dir, warning_line, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------

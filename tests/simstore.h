@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "faultio.h"
+#include "testutil.h"
 #include "kv.h"
 #include "logfmt.h"
 
@@ -48,7 +49,7 @@ static inline struct kv *sim_open(struct faultio *f, struct kv_report *rep)
 	struct kv_report local;
 	struct kv *s = NULL;
 	int rc = kv_open(&s, SIM_DIR, &o, rep ? rep : &local);
-	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), rep ? rep->message : local.message);
+	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), rep ? tu_report(rep) : tu_report(&local));
 	return s;
 }
 

@@ -218,9 +218,9 @@ static int judge(struct faultio *f, const char *what, int silent_loss_ok, int sa
 	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
 		      "%s: kv_check changed the disk: %s", what, why);
 	int orc = open_strict(f, &s, &orep);
-	ck_assert_msg(orc == 0 || orc == -EUCLEAN, "%s: kv_open %d (%s)", what, orc, orep.message);
+	ck_assert_msg(orc == 0 || orc == -EUCLEAN, "%s: kv_open %d (%s)", what, orc, tu_report(&orep));
 	ck_assert_msg(crc == orc, "%s: kv_check %d but kv_open %d (%s / %s)", what, crc, orc,
-		      crep.message, orep.message);
+		      tu_report(&crep), tu_report(&orep));
 	if (orc == 0) {
 		int p = state_prefix(s);
 		ck_assert_msg(p >= 0, "%s: open state is not a prefix of the history", what);
@@ -238,7 +238,7 @@ static int judge(struct faultio *f, const char *what, int silent_loss_ok, int sa
 		ck_assert_msg(orep.damaged == 1, "%s: refused without damage reported", what);
 		struct kv_report srep;
 		int src = kv_salvage(SIM_DIR, faultio_kvio(f), &srep);
-		ck_assert_msg(src == 0, "%s: kv_salvage %d (%s)", what, src, srep.message);
+		ck_assert_msg(src == 0, "%s: kv_salvage %d (%s)", what, src, tu_report(&srep));
 		ck_assert_msg(damaged_aside(f), "%s: salvage kept nothing aside", what);
 		/* values whose bytes the damage took stay unreadable (EIO, never wrong bytes) and
 		 * keep a strict open refusing until they are written again; salvage names them */
@@ -250,7 +250,7 @@ static int judge(struct faultio *f, const char *what, int silent_loss_ok, int sa
 			o.recovery = KV_RECOVERY_POINT_IN_TIME;
 			orc = kv_open(&s, SIM_DIR, &o, &orep);
 		}
-		ck_assert_msg(orc == 0, "%s: after salvage kv_open %d (%s)", what, orc, orep.message);
+		ck_assert_msg(orc == 0, "%s: after salvage kv_open %d (%s)", what, orc, tu_report(&orep));
 		int p = state_prefix_lost(s, &lost);
 		ck_assert_msg(p >= 0, "%s: salvaged state is not a prefix", what);
 		ck_assert_msg((uint64_t)lost <= srep.lost_keys, "%s: %d values unreadable, salvage named %"
@@ -362,7 +362,7 @@ START_TEST(last_segment_cut_at_every_offset_recovers_a_prefix)
 		snprintf(what, sizeof what, "%s cut at %zu", last, off);
 		int p = judge(f, what, 1, -1, &rep);
 		/* a cut is never damage, and a longer file never recovers less */
-		ck_assert_msg(p >= 0, "%s: refused (%s)", what, rep.message);
+		ck_assert_msg(p >= 0, "%s: refused (%s)", what, tu_report(&rep));
 		ck_assert_msg(p >= prev, "%s: kept %d records, a shorter cut kept %d", what, p, prev);
 		/* a cut inside a record is reported as exactly the bytes from that record on (a cut
 		 * inside the header deletes the segment, and then the previous segment's unused
@@ -588,7 +588,7 @@ static void expect_strict_open_whole(struct faultio *f, const char *path, const 
 	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
 		      "%s: kv_check changed the disk: %s", what, why);
 	int rc = open_strict(f, &s, &rep);
-	ck_assert_msg(rc == 0, "%s: a strict open refused: %s (%s)", what, strerror(-rc), rep.message);
+	ck_assert_msg(rc == 0, "%s: a strict open refused: %s (%s)", what, strerror(-rc), tu_report(&rep));
 	int p = state_prefix(s);
 	ck_assert_msg(p == C_NREC, "%s: a strict open kept %d of the %d records", what, p, C_NREC);
 	ck_assert_int_eq(kv_close(s), 0);
@@ -615,7 +615,7 @@ static void expect_salvage_keeps_all(struct faultio *f, const char *path, const 
 	if (!missing)
 		ck_assert_int_eq(faultio_read_file(f, path, &damaged, &dlen), 0);
 	int rc = kv_salvage(SIM_DIR, faultio_kvio(f), &rep);
-	ck_assert_msg(rc == 0, "%s: kv_salvage: %s (%s)", what, strerror(-rc), rep.message);
+	ck_assert_msg(rc == 0, "%s: kv_salvage: %s (%s)", what, strerror(-rc), tu_report(&rep));
 	/* salvage deletes nothing: the damaged bytes are still there, under their name or set
 	 * aside (a later strict open may delete a segment the snapshot covers: it is not needed) */
 	if (!missing) {
@@ -641,7 +641,7 @@ static void expect_salvage_keeps_all(struct faultio *f, const char *path, const 
 	}
 	rc = open_strict(f, &s, &rep);
 	ck_assert_msg(rc == 0, "%s: a strict open after salvage: %s (%s)", what, strerror(-rc),
-		      rep.message);
+		      tu_report(&rep));
 	int p = state_prefix(s);
 	ck_assert_msg(p == C_NREC, "%s: salvage kept %d of the %d records", what, p, C_NREC);
 	ck_assert_int_eq(kv_close(s), 0);

@@ -582,7 +582,7 @@ static uint64_t run_life(struct faultio *f, const struct seq *q, int li, struct 
 	int rc = kv_open(&s, SIM_DIR, &o, &rep);
 	if (rc) {
 		require(dead(f, base, l, probe), "%s: recovery refused before the crash point: %s (%s)",
-			what, strerror(-rc), rep.message);
+			what, strerror(-rc), tu_report(&rep));
 		calls = faultio_calls(f) - base;
 		goto die;
 	}
@@ -644,7 +644,7 @@ static int recover_last(struct faultio *f, const struct seq *q, const struct his
 	seq_format(what + n, sizeof what - (size_t)n, q);
 	int rc = kv_open(&s, SIM_DIR, &o, &rep);
 	require(rc == 0, "%s: recovery refused: %s (%s); %d operations were acknowledged",
-		what, strerror(-rc), rep.message, h->acked);
+		what, strerror(-rc), tu_report(&rep), h->acked);
 	int p = recovered_prefix(f, s, h, what);
 	must(kv_close(s));
 	return p;
@@ -936,7 +936,7 @@ START_TEST(record_filling_its_segment_killed_before_fdatasync_survives_a_power_c
 		ck_assert_int_eq(faultio_crash(f, power_modes[m], 7), 0);
 		int rc = kv_open(&s, SIM_DIR, &o, &rep);
 		ck_assert_msg(rc == 0, "power cut (%s) after the flush: recovery refused: %s", what,
-			      rep.message);
+			      tu_report(&rep));
 		expect_str(s, "x", "1");
 		expect_str(s, "big", big);
 		ck_assert_int_eq(kv_close(s), 0);
@@ -985,7 +985,7 @@ START_TEST(store_directory_made_by_a_killed_process_survives_a_power_cut_after_t
 			      "directory is gone", mode_name[power_modes[m]]);
 		int rc = kv_open(&s, SIM_DIR, &o, &rep);
 		ck_assert_msg(rc == 0, "power cut (%s) after the flush: recovery refused: %s",
-			      mode_name[power_modes[m]], rep.message);
+			      mode_name[power_modes[m]], tu_report(&rep));
 		expect_str(s, "x", "1");
 		ck_assert_int_eq(kv_close(s), 0);
 		faultio_destroy(f);
@@ -1178,16 +1178,16 @@ static void salvage_case(uint64_t seed, int d, uint64_t j, enum fio_crash m, str
 	/* a strict open refuses (the damage is still there) or gives what salvage keeps */
 	rc = open_strict_prefix(f, &p, &rep);
 	require(rc == 0 || rc == -EUCLEAN, "%s: strict open: %s (%s)", what, strerror(-rc),
-		rep.message);
+		tu_report(&rep));
 	if (rc == 0) {
 		require(p == keep, "%s: a strict open after the crash kept %d records; salvage "
 			"keeps %d", what, p, keep);
 	} else {
 		rc = kv_salvage(SIM_DIR, faultio_kvio(f), &rep);
-		require(rc == 0, "%s: salvage again: %s (%s)", what, strerror(-rc), rep.message);
+		require(rc == 0, "%s: salvage again: %s (%s)", what, strerror(-rc), tu_report(&rep));
 		rc = open_strict_prefix(f, &p, &rep);
 		require(rc == 0, "%s: strict open after salvage: %s (%s)", what, strerror(-rc),
-			rep.message);
+			tu_report(&rep));
 		require(p == keep, "%s: salvage after the crash kept %d records, not %d", what, p,
 			keep);
 	}
@@ -1198,7 +1198,7 @@ static void salvage_case(uint64_t seed, int d, uint64_t j, enum fio_crash m, str
 	must(faultio_crash(f, FIO_CRASH_DROP, seed));
 	rc = open_strict_prefix(f, &p, &rep);
 	require(rc == 0, "%s: after a power cut that followed the salvage: %s (%s)", what,
-		strerror(-rc), rep.message);
+		strerror(-rc), tu_report(&rep));
 	require(p == keep, "%s: after a power cut that followed the salvage: %d records, not %d",
 		what, p, keep);
 	faultio_destroy(f);

@@ -274,7 +274,7 @@ static void one_case(int op, uint64_t nth, int err, int persistent, size_t short
 	struct kv *s = NULL;
 	int rc = kv_open(&s, SIM_DIR, &o, &rep);
 	ck_assert_msg(rc == 0, "%s (failed in %s with %d): reopen %d (%s)", what, r.where, r.err, rc,
-		      rep.message);
+		      tu_report(&rep));
 	int p = recovered_prefix(s, 0, nstates - 1);
 	ck_assert_msg(p >= 0, "%s (failed in %s with %d): state is no prefix of the history", what,
 		      r.where, r.err);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kv.h"
+#include "testutil.h"
 
 static char dir[256];
 
@@ -48,9 +49,10 @@ START_TEST(second_open_in_same_process_is_refused_naming_the_holder)
 	ck_assert_int_eq(kv_put(a, "k", 1, "v", 1), 0);
 	ck_assert_int_eq(kv_open(&b, dir, &o, &rep), -EWOULDBLOCK);
 	char pid[32];
-	snprintf(pid, sizeof pid, "process %ld", (long)getpid());
-	ck_assert_ptr_nonnull(strstr(rep.message, dir));
-	ck_assert_ptr_nonnull(strstr(rep.message, pid));
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_LOCKED);
+	ck_assert_str_eq(rep.holder, pid);
+	ck_assert_ptr_nonnull(strstr(tu_report(&rep), pid));
 	ck_assert_int_eq(kv_close(a), 0);
 	/* released on close */
 	ck_assert_int_eq(kv_open(&b, dir, &o, &rep), 0);
@@ -82,7 +84,7 @@ START_TEST(another_process_is_refused_and_nothing_on_disk_changes)
 		struct kv *b;
 		struct kv_report rep;
 		int rc = kv_open(&b, dir, &o, &rep);
-		_exit(rc == -EWOULDBLOCK && strstr(rep.message, "locked") ? 0 : 1);
+		_exit(rc == -EWOULDBLOCK && rep.problem == KV_PROBLEM_LOCKED ? 0 : 1);
 	}
 	int status;
 	ck_assert_int_eq(waitpid(child, &status, 0), child);

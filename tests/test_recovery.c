@@ -80,7 +80,8 @@ START_TEST(torn_tail_is_cut_and_reported)
 	ck_assert_uint_eq(rep.tail_bytes_cut, size - 3 - offs[9]);
 	ck_assert_uint_eq(rep.tail_offset, offs[9]);
 	ck_assert_str_eq(rep.tail_file, "wal-0000000000000001.log");
-	ck_assert_ptr_nonnull(strstr(rep.message, "torn tail"));
+	ck_assert_int_eq(rep.tail_torn, 1);
+	ck_assert_ptr_nonnull(strstr(tu_report(&rep), "torn tail"));
 	expect_prefix(s, 9);
 	/* the store goes on from there and the next recovery is clean */
 	put_str(s, "k009", "value009");
@@ -112,7 +113,7 @@ START_TEST(zero_filled_tail_is_cut_quietly)
 	struct kv_report rep;
 	struct kv *s = sim_open(f, &rep);
 	ck_assert_uint_eq(rep.tail_bytes_cut, sizeof zeros);
-	ck_assert_str_eq(rep.message, "");
+	ck_assert_str_eq(tu_report(&rep), "");
 	expect_prefix(s, 5);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -134,9 +135,10 @@ START_TEST(mid_log_damage_is_refused_and_nothing_changes)
 	ck_assert_uint_eq(rep.damage_offset, offs[3]);
 	char want[64];
 	snprintf(want, sizeof want, "offset %" PRIu64, offs[3]);
-	ck_assert_ptr_nonnull(strstr(rep.message, "wal-0000000000000001.log"));
-	ck_assert_ptr_nonnull(strstr(rep.message, want));
-	ck_assert_ptr_null(strchr(rep.message, '\n'));
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_BAD_RECORD);
+	ck_assert_str_eq(rep.damage_file, "wal-0000000000000001.log");
+	ck_assert_ptr_nonnull(strstr(tu_report(&rep), want));
+	ck_assert_ptr_null(strchr(tu_report(&rep), '\n'));
 	char why[256];
 	ck_assert_int_eq(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why), 0);
 	/* kv_check agrees, and changes nothing either */
@@ -170,7 +172,7 @@ START_TEST(lsn_gap_is_refused)
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
 	ck_assert_uint_eq(rep.damage_offset, offs[5]);
-	ck_assert_ptr_nonnull(strstr(rep.message, "gap"));
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_LSN_GAP);
 	faultio_destroy(f);
 }
 END_TEST
@@ -198,7 +200,7 @@ START_TEST(missing_segment_is_a_gap_and_refused)
 	ck_assert_int_eq(faultio_remove(f, victim), 0);
 	struct kv_report rep;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
-	ck_assert_ptr_nonnull(strstr(rep.message, "gap"));
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_SEGMENT_GAP);
 	faultio_destroy(f);
 }
 END_TEST
@@ -248,7 +250,8 @@ START_TEST(point_in_time_keeps_the_prefix_and_sets_damage_aside)
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
 	ck_assert_uint_eq(rep.set_aside, 1);
-	ck_assert_ptr_nonnull(strstr(rep.message, "SALVAGED"));
+	ck_assert_int_eq(rep.salvaged, 1);
+	ck_assert_ptr_nonnull(strstr(tu_report(&rep), "SALVAGED"));
 	expect_prefix(s, 6);
 	/* the damaged file is kept whole beside the store */
 	void *aside;
@@ -301,8 +304,9 @@ START_TEST(damaged_checkpoint_is_refused)
 	ck_assert_int_eq(faultio_clone(f, &before), 0);
 	struct kv_report rep;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
-	ck_assert_ptr_nonnull(strstr(rep.message, "ckpt-000000000000000a.kvc"));
-	ck_assert_ptr_nonnull(strstr(rep.message, "offset 48"));
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_CHECKPOINT);
+	ck_assert_str_eq(rep.damage_file, "ckpt-000000000000000a.kvc");
+	ck_assert_uint_eq(rep.damage_offset, 48);
 	char why[256];
 	ck_assert_int_eq(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why), 0);
 	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), -EUCLEAN);
@@ -352,7 +356,7 @@ START_TEST(crash_at_each_io_call_of_a_snapshot_recovers)
 			ck_assert_int_eq(faultio_crash(f, modes[m], k), 0);
 			struct kv_report rep;
 			int orc = open_rc(f, KV_RECOVERY_STRICT, &rep, &s);
-			ck_assert_msg(orc == 0, "crash at snapshot call %" PRIu64 " mode %zu: %s", k, m, rep.message);
+			ck_assert_msg(orc == 0, "crash at snapshot call %" PRIu64 " mode %zu: %s", k, m, tu_report(&rep));
 			/* everything flushed before is there; the unflushed write may or may not be */
 			ck_assert_uint_ge(store_keys(s), 50);
 			expect_str(s, "k049", "value049");
@@ -556,7 +560,7 @@ START_TEST(a_flush_after_recovering_a_killed_process_survives_a_power_cut)
 
 	struct kv_report rep;
 	int rc = kv_open(&s, SIM_DIR, &o, &rep);
-	ck_assert_msg(rc == 0, "reopen after the power cut: %s", rep.message);
+	ck_assert_msg(rc == 0, "reopen after the power cut: %s", tu_report(&rep));
 	expect_str(s, "big", v);
 	expect_str(s, "x", "1");
 	ck_assert_int_eq(kv_close(s), 0);
@@ -726,7 +730,7 @@ START_TEST(damage_in_records_the_checkpoint_holds_costs_nothing_once_their_value
 	ck_assert_int_eq(rep.damaged, 0);
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
 	ck_assert_uint_eq(rep.records_replayed, 4);
-	ck_assert_ptr_nonnull(strstr(rep.message, "already holds"));
+	ck_assert_ptr_nonnull(strstr(tu_report(&rep), "already holds"));
 	expect_a_to_h(s, NULL);
 	ck_assert_int_eq(kv_close(s), 0);
 	/* salvage finds nothing to set aside */
@@ -747,7 +751,9 @@ START_TEST(damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
-	ck_assert_ptr_nonnull(strstr(rep.message, "key 'c'"));
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_LOST_VALUES);
+	ck_assert_str_eq(rep.lost_key, "c");
+	ck_assert_ptr_nonnull(strstr(tu_report(&rep), "the first 'c'"));
 	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), -EUCLEAN);
 	/* point in time: every intact record after the damage is kept; c's read fails, never lies */
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);

@@ -1,6 +1,9 @@
 /* testutil.c — helpers every test suite uses. */
 #include "testutil.h"
 
+#include "kv.h"
+#include "report.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -480,4 +483,22 @@ int tu_kill(pid_t pid, int *status)
 	if (status)
 		*status = st;
 	return 0;
+}
+
+static _Thread_local char report_text[8192];
+
+static void report_append(void *arg, const char *text)
+{
+	size_t n = strlen(report_text);
+	(void)arg;
+	snprintf(report_text + n, sizeof(report_text) - n, "%s%s", n ? "\n" : "", text);
+}
+
+const char *tu_report(const struct kv_report *r)
+{
+	report_text[0] = '\0';
+	if (r->problem != KV_PROBLEM_NONE)
+		report_failure(r, "DIR", 0, NULL, report_text, sizeof(report_text));
+	report_notes(r, "DIR", report_append, NULL);
+	return report_text;
 }

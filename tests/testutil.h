@@ -42,4 +42,9 @@ int tu_write_all(int fd, const void *buf, size_t len);
 int tu_read_line(int fd, char *buf, size_t len, int timeout_ms);
 /* SIGKILL pid and reap it; *status (may be NULL) as from waitpid. */
 int tu_kill(pid_t pid, int *status);
+struct kv_report;
+/* A store's report in the words the programs print (mount/report.c): the failure line when it
+ * has a problem, then its notes, one per line. For messages of failing tests. The text lives
+ * until the next call from the same thread. */
+const char *tu_report(const struct kv_report *r);
 #endif

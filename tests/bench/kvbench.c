@@ -68,7 +68,8 @@ static struct kv *open_store(const char *dir, enum kv_sync sync, double *secs, s
 	if (secs)
 		*secs = bench_now() - t0;
 	if (rc) {
-		fprintf(stderr, "kvbench: open %s: %s %s\n", dir, strerror(-rc), (rep ? rep : &r)->message);
+		fprintf(stderr, "kvbench: open %s: %s (problem %d, damage %d at %s)\n", dir, strerror(-rc),
+			(rep ? rep : &r)->problem, (rep ? rep : &r)->damage, (rep ? rep : &r)->damage_file);
 		exit(1);
 	}
 	return s;

@@ -119,7 +119,7 @@ static void *engine_open(const char *dir, enum mode m)
 	o.sync = m == DURABLE ? KV_SYNC_ALWAYS : KV_SYNC_NONE;
 	rc = kv_open(&s, dir, &o, &rep);
 	if (rc)
-		fail("engine", "open", rep.message[0] ? rep.message : strerror(-rc));
+		fail("engine", "open", strerror(-rc));
 	return s;
 }
 

@@ -1,0 +1,125 @@
+/* report.c — a store's report in words (see report.h). */
+#include "report.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *report_damage_words(enum kv_damage d)
+{
+	switch (d) {
+	case KV_DAMAGE_NONE:
+		return "no damage";
+	case KV_DAMAGE_BAD_RECORD:
+		return "a bad record followed by valid records";
+	case KV_DAMAGE_BAD_HEADER:
+		return "a bad segment header followed by valid records";
+	case KV_DAMAGE_LSN_GAP:
+		return "gap in LSNs";
+	case KV_DAMAGE_SEGMENT_GAP:
+		return "gap in LSNs before this segment";
+	case KV_DAMAGE_CHECKPOINT_GAP:
+		return "gap in LSNs after the checkpoint";
+	case KV_DAMAGE_MISSING_RECORDS:
+		return "records after the checkpoint are missing";
+	case KV_DAMAGE_MALFORMED:
+		return "malformed record";
+	case KV_DAMAGE_UNKNOWN_TYPE:
+		return "unknown record type";
+	case KV_DAMAGE_SEGMENT_VERSION:
+		return "a log segment of another format version";
+	case KV_DAMAGE_CHECKPOINT:
+		return "damaged checkpoint";
+	case KV_DAMAGE_CHECKPOINT_VERSION:
+		return "a checkpoint of another format version";
+	case KV_DAMAGE_FORMAT_1:
+		return "a store of kvfs 0.1's format 1, which this version does not read";
+	case KV_DAMAGE_LOST_VALUES:
+		return "values still have bytes there";
+	case KV_DAMAGE_VALUE_BYTES:
+		return "value bytes that fail their checksum";
+	}
+	return "damage";
+}
+
+/* "DIR/FILE: damaged at offset N (why)" */
+static size_t damage_line(const struct kv_report *r, const char *dir, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "%s/%s: damaged at offset %" PRIu64 " (%s", dir,
+				    r->damage_file, r->damage_offset, report_damage_words(r->damage));
+	if (n < len && r->damage == KV_DAMAGE_LOST_VALUES)
+		n += (size_t)snprintf(buf + n, len - n, ": %" PRIu64 " key(s), the first '%s'", r->lost_keys,
+				      r->lost_key);
+	if (n < len && r->damage == KV_DAMAGE_VALUE_BYTES)
+		n += (size_t)snprintf(buf + n, len - n, ": %" PRIu64 " key(s), the first '%s'",
+				      r->data_damaged_keys, r->data_damage_key);
+	if (n < len)
+		n += (size_t)snprintf(buf + n, len - n, ")");
+	return n < len ? n : len - 1;
+}
+
+void report_failure(const struct kv_report *r, const char *dir, int rc, const char *way_out, char *buf,
+		    size_t len)
+{
+	size_t n = 0;
+	switch (r->problem) {
+	case KV_PROBLEM_DIR:
+		snprintf(buf, len, "%s: cannot create the store directory: %s", dir, strerror(-r->err));
+		return;
+	case KV_PROBLEM_LOCKED:
+		if (r->holder[0])
+			snprintf(buf, len, "%s: store is locked by process %s (%s/LOCK); only one process may "
+				 "open it", dir, r->holder, dir);
+		else
+			snprintf(buf, len, "%s: store is locked by another process (%s/LOCK); only one process "
+				 "may open it", dir, dir);
+		return;
+	case KV_PROBLEM_FILE:
+		if (r->file[0])
+			snprintf(buf, len, "%s/%s: %s", dir, r->file, strerror(-r->err));
+		else
+			snprintf(buf, len, "%s: %s", dir, strerror(-r->err));
+		return;
+	case KV_PROBLEM_DAMAGE:
+		n = damage_line(r, dir, buf, len);
+		if (n + 1 < len)
+			snprintf(buf + n, len - n, "; the store refuses to open%s%s",
+				 way_out ? ": " : "", way_out ? way_out : "");
+		return;
+	case KV_PROBLEM_NONE:
+		break;
+	}
+	snprintf(buf, len, "%s: %s", dir, strerror(-rc));
+}
+
+void report_notes(const struct kv_report *r, const char *dir, void (*line)(void *arg, const char *text),
+		  void *arg)
+{
+	char buf[1600];
+	if (r->tail_torn) {
+		snprintf(buf, sizeof(buf), "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64
+			 " cut off (a write in progress at the crash, or damage to the last record); "
+			 "recovered to lsn %" PRIu64, dir, r->tail_file, r->tail_torn_bytes, r->tail_offset,
+			 r->last_lsn);
+		line(arg, buf);
+	}
+	if (r->covered_damage) {
+		snprintf(buf, sizeof(buf), "%s/%s: damaged at offset %" PRIu64 " in records the checkpoint "
+			 "(LSN %" PRIu64 ") already holds: not needed%s", dir, r->covered_file,
+			 r->covered_offset, r->snapshot_lsn,
+			 r->lost_keys ? "" : ", nothing lost");
+		line(arg, buf);
+	}
+	if (r->damaged && r->salvaged) {
+		damage_line(r, dir, buf, sizeof(buf));
+		line(arg, buf);
+		snprintf(buf, sizeof(buf), "SALVAGED: kept the state up to LSN %" PRIu64 "; %u damaged "
+			 "file(s) set aside as *.damaged in %s (nothing deleted)", r->last_lsn, r->set_aside, dir);
+		line(arg, buf);
+	}
+	if (r->lost_keys) {
+		snprintf(buf, sizeof(buf), "%s: %" PRIu64 " key(s) lost bytes (the first '%s'): their reads "
+			 "fail with EIO until they are written again or deleted", dir, r->lost_keys, r->lost_key);
+		line(arg, buf);
+	}
+}

@@ -1,0 +1,25 @@
+/* report.h — the one place where what the store reports (struct kv_report: kinds, files,
+ * offsets, errnos) becomes words for a person. kv_cli and kvfs print these lines; the engine
+ * never writes prose about opening, checking or salvaging. */
+#ifndef KVFS_MOUNT_REPORT_H
+#define KVFS_MOUNT_REPORT_H
+#include <stddef.h>
+
+#include "kv.h"
+
+/* Why an open, a check or a salvage of the store at dir failed with rc: one line, no newline.
+ * way_out: what the calling program offers for damage (e.g. "run 'kv_cli --salvage DIR' to
+ * ..."), appended after "; ", or NULL. */
+void report_failure(const struct kv_report *r, const char *dir, int rc, const char *way_out, char *buf,
+		    size_t len);
+
+/* What a successful open, check or salvage found that a person should know (a torn tail cut,
+ * damage in records the checkpoint holds, damage salvaged past, keys that lost bytes, values
+ * that fail their checksum): line() is called once per line, without newline. Silent when
+ * there is nothing to say (preallocated zeros cut are not lost writes). */
+void report_notes(const struct kv_report *r, const char *dir, void (*line)(void *arg, const char *text),
+		  void *arg);
+
+/* A damage kind in a few words ("a bad record followed by valid records"). */
+const char *report_damage_words(enum kv_damage d);
+#endif
