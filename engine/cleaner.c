@@ -335,6 +335,8 @@ void cleaner_run(struct kv *s, const int *stop)
 int kv_clean(struct kv *s, int force, uint64_t *moved)
 {
 	uint64_t m = 0;
+	if (s->opt.read_only)
+		return -EROFS;
 	pthread_mutex_lock(&s->clean_mu);
 	int rc = clean_pass(s, force ? PICK_ALL : PICK_POLICY, 0, NULL, &m);
 	pthread_mutex_unlock(&s->clean_mu);

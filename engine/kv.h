@@ -44,6 +44,7 @@ struct kv_options {
 	uint64_t segment_bytes;      /* log segment size (preallocated) */
 	enum kv_recovery recovery;
 	int cleaner;                 /* 1: reclaim space in the background (the default) */
+	int read_only;               /* change nothing on disk; writes fail with -EROFS */
 	const struct kvio *io;       /* NULL: kvio_posix */
 	/* What an operator must know that no call returns to anyone: a failed background flush
 	 * (the switch to read-only), a failed automatic checkpoint, a damaged read. NULL: one line
@@ -72,7 +73,8 @@ const char *kv_sync_name(enum kv_sync s);
  * errno). The programs turn it into words in one place (mount/report.c). */
 enum kv_problem {
 	KV_PROBLEM_NONE,
-	KV_PROBLEM_DIR,         /* the store directory cannot be created (err) */
+	KV_PROBLEM_DIR,         /* the store directory cannot be created (err), or, read-only,
+				 * does not exist */
 	KV_PROBLEM_LOCKED,      /* another process holds the store (holder: its pid as text, or "") */
 	KV_PROBLEM_FILE,        /* a store file cannot be read or written (file, err) */
 	KV_PROBLEM_DAMAGE,      /* damage (damage, damage_file, damage_offset) */
@@ -221,7 +223,7 @@ struct kv_stats {
 	uint64_t read_errors;    /* reads that failed a checksum or the disk */
 	enum kv_sync sync;
 	unsigned commit_ms;
-	int read_only;           /* a log write or sync failed */
+	int read_only;           /* opened read-only, or a log write or sync failed (error) */
 	int error;               /* that failure, negative errno; 0 */
 };
 void kv_stats(struct kv *s, struct kv_stats *st);

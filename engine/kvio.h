@@ -27,8 +27,9 @@ struct kvio {
 	int (*fsync_dir)(const struct kvio *io, const char *dir);
 	/* Names in dir (not . or ..), each and the array malloc'd; the caller frees them. */
 	int (*list_dir)(const struct kvio *io, const char *dir, char ***names, size_t *count);
-	/* Exclusive advisory lock on an open file, not waiting: -EWOULDBLOCK when held elsewhere. */
-	int (*lock)(const struct kvio *io, int fd);
+	/* Advisory lock on an open file, not waiting: exclusive (a writer) or shared (readers);
+	 * -EWOULDBLOCK when a conflicting lock is held elsewhere. */
+	int (*lock)(const struct kvio *io, int fd, int shared);
 	/* Forget the file's cached pages (call it after a successful fdatasync, when none is dirty),
 	 * so that the next reads come from the disk: after a failed fdatasync Linux keeps serving
 	 * pages that never reached it, and recovery must not take them for durable. */

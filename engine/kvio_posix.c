@@ -189,12 +189,12 @@ out:
 	return 0;
 }
 
-static int os_lock(const struct kvio *io, int fd)
+static int os_lock(const struct kvio *io, int fd, int shared)
 {
 	(void)io;
 	/* flock, not fcntl: the lock belongs to the open file, so a second open of the same
 	 * store inside one process is refused too. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+	if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? -EWOULDBLOCK : -errno;
 	return 0;
 }

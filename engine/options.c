@@ -68,7 +68,7 @@ static int pick(const char *v, const char *words)
 	return -1;
 }
 
-enum kind { K_WORDS, K_NUMBER };
+enum kind { K_WORDS, K_NUMBER, K_FLAG };
 
 struct row {
 	struct kv_option_desc d;
@@ -90,6 +90,7 @@ static void set_recovery(struct kv_options *o, uint64_t v)
 	o->recovery = v ? KV_RECOVERY_POINT_IN_TIME : KV_RECOVERY_STRICT;
 }
 static void set_cleaner(struct kv_options *o, uint64_t v) { o->cleaner = v == 0; }
+static void set_ro(struct kv_options *o, uint64_t v) { o->read_only = (int)v; }
 
 /* The order of words in `values` is the index set_* receives. */
 static const struct row rows[] = {
@@ -113,6 +114,9 @@ static const struct row rows[] = {
 	{ { "cleaner", "on|off", "reclaim the space of overwritten and deleted data in the background "
 	    "(default on)" },
 	  K_WORDS, 0, 0, set_cleaner },
+	{ { "ro", "(no value)", "open read-only: nothing on disk changes (also on a read-only "
+	    "filesystem); every write fails with EROFS" },
+	  K_FLAG, 0, 0, set_ro },
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -150,6 +154,14 @@ static int parse_one(struct kv_options *o, const char *name, const char *val, ch
 		if (off < errlen)
 			snprintf(err + off, errlen - off, ")");
 		return -EINVAL;
+	}
+	if (r->kind == K_FLAG) {
+		if (val) {
+			snprintf(err, errlen, "option '%s' takes no value", name);
+			return -EINVAL;
+		}
+		r->set(o, 1);
+		return 0;
 	}
 	if (!val) {
 		snprintf(err, errlen, "option '%s' needs a value (%s=%s)", name, name, r->d.values);

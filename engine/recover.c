@@ -113,6 +113,7 @@ struct scan {
 	size_t nlost;
 	struct region { uint64_t seg, lo, hi; } *dmg;
 	size_t ndmg;
+	int readonly; /* sync nothing */
 };
 
 static uint64_t *crc_work(struct scan *sc)
@@ -435,7 +436,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	/* Read what the disk holds, not what the cache shows: sync what a killed process left
 	 * unsynced, then drop the cached pages, among them any that a failed fdatasync marked
 	 * clean without writing (Linux would go on serving them; they would pass for durable). */
-	rc = sc->io->fdatasync(sc->io, ls.fd);
+	rc = sc->readonly ? 0 : sc->io->fdatasync(sc->io, ls.fd);
 	if (!rc)
 		rc = sc->io->drop_cache(sc->io, ls.fd);
 	if (rc)
@@ -756,10 +757,26 @@ static int register_segments(struct scan *sc, struct segtab *segs)
 	return 0;
 }
 
+static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
+		      struct segtab *segs, struct rplan **plan_out, struct kv_report *rep, int readonly);
+
 int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
 		  struct segtab *segs, struct rplan **plan_out, struct kv_report *rep)
 {
-	struct scan sc = { .io = io, .dir = dir, .mode = mode, .rep = rep, .segs_tab = segs };
+	return scan_store(io, dir, mode, ix, segs, plan_out, rep, 0);
+}
+
+int recovery_scan_readonly(const struct kvio *io, const char *dir, enum recovery_mode mode,
+			   struct kvindex **ix, struct segtab *segs, struct rplan **plan_out, struct kv_report *rep)
+{
+	return scan_store(io, dir, mode, ix, segs, plan_out, rep, 1);
+}
+
+static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
+		      struct segtab *segs, struct rplan **plan_out, struct kv_report *rep, int readonly)
+{
+	struct scan sc = { .io = io, .dir = dir, .mode = mode, .rep = rep, .segs_tab = segs,
+			   .readonly = readonly };
 	char **names = NULL;
 	size_t n = 0, ncks = 0;
 	uint64_t *cks = NULL, ck_lsn = 0;

@@ -28,6 +28,10 @@ enum recovery_mode {
  * -ENOMEM. */
 int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
 		  struct segtab *segs, struct rplan **plan, struct kv_report *rep);
+/* The same for a store opened read-only: nothing is synced (the filesystem may be read-only);
+ * the plan must not be committed. */
+int recovery_scan_readonly(const struct kvio *io, const char *dir, enum recovery_mode mode,
+			   struct kvindex **ix, struct segtab *segs, struct rplan **plan, struct kv_report *rep);
 /* Carry out the plan: set damaged files aside (renamed, never deleted), cut the tail, remove
  * empty trailing segments and temporaries, make everything replayed durable, then delete the
  * segments and checkpoints the newest checkpoint made unneeded. segs (may be NULL) forgets every

@@ -57,6 +57,8 @@ void kv_log(const struct kv *s, const char *fmt, ...)
 static uint64_t wal_bytes_now(struct kv *s)
 {
 	struct wal_stats ws;
+	if (!s->wal) /* read-only */
+		return 0;
 	wal_get_stats(s->wal, &ws);
 	/* modular: base starts "below zero" by the bytes replayed at open */
 	return ws.appended_bytes - __atomic_load_n(&s->wal_base, __ATOMIC_RELAXED);
@@ -64,16 +66,25 @@ static uint64_t wal_bytes_now(struct kv *s)
 
 /* ---- lock file ---- */
 
-static int take_lock(struct kv *s)
+/* A writer holds LOCK exclusively; readers (a read-only open, a check) share it, so none of
+ * them reads files a writer is changing. A reader finds no LOCK only in a directory no writer
+ * ever opened (or a copy without it): nothing to exclude then. */
+static int take_lock(struct kv *s, int shared)
 {
 	char path[PATH_MAX + 8];
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/LOCK", s->dir);
-	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &s->lock_fd);
+	if (shared) {
+		rc = s->io->open(s->io, path, O_RDONLY, 0, &s->lock_fd);
+		if (rc == -ENOENT)
+			return 0;
+	} else {
+		rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &s->lock_fd);
+	}
 	if (rc)
 		return rc;
-	return s->io->lock(s->io, s->lock_fd);
+	return s->io->lock(s->io, s->lock_fd, shared);
 }
 
 /* Record who holds the lock, for the message a refused opener prints. Done only after
@@ -248,6 +259,16 @@ static void on_flush_error(void *arg, int err)
 
 /* ---- open / close ---- */
 
+static void stop_background(struct kv *s)
+{
+	pthread_mutex_lock(&s->bg_mu);
+	s->bg_stop = 1;
+	pthread_cond_signal(&s->bg_cv);
+	pthread_mutex_unlock(&s->bg_mu);
+	pthread_join(s->bg_thread, NULL);
+	s->bg_running = 0;
+}
+
 static struct kv *kv_alloc(const char *dir, const struct kv_options *o)
 {
 	struct kv *s = calloc(1, sizeof(*s));
@@ -299,6 +320,65 @@ static int make_state(struct kv *s)
 	return rc;
 }
 
+/* A read-only open: the directory must exist; nothing is created, synced or set aside. */
+static int check_dir(const struct kvio *io, const char *dir)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int rc = io->list_dir(io, dir, &names, &n);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+/* Everything a writable open adds after recovery: the plan carried out, the log, the space
+ * reserve, the flusher and the background thread. */
+static int open_for_writing(struct kv *s, struct rplan *plan, struct kv_report *rep)
+{
+	const struct kv_options *o = &s->opt;
+	struct wal_resume resume;
+	uint64_t next_lsn, replayed_bytes;
+	int rc, have_resume;
+
+	rc = recovery_commit(s->io, s->dir, plan, s->segs, rep);
+	if (rc) {
+		report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
+		goto out;
+	}
+	rc = write_lock_pid(s);
+	if (rc) {
+		report_problem(rep, KV_PROBLEM_FILE, "LOCK", rc);
+		goto out;
+	}
+	recovery_resume(plan, &next_lsn, &resume, &have_resume, &replayed_bytes);
+	rc = wal_open(&s->wal, s->io, s->dir, o->segment_bytes, next_lsn, have_resume ? &resume : NULL,
+		      s->segs);
+	if (rc) {
+		report_problem(rep, KV_PROBLEM_FILE, "the log", rc);
+		goto out;
+	}
+	/* wal bytes count from the checkpoint: the replayed ones are already there */
+	s->wal_base = 0;
+	s->wal_base -= replayed_bytes;
+	s->ckpt_next_at = checkpoint_due(s, 0);
+	rc = reserve_take(s);
+	if (rc) {
+		report_problem(rep, KV_PROBLEM_FILE, RESERVE_NAME, rc);
+		goto out;
+	}
+	if (o->sync == KV_SYNC_BATCH) {
+		rc = wal_start_flusher(s->wal, o->commit_ms, on_flush_error, s);
+		if (rc)
+			goto out;
+	}
+	rc = -pthread_create(&s->bg_thread, NULL, bg_main, s);
+	if (!rc)
+		s->bg_running = 1;
+out:
+	return rc;
+}
+
 int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct kv_report *rep_out)
 {
 	struct kv_report local, *rep = rep_out ? rep_out : &local;
@@ -307,6 +387,7 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	struct kv *s;
 	uint64_t next_lsn, replayed_bytes;
 	int rc, have_resume;
+	enum recovery_mode mode = o->recovery == KV_RECOVERY_POINT_IN_TIME ? RECOVER_SALVAGE : RECOVER_STRICT;
 
 	memset(rep, 0, sizeof(*rep));
 	if (strlen(dir) >= PATH_MAX - 64)
@@ -314,12 +395,12 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	s = kv_alloc(dir, o);
 	if (!s)
 		return -ENOMEM;
-	rc = ensure_dir(s->io, dir);
+	rc = o->read_only ? check_dir(s->io, dir) : ensure_dir(s->io, dir);
 	if (rc) {
 		report_problem(rep, KV_PROBLEM_DIR, NULL, rc);
 		goto fail;
 	}
-	rc = take_lock(s);
+	rc = take_lock(s, o->read_only);
 	if (rc == -EWOULDBLOCK) {
 		report_problem(rep, KV_PROBLEM_LOCKED, NULL, rc);
 		lock_holder(s->io, dir, rep->holder, sizeof(rep->holder));
@@ -332,56 +413,30 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	rc = make_state(s);
 	if (rc)
 		goto fail;
-	rc = recovery_scan(s->io, dir, o->recovery == KV_RECOVERY_POINT_IN_TIME ? RECOVER_SALVAGE : RECOVER_STRICT,
-			   &s->ix, s->segs, &plan, rep);
+	rc = o->read_only ? recovery_scan_readonly(s->io, dir, mode, &s->ix, s->segs, &plan, rep)
+			  : recovery_scan(s->io, dir, mode, &s->ix, s->segs, &plan, rep);
 	if (rc) {
 		if (rc != -EUCLEAN)
 			report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
 		goto fail;
 	}
-	rc = recovery_commit(s->io, dir, plan, s->segs, rep);
-	if (rc) {
-		report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
-		goto fail;
-	}
-	rc = write_lock_pid(s);
-	if (rc) {
-		report_problem(rep, KV_PROBLEM_FILE, "LOCK", rc);
-		goto fail;
-	}
 	recovery_resume(plan, &next_lsn, &resume, &have_resume, &replayed_bytes);
-	rc = wal_open(&s->wal, s->io, dir, o->segment_bytes, next_lsn, have_resume ? &resume : NULL, s->segs);
-	if (rc) {
-		report_problem(rep, KV_PROBLEM_FILE, "the log", rc);
-		goto fail;
-	}
 	s->applied_lsn = next_lsn - 1;
 	s->ckpt_lsn = rep->snapshot_lsn;
 	s->refs = *recovery_refs(plan);
 	memset((struct ckpt_refs *)recovery_refs(plan), 0, sizeof(struct ckpt_refs)); /* moved to s */
-	/* wal bytes count from the checkpoint: the replayed ones are already there */
-	s->wal_base = 0;
-	s->wal_base -= replayed_bytes;
-	s->ckpt_next_at = checkpoint_due(s, 0);
-	rc = reserve_take(s);
-	if (rc) {
-		report_problem(rep, KV_PROBLEM_FILE, RESERVE_NAME, rc);
-		goto fail;
-	}
-	if (o->sync == KV_SYNC_BATCH) {
-		rc = wal_start_flusher(s->wal, o->commit_ms, on_flush_error, s);
+	if (!o->read_only) {
+		rc = open_for_writing(s, plan, rep);
 		if (rc)
 			goto fail;
 	}
-	rc = -pthread_create(&s->bg_thread, NULL, bg_main, s);
-	if (rc)
-		goto fail;
-	s->bg_running = 1;
 	recovery_free(plan);
 	*out = s;
 	return 0;
 fail:
 	recovery_free(plan);
+	if (s->bg_running)
+		stop_background(s);
 	if (s->wal) {
 		int wrc = wal_close(s->wal);
 		(void)wrc; /* nothing was written through it */
@@ -392,18 +447,16 @@ fail:
 
 int kv_close(struct kv *s)
 {
+	int rc = 0;
 	if (!s)
 		return 0;
-	if (s->bg_running) {
-		pthread_mutex_lock(&s->bg_mu);
-		s->bg_stop = 1;
-		pthread_cond_signal(&s->bg_cv);
-		pthread_mutex_unlock(&s->bg_mu);
-		pthread_join(s->bg_thread, NULL);
+	if (s->bg_running)
+		stop_background(s);
+	if (s->wal) {
+		rc = wal_close(s->wal);
+		if (rc)
+			kv_log(s, "%s: final flush failed: %s", s->dir, strerror(-rc));
 	}
-	int rc = wal_close(s->wal);
-	if (rc)
-		kv_log(s, "%s: final flush failed: %s", s->dir, strerror(-rc));
 	kv_free(s);
 	return rc;
 }
@@ -474,19 +527,11 @@ int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
 	s = kv_alloc(dir, &o);
 	if (!s)
 		return -ENOMEM;
-	/* The lock only keeps a live writer from changing files under the check; it writes
-	 * nothing (take_lock's pid write happens only after the lock is ours). */
-	char path[PATH_MAX + 8];
-	snprintf(path, sizeof(path), "%s/LOCK", dir);
-	rc = s->io->open(s->io, path, O_RDONLY, 0, &s->lock_fd);
-	if (rc == 0) {
-		rc = s->io->lock(s->io, s->lock_fd);
-		if (rc == -EWOULDBLOCK) {
-			report_problem(rep, KV_PROBLEM_LOCKED, NULL, rc);
-			lock_holder(s->io, dir, rep->holder, sizeof(rep->holder));
-		}
-	} else if (rc == -ENOENT) {
-		rc = 0;
+	/* The lock only keeps a live writer from changing files under the check. */
+	rc = take_lock(s, 1);
+	if (rc == -EWOULDBLOCK) {
+		report_problem(rep, KV_PROBLEM_LOCKED, NULL, rc);
+		lock_holder(s->io, dir, rep->holder, sizeof(rep->holder));
 	}
 	if (!rc)
 		rc = make_state(s);
@@ -679,6 +724,8 @@ static int apply_batch(struct kv *s, const struct kv_batch *b, enum precond pre,
 	uint32_t crc, count;
 	int rc;
 
+	if (s->opt.read_only)
+		return -EROFS;
 	batch_reader(b, &r, &count);
 	if (!count)
 		return -EINVAL;
@@ -992,6 +1039,8 @@ out:
 int kv_flush(struct kv *s)
 {
 	struct wal_stats ws;
+	if (s->opt.read_only) /* nothing written, nothing to make durable */
+		return 0;
 	__atomic_add_fetch(&s->flush_requests, 1, __ATOMIC_RELAXED);
 	wal_get_stats(s->wal, &ws);
 	return wal_sync(s->wal, ws.last_lsn);
@@ -1099,6 +1148,8 @@ int checkpoint_locked(struct kv *s)
 
 int kv_snapshot(struct kv *s)
 {
+	if (s->opt.read_only)
+		return -EROFS;
 	pthread_mutex_lock(&s->ckpt_mu);
 	int rc = checkpoint_locked(s);
 	pthread_mutex_unlock(&s->ckpt_mu);
@@ -1114,7 +1165,12 @@ void kv_stats(struct kv *s, struct kv_stats *st)
 	st->bytes = kvindex_bytes(s->ix);
 	st->mem_bytes = kvindex_mem(s->ix);
 	pthread_rwlock_unlock(&s->ix_lock);
-	wal_get_stats(s->wal, &ws);
+	if (s->wal) {
+		wal_get_stats(s->wal, &ws);
+	} else { /* read-only: what recovery found */
+		memset(&ws, 0, sizeof(ws));
+		ws.last_lsn = ws.durable_lsn = s->applied_lsn;
+	}
 	st->wal_bytes = wal_bytes_now(s);
 	st->last_lsn = ws.last_lsn;
 	st->durable_lsn = ws.durable_lsn;
@@ -1136,5 +1192,5 @@ void kv_stats(struct kv *s, struct kv_stats *st)
 	pthread_mutex_lock(&s->apply_mu);
 	st->error = ws.error ? ws.error : s->failed;
 	pthread_mutex_unlock(&s->apply_mu);
-	st->read_only = st->error != 0;
+	st->read_only = st->error != 0 || s->opt.read_only;
 }

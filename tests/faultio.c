@@ -250,7 +250,8 @@ struct inode {
 	uint64_t ino;               /* seeds per-file crash randomness; kept by clones */
 	bool is_dir;
 	unsigned nlink, dlink, nopen, nops;
-	int lock_fd;                /* fd holding the flock, or -1 */
+	int lock_fd;                /* fd holding the exclusive flock, or -1 */
+	unsigned nshared;           /* fds holding a shared flock */
 	struct buf cur, dur;        /* files: current and durable contents */
 	struct event *ev;           /* files: unsynced events, oldest first */
 	size_t nev, cap_ev;
@@ -275,6 +276,7 @@ struct nsop {
 struct fdslot {
 	struct inode *ino;     /* NULL: free */
 	int flags;
+	bool shared_lock;      /* holds one of ino->nshared */
 };
 
 struct rule {
@@ -1097,6 +1099,10 @@ static void fd_release(struct faultio *f, int fd)
 		f->nfds--;
 	if (ino->lock_fd == fd)
 		ino->lock_fd = -1;
+	if (s->shared_lock) {
+		s->shared_lock = false;
+		ino->nshared--;
+	}
 	ino->nopen--;
 	inode_release(f, ino);
 }
@@ -1611,7 +1617,7 @@ static int fio_drop_cache(const struct kvio *io, int fd)
 	return rc;
 }
 
-static int fio_lock(const struct kvio *io, int fd)
+static int fio_lock(const struct kvio *io, int fd, int shared)
 {
 	struct faultio *f = io->ctx;
 	struct fdslot *s;
@@ -1625,10 +1631,25 @@ static int fio_lock(const struct kvio *io, int fd)
 		rc = ft.err;
 	else if (!s)
 		rc = -EBADF;
-	else if (s->ino->lock_fd != -1 && s->ino->lock_fd != fd)
+	else if (shared) {
+		if (s->ino->lock_fd != -1 && s->ino->lock_fd != fd)
+			rc = -EWOULDBLOCK;
+		else if (!s->shared_lock) {
+			if (s->ino->lock_fd == fd) /* flock converts the lock */
+				s->ino->lock_fd = -1;
+			s->shared_lock = true;
+			s->ino->nshared++;
+		}
+	} else if ((s->ino->lock_fd != -1 && s->ino->lock_fd != fd) ||
+		   s->ino->nshared > (s->shared_lock ? 1u : 0u))
 		rc = -EWOULDBLOCK;
-	else
+	else {
+		if (s->shared_lock) {
+			s->shared_lock = false;
+			s->ino->nshared--;
+		}
 		s->ino->lock_fd = fd;
+	}
 	pthread_mutex_unlock(&f->mu);
 	return rc;
 }
@@ -1796,6 +1817,10 @@ static void process_gone(struct faultio *f)
 		f->fds[i].ino = NULL;
 		if (ino->lock_fd == f->fd_base + (int)i)
 			ino->lock_fd = -1;
+		if (f->fds[i].shared_lock) {
+			f->fds[i].shared_lock = false;
+			ino->nshared--;
+		}
 		ino->nopen--;
 		inode_release(f, ino);
 	}

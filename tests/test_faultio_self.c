@@ -783,15 +783,36 @@ START_TEST(lock_is_exclusive_per_open_and_released_by_close_and_crash)
 	int a = xopen("/d/LOCK", O_RDWR | O_CREAT), b = xopen("/d/LOCK", O_RDWR), c;
 
 	ck_assert_int_eq(io->fsync_dir(io, "/d"), 0);
-	ck_assert_int_eq(io->lock(io, a), 0);
-	ck_assert_int_eq(io->lock(io, a), 0);
-	ck_assert_int_eq(io->lock(io, b), -EWOULDBLOCK);
+	ck_assert_int_eq(io->lock(io, a, 0), 0);
+	ck_assert_int_eq(io->lock(io, a, 0), 0);
+	ck_assert_int_eq(io->lock(io, b, 0), -EWOULDBLOCK);
 	xclose(a);
-	ck_assert_int_eq(io->lock(io, b), 0);
+	ck_assert_int_eq(io->lock(io, b, 0), 0);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
 	c = xopen("/d/LOCK", O_RDWR);
-	ck_assert_int_eq(io->lock(io, c), 0);
+	ck_assert_int_eq(io->lock(io, c, 0), 0);
 	xclose(c);
+}
+END_TEST
+
+START_TEST(shared_locks_exclude_only_the_exclusive_one)
+{
+	int a = xopen("/d/LOCK", O_RDWR | O_CREAT), b = xopen("/d/LOCK", O_RDONLY),
+	    c = xopen("/d/LOCK", O_RDONLY);
+
+	ck_assert_int_eq(io->lock(io, b, 1), 0);
+	ck_assert_int_eq(io->lock(io, c, 1), 0);
+	ck_assert_int_eq(io->lock(io, a, 0), -EWOULDBLOCK);
+	xclose(b);
+	ck_assert_int_eq(io->lock(io, a, 0), -EWOULDBLOCK);
+	xclose(c);
+	ck_assert_int_eq(io->lock(io, a, 0), 0);
+	b = xopen("/d/LOCK", O_RDONLY);
+	ck_assert_int_eq(io->lock(io, b, 1), -EWOULDBLOCK);
+	ck_assert_int_eq(io->lock(io, a, 1), 0); /* converts: now b may share it */
+	ck_assert_int_eq(io->lock(io, b, 1), 0);
+	xclose(a);
+	xclose(b);
 }
 END_TEST
 
@@ -1171,6 +1192,7 @@ static Suite *faultio_suite(void)
 	tcase_add_test(faults, crash_at_freezes_everything_from_that_call);
 	tcase_add_test(faults, capacity_refuses_growth_and_deleting_frees_space);
 	tcase_add_test(faults, lock_is_exclusive_per_open_and_released_by_close_and_crash);
+	tcase_add_test(faults, shared_locks_exclude_only_the_exclusive_one);
 	suite_add_tcase(s, faults);
 
 	tcase_add_checked_fixture(misc, setup, teardown);

@@ -572,6 +572,165 @@ START_TEST(options_parse_and_reject)
 	ck_assert_ptr_nonnull(strstr(err, "sometimes"));
 	ck_assert_int_eq(kv_options_parse(&o, "bogus=1", err, sizeof err), -EINVAL);
 	ck_assert_int_eq(kv_options_parse(&o, "commit_ms=0", err, sizeof err), -EINVAL);
+	ck_assert_int_eq(kv_options_parse(&o, "ro", err, sizeof err), 0);
+	ck_assert_int_eq(o.read_only, 1);
+	ck_assert_int_eq(kv_options_parse(&o, "ro=1", err, sizeof err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "takes no value"));
+}
+END_TEST
+
+/* ---- read-only opens ---- */
+
+/* Every call that would change the disk fails, as on a read-only filesystem. */
+static void make_disk_read_only(struct faultio *f)
+{
+	static const enum fio_op writes[] = { FIO_OP_PWRITE, FIO_OP_FDATASYNC, FIO_OP_FTRUNCATE,
+					      FIO_OP_FALLOCATE, FIO_OP_RENAME, FIO_OP_UNLINK,
+					      FIO_OP_MKDIR, FIO_OP_FSYNC_DIR };
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
+		ck_assert_int_eq(faultio_fail(f, writes[i], 1, -EROFS, true), 0);
+}
+
+static struct kv *open_ro(struct faultio *f, struct kv_report *rep, int *rc)
+{
+	struct kv_options o = sim_options(f);
+	struct kv *s = NULL;
+	o.read_only = 1;
+	*rc = kv_open(&s, SIM_DIR, &o, rep);
+	return s;
+}
+
+START_TEST(a_read_only_open_reads_everything_and_changes_nothing_even_after_a_kill)
+{
+	struct faultio *f = sim_disk(), *before;
+	struct kv *s = sim_open(f, NULL);
+	struct kv_report rep;
+	struct kv_stats st;
+	char k[16], v[16], why[256];
+	int rc;
+
+	for (int i = 0; i < 300; i++) { /* several segments, a checkpoint among them */
+		snprintf(k, sizeof k, "k%03d", i);
+		snprintf(v, sizeof v, "v%d", i);
+		put_str(s, k, v);
+		if (i == 100)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+	}
+	ck_assert_int_eq(kv_del(s, "k007", 4), 0);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0); /* a tail to cut, nothing synced */
+	ck_assert_int_eq(faultio_clone(f, &before), 0);
+	make_disk_read_only(f);
+
+	s = open_ro(f, &rep, &rc);
+	ck_assert_msg(rc == 0, "read-only open: %s (%s)", strerror(-rc), tu_report(&rep));
+	ck_assert_uint_eq(store_keys(s), 299);
+	expect_str(s, "k299", "v299");
+	expect_str(s, "k007", NULL);
+	ck_assert_int_eq(kv_put(s, "x", 1, "y", 1), -EROFS);
+	ck_assert_int_eq(kv_del(s, "k001", 4), -EROFS);
+	ck_assert_int_eq(kv_write(s, "k001", 4, 0, "z", 1), -EROFS);
+	ck_assert_int_eq(kv_truncate(s, "k001", 4, 0), -EROFS);
+	ck_assert_int_eq(kv_setmeta(s, "k001", 4, "m", 1), -EROFS);
+	ck_assert_int_eq(kv_snapshot(s), -EROFS);
+	ck_assert_int_eq(kv_clean(s, 1, NULL), -EROFS);
+	ck_assert_int_eq(kv_flush(s), 0); /* nothing written here, nothing to make durable */
+	kv_stats(s, &st);
+	ck_assert_int_eq(st.read_only, 1);
+	ck_assert_int_eq(st.error, 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0, "%s", why);
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_DURABLE, why, sizeof why) == 0, "%s", why);
+
+	/* and a writable open afterwards recovers the same store */
+	faultio_clear_faults(f);
+	s = sim_open(f, NULL);
+	ck_assert_uint_eq(store_keys(s), 299);
+	expect_str(s, "k123", "v123");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(before);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(readers_share_a_store_and_exclude_a_writer)
+{
+	struct faultio *f = sim_disk();
+	struct kv *w = sim_open(f, NULL), *r1, *r2;
+	struct kv_options o = sim_options(f);
+	struct kv_report rep;
+	int rc;
+
+	put_str(w, "a", "1");
+	ck_assert_ptr_null(open_ro(f, &rep, &rc));
+	ck_assert_int_eq(rc, -EWOULDBLOCK);
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_LOCKED);
+	ck_assert_int_eq(kv_close(w), 0);
+
+	r1 = open_ro(f, &rep, &rc);
+	ck_assert_int_eq(rc, 0);
+	r2 = open_ro(f, &rep, &rc);
+	ck_assert_int_eq(rc, 0);
+	expect_str(r2, "a", "1");
+	w = NULL;
+	ck_assert_int_eq(kv_open(&w, SIM_DIR, &o, &rep), -EWOULDBLOCK);
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_LOCKED);
+	ck_assert_int_eq(kv_close(r1), 0);
+	ck_assert_int_eq(kv_open(&w, SIM_DIR, &o, &rep), -EWOULDBLOCK);
+	ck_assert_int_eq(kv_close(r2), 0);
+	w = sim_open(f, NULL);
+	ck_assert_int_eq(kv_close(w), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_read_only_open_of_a_missing_directory_creates_nothing)
+{
+	struct faultio *f = sim_disk();
+	struct kv_report rep;
+	int rc;
+
+	ck_assert_ptr_null(open_ro(f, &rep, &rc));
+	ck_assert_int_eq(rc, -ENOENT);
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_DIR);
+	ck_assert(!faultio_exists(f, SIM_DIR));
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_otherwise)
+{
+	struct faultio *f = sim_disk(), *before;
+	struct kv *s = sim_open(f, NULL);
+	struct kv_options o = sim_options(f);
+	struct kv_report rep;
+	char why[256];
+	int rc;
+
+	for (int i = 0; i < 300; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%03d", i);
+		put_str(s, k, "value");
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	/* a value byte in the oldest segment */
+	ck_assert_int_eq(faultio_flip(f, SIM_DIR "/wal-0000000000000001.log", SEG_HDR_SIZE + 40, 0x55), 0);
+	ck_assert_int_eq(faultio_clone(f, &before), 0);
+	make_disk_read_only(f);
+
+	ck_assert_ptr_null(open_ro(f, &rep, &rc));
+	ck_assert_int_eq(rc, -EUCLEAN);
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_DAMAGE);
+	o.read_only = 1;
+	o.recovery = KV_RECOVERY_POINT_IN_TIME;
+	s = NULL;
+	rc = kv_open(&s, SIM_DIR, &o, &rep);
+	ck_assert_msg(rc == 0, "%s (%s)", strerror(-rc), tu_report(&rep));
+	ck_assert(rep.damaged);
+	ck_assert_uint_lt(store_keys(s), 300);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0, "%s", why);
+	faultio_destroy(before);
+	faultio_destroy(f);
 }
 END_TEST
 
@@ -591,6 +750,10 @@ int main(void)
 	tcase_add_test(tc, meta_is_kept_and_replayed);
 	tcase_add_test(tc, scan_walks_a_prefix_in_key_order);
 	tcase_add_test(tc, reopen_after_clean_close_keeps_everything);
+	tcase_add_test(tc, a_read_only_open_reads_everything_and_changes_nothing_even_after_a_kill);
+	tcase_add_test(tc, readers_share_a_store_and_exclude_a_writer);
+	tcase_add_test(tc, a_read_only_open_of_a_missing_directory_creates_nothing);
+	tcase_add_test(tc, a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_otherwise);
 	tcase_add_test(tc, snapshot_then_reopen_replays_only_the_log_after_it);
 	tcase_add_test(tc, a_checkpoint_deletes_the_segments_whose_values_are_all_gone);
 	tcase_add_test(tc, automatic_snapshot_when_log_passes_threshold);

@@ -38,7 +38,7 @@ FWD(unlink, (const struct kvio *io, const char *p), (gate.inner, p))
 FWD(mkdir, (const struct kvio *io, const char *p, mode_t m), (gate.inner, p, m))
 FWD(fsync_dir, (const struct kvio *io, const char *p), (gate.inner, p))
 FWD(list_dir, (const struct kvio *io, const char *p, char ***n, size_t *c), (gate.inner, p, n, c))
-FWD(lock, (const struct kvio *io, int fd), (gate.inner, fd))
+FWD(lock, (const struct kvio *io, int fd, int sh), (gate.inner, fd, sh))
 
 static int g_fdatasync(const struct kvio *io, int fd)
 {
