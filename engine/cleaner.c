@@ -316,7 +316,7 @@ static int clean_pass(struct kv *s, enum pick how, int throttle, const int *stop
 		__atomic_add_fetch(&s->cleaner_moved, *moved, __ATOMIC_RELAXED);
 		/* the victims are empty now in the live index: a checkpoint lets them go */
 		pthread_mutex_lock(&s->ckpt_mu);
-		rc = checkpoint_locked(s);
+		rc = checkpoint_locked(s, NULL);
 		pthread_mutex_unlock(&s->ckpt_mu);
 	}
 	return rc;

@@ -37,6 +37,11 @@ enum kv_recovery {
 	KV_RECOVERY_POINT_IN_TIME, /* keep everything before the first damage, set the rest aside */
 };
 
+/* Long work, for progress reports. */
+enum kv_work {
+	KV_WORK_BACKUP, /* kv_backup copying files */
+};
+
 struct kv_options {
 	enum kv_sync sync;
 	unsigned commit_ms;          /* batch mode's flush bound */
@@ -52,6 +57,10 @@ struct kv_options {
 	 * caller to print. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* Long work's progress, for a terminal or a log: done of total bytes, from the thread doing
+	 * it, every few MiB and once at the end. NULL: none. */
+	void (*progress)(void *arg, enum kv_work what, uint64_t done, uint64_t total);
+	void *progress_arg;
 };
 
 void kv_options_default(struct kv_options *o);
@@ -78,6 +87,8 @@ enum kv_problem {
 	KV_PROBLEM_LOCKED,      /* another process holds the store (holder: its pid as text, or "") */
 	KV_PROBLEM_FILE,        /* a store file cannot be read or written (file, err) */
 	KV_PROBLEM_DAMAGE,      /* damage (damage, damage_file, damage_offset) */
+	KV_PROBLEM_NOT_A_STORE, /* the directory holds files but none of a store's (file: one of
+				 * them); a store is made only in a missing or empty directory */
 };
 
 enum kv_damage {
@@ -205,6 +216,18 @@ int kv_snapshot(struct kv *s);
 /* One cleaner pass now: copy the live bytes out of the segments the policy picks (all of them
  * with force), then checkpoint and delete what that freed. *moved (may be NULL): bytes copied. */
 int kv_clean(struct kv *s, int force, uint64_t *moved);
+/* A consistent point-in-time copy of the store in dest (missing or an empty directory; made
+ * mode 0700), which opens as a store: a checkpoint, copied, and the log segments it references,
+ * copied up to where the log ended when it was taken. Writers go on meanwhile; no segment or
+ * checkpoint is deleted until it is done. Everything is durable when it returns. A copy cut
+ * short by a crash does not open (the checkpoint names the missing segments); make it again.
+ * A read-only store copies its files as they are. -ENOTEMPTY: dest holds something. */
+struct kv_backup_info {
+	uint64_t lsn;   /* the copy holds every write up to this LSN */
+	uint64_t files; /* files copied */
+	uint64_t bytes; /* bytes copied */
+};
+int kv_backup(struct kv *s, const char *dest, struct kv_backup_info *info);
 
 struct kv_stats {
 	uint64_t keys, bytes, mem_bytes;

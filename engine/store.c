@@ -129,7 +129,7 @@ static void report_problem(struct kv_report *rep, enum kv_problem p, const char 
 /* Create the store directory when missing, and make its name durable in its parent: without
  * that a power cut could take the whole directory, acknowledged writes and all. Also when it
  * exists: a killed process may have created it and died before the parent's fsync. */
-static int ensure_dir(const struct kvio *io, const char *dir)
+int store_ensure_dir(const struct kvio *io, const char *dir)
 {
 	char parent[PATH_MAX];
 	int rc = io->mkdir(io, dir, 0700);
@@ -216,7 +216,7 @@ static void *bg_main(void *arg)
 		int rc = 0;
 		if (wal_bytes_now(s) >= __atomic_load_n(&s->ckpt_next_at, __ATOMIC_RELAXED)) {
 			pthread_mutex_lock(&s->ckpt_mu);
-			rc = checkpoint_locked(s);
+			rc = checkpoint_locked(s, NULL);
 			pthread_mutex_unlock(&s->ckpt_mu);
 			if (rc) {
 				kv_log(s, "%s: automatic checkpoint failed: %s (the log keeps growing; retrying "
@@ -320,15 +320,34 @@ static int make_state(struct kv *s)
 	return rc;
 }
 
-/* A read-only open: the directory must exist; nothing is created, synced or set aside. */
-static int check_dir(const struct kvio *io, const char *dir)
+/* A file only a store makes: its lock, log segments, checkpoints (and their temporaries),
+ * the space reserve, a format-1 snapshot. */
+static int store_file(const char *name)
+{
+	uint64_t v;
+	size_t n = strlen(name);
+	return !strcmp(name, "LOCK") || !strcmp(name, RESERVE_NAME) || seg_parse_name(name, &v) == 0 ||
+	       ckpt_parse_name(name, &v) == 0 || (n > 8 && !strcmp(name + n - 8, ".kvc.tmp")) ||
+	       (!strncmp(name, "snap-", 5) && n > 4 && !strcmp(name + n - 4, ".kvs"));
+}
+
+/* A directory that holds files but none of a store's is someone else's: a mistyped path (the
+ * mount point for the data directory, say) must not become a store on top of what is there.
+ * -ENOTEMPTY with rep naming one of its files. */
+static int refuse_foreign_dir(const struct kvio *io, const char *dir, struct kv_report *rep)
 {
 	char **names = NULL;
-	size_t n = 0;
+	size_t n = 0, k;
 	int rc = io->list_dir(io, dir, &names, &n);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	if (rc)
+		return rc;
+	for (k = 0; k < n && !store_file(names[k]); k++)
+		;
+	if (n && k == n) {
+		report_problem(rep, KV_PROBLEM_NOT_A_STORE, names[0], -ENOTEMPTY);
+		rc = -ENOTEMPTY;
+	}
+	kvio_free_names(names, n);
 	return rc;
 }
 
@@ -395,9 +414,13 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	s = kv_alloc(dir, o);
 	if (!s)
 		return -ENOMEM;
-	rc = o->read_only ? check_dir(s->io, dir) : ensure_dir(s->io, dir);
+	/* read-only: the directory must exist; nothing is created */
+	rc = o->read_only ? 0 : store_ensure_dir(s->io, dir);
+	if (!rc)
+		rc = refuse_foreign_dir(s->io, dir, rep);
 	if (rc) {
-		report_problem(rep, KV_PROBLEM_DIR, NULL, rc);
+		if (rc != -ENOTEMPTY)
+			report_problem(rep, KV_PROBLEM_DIR, NULL, rc);
 		goto fail;
 	}
 	rc = take_lock(s, o->read_only);
@@ -527,6 +550,12 @@ int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
 	s = kv_alloc(dir, &o);
 	if (!s)
 		return -ENOMEM;
+	rc = refuse_foreign_dir(s->io, dir, rep);
+	if (rc) {
+		if (rc != -ENOTEMPTY)
+			report_problem(rep, KV_PROBLEM_DIR, NULL, rc);
+		goto out;
+	}
 	/* The lock only keeps a live writer from changing files under the check. */
 	rc = take_lock(s, 1);
 	if (rc == -EWOULDBLOCK) {
@@ -539,6 +568,7 @@ int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
 		rc = recovery_scan(s->io, dir, RECOVER_STRICT, &s->ix, s->segs, &plan, rep);
 	if (!rc)
 		rc = verify_data(s, rep);
+out:
 	recovery_free(plan);
 	kv_free(s);
 	return rc;
@@ -696,7 +726,7 @@ static void make_room(struct kv *s)
 {
 	pthread_mutex_lock(&s->ckpt_mu);
 	int released = reserve_release(s);
-	int rc = checkpoint_locked(s);
+	int rc = checkpoint_locked(s, NULL);
 	pthread_mutex_unlock(&s->ckpt_mu);
 	if (rc)
 		kv_log(s, "%s: out of space, and the checkpoint that would free some failed: %s", s->dir,
@@ -1096,7 +1126,7 @@ static int release_segments(struct kv *s, uint64_t lsn, int *removed)
 }
 
 /* ckpt_mu held. */
-int checkpoint_locked(struct kv *s)
+int checkpoint_locked(struct kv *s, struct ckpt_point *at)
 {
 	struct kvview *view = NULL;
 	struct wal_stats ws;
@@ -1106,12 +1136,14 @@ int checkpoint_locked(struct kv *s)
 
 	pthread_mutex_lock(&s->apply_mu);
 	lsn = s->applied_lsn;
-	wal_get_stats(s->wal, &ws);
+	wal_get_stats(s->wal, &ws); /* appending happens under apply_mu: the log ends at lsn */
 	mark = ws.appended_bytes;
 	rc = s->failed ? -EROFS : kvindex_view(s->ix, &view);
 	pthread_mutex_unlock(&s->apply_mu);
 	if (rc)
 		return rc;
+	if (at)
+		*at = (struct ckpt_point){ lsn, ws.seg_first_lsn, ws.seg_end };
 	/* The log must hold everything up to lsn durably before the checkpoint stands for it:
 	 * the checkpoint's extents point into those records. */
 	rc = wal_sync(s->wal, lsn);
@@ -1130,8 +1162,11 @@ int checkpoint_locked(struct kv *s)
 	__atomic_store_n(&s->wal_base, mark, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->ckpt_next_at, checkpoint_due(s, 0), __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->checkpoints, 1, __ATOMIC_RELAXED);
-	/* Only now, with the new checkpoint durable, may what it replaces go. Failing to remove
-	 * old files costs space, not data. */
+	/* Only now, with the new checkpoint durable, may what it replaces go (and not while a
+	 * backup copies files: a later checkpoint does it). Failing to remove old files costs
+	 * space, not data. */
+	if (s->holds)
+		goto reserve;
 	rc = remove_old_checkpoints(s, lsn, &removed);
 	int drc = release_segments(s, lsn, &removed);
 	if (!rc)
@@ -1141,6 +1176,7 @@ int checkpoint_locked(struct kv *s)
 	if (rc)
 		kv_log(s, "%s: checkpoint %" PRIu64 " is durable but removing what it replaces failed: %s",
 		       s->dir, lsn, strerror(-rc));
+reserve:
 	if (!s->reserve_bytes && (rc = reserve_take(s)) != 0) /* given up for this checkpoint */
 		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
 	return 0;
@@ -1151,7 +1187,7 @@ int kv_snapshot(struct kv *s)
 	if (s->opt.read_only)
 		return -EROFS;
 	pthread_mutex_lock(&s->ckpt_mu);
-	int rc = checkpoint_locked(s);
+	int rc = checkpoint_locked(s, NULL);
 	pthread_mutex_unlock(&s->ckpt_mu);
 	return rc;
 }

@@ -33,6 +33,7 @@ struct kv {
 	uint64_t ckpt_file_bytes;  /* ckpt_mu: its size (the reserve is sized from it) */
 	uint64_t wal_base;         /* appended_bytes at the last checkpoint, minus replayed bytes */
 	uint64_t reserve_bytes;    /* ckpt_mu: the space reserve's size (0: none) */
+	unsigned holds;            /* ckpt_mu: backups copying files; no file is deleted meanwhile */
 
 	/* background work: automatic checkpoints and the cleaner */
 	pthread_mutex_t bg_mu;
@@ -50,6 +51,13 @@ struct kv {
 void kv_log(const struct kv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The write path: log and apply a batch (no precondition). */
 int store_apply(struct kv *s, const struct kv_batch *b, uint64_t *lsn_out);
-/* A checkpoint and the deletions it allows; ckpt_mu held. */
-int checkpoint_locked(struct kv *s);
+/* Where a checkpoint stands in the log: its LSN, and the segment being appended to then with
+ * the end of its last record (LSN's record or an earlier one). */
+struct ckpt_point {
+	uint64_t lsn, seg_first_lsn, seg_end;
+};
+/* A checkpoint and the deletions it allows; ckpt_mu held. at (may be NULL) gets its point. */
+int checkpoint_locked(struct kv *s, struct ckpt_point *at);
+/* Create dir if missing and make its name durable in its parent. */
+int store_ensure_dir(const struct kvio *io, const char *dir);
 #endif

@@ -459,6 +459,7 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 	st->fdatasyncs = w->fdatasyncs;
 	st->seg_first_lsn = w->seg_first_lsn;
 	st->seg_reserved = w->seg_reserved;
+	st->seg_end = w->seg_size;
 	st->error = w->err;
 	pthread_mutex_unlock(&w->mu);
 }

@@ -26,6 +26,7 @@ struct wal_stats {
 	uint64_t flushes, fdatasyncs;
 	uint64_t seg_first_lsn;  /* the segment being appended to */
 	uint64_t seg_reserved;   /* its preallocated size */
+	uint64_t seg_end;        /* the end of its last record */
 	int error;
 };
 

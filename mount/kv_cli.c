@@ -5,6 +5,7 @@
  *   kv_cli [-o OPT] [--raw] DATADIR COMMAND [ARGS...] one command, its reply, exit
  *   kv_cli [-o OPT] --dump DATADIR                    the store as a portable dump on stdout
  *   kv_cli [-o OPT] --load DATADIR                    a new store from a dump on stdin
+ *   kv_cli [-o OPT] --backup DATADIR DEST             a consistent copy that opens as a store
  *   kv_cli --check DATADIR                            verify without changing anything
  *   kv_cli --salvage DATADIR                          keep everything before the damage
  *
@@ -645,6 +646,92 @@ static int run_dump(const char *dir, const struct kv_options *o)
 	return status;
 }
 
+/* The engine's progress on a terminal: "kv_cli: backup 120 of 2048 MiB", at most twice a second. */
+static void work_progress(void *arg, enum kv_work what, uint64_t done, uint64_t total)
+{
+	struct progress *p = arg;
+	struct timespec now;
+
+	(void)what;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (done < total && p->shown &&
+	    (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) < 500000000L)
+		return;
+	p->last = now;
+	p->shown = 1;
+	fprintf(stderr, "\r" PROG ": %s %" PRIu64 " of %" PRIu64 " MiB%s", p->verb, done >> 20,
+		total >> 20, done >= total ? "\n" : "");
+	fflush(stderr);
+}
+
+/* A copy of the store, then a check of the copy: a backup that does not open is no backup. */
+static int run_backup(const char *dir, const char *dest, const struct kv_options *user_opts)
+{
+	struct progress prog = { .verb = "backup", .on = isatty(STDERR_FILENO) };
+	struct kv_options o = *user_opts;
+	struct kv_backup_info info;
+	struct kv_report orep, crep;
+	struct kv *kv = NULL;
+	int rc, status = 0;
+
+	rc = dir_state(dir);
+	if (rc == 0 || rc == 1) {
+		fprintf(stderr, PROG ": %s: no store there (%s)\n", dir,
+			rc ? "an empty directory" : "no such directory");
+		return EXIT_STORE;
+	}
+	if (rc < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", dir, strerror(-rc));
+		return EXIT_STORE;
+	}
+	rc = dir_state(dest);
+	if (rc == 2 || rc < 0) {
+		fprintf(stderr, PROG ": %s: %s; a backup goes into a new or empty directory\n", dest,
+			rc == 2 ? "not empty" : strerror(-rc));
+		return EXIT_STORE;
+	}
+	if (prog.on) {
+		o.progress = work_progress;
+		o.progress_arg = &prog;
+	}
+	memset(&orep, 0, sizeof(orep));
+	rc = kv_open(&kv, dir, &o, &orep);
+	if (rc) {
+		report_open_error(dir, rc, &orep);
+		return EXIT_STORE;
+	}
+	report_recovery(dir, &orep);
+	rc = kv_backup(kv, dest, &info);
+	if (rc) {
+		if (prog.shown)
+			fputc('\n', stderr);
+		fprintf(stderr, PROG ": backup of %s into %s failed: %s; nothing of it is left in %s\n",
+			dir, dest, strerror(-rc), dest);
+		status = EXIT_STORE;
+	}
+	rc = kv_close(kv);
+	if (rc) {
+		fprintf(stderr, PROG ": closing the store: %s\n", strerror(-rc));
+		status = EXIT_STORE;
+	}
+	if (status)
+		return status;
+	memset(&crep, 0, sizeof(crep));
+	rc = kv_check(dest, NULL, &crep);
+	printf("backup: %s\n", dest);
+	printf("lsn: %" PRIu64 "\n", info.lsn);
+	printf("files: %" PRIu64 "\n", info.files);
+	printf("bytes: %" PRIu64 "\n", info.bytes);
+	if (rc) {
+		char line[2048];
+		report_failure(&crep, dest, rc, NULL, line, sizeof(line));
+		printf("status: the copy does not check clean: %s\n", line);
+		return EXIT_STORE;
+	}
+	printf("status: verified (every value byte read back)\n");
+	return 0;
+}
+
 /* Removes a load's scratch store: the files in it (a store has no subdirectories), then it. */
 static int remove_scratch(const char *dir)
 {
@@ -963,6 +1050,7 @@ static void usage(FILE *f)
 "       " PROG " [-o OPT[,OPT...]] [--raw] DATADIR COMMAND [ARGS...]  one command\n"
 "       " PROG " [-o OPT[,OPT...]] --dump DATADIR > FILE              write a dump\n"
 "       " PROG " [-o OPT[,OPT...]] --load DATADIR < FILE              a new store from a dump\n"
+"       " PROG " [-o OPT[,OPT...]] --backup DATADIR DEST              a copy that opens as a store\n"
 "       " PROG " --check DATADIR\n"
 "       " PROG " --salvage DATADIR\n"
 "       " PROG " --help | --version\n"
@@ -1015,6 +1103,11 @@ static void usage(FILE *f)
 "                     from a dump on standard input. It is built in DATADIR" LOAD_SUFFIX " and\n"
 "                     renamed to DATADIR once complete and durable; a damaged or cut dump is\n"
 "                     refused (with its offset) and leaves nothing behind\n"
+"  --backup DATADIR DEST\n"
+"                     copy the store at one point in time into DEST (missing or an empty\n"
+"                     directory) as a store of its own: a checkpoint and the log segments\n"
+"                     it references; then check the copy. With -o ro the files are copied\n"
+"                     as they are (for a store on a read-only filesystem)\n"
 "  --check DATADIR    verify the checkpoint, the log and every value byte without changing\n"
 "                     anything and print what was found; exit 0 clean (a torn tail is not\n"
 "                     damage), 1 damaged, 2 on error\n"
@@ -1029,7 +1122,7 @@ static void usage(FILE *f)
 "Exit status: 0 when the store closed cleanly and no command was answered ERR; 1 when a\n"
 "command was answered ERR (the shell still answers every line), or the store could not be\n"
 "opened (locked by another process, damaged), closed cleanly, checked clean, salvaged,\n"
-"dumped or loaded; 2 for usage errors, which open or create nothing.\n",
+"dumped, loaded or backed up; 2 for usage errors, which open or create nothing.\n",
 		KV_MAX_KEY, (unsigned long long)KV_MAX_WRITE);
 	fprintf(f, "\nStore options (-o; also kvfs's):\n");
 	size_t n;
@@ -1054,12 +1147,13 @@ static void usage(FILE *f)
 	}
 }
 
-enum action { ACT_SHELL, ACT_ONESHOT, ACT_CHECK, ACT_SALVAGE, ACT_DUMP, ACT_LOAD, ACT_HELP,
-	      ACT_VERSION };
+enum action { ACT_SHELL, ACT_ONESHOT, ACT_CHECK, ACT_SALVAGE, ACT_DUMP, ACT_LOAD, ACT_BACKUP,
+	      ACT_HELP, ACT_VERSION };
 
 struct args {
 	enum action action;
 	const char *dir; /* NULL: the default */
+	const char *dest; /* ACT_BACKUP */
 	struct kv_options opts;
 	int have_opts;
 	int raw;
@@ -1075,6 +1169,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "salvage", required_argument, NULL, 's' },
 		{ "dump", required_argument, NULL, 'D' },
 		{ "load", required_argument, NULL, 'L' },
+		{ "backup", required_argument, NULL, 'B' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1106,8 +1201,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 's':
 		case 'D':
 		case 'L':
+		case 'B':
 			a->action = ch == 'c' ? ACT_CHECK : ch == 's' ? ACT_SALVAGE :
-				    ch == 'D' ? ACT_DUMP : ACT_LOAD;
+				    ch == 'D' ? ACT_DUMP : ch == 'L' ? ACT_LOAD : ACT_BACKUP;
 			a->dir = optarg;
 			nactions++;
 			break;
@@ -1131,8 +1227,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		}
 	}
 	if (nactions > 1) {
-		fprintf(stderr, PROG ": --check, --salvage, --dump, --load, --help and --version "
-			"exclude each other\n");
+		fprintf(stderr, PROG ": --check, --salvage, --dump, --load, --backup, --help and "
+			"--version exclude each other\n");
 		return -EINVAL;
 	}
 	if (a->action == ACT_HELP || a->action == ACT_VERSION)
@@ -1146,6 +1242,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (a->raw) {
 			fprintf(stderr, PROG ": --raw applies to the shell and to one command only\n");
 			return -EINVAL;
+		}
+		if (a->action == ACT_BACKUP) {
+			if (optind == argc || !argv[optind][0]) {
+				fprintf(stderr, PROG ": --backup DATADIR needs a DEST directory\n");
+				return -EINVAL;
+			}
+			a->dest = argv[optind++];
 		}
 		if (optind < argc) {
 			fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
@@ -1208,6 +1311,9 @@ int main(int argc, char **argv)
 		break;
 	case ACT_LOAD:
 		status = run_load(a.dir, &a.opts);
+		break;
+	case ACT_BACKUP:
+		status = run_backup(a.dir, a.dest, &a.opts);
 		break;
 	case ACT_ONESHOT:
 		status = run_oneshot(a.dir, &a.opts, a.raw, a.cmd_argc, a.cmd_argv);

@@ -64,7 +64,11 @@ void report_failure(const struct kv_report *r, const char *dir, int rc, const ch
 	size_t n = 0;
 	switch (r->problem) {
 	case KV_PROBLEM_DIR:
-		snprintf(buf, len, "%s: cannot create the store directory: %s", dir, strerror(-r->err));
+		snprintf(buf, len, "%s: store directory: %s", dir, strerror(-r->err));
+		return;
+	case KV_PROBLEM_NOT_A_STORE:
+		snprintf(buf, len, "%s: not a kvfs store (it holds '%s' and no store files); a store is "
+			 "made only in a missing or empty directory", dir, r->file);
 		return;
 	case KV_PROBLEM_LOCKED:
 		if (r->holder[0])

@@ -772,6 +772,29 @@ START_TEST(an_exit_whose_reply_cannot_be_written_fails)
 }
 END_TEST
 
+START_TEST(a_directory_of_other_files_is_refused_with_one_line_and_left_alone)
+{
+	char *mine = path_in(tmp, "mine"), *lock;
+	struct result r;
+
+	ck_assert_int_eq(tu_write_file(mine, "keep", 4), 0);
+	r = run("PUT a 1\n", tmp, NULL, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_str_eq(r.out, "");
+	ck_assert_msg(strstr(r.err, "not a kvfs store") && strstr(r.err, "'mine'") &&
+		      strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "%s", r.err);
+	result_free(&r);
+	lock = path_in(tmp, "LOCK");
+	ck_assert_int_eq(access(lock, F_OK), -1); /* nothing was made there */
+	r = run(NULL, "--check", tmp, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "not a kvfs store"), "%s", r.err);
+	result_free(&r);
+	free(mine);
+	free(lock);
+}
+END_TEST
+
 START_TEST(a_clean_open_prints_nothing_on_stderr)
 {
 	struct result r;
@@ -1597,6 +1620,56 @@ START_TEST(a_loaded_store_is_durable_and_checks_clean)
 }
 END_TEST
 
+/* ---- --backup ---- */
+
+START_TEST(a_backup_opens_as_the_store_and_is_verified)
+{
+	char *copy = path_in(tmp, "copy"), *copy2 = path_in(tmp, "copy2");
+	size_t n;
+	struct test_entry *e = test_entries(&n);
+	struct result r;
+
+	put_entries(store, e, n);
+	r = run(NULL, "--backup", store, copy, NULL, NULL, NULL);
+	ck_assert_msg(r.code == 0, "backup: exit %d: %s %s", r.code, r.out, r.err);
+	ck_assert_msg(strstr(r.out, "status: verified"), "%s", r.out);
+	ck_assert_str_eq(r.err, "");
+	result_free(&r);
+	assert_store_holds(copy, e, n);
+	/* read-only, the files are copied as they are */
+	r = run(NULL, "-o", "ro", "--backup", store, copy2, NULL);
+	ck_assert_msg(r.code == 0, "ro backup: exit %d: %s %s", r.code, r.out, r.err);
+	result_free(&r);
+	assert_store_holds(copy2, e, n);
+	free(copy);
+	free(copy2);
+}
+END_TEST
+
+START_TEST(a_backup_refuses_a_destination_that_holds_something_and_needs_one)
+{
+	char *copy = path_in(tmp, "copy"), *mine = path_in(copy, "mine");
+	struct result r;
+
+	run_ok("PUT a 1\n");
+	ck_assert_int_eq(mkdir(copy, 0700), 0);
+	ck_assert_int_eq(tu_write_file(mine, "keep", 4), 0);
+	r = run(NULL, "--backup", store, copy, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "not empty"), "%s", r.err);
+	result_free(&r);
+	r = run(NULL, "--backup", store, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "needs a DEST"), "%s", r.err);
+	result_free(&r);
+	r = run(NULL, "--backup", copy, path_in(tmp, "x"), NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	result_free(&r);
+	free(copy);
+	free(mine);
+}
+END_TEST
+
 START_TEST(the_dump_of_one_key_is_the_documented_bytes)
 {
 	/* docs/FORMAT.md section 11.4: x = 100, no metadata */
@@ -2167,6 +2240,7 @@ int main(void)
 
 	tcase_add_test(admin, second_cli_on_the_same_store_is_refused_while_the_first_runs);
 	tcase_add_test(admin, a_clean_open_prints_nothing_on_stderr);
+	tcase_add_test(admin, a_directory_of_other_files_is_refused_with_one_line_and_left_alone);
 	tcase_add_test(admin, a_torn_tail_is_reported_on_stderr_and_stdout_carries_only_replies);
 	tcase_add_test(admin, damaged_store_refuses_to_open_and_points_to_salvage);
 	tcase_add_test(admin, check_on_a_clean_store_exits_0_prints_the_report_and_changes_nothing);
@@ -2207,6 +2281,8 @@ int main(void)
 	tcase_add_test(oneshot, a_command_word_is_never_taken_for_a_datadir);
 
 	tcase_add_test(dump, dump_and_load_round_trip_keys_metadata_and_values);
+	tcase_add_test(dump, a_backup_opens_as_the_store_and_is_verified);
+	tcase_add_test(dump, a_backup_refuses_a_destination_that_holds_something_and_needs_one);
 	tcase_add_test(dump, a_loaded_store_is_durable_and_checks_clean);
 	tcase_add_test(dump, the_dump_of_one_key_is_the_documented_bytes);
 	tcase_add_test(dump, a_dump_holds_no_copy_of_a_large_value);

@@ -734,6 +734,43 @@ START_TEST(a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_
 }
 END_TEST
 
+/* ---- where a store is made ---- */
+
+START_TEST(a_directory_holding_other_files_is_not_made_a_store)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv_report rep;
+	struct kv *s = NULL;
+	char **names;
+	size_t n;
+
+	ck_assert_int_eq(faultio_mkdirs(f, SIM_DIR), 0);
+	ck_assert_int_eq(faultio_write_file(f, SIM_DIR "/photo.jpg", "jpeg", 4), 0);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -ENOTEMPTY);
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_NOT_A_STORE);
+	ck_assert_str_eq(rep.file, "photo.jpg");
+	o.read_only = 1;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -ENOTEMPTY);
+	ck_assert_int_eq(kv_check(SIM_DIR, o.io, &rep), -ENOTEMPTY);
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_NOT_A_STORE);
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	ck_assert_uint_eq(n, 1); /* nothing was added */
+	faultio_free_names(names, n);
+
+	/* an empty directory becomes a store; a store keeps opening with other files in it */
+	ck_assert_int_eq(faultio_remove(f, SIM_DIR "/photo.jpg"), 0);
+	s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_write_file(f, SIM_DIR "/notes.txt", "mine", 4), 0);
+	s = sim_open(f, NULL);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("store");
@@ -752,6 +789,7 @@ int main(void)
 	tcase_add_test(tc, reopen_after_clean_close_keeps_everything);
 	tcase_add_test(tc, a_read_only_open_reads_everything_and_changes_nothing_even_after_a_kill);
 	tcase_add_test(tc, readers_share_a_store_and_exclude_a_writer);
+	tcase_add_test(tc, a_directory_holding_other_files_is_not_made_a_store);
 	tcase_add_test(tc, a_read_only_open_of_a_missing_directory_creates_nothing);
 	tcase_add_test(tc, a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_otherwise);
 	tcase_add_test(tc, snapshot_then_reopen_replays_only_the_log_after_it);
