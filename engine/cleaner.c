@@ -9,6 +9,7 @@
 
 #include "index.h"
 #include "kv.h"
+#include "progress.h"
 #include "record.h"
 #include "segtab.h"
 #include "store_internal.h"
@@ -290,7 +291,12 @@ static int clean_pass(struct kv *s, enum pick how, int throttle, const int *stop
 	if (rc)
 		return rc;
 	if (nv || force) {
+		struct progress meter;
+		uint64_t live = 0;
 		rc = collect(s, victims, nv, force || nv, &pl);
+		for (size_t i = 0; i < pl.n; i++)
+			live += pl.p[i].e.len;
+		progress_start(&meter, &s->opt.progress, KV_WORK_CLEANER, live);
 		for (size_t i = 0; !rc && i < pl.n;) {
 			size_t j = i;
 			uint64_t bytes = 0;
@@ -298,6 +304,7 @@ static int clean_pass(struct kv *s, enum pick how, int throttle, const int *stop
 				bytes += pl.p[j++].e.len;
 			uint64_t t0 = now_ns();
 			rc = move_batch(s, &pl, i, j, moved);
+			progress_add(&meter, bytes);
 			i = j;
 			if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
 				break;
@@ -308,6 +315,7 @@ static int clean_pass(struct kv *s, enum pick how, int throttle, const int *stop
 				nanosleep(&ts, NULL);
 			}
 		}
+		progress_end(&meter);
 	}
 	plan_free(&pl);
 	free(victims);

@@ -10,6 +10,7 @@
  *   cut, reported as zeros. A bad record with a valid record anywhere after it is damage.
  * - A checksum-valid record whose payload does not parse is damage.
  * - Damage among records the checkpoint already holds is reported and skipped: it costs nothing. */
+#include "progress.h"
 #include "recover.h"
 
 #include <errno.h>
@@ -114,6 +115,7 @@ struct scan {
 	struct region { uint64_t seg, lo, hi; } *dmg;
 	size_t ndmg;
 	int readonly; /* sync nothing */
+	struct progress meter; /* bytes of the segments replayed */
 };
 
 static uint64_t *crc_work(struct scan *sc)
@@ -425,7 +427,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	char path[PATH_MAX];
 	struct logseg ls;
 	struct seg_header h;
-	uint64_t first = sc->segs[i].first_lsn, off = SEG_HDR_SIZE;
+	uint64_t first = sc->segs[i].first_lsn, off = SEG_HDR_SIZE, counted = 0;
 	int rc;
 
 	*stop = 0;
@@ -522,10 +524,14 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		}
 		sc->last_lsn = rh.lsn;
 		off += REC_HDR_SIZE + rh.len;
+		progress_add(&sc->meter, REC_HDR_SIZE + rh.len);
+		counted += REC_HDR_SIZE + rh.len;
 	}
 	/* a segment that ends exactly at its last record */
 	plan_resume(sc, i, h.salt, ls.size, ls.size);
 out:
+	if (sc->segs[i].size > counted) /* its header, its unused preallocation, what was cut */
+		progress_add(&sc->meter, sc->segs[i].size - counted);
 	logseg_close(&ls);
 	return rc;
 }
@@ -757,26 +763,14 @@ static int register_segments(struct scan *sc, struct segtab *segs)
 	return 0;
 }
 
-static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
-		      struct segtab *segs, struct rplan **plan_out, struct kv_report *rep, int readonly);
-
-int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
-		  struct segtab *segs, struct rplan **plan_out, struct kv_report *rep)
+int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segtab *segs,
+		  struct rplan **plan_out, struct kv_report *rep)
 {
-	return scan_store(io, dir, mode, ix, segs, plan_out, rep, 0);
-}
-
-int recovery_scan_readonly(const struct kvio *io, const char *dir, enum recovery_mode mode,
-			   struct kvindex **ix, struct segtab *segs, struct rplan **plan_out, struct kv_report *rep)
-{
-	return scan_store(io, dir, mode, ix, segs, plan_out, rep, 1);
-}
-
-static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
-		      struct segtab *segs, struct rplan **plan_out, struct kv_report *rep, int readonly)
-{
+	const struct kvio *io = in->io;
+	const char *dir = in->dir;
+	enum recovery_mode mode = in->mode;
 	struct scan sc = { .io = io, .dir = dir, .mode = mode, .rep = rep, .segs_tab = segs,
-			   .readonly = readonly };
+			   .readonly = in->readonly };
 	char **names = NULL;
 	size_t n = 0, ncks = 0;
 	uint64_t *cks = NULL, ck_lsn = 0;
@@ -853,6 +847,10 @@ static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode
 		sc.nsegs = start; /* nothing after the gap is replayed */
 	}
 	sc.last_lsn = start < sc.nsegs ? sc.segs[start].first_lsn - 1 : ck_lsn;
+	uint64_t to_read = 0;
+	for (size_t i = start; i < sc.nsegs; i++)
+		to_read += sc.segs[i].size;
+	progress_start(&sc.meter, in->progress, KV_WORK_RECOVERY, to_read);
 	for (size_t i = start; i < sc.nsegs; i++) {
 		int stop;
 		rc = scan_segment(&sc, i, &stop);
@@ -861,6 +859,7 @@ static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode
 		if (stop)
 			break;
 	}
+	progress_end(&sc.meter);
 	rep->last_lsn = sc.expected - 1;
 	sc.plan->next_lsn = sc.expected;
 	rc = assess_lost(&sc);

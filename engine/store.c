@@ -31,6 +31,7 @@
 #include "cleaner.h"
 #include "kv.h"
 #include "logfmt.h"
+#include "progress.h"
 #include "record.h"
 #include "recover.h"
 #include "segtab.h"
@@ -436,8 +437,8 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	rc = make_state(s);
 	if (rc)
 		goto fail;
-	rc = o->read_only ? recovery_scan_readonly(s->io, dir, mode, &s->ix, s->segs, &plan, rep)
-			  : recovery_scan(s->io, dir, mode, &s->ix, s->segs, &plan, rep);
+	struct recovery_in in = { s->io, dir, mode, o->read_only, &o->progress };
+	rc = recovery_scan(&in, &s->ix, s->segs, &plan, rep);
 	if (rc) {
 		if (rc != -EUCLEAN)
 			report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
@@ -486,9 +487,10 @@ int kv_close(struct kv *s)
 
 /* Read every byte the index references, checking its checksums: what --check adds to the
  * recovery scan. The first damaged key is reported. */
-static int verify_data(struct kv *s, struct kv_report *rep)
+static int verify_data(struct kv *s, const struct kv_progress *progress, struct kv_report *rep)
 {
-	struct kvcursor *c;
+	struct progress meter;
+	struct kvcursor *c = NULL;
 	const void *key;
 	size_t klen;
 	const struct kvval *v;
@@ -497,7 +499,21 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 
 	if (!buf)
 		return -ENOMEM;
+	/* the bytes to read: a first pass over the index (memory only) */
+	uint64_t total = 0;
 	rc = kvcursor_open_live(s->ix, NULL, 0, &c);
+	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1) {
+		uint32_t n;
+		const struct kvext *e = kvval_extents(v, &n);
+		for (uint32_t i = 0; i < n; i++)
+			total += e[i].len;
+	}
+	if (c)
+		kvcursor_close(c);
+	c = NULL;
+	progress_start(&meter, progress, KV_WORK_CHECK, total);
+	if (!rc)
+		rc = kvcursor_open_live(s->ix, NULL, 0, &c);
 	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1) {
 		uint32_t n;
 		const struct kvext *e = kvval_extents(v, &n);
@@ -518,6 +534,7 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 					rc = rrc;
 					break;
 				}
+				progress_add(&meter, len);
 			}
 		}
 		if (bad && !rep->data_damaged_keys++)
@@ -528,6 +545,7 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 	if (c)
 		kvcursor_close(c);
 	free(buf);
+	progress_end(&meter);
 	if (!rc && rep->data_damaged_keys) {
 		rep->damaged = 1;
 		rep->problem = KV_PROBLEM_DAMAGE;
@@ -537,8 +555,10 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 	return rc;
 }
 
-int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
+int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *progress,
+	     struct kv_report *rep)
 {
+	struct recovery_in in = { io ? io : &kvio_posix, dir, RECOVER_STRICT, 0, progress };
 	struct kv_options o;
 	struct kv *s;
 	struct rplan *plan = NULL;
@@ -565,16 +585,17 @@ int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
 	if (!rc)
 		rc = make_state(s);
 	if (!rc)
-		rc = recovery_scan(s->io, dir, RECOVER_STRICT, &s->ix, s->segs, &plan, rep);
+		rc = recovery_scan(&in, &s->ix, s->segs, &plan, rep);
 	if (!rc)
-		rc = verify_data(s, rep);
+		rc = verify_data(s, progress, rep);
 out:
 	recovery_free(plan);
 	kv_free(s);
 	return rc;
 }
 
-int kv_salvage(const char *dir, const struct kvio *io, struct kv_report *rep)
+int kv_salvage(const char *dir, const struct kvio *io, const struct kv_progress *progress,
+	       struct kv_report *rep)
 {
 	struct kv_options o;
 	struct kv *s = NULL;
@@ -587,6 +608,8 @@ int kv_salvage(const char *dir, const struct kvio *io, struct kv_report *rep)
 	o.sync = KV_SYNC_NONE;
 	o.cleaner = 0;
 	o.log = NULL;
+	if (progress)
+		o.progress = *progress;
 	/* Salvage is an open in point-in-time mode followed by a clean close. */
 	rc = kv_open(&s, dir, &o, &r);
 	*rep = r;
@@ -1148,9 +1171,9 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at)
 	 * the checkpoint's extents point into those records. */
 	rc = wal_sync(s->wal, lsn);
 	if (!rc) {
-		rc = ckpt_write(s->io, s->dir, view, lsn, &refs, &bytes);
+		rc = ckpt_write(s->io, s->dir, view, lsn, &s->opt.progress, &refs, &bytes);
 		if (rc == -ENOSPC && reserve_release(s) > 0)
-			rc = ckpt_write(s->io, s->dir, view, lsn, &refs, &bytes);
+			rc = ckpt_write(s->io, s->dir, view, lsn, &s->opt.progress, &refs, &bytes);
 	}
 	kvview_release(view);
 	if (rc)

@@ -4,6 +4,7 @@
 #ifndef KVFS_MOUNT_REPORT_H
 #define KVFS_MOUNT_REPORT_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kv.h"
 
@@ -19,6 +20,9 @@ void report_failure(const struct kv_report *r, const char *dir, int rc, const ch
  * there is nothing to say (preallocated zeros cut are not lost writes). */
 void report_notes(const struct kv_report *r, const char *dir, void (*line)(void *arg, const char *text),
 		  void *arg);
+
+/* Long work's progress as words: "recovery: 120 of 512 MiB" (keys for a checkpoint). */
+void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf, size_t len);
 
 /* A damage kind in a few words ("a bad record followed by valid records"). */
 const char *report_damage_words(enum kv_damage d);

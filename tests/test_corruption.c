@@ -212,7 +212,7 @@ static int judge(struct faultio *f, const char *what, int silent_loss_ok, int sa
 	struct kv *s;
 	cases++;
 	ck_assert_int_eq(faultio_clone(f, &before), 0);
-	int crc = kv_check(SIM_DIR, faultio_kvio(f), &crep);
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep);
 	ck_assert_msg(crc == 0 || crc == -EUCLEAN, "%s: kv_check %d", what, crc);
 	/* check must be read-only whatever it decides */
 	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
@@ -237,7 +237,7 @@ static int judge(struct faultio *f, const char *what, int silent_loss_ok, int sa
 			      "%s: refusal changed the disk: %s", what, why);
 		ck_assert_msg(orep.damaged == 1, "%s: refused without damage reported", what);
 		struct kv_report srep;
-		int src = kv_salvage(SIM_DIR, faultio_kvio(f), &srep);
+		int src = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep);
 		ck_assert_msg(src == 0, "%s: kv_salvage %d (%s)", what, src, tu_report(&srep));
 		ck_assert_msg(damaged_aside(f), "%s: salvage kept nothing aside", what);
 		/* values whose bytes the damage took stay unreadable (EIO, never wrong bytes) and
@@ -583,7 +583,7 @@ static void expect_strict_open_whole(struct faultio *f, const char *path, const 
 	ck_assert_int_eq(faultio_clone(f, &before), 0);
 	/* whatever check says of it (the engine reports covered damage its own way), it reads
 	 * and changes nothing */
-	int crc = kv_check(SIM_DIR, faultio_kvio(f), &rep);
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep);
 	ck_assert_msg(crc == 0 || crc == -EUCLEAN, "%s: kv_check: %s", what, strerror(-crc));
 	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
 		      "%s: kv_check changed the disk: %s", what, why);
@@ -614,7 +614,7 @@ static void expect_salvage_keeps_all(struct faultio *f, const char *path, const 
 	cases++;
 	if (!missing)
 		ck_assert_int_eq(faultio_read_file(f, path, &damaged, &dlen), 0);
-	int rc = kv_salvage(SIM_DIR, faultio_kvio(f), &rep);
+	int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
 	ck_assert_msg(rc == 0, "%s: kv_salvage: %s (%s)", what, strerror(-rc), tu_report(&rep));
 	/* salvage deletes nothing: the damaged bytes are still there, under their name or set
 	 * aside (a later strict open may delete a segment the snapshot covers: it is not needed) */

@@ -142,7 +142,7 @@ START_TEST(mid_log_damage_is_refused_and_nothing_changes)
 	char why[256];
 	ck_assert_int_eq(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why), 0);
 	/* kv_check agrees, and changes nothing either */
-	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), -EUCLEAN);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
 	ck_assert_uint_eq(rep.damage_offset, offs[3]);
 	ck_assert_int_eq(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why), 0);
 	faultio_destroy(before);
@@ -279,10 +279,10 @@ START_TEST(salvage_then_strict_open_succeeds)
 	record_offsets(f, SEG1, offs, 16, &size);
 	ck_assert_int_eq(faultio_flip(f, SEG1, offs[2] + 1, 0x10), 0);
 	struct kv_report rep;
-	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), &rep), 0);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
 	ck_assert_uint_eq(rep.set_aside, 1);
 	ck_assert(faultio_exists(f, SEG1 ".damaged"));
-	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), 0);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
 	expect_prefix(s, 2);
@@ -309,7 +309,7 @@ START_TEST(damaged_checkpoint_is_refused)
 	ck_assert_uint_eq(rep.damage_offset, 48);
 	char why[256];
 	ck_assert_int_eq(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why), 0);
-	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), -EUCLEAN);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
 	faultio_destroy(before);
 	faultio_destroy(f);
 }
@@ -319,7 +319,7 @@ START_TEST(check_reports_clean_store)
 {
 	struct faultio *f = store_with_records(10);
 	struct kv_report rep;
-	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), 0);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
 	ck_assert_uint_eq(rep.records_replayed, 10);
 	ck_assert_uint_eq(rep.last_lsn, 10);
 	ck_assert_int_eq(rep.damaged, 0);
@@ -723,7 +723,7 @@ START_TEST(damage_in_records_the_checkpoint_holds_costs_nothing_once_their_value
 	ck_assert_int_eq(faultio_flip(f, SEG1, offs[2] + 30, 0x01), 0); /* record 3's payload */
 	struct kv_report rep;
 	struct kv *s;
-	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), 0);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
 	ck_assert_uint_eq(rep.covered_damage, 1);
 	ck_assert_uint_eq(rep.covered_offset, offs[2]);
 	ck_assert_str_eq(rep.covered_file, "wal-0000000000000001.log");
@@ -734,7 +734,7 @@ START_TEST(damage_in_records_the_checkpoint_holds_costs_nothing_once_their_value
 	expect_a_to_h(s, NULL);
 	ck_assert_int_eq(kv_close(s), 0);
 	/* salvage finds nothing to set aside */
-	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), &rep), 0);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
 	ck_assert_uint_eq(rep.set_aside, 0);
 	ck_assert(!faultio_exists(f, SEG1 ".damaged"));
 	faultio_destroy(f);
@@ -754,7 +754,7 @@ START_TEST(damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the
 	ck_assert_int_eq(rep.damage, KV_DAMAGE_LOST_VALUES);
 	ck_assert_str_eq(rep.lost_key, "c");
 	ck_assert_ptr_nonnull(strstr(tu_report(&rep), "the first 'c'"));
-	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), -EUCLEAN);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
 	/* point in time: every intact record after the damage is kept; c's read fails, never lies */
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
 	ck_assert_uint_eq(rep.lost_keys, 1);
