@@ -59,7 +59,11 @@ struct rplan {
 	char **copy;
 	size_t n_copy;
 	int salvage; /* planned in salvage mode */
+	int tail_marked; /* the last record replayed is a close mark (or none was replayed) */
 	struct ckpt_refs refs;
+	/* salvage: the keys whose values lost bytes (to be deleted once the store is open) */
+	struct lost_key { uint8_t *key; size_t len; } *lost;
+	size_t n_lost;
 };
 
 static int name_push(char ***list, size_t *n, const char *name)
@@ -499,8 +503,10 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		}
 		struct rec_reader rr;
 		struct rec_loc loc = { .seg = first, .pos = off + REC_HDR_SIZE };
-		int vrc = rh.type != REC_TYPE_OPS ? -EPROTO : rec_reader_init(&rr, payload, rh.len);
-		if (!vrc)
+		int mark = rh.type == REC_TYPE_MARK;
+		int vrc = mark ? (rh.len ? -EBADMSG : 0)
+			       : rh.type != REC_TYPE_OPS ? -EPROTO : rec_reader_init(&rr, payload, rh.len);
+		if (!vrc && !mark)
 			vrc = sc->ix && !covered ? apply_record(sc->ix, &rr, &loc)
 						 : rec_validate(payload, rh.len, 0);
 		if ((vrc == -EBADMSG || vrc == -EPROTO) && covered) {
@@ -518,9 +524,10 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 			goto out;
 		}
 		if (!covered) {
-			sc->rep->records_replayed++;
+			sc->rep->records_replayed += !mark;
 			sc->plan->wal_bytes += REC_HDR_SIZE + rh.len;
 			sc->expected = rh.lsn + 1;
+			sc->plan->tail_marked = mark;
 		}
 		sc->last_lsn = rh.lsn;
 		off += REC_HDR_SIZE + rh.len;
@@ -607,6 +614,20 @@ static int is_lost(const struct scan *sc, uint64_t seg)
  * range among records the checkpoint holds)? Replay did not need those places, but a value whose
  * extent points there has lost bytes: strict refuses, naming the first such key; salvage opens
  * and says how many keys and which first (their reads fail with EIO, never return wrong bytes). */
+static int lost_key_push(struct rplan *p, const void *key, size_t klen)
+{
+	struct lost_key *a = realloc(p->lost, (p->n_lost + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	p->lost = a;
+	a[p->n_lost].key = malloc(klen ? klen : 1);
+	if (!a[p->n_lost].key)
+		return -ENOMEM;
+	memcpy(a[p->n_lost].key, key, klen);
+	a[p->n_lost++].len = klen;
+	return 0;
+}
+
 static int assess_lost(struct scan *sc)
 {
 	struct kvcursor *c;
@@ -645,8 +666,12 @@ static int assess_lost(struct scan *sc)
 			snprintf(sc->rep->lost_key, sizeof(sc->rep->lost_key), "%.*s",
 				 (int)(klen < sizeof(sc->rep->lost_key) - 1 ? klen : sizeof(sc->rep->lost_key) - 1),
 				 (const char *)key);
+		if (hit && sc->mode == RECOVER_SALVAGE && !rc)
+			rc = lost_key_push(sc->plan, key, klen);
 	}
 	kvcursor_close(c);
+	if (rc)
+		return rc;
 	if (!sc->rep->lost_keys)
 		return 0;
 	char name[32];
@@ -781,6 +806,7 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 	if (!sc.plan)
 		return -ENOMEM;
 	sc.plan->salvage = mode == RECOVER_SALVAGE;
+	sc.plan->tail_marked = 1;
 	rc = io->list_dir(io, dir, &names, &n);
 	if (rc)
 		goto out;
@@ -1039,6 +1065,11 @@ void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_re
 	*wal_bytes = plan->wal_bytes;
 }
 
+int recovery_tail_vouched(const struct rplan *plan)
+{
+	return plan->tail_marked;
+}
+
 const struct ckpt_refs *recovery_refs(const struct rplan *plan)
 {
 	return &plan->refs;
@@ -1060,6 +1091,18 @@ void recovery_free(struct rplan *plan)
 	free(plan->remove);
 	free(plan->aside);
 	free(plan->covered);
+	for (size_t k = 0; k < plan->n_lost; k++)
+		free(plan->lost[k].key);
+	free(plan->lost);
 	ckpt_refs_free(&plan->refs);
 	free(plan);
+}
+
+size_t recovery_lost_keys(const struct rplan *plan, size_t i, const void **key, size_t *klen)
+{
+	if (i < plan->n_lost) {
+		*key = plan->lost[i].key;
+		*klen = plan->lost[i].len;
+	}
+	return plan->n_lost;
 }

@@ -47,7 +47,12 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
  * *resume_out 0: start a new one). */
 void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_resume *resume,
 		     int *resume_out, uint64_t *wal_bytes);
+/* 0 when the records replayed end without a close mark: nothing on disk says they were all
+ * synced (a crash, not a clean close, ended the last run); a close mark then should say so. */
+int recovery_tail_vouched(const struct rplan *plan);
 /* The segments the loaded checkpoint references (the plan keeps ownership). */
 const struct ckpt_refs *recovery_refs(const struct rplan *plan);
+/* Salvage: the number of keys whose values lost bytes; key i of them (when i is below it). */
+size_t recovery_lost_keys(const struct rplan *plan, size_t i, const void **key, size_t *klen);
 void recovery_free(struct rplan *plan);
 #endif
