@@ -37,7 +37,8 @@
  * After every step that changes what a crash would leave:
  *  - power cut: recovery (the newest checkpoint named on disk; every segment it references with
  *    live bytes must be there, or it refuses; then replay of LSN > L: a missing record followed
- *    by a present one is damage, refused) must open, keep every acknowledged write, give exactly
+ *    by a present one or by a later segment is damage, refused) must open, keep every
+ *    acknowledged write, give exactly
  *    the state after some prefix of the history, and every key's bytes must be on disk (its
  *    record present in an existing segment): recovered_state_is_right;
  *  - process kill: the same from the page cache and the current names; then the new session's
@@ -185,6 +186,10 @@ inline recover_and_check(need_upto) {
 	gap = 0;
 	l = rk + 2;
 	do :: l < next_lsn -> if :: present[l] -> gap = 1 :: else -> skip fi; l++ :: else -> break od;
+	/* a segment whose header names an LSN past where the log stopped: "gap in LSNs" (a segment
+	 * naming exactly the next LSN with nothing valid in it was created just before the crash) */
+	t = 0;
+	do :: t < NSEG -> if :: ns_seg[t] && SEG_FIRST(t) > rk + 1 -> gap = 1 :: else -> skip fi; t++ :: else -> break od;
 	refused = refused || gap;
 	/* check_references + assess_lost: a value (after replay) has bytes where the log is lost
 	 * (a segment the checkpoint references is gone, or shorter than the record): strict refuses */
@@ -219,7 +224,7 @@ inline print_state() {
 	:: else -> skip
 	fi;
 	if
-	:: gap -> printf("@@ CRASH:   (LSN %d is missing and a later record is there: damage)\n", rk + 1)
+	:: gap -> printf("@@ CRASH:   (LSN %d is missing and a later record or segment is there: damage)\n", rk + 1)
 	:: else -> skip
 	fi;
 	i = 0;
@@ -455,9 +460,17 @@ inline wal_sync(x) {
 
 /* segtab_read, first step: pin the segment's shared descriptor (opened by name on first use),
  * or ENOENT when the segment has left the table. The mutants take the descriptor unpinned. */
-inline seg_pin(s, got, pin) {
+inline seg_pin(s, got, pin, who) {
 	if
-	:: seg_cur[s] -> got = 1; if :: pin -> pins[s]++ :: else -> skip fi
+	:: seg_cur[s] ->
+		got = 1;
+		if :: pin -> pins[s]++ :: else -> skip fi;
+		if
+		:: who == CLEANER && pin -> printf("@@ cleaner: pins segment %d's descriptor\n", s)
+		:: who == CLEANER && !pin -> printf("@@ cleaner: takes segment %d's descriptor without a pin\n", s)
+		:: who == READER && pin -> printf("@@ reader: pins segment %d's descriptor\n", s)
+		:: else -> printf("@@ reader: takes segment %d's descriptor without a pin\n", s)
+		fi
 	:: else -> got = 0
 	fi
 }
@@ -528,7 +541,7 @@ proctype cleaner() {
 		e = ce[key];
 		if
 		:: e ->
-			atomic { seg_pin(s, got, CLEANER_PINS) };
+			atomic { seg_pin(s, got, CLEANER_PINS, CLEANER) };
 			if
 			:: got ->
 				atomic { seg_pread_unpin(s, CLEANER, CLEANER_PINS); v = rval[e] };
@@ -642,7 +655,7 @@ proctype reader() {
 	   :: !e -> break   /* no such key: nothing to read */
 	   :: else -> skip
 	   fi;
-	   atomic { seg_pin(rseg[e], got, READER_PINS) };
+	   atomic { seg_pin(rseg[e], got, READER_PINS, READER) };
 	   if
 	   :: got ->
 		atomic {
