@@ -38,9 +38,9 @@
  *  - power cut: recovery (the newest checkpoint named on disk; every segment it references with
  *    live bytes must be there, or it refuses; then replay of LSN > L: a missing record followed
  *    by a present one or by a later segment is damage, refused) must open, keep every
- *    acknowledged write, give exactly
- *    the state after some prefix of the history, and every key's bytes must be on disk (its
- *    record present in an existing segment): recovered_state_is_right;
+ *    acknowledged write, give exactly the state after some prefix of the history, and every
+ *    key's bytes must be on disk (its record present in an existing segment):
+ *    recovered_state_is_right;
  *  - process kill: the same from the page cache and the current names; then the new session's
  *    recovery_commit fsyncs the directory and deletes the segments the loaded checkpoint covers
  *    (wholly at or below its L, not referenced) and the older checkpoints; a power cut follows:
@@ -121,6 +121,7 @@ hidden byte a_read_of_a_present_key_never_fails;
 
 #define SEG_FIRST(s) ((s) * SEGCAP + 1)
 #define SEG_LAST(s) (((s) + 1) * SEGCAP)          /* of a sealed segment */
+/* K == 2 written out: the live index / checkpoint c has bytes in segment s */
 #define LIVE_IN(s) ((src[0] && rseg[src[0]] == (s)) || (src[1] && rseg[src[1]] == (s)))
 #define CK_REFS(c, s) ((ck_src[(c) * K] && rseg[ck_src[(c) * K]] == (s)) || \
                        (ck_src[(c) * K + 1] && rseg[ck_src[(c) * K + 1]] == (s)))
