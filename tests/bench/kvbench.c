@@ -398,6 +398,11 @@ static void scale_one(uint64_t n, struct scale_result *r)
 	free(order);
 }
 
+static void scale_child(void *arg, void *out)
+{
+	scale_one(*(const uint64_t *)arg, out);
+}
+
 static void bench_scale(void)
 {
 	printf("\n## Scale: 16-byte keys, 100-byte values, sync=none, one thread; each size in its own "
@@ -408,33 +413,11 @@ static void bench_scale(void)
 	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (uint64_t n = nkeys / 100; n <= nkeys; n *= 10) {
 		struct scale_result r;
-		struct rusage ru;
-		int fds[2], st;
-		pid_t pid;
 
 		if (n < 10)
 			continue;
 		memset(&r, 0, sizeof r);
-		if (pipe(fds) < 0)
-			die("pipe", -errno);
-		fflush(NULL);
-		pid = fork();
-		if (pid < 0)
-			die("fork", -errno);
-		if (pid == 0) {
-			close(fds[0]);
-			scale_one(n, &r);
-			if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
-				_exit(1);
-			_exit(0);
-		}
-		close(fds[1]);
-		if (read(fds[0], &r, sizeof r) != (ssize_t)sizeof r)
-			memset(&r, 0, sizeof r);
-		close(fds[0]);
-		if (wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			die("scale child", -EIO);
-		r.rss_kib = ru.ru_maxrss;
+		in_child(scale_child, &n, &r, sizeof r, &r.rss_kib);
 		printf("| %" PRIu64 " | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.3f | %.0f | %.3f | %.3f |\n",
 		       n, r.seq, r.rnd, r.read, r.mem_per_key, (double)r.rss_kib / 1024.0,
 		       (double)r.rss_kib * 1024.0 / (double)n, r.wal_mb, r.replay_s,
