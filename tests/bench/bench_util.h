@@ -80,15 +80,16 @@ static inline double bench_pct(double *v, size_t n, double q)
 	return v[i < n ? i : n - 1];
 }
 
-/* Empties the page cache so that the next reads of dir's files go to the disk. As root: sync,
- * then "3" into /proc/sys/vm/drop_caches (every clean page of the machine, not only dir's);
- * returns 1. Otherwise (not root): fdatasync and posix_fadvise(DONTNEED) on each regular file
- * directly in dir; returns 0. A negative errno when neither worked. */
-static inline int bench_drop_caches(const char *dir)
+/* Empties the page cache so that the next reads of dir's files go to the disk. With
+ * whole_machine, as root: sync, then "3" into /proc/sys/vm/drop_caches (every clean page of the
+ * machine, not only dir's); returns 1. Otherwise (not root, or not whole_machine: the suite's
+ * tiny runs must not empty everyone's cache): fdatasync and posix_fadvise(DONTNEED) on each
+ * regular file directly in dir; returns 0. A negative errno when neither worked. */
+static inline int bench_drop_caches(const char *dir, int whole_machine)
 {
 	DIR *d;
 	struct dirent *e;
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	int fd = whole_machine ? open("/proc/sys/vm/drop_caches", O_WRONLY) : -1;
 
 	if (fd >= 0) {
 		int ok;
@@ -121,7 +122,8 @@ static inline int bench_drop_caches(const char *dir)
 static inline const char *bench_cold_how(int how)
 {
 	return how > 0 ? "sync + echo 3 > /proc/sys/vm/drop_caches (as root)"
-		       : "not root: fdatasync + posix_fadvise(DONTNEED) on each of the store's files";
+		       : "fdatasync + posix_fadvise(DONTNEED) on each of the store's files (not root, or "
+			 "--tiny)";
 }
 
 /* ---- the disk's limits -------------------------------------------------------------------- */

@@ -15,7 +15,8 @@
  *   reopen            close the randomly filled store and time opening it again (the engine
  *                     replays its log; the others find their files)
  *   cold read         the page cache emptied (bench_drop_caches: as root, echo 3 >
- *                     /proc/sys/vm/drop_caches), the store opened again (timed: cold reopen),
+ *                     /proc/sys/vm/drop_caches; with --tiny or not root, fadvise DONTNEED on
+ *                     the store's files), the store opened again (timed: cold reopen),
  *                     the cache emptied once more, then --cold gets of random keys: each store
  *                     with what its open left in its own memory and nothing in the kernel's;
  *                     gets/s and p50/p99 latency
@@ -66,6 +67,7 @@ static uint64_t nkeys = 200000;
 static uint64_t cap_keys[16]; /* per store, 0: nkeys */
 static unsigned nsync = 1000;
 static unsigned ncold = 10000; /* gets of the cold read */
+static int cold_whole_machine = 1; /* bench_drop_caches may empty the machine's cache */
 
 static double now_s(void)
 {
@@ -637,13 +639,13 @@ static void cold_read(const struct peer *p, const char *dir, const uint64_t *ord
 
 	if (!lat)
 		fail("peers", "malloc", strerror(ENOMEM));
-	r->cold_how = bench_drop_caches(dir);
+	r->cold_how = bench_drop_caches(dir, cold_whole_machine);
 	if (r->cold_how < 0)
 		fail(p->name, "emptying the page cache", strerror(-r->cold_how));
 	t0 = now_s();
 	h = p->open(dir, FILL_RAND);
 	r->cold_open_s = now_s() - t0;
-	if (bench_drop_caches(dir) < 0)
+	if (bench_drop_caches(dir, cold_whole_machine) < 0)
 		fail(p->name, "emptying the page cache", dir);
 	io0 = read_bytes();
 	t0 = now_s();
@@ -740,7 +742,7 @@ int main(int argc, char **argv)
 					cap_keys[k] = strtoull(eq + 1, NULL, 10);
 			continue;
 		} else if (!strcmp(argv[i], "--tiny")) {
-			nkeys = 2000, nsync = 20, ncold = 200;
+			nkeys = 2000, nsync = 20, ncold = 200, cold_whole_machine = 0;
 			continue;
 		}
 		for (k = 0; k < NPEERS; k++)
