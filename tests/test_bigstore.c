@@ -433,7 +433,7 @@ static void churn_open(struct churn *c)
 	o.segment_bytes = SEG;
 	o.cleaner = 0;              /* the test runs the policy itself, at known points */
 	rc = kv_open(&c->s, c->dir, &o, &rep);
-	ck_assert_msg(rc == 0, "kv_open %s: %s (%s)", c->dir, strerror(-rc), rep.message);
+	ck_assert_msg(rc == 0, "kv_open %s: %s (problem %d, file %s)", c->dir, strerror(-rc), (int)rep.problem, rep.file);
 }
 
 static void churn_begin(struct churn *c, const char *pattern, unsigned nkeys, uint64_t live)
