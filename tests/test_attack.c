@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -268,6 +269,103 @@ START_TEST(a_second_salvage_sets_nothing_more_aside)
 }
 END_TEST
 
+/* The newest checkpoint's LSN L lies in the log: the segment being appended to when it was
+ * written always holds L (or starts at L + 1) and is never deleted while it is current. A log
+ * that ends before L, or no log at all, means segments are missing — and with them any records
+ * after L. Today recovery quietly starts a new segment at L + 1: the last segment deleted (by
+ * hand, by a damaged filesystem), `kv_cli --check` says "log segments: 0 ... status: clean", and
+ * the flushed k4 and k5 are gone (kv_cli -o segment_bytes=4k: PUT k1..k3 1500 bytes, DEL k1..k3,
+ * SNAP, PUT k4, PUT k5, FLUSH; rm the last wal file; GET k4 -> (nil)). Refuse (DURABILITY 3.3). */
+START_TEST(a_missing_last_segment_is_refused)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 4096;
+	struct kv *s;
+	struct kv_report rep;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	char v[1500];
+	memset(v, 'v', sizeof v - 1);
+	v[sizeof v - 1] = 0;
+	put_str(s, "k1", v);
+	put_str(s, "k2", v);
+	put_str(s, "k3", v); /* a second segment */
+	ck_assert_int_eq(kv_del(s, "k1", 2), 0);
+	ck_assert_int_eq(kv_del(s, "k2", 2), 0);
+	ck_assert_int_eq(kv_del(s, "k3", 2), 0);
+	ck_assert_int_eq(kv_snapshot(s), 0); /* LSN 6: nothing live; the first segment goes */
+	put_str(s, "k4", "four");
+	put_str(s, "k5", "five");
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	char **names;
+	size_t n, segs = 0;
+	char last[300] = "";
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t first;
+		if (seg_parse_name(names[i], &first) == 0) {
+			segs++;
+			snprintf(last, sizeof last, SIM_DIR "/%s", names[i]);
+		}
+	}
+	faultio_free_names(names, n);
+	ck_assert_uint_eq(segs, 1);
+	ck_assert_int_eq(faultio_remove(f, last), 0);
+	int rc = open_mode(f, NULL, KV_RECOVERY_STRICT, &rep, &s);
+	if (rc == 0) {
+		ck_assert_int_eq(kv_close(s), 0);
+		ck_abort_msg("the store opened without its last segment; k4 and k5 (flushed) are gone (report: '%s')",
+			     rep.message);
+	}
+	ck_assert_int_eq(rc, -EUCLEAN);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* The same loss seen from inside the segment: from a record the checkpoint holds to the end of
+ * the log the bytes read back as zeros (lost writes). Records the checkpoint holds were synced,
+ * so that is damage, and nothing says the log ended at the checkpoint: the flushed records after
+ * it may have been there. Today: "damaged at offset 129 in records the checkpoint (LSN 4) already
+ * holds: not needed, nothing lost", `--check` status clean, the flushed k4 and k5 gone (kv_cli:
+ * PUT x, DEL x, PUT y, DEL y, SNAP, PUT k4, PUT k5, FLUSH; zero wal-...1.log from record 3 on). */
+START_TEST(zeros_from_a_checkpointed_record_to_the_end_of_the_log_are_refused)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "x", "one");
+	ck_assert_int_eq(kv_del(s, "x", 1), 0);
+	put_str(s, "y", "two");
+	ck_assert_int_eq(kv_del(s, "y", 1), 0);
+	ck_assert_int_eq(kv_snapshot(s), 0); /* LSN 4, nothing live */
+	put_str(s, "k4", "four");
+	put_str(s, "k5", "five");
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	uint64_t offs[8];
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, 8), 6);
+	bool is_dir;
+	uint64_t size;
+	ck_assert_int_eq(faultio_stat(f, SEG1, &is_dir, &size), 0);
+	uint8_t *zeros = calloc(1, size);
+	uint64_t from = offs[2] + REC_HDR_SIZE; /* inside record 3 (PUT y), to the end */
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, from, zeros, size - from), 0);
+	free(zeros);
+	struct kv_report rep;
+	int rc = open_mode(f, NULL, KV_RECOVERY_STRICT, &rep, &s);
+	if (rc == 0) {
+		void *got = NULL;
+		uint64_t len;
+		int k4 = kv_get(s, "k4", 2, &got, &len);
+		free(got);
+		ck_assert_int_eq(kv_close(s), 0);
+		ck_abort_msg("opened (k4: %s); report: '%s'", k4 ? strerror(-k4) : "there", rep.message);
+	}
+	ck_assert_int_eq(rc, -EUCLEAN);
+	faultio_destroy(f);
+}
+END_TEST
+
 /* ---- quotas ---- */
 
 /* A disk quota: fallocate past the limit fails with EDQUOT (ext4, xfs), where a full disk says
@@ -395,6 +493,8 @@ int main(void)
 	tcase_add_test(tc, a_zeroed_sector_in_flushed_records_is_damage_not_a_torn_tail);
 	tcase_add_test(tc, a_strict_open_succeeds_after_salvage_of_a_damaged_live_value);
 	tcase_add_test(tc, a_second_salvage_sets_nothing_more_aside);
+	tcase_add_test(tc, a_missing_last_segment_is_refused);
+	tcase_add_test(tc, zeros_from_a_checkpointed_record_to_the_end_of_the_log_are_refused);
 	tcase_add_test(tc, a_store_over_its_quota_opens_and_reads);
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_under_a_quota_smaller_than_a_segment);
 	tcase_add_test(tc, a_store_with_more_segments_than_descriptors_reads_whole);
