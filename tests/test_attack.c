@@ -86,7 +86,9 @@ static int fill_disk(struct kv *s, size_t vlen, int interleave)
  * left: then a delete, which needs a log record, fails with ENOSPC like any write, the
  * checkpoint that would delete dead segments fails too, and the store can never shrink again.
  * The same on a 16 MiB tmpfs with kv_cli (segment_bytes=256k, 16 KiB values): every DEL
- * answers ERR No space left on device, also after a reopen. */
+ * answers ERR No space left on device, also after a reopen; and through a kvfs mount there
+ * (16 KiB files until cp fails, 40 more cp's that fail as a retrying program's would): rm of
+ * each of 500 files fails with "No space left on device". */
 START_TEST(a_full_disk_still_takes_deletes)
 {
 	struct faultio *f = sim_disk();
@@ -404,6 +406,25 @@ START_TEST(zeros_from_a_checkpointed_record_to_the_end_of_the_log_are_refused)
 }
 END_TEST
 
+/* An I/O error while recovering: "Cannot open the store: one clear line on stderr naming the
+ * file and the reason" (design §2). Today: "DIR: recovery failed: Input/output error" (kv_cli
+ * under strace -e inject=pread64:error=EIO:when=9), and for a segment name that is a directory
+ * "DIR: recovery failed: Is a directory", "DIR: cannot finish recovery: Is a directory" — which
+ * file, the operator has to guess. */
+START_TEST(an_io_error_while_recovering_names_the_file)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_fail(f, FIO_OP_PREAD, 1, -EIO, true), 0);
+	struct kv_report rep;
+	ck_assert_int_eq(open_mode(f, NULL, KV_RECOVERY_STRICT, &rep, &s), -EIO);
+	ck_assert_msg(strstr(rep.message, "wal-0000000000000001.log"), "the message names no file: '%s'", rep.message);
+	faultio_destroy(f);
+}
+END_TEST
+
 /* ---- quotas ---- */
 
 /* A disk quota: fallocate past the limit fails with EDQUOT (ext4, xfs), where a full disk says
@@ -534,6 +555,7 @@ int main(void)
 	tcase_add_test(tc, a_second_salvage_sets_nothing_more_aside);
 	tcase_add_test(tc, a_missing_last_segment_is_refused);
 	tcase_add_test(tc, zeros_from_a_checkpointed_record_to_the_end_of_the_log_are_refused);
+	tcase_add_test(tc, an_io_error_while_recovering_names_the_file);
 	tcase_add_test(tc, a_store_over_its_quota_opens_and_reads);
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_under_a_quota_smaller_than_a_segment);
 	tcase_add_test(tc, a_store_with_more_segments_than_descriptors_reads_whole);
