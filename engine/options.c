@@ -100,8 +100,8 @@ static const struct row rows[] = {
 	  K_WORDS, 0, 0, set_sync },
 	{ { "commit_ms", "N", "batch mode's flush bound, 1..60000 ms (default 10)" },
 	  K_NUMBER, 1, 60000, set_commit_ms },
-	{ { "checkpoint_bytes", "N", "checkpoint once this much log was written since the last one, "
-	    "4k..1T (default 256M)" },
+	{ { "checkpoint_bytes", "N", "checkpoint once this much log was written since the last one "
+	    "(or twice the last checkpoint's size, if more), 4k..1T (default 256M)" },
 	  K_NUMBER, 4096, 1ull << 40, set_checkpoint },
 	{ { "snapshot_wal_bytes", "N", "the old name of checkpoint_bytes" },
 	  K_NUMBER, 4096, 1ull << 40, set_checkpoint },

@@ -221,6 +221,11 @@ static void unpin(struct segtab *t, struct rfd *r)
 /* The data of one operation is laid out as a table of chunk checksums (u32 each, one per
  * DATA_CHUNK bytes) right before the bytes themselves (record.h). To hand out bytes
  * [at, at + len) of it, read every chunk they touch whole and its checksum, and check. */
+/* The checksum table and the data it covers lie apart in a record by the rest of the table and
+ * the chunks before the range: up to this gap they are read with one pread (a small value's
+ * checksum sits right before its bytes). */
+#define ONE_READ_GAP 4096u
+
 int segtab_read(struct segtab *t, const struct kvext *e, uint64_t from, void *buf, size_t len,
 		uint64_t *bad_seg, uint64_t *bad_off)
 {
@@ -228,7 +233,7 @@ int segtab_read(struct segtab *t, const struct kvext *e, uint64_t from, void *bu
 	uint64_t c0 = at / DATA_CHUNK, c1 = (at + len - 1) / DATA_CHUNK;
 	uint64_t nchunks = data_chunks(e->dlen);
 	uint64_t span_lo = c0 * DATA_CHUNK, span_hi = (c1 + 1) * DATA_CHUNK;
-	uint8_t *span = NULL, stack_crcs[256], *crcs = stack_crcs;
+	uint8_t *whole = NULL, *span = NULL, stack[8192], *crcs;
 	struct rfd *r = NULL;
 	size_t got;
 	int rc;
@@ -238,45 +243,51 @@ int segtab_read(struct segtab *t, const struct kvext *e, uint64_t from, void *bu
 	if (span_hi > e->dlen)
 		span_hi = e->dlen;
 	size_t ncrc = (size_t)(c1 - c0 + 1), span_len = (size_t)(span_hi - span_lo);
+	uint64_t tab = e->cbase - 4 * nchunks + 4 * c0, data_at = e->cbase + span_lo;
+	uint64_t gap = data_at - (tab + 4 * ncrc);
+	int one = gap <= ONE_READ_GAP;
+	/* one read: table, gap and span in one buffer; else the table apart, the span straight
+	 * into the caller's buffer when the range is whole chunks */
+	size_t first_len = one ? (size_t)(4 * ncrc + gap + span_len) : 4 * ncrc;
 	rc = pin(t, e->seg, &r);
 	if (rc)
 		return rc;
-	if (ncrc * 4 > sizeof(stack_crcs)) {
-		crcs = malloc(ncrc * 4);
-		if (!crcs) {
-			rc = -ENOMEM;
-			goto out;
-		}
+	whole = first_len <= sizeof(stack) ? stack : malloc(first_len);
+	if (!whole) {
+		rc = -ENOMEM;
+		goto out;
 	}
-	/* straight into the caller's buffer when the range is whole chunks */
-	span = (span_lo == at && span_len == len) ? buf : malloc(span_len);
+	crcs = whole;
+	if (one)
+		span = whole + 4 * ncrc + gap;
+	else
+		span = (span_lo == at && span_len == len) ? buf : malloc(span_len);
 	if (!span) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	uint64_t tab = e->cbase - 4 * nchunks + 4 * c0;
-	rc = t->io->pread(t->io, r->fd, crcs, ncrc * 4, tab, &got);
-	if (!rc && got != ncrc * 4)
+	rc = t->io->pread(t->io, r->fd, whole, first_len, tab, &got);
+	if (!rc && got != first_len)
 		rc = -EIO, *bad_off = tab + got;
-	if (!rc) {
-		rc = t->io->pread(t->io, r->fd, span, span_len, e->cbase + span_lo, &got);
+	if (!rc && !one) {
+		rc = t->io->pread(t->io, r->fd, span, span_len, data_at, &got);
 		if (!rc && got != span_len)
-			rc = -EIO, *bad_off = e->cbase + span_lo + got;
+			rc = -EIO, *bad_off = data_at + got;
 	}
 	for (size_t k = 0; !rc && k < ncrc; k++) {
 		size_t lo = k * DATA_CHUNK, n = span_len - lo < DATA_CHUNK ? span_len - lo : DATA_CHUNK;
 		if (crc32c(0, span + lo, n) != le_get32(crcs + 4 * k))
-			rc = -EIO, *bad_off = e->cbase + span_lo + lo;
+			rc = -EIO, *bad_off = data_at + lo;
 	}
 	if (rc == -EIO)
 		*bad_seg = e->seg;
 	if (!rc && span != buf)
 		memcpy(buf, span + (at - span_lo), len);
 out:
-	if (span != buf)
+	if (!one && span != buf)
 		free(span);
-	if (crcs != stack_crcs)
-		free(crcs);
+	if (whole != stack)
+		free(whole);
 	unpin(t, r);
 	return rc;
 }

@@ -344,9 +344,15 @@ static void kv_free(struct kv *s)
 }
 
 /* The due point of the next automatic checkpoint. */
+/* The next automatic checkpoint: after checkpoint_bytes of log, or twice the last checkpoint's
+ * size if that is more, so that writing checkpoints of a big index never costs more than half
+ * the log's bytes (and replay after it stays within about twice loading it). */
 static uint64_t checkpoint_due(const struct kv *s, uint64_t now)
 {
-	return now + s->opt.checkpoint_bytes;
+	uint64_t every = s->opt.checkpoint_bytes;
+	if (2 * s->ckpt_file_bytes > every)
+		every = 2 * s->ckpt_file_bytes;
+	return now + every;
 }
 
 /* Index and segment table, with the index's accounting landing in the table. */

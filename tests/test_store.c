@@ -416,6 +416,41 @@ START_TEST(a_checkpoint_costs_the_keys_not_the_bytes)
 }
 END_TEST
 
+/* Checkpoints of a big index come no oftener than every twice their size of log: writing them
+ * never costs more than half the log's bytes, whatever checkpoint_bytes says. */
+START_TEST(automatic_checkpoints_of_a_big_index_wait_for_twice_their_size_of_log)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	o.checkpoint_bytes = 4096;
+	o.cleaner = 0;
+	struct kv *s;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	struct kv_batch *b;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	char k[32];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(k, sizeof k, "some/longer/key/%06d", i);
+		ck_assert_int_eq(kv_batch_put(b, k, strlen(k), NULL, 0, "v", 1), 0);
+	}
+	ck_assert_int_eq(kv_apply(s, b, NULL), 0); /* one record: no automatic checkpoint races */
+	kv_batch_free(b);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	struct kv_stats st;
+	kv_stats(s, &st);
+	char name[64];
+	snprintf(name, sizeof name, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, name, &data, &len), 0);
+	free(data);
+	ck_assert_uint_gt(len, 4096);
+	ck_assert_uint_eq(st.snapshot_due, st.wal_bytes + 2 * len);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 /* Writers keep going while a snapshot is written from a view. */
 struct writer_arg {
 	struct kv *s;
@@ -868,6 +903,7 @@ int main(void)
 	tcase_add_test(tc, a_checkpoint_deletes_the_segments_whose_values_are_all_gone);
 	tcase_add_test(tc, automatic_snapshot_when_log_passes_threshold);
 	tcase_add_test(tc, a_checkpoint_costs_the_keys_not_the_bytes);
+	tcase_add_test(tc, automatic_checkpoints_of_a_big_index_wait_for_twice_their_size_of_log);
 	tcase_add_test(tc, snapshots_and_writers_run_concurrently_and_reopen_agrees);
 	tcase_add_test(tc, stats_report_keys_bytes_and_memory);
 	tcase_add_test(tc, four_kib_write_into_1_gib_value_costs_o_4_kib);
