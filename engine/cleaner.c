@@ -24,6 +24,8 @@
 
 /* A piece to move: the key (in the arena), the file range, and where its bytes are now. */
 struct piece {
+	size_t key_no;  /* which key, in collection order (the empty key takes no arena bytes, so
+			 * key_at alone does not tell two keys apart) */
 	size_t key_at;
 	size_t klen;
 	struct kvext e; /* the current extent, cut to the piece */
@@ -38,6 +40,7 @@ struct victim {
 struct plan {
 	struct piece *p;
 	size_t n, cap;
+	size_t keys; /* keys collected so far */
 	uint8_t *arena;
 	size_t alen, acap;
 };
@@ -82,7 +85,8 @@ static int add_extent(struct plan *pl, size_t key_at, size_t klen, const struct 
 		part.off += done;
 		part.pos += done;
 		part.len = (uint32_t)(e->len - done < PIECE_MAX ? e->len - done : PIECE_MAX);
-		pl->p[pl->n++] = (struct piece){ .key_at = key_at, .klen = klen, .e = part, .victim = victim };
+		pl->p[pl->n++] = (struct piece){ .key_no = pl->keys, .key_at = key_at, .klen = klen, .e = part,
+						 .victim = victim };
 	}
 	return 0;
 }
@@ -224,8 +228,10 @@ static int collect(struct kv *s, struct victim *victims, size_t nv, int defrag, 
 						    (vi == last ? 3 + 4 : 0);
 				last = vi;
 			}
-			if (key_at == SIZE_MAX)
+			if (key_at == SIZE_MAX) {
 				rc = arena_key(pl, key, klen, &key_at);
+				pl->keys++;
+			}
 			if (!rc)
 				rc = add_extent(pl, key_at, klen, &e[i], merge ? -1 : vi);
 		}
@@ -295,7 +301,7 @@ static int move_batch(struct kv *s, struct plan *pl, size_t from, size_t to, uin
 			at += p->e.len;
 		}
 		/* a run ends at the last piece or where the key changes */
-		int last = i + 1 == to || pl->p[i + 1].key_at != p->key_at;
+		int last = i + 1 == to || pl->p[i + 1].key_no != p->key_no;
 		if (last && run) {
 			rc = batch_relocate(b, pl->arena + p->key_at, p->klen, rp, (uint32_t)run, data + run_at);
 			if (rc)
@@ -324,6 +330,14 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Writers outrun a throttled cleaner: past half again the bound, it works flat out. */
+static int far_behind(struct kv *s)
+{
+	uint64_t bytes, live;
+	segtab_totals(s->segs, &bytes, &live);
+	return bytes > 3 * live + 2 * s->opt.segment_bytes;
 }
 
 /* One pass: pick, collect, move, checkpoint. With throttle, the pass sleeps as long as it
@@ -368,7 +382,7 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 			i = j;
 			if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
 				break;
-			if (throttle) {
+			if (throttle && !far_behind(s)) {
 				uint64_t spent = now_ns() - t0;
 				struct timespec ts = { .tv_sec = (time_t)(spent / 1000000000u),
 						       .tv_nsec = (long)(spent % 1000000000u) };
