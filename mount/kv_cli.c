@@ -364,20 +364,21 @@ static enum live live_connect(const char *dir, int *fd, struct ctl_hello *hello)
 	return LIVE_NONE;
 }
 
-/* The store is locked and we are not talking to the daemon: who holds it, plainly. */
-static void live_locked_note(const char *dir)
+/* The store is locked and we are not talking to the daemon: who holds it, plainly, as words
+ * that continue the line saying it is locked. */
+static void live_locked_words(const char *dir, char *buf, size_t len)
 {
 	struct ctl_hello hello;
 	int fd;
 
 	if (live_connect(dir, &fd, &hello) == LIVE_CONNECTED) {
-		fprintf(stderr, PROG ": %s is mounted at %s by kvfs (pid %ld)\n", dir,
-			hello.mountpoint, hello.pid);
+		snprintf(buf, len, "it is mounted at %s by kvfs (pid %ld)", hello.mountpoint,
+			 hello.pid);
 		close(fd);
 		return;
 	}
-	fprintf(stderr, PROG ": no kvfs daemon answers on %s/" CTL_SOCKET_NAME " (the holder is "
-		"another kv_cli or program, or a daemon still starting or stopping)\n", dir);
+	snprintf(buf, len, "no kvfs daemon answers on %s/" CTL_SOCKET_NAME " (the holder is another "
+		 "kv_cli or program, or a daemon still starting or stopping)", dir);
 }
 
 /* Sends one request and copies its reply to stdout. Returns the reply's enum kvcmd_result, or
@@ -660,15 +661,17 @@ static int run_check(const char *dir)
 	rc = kv_check(dir, NULL, progress_hook(), &rep);
 	if (rc && rc != -EUCLEAN) {
 		char line[2048];
+		char holder[PATH_MAX + 200] = "";
+
 		report_failure(&rep, dir, rc, NULL, line, sizeof(line));
-		fprintf(stderr, PROG ": checking: %s\n", line);
-		if (rep.problem == KV_PROBLEM_LOCKED) {
-			/* the daemon's files change under a reader: check a copy instead */
-			live_locked_note(dir);
+		/* a store in use changes under a reader: a backup of it is checked instead */
+		if (rep.problem == KV_PROBLEM_LOCKED)
+			live_locked_words(dir, holder, sizeof(holder));
+		fprintf(stderr, PROG ": checking: %s%s%s\n", line, holder[0] ? "; " : "", holder);
+		if (rep.problem == KV_PROBLEM_LOCKED)
 			fprintf(stderr, PROG ": a store in use is not checked; check a backup of it "
 				"(" PROG " --backup %s DEST, then " PROG " --check DEST), or unmount it "
 				"first (kvfs --unmount MOUNTPOINT)\n", dir);
-		}
 		return EXIT_USAGE;
 	}
 	print_report(stdout, &rep);
@@ -707,10 +710,12 @@ static void report_open_error(const char *dir, int rc, const struct kv_report *r
 	char line[2048], way_out[PATH_MAX + 160];
 	snprintf(way_out, sizeof(way_out), "run '" PROG " --salvage %s' to keep everything before the "
 		 "damage and set the rest aside", dir);
+	char holder[PATH_MAX + 200] = "";
+
 	report_failure(rep, dir, rc, way_out, line, sizeof(line));
-	fprintf(stderr, PROG ": %s\n", line);
 	if (rep->problem == KV_PROBLEM_LOCKED)
-		live_locked_note(dir);
+		live_locked_words(dir, holder, sizeof(holder));
+	fprintf(stderr, PROG ": %s%s%s\n", line, holder[0] ? "; " : "", holder);
 }
 
 /* A successful open is silent unless recovery found something a person should know about. */
