@@ -49,6 +49,7 @@ struct ctlsock {
 	void *arg;
 	int dfd;     /* the store directory (O_PATH): the socket is bound and removed through it */
 	int lfd;     /* listening */
+	int bound;   /* the socket file is ours: removed at quiesce */
 	int wake[2]; /* the acceptor's stop pipe */
 	pthread_t acceptor;
 	int acceptor_running;
@@ -485,6 +486,7 @@ static int listen_on(struct ctlsock *cs, char *err, size_t errlen)
 	old = umask(0177);
 	rc = bind(cs->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
 	umask(old);
+	cs->bound = rc == 0;
 	if (!rc && listen(cs->lfd, 16) < 0)
 		rc = -errno;
 	return rc;
@@ -535,10 +537,7 @@ int ctlsock_start(struct ctlsock **out, struct kv *kv, const char *dir, const ch
 out:
 	if (rc && !err[0])
 		snprintf(err, errlen, "%s/" CTL_SOCKET_NAME ": %s", dir, strerror(-rc));
-	if (cs) {
-		cs->quiescing = 1;
-		ctlsock_free(cs, 0);
-	}
+	ctlsock_free(cs, 0);
 	return rc;
 }
 
@@ -559,9 +558,12 @@ void ctlsock_quiesce(struct ctlsock *cs)
 	if (cs->lfd >= 0) {
 		close(cs->lfd);
 		cs->lfd = -1;
+	}
+	if (cs->bound) {
 		/* A socket file that cannot be removed is stale from now on; kv_cli finds nobody
 		 * answering there, and the next daemon replaces it. */
 		unlinkat(cs->dfd, CTL_SOCKET_NAME, 0);
+		cs->bound = 0;
 	}
 	pthread_mutex_lock(&cs->mu);
 	/* the command in flight finishes and is answered; the next read sees the end */

@@ -749,6 +749,28 @@ static int run_shell(const char *dir, const struct kv_options *o, int raw)
 	return shell_run(kv, raw);
 }
 
+/* Whether argv parses as a command, without changing it: 0, -EINVAL with the reason in err,
+ * or -ENOMEM. */
+static int oneshot_check(int argc, char **argv, char *err, size_t errlen)
+{
+	char **copy = calloc((size_t)argc + 1, sizeof(*copy)), *scratch = NULL;
+	struct kvcmd c;
+	int rc = copy ? 0 : -ENOMEM;
+
+	for (int i = 0; !rc && i < argc; i++)
+		if (!(copy[i] = strdup(argv[i])))
+			rc = -ENOMEM;
+	if (!rc)
+		rc = kvcmd_parse_args(&c, argc, copy, &scratch, err, errlen);
+	else
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+	free(scratch);
+	for (int i = 0; copy && i < argc; i++)
+		free(copy[i]);
+	free(copy);
+	return rc;
+}
+
 /* The command is parsed before the store is opened: a wrong one touches nothing. */
 static int run_oneshot(const char *dir, const struct kv_options *o, int raw, int argc, char **argv)
 {
@@ -759,14 +781,14 @@ static int run_oneshot(const char *dir, const struct kv_options *o, int raw, int
 	char err[256], *scratch = NULL;
 	int rc, status, fd;
 
-	if (kvcmd_parse_args(&c, argc, argv, &scratch, err, sizeof(err))) {
+	/* Parsing decodes quoted arguments in place: the check runs on a copy, so that the
+	 * daemon, or the parse below, gets them as they were typed. */
+	rc = oneshot_check(argc, argv, err, sizeof(err));
+	if (rc) {
 		fprintf(stderr, PROG ": %s\nUsage: " PROG " [-o OPT] [--raw] DATADIR COMMAND [ARGS...]; "
 			"try '" PROG " --help'.\n", err);
-		free(scratch);
-		return EXIT_USAGE;
+		return rc == -EINVAL ? EXIT_USAGE : EXIT_STORE;
 	}
-	free(scratch); /* parsed again from the arguments, here or in the daemon */
-	scratch = NULL;
 	switch (live_connect(dir, &fd, &hello)) {
 	case LIVE_CONNECTED:
 		return live_oneshot(dir, fd, raw, argc, argv);

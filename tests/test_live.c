@@ -122,6 +122,33 @@ START_TEST(the_shell_through_the_daemon_answers_byte_for_byte_like_a_local_one)
 }
 END_TEST
 
+/* Quoted one-shot arguments are decoded once, by whoever runs the command. */
+START_TEST(one_shot_quoted_arguments_through_the_daemon_are_decoded_once)
+{
+	NEED_MOUNT();
+	char local[PATH_MAX + 16], *lout = NULL, *mout = NULL;
+	const char *lput[] = { local, "PUT", "\"k\\x41\"", "\"\\\"q\\\"\"", NULL };
+	const char *lget[] = { local, "GET", "kA", NULL };
+	const char *mput[] = { mt_data, "PUT", "\"k\\x41\"", "\"\\\"q\\\"\"", NULL };
+	const char *mget[] = { mt_data, "GET", "kA", NULL };
+
+	snprintf(local, sizeof(local), "%s/local", mt_tmp);
+	ck_assert_int_eq(cli_run(lput, NULL, &lout, NULL), 0);
+	free(lout);
+	ck_assert_int_eq(cli_run(lget, NULL, &lout, NULL), 0);
+	ck_assert_str_eq(lout, "\"\\\"q\\\"\"\n"); /* the value is "q" with its quotes */
+	mount_store(NULL);
+	ck_assert_int_eq(cli_run(mput, NULL, &mout, NULL), 0);
+	free(mout);
+	ck_assert_int_eq(cli_run(mget, NULL, &mout, NULL), 0);
+	ck_assert_str_eq(mout, lout);
+	assert_file(in_mnt("kA"), "\"q\"");
+	free(lout);
+	free(mout);
+	unmount_store();
+}
+END_TEST
+
 START_TEST(a_one_shot_command_answered_err_through_the_daemon_exits_1)
 {
 	NEED_MOUNT();
@@ -576,6 +603,7 @@ int main(void)
 	tcase_add_test(cli, a_put_through_kv_cli_is_read_through_the_mount);
 	tcase_add_test(cli, a_file_written_through_the_mount_is_got_by_kv_cli_quoted);
 	tcase_add_test(cli, the_shell_through_the_daemon_answers_byte_for_byte_like_a_local_one);
+	tcase_add_test(cli, one_shot_quoted_arguments_through_the_daemon_are_decoded_once);
 	tcase_add_test(cli, a_one_shot_command_answered_err_through_the_daemon_exits_1);
 	tcase_add_test(cli, snap_through_the_daemon_writes_a_checkpoint_of_the_live_store);
 	tcase_add_test(cli, a_backup_of_a_mounted_store_runs_in_the_daemon_while_writers_go_on);
