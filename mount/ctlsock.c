@@ -276,6 +276,7 @@ static int do_wait(struct conn *c)
 
 	pthread_mutex_lock(&cs->mu);
 	c->waiter = 1;
+	pthread_cond_broadcast(&cs->cv); /* a quiesce waiting for this connection need not */
 	pthread_mutex_unlock(&cs->mu);
 	rc = send_text(c->fd, CTL_WAITING, 0, "");
 	if (rc)

@@ -523,6 +523,21 @@ START_TEST(stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines)
 }
 END_TEST
 
+START_TEST(stats_takes_nothing_or_the_word_json)
+{
+	NEED_MOUNT();
+	const char *args[] = { mt_data, NULL };
+	char *out = NULL;
+
+	ck_assert_int_eq(cli_run(args, "STATS x\nSTATS json x\nstats Json\n", &out, NULL), 1);
+	ck_assert_msg(strncmp(out, "ERR STATS takes nothing or the word JSON\n"
+			      "ERR STATS takes nothing or the word JSON\n{\"version\":", 93) == 0,
+		      "got: %s", out);
+	ck_assert_int_eq(count_lines(out), 3);
+	free(out);
+}
+END_TEST
+
 /* ---- sd_notify ------------------------------------------------------------------------------- */
 
 /* Messages on a datagram socket until one holds want (a hang guard of a minute); all of them
@@ -617,6 +632,7 @@ int main(void)
 	tcase_add_test(unmount, unmount_of_a_directory_that_is_no_kvfs_mount_fails_with_a_reason);
 	tcase_add_test(stats, stats_name_the_daemon_and_count_commands_after_the_stores_lines);
 	tcase_add_test(stats, stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines);
+	tcase_add_test(stats, stats_takes_nothing_or_the_word_json);
 	tcase_add_test(notify, the_daemon_tells_systemd_of_recovery_ready_and_stopping);
 	return mt_run(su);
 }
