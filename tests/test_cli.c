@@ -1648,7 +1648,7 @@ END_TEST
 
 START_TEST(a_backup_refuses_a_destination_that_holds_something_and_needs_one)
 {
-	char *copy = path_in(tmp, "copy"), *mine = path_in(copy, "mine");
+	char *copy = path_in(tmp, "copy"), *mine = path_in(copy, "mine"), *x = path_in(tmp, "x");
 	struct result r;
 
 	run_ok("PUT a 1\n");
@@ -1662,11 +1662,12 @@ START_TEST(a_backup_refuses_a_destination_that_holds_something_and_needs_one)
 	ck_assert_int_eq(r.code, 2);
 	ck_assert_msg(strstr(r.err, "needs a DEST"), "%s", r.err);
 	result_free(&r);
-	r = run(NULL, "--backup", copy, path_in(tmp, "x"), NULL, NULL, NULL);
+	r = run(NULL, "--backup", copy, x, NULL, NULL, NULL);
 	ck_assert_int_eq(r.code, 1);
 	result_free(&r);
 	free(copy);
 	free(mine);
+	free(x);
 }
 END_TEST
 
