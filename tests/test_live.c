@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,7 +346,7 @@ END_TEST
 
 /* ---- backup through the daemon ------------------------------------------------------------- */
 
-static volatile int writer_stop;
+static atomic_int writer_stop; /* the main thread tells the writer to stop */
 
 static void *writer(void *arg)
 {
@@ -353,7 +354,7 @@ static void *writer(void *arg)
 	long n = 0;
 
 	(void)arg;
-	while (!writer_stop) {
+	while (!atomic_load(&writer_stop)) {
 		snprintf(path, sizeof(path), "%s", in_mnt("w"));
 		snprintf(text, sizeof(text), "round %ld", n++);
 		if (tu_write_file(path, text, strlen(text)) != 0)
@@ -374,10 +375,10 @@ START_TEST(a_backup_of_a_mounted_store_runs_in_the_daemon_while_writers_go_on)
 	snprintf(dest, sizeof(dest), "%s/copy", mt_tmp);
 	mount_store(NULL);
 	put_file(in_mnt("kept"), "before the backup");
-	writer_stop = 0;
+	atomic_store(&writer_stop, 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, writer, NULL), 0);
 	ck_assert_int_eq(cli_run(backup, NULL, &out, &err), 0);
-	writer_stop = 1;
+	atomic_store(&writer_stop, 1);
 	ck_assert_int_eq(pthread_join(th, &wrc), 0);
 	ck_assert_ptr_null(wrc);
 	ck_assert_msg(strstr(out, "status: verified"), "backup said: %s / %s", out, err);
