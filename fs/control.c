@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,34 @@ static void text_add(struct text *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
+/* The daemon is one per process, so is its hook; the lock keeps a render from calling a hook
+ * that is being removed. */
+static pthread_rwlock_t extra_lock = PTHREAD_RWLOCK_INITIALIZER;
+static kvfs_control_extra_fn extra_fn;
+static void *extra_arg;
+
+void kvfs_control_set_extra(kvfs_control_extra_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&extra_lock);
+	extra_fn = fn;
+	extra_arg = arg;
+	pthread_rwlock_unlock(&extra_lock);
+}
+
+static void add_extra(struct text *t)
+{
+	char *more = NULL;
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&extra_lock);
+	if (extra_fn && !t->err)
+		t->err = extra_fn(extra_arg, &more, &n);
+	pthread_rwlock_unlock(&extra_lock);
+	if (more)
+		text_add(t, "%.*s", (int)n, more);
+	free(more);
+}
+
 int kvfs_control_render(struct kv *kv, char **text, size_t *len)
 {
 	struct text t = { malloc(1024), 0, 1024, 0 };
@@ -83,6 +112,7 @@ int kvfs_control_render(struct kv *kv, char **text, size_t *len)
 	text_add(&t, "fdatasyncs: %" PRIu64 "\n", st.fdatasyncs);
 	text_add(&t, "snapshots: %" PRIu64 "\n", st.snapshots);
 	text_add(&t, "snapshot_due: %" PRIu64 "\n", st.snapshot_due);
+	add_extra(&t); /* after the lines above, which stay as they are */
 	if (t.err) {
 		free(t.buf);
 		return t.err;

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctlproto.h"
 #include "hugepages.h"
 #include "kv.h"
 #include "kvcmd.h"
@@ -333,6 +334,225 @@ static int oneshot_run(struct kv *kv, const struct kvcmd *c, int raw)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * A store a kvfs daemon holds: kv_cli talks to the daemon over DATADIR/kvfs.sock (ctlproto.h),
+ * which answers each command from its open store exactly as kvcmd_run would here. The reply's
+ * bytes are copied to stdout as they come, so the shell, one-shot mode, quoting, --raw and the
+ * exit status are the same either way. EXIT ends the connection, not the daemon.
+ * ------------------------------------------------------------------------------------------- */
+
+enum live { LIVE_NONE, LIVE_CONNECTED, LIVE_FAILED };
+
+/* Connects when a daemon serves dir: LIVE_CONNECTED with *fd and *hello, LIVE_NONE when no
+ * daemon answers there (kv_cli opens the store itself), LIVE_FAILED when one refused us (the
+ * reason printed). */
+static enum live live_connect(const char *dir, int *fd, struct ctl_hello *hello)
+{
+	char why[512];
+	int rc = ctl_connect(dir, fd, hello, why, sizeof(why));
+
+	if (rc == 0)
+		return LIVE_CONNECTED;
+	if (rc == -EACCES) {
+		fprintf(stderr, PROG ": %s: the kvfs daemon refused the connection: %s\n", dir, why);
+		return LIVE_FAILED;
+	}
+	if (rc == -EPROTO) {
+		fprintf(stderr, PROG ": %s/" CTL_SOCKET_NAME ": not a kvfs daemon's socket, or a "
+			"daemon of another version\n", dir);
+		return LIVE_FAILED;
+	}
+	return LIVE_NONE;
+}
+
+/* The store is locked and we are not talking to the daemon: who holds it, plainly, as words
+ * that continue the line saying it is locked. */
+static void live_locked_words(const char *dir, char *buf, size_t len)
+{
+	struct ctl_hello hello;
+	int fd;
+
+	if (live_connect(dir, &fd, &hello) == LIVE_CONNECTED) {
+		snprintf(buf, len, "it is mounted at %s by kvfs (pid %ld)", hello.mountpoint,
+			 hello.pid);
+		close(fd);
+		return;
+	}
+	snprintf(buf, len, "no kvfs daemon answers on %s/" CTL_SOCKET_NAME " (the holder is another "
+		 "kv_cli or program, or a daemon still starting or stopping)", dir);
+}
+
+/* Sends one request and copies its reply to stdout. Returns the reply's enum kvcmd_result, or
+ * -errno: -ECONNRESET when the daemon went away (unmounted meanwhile), -EPIPE when stdout
+ * failed. */
+static int live_request(int fd, uint8_t type, uint8_t flags, const char *const *parts,
+			const size_t *lens, unsigned n)
+{
+	struct ctl_frame f;
+	int rc = ctl_send(fd, type, flags, parts, lens, n, NULL, 0);
+
+	if (rc)
+		return rc == -EPIPE ? -ECONNRESET : rc;
+	rc = ctl_recv(fd, &f);
+	if (rc)
+		return rc == -EPROTO ? rc : -ECONNRESET;
+	if (f.type != CTL_REPLY || f.flags > KVCMD_DO_EXIT) {
+		free(f.payload);
+		return -EPROTO;
+	}
+	if (f.len && fwrite(f.payload, 1, (size_t)f.len, stdout) != f.len)
+		rc = -EPIPE;
+	if (fflush(stdout) == EOF)
+		rc = -EPIPE;
+	free(f.payload);
+	return rc ? rc : f.flags;
+}
+
+/* What a failed request means for the user. */
+static void live_failed(const char *dir, int rc)
+{
+	if (rc == -EPIPE)
+		fprintf(stderr, PROG ": writing standard output: %s\n", strerror(errno ? errno : EPIPE));
+	else if (rc == -ECONNRESET)
+		fprintf(stderr, PROG ": %s: the kvfs daemon went away (unmounted?); the command's "
+			"outcome is unknown\n", dir);
+	else
+		fprintf(stderr, PROG ": %s: talking to the kvfs daemon: %s\n", dir, strerror(-rc));
+}
+
+/* The shell through the daemon: lines read here (the same bounded reader), answered there. */
+static int live_shell(const char *dir, int fd, int raw)
+{
+	struct linereader lr;
+	int interactive = isatty(STDIN_FILENO), any_err = 0, status = 0, rc;
+
+	rc = lr_init(&lr, STDIN_FILENO);
+	if (rc) {
+		fprintf(stderr, PROG ": %s\n", strerror(-rc));
+		close(fd);
+		return EXIT_STORE;
+	}
+	for (;;) {
+		char *line = NULL;
+		size_t len = 0;
+		int overlong = 0;
+
+		if (interactive) {
+			fputs("kv> ", stderr);
+			fflush(stderr);
+		}
+		rc = lr_next(&lr, &line, &len, &overlong);
+		if (rc == 0) {
+			if (interactive)
+				fputc('\n', stderr);
+			break;
+		}
+		if (rc < 0) {
+			fprintf(stderr, PROG ": reading standard input: %s\n", strerror(-rc));
+			status = EXIT_STORE;
+			break;
+		}
+		if (!overlong && len > 0 && line[len - 1] == '\r')
+			len--;
+		if (interactive && !overlong && blank(line, len))
+			continue;
+		rc = live_request(fd, CTL_LINE, (uint8_t)((raw ? CTL_F_RAW : 0) |
+							  (overlong ? CTL_F_OVERLONG : 0)),
+				  (const char *const *)&line, &len, 1);
+		if (rc < 0) {
+			live_failed(dir, rc);
+			status = EXIT_STORE;
+			break;
+		}
+		if (rc == KVCMD_REPLIED_ERR)
+			any_err = 1;
+		if (rc == KVCMD_DO_EXIT)
+			break;
+	}
+	lr_free(&lr);
+	close(fd);
+	return status ? status : any_err ? EXIT_STORE : 0;
+}
+
+/* One command through the daemon; its arguments go as they are and are parsed there. */
+static int live_oneshot(const char *dir, int fd, int raw, int argc, char **argv)
+{
+	const char **parts = calloc((size_t)argc, sizeof(*parts));
+	size_t *lens = calloc((size_t)argc, sizeof(*lens));
+	int rc = -ENOMEM;
+
+	if (parts && lens) {
+		for (int i = 0; i < argc; i++) {
+			parts[i] = argv[i];
+			lens[i] = strlen(argv[i]);
+		}
+		rc = live_request(fd, CTL_ARGS, raw ? CTL_F_RAW : 0, parts, lens, (unsigned)argc);
+	}
+	free(parts);
+	free(lens);
+	close(fd);
+	if (rc < 0) {
+		live_failed(dir, rc);
+		return EXIT_STORE;
+	}
+	return rc == KVCMD_REPLIED_ERR ? EXIT_STORE : 0;
+}
+
+/* --backup through the daemon: kv_backup runs in it while the mount's writers go on. 0 with
+ * info, or -errno (the reason printed). */
+static int live_backup(const char *dir, int fd, const char *dest, struct kv_backup_info *info)
+{
+	char abs[PATH_MAX], parent[PATH_MAX], *slash;
+	struct ctl_frame f = { 0 };
+	const char *part;
+	size_t len;
+	int rc;
+
+	/* the daemon runs in /: dest made absolute here (it need not exist yet) */
+	if (!realpath(dest, abs)) {
+		if (errno != ENOENT || strlen(dest) >= sizeof(parent)) {
+			fprintf(stderr, PROG ": %s: %s\n", dest, strerror(errno));
+			return -errno;
+		}
+		strcpy(parent, dest);
+		slash = strrchr(parent, '/');
+		if (slash)
+			*slash = '\0';
+		if (!realpath(slash ? (parent[0] ? parent : "/") : ".", abs) ||
+		    strlen(abs) + strlen(slash ? slash : dest) + 2 >= sizeof(abs)) {
+			fprintf(stderr, PROG ": %s: %s\n", dest, strerror(errno ? errno : ENAMETOOLONG));
+			return -ENOENT;
+		}
+		strcat(strcat(abs, "/"), slash ? slash + 1 : dest);
+	}
+	part = abs;
+	len = strlen(abs);
+	rc = ctl_send(fd, CTL_BACKUP, 0, &part, &len, 1, NULL, 0);
+	if (!rc)
+		rc = ctl_recv(fd, &f);
+	close(fd);
+	if (rc || f.type != CTL_REPLY) {
+		free(f.payload);
+		live_failed(dir, rc ? (rc == -EPROTO ? rc : -ECONNRESET) : -EPROTO);
+		return rc ? rc : -EPROTO;
+	}
+	if (f.flags) {
+		fprintf(stderr, PROG ": backup of %s into %s by the kvfs daemon failed: %s; nothing of "
+			"it is left in %s\n", dir, dest, f.payload ? f.payload : "?", dest);
+		free(f.payload);
+		return -EIO;
+	}
+	memset(info, 0, sizeof(*info));
+	if (!f.payload || sscanf(f.payload, "lsn: %" SCNu64 "\nfiles: %" SCNu64 "\nbytes: %" SCNu64,
+				 &info->lsn, &info->files, &info->bytes) != 3) {
+		free(f.payload);
+		live_failed(dir, -EPROTO);
+		return -EPROTO;
+	}
+	free(f.payload);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Reports, check, salvage, open.
  * ------------------------------------------------------------------------------------------- */
 
@@ -441,8 +661,17 @@ static int run_check(const char *dir)
 	rc = kv_check(dir, NULL, progress_hook(), &rep);
 	if (rc && rc != -EUCLEAN) {
 		char line[2048];
+		char holder[PATH_MAX + 200] = "";
+
 		report_failure(&rep, dir, rc, NULL, line, sizeof(line));
-		fprintf(stderr, PROG ": checking: %s\n", line);
+		/* a store in use changes under a reader: a backup of it is checked instead */
+		if (rep.problem == KV_PROBLEM_LOCKED)
+			live_locked_words(dir, holder, sizeof(holder));
+		fprintf(stderr, PROG ": checking: %s%s%s\n", line, holder[0] ? "; " : "", holder);
+		if (rep.problem == KV_PROBLEM_LOCKED)
+			fprintf(stderr, PROG ": a store in use is not checked; check a backup of it "
+				"(" PROG " --backup %s DEST, then " PROG " --check DEST), or unmount it "
+				"first (kvfs --unmount MOUNTPOINT)\n", dir);
 		return EXIT_USAGE;
 	}
 	print_report(stdout, &rep);
@@ -481,8 +710,12 @@ static void report_open_error(const char *dir, int rc, const struct kv_report *r
 	char line[2048], way_out[PATH_MAX + 160];
 	snprintf(way_out, sizeof(way_out), "run '" PROG " --salvage %s' to keep everything before the "
 		 "damage and set the rest aside", dir);
+	char holder[PATH_MAX + 200] = "";
+
 	report_failure(rep, dir, rc, way_out, line, sizeof(line));
-	fprintf(stderr, PROG ": %s\n", line);
+	if (rep->problem == KV_PROBLEM_LOCKED)
+		live_locked_words(dir, holder, sizeof(holder));
+	fprintf(stderr, PROG ": %s%s%s\n", line, holder[0] ? "; " : "", holder);
 }
 
 /* A successful open is silent unless recovery found something a person should know about. */
@@ -493,10 +726,19 @@ static void report_recovery(const char *dir, const struct kv_report *rep)
 
 static int run_shell(const char *dir, const struct kv_options *o, int raw)
 {
+	struct ctl_hello hello;
 	struct kv_report rep;
 	struct kv *kv = NULL;
-	int rc;
+	int rc, fd;
 
+	switch (live_connect(dir, &fd, &hello)) {
+	case LIVE_CONNECTED:
+		return live_shell(dir, fd, raw);
+	case LIVE_FAILED:
+		return EXIT_STORE;
+	case LIVE_NONE:
+		break;
+	}
 	memset(&rep, 0, sizeof(rep));
 	rc = kv_open(&kv, dir, o, &rep);
 	if (rc) {
@@ -507,20 +749,57 @@ static int run_shell(const char *dir, const struct kv_options *o, int raw)
 	return shell_run(kv, raw);
 }
 
+/* Whether argv parses as a command, without changing it: 0, -EINVAL with the reason in err,
+ * or -ENOMEM. */
+static int oneshot_check(int argc, char **argv, char *err, size_t errlen)
+{
+	char **copy = calloc((size_t)argc + 1, sizeof(*copy)), *scratch = NULL;
+	struct kvcmd c;
+	int rc = copy ? 0 : -ENOMEM;
+
+	for (int i = 0; !rc && i < argc; i++)
+		if (!(copy[i] = strdup(argv[i])))
+			rc = -ENOMEM;
+	if (!rc)
+		rc = kvcmd_parse_args(&c, argc, copy, &scratch, err, errlen);
+	else
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+	free(scratch);
+	for (int i = 0; copy && i < argc; i++)
+		free(copy[i]);
+	free(copy);
+	return rc;
+}
+
 /* The command is parsed before the store is opened: a wrong one touches nothing. */
 static int run_oneshot(const char *dir, const struct kv_options *o, int raw, int argc, char **argv)
 {
+	struct ctl_hello hello;
 	struct kv_report rep;
 	struct kv *kv = NULL;
 	struct kvcmd c;
 	char err[256], *scratch = NULL;
-	int rc, status;
+	int rc, status, fd;
 
-	if (kvcmd_parse_args(&c, argc, argv, &scratch, err, sizeof(err))) {
+	/* Parsing decodes quoted arguments in place: the check runs on a copy, so that the
+	 * daemon, or the parse below, gets them as they were typed. */
+	rc = oneshot_check(argc, argv, err, sizeof(err));
+	if (rc) {
 		fprintf(stderr, PROG ": %s\nUsage: " PROG " [-o OPT] [--raw] DATADIR COMMAND [ARGS...]; "
 			"try '" PROG " --help'.\n", err);
+		return rc == -EINVAL ? EXIT_USAGE : EXIT_STORE;
+	}
+	switch (live_connect(dir, &fd, &hello)) {
+	case LIVE_CONNECTED:
+		return live_oneshot(dir, fd, raw, argc, argv);
+	case LIVE_FAILED:
+		return EXIT_STORE;
+	case LIVE_NONE:
+		break;
+	}
+	if (kvcmd_parse_args(&c, argc, argv, &scratch, err, sizeof(err))) {
 		free(scratch);
-		return EXIT_USAGE;
+		return EXIT_USAGE; /* it parsed a moment ago */
 	}
 	memset(&rep, 0, sizeof(rep));
 	rc = kv_open(&kv, dir, o, &rep);
@@ -702,8 +981,9 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 {
 	struct kv_backup_info info;
 	struct kv_report orep, crep;
+	struct ctl_hello hello;
 	struct kv *kv = NULL;
-	int rc, status = 0;
+	int rc, status = 0, fd;
 
 	rc = dir_state(dir);
 	if (rc == 0 || rc == 1) {
@@ -720,6 +1000,16 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 		fprintf(stderr, PROG ": %s: %s; a backup goes into a new or empty directory\n", dest,
 			rc == 2 ? "not empty" : strerror(-rc));
 		return EXIT_STORE;
+	}
+	switch (live_connect(dir, &fd, &hello)) {
+	case LIVE_CONNECTED:
+		if (live_backup(dir, fd, dest, &info))
+			return EXIT_STORE;
+		goto verify;
+	case LIVE_FAILED:
+		return EXIT_STORE;
+	case LIVE_NONE:
+		break;
 	}
 	memset(&orep, 0, sizeof(orep));
 	rc = kv_open(&kv, dir, user_opts, &orep);
@@ -741,6 +1031,7 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 	}
 	if (status)
 		return status;
+verify:
 	memset(&crep, 0, sizeof(crep));
 	rc = kv_check(dest, NULL, progress_hook(), &crep);
 	printf("backup: %s\n", dest);
@@ -1094,6 +1385,9 @@ static void usage(FILE *f)
 "                  order: the keys that begin with prefix (\"\" or none: all) and sort after\n"
 "                  the key after (when given), at most limit of them\n"
 "  SIZE            the number of keys\n"
+"  STATS [JSON]    the number n of lines, then n \"name: value\" lines: the store's\n"
+"                  statistics (through a daemon also its pid, mount point, uptime and\n"
+"                  per-command counts and latencies); JSON: one line, a JSON object\n"
 "  SNAP            OK once a snapshot is durable\n"
 "  FLUSH           OK once every earlier write is durable\n"
 "  EXIT            close the store cleanly, reply OK; end of input does the same without\n"
@@ -1113,6 +1407,11 @@ static void usage(FILE *f)
 "removed. OK to PUT or DEL means the write is visible; it is durable once FLUSH (or\n"
 "sync=always) says OK. When standard input is a terminal a prompt \"kv> \" is written to\n"
 "standard error and blank lines are ignored.\n"
+"\n"
+"A mounted store: while kvfs has DATADIR mounted, kv_cli talks to that daemon over\n"
+"DATADIR/kvfs.sock (its user and root only) and every command works the same; EXIT ends the\n"
+"connection, -o is ignored. --backup runs in the daemon; --check and --dump refuse a store in\n"
+"use and say where it is mounted.\n"
 "\n"
 "One command: " PROG " DATADIR COMMAND [ARGS...] runs COMMAND, prints its reply and exits.\n"
 "Each ARG is one token as the shell passes it, spaces and all (one that begins with '\"' is\n"

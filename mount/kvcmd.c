@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "control.h"
 #include "kvcmd.h"
 #include "kvquote.h"
 
@@ -15,7 +16,7 @@ static const struct {
 } commands[] = {
 	{ "PUT", KVCMD_PUT },     { "GET", KVCMD_GET },   { "DEL", KVCMD_DEL },
 	{ "SIZE", KVCMD_SIZE },   { "SNAP", KVCMD_SNAP }, { "FLUSH", KVCMD_FLUSH },
-	{ "EXIT", KVCMD_EXIT },   { "LIST", KVCMD_LIST },
+	{ "EXIT", KVCMD_EXIT },   { "LIST", KVCMD_LIST }, { "STATS", KVCMD_STATS },
 };
 
 static const char *op_name(enum kvcmd_op op)
@@ -24,6 +25,11 @@ static const char *op_name(enum kvcmd_op op)
 		if (commands[i].op == op)
 			return commands[i].name;
 	return "?";
+}
+
+const char *kvcmd_op_word(enum kvcmd_op op)
+{
+	return op_name(op);
 }
 
 int kvcmd_lookup(const char *word, size_t len, enum kvcmd_op *op)
@@ -198,6 +204,17 @@ static int parse_list_args(struct kvcmd *c, char *const *tok, const size_t *tlen
 	return 0;
 }
 
+/* STATS's one optional word, JSON (case-insensitive). more: something follows it. */
+static int stats_arg(struct kvcmd *c, const char *w, size_t len, int more, char *err,
+		     size_t errlen)
+{
+	if (w && !more && len == 4 && strncasecmp(w, "JSON", 4) == 0)
+		c->json = 1;
+	else if (w || more)
+		return fail(err, errlen, "STATS takes nothing or the word JSON");
+	return 0;
+}
+
 static void cmd_init(struct kvcmd *c, enum kvcmd_op op)
 {
 	memset(c, 0, sizeof(*c));
@@ -234,6 +251,12 @@ int kvcmd_parse_line(struct kvcmd *c, char *line, size_t len, int overlong, char
 		if (overlong || !at_end(&cu))
 			return fail(err, errlen, "%s takes no arguments", op_name(op));
 		return 0;
+	case KVCMD_STATS:
+		rc = next_token(&cu, &tok, &tlen, &cut, err, errlen);
+		if (rc < 0)
+			return rc;
+		return stats_arg(c, rc ? tok : NULL, tlen, overlong || (rc && !at_end(&cu)), err,
+				 errlen);
 	case KVCMD_LIST:
 		for (n = 0; n < 4; n++) {
 			rc = next_token(&cu, &toks[n], &tlens[n], &cut, err, errlen);
@@ -316,6 +339,9 @@ int kvcmd_parse_args(struct kvcmd *c, int argc, char **argv, char **scratch, cha
 		if (nargs)
 			return fail(err, errlen, "%s takes no arguments", op_name(op));
 		return 0;
+	case KVCMD_STATS:
+		return stats_arg(c, nargs ? argv[1] : NULL, nargs ? strlen(argv[1]) : 0, nargs > 1,
+				 err, errlen);
 	case KVCMD_LIST:
 		if (nargs > 3)
 			return fail(err, errlen, "LIST takes at most a prefix, a limit and a key to "
@@ -333,6 +359,8 @@ int kvcmd_parse_args(struct kvcmd *c, int argc, char **argv, char **scratch, cha
 		if (nargs < 2)
 			return fail(err, errlen, "PUT needs a key and a value");
 		break;
+	case KVCMD_NOPS:
+		return fail(err, errlen, "no command");
 	}
 	if (arg_token(argv[1], &c->klen, err, errlen))
 		return -EINVAL;
@@ -534,6 +562,79 @@ static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 	return replied(out_status(out), KVCMD_REPLIED);
 }
 
+/* A JSON string of s (len bytes): escapes for '"', '\\' and control bytes; other bytes as
+ * they are (the values are the statistics' own text). */
+static void json_string(FILE *out, const char *s, size_t len)
+{
+	fputc('"', out);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+/* A value that is a decimal number is written as a JSON number, anything else as a string. */
+static int is_number(const char *s, size_t len)
+{
+	if (len == 0 || len > 19 || (s[0] == '0' && len > 1))
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* STATS: the control file's "name: value" lines (control.h), so the two never disagree: a count
+ * line then the lines, or (JSON) one object of the same names and values. */
+static int run_stats(struct kv *kv, const struct kvcmd *c, FILE *out)
+{
+	char *text = NULL;
+	size_t len = 0, n = 0, pos;
+	int rc = kvfs_control_render(kv, &text, &len);
+
+	if (rc)
+		return reply_err(out, "%s", strerror(-rc));
+	for (pos = 0; pos < len; pos++)
+		n += text[pos] == '\n';
+	if (!c->json) {
+		fprintf(out, "%zu\n", n);
+		fwrite(text, 1, len, out);
+		free(text);
+		return replied(out_status(out), KVCMD_REPLIED);
+	}
+	fputc('{', out);
+	for (pos = 0; pos < len;) {
+		char *nl = memchr(text + pos, '\n', len - pos), *colon;
+		size_t end = nl ? (size_t)(nl - text) : len;
+
+		colon = memchr(text + pos, ':', end - pos);
+		if (colon && colon + 1 < text + end && colon[1] == ' ') {
+			const char *v = colon + 2;
+			size_t vlen = (size_t)(text + end - v);
+
+			if (pos)
+				fputc(',', out);
+			json_string(out, text + pos, (size_t)(colon - (text + pos)));
+			fputc(':', out);
+			if (is_number(v, vlen))
+				fwrite(v, 1, vlen, out);
+			else
+				json_string(out, v, vlen);
+		}
+		pos = end + 1;
+	}
+	fputs("}\n", out);
+	free(text);
+	return replied(out_status(out), KVCMD_REPLIED);
+}
+
 int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 {
 	struct kv_stats st;
@@ -561,7 +662,10 @@ int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 		return rc ? reply_durability_error(kv, out, "flush", rc) : reply_ok(out, "OK");
 	case KVCMD_LIST:
 		return run_list(kv, c, out, raw);
+	case KVCMD_STATS:
+		return run_stats(kv, c, out);
 	case KVCMD_EXIT:
+	case KVCMD_NOPS:
 		break;
 	}
 	return KVCMD_DO_EXIT;

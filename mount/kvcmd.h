@@ -4,7 +4,8 @@
  * protocol answer alike.
  *
  * Replies (README.md, "kv_cli"): one line each, except LIST, whose first line is the number n
- * of keys listed and whose next n lines are the keys. A key or value is written plain or quoted
+ * of keys listed and whose next n lines are the keys, and STATS, whose first line is the number
+ * n of "name: value" lines that follow (the control file's text; STATS JSON: one line). A key or value is written plain or quoted
  * as kvquote.h says (always plain under raw). Errors are one line "ERR <reason>". */
 #ifndef KVFS_KVCMD_H
 #define KVFS_KVCMD_H
@@ -15,7 +16,7 @@
 #include "kv.h"
 
 enum kvcmd_op { KVCMD_PUT, KVCMD_GET, KVCMD_DEL, KVCMD_SIZE, KVCMD_SNAP, KVCMD_FLUSH,
-		KVCMD_EXIT, KVCMD_LIST };
+		KVCMD_EXIT, KVCMD_LIST, KVCMD_STATS, KVCMD_NOPS /* the number of commands */ };
 
 /* A parsed command. Its strings point into what was parsed (the line, or the arguments and
  * scratch), so it lives as long as they do. */
@@ -27,7 +28,11 @@ struct kvcmd {
 	size_t vlen;
 	uint64_t limit;    /* LIST: at most this many keys (UINT64_MAX: all) */
 	int has_after;
+	int json;          /* STATS JSON: one line, a JSON object */
 };
+
+/* The command word of op ("PUT"). */
+const char *kvcmd_op_word(enum kvcmd_op op);
 
 /* The command word, case-insensitive: 0 and *op, or -ENOENT when word is none. */
 int kvcmd_lookup(const char *word, size_t len, enum kvcmd_op *op);

@@ -34,8 +34,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "hugepages.h"
+#include "sdnotify.h"
 #include "stdfds.h"
+#include "unmount.h"
 #include "kv.h"
 #include "kvfs_fs.h"
 #include "report.h"
@@ -259,6 +262,7 @@ static void usage(FILE *f)
 	kv_options_default(&o);
 	fprintf(f,
 "Usage: " PROG " [-f] [-d] [-o OPT[,OPT...]] DATADIR MOUNTPOINT\n"
+"       " PROG " --unmount MOUNTPOINT\n"
 "       " PROG " --help | --version\n"
 "\n"
 "Mounts the kvfs store in DATADIR (created, mode 0700, when missing) at MOUNTPOINT: path\n"
@@ -279,6 +283,9 @@ static void usage(FILE *f)
 "       any other option goes to libfuse: allow_other, ro, noatime, entry_timeout=S,\n"
 "       attr_timeout=S, negative_timeout=S, fsname=NAME, max_idle_threads=N, ...\n"
 "       (default_permissions is always on: the kernel checks modes and owners)\n"
+"  --unmount MOUNTPOINT\n"
+"                     unmount and return once the store is flushed and closed (scripts:\n"
+"                     fusermount3 -u and umount return before that)\n"
 "  -h, --help         this text\n"
 "  -V, --version      the version\n"
 "\n"
@@ -627,6 +634,17 @@ static int detach(void)
 	return 0;
 }
 
+/* kv_cli changed key through the control socket.
+ * TODO(fs2): drop what the kernel cached of key's node and of its name in its parent
+ * (fuse_lowlevel_notify_inval_inode, fuse_lowlevel_notify_inval_entry); until then the entry
+ * and attribute timeouts bound how long the mount may show the old size or absence. */
+static void key_changed(void *arg, const void *key, size_t klen)
+{
+	(void)arg;
+	(void)key;
+	(void)klen;
+}
+
 /* Open, mount, serve, close. Returns the exit status. */
 static int serve(const struct args *a, const char *datadir, const char *mnt)
 {
@@ -636,17 +654,25 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	struct kv_options kvo = a->kvo;
 	struct kv_report rep;
 	struct kv *kv = NULL;
+	struct ctlsock *cs = NULL;
+	char cs_err[PATH_MAX + 100];
 	int status = EXIT_FAIL, mounted = 0, handlers = 0, rc;
 	uint64_t removed = 0;
 
 	memset(&rep, 0, sizeof(rep));
 	kvo.log = store_log;
+	kvo.progress = sdn_progress;
 	rc = kv_open(&kv, datadir, &kvo, &rep);
 	if (rc) {
 		report_open_error(datadir, rc, &rep);
 		goto out;
 	}
 	report_recovery(datadir, &rep);
+	rc = ctlsock_start(&cs, kv, datadir, mnt, key_changed, NULL, cs_err, sizeof(cs_err));
+	if (rc) {
+		say(LOG_ERR, "cannot serve kv_cli: %s", cs_err);
+		goto out;
+	}
 	rc = kvfs_fs_new(&fs, kv, datadir);
 	if (rc) {
 		say(LOG_ERR, "%s", strerror(-rc));
@@ -690,7 +716,11 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		say(LOG_ERR, "detaching: %s", strerror(-rc));
 		goto out;
 	}
+	if (sdn_ready(mnt))
+		say(LOG_WARNING, "cannot tell systemd the mount is ready");
 	rc = fuse_loop_mt(fuse, 0);
+	if (sdn_stopping())
+		say(LOG_WARNING, "cannot tell systemd the mount is stopping");
 	/* 0, or the number of the signal that ended the loop: both are a clean end */
 	if (rc < 0)
 		say(LOG_ERR, "%s: serving the mount failed: %s", a->mountpoint, strerror(-rc));
@@ -717,7 +747,9 @@ out:
 	if (fuse)
 		fuse_destroy(fuse);
 	fuse_opt_free_args(&fa);
+	ctlsock_quiesce(cs); /* no command of kv_cli's runs from here on */
 	kvfs_fs_free(fs);
+	rc = 0;
 	if (kv) {
 		rc = kv_close(kv);
 		if (rc) {
@@ -726,6 +758,7 @@ out:
 			status = EXIT_FAIL;
 		}
 	}
+	ctlsock_free(cs, rc); /* `kvfs --unmount` hears how the close went */
 	return status;
 }
 
@@ -786,6 +819,8 @@ int main(int argc, char **argv)
 	if (stdfds_ensure() != 0)
 		return EXIT_FAIL; /* no /dev/null: nowhere to say so */
 	hugepages_reexec(argv);
+	if (argc >= 2 && strcmp(argv[1], "--unmount") == 0)
+		return unmount_main(PROG, argc, argv);
 	if (parse_args(argc, argv, &a)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");
 		free(a.fuse_opts);

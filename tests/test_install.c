@@ -117,7 +117,7 @@ START_TEST(meson_install_puts_the_programs_and_man_pages_and_nothing_else)
 	char *got, want[4096];
 	const char *mandir = env("KVFS_MANDIR"), *bindir = env("KVFS_BINDIR");
 	const char *helperdir = env("KVFS_MOUNT_HELPER_DIR");
-	char lines[6][PATH_MAX + 64];
+	char lines[7][PATH_MAX + 64];
 	size_t n = 0;
 
 	install_to_destdir();
@@ -128,6 +128,7 @@ START_TEST(meson_install_puts_the_programs_and_man_pages_and_nothing_else)
 	snprintf(lines[n++], sizeof(lines[0]), "%s/man1/kv_cli.1", mandir);
 	snprintf(lines[n++], sizeof(lines[0]), "%s/man8/kvfs.8", mandir);
 	snprintf(lines[n++], sizeof(lines[0]), "%s/man8/mount.kvfs.8", mandir);
+	snprintf(lines[n++], sizeof(lines[0]), "%s/kvfs@.service", env("KVFS_UNIT_DIR"));
 	/* in C-locale order, as sort printed them */
 	qsort(lines, n, sizeof(lines[0]), (int (*)(const void *, const void *))strcmp);
 	want[0] = '\0';
@@ -137,6 +138,24 @@ START_TEST(meson_install_puts_the_programs_and_man_pages_and_nothing_else)
 	}
 	ck_assert_str_eq(got, want);
 	free(got);
+}
+END_TEST
+
+/* The unit template waits for kvfs's READY=1 and stops with the unmount that waits, both by
+ * the installed kvfs's path. */
+START_TEST(the_unit_template_runs_the_installed_kvfs_as_a_notify_service)
+{
+	char path[PATH_MAX + 64], want[PATH_MAX + 64], *text = NULL;
+
+	install_to_destdir();
+	snprintf(path, sizeof(path), "%s%s/kvfs@.service", destdir, env("KVFS_UNIT_DIR"));
+	ck_assert_int_eq(tu_read_file(path, &text, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(text, "\nType=notify\n"));
+	snprintf(want, sizeof(want), "\nExecStart=%s/kvfs -f ", env("KVFS_BINDIR"));
+	ck_assert_msg(strstr(text, want), "%s", text);
+	snprintf(want, sizeof(want), "\nExecStop=%s/kvfs --unmount %%f\n", env("KVFS_BINDIR"));
+	ck_assert_msg(strstr(text, want), "%s", text);
+	free(text);
 }
 END_TEST
 
@@ -510,6 +529,7 @@ int main(void)
 	}
 	tcase_add_test(files, meson_install_puts_the_programs_and_man_pages_and_nothing_else);
 	tcase_add_test(files, the_installed_programs_run);
+	tcase_add_test(files, the_unit_template_runs_the_installed_kvfs_as_a_notify_service);
 	tcase_add_test(files, test_and_benchmark_programs_are_not_built_by_default);
 	tcase_add_test(files, a_build_without_tests_compiles_only_the_programs);
 	tcase_add_test(files, man_pages_format_without_warnings);

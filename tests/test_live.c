@@ -1,0 +1,639 @@
+/* test_live.c — kv_cli on a mounted store (through the daemon's control socket), who may use
+ * that socket, stale sockets, `kvfs --unmount` waiting for the close, the daemon's statistics
+ * and sd_notify. Each test mounts a fresh store (mountutil.h) and runs the real programs. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mountutil.h"
+#include "testutil.h"
+
+static const char *cli_path(void)
+{
+	const char *p = getenv("KV_CLI");
+
+	ck_assert_msg(p && p[0], "KV_CLI must name the kv_cli binary");
+	return p;
+}
+
+/* kv_cli with args (NULL-terminated, after the program), stdin; its exit code, stdout, stderr. */
+static int cli_run(const char *const *args, const char *in, char **out, char **err)
+{
+	const char *argv[32];
+	int n = 0, status = 0, rc;
+
+	argv[n++] = cli_path();
+	while (*args && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	rc = tu_run(argv, in, out, err, &status);
+	ck_assert_msg(rc == 0, "running kv_cli: %s", strerror(-rc));
+	ck_assert_msg(WIFEXITED(status), "kv_cli died of signal %d", WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+/* kvfs --unmount MNT: its exit code and stderr. */
+static int unmount_waiting(char **err)
+{
+	const char *args[] = { "--unmount", mt_mnt, NULL };
+
+	return run_kvfs(args, err);
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* ---- kv_cli on a mounted store ------------------------------------------------------------- */
+
+START_TEST(a_put_through_kv_cli_is_read_through_the_mount)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_data, "PUT", "greeting", "hello", "world", NULL };
+	char *out = NULL, *err = NULL;
+
+	mount_store(NULL);
+	ck_assert_int_eq(cli_run(put, NULL, &out, &err), 0);
+	ck_assert_str_eq(out, "OK\n");
+	ck_assert_str_eq(err, "");
+	assert_file(in_mnt("greeting"), "hello world");
+	free(out);
+	free(err);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_file_written_through_the_mount_is_got_by_kv_cli_quoted)
+{
+	NEED_MOUNT();
+	const char *get[] = { mt_data, "GET", "dir/f", NULL };
+	char *out = NULL;
+
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("dir"), 0755), 0);
+	put_file(in_mnt("dir/f"), "a\nb\n");
+	ck_assert_int_eq(cli_run(get, NULL, &out, NULL), 0);
+	ck_assert_str_eq(out, "\"a\\nb\\n\"\n");
+	free(out);
+	unmount_store();
+}
+END_TEST
+
+/* The same script on a store kv_cli opens itself and on a mounted one: the same bytes out and
+ * the same exit status (quoting, LIST, errors, FLUSH, SNAP, EXIT). */
+START_TEST(the_shell_through_the_daemon_answers_byte_for_byte_like_a_local_one)
+{
+	NEED_MOUNT();
+	static const char script[] =
+		"PUT a 1\nPUT \"k y\" \"x\\ty\"\nGET \"k y\"\nget a\nGET missing\nDEL a\nDEL a\n"
+		"PUT b  two  spaces \nLIST\nLIST \"\" 1\nSIZE\nbogus\nGET\nFLUSH\nSNAP\nEXIT\n"
+		"GET b\n";
+	char local[PATH_MAX + 16], *lout = NULL, *mout = NULL;
+	const char *largs[] = { local, NULL }, *margs[] = { mt_data, NULL };
+	int lrc, mrc;
+
+	snprintf(local, sizeof(local), "%s/local", mt_tmp);
+	lrc = cli_run(largs, script, &lout, NULL);
+	mount_store(NULL);
+	mrc = cli_run(margs, script, &mout, NULL);
+	ck_assert_str_eq(mout, lout);
+	ck_assert_int_eq(mrc, lrc);
+	ck_assert_int_eq(mrc, 1); /* bogus and GET without a key were answered ERR */
+	free(lout);
+	free(mout);
+	unmount_store();
+}
+END_TEST
+
+/* Quoted one-shot arguments are decoded once, by whoever runs the command. */
+START_TEST(one_shot_quoted_arguments_through_the_daemon_are_decoded_once)
+{
+	NEED_MOUNT();
+	char local[PATH_MAX + 16], *lout = NULL, *mout = NULL;
+	const char *lput[] = { local, "PUT", "\"k\\x41\"", "\"\\\"q\\\"\"", NULL };
+	const char *lget[] = { local, "GET", "kA", NULL };
+	const char *mput[] = { mt_data, "PUT", "\"k\\x41\"", "\"\\\"q\\\"\"", NULL };
+	const char *mget[] = { mt_data, "GET", "kA", NULL };
+
+	snprintf(local, sizeof(local), "%s/local", mt_tmp);
+	ck_assert_int_eq(cli_run(lput, NULL, &lout, NULL), 0);
+	free(lout);
+	ck_assert_int_eq(cli_run(lget, NULL, &lout, NULL), 0);
+	ck_assert_str_eq(lout, "\"\\\"q\\\"\"\n"); /* the value is "q" with its quotes */
+	mount_store(NULL);
+	ck_assert_int_eq(cli_run(mput, NULL, &mout, NULL), 0);
+	free(mout);
+	ck_assert_int_eq(cli_run(mget, NULL, &mout, NULL), 0);
+	ck_assert_str_eq(mout, lout);
+	assert_file(in_mnt("kA"), "\"q\"");
+	free(lout);
+	free(mout);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_one_shot_command_answered_err_through_the_daemon_exits_1)
+{
+	NEED_MOUNT();
+	const char *flush[] = { mt_data, "FLUSH", NULL }, *bad[] = { mt_data, "LIST", "p", "x", NULL };
+	char *out = NULL, *err = NULL;
+
+	mount_store(NULL);
+	ck_assert_int_eq(cli_run(flush, NULL, &out, NULL), 0);
+	ck_assert_str_eq(out, "OK\n");
+	free(out);
+	/* a usage error is found before anything is reached: exit 2 as without a daemon */
+	ck_assert_int_eq(cli_run(bad, NULL, &out, &err), 2);
+	free(out);
+	free(err);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(snap_through_the_daemon_writes_a_checkpoint_of_the_live_store)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_data, "PUT", "k", "v", NULL }, *snap[] = { mt_data, "SNAP", NULL };
+	char *out = NULL;
+	uint64_t before;
+
+	mount_store(NULL);
+	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
+	free(out);
+	before = stat_of("snapshots");
+	ck_assert_int_eq(cli_run(snap, NULL, &out, NULL), 0);
+	ck_assert_str_eq(out, "OK\n");
+	free(out);
+	ck_assert_uint_eq(stat_of("snapshots"), before + 1);
+	ck_assert_uint_eq(stat_of("snapshot_lsn"), stat_of("last_lsn"));
+	unmount_store();
+}
+END_TEST
+
+/* ---- who may connect --------------------------------------------------------------------- */
+
+/* kv_cli as uid/gid 65534 (nobody), by setpriv. */
+static int cli_as_nobody(const char *const *args, char **out, char **err)
+{
+	const char *argv[32];
+	int n = 0, status = 0, rc;
+
+	argv[n++] = "setpriv";
+	argv[n++] = "--reuid=65534";
+	argv[n++] = "--regid=65534";
+	argv[n++] = "--clear-groups";
+	argv[n++] = cli_path();
+	while (*args && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	rc = tu_run(argv, NULL, out, err, &status);
+	ck_assert_msg(rc == 0, "running setpriv: %s", strerror(-rc));
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void open_up(const char *path, mode_t mode)
+{
+	ck_assert_msg(chmod(path, mode) == 0, "chmod %s: %s", path, strerror(errno));
+}
+
+/* The socket's permissions opened up by hand: the daemon still checks who is connecting. */
+START_TEST(a_peer_of_another_user_is_refused_by_its_credentials_in_one_line)
+{
+	NEED_MOUNT();
+	const char *get[] = { mt_data, "GET", "k", NULL };
+	char sock[PATH_MAX + 32], *out = NULL, *err = NULL;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "%s: skipped: needs root to run as another user\n", __func__);
+		return;
+	}
+	mount_store(NULL);
+	snprintf(sock, sizeof(sock), "%s/kvfs.sock", mt_data);
+	open_up(mt_tmp, 0755);
+	open_up(mt_data, 0755);
+	open_up(sock, 0666);
+	ck_assert_int_eq(cli_as_nobody(get, &out, &err), 1);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(count_lines(err), 1);
+	ck_assert_msg(strstr(err, "refused") && strstr(err, "uid 65534"), "said: %s", err);
+	free(out);
+	free(err);
+	unmount_store();
+}
+END_TEST
+
+/* As the daemon leaves it: the socket (0600) turns another user away before the daemon does. */
+START_TEST(the_socket_file_admits_only_the_daemons_user)
+{
+	NEED_MOUNT();
+	const char *get[] = { mt_data, "GET", "k", NULL };
+	char sock[PATH_MAX + 32], *out = NULL, *err = NULL;
+	struct stat st;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "%s: skipped: needs root to run as another user\n", __func__);
+		return;
+	}
+	mount_store(NULL);
+	snprintf(sock, sizeof(sock), "%s/kvfs.sock", mt_data);
+	ck_assert_int_eq(lstat(sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	open_up(mt_tmp, 0755);
+	open_up(mt_data, 0755);
+	ck_assert_int_eq(cli_as_nobody(get, &out, &err), 1);
+	ck_assert_int_eq(count_lines(err), 1);
+	ck_assert_msg(strstr(err, "refused") && strstr(err, "Permission denied"), "said: %s", err);
+	free(out);
+	free(err);
+	unmount_store();
+}
+END_TEST
+
+/* ---- stale sockets and locked stores ------------------------------------------------------- */
+
+START_TEST(a_socket_left_by_a_killed_daemon_is_ignored_by_kv_cli_and_replaced_by_the_next_mount)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_data, "PUT", "k", "v1", NULL };
+	const char *put2[] = { mt_data, "PUT", "k", "v2", NULL };
+	char sock[PATH_MAX + 32], *out = NULL, *err = NULL;
+	struct stat st;
+	int status;
+
+	mount_store(NULL);
+	ck_assert_int_eq(kill(mt_daemon_pid, SIGKILL), 0);
+	status = wait_daemon();
+	ck_assert(WIFSIGNALED(status));
+	ck_assert_int_eq(fusermount("-uz", mt_mnt), 0);
+	snprintf(sock, sizeof(sock), "%s/kvfs.sock", mt_data);
+	ck_assert_int_eq(lstat(sock, &st), 0); /* stale: nobody answers there */
+	/* kv_cli opens the store itself */
+	ck_assert_int_eq(cli_run(put, NULL, &out, &err), 0);
+	ck_assert_str_eq(out, "OK\n");
+	free(out);
+	free(err);
+	/* the next daemon binds a fresh socket and answers on it */
+	mount_store(NULL);
+	ck_assert_int_eq(cli_run(put2, NULL, &out, &err), 0);
+	ck_assert_str_eq(out, "OK\n");
+	assert_file(in_mnt("k"), "v2");
+	free(out);
+	free(err);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_store_locked_by_another_kv_cli_says_no_daemon_answers)
+{
+	NEED_MOUNT();
+	const char *shell[] = { cli_path(), mt_data, NULL };
+	const char *get[] = { mt_data, "GET", "k", NULL };
+	char line[64], *out = NULL, *err = NULL;
+	int in_fd, out_fd;
+	pid_t pid;
+
+	ck_assert_int_eq(tu_spawn(shell, &in_fd, &out_fd, &pid), 0);
+	ck_assert_int_eq(tu_write_all(in_fd, "SIZE\n", 5), 0);
+	ck_assert_int_ge(tu_read_line(out_fd, line, sizeof(line), 60000), 0); /* it holds the LOCK */
+	ck_assert_int_eq(cli_run(get, NULL, &out, &err), 1);
+	ck_assert_msg(strstr(err, "locked by process") && strstr(err, "no kvfs daemon answers"),
+		      "said: %s", err);
+	free(out);
+	free(err);
+	close(in_fd);
+	close(out_fd);
+	ck_assert_int_eq(tu_kill(pid, NULL), 0);
+}
+END_TEST
+
+START_TEST(check_on_a_mounted_store_says_where_it_is_mounted_and_by_which_pid)
+{
+	NEED_MOUNT();
+	const char *check[] = { "--check", mt_data, NULL };
+	char real[PATH_MAX], pid[32], *out = NULL, *err = NULL;
+
+	mount_store(NULL);
+	ck_assert_ptr_nonnull(realpath(mt_mnt, real));
+	snprintf(pid, sizeof(pid), "pid %ld", (long)mt_daemon_pid);
+	ck_assert_int_eq(cli_run(check, NULL, &out, &err), 2);
+	ck_assert_msg(strstr(err, real) && strstr(err, pid), "said: %s", err);
+	ck_assert_str_eq(out, "");
+	free(out);
+	free(err);
+	unmount_store();
+}
+END_TEST
+
+/* ---- backup through the daemon ------------------------------------------------------------- */
+
+static atomic_int writer_stop; /* the main thread tells the writer to stop */
+
+static void *writer(void *arg)
+{
+	char path[PATH_MAX * 2], text[64];
+	long n = 0;
+
+	(void)arg;
+	while (!atomic_load(&writer_stop)) {
+		snprintf(path, sizeof(path), "%s", in_mnt("w"));
+		snprintf(text, sizeof(text), "round %ld", n++);
+		if (tu_write_file(path, text, strlen(text)) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+START_TEST(a_backup_of_a_mounted_store_runs_in_the_daemon_while_writers_go_on)
+{
+	NEED_MOUNT();
+	char dest[PATH_MAX + 16], *out = NULL, *err = NULL;
+	const char *backup[] = { "--backup", mt_data, dest, NULL };
+	const char *get[] = { dest, "GET", "kept", NULL };
+	pthread_t th;
+	void *wrc;
+
+	snprintf(dest, sizeof(dest), "%s/copy", mt_tmp);
+	mount_store(NULL);
+	put_file(in_mnt("kept"), "before the backup");
+	atomic_store(&writer_stop, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, writer, NULL), 0);
+	ck_assert_int_eq(cli_run(backup, NULL, &out, &err), 0);
+	atomic_store(&writer_stop, 1);
+	ck_assert_int_eq(pthread_join(th, &wrc), 0);
+	ck_assert_ptr_null(wrc);
+	ck_assert_msg(strstr(out, "status: verified"), "backup said: %s / %s", out, err);
+	free(out);
+	free(err);
+	ck_assert_int_eq(cli_run(get, NULL, &out, &err), 0);
+	ck_assert_str_eq(out, "before the backup\n");
+	free(out);
+	free(err);
+	unmount_store();
+}
+END_TEST
+
+/* ---- unmount that waits --------------------------------------------------------------------- */
+
+/* The LOCK is released when kvfs --unmount returns: a strict open right after succeeds, every
+ * round, and the daemon has ended cleanly. */
+START_TEST(unmount_returns_once_the_lock_is_released_every_round_of_20)
+{
+	NEED_MOUNT();
+	const char *size[] = { "-o", "recovery=strict", mt_data, "SIZE", NULL };
+	char *out = NULL, *err = NULL, big[1 << 16];
+
+	memset(big, 'x', sizeof(big));
+	big[sizeof(big) - 1] = '\0';
+	for (int round = 0; round < 20; round++) {
+		char name[32];
+
+		mount_store(NULL);
+		for (int i = 0; i < 32; i++) {
+			snprintf(name, sizeof(name), "r%d-%d", round, i);
+			put_file(in_mnt(name), big);
+		}
+		ck_assert_msg(unmount_waiting(&err) == 0, "round %d: %s", round, err);
+		ck_assert_str_eq(err, "");
+		free(err);
+		ck_assert_msg(cli_run(size, NULL, &out, &err) == 0, "round %d: strict open: %s", round,
+			      err);
+		/* every file of every round, and the root's entry (its mtime changed) */
+		ck_assert_uint_eq(strtoull(out, NULL, 10), 32u * (round + 1) + 1);
+		free(out);
+		free(err);
+		assert_clean_exit(wait_daemon(), "kvfs --unmount");
+		ck_assert(!is_mounted(mt_mnt));
+	}
+}
+END_TEST
+
+START_TEST(unmount_of_a_busy_mount_says_so_and_leaves_it_mounted)
+{
+	NEED_MOUNT();
+	char *err = NULL;
+	int fd;
+
+	mount_store(NULL);
+	put_file(in_mnt("f"), "x");
+	fd = open(in_mnt("f"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(unmount_waiting(&err), 1);
+	ck_assert_msg(strstr(err, "busy"), "said: %s", err);
+	free(err);
+	ck_assert(is_mounted(mt_mnt));
+	assert_file(in_mnt("f"), "x");
+	close(fd);
+	ck_assert_int_eq(unmount_waiting(&err), 0);
+	free(err);
+	assert_clean_exit(wait_daemon(), "kvfs --unmount");
+}
+END_TEST
+
+START_TEST(unmount_of_a_directory_that_is_no_kvfs_mount_fails_with_a_reason)
+{
+	NEED_MOUNT();
+	char *err = NULL;
+
+	ck_assert_int_eq(unmount_waiting(&err), 1);
+	ck_assert_msg(strstr(err, "not a mounted kvfs store"), "said: %s", err);
+	free(err);
+}
+END_TEST
+
+/* ---- statistics ------------------------------------------------------------------------------ */
+
+START_TEST(stats_name_the_daemon_and_count_commands_after_the_stores_lines)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_data, "PUT", "k", "v", NULL };
+	const char *stats[] = { mt_data, "STATS", NULL }, *json[] = { mt_data, "STATS", "json", NULL };
+	char real[PATH_MAX], want[PATH_MAX + 64], *out = NULL, *ctl = NULL, *p;
+
+	mount_store(NULL);
+	ck_assert_ptr_nonnull(realpath(mt_mnt, real));
+	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
+	free(out);
+	ck_assert_int_eq(cli_run(stats, NULL, &out, NULL), 0);
+	/* a count line, then the lines */
+	p = strchr(out, '\n');
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(atoi(out), count_lines(p + 1));
+	/* the store's lines first, as the control file always had them */
+	ck_assert_msg(strncmp(p + 1, "version: ", 9) == 0, "got: %s", out);
+	ck_assert_ptr_nonnull(strstr(p + 1, "\nsnapshot_due: "));
+	ck_assert(strstr(p + 1, "\nsnapshot_due: ") < strstr(p + 1, "\npid: "));
+	snprintf(want, sizeof(want), "\npid: %ld\n", (long)mt_daemon_pid);
+	ck_assert_msg(strstr(out, want), "got: %s", out);
+	snprintf(want, sizeof(want), "\nmountpoint: %s\n", real);
+	ck_assert_msg(strstr(out, want), "got: %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "\nuptime_s: "));
+	ck_assert_ptr_nonnull(strstr(out, "\nop_put_count: 1\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\nop_put_avg_us: "));
+	ck_assert_ptr_nonnull(strstr(out, "\nop_put_max_us: "));
+	free(out);
+	/* the control file says the same after the same lines */
+	ctl = get_file(in_mnt(".kvfs"));
+	snprintf(want, sizeof(want), "\npid: %ld\n", (long)mt_daemon_pid);
+	ck_assert_msg(strstr(ctl, want), "control file: %s", ctl);
+	ck_assert_msg(strncmp(ctl, "version: ", 9) == 0, "control file: %s", ctl);
+	free(ctl);
+	ck_assert_int_eq(cli_run(json, NULL, &out, NULL), 0);
+	ck_assert_int_eq(count_lines(out), 1);
+	ck_assert_msg(out[0] == '{' && strstr(out, "}\n"), "got: %s", out);
+	snprintf(want, sizeof(want), "\"pid\":%ld,", (long)mt_daemon_pid);
+	ck_assert_msg(strstr(out, want), "got: %s", out);
+	ck_assert_msg(strstr(out, "\"sync\":\"batch\""), "got: %s", out);
+	free(out);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines)
+{
+	NEED_MOUNT();
+	const char *stats[] = { mt_data, "STATS", NULL };
+	char *out = NULL, *p;
+
+	ck_assert_int_eq(cli_run(stats, NULL, &out, NULL), 0);
+	p = strchr(out, '\n');
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(atoi(out), count_lines(p + 1));
+	ck_assert_ptr_nonnull(strstr(out, "\nkeys: 0\n"));
+	ck_assert_ptr_null(strstr(out, "\npid: "));
+	free(out);
+}
+END_TEST
+
+START_TEST(stats_takes_nothing_or_the_word_json)
+{
+	NEED_MOUNT();
+	const char *args[] = { mt_data, NULL };
+	char *out = NULL;
+
+	ck_assert_int_eq(cli_run(args, "STATS x\nSTATS json x\nstats Json\n", &out, NULL), 1);
+	ck_assert_msg(strncmp(out, "ERR STATS takes nothing or the word JSON\n"
+			      "ERR STATS takes nothing or the word JSON\n{\"version\":", 93) == 0,
+		      "got: %s", out);
+	ck_assert_int_eq(count_lines(out), 3);
+	free(out);
+}
+END_TEST
+
+/* ---- sd_notify ------------------------------------------------------------------------------- */
+
+/* Messages on a datagram socket until one holds want (a hang guard of a minute); all of them
+ * joined in *got. */
+static int await_message(int fd, const char *want, char *got, size_t len)
+{
+	size_t have = strlen(got);
+
+	for (int i = 0; i < 600; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char buf[4096];
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		snprintf(got + have, len - have, "%s|", buf);
+		have = strlen(got);
+		if (strstr(buf, want))
+			return 0;
+	}
+	return -ETIMEDOUT;
+}
+
+START_TEST(the_daemon_tells_systemd_of_recovery_ready_and_stopping)
+{
+	NEED_MOUNT();
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char got[16384] = "", *err = NULL;
+	int fd;
+	pid_t pid;
+
+	ck_assert_uint_lt(strlen(mt_tmp) + 8, sizeof(sa.sun_path));
+	memcpy(sa.sun_path, mt_tmp, strlen(mt_tmp));
+	memcpy(sa.sun_path + strlen(mt_tmp), "/notify", 8);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, STDIN_FILENO);
+		setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+		execl(mt_kvfs, mt_kvfs, "-f", mt_data, mt_mnt, (char *)NULL);
+		_exit(127);
+	}
+	mt_daemon_pid = pid;
+	ck_assert_msg(await_message(fd, "READY=1", got, sizeof(got)) == 0, "got: %s", got);
+	/* recovery's progress came before the mount was ready */
+	ck_assert_msg(strstr(got, "STATUS=recovery"), "got: %s", got);
+	ck_assert(strstr(got, "STATUS=recovery") < strstr(got, "READY=1"));
+	ck_assert(is_mounted(mt_mnt));
+	ck_assert_int_eq(unmount_waiting(&err), 0);
+	free(err);
+	ck_assert_msg(await_message(fd, "STOPPING=1", got, sizeof(got)) == 0, "got: %s", got);
+	assert_clean_exit(wait_daemon(), "kvfs --unmount");
+	close(fd);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("live");
+	TCase *cli = tcase_create("cli"), *peers = tcase_create("peers");
+	TCase *stale = tcase_create("stale"), *unmount = tcase_create("unmount");
+	TCase *stats = tcase_create("stats"), *notify = tcase_create("notify");
+
+	tu_seed();
+	if (mt_init() != 0)
+		return EXIT_FAILURE;
+	TCase *all[] = { cli, peers, stale, unmount, stats, notify };
+	mt_add_cases(su, all, sizeof(all) / sizeof(all[0]), 300);
+	tcase_add_test(cli, a_put_through_kv_cli_is_read_through_the_mount);
+	tcase_add_test(cli, a_file_written_through_the_mount_is_got_by_kv_cli_quoted);
+	tcase_add_test(cli, the_shell_through_the_daemon_answers_byte_for_byte_like_a_local_one);
+	tcase_add_test(cli, one_shot_quoted_arguments_through_the_daemon_are_decoded_once);
+	tcase_add_test(cli, a_one_shot_command_answered_err_through_the_daemon_exits_1);
+	tcase_add_test(cli, snap_through_the_daemon_writes_a_checkpoint_of_the_live_store);
+	tcase_add_test(cli, a_backup_of_a_mounted_store_runs_in_the_daemon_while_writers_go_on);
+	tcase_add_test(cli, check_on_a_mounted_store_says_where_it_is_mounted_and_by_which_pid);
+	tcase_add_test(peers, a_peer_of_another_user_is_refused_by_its_credentials_in_one_line);
+	tcase_add_test(peers, the_socket_file_admits_only_the_daemons_user);
+	tcase_add_test(stale, a_socket_left_by_a_killed_daemon_is_ignored_by_kv_cli_and_replaced_by_the_next_mount);
+	tcase_add_test(stale, a_store_locked_by_another_kv_cli_says_no_daemon_answers);
+	tcase_add_test(unmount, unmount_returns_once_the_lock_is_released_every_round_of_20);
+	tcase_add_test(unmount, unmount_of_a_busy_mount_says_so_and_leaves_it_mounted);
+	tcase_add_test(unmount, unmount_of_a_directory_that_is_no_kvfs_mount_fails_with_a_reason);
+	tcase_add_test(stats, stats_name_the_daemon_and_count_commands_after_the_stores_lines);
+	tcase_add_test(stats, stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines);
+	tcase_add_test(stats, stats_takes_nothing_or_the_word_json);
+	tcase_add_test(notify, the_daemon_tells_systemd_of_recovery_ready_and_stopping);
+	return mt_run(su);
+}
