@@ -437,8 +437,8 @@ void kvfs_node_forget(struct kvfs_fs *fs, struct kvfs_node *n, uint64_t nlookup)
 		nlookup = n->nlookup; /* never below zero, whatever the kernel says */
 	n->nlookup -= nlookup;
 	if (nlookup && n->nlookup == 0) {
+		/* deleted below: with no lookup left and no name, nothing can reach it again */
 		orphan = n->orphan_id;
-		n->orphan_id = 0; /* deleted below; nothing can reach it any more */
 		unref_locked(fs, n);
 	}
 	pthread_mutex_unlock(&fs->table_mu);
