@@ -2,22 +2,16 @@
  * store's statistics as "name: value" lines; writing a command to it ("flush", "snapshot") runs
  * the command before the write returns, and a failed command is a failed write.
  *
- * The kernel opens files without asking us (no OPEN round trips), so there is no open handle
- * to render the statistics into, and it reads them through its page cache like any file. A
- * reader must still see one consistent text, with the size it was told, across its read(2)
- * calls. So the text is rendered per process (the pid every request carries):
- *   - a LOOKUP of ".kvfs" renders a new snapshot for the calling process: its entry is never
- *     cached (timeout 0), so every open by name (cat, a script) asks again;
- *   - GETATTR and READ from that process are answered from its snapshot (rendered on first
- *     use when it has none); its size and mtime are the snapshot's;
- *   - attributes are never cached either, and with FUSE_CAP_AUTO_INVAL_DATA the kernel drops
- *     its cached pages whenever the mtime it is told moves, so a process never reads pages of
- *     another's snapshot.
- * A process that keeps the file open and reads it again sees the same figures, as it did when
- * each open rendered its own text. SNAPSHOTS processes are remembered, the oldest dropped. */
+ * The kernel opens files without asking us (no OPEN round trips) and reads them through its
+ * page cache, so there is no open handle to render the statistics into. Instead every LOOKUP
+ * of ".kvfs" makes a new node holding the statistics of that moment: its entry is never
+ * cached (timeout 0), so every open by name asks again and, given another node, gets a new
+ * kernel inode with an empty page cache. A reader sees one consistent text, of the size it was
+ * told, however many read(2) calls it takes; one that keeps the file open and reads it again
+ * sees the same figures (as when each open rendered its own text). The node goes when the
+ * kernel forgets it. */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,41 +19,54 @@
 
 #include "fs_internal.h"
 
-#define SNAPSHOTS 32
-
-struct snapshot {
-	pid_t pid;
-	uint64_t used; /* when last used, in uses */
-	struct timespec when;
-	size_t len;
-	char text[2048];
+struct text {
+	char *buf;
+	size_t len, cap;
+	int err;
 };
 
-static struct {
-	pthread_mutex_t mu;
-	struct snapshot s[SNAPSHOTS];
-	uint64_t uses;
-} snaps = { PTHREAD_MUTEX_INITIALIZER, { { 0 } }, 0 };
-
-static void add(struct snapshot *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct snapshot *t, const char *fmt, ...)
+static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct text *t, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(t->text + t->len, sizeof(t->text) - t->len, fmt, ap);
-	va_end(ap);
-	if (n > 0 && (size_t)n < sizeof(t->text) - t->len)
-		t->len += (size_t)n;
+	if (t->err)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->err = -EINVAL;
+			return;
+		}
+		if ((size_t)n < t->cap - t->len)
+			break;
+		size_t cap = t->cap * 2 + (size_t)n;
+		char *nb = realloc(t->buf, cap);
+
+		if (!nb) {
+			t->err = -ENOMEM;
+			return;
+		}
+		t->buf = nb;
+		t->cap = cap;
+	}
+	t->len += (size_t)n;
 }
 
-static void render(struct kvfs_fs *fs, struct snapshot *t)
+static int render(struct kvfs_fs *fs, struct text *t)
 {
 	struct kv_stats st;
 
-	kv_stats(fs->kv, &st);
+	t->cap = 1024;
 	t->len = 0;
+	t->err = 0;
+	t->buf = malloc(t->cap);
+	if (!t->buf)
+		return -ENOMEM;
+	kv_stats(fs->kv, &st);
 	add(t, "version: %s\n", KV_VERSION);
 	add(t, "keys: %" PRIu64 "\n", st.keys);
 	add(t, "bytes: %" PRIu64 "\n", st.bytes);
@@ -78,105 +85,75 @@ static void render(struct kvfs_fs *fs, struct snapshot *t)
 	add(t, "fdatasyncs: %" PRIu64 "\n", st.fdatasyncs);
 	add(t, "snapshots: %" PRIu64 "\n", st.snapshots);
 	add(t, "snapshot_due: %" PRIu64 "\n", st.snapshot_due);
-	kvfs_now(&t->when);
+	if (t->err)
+		free(t->buf);
+	return t->err;
 }
 
-/* pid's snapshot (snaps.mu held): its own, rendered now when fresh or when it has none. */
-static struct snapshot *snapshot_of(struct kvfs_fs *fs, pid_t pid, int fresh)
+static void control_stat(struct kvfs_fs *fs, const struct kvfs_node *n, struct stat *st)
 {
-	struct snapshot *s = NULL, *oldest = &snaps.s[0];
-
-	for (int i = 0; i < SNAPSHOTS && !s; i++) {
-		if (snaps.s[i].used && snaps.s[i].pid == pid)
-			s = &snaps.s[i];
-		else if (snaps.s[i].used < oldest->used)
-			oldest = &snaps.s[i];
-	}
-	if (!s) {
-		s = oldest;
-		s->pid = pid;
-		fresh = 1;
-	}
-	s->used = ++snaps.uses;
-	if (fresh) {
-		struct timespec before = s->when;
-
-		render(fs, s);
-		if (s->when.tv_sec == before.tv_sec && s->when.tv_nsec == before.tv_nsec)
-			s->when.tv_nsec++; /* a new text always shows a new mtime */
-	}
-	return s;
-}
-
-static void control_stat(struct kvfs_fs *fs, pid_t pid, int fresh, struct stat *st)
-{
-	struct snapshot *s;
-
 	memset(st, 0, sizeof(*st));
-	st->st_ino = fs->control->st_ino;
+	st->st_ino = n->st_ino;
 	st->st_mode = S_IFREG | 0644;
 	st->st_nlink = 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
+	st->st_size = (off_t)n->textlen;
 	st->st_blksize = 4096;
-	st->st_atim = st->st_ctim = fs->mount_time;
-	pthread_mutex_lock(&snaps.mu);
-	s = snapshot_of(fs, pid, fresh);
-	st->st_size = (off_t)s->len;
-	st->st_mtim = s->when;
-	pthread_mutex_unlock(&snaps.mu);
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mount_time;
 }
 
-void kvfs_control_entry(fuse_req_t req, struct fuse_entry_param *e)
+int kvfs_control_lookup(struct kvfs_fs *fs, struct fuse_entry_param *e)
+{
+	struct kvfs_node *n;
+	struct text t;
+	int rc = render(fs, &t);
+
+	if (rc)
+		return rc;
+	rc = kvfs_node_new_control(fs, t.buf, t.len, &n);
+	if (rc) {
+		free(t.buf);
+		return rc;
+	}
+	memset(e, 0, sizeof(*e));
+	e->ino = kvfs_ino_of(fs, n);
+	control_stat(fs, n, &e->attr);
+	e->attr_timeout = fs->cfg.attr_timeout; /* this node's text never changes */
+	e->entry_timeout = 0;                   /* the next open asks again: a new node */
+	return 0;
+}
+
+void kvfs_control_getattr(fuse_req_t req, struct kvfs_node *n)
 {
 	struct kvfs_fs *fs = kvfs_fs_of(req);
-
-	memset(e, 0, sizeof(*e));
-	e->ino = kvfs_ino_of(fs, fs->control);
-	control_stat(fs, fuse_req_ctx(req)->pid, 1, &e->attr);
-	e->attr_timeout = 0;
-	e->entry_timeout = 0;
-}
-
-void kvfs_control_getattr(fuse_req_t req)
-{
 	struct stat st;
 
-	control_stat(kvfs_fs_of(req), fuse_req_ctx(req)->pid, 0, &st);
-	fuse_reply_attr(req, &st, 0);
+	control_stat(fs, n, &st);
+	fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
 }
 
 /* "echo cmd > .kvfs" truncates first: harmless; nothing else about it can change. */
-void kvfs_control_setattr(fuse_req_t req, struct stat *attr, int to_set)
+void kvfs_control_setattr(fuse_req_t req, struct kvfs_node *n, struct stat *attr, int to_set)
 {
 	const int allowed = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW |
 			    FUSE_SET_ATTR_CTIME;
 
 	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 && !(to_set & ~allowed))
-		kvfs_control_getattr(req);
+		kvfs_control_getattr(req, n);
 	else
 		fuse_reply_err(req, EPERM);
 }
 
-void kvfs_control_read(fuse_req_t req, size_t size, off_t off)
+void kvfs_control_read(fuse_req_t req, struct kvfs_node *n, size_t size, off_t off)
 {
-	struct kvfs_fs *fs = kvfs_fs_of(req);
-	struct snapshot *s;
-	char buf[sizeof(s->text)];
-	size_t n = 0;
-
-	if (off < 0) {
+	if (off < 0)
 		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	pthread_mutex_lock(&snaps.mu);
-	s = snapshot_of(fs, fuse_req_ctx(req)->pid, 0);
-	if ((size_t)off < s->len) {
-		n = s->len - (size_t)off < size ? s->len - (size_t)off : size;
-		memcpy(buf, s->text + off, n);
-	}
-	pthread_mutex_unlock(&snaps.mu);
-	fuse_reply_buf(req, buf, n);
+	else if ((size_t)off >= n->textlen)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, n->text + off,
+			       n->textlen - (size_t)off < size ? n->textlen - (size_t)off : size);
 }
 
 static int is_blank(char c)

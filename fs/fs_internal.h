@@ -46,6 +46,8 @@ struct kvfs_node {
 	uint64_t st_ino;
 	uint32_t type; /* S_IFMT bits; a node never changes type */
 	int is_root, is_control;
+	char *text; /* the control file: its statistics, rendered when it was looked up */
+	size_t textlen;
 	/* where it lives (ns exclusive + table_mu to change) */
 	struct kvfs_node *parent; /* the directory holding its name; NULL for linked, orphaned,
 				   * removed nodes and the root */
@@ -80,7 +82,7 @@ struct kvfs_fs {
 	pthread_mutex_t table_mu;
 	struct kvfs_tables *tables;
 	struct kvfs_node *root;
-	struct kvfs_node *control;
+	struct kvfs_node *controls; /* the control file's nodes (table_mu): one per lookup */
 	struct kvfs_notify *notify;
 	pthread_mutex_t id_mu;
 	uint64_t id_state; /* the generator of new ids (spill.c) */
@@ -116,6 +118,9 @@ struct kvfs_node *kvfs_node_find_link(struct kvfs_fs *fs, uint64_t link_id);
 /* Whether the kernel holds n (it looked it up and has not forgotten it): then it may be open,
  * mapped or a working directory, and must outlive its last name. */
 int kvfs_node_held(struct kvfs_fs *fs, struct kvfs_node *n);
+#define KVFS_CONTROL_ST_INO 2
+/* A new control file node (one lookup), which owns text (malloc'd). */
+int kvfs_node_new_control(struct kvfs_fs *fs, char *text, size_t len, struct kvfs_node **out);
 /* A new node with no name (O_TMPFILE), kept under /orphan/<id>; one lookup. */
 int kvfs_node_new_orphan(struct kvfs_fs *fs, uint32_t type, uint64_t orphan_id,
 			 struct kvfs_node **out);
@@ -305,10 +310,11 @@ int kvfs_acl_chmod(struct kvfs_fs *fs, struct kv_batch *b, const char *key, size
 void kvfs_entry_fill(struct kvfs_fs *fs, struct kvfs_node *n, const struct kvfs_stored *st,
 		     uint64_t subdirs, struct fuse_entry_param *e);
 
-/* control.c: the control file is a node of its own kind; these are its operations. */
-void kvfs_control_getattr(fuse_req_t req);
-void kvfs_control_setattr(fuse_req_t req, struct stat *attr, int to_set);
-void kvfs_control_read(fuse_req_t req, size_t size, off_t off);
+/* control.c: the control file is a node of its own kind; these are its operations. Every
+ * lookup of its name makes a new node holding the statistics of that moment. */
+int kvfs_control_lookup(struct kvfs_fs *fs, struct fuse_entry_param *e);
+void kvfs_control_getattr(fuse_req_t req, struct kvfs_node *n);
+void kvfs_control_setattr(fuse_req_t req, struct kvfs_node *n, struct stat *attr, int to_set);
+void kvfs_control_read(fuse_req_t req, struct kvfs_node *n, size_t size, off_t off);
 void kvfs_control_write(fuse_req_t req, const char *buf, size_t size);
-void kvfs_control_entry(fuse_req_t req, struct fuse_entry_param *e);
 #endif

@@ -7,7 +7,7 @@
 #include "fs_internal.h"
 
 #define ROOT_ST_INO 1
-#define CONTROL_ST_INO 2
+#define CONTROL_ST_INO KVFS_CONTROL_ST_INO
 #define LINK_INO_BIT (1ull << 63)
 
 /* A chained hash table of nodes; next is the chain field's offset in struct kvfs_node. */
@@ -178,23 +178,18 @@ int kvfs_tables_new(struct kvfs_fs *fs)
 	    ctab_init(&tb->inos, offsetof(struct kvfs_node, ino_next)))
 		goto fail;
 	fs->root = node_alloc(S_IFDIR, ROOT_ST_INO);
-	fs->control = node_alloc(S_IFREG, CONTROL_ST_INO);
-	if (!fs->root || !fs->control)
+	if (!fs->root)
 		goto fail;
-	/* both live as long as the mount: never forgotten, never freed before it ends */
+	/* it lives as long as the mount: never forgotten, never freed before it ends */
 	fs->root->is_root = 1;
 	fs->root->refs = 1;
 	fs->root->nlookup = 1;
-	fs->control->is_control = 1;
-	fs->control->refs = 1;
 	fs->tables = tb;
 	ctab_add(&tb->inos, fs->root);
-	ctab_add(&tb->inos, fs->control);
 	return 0;
 fail:
 	free(fs->root);
-	free(fs->control);
-	fs->root = fs->control = NULL;
+	fs->root = NULL;
 	free(tb->names.b);
 	free(tb->links.b);
 	free(tb->inos.b);
@@ -205,6 +200,7 @@ fail:
 static void node_free(struct kvfs_node *n)
 {
 	kvfs_cursors_free(n);
+	free(n->text);
 	pthread_mutex_destroy(&n->mu);
 	pthread_mutex_destroy(&n->dir_mu);
 	free(n->name);
@@ -226,12 +222,18 @@ void kvfs_tables_free(struct kvfs_fs *fs)
 			node_free(n);
 		}
 	}
+	while (fs->controls) {
+		struct kvfs_node *n = fs->controls;
+
+		fs->controls = n->name_next;
+		node_free(n);
+	}
 	free(tb->names.b);
 	free(tb->links.b);
 	free(tb->inos.b);
 	free(tb);
 	fs->tables = NULL;
-	fs->root = fs->control = NULL;
+	fs->root = NULL;
 }
 
 struct kvfs_node *kvfs_node_of(struct kvfs_fs *fs, fuse_ino_t ino)
@@ -255,6 +257,17 @@ static void unref_locked(struct kvfs_fs *fs, struct kvfs_node *n)
 		struct kvfs_node *parent = n->parent;
 		struct kvfs_tables *tb = fs->tables;
 
+		if (n->is_control) {
+			/* in the list of control nodes (name_next forward, link_next back) */
+			if (n->link_next)
+				n->link_next->name_next = n->name_next;
+			else
+				fs->controls = n->name_next;
+			if (n->name_next)
+				n->name_next->link_next = n->link_next;
+			node_free(n);
+			return;
+		}
 		if (n->name)
 			ctab_del(&tb->names, n);
 		if (n->link_id)
@@ -373,6 +386,26 @@ out:
 	return rc;
 }
 
+int kvfs_node_new_control(struct kvfs_fs *fs, char *text, size_t len, struct kvfs_node **out)
+{
+	struct kvfs_node *n = node_alloc(S_IFREG, CONTROL_ST_INO);
+
+	if (!n)
+		return -ENOMEM;
+	n->is_control = 1;
+	n->text = text;
+	n->textlen = len;
+	pthread_mutex_lock(&fs->table_mu);
+	n->name_next = fs->controls;
+	if (fs->controls)
+		fs->controls->link_next = n;
+	fs->controls = n;
+	looked_up(n);
+	pthread_mutex_unlock(&fs->table_mu);
+	*out = n;
+	return 0;
+}
+
 int kvfs_node_new_orphan(struct kvfs_fs *fs, uint32_t type, uint64_t orphan_id,
 			 struct kvfs_node **out)
 {
@@ -430,7 +463,7 @@ void kvfs_node_forget(struct kvfs_fs *fs, struct kvfs_node *n, uint64_t nlookup)
 {
 	uint64_t orphan = 0;
 
-	if (n == fs->root || n == fs->control)
+	if (n == fs->root)
 		return;
 	pthread_mutex_lock(&fs->table_mu);
 	if (nlookup > n->nlookup)

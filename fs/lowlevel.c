@@ -29,8 +29,10 @@ static void kvfs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_DONT_MASK;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-	/* The control file's pages go when its mtime moves (control.c). */
-	conn->want |= conn->capable & FUSE_CAP_AUTO_INVAL_DATA;
+	/* Cached pages stay when the attributes the kernel is told differ from those it set
+	 * itself (our mtime for a write is not the kernel's clock reading); only a size change
+	 * drops them. Every change of data passes through this kernel. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* Writeback caching only when asked: it would let write(2) succeed for bytes the store
 	 * then refuses at writeback (ENOSPC, EFBIG, EROFS), where nobody is told. */
 	if (fs->cfg.writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
@@ -54,15 +56,23 @@ static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
+/* The control file's node, or NULL for a node of the tree. */
+static struct kvfs_node *control_node(fuse_req_t req, fuse_ino_t ino)
+{
+	struct kvfs_node *n = kvfs_node_of(kvfs_fs_of(req), ino);
+
+	return n->is_control ? n : NULL;
+}
+
 static int is_control(fuse_req_t req, fuse_ino_t ino)
 {
-	return ino != FUSE_ROOT_ID && kvfs_node_of(kvfs_fs_of(req), ino)->is_control;
+	return control_node(req, ino) != NULL;
 }
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (is_control(req, ino))
-		kvfs_control_getattr(req);
+		kvfs_control_getattr(req, control_node(req, ino));
 	else
 		kvfs_op_getattr(req, ino, fi);
 }
@@ -71,7 +81,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	if (is_control(req, ino))
-		kvfs_control_setattr(req, attr, to_set);
+		kvfs_control_setattr(req, control_node(req, ino), attr, to_set);
 	else
 		kvfs_op_setattr(req, ino, attr, to_set, fi);
 }
@@ -80,7 +90,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	if (is_control(req, ino))
-		kvfs_control_read(req, size, off);
+		kvfs_control_read(req, control_node(req, ino), size, off);
 	else
 		kvfs_op_read(req, ino, size, off, fi);
 }

@@ -32,7 +32,9 @@ void kvfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc)
 		goto out;
 	if (kvfs_name_is_control(name, strlen(name), t.node->is_root)) {
-		kvfs_control_entry(req, &ep);
+		rc = kvfs_control_lookup(fs, &ep);
+		if (!rc)
+			n = kvfs_node_of(fs, ep.ino);
 		goto out;
 	}
 	rc = kvfs_entry_get(fs, t.node, name, &e);
