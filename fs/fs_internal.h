@@ -86,6 +86,10 @@ struct kvfs_fs {
 	struct kvfs_notify *notify;
 	pthread_mutex_t id_mu;
 	uint64_t id_state; /* the generator of new ids (spill.c) */
+	/* device.c (atomics): the INIT request, whether the kernel offered
+	 * FUSE_HANDLE_KILLPRIV_V2, and whether we took it (then we clear set-ID bits) */
+	uint64_t init_unique;
+	int killpriv_v2_offered, killpriv_v2;
 };
 
 static inline struct kvfs_fs *kvfs_fs_of(fuse_req_t req)
@@ -234,6 +238,18 @@ int kvfs_make_room(struct kvfs_fs *fs, struct kvfs_node *dir, size_t growth);
 int kvfs_remove_orphans(struct kvfs_fs *fs, uint64_t *removed);
 /* Delete one orphan the kernel has forgotten (and its attributes). */
 void kvfs_orphan_delete(struct kvfs_fs *fs, uint64_t id);
+
+/* ---- the device (device.c) ------------------------------------------------------------------ */
+
+/* Reads and writes the device through libfuse's custom I/O hooks (call before serving). */
+int kvfs_device_attach(struct fuse_session *se);
+/* Looks at a request before libfuse does: 1 when it was answered here (FUSE_TMPFILE). */
+int kvfs_device_request(struct kvfs_fs *fs, struct fuse_session *se, const struct fuse_buf *buf);
+/* The WRITE this thread serves asks the filesystem to clear set-ID bits and capabilities. */
+int kvfs_write_kills_privs(void);
+/* Clears set-user-ID, set-group-ID (when group-executable) and security.capability of the node
+ * txn t holds, into b: what the kernel leaves to us with FUSE_HANDLE_KILLPRIV_V2. */
+int kvfs_kill_privs(struct kvfs_txn *t, struct kv_batch *b);
 
 /* ---- the kernel's caches (notify.c) --------------------------------------------------------- */
 

@@ -18,8 +18,8 @@ static void kvfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* No O_TRUNC with OPEN: there is no OPEN (open replies ENOSYS), so the kernel sends the
 	 * truncation as a SETATTR instead of assuming OPEN did it. */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-	/* The kernel clears set-user-ID and set-group-ID bits on write and chown itself (it
-	 * sends the SETATTR). */
+	/* Set-ID bits: the kernel clears them itself (it sends a SETATTR) unless it takes our
+	 * FUSE_HANDLE_KILLPRIV_V2, which device.c asks for behind libfuse's back. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	/* ACLs: kept as attributes, enforced by the kernel (with default_permissions, which
 	 * POSIX_ACL implies); the umask reaches us unapplied, for a default ACL replaces it. */

@@ -72,6 +72,13 @@ static int setattr_txn(struct kvfs_txn *t, const struct stat *attr, int to_set)
 		}
 		m->mode = mode;
 	}
+	/* FATTR_KILL_SUIDGID (a chown; a truncate without CAP_FSETID), which libfuse calls
+	 * KILL_SUID: ours to do under FUSE_HANDLE_KILLPRIV_V2 (device.c) */
+	if ((to_set & FUSE_SET_ATTR_KILL_SUID) && !S_ISDIR(m->mode)) {
+		rc = kvfs_kill_privs(t, b);
+		if (rc)
+			return rc;
+	}
 	if (to_set & FUSE_SET_ATTR_UID)
 		m->uid = attr->st_uid;
 	if (to_set & FUSE_SET_ATTR_GID)

@@ -116,6 +116,11 @@ static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t of
 		return rc;
 	kvfs_now(&now);
 	t->st.meta.mtime = t->st.meta.ctime = now;
+	if (kvfs_write_kills_privs()) {
+		rc = kvfs_kill_privs(t, b);
+		if (rc)
+			return rc;
+	}
 	rc = kv_batch_write(b, t->key, t->klen, (uint64_t)off, buf, *size);
 	if (!rc)
 		rc = kvfs_batch_meta(b, t->key, t->klen, &t->st);
