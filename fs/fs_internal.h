@@ -1,6 +1,27 @@
 /* fs_internal.h — what the files of fs/ share: the kvfs_fs, its nodes (what the kernel holds),
  * what a key holds (the stored state), and the transaction every operation runs in.
  *
+ * The files of fs/, one job each:
+ *   kvfs_fs.c    the object: made over an open store, freed; leftover orphans
+ *   lowlevel.c   what the kernel may do (init), the operations table, routing by node kind
+ *   serve.c      the threads that read requests and answer them
+ *   device.c     what libfuse 3.14 does not handle: KILLPRIV_V2, write flags, O_TMPFILE
+ *   inode.c      nodes: tables, lookup counts, FORGET, where each lives, its key
+ *   txn.c        the transaction every operation runs in; a directory entry as changes see it
+ *   stored.c     what a key holds, the attributes it shows, batch steps that change nodes
+ *   layout.c     names and the tree's key spaces (layout.h)
+ *   meta.c       the node and link blobs (meta.h)
+ *   listing.c    walking a directory's entries (listing.h)
+ *   spill.c      ids, spilled directories for deep paths, orphans
+ *   notify.c     telling the kernel what it cannot know
+ *   acl.c        POSIX ACL values, inheritance, chmod (acl.h)
+ *   control.c    the control file .kvfs
+ *   ops_attr.c   getattr, setattr, statfs
+ *   ops_dir.c    lookup, forget, mkdir, rmdir, readdir(plus)
+ *   ops_file.c   create, read, write, fsync, fallocate, O_TMPFILE
+ *   ops_ns.c     mknod, symlink, readlink, link, unlink, rename
+ *   ops_xattr.c  extended attributes
+ *
  * Nodes. The kernel names every file by a node id that we hand out at LOOKUP (and CREATE,
  * MKDIR, READDIRPLUS, ...): the address of a struct kvfs_node, as libfuse's passthrough_ll
  * does. A node lives while the kernel holds it (nlookup > 0, until FORGET), while a child node
@@ -11,8 +32,10 @@
  *   - a file with several names: link_id, key "/inode/<id>";
  *   - a file without a name the kernel still holds: orphan_id, key "/orphan/<id>".
  * Nodes are found again by (parent, name) and by link id, so a second lookup of the same file
- * gets the same node. st_ino (what stat shows) is derived from the key at creation, or from the
- * link id, so it usually stays the same across the kernel dropping and finding a file again.
+ * gets the same node. st_ino (what stat shows) is the number stored in the node's blob: given
+ * at creation (kvfs_new_ino), it stays with the file through renames, links and remounts. A
+ * key without one (kv_cli's, an earlier version's) shows a number derived from its key, stored
+ * the first time the tree writes the node's blob.
  *
  * Locking.
  *   ns        rwlock. Every namespace change (create, mkdir, mknod, symlink, link, unlink,
@@ -86,6 +109,7 @@ struct kvfs_fs {
 	struct kvfs_notify *notify;
 	pthread_mutex_t id_mu;
 	uint64_t id_state; /* the generator of new ids (spill.c) */
+	uint64_t next_ino, ino_reserved; /* inode numbers (spill.c; ns exclusive); 0: not loaded */
 	/* device.c (atomics): the INIT request, whether the kernel offered
 	 * FUSE_HANDLE_KILLPRIV_V2, and whether we took it (then we clear set-ID bits) */
 	uint64_t init_unique;
@@ -112,7 +136,7 @@ void kvfs_node_unref(struct kvfs_fs *fs, struct kvfs_node *n);
 /* The node for entry name of dir (ns held): the one the kernel already has, or a new one, or
  * for a link name the node of its inode. One more lookup (the kernel will FORGET it). */
 int kvfs_node_lookup(struct kvfs_fs *fs, struct kvfs_node *dir, const char *name, size_t nlen,
-		     const char *key, size_t klen, uint32_t type, uint64_t link_id, uint64_t spill,
+		     uint64_t st_ino, uint32_t type, uint64_t link_id, uint64_t spill,
 		     struct kvfs_node **out);
 /* The node the kernel holds for entry name of dir, or for link_id, or NULL; referenced
  * (kvfs_node_unref). */
@@ -126,7 +150,7 @@ int kvfs_node_held(struct kvfs_fs *fs, struct kvfs_node *n);
 /* A new control file node (one lookup), which owns text (malloc'd). */
 int kvfs_node_new_control(struct kvfs_fs *fs, char *text, size_t len, struct kvfs_node **out);
 /* A new node with no name (O_TMPFILE), kept under /orphan/<id>; one lookup. */
-int kvfs_node_new_orphan(struct kvfs_fs *fs, uint32_t type, uint64_t orphan_id,
+int kvfs_node_new_orphan(struct kvfs_fs *fs, uint32_t type, uint64_t orphan_id, uint64_t st_ino,
 			 struct kvfs_node **out);
 /* The kernel forgets nlookup lookups of n. When none are left, an orphan's keys are deleted. */
 void kvfs_node_forget(struct kvfs_fs *fs, struct kvfs_node *n, uint64_t nlookup);
@@ -144,7 +168,9 @@ int kvfs_dir_prefix(const struct kvfs_node *dir, char *buf, size_t *len);
 /* The number of subdirectories of dir (counted once, then kept up to date); ns held. */
 int kvfs_dir_subdirs(struct kvfs_fs *fs, struct kvfs_node *dir, uint64_t *n);
 void kvfs_dir_subdirs_add(struct kvfs_node *dir, int delta);
-uint64_t kvfs_st_ino_for_key(const char *key, size_t klen);
+/* The inode number of a node whose blob stores none: from its key, with bit 62 set, so never
+ * one kvfs_new_ino gives. */
+uint64_t kvfs_ino_from_key(const char *key, size_t klen);
 
 /* ---- stored state (stored.c) -------------------------------------------------------------- */
 
@@ -229,6 +255,9 @@ void kvfs_entry_release(struct kvfs_fs *fs, struct kvfs_entry *e);
 
 /* A fresh id, unused under every prefix of layout.h (ns exclusive held). */
 int kvfs_new_id(struct kvfs_fs *fs, uint64_t *id);
+/* A new node's inode number, never given before in this store (ns exclusive held): counted
+ * from the store's KVFS_INO_KEY, which reserves them a range at a time in records of their own. */
+int kvfs_new_ino(struct kvfs_fs *fs, uint64_t *ino);
 /* Make dir's entries live under a fresh /dir/<id> prefix (its own record, no change visible in
  * the tree): after it, an entry name of up to 255 bytes always fits. ns exclusive held. */
 int kvfs_spill(struct kvfs_fs *fs, struct kvfs_node *dir);

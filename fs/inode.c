@@ -8,7 +8,8 @@
 
 #define ROOT_ST_INO 1
 #define CONTROL_ST_INO KVFS_CONTROL_ST_INO
-#define LINK_INO_BIT (1ull << 63)
+#define INO_MASK ((1ull << 63) - 1)
+#define KEY_INO_BIT (1ull << 62) /* numbers derived from a key; stored ones count from 3 */
 
 /* A chained hash table of nodes; next is the chain field's offset in struct kvfs_node. */
 struct ctab {
@@ -123,11 +124,9 @@ static void ctab_del(struct ctab *t, struct kvfs_node *n)
 	}
 }
 
-uint64_t kvfs_st_ino_for_key(const char *key, size_t klen)
+uint64_t kvfs_ino_from_key(const char *key, size_t klen)
 {
-	uint64_t ino = hash_bytes(0, key, klen) & ~LINK_INO_BIT;
-
-	return ino <= CONTROL_ST_INO ? ino + 3 : ino;
+	return (hash_bytes(0, key, klen) & (KEY_INO_BIT - 1)) | KEY_INO_BIT;
 }
 
 static struct kvfs_node *find_st_ino(struct kvfs_tables *tb, uint64_t ino)
@@ -142,13 +141,10 @@ static struct kvfs_node *find_st_ino(struct kvfs_tables *tb, uint64_t ino)
 /* Registers n's st_ino, moving on to the next free number if another live node shows it. */
 static void add_st_ino(struct kvfs_tables *tb, struct kvfs_node *n)
 {
-	while (find_st_ino(tb, n->st_ino)) {
-		uint64_t top = n->st_ino & LINK_INO_BIT;
-
-		n->st_ino = top | ((n->st_ino + 1) & ~LINK_INO_BIT);
-		if (n->st_ino <= CONTROL_ST_INO)
-			n->st_ino = CONTROL_ST_INO + 1;
-	}
+	/* two files holding one number would be one file to tar and rsync -H: never shown
+	 * (only a damaged or hand-edited store can hold a number twice) */
+	while (find_st_ino(tb, n->st_ino) || n->st_ino <= CONTROL_ST_INO)
+		n->st_ino = (n->st_ino + 1) & INO_MASK;
 	ctab_add(&tb->inos, n);
 }
 
@@ -336,7 +332,7 @@ static void looked_up(struct kvfs_node *n)
 }
 
 int kvfs_node_lookup(struct kvfs_fs *fs, struct kvfs_node *dir, const char *name, size_t nlen,
-		     const char *key, size_t klen, uint32_t type, uint64_t link_id, uint64_t spill,
+		     uint64_t st_ino, uint32_t type, uint64_t link_id, uint64_t spill,
 		     struct kvfs_node **out)
 {
 	struct kvfs_node *n;
@@ -354,7 +350,7 @@ int kvfs_node_lookup(struct kvfs_fs *fs, struct kvfs_node *dir, const char *name
 		looked_up(n);
 		goto out;
 	}
-	n = node_alloc(type, link_id ? (link_id | LINK_INO_BIT) : kvfs_st_ino_for_key(key, klen));
+	n = node_alloc(type, st_ino & INO_MASK);
 	if (!n) {
 		rc = -ENOMEM;
 		goto out;
@@ -406,15 +402,13 @@ int kvfs_node_new_control(struct kvfs_fs *fs, char *text, size_t len, struct kvf
 	return 0;
 }
 
-int kvfs_node_new_orphan(struct kvfs_fs *fs, uint32_t type, uint64_t orphan_id,
+int kvfs_node_new_orphan(struct kvfs_fs *fs, uint32_t type, uint64_t orphan_id, uint64_t st_ino,
 			 struct kvfs_node **out)
 {
-	char key[KVFS_ID_KEY_MAX];
-	struct kvfs_node *n = node_alloc(type, 0);
+	struct kvfs_node *n = node_alloc(type, st_ino & INO_MASK);
 
 	if (!n)
 		return -ENOMEM;
-	n->st_ino = kvfs_st_ino_for_key(key, kvfs_id_key(key, KVFS_ORPHAN_PREFIX, orphan_id));
 	n->orphan_id = orphan_id;
 	pthread_mutex_lock(&fs->table_mu);
 	add_st_ino(fs->tables, n);

@@ -12,6 +12,7 @@
  *                         removed, or an O_TMPFILE file: deleted when the kernel forgets it, or
  *                         at the next mount after a crash.
  *   KEY "\0" NAME         the extended attribute NAME of the node at KEY (any of the above).
+ *   "/ino"                the first inode number not yet reserved (u64, little-endian).
  *
  * A key is visible in the tree when every component is a valid name: 1..255 bytes, no NUL,
  * not "." or "..", and at the root not ".kvfs". So every internal key above is invisible (an
@@ -33,6 +34,7 @@
 #define KVFS_INODE_PREFIX "/inode/"
 #define KVFS_ORPHAN_PREFIX "/orphan/"
 #define KVFS_DIR_PREFIX "/dir/"
+#define KVFS_INO_KEY "/ino"
 #define KVFS_ID_KEY_MAX 32                 /* "/orphan/" + 16 hex digits + room */
 #define KVFS_SPILL_PREFIX_LEN (5 + 16 + 1) /* "/dir/<16 hex>/" */
 

@@ -65,6 +65,7 @@ size_t kvfs_meta_encode(const struct kvfs_meta *m, uint8_t out[KVFS_META_LEN])
 	put32(out + 57, m->nlink);
 	put32(out + 61, m->flags);
 	put64(out + 65, m->spill);
+	put64(out + 73, m->ino);
 	return KVFS_META_LEN;
 }
 
@@ -104,6 +105,7 @@ static int decode_node(const uint8_t *p, size_t len, struct kvfs_meta *m)
 	m->nlink = get32(p + 57);
 	m->flags = get32(p + 61);
 	m->spill = get64(p + 65);
+	m->ino = get64(p + 73);
 	return KVFS_BLOB_IS_NODE;
 }
 

@@ -1,9 +1,9 @@
 /* meta.h — the blobs the mounted tree keeps in each entry's metadata (the engine's meta field).
  *
  * Two kinds, told apart by their first byte (byte tables in docs/FORMAT.md, "The tree"):
- *   a node (format 2, 73 bytes; format 1, the first 57 of them, is still read): type and
+ *   a node (format 2, 81 bytes; format 1, the first 57 of them, is still read): type and
  *     permissions, owner, device number, the three times, the link count of a node kept under
- *     an inode key, flags, and a directory's spill id;
+ *     an inode key, flags, a directory's spill id, and the inode number stat shows;
  *   a link (format 3, 9 bytes): a name of a file with several names; the file itself (its
  *     node blob and its bytes) lives under the inode key "/inode/<id>" the link names.
  * All little-endian. A blob longer than its format's size is read and its tail ignored, so a
@@ -18,7 +18,7 @@
 #define KVFS_BLOB_NODE 2
 #define KVFS_BLOB_LINK 3
 #define KVFS_META_V1_LEN 57
-#define KVFS_META_LEN 73
+#define KVFS_META_LEN 81
 #define KVFS_LINK_LEN 9
 
 /* flags */
@@ -32,6 +32,7 @@ struct kvfs_meta {
 	uint32_t nlink; /* names of a node kept under an inode key; 1 for any other node */
 	uint32_t flags;
 	uint64_t spill; /* a directory whose entries live under "/dir/<spill>/"; 0: under its key */
+	uint64_t ino;   /* st_ino, for the node's whole life; 0: none stored yet (format 1) */
 };
 
 /* Encodes m as a node blob into out; returns KVFS_META_LEN. */
@@ -40,7 +41,7 @@ size_t kvfs_meta_encode(const struct kvfs_meta *m, uint8_t out[KVFS_META_LEN]);
 size_t kvfs_link_encode(uint64_t id, uint8_t out[KVFS_LINK_LEN]);
 
 enum kvfs_blob { KVFS_BLOB_IS_NODE, KVFS_BLOB_IS_LINK };
-/* Decodes a blob: a node into *m (nlink 1, flags and spill 0 for format 1), or a link's inode
+/* Decodes a blob: a node into *m (nlink 1, flags, spill, ino 0 for format 1), or a link's inode
  * id into *link_id. Returns the kind, or -EIO for a blob this version cannot read (too short,
  * an unknown format, a bad type, nanoseconds out of range, a link to id 0): such an entry is
  * reported as damaged, never guessed at. An empty blob is not decoded here: the caller supplies

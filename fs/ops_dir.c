@@ -47,7 +47,7 @@ void kvfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ep.entry_timeout = fs->cfg.negative_timeout;
 		goto out;
 	}
-	rc = kvfs_node_lookup(fs, t.node, name, strlen(name), e.key, e.klen,
+	rc = kvfs_node_lookup(fs, t.node, name, strlen(name), e.st.meta.ino,
 			      e.st.meta.mode & S_IFMT, e.st.link_id, e.st.meta.spill, &n);
 	if (!rc && S_ISDIR(e.st.meta.mode))
 		rc = kvfs_dir_subdirs(fs, n, &subdirs);
@@ -296,16 +296,18 @@ static void child_entry(struct reply *r, const char *prefix, size_t plen,
 		st.found = !c->implicit;
 		st.meta = c->meta;
 		st.size = c->size;
+		if (!st.meta.ino)
+			st.meta.ino = kvfs_ino_from_key(key, klen);
 	}
 	if (!rc)
-		rc = kvfs_node_lookup(r->fs, r->dir, c->name, c->namelen, key, klen,
+		rc = kvfs_node_lookup(r->fs, r->dir, c->name, c->namelen, st.meta.ino,
 				      st.meta.mode & S_IFMT, st.link_id, st.meta.spill, &n);
 	if (!rc && S_ISDIR(st.meta.mode))
 		rc = kvfs_dir_subdirs(r->fs, n, &subdirs);
 	if (rc) {
 		if (n)
 			kvfs_node_forget(r->fs, n, 1);
-		e->attr.st_ino = kvfs_st_ino_for_key(key, klen); /* never 0 (readdir skips those) */
+		e->attr.st_ino = kvfs_ino_from_key(key, klen); /* never 0 (readdir skips those) */
 		return;
 	}
 	kvfs_entry_fill(r->fs, n, &st, subdirs, e);
@@ -318,28 +320,19 @@ static void child_stat(struct reply *r, const char *prefix, size_t plen,
 {
 	char key[KV_MAX_KEY];
 	size_t klen = kvfs_child_key(key, prefix, plen, c->name, c->namelen);
-	struct kvfs_node *n = NULL;
+	struct kvfs_stored s;
 
 	memset(st, 0, sizeof(*st));
-	if (c->link_id) {
-		struct kvfs_stored s;
-
-		if (klen && kvfs_load(r->fs, key, klen, &s) == 0)
-			st->st_mode = s.meta.mode & S_IFMT;
-		n = kvfs_node_find_link(r->fs, c->link_id);
-	} else {
-		if (!c->unreadable)
-			st->st_mode = c->meta.mode & S_IFMT;
-		n = kvfs_node_find(r->fs, r->dir, c->name, c->namelen);
+	if (c->link_id && klen && kvfs_load(r->fs, key, klen, &s) == 0) {
+		st->st_mode = s.meta.mode & S_IFMT;
+		st->st_ino = s.meta.ino;
+	} else if (!c->link_id && !c->unreadable) {
+		st->st_mode = c->meta.mode & S_IFMT;
+		st->st_ino = c->meta.ino;
 	}
-	/* the number stat will show, as far as it can be known without making a node */
-	if (n)
-		st->st_ino = n->st_ino;
-	else if (c->link_id)
-		st->st_ino = c->link_id | (1ull << 63);
-	else
-		st->st_ino = kvfs_st_ino_for_key(key, klen);
-	kvfs_node_unref(r->fs, n);
+	/* the number stat shows; never 0 (readdir skips those) */
+	if (!st->st_ino)
+		st->st_ino = kvfs_ino_from_key(key, klen);
 }
 
 static int list_children(struct reply *r, struct kvfs_listing *ls, const char *prefix,

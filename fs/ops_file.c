@@ -244,7 +244,7 @@ void kvfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_
 }
 
 static int tmpfile_txn(struct kvfs_txn *t, uint32_t mode, uint32_t umask, uid_t uid, gid_t gid,
-		       uint64_t *id)
+		       uint64_t *id, uint64_t *ino)
 {
 	struct kvfs_fs *fs = t->fs;
 	struct kvfs_meta m;
@@ -270,6 +270,10 @@ static int tmpfile_txn(struct kvfs_txn *t, uint32_t mode, uint32_t umask, uid_t 
 	m.gid = (t->st.meta.mode & S_ISGID) ? t->st.meta.gid : gid;
 	m.atime = m.mtime = m.ctime = now;
 	m.nlink = 1;
+	rc = kvfs_new_ino(fs, &m.ino);
+	if (rc)
+		return rc;
+	*ino = m.ino;
 	rc = kvfs_inherit_acls(fs, t->key, t->klen, &t->st.meta, &m.mode, umask, b, key, klen,
 			       &m.flags);
 	if (rc)
@@ -283,15 +287,15 @@ int kvfs_tmpfile(struct kvfs_fs *fs, fuse_ino_t parent, uint32_t mode, uint32_t 
 {
 	struct kvfs_txn t;
 	struct kvfs_node *n = NULL;
-	uint64_t id = 0;
+	uint64_t id = 0, ino = 0;
 	int rc;
 
 	rc = kvfs_txn_begin(&t, fs, parent, KVFS_TXN_NAMESPACE);
 	if (!rc)
-		rc = tmpfile_txn(&t, mode, umask, uid, gid, &id);
+		rc = tmpfile_txn(&t, mode, umask, uid, gid, &id, &ino);
 	if (t.lsn) {
 		/* applied: a node owns the orphan key from now on, even if the flush failed */
-		int nrc = kvfs_node_new_orphan(fs, S_IFREG, id, &n);
+		int nrc = kvfs_node_new_orphan(fs, S_IFREG, id, ino, &n);
 
 		if (!rc)
 			rc = nrc;

@@ -81,6 +81,9 @@ static int make_txn(struct kvfs_txn *t, const struct fuse_ctx *ctx, const char *
 	e->st.meta.rdev = (uint64_t)rdev;
 	e->st.meta.atime = e->st.meta.mtime = e->st.meta.ctime = now;
 	e->st.meta.nlink = 1;
+	rc = kvfs_new_ino(fs, &e->st.meta.ino);
+	if (rc)
+		return rc;
 	if (!S_ISLNK(mode)) {
 		/* the caller's umask, unless the directory's default ACL decides */
 		rc = kvfs_inherit_acls(fs, t->key, t->klen, &t->st.meta, &e->st.meta.mode, ctx->umask,
@@ -109,7 +112,7 @@ int kvfs_make_node(struct kvfs_fs *fs, const struct fuse_ctx *ctx, fuse_ino_t pa
 	if (t.lsn && S_ISDIR(mode))
 		kvfs_dir_subdirs_add(t.node, 1);
 	if (!rc) {
-		rc = kvfs_node_lookup(fs, t.node, name, strlen(name), e.key, e.klen, mode & S_IFMT, 0,
+		rc = kvfs_node_lookup(fs, t.node, name, strlen(name), e.st.meta.ino, mode & S_IFMT, 0,
 				      0, &n);
 		if (!rc && S_ISDIR(mode)) {
 			pthread_mutex_lock(&n->dir_mu);
@@ -414,7 +417,7 @@ void kvfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const ch
 			kvfs_notify_entry(fs, newparent, newname, strlen(newname));
 	}
 	if (!rc)
-		rc = kvfs_node_lookup(fs, t.node, newname, strlen(newname), e.key, e.klen,
+		rc = kvfs_node_lookup(fs, t.node, newname, strlen(newname), e.st.meta.ino,
 				      e.st.meta.mode & S_IFMT, e.st.link_id, 0, &n);
 	if (!rc)
 		kvfs_entry_fill(fs, n, &e.st, 0, &ep);

@@ -78,6 +78,48 @@ int kvfs_new_id(struct kvfs_fs *fs, uint64_t *id)
 	}
 }
 
+#define INO_RANGE 1024 /* inode numbers reserved by one record */
+
+int kvfs_new_ino(struct kvfs_fs *fs, uint64_t *ino)
+{
+	uint8_t val[8];
+	int rc;
+
+	if (fs->next_ino == 0) {
+		/* the first new node of this mount: go on from what the store has reserved */
+		void *v = NULL;
+		uint64_t vlen = 0;
+
+		rc = kv_get(fs->kv, KVFS_INO_KEY, sizeof(KVFS_INO_KEY) - 1, &v, &vlen);
+		if (rc && rc != -ENOENT)
+			return rc;
+		fs->next_ino = 3; /* 1 is the root, 2 the control file */
+		if (rc == 0 && vlen == 8) {
+			fs->next_ino = 0;
+			for (int i = 7; i >= 0; i--)
+				fs->next_ino = fs->next_ino << 8 | ((uint8_t *)v)[i];
+		}
+		free(v);
+		if (fs->next_ino < 3)
+			fs->next_ino = 3;
+		fs->ino_reserved = fs->next_ino;
+	}
+	if (fs->next_ino == fs->ino_reserved) {
+		/* A record of its own, before any node holds a number of the range: a node that
+		 * survives a crash was logged after it, so a remount never gives its number again. */
+		uint64_t upto = fs->ino_reserved + INO_RANGE;
+
+		for (int i = 0; i < 8; i++)
+			val[i] = (uint8_t)(upto >> (8 * i));
+		rc = kv_put(fs->kv, KVFS_INO_KEY, sizeof(KVFS_INO_KEY) - 1, val, sizeof(val));
+		if (rc)
+			return rc;
+		fs->ino_reserved = upto;
+	}
+	*ino = fs->next_ino++;
+	return 0;
+}
+
 /* Spill the directory at key (node: its node, if the kernel holds one). */
 static int spill_key(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_node *node)
 {

@@ -60,19 +60,23 @@ int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stor
 				return kind;
 			if (kind == KVFS_BLOB_IS_LINK) {
 				char ikey[KVFS_ID_KEY_MAX];
+				size_t iklen = kvfs_id_key(ikey, KVFS_INODE_PREFIX, st->link_id);
 
-				rc = load_node(fs, ikey, kvfs_id_key(ikey, KVFS_INODE_PREFIX, st->link_id),
-					       st);
+				rc = load_node(fs, ikey, iklen, st);
 				if (rc)
 					return rc;
 				if (S_ISDIR(st->meta.mode))
 					return -EIO; /* directories have one name */
+				if (!st->meta.ino)
+					st->meta.ino = kvfs_ino_from_key(ikey, iklen);
 			}
 		}
 		if (klen == 0) /* the root is a directory whatever its entry says */
 			st->meta.mode = S_IFDIR | (st->meta.mode & 07777);
 		if (S_ISDIR(st->meta.mode))
 			st->size = 0; /* a directory's value, if someone gave it one, is not shown */
+		if (!st->meta.ino) /* stored with the blob the next time the tree writes it */
+			st->meta.ino = kvfs_ino_from_key(key, klen);
 		return 0;
 	}
 	if (rc != -ENOENT)
@@ -85,6 +89,7 @@ int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stor
 			return -ENOENT;
 	}
 	kvfs_meta_default(fs, S_IFDIR | 0755, &st->meta);
+	st->meta.ino = kvfs_ino_from_key(key, klen);
 	return 0;
 }
 

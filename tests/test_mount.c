@@ -180,9 +180,10 @@ START_TEST(an_unlinked_open_file_stays_readable_until_closed)
 	ck_assert_int_eq(fstat(fd, &st), 0);
 	ck_assert_int_eq(st.st_size, 7);
 	ck_assert_int_eq(fsync(fd), 0);
-	ck_assert_uint_eq(stat_of("keys"), 2); /* the root's own entry and the orphan */
+	/* the root's own entry, the orphan and /ino (the reserved inode numbers) */
+	ck_assert_uint_eq(stat_of("keys"), 3);
 	close(fd);
-	wait_for_keys(1); /* the orphan goes at the last close */
+	wait_for_keys(2); /* the orphan goes once the kernel forgets the file */
 	unmount_store();
 }
 END_TEST
@@ -231,7 +232,8 @@ START_TEST(an_open_file_follows_renames_and_a_replaced_target_lives_until_closed
 	close(t);
 	assert_listing(mt_mnt, ". .. e target");
 	assert_listing(in_mnt("e"), ". ..");
-	wait_for_keys(3); /* the root, e, target: the replaced target went at its last close */
+	/* the root, e, target, /ino: the replaced target went once the kernel forgot it */
+	wait_for_keys(4);
 	unmount_store();
 }
 END_TEST
@@ -1237,7 +1239,7 @@ static unsigned char *snapshot_meta(const char *key, size_t *mlen)
 START_TEST(node_metadata_is_stored_as_documented)
 {
 	/* docs/FORMAT.md, the tree's node blob: format 2, mode, uid, gid, rdev, atime, mtime,
-	 * ctime, nlink, flags, spill */
+	 * ctime, nlink, flags, spill, ino */
 	static const unsigned char want[45] = {
 		0x02, 0xed, 0x41, 0x00, 0x00, 0xe8, 0x03, 0x00, 0x00, 0xe9, 0x03, 0x00, 0x00,
 		0, 0, 0, 0, 0, 0, 0, 0,
@@ -1247,16 +1249,18 @@ START_TEST(node_metadata_is_stored_as_documented)
 	struct timespec ts[2] = { { 1704067200, 7 }, { 1704067201, 8 } };
 	unsigned char *m;
 	size_t mlen = 0;
+	struct stat st;
 
 	NEED_MOUNT();
 	mount_store(NULL);
 	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	ck_assert_int_eq(stat(in_mnt("d"), &st), 0);
 	ck_assert_int_eq(chown(in_mnt("d"), 1000, 1001), 0);
 	ck_assert_int_eq(utimensat(AT_FDCWD, in_mnt("d"), ts, 0), 0);
 	ck_assert_int_eq(mknod(in_mnt("tty"), S_IFCHR | 0600, makedev(4, 1)), 0);
 	put_file(in_mnt(".kvfs"), "snapshot\n");
 	m = snapshot_meta("d", &mlen);
-	ck_assert_uint_eq(mlen, 73);
+	ck_assert_uint_eq(mlen, 81);
 	for (size_t i = 0; i < sizeof(want); i++)
 		ck_assert_msg(m[i] == want[i], "byte %zu: 0x%02x, expected 0x%02x", i, m[i], want[i]);
 	ck_assert_uint_lt(le32(m + 53), 1000000000); /* ctime_nsec; ctime is "now" */
@@ -1264,9 +1268,10 @@ START_TEST(node_metadata_is_stored_as_documented)
 	ck_assert_uint_eq(le32(m + 61), 0);          /* flags: no attributes */
 	ck_assert_uint_eq(le32(m + 65), 0);          /* spill: its entries under its own key */
 	ck_assert_uint_eq(le32(m + 69), 0);
+	ck_assert_uint_eq(le32(m + 73) | (uint64_t)le32(m + 77) << 32, st.st_ino); /* ino */
 	free(m);
 	m = snapshot_meta("tty", &mlen);
-	ck_assert_uint_eq(mlen, 73);
+	ck_assert_uint_eq(mlen, 81);
 	ck_assert_uint_eq(le32(m + 1), S_IFCHR | 0600);
 	ck_assert_uint_eq(le32(m + 13), (uint32_t)makedev(4, 1));
 	free(m);
@@ -1428,9 +1433,9 @@ START_TEST(sigterm_unmounts_flushes_and_exits_0)
 	assert_clean_exit(status, "SIGTERM");
 	ck_assert(!is_mounted(mt_mnt));
 	close(fd);
-	/* the root's entry and the file; the unlinked one went with the mount */
+	/* the root's entry, the file and /ino; the unlinked one went with the mount */
 	out = kv_cli("GET unflushed\nSIZE\n");
-	ck_assert_str_eq(out, "made durable by the shutdown\n2\n");
+	ck_assert_str_eq(out, "made durable by the shutdown\n3\n");
 	free(out);
 }
 END_TEST

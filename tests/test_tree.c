@@ -106,7 +106,7 @@ START_TEST(hard_links_share_one_file_under_every_name)
 	/* the last name takes the file with it */
 	ck_assert_int_eq(unlink(in_mnt("k")), 0);
 	ck_assert_int_eq(unlink(in_mnt("sub/h")), 0);
-	wait_for_keys(2); /* the root's own entry and sub */
+	wait_for_keys(3); /* the root's own entry, sub, and /ino (the reserved inode numbers) */
 	unmount_store();
 }
 END_TEST
@@ -157,6 +157,58 @@ START_TEST(a_directory_counts_its_subdirectories_in_nlink)
 }
 END_TEST
 
+/* The kernel drops inodes it does not use (as memory pressure would): the daemon then forgets
+ * them and finds them again by name. */
+static void drop_kernel_caches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "2\n", 2), 2);
+	close(fd);
+}
+
+/* POSIX: a file keeps its inode number for its whole life, whatever its names do and whether
+ * or not the kernel keeps it cached meanwhile (pjdfstest rename/09 and /10 check it). */
+START_TEST(an_inode_number_stays_with_its_file)
+{
+	ino_t f, d, k;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("a"), 0755), 0);
+	ck_assert_int_eq(mkdir(in_mnt("b"), 0755), 0);
+	put_file(in_mnt("a/f"), "x");
+	f = stat_of_path(in_mnt("a/f")).st_ino;
+	d = stat_of_path(in_mnt("a")).st_ino;
+	ck_assert_uint_ne(f, d);
+	drop_kernel_caches();
+	ck_assert_int_eq(rename(in_mnt("a/f"), in_mnt("b/g")), 0);
+	drop_kernel_caches();
+	ck_assert_uint_eq(stat_of_path(in_mnt("b/g")).st_ino, f);
+	ck_assert_int_eq(rename(in_mnt("a"), in_mnt("c")), 0);
+	drop_kernel_caches();
+	ck_assert_uint_eq(stat_of_path(in_mnt("c")).st_ino, d);
+	ck_assert_int_eq(link(in_mnt("b/g"), in_mnt("c/h")), 0);
+	drop_kernel_caches();
+	ck_assert_uint_eq(stat_of_path(in_mnt("c/h")).st_ino, f);
+	ck_assert_int_eq(unlink(in_mnt("b/g")), 0);
+	remount();
+	ck_assert_uint_eq(stat_of_path(in_mnt("c/h")).st_ino, f);
+	ck_assert_uint_eq(stat_of_path(in_mnt("c")).st_ino, d);
+	/* a key kv_cli wrote shows a number from its key, kept once the tree writes its blob */
+	unmount_store();
+	free(kv_cli("PUT c/plain v\n"));
+	mount_store(NULL);
+	k = stat_of_path(in_mnt("c/plain")).st_ino;
+	ck_assert_int_eq(chmod(in_mnt("c/plain"), 0600), 0);
+	ck_assert_int_eq(rename(in_mnt("c/plain"), in_mnt("moved")), 0);
+	drop_kernel_caches();
+	ck_assert_uint_eq(stat_of_path(in_mnt("moved")).st_ino, k);
+	unmount_store();
+}
+END_TEST
+
 /* ---- files without a name ------------------------------------------------------------------ */
 
 /* The kernel names an open file by its node: fstat, fchmod, fchown, futimens and a reopen
@@ -192,7 +244,7 @@ START_TEST(an_unlinked_open_file_answers_fstat_fchmod_and_reopening)
 	ck_assert_str_eq(buf, "CONTENTS");
 	close(again);
 	close(fd);
-	wait_for_keys(1); /* the orphan goes once the kernel forgets the file */
+	wait_for_keys(2); /* the root and /ino: the orphan goes once the kernel forgets the file */
 	unmount_store();
 }
 END_TEST
@@ -245,7 +297,7 @@ START_TEST(o_tmpfile_makes_a_nameless_file_that_linkat_names)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "gone", 4), 4);
 	close(fd);
-	wait_for_keys(3); /* the root, d, d/named */
+	wait_for_keys(4); /* the root, d, d/named, /ino */
 	remount();
 	assert_file(in_mnt("d/named"), "made nameless, then named");
 	unmount_store();
@@ -431,7 +483,7 @@ START_TEST(xattrs_follow_their_file_and_go_with_it)
 	ck_assert_int_eq(unlink(in_mnt("e/g")), 0);
 	ck_assert_int_eq(unlink(in_mnt("h")), 0);
 	ck_assert_int_eq(rmdir(in_mnt("e")), 0);
-	wait_for_keys(1); /* nothing of them is left, attributes included */
+	wait_for_keys(2); /* the root and /ino: nothing of them is left, attributes included */
 	unmount_store();
 }
 END_TEST
@@ -577,6 +629,7 @@ int main(void)
 	tcase_add_test(links, hard_links_share_one_file_under_every_name);
 	tcase_add_test(links, rename_onto_another_name_of_the_same_file_changes_nothing);
 	tcase_add_test(links, a_directory_counts_its_subdirectories_in_nlink);
+	tcase_add_test(links, an_inode_number_stays_with_its_file);
 	tcase_add_test(nameless, an_unlinked_open_file_answers_fstat_fchmod_and_reopening);
 	tcase_add_test(nameless, a_file_replaced_by_rename_is_still_its_open_self);
 	tcase_add_test(nameless, o_tmpfile_makes_a_nameless_file_that_linkat_names);
