@@ -329,6 +329,19 @@ static void usage(FILE *f)
 		kv_sync_name(o.sync), o.commit_ms, c.entry_timeout, c.threads);
 }
 
+/* fuse_opt's complaints ("fuse: invalid parameter in option ..."), as ours. */
+static void fuse_log_usage(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	const char *m = line;
+
+	(void)level;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (strncmp(m, "fuse: ", 6) == 0)
+		m += 6;
+	fprintf(stderr, PROG ": %s", m);
+}
+
 /* Fills a; on a usage error prints the reason and returns -EINVAL. Options may come before or
  * after DATADIR and MOUNTPOINT (mount.fuse3 puts them last). */
 static int parse_args(int argc, char **argv, struct args *a)
@@ -339,6 +352,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	memset(a, 0, sizeof(*a));
 	kv_options_default(&a->kvo);
 	kvfs_config_default(&a->cfg);
+	fuse_set_log_func(fuse_log_usage);
 	rc = fuse_opt_parse(&fa, a, kvfs_opts, option_cb);
 	fuse_opt_free_args(&fa);
 	if (rc)
