@@ -147,13 +147,28 @@ void kvfs_control_setattr(fuse_req_t req, struct kvfs_node *n, struct stat *attr
 
 void kvfs_control_read(fuse_req_t req, struct kvfs_node *n, size_t size, off_t off)
 {
-	if (off < 0)
+	size_t len;
+	char *copy;
+
+	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
-	else if ((size_t)off >= n->textlen)
+		return;
+	}
+	if ((size_t)off >= n->textlen) {
 		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, n->text + off,
-			       n->textlen - (size_t)off < size ? n->textlen - (size_t)off : size);
+		return;
+	}
+	/* The reply goes from a copy: once the kernel has the bytes it may forget the node, and
+	 * another thread free the text, while this one is still on its way out of writev. */
+	len = n->textlen - (size_t)off < size ? n->textlen - (size_t)off : size;
+	copy = malloc(len);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(copy, n->text + off, len);
+	fuse_reply_buf(req, copy, len);
+	free(copy);
 }
 
 static int is_blank(char c)
