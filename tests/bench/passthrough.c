@@ -19,8 +19,8 @@
  * general mount.
  *
  * Every path is resolved relative to a descriptor of the backing directory (the *at calls), so
- * the daemon may chdir("/") when it detaches and the threads share no state. A handle is the
- * backing descriptor plus one: 0 means "no handle" (the kernel opened the file itself). */
+ * the daemon may chdir("/") when it detaches and the threads share no state. No handle is kept
+ * (fh 0): each request opens what it needs by path. */
 #define FUSE_USE_VERSION 31
 #include <dirent.h>
 #include <errno.h>
@@ -181,13 +181,17 @@ static int pt_open(const char *path, struct fuse_file_info *fi)
 	return -ENOSYS;
 }
 
+/* No handle kept, as kvfs keeps none: the descriptor closes at once and reads and writes open
+ * the file by path (otherwise descriptors pile up behind the kernel's background RELEASEs when
+ * files are created faster than those are served). */
 static int pt_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	int fd = openat(backing, rel(path), fi->flags | O_CREAT, mode);
 
 	if (fd < 0)
 		return -errno;
-	fi->fh = (uint64_t)fd + 1;
+	close(fd);
+	fi->fh = 0;
 	fi->keep_cache = 1;
 	return 0;
 }
