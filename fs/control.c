@@ -1,6 +1,15 @@
-/* control.c — the control file's statistics and commands (control.h). */
-#include "control.h"
-
+/* control.c — the control file MOUNTPOINT/.kvfs, a node of its own kind: reading it gives the
+ * store's statistics as "name: value" lines; writing a command to it ("flush", "snapshot") runs
+ * the command before the write returns, and a failed command is a failed write.
+ *
+ * The kernel opens files without asking us (no OPEN round trips) and reads them through its
+ * page cache, so there is no open handle to render the statistics into. Instead every LOOKUP
+ * of ".kvfs" makes a new node holding the statistics of that moment: its entry is never
+ * cached (timeout 0), so every open by name asks again and, given another node, gets a new
+ * kernel inode with an empty page cache. A reader sees one consistent text, of the size it was
+ * told, however many read(2) calls it takes; one that keeps the file open and reads it again
+ * sees the same figures (as when each open rendered its own text). The node goes when the
+ * kernel forgets it. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -8,16 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void kvfs_control_stat(uid_t uid, gid_t gid, const struct timespec *mount_time, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_mode = S_IFREG | 0644;
-	st->st_nlink = 1;
-	st->st_uid = uid;
-	st->st_gid = gid;
-	st->st_blksize = 4096;
-	st->st_atim = st->st_mtim = st->st_ctim = *mount_time;
-}
+#include "fs_internal.h"
 
 struct text {
 	char *buf;
@@ -25,8 +25,8 @@ struct text {
 	int err;
 };
 
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(struct text *t, const char *fmt, ...)
+static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct text *t, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -56,40 +56,119 @@ static void text_add(struct text *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
-int kvfs_control_render(struct kv *kv, char **text, size_t *len)
+static int render(struct kvfs_fs *fs, struct text *t)
 {
-	struct text t = { malloc(1024), 0, 1024, 0 };
 	struct kv_stats st;
 
-	if (!t.buf)
+	t->cap = 1024;
+	t->len = 0;
+	t->err = 0;
+	t->buf = malloc(t->cap);
+	if (!t->buf)
 		return -ENOMEM;
-	t.buf[0] = '\0';
-	kv_stats(kv, &st);
-	text_add(&t, "version: %s\n", KV_VERSION);
-	text_add(&t, "keys: %" PRIu64 "\n", st.keys);
-	text_add(&t, "bytes: %" PRIu64 "\n", st.bytes);
-	text_add(&t, "mem_bytes: %" PRIu64 "\n", st.mem_bytes);
-	text_add(&t, "mem_per_key: %" PRIu64 "\n", st.keys ? st.mem_bytes / st.keys : 0);
-	text_add(&t, "wal_bytes: %" PRIu64 "\n", st.wal_bytes);
-	text_add(&t, "last_lsn: %" PRIu64 "\n", st.last_lsn);
-	text_add(&t, "durable_lsn: %" PRIu64 "\n", st.durable_lsn);
-	text_add(&t, "snapshot_lsn: %" PRIu64 "\n", st.snapshot_lsn);
-	text_add(&t, "sync: %s\n", kv_sync_name(st.sync));
-	text_add(&t, "commit_ms: %u\n", st.commit_ms);
-	text_add(&t, "read_only: %s\n", st.read_only ? "yes" : "no");
-	text_add(&t, "error: %s\n", st.error ? strerror(-st.error) : "none");
-	text_add(&t, "flushes: %" PRIu64 "\n", st.flushes);
-	text_add(&t, "flush_requests: %" PRIu64 "\n", st.flush_requests);
-	text_add(&t, "fdatasyncs: %" PRIu64 "\n", st.fdatasyncs);
-	text_add(&t, "snapshots: %" PRIu64 "\n", st.snapshots);
-	text_add(&t, "snapshot_due: %" PRIu64 "\n", st.snapshot_due);
-	if (t.err) {
+	kv_stats(fs->kv, &st);
+	add(t, "version: %s\n", KV_VERSION);
+	add(t, "keys: %" PRIu64 "\n", st.keys);
+	add(t, "bytes: %" PRIu64 "\n", st.bytes);
+	add(t, "mem_bytes: %" PRIu64 "\n", st.mem_bytes);
+	add(t, "mem_per_key: %" PRIu64 "\n", st.keys ? st.mem_bytes / st.keys : 0);
+	add(t, "wal_bytes: %" PRIu64 "\n", st.wal_bytes);
+	add(t, "last_lsn: %" PRIu64 "\n", st.last_lsn);
+	add(t, "durable_lsn: %" PRIu64 "\n", st.durable_lsn);
+	add(t, "snapshot_lsn: %" PRIu64 "\n", st.snapshot_lsn);
+	add(t, "sync: %s\n", kv_sync_name(st.sync));
+	add(t, "commit_ms: %u\n", st.commit_ms);
+	add(t, "read_only: %s\n", st.read_only ? "yes" : "no");
+	add(t, "error: %s\n", st.error ? strerror(-st.error) : "none");
+	add(t, "flushes: %" PRIu64 "\n", st.flushes);
+	add(t, "flush_requests: %" PRIu64 "\n", st.flush_requests);
+	add(t, "fdatasyncs: %" PRIu64 "\n", st.fdatasyncs);
+	add(t, "snapshots: %" PRIu64 "\n", st.snapshots);
+	add(t, "snapshot_due: %" PRIu64 "\n", st.snapshot_due);
+	if (t->err)
+		free(t->buf);
+	return t->err;
+}
+
+static void control_stat(struct kvfs_fs *fs, const struct kvfs_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->st_ino;
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)n->textlen;
+	st->st_blksize = 4096;
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mount_time;
+}
+
+int kvfs_control_lookup(struct kvfs_fs *fs, struct fuse_entry_param *e)
+{
+	struct kvfs_node *n;
+	struct text t;
+	int rc = render(fs, &t);
+
+	if (rc)
+		return rc;
+	rc = kvfs_node_new_control(fs, t.buf, t.len, &n);
+	if (rc) {
 		free(t.buf);
-		return t.err;
+		return rc;
 	}
-	*text = t.buf;
-	*len = t.len;
+	memset(e, 0, sizeof(*e));
+	e->ino = kvfs_ino_of(fs, n);
+	control_stat(fs, n, &e->attr);
+	e->attr_timeout = fs->cfg.attr_timeout; /* this node's text never changes */
+	e->entry_timeout = 0;                   /* the next open asks again: a new node */
 	return 0;
+}
+
+void kvfs_control_getattr(fuse_req_t req, struct kvfs_node *n)
+{
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct stat st;
+
+	control_stat(fs, n, &st);
+	fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
+}
+
+/* "echo cmd > .kvfs" truncates first: harmless; nothing else about it can change. */
+void kvfs_control_setattr(fuse_req_t req, struct kvfs_node *n, struct stat *attr, int to_set)
+{
+	const int allowed = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW |
+			    FUSE_SET_ATTR_CTIME;
+
+	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 && !(to_set & ~allowed))
+		kvfs_control_getattr(req, n);
+	else
+		fuse_reply_err(req, EPERM);
+}
+
+void kvfs_control_read(fuse_req_t req, struct kvfs_node *n, size_t size, off_t off)
+{
+	size_t len;
+	char *copy;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((size_t)off >= n->textlen) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	/* The reply goes from a copy: once the kernel has the bytes it may forget the node, and
+	 * another thread free the text, while this one is still on its way out of writev. */
+	len = n->textlen - (size_t)off < size ? n->textlen - (size_t)off : size;
+	copy = malloc(len);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(copy, n->text + off, len);
+	fuse_reply_buf(req, copy, len);
+	free(copy);
 }
 
 static int is_blank(char c)
@@ -102,7 +181,10 @@ static int word_is(const char *w, size_t n, const char *name)
 	return n == strlen(name) && memcmp(w, name, n) == 0;
 }
 
-int kvfs_control_command(struct kv *kv, const char *buf, size_t len)
+/* The commands in buf: one per line, surrounding blanks ignored, at least one. 0 once each has
+ * finished (a flush or snapshot is durable); -EINVAL for an unknown or missing command
+ * (commands before it have run); else the engine's error of the command that failed. */
+static int run_commands(struct kv *kv, const char *buf, size_t len)
 {
 	size_t pos = 0;
 	int ran = 0, rc;
@@ -129,4 +211,14 @@ int kvfs_control_command(struct kv *kv, const char *buf, size_t len)
 		ran++;
 	}
 	return ran ? 0 : -EINVAL;
+}
+
+void kvfs_control_write(fuse_req_t req, const char *buf, size_t size)
+{
+	int rc = run_commands(kvfs_fs_of(req)->kv, buf, size);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
 }
