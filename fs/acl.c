@@ -220,31 +220,32 @@ static int load_acl(struct kvfs_fs *fs, const char *key, size_t klen, const char
 	return rc == -EINVAL ? -EIO : rc;
 }
 
-static int put_acl(struct kv_batch *b, const char *key, size_t klen, const char *name,
+/* The value a batch refers to lives as long as the transaction (the engine does not copy
+ * values into a batch). */
+static int put_acl(struct kvfs_txn *t, const char *key, size_t klen, const char *name,
 		   const struct kvfs_acl *a)
 {
 	char xkey[KV_MAX_KEY];
 	size_t xlen = kvfs_xattr_key(xkey, key, klen, name, strlen(name));
-	uint8_t *val = malloc(kvfs_acl_size(a));
+	uint8_t *val = kvfs_txn_alloc(t, kvfs_acl_size(a));
+	struct kv_batch *b;
 	int rc;
 
 	if (!val)
 		return -ENOMEM;
-	rc = kv_batch_put(b, xkey, xlen, NULL, 0, val, kvfs_acl_encode(a, val));
-	free(val);
-	return rc;
+	rc = kvfs_txn_batch(t, &b);
+	return rc ? rc : kv_batch_put(b, xkey, xlen, NULL, 0, val, kvfs_acl_encode(a, val));
 }
 
-int kvfs_inherit_acls(struct kvfs_fs *fs, const char *dkey, size_t dklen,
-		      const struct kvfs_meta *dir, uint32_t *mode, uint32_t umask,
-		      struct kv_batch *b, const char *key, size_t klen, uint32_t *flags)
+int kvfs_inherit_acls(struct kvfs_txn *t, uint32_t *mode, uint32_t umask, const char *key,
+		      size_t klen, uint32_t *flags)
 {
 	struct kvfs_acl *def = NULL;
 	uint32_t perm = *mode & 0777;
 	int rc = -ENOENT;
 
-	if (dir->flags & KVFS_META_XATTRS)
-		rc = load_acl(fs, dkey, dklen, KVFS_ACL_DEFAULT, &def);
+	if (t->st.meta.flags & KVFS_META_XATTRS)
+		rc = load_acl(t->fs, t->key, t->klen, KVFS_ACL_DEFAULT, &def);
 	if (rc == -ENOENT || (rc == 0 && def->n == 0)) {
 		free(def);
 		*mode &= ~(umask & 0777); /* no default ACL: the umask decides */
@@ -254,11 +255,11 @@ int kvfs_inherit_acls(struct kvfs_fs *fs, const char *dkey, size_t dklen,
 		return rc;
 	/* a default ACL replaces the umask */
 	if ((*mode & S_IFMT) == S_IFDIR) {
-		rc = put_acl(b, key, klen, KVFS_ACL_DEFAULT, def);
+		rc = put_acl(t, key, klen, KVFS_ACL_DEFAULT, def);
 		*flags |= KVFS_META_XATTRS;
 	}
 	if (!rc && kvfs_acl_create_masq(def, &perm)) {
-		rc = put_acl(b, key, klen, KVFS_ACL_ACCESS, def);
+		rc = put_acl(t, key, klen, KVFS_ACL_ACCESS, def);
 		*flags |= KVFS_META_XATTRS;
 	}
 	*mode = (*mode & ~0777u) | perm;
@@ -266,21 +267,20 @@ int kvfs_inherit_acls(struct kvfs_fs *fs, const char *dkey, size_t dklen,
 	return rc;
 }
 
-int kvfs_acl_chmod(struct kvfs_fs *fs, struct kv_batch *b, const char *key, size_t klen,
-		   const struct kvfs_meta *m, uint32_t mode)
+int kvfs_acl_chmod(struct kvfs_txn *t, uint32_t mode)
 {
 	struct kvfs_acl *a = NULL;
 	int rc;
 
-	if (!(m->flags & KVFS_META_XATTRS))
+	if (!(t->st.meta.flags & KVFS_META_XATTRS))
 		return 0;
-	rc = load_acl(fs, key, klen, KVFS_ACL_ACCESS, &a);
+	rc = load_acl(t->fs, t->key, t->klen, KVFS_ACL_ACCESS, &a);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc)
 		return rc;
 	kvfs_acl_apply_mode(a, mode);
-	rc = put_acl(b, key, klen, KVFS_ACL_ACCESS, a);
+	rc = put_acl(t, t->key, t->klen, KVFS_ACL_ACCESS, a);
 	free(a);
 	return rc;
 }

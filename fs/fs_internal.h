@@ -63,7 +63,8 @@
 #include "listing.h"
 #include "meta.h"
 
-struct kvfs_cursor; /* readdir resume points, ops_dir.c */
+struct kvfs_cursor;   /* readdir resume points, ops_dir.c */
+struct kvfs_txn_mem;  /* a transaction's memory, txn.c */
 
 struct kvfs_node {
 	uint64_t st_ino;
@@ -220,6 +221,7 @@ struct kvfs_txn {
 	size_t klen;
 	struct kvfs_stored st;  /* what the store holds at key */
 	struct kv_batch *b;
+	struct kvfs_txn_mem *mem; /* kvfs_txn_alloc's blocks */
 	uint64_t lsn;           /* the applied record's, 0 until then */
 	int locked;
 };
@@ -229,6 +231,9 @@ struct kvfs_txn {
 int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind);
 /* The batch being built (created on first use). */
 int kvfs_txn_batch(struct kvfs_txn *t, struct kv_batch **b);
+/* n bytes that live until kvfs_txn_end, for a value made here that the batch refers to (the
+ * engine does not copy values into a batch); NULL when out of memory. */
+void *kvfs_txn_alloc(struct kvfs_txn *t, size_t n);
 /* Apply the batch as one record. When the record was applied but its flush failed (the store
  * just went read-only) t->lsn is set and the error returned: the change happened, in memory
  * and (maybe) on disk, and the caller must keep its own state in step with it. */
@@ -342,15 +347,14 @@ void kvfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const ch
 void kvfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void kvfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void kvfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
-/* The access ACL a new node gets from its directory's default ACL, and the directory's default
- * ACL for a new directory, into b at key; *mode adjusted. No default ACL: the umask applies. */
-int kvfs_inherit_acls(struct kvfs_fs *fs, const char *dkey, size_t dklen,
-		      const struct kvfs_meta *dir, uint32_t *mode, uint32_t umask,
-		      struct kv_batch *b, const char *key, size_t klen, uint32_t *flags);
-/* chmod of a node with an access ACL: the ACL's owner, group-class and other entries follow
- * the mode, into b. */
-int kvfs_acl_chmod(struct kvfs_fs *fs, struct kv_batch *b, const char *key, size_t klen,
-		   const struct kvfs_meta *m, uint32_t mode);
+/* The access ACL a new node at key gets from the default ACL of the directory t holds, and
+ * that default ACL for a new directory, into t's batch; *mode adjusted. No default ACL: the
+ * umask applies. */
+int kvfs_inherit_acls(struct kvfs_txn *t, uint32_t *mode, uint32_t umask, const char *key,
+		      size_t klen, uint32_t *flags);
+/* chmod of the node t holds, when it has an access ACL: the ACL's owner, group-class and other
+ * entries follow the mode, into t's batch. */
+int kvfs_acl_chmod(struct kvfs_txn *t, uint32_t mode);
 /* Fill e for node n with stored state st (attributes and timeouts). */
 void kvfs_entry_fill(struct kvfs_fs *fs, struct kvfs_node *n, const struct kvfs_stored *st,
 		     uint64_t subdirs, struct fuse_entry_param *e);

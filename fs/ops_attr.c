@@ -66,7 +66,7 @@ static int setattr_txn(struct kvfs_txn *t, const struct stat *attr, int to_set)
 		uint32_t mode = (m->mode & S_IFMT) | ((uint32_t)attr->st_mode & 07777);
 
 		if (m->flags & KVFS_META_XATTRS) {
-			rc = kvfs_acl_chmod(t->fs, b, t->key, t->klen, m, mode);
+			rc = kvfs_acl_chmod(t, mode);
 			if (rc)
 				return rc;
 		}

@@ -274,8 +274,7 @@ static int tmpfile_txn(struct kvfs_txn *t, uint32_t mode, uint32_t umask, uid_t 
 	if (rc)
 		return rc;
 	*ino = m.ino;
-	rc = kvfs_inherit_acls(fs, t->key, t->klen, &t->st.meta, &m.mode, umask, b, key, klen,
-			       &m.flags);
+	rc = kvfs_inherit_acls(t, &m.mode, umask, key, klen, &m.flags);
 	if (rc)
 		return rc;
 	rc = kv_batch_put(b, key, klen, blob, kvfs_meta_encode(&m, blob), NULL, 0);

@@ -86,8 +86,8 @@ static int make_txn(struct kvfs_txn *t, const struct fuse_ctx *ctx, const char *
 		return rc;
 	if (!S_ISLNK(mode)) {
 		/* the caller's umask, unless the directory's default ACL decides */
-		rc = kvfs_inherit_acls(fs, t->key, t->klen, &t->st.meta, &e->st.meta.mode, ctx->umask,
-				       b, e->key, e->klen, &e->st.meta.flags);
+		rc = kvfs_inherit_acls(t, &e->st.meta.mode, ctx->umask, e->key, e->klen,
+				       &e->st.meta.flags);
 		if (rc)
 			return rc;
 	}

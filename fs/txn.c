@@ -1,9 +1,17 @@
 /* txn.c — the transaction every operation runs in (fs_internal.h): lock, find the node and its
  * key, read what the store holds, build one batch, apply it as one record, unlock. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs_internal.h"
+
+/* One block of kvfs_txn_alloc, on the transaction's list. */
+struct kvfs_txn_mem {
+	struct kvfs_txn_mem *next;
+	max_align_t data[];
+};
 
 int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind)
 {
@@ -12,6 +20,7 @@ int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum 
 	t->fs = fs;
 	t->kind = kind;
 	t->b = NULL;
+	t->mem = NULL;
 	t->lsn = 0;
 	t->klen = 0;
 	memset(&t->st, 0, sizeof(t->st));
@@ -47,6 +56,17 @@ int kvfs_txn_batch(struct kvfs_txn *t, struct kv_batch **b)
 	return rc;
 }
 
+void *kvfs_txn_alloc(struct kvfs_txn *t, size_t n)
+{
+	struct kvfs_txn_mem *m = malloc(sizeof(*m) + n);
+
+	if (!m)
+		return NULL;
+	m->next = t->mem;
+	t->mem = m;
+	return m->data;
+}
+
 int kvfs_txn_commit(struct kvfs_txn *t)
 {
 	if (!t->b)
@@ -60,6 +80,12 @@ void kvfs_txn_end(struct kvfs_txn *t)
 {
 	kv_batch_free(t->b);
 	t->b = NULL;
+	while (t->mem) { /* after the batch that may refer to it */
+		struct kvfs_txn_mem *next = t->mem->next;
+
+		free(t->mem);
+		t->mem = next;
+	}
 	if (t->locked) {
 		if (t->kind == KVFS_TXN_NODE)
 			pthread_mutex_unlock(&t->node->mu);
