@@ -85,6 +85,14 @@ static int render(struct kvfs_fs *fs, struct text *t)
 	add(t, "fdatasyncs: %" PRIu64 "\n", st.fdatasyncs);
 	add(t, "snapshots: %" PRIu64 "\n", st.snapshots);
 	add(t, "snapshot_due: %" PRIu64 "\n", st.snapshot_due);
+	add(t, "segments: %" PRIu64 "\n", st.segments);
+	add(t, "disk_bytes: %" PRIu64 "\n", st.disk_bytes);
+	add(t, "live_bytes: %" PRIu64 "\n", st.live_bytes);
+	add(t, "written_bytes: %" PRIu64 "\n", st.written_bytes);
+	add(t, "cleaner_passes: %" PRIu64 "\n", st.cleaner_passes);
+	add(t, "cleaner_moved_bytes: %" PRIu64 "\n", st.cleaner_moved_bytes);
+	add(t, "segments_deleted: %" PRIu64 "\n", st.segments_deleted);
+	add(t, "read_errors: %" PRIu64 "\n", st.read_errors);
 	if (t->err)
 		free(t->buf);
 	return t->err;

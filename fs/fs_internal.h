@@ -181,12 +181,15 @@ struct kvfs_stored {
 	uint64_t link_id; /* the key is a link name: the node lives under /inode/<link_id> */
 	struct kvfs_meta meta;
 	uint64_t size;
+	uint64_t allocated; /* of size, the bytes that hold data (holes excluded): st_blocks */
 };
 
 /* What key holds: 0, -ENOENT (neither a key nor a prefix of keys), -EIO (a blob this version
  * cannot read, a link whose inode key is missing), or an engine error. The root (klen 0)
  * always exists. */
 int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st);
+/* st->allocated of the file or symlink at key (0 for other types), after st->size changed. */
+int kvfs_load_allocated(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st);
 /* The attributes of a node whose stored state is st. */
 void kvfs_stat_fill(struct kvfs_fs *fs, const struct kvfs_node *n, const struct kvfs_stored *st,
 		    uint64_t subdirs, struct stat *out);

@@ -96,6 +96,8 @@ static int setattr_txn(struct kvfs_txn *t, const struct stat *attr, int to_set)
 	rc = kvfs_txn_commit(t);
 	if (rc == 0)
 		t->st.found = 1;
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) /* a cut frees bytes, a growth holds none */
+		rc = kvfs_load_allocated(t->fs, t->key, t->klen, &t->st);
 	return rc;
 }
 

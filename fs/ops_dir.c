@@ -298,6 +298,8 @@ static void child_entry(struct reply *r, const char *prefix, size_t plen,
 		st.size = c->size;
 		if (!st.meta.ino)
 			st.meta.ino = kvfs_ino_from_key(key, klen);
+		if (st.found) /* the listing gives sizes, not what they hold on disk */
+			rc = kvfs_load_allocated(r->fs, key, klen, &st);
 	}
 	if (!rc)
 		rc = kvfs_node_lookup(r->fs, r->dir, c->name, c->namelen, st.meta.ino,

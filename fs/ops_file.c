@@ -14,13 +14,9 @@
 
 #include "fs_internal.h"
 
-/* The engine's largest value, if it has one: a write that would cross it writes what fits, as
- * a local filesystem does at its maximum file size. */
-#ifdef KV_MAX_VALUE
+/* The engine's largest value (1 TiB), the largest file: a write that would cross it writes what
+ * fits, as a local filesystem does at its maximum file size. */
 #define FILE_MAX ((uint64_t)KV_MAX_VALUE)
-#else
-#define FILE_MAX ((uint64_t)INT64_MAX)
-#endif
 
 void kvfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		    struct fuse_file_info *fi)
@@ -153,30 +149,17 @@ void kvfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fil
 	fuse_reply_err(req, -kv_flush(kvfs_fs_of(req)->kv));
 }
 
-static const char zeros[1 << 16];
-
-/* Zeros over [off, end) of a file of size bytes, into b: past-the-end parts need nothing, a
- * range reaching the end is cut and grown back (holes, no bytes logged), the rest written. */
-static int zero_range(struct kv_batch *b, const char *key, size_t klen, uint64_t off,
-		      uint64_t end, uint64_t size)
+/* [off, end) of a file of size bytes made a hole, into b: it reads as zeros and holds no disk
+ * space (the engine's PUNCH drops the extents; the cleaner gives their room back). The part past
+ * the end needs nothing. */
+static int punch_range(struct kv_batch *b, const char *key, size_t klen, uint64_t off,
+		       uint64_t end, uint64_t size)
 {
-	int rc = 0;
-
 	if (end > size)
 		end = size;
 	if (off >= end)
 		return 0;
-	if (end == size) {
-		rc = kv_batch_truncate(b, key, klen, off);
-		return rc ? rc : kv_batch_truncate(b, key, klen, size);
-	}
-	for (uint64_t at = off; !rc && at < end;) {
-		uint64_t n = end - at < sizeof(zeros) ? end - at : sizeof(zeros);
-
-		rc = kv_batch_write(b, key, klen, at, zeros, n);
-		at += n;
-	}
-	return rc;
+	return kv_batch_punch(b, key, klen, off, end - off);
 }
 
 static int fallocate_txn(struct kvfs_txn *t, int mode, off_t off, off_t len)
@@ -210,10 +193,11 @@ static int fallocate_txn(struct kvfs_txn *t, int mode, off_t off, off_t len)
 	case FALLOC_FL_PUNCH_HOLE:
 		if (!keep)
 			return -EOPNOTSUPP; /* punching goes with KEEP_SIZE, as on every filesystem */
-		rc = zero_range(b, t->key, t->klen, (uint64_t)off, end, size);
+		rc = punch_range(b, t->key, t->klen, (uint64_t)off, end, size);
 		break;
 	case FALLOC_FL_ZERO_RANGE:
-		rc = zero_range(b, t->key, t->klen, (uint64_t)off, end, size);
+		/* zeros are a hole here: nothing is reserved for them, as for mode 0 */
+		rc = punch_range(b, t->key, t->klen, (uint64_t)off, end, size);
 		if (!rc && !keep && end > size)
 			rc = kv_batch_truncate(b, t->key, t->klen, end);
 		break;

@@ -69,6 +69,7 @@ static int make_txn(struct kvfs_txn *t, const struct fuse_ctx *ctx, const char *
 	memset(&e->st, 0, sizeof(e->st));
 	e->st.found = 1;
 	e->st.size = vlen;
+	e->st.allocated = vlen; /* a new value holds every byte it has */
 	e->st.meta.mode = mode;
 	e->st.meta.uid = ctx->uid;
 	e->st.meta.gid = ctx->gid;

@@ -44,12 +44,16 @@ static int load_node(struct kvfs_fs *fs, const char *key, size_t klen, struct kv
 int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st)
 {
 	uint8_t buf[KV_MAX_META];
+	char ikey[KVFS_ID_KEY_MAX];
 	size_t mlen = sizeof(buf);
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	rc = kv_stat(fs->kv, key, klen, &st->size, buf, &mlen);
 	if (rc == 0) {
+		const char *data_key = key; /* where the bytes are: a link name's are its inode's */
+		size_t data_klen = klen;
+
 		st->found = 1;
 		if (mlen == 0) {
 			kvfs_meta_default(fs, klen == 0 ? S_IFDIR | 0755 : S_IFREG | 0644, &st->meta);
@@ -59,7 +63,6 @@ int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stor
 			if (kind < 0)
 				return kind;
 			if (kind == KVFS_BLOB_IS_LINK) {
-				char ikey[KVFS_ID_KEY_MAX];
 				size_t iklen = kvfs_id_key(ikey, KVFS_INODE_PREFIX, st->link_id);
 
 				rc = load_node(fs, ikey, iklen, st);
@@ -69,6 +72,8 @@ int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stor
 					return -EIO; /* directories have one name */
 				if (!st->meta.ino)
 					st->meta.ino = kvfs_ino_from_key(ikey, iklen);
+				data_key = ikey;
+				data_klen = iklen;
 			}
 		}
 		if (klen == 0) /* the root is a directory whatever its entry says */
@@ -77,7 +82,7 @@ int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stor
 			st->size = 0; /* a directory's value, if someone gave it one, is not shown */
 		if (!st->meta.ino) /* stored with the blob the next time the tree writes it */
 			st->meta.ino = kvfs_ino_from_key(key, klen);
-		return 0;
+		return kvfs_load_allocated(fs, data_key, data_klen, st);
 	}
 	if (rc != -ENOENT)
 		return rc;
@@ -91,6 +96,14 @@ int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stor
 	kvfs_meta_default(fs, S_IFDIR | 0755, &st->meta);
 	st->meta.ino = kvfs_ino_from_key(key, klen);
 	return 0;
+}
+
+int kvfs_load_allocated(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st)
+{
+	st->allocated = 0;
+	if (!S_ISREG(st->meta.mode) && !S_ISLNK(st->meta.mode))
+		return 0; /* the others hold no bytes (a directory's stray value is not shown) */
+	return kv_allocated(fs->kv, key, klen, &st->allocated);
 }
 
 void kvfs_stat_fill(struct kvfs_fs *fs, const struct kvfs_node *n, const struct kvfs_stored *st,
@@ -114,7 +127,9 @@ void kvfs_stat_fill(struct kvfs_fs *fs, const struct kvfs_node *n, const struct 
 		out->st_rdev = (dev_t)m->rdev;
 	if (S_ISREG(m->mode) || S_ISLNK(m->mode)) {
 		out->st_size = (off_t)st->size;
-		out->st_blocks = (blkcnt_t)((st->size + 511) / 512);
+		/* what the file's bytes hold on disk: holes (a truncate up, a punched range,
+		 * a write past the end) hold nothing, as on a local filesystem (du, cp --sparse) */
+		out->st_blocks = (blkcnt_t)((st->allocated + 511) / 512);
 	}
 	out->st_blksize = 4096;
 	out->st_atim = m->atime;

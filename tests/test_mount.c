@@ -617,6 +617,169 @@ START_TEST(statfs_reports_the_data_disk_and_the_keys)
 }
 END_TEST
 
+/* df of the mount is the data directory's disk: its size and its free space (statvfs of
+ * DATADIR, not a count the store keeps), so what the log takes shows as used. */
+START_TEST(statfs_reports_the_free_space_of_the_data_disk)
+{
+	static char block[1 << 20];
+	struct statvfs m, d, after;
+	int fd;
+
+	NEED_MOUNT();
+	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
+	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=64m,mode=0700") == 0,
+		      "mount tmpfs: %s", strerror(errno));
+	mt_tmpfs_mounted = 1;
+	mount_store("segment_bytes=1M");
+	ck_assert_int_eq(statvfs(mt_mnt, &m), 0);
+	ck_assert_int_eq(statvfs(mt_data, &d), 0);
+	ck_assert_uint_eq(m.f_bavail * m.f_frsize, d.f_bavail * d.f_frsize);
+	ck_assert_uint_eq(m.f_bfree * m.f_frsize, d.f_bfree * d.f_frsize);
+	memset(block, 'u', sizeof(block));
+	fd = open(in_mnt("eight"), O_CREAT | O_WRONLY, 0644);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	ck_assert_int_eq(statvfs(mt_mnt, &after), 0);
+	ck_assert_int_eq(statvfs(mt_data, &d), 0);
+	ck_assert_uint_eq(after.f_bavail * after.f_frsize, d.f_bavail * d.f_frsize);
+	/* the first segment was preallocated before: 7 MiB more at least */
+	ck_assert_uint_ge(m.f_bavail * m.f_frsize - after.f_bavail * after.f_frsize, 7u << 20);
+	unmount_store();
+}
+END_TEST
+
+/* ---- what files hold on disk ------------------------------------------------------------ */
+
+/* st_blocks (du) counts the bytes a file holds, from the engine's kv_allocated: a hole holds
+ * none (`truncate -s 1G f; du -k f` says 0, as on ext4). */
+START_TEST(a_hole_made_by_truncate_holds_no_blocks)
+{
+	struct stat st;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	int fd = open(in_mnt("sparse"), O_CREAT | O_WRONLY, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 1 << 30), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_msg(st.st_blocks == 0, "a 1 GiB hole holds %lld blocks of 512 bytes",
+		      (long long)st.st_blocks);
+	char block[4096];
+	memset(block, 'x', sizeof block);
+	ck_assert_int_eq(pwrite(fd, block, sizeof block, 1000 * 4096), (ssize_t)sizeof block);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_msg(st.st_blocks == 8, "4096 bytes of data in a hole hold %lld blocks of 512 bytes",
+		      (long long)st.st_blocks);
+	ck_assert_int_eq(close(fd), 0);
+	unmount_store();
+}
+END_TEST
+
+/* A truncation that cuts data frees its blocks; one that grows the file adds none. */
+START_TEST(truncating_down_frees_blocks_and_up_adds_none)
+{
+	static char block[64 << 10];
+	struct stat st;
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	memset(block, 't', sizeof(block));
+	fd = open(in_mnt("f"), O_CREAT | O_RDWR, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_blocks, 128);
+	ck_assert_int_eq(ftruncate(fd, 4096), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_blocks, 8);
+	ck_assert_int_eq(ftruncate(fd, 100 << 20), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 100 << 20);
+	ck_assert_int_eq(st.st_blocks, 8);
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
+/* fallocate(PUNCH_HOLE) is the engine's PUNCH: the range reads as zeros, holds no blocks, and
+ * the store no longer counts its bytes as live (the cleaner then gives the log space back). */
+START_TEST(a_punched_hole_reads_as_zeros_and_frees_its_bytes)
+{
+	static char block[1 << 20], back[1 << 20], zero[1 << 20];
+	struct stat st;
+	uint64_t live_before, live_after;
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	memset(block, 'p', sizeof(block));
+	fd = open(in_mnt("f"), O_CREAT | O_RDWR, 0644);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_blocks, 8 << 11);
+	live_before = stat_of("live_bytes");
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1 << 20, 4 << 20),
+			 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 8 << 20);
+	ck_assert_int_eq(st.st_blocks, 4 << 11);
+	live_after = stat_of("live_bytes");
+	ck_assert_msg(live_before - live_after == 4u << 20, "live bytes %" PRIu64 " -> %" PRIu64,
+		      live_before, live_after);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(pread(fd, back, sizeof(back), (off_t)i << 20), (ssize_t)sizeof(back));
+		ck_assert_msg(memcmp(back, i >= 1 && i < 5 ? zero : block, sizeof(back)) == 0,
+			      "MiB %d after the punch", i);
+	}
+	close(fd);
+	/* and from the store, not the kernel's cache */
+	remount();
+	ck_assert_int_eq(stat(in_mnt("f"), &st), 0);
+	ck_assert_int_eq(st.st_blocks, 4 << 11);
+	fd = open(in_mnt("f"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 2 << 20), (ssize_t)sizeof(back));
+	ck_assert(memcmp(back, zero, sizeof(back)) == 0);
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
+/* A listing (READDIRPLUS) gives the kernel attributes it then serves to stat: their st_blocks
+ * must be what the files hold too, not their sizes. */
+START_TEST(a_listing_gives_the_blocks_files_hold)
+{
+	struct stat st;
+	int fd;
+
+	NEED_MOUNT();
+	mount_store(NULL);
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	fd = open(in_mnt("d/sparse"), O_CREAT | O_WRONLY, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 1 << 30), 0);
+	ck_assert_int_eq(pwrite(fd, "x", 1, 1 << 20), 1);
+	close(fd);
+	put_file(in_mnt("d/dense"), "0123456789");
+	remount(); /* the kernel forgets everything it cached */
+	free(list_dir(in_mnt("d")));
+	ck_assert_int_eq(stat(in_mnt("d/sparse"), &st), 0);
+	ck_assert_int_eq(st.st_size, 1 << 30);
+	ck_assert_msg(st.st_blocks == 1, "a 1 GiB file holding one byte: %lld blocks",
+		      (long long)st.st_blocks);
+	ck_assert_int_eq(stat(in_mnt("d/dense"), &st), 0);
+	ck_assert_int_eq(st.st_blocks, 1);
+	unmount_store();
+}
+END_TEST
+
 START_TEST(fsync_of_a_file_or_directory_makes_everything_durable)
 {
 	int fd, dfd;
@@ -954,7 +1117,9 @@ START_TEST(control_file_prints_the_statistics)
 {
 	static const char *const names[] = { "keys", "bytes", "mem_bytes", "mem_per_key",
 		"wal_bytes", "last_lsn", "durable_lsn", "snapshot_lsn", "sync", "commit_ms",
-		"read_only", "error", "flushes", "flush_requests", "fdatasyncs", "snapshots" };
+		"read_only", "error", "flushes", "flush_requests", "fdatasyncs", "snapshots",
+		"segments", "disk_bytes", "live_bytes", "written_bytes", "cleaner_passes",
+		"cleaner_moved_bytes", "segments_deleted", "read_errors" };
 	char *text, want[64];
 
 	NEED_MOUNT();
@@ -1594,6 +1759,11 @@ int main(void)
 	tcase_add_test(files, symlinks_store_their_target);
 	tcase_add_test(files, fifos_and_device_nodes_are_stored_as_nodes);
 	tcase_add_test(files, statfs_reports_the_data_disk_and_the_keys);
+	tcase_add_test(files, statfs_reports_the_free_space_of_the_data_disk);
+	tcase_add_test(files, a_hole_made_by_truncate_holds_no_blocks);
+	tcase_add_test(files, truncating_down_frees_blocks_and_up_adds_none);
+	tcase_add_test(files, a_punched_hole_reads_as_zeros_and_frees_its_bytes);
+	tcase_add_test(files, a_listing_gives_the_blocks_files_hold);
 	tcase_add_test(files, fsync_of_a_file_or_directory_makes_everything_durable);
 	tcase_add_test(files, a_small_write_into_a_large_file_logs_only_the_range);
 	tcase_add_test(files, new_nodes_belong_to_the_caller_and_permissions_are_checked);
