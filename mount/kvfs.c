@@ -191,26 +191,20 @@ enum {
 	KEY_DEBUG,
 	KEY_HELP,
 	KEY_VERSION,
-	KEY_STORE,  /* the store's: store_option */
 	KEY_IGNORED /* mount(8)'s own words, and atime flavours libfuse does not know: reads never
 		     * update atime here anyway (docs/FILESYSTEM.md) */
 };
 
 #define KVFS_OPT(t, field) { t, offsetof(struct args, field), 1 }
 
-/* The options of kvfs itself. Anything not named here (allow_other, ro, fsname=, ...) is
- * libfuse's to take or refuse. */
+/* The options of kvfs itself. The store's are its own table's (engine/options.c, asked with
+ * kv_option_known); anything else (allow_other, fsname=, ...) is libfuse's to take or refuse. */
 static const struct fuse_opt kvfs_opts[] = {
 	KVFS_OPT("entry_timeout=%lf", cfg.entry_timeout),
 	KVFS_OPT("attr_timeout=%lf", cfg.attr_timeout),
 	KVFS_OPT("negative_timeout=%lf", cfg.negative_timeout),
 	KVFS_OPT("writeback_cache", cfg.writeback_cache),
 	KVFS_OPT("threads=%u", cfg.threads),
-	FUSE_OPT_KEY("sync=", KEY_STORE),
-	FUSE_OPT_KEY("commit_ms=", KEY_STORE),
-	FUSE_OPT_KEY("snapshot_wal_bytes=", KEY_STORE),
-	FUSE_OPT_KEY("segment_bytes=", KEY_STORE),
-	FUSE_OPT_KEY("recovery=", KEY_STORE),
 	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -255,8 +249,6 @@ static int option_cb(void *data, const char *arg, int key, struct fuse_args *out
 	case KEY_VERSION:
 		a->version = 1;
 		return 0;
-	case KEY_STORE:
-		return store_option(a, arg);
 	case KEY_IGNORED:
 		return 0;
 	case FUSE_OPT_KEY_NONOPT:
@@ -266,10 +258,19 @@ static int option_cb(void *data, const char *arg, int key, struct fuse_args *out
 			a->mountpoint = arg;
 		a->operands++;
 		return 0;
-	default: /* FUSE_OPT_KEY_OPT: not ours */
+	default: /* FUSE_OPT_KEY_OPT: not in kvfs_opts */
 		if (arg[0] == '-') {
 			fprintf(stderr, PROG ": unknown option %s\n", arg);
 			return -1;
+		}
+		if (kv_option_known(arg, strcspn(arg, "="))) {
+			if (store_option(a, arg))
+				return -1;
+			/* ro is the kernel's too: the mount is read-only, so writes fail with
+			 * EROFS before they reach us, and the store opens read-only (nothing on
+			 * disk changes, which a store on a read-only filesystem needs) */
+			if (strcmp(arg, "ro") != 0)
+				return 0;
 		}
 		if (has_prefix(arg, "x-") || has_prefix(arg, "comment="))
 			return 0; /* mount(8)'s and fstab's notes */
@@ -281,12 +282,38 @@ static int option_cb(void *data, const char *arg, int key, struct fuse_args *out
 	}
 }
 
+/* The store's options, from its table (ro also makes the mount read-only). */
+static void store_options_usage(FILE *f)
+{
+	size_t n;
+	const struct kv_option_desc *t = kv_option_table(&n);
+
+	fprintf(f, "\nStore options (-o; also kv_cli's):\n");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "  %s=%s\n", t[i].name, t[i].values);
+		/* the help, wrapped at word boundaries to 90 columns */
+		for (const char *h = t[i].help; *h;) {
+			size_t take = strlen(h);
+
+			if (take > 84) {
+				take = 84;
+				while (take && h[take] != ' ')
+					take--;
+				if (!take)
+					take = 84;
+			}
+			fprintf(f, "      %.*s\n", (int)take, h);
+			h += take;
+			while (*h == ' ')
+				h++;
+		}
+	}
+}
+
 static void usage(FILE *f)
 {
-	struct kv_options o;
 	struct kvfs_config c;
 
-	kv_options_default(&o);
 	kvfs_config_default(&c);
 	fprintf(f,
 "Usage: " PROG " [-f] [-d] [-o OPT[,OPT...]] DATADIR MOUNTPOINT\n"
@@ -300,20 +327,14 @@ static void usage(FILE *f)
 "\n"
 "  -f                 stay in the foreground (messages on stderr, not syslog)\n"
 "  -d                 libfuse debug output (implies -f)\n"
-"  -o OPT[,OPT...]    options, may be repeated:\n"
-"       sync=batch|always|none         when writes become durable (default %s)\n"
-"       commit_ms=N                    batch mode's flush bound in ms (default %u)\n"
-"       snapshot_wal_bytes=N           snapshot once the log since the last one is this big\n"
-"       segment_bytes=N                log segment size\n"
-"       recovery=strict|point_in_time  on damage other than a torn tail: refuse to open\n"
-"                                      (default), or keep everything before it\n"
+"  -o OPT[,OPT...]    options, may be repeated: the store's (below), and the mount's:\n"
 "       entry_timeout=S, attr_timeout=S, negative_timeout=S\n"
 "                                      how long the kernel may trust names, attributes\n"
 "                                      and missing names (default %g s each)\n"
 "       writeback_cache                let the kernel gather writes (faster; ENOSPC then\n"
 "                                      fails fsync or close, not the write)\n"
 "       threads=N                      threads serving requests (default %u)\n"
-"       any other option goes to libfuse: allow_other, ro, noatime, fsname=NAME, ...\n"
+"       any other option goes to libfuse: allow_other, noatime, fsname=NAME, ...\n"
 "       (default_permissions is always on: the kernel checks modes, owners and ACLs)\n"
 "  -h, --help         this text\n"
 "  -V, --version      the version\n"
@@ -327,7 +348,8 @@ static void usage(FILE *f)
 "\n"
 "Exit status: 0 mounted (with -f: ended cleanly), 1 the store could not be opened or\n"
 "closed, or the mount failed, 2 usage errors.\n",
-		kv_sync_name(o.sync), o.commit_ms, c.entry_timeout, c.threads);
+		c.entry_timeout, c.threads);
+	store_options_usage(f);
 }
 
 /* fuse_opt's complaints ("fuse: invalid parameter in option ..."), as ours. */
@@ -534,7 +556,10 @@ static void report_open_error(const char *dir, int rc, const struct kv_report *r
 	snprintf(way_out, sizeof(way_out), "run 'kv_cli --salvage %s' to keep everything before the "
 		 "damage, or mount with -o recovery=point_in_time", dir);
 	report_failure(rep, dir, rc, way_out, line, sizeof(line));
-	say(LOG_ERR, "%s", line);
+	if (rc == -EROFS)
+		say(LOG_ERR, "%s; a store on a read-only filesystem mounts with -o ro", line);
+	else
+		say(LOG_ERR, "%s", line);
 }
 
 static void warning_line(void *arg, const char *text)
@@ -694,8 +719,9 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	}
 	handlers = 1;
 	/* Files without a name that a crash left behind (unlinked while open, O_TMPFILE):
-	 * unreachable, so deleted. Before the mount, so no request can see them. */
-	rc = kvfs_fs_remove_leftovers(fs, &removed);
+	 * unreachable, so deleted. Before the mount, so no request can see them. A read-only
+	 * store changes nothing: they stay, unreachable, for the next writable mount. */
+	rc = kvo.read_only ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
 	if (rc) {
 		say(LOG_ERR, "%s: removing files left unlinked by a crash: %s", datadir,
 		    strerror(-rc));
@@ -721,7 +747,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		status = 0;
 	/* Files without a name the kernel never forgot (the mount went away under open
 	 * files): nothing can reach them now. A failure only leaves them to the next mount. */
-	rc = kvfs_fs_remove_leftovers(fs, &removed);
+	rc = kvo.read_only ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
 	if (rc)
 		say(LOG_WARNING, "%s: removing files unlinked while open: %s (the next mount will)",
 		    datadir, strerror(-rc));

@@ -1583,6 +1583,68 @@ START_TEST(a_damaged_store_is_refused_and_left_as_it_was)
 }
 END_TEST
 
+/* The store in mt_data on a tmpfs holding "kept", then made read-only. */
+static void a_store_on_a_read_only_disk(void)
+{
+	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
+	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=16m,mode=0700") == 0,
+		      "mount tmpfs: %s", strerror(errno));
+	mt_tmpfs_mounted = 1;
+	mount_store(NULL);
+	put_file(in_mnt("kept"), "written before the disk went read-only");
+	ck_assert_int_eq(mkdir(in_mnt("dir"), 0755), 0);
+	unmount_store();
+	ck_assert_msg(mount(NULL, mt_data, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0,
+		      "remount the tmpfs read-only: %s", strerror(errno));
+}
+
+/* -o ro is the store's read-only open (kv_options.read_only: nothing on disk changes, so a
+ * store on a read-only filesystem opens) and a read-only mount: every write is EROFS. */
+START_TEST(a_store_on_a_read_only_disk_mounts_with_ro_and_writes_fail_with_erofs)
+{
+	struct statvfs sv;
+	int fd;
+
+	NEED_MOUNT();
+	a_store_on_a_read_only_disk();
+	mount_store("ro");
+	assert_file(in_mnt("kept"), "written before the disk went read-only");
+	assert_errno(open(in_mnt("new"), O_CREAT | O_WRONLY, 0644), EROFS, "create");
+	assert_errno(open(in_mnt("kept"), O_WRONLY), EROFS, "open for writing");
+	assert_errno(truncate(in_mnt("kept"), 0), EROFS, "truncate");
+	assert_errno(mkdir(in_mnt("d2"), 0755), EROFS, "mkdir");
+	assert_errno(unlink(in_mnt("kept")), EROFS, "unlink");
+	assert_errno(rename(in_mnt("kept"), in_mnt("moved")), EROFS, "rename");
+	assert_errno(chmod(in_mnt("kept"), 0600), EROFS, "chmod");
+	assert_errno(rmdir(in_mnt("dir")), EROFS, "rmdir");
+	fd = open(in_mnt(".kvfs"), O_WRONLY);
+	assert_errno(fd, EROFS, "the control file for writing");
+	ck_assert_int_eq(statvfs(mt_mnt, &sv), 0);
+	ck_assert(sv.f_flag & ST_RDONLY);
+	char *text = get_file(in_mnt(".kvfs"));
+	ck_assert_msg(strstr(text, "\nread_only: yes\n"), "the statistics: %s", text);
+	free(text);
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_store_on_a_read_only_disk_without_ro_is_refused_naming_ro)
+{
+	const char *args[] = { mt_data, mt_mnt, NULL };
+	char *err = NULL;
+
+	NEED_MOUNT();
+	a_store_on_a_read_only_disk();
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	ck_assert_msg(strstr(err, "Read-only file system") && strstr(err, "-o ro"),
+		      "the reason and the way out: %s", err);
+	ck_assert_msg(!strchr(err, '\n') || !strchr(strchr(err, '\n') + 1, '\n'), "one line: %s",
+		      err);
+	free(err);
+	ck_assert(!is_mounted(mt_mnt));
+}
+END_TEST
+
 START_TEST(sigterm_unmounts_flushes_and_exits_0)
 {
 	char *out;
@@ -1790,6 +1852,8 @@ int main(void)
 	tcase_add_test(dmn, a_new_store_inside_the_mount_point_is_refused);
 	tcase_add_test(dmn, a_mount_point_already_mounted_is_refused);
 	tcase_add_test(dmn, a_damaged_store_is_refused_and_left_as_it_was);
+	tcase_add_test(dmn, a_store_on_a_read_only_disk_mounts_with_ro_and_writes_fail_with_erofs);
+	tcase_add_test(dmn, a_store_on_a_read_only_disk_without_ro_is_refused_naming_ro);
 	tcase_add_test(dmn, sigterm_unmounts_flushes_and_exits_0);
 	tcase_add_test(dmn, sigint_and_umount_end_the_daemon_cleanly_too);
 	tcase_add_test(dmn, help_and_version_exit_0);
