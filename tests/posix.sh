@@ -103,6 +103,8 @@ if fusermount3 -u "$mnt"; then
 	if kill -0 "$daemon" 2>/dev/null; then
 		echo "posix: the daemon did not exit after the unmount"
 		failed=$((failed + 1))
+	else
+		passed=$((passed + 1))
 	fi
 	daemon=
 	if "$kv_cli" --check "$work/data" >"$work/check.log" 2>&1; then
