@@ -41,6 +41,14 @@
 
 static int backing = -1; /* the backing directory */
 
+/* A node removed while the kernel still uses it (an unlinked file's late readahead, say) has no
+ * path: libfuse passes NULL (hard_remove, and no handle to use instead), answered ESTALE. */
+#define NEED_PATH(path)                 \
+	do {                            \
+		if (!(path))            \
+			return -ESTALE; \
+	} while (0)
+
 /* The high-level API gives "/a/b"; the *at calls want "a/b", and "." for the root. */
 static const char *rel(const char *path)
 {
@@ -68,6 +76,10 @@ static int use_fd(const char *path, const struct fuse_file_info *fi, int flags, 
 	*opened = 0;
 	if (fd >= 0)
 		return fd;
+	if (!path) {
+		errno = ESTALE;
+		return -1;
+	}
 	fd = openat(backing, rel(path), flags);
 	*opened = fd >= 0;
 	return fd;
@@ -90,6 +102,7 @@ static int pt_getattr(const char *path, struct stat *st, struct fuse_file_info *
 {
 	if (fd_of(fi) >= 0)
 		return err(fstat(fd_of(fi), st));
+	NEED_PATH(path);
 	return err(fstatat(backing, rel(path), st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH));
 }
 
@@ -97,6 +110,7 @@ static int pt_readlink(const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 
+	NEED_PATH(path);
 	if (size == 0)
 		return -EINVAL;
 	n = readlinkat(backing, rel(path), buf, size - 1);
@@ -108,36 +122,45 @@ static int pt_readlink(const char *path, char *buf, size_t size)
 
 static int pt_mknod(const char *path, mode_t mode, dev_t dev)
 {
+	NEED_PATH(path);
 	return err(mknodat(backing, rel(path), mode, dev));
 }
 
 static int pt_mkdir(const char *path, mode_t mode)
 {
+	NEED_PATH(path);
 	return err(mkdirat(backing, rel(path), mode));
 }
 
 static int pt_unlink(const char *path)
 {
+	NEED_PATH(path);
 	return err(unlinkat(backing, rel(path), 0));
 }
 
 static int pt_rmdir(const char *path)
 {
+	NEED_PATH(path);
 	return err(unlinkat(backing, rel(path), AT_REMOVEDIR));
 }
 
 static int pt_symlink(const char *target, const char *path)
 {
+	NEED_PATH(path);
 	return err(symlinkat(target, backing, rel(path)));
 }
 
 static int pt_rename(const char *from, const char *to, unsigned int flags)
 {
+	NEED_PATH(from);
+	NEED_PATH(to);
 	return err(renameat2(backing, rel(from), backing, rel(to), flags));
 }
 
 static int pt_link(const char *from, const char *to)
 {
+	NEED_PATH(from);
+	NEED_PATH(to);
 	return err(linkat(backing, rel(from), backing, rel(to), 0));
 }
 
@@ -145,6 +168,7 @@ static int pt_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	if (fd_of(fi) >= 0)
 		return err(fchmod(fd_of(fi), mode));
+	NEED_PATH(path);
 	return err(fchmodat(backing, rel(path), mode, 0));
 }
 
@@ -152,6 +176,7 @@ static int pt_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 {
 	if (fd_of(fi) >= 0)
 		return err(fchown(fd_of(fi), uid, gid));
+	NEED_PATH(path);
 	return err(fchownat(backing, rel(path), uid, gid, AT_SYMLINK_NOFOLLOW));
 }
 
@@ -171,6 +196,7 @@ static int pt_utimens(const char *path, const struct timespec tv[2], struct fuse
 {
 	if (fd_of(fi) >= 0)
 		return err(futimens(fd_of(fi), tv));
+	NEED_PATH(path);
 	return err(utimensat(backing, rel(path), tv, AT_SYMLINK_NOFOLLOW));
 }
 
@@ -186,8 +212,10 @@ static int pt_open(const char *path, struct fuse_file_info *fi)
  * files are created faster than those are served). */
 static int pt_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	int fd = openat(backing, rel(path), fi->flags | O_CREAT, mode);
+	int fd;
 
+	NEED_PATH(path);
+	fd = openat(backing, rel(path), fi->flags | O_CREAT, mode);
 	if (fd < 0)
 		return -errno;
 	close(fd);
@@ -256,6 +284,7 @@ static int pt_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	DIR *d;
 	int fd, rc = 0;
 
+	NEED_PATH(path);
 	(void)off, (void)fi;
 	fd = openat(backing, rel(path), O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
@@ -295,6 +324,7 @@ static int pt_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
 {
 	int fd, rc;
 
+	NEED_PATH(path);
 	(void)fi;
 	fd = openat(backing, rel(path), O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
