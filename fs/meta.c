@@ -1,7 +1,8 @@
-/* meta.c — encoding of struct kvfs_meta (layout in meta.h and docs/FILESYSTEM.md). */
+/* meta.c — encoding of the node and link blobs (layout in meta.h and docs/FORMAT.md). */
 #include "meta.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static void put32(uint8_t *p, uint32_t v)
@@ -53,7 +54,7 @@ static int get_time(const uint8_t *p, struct timespec *t)
 
 size_t kvfs_meta_encode(const struct kvfs_meta *m, uint8_t out[KVFS_META_LEN])
 {
-	out[0] = KVFS_META_VERSION;
+	out[0] = KVFS_BLOB_NODE;
 	put32(out + 1, m->mode);
 	put32(out + 5, m->uid);
 	put32(out + 9, m->gid);
@@ -61,15 +62,23 @@ size_t kvfs_meta_encode(const struct kvfs_meta *m, uint8_t out[KVFS_META_LEN])
 	put_time(out + 21, &m->atime);
 	put_time(out + 33, &m->mtime);
 	put_time(out + 45, &m->ctime);
+	put32(out + 57, m->nlink);
+	put32(out + 61, m->flags);
+	put64(out + 65, m->spill);
+	put64(out + 73, m->ino);
 	return KVFS_META_LEN;
 }
 
-int kvfs_meta_decode(const void *buf, size_t len, struct kvfs_meta *m)
+size_t kvfs_link_encode(uint64_t id, uint8_t out[KVFS_LINK_LEN])
 {
-	const uint8_t *p = buf;
+	out[0] = KVFS_BLOB_LINK;
+	put64(out + 1, id);
+	return KVFS_LINK_LEN;
+}
 
-	if (len < KVFS_META_LEN || p[0] != KVFS_META_VERSION)
-		return -EIO;
+static int decode_node(const uint8_t *p, size_t len, struct kvfs_meta *m)
+{
+	memset(m, 0, sizeof(*m));
 	m->mode = get32(p + 1);
 	switch (m->mode & S_IFMT) {
 	case S_IFREG:
@@ -88,5 +97,36 @@ int kvfs_meta_decode(const void *buf, size_t len, struct kvfs_meta *m)
 	m->rdev = get64(p + 13);
 	if (get_time(p + 21, &m->atime) || get_time(p + 33, &m->mtime) || get_time(p + 45, &m->ctime))
 		return -EIO;
-	return 0;
+	m->nlink = 1;
+	if (p[0] == KVFS_BLOB_NODE_V1)
+		return KVFS_BLOB_IS_NODE;
+	if (len < KVFS_META_LEN)
+		return -EIO;
+	m->nlink = get32(p + 57);
+	m->flags = get32(p + 61);
+	m->spill = get64(p + 65);
+	m->ino = get64(p + 73);
+	return KVFS_BLOB_IS_NODE;
+}
+
+int kvfs_blob_decode(const void *buf, size_t len, struct kvfs_meta *m, uint64_t *link_id)
+{
+	const uint8_t *p = buf;
+
+	if (len == 0)
+		return -EIO;
+	switch (p[0]) {
+	case KVFS_BLOB_NODE_V1:
+	case KVFS_BLOB_NODE:
+		if (len < KVFS_META_V1_LEN)
+			return -EIO;
+		return decode_node(p, len, m);
+	case KVFS_BLOB_LINK:
+		if (len < KVFS_LINK_LEN)
+			return -EIO;
+		*link_id = get64(p + 1);
+		return *link_id ? KVFS_BLOB_IS_LINK : -EIO;
+	default:
+		return -EIO;
+	}
 }

@@ -1,32 +1,50 @@
-/* meta.h — the metadata a mounted tree keeps in each entry's meta blob: type, permissions,
- * owner, times, device number. The value holds the file's bytes (a symlink's target; nothing
- * for directories and special files).
+/* meta.h — the blobs the mounted tree keeps in each entry's metadata (the engine's meta field).
  *
- * On disk (version 1, 57 bytes, little-endian; docs/FILESYSTEM.md section 3 has the byte table):
- *   version u8 = 1, mode u32, uid u32, gid u32, rdev u64,
- *   atime_sec i64, atime_nsec u32, mtime_sec i64, mtime_nsec u32, ctime_sec i64, ctime_nsec u32
- * A blob longer than 57 bytes with version 1 is accepted and its tail ignored, so a later
- * version can append fields that older daemons leave alone. */
+ * Two kinds, told apart by their first byte (byte tables in docs/FORMAT.md, "The tree"):
+ *   a node (format 2, 81 bytes; format 1, the first 57 of them, is still read): type and
+ *     permissions, owner, device number, the three times, the link count of a node kept under
+ *     an inode key, flags, a directory's spill id, and the inode number stat shows;
+ *   a link (format 3, 9 bytes): a name of a file with several names; the file itself (its
+ *     node blob and its bytes) lives under the inode key "/inode/<id>" the link names.
+ * All little-endian. A blob longer than its format's size is read and its tail ignored, so a
+ * later version can append fields that older daemons leave alone. */
 #ifndef KVFS_FS_META_H
 #define KVFS_FS_META_H
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-#define KVFS_META_VERSION 1
-#define KVFS_META_LEN 57
+#define KVFS_BLOB_NODE_V1 1
+#define KVFS_BLOB_NODE 2
+#define KVFS_BLOB_LINK 3
+#define KVFS_META_V1_LEN 57
+#define KVFS_META_LEN 81
+#define KVFS_LINK_LEN 9
+
+/* flags */
+#define KVFS_META_XATTRS 0x1u /* extended attributes are stored beside the node (layout.h) */
 
 struct kvfs_meta {
 	uint32_t mode; /* S_IFMT type bits and permission bits, as in st_mode */
 	uint32_t uid, gid;
 	uint64_t rdev;
 	struct timespec atime, mtime, ctime;
+	uint32_t nlink; /* names of a node kept under an inode key; 1 for any other node */
+	uint32_t flags;
+	uint64_t spill; /* a directory whose entries live under "/dir/<spill>/"; 0: under its key */
+	uint64_t ino;   /* st_ino, for the node's whole life; 0: none stored yet (format 1) */
 };
 
-/* Encodes m into out; returns KVFS_META_LEN. */
+/* Encodes m as a node blob into out; returns KVFS_META_LEN. */
 size_t kvfs_meta_encode(const struct kvfs_meta *m, uint8_t out[KVFS_META_LEN]);
-/* 0, or -EIO for a blob this version cannot read (too short, another version, a bad type or
- * nanoseconds out of range): such an entry is reported as damaged, never guessed at. An empty
- * blob is not decoded here: the caller supplies the defaults for keys written without one. */
-int kvfs_meta_decode(const void *buf, size_t len, struct kvfs_meta *m);
+/* Encodes a link to the file kept under inode id; returns KVFS_LINK_LEN. */
+size_t kvfs_link_encode(uint64_t id, uint8_t out[KVFS_LINK_LEN]);
+
+enum kvfs_blob { KVFS_BLOB_IS_NODE, KVFS_BLOB_IS_LINK };
+/* Decodes a blob: a node into *m (nlink 1, flags, spill, ino 0 for format 1), or a link's inode
+ * id into *link_id. Returns the kind, or -EIO for a blob this version cannot read (too short,
+ * an unknown format, a bad type, nanoseconds out of range, a link to id 0): such an entry is
+ * reported as damaged, never guessed at. An empty blob is not decoded here: the caller supplies
+ * the defaults for keys written without one. */
+int kvfs_blob_decode(const void *buf, size_t len, struct kvfs_meta *m, uint64_t *link_id);
 #endif

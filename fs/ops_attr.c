@@ -1,161 +1,155 @@
-/* ops_attr.c — attributes: getattr, chmod, chown, utimens, statfs. */
+/* ops_attr.c — attributes: getattr, setattr (chmod, chown, truncate, utimens), statfs. */
 #include <errno.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
-#include "control.h"
 #include "fs_internal.h"
 
-int kvfs_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+void kvfs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct kvfs_fs *fs = kvfs_fs_current();
-	const struct kvfs_handle *h = kvfs_handle_of(fi);
-	char buf[KV_MAX_KEY];
-	struct kvfs_node n;
-	const char *key;
-	size_t klen;
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct kvfs_txn t;
+	struct stat st;
+	uint64_t subdirs = 0;
 	int rc;
 
-	if ((path && kvfs_is_control(path)) || (h && h->control)) {
-		kvfs_control_stat(fs->uid, fs->gid, &fs->mount_time, st);
-		return 0;
-	}
-	/* fstat of an open file: its own key, also after an unlink */
-	rc = kvfs_target_key(fs, path, fi, buf, &key, &klen);
+	(void)fi; /* the node is the file, open or not, named or not */
+	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_READ);
+	if (!rc && S_ISDIR(t.st.meta.mode))
+		rc = kvfs_dir_subdirs(fs, t.node, &subdirs);
+	if (!rc)
+		kvfs_stat_fill(fs, t.node, &t.st, subdirs, &st);
+	kvfs_txn_end(&t);
 	if (rc)
-		return rc;
-	rc = kvfs_node_get(fs, key, klen, &n);
-	if (rc)
-		return rc;
-	kvfs_node_stat(&n, st);
-	return 0;
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
 }
 
-/* Read-modify-write of one node's metadata under its stripe; ctime becomes now. An implicit
- * directory (or the root) becomes a real entry holding the new metadata. */
-typedef void (*meta_change_fn)(struct kvfs_meta *m, const void *arg, const struct timespec *now);
-
-static int change_meta(const char *path, struct fuse_file_info *fi, meta_change_fn change,
-		       const void *arg)
+static void set_time(struct timespec *t, int set, int now_flag, const struct timespec *v,
+		     const struct timespec *now)
 {
-	struct kvfs_fs *fs = kvfs_fs_current();
-	const struct kvfs_handle *h = kvfs_handle_of(fi);
-	struct kv_batch *b = NULL;
-	char buf[KV_MAX_KEY];
-	struct kvfs_locks l;
-	struct kvfs_node n;
-	struct timespec now;
-	const char *key;
-	size_t klen;
-	int rc;
+	if (now_flag)
+		*t = *now;
+	else if (set)
+		*t = *v;
+}
 
-	if ((path && kvfs_is_control(path)) || (h && h->control))
-		return -EPERM;
-	rc = kv_batch_new(&b);
+/* Everything setattr changes, in one batch: mode (and an access ACL's entries with it), owner,
+ * size, times; ctime becomes now. An implicit directory (or the root) becomes a real entry. */
+static int setattr_txn(struct kvfs_txn *t, const struct stat *attr, int to_set)
+{
+	struct kvfs_meta *m = &t->st.meta;
+	struct kv_batch *b;
+	struct timespec now;
+	int rc = kvfs_txn_batch(t, &b);
+
 	if (rc)
 		return rc;
-	rc = kvfs_lock_target(fs, path, fi, buf, &key, &klen, &l);
-	if (rc) {
-		kv_batch_free(b);
-		return rc;
-	}
-	rc = kvfs_node_get(fs, key, klen, &n);
-	if (rc)
-		goto out;
 	kvfs_now(&now);
-	change(&n.meta, arg, &now);
-	n.meta.ctime = now;
-	rc = kvfs_batch_meta(b, key, klen, &n);
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (S_ISDIR(m->mode))
+			return -EISDIR;
+		if (!S_ISREG(m->mode))
+			return -EINVAL;
+		if (attr->st_size < 0)
+			return -EINVAL;
+		rc = kv_batch_truncate(b, t->key, t->klen, (uint64_t)attr->st_size);
+		if (rc)
+			return rc;
+		t->st.size = (uint64_t)attr->st_size;
+		/* the kernel sends a truncation (also O_TRUNC) without times: it changes the data */
+		if (!(to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
+			to_set |= FUSE_SET_ATTR_MTIME_NOW;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		uint32_t mode = (m->mode & S_IFMT) | ((uint32_t)attr->st_mode & 07777);
+
+		if (m->flags & KVFS_META_XATTRS) {
+			rc = kvfs_acl_chmod(t, mode);
+			if (rc)
+				return rc;
+		}
+		m->mode = mode;
+	}
+	/* FATTR_KILL_SUIDGID (a chown; a truncate without CAP_FSETID), which libfuse calls
+	 * KILL_SUID: ours to do under FUSE_HANDLE_KILLPRIV_V2 (device.c) */
+	if ((to_set & FUSE_SET_ATTR_KILL_SUID) && !S_ISDIR(m->mode)) {
+		rc = kvfs_kill_privs(t, b);
+		if (rc)
+			return rc;
+	}
+	if (to_set & FUSE_SET_ATTR_UID)
+		m->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		m->gid = attr->st_gid;
+	set_time(&m->atime, to_set & FUSE_SET_ATTR_ATIME, to_set & FUSE_SET_ATTR_ATIME_NOW,
+		 &attr->st_atim, &now);
+	set_time(&m->mtime, to_set & FUSE_SET_ATTR_MTIME, to_set & FUSE_SET_ATTR_MTIME_NOW,
+		 &attr->st_mtim, &now);
+	m->ctime = now;
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		m->ctime = attr->st_ctim;
+	rc = kvfs_batch_meta(b, t->key, t->klen, &t->st);
 	if (rc)
-		goto out;
-	rc = kv_apply(fs->kv, b, NULL);
-out:
-	kvfs_unlock(&l);
-	kv_batch_free(b);
+		return rc;
+	rc = kvfs_txn_commit(t);
+	if (rc == 0)
+		t->st.found = 1;
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) /* a cut frees bytes, a growth holds none */
+		rc = kvfs_load_allocated(t->fs, t->key, t->klen, &t->st);
 	return rc;
 }
 
-static void set_mode(struct kvfs_meta *m, const void *arg, const struct timespec *now)
+void kvfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		     struct fuse_file_info *fi)
 {
-	(void)now;
-	m->mode = (m->mode & S_IFMT) | (*(const mode_t *)arg & 07777);
-}
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct kvfs_txn t;
+	struct stat st;
+	uint64_t subdirs = 0;
+	int rc;
 
-int kvfs_op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	return change_meta(path, fi, set_mode, &mode);
-}
-
-struct owner {
-	uid_t uid;
-	gid_t gid;
-};
-
-static void set_owner(struct kvfs_meta *m, const void *arg, const struct timespec *now)
-{
-	const struct owner *o = arg;
-
-	(void)now;
-	if (o->uid != (uid_t)-1)
-		m->uid = o->uid;
-	if (o->gid != (gid_t)-1)
-		m->gid = o->gid;
-}
-
-int kvfs_op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
-{
-	struct owner o = { uid, gid };
-
-	return change_meta(path, fi, set_owner, &o);
-}
-
-static void set_time(struct timespec *t, const struct timespec *v, const struct timespec *now)
-{
-	if (v->tv_nsec == UTIME_OMIT)
-		return;
-	*t = v->tv_nsec == UTIME_NOW ? *now : *v;
-}
-
-static void set_times(struct kvfs_meta *m, const void *arg, const struct timespec *now)
-{
-	const struct timespec *tv = arg;
-
-	set_time(&m->atime, &tv[0], now);
-	set_time(&m->mtime, &tv[1], now);
-}
-
-int kvfs_op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
-{
-	static const struct timespec both_now[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
-
-	for (int i = 0; tv && i < 2; i++)
-		if (tv[i].tv_nsec != UTIME_NOW && tv[i].tv_nsec != UTIME_OMIT &&
-		    (tv[i].tv_nsec < 0 || tv[i].tv_nsec >= 1000000000L))
-			return -EINVAL;
-	return change_meta(path, fi, set_times, tv ? tv : both_now);
+	(void)fi;
+	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_NODE);
+	if (!rc)
+		rc = setattr_txn(&t, attr, to_set);
+	if (!rc && S_ISDIR(t.st.meta.mode))
+		rc = kvfs_dir_subdirs(fs, t.node, &subdirs);
+	if (!rc)
+		kvfs_stat_fill(fs, t.node, &t.st, subdirs, &st);
+	else if (t.lsn)
+		kvfs_notify_inode(fs, ino); /* applied, then the flush failed */
+	kvfs_txn_end(&t);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
 }
 
 /* Space is the data directory's disk. Files: every key counts, and each free block could hold
  * one more (a rough ceiling: memory, not disk, bounds the number of keys in practice). */
-int kvfs_op_statfs(const char *path, struct statvfs *out)
+void kvfs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct kvfs_fs *fs = kvfs_fs_current();
+	struct kvfs_fs *fs = kvfs_fs_of(req);
 	struct kv_stats ks;
-	struct statvfs sv;
+	struct statvfs sv, out;
 
-	(void)path;
-	if (statvfs(fs->datadir, &sv) < 0)
-		return -errno;
+	(void)ino;
+	if (statvfs(fs->datadir, &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
 	kv_stats(fs->kv, &ks);
-	memset(out, 0, sizeof(*out));
-	out->f_bsize = sv.f_bsize;
-	out->f_frsize = sv.f_frsize;
-	out->f_blocks = sv.f_blocks;
-	out->f_bfree = sv.f_bfree;
-	out->f_bavail = sv.f_bavail;
-	out->f_ffree = sv.f_bavail;
-	out->f_favail = sv.f_bavail;
-	out->f_files = ks.keys + sv.f_bavail;
-	out->f_namemax = KVFS_NAME_MAX;
-	return 0;
+	memset(&out, 0, sizeof(out));
+	out.f_bsize = sv.f_bsize;
+	out.f_frsize = sv.f_frsize;
+	out.f_blocks = sv.f_blocks;
+	out.f_bfree = sv.f_bfree;
+	out.f_bavail = sv.f_bavail;
+	out.f_ffree = sv.f_bavail;
+	out.f_favail = sv.f_bavail;
+	out.f_files = ks.keys + sv.f_bavail;
+	out.f_namemax = KVFS_NAME_MAX;
+	fuse_reply_statfs(req, &out);
 }

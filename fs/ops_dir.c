@@ -1,296 +1,477 @@
-/* ops_dir.c — directories: mkdir, rmdir, opendir, readdir (fsyncdir is kvfs_op_fsync).
+/* ops_dir.c — directories: lookup, forget, mkdir, rmdir, readdir and readdirplus.
  *
- * Listing a directory D walks the keys that start with "D/" in key order. Each key gives the
- * child named by its next component: "D/x" is the node x itself, "D/x/..." makes x an
- * (implicit) directory. The keys below a child are never walked one by one: the scan restarts
- * past them, at "D/x0" ('0' is '/' + 1), so listing costs one step per child, not per key. */
+ * Listings (listing.h) resume across requests: a READDIR carries only an offset, and there is
+ * no open directory handle (no OPENDIR round trip: the kernel opens directories itself and
+ * caches their listings). Entry i of a listing (0-based, after "." and "..") has offset 3 + i,
+ * and the directory's node keeps the walks that stopped at a buffer's end, by the offset they
+ * continue at, so reading a listing in many requests costs one walk. An offset no walk is kept
+ * for (more listings of one directory at once than cursors, or after a spill) starts a walk
+ * over and skips to it. */
 #include <errno.h>
+#include <linux/fuse.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs_internal.h"
+#include "listing.h"
 
-int kvfs_op_mkdir(const char *path, mode_t mode)
+void kvfs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	return kvfs_make_node(path, S_IFDIR | (mode & 07777), 0, NULL, 0);
-}
-
-int kvfs_op_rmdir(const char *path)
-{
-	struct kvfs_fs *fs = kvfs_fs_current();
-	struct kv_batch *b = NULL;
-	struct kvfs_node parent, n;
-	struct kvfs_locks l;
-	struct timespec now;
-	const char *key;
-	size_t klen, plen;
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct fuse_entry_param ep;
+	struct kvfs_entry e;
+	struct kvfs_node *n = NULL;
+	struct kvfs_txn t;
+	uint64_t subdirs = 0;
 	int rc;
 
-	rc = kvfs_entry_begin(path, -ENOTDIR, -EBUSY, &key, &klen, &plen, &b);
-	if (rc)
-		return rc;
-	kvfs_lock(fs, &l, 1, KVFS_TREE_NONE, 1, &key, &plen);
-	rc = kvfs_node_get(fs, key, klen, &n);
+	memset(&ep, 0, sizeof(ep));
+	rc = kvfs_txn_begin(&t, fs, parent, KVFS_TXN_READ);
+	if (!rc && !S_ISDIR(t.st.meta.mode))
+		rc = -ENOTDIR;
 	if (rc)
 		goto out;
-	if (!S_ISDIR(n.meta.mode)) {
-		rc = -ENOTDIR;
+	if (kvfs_name_is_control(name, strlen(name), t.node->is_root)) {
+		rc = kvfs_control_lookup(fs, &ep);
+		if (!rc)
+			n = kvfs_node_of(fs, ep.ino);
 		goto out;
 	}
+	rc = kvfs_entry_get(fs, t.node, name, &e);
+	if (rc)
+		goto out;
+	kvfs_entry_release(fs, &e);
+	if (!e.exists) {
+		/* cached by the kernel as a negative entry */
+		ep.ino = 0;
+		ep.entry_timeout = fs->cfg.negative_timeout;
+		goto out;
+	}
+	rc = kvfs_node_lookup(fs, t.node, name, strlen(name), e.st.meta.ino,
+			      e.st.meta.mode & S_IFMT, e.st.link_id, e.st.meta.spill, &n);
+	if (!rc && S_ISDIR(e.st.meta.mode))
+		rc = kvfs_dir_subdirs(fs, n, &subdirs);
+	if (!rc)
+		kvfs_entry_fill(fs, n, &e.st, subdirs, &ep);
+	else if (n)
+		kvfs_node_forget(fs, n, 1);
+out:
+	kvfs_txn_end(&t);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (fuse_reply_entry(req, &ep) && n)
+		kvfs_node_forget(fs, n, 1); /* the kernel never got it (interrupted) */
+}
+
+void kvfs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+
+	kvfs_node_forget(fs, kvfs_node_of(fs, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+void kvfs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		kvfs_node_forget(fs, kvfs_node_of(fs, forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+void kvfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct fuse_entry_param e;
+	int rc = kvfs_make_node(fs, fuse_req_ctx(req), parent, name, S_IFDIR | (mode & 07777), 0,
+				NULL, 0, &e);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (fuse_reply_entry(req, &e))
+		kvfs_node_forget(fs, kvfs_node_of(fs, e.ino), 1);
+}
+
+static int rmdir_txn(struct kvfs_txn *t, const char *name, struct kvfs_entry *e)
+{
+	struct kvfs_fs *fs = t->fs;
+	struct kv_batch *b;
+	struct timespec now;
+	char prefix[KV_MAX_KEY];
+	size_t plen;
+	int rc;
+
+	if (!S_ISDIR(t->st.meta.mode))
+		return -ENOTDIR;
+	if (kvfs_name_is_control(name, strlen(name), t->node->is_root))
+		return -ENOTDIR;
+	rc = kvfs_entry_get(fs, t->node, name, e);
+	if (rc)
+		return rc;
+	if (!e->exists)
+		return -ENOENT;
+	if (!S_ISDIR(e->st.meta.mode))
+		return -ENOTDIR;
 	/* Any key below counts, visible or not: removing the directory must not strand keys
 	 * that only kv_cli can see (they would bring it back as an implicit directory). */
-	rc = kvfs_has_children(fs, key, klen);
-	if (rc) {
-		rc = rc > 0 ? -ENOTEMPTY : rc;
-		goto out;
-	}
-	rc = kvfs_node_get(fs, key, plen, &parent);
+	if (e->st.meta.spill)
+		plen = kvfs_id_key(prefix, KVFS_DIR_PREFIX, e->st.meta.spill);
+	else
+		memcpy(prefix, e->key, plen = e->klen);
+	rc = kvfs_has_entries(fs, prefix, plen);
 	if (rc)
-		goto out;
+		return rc > 0 ? -ENOTEMPTY : rc;
+	rc = kvfs_txn_batch(t, &b);
+	if (rc)
+		return rc;
 	kvfs_now(&now);
-	rc = kv_batch_del(b, key, klen);
-	if (rc)
-		goto out;
-	rc = kvfs_batch_dir_changed(b, key, plen, &parent, &now);
-	if (rc)
-		goto out;
-	rc = kv_apply(fs->kv, b, NULL);
-out:
-	kvfs_unlock(&l);
-	kv_batch_free(b);
+	rc = kvfs_batch_delete(fs, b, e->key, e->klen, &e->st.meta);
+	if (!rc)
+		rc = kvfs_batch_dir_changed(b, t->key, t->klen, &t->st, &now);
+	if (!rc)
+		rc = kvfs_txn_commit(t);
 	return rc;
 }
 
-int kvfs_op_opendir(const char *path, struct fuse_file_info *fi)
+void kvfs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct kvfs_fs *fs = kvfs_fs_current();
-	struct kvfs_node n;
-	const char *key;
-	size_t klen;
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct kvfs_entry e = { .node = NULL };
+	struct kvfs_txn t;
 	int rc;
 
-	if (kvfs_is_control(path))
-		return -ENOTDIR;
-	rc = kvfs_path_key(path, &key, &klen);
-	if (rc)
-		return rc;
-	rc = kvfs_node_get(fs, key, klen, &n);
-	if (rc)
-		return rc;
-	if (!S_ISDIR(n.meta.mode))
-		return -ENOTDIR;
-	/* The kernel may keep the listing in its page cache and reuse it across opens: every
-	 * change to a directory's entries comes through this mount (the store is locked to this
-	 * daemon), and the kernel drops its copy on each create, unlink, rename, mkdir, rmdir
-	 * and symlink it sends. */
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
-	return 0;
+	rc = kvfs_txn_begin(&t, fs, parent, KVFS_TXN_NAMESPACE);
+	if (!rc)
+		rc = rmdir_txn(&t, name, &e);
+	if (t.lsn) {
+		/* applied (a failed flush after it still reports an error) */
+		if (e.node)
+			kvfs_node_set_removed(fs, e.node);
+		kvfs_dir_subdirs_add(t.node, -1);
+		if (rc)
+			kvfs_notify_entry(fs, parent, name, strlen(name));
+	}
+	kvfs_entry_release(fs, &e);
+	kvfs_txn_end(&t);
+	fuse_reply_err(req, -rc);
 }
 
-#define CHUNK 256 /* children gathered under the index's read lock, then handed to libfuse */
+/* ---- listings ------------------------------------------------------------------------------ */
 
-struct child {
-	char name[KVFS_NAME_MAX + 1];
-	struct stat st;
-	int plus; /* st is complete (metadata readable) */
+#define MAX_CURSORS 8
+
+struct kvfs_cursor {
+	struct kvfs_cursor *next;
+	off_t off; /* the offset the walk continues at */
+	struct kvfs_listing *ls;
 };
 
-/* The state of one listing across the scans it takes.
- * Names emitted from a key of their own ("D/x") may still see keys below them ("D/x/...")
- * later, after siblings that sort between "x" and "x/" (such as "x-" or "x.", whose bytes are
- * below '/'). Those siblings all extend x, so the names waiting for their subtree form a chain,
- * each a prefix of the next: kept as the longest name and the lengths of the others. */
-struct listing {
+void kvfs_cursors_free(struct kvfs_node *dir)
+{
+	struct kvfs_cursor *c = dir->cursors, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		kvfs_listing_free(c->ls);
+		free(c);
+	}
+	dir->cursors = NULL;
+}
+
+/* The walk that continues at off, taken out of dir's cursors (dir_mu held), or NULL. */
+static struct kvfs_listing *take_cursor(struct kvfs_node *dir, off_t off)
+{
+	struct kvfs_cursor **p = &dir->cursors, *c;
+	struct kvfs_listing *ls;
+
+	while (*p && (*p)->off != off)
+		p = &(*p)->next;
+	c = *p;
+	if (!c)
+		return NULL;
+	*p = c->next;
+	ls = c->ls;
+	free(c);
+	return ls;
+}
+
+/* Keep ls, which continues at off, first among dir's cursors; the oldest beyond MAX_CURSORS
+ * goes (dir_mu held). */
+static void keep_cursor(struct kvfs_node *dir, struct kvfs_listing *ls, off_t off)
+{
+	struct kvfs_cursor *c = malloc(sizeof(*c)), **p;
+	unsigned n = 1;
+
+	if (!c) {
+		kvfs_listing_free(ls); /* the next request walks again from the start */
+		return;
+	}
+	c->off = off;
+	c->ls = ls;
+	c->next = dir->cursors;
+	dir->cursors = c;
+	for (p = &c->next; *p && n < MAX_CURSORS; p = &(*p)->next)
+		n++;
+	if (*p) {
+		struct kvfs_cursor *old = *p;
+
+		*p = NULL;
+		while (old) {
+			struct kvfs_cursor *next = old->next;
+
+			kvfs_listing_free(old->ls);
+			free(old);
+			old = next;
+		}
+	}
+}
+
+static size_t cost_plain(size_t namelen)
+{
+	return FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + namelen);
+}
+
+static size_t cost_plus(size_t namelen)
+{
+	return FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS + namelen);
+}
+
+#define CHUNK 128
+
+/* One READDIR or READDIRPLUS request. */
+struct reply {
+	fuse_req_t req;
 	struct kvfs_fs *fs;
-	const char *prefix; /* "D/", or "" at the root */
-	size_t plen;
-	char resume[KV_MAX_KEY + 1]; /* where the next scan starts */
-	size_t rlen;
-	int done;
-	struct child *chunk;
-	unsigned n;
-	char chain[KVFS_NAME_MAX + 1];
-	size_t lens[KVFS_NAME_MAX + 1];
-	unsigned depth;
+	struct kvfs_node *dir;
+	int plus;
+	char *buf;
+	size_t size, pos;
+	struct kvfs_node **looked; /* readdirplus: the nodes given to the kernel */
+	size_t nlooked;
 };
 
-static void skip_subtree(struct listing *ls, const char *key, size_t end)
+static int add_dots(struct reply *r, off_t off)
 {
-	/* resume at key[0..end) + '0': the first key after every key starting with
-	 * key[0..end) + '/' */
-	memcpy(ls->resume, key, end);
-	ls->resume[end] = '0';
-	ls->rlen = end + 1;
+	static const char *const names[2] = { ".", ".." };
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.attr.st_mode = S_IFDIR;
+	for (off_t i = off; i < 2; i++) {
+		size_t room = r->size - r->pos, n;
+
+		/* never 0: readdir(3) skips entries numbered 0 */
+		e.attr.st_ino = i == 1 && r->dir->parent ? r->dir->parent->st_ino : r->dir->st_ino;
+		if (r->plus) /* no node id: the kernel takes nothing from us for these */
+			n = fuse_add_direntry_plus(r->req, r->buf + r->pos, room, names[i], &e, i + 1);
+		else
+			n = fuse_add_direntry(r->req, r->buf + r->pos, room, names[i], &e.attr, i + 1);
+		if (n > room)
+			return 0; /* a buffer too small for them: the kernel asks again */
+		r->pos += n;
+	}
+	return 1;
 }
 
-static void add_child(struct listing *ls, const char *name, size_t len, const struct kvfs_node *n,
-		      int plus)
+/* A child's attributes as READDIRPLUS gives them: one more lookup of its node. Without them
+ * (unreadable metadata, a damaged link) the entry goes with node id 0 and type unknown. */
+static void child_entry(struct reply *r, const char *prefix, size_t plen,
+			const struct kvfs_child *c, struct fuse_entry_param *e)
 {
-	struct child *c = &ls->chunk[ls->n++];
+	char key[KV_MAX_KEY];
+	struct kvfs_stored st;
+	struct kvfs_node *n = NULL;
+	size_t klen = kvfs_child_key(key, prefix, plen, c->name, c->namelen);
+	uint64_t subdirs = 0;
+	int rc = klen ? 0 : -ENAMETOOLONG;
 
-	memcpy(c->name, name, len);
-	c->name[len] = '\0';
-	if (plus) {
-		kvfs_node_stat(n, &c->st);
-	} else {
-		memset(&c->st, 0, sizeof(c->st));
-		c->st.st_mode = n->meta.mode & S_IFMT;
+	memset(e, 0, sizeof(*e));
+	if (!rc && c->unreadable)
+		rc = -EIO;
+	if (!rc && c->link_id) {
+		rc = kvfs_load(r->fs, key, klen, &st);
+	} else if (!rc) {
+		memset(&st, 0, sizeof(st));
+		st.found = !c->implicit;
+		st.meta = c->meta;
+		st.size = c->size;
+		if (!st.meta.ino)
+			st.meta.ino = kvfs_ino_from_key(key, klen);
+		if (st.found) /* the listing gives sizes, not what they hold on disk */
+			rc = kvfs_load_allocated(r->fs, key, klen, &st);
 	}
-	c->plus = plus;
+	if (!rc)
+		rc = kvfs_node_lookup(r->fs, r->dir, c->name, c->namelen, st.meta.ino,
+				      st.meta.mode & S_IFMT, st.link_id, st.meta.spill, &n);
+	if (!rc && S_ISDIR(st.meta.mode))
+		rc = kvfs_dir_subdirs(r->fs, n, &subdirs);
+	if (rc) {
+		if (n)
+			kvfs_node_forget(r->fs, n, 1);
+		e->attr.st_ino = kvfs_ino_from_key(key, klen); /* never 0 (readdir skips those) */
+		return;
+	}
+	kvfs_entry_fill(r->fs, n, &st, subdirs, e);
+	r->looked[r->nlooked++] = n;
 }
 
-static int listing_cb(void *arg, const void *kp, size_t klen, uint64_t size, const void *meta,
-		      size_t mlen)
+/* A child as READDIR gives it: its number and type. */
+static void child_stat(struct reply *r, const char *prefix, size_t plen,
+		       const struct kvfs_child *c, struct stat *st)
 {
-	struct listing *ls = arg;
-	const char *key = kp, *c, *slash;
-	size_t cl;
-	int has_sub;
+	char key[KV_MAX_KEY];
+	size_t klen = kvfs_child_key(key, prefix, plen, c->name, c->namelen);
+	struct kvfs_stored s;
 
-	if (klen < ls->plen || memcmp(key, ls->prefix, ls->plen) != 0) {
-		ls->done = 1;
-		return 1;
+	memset(st, 0, sizeof(*st));
+	if (c->link_id && klen && kvfs_load(r->fs, key, klen, &s) == 0) {
+		st->st_mode = s.meta.mode & S_IFMT;
+		st->st_ino = s.meta.ino;
+	} else if (!c->link_id && !c->unreadable) {
+		st->st_mode = c->meta.mode & S_IFMT;
+		st->st_ino = c->meta.ino;
 	}
-	if (ls->n == CHUNK) {
-		memcpy(ls->resume, key, klen);
-		ls->rlen = klen;
-		return 1;
-	}
-	c = key + ls->plen;
-	slash = memchr(c, '/', klen - ls->plen);
-	cl = slash ? (size_t)(slash - c) : klen - ls->plen;
-	has_sub = slash != NULL;
+	/* the number stat shows; never 0 (readdir skips those) */
+	if (!st->st_ino)
+		st->st_ino = kvfs_ino_from_key(key, klen);
+}
 
-	/* forget waiting names whose subtree can no longer come: c does not extend them with
-	 * bytes below '/' */
-	while (ls->depth > 0) {
-		size_t t = ls->lens[ls->depth - 1];
+static int list_children(struct reply *r, struct kvfs_listing *ls, const char *prefix,
+			 size_t plen, off_t *next_off)
+{
+	struct kvfs_child *ch = malloc(CHUNK * sizeof(*ch));
+	int rc = 0;
 
-		if (cl >= t && memcmp(c, ls->chain, t) == 0 && (cl == t || (unsigned char)c[t] < '/'))
+	if (!ch)
+		return -ENOMEM;
+	while (!kvfs_listing_done(ls)) {
+		size_t budget = r->size - r->pos;
+		int got = kvfs_listing_next(ls, ch, CHUNK, &budget, r->plus ? cost_plus : cost_plain);
+
+		if (got < 0) {
+			rc = got;
 			break;
-		ls->depth--;
-	}
-	if (!kvfs_name_visible(c, cl, ls->plen == 0)) {
-		if (!has_sub)
-			return 0;
-		skip_subtree(ls, key, ls->plen + cl);
-		return 1;
-	}
-	if (has_sub) {
-		int shown = ls->depth > 0 && ls->lens[ls->depth - 1] == cl;
-
-		if (!shown) {
-			struct kvfs_node n;
-
-			memset(&n, 0, sizeof(n));
-			n.meta.mode = S_IFDIR | 0755;
-			n.meta.uid = ls->fs->uid;
-			n.meta.gid = ls->fs->gid;
-			n.meta.atime = n.meta.mtime = n.meta.ctime = ls->fs->mount_time;
-			add_child(ls, c, cl, &n, 1);
 		}
-		skip_subtree(ls, key, ls->plen + cl);
-		return 1;
-	} else {
-		struct kvfs_node n;
-		int plus = 1;
+		if (got == 0)
+			break; /* the next one does not fit */
+		for (int i = 0; i < got; i++) {
+			size_t room = r->size - r->pos, n;
 
-		memset(&n, 0, sizeof(n));
-		n.has_key = 1;
-		n.size = size;
-		if (mlen == 0) {
-			n.meta.mode = S_IFREG | 0644;
-			n.meta.uid = ls->fs->uid;
-			n.meta.gid = ls->fs->gid;
-			n.meta.atime = n.meta.mtime = n.meta.ctime = ls->fs->mount_time;
-		} else if (kvfs_meta_decode(meta, mlen, &n.meta) != 0) {
-			plus = 0; /* listed with an unknown type; stat says EIO */
+			(*next_off)++;
+			if (r->plus) {
+				struct fuse_entry_param e;
+
+				child_entry(r, prefix, plen, &ch[i], &e);
+				n = fuse_add_direntry_plus(r->req, r->buf + r->pos, room, ch[i].name, &e,
+							   *next_off);
+			} else {
+				struct stat st;
+
+				child_stat(r, prefix, plen, &ch[i], &st);
+				n = fuse_add_direntry(r->req, r->buf + r->pos, room, ch[i].name, &st,
+						      *next_off);
+			}
+			r->pos += n; /* the listing only gave what fits */
 		}
-		if (S_ISDIR(n.meta.mode))
-			n.size = 0;
-		add_child(ls, c, cl, &n, plus);
-		memcpy(ls->chain, c, cl);
-		ls->lens[ls->depth++] = cl;
 	}
-	return 0;
+	free(ch);
+	return rc;
 }
 
-int kvfs_op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
-		    struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
-	struct kvfs_fs *fs = kvfs_fs_current();
-	struct listing *ls = NULL;
-	struct kvfs_node self;
-	struct stat st;
-	const char *key;
-	char *prefix = NULL;
-	size_t klen;
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct reply r = { req, fs, NULL, plus, NULL, size, 0, NULL, 0 };
+	struct kvfs_listing *ls = NULL;
+	struct kvfs_txn t;
+	char prefix[KV_MAX_KEY];
+	size_t plen;
+	off_t next_off;
 	int rc;
 
-	(void)off, (void)fi; /* all entries in one call, offsets 0: libfuse buffers the listing */
-	if (!path)
-		return -ENOENT; /* removed while open */
-	rc = kvfs_path_key(path, &key, &klen);
+	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_READ);
+	r.dir = t.node;
+	if (rc == -ENOENT && t.node->removed)
+		rc = 0; /* removed while someone was in it: empty but for . and .. */
+	else if (!rc && !S_ISDIR(t.st.meta.mode))
+		rc = -ENOTDIR;
 	if (rc)
-		return rc;
-	rc = kvfs_node_get(fs, key, klen, &self);
+		goto out;
+	r.buf = malloc(size);
+	r.looked = plus ? malloc((size / cost_plus(1) + 1) * sizeof(*r.looked)) : NULL;
+	if (!r.buf || (plus && !r.looked)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (off < 0)
+		off = 0;
+	if (off < 2 && !add_dots(&r, off))
+		goto out;
+	if (t.node->removed)
+		goto out;
+	rc = kvfs_dir_prefix(t.node, prefix, &plen);
 	if (rc)
-		return rc;
-	if (!S_ISDIR(self.meta.mode))
-		return -ENOTDIR;
-	ls = calloc(1, sizeof(*ls));
-	if (!ls)
-		return -ENOMEM;
-	ls->chunk = calloc(CHUNK, sizeof(*ls->chunk));
-	if (!ls->chunk) {
-		rc = -ENOMEM;
 		goto out;
-	}
-	ls->fs = fs;
-	memset(&st, 0, sizeof(st));
-	st.st_mode = S_IFDIR;
-	if (fill(buf, ".", &st, 0, 0) || fill(buf, "..", &st, 0, 0)) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	/* "D/": the listing's bounds, while resume moves on */
-	prefix = malloc(klen + 2);
-	if (!prefix) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	memcpy(prefix, key, klen);
-	prefix[klen] = '/';
-	ls->prefix = prefix;
-	ls->plen = klen ? klen + 1 : 0;
-	memcpy(ls->resume, prefix, ls->plen);
-	ls->rlen = ls->plen;
-	while (!ls->done) {
-		ls->n = 0;
-		rc = kv_scan(fs->kv, ls->resume, ls->rlen, listing_cb, ls);
-		if (rc < 0)
-			break;
-		if (rc == 0)
-			ls->done = 1; /* the end of the store */
-		rc = 0;
-		for (unsigned i = 0; i < ls->n; i++) {
-			enum fuse_fill_dir_flags ff = 0;
+	next_off = off < 2 ? 2 : off;
+	pthread_mutex_lock(&t.node->dir_mu);
+	ls = take_cursor(t.node, next_off);
+	pthread_mutex_unlock(&t.node->dir_mu);
+	if (!ls) {
+		struct kvfs_child *skip = NULL;
 
-			if ((flags & FUSE_READDIR_PLUS) && ls->chunk[i].plus)
-				ff = FUSE_FILL_DIR_PLUS;
-			if (fill(buf, ls->chunk[i].name, &ls->chunk[i].st, 0, ff)) {
-				rc = -ENOMEM;
+		rc = kvfs_listing_new(&ls, fs, prefix, plen, t.node->is_root);
+		/* a walk nobody kept: from the start, to the entry the offset names */
+		for (off_t left = next_off - 2; !rc && left > 0;) {
+			size_t budget = SIZE_MAX;
+			int got;
+
+			if (!skip)
+				skip = malloc(CHUNK * sizeof(*skip));
+			got = skip ? kvfs_listing_next(ls, skip, left < CHUNK ? (size_t)left : CHUNK,
+						       &budget, NULL) : -ENOMEM;
+			if (got <= 0) {
+				rc = got;
 				break;
 			}
+			left -= got;
 		}
+		free(skip);
 		if (rc)
-			break;
+			goto out;
+	}
+	rc = list_children(&r, ls, prefix, plen, &next_off);
+	if (!rc && !kvfs_listing_done(ls)) {
+		pthread_mutex_lock(&t.node->dir_mu);
+		keep_cursor(t.node, ls, next_off);
+		pthread_mutex_unlock(&t.node->dir_mu);
+		ls = NULL;
 	}
 out:
-	free(prefix);
-	if (ls)
-		free(ls->chunk);
-	free(ls);
-	return rc;
+	kvfs_listing_free(ls);
+	kvfs_txn_end(&t);
+	if (rc) {
+		for (size_t i = 0; i < r.nlooked; i++)
+			kvfs_node_forget(fs, r.looked[i], 1);
+		fuse_reply_err(req, -rc);
+	} else if (fuse_reply_buf(req, r.buf, r.pos)) {
+		for (size_t i = 0; i < r.nlooked; i++) /* the kernel never got them */
+			kvfs_node_forget(fs, r.looked[i], 1);
+	}
+	free(r.buf);
+	free(r.looked);
+}
+
+void kvfs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)fi; /* no open handle: the offset says where to go on */
+	readdir_common(req, ino, size, off, 0);
+}
+
+void kvfs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	(void)fi;
+	readdir_common(req, ino, size, off, 1);
 }

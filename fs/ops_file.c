@@ -1,384 +1,300 @@
-/* ops_file.c — files: create, open, read, write, truncate, release, fsync.
+/* ops_file.c — file data: create, read, write, fsync, fallocate, O_TMPFILE.
  *
- * A write is one log record: the byte range (the engine's WRITE operation) and the file's new
- * mtime and ctime, in one batch, so a 4 KiB write into a large file never rewrites the file and
- * the times never disagree with the data after a crash. */
+ * There is no OPEN (or RELEASE) round trip: open replies ENOSYS once, and from then on the
+ * kernel opens files itself, keeping their cached pages (lowlevel.c). So a file is named by
+ * its node alone, whether it is open or not, named or not, and no open-file state is kept.
+ * A write is one log record: the byte range (the engine's WRITE) and the file's new mtime and
+ * ctime, in one batch, so a 4 KiB write into a large file never rewrites the file and the times
+ * never disagree with the data after a crash. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "control.h"
 #include "fs_internal.h"
 
-static struct kvfs_handle *handle_new(struct kvfs_fs *fs)
+/* The engine's largest value (1 TiB), the largest file: a write that would cross it writes what
+ * fits, as a local filesystem does at its maximum file size. */
+#define FILE_MAX ((uint64_t)KV_MAX_VALUE)
+
+void kvfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		    struct fuse_file_info *fi)
 {
-	struct kvfs_handle *h = calloc(1, sizeof(*h));
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct fuse_entry_param e;
+	int rc = kvfs_make_node(fs, fuse_req_ctx(req), parent, name, S_IFREG | (mode & 07777), 0,
+				NULL, 0, &e);
 
-	if (!h)
-		return NULL;
-	pthread_mutex_lock(&fs->handles_mu);
-	h->next = fs->handles;
-	if (h->next)
-		h->next->prev = h;
-	fs->handles = h;
-	pthread_mutex_unlock(&fs->handles_mu);
-	return h;
-}
-
-static void handle_free(struct kvfs_fs *fs, struct kvfs_handle *h)
-{
-	pthread_mutex_lock(&fs->handles_mu);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		fs->handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	pthread_mutex_unlock(&fs->handles_mu);
-	free(h->text);
-	free(h);
-}
-
-void kvfs_handles_free_all(struct kvfs_fs *fs)
-{
-	while (fs->handles)
-		handle_free(fs, fs->handles);
-}
-
-static int open_control(struct kvfs_fs *fs, struct fuse_file_info *fi)
-{
-	struct kvfs_handle *h = handle_new(fs);
-	int rc;
-
-	if (!h)
-		return -ENOMEM;
-	h->control = 1;
-	if ((fi->flags & O_ACCMODE) != O_WRONLY) {
-		rc = kvfs_control_render(fs->kv, &h->text, &h->len);
-		if (rc) {
-			handle_free(fs, h);
-			return rc;
-		}
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
 	}
-	/* straight to the daemon: no page cache, reads return what was rendered, writes run
-	 * their command before returning */
-	fi->direct_io = 1;
-	fi->fh = (uintptr_t)h;
-	return 0;
-}
-
-/* Truncate key to size with the times a truncation sets; the caller holds key's stripe. */
-static int truncate_locked(struct kvfs_fs *fs, const char *key, size_t klen, uint64_t size)
-{
-	struct kv_batch *b = NULL;
-	struct kvfs_node n;
-	struct timespec now;
-	int rc;
-
-	rc = kvfs_node_get(fs, key, klen, &n);
-	if (rc)
-		return rc;
-	if (S_ISDIR(n.meta.mode))
-		return -EISDIR;
-	if (!S_ISREG(n.meta.mode))
-		return -EINVAL;
-	rc = kv_batch_new(&b);
-	if (rc)
-		return rc;
-	kvfs_now(&now);
-	n.meta.mtime = n.meta.ctime = now;
-	rc = kv_batch_truncate(b, key, klen, size);
-	if (!rc)
-		rc = kvfs_batch_meta(b, key, klen, &n);
-	if (!rc)
-		rc = kv_apply(fs->kv, b, NULL);
-	kv_batch_free(b);
-	return rc;
-}
-
-/* The part of open shared with create: a handle for a regular file, registered in fs->open
- * under the key's stripe, so that an unlink or rename sees every open that happened before it. */
-static int open_file(struct kvfs_fs *fs, const char *key, size_t klen, struct fuse_file_info *fi)
-{
-	struct kvfs_handle *h = handle_new(fs);
-	struct kvfs_locks l;
-	struct kvfs_node n;
-	int rc;
-
-	if (!h)
-		return -ENOMEM;
-	kvfs_lock(fs, &l, 0, KVFS_TREE_SHARED, 1, &key, &klen);
-	rc = kvfs_node_get(fs, key, klen, &n);
-	if (rc)
-		goto out;
-	if (S_ISDIR(n.meta.mode)) {
-		rc = -EISDIR;
-		goto out;
-	}
-	if (!S_ISREG(n.meta.mode)) {
-		rc = -EINVAL; /* the kernel opens special files and follows symlinks itself */
-		goto out;
-	}
-	/* FUSE_CAP_ATOMIC_O_TRUNC: the truncation comes with the open, not as a setattr */
-	if (fi->flags & O_TRUNC) {
-		rc = truncate_locked(fs, key, klen, 0);
-		if (rc)
-			goto out;
-	}
-	rc = kvfs_of_open(fs->open, key, klen, &h->file);
-	if (rc)
-		goto out;
-	h->append = (fi->flags & O_APPEND) != 0;
-	fi->fh = (uintptr_t)h;
-	/* Every change reaches the store through this kernel (the daemon is the store's only
-	 * writer and kv_cli cannot open it meanwhile), so cached pages stay right across opens. */
+	/* the open that comes with it: cached pages stay across opens (every change passes
+	 * through this kernel) */
+	fi->fh = 0;
 	fi->keep_cache = 1;
-out:
-	kvfs_unlock(&l);
-	if (rc)
-		handle_free(fs, h);
-	return rc;
+	fi->direct_io = 0;
+	if (fuse_reply_create(req, &e, fi))
+		kvfs_node_forget(fs, kvfs_node_of(fs, e.ino), 1);
 }
 
-int kvfs_make_node(const char *path, mode_t mode, dev_t rdev, const void *val, size_t vlen)
+/* Each serving thread's read buffer, kept for its next read (as large as the largest read);
+ * freed by kvfs_thread_buffers_free when the thread ends. */
+static __thread char *read_buf;
+static __thread size_t read_cap;
+
+void kvfs_thread_buffers_free(void)
 {
-	struct kvfs_fs *fs = kvfs_fs_current();
-	struct kv_batch *b = NULL;
-	struct kvfs_node parent, n;
-	struct kvfs_meta m;
-	struct kvfs_locks l;
-	struct timespec now;
-	uint8_t mbuf[KVFS_META_LEN];
-	const char *key;
-	size_t klen, plen;
-	int rc;
-
-	rc = kvfs_entry_begin(path, -EEXIST, -EEXIST, &key, &klen, &plen, &b);
-	if (rc)
-		return rc;
-	kvfs_lock(fs, &l, 1, KVFS_TREE_NONE, 1, &key, &plen);
-	rc = kvfs_node_get(fs, key, plen, &parent);
-	if (rc)
-		goto out;
-	if (!S_ISDIR(parent.meta.mode)) {
-		rc = -ENOTDIR;
-		goto out;
-	}
-	rc = kvfs_node_get(fs, key, klen, &n);
-	if (rc != -ENOENT) {
-		rc = rc ? rc : -EEXIST;
-		goto out;
-	}
-	kvfs_now(&now);
-	kvfs_meta_new(&parent, mode, rdev, &now, &m);
-	rc = kv_batch_put(b, key, klen, mbuf, kvfs_meta_encode(&m, mbuf), val, vlen);
-	if (rc)
-		goto out;
-	rc = kvfs_batch_dir_changed(b, key, plen, &parent, &now);
-	if (rc)
-		goto out;
-	rc = kv_apply(fs->kv, b, NULL);
-out:
-	kvfs_unlock(&l);
-	kv_batch_free(b);
-	return rc;
+	free(read_buf);
+	read_buf = NULL;
+	read_cap = 0;
 }
 
-int kvfs_op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+static char *thread_buf(size_t size)
 {
-	const char *key;
-	size_t klen;
-	int rc;
-
-	rc = kvfs_make_node(path, S_IFREG | (mode & 07777), 0, NULL, 0);
-	if (rc)
-		return rc;
-	rc = kvfs_path_key(path, &key, &klen);
-	if (rc)
-		return rc;
-	/* O_TRUNC of a file made empty a moment ago changes nothing */
-	fi->flags &= ~O_TRUNC;
-	return open_file(kvfs_fs_current(), key, klen, fi);
+	if (size <= read_cap)
+		return read_buf;
+	free(read_buf);
+	read_cap = 0;
+	read_buf = malloc(size);
+	if (read_buf)
+		read_cap = size;
+	return read_buf;
 }
 
-int kvfs_op_open(const char *path, struct fuse_file_info *fi)
-{
-	struct kvfs_fs *fs = kvfs_fs_current();
-	const char *key;
-	size_t klen;
-	int rc;
-
-	if (kvfs_is_control(path))
-		return open_control(fs, fi);
-	rc = kvfs_path_key(path, &key, &klen);
-	if (rc)
-		return rc;
-	return open_file(fs, key, klen, fi);
-}
-
-int kvfs_op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
-{
-	struct kvfs_fs *fs = kvfs_fs_current();
-	struct kvfs_handle *h = kvfs_handle_of(fi);
-	char kbuf[KV_MAX_KEY];
-	const char *key;
-	size_t klen, got = 0;
-	int rc;
-
-	if (off < 0)
-		return -EINVAL;
-	if (h && h->control) {
-		if (!h->text)
-			return -EBADF;
-		if ((uint64_t)off >= h->len)
-			return 0;
-		got = h->len - (size_t)off < size ? h->len - (size_t)off : size;
-		memcpy(buf, h->text + off, got);
-		return (int)got;
-	}
-	rc = kvfs_target_key(fs, path, fi, kbuf, &key, &klen);
-	if (rc)
-		return rc;
-	if (size > INT32_MAX)
-		size = INT32_MAX; /* the reply is an int; FUSE never asks for that much */
-	rc = kv_read(fs->kv, key, klen, (uint64_t)off, buf, size, &got);
-	if (rc)
-		return rc;
-	return (int)got;
-}
-
-int kvfs_op_write(const char *path, const char *buf, size_t size, off_t off,
+void kvfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi)
 {
-	struct kvfs_fs *fs = kvfs_fs_current();
-	struct kvfs_handle *h = kvfs_handle_of(fi);
-	struct kv_batch *b = NULL;
-	char kbuf[KV_MAX_KEY];
-	struct kvfs_locks l;
-	struct kvfs_node n;
-	struct timespec now;
-	const char *key;
-	size_t klen;
-	uint64_t at;
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct kvfs_txn t;
+	size_t got = 0;
+	char *buf = NULL;
 	int rc;
 
+	(void)fi;
+	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_READ);
+	if (!rc && off < 0)
+		rc = -EINVAL;
+	if (!rc && S_ISDIR(t.st.meta.mode))
+		rc = -EISDIR;
+	if (!rc) {
+		buf = thread_buf(size ? size : 1);
+		rc = buf ? kv_read(fs->kv, t.key, t.klen, (uint64_t)off, buf, size, &got) : -ENOMEM;
+	}
+	kvfs_txn_end(&t);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, got);
+}
+
+static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t off)
+{
+	struct kv_batch *b;
+	struct timespec now;
+	int rc;
+
+	if (S_ISDIR(t->st.meta.mode))
+		return -EISDIR;
+	if (!S_ISREG(t->st.meta.mode))
+		return -EINVAL;
 	if (off < 0)
 		return -EINVAL;
-	if (size > INT32_MAX)
-		size = INT32_MAX;
-	if (h && h->control) {
-		rc = kvfs_control_command(fs->kv, buf, size);
-		return rc ? rc : (int)size;
-	}
-	rc = kv_batch_new(&b);
-	if (rc)
-		return rc;
-	rc = kvfs_lock_target(fs, path, fi, kbuf, &key, &klen, &l);
-	if (rc) {
-		kv_batch_free(b);
-		return rc;
-	}
-	/* present under the stripe: a WRITE of an absent key would create it, and an unlink or
-	 * rename takes this stripe too */
-	rc = kvfs_node_get(fs, key, klen, &n);
-	if (rc)
-		goto out;
-	if (!S_ISREG(n.meta.mode)) {
-		rc = S_ISDIR(n.meta.mode) ? -EISDIR : -EINVAL;
-		goto out;
-	}
-	/* O_APPEND: the end as the store has it, read under the stripe that orders writers. Not
-	 * for the kernel's writeback of a shared writable mapping (fi->writepage): it may come
-	 * through an O_APPEND handle, and its pages belong at their own offsets. */
-	at = h && h->append && !(fi && fi->writepage) ? n.size : (uint64_t)off;
-	if (at >= KV_MAX_VALUE) {
-		rc = -EFBIG;
-		goto out;
-	}
-	if (size > KV_MAX_VALUE - at)
-		size = (size_t)(KV_MAX_VALUE - at); /* as much as fits; the next write gets EFBIG */
-	if (size == 0)
-		goto out;
-	kvfs_now(&now);
-	n.meta.mtime = n.meta.ctime = now;
-	rc = kv_batch_write(b, key, klen, at, buf, size);
-	if (rc)
-		goto out;
-	rc = kvfs_batch_meta(b, key, klen, &n);
-	if (rc)
-		goto out;
-	rc = kv_apply(fs->kv, b, NULL);
-out:
-	kvfs_unlock(&l);
-	kv_batch_free(b);
-	return rc ? rc : (int)size;
-}
-
-int kvfs_op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-	struct kvfs_fs *fs = kvfs_fs_current();
-	const struct kvfs_handle *h = kvfs_handle_of(fi);
-	char kbuf[KV_MAX_KEY];
-	struct kvfs_locks l;
-	const char *key;
-	size_t klen;
-	int rc;
-
-	if ((path && kvfs_is_control(path)) || (h && h->control))
-		return size == 0 ? 0 : -EPERM; /* "echo cmd > .kvfs" may truncate first: harmless */
-	if (size < 0)
-		return -EINVAL;
-	if ((uint64_t)size > KV_MAX_VALUE)
+	if ((uint64_t)off >= FILE_MAX)
 		return -EFBIG;
-	rc = kvfs_lock_target(fs, path, fi, kbuf, &key, &klen, &l);
+	if (*size > FILE_MAX - (uint64_t)off)
+		*size = (size_t)(FILE_MAX - (uint64_t)off); /* as much as fits; the next gets EFBIG */
+	if (*size == 0)
+		return 0;
+	rc = kvfs_txn_batch(t, &b);
 	if (rc)
 		return rc;
-	rc = truncate_locked(fs, key, klen, (uint64_t)size);
-	kvfs_unlock(&l);
-	return rc;
+	kvfs_now(&now);
+	t->st.meta.mtime = t->st.meta.ctime = now;
+	if (kvfs_write_kills_privs()) {
+		rc = kvfs_kill_privs(t, b);
+		if (rc)
+			return rc;
+	}
+	rc = kv_batch_write(b, t->key, t->klen, (uint64_t)off, buf, *size);
+	if (!rc)
+		rc = kvfs_batch_meta(b, t->key, t->klen, &t->st);
+	return rc ? rc : kvfs_txn_commit(t);
 }
 
-/* The last close of a file unlinked while open deletes its orphan key. */
-int kvfs_op_release(const char *path, struct fuse_file_info *fi)
+void kvfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
 {
-	struct kvfs_fs *fs = kvfs_fs_current();
-	struct kvfs_handle *h = kvfs_handle_of(fi);
-	char kbuf[KV_MAX_KEY], orphan[KVFS_ORPHAN_KEY_MAX];
-	struct kvfs_locks l;
-	const char *key;
-	size_t klen, olen = 0;
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct kvfs_txn t;
 	int rc;
 
-	(void)path;
-	if (!h)
-		return 0;
-	if (h->file) {
-		/* under the stripe of its current key: an unlink that is orphaning it right now
-		 * finishes first, and we then delete what it made */
-		rc = kvfs_lock_target(fs, NULL, fi, kbuf, &key, &klen, &l);
-		if (rc == 0) {
-			if (kvfs_of_close(fs->open, h->file, orphan, &olen)) {
-				rc = kv_del(fs->kv, orphan, olen);
-				if (rc && rc != -ENOENT)
-					fuse_log(FUSE_LOG_ERR, "deleting %.*s, unlinked and now closed: %s "
-						 "(the next mount deletes it)\n", (int)olen, orphan,
-						 strerror(-rc));
-			}
-			kvfs_unlock(&l);
-		} else {
-			/* its key was lost to a failed allocation: nothing to delete by name */
-			kvfs_of_close(fs->open, h->file, orphan, &olen);
-		}
-	}
-	handle_free(fs, h);
-	return 0;
+	(void)fi; /* O_APPEND: the kernel puts the offset at its size, which is ours */
+	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_NODE);
+	if (!rc)
+		rc = write_txn(&t, buf, &size, off);
+	kvfs_txn_end(&t);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
 }
 
 /* Every write issued before, to any file, is durable when this returns: the log is one
  * sequence, and concurrent callers share one fdatasync (the engine's group commit). */
-int kvfs_op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+void kvfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	(void)path, (void)datasync, (void)fi;
-	return kv_flush(kvfs_fs_current()->kv);
+	(void)ino, (void)datasync, (void)fi;
+	fuse_reply_err(req, -kv_flush(kvfs_fs_of(req)->kv));
+}
+
+/* [off, end) of a file of size bytes made a hole, into b: it reads as zeros and holds no disk
+ * space (the engine's PUNCH drops the extents; the cleaner gives their room back). The part past
+ * the end needs nothing. */
+static int punch_range(struct kv_batch *b, const char *key, size_t klen, uint64_t off,
+		       uint64_t end, uint64_t size)
+{
+	if (end > size)
+		end = size;
+	if (off >= end)
+		return 0;
+	return kv_batch_punch(b, key, klen, off, end - off);
+}
+
+static int fallocate_txn(struct kvfs_txn *t, int mode, off_t off, off_t len)
+{
+	const int keep = mode & FALLOC_FL_KEEP_SIZE;
+	struct kv_batch *b;
+	struct timespec now;
+	uint64_t end, size = t->st.size;
+	int rc;
+
+	if (S_ISDIR(t->st.meta.mode))
+		return -EISDIR;
+	if (!S_ISREG(t->st.meta.mode))
+		return -ENODEV;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if ((uint64_t)off > FILE_MAX || (uint64_t)len > FILE_MAX - (uint64_t)off)
+		return -EFBIG;
+	end = (uint64_t)off + (uint64_t)len;
+	rc = kvfs_txn_batch(t, &b);
+	if (rc)
+		return rc;
+	switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+	case 0:
+		/* nothing to reserve: bytes take room in the log only when written. The size
+		 * grows (zeros) unless KEEP_SIZE. */
+		if (keep || end <= size)
+			return 0;
+		rc = kv_batch_truncate(b, t->key, t->klen, end);
+		break;
+	case FALLOC_FL_PUNCH_HOLE:
+		if (!keep)
+			return -EOPNOTSUPP; /* punching goes with KEEP_SIZE, as on every filesystem */
+		rc = punch_range(b, t->key, t->klen, (uint64_t)off, end, size);
+		break;
+	case FALLOC_FL_ZERO_RANGE:
+		/* zeros are a hole here: nothing is reserved for them, as for mode 0 */
+		rc = punch_range(b, t->key, t->klen, (uint64_t)off, end, size);
+		if (!rc && !keep && end > size)
+			rc = kv_batch_truncate(b, t->key, t->klen, end);
+		break;
+	default:
+		return -EOPNOTSUPP; /* COLLAPSE_RANGE, INSERT_RANGE, UNSHARE_RANGE */
+	}
+	if (rc)
+		return rc;
+	kvfs_now(&now);
+	t->st.meta.mtime = t->st.meta.ctime = now;
+	rc = kvfs_batch_meta(b, t->key, t->klen, &t->st);
+	return rc ? rc : kvfs_txn_commit(t);
+}
+
+void kvfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		       struct fuse_file_info *fi)
+{
+	struct kvfs_fs *fs = kvfs_fs_of(req);
+	struct kvfs_txn t;
+	int rc;
+
+	(void)fi;
+	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_NODE);
+	if (!rc)
+		rc = fallocate_txn(&t, mode, off, len);
+	kvfs_txn_end(&t);
+	fuse_reply_err(req, -rc);
+}
+
+static int tmpfile_txn(struct kvfs_txn *t, uint32_t mode, uint32_t umask, uid_t uid, gid_t gid,
+		       uint64_t *id, uint64_t *ino)
+{
+	struct kvfs_fs *fs = t->fs;
+	struct kvfs_meta m;
+	struct kv_batch *b;
+	struct timespec now;
+	uint8_t blob[KVFS_META_LEN];
+	char key[KVFS_ID_KEY_MAX];
+	size_t klen;
+	int rc;
+
+	if (!S_ISDIR(t->st.meta.mode))
+		return -ENOTDIR;
+	rc = kvfs_new_id(fs, id);
+	if (!rc)
+		rc = kvfs_txn_batch(t, &b);
+	if (rc)
+		return rc;
+	klen = kvfs_id_key(key, KVFS_ORPHAN_PREFIX, *id);
+	kvfs_now(&now);
+	memset(&m, 0, sizeof(m));
+	m.mode = S_IFREG | (mode & 07777);
+	m.uid = uid;
+	m.gid = (t->st.meta.mode & S_ISGID) ? t->st.meta.gid : gid;
+	m.atime = m.mtime = m.ctime = now;
+	m.nlink = 1;
+	rc = kvfs_new_ino(fs, &m.ino);
+	if (rc)
+		return rc;
+	*ino = m.ino;
+	rc = kvfs_inherit_acls(t, &m.mode, umask, key, klen, &m.flags);
+	if (rc)
+		return rc;
+	rc = kv_batch_put(b, key, klen, blob, kvfs_meta_encode(&m, blob), NULL, 0);
+	return rc ? rc : kvfs_txn_commit(t);
+}
+
+int kvfs_tmpfile(struct kvfs_fs *fs, fuse_ino_t parent, uint32_t mode, uint32_t umask,
+		 uid_t uid, gid_t gid, struct fuse_entry_param *e)
+{
+	struct kvfs_txn t;
+	struct kvfs_node *n = NULL;
+	uint64_t id = 0, ino = 0;
+	int rc;
+
+	rc = kvfs_txn_begin(&t, fs, parent, KVFS_TXN_NAMESPACE);
+	if (!rc)
+		rc = tmpfile_txn(&t, mode, umask, uid, gid, &id, &ino);
+	if (t.lsn) {
+		/* applied: a node owns the orphan key from now on, even if the flush failed */
+		int nrc = kvfs_node_new_orphan(fs, S_IFREG, id, ino, &n);
+
+		if (!rc)
+			rc = nrc;
+	}
+	if (!rc) {
+		char key[KVFS_ID_KEY_MAX];
+		struct kvfs_stored st;
+
+		rc = kvfs_load(fs, key, kvfs_id_key(key, KVFS_ORPHAN_PREFIX, id), &st);
+		if (!rc)
+			kvfs_entry_fill(fs, n, &st, 0, e);
+		else
+			kvfs_node_forget(fs, n, 1);
+	} else if (n) {
+		kvfs_node_forget(fs, n, 1); /* applied, then its flush failed: deleted again */
+	}
+	kvfs_txn_end(&t);
+	return rc;
 }

@@ -16,13 +16,12 @@
  * store is then closed, which flushes everything to disk; exit 0 (1 if the close failed).
  *
  * Exit status: 0 mounted (or cleanly ended, with -f), 1 the store or the mount failed, 2 usage. */
-#define FUSE_USE_VERSION 31
+#define FUSE_USE_VERSION 34
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse.h>
 #include <fuse_lowlevel.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -47,13 +46,9 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-/* Defaults given to libfuse ahead of the user's options, so that the user's win.
- * default_permissions: the kernel checks modes and owners (we store them, it enforces them).
- * The timeouts: how long the kernel may trust a name or an attribute without asking again.
- * The daemon is the store's only writer and every change passes through this kernel, which
- * updates or drops what it cached; the second bounds what is left (an implicit directory's
- * attributes, say). */
-#define FUSE_DEFAULT_OPTS "default_permissions,entry_timeout=1,attr_timeout=1,negative_timeout=1"
+/* Given to libfuse ahead of the user's options. default_permissions: the kernel checks modes,
+ * owners and ACLs (we store them, it enforces them). */
+#define FUSE_DEFAULT_OPTS "default_permissions"
 
 /* ---------------------------------------------------------------------------------------------
  * Messages: one place decides where a line goes.
@@ -155,8 +150,10 @@ static const char *fuse_reason(const char *fallback)
 struct args {
 	int foreground, debug, help, version;
 	const char *datadir, *mountpoint;
+	int operands;
 	struct kv_options kvo;
-	char *fuse_opts; /* for libfuse, comma-separated, ours first */
+	struct kvfs_config cfg;
+	char *fuse_opts; /* for libfuse, comma-separated */
 	int user_fsname, user_subtype;
 };
 
@@ -175,91 +172,152 @@ static int opts_add(char **opts, const char *opt, size_t len)
 	return 0;
 }
 
-static int opt_is(const char *opt, size_t len, const char *name)
+static int has_prefix(const char *s, const char *prefix)
 {
-	return len == strlen(name) && memcmp(opt, name, len) == 0;
+	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static int opt_has_prefix(const char *opt, size_t len, const char *prefix)
+/* One store option ("sync=batch"): the store's own parser, the one place that knows them. */
+static int store_option(struct args *a, const char *opt)
 {
-	return len >= strlen(prefix) && memcmp(opt, prefix, strlen(prefix)) == 0;
-}
+	char err[256] = "";
 
-/* One option of -o: the store's go to kv_options_parse; mount(8)'s bookkeeping words are
- * dropped; everything else (allow_other, ro, noatime, ...) is libfuse's to take or refuse. */
-static int take_option(struct args *a, const char *opt, size_t len)
-{
-	static const char *const store_opts[] = { "sync=", "commit_ms=", "snapshot_wal_bytes=",
-						   "segment_bytes=", "recovery=" };
-	/* mount(8)'s own words, and atime flavours libfuse does not know: reads never update
-	 * atime here anyway (docs/FILESYSTEM.md) */
-	static const char *const ignored[] = { "defaults", "auto", "noauto", "user", "nouser",
-					       "users", "_netdev", "nofail", "relatime",
-					       "norelatime", "strictatime", "nostrictatime",
-					       "lazytime", "nolazytime", "diratime", "nodiratime" };
-	char buf[256], err[256];
-
-	if (len == 0)
-		return 0;
-	for (size_t i = 0; i < sizeof(store_opts) / sizeof(store_opts[0]); i++) {
-		if (!opt_has_prefix(opt, len, store_opts[i]))
-			continue;
-		if (len >= sizeof(buf)) {
-			fprintf(stderr, PROG ": -o %.*s: value too long\n", (int)len, opt);
-			return -EINVAL;
-		}
-		memcpy(buf, opt, len);
-		buf[len] = '\0';
-		err[0] = '\0';
-		if (kv_options_parse(&a->kvo, buf, err, sizeof(err))) {
-			fprintf(stderr, PROG ": -o %s: %s\n", buf, err[0] ? err : "invalid option");
-			return -EINVAL;
-		}
-		return 0;
+	if (kv_options_parse(&a->kvo, opt, err, sizeof(err))) {
+		fprintf(stderr, PROG ": -o %s: %s\n", opt, err[0] ? err : "invalid option");
+		return -1;
 	}
-	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
-		if (opt_is(opt, len, ignored[i]))
-			return 0;
-	if (opt_has_prefix(opt, len, "x-") || opt_has_prefix(opt, len, "comment="))
+	return 0;
+}
+
+enum {
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_IGNORED /* mount(8)'s own words, and atime flavours libfuse does not know: reads never
+		     * update atime here anyway (docs/FILESYSTEM.md) */
+};
+
+#define KVFS_OPT(t, field) { t, offsetof(struct args, field), 1 }
+
+/* The options of kvfs itself. The store's are its own table's (engine/options.c, asked with
+ * kv_option_known); anything else (allow_other, fsname=, ...) is libfuse's to take or refuse. */
+static const struct fuse_opt kvfs_opts[] = {
+	KVFS_OPT("entry_timeout=%lf", cfg.entry_timeout),
+	KVFS_OPT("attr_timeout=%lf", cfg.attr_timeout),
+	KVFS_OPT("negative_timeout=%lf", cfg.negative_timeout),
+	KVFS_OPT("writeback_cache", cfg.writeback_cache),
+	KVFS_OPT("threads=%u", cfg.threads),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("defaults", KEY_IGNORED),
+	FUSE_OPT_KEY("auto", KEY_IGNORED),
+	FUSE_OPT_KEY("noauto", KEY_IGNORED),
+	FUSE_OPT_KEY("user", KEY_IGNORED),
+	FUSE_OPT_KEY("nouser", KEY_IGNORED),
+	FUSE_OPT_KEY("users", KEY_IGNORED),
+	FUSE_OPT_KEY("_netdev", KEY_IGNORED),
+	FUSE_OPT_KEY("nofail", KEY_IGNORED),
+	FUSE_OPT_KEY("relatime", KEY_IGNORED),
+	FUSE_OPT_KEY("norelatime", KEY_IGNORED),
+	FUSE_OPT_KEY("strictatime", KEY_IGNORED),
+	FUSE_OPT_KEY("nostrictatime", KEY_IGNORED),
+	FUSE_OPT_KEY("lazytime", KEY_IGNORED),
+	FUSE_OPT_KEY("nolazytime", KEY_IGNORED),
+	FUSE_OPT_KEY("diratime", KEY_IGNORED),
+	FUSE_OPT_KEY("nodiratime", KEY_IGNORED),
+	FUSE_OPT_END
+};
+
+static int option_cb(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct args *a = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_FOREGROUND:
+		a->foreground = 1;
 		return 0;
-	if (opt_is(opt, len, "debug")) {
+	case KEY_DEBUG:
 		a->debug = 1;
 		return 0;
+	case KEY_HELP:
+		a->help = 1;
+		return 0;
+	case KEY_VERSION:
+		a->version = 1;
+		return 0;
+	case KEY_IGNORED:
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (a->operands == 0)
+			a->datadir = arg;
+		else if (a->operands == 1)
+			a->mountpoint = arg;
+		a->operands++;
+		return 0;
+	default: /* FUSE_OPT_KEY_OPT: not in kvfs_opts */
+		if (arg[0] == '-') {
+			fprintf(stderr, PROG ": unknown option %s\n", arg);
+			return -1;
+		}
+		if (kv_option_known(arg, strcspn(arg, "="))) {
+			if (store_option(a, arg))
+				return -1;
+			/* ro is the kernel's too: the mount is read-only, so writes fail with
+			 * EROFS before they reach us, and the store opens read-only (nothing on
+			 * disk changes, which a store on a read-only filesystem needs) */
+			if (strcmp(arg, "ro") != 0)
+				return 0;
+		}
+		if (has_prefix(arg, "x-") || has_prefix(arg, "comment="))
+			return 0; /* mount(8)'s and fstab's notes */
+		if (has_prefix(arg, "fsname="))
+			a->user_fsname = 1;
+		if (has_prefix(arg, "subtype="))
+			a->user_subtype = 1;
+		return opts_add(&a->fuse_opts, arg, strlen(arg)) ? -1 : 0;
 	}
-	if (opt_has_prefix(opt, len, "fsname="))
-		a->user_fsname = 1;
-	if (opt_has_prefix(opt, len, "subtype="))
-		a->user_subtype = 1;
-	return opts_add(&a->fuse_opts, opt, len) ? -ENOMEM : 0;
 }
 
-/* Splits "a,b,c" (a backslash keeps the next character, a comma included, as libfuse does). */
-static int take_options(struct args *a, const char *list)
+/* The store's options, from its table (ro also makes the mount read-only). */
+static void store_options_usage(FILE *f)
 {
-	size_t start = 0, i = 0, len = strlen(list);
-	int rc;
+	size_t n;
+	const struct kv_option_desc *t = kv_option_table(&n);
 
-	for (;; i++) {
-		if (i < len && list[i] == '\\' && i + 1 < len) {
-			i++;
-			continue;
+	fprintf(f, "\nStore options (-o; also kv_cli's):\n");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "  %s=%s\n", t[i].name, t[i].values);
+		/* the help, wrapped at word boundaries to 90 columns */
+		for (const char *h = t[i].help; *h;) {
+			size_t take = strlen(h);
+
+			if (take > 84) {
+				take = 84;
+				while (take && h[take] != ' ')
+					take--;
+				if (!take)
+					take = 84;
+			}
+			fprintf(f, "      %.*s\n", (int)take, h);
+			h += take;
+			while (*h == ' ')
+				h++;
 		}
-		if (i < len && list[i] != ',')
-			continue;
-		rc = take_option(a, list + start, i - start);
-		if (rc)
-			return rc;
-		if (i >= len)
-			return 0;
-		start = i + 1;
 	}
 }
 
 static void usage(FILE *f)
 {
-	struct kv_options o;
+	struct kvfs_config c;
 
-	kv_options_default(&o);
+	kvfs_config_default(&c);
 	fprintf(f,
 "Usage: " PROG " [-f] [-d] [-o OPT[,OPT...]] DATADIR MOUNTPOINT\n"
 "       " PROG " --unmount MOUNTPOINT\n"
@@ -273,16 +331,15 @@ static void usage(FILE *f)
 "\n"
 "  -f                 stay in the foreground (messages on stderr, not syslog)\n"
 "  -d                 libfuse debug output (implies -f)\n"
-"  -o OPT[,OPT...]    options, may be repeated:\n"
-"       sync=batch|always|none         when writes become durable (default %s)\n"
-"       commit_ms=N                    batch mode's flush bound in ms (default %u)\n"
-"       snapshot_wal_bytes=N           snapshot once the log since the last one is this big\n"
-"       segment_bytes=N                log segment size\n"
-"       recovery=strict|point_in_time  on damage other than a torn tail: refuse to open\n"
-"                                      (default), or keep everything before it\n"
-"       any other option goes to libfuse: allow_other, ro, noatime, entry_timeout=S,\n"
-"       attr_timeout=S, negative_timeout=S, fsname=NAME, max_idle_threads=N, ...\n"
-"       (default_permissions is always on: the kernel checks modes and owners)\n"
+"  -o OPT[,OPT...]    options, may be repeated: the store's (below), and the mount's:\n"
+"       entry_timeout=S, attr_timeout=S, negative_timeout=S\n"
+"                                      how long the kernel may trust names, attributes\n"
+"                                      and missing names (default %g s each)\n"
+"       writeback_cache                let the kernel gather writes (faster; ENOSPC then\n"
+"                                      fails fsync or close, not the write)\n"
+"       threads=N                      threads serving requests (default %u)\n"
+"       any other option goes to libfuse: allow_other, noatime, fsname=NAME, ...\n"
+"       (default_permissions is always on: the kernel checks modes, owners and ACLs)\n"
 "  --unmount MOUNTPOINT\n"
 "                     unmount and return once the store is flushed and closed (scripts:\n"
 "                     fusermount3 -u and umount return before that)\n"
@@ -298,63 +355,52 @@ static void usage(FILE *f)
 "\n"
 "Exit status: 0 mounted (with -f: ended cleanly), 1 the store could not be opened or\n"
 "closed, or the mount failed, 2 usage errors.\n",
-		kv_sync_name(o.sync), o.commit_ms);
+		c.entry_timeout, c.threads);
+	store_options_usage(f);
 }
 
-/* Fills a; on a usage error prints the reason and returns -EINVAL. */
+/* fuse_opt's complaints ("fuse: invalid parameter in option ..."), as ours. */
+static void fuse_log_usage(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	const char *m = line;
+
+	(void)level;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (strncmp(m, "fuse: ", 6) == 0)
+		m += 6;
+	fprintf(stderr, PROG ": %s", m);
+}
+
+/* Fills a; on a usage error prints the reason and returns -EINVAL. Options may come before or
+ * after DATADIR and MOUNTPOINT (mount.fuse3 puts them last). */
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
+	struct fuse_args fa = FUSE_ARGS_INIT(argc, argv);
+	int rc;
 
 	memset(a, 0, sizeof(*a));
 	kv_options_default(&a->kvo);
-	opterr = 0;
-	/* GNU getopt permutes: options may follow DATADIR and MOUNTPOINT, as mount.fuse3 puts them */
-	while ((ch = getopt_long(argc, argv, ":fdo:hV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			a->foreground = 1;
-			break;
-		case 'd':
-			a->debug = 1;
-			break;
-		case 'o':
-			if (take_options(a, optarg))
-				return -EINVAL;
-			break;
-		case 'h':
-			a->help = 1;
-			break;
-		case 'V':
-			a->version = 1;
-			break;
-		case ':':
-			fprintf(stderr, PROG ": %s needs an argument\n", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			if (optopt)
-				fprintf(stderr, PROG ": unknown option -%c\n", optopt);
-			else
-				fprintf(stderr, PROG ": unknown option %s\n", argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
+	kvfs_config_default(&a->cfg);
+	fuse_set_log_func(fuse_log_usage);
+	rc = fuse_opt_parse(&fa, a, kvfs_opts, option_cb);
+	fuse_opt_free_args(&fa);
+	if (rc)
+		return -EINVAL;
 	if (a->help || a->version)
 		return 0;
-	if (argc - optind != 2) {
-		fprintf(stderr, PROG ": %s\n", argc - optind < 2 ? "needs DATADIR and MOUNTPOINT"
+	if (a->operands != 2) {
+		fprintf(stderr, PROG ": %s\n", a->operands < 2 ? "needs DATADIR and MOUNTPOINT"
 				: "too many arguments: only DATADIR and MOUNTPOINT");
 		return -EINVAL;
 	}
-	a->datadir = argv[optind];
-	a->mountpoint = argv[optind + 1];
 	if (!a->datadir[0] || !a->mountpoint[0]) {
 		fprintf(stderr, PROG ": %s is empty\n", !a->datadir[0] ? "DATADIR" : "MOUNTPOINT");
+		return -EINVAL;
+	}
+	if (a->cfg.entry_timeout < 0 || a->cfg.attr_timeout < 0 || a->cfg.negative_timeout < 0 ||
+	    a->cfg.threads < 1 || a->cfg.threads > 1024) {
+		fprintf(stderr, PROG ": timeouts are seconds >= 0, threads 1..1024\n");
 		return -EINVAL;
 	}
 	if (a->debug)
@@ -517,7 +563,10 @@ static void report_open_error(const char *dir, int rc, const struct kv_report *r
 	snprintf(way_out, sizeof(way_out), "run 'kv_cli --salvage %s' to keep everything before the "
 		 "damage, or mount with -o recovery=point_in_time", dir);
 	report_failure(rep, dir, rc, way_out, line, sizeof(line));
-	say(LOG_ERR, "%s", line);
+	if (rc == -EROFS)
+		say(LOG_ERR, "%s; a store on a read-only filesystem mounts with -o ro", line);
+	else
+		say(LOG_ERR, "%s", line);
 }
 
 static void warning_line(void *arg, const char *text)
@@ -577,12 +626,12 @@ static int build_fuse_args(const struct args *a, const char *datadir, struct fus
 	return rc;
 }
 
-/* libfuse refuses options it does not know only in fuse_new; try them before anything changes
- * on disk (the store is opened later, in the daemon), so a typo is a usage error. */
+/* libfuse refuses options it does not know only in fuse_session_new; try them before anything
+ * changes on disk (the store is opened later, in the daemon), so a typo is a usage error. */
 static int check_fuse_options(const struct args *a, const char *datadir)
 {
 	struct fuse_args fa = FUSE_ARGS_INIT(0, NULL);
-	struct fuse *f;
+	struct fuse_session *se;
 	int rc = build_fuse_args(a, datadir, &fa);
 
 	if (rc) {
@@ -590,12 +639,12 @@ static int check_fuse_options(const struct args *a, const char *datadir)
 		return rc;
 	}
 	fuse_set_log_func(fuse_log_startup);
-	f = fuse_new(&fa, kvfs_fs_operations(), sizeof(struct fuse_operations), NULL);
-	if (!f) {
+	se = fuse_session_new(&fa, kvfs_fs_operations(), sizeof(struct fuse_lowlevel_ops), NULL);
+	if (!se) {
 		say(LOG_ERR, "%s", fuse_reason("libfuse refused the options"));
 		rc = -EINVAL;
 	} else {
-		fuse_destroy(f);
+		fuse_session_destroy(se);
 	}
 	fuse_opt_free_args(&fa);
 	out.fuse_msg[0] = '\0';
@@ -634,15 +683,10 @@ static int detach(void)
 	return 0;
 }
 
-/* kv_cli changed key through the control socket.
- * TODO(fs2): drop what the kernel cached of key's node and of its name in its parent
- * (fuse_lowlevel_notify_inval_inode, fuse_lowlevel_notify_inval_entry); until then the entry
- * and attribute timeouts bound how long the mount may show the old size or absence. */
+/* kv_cli changed key through the control socket: the kernel must forget what it cached. */
 static void key_changed(void *arg, const void *key, size_t klen)
 {
-	(void)arg;
-	(void)key;
-	(void)klen;
+	kvfs_fs_key_changed(arg, key, klen);
 }
 
 /* Open, mount, serve, close. Returns the exit status. */
@@ -650,7 +694,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 {
 	struct fuse_args fa = FUSE_ARGS_INIT(0, NULL);
 	struct kvfs_fs *fs = NULL;
-	struct fuse *fuse = NULL;
+	struct fuse_session *se = NULL;
 	struct kv_options kvo = a->kvo;
 	struct kv_report rep;
 	struct kv *kv = NULL;
@@ -668,14 +712,14 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		goto out;
 	}
 	report_recovery(datadir, &rep);
-	rc = ctlsock_start(&cs, kv, datadir, mnt, key_changed, NULL, cs_err, sizeof(cs_err));
-	if (rc) {
-		say(LOG_ERR, "cannot serve kv_cli: %s", cs_err);
-		goto out;
-	}
-	rc = kvfs_fs_new(&fs, kv, datadir);
+	rc = kvfs_fs_new(&fs, kv, datadir, &a->cfg);
 	if (rc) {
 		say(LOG_ERR, "%s", strerror(-rc));
+		goto out;
+	}
+	rc = ctlsock_start(&cs, kv, datadir, mnt, key_changed, fs, cs_err, sizeof(cs_err));
+	if (rc) {
+		say(LOG_ERR, "cannot serve kv_cli: %s", cs_err);
 		goto out;
 	}
 	rc = build_fuse_args(a, datadir, &fa);
@@ -684,20 +728,21 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		goto out;
 	}
 	fuse_set_log_func(fuse_log_startup);
-	fuse = fuse_new(&fa, kvfs_fs_operations(), sizeof(struct fuse_operations), fs);
-	if (!fuse) {
+	se = fuse_session_new(&fa, kvfs_fs_operations(), sizeof(struct fuse_lowlevel_ops), fs);
+	if (!se) {
 		say(LOG_ERR, "%s", fuse_reason("libfuse refused the options"));
 		goto out;
 	}
 	/* before the mount: a signal from here on ends the loop cleanly instead of killing us */
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+	if (fuse_set_signal_handlers(se) != 0) {
 		say(LOG_ERR, "cannot install signal handlers");
 		goto out;
 	}
 	handlers = 1;
-	/* Files unlinked while open that a crash left behind (orphan keys): unreachable, so
-	 * deleted. Before the mount, so no request can see them. */
-	rc = kvfs_fs_remove_leftovers(fs, &removed);
+	/* Files without a name that a crash left behind (unlinked while open, O_TMPFILE):
+	 * unreachable, so deleted. Before the mount, so no request can see them. A read-only
+	 * store changes nothing: they stay, unreachable, for the next writable mount. */
+	rc = kvo.read_only ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
 	if (rc) {
 		say(LOG_ERR, "%s: removing files left unlinked by a crash: %s", datadir,
 		    strerror(-rc));
@@ -706,7 +751,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	if (removed)
 		say(LOG_NOTICE, "%s: removed %" PRIu64 " files that were unlinked while open when the "
 		    "daemon last stopped", datadir, removed);
-	if (fuse_mount(fuse, mnt) != 0) {
+	if (fuse_session_mount(se, mnt) != 0) {
 		say(LOG_ERR, "%s: cannot mount: %s", a->mountpoint, fuse_reason("mount failed"));
 		goto out;
 	}
@@ -718,17 +763,16 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	}
 	if (sdn_ready(mnt))
 		say(LOG_WARNING, "cannot tell systemd the mount is ready");
-	rc = fuse_loop_mt(fuse, 0);
+	rc = kvfs_fs_serve(fs, se);
 	if (sdn_stopping())
 		say(LOG_WARNING, "cannot tell systemd the mount is stopping");
-	/* 0, or the number of the signal that ended the loop: both are a clean end */
 	if (rc < 0)
 		say(LOG_ERR, "%s: serving the mount failed: %s", a->mountpoint, strerror(-rc));
 	else
 		status = 0;
-	/* Files unlinked while open whose last close never came (the mount went away under
-	 * them): nothing can reach them now. A failure only leaves them to the next mount. */
-	rc = kvfs_fs_remove_leftovers(fs, &removed);
+	/* Files without a name the kernel never forgot (the mount went away under open
+	 * files): nothing can reach them now. A failure only leaves them to the next mount. */
+	rc = kvo.read_only ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
 	if (rc)
 		say(LOG_WARNING, "%s: removing files unlinked while open: %s (the next mount will)",
 		    datadir, strerror(-rc));
@@ -740,12 +784,12 @@ out:
 		signal(SIGINT, SIG_IGN);
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
-		fuse_remove_signal_handlers(fuse_get_session(fuse));
+		fuse_remove_signal_handlers(se);
 	}
 	if (mounted)
-		fuse_unmount(fuse);
-	if (fuse)
-		fuse_destroy(fuse);
+		fuse_session_unmount(se);
+	if (se)
+		fuse_session_destroy(se);
 	fuse_opt_free_args(&fa);
 	ctlsock_quiesce(cs); /* no command of kv_cli's runs from here on */
 	kvfs_fs_free(fs);

@@ -116,6 +116,55 @@ pid_t lock_pid(const char *dir)
 	return (pid_t)pid;
 }
 
+/* The parent of process pid, from /proc/pid/stat ("pid (comm) state ppid ..."); -1 if gone. */
+static pid_t parent_of(pid_t pid, char *comm, size_t commlen)
+{
+	char path[64], *text = NULL, *close_paren;
+	long ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (tu_read_file(path, &text, NULL) != 0)
+		return -1;
+	close_paren = strrchr(text, ')');
+	if (close_paren && sscanf(close_paren + 1, " %*c %ld", &ppid) == 1 && comm) {
+		char *open_paren = strchr(text, '(');
+		size_t n = open_paren && open_paren < close_paren ?
+			   (size_t)(close_paren - open_paren - 1) : 0;
+
+		snprintf(comm, commlen, "%.*s", (int)n, open_paren ? open_paren + 1 : "");
+	}
+	free(text);
+	return (pid_t)ppid;
+}
+
+/* The daemon that just mounted: the pid its LOCK file names, or, when it wrote none there (a
+ * read-only store changes nothing on disk, LOCK included), our one child named kvfs (we are a
+ * subreaper: the detached daemon is our child). */
+static pid_t mounted_daemon(void)
+{
+	pid_t pid = lock_pid(mt_data), found = -1;
+	char comm[64];
+	DIR *d;
+	struct dirent *e;
+
+	if (parent_of(pid, NULL, 0) == getpid())
+		return pid;
+	d = opendir("/proc");
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		pid_t p = (pid_t)strtol(e->d_name, NULL, 10);
+
+		if (p <= 0 || parent_of(p, comm, sizeof(comm)) != getpid() || strcmp(comm, "kvfs"))
+			continue;
+		ck_assert_msg(found < 0, "two kvfs daemons are our children: %d and %d", (int)found,
+			      (int)p);
+		found = p;
+	}
+	closedir(d);
+	ck_assert_msg(found > 0, "no kvfs daemon among our children (LOCK names %d)", (int)pid);
+	return found;
+}
+
 /* Runs kvfs with argv (after the program name; NULL-terminated); exit status and stderr. */
 int run_kvfs(const char *const *args, char **err)
 {
@@ -149,7 +198,7 @@ void mount_store_saying(const char *opts, char **said)
 		free(err);
 	}
 	ck_assert_msg(is_mounted(mt_mnt), "kvfs returned 0 but %s is not mounted", mt_mnt);
-	mt_daemon_pid = lock_pid(mt_data);
+	mt_daemon_pid = mounted_daemon();
 }
 
 void mount_store(const char *opts)

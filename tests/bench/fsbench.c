@@ -10,14 +10,25 @@
  *               with T threads, N files in all, each thread in its own subdirectory (a shared
  *               directory would measure the directory's lock, not the filesystem's throughput)
  *   create+fsync  the same with fsync before close, N/4 files
- *   stat        5 rounds over the N files of the 1-thread create
+ *   stat        each of the N files of the 1-thread create, the first stat since it was
+ *               written (a FUSE mount without writeback caching asks the daemon: the kernel
+ *               does not trust the size and times it has after a write); then 4 more rounds
  *   read 4K     open+read 4 KiB+close of each of those files (page cache warm)
  *   readdir     20 listings of that N-entry directory
  *   unlink      every one of those files
  *   stream      write M MiB in 1 MiB calls + fsync; read it back cold (page cache dropped;
  *               needs root); random 4 KiB preads, cold and warm (after reading it all once)
  * Prints a markdown table of rates with the last directory divided by each other one, then
- * p50/p99 per operation. Figures are per second of wall time. */
+ * p50/p99 per operation. Figures are per second of wall time.
+ *
+ * With --apps, whole applications too, each timed in seconds on every directory:
+ *   tar x       extract a tar of /usr/share/doc (made once, outside the directories)
+ *   sqlite      10,000 INSERTs, each its own transaction, into a WAL-mode database (sqlite's
+ *               default synchronous=FULL: every commit fsyncs the log)
+ *   create      100,000 files of 100 bytes in 100 directories
+ *   rm -rf      of those
+ *   venv        python3 -m venv (copies or links Python and installs pip)
+ * and printed as a second table of seconds and time ratios (last directory ÷ each other). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,8 +38,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_SQLITE
+#include <sqlite3.h>
+#endif
 
 #include "bench_util.h"
 
@@ -38,6 +53,8 @@
 static unsigned nfiles = 2000;
 static unsigned mb = 256;
 static int nthreads = 8;
+static int apps;
+static const char *tarball = "/tmp/fsbench-usr-share-doc.tar";
 
 static void die(const char *what, const char *path)
 {
@@ -80,7 +97,8 @@ static void *job_thread(void *arg)
 		double t0 = bench_now();
 		int fd;
 
-		snprintf(p, sizeof p, "%s/f%06u", j->dir, i);
+		/* stat goes round the files as many times as it is asked to */
+		snprintf(p, sizeof p, "%s/f%06u", j->dir, j->op == OP_STAT ? i % nfiles : i);
 		switch (j->op) {
 		case OP_CREATE:
 		case OP_CREATE_FSYNC:
@@ -270,11 +288,185 @@ static double random_reads(const char *dir, unsigned count, int cold, double *p5
 	return t0;
 }
 
+/* ---- whole applications ------------------------------------------------------------------ */
+
+/* Runs a shell command; its wall time in seconds, or -1 when it failed (said on stderr). */
+static double shell(const char *cmd)
+{
+	double t0 = bench_now();
+	int status = system(cmd);
+
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "fsbench: '%s' failed (status 0x%x)\n", cmd, status);
+		return -1;
+	}
+	return bench_now() - t0;
+}
+
+static double app_tar(const char *dir)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s/tar' && tar -xf '%s' -C '%s/tar'", dir, tarball, dir);
+	return shell(cmd);
+}
+
+#define SQLITE_ROWS 10000
+
+static double app_sqlite(const char *dir)
+{
+	char path[2400];
+	double t0;
+
+	snprintf(path, sizeof path, "%s/bench.sqlite", dir);
+#ifdef HAVE_SQLITE
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_open(path, &db);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(k INTEGER PRIMARY KEY, "
+				  "v TEXT)", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES(?)", -1, &st, NULL);
+	t0 = bench_now();
+	for (int i = 0; rc == SQLITE_OK && i < SQLITE_ROWS; i++) {
+		/* autocommit: one transaction, one WAL commit, per row */
+		sqlite3_bind_text(st, 1, "a row of about fifty bytes of text, as a log might", -1,
+				  SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_reset(st);
+	}
+	t0 = bench_now() - t0;
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "fsbench: sqlite on %s: %s\n", path, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? t0 : -1;
+#else
+	char cmd[8192];
+
+	(void)t0;
+	snprintf(cmd, sizeof cmd, "(echo 'PRAGMA journal_mode=WAL; CREATE TABLE t(k INTEGER "
+		 "PRIMARY KEY, v TEXT);'; for i in $(seq %d); do echo \"INSERT INTO t(v) VALUES('a "
+		 "row');\"; done) | sqlite3 '%s' >/dev/null", SQLITE_ROWS, path);
+	return shell(cmd);
+#endif
+}
+
+#define MANY_DIRS 100
+#define MANY_PER_DIR 1000
+
+static double app_create(const char *dir)
+{
+	char p[2400];
+	double t0 = bench_now();
+
+	snprintf(p, sizeof p, "%s/many", dir);
+	if (mkdir(p, 0755) < 0)
+		die("mkdir", p);
+	for (int d = 0; d < MANY_DIRS; d++) {
+		snprintf(p, sizeof p, "%s/many/d%03d", dir, d);
+		if (mkdir(p, 0755) < 0)
+			die("mkdir", p);
+		for (int f = 0; f < MANY_PER_DIR; f++) {
+			int fd;
+
+			snprintf(p, sizeof p, "%s/many/d%03d/f%04d", dir, d, f);
+			fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644);
+			if (fd < 0)
+				die("create", p);
+			if (write(fd, "a small file of one hundred bytes, as source trees and mail "
+				  "directories hold them by the thousand..\n", 100) != 100)
+				die("write", p);
+			if (close(fd) < 0)
+				die("close", p);
+		}
+	}
+	return bench_now() - t0;
+}
+
+static double app_rmrf(const char *dir)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s/many'", dir);
+	return shell(cmd);
+}
+
+static double app_venv(const char *dir)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof cmd, "python3 -m venv '%s/venv' >/dev/null", dir);
+	return shell(cmd);
+}
+
+enum app { A_TAR, A_SQLITE, A_CREATE, A_RMRF, A_VENV, NAPPS };
+
+static const char *const app_names[NAPPS] = {
+	"tar x of /usr/share/doc", "SQLite WAL, 10,000 single-row transactions",
+	"create 100,000 files (100 dirs × 1,000, 100 bytes each)", "rm -rf of those 100,000 files",
+	"python3 -m venv",
+};
+
+static void apps_table(const char *const label[], const char *const dirs[], int ndirs)
+{
+	double secs[NAPPS][MAXDIRS];
+	char cmd[4096];
+
+	if (access(tarball, R_OK) != 0) {
+		snprintf(cmd, sizeof cmd, "tar -cf '%s' -C /usr/share doc 2>/dev/null", tarball);
+		if (shell(cmd) < 0)
+			fprintf(stderr, "fsbench: could not make %s\n", tarball);
+	}
+	for (int a = 0; a < NAPPS; a++) {
+		for (int d = 0; d < ndirs; d++) {
+			char sub[2304];
+
+			snprintf(sub, sizeof sub, "%s/apps", dirs[d]);
+			if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+				die("mkdir", sub);
+			drop_caches(); /* each starts with the same (empty) page cache */
+			switch (a) {
+			case A_TAR: secs[a][d] = app_tar(sub); break;
+			case A_SQLITE: secs[a][d] = app_sqlite(sub); break;
+			case A_CREATE: secs[a][d] = app_create(sub); break;
+			case A_RMRF: secs[a][d] = app_rmrf(sub); break;
+			default: secs[a][d] = app_venv(sub); break;
+			}
+		}
+	}
+	printf("\nWhole applications, seconds (less is better), and time ratios:\n\n| application |");
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s |", label[d]);
+	for (int d = 0; d + 1 < ndirs; d++)
+		printf(" %s ÷ %s |", label[ndirs - 1], label[d]);
+	printf("\n|---|");
+	for (int d = 0; d < 2 * ndirs - 1; d++)
+		printf("---:|");
+	printf("\n");
+	for (int a = 0; a < NAPPS; a++) {
+		printf("| %s |", app_names[a]);
+		for (int d = 0; d < ndirs; d++)
+			if (secs[a][d] < 0)
+				printf(" failed |");
+			else
+				printf(" %.2f |", secs[a][d]);
+		for (int d = 0; d + 1 < ndirs; d++)
+			if (secs[a][d] > 0 && secs[a][ndirs - 1] > 0)
+				printf(" %.2f |", secs[a][ndirs - 1] / secs[a][d]);
+			else
+				printf(" - |");
+		printf("\n");
+	}
+}
+
 /* ---- the table -------------------------------------------------------------------------------- */
 
 enum row {
-	R_CREATE1, R_CREATE_T, R_FSYNC1, R_FSYNC_T, R_STAT, R_READ, R_READDIR, R_UNLINK, R_SWRITE,
-	R_SREAD, R_RCOLD, R_RWARM, NROWS
+	R_CREATE1, R_CREATE_T, R_FSYNC1, R_FSYNC_T, R_STAT, R_STAT2, R_READ, R_READDIR, R_UNLINK,
+	R_SWRITE, R_SREAD, R_RCOLD, R_RWARM, NROWS
 };
 
 static char names[NROWS][96];
@@ -293,6 +485,10 @@ int main(int argc, char **argv)
 			mb = (unsigned)atoi(argv[a + 1]);
 		else if (!strcmp(argv[a], "--threads"))
 			nthreads = atoi(argv[a + 1]);
+		else if (!strcmp(argv[a], "--apps"))
+			apps = 1, a--;
+		else if (!strcmp(argv[a], "--tarball"))
+			tarball = argv[a + 1];
 		else
 			break;
 		a += 2;
@@ -312,8 +508,9 @@ int main(int argc, char **argv)
 		dirs[ndirs] = eq + 1;
 	}
 	if (a != argc || ndirs < 1 || nfiles < 8 || mb < 1 || nthreads < 1 || nthreads > MAXTHREADS) {
-		fprintf(stderr, "usage: fsbench [--files N>=8] [--mb M] [--threads T<=%d] LABEL=DIR "
-				"[LABEL=DIR...] (at most %d)\n", MAXTHREADS, MAXDIRS);
+		fprintf(stderr, "usage: fsbench [--files N>=8] [--mb M] [--threads T<=%d] [--apps] "
+				"[--tarball TAR] LABEL=DIR [LABEL=DIR...] (at most %d)\n", MAXTHREADS,
+			MAXDIRS);
 		return 2;
 	}
 	snprintf(names[R_CREATE1], 96, "create+write 4K+close, 1 thread, files/s");
@@ -321,6 +518,7 @@ int main(int argc, char **argv)
 	snprintf(names[R_FSYNC1], 96, "create+write 4K+fsync+close, 1 thread, files/s");
 	snprintf(names[R_FSYNC_T], 96, "create+write 4K+fsync+close, %d threads, files/s", nthreads);
 	snprintf(names[R_STAT], 96, "stat, stats/s");
+	snprintf(names[R_STAT2], 96, "stat again (4 more rounds), stats/s");
 	snprintf(names[R_READ], 96, "open+read 4K+close (warm), files/s");
 	snprintf(names[R_READDIR], 96, "readdir of %u entries, entries/s", nfiles);
 	snprintf(names[R_UNLINK], 96, "unlink, files/s");
@@ -345,6 +543,7 @@ int main(int argc, char **argv)
 	EACH(R_FSYNC1, run_job(dir, "s1", OP_CREATE_FSYNC, nfiles / 4, 1, 1, &l50, &l99));
 	EACH(R_FSYNC_T, run_job(dir, "sT", OP_CREATE_FSYNC, nfiles / 4, nthreads, 1, &l50, &l99));
 	EACH(R_STAT, run_job(dir, "c1", OP_STAT, nfiles, 1, 0, &l50, &l99));
+	EACH(R_STAT2, run_job(dir, "c1", OP_STAT, nfiles * 4, 1, 0, &l50, &l99));
 	EACH(R_READ, run_job(dir, "c1", OP_READ, nfiles, 1, 0, &l50, &l99));
 	EACH(R_READDIR, readdir_entries(dir, 20));
 	EACH(R_UNLINK, run_job(dir, "c1", OP_UNLINK, nfiles, 1, 0, &l50, &l99));
@@ -394,5 +593,7 @@ int main(int argc, char **argv)
 	for (int d = 0; d < ndirs; d++)
 		printf(" %s: %s", label[d], dirs[d]);
 	printf(")\n");
+	if (apps)
+		apps_table(label, dirs, ndirs);
 	return 0;
 }

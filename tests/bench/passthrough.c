@@ -1,24 +1,26 @@
 /* passthrough.c — the plain-FUSE floor for the benchmarks: a minimal filesystem that mirrors a
- * backing directory, served through libfuse3 with the same settings as kvfs, so that a figure
+ * backing directory, served through libfuse3 with the kernel settings of kvfs, so that a figure
  * measured on it is the cost of FUSE itself and the difference to kvfs is the store's.
  *
  *   passthrough BACKING_DIR MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]
  *
- * The same as kvfs (fs/kvfs_fs.c, mount/kvfs.c; docs/FILESYSTEM.md section 9):
- *   - libfuse's high-level (path) API, served by fuse_loop_mt with libfuse's default thread pool
- *     (fuse_main: multithreaded unless -s);
- *   - default_permissions, entry_timeout=1, attr_timeout=1, negative_timeout=1 given ahead of the
- *     user's -o options;
- *   - keep_cache on every open and create; no writeback cache; the kernel applies the umask
- *     (DONT_MASK off) and kills set-ID bits (HANDLE_KILLPRIV off); hard_remove on;
- *   - no flush operation (the kernel stops sending FLUSH after the first ENOSYS, as with kvfs);
- *   - readdir returns the whole listing at once with attributes (READDIRPLUS).
- * Not the same: the work behind each request is one system call on the backing directory
- * (openat, pwrite, fstatat, ...) instead of the store. Files are created with the daemon's
- * credentials (it does not switch to the caller's): a benchmark harness, not a general mount.
+ * The same as kvfs (fs/lowlevel.c, fs/kvfs_fs.c; docs/FILESYSTEM.md "What the kernel caches"):
+ *   - default_permissions, entry_timeout, attr_timeout and negative_timeout of a day, given
+ *     ahead of the user's -o options;
+ *   - no OPEN round trips: open replies ENOSYS, so the kernel opens files itself and keeps
+ *     their cached pages; a read or write without a handle opens the backing file by path;
+ *   - no writeback cache; the kernel applies the umask (DONT_MASK off) and kills set-ID bits
+ *     (HANDLE_KILLPRIV off); hard_remove on; no flush operation; requests of up to 1 MiB;
+ *   - readdir with attributes (READDIRPLUS).
+ * Not the same: it is libfuse's high-level (path) API on libfuse's thread pool, where kvfs uses
+ * the low-level one on its own; and the work behind each request is a system call on the
+ * backing directory (openat, pwrite, fstatat, ...) instead of the store. Files are created with
+ * the daemon's credentials (it does not switch to the caller's): a benchmark harness, not a
+ * general mount.
  *
  * Every path is resolved relative to a descriptor of the backing directory (the *at calls), so
- * the daemon may chdir("/") when it detaches and the threads share no state. */
+ * the daemon may chdir("/") when it detaches and the threads share no state. No handle is kept
+ * (fh 0): each request opens what it needs by path. */
 #define FUSE_USE_VERSION 31
 #include <dirent.h>
 #include <errno.h>
@@ -34,9 +36,18 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define DEFAULT_OPTS "default_permissions,entry_timeout=1,attr_timeout=1,negative_timeout=1"
+#define DEFAULT_OPTS "default_permissions,entry_timeout=86400,attr_timeout=86400," \
+	"negative_timeout=86400"
 
 static int backing = -1; /* the backing directory */
+
+/* A node removed while the kernel still uses it (an unlinked file's late readahead, say) has no
+ * path: libfuse passes NULL (hard_remove, and no handle to use instead), answered ESTALE. */
+#define NEED_PATH(path)                 \
+	do {                            \
+		if (!(path))            \
+			return -ESTALE; \
+	} while (0)
 
 /* The high-level API gives "/a/b"; the *at calls want "a/b", and "." for the root. */
 static const char *rel(const char *path)
@@ -51,10 +62,36 @@ static int err(int rc)
 	return rc < 0 ? -errno : rc;
 }
 
+/* The backing descriptor of a request's handle, or -1 when it has none. */
+static int fd_of(const struct fuse_file_info *fi)
+{
+	return fi && fi->fh ? (int)fi->fh - 1 : -1;
+}
+
+/* A backing descriptor for path: the handle's, or one opened now (*opened set: close it). */
+static int use_fd(const char *path, const struct fuse_file_info *fi, int flags, int *opened)
+{
+	int fd = fd_of(fi);
+
+	*opened = 0;
+	if (fd >= 0)
+		return fd;
+	if (!path) {
+		errno = ESTALE;
+		return -1;
+	}
+	fd = openat(backing, rel(path), flags);
+	*opened = fd >= 0;
+	return fd;
+}
+
 static void *pt_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	cfg->hard_remove = 1;
 	cfg->nullpath_ok = 0;
+	conn->max_write = 1u << 20;
+	conn->max_readahead = 1u << 20;
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC; /* no OPEN: O_TRUNC comes as a truncate */
 	conn->want &= ~FUSE_CAP_DONT_MASK;
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -63,8 +100,9 @@ static void *pt_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 
 static int pt_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
-	if (fi)
-		return err(fstat((int)fi->fh, st));
+	if (fd_of(fi) >= 0)
+		return err(fstat(fd_of(fi), st));
+	NEED_PATH(path);
 	return err(fstatat(backing, rel(path), st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH));
 }
 
@@ -72,6 +110,7 @@ static int pt_readlink(const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 
+	NEED_PATH(path);
 	if (size == 0)
 		return -EINVAL;
 	n = readlinkat(backing, rel(path), buf, size - 1);
@@ -83,111 +122,131 @@ static int pt_readlink(const char *path, char *buf, size_t size)
 
 static int pt_mknod(const char *path, mode_t mode, dev_t dev)
 {
+	NEED_PATH(path);
 	return err(mknodat(backing, rel(path), mode, dev));
 }
 
 static int pt_mkdir(const char *path, mode_t mode)
 {
+	NEED_PATH(path);
 	return err(mkdirat(backing, rel(path), mode));
 }
 
 static int pt_unlink(const char *path)
 {
+	NEED_PATH(path);
 	return err(unlinkat(backing, rel(path), 0));
 }
 
 static int pt_rmdir(const char *path)
 {
+	NEED_PATH(path);
 	return err(unlinkat(backing, rel(path), AT_REMOVEDIR));
 }
 
 static int pt_symlink(const char *target, const char *path)
 {
+	NEED_PATH(path);
 	return err(symlinkat(target, backing, rel(path)));
 }
 
 static int pt_rename(const char *from, const char *to, unsigned int flags)
 {
+	NEED_PATH(from);
+	NEED_PATH(to);
 	return err(renameat2(backing, rel(from), backing, rel(to), flags));
 }
 
 static int pt_link(const char *from, const char *to)
 {
+	NEED_PATH(from);
+	NEED_PATH(to);
 	return err(linkat(backing, rel(from), backing, rel(to), 0));
 }
 
 static int pt_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	if (fi)
-		return err(fchmod((int)fi->fh, mode));
+	if (fd_of(fi) >= 0)
+		return err(fchmod(fd_of(fi), mode));
+	NEED_PATH(path);
 	return err(fchmodat(backing, rel(path), mode, 0));
 }
 
 static int pt_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
-	if (fi)
-		return err(fchown((int)fi->fh, uid, gid));
+	if (fd_of(fi) >= 0)
+		return err(fchown(fd_of(fi), uid, gid));
+	NEED_PATH(path);
 	return err(fchownat(backing, rel(path), uid, gid, AT_SYMLINK_NOFOLLOW));
 }
 
 static int pt_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	int fd, rc;
+	int opened, fd = use_fd(path, fi, O_WRONLY, &opened), rc;
 
-	if (fi)
-		return err(ftruncate((int)fi->fh, size));
-	fd = openat(backing, rel(path), O_WRONLY);
 	if (fd < 0)
 		return -errno;
 	rc = err(ftruncate(fd, size));
-	close(fd);
+	if (opened)
+		close(fd);
 	return rc;
 }
 
 static int pt_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
-	if (fi)
-		return err(futimens((int)fi->fh, tv));
+	if (fd_of(fi) >= 0)
+		return err(futimens(fd_of(fi), tv));
+	NEED_PATH(path);
 	return err(utimensat(backing, rel(path), tv, AT_SYMLINK_NOFOLLOW));
 }
 
+/* ENOSYS once: the kernel stops sending OPEN (and RELEASE) and opens files itself */
 static int pt_open(const char *path, struct fuse_file_info *fi)
 {
-	int fd = openat(backing, rel(path), fi->flags);
-
-	if (fd < 0)
-		return -errno;
-	fi->fh = (uint64_t)fd;
-	fi->keep_cache = 1;
-	return 0;
+	(void)path, (void)fi;
+	return -ENOSYS;
 }
 
+/* No handle kept, as kvfs keeps none: the descriptor closes at once and reads and writes open
+ * the file by path (otherwise descriptors pile up behind the kernel's background RELEASEs when
+ * files are created faster than those are served). */
 static int pt_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	int fd = openat(backing, rel(path), fi->flags | O_CREAT, mode);
+	int fd;
 
+	NEED_PATH(path);
+	fd = openat(backing, rel(path), fi->flags | O_CREAT, mode);
 	if (fd < 0)
 		return -errno;
-	fi->fh = (uint64_t)fd;
+	close(fd);
+	fi->fh = 0;
 	fi->keep_cache = 1;
 	return 0;
 }
 
 static int pt_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	ssize_t n = pread((int)fi->fh, buf, size, off);
+	int opened, fd = use_fd(path, fi, O_RDONLY, &opened), rc;
 
-	(void)path;
-	return n < 0 ? -errno : (int)n;
+	if (fd < 0)
+		return -errno;
+	rc = err((int)pread(fd, buf, size, off));
+	if (opened)
+		close(fd);
+	return rc;
 }
 
 static int pt_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	ssize_t n = pwrite((int)fi->fh, buf, size, off);
+	int opened, fd = use_fd(path, fi, O_WRONLY, &opened), rc;
 
-	(void)path;
-	return n < 0 ? -errno : (int)n;
+	if (fd < 0)
+		return -errno;
+	rc = err((int)pwrite(fd, buf, size, off));
+	if (opened)
+		close(fd);
+	return rc;
 }
 
 static int pt_statfs(const char *path, struct statvfs *sv)
@@ -199,14 +258,21 @@ static int pt_statfs(const char *path, struct statvfs *sv)
 static int pt_release(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
-	close((int)fi->fh);
+	if (fd_of(fi) >= 0)
+		close(fd_of(fi));
 	return 0;
 }
 
 static int pt_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	(void)path;
-	return err(datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh));
+	int opened, fd = use_fd(path, fi, O_RDONLY, &opened), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = err(datasync ? fdatasync(fd) : fsync(fd));
+	if (opened)
+		close(fd);
+	return rc;
 }
 
 /* The whole listing in one call, offsets 0 (libfuse buffers it), with attributes when the
@@ -218,6 +284,7 @@ static int pt_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	DIR *d;
 	int fd, rc = 0;
 
+	NEED_PATH(path);
 	(void)off, (void)fi;
 	fd = openat(backing, rel(path), O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
@@ -257,6 +324,7 @@ static int pt_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
 {
 	int fd, rc;
 
+	NEED_PATH(path);
 	(void)fi;
 	fd = openat(backing, rel(path), O_RDONLY | O_DIRECTORY);
 	if (fd < 0)

@@ -24,7 +24,9 @@
 #   BIG=1    also kvbench's scale to BIG_KEYS keys and BIG_GIB GiB of values (opt-in: it
 #            writes BIG_GIB GiB, needs about 1.2x that free under WORK_DIR, and takes minutes)
 #   BIG_KEYS [10000000]   BIG_GIB [20]
-#   TINY=1   all of the above small (a minute; checks the script, not the machine)
+#   APPS     fsbench's whole applications (tar x, SQLite, 100,000 files, venv): 1 or 0 [1]
+#   TINY=1   all of the above small, no applications (a minute; checks the script, not the
+#            machine)
 #   DOC      where the page goes [docs/PERFORMANCE.md beside this script]; DOC= keeps docs/ as is
 #   REPORT_ONLY=1  no runs: write the page and plot again from WORK_DIR's last outputs
 # Run as root: fsbench drops the page cache before its cold reads, FUSE mounts need /dev/fuse,
@@ -43,8 +45,9 @@ WORK=${2:-/var/tmp/kvfs-bench}
 if [ "${TINY:-0}" = 1 ]; then
 	: "${KEYS:=20000}" "${FLUSHES:=200}" "${SYNCS:=80}" "${LOG_MB:=16}" "${DISK_MB:=16}"
 	: "${FILES:=400}" "${MB:=16}" "${SQLITE_KEYS:=20000}" "${CLEANER_MB:=4}" "${COLD:=500}"
-	: "${BIG_KEYS:=20000}" "${BIG_GIB:=1}"
+	: "${BIG_KEYS:=20000}" "${BIG_GIB:=1}" "${APPS:=0}"
 fi
+APPS=${APPS:-1}
 KEYS=${KEYS:-1000000}
 FLUSHES=${FLUSHES:-4000}
 SYNCS=${SYNCS:-2000}
@@ -110,7 +113,9 @@ runs() {
 	mounted="$PT_MNT"
 	"$BUILD/kvfs" "$FS/kvdata" "$KV_MNT"
 	mounted="$mounted $KV_MNT"
-	"$BENCH/fsbench" --files "$FILES" --mb "$MB" --threads "$THREADS" \
+	apps_flag=
+	[ "$APPS" = 1 ] && apps_flag=--apps
+	"$BENCH/fsbench" --files "$FILES" --mb "$MB" --threads "$THREADS" $apps_flag \
 		plain="$FS/plain" passthrough="$PT_MNT" kvfs="$KV_MNT" > "$WORK/fs.out"
 	cat "$KV_MNT/.kvfs" > "$WORK/kvfs-stats.out" 2>/dev/null || true
 	cleanup
@@ -118,8 +123,8 @@ runs() {
 	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 	elapsed=$(( $(date +%s) - start ))
 	# what REPORT_ONLY=1 needs to write the page again
-	for v in KEYS FLUSHES SYNCS SQLITE_KEYS LOG_MB DISK_MB FILES MB THREADS CLEANER_MB COLD BIG BIG_KEYS \
-		BIG_GIB load_before load_after elapsed; do
+	for v in KEYS FLUSHES SYNCS SQLITE_KEYS LOG_MB DISK_MB FILES MB THREADS APPS CLEANER_MB COLD BIG \
+		BIG_KEYS BIG_GIB load_before load_after elapsed; do
 		printf '%s=%q\n' "$v" "${!v}"
 	done > "$WORK/run.env"
 }
@@ -269,6 +274,25 @@ targets() {
 		for (w in kv)
 			if (w ~ /^stream write/)
 				target("mount streaming write ÷ plain directory", div(kv[w], plain[w]), 0.5, "%.2f", "")
+		# issue 13: the mount against a plain directory of the same disk, and whole applications
+		s2 = "stat again (4 more rounds), stats/s"
+		target("(issue 13) mount stat ÷ plain directory, the first since each file was written",
+			div(kv[s], plain[s]), 0.5, "%.2f", sprintf(" (stat again: %.2f)", div(kv[s2], plain[s2])))
+		r = "open+read 4K+close (warm), files/s"
+		target("(issue 13) mount warm open+read 4 KiB ÷ plain directory", div(kv[r], plain[r]), 0.3, "%.2f", "")
+		c = "create+write 4K+close, 1 thread, files/s"
+		target("(issue 13) mount create+write+close ÷ plain directory", div(kv[c], plain[c]), 0.7, "%.2f",
+			sprintf(" (%s threads: %.2f)", T, div(kv["create+write 4K+close, " T " threads, files/s"],
+							      plain["create+write 4K+close, " T " threads, files/s"])))
+		target("(issue 13) mount create+write+fsync ÷ plain directory", div(kv[c1], plain[c1]), 1, "%.2f",
+			sprintf(" (%s threads: %.2f)", T, div(kv[cT], plain[cT])))
+		for (w in kv)
+			if (w ~ /^stream write/)
+				target("(issue 13) mount streaming write ÷ passthrough", div(kv[w], pt[w]), 1, "%.2f", "")
+		target("(issue 13) mount readdir ÷ plain directory", div(kv[d], plain[d]), 0.5, "%.2f", "")
+		for (a in kv)
+			if (a ~ /^(tar x|SQLite|create 100,000|rm -rf|python3 -m venv)/ && plain[a] > 0)
+				below("(issue 13) " a ", time ÷ plain directory", div(kv[a], plain[a]), 1.5, "%.2f", "")
 		target("replay MB/s of log, 4 KiB records (cold page cache)", replay_cold, 200, "%.0f",
 			sprintf(" (warm: %.0f)", replay_warm))
 		target("replay MB/s of log, 100-byte records (" small_keys " keys, warm page cache)", small_replay, 200, "%.0f", "")
@@ -442,10 +466,11 @@ $(cat "$WORK/peers.out")
 ## The mount: plain directory, plain FUSE passthrough, kvfs
 
 The same work on a directory of the disk, on \`tests/bench/passthrough\` (libfuse3 with kvfs's
-settings, each request one system call on a backing directory of the same disk) and on a kvfs
-mount (default options: sync=batch, commit_ms=10), phase by phase. Cold reads drop the page
-cache first; kvfs reads values from its log segments through the page cache, so its "cold"
-reads go to the disk as the others' do.
+kernel settings, each request one system call on a backing directory of the same disk) and on a
+kvfs mount (default options: sync=batch, commit_ms=10), phase by phase. Cold reads drop the page
+cache first; kvfs reads values from its log segments through the page cache, so its "cold" reads
+go to the disk as the others' do. Then whole applications, each timed on every directory (the
+time ratios are kvfs ÷ the others: less is better).
 
 $(cat "$WORK/fs.out")
 

@@ -1,0 +1,207 @@
+/* notify.c — telling the kernel to drop what it cached when the daemon changed it without the
+ * kernel knowing.
+ *
+ * The kernel caches names, attributes and pages for as long as the timeouts allow (long by
+ * default): correct because every change comes through this kernel, which updates its caches
+ * as it sends each request. The exceptions go through here:
+ *   - a namespace change whose record was applied but whose flush then failed (sync=always:
+ *     the store just went read-only): the kernel was told the call failed, so it kept its old
+ *     entries, while the store has the new state;
+ *   - changes made by kv_cli through the daemon's control socket (kvfs_fs_key_changed).
+ * The kernel takes the directory's lock to drop an entry, and the request that made the change
+ * may still hold it, so the notifications are sent from a thread of their own, after the
+ * request has been answered. Each item holds a reference on its nodes until it is sent. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_internal.h"
+
+struct item {
+	struct item *next;
+	struct kvfs_node *parent; /* entry: parent and name; else an inode's attributes and pages */
+	struct kvfs_node *node;
+	size_t nlen;
+	char name[];
+};
+
+struct kvfs_notify {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	struct item *head, **tail;
+	int stop;
+};
+
+static void send_item(struct kvfs_fs *fs, struct item *it)
+{
+	int rc = 0;
+
+	if (it->parent)
+		rc = fuse_lowlevel_notify_inval_entry(fs->se, kvfs_ino_of(fs, it->parent), it->name,
+						      it->nlen);
+	if (it->node && (rc == 0 || rc == -ENOENT))
+		rc = fuse_lowlevel_notify_inval_inode(fs->se, kvfs_ino_of(fs, it->node), 0, 0);
+	/* ENOENT: the kernel no longer had it, which is what we wanted; ENOTCONN, ENODEV: the
+	 * mount is gone */
+	if (rc && rc != -ENOENT && rc != -ENOTCONN && rc != -ENODEV)
+		fuse_log(FUSE_LOG_ERR, "telling the kernel of a change: %s; its cache may be stale "
+			 "until the timeout\n", strerror(-rc));
+	kvfs_node_unref(fs, it->parent);
+	kvfs_node_unref(fs, it->node);
+	free(it);
+}
+
+static void *notify_main(void *arg)
+{
+	struct kvfs_fs *fs = arg;
+	struct kvfs_notify *q = fs->notify;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		struct item *it = q->head;
+
+		if (!it) {
+			if (q->stop)
+				break;
+			pthread_cond_wait(&q->cv, &q->mu);
+			continue;
+		}
+		q->head = it->next;
+		if (!q->head)
+			q->tail = &q->head;
+		pthread_mutex_unlock(&q->mu);
+		send_item(fs, it);
+		pthread_mutex_lock(&q->mu);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+int kvfs_notify_start(struct kvfs_fs *fs)
+{
+	struct kvfs_notify *q = calloc(1, sizeof(*q));
+	int rc;
+
+	if (!q)
+		return -ENOMEM;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	q->tail = &q->head;
+	pthread_rwlock_wrlock(&fs->notify_lock);
+	fs->notify = q;
+	pthread_rwlock_unlock(&fs->notify_lock);
+	rc = pthread_create(&q->thread, NULL, notify_main, fs);
+	if (rc) {
+		pthread_rwlock_wrlock(&fs->notify_lock);
+		fs->notify = NULL;
+		pthread_rwlock_unlock(&fs->notify_lock);
+		pthread_cond_destroy(&q->cv);
+		pthread_mutex_destroy(&q->mu);
+		free(q);
+		return -rc;
+	}
+	return 0;
+}
+
+void kvfs_notify_stop(struct kvfs_fs *fs)
+{
+	struct kvfs_notify *q;
+
+	pthread_rwlock_wrlock(&fs->notify_lock); /* no key_changed enqueues after this */
+	q = fs->notify;
+	fs->notify = NULL;
+	pthread_rwlock_unlock(&fs->notify_lock);
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->stop = 1;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->thread, NULL);
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+static void enqueue(struct kvfs_fs *fs, struct kvfs_node *parent, const char *name, size_t nlen,
+		    struct kvfs_node *node)
+{
+	struct kvfs_notify *q = fs->notify;
+	struct item *it;
+
+	if (!q)
+		return;
+	it = calloc(1, sizeof(*it) + nlen + 1);
+	if (!it) {
+		/* the kernel keeps its entry until the timeout: stale, never lost data */
+		fuse_log(FUSE_LOG_ERR, "no memory to tell the kernel of a change; its cache may be "
+			 "stale until the timeout\n");
+		return;
+	}
+	if (parent)
+		kvfs_node_ref(fs, parent);
+	if (node)
+		kvfs_node_ref(fs, node);
+	it->parent = parent;
+	it->node = node;
+	it->nlen = nlen;
+	if (nlen)
+		memcpy(it->name, name, nlen);
+	pthread_mutex_lock(&q->mu);
+	*q->tail = it;
+	q->tail = &it->next;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void kvfs_notify_entry(struct kvfs_fs *fs, fuse_ino_t parent, const char *name, size_t nlen)
+{
+	enqueue(fs, kvfs_node_of(fs, parent), name, nlen, NULL);
+}
+
+void kvfs_notify_inode(struct kvfs_fs *fs, fuse_ino_t ino)
+{
+	enqueue(fs, NULL, NULL, 0, kvfs_node_of(fs, ino));
+}
+
+void kvfs_fs_key_changed(struct kvfs_fs *fs, const void *key, size_t klen)
+{
+	const char *k = key;
+	struct kvfs_node *dir, *n;
+	size_t at = 0;
+
+	/* keys the tree keeps for itself ("/..."): the kernel knows them by no name */
+	if (!klen || k[0] == '/')
+		return;
+	pthread_rwlock_rdlock(&fs->notify_lock);
+	if (!fs->notify)
+		goto out; /* not serving: the kernel has nothing cached */
+	dir = fs->root;
+	kvfs_node_ref(fs, dir);
+	for (;;) {
+		const char *slash = memchr(k + at, '/', klen - at);
+		size_t nlen = slash ? (size_t)(slash - (k + at)) : klen - at;
+		if (!nlen || nlen > 255)
+			break; /* no name the kernel could have looked up */
+		n = kvfs_node_find(fs, dir, k + at, nlen);
+		if (!n || !slash) {
+			/* the first name the kernel does not know (it may hold it as missing), or the
+			 * key's own name (it may be gone now); the key's node: its size and pages;
+			 * its directory: its size and times */
+			enqueue(fs, dir, k + at, nlen, NULL);
+			if (n)
+				enqueue(fs, NULL, NULL, 0, n);
+			enqueue(fs, NULL, NULL, 0, dir);
+			if (n)
+				kvfs_node_unref(fs, n);
+			break;
+		}
+		kvfs_node_unref(fs, dir);
+		dir = n;
+		at += nlen + 1;
+	}
+	kvfs_node_unref(fs, dir);
+out:
+	pthread_rwlock_unlock(&fs->notify_lock);
+}

@@ -1,0 +1,131 @@
+/* txn.c — the transaction every operation runs in (fs_internal.h): lock, find the node and its
+ * key, read what the store holds, build one batch, apply it as one record, unlock. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_internal.h"
+
+/* One block of kvfs_txn_alloc, on the transaction's list. */
+struct kvfs_txn_mem {
+	struct kvfs_txn_mem *next;
+	max_align_t data[];
+};
+
+int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind)
+{
+	int rc;
+
+	t->fs = fs;
+	t->kind = kind;
+	t->b = NULL;
+	t->mem = NULL;
+	t->lsn = 0;
+	t->klen = 0;
+	memset(&t->st, 0, sizeof(t->st));
+	t->node = kvfs_node_of(fs, ino);
+	if (kind == KVFS_TXN_NAMESPACE)
+		pthread_rwlock_wrlock(&fs->ns);
+	else
+		pthread_rwlock_rdlock(&fs->ns);
+	if (kind == KVFS_TXN_NODE)
+		pthread_mutex_lock(&t->node->mu);
+	t->locked = 1;
+	kvfs_node_ref(fs, t->node);
+	rc = kvfs_node_key(t->node, t->key, &t->klen);
+	if (rc)
+		return rc;
+	return kvfs_load(fs, t->key, t->klen, &t->st);
+}
+
+int kvfs_txn_reload(struct kvfs_txn *t)
+{
+	int rc = kvfs_node_key(t->node, t->key, &t->klen);
+
+	return rc ? rc : kvfs_load(t->fs, t->key, t->klen, &t->st);
+}
+
+int kvfs_txn_batch(struct kvfs_txn *t, struct kv_batch **b)
+{
+	int rc = 0;
+
+	if (!t->b)
+		rc = kv_batch_new(&t->b);
+	*b = t->b;
+	return rc;
+}
+
+void *kvfs_txn_alloc(struct kvfs_txn *t, size_t n)
+{
+	struct kvfs_txn_mem *m = malloc(sizeof(*m) + n);
+
+	if (!m)
+		return NULL;
+	m->next = t->mem;
+	t->mem = m;
+	return m->data;
+}
+
+int kvfs_txn_commit(struct kvfs_txn *t)
+{
+	if (!t->b)
+		return 0;
+	/* lsn is set once the record is in the log and applied, even when the flush that
+	 * sync=always waits for fails afterwards */
+	return kv_apply(t->fs->kv, t->b, &t->lsn);
+}
+
+void kvfs_txn_end(struct kvfs_txn *t)
+{
+	kv_batch_free(t->b);
+	t->b = NULL;
+	while (t->mem) { /* after the batch that may refer to it */
+		struct kvfs_txn_mem *next = t->mem->next;
+
+		free(t->mem);
+		t->mem = next;
+	}
+	if (t->locked) {
+		if (t->kind == KVFS_TXN_NODE)
+			pthread_mutex_unlock(&t->node->mu);
+		pthread_rwlock_unlock(&t->fs->ns);
+		t->locked = 0;
+	}
+	kvfs_node_unref(t->fs, t->node);
+	t->node = NULL;
+}
+
+int kvfs_entry_get(struct kvfs_fs *fs, struct kvfs_node *dir, const char *name,
+		   struct kvfs_entry *e)
+{
+	size_t nlen = strlen(name), plen;
+	int rc;
+
+	e->exists = 0;
+	e->node = NULL;
+	e->klen = 0;
+	if (nlen > KVFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	rc = kvfs_dir_prefix(dir, e->key, &plen);
+	if (rc)
+		return rc;
+	e->klen = kvfs_child_key(e->key, e->key, plen, name, nlen);
+	if (e->klen == 0)
+		return 0; /* too long for the directory's prefix: no such key can exist */
+	rc = kvfs_load(fs, e->key, e->klen, &e->st);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	e->exists = 1;
+	e->node = e->st.link_id ? kvfs_node_find_link(fs, e->st.link_id)
+				: kvfs_node_find(fs, dir, name, nlen);
+	return 0;
+}
+
+void kvfs_entry_release(struct kvfs_fs *fs, struct kvfs_entry *e)
+{
+	kvfs_node_unref(fs, e->node);
+	e->node = NULL;
+}
