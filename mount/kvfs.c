@@ -718,7 +718,11 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		goto out;
 	}
 	rc = ctlsock_start(&cs, kv, datadir, mnt, key_changed, fs, cs_err, sizeof(cs_err));
-	if (rc) {
+	if (rc == -EROFS && kvo.read_only) {
+		/* a store on a read-only disk has nowhere to put the socket, and needs none: kv_cli
+		 * opens it read-only beside the mount (readers share the lock) */
+		cs = NULL;
+	} else if (rc) {
 		say(LOG_ERR, "cannot serve kv_cli: %s", cs_err);
 		goto out;
 	}
