@@ -302,7 +302,7 @@ static void on_flush_error(void *arg, int err)
 static void stop_background(struct kv *s)
 {
 	pthread_mutex_lock(&s->bg_mu);
-	s->bg_stop = 1;
+	__atomic_store_n(&s->bg_stop, 1, __ATOMIC_RELAXED); /* the cleaner reads it without bg_mu */
 	pthread_cond_signal(&s->bg_cv);
 	pthread_mutex_unlock(&s->bg_mu);
 	pthread_join(s->bg_thread, NULL);

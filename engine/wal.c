@@ -461,10 +461,13 @@ int wal_mark(struct wal *w)
 	wal_get_stats(w, &st);
 	/* synced first, so that the mark's base is the last LSN before it */
 	int rc = wal_sync(w, st.last_lsn);
-	if (!rc)
+	/* only where the segment has room: a new segment (room on a full disk) for a mark is not
+	 * worth it; everything is durable already, only the vouching is missing */
+	if (!rc && wal_fits(w, 0)) {
 		rc = wal_append(w, REC_TYPE_MARK, NULL, 0, 0, crc32c(0, NULL, 0), &lsn, &loc);
-	if (!rc)
-		rc = wal_sync(w, lsn);
+		if (!rc)
+			rc = wal_sync(w, lsn);
+	}
 	return rc;
 }
 

@@ -54,7 +54,8 @@ int wal_start_flusher(struct wal *w, unsigned commit_ms, wal_error_fn on_error, 
 int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t len,
 	       uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc);
 /* Make every record durable, then append a close mark (REC_TYPE_MARK) vouching for them and
- * make it durable too. */
+ * make it durable too — when the current segment has room for it (no segment is made for a
+ * mark: on a full disk there may be no room for one). */
 int wal_mark(struct wal *w);
 /* 1 when a record of len payload bytes fits the current segment's preallocated room (no new
  * disk space taken). */
