@@ -234,6 +234,36 @@ START_TEST(a_relocation_that_lost_a_race_with_a_write_leaves_the_write_alone)
 }
 END_TEST
 
+/* The empty key is a key like any other to the cleaner (found by fuzz_checkpoint's corpus
+ * generator): its extents once shared the next key's arena offset (an empty key takes no arena
+ * bytes), so the two keys' pieces made one RELOCATE operation under the next key, whose pieces
+ * overlapped (both at offset 0), and the whole pass failed with EBADMSG. */
+START_TEST(the_cleaner_moves_the_value_of_the_empty_key)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = open_with(f, 16u << 10, 0);
+	static uint8_t v[20000];
+	uint64_t moved = 0;
+
+	fill(v, sizeof v, 7);
+	put_str(s, "", "the empty key's value");
+	ck_assert_int_eq(kv_put(s, "big", 3, v, sizeof v), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	s = open_with(f, 16u << 10, 0);
+	int rc = kv_clean(s, 1, &moved);
+	ck_assert_msg(rc == 0, "kv_clean: %s", strerror(-rc));
+	ck_assert_uint_ge(moved, sizeof v + strlen("the empty key's value"));
+	expect_str(s, "", "the empty key's value");
+	expect_bytes(s, "big", v, sizeof v);
+	ck_assert_int_eq(kv_close(s), 0);
+	s = open_with(f, 16u << 10, 0);
+	expect_str(s, "", "the empty key's value");
+	expect_bytes(s, "big", v, sizeof v);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 /* Filling a small disk, deleting, and writing again works without a manual checkpoint: the
  * write that finds no room for a segment makes room (a checkpoint deletes the dead segments). */
 START_TEST(deleting_on_a_full_disk_makes_room_without_a_manual_checkpoint)
@@ -374,6 +404,7 @@ int main(void)
 	tcase_add_test(tc, holes_read_as_zeros_and_hold_nothing);
 	tcase_add_test(tc, the_cleaner_moves_live_bytes_out_of_mostly_dead_segments_and_frees_them);
 	tcase_add_test(tc, a_relocation_that_lost_a_race_with_a_write_leaves_the_write_alone);
+	tcase_add_test(tc, the_cleaner_moves_the_value_of_the_empty_key);
 	tcase_add_test(tc, deleting_on_a_full_disk_makes_room_without_a_manual_checkpoint);
 	tcase_add_test(tc, reads_writes_checkpoints_and_the_cleaner_run_together);
 	suite_add_tcase(su, tc);
