@@ -226,8 +226,17 @@ static inline void fz_reopen_holds(struct faultio *f, struct kv *s, const char *
 	struct fz_state before, after;
 	int rc;
 
+	char key[16] = "\xff" "fz";
+	size_t klen = 3;
+	uint64_t size;
+
 	fz_state_read(s, &before);
-	rc = kv_put(s, "\xff" "fz", 3, "x", 1);
+	/* a key the store does not hold (an input may hold any key) */
+	while (kv_stat(s, key, klen, &size, NULL, NULL) != -ENOENT) {
+		fz_require(klen < sizeof(key), "a free key among a few");
+		key[klen++] = 'z';
+	}
+	rc = kv_put(s, key, klen, "x", 1);
 	fz_require(rc == 0, "a recovered store takes a write");
 	fz_require(kv_close(s) == 0, "a recovered store closes cleanly");
 	s = NULL;
@@ -238,7 +247,7 @@ static inline void fz_reopen_holds(struct faultio *f, struct kv *s, const char *
 			(unsigned long long)rep.damage_offset);
 		abort();
 	}
-	fz_require(kv_del(s, "\xff" "fz", 3) == 0, "the write made before close is there");
+	fz_require(kv_del(s, key, klen) == 0, "the write made before close is there");
 	fz_state_read(s, &after);
 	fz_require(fz_state_equal(&before, &after), "a close and a reopen keep the state exactly");
 	fz_state_free(&before);
