@@ -217,8 +217,9 @@ static inline void fz_require_unchanged(struct faultio *before, struct faultio *
 	}
 }
 
-/* A store opened with o: the state it holds (fz_state_read) then a write, a close, and a strict
- * reopen that must give exactly that state plus the write. */
+/* A store opened with o: the state it holds (fz_state_read), which a forced cleaner pass must
+ * not change; then a write, a close, and a strict reopen that must give exactly that state plus
+ * the write. */
 static inline void fz_reopen_holds(struct faultio *f, struct kv *s, const char *what)
 {
 	struct kv_options o = fz_options(f, KV_RECOVERY_STRICT);
@@ -231,6 +232,21 @@ static inline void fz_reopen_holds(struct faultio *f, struct kv *s, const char *
 	uint64_t size;
 
 	fz_state_read(s, &before);
+	/* a forced cleaner pass moves every live byte and checkpoints: nothing a reader sees
+	 * changes. Not with the empty key: the cleaner fails on it (test_values:
+	 * the_cleaner_moves_the_value_of_the_empty_key), which would stop every run here. */
+	if (kv_stat(s, "", 0, &size, NULL, NULL) == -ENOENT) {
+		struct fz_state cleaned;
+		uint64_t moved = 0;
+		rc = kv_clean(s, 1, &moved);
+		if (rc) {
+			fprintf(stderr, "fuzz: kv_clean after %s: %s\n", what, strerror(-rc));
+			abort();
+		}
+		fz_state_read(s, &cleaned);
+		fz_require(fz_state_equal(&before, &cleaned), "a cleaner pass changes no value");
+		fz_state_free(&cleaned);
+	}
 	/* a key the store does not hold (an input may hold any key) */
 	while (kv_stat(s, key, klen, &size, NULL, NULL) != -ENOENT) {
 		fz_require(klen < sizeof(key), "a free key among a few");
@@ -260,7 +276,7 @@ static inline void fz_reopen_holds(struct faultio *f, struct kv *s, const char *
  * - check and strict open agree: a store check passes opens, and one strict open refuses for
  *   damage check refuses too (check may refuse more: it also reads every value byte);
  * - a read fails (-EIO) only where check found damaged value bytes;
- * - what a strict open recovers survives a write, a close and a reopen exactly;
+ * - what a strict open recovers survives a cleaner pass, a write, a close and a reopen exactly;
  * - salvage, when it succeeds, leaves a store that opens strictly, checks clean of everything
  *   but damaged value bytes, and again survives a close and reopen exactly. */
 static inline void fz_exercise(struct faultio *f)
