@@ -272,7 +272,8 @@ static inline void fz_reopen_holds(struct faultio *f, struct kv *s, const char *
 }
 
 /* The properties of any store directory, whatever its bytes:
- * - kv_check changes nothing; a strict open that refuses changes nothing either;
+ * - kv_check and a read-only open change nothing; a strict open that refuses changes nothing
+ *   either; read-only and strict opens agree on damage, and see the same state;
  * - check and strict open agree: a store check passes opens, and one strict open refuses for
  *   damage check refuses too (check may refuse more: it also reads every value byte);
  * - a read fails (-EIO) only where check found damaged value bytes;
@@ -282,14 +283,25 @@ static inline void fz_reopen_holds(struct faultio *f, struct kv *s, const char *
 static inline void fz_exercise(struct faultio *f)
 {
 	struct kv_report crep, orep, srep;
-	struct kv_options o = fz_options(f, KV_RECOVERY_STRICT);
+	struct kv_options o = fz_options(f, KV_RECOVERY_STRICT), ro = o;
 	struct faultio *before = fz_clone(f);
 	struct kv *s = NULL;
-	int crc, orc, src;
+	struct fz_state rost = { 0 };
+	int crc, orc, rorc, src;
 
 	memset(&crep, 0, sizeof(crep));
 	crc = kv_check(FZ_DIR, faultio_kvio(f), NULL, &crep);
 	fz_require_unchanged(before, f, "kv_check");
+	/* a read-only open changes nothing, whatever it finds */
+	ro.read_only = 1;
+	memset(&orep, 0, sizeof(orep));
+	rorc = kv_open(&s, FZ_DIR, &ro, &orep);
+	if (rorc == 0) {
+		fz_state_read(s, &rost);
+		fz_require(kv_close(s) == 0, "a read-only store closes");
+		s = NULL;
+	}
+	fz_require_unchanged(before, f, "a read-only open");
 	memset(&orep, 0, sizeof(orep));
 	orc = kv_open(&s, FZ_DIR, &o, &orep);
 	if (orc == 0) {
@@ -298,6 +310,8 @@ static inline void fz_exercise(struct faultio *f)
 		if (fz_state_has_eio(&st))
 			fz_require(crc == -EUCLEAN && crep.data_damaged_keys > 0,
 				   "a read fails only where kv_check found damaged value bytes");
+		if (rorc == 0)
+			fz_require(fz_state_equal(&st, &rost), "read-only and strict opens see the same");
 		fz_state_free(&st);
 		fz_reopen_holds(f, s, "a strict open");
 		s = NULL;
@@ -308,6 +322,9 @@ static inline void fz_exercise(struct faultio *f)
 		fz_require(orc == 0, "a store kv_check passes opens");
 	if (orc == -EUCLEAN)
 		fz_require(crc == -EUCLEAN, "damage that refuses an open fails kv_check too");
+	fz_require((rorc == -EUCLEAN) == (orc == -EUCLEAN),
+		   "read-only and strict opens agree on damage");
+	fz_state_free(&rost);
 	faultio_destroy(before);
 
 	memset(&srep, 0, sizeof(srep));
