@@ -335,6 +335,35 @@ START_TEST(damaged_checkpoint_is_refused)
 }
 END_TEST
 
+/* A checkpoint header counts the extents of all its entries (docs/FORMAT.md §6.1). One whose
+ * count disagrees with its entries, under a checksum that holds (a writer's bug, not media
+ * damage), is damage like any other lie in the file; found by fuzz_checkpoint, whose loader
+ * took it and wrote back a different header. */
+START_TEST(a_checkpoint_whose_header_miscounts_its_extents_is_refused)
+{
+	struct faultio *f = store_with_records(10);
+	struct kv *s = sim_open(f, NULL);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	const char *snap = SIM_DIR "/ckpt-000000000000000b.kvc"; /* 10 records, the close mark */
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, snap, &data, &len), 0);
+	ck_assert_uint_ge(len, 48);
+	uint8_t *hdr = data;
+	le_put64(hdr + 32, le_get64(hdr + 32) + 1);
+	le_put32(hdr + 44, crc32c(0, hdr, 44));
+	ck_assert_int_eq(faultio_overwrite(f, snap, 0, hdr, 48), 0);
+	free(data);
+	struct kv_report rep;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_CHECKPOINT);
+	ck_assert_str_eq(rep.damage_file, "ckpt-000000000000000b.kvc");
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(check_reports_clean_store)
 {
 	struct faultio *f = store_with_records(10);
@@ -1055,6 +1084,7 @@ int main(void)
 	tcase_add_test(tc, a_hole_in_the_last_unsynced_stretch_is_cut_not_refused);
 	tcase_add_test(tc, a_hole_in_a_record_known_to_be_synced_is_damage);
 	tcase_add_test(tc, a_reopen_after_a_failed_fdatasync_does_not_serve_what_never_reached_the_disk);
+	tcase_add_test(tc, a_checkpoint_whose_header_miscounts_its_extents_is_refused);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
