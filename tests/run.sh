@@ -5,7 +5,10 @@
 #   3. the suites that use threads under ThreadSanitizer;
 #   (the sanitizer runs do 20 SIGKILL rounds of test_killrounds instead of 50: they are slower,
 #   and leave the outside POSIX suites, tests/posix.sh, to the normal build)
-#   4. the libFuzzer targets (tests/fuzz, clang) for a bounded number of runs.
+#   4. the libFuzzer targets (tests/fuzz, clang) for a bounded number of runs (a count, not a
+#      time); build-fuzz builds them by default, so a target that no longer compiles fails the
+#      run. Runs 1 and 2 also replay every target over its seed corpus (fuzz_replay_*, any
+#      compiler), so the targets and their seeds are checked even where clang is missing.
 # Ends with one line "N passed, N failed" summing every test case of every run, and exits
 # non-zero when anything failed.
 set -u
@@ -36,7 +39,8 @@ setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -
 setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug &&
 	KV_SKIP_HUGE=1 KV_KILL_ROUNDS=20 TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite threads
 
-# 4. the libFuzzer targets (clang), a bounded number of runs each on the seed corpus
+# 4. the libFuzzer targets (clang), a bounded number of runs each on the seed corpus; ninja builds
+#    them (built by default in build-fuzz), so one that no longer compiles counts as a failed build
 if command -v clang >/dev/null 2>&1; then
 	CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_lundef=false && run build-fuzz --suite fuzz &&
 		tests/fuzz/run.sh --counts build-fuzz

@@ -335,6 +335,72 @@ START_TEST(damaged_checkpoint_is_refused)
 }
 END_TEST
 
+/* A checkpoint header counts the extents of all its entries (docs/FORMAT.md §6.1). One whose
+ * count disagrees with its entries, under a checksum that holds (a writer's bug, not media
+ * damage), is damage like any other lie in the file; found by fuzz_checkpoint, whose loader
+ * took it and wrote back a different header. */
+START_TEST(a_checkpoint_whose_header_miscounts_its_extents_is_refused)
+{
+	struct faultio *f = store_with_records(10);
+	struct kv *s = sim_open(f, NULL);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	const char *snap = SIM_DIR "/ckpt-000000000000000b.kvc"; /* 10 records, the close mark */
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, snap, &data, &len), 0);
+	ck_assert_uint_ge(len, 48);
+	uint8_t *hdr = data;
+	le_put64(hdr + 32, le_get64(hdr + 32) + 1);
+	le_put32(hdr + 44, crc32c(0, hdr, 44));
+	ck_assert_int_eq(faultio_overwrite(f, snap, 0, hdr, 48), 0);
+	free(data);
+	struct kv_report rep;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_CHECKPOINT);
+	ck_assert_str_eq(rep.damage_file, "ckpt-000000000000000b.kvc");
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* What salvage leaves, a strict open takes (kv.h). Found by fuzz_wal (minimised): one segment,
+ * wal-0000000000000000.log, whose header's checksum fails, holding no record under its salt;
+ * judged without the salt, a zero-length record of LSN 1 and an unknown type at offset 99.
+ * Check refuses it (an unknown type at 99); salvage cuts the segment there, sets the original
+ * aside and succeeds, but what it leaves (the damaged header and 67 bytes) a strict open and
+ * check then refuse for missing records at offset 0. */
+START_TEST(what_salvage_leaves_of_a_segment_with_a_damaged_header_opens_strictly)
+{
+	static const uint8_t seg[] = {
+		0x4b, 0x56, 0x46, 0x53, 0x57, 0x41, 0x4c, 0x00, 0x02, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x22, 0x34, 0xaf, 0x30, 0x83, 0x96, 0x98, 0x0c, 0x90, 0xc2, 0x1c, 0x19,
+		0x18, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0xb5, 0xbc, 0xc3,
+		0xca, 0xd1, 0x00, 0x00, 0x00, 0x00, 0xf4, 0xfb, 0x02, 0x09, 0x10, 0x17,
+		0x1e, 0x25, 0x2c, 0x33, 0x3a, 0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x4c,
+		0x4f, 0x43, 0x4b, 0x00, 0x00, 0x81, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0xfa, 0x4b, 0xfd, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x22, 0x34, 0xaf,
+		0x30, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xab,
+		0x6d, 0x4a, 0x0b, 0x41, 0x00, 0x00, 0x53, 0x57,
+	};
+	struct faultio *f = sim_disk();
+	ck_assert_int_eq(faultio_mkdirs(f, SIM_DIR), 0);
+	ck_assert_int_eq(faultio_write_file(f, SIM_DIR "/wal-0000000000000000.log", seg, sizeof seg), 0);
+	struct kv_report rep;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	int rc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep);
+	ck_assert_msg(rc == 0, "kv_check after salvage: %s (%s)", strerror(-rc), tu_report(&rep));
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(check_reports_clean_store)
 {
 	struct faultio *f = store_with_records(10);
@@ -1055,6 +1121,8 @@ int main(void)
 	tcase_add_test(tc, a_hole_in_the_last_unsynced_stretch_is_cut_not_refused);
 	tcase_add_test(tc, a_hole_in_a_record_known_to_be_synced_is_damage);
 	tcase_add_test(tc, a_reopen_after_a_failed_fdatasync_does_not_serve_what_never_reached_the_disk);
+	tcase_add_test(tc, a_checkpoint_whose_header_miscounts_its_extents_is_refused);
+	tcase_add_test(tc, what_salvage_leaves_of_a_segment_with_a_damaged_header_opens_strictly);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }

@@ -7,8 +7,9 @@
  * makes; and decoding the input itself as a quoted string stays within it.
  * Then the shell:
  * mount/kv_cli.c is compiled into this file with its main renamed, and run in-process on each
- * input: argv {kv_cli, -o sync=none,segment_bytes=65536, DIR}, standard input a memfd holding
- * the input and then an "EXIT" line, standard output /dev/null. DIR is a store under /dev/shm
+ * input: argv {kv_cli, -o sync=none,segment_bytes=65536,cleaner=off, DIR} (no background
+ * thread), standard input a memfd holding the input and then an "EXIT" line, standard output
+ * /dev/null. Whatever the commands did, the shell leaves a store that kv_check finds clean. DIR is a store under /dev/shm
  * (tmpfs: the engine's fsyncs cost nothing) or else $TMPDIR, emptied before each input.
  * An input may end the shell early (its own EXIT, or a line the shell gives up on).
  * GLIBC_TUNABLES names glibc.malloc.hugetlb before the first input, so that kv_cli's start-up
@@ -131,8 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char exit_line[] = "\nEXIT\n";
 	const char *tail = exit_line;
 	size_t tlen = sizeof(exit_line) - 1;
-	char *argv[] = { "kv_cli", "-o", "sync=none,segment_bytes=65536", store_dir, NULL };
-	int in, saved_in, saved_out;
+	char *argv[] = { "kv_cli", "-o", "sync=none,segment_bytes=65536,cleaner=off", store_dir, NULL };
+	int in, saved_in, saved_out, rc;
 
 	if (size > (1u << 20))
 		return 0;
@@ -162,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	clearerr(stdout);
 
 	optind = 0; /* glibc: reinitialise getopt for this run */
+	/* its exit status says whether some command failed: any input may make one fail */
 	kv_cli_main(4, argv);
 
 	fflush(stdout);
@@ -170,5 +172,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	close(saved_in);
 	close(saved_out);
+	/* the shell closed the store: what it left checks clean (the store exists unless the shell
+	 * gave up before opening it) */
+	if (access(store_dir, F_OK) == 0) {
+		struct kv_report rep;
+		rc = kv_check(store_dir, NULL, NULL, &rep);
+		if (rc) {
+			fprintf(stderr, "fuzz property failed: kv_check after the shell: %s (damage %d)\n",
+				strerror(-rc), (int)rep.damage);
+			abort();
+		}
+	}
 	return 0;
 }

@@ -35,7 +35,7 @@ if [ ! -f "$build/build.ninja" ]; then
 else
 	meson configure "$build" -Dwerror=true -Dfuzz=true -Db_lundef=false
 fi
-meson compile -C "$build" tests/fuzz/fuzz_wal tests/fuzz/fuzz_snapshot tests/fuzz/fuzz_record \
+meson compile -C "$build" tests/fuzz/fuzz_wal tests/fuzz/fuzz_checkpoint tests/fuzz/fuzz_record \
 	tests/fuzz/fuzz_cli tests/fuzz/fuzz_dump
 start=$(date +%s)
 status=0
