@@ -360,6 +360,7 @@ struct load {
 	struct kvext *ext;
 	uint32_t ext_cap;
 	size_t prev_len;
+	uint64_t extents; /* in the entries read so far */
 };
 
 /* One entry: read, checked (checksum, limits, order, extents sorted and inside the size), and
@@ -401,6 +402,7 @@ static int load_entry(struct load *l, struct kvindex *ix, uint64_t i, struct ref
 		return -EBADMSG;
 	memcpy(l->prev, l->key, klen);
 	l->prev_len = klen;
+	l->extents += n;
 	for (uint32_t k = 0; refs && k < n; k++) {
 		rc = refs_note(refs, l->ext[k].seg, l->ext[k].pos + l->ext[k].len);
 		if (rc)
@@ -470,6 +472,11 @@ int ckpt_load(const struct kvio *io, const char *path, struct kvindex *ix, uint6
 		goto out;
 	if (memcmp(foot, CKPT_END_MAGIC, 8) || le_get32(foot + 12) != crc32c(0, foot, 12) ||
 	    le_get32(foot + 8) != body_crc || l.rd.off != l.rd.size) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	if (le_get64(hdr + 32) != l.extents) { /* the header's count disagrees with the entries */
+		*bad_off = 32;
 		rc = -EBADMSG;
 		goto out;
 	}

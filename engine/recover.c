@@ -826,6 +826,18 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 	}
 	if (rc)
 		goto out;
+	if (sc.nsegs && sc.segs[0].first_lsn == 0) {
+		/* LSNs start at 1: no segment of this store's making is named 0 (sorted first) */
+		report_damage(rep, sc.segs[0].name, 0, KV_DAMAGE_BAD_HEADER);
+		if (mode == RECOVER_STRICT) {
+			rc = -EUCLEAN;
+			goto out;
+		}
+		rc = name_push(&sc.plan->aside, &sc.plan->n_aside, sc.segs[0].name);
+		if (rc)
+			goto out;
+		memmove(sc.segs, sc.segs + 1, --sc.nsegs * sizeof(*sc.segs));
+	}
 	rep->segments = sc.nsegs;
 	rc = register_segments(&sc, segs);
 	if (rc)
