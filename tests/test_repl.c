@@ -16,9 +16,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+
 #include "cluster.h"
 #include "entry.h"
 #include "fsm.h"
+#include "repl.h"
 #include "kv.h"
 #include "le.h"
 #include "testutil.h"
@@ -757,6 +764,340 @@ START_TEST(a_missing_cluster_file_says_so)
 }
 END_TEST
 
+/* ---- three nodes over loopback TCP, each on raft's uv backend (repl.h) --------------------- */
+
+#define DEADLINE_MS 60000 /* a hang guard for conditions; nothing here depends on timing */
+
+struct ugroup {
+	char root[256], cluster[512], dir[N][512];
+	struct repl *r[N];
+	struct repl_options o[N];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* A port nothing listens on now (the kernel's pick). */
+static unsigned free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void ugroup_start_node(struct ugroup *u, unsigned i)
+{
+	struct repl_report rep;
+	int rc = repl_start(&u->r[i], u->dir[i], &u->o[i], &rep);
+	ck_assert_msg(rc == 0, "node %u did not start: %d %s", i + 1, rep.problem, rep.detail);
+}
+
+static void ugroup_init(struct ugroup *u, unsigned snapshot_entries)
+{
+	char text[256] = "";
+	memset(u, 0, sizeof(*u));
+	ck_assert_int_eq(tu_tmpdir(u->root, sizeof(u->root)), 0);
+	for (unsigned i = 0; i < N; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%u 127.0.0.1:%u\n", i + 1,
+			 free_port());
+	snprintf(u->cluster, sizeof(u->cluster), "%s/cluster", u->root);
+	ck_assert_int_eq(tu_write_file(u->cluster, text, strlen(text)), 0);
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(u->dir[i], sizeof(u->dir[i]), "%s/node%u", u->root, i + 1);
+		repl_options_default(&u->o[i]);
+		u->o[i].cluster_file = u->cluster;
+		u->o[i].node = i + 1;
+		u->o[i].election_ms = 300;
+		u->o[i].log = quiet_log;
+		if (snapshot_entries)
+			u->o[i].snapshot_entries = snapshot_entries;
+	}
+	for (unsigned i = 0; i < N; i++)
+		ugroup_start_node(u, i);
+}
+
+static void ugroup_stop(struct ugroup *u)
+{
+	for (unsigned i = 0; i < N; i++)
+		if (u->r[i]) {
+			ck_assert_int_eq(repl_stop(u->r[i]), 0);
+			u->r[i] = NULL;
+		}
+	ck_assert_int_eq(tu_rmrf(u->root), 0);
+}
+
+/* The node that is leader and that the others follow: its index, after waiting for one. */
+static unsigned ugroup_leader(struct ugroup *u)
+{
+	uint64_t until = now_ms() + DEADLINE_MS;
+	while (now_ms() < until) {
+		for (unsigned i = 0; i < N; i++) {
+			struct repl_stats st;
+			unsigned agree = 0, up = 0;
+			if (!u->r[i])
+				continue;
+			repl_stats(u->r[i], &st);
+			if (st.role != REPL_LEADER)
+				continue;
+			for (unsigned j = 0; j < N; j++) {
+				struct repl_stats o;
+				if (!u->r[j])
+					continue;
+				up++;
+				repl_stats(u->r[j], &o);
+				agree += o.leader == i + 1;
+			}
+			if (agree == up)
+				return i;
+		}
+		usleep(10000);
+	}
+	ck_abort_msg("no leader within %d ms", DEADLINE_MS);
+	return N;
+}
+
+/* PUT through node i: repl_propose's result. */
+static int uput(struct ugroup *u, unsigned i, const char *key, const char *val)
+{
+	struct kv_batch *b;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), NULL, 0, val, strlen(val)), 0);
+	int rc = repl_propose(u->r[i], b, 0, NULL);
+	kv_batch_free(b);
+	return rc;
+}
+
+/* Write through whoever leads until it takes: the leader may change under us. */
+static void uput_retry(struct ugroup *u, const char *key, const char *val)
+{
+	uint64_t until = now_ms() + DEADLINE_MS;
+	int rc;
+	do
+		rc = uput(u, ugroup_leader(u), key, val);
+	while (rc && now_ms() < until);
+	ck_assert_msg(rc == 0, "writing %s: %s", key, strerror(-rc));
+}
+
+static char *uget(struct ugroup *u, unsigned i, const char *key)
+{
+	void *val = NULL;
+	uint64_t vlen;
+	struct kv *kv = repl_pin(u->r[i]);
+	int rc = kv_get(kv, key, strlen(key), &val, &vlen);
+	repl_unpin(u->r[i]);
+	if (rc == -ENOENT)
+		return NULL;
+	ck_assert_int_eq(rc, 0);
+	return val;
+}
+
+/* Wait until node i holds key=val. */
+static void uwait_value(struct ugroup *u, unsigned i, const char *key, const char *val)
+{
+	uint64_t until = now_ms() + DEADLINE_MS;
+	char *v = NULL;
+	while (now_ms() < until) {
+		v = uget(u, i, key);
+		if (v && !strcmp(v, val))
+			break;
+		free(v);
+		v = NULL;
+		usleep(10000);
+	}
+	ck_assert_msg(v != NULL, "node %u never held %s=%s", i + 1, key, val);
+	free(v);
+}
+
+START_TEST(three_nodes_elect_a_leader_and_replicate_a_write_to_all)
+{
+	struct ugroup u;
+	ugroup_init(&u, 0);
+	unsigned l = ugroup_leader(&u);
+	ck_assert_int_eq(uput(&u, l, "hello", "world"), 0);
+	/* OK on the leader means applied there */
+	char *v = uget(&u, l, "hello");
+	ck_assert_str_eq(v, "world");
+	free(v);
+	for (unsigned i = 0; i < N; i++)
+		uwait_value(&u, i, "hello", "world");
+	struct repl_stats st;
+	repl_stats(u.r[l], &st);
+	ck_assert_uint_eq(st.npeers, N);
+	for (unsigned k = 0; k < st.npeers; k++)
+		ck_assert_uint_gt(st.peers[k].match_index, 0);
+	ugroup_stop(&u);
+}
+END_TEST
+
+START_TEST(a_follower_refuses_writes_and_names_the_leader)
+{
+	struct ugroup u;
+	uint64_t id;
+	char addr[64];
+	ugroup_init(&u, 0);
+	unsigned l = ugroup_leader(&u), f = (l + 1) % N;
+	ck_assert_int_eq(uput(&u, f, "k", "v"), -EROFS);
+	ck_assert_int_eq(repl_leader(u.r[f], &id, addr, sizeof(addr)), 0);
+	ck_assert_uint_eq(id, l + 1);
+	ck_assert_ptr_nonnull(strstr(addr, "127.0.0.1:"));
+	ugroup_stop(&u);
+}
+END_TEST
+
+START_TEST(a_stopped_leader_hands_over_and_nothing_acknowledged_is_lost)
+{
+	struct ugroup u;
+	char key[16];
+	ugroup_init(&u, 0);
+	for (int k = 0; k < 20; k++) {
+		snprintf(key, sizeof(key), "k%d", k);
+		uput_retry(&u, key, "v");
+	}
+	unsigned l = ugroup_leader(&u);
+	ck_assert_int_eq(repl_stop(u.r[l]), 0);
+	u.r[l] = NULL;
+	unsigned l2 = ugroup_leader(&u);
+	ck_assert_uint_ne(l2, l);
+	uput_retry(&u, "after", "x");
+	for (int k = 0; k < 20; k++) {
+		snprintf(key, sizeof(key), "k%d", k);
+		char *v = uget(&u, l2, key);
+		ck_assert_msg(v && !strcmp(v, "v"), "%s lost on the new leader", key);
+		free(v);
+	}
+	/* the old leader comes back with its own store and catches up */
+	ugroup_start_node(&u, l);
+	uwait_value(&u, l, "after", "x");
+	ugroup_stop(&u);
+}
+END_TEST
+
+START_TEST(a_restarted_group_replays_only_what_its_stores_lack)
+{
+	struct ugroup u;
+	char key[16];
+	ugroup_init(&u, 0);
+	for (int k = 0; k < 30; k++) {
+		snprintf(key, sizeof(key), "k%d", k);
+		uput_retry(&u, key, "v");
+	}
+	unsigned l = ugroup_leader(&u);
+	ck_assert_int_eq(repl_flush(u.r[l]), 0);
+	for (unsigned i = 0; i < N; i++)
+		uwait_value(&u, i, "k29", "v");
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_int_eq(repl_stop(u.r[i]), 0);
+		u.r[i] = NULL;
+	}
+	for (unsigned i = 0; i < N; i++)
+		ugroup_start_node(&u, i);
+	uput_retry(&u, "again", "y");
+	for (unsigned i = 0; i < N; i++) {
+		uwait_value(&u, i, "again", "y");
+		uwait_value(&u, i, "k0", "v");
+	}
+	/* raft replayed its whole log (no snapshot yet): the stores held all of it */
+	uint64_t skipped = 0;
+	for (unsigned i = 0; i < N; i++) {
+		struct repl_stats st;
+		repl_stats(u.r[i], &st);
+		skipped += st.skipped;
+	}
+	ck_assert_uint_gt(skipped, 0);
+	ugroup_stop(&u);
+}
+END_TEST
+
+START_TEST(a_node_whose_data_is_wiped_rejoins_with_a_copy_of_the_store)
+{
+	struct ugroup u;
+	char key[16];
+	ugroup_init(&u, 16);
+	unsigned l = ugroup_leader(&u), w = (l + 1) % N;
+	ck_assert_int_eq(repl_stop(u.r[w]), 0);
+	u.r[w] = NULL;
+	ck_assert_int_eq(tu_rmrf(u.dir[w]), 0);
+	for (int k = 0; k < 100; k++) {
+		snprintf(key, sizeof(key), "k%d", k);
+		uput_retry(&u, key, "v");
+	}
+	/* the others have dropped the start of their logs by now */
+	struct repl_stats st;
+	repl_stats(u.r[ugroup_leader(&u)], &st);
+	ck_assert_uint_gt(st.snapshot_index, 16);
+	ugroup_start_node(&u, w);
+	uput_retry(&u, "after", "x");
+	uwait_value(&u, w, "after", "x");
+	for (int k = 0; k < 100; k++) {
+		snprintf(key, sizeof(key), "k%d", k);
+		uwait_value(&u, w, key, "v");
+	}
+	repl_stats(u.r[w], &st);
+	ck_assert_uint_ge(st.installs, 1);
+	ugroup_stop(&u);
+}
+END_TEST
+
+START_TEST(a_node_refuses_a_directory_that_is_no_node)
+{
+	struct ugroup u;
+	struct repl_report rep;
+	struct repl *r;
+	char path[600];
+	memset(&u, 0, sizeof(u));
+	ck_assert_int_eq(tu_tmpdir(u.root, sizeof(u.root)), 0);
+	snprintf(u.cluster, sizeof(u.cluster), "%s/cluster", u.root);
+	ck_assert_int_eq(tu_write_file(u.cluster, "1 127.0.0.1:1\n", 14), 0);
+	snprintf(path, sizeof(path), "%s/d", u.root);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/d/wal-0000000000000001.log", u.root);
+	ck_assert_int_eq(tu_write_file(path, "x", 1), 0);
+	repl_options_default(&u.o[0]);
+	u.o[0].cluster_file = u.cluster;
+	u.o[0].node = 1;
+	snprintf(path, sizeof(path), "%s/d", u.root);
+	ck_assert_int_eq(repl_start(&r, path, &u.o[0], &rep), -ENOTEMPTY);
+	ck_assert_int_eq(rep.problem, REPL_PROBLEM_DIR);
+	ck_assert_str_eq(rep.detail, "wal-0000000000000001.log");
+	u.o[0].node = 2;
+	ck_assert_int_eq(repl_start(&r, path, &u.o[0], &rep), -ENOENT);
+	ck_assert_int_eq(rep.problem, REPL_PROBLEM_NODE);
+	ck_assert_int_eq(tu_rmrf(u.root), 0);
+}
+END_TEST
+
+START_TEST(options_split_between_replication_and_the_store)
+{
+	struct repl_options o;
+	char err[256];
+	repl_options_default(&o);
+	ck_assert_int_eq(repl_options_parse(&o, "cluster=/c,node=3,commit_ms=5,election_ms=200",
+					    err, sizeof(err)), 0);
+	ck_assert_str_eq(o.cluster_file, "/c");
+	ck_assert_uint_eq(o.node, 3);
+	ck_assert_uint_eq(o.election_ms, 200);
+	ck_assert_uint_eq(o.store.commit_ms, 5);
+	ck_assert_int_eq(o.store_sync_set, 0);
+	ck_assert_int_eq(repl_options_parse(&o, "sync=always", err, sizeof(err)), 0);
+	ck_assert_int_eq(o.store_sync_set, 1);
+	ck_assert_int_eq(repl_options_parse(&o, "node=0", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "node=0"));
+	ck_assert_int_eq(repl_options_parse(&o, "election_ms=5", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(repl_options_parse(&o, "bogus=1", err, sizeof(err)), -EINVAL);
+	free((char *)o.cluster_file);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -786,6 +1127,16 @@ int main(void)
 	tcase_add_test(tf, a_bad_cluster_file_is_refused_naming_the_line);
 	tcase_add_test(tf, a_missing_cluster_file_says_so);
 	suite_add_tcase(su, tf);
+	TCase *tu = tcase_create("uv");
+	tcase_set_timeout(tu, 300);
+	tcase_add_test(tu, three_nodes_elect_a_leader_and_replicate_a_write_to_all);
+	tcase_add_test(tu, a_follower_refuses_writes_and_names_the_leader);
+	tcase_add_test(tu, a_stopped_leader_hands_over_and_nothing_acknowledged_is_lost);
+	tcase_add_test(tu, a_restarted_group_replays_only_what_its_stores_lack);
+	tcase_add_test(tu, a_node_whose_data_is_wiped_rejoins_with_a_copy_of_the_store);
+	tcase_add_test(tu, a_node_refuses_a_directory_that_is_no_node);
+	tcase_add_test(tu, options_split_between_replication_and_the_store);
+	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
