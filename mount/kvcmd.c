@@ -8,6 +8,9 @@
 
 #include "kvcmd.h"
 #include "kvquote.h"
+#include "repl.h"
+
+#define INTERNAL_PREFIX "/raft/" /* a node's own keys (repl/fsm.h REPL_INTERNAL_PREFIX) */
 
 static const struct {
 	const char *name;
@@ -15,7 +18,8 @@ static const struct {
 } commands[] = {
 	{ "PUT", KVCMD_PUT },     { "GET", KVCMD_GET },   { "DEL", KVCMD_DEL },
 	{ "SIZE", KVCMD_SIZE },   { "SNAP", KVCMD_SNAP }, { "FLUSH", KVCMD_FLUSH },
-	{ "EXIT", KVCMD_EXIT },   { "LIST", KVCMD_LIST },
+	{ "EXIT", KVCMD_EXIT },   { "LIST", KVCMD_LIST }, { "LEADER", KVCMD_LEADER },
+	{ "STATS", KVCMD_STATS },
 };
 
 static const char *op_name(enum kvcmd_op op)
@@ -231,6 +235,8 @@ int kvcmd_parse_line(struct kvcmd *c, char *line, size_t len, int overlong, char
 	case KVCMD_SNAP:
 	case KVCMD_FLUSH:
 	case KVCMD_EXIT:
+	case KVCMD_LEADER:
+	case KVCMD_STATS:
 		if (overlong || !at_end(&cu))
 			return fail(err, errlen, "%s takes no arguments", op_name(op));
 		return 0;
@@ -313,6 +319,8 @@ int kvcmd_parse_args(struct kvcmd *c, int argc, char **argv, char **scratch, cha
 	case KVCMD_SNAP:
 	case KVCMD_FLUSH:
 	case KVCMD_EXIT:
+	case KVCMD_LEADER:
+	case KVCMD_STATS:
 		if (nargs)
 			return fail(err, errlen, "%s takes no arguments", op_name(op));
 		return 0;
@@ -453,7 +461,7 @@ static int run_get(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 /* LIST collects the keys under one scan, so the count and the keys agree even if writers run
  * between commands; the memory it takes is that of the keys listed. */
 struct listing {
-	const char *prefix, *after;
+	const char *prefix, *after, *hide; /* hide: keys beginning with it are not listed */
 	size_t plen, alen;
 	int has_after;
 	uint64_t limit, n;
@@ -475,6 +483,8 @@ static int listing_add(void *arg, const void *key, size_t klen, uint64_t size, c
 		return 1; /* past the keys under the prefix: they are contiguous in key order */
 	if (l->has_after && klen == l->alen && memcmp(key, l->after, klen) == 0)
 		return 0; /* the scan starts at after itself; list what follows it */
+	if (l->hide && klen >= strlen(l->hide) && memcmp(key, l->hide, strlen(l->hide)) == 0)
+		return 0;
 	if (l->cap - l->len < sizeof(size_t) + klen) {
 		size_t ncap = l->cap ? l->cap * 2 : 4096;
 		char *nbuf;
@@ -502,10 +512,10 @@ static int list_keycmp(const void *a, size_t alen, const void *b, size_t blen)
 	return r ? r : (alen > blen) - (alen < blen);
 }
 
-static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
+static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw, const char *hide)
 {
 	struct listing l = { .prefix = c->key, .plen = c->klen, .after = c->val, .alen = c->vlen,
-			     .has_after = c->has_after, .limit = c->limit };
+			     .has_after = c->has_after, .limit = c->limit, .hide = hide };
 	const char *start = c->key;
 	size_t slen = c->klen, off;
 	int rc;
@@ -534,6 +544,196 @@ static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 	return replied(out_status(out), KVCMD_REPLIED);
 }
 
+/* ---- STATS ---------------------------------------------------------------------------------- */
+
+/* STATS: like LIST, a count line, then that many "name: value" lines: replication's first (on a
+ * node), then the store's. */
+static int run_stats(FILE *out, struct kv *kv, struct repl *r)
+{
+	char lines[64][160];
+	unsigned n = 0;
+	struct kv_stats st;
+
+#define LINE(...) snprintf(lines[n++], sizeof(lines[0]), __VA_ARGS__)
+	if (r) {
+		struct repl_stats rs;
+		char addr[64];
+		uint64_t lid;
+
+		repl_stats(r, &rs);
+		LINE("node: %" PRIu64, rs.node);
+		LINE("role: %s", repl_role_name(rs.role));
+		LINE("term: %" PRIu64, rs.term);
+		if (repl_leader(r, &lid, addr, sizeof(addr)) == 0)
+			LINE("leader: %" PRIu64 " %s", lid, addr);
+		else
+			LINE("leader: (none)");
+		LINE("last_index: %" PRIu64, rs.last_index);
+		LINE("commit_index: %" PRIu64, rs.commit_index);
+		LINE("applied_index: %" PRIu64, rs.applied_index);
+		LINE("store_applied_index: %" PRIu64, rs.store_applied);
+		LINE("snapshot_index: %" PRIu64, rs.snapshot_index);
+		LINE("raft_snapshots: %" PRIu64, rs.snapshots);
+		LINE("installs: %" PRIu64, rs.installs);
+		LINE("replayed_skipped: %" PRIu64, rs.skipped);
+		LINE("store_error: %s", rs.store_error ? strerror(-rs.store_error) : "none");
+		for (unsigned i = 0; i < rs.npeers; i++)
+			LINE("match_index[%" PRIu64 "]: %" PRIu64, rs.peers[i].id,
+			     rs.peers[i].match_index);
+	}
+	if (kv) {
+		kv_stats(kv, &st);
+		LINE("keys: %" PRIu64, st.keys);
+		LINE("bytes: %" PRIu64, st.bytes);
+		LINE("wal_bytes: %" PRIu64, st.wal_bytes);
+		LINE("last_lsn: %" PRIu64, st.last_lsn);
+		LINE("durable_lsn: %" PRIu64, st.durable_lsn);
+		LINE("snapshot_lsn: %" PRIu64, st.snapshot_lsn);
+		LINE("segments: %" PRIu64, st.segments);
+		LINE("disk_bytes: %" PRIu64, st.disk_bytes);
+		LINE("live_bytes: %" PRIu64, st.live_bytes);
+		LINE("sync: %s", kv_sync_name(st.sync));
+		LINE("read_only: %s", st.read_only ? "yes" : "no");
+	}
+#undef LINE
+	fprintf(out, "%u\n", n);
+	for (unsigned i = 0; i < n; i++)
+		fprintf(out, "%s\n", lines[i]);
+	return replied(out_status(out), KVCMD_REPLIED);
+}
+
+/* ---- a node of a replicated group ------------------------------------------------------------ */
+
+static int internal_key(const char *key, size_t klen)
+{
+	size_t plen = strlen(INTERNAL_PREFIX);
+	return klen >= plen && memcmp(key, INTERNAL_PREFIX, plen) == 0;
+}
+
+/* A write through raft that did not return OK: what the client must know, above all whether it
+ * may still have happened. */
+static int reply_repl_error(struct repl *r, FILE *out, int rc)
+{
+	char addr[64];
+	uint64_t id;
+
+	switch (rc) {
+	case -EROFS:
+		if (repl_leader(r, &id, addr, sizeof(addr)) == 0)
+			return reply_err(out, "not leader; leader is %" PRIu64 " %s", id, addr);
+		return reply_err(out, "not leader; no leader known (an election is on, or this node "
+				 "is cut off)");
+	case -ECONNABORTED:
+		return reply_err(out, "leadership lost before the write committed; it may or may "
+				 "not take effect");
+	case -ETIMEDOUT:
+		return reply_err(out, "no majority acknowledged the write in time; it may or may not "
+				 "take effect");
+	case -ESHUTDOWN:
+		return reply_err(out, "the node is stopping; the write may or may not take effect");
+	case -EFBIG:
+		return reply_err(out, "too large for one replicated write");
+	default:
+		return reply_err(out, "%s; the write may or may not take effect", strerror(-rc));
+	}
+}
+
+/* Keys in the store that are replication's own. */
+static int count_internal(void *arg, const void *key, size_t klen, uint64_t size, const void *meta,
+			  size_t mlen)
+{
+	uint64_t *n = arg;
+	(void)size;
+	(void)meta;
+	(void)mlen;
+	if (!internal_key(key, klen))
+		return 1;
+	(*n)++;
+	return 0;
+}
+
+/* GET, LIST, SIZE, SNAP and STATS against this node's own store. */
+static int run_local(struct repl *r, const struct kvcmd *c, FILE *out, int raw)
+{
+	struct kv *kv = repl_pin(r);
+	struct kv_stats st;
+	uint64_t internal = 0;
+	int rc;
+
+	if (!kv && c->op != KVCMD_STATS) {
+		repl_unpin(r);
+		return reply_err(out, "this node's store failed; restart the node");
+	}
+	switch (c->op) {
+	case KVCMD_GET:
+		rc = run_get(kv, c, out, raw);
+		break;
+	case KVCMD_LIST:
+		rc = run_list(kv, c, out, raw, INTERNAL_PREFIX);
+		break;
+	case KVCMD_SIZE:
+		kv_stats(kv, &st);
+		rc = kv_scan(kv, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX), count_internal, &internal);
+		rc = rc < 0 ? reply_err(out, "%s", strerror(-rc)) :
+			      replied(kvcmd_reply(out, "%" PRIu64, st.keys - internal), KVCMD_REPLIED);
+		break;
+	case KVCMD_SNAP:
+		rc = kv_snapshot(kv);
+		rc = rc ? reply_durability_error(kv, out, "snapshot", rc) : reply_ok(out, "OK");
+		break;
+	default:
+		rc = run_stats(out, kv, r);
+		break;
+	}
+	repl_unpin(r);
+	return rc;
+}
+
+int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw)
+{
+	struct kv_batch *b = NULL;
+	char addr[64];
+	uint64_t id;
+	int rc, absent = 0;
+
+	switch (c->op) {
+	case KVCMD_PUT:
+	case KVCMD_DEL:
+		if (internal_key(c->key, c->klen))
+			return reply_err(out, "keys under %s are replication's own", INTERNAL_PREFIX);
+		rc = kv_batch_new(&b);
+		if (rc == 0)
+			rc = c->op == KVCMD_PUT ?
+				kv_batch_put(b, c->key, c->klen, NULL, 0, c->val, c->vlen) :
+				kv_batch_del(b, c->key, c->klen);
+		if (rc) {
+			kv_batch_free(b);
+			return reply_err(out, "%s", strerror(-rc));
+		}
+		rc = repl_propose(r, b, c->op == KVCMD_DEL ? REPL_REPORT_ABSENT : 0, &absent);
+		kv_batch_free(b);
+		if (rc)
+			return reply_repl_error(r, out, rc);
+		return reply_ok(out, absent ? "(nil)" : "OK");
+	case KVCMD_FLUSH:
+		rc = repl_flush(r);
+		return rc ? reply_repl_error(r, out, rc) : reply_ok(out, "OK");
+	case KVCMD_LEADER:
+		if (repl_leader(r, &id, addr, sizeof(addr)) == 0)
+			return replied(kvcmd_reply(out, "%" PRIu64 " %s", id, addr), KVCMD_REPLIED);
+		return reply_ok(out, "(nil)");
+	case KVCMD_GET:
+	case KVCMD_LIST:
+	case KVCMD_SIZE:
+	case KVCMD_SNAP:
+	case KVCMD_STATS:
+		return run_local(r, c, out, raw);
+	case KVCMD_EXIT:
+		break;
+	}
+	return KVCMD_DO_EXIT;
+}
+
 int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 {
 	struct kv_stats st;
@@ -560,7 +760,12 @@ int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 		rc = kv_flush(kv);
 		return rc ? reply_durability_error(kv, out, "flush", rc) : reply_ok(out, "OK");
 	case KVCMD_LIST:
-		return run_list(kv, c, out, raw);
+		return run_list(kv, c, out, raw, NULL);
+	case KVCMD_LEADER:
+		return reply_err(out, "not a node of a replicated group (start kv_cli with -o "
+				 "cluster=FILE,node=ID)");
+	case KVCMD_STATS:
+		return run_stats(out, kv, NULL);
 	case KVCMD_EXIT:
 		break;
 	}

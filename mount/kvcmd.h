@@ -15,7 +15,7 @@
 #include "kv.h"
 
 enum kvcmd_op { KVCMD_PUT, KVCMD_GET, KVCMD_DEL, KVCMD_SIZE, KVCMD_SNAP, KVCMD_FLUSH,
-		KVCMD_EXIT, KVCMD_LIST };
+		KVCMD_EXIT, KVCMD_LIST, KVCMD_LEADER, KVCMD_STATS };
 
 /* A parsed command. Its strings point into what was parsed (the line, or the arguments and
  * scratch), so it lives as long as they do. */
@@ -55,6 +55,14 @@ enum kvcmd_result {
 /* Answers c from kv on out, flushing out after the reply. raw: keys and values plain, always.
  * Returns an enum kvcmd_result, or -errno when out could not be written (the caller stops). */
 int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw);
+
+/* The same for a node of a replicated group (docs/REPLICATION.md): writes (PUT, DEL, FLUSH) go
+ * through raft and are answered OK once committed on a majority (on a follower: "ERR not
+ * leader; leader is ID HOST:PORT"); reads, SIZE and SNAP use this node's own store, whose keys
+ * under "/raft/" (replication's own) are neither listed nor counted nor writable; LEADER and
+ * STATS say what raft knows. */
+struct repl;
+int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw);
 
 /* Writes one reply line (printf-style, newline added) and flushes: 0 or -errno of out. */
 int kvcmd_reply(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -4,6 +4,7 @@
 #ifndef KVFS_MOUNT_REPORT_H
 #define KVFS_MOUNT_REPORT_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kv.h"
 
@@ -19,6 +20,12 @@ void report_failure(const struct kv_report *r, const char *dir, int rc, const ch
  * there is nothing to say (preallocated zeros cut are not lost writes). */
 void report_notes(const struct kv_report *r, const char *dir, void (*line)(void *arg, const char *text),
 		  void *arg);
+
+/* Why a node of a replicated group (repl.h) did not start: one line, no newline. dir is the
+ * node directory, cluster the cluster file, node the ID asked for. */
+struct repl_report;
+void report_repl_failure(const struct repl_report *r, const char *dir, const char *cluster,
+			 uint64_t node, int rc, char *buf, size_t len);
 
 /* A damage kind in a few words ("a bad record followed by valid records"). */
 const char *report_damage_words(enum kv_damage d);
