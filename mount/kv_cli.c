@@ -585,7 +585,6 @@ static int run_node(const char *dir, struct repl_options *ro, int raw, int serve
 		if (wrc && !sh.out_error)
 			sh.out_error = -wrc;
 	}
-	free((char *)ro->cluster_file);
 	return shell_status(&sh, status, rc != 0);
 }
 
@@ -1719,15 +1718,18 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");
+		repl_options_release(&a.ropts);
 		return EXIT_USAGE;
 	}
 	switch (a.action) {
 	case ACT_HELP:
 		usage(stdout);
-		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
+		status = fflush(stdout) == EOF ? EXIT_USAGE : 0;
+		break;
 	case ACT_VERSION:
 		printf(PROG " (kvfs) %s\n", KV_VERSION);
-		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
+		status = fflush(stdout) == EOF ? EXIT_USAGE : 0;
+		break;
 	case ACT_CHECK:
 		status = run_check(a.dir);
 		break;
@@ -1756,8 +1758,10 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (!a.dir) {
-			if (default_datadir(&defdir))
-				return EXIT_USAGE;
+			if (default_datadir(&defdir)) {
+				status = EXIT_USAGE;
+				break;
+			}
 			a.dir = defdir;
 		}
 		status = run_shell(a.dir, &a.opts, a.raw);
@@ -1765,6 +1769,7 @@ int main(int argc, char **argv)
 	}
 	if (fflush(stdout) == EOF && !status)
 		status = EXIT_STORE;
+	repl_options_release(&a.ropts);
 	free(defdir);
 	return status;
 }

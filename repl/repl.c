@@ -150,6 +150,12 @@ int repl_options_parse(struct repl_options *o, const char *opts, char *err, size
 	return rc;
 }
 
+void repl_options_release(struct repl_options *o)
+{
+	free((char *)o->cluster_file);
+	o->cluster_file = NULL;
+}
+
 /* ---- the node --------------------------------------------------------------------------------- */
 
 struct req {

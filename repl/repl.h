@@ -47,6 +47,8 @@ const struct kv_option_desc *repl_option_table(size_t *n);
 /* "name=value[,name=value...]": replication's names into o, every other one into o->store as
  * kv_options_parse takes them. -EINVAL with the reason in err. May be called repeatedly. */
 int repl_options_parse(struct repl_options *o, const char *opts, char *err, size_t errlen);
+/* Frees what repl_options_parse allocated (the cluster file's name). */
+void repl_options_release(struct repl_options *o);
 
 /* Why a node did not start: data, put into words by mount/report.c. */
 enum repl_problem {

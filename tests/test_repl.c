@@ -1094,7 +1094,7 @@ START_TEST(options_split_between_replication_and_the_store)
 	ck_assert_ptr_nonnull(strstr(err, "node=0"));
 	ck_assert_int_eq(repl_options_parse(&o, "election_ms=5", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(repl_options_parse(&o, "bogus=1", err, sizeof(err)), -EINVAL);
-	free((char *)o.cluster_file);
+	repl_options_release(&o);
 }
 END_TEST
 
