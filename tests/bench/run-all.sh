@@ -19,6 +19,8 @@
 #   FILES    fsbench files (the readdir directory holds this many) [10000]
 #   MB       fsbench streamed file, MiB                            [1024]
 #   THREADS  fsbench's many-threads rows                           [8]
+#   REPL_OPS   durable puts per replbench row (1 and 8 writers)    [4000]
+#   REPL_KILLS leader kills timed by replbench                     [7]
 #   TINY=1   all of the above small (a minute; checks the script, not the machine)
 #   DOC      where the page goes [docs/PERFORMANCE.md beside this script]; DOC= keeps docs/ as is
 #   REPORT_ONLY=1  no runs: write the page and plot again from WORK_DIR's last outputs
@@ -37,7 +39,7 @@ BUILD=$(cd "${1:-build}" && pwd)
 WORK=${2:-/var/tmp/kvfs-bench}
 if [ "${TINY:-0}" = 1 ]; then
 	: "${KEYS:=20000}" "${FLUSHES:=200}" "${SYNCS:=80}" "${LOG_MB:=16}" "${DISK_MB:=16}"
-	: "${FILES:=400}" "${MB:=16}" "${SQLITE_KEYS:=20000}"
+	: "${FILES:=400}" "${MB:=16}" "${SQLITE_KEYS:=20000}" "${REPL_OPS:=160}" "${REPL_KILLS:=1}"
 fi
 KEYS=${KEYS:-1000000}
 FLUSHES=${FLUSHES:-4000}
@@ -48,12 +50,15 @@ DISK_MB=${DISK_MB:-1024}
 FILES=${FILES:-10000}
 MB=${MB:-1024}
 THREADS=${THREADS:-8}
+REPL_OPS=${REPL_OPS:-4000}
+REPL_KILLS=${REPL_KILLS:-7}
 DOC=${DOC-$SRC/docs/PERFORMANCE.md}
 PNG=$WORK/perf-threads.png
 [ -n "$DOC" ] && PNG=$(dirname "$DOC")/perf-threads.png
 BENCH=$BUILD/tests/bench
 
-for prog in "$BENCH/kvbench" "$BENCH/peers" "$BENCH/fsbench" "$BENCH/passthrough" "$BUILD/kvfs"; do
+for prog in "$BENCH/kvbench" "$BENCH/peers" "$BENCH/fsbench" "$BENCH/passthrough" "$BENCH/replbench" \
+	"$BUILD/kvfs" "$BUILD/kv_cli"; do
 	if [ ! -x "$prog" ]; then
 		echo "run-all: $prog is missing: build first (meson compile -C $BUILD)" >&2
 		exit 1
@@ -85,6 +90,10 @@ runs() {
 	"$BENCH/peers" --dir "$WORK/peers" --keys "$KEYS" --sync "$SYNCS" --cap sqlite="$SQLITE_KEYS" \
 		> "$WORK/peers.out"
 	rm -rf "$WORK/peers"
+	echo "run-all: replbench (a group of three, failover)..." >&2
+	"$BENCH/replbench" --dir "$WORK/replbench" --ops "$REPL_OPS" --kills "$REPL_KILLS" \
+		--kv-cli "$BUILD/kv_cli" > "$WORK/repl.out"
+	rm -rf "$WORK/replbench"
 
 	# The mounts: one fsbench run over the three, phase by phase.
 	echo "run-all: fsbench (plain, passthrough, kvfs)..." >&2
@@ -101,7 +110,8 @@ runs() {
 	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 	elapsed=$(( $(date +%s) - start ))
 	# what REPORT_ONLY=1 needs to write the page again
-	for v in KEYS FLUSHES SYNCS SQLITE_KEYS LOG_MB DISK_MB FILES MB THREADS load_before load_after elapsed; do
+	for v in KEYS FLUSHES SYNCS SQLITE_KEYS LOG_MB DISK_MB FILES MB THREADS REPL_OPS REPL_KILLS \
+		load_before load_after elapsed; do
 		printf '%s=%q\n' "$v" "${!v}"
 	done > "$WORK/run.env"
 }
@@ -118,7 +128,8 @@ else
 		if grep -qs " $m " /proc/mounts; then fusermount3 -u "$m"; fi
 	done
 	# only what this script makes: WORK_DIR may be a directory that holds other things
-	rm -rf "$WORK/kvbench" "$WORK/peers" "$FS" "$WORK"/*.out "$WORK/run.env" "$WORK/PERFORMANCE.md"
+	rm -rf "$WORK/kvbench" "$WORK/peers" "$WORK/replbench" "$FS" "$WORK"/*.out "$WORK/run.env" \
+		"$WORK/PERFORMANCE.md"
 	fstype=$(df -PT "$WORK" | awk 'NR == 2 {print $2}')
 	if [ "$fstype" = tmpfs ]; then
 		echo "run-all: warning: $WORK is on tmpfs: the durable figures will not be the disk's" >&2
@@ -305,7 +316,7 @@ numbers move from run to run.
 \`\`\`sh
 meson setup build -Dbuildtype=release && meson compile -C build
 meson compile -C build bench              # = tests/bench/run-all.sh build /var/tmp/kvfs-bench
-KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS \\
+KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS REPL_OPS=$REPL_OPS REPL_KILLS=$REPL_KILLS \\
     tests/bench/run-all.sh build /var/tmp/kvfs-bench     # this run's sizes
 TINY=1 DOC= tests/bench/run-all.sh build                 # a one-minute check of the harness
 \`\`\`
@@ -344,6 +355,15 @@ durable puts (1 and 8 threads sharing one handle) and the mounts' create+write 4
 $(cat "$WORK/kvbench.out")
 
 $(cat "$WORK/peers.out")
+
+## Replication (issue 15)
+
+A group of three nodes on loopback beside the single store, in the same run
+(\`build/tests/bench/replbench\`; docs/REPLICATION.md). Raft's uv backend writes its log with
+O_DIRECT and O_DSYNC into preallocated segments: an append is durable when its write completes,
+one device write each, where the single store does a buffered write and an fdatasync.
+
+$(cat "$WORK/repl.out" 2>/dev/null)
 
 ## The mount: plain directory, plain FUSE passthrough, kvfs
 
