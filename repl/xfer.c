@@ -10,12 +10,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -26,6 +28,8 @@
 
 #define XFER_VERSION 1u
 #define XFER_END 0x4558564bu /* "KVXE" */
+#define XFER_WAIT 0xffffffffu /* answer status: still copying, another answer follows */
+#define XFER_WAIT_MS 5000     /* how often the sender says so; well within XFER_IO_TIMEOUT_MS */
 #define NAME_MAX_LEN 255u
 
 /* Wait until fd is ready for events, at most XFER_IO_TIMEOUT_MS: 0, -ETIMEDOUT, -errno. */
@@ -192,6 +196,73 @@ out:
 	return rc;
 }
 
+/* kv_backup of a large store takes longer than the receiver waits without hearing anything:
+ * the copy is made on a thread of its own while the sender tells the receiver to wait. */
+struct copy_job {
+	struct rfsm *f;
+	uint64_t min_index, index;
+	const char *dest;
+	int rc, done;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *copy_main(void *arg)
+{
+	struct copy_job *j = arg;
+	uint64_t index = 0;
+	int rc = rfsm_copy(j->f, j->min_index, j->dest, &index);
+
+	pthread_mutex_lock(&j->mu);
+	j->index = index;
+	j->rc = rc;
+	j->done = 1;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* The copy, answering XFER_WAIT every XFER_WAIT_MS until it is made. A receiver that goes
+ * away meanwhile does not stop the copy (it is joined), only the answers. */
+static int make_copy(int fd, struct rfsm *f, uint64_t min_index, const char *dest,
+		     uint64_t *index)
+{
+	struct copy_job j = { .f = f, .min_index = min_index, .dest = dest };
+	pthread_condattr_t attr;
+	pthread_t t;
+	int rc = 0;
+
+	pthread_mutex_init(&j.mu, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&j.cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&t, NULL, copy_main, &j) != 0) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	pthread_mutex_lock(&j.mu);
+	while (!j.done) {
+		struct timespec at;
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		at.tv_sec += XFER_WAIT_MS / 1000;
+		if (pthread_cond_timedwait(&j.cv, &j.mu, &at) == ETIMEDOUT && !j.done && rc == 0) {
+			pthread_mutex_unlock(&j.mu);
+			rc = send_answer(fd, XFER_WAIT, 0, 0);
+			pthread_mutex_lock(&j.mu);
+		}
+	}
+	pthread_mutex_unlock(&j.mu);
+	pthread_join(t, NULL);
+	*index = j.index;
+	if (rc == 0)
+		rc = j.rc; /* else the receiver is gone: that is the error (the caller removes the copy) */
+out:
+	pthread_cond_destroy(&j.cv);
+	pthread_mutex_destroy(&j.mu);
+	return rc;
+}
+
 int xfer_serve(int fd, struct rfsm *f, const char *scratch_parent)
 {
 	char scratch[PATH_MAX];
@@ -214,12 +285,12 @@ int xfer_serve(int fd, struct rfsm *f, const char *scratch_parent)
 		rc = rc ? rc : arc;
 		goto out;
 	}
-	rc = rfsm_copy(f, le_get64(req + 8), scratch, &index);
-	if (rc) {
+	rc = make_copy(fd, f, le_get64(req + 8), scratch, &index);
+	if (rc == -ESTALE || (rc && rc != -EPIPE && rc != -ECONNRESET && rc != -ETIMEDOUT)) {
 		arc = send_answer(fd, (uint32_t)-rc, 0, index);
 		if (arc == 0 && rc == -ESTALE)
 			rc = 0; /* answered: it asked for more than this store holds */
-	} else {
+	} else if (rc == 0) {
 		rc = send_copy(fd, scratch, index);
 	}
 	arc = futil_rmtree(scratch);
@@ -385,8 +456,10 @@ int xfer_fetch(const char *host, unsigned port, uint64_t self, uint64_t min_inde
 	le_put32(req + MUX_MAGIC_LEN + 16, XFER_VERSION);
 	le_put32(req + MUX_MAGIC_LEN + 20, 0);
 	rc = write_full(fd, req, sizeof(req));
-	if (rc == 0)
-		rc = read_full(fd, ans, sizeof(ans));
+	do
+		if (rc == 0)
+			rc = read_full(fd, ans, sizeof(ans));
+	while (rc == 0 && le_get32(ans) == XFER_WAIT); /* the sender is still copying */
 	if (rc) {
 		fail(err, errlen, rc, "asking for a copy: %s", strerror(-rc));
 		goto out;

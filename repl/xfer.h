@@ -8,7 +8,10 @@
  *
  *   request   magic "KVXFR01\n" (8), requester u64, min_index u64, version u32 = 1, zero u32
  *   answer    status u32 (0, or the errno why not: ESTALE = the sender holds less than
- *             min_index), files u32, index u64 (the copy holds every entry up to at least this)
+ *             min_index), files u32, index u64 (the copy holds every entry up to at least this);
+ *             before it, while the copy is being made, any number of answers with status
+ *             0xffffffff ("wait"), one every 5 s, so that a large copy does not look like a
+ *             sender that went silent
  *   per file  name_len u16 (1..255), name, size u64, then chunks of len u32 (1..1 MiB),
  *             crc32c u32 of the chunk, the bytes; the lengths add up to size
  *   end       u32 "KVXE"

@@ -7,6 +7,7 @@
  * crash interrupted. */
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <raft.h>
 #include <raft/fixture.h>
@@ -26,6 +27,9 @@
 #include "entry.h"
 #include "fsm.h"
 #include "repl.h"
+#include "crc32c.h"
+#include "mux.h"
+#include "xfer.h"
 #include "kv.h"
 #include "le.h"
 #include "testutil.h"
@@ -1098,6 +1102,246 @@ START_TEST(options_split_between_replication_and_the_store)
 }
 END_TEST
 
+/* ---- the transfer of a copy (xfer.h), each side against a scripted other side ------------- */
+
+struct listener {
+	int fd;
+	unsigned port;
+};
+
+static void listen_any(struct listener *l)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l->fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(l->fd, 0);
+	ck_assert_int_eq(bind(l->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(l->fd, 4), 0);
+	ck_assert_int_eq(getsockname(l->fd, (struct sockaddr *)&sa, &len), 0);
+	l->port = ntohs(sa.sin_port);
+}
+
+/* A sender that answers with these bytes (after reading the request) and closes. */
+struct script {
+	struct listener l;
+	const uint8_t *bytes;
+	size_t len;
+	pthread_t t;
+};
+
+static void *script_main(void *arg)
+{
+	struct script *sc = arg;
+	uint8_t req[MUX_MAGIC_LEN + 24];
+	int fd = accept(sc->l.fd, NULL, NULL);
+	if (fd >= 0) {
+		size_t got = 0;
+		while (got < sizeof(req)) {
+			ssize_t n = read(fd, req + got, sizeof(req) - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (sc->len)
+			ck_assert_int_eq(tu_write_all(fd, sc->bytes, sc->len), 0);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Fetch from a sender that sends `bytes`: xfer_fetch's result and message. */
+static int fetch_from_script(const uint8_t *bytes, size_t len, char *err, size_t errlen,
+			     const char *dest)
+{
+	struct script sc = { .bytes = bytes, .len = len };
+	uint64_t index;
+	listen_any(&sc.l);
+	ck_assert_int_eq(pthread_create(&sc.t, NULL, script_main, &sc), 0);
+	int rc = xfer_fetch("127.0.0.1", sc.l.port, 9, 5, dest, &index, err, errlen);
+	pthread_join(sc.t, NULL);
+	close(sc.l.fd);
+	return rc;
+}
+
+/* An answer and one file "f" whose one chunk is `data` (crc as given). */
+static size_t one_file_answer(uint8_t *buf, const char *name, const char *data, uint32_t crc,
+			      uint32_t chunk_len)
+{
+	size_t at = 0, nlen = strlen(name), dlen = strlen(data);
+	le_put32(buf + at, 0);
+	le_put32(buf + at + 4, 1);
+	le_put64(buf + at + 8, 77);
+	at += 16;
+	le_put16(buf + at, (uint16_t)nlen);
+	memcpy(buf + at + 2, name, nlen);
+	le_put64(buf + at + 2 + nlen, dlen);
+	at += 2 + nlen + 8;
+	le_put32(buf + at, chunk_len);
+	le_put32(buf + at + 4, crc);
+	memcpy(buf + at + 8, data, dlen);
+	at += 8 + dlen;
+	le_put32(buf + at, 0x4558564bu);
+	return at + 4;
+}
+
+static void fresh_dir(const char *dir)
+{
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+}
+
+START_TEST(a_fetch_refuses_what_a_sender_must_not_send)
+{
+	char root[256], dest[512], err[512];
+	uint8_t buf[512];
+	size_t len;
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(dest, sizeof(dest), "%s/dest", root);
+
+	/* a well-formed one, to show the others fail for their flaw alone */
+	fresh_dir(dest);
+	len = one_file_answer(buf, "f", "hello", crc32c(0, "hello", 5), 5);
+	ck_assert_int_eq(fetch_from_script(buf, len, err, sizeof(err), dest), 0);
+	char *text = NULL;
+	char path[600];
+	snprintf(path, sizeof(path), "%s/f", dest);
+	ck_assert_int_eq(tu_read_file(path, &text, NULL), 0);
+	ck_assert_str_eq(text, "hello");
+	free(text);
+
+	fresh_dir(dest);
+	len = one_file_answer(buf, "f", "hello", crc32c(0, "hellO", 5), 5);
+	ck_assert_int_eq(fetch_from_script(buf, len, err, sizeof(err), dest), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "fails its checksum"));
+
+	fresh_dir(dest);
+	len = one_file_answer(buf, "../escape", "hello", crc32c(0, "hello", 5), 5);
+	ck_assert_int_eq(fetch_from_script(buf, len, err, sizeof(err), dest), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "no plain name"));
+	snprintf(path, sizeof(path), "%s/escape", root);
+	ck_assert_int_eq(access(path, F_OK), -1);
+
+	fresh_dir(dest);
+	len = one_file_answer(buf, "f", "hello", crc32c(0, "hello", 5), 6);
+	ck_assert_int_eq(fetch_from_script(buf, len, err, sizeof(err), dest), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "a chunk of 6 bytes"));
+
+	fresh_dir(dest); /* cut short in the middle of the data */
+	len = one_file_answer(buf, "f", "hello", crc32c(0, "hello", 5), 5);
+	ck_assert_int_eq(fetch_from_script(buf, len - 7, err, sizeof(err), dest), -ECONNRESET);
+
+	fresh_dir(dest); /* no end marker */
+	ck_assert_int_eq(fetch_from_script(buf, len - 4, err, sizeof(err), dest), -ECONNRESET);
+	ck_assert_ptr_nonnull(strstr(err, "the end of the copy"));
+
+	fresh_dir(dest); /* a sender that holds too little */
+	le_put32(buf, ESTALE);
+	le_put32(buf + 4, 0);
+	le_put64(buf + 8, 3);
+	ck_assert_int_eq(fetch_from_script(buf, 16, err, sizeof(err), dest), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(err, "up to 3 only"));
+
+	fresh_dir(dest); /* waits, then the answer */
+	uint8_t waits[48 + 512];
+	for (int i = 0; i < 3; i++) {
+		le_put32(waits + 16 * i, 0xffffffffu);
+		memset(waits + 16 * i + 4, 0, 12);
+	}
+	len = one_file_answer(waits + 48, "f", "hello", crc32c(0, "hello", 5), 5);
+	ck_assert_int_eq(fetch_from_script(waits, 48 + len, err, sizeof(err), dest), 0);
+
+	fresh_dir(dest); /* nobody there */
+	struct listener l;
+	listen_any(&l);
+	close(l.fd);
+	uint64_t index;
+	ck_assert_int_eq(xfer_fetch("127.0.0.1", l.port, 9, 5, dest, &index, err, sizeof(err)),
+			 -ECONNREFUSED);
+	ck_assert_ptr_nonnull(strstr(err, "connecting"));
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
+
+struct serve_job {
+	struct listener l;
+	struct rfsm *f;
+	const char *scratch;
+	int rc;
+	pthread_t t;
+};
+
+static void *serve_main(void *arg)
+{
+	struct serve_job *j = arg;
+	char magic[MUX_MAGIC_LEN];
+	int fd = accept(j->l.fd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(tu_read_line(fd, magic, sizeof(magic) + 1, 10000), MUX_MAGIC_LEN - 1);
+	j->rc = xfer_serve(fd, j->f, j->scratch);
+	return NULL;
+}
+
+START_TEST(a_copy_travels_whole_and_opens_as_the_same_store)
+{
+	char root[256], dir[512], dest[512];
+	struct solo s;
+	struct serve_job j;
+	uint64_t index;
+	char err[256];
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(dir, sizeof(dir), "%s/node", root);
+	snprintf(dest, sizeof(dest), "%s/dest", root);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(mkdir(dest, 0700), 0);
+	solo_open(&s, dir, 0);
+	for (uint64_t i = 2; i < 40; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%" PRIu64, i);
+		ck_assert_int_eq(solo_apply(&s, i, key, "a value"), 0);
+	}
+	memset(&j, 0, sizeof(j));
+	j.f = s.f;
+	j.scratch = dir;
+	listen_any(&j.l);
+	/* asking for more than it holds: refused as stale, nothing sent */
+	ck_assert_int_eq(pthread_create(&j.t, NULL, serve_main, &j), 0);
+	ck_assert_int_eq(xfer_fetch("127.0.0.1", j.l.port, 2, 40, dest, &index, err, sizeof(err)),
+			 -ESTALE);
+	pthread_join(j.t, NULL);
+	ck_assert_int_eq(j.rc, 0);
+	ck_assert_uint_eq(index, 39);
+	/* what it holds: the copy opens and holds everything */
+	ck_assert_int_eq(pthread_create(&j.t, NULL, serve_main, &j), 0);
+	ck_assert_int_eq(xfer_fetch("127.0.0.1", j.l.port, 2, 39, dest, &index, err, sizeof(err)), 0);
+	pthread_join(j.t, NULL);
+	ck_assert_int_eq(j.rc, 0);
+	close(j.l.fd);
+	struct kv_options o;
+	struct kv *c;
+	void *val;
+	uint64_t vlen;
+	kv_options_default(&o);
+	ck_assert_int_eq(kv_open(&c, dest, &o, NULL), 0);
+	ck_assert_int_eq(kv_get(c, "k39", 3, &val, &vlen), 0);
+	ck_assert(vlen == 7 && !memcmp(val, "a value", 7));
+	free(val);
+	ck_assert_int_eq(kv_get(c, REPL_APPLIED_KEY, strlen(REPL_APPLIED_KEY), &val, &vlen), 0);
+	ck_assert_uint_eq(le_get64(val), 39);
+	free(val);
+	ck_assert_int_eq(kv_close(c), 0);
+	/* the sender's scratch copy is gone */
+	char **names;
+	size_t n;
+	ck_assert_int_eq(kvio_posix.list_dir(&kvio_posix, dir, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(strncmp(names[i], "xfer-", 5) != 0, "%s left behind", names[i]);
+	kvio_free_names(names, n);
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -1127,6 +1371,10 @@ int main(void)
 	tcase_add_test(tf, a_bad_cluster_file_is_refused_naming_the_line);
 	tcase_add_test(tf, a_missing_cluster_file_says_so);
 	suite_add_tcase(su, tf);
+	TCase *tx = tcase_create("xfer");
+	tcase_add_test(tx, a_fetch_refuses_what_a_sender_must_not_send);
+	tcase_add_test(tx, a_copy_travels_whole_and_opens_as_the_same_store);
+	suite_add_tcase(su, tx);
 	TCase *tu = tcase_create("uv");
 	tcase_set_timeout(tu, 300);
 	tcase_add_test(tu, three_nodes_elect_a_leader_and_replicate_a_write_to_all);
