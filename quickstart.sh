@@ -6,13 +6,14 @@
 # Unmount with: fusermount3 -u ~/kvfs   (everything written is flushed first)
 set -eu
 cd "$(dirname "$0")"
-if ! command -v meson >/dev/null || ! pkg-config --exists check fuse3 2>/dev/null ||
+if ! command -v meson >/dev/null || ! pkg-config --exists check fuse3 raft libuv 2>/dev/null ||
 	! command -v fusermount3 >/dev/null; then
 	sudo_cmd=""
 	[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 	$sudo_cmd apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
-		meson ninja-build pkg-config gcc check libfuse3-dev fuse3 python3 >/dev/null
+		meson ninja-build pkg-config gcc check libfuse3-dev fuse3 python3 libraft-dev libuv1-dev \
+		>/dev/null
 fi
 [ -d build/meson-private ] || meson setup build >/dev/null
 ninja -C build >/dev/null
