@@ -8,9 +8,6 @@
 
 #include "kvcmd.h"
 #include "kvquote.h"
-#include "repl.h"
-
-#define INTERNAL_PREFIX "/raft/" /* a node's own keys (repl/fsm.h REPL_INTERNAL_PREFIX) */
 
 static const struct {
 	const char *name;
@@ -544,43 +541,15 @@ static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw, co
 	return replied(out_status(out), KVCMD_REPLIED);
 }
 
-/* ---- STATS ---------------------------------------------------------------------------------- */
+/* ---- STATS and what a node of a replicated group needs (kvcmd_repl.c) ------------------------ */
 
-/* STATS: like LIST, a count line, then that many "name: value" lines: replication's first (on a
- * node), then the store's. */
-static int run_stats(FILE *out, struct kv *kv, struct repl *r)
+int kvcmd_stats(FILE *out, struct kv *kv, const char (*extra)[KVCMD_STAT_LINE], unsigned nextra)
 {
-	char lines[64][160];
+	char lines[16][KVCMD_STAT_LINE];
 	unsigned n = 0;
 	struct kv_stats st;
 
 #define LINE(...) snprintf(lines[n++], sizeof(lines[0]), __VA_ARGS__)
-	if (r) {
-		struct repl_stats rs;
-		char addr[64];
-		uint64_t lid;
-
-		repl_stats(r, &rs);
-		LINE("node: %" PRIu64, rs.node);
-		LINE("role: %s", repl_role_name(rs.role));
-		LINE("term: %" PRIu64, rs.term);
-		if (repl_leader(r, &lid, addr, sizeof(addr)) == 0)
-			LINE("leader: %" PRIu64 " %s", lid, addr);
-		else
-			LINE("leader: (none)");
-		LINE("last_index: %" PRIu64, rs.last_index);
-		LINE("commit_index: %" PRIu64, rs.commit_index);
-		LINE("applied_index: %" PRIu64, rs.applied_index);
-		LINE("store_applied_index: %" PRIu64, rs.store_applied);
-		LINE("snapshot_index: %" PRIu64, rs.snapshot_index);
-		LINE("raft_snapshots: %" PRIu64, rs.snapshots);
-		LINE("installs: %" PRIu64, rs.installs);
-		LINE("replayed_skipped: %" PRIu64, rs.skipped);
-		LINE("store_error: %s", rs.store_error ? strerror(-rs.store_error) : "none");
-		for (unsigned i = 0; i < rs.npeers; i++)
-			LINE("match_index[%" PRIu64 "]: %" PRIu64, rs.peers[i].id,
-			     rs.peers[i].match_index);
-	}
 	if (kv) {
 		kv_stats(kv, &st);
 		LINE("keys: %" PRIu64, st.keys);
@@ -596,142 +565,45 @@ static int run_stats(FILE *out, struct kv *kv, struct repl *r)
 		LINE("read_only: %s", st.read_only ? "yes" : "no");
 	}
 #undef LINE
-	fprintf(out, "%u\n", n);
+	fprintf(out, "%u\n", nextra + n);
+	for (unsigned i = 0; i < nextra; i++)
+		fprintf(out, "%s\n", extra[i]);
 	for (unsigned i = 0; i < n; i++)
 		fprintf(out, "%s\n", lines[i]);
 	return replied(out_status(out), KVCMD_REPLIED);
 }
 
-/* ---- a node of a replicated group ------------------------------------------------------------ */
-
-static int internal_key(const char *key, size_t klen)
+int kvcmd_reply_err(FILE *out, const char *fmt, ...)
 {
-	size_t plen = strlen(INTERNAL_PREFIX);
-	return klen >= plen && memcmp(key, INTERNAL_PREFIX, plen) == 0;
+	va_list ap;
+
+	fputs("ERR ", out);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+	return replied(out_status(out), KVCMD_REPLIED_ERR);
 }
 
-/* A write through raft that did not return OK: what the client must know, above all whether it
- * may still have happened. */
-static int reply_repl_error(struct repl *r, FILE *out, int rc)
+int kvcmd_reply_ok(FILE *out, const char *text)
 {
-	char addr[64];
-	uint64_t id;
-
-	switch (rc) {
-	case -EROFS:
-		if (repl_leader(r, &id, addr, sizeof(addr)) == 0)
-			return reply_err(out, "not leader; leader is %" PRIu64 " %s", id, addr);
-		return reply_err(out, "not leader; no leader known (an election is on, or this node "
-				 "is cut off)");
-	case -ECONNABORTED:
-		return reply_err(out, "leadership lost before the write committed; it may or may "
-				 "not take effect");
-	case -ETIMEDOUT:
-		return reply_err(out, "no majority acknowledged the write in time; it may or may not "
-				 "take effect");
-	case -ESHUTDOWN:
-		return reply_err(out, "the node is stopping; the write may or may not take effect");
-	case -EFBIG:
-		return reply_err(out, "too large for one replicated write");
-	default:
-		return reply_err(out, "%s; the write may or may not take effect", strerror(-rc));
-	}
+	return reply_ok(out, text);
 }
 
-/* Keys in the store that are replication's own. */
-static int count_internal(void *arg, const void *key, size_t klen, uint64_t size, const void *meta,
-			  size_t mlen)
+int kvcmd_get(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 {
-	uint64_t *n = arg;
-	(void)size;
-	(void)meta;
-	(void)mlen;
-	if (!internal_key(key, klen))
-		return 1;
-	(*n)++;
-	return 0;
+	return run_get(kv, c, out, raw);
 }
 
-/* GET, LIST, SIZE, SNAP and STATS against this node's own store. */
-static int run_local(struct repl *r, const struct kvcmd *c, FILE *out, int raw)
+int kvcmd_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw, const char *hide)
 {
-	struct kv *kv = repl_pin(r);
-	struct kv_stats st;
-	uint64_t internal = 0;
-	int rc;
-
-	if (!kv && c->op != KVCMD_STATS) {
-		repl_unpin(r);
-		return reply_err(out, "this node's store failed; restart the node");
-	}
-	switch (c->op) {
-	case KVCMD_GET:
-		rc = run_get(kv, c, out, raw);
-		break;
-	case KVCMD_LIST:
-		rc = run_list(kv, c, out, raw, INTERNAL_PREFIX);
-		break;
-	case KVCMD_SIZE:
-		kv_stats(kv, &st);
-		rc = kv_scan(kv, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX), count_internal, &internal);
-		rc = rc < 0 ? reply_err(out, "%s", strerror(-rc)) :
-			      replied(kvcmd_reply(out, "%" PRIu64, st.keys - internal), KVCMD_REPLIED);
-		break;
-	case KVCMD_SNAP:
-		rc = kv_snapshot(kv);
-		rc = rc ? reply_durability_error(kv, out, "snapshot", rc) : reply_ok(out, "OK");
-		break;
-	default:
-		rc = run_stats(out, kv, r);
-		break;
-	}
-	repl_unpin(r);
-	return rc;
+	return run_list(kv, c, out, raw, hide);
 }
 
-int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw)
+int kvcmd_snap(struct kv *kv, FILE *out)
 {
-	struct kv_batch *b = NULL;
-	char addr[64];
-	uint64_t id;
-	int rc, absent = 0;
-
-	switch (c->op) {
-	case KVCMD_PUT:
-	case KVCMD_DEL:
-		if (internal_key(c->key, c->klen))
-			return reply_err(out, "keys under %s are replication's own", INTERNAL_PREFIX);
-		rc = kv_batch_new(&b);
-		if (rc == 0)
-			rc = c->op == KVCMD_PUT ?
-				kv_batch_put(b, c->key, c->klen, NULL, 0, c->val, c->vlen) :
-				kv_batch_del(b, c->key, c->klen);
-		if (rc) {
-			kv_batch_free(b);
-			return reply_err(out, "%s", strerror(-rc));
-		}
-		rc = repl_propose(r, b, c->op == KVCMD_DEL ? REPL_REPORT_ABSENT : 0, &absent);
-		kv_batch_free(b);
-		if (rc)
-			return reply_repl_error(r, out, rc);
-		return reply_ok(out, absent ? "(nil)" : "OK");
-	case KVCMD_FLUSH:
-		rc = repl_flush(r);
-		return rc ? reply_repl_error(r, out, rc) : reply_ok(out, "OK");
-	case KVCMD_LEADER:
-		if (repl_leader(r, &id, addr, sizeof(addr)) == 0)
-			return replied(kvcmd_reply(out, "%" PRIu64 " %s", id, addr), KVCMD_REPLIED);
-		return reply_ok(out, "(nil)");
-	case KVCMD_GET:
-	case KVCMD_LIST:
-	case KVCMD_SIZE:
-	case KVCMD_SNAP:
-	case KVCMD_STATS:
-		return run_local(r, c, out, raw);
-	case KVCMD_EXIT:
-		break;
-	}
-	return KVCMD_DO_EXIT;
+	int rc = kv_snapshot(kv);
+	return rc ? reply_durability_error(kv, out, "snapshot", rc) : reply_ok(out, "OK");
 }
 
 int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
@@ -765,7 +637,7 @@ int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 		return reply_err(out, "not a node of a replicated group (start kv_cli with -o "
 				 "cluster=FILE,node=ID)");
 	case KVCMD_STATS:
-		return run_stats(out, kv, NULL);
+		return kvcmd_stats(out, kv, NULL, 0);
 	case KVCMD_EXIT:
 		break;
 	}
