@@ -645,7 +645,10 @@ static int raft_up(struct repl *r)
 	if (rv == 0)
 		rv = raft_start(&r->raft);
 	if (rv) {
-		snprintf(r->start_err, sizeof(r->start_err), "%s", raft_errmsg(&r->raft));
+		/* the most specific message: the transport's (the port), the backend's, raft's */
+		const char *m = r->transport.errmsg[0] ? r->transport.errmsg :
+				r->io.errmsg[0] ? r->io.errmsg : raft_errmsg(&r->raft);
+		snprintf(r->start_err, sizeof(r->start_err), "%s", m[0] ? m : raft_strerror(rv));
 		return rv; /* raft_close, on the way out of the thread, releases the rest */
 	}
 	return 0;

@@ -778,6 +778,23 @@ START_TEST(a_node_with_bad_options_or_files_says_why_and_does_not_start)
 	snprintf(opts, sizeof(opts), "cluster=%s,node=1", cluster);
 	start_fails(opts, store, "not a node's directory");
 	start_fails("cluster=x,node=1,election_ms=1", dir, "election_ms=1");
+	/* its port taken by someone else */
+	{
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		socklen_t len = sizeof(sa);
+		char text[64], busy[512];
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		ck_assert_int_eq(listen(fd, 1), 0);
+		ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+		snprintf(text, sizeof(text), "1 127.0.0.1:%u\n", ntohs(sa.sin_port));
+		snprintf(busy, sizeof(busy), "%s/busy", root);
+		ck_assert_int_eq(tu_write_file(busy, text, strlen(text)), 0);
+		snprintf(opts, sizeof(opts), "cluster=%s,node=1", busy);
+		start_fails(opts, dir, "address already in use");
+		close(fd);
+	}
 	ck_assert_int_eq(tu_rmrf(root), 0);
 }
 END_TEST
