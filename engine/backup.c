@@ -17,10 +17,10 @@
 
 #include "kvio.h"
 #include "logfmt.h"
+#include "progress.h"
 #include "store_internal.h"
 
 #define COPY_CHUNK (1u << 20)
-#define PROGRESS_EVERY (8ull << 20)
 #define WHOLE UINT64_MAX
 
 struct copy_file {
@@ -33,18 +33,9 @@ struct job {
 	const char *dest;
 	struct copy_file *files;
 	size_t n;
-	uint64_t total, done, reported;
+	struct progress meter; /* bytes copied */
 	uint8_t *buf;
 };
-
-static void progress(struct job *j, int last)
-{
-	const struct kv_options *o = &j->s->opt;
-	if (o->progress && (last || j->done - j->reported >= PROGRESS_EVERY)) {
-		o->progress(o->progress_arg, KV_WORK_BACKUP, j->done, j->total);
-		j->reported = j->done;
-	}
-}
 
 /* dest must be missing or empty; its name is made durable. */
 static int prepare_dest(const struct kvio *io, const char *dest)
@@ -112,8 +103,7 @@ static int copy_bytes(struct job *j, int from, int to, uint64_t len)
 		if (!rc)
 			rc = io->pwrite(io, to, j->buf, want, off);
 		off += want;
-		j->done += want;
-		progress(j, 0);
+		progress_add(&j->meter, want);
 	}
 	return rc;
 }
@@ -221,7 +211,7 @@ int kv_backup(struct kv *s, const char *dest, struct kv_backup_info *info)
 	pthread_mutex_unlock(&s->ckpt_mu);
 	if (rc)
 		goto out;
-	j.total = sizes(&j);
+	progress_start(&j.meter, &s->opt.progress, KV_WORK_BACKUP, sizes(&j));
 	for (size_t k = 0; k < j.n; k++) { /* the checkpoint first: see above */
 		rc = copy_one(&j, &j.files[k]);
 		if (rc) {
@@ -229,11 +219,11 @@ int kv_backup(struct kv *s, const char *dest, struct kv_backup_info *info)
 			goto out;
 		}
 	}
-	progress(&j, 1);
 	info->lsn = lsn;
 	info->files = j.n;
-	info->bytes = j.done;
+	info->bytes = j.meter.done;
 out:
+	progress_end(&j.meter);
 	if (held) {
 		pthread_mutex_lock(&s->ckpt_mu);
 		s->holds--;

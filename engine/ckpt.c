@@ -12,6 +12,7 @@
 #include "crc32c.h"
 #include "le.h"
 #include "lsnname.h"
+#include "progress.h"
 
 /* Writes go out in chunks of this size; reads come in chunks of at most this size. Big enough
  * that syscalls are a rounding error, small enough to stay in cache. */
@@ -206,8 +207,10 @@ static void encode_header(uint8_t hdr[CKPT_HDR_SIZE], uint64_t lsn, uint64_t cou
 	le_put32(hdr + 44, crc32c(0, hdr, 44));
 }
 
-static int write_body(struct writer *wr, const struct kvview *v, uint64_t lsn, struct refs_builder *refs)
+static int write_body(struct writer *wr, const struct kvview *v, uint64_t lsn, struct refs_builder *refs,
+		      const struct kv_progress *progress)
 {
+	struct progress meter = { 0 };
 	uint8_t hdr[CKPT_HDR_SIZE], foot[CKPT_FOOTER_SIZE];
 	struct kvcursor *cur = NULL;
 	const void *key;
@@ -236,10 +239,12 @@ static int write_body(struct writer *wr, const struct kvview *v, uint64_t lsn, s
 	if (rc)
 		goto out;
 	uint64_t written = 0;
+	progress_start(&meter, progress, KV_WORK_CHECKPOINT, count);
 	while (kvcursor_next(cur, &key, &klen, &val) == 1) {
 		rc = write_entry(wr, key, klen, val, refs, &written);
 		if (rc)
 			goto out;
+		progress_add(&meter, 1);
 	}
 	memcpy(foot, CKPT_END_MAGIC, 8);
 	le_put32(foot + 8, wr->file_crc);
@@ -248,13 +253,14 @@ static int write_body(struct writer *wr, const struct kvview *v, uint64_t lsn, s
 	if (!rc)
 		rc = writer_flush(wr);
 out:
+	progress_end(&meter);
 	if (cur)
 		kvcursor_close(cur);
 	return rc;
 }
 
 int ckpt_write(const struct kvio *io, const char *dir, const struct kvview *v, uint64_t lsn,
-	       struct ckpt_refs *refs_out, uint64_t *bytes_out)
+	       const struct kv_progress *progress, struct ckpt_refs *refs_out, uint64_t *bytes_out)
 {
 	char name[64], tmp[PATH_MAX], dst[PATH_MAX];
 	struct writer wr = { .io = io, .fd = -1 };
@@ -270,7 +276,7 @@ int ckpt_write(const struct kvio *io, const char *dir, const struct kvview *v, u
 	rc = io->open(io, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, &wr.fd);
 	if (rc)
 		goto out;
-	rc = write_body(&wr, v, lsn, &refs);
+	rc = write_body(&wr, v, lsn, &refs, progress);
 	if (rc)
 		goto out;
 	rc = io->fdatasync(io, wr.fd);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "index.h"
+#include "kv.h"
 #include "kvio.h"
 
 #define CKPT_MAGIC "KVFSCKP"
@@ -45,10 +46,11 @@ void ckpt_name(char *buf, size_t len, uint64_t lsn);
 /* 0 for ckpt-<16 hex>.kvc, setting lsn; -EINVAL for anything else (temporaries included). */
 int ckpt_parse_name(const char *name, uint64_t *lsn);
 
-/* Write the view as the checkpoint for lsn into dir, durably (its name too). refs (may be NULL)
- * gets the segments it references; bytes_out (may be NULL) its size. */
+/* Write the view as the checkpoint for lsn into dir, durably (its name too), telling progress
+ * (may be NULL) keys written. refs (may be NULL) gets the segments it references; bytes_out
+ * (may be NULL) its size. */
 int ckpt_write(const struct kvio *io, const char *dir, const struct kvview *v, uint64_t lsn,
-	       struct ckpt_refs *refs, uint64_t *bytes_out);
+	       const struct kv_progress *progress, struct ckpt_refs *refs, uint64_t *bytes_out);
 
 /* Load path into the empty index ix (NULL: only verify). 0, or -EBADMSG with *bad_off the offset
  * of the first damaged header, entry or footer; -EPROTONOSUPPORT for another version; other

@@ -9,6 +9,7 @@
 
 #include "index.h"
 #include "kv.h"
+#include "progress.h"
 #include "record.h"
 #include "segtab.h"
 #include "store_internal.h"
@@ -110,7 +111,8 @@ static int cmp_u64(const void *a, const void *b)
  * *dead: sealed segments with nothing live (a checkpoint deletes them). */
 enum pick { PICK_POLICY, PICK_HALF_DEAD, PICK_ALL };
 
-static int pick_victims(struct kv *s, enum pick how, uint64_t **out, size_t *nout, int *dead)
+static int pick_victims(struct kv *s, enum pick how, uint64_t budget, uint64_t **out, size_t *nout,
+			int *dead)
 {
 	struct seg_info *info;
 	struct wal_stats ws;
@@ -152,7 +154,12 @@ static int pick_victims(struct kv *s, enum pick how, uint64_t **out, size_t *nou
 		return -ENOMEM;
 	}
 	size_t m = 0;
+	uint64_t moving = 0;
 	for (size_t i = 0; i < k; i++) {
+		/* a full disk: only as much as the room there is to write it (the first always) */
+		if (how == PICK_HALF_DEAD && m && moving + info[i].live > budget)
+			break;
+		moving += info[i].live;
 		v[m++] = info[i].first_lsn;
 		/* emptying it frees size - live (the live bytes are written again elsewhere) */
 		bytes -= info[i].size - info[i].live;
@@ -277,27 +284,37 @@ static uint64_t now_ns(void)
 
 /* One pass: pick, collect, move, checkpoint. With throttle, the pass sleeps as long as it
  * worked after every batch (half the time at most goes to cleaning). clean_mu held. */
-static int clean_pass(struct kv *s, enum pick how, int throttle, const int *stop, uint64_t *moved)
+static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle, const int *stop,
+		      uint64_t *moved)
 {
 	int force = how == PICK_ALL;
+	/* a full disk: records small enough for the room there is */
+	uint64_t batch_max = how == PICK_HALF_DEAD && budget / 4 < BATCH_BYTES ? budget / 4 : BATCH_BYTES;
 	uint64_t *victims = NULL;
 	size_t nv = 0;
 	int dead = 0, rc;
 	struct plan pl = { 0 };
 
 	*moved = 0;
-	rc = pick_victims(s, how, &victims, &nv, &dead);
+	rc = pick_victims(s, how, budget, &victims, &nv, &dead);
 	if (rc)
 		return rc;
 	if (nv || force) {
-		rc = collect(s, victims, nv, force || nv, &pl);
+		struct progress meter;
+		uint64_t live = 0;
+		/* merging fragmented values takes room: not when the disk is full */
+		rc = collect(s, victims, nv, how != PICK_HALF_DEAD && (force || nv), &pl);
+		for (size_t i = 0; i < pl.n; i++)
+			live += pl.p[i].e.len;
+		progress_start(&meter, &s->opt.progress, KV_WORK_CLEANER, live);
 		for (size_t i = 0; !rc && i < pl.n;) {
 			size_t j = i;
 			uint64_t bytes = 0;
-			while (j < pl.n && (j == i || bytes + pl.p[j].e.len <= BATCH_BYTES))
+			while (j < pl.n && (j == i || bytes + pl.p[j].e.len <= batch_max))
 				bytes += pl.p[j++].e.len;
 			uint64_t t0 = now_ns();
 			rc = move_batch(s, &pl, i, j, moved);
+			progress_add(&meter, bytes);
 			i = j;
 			if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
 				break;
@@ -308,6 +325,7 @@ static int clean_pass(struct kv *s, enum pick how, int throttle, const int *stop
 				nanosleep(&ts, NULL);
 			}
 		}
+		progress_end(&meter);
 	}
 	plan_free(&pl);
 	free(victims);
@@ -326,7 +344,7 @@ void cleaner_run(struct kv *s, const int *stop)
 {
 	uint64_t moved;
 	pthread_mutex_lock(&s->clean_mu);
-	int rc = clean_pass(s, PICK_POLICY, 1, stop, &moved);
+	int rc = clean_pass(s, PICK_POLICY, 0, 1, stop, &moved);
 	pthread_mutex_unlock(&s->clean_mu);
 	if (rc && rc != -EROFS)
 		kv_log(s, "%s: cleaner pass failed: %s (space is reclaimed later)", s->dir, strerror(-rc));
@@ -338,15 +356,15 @@ int kv_clean(struct kv *s, int force, uint64_t *moved)
 	if (s->opt.read_only)
 		return -EROFS;
 	pthread_mutex_lock(&s->clean_mu);
-	int rc = clean_pass(s, force ? PICK_ALL : PICK_POLICY, 0, NULL, &m);
+	int rc = clean_pass(s, force ? PICK_ALL : PICK_POLICY, 0, 0, NULL, &m);
 	pthread_mutex_unlock(&s->clean_mu);
 	if (moved)
 		*moved = m;
 	return rc;
 }
 
-int cleaner_make_room(struct kv *s)
+int cleaner_make_room(struct kv *s, uint64_t budget)
 {
 	uint64_t moved;
-	return clean_pass(s, PICK_HALF_DEAD, 0, NULL, &moved);
+	return clean_pass(s, PICK_HALF_DEAD, budget, 0, NULL, &moved);
 }

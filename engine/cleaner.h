@@ -13,7 +13,8 @@ struct kv;
 
 /* One background round if the policy asks for it; gives up early when *stop is set. */
 void cleaner_run(struct kv *s, const int *stop);
-/* The disk is full: one pass over every sealed segment under half live, whatever the policy
- * says, unthrottled. clean_mu held. */
-int cleaner_make_room(struct kv *s);
+/* The disk is full: one pass over the emptiest sealed segments under half live, whatever the
+ * policy says, unthrottled, moving at most about budget live bytes (the room its records may
+ * take: the space reserve's); no merging of fragmented values. clean_mu held. */
+int cleaner_make_room(struct kv *s, uint64_t budget);
 #endif

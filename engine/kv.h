@@ -39,7 +39,17 @@ enum kv_recovery {
 
 /* Long work, for progress reports. */
 enum kv_work {
-	KV_WORK_BACKUP, /* kv_backup copying files */
+	KV_WORK_RECOVERY,   /* opening: reading the log after the checkpoint (bytes) */
+	KV_WORK_CHECKPOINT, /* writing a checkpoint (keys) */
+	KV_WORK_CLEANER,    /* a cleaner pass moving live bytes (bytes) */
+	KV_WORK_CHECK,      /* kv_check reading every value byte (bytes) */
+	KV_WORK_BACKUP,     /* kv_backup copying files (bytes) */
+};
+/* Called from the thread doing the work: once at its start (done 0), about a hundred times
+ * along, once at its end with end set (done == total when it completed, less when it failed). */
+struct kv_progress {
+	void (*fn)(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end);
+	void *arg;
 };
 
 struct kv_options {
@@ -57,10 +67,8 @@ struct kv_options {
 	 * caller to print. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
-	/* Long work's progress, for a terminal or a log: done of total bytes, from the thread doing
-	 * it, every few MiB and once at the end. NULL: none. */
-	void (*progress)(void *arg, enum kv_work what, uint64_t done, uint64_t total);
-	void *progress_arg;
+	/* Long work's progress, for a terminal or a log (fn NULL: none). */
+	struct kv_progress progress;
 };
 
 void kv_options_default(struct kv_options *o);
@@ -155,11 +163,14 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 /* Flushes, stops background work, releases everything; returns the flush result. */
 int kv_close(struct kv *s);
 
-/* Verify without changing anything: 0 clean (maybe with a torn tail), -EUCLEAN damaged. */
-int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep);
+/* Verify without changing anything: 0 clean (maybe with a torn tail), -EUCLEAN damaged.
+ * io NULL: kvio_posix; progress may be NULL. */
+int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *progress,
+	     struct kv_report *rep);
 /* Keep everything before the first damage; set damaged files aside as NAME.damaged (then
  * NAME.damaged-2, -3, ... if taken), never deleting them. */
-int kv_salvage(const char *dir, const struct kvio *io, struct kv_report *rep);
+int kv_salvage(const char *dir, const struct kvio *io, const struct kv_progress *progress,
+	       struct kv_report *rep);
 
 /* An atomic group of operations: one log record under one LSN, so after a crash either all of
  * it or none of it is there. Operations apply in order; one whose precondition does not hold

@@ -5,6 +5,7 @@
  * and EINTR are the implementation's problem, never the caller's. */
 #ifndef KVFS_KVIO_H
 #define KVFS_KVIO_H
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -40,6 +41,11 @@ struct kvio {
 extern const struct kvio kvio_posix;
 
 /* Helpers built on the seam. */
+/* No room: a full disk, or the owner's quota reached. */
+static inline int kvio_no_room(int rc)
+{
+	return rc == -ENOSPC || rc == -EDQUOT;
+}
 void kvio_free_names(char **names, size_t count);
 /* Close a descriptor nothing was written through (or whose writes were already synced): a
  * failed close loses nothing, so it is neither retried (Linux frees the descriptor anyway) nor

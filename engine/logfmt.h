@@ -52,7 +52,10 @@
 #define REC_OFF_RESERVED 26
 #define REC_OFF_BODY_CRC 28
 
-#define REC_TYPE_OPS 1u /* payload: a batch of operations (record.h) */
+#define REC_TYPE_OPS 1u  /* payload: a batch of operations (record.h) */
+#define REC_TYPE_MARK 2u /* no payload: written, and synced, when a store closes cleanly, so that
+			  * its base vouches for every record before it (damage among them is then
+			  * damage, never a torn tail) */
 
 /* A record's payload never exceeds this: one maximal write plus its chunk checksums, keys and
  * framing. It fits the u32 length field. */

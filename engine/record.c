@@ -294,6 +294,21 @@ void batch_reader(const struct kv_batch *b, struct rec_reader *r, uint32_t *coun
 	*count = b->count;
 }
 
+int batch_frees_space(const struct kv_batch *b)
+{
+	struct rec_reader r;
+	struct rec_op_view op;
+	uint32_t count;
+	int frees = 0, relocates = 0;
+
+	batch_reader(b, &r, &count);
+	for (uint32_t i = 0; i < count && rec_reader_next(&r, &op) == 1; i++) {
+		frees |= op.op == REC_OP_DEL || op.op == REC_OP_TRUNCATE || op.op == REC_OP_PUNCH;
+		relocates |= op.op == REC_OP_RELOCATE;
+	}
+	return relocates || (frees && b->data_bytes == 0);
+}
+
 int batch_iov(const struct kv_batch *b, struct iovec **iov_out, int *iovcnt, uint64_t *len, uint32_t *crc)
 {
 	struct iovec *iov = malloc((2 * b->ndata + 1) * sizeof(*iov));

@@ -93,6 +93,10 @@ void batch_reader(const struct kv_batch *b, struct rec_reader *r, uint32_t *coun
 /* The payload as an I/O vector (*iov malloc'd, the caller frees it; it points into the batch and
  * its data), its length and its crc32c, computed without reading the data again. */
 int batch_iov(const struct kv_batch *b, struct iovec **iov, int *iovcnt, uint64_t *len, uint32_t *crc);
+/* 1 for a batch that makes room rather than taking it: the cleaner's relocations, or deletions,
+ * truncations and punches carrying no data (with the metadata edits that go with them). Such a
+ * batch may use the space reserve of a full disk. */
+int batch_frees_space(const struct kv_batch *b);
 /* The cleaner's operation: move the pieces (ascending, disjoint file ranges of key) whose bytes
  * are data, the pieces' bytes back to back. */
 int batch_relocate(struct kv_batch *b, const void *key, size_t klen, const struct reloc_piece *pieces,

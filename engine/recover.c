@@ -10,6 +10,7 @@
  *   cut, reported as zeros. A bad record with a valid record anywhere after it is damage.
  * - A checksum-valid record whose payload does not parse is damage.
  * - Damage among records the checkpoint already holds is reported and skipped: it costs nothing. */
+#include "progress.h"
 #include "recover.h"
 
 #include <errno.h>
@@ -58,7 +59,11 @@ struct rplan {
 	char **copy;
 	size_t n_copy;
 	int salvage; /* planned in salvage mode */
+	int tail_marked; /* the last record replayed is a close mark (or none was replayed) */
 	struct ckpt_refs refs;
+	/* salvage: the keys whose values lost bytes (to be deleted once the store is open) */
+	struct lost_key { uint8_t *key; size_t len; } *lost;
+	size_t n_lost;
 };
 
 static int name_push(char ***list, size_t *n, const char *name)
@@ -114,6 +119,7 @@ struct scan {
 	struct region { uint64_t seg, lo, hi; } *dmg;
 	size_t ndmg;
 	int readonly; /* sync nothing */
+	struct progress meter; /* bytes of the segments replayed */
 };
 
 static uint64_t *crc_work(struct scan *sc)
@@ -425,7 +431,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	char path[PATH_MAX];
 	struct logseg ls;
 	struct seg_header h;
-	uint64_t first = sc->segs[i].first_lsn, off = SEG_HDR_SIZE;
+	uint64_t first = sc->segs[i].first_lsn, off = SEG_HDR_SIZE, counted = 0;
 	int rc;
 
 	*stop = 0;
@@ -497,8 +503,10 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		}
 		struct rec_reader rr;
 		struct rec_loc loc = { .seg = first, .pos = off + REC_HDR_SIZE };
-		int vrc = rh.type != REC_TYPE_OPS ? -EPROTO : rec_reader_init(&rr, payload, rh.len);
-		if (!vrc)
+		int mark = rh.type == REC_TYPE_MARK;
+		int vrc = mark ? (rh.len ? -EBADMSG : 0)
+			       : rh.type != REC_TYPE_OPS ? -EPROTO : rec_reader_init(&rr, payload, rh.len);
+		if (!vrc && !mark)
 			vrc = sc->ix && !covered ? apply_record(sc->ix, &rr, &loc)
 						 : rec_validate(payload, rh.len, 0);
 		if ((vrc == -EBADMSG || vrc == -EPROTO) && covered) {
@@ -516,16 +524,21 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 			goto out;
 		}
 		if (!covered) {
-			sc->rep->records_replayed++;
+			sc->rep->records_replayed += !mark;
 			sc->plan->wal_bytes += REC_HDR_SIZE + rh.len;
 			sc->expected = rh.lsn + 1;
+			sc->plan->tail_marked = mark;
 		}
 		sc->last_lsn = rh.lsn;
 		off += REC_HDR_SIZE + rh.len;
+		progress_add(&sc->meter, REC_HDR_SIZE + rh.len);
+		counted += REC_HDR_SIZE + rh.len;
 	}
 	/* a segment that ends exactly at its last record */
 	plan_resume(sc, i, h.salt, ls.size, ls.size);
 out:
+	if (sc->segs[i].size > counted) /* its header, its unused preallocation, what was cut */
+		progress_add(&sc->meter, sc->segs[i].size - counted);
 	logseg_close(&ls);
 	return rc;
 }
@@ -601,6 +614,20 @@ static int is_lost(const struct scan *sc, uint64_t seg)
  * range among records the checkpoint holds)? Replay did not need those places, but a value whose
  * extent points there has lost bytes: strict refuses, naming the first such key; salvage opens
  * and says how many keys and which first (their reads fail with EIO, never return wrong bytes). */
+static int lost_key_push(struct rplan *p, const void *key, size_t klen)
+{
+	struct lost_key *a = realloc(p->lost, (p->n_lost + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	p->lost = a;
+	a[p->n_lost].key = malloc(klen ? klen : 1);
+	if (!a[p->n_lost].key)
+		return -ENOMEM;
+	memcpy(a[p->n_lost].key, key, klen);
+	a[p->n_lost++].len = klen;
+	return 0;
+}
+
 static int assess_lost(struct scan *sc)
 {
 	struct kvcursor *c;
@@ -639,8 +666,12 @@ static int assess_lost(struct scan *sc)
 			snprintf(sc->rep->lost_key, sizeof(sc->rep->lost_key), "%.*s",
 				 (int)(klen < sizeof(sc->rep->lost_key) - 1 ? klen : sizeof(sc->rep->lost_key) - 1),
 				 (const char *)key);
+		if (hit && sc->mode == RECOVER_SALVAGE && !rc)
+			rc = lost_key_push(sc->plan, key, klen);
 	}
 	kvcursor_close(c);
+	if (rc)
+		return rc;
 	if (!sc->rep->lost_keys)
 		return 0;
 	char name[32];
@@ -757,26 +788,14 @@ static int register_segments(struct scan *sc, struct segtab *segs)
 	return 0;
 }
 
-static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
-		      struct segtab *segs, struct rplan **plan_out, struct kv_report *rep, int readonly);
-
-int recovery_scan(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
-		  struct segtab *segs, struct rplan **plan_out, struct kv_report *rep)
+int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segtab *segs,
+		  struct rplan **plan_out, struct kv_report *rep)
 {
-	return scan_store(io, dir, mode, ix, segs, plan_out, rep, 0);
-}
-
-int recovery_scan_readonly(const struct kvio *io, const char *dir, enum recovery_mode mode,
-			   struct kvindex **ix, struct segtab *segs, struct rplan **plan_out, struct kv_report *rep)
-{
-	return scan_store(io, dir, mode, ix, segs, plan_out, rep, 1);
-}
-
-static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode mode, struct kvindex **ix,
-		      struct segtab *segs, struct rplan **plan_out, struct kv_report *rep, int readonly)
-{
+	const struct kvio *io = in->io;
+	const char *dir = in->dir;
+	enum recovery_mode mode = in->mode;
 	struct scan sc = { .io = io, .dir = dir, .mode = mode, .rep = rep, .segs_tab = segs,
-			   .readonly = readonly };
+			   .readonly = in->readonly };
 	char **names = NULL;
 	size_t n = 0, ncks = 0;
 	uint64_t *cks = NULL, ck_lsn = 0;
@@ -787,6 +806,7 @@ static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode
 	if (!sc.plan)
 		return -ENOMEM;
 	sc.plan->salvage = mode == RECOVER_SALVAGE;
+	sc.plan->tail_marked = 1;
 	rc = io->list_dir(io, dir, &names, &n);
 	if (rc)
 		goto out;
@@ -853,6 +873,10 @@ static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode
 		sc.nsegs = start; /* nothing after the gap is replayed */
 	}
 	sc.last_lsn = start < sc.nsegs ? sc.segs[start].first_lsn - 1 : ck_lsn;
+	uint64_t to_read = 0;
+	for (size_t i = start; i < sc.nsegs; i++)
+		to_read += sc.segs[i].size;
+	progress_start(&sc.meter, in->progress, KV_WORK_RECOVERY, to_read);
 	for (size_t i = start; i < sc.nsegs; i++) {
 		int stop;
 		rc = scan_segment(&sc, i, &stop);
@@ -861,6 +885,7 @@ static int scan_store(const struct kvio *io, const char *dir, enum recovery_mode
 		if (stop)
 			break;
 	}
+	progress_end(&sc.meter);
 	rep->last_lsn = sc.expected - 1;
 	sc.plan->next_lsn = sc.expected;
 	rc = assess_lost(&sc);
@@ -1040,6 +1065,11 @@ void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_re
 	*wal_bytes = plan->wal_bytes;
 }
 
+int recovery_tail_vouched(const struct rplan *plan)
+{
+	return plan->tail_marked;
+}
+
 const struct ckpt_refs *recovery_refs(const struct rplan *plan)
 {
 	return &plan->refs;
@@ -1061,6 +1091,18 @@ void recovery_free(struct rplan *plan)
 	free(plan->remove);
 	free(plan->aside);
 	free(plan->covered);
+	for (size_t k = 0; k < plan->n_lost; k++)
+		free(plan->lost[k].key);
+	free(plan->lost);
 	ckpt_refs_free(&plan->refs);
 	free(plan);
+}
+
+size_t recovery_lost_keys(const struct rplan *plan, size_t i, const void **key, size_t *klen)
+{
+	if (i < plan->n_lost) {
+		*key = plan->lost[i].key;
+		*klen = plan->lost[i].len;
+	}
+	return plan->n_lost;
 }

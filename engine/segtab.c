@@ -8,16 +8,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "crc32c.h"
 #include "le.h"
 #include "logfmt.h"
 #include "record.h"
 
-/* One open descriptor of a segment, shared by readers; freed by whoever drops the last pin. */
+/* One open descriptor of a segment, shared by readers; freed by whoever drops the last pin.
+ * Descriptors are a cache: at most fd_max are open, the least recently used idle one (no
+ * reader) is closed to open another, so a store of any number of segments stays within the
+ * process's descriptor limit. */
 struct rfd {
-	int fd;       /* -1 until first needed */
+	int fd;        /* -1 until needed (again) */
 	unsigned pins; /* readers using fd, plus one while the segment is in the table */
+	uint64_t used; /* when last pinned (segtab.tick) */
 };
 
 struct seg {
@@ -32,7 +37,12 @@ struct segtab {
 	struct seg *s; /* ascending first_lsn */
 	size_t n, cap;
 	uint64_t bytes, live;
+	unsigned nopen, fd_max; /* descriptors open, and the most kept open */
+	uint64_t tick;
 };
+
+#define FD_MIN 4
+#define FD_MAX 256
 
 int segtab_new(struct segtab **out, const struct kvio *io, const char *dir)
 {
@@ -42,8 +52,39 @@ int segtab_new(struct segtab **out, const struct kvio *io, const char *dir)
 	t->io = io;
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	pthread_mutex_init(&t->mu, NULL);
+	/* a quarter of the process's descriptors at most: the rest are the program's */
+	struct rlimit rl;
+	rlim_t quarter = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur / 4
+											   : FD_MAX;
+	t->fd_max = quarter < FD_MIN ? FD_MIN : quarter > FD_MAX ? FD_MAX : (unsigned)quarter;
 	*out = t;
 	return 0;
+}
+
+/* Close r's descriptor (idle: no reader holds it). t->mu held. */
+static void rfd_close(struct segtab *t, struct rfd *r)
+{
+	if (r->fd < 0)
+		return;
+	kvio_close_quiet(t->io, r->fd); /* read-only: a failed close loses nothing */
+	r->fd = -1;
+	t->nopen--;
+}
+
+/* Make room for one more descriptor: close the least recently used idle one, if any (when
+ * every open one is being read, the cache goes over its size until a reader is done). */
+static void rfd_evict(struct segtab *t)
+{
+	struct rfd *lru = NULL;
+	if (t->nopen < t->fd_max)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		struct rfd *r = t->s[i].rfd;
+		if (r->fd >= 0 && r->pins == 1 && (!lru || r->used < lru->used))
+			lru = r;
+	}
+	if (lru)
+		rfd_close(t, lru);
 }
 
 /* Drop one pin; the last one closes. t->mu held. A failed close of a read-only descriptor loses
@@ -52,7 +93,7 @@ static void rfd_unpin(struct segtab *t, struct rfd *r)
 {
 	if (--r->pins)
 		return;
-	kvio_close_quiet(t->io, r->fd);
+	rfd_close(t, r);
 	free(r);
 }
 
@@ -150,6 +191,7 @@ static int pin(struct segtab *t, uint64_t seg, struct rfd **out)
 	struct rfd *r = t->s[i].rfd;
 	if (r->fd < 0) {
 		char path[PATH_MAX], name[32];
+		rfd_evict(t);
 		seg_name(name, sizeof(name), seg);
 		snprintf(path, sizeof(path), "%s/%s", t->dir, name);
 		rc = t->io->open(t->io, path, O_RDONLY, 0, &r->fd);
@@ -157,8 +199,10 @@ static int pin(struct segtab *t, uint64_t seg, struct rfd **out)
 			r->fd = -1;
 			goto out;
 		}
+		t->nopen++;
 	}
 	r->pins++;
+	r->used = ++t->tick;
 	*out = r;
 out:
 	pthread_mutex_unlock(&t->mu);

@@ -31,6 +31,7 @@
 #include "cleaner.h"
 #include "kv.h"
 #include "logfmt.h"
+#include "progress.h"
 #include "record.h"
 #include "recover.h"
 #include "segtab.h"
@@ -39,6 +40,8 @@
 
 #define RESERVE_NAME "space.reserve"
 #define RESERVE_MIN (4u << 20)
+#define LOST_PER_RECORD 4096
+#define RESERVE_SLACK (64u << 10) /* beside a checkpoint: a segment of deletions */
 #define RESERVE_MAX (256u << 20)
 
 void kv_log(const struct kv *s, const char *fmt, ...)
@@ -151,10 +154,18 @@ int store_ensure_dir(const struct kvio *io, const char *dir)
 
 /* ---- the space reserve ---- */
 
-/* A preallocated file kept so that a full disk can still take a checkpoint (and with it the
- * deletion of dead segments): released when a checkpoint or a make-room finds no space, taken
- * again (twice the last checkpoint's size, at least RESERVE_MIN) once space came back. Best
- * effort: a disk with no room for it simply has less, or none. */
+/* A preallocated file kept so that a full disk can still free space: the records of deletions,
+ * the cleaner's relocations and the checkpoint that then deletes dead segments need room of
+ * their own. Growing data never gets it: when it is lent (reserve_lend), writes that would take
+ * new space fail with ENOSPC until a checkpoint has freed enough to take it back
+ * (reserve_restore). Its size: twice the last checkpoint's plus RESERVE_MIN; on a disk without
+ * room for that as much as there is, down to what one more checkpoint and a segment of
+ * deletions need (reserve_floor). ckpt_mu held. */
+static uint64_t reserve_floor(const struct kv *s)
+{
+	return s->ckpt_file_bytes + RESERVE_SLACK;
+}
+
 static int reserve_take(struct kv *s)
 {
 	char path[PATH_MAX + 32];
@@ -168,17 +179,20 @@ static int reserve_take(struct kv *s)
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
 	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
 	if (rc)
-		return rc;
-	for (uint64_t n = want; n >= RESERVE_MIN / 4; n /= 2) {
+		return kvio_no_room(rc) ? 0 : rc;
+	uint64_t floor = reserve_floor(s) < want ? reserve_floor(s) : want;
+	for (uint64_t n = want; n > s->reserve_bytes; n = n / 2 > floor ? n / 2 : floor) {
 		rc = s->io->fallocate(s->io, fd, 0, n);
 		if (!rc) {
 			s->reserve_bytes = n;
 			break;
 		}
-		if (rc != -ENOSPC)
+		if (!kvio_no_room(rc) || n == floor)
 			break;
 		rc = 0; /* no room for it: a smaller one, or none */
 	}
+	if (kvio_no_room(rc))
+		rc = 0;
 	kvio_close_quiet(s->io, fd); /* nothing in it matters */
 	return rc;
 }
@@ -194,6 +208,32 @@ static int reserve_release(struct kv *s)
 		return rc;
 	s->reserve_bytes = 0;
 	return 1;
+}
+
+static void set_lent(struct kv *s, int lent)
+{
+	pthread_mutex_lock(&s->apply_mu);
+	s->reserve_lent = lent;
+	pthread_mutex_unlock(&s->apply_mu);
+}
+
+int reserve_lend(struct kv *s)
+{
+	int rc = reserve_release(s);
+	if (rc > 0)
+		set_lent(s, 1);
+	return rc;
+}
+
+void reserve_restore(struct kv *s)
+{
+	if (!s->reserve_lent && s->reserve_bytes)
+		return; /* held: sized when it was taken */
+	int rc = reserve_take(s);
+	if (rc)
+		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
+	if (s->reserve_lent && s->reserve_bytes >= reserve_floor(s))
+		set_lent(s, 0);
 }
 
 /* ---- background work ---- */
@@ -398,6 +438,31 @@ out:
 	return rc;
 }
 
+/* Salvage: a key whose value lost bytes to damage is deleted (its bytes stay in the copy of
+ * the damaged segment set aside), in records of their own, then a checkpoint: the store is
+ * whole again, and a strict open finds no live value on the damage. */
+static int forget_lost_values(struct kv *s, const struct rplan *plan)
+{
+	const void *key;
+	size_t klen, n = recovery_lost_keys(plan, 0, &key, &klen);
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i += LOST_PER_RECORD) {
+		struct kv_batch *b;
+		rc = kv_batch_new(&b);
+		for (size_t j = i; !rc && j < n && j < i + LOST_PER_RECORD; j++) {
+			recovery_lost_keys(plan, j, &key, &klen);
+			rc = kv_batch_del(b, key, klen);
+		}
+		if (!rc)
+			rc = store_apply(s, b, NULL);
+		kv_batch_free(b);
+	}
+	if (!rc && n)
+		rc = kv_snapshot(s);
+	return rc;
+}
+
 int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct kv_report *rep_out)
 {
 	struct kv_report local, *rep = rep_out ? rep_out : &local;
@@ -436,8 +501,8 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	rc = make_state(s);
 	if (rc)
 		goto fail;
-	rc = o->read_only ? recovery_scan_readonly(s->io, dir, mode, &s->ix, s->segs, &plan, rep)
-			  : recovery_scan(s->io, dir, mode, &s->ix, s->segs, &plan, rep);
+	struct recovery_in in = { s->io, dir, mode, o->read_only, &o->progress };
+	rc = recovery_scan(&in, &s->ix, s->segs, &plan, rep);
 	if (rc) {
 		if (rc != -EUCLEAN)
 			report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
@@ -445,11 +510,14 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	}
 	recovery_resume(plan, &next_lsn, &resume, &have_resume, &replayed_bytes);
 	s->applied_lsn = next_lsn - 1;
+	s->tail_unvouched = !recovery_tail_vouched(plan);
 	s->ckpt_lsn = rep->snapshot_lsn;
 	s->refs = *recovery_refs(plan);
 	memset((struct ckpt_refs *)recovery_refs(plan), 0, sizeof(struct ckpt_refs)); /* moved to s */
 	if (!o->read_only) {
 		rc = open_for_writing(s, plan, rep);
+		if (!rc)
+			rc = forget_lost_values(s, plan);
 		if (rc)
 			goto fail;
 	}
@@ -476,7 +544,14 @@ int kv_close(struct kv *s)
 	if (s->bg_running)
 		stop_background(s);
 	if (s->wal) {
-		rc = wal_close(s->wal);
+		struct wal_stats ws;
+		wal_get_stats(s->wal, &ws);
+		/* a clean close says so in the log: damage in its last records is then damage */
+		if (!ws.error && !s->failed && (ws.appended_bytes || s->tail_unvouched))
+			rc = wal_mark(s->wal);
+		int crc = wal_close(s->wal);
+		if (!rc)
+			rc = crc;
 		if (rc)
 			kv_log(s, "%s: final flush failed: %s", s->dir, strerror(-rc));
 	}
@@ -486,9 +561,10 @@ int kv_close(struct kv *s)
 
 /* Read every byte the index references, checking its checksums: what --check adds to the
  * recovery scan. The first damaged key is reported. */
-static int verify_data(struct kv *s, struct kv_report *rep)
+static int verify_data(struct kv *s, const struct kv_progress *progress, struct kv_report *rep)
 {
-	struct kvcursor *c;
+	struct progress meter;
+	struct kvcursor *c = NULL;
 	const void *key;
 	size_t klen;
 	const struct kvval *v;
@@ -497,7 +573,21 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 
 	if (!buf)
 		return -ENOMEM;
+	/* the bytes to read: a first pass over the index (memory only) */
+	uint64_t total = 0;
 	rc = kvcursor_open_live(s->ix, NULL, 0, &c);
+	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1) {
+		uint32_t n;
+		const struct kvext *e = kvval_extents(v, &n);
+		for (uint32_t i = 0; i < n; i++)
+			total += e[i].len;
+	}
+	if (c)
+		kvcursor_close(c);
+	c = NULL;
+	progress_start(&meter, progress, KV_WORK_CHECK, total);
+	if (!rc)
+		rc = kvcursor_open_live(s->ix, NULL, 0, &c);
 	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1) {
 		uint32_t n;
 		const struct kvext *e = kvval_extents(v, &n);
@@ -518,6 +608,7 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 					rc = rrc;
 					break;
 				}
+				progress_add(&meter, len);
 			}
 		}
 		if (bad && !rep->data_damaged_keys++)
@@ -528,6 +619,7 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 	if (c)
 		kvcursor_close(c);
 	free(buf);
+	progress_end(&meter);
 	if (!rc && rep->data_damaged_keys) {
 		rep->damaged = 1;
 		rep->problem = KV_PROBLEM_DAMAGE;
@@ -537,8 +629,10 @@ static int verify_data(struct kv *s, struct kv_report *rep)
 	return rc;
 }
 
-int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
+int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *progress,
+	     struct kv_report *rep)
 {
+	struct recovery_in in = { io ? io : &kvio_posix, dir, RECOVER_STRICT, 0, progress };
 	struct kv_options o;
 	struct kv *s;
 	struct rplan *plan = NULL;
@@ -565,16 +659,17 @@ int kv_check(const char *dir, const struct kvio *io, struct kv_report *rep)
 	if (!rc)
 		rc = make_state(s);
 	if (!rc)
-		rc = recovery_scan(s->io, dir, RECOVER_STRICT, &s->ix, s->segs, &plan, rep);
+		rc = recovery_scan(&in, &s->ix, s->segs, &plan, rep);
 	if (!rc)
-		rc = verify_data(s, rep);
+		rc = verify_data(s, progress, rep);
 out:
 	recovery_free(plan);
 	kv_free(s);
 	return rc;
 }
 
-int kv_salvage(const char *dir, const struct kvio *io, struct kv_report *rep)
+int kv_salvage(const char *dir, const struct kvio *io, const struct kv_progress *progress,
+	       struct kv_report *rep)
 {
 	struct kv_options o;
 	struct kv *s = NULL;
@@ -587,6 +682,8 @@ int kv_salvage(const char *dir, const struct kvio *io, struct kv_report *rep)
 	o.sync = KV_SYNC_NONE;
 	o.cleaner = 0;
 	o.log = NULL;
+	if (progress)
+		o.progress = *progress;
 	/* Salvage is an open in point-in-time mode followed by a clean close. */
 	rc = kv_open(&s, dir, &o, &r);
 	*rep = r;
@@ -680,9 +777,11 @@ enum precond { PRE_NONE, PRE_EXISTS };
 
 /* One attempt at logging and applying b. */
 static int apply_once(struct kv *s, const struct rec_reader *r, const struct iovec *iov, int iovcnt,
-		      uint64_t len, uint32_t crc, enum precond pre, const void *key, size_t klen, uint64_t *lsn)
+		      uint64_t len, uint32_t crc, enum precond pre, const void *key, size_t klen, int frees,
+		      uint64_t *lsn)
 {
 	struct rec_loc loc;
+	struct wal_stats ws;
 	int rc;
 
 	pthread_mutex_lock(&s->apply_mu);
@@ -697,9 +796,19 @@ static int apply_once(struct kv *s, const struct rec_reader *r, const struct iov
 	rc = validate_locked(s, r);
 	if (rc)
 		goto unlock;
+	if (s->reserve_lent) {
+		/* the reserve's room is for writes that free space: others get none of it */
+		wal_get_stats(s->wal, &ws);
+		if (!frees && (ws.seg_first_lsn == s->lent_seg || !wal_fits(s->wal, len))) {
+			rc = -ENOSPC;
+			goto unlock;
+		}
+	}
 	rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
 	if (rc)
 		goto unlock;
+	if (s->reserve_lent && loc.seg != ws.seg_first_lsn)
+		s->lent_seg = loc.seg;
 	pthread_rwlock_wrlock(&s->ix_lock);
 	rc = apply_record(s->ix, r, &loc);
 	pthread_rwlock_unlock(&s->ix_lock);
@@ -717,31 +826,42 @@ unlock:
 	return rc;
 }
 
-/* No room for a new log segment: give the space reserve up, checkpoint (which deletes the
- * segments nothing needs any more), and if that is not enough move the live bytes out of mostly
- * dead segments (the cleaner, forced; its own writes may use what the reserve freed), then take
- * the reserve back if there is room. A cleaner pass already running (the cleaner's own writes
- * found no room) only checkpoints. */
-static void make_room(struct kv *s)
+/* No room for a new log segment. A checkpoint deletes the segments nothing needs any more (when
+ * anything changed since the last try) and takes the reserve back if that made room; for
+ * growing data, a cleaner pass then moves the live bytes out of mostly dead segments (its own
+ * records may use the reserve); a write that frees space gets the reserve. A cleaner pass
+ * already running (its own writes found no room) does not start another. */
+static void make_room(struct kv *s, int frees)
 {
+	int rc = 0;
 	pthread_mutex_lock(&s->ckpt_mu);
-	int released = reserve_release(s);
-	int rc = checkpoint_locked(s, NULL);
+	pthread_mutex_lock(&s->apply_mu);
+	uint64_t applied = s->applied_lsn;
+	pthread_mutex_unlock(&s->apply_mu);
+	if (applied != s->room_lsn) {
+		s->room_lsn = applied;
+		rc = checkpoint_locked(s, NULL); /* it takes the reserve back when it can */
+		if (rc)
+			kv_log(s, "%s: out of space, and the checkpoint that would free some failed: %s",
+			       s->dir, strerror(-rc));
+	} else if (s->reserve_lent) {
+		reserve_restore(s); /* space may have come back from elsewhere */
+	}
 	pthread_mutex_unlock(&s->ckpt_mu);
-	if (rc)
-		kv_log(s, "%s: out of space, and the checkpoint that would free some failed: %s", s->dir,
-		       strerror(-rc));
-	if (!rc && pthread_mutex_trylock(&s->clean_mu) == 0) {
-		rc = cleaner_make_room(s);
+	if (!frees && !rc && pthread_mutex_trylock(&s->clean_mu) == 0) {
+		rc = cleaner_make_room(s, s->reserve_bytes / 2);
 		pthread_mutex_unlock(&s->clean_mu);
-		if (rc && rc != -ENOSPC)
+		if (rc && !kvio_no_room(rc))
 			kv_log(s, "%s: out of space, and the cleaner pass that would free some failed: %s",
 			       s->dir, strerror(-rc));
 	}
-	pthread_mutex_lock(&s->ckpt_mu);
-	if (released > 0 && (rc = reserve_take(s)) != 0)
-		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
-	pthread_mutex_unlock(&s->ckpt_mu);
+	if (frees) {
+		pthread_mutex_lock(&s->ckpt_mu);
+		rc = reserve_lend(s);
+		pthread_mutex_unlock(&s->ckpt_mu);
+		if (rc < 0)
+			kv_log(s, "%s/" RESERVE_NAME ": cannot be given up: %s", s->dir, strerror(-rc));
+	}
 }
 
 static int apply_batch(struct kv *s, const struct kv_batch *b, enum precond pre, const void *key, size_t klen,
@@ -762,12 +882,13 @@ static int apply_batch(struct kv *s, const struct kv_batch *b, enum precond pre,
 	rc = batch_iov(b, &iov, &iovcnt, &len, &crc);
 	if (rc)
 		return rc;
-	rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, &lsn);
+	int frees = batch_frees_space(b);
+	rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, frees, &lsn);
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
-	if (rc == -ENOSPC && !ws.error) { /* no room for a new segment (not a failed write) */
-		make_room(s);
-		rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, &lsn);
+	if (kvio_no_room(rc) && !ws.error) { /* no room for a new segment (not a failed write) */
+		make_room(s, frees);
+		rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, frees, &lsn);
 	}
 	free(iov);
 	if (rc)
@@ -887,7 +1008,8 @@ static int snap_take(struct kv *s, const void *key, size_t klen, uint64_t off, u
 			return -ENOMEM;
 		}
 	}
-	memcpy(sn->e, e + first, count * sizeof(*e));
+	if (count) /* an empty value has no extent table at all */
+		memcpy(sn->e, e + first, count * sizeof(*e));
 	sn->n = count;
 	return 0;
 }
@@ -1148,9 +1270,9 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at)
 	 * the checkpoint's extents point into those records. */
 	rc = wal_sync(s->wal, lsn);
 	if (!rc) {
-		rc = ckpt_write(s->io, s->dir, view, lsn, &refs, &bytes);
-		if (rc == -ENOSPC && reserve_release(s) > 0)
-			rc = ckpt_write(s->io, s->dir, view, lsn, &refs, &bytes);
+		rc = ckpt_write(s->io, s->dir, view, lsn, &s->opt.progress, &refs, &bytes);
+		if (kvio_no_room(rc) && reserve_lend(s) > 0) /* a checkpoint frees space */
+			rc = ckpt_write(s->io, s->dir, view, lsn, &s->opt.progress, &refs, &bytes);
 	}
 	kvview_release(view);
 	if (rc)
@@ -1177,8 +1299,7 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at)
 		kv_log(s, "%s: checkpoint %" PRIu64 " is durable but removing what it replaces failed: %s",
 		       s->dir, lsn, strerror(-rc));
 reserve:
-	if (!s->reserve_bytes && (rc = reserve_take(s)) != 0) /* given up for this checkpoint */
-		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
+	reserve_restore(s); /* when lent, or not held */
 	return 0;
 }
 

@@ -24,6 +24,7 @@ struct kv {
 	struct segtab *segs;
 	struct wal *wal;
 	uint64_t applied_lsn; /* apply_mu */
+	int tail_unvouched;   /* recovery replayed records no close mark vouches for */
 	int failed;           /* apply_mu: memory no longer matches the log (ENOMEM mid-record) */
 
 	pthread_mutex_t clean_mu;
@@ -33,6 +34,10 @@ struct kv {
 	uint64_t ckpt_file_bytes;  /* ckpt_mu: its size (the reserve is sized from it) */
 	uint64_t wal_base;         /* appended_bytes at the last checkpoint, minus replayed bytes */
 	uint64_t reserve_bytes;    /* ckpt_mu: the space reserve's size (0: none) */
+	int reserve_lent;          /* ckpt_mu to change, apply_mu too: given to writes that free space;
+				    * other writes may take no new space until it is back */
+	uint64_t lent_seg;         /* apply_mu: a segment made while it was lent (its room is the reserve's) */
+	uint64_t room_lsn;         /* ckpt_mu: applied LSN at make_room's last checkpoint */
 	unsigned holds;            /* ckpt_mu: backups copying files; no file is deleted meanwhile */
 
 	/* background work: automatic checkpoints and the cleaner */
@@ -58,6 +63,11 @@ struct ckpt_point {
 };
 /* A checkpoint and the deletions it allows; ckpt_mu held. at (may be NULL) gets its point. */
 int checkpoint_locked(struct kv *s, struct ckpt_point *at);
+/* The space reserve, ckpt_mu held: give it to the writes that free space (and the cleaner's),
+ * blocking every other write from new space until reserve_restore gets it back (1 when there
+ * was one to give). */
+int reserve_lend(struct kv *s);
+void reserve_restore(struct kv *s);
 /* Create dir if missing and make its name durable in its parent. */
 int store_ensure_dir(const struct kvio *io, const char *dir);
 #endif

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "logfmt.h"
 
 /* Pieces of a record at most this big are gathered into one buffer and written with the header
@@ -111,7 +112,7 @@ static int seg_create(struct wal *w, uint64_t first_lsn, uint64_t need, int *fd_
 	if (rc)
 		return rc;
 	rc = w->io->fallocate(w->io, fd, 0, size);
-	while (rc == -ENOSPC && size > SEG_HDR_SIZE + need) {
+	while (kvio_no_room(rc) && size > SEG_HDR_SIZE + need) {
 		/* No room for a whole segment: a smaller one, down to one just big enough for this
 		 * record, still lets the write through (a disk smaller than segment_bytes stays
 		 * usable). Give back what the failed attempt may have reserved first. */
@@ -321,7 +322,10 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 	}
 	loc->seg = w->seg_first_lsn;
 	loc->pos = w->seg_size + REC_HDR_SIZE;
-	if (w->durable_lsn == w->next_lsn - 1) {
+	/* Start the flusher's clock for the first record not yet covered by a round: also one
+	 * appended while a round's fdatasync runs (that round reset the clock and will not make
+	 * this record durable). Model: tests/model/group_commit.pml (the flusher's clock). */
+	if (w->unsynced_since_ns == 0) {
 		w->unsynced_since_ns = now_ns();
 		pthread_cond_signal(&w->bg_cv);
 	}
@@ -447,6 +451,29 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 	}
 	*out = w;
 	return 0;
+}
+
+int wal_mark(struct wal *w)
+{
+	struct wal_stats st;
+	struct rec_loc loc;
+	uint64_t lsn;
+	wal_get_stats(w, &st);
+	/* synced first, so that the mark's base is the last LSN before it */
+	int rc = wal_sync(w, st.last_lsn);
+	if (!rc)
+		rc = wal_append(w, REC_TYPE_MARK, NULL, 0, 0, crc32c(0, NULL, 0), &lsn, &loc);
+	if (!rc)
+		rc = wal_sync(w, lsn);
+	return rc;
+}
+
+int wal_fits(struct wal *w, uint64_t len)
+{
+	pthread_mutex_lock(&w->mu);
+	int fits = w->seg_size + REC_HDR_SIZE + len <= w->seg_reserved;
+	pthread_mutex_unlock(&w->mu);
+	return fits;
 }
 
 void wal_get_stats(struct wal *w, struct wal_stats *st)

@@ -48,10 +48,17 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 int wal_start_flusher(struct wal *w, unsigned commit_ms, wal_error_fn on_error, void *arg);
 /* Write one record (payload: iov, len bytes, crc32c body_crc) at the end of the log; returns
  * with it in the file, not yet durable. *loc gets where its payload starts. -EROFS after a failed
- * write or sync, -ENOSPC when a new segment cannot be preallocated (nothing logged, not sticky),
+ * write or sync, -ENOSPC or -EDQUOT when a new segment cannot be preallocated (nothing logged, not
+ * sticky),
  * -EFBIG. */
 int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t len,
 	       uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc);
+/* Make every record durable, then append a close mark (REC_TYPE_MARK) vouching for them and
+ * make it durable too. */
+int wal_mark(struct wal *w);
+/* 1 when a record of len payload bytes fits the current segment's preallocated room (no new
+ * disk space taken). */
+int wal_fits(struct wal *w, uint64_t len);
 /* Return once every record up to lsn is durable, sharing one fdatasync with every concurrent
  * caller; or the sticky error of a failed write or fdatasync. */
 int wal_sync(struct wal *w, uint64_t lsn);

@@ -751,13 +751,64 @@ static void note_line(void *arg, const char *text)
 	fprintf(stderr, PROG ": %s\n", text);
 }
 
+/* The engine's long work on a terminal (stderr), rewritten in place at most twice a second;
+ * shown only for work that lasts over half a second, so a quick open stays silent. */
+struct term_progress {
+	struct timespec start, last;
+	int shown;
+};
+
+static long ms_since(const struct timespec *t, const struct timespec *now)
+{
+	return (now->tv_sec - t->tv_sec) * 1000L + (now->tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+static void term_progress(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end)
+{
+	struct term_progress *p = arg;
+	struct timespec now;
+	char line[160];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (done == 0 && !end) { /* a job starts */
+		p->start = now;
+		p->shown = 0;
+		return;
+	}
+	if (!p->shown && ms_since(&p->start, &now) < 500)
+		return;
+	if (!end && p->shown && ms_since(&p->last, &now) < 500)
+		return;
+	p->last = now;
+	p->shown = 1;
+	report_progress(what, done, total, line, sizeof(line));
+	fprintf(stderr, "\r" PROG ": %s\033[K%s", line, end ? "\n" : "");
+	fflush(stderr);
+}
+
+static struct term_progress term;
+
+/* Progress for o's long work when stderr is a terminal. */
+static const struct kv_progress *progress_hook(void)
+{
+	static const struct kv_progress hook = { term_progress, &term };
+	return isatty(STDERR_FILENO) ? &hook : NULL;
+}
+
+static void with_progress(struct kv_options *o)
+{
+	const struct kv_progress *h = progress_hook();
+	if (h)
+		o->progress = *h;
+}
+
 static int run_check(const char *dir)
 {
 	struct kv_report rep;
 	int rc;
 
 	memset(&rep, 0, sizeof(rep));
-	rc = kv_check(dir, NULL, &rep);
+	rc = kv_check(dir, NULL, progress_hook(), &rep);
 	if (rc && rc != -EUCLEAN) {
 		char line[2048];
 		report_failure(&rep, dir, rc, NULL, line, sizeof(line));
@@ -781,7 +832,7 @@ static int run_salvage(const char *dir)
 	int rc;
 
 	memset(&rep, 0, sizeof(rep));
-	rc = kv_salvage(dir, NULL, &rep);
+	rc = kv_salvage(dir, NULL, progress_hook(), &rep);
 	if (rc) {
 		char line[2048];
 		report_failure(&rep, dir, rc, NULL, line, sizeof(line));
@@ -1016,29 +1067,9 @@ static int run_dump(const char *dir, const struct kv_options *o)
 	return status;
 }
 
-/* The engine's progress on a terminal: "kv_cli: backup 120 of 2048 MiB", at most twice a second. */
-static void work_progress(void *arg, enum kv_work what, uint64_t done, uint64_t total)
-{
-	struct progress *p = arg;
-	struct timespec now;
-
-	(void)what;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (done < total && p->shown &&
-	    (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) < 500000000L)
-		return;
-	p->last = now;
-	p->shown = 1;
-	fprintf(stderr, "\r" PROG ": %s %" PRIu64 " of %" PRIu64 " MiB%s", p->verb, done >> 20,
-		total >> 20, done >= total ? "\n" : "");
-	fflush(stderr);
-}
-
 /* A copy of the store, then a check of the copy: a backup that does not open is no backup. */
 static int run_backup(const char *dir, const char *dest, const struct kv_options *user_opts)
 {
-	struct progress prog = { .verb = "backup", .on = isatty(STDERR_FILENO) };
-	struct kv_options o = *user_opts;
 	struct kv_backup_info info;
 	struct kv_report orep, crep;
 	struct kv *kv = NULL;
@@ -1060,12 +1091,8 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 			rc == 2 ? "not empty" : strerror(-rc));
 		return EXIT_STORE;
 	}
-	if (prog.on) {
-		o.progress = work_progress;
-		o.progress_arg = &prog;
-	}
 	memset(&orep, 0, sizeof(orep));
-	rc = kv_open(&kv, dir, &o, &orep);
+	rc = kv_open(&kv, dir, user_opts, &orep);
 	if (rc) {
 		report_open_error(dir, rc, &orep);
 		return EXIT_STORE;
@@ -1073,8 +1100,6 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 	report_recovery(dir, &orep);
 	rc = kv_backup(kv, dest, &info);
 	if (rc) {
-		if (prog.shown)
-			fputc('\n', stderr);
 		fprintf(stderr, PROG ": backup of %s into %s failed: %s; nothing of it is left in %s\n",
 			dir, dest, strerror(-rc), dest);
 		status = EXIT_STORE;
@@ -1087,7 +1112,7 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 	if (status)
 		return status;
 	memset(&crep, 0, sizeof(crep));
-	rc = kv_check(dest, NULL, &crep);
+	rc = kv_check(dest, NULL, progress_hook(), &crep);
 	printf("backup: %s\n", dest);
 	printf("lsn: %" PRIu64 "\n", info.lsn);
 	printf("files: %" PRIu64 "\n", info.files);
@@ -1721,6 +1746,7 @@ int main(int argc, char **argv)
 		repl_options_release(&a.ropts);
 		return EXIT_USAGE;
 	}
+	with_progress(&a.opts); /* recovery, checkpoints, the cleaner: on a terminal */
 	switch (a.action) {
 	case ACT_HELP:
 		usage(stdout);

@@ -169,3 +169,21 @@ void report_repl_failure(const struct repl_report *r, const char *dir, const cha
 	}
 	snprintf(buf, len, "%s: %s", dir, strerror(-rc));
 }
+
+void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf, size_t len)
+{
+	static const char *const words[] = {
+		[KV_WORK_RECOVERY] = "recovery: log read",
+		[KV_WORK_CHECKPOINT] = "checkpoint: keys written",
+		[KV_WORK_CLEANER] = "cleaner: live bytes moved",
+		[KV_WORK_CHECK] = "check: value bytes read",
+		[KV_WORK_BACKUP] = "backup: bytes copied",
+	};
+	const char *w = (size_t)what < sizeof(words) / sizeof(words[0]) && words[what] ? words[what] : "work";
+	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
+	if (what == KV_WORK_CHECKPOINT)
+		snprintf(buf, len, "%s %" PRIu64 " of %" PRIu64 " (%u%%)", w, done, total, pct);
+	else
+		snprintf(buf, len, "%s %" PRIu64 " of %" PRIu64 " MiB (%u%%)", w, done >> 20, total >> 20,
+			 pct);
+}

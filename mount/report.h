@@ -27,6 +27,9 @@ struct repl_report;
 void report_repl_failure(const struct repl_report *r, const char *dir, const char *cluster,
 			 uint64_t node, int rc, char *buf, size_t len);
 
+/* Long work's progress as words: "recovery: 120 of 512 MiB" (keys for a checkpoint). */
+void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf, size_t len);
+
 /* A damage kind in a few words ("a bad record followed by valid records"). */
 const char *report_damage_words(enum kv_damage d);
 #endif

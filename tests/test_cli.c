@@ -836,7 +836,7 @@ START_TEST(check_on_a_clean_store_exits_0_prints_the_report_and_changes_nothing)
 	ck_assert_int_eq(tu_read_file(wal, &before, &blen), 0);
 	r = run(NULL, "--check", store, NULL, NULL, NULL, NULL);
 	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
-	ck_assert_msg(strstr(r.out, "last lsn: 10\n"), "report: %s", r.out);
+	ck_assert_msg(strstr(r.out, "last lsn: 11\n"), "report: %s", r.out); /* and the close mark */
 	ck_assert_msg(strstr(r.out, "damage: none\n"), "report: %s", r.out);
 	ck_assert_msg(strstr(r.out, "torn tail: none\n"), "report: %s", r.out);
 	ck_assert_msg(strstr(r.out, "status: clean\n"), "report: %s", r.out);

@@ -1171,7 +1171,7 @@ static void salvage_case(uint64_t seed, int d, uint64_t j, enum fio_crash m, str
 	struct faultio *f = fork_disk(damaged);
 	faultio_crash_at(f, faultio_calls(f) + j);
 	debug_dir(f, "damaged");
-	rc = kv_salvage(SIM_DIR, faultio_kvio(f), &rep); /* dies at call j; its result is moot */
+	rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep); /* dies at call j; its result is moot */
 	debug_dir(f, "salvage died");
 	must(faultio_crash(f, m, seed ^ j));
 
@@ -1183,7 +1183,7 @@ static void salvage_case(uint64_t seed, int d, uint64_t j, enum fio_crash m, str
 		require(p == keep, "%s: a strict open after the crash kept %d records; salvage "
 			"keeps %d", what, p, keep);
 	} else {
-		rc = kv_salvage(SIM_DIR, faultio_kvio(f), &rep);
+		rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
 		require(rc == 0, "%s: salvage again: %s (%s)", what, strerror(-rc), tu_report(&rep));
 		rc = open_strict_prefix(f, &p, &rep);
 		require(rc == 0, "%s: strict open after salvage: %s (%s)", what, strerror(-rc),
@@ -1219,7 +1219,7 @@ static void salvage_damage(uint64_t seed, int d, uint64_t only_j, enum fio_crash
 	int p, rc = open_strict_prefix(g, &p, &rep);
 	ck_assert_msg(rc == -EUCLEAN, "damage %d: a strict open should refuse: %d", d, rc);
 	uint64_t c0 = faultio_calls(g);
-	must(kv_salvage(SIM_DIR, faultio_kvio(g), &rep));
+	must(kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep));
 	uint64_t scalls = faultio_calls(g) - c0;
 	must(open_strict_prefix(g, &p, &rep));
 	ck_assert_msg(p == keep, "damage %d: salvage kept %d records, not the %d before the damage",

@@ -193,7 +193,7 @@ START_TEST(interrupted_and_short_calls_are_retried_and_nothing_changes)
 	expect_values(s, n);
 	ck_assert_int_eq(kv_close(s), 0);
 	armed = 0;
-	ck_assert_int_eq(kv_check(dir, NULL, &rep), 0);
+	ck_assert_int_eq(kv_check(dir, NULL, NULL, &rep), 0);
 	fprintf(stderr, "interrupted calls: %" PRIu64 ", short transfers: %" PRIu64 "\n",
 		interrupted, shortened);
 	/* hundreds of calls, one in three hit: these only prove the injection ran */

@@ -1,6 +1,7 @@
 /* The store's operations: what each write does, reads, scans, snapshots and reopen. */
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -540,7 +541,7 @@ START_TEST(value_of_1_gib_round_trips_through_log_and_snapshot)
 		/* round 0 replays the log; round 1 loads the snapshot taken at the end of round 0 */
 		struct kv_report rep;
 		ck_assert_int_eq(kv_open(&s, dir, &o, &rep), 0);
-		ck_assert_uint_eq(rep.snapshot_lsn, (uint64_t)round);
+		ck_assert_uint_eq(rep.snapshot_lsn, round ? 2u : 0u); /* the put, the close mark */
 		uint8_t *chunk = malloc(1 << 20);
 		for (uint64_t off = 0; off < KV_MAX_WRITE; off += 1 << 20) {
 			size_t got;
@@ -752,7 +753,7 @@ START_TEST(a_directory_holding_other_files_is_not_made_a_store)
 	ck_assert_str_eq(rep.file, "photo.jpg");
 	o.read_only = 1;
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -ENOTEMPTY);
-	ck_assert_int_eq(kv_check(SIM_DIR, o.io, &rep), -ENOTEMPTY);
+	ck_assert_int_eq(kv_check(SIM_DIR, o.io, NULL, &rep), -ENOTEMPTY);
 	ck_assert_int_eq(rep.problem, KV_PROBLEM_NOT_A_STORE);
 	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
 	ck_assert_uint_eq(n, 1); /* nothing was added */
@@ -767,6 +768,76 @@ START_TEST(a_directory_holding_other_files_is_not_made_a_store)
 	s = sim_open(f, NULL);
 	expect_str(s, "a", "1");
 	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* ---- progress of long work ---- */
+
+struct progress_log {
+	int starts[8], ends[8], calls[8];
+	uint64_t last_done[8], total[8], end_done[8];
+	int backwards;
+};
+
+static void log_progress(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end)
+{
+	struct progress_log *l = arg;
+	if (done == 0 && !end) {
+		l->starts[what]++;
+		l->last_done[what] = 0;
+		l->total[what] = total;
+		return;
+	}
+	l->calls[what]++;
+	if (done < l->last_done[what] || total != l->total[what])
+		l->backwards = 1;
+	l->last_done[what] = done;
+	if (end) {
+		l->ends[what]++;
+		l->end_done[what] = done;
+	}
+}
+
+START_TEST(long_work_reports_progress_from_start_to_a_complete_end)
+{
+	struct faultio *f = sim_disk();
+	struct progress_log l;
+	struct kv_options o = sim_options(f);
+	struct kv_report rep;
+	struct kv_backup_info info;
+	struct kv *s;
+	char k[16], v[600];
+
+	memset(&l, 0, sizeof l);
+	o.progress = (struct kv_progress){ log_progress, &l };
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	memset(v, 'v', sizeof v);
+	for (int i = 0; i < 400; i++) {
+		snprintf(k, sizeof k, "k%03d", i % 200);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	ck_assert_int_eq(kv_clean(s, 1, NULL), 0);
+	ck_assert_int_eq(kv_backup(s, "/sim/copy", &info), 0);
+	for (int i = 0; i < 100; i++)
+		put_str(s, "after", "the checkpoint");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0); /* replays 100 records */
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(kv_check(SIM_DIR, o.io, &o.progress, &rep), 0);
+
+	static const enum kv_work works[] = { KV_WORK_RECOVERY, KV_WORK_CHECKPOINT, KV_WORK_CLEANER,
+					      KV_WORK_CHECK, KV_WORK_BACKUP };
+	for (size_t i = 0; i < sizeof works / sizeof works[0]; i++) {
+		enum kv_work w = works[i];
+		ck_assert_msg(l.starts[w] > 0 && l.ends[w] == l.starts[w], "work %d: %d starts, %d ends",
+			      w, l.starts[w], l.ends[w]);
+		ck_assert_msg(l.end_done[w] == l.total[w] && l.total[w] > 0, "work %d ended at %" PRIu64
+			      " of %" PRIu64, w, l.end_done[w], l.total[w]);
+	}
+	ck_assert_msg(!l.backwards, "progress went backwards or its total changed");
+	ck_assert_int_eq(l.total[KV_WORK_CHECKPOINT], 200); /* keys */
 	faultio_destroy(f);
 }
 END_TEST
@@ -789,6 +860,7 @@ int main(void)
 	tcase_add_test(tc, reopen_after_clean_close_keeps_everything);
 	tcase_add_test(tc, a_read_only_open_reads_everything_and_changes_nothing_even_after_a_kill);
 	tcase_add_test(tc, readers_share_a_store_and_exclude_a_writer);
+	tcase_add_test(tc, long_work_reports_progress_from_start_to_a_complete_end);
 	tcase_add_test(tc, a_directory_holding_other_files_is_not_made_a_store);
 	tcase_add_test(tc, a_read_only_open_of_a_missing_directory_creates_nothing);
 	tcase_add_test(tc, a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_otherwise);

@@ -99,7 +99,7 @@ START_TEST(a_damaged_value_byte_fails_the_read_with_eio_never_wrong_bytes)
 	kv_stats(s, &st);
 	ck_assert_uint_eq(st.read_errors, 1);
 	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &rep), -EUCLEAN);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
 	ck_assert_uint_eq(rep.data_damaged_keys, 1);
 	ck_assert_str_eq(rep.data_damage_key, "v");
 	faultio_destroy(f);

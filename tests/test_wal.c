@@ -204,6 +204,42 @@ START_TEST(batch_mode_flushes_in_the_background)
 }
 END_TEST
 
+START_TEST(background_flush_covers_a_write_made_during_its_round)
+{
+	/* The flusher's round for "a" is held at the gate while "b" is written. Once the round
+	 * ends, "b" still needs a round of its own: nobody flushes, so the flusher must see it. */
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	o.io = gated(f);
+	o.sync = KV_SYNC_BATCH;
+	o.commit_ms = 5;
+	struct kv *s;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	gate.closed = 1;
+	put_str(s, "a", "1");
+	pthread_mutex_lock(&gate.mu);
+	while (gate.waiting == 0) /* the flusher is inside its fdatasync for "a" */
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+	put_str(s, "b", "2");
+	pthread_mutex_lock(&gate.mu);
+	gate.closed = 0;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+	struct kv_stats st;
+	for (int i = 0; i < 60000; i++) { /* the bound only guards a hang */
+		kv_stats(s, &st);
+		if (st.durable_lsn == 2)
+			break;
+		usleep(1000);
+	}
+	ck_assert_uint_eq(st.durable_lsn, 2);
+	ck_assert_uint_eq(st.flush_requests, 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(failed_fdatasync_is_sticky_and_store_goes_read_only)
 {
 	struct faultio *f = sim_disk();
@@ -332,6 +368,7 @@ int main(void)
 	tcase_add_test(tc, flush_makes_every_earlier_write_durable);
 	tcase_add_test(tc, sync_always_makes_each_write_durable_before_it_returns);
 	tcase_add_test(tc, batch_mode_flushes_in_the_background);
+	tcase_add_test(tc, background_flush_covers_a_write_made_during_its_round);
 	tcase_add_test(tc, failed_fdatasync_is_sticky_and_store_goes_read_only);
 	tcase_add_test(tc, failed_log_write_is_sticky);
 	tcase_add_test(tc, enospc_fails_the_write_that_cannot_be_logged_and_loses_nothing);

@@ -5,6 +5,7 @@
  * program does not use must not trip -Wunused-function. */
 #ifndef KVFS_BENCH_UTIL_H
 #define KVFS_BENCH_UTIL_H
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -77,6 +78,52 @@ static inline double bench_pct(double *v, size_t n, double q)
 	qsort(v, n, sizeof(*v), bench_cmp_double);
 	i = (size_t)((double)n * q);
 	return v[i < n ? i : n - 1];
+}
+
+/* Empties the page cache so that the next reads of dir's files go to the disk. With
+ * whole_machine, as root: sync, then "3" into /proc/sys/vm/drop_caches (every clean page of the
+ * machine, not only dir's); returns 1. Otherwise (not root, or not whole_machine: the suite's
+ * tiny runs must not empty everyone's cache): fdatasync and posix_fadvise(DONTNEED) on each
+ * regular file directly in dir; returns 0. A negative errno when neither worked. */
+static inline int bench_drop_caches(const char *dir, int whole_machine)
+{
+	DIR *d;
+	struct dirent *e;
+	int fd = whole_machine ? open("/proc/sys/vm/drop_caches", O_WRONLY) : -1;
+
+	if (fd >= 0) {
+		int ok;
+
+		sync();
+		ok = write(fd, "3\n", 2) == 2;
+		close(fd);
+		if (ok)
+			return 1;
+	}
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		char p[1400];
+		struct stat st;
+
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || (fd = open(p, O_RDONLY)) < 0)
+			continue;
+		fdatasync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* How bench_drop_caches emptied the cache, for the tables' notes. */
+static inline const char *bench_cold_how(int how)
+{
+	return how > 0 ? "sync + echo 3 > /proc/sys/vm/drop_caches (as root)"
+		       : "fdatasync + posix_fadvise(DONTNEED) on each of the store's files (not root, or "
+			 "--tiny)";
 }
 
 /* ---- the disk's limits -------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* kvbench — the engine on the real disk, beside the disk's own limits.
  *
- *   kvbench [--dir DIR] [--keys N] [--flushes N] [--log-mb N] [--disk-mb N] [--tiny]
- *           [disk] [groupcommit] [scale] [snapshot] [recovery]
+ *   kvbench [--dir DIR] [--keys N] [--flushes N] [--log-mb N] [--disk-mb N] [--cleaner-mb N]
+ *           [--big-keys N] [--big-gib N] [--tiny]
+ *           [disk] [groupcommit] [scale] [snapshot] [recovery] [cleaner] [bigscale]
  *
  *   disk         4 KiB append+fdatasync with 1..32 threads (each thread its own file);
  *                sequential write (+fdatasync) and cold read of --disk-mb MiB
@@ -14,6 +15,17 @@
  *   snapshot     put latency (sync=batch, 100-byte values over N keys) while kv_snapshot runs in
  *                another thread, against the same writer with no snapshot
  *   recovery     open time of an empty store, and of --log-mb MiB of log (cold and warm cache)
+ *   cleaner      put latency (sync=batch, 4 KiB values over --cleaner-mb MiB of live data,
+ *                overwritten at random six times over) with the background cleaner off and on,
+ *                twice each, alternating: puts/s, p50/p99/p99.9, what the cleaner moved, disk use
+ *   bigscale     (only when named: it writes --big-gib GiB) --big-keys/100, /10 and --big-keys
+ *                keys with values of --big-gib GiB / --big-keys bytes: fill, disk use, index and
+ *                RSS per key, open time from the checkpoint (+ the log after it) with a cold
+ *                and a warm page cache, cold random reads, checkpoint time and size
+ *
+ * Cold means the page cache emptied first (bench_drop_caches: as root, echo 3 >
+ * /proc/sys/vm/drop_caches; with --tiny or not root, fadvise DONTNEED on the store's files, and
+ * the tables say which).
  *
  * --flushes is the number of write+flush operations per group-commit cell (split among the
  * threads). Prints markdown tables; nothing here is a pass/fail check (the suite runs it with
@@ -27,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <time.h>
@@ -42,6 +55,11 @@ static int gc_ops = 4000;
 static unsigned log_mb = 1024;
 static unsigned disk_mb = 1024;
 static double snap_base_s = 1.0; /* writer time without a snapshot */
+static unsigned cleaner_mb = 256;
+static uint64_t big_keys = 10000000;
+static unsigned big_gib = 20;
+static unsigned cold_gets = 10000;
+static int cold_whole_machine = 1; /* bench_drop_caches may empty the machine's cache */
 
 static const int thread_counts[] = { 1, 2, 4, 8, 16, 32 };
 #define NTHREADS (int)(sizeof thread_counts / sizeof thread_counts[0])
@@ -52,27 +70,35 @@ static void die(const char *what, int rc)
 	exit(1);
 }
 
-static struct kv *open_store(const char *dir, enum kv_sync sync, double *secs, struct kv_report *rep)
+static struct kv *open_with(const char *dir, const struct kv_options *o, double *secs, struct kv_report *rep)
 {
-	struct kv_options o;
 	struct kv_report r;
 	struct kv *s;
 	double t0;
 	int rc;
 
-	kv_options_default(&o);
-	o.sync = sync;
-	o.checkpoint_bytes = 1ull << 40; /* snapshots only when the benchmark asks */
+	if (!rep)
+		rep = &r;
 	t0 = bench_now();
-	rc = kv_open(&s, dir, &o, rep ? rep : &r);
+	rc = kv_open(&s, dir, o, rep);
 	if (secs)
 		*secs = bench_now() - t0;
 	if (rc) {
 		fprintf(stderr, "kvbench: open %s: %s (problem %d, damage %d at %s)\n", dir, strerror(-rc),
-			(rep ? rep : &r)->problem, (rep ? rep : &r)->damage, (rep ? rep : &r)->damage_file);
+			rep->problem, rep->damage, rep->damage_file);
 		exit(1);
 	}
 	return s;
+}
+
+static struct kv *open_store(const char *dir, enum kv_sync sync, double *secs, struct kv_report *rep)
+{
+	struct kv_options o;
+
+	kv_options_default(&o);
+	o.sync = sync;
+	o.checkpoint_bytes = 1ull << 40; /* snapshots only when the benchmark asks */
+	return open_with(dir, &o, secs, rep);
 }
 
 static void make_key(char key[17], uint64_t i)
@@ -222,6 +248,100 @@ static void bench_groupcommit(void)
 	bench_rm(probe);
 }
 
+/* ---- a measurement in a child process ----------------------------------------------------- */
+
+/* Runs fn(arg, out) in a child process (its own heap: peak RSS is its own) and copies its out
+ * (len bytes) back; *rss_kib gets the child's peak RSS. Exits on failure. */
+static void in_child(void (*fn)(void *arg, void *out), void *arg, void *out, size_t len, long *rss_kib)
+{
+	struct rusage ru;
+	int fds[2], st;
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		die("pipe", -errno);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork", -errno);
+	if (pid == 0) {
+		close(fds[0]);
+		fn(arg, out);
+		if (write(fds[1], out, len) != (ssize_t)len)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], out, len) != (ssize_t)len)
+		memset(out, 0, len);
+	close(fds[0]);
+	if (wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		die("child", -EIO);
+	if (rss_kib)
+		*rss_kib = ru.ru_maxrss;
+}
+
+/* This process's peak RSS so far (VmHWM), bytes; 0 when unknown. */
+static uint64_t peak_rss(void)
+{
+	char line[256];
+	uint64_t kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmHWM:", 6))
+			kib = strtoull(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kib * 1024;
+}
+
+/* A counter of /proc/self/io ("read_bytes:", "write_bytes:"): bytes this process (every
+ * thread) had the disk read, or dirtied for the disk to write; 0 when unknown. */
+static uint64_t proc_io(const char *field)
+{
+	char line[128];
+	uint64_t n = 0;
+	FILE *f = fopen("/proc/self/io", "r");
+
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, field, strlen(field)))
+			n = strtoull(line + strlen(field), NULL, 10);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Bytes of blocks the files directly in dir hold (what du counts). */
+static uint64_t dir_blocks(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	uint64_t sum = 0;
+
+	while (d && (e = readdir(d))) {
+		char p[1400];
+		struct stat st;
+
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		if ((!prefix || !strncmp(e->d_name, prefix, strlen(prefix))) && stat(p, &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_blocks * 512;
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+static int drop_caches(const char *dir)
+{
+	int how = bench_drop_caches(dir, cold_whole_machine);
+
+	if (how < 0)
+		die("emptying the page cache", how);
+	return how;
+}
+
 /* ---- scale -------------------------------------------------------------------------------- */
 
 struct scale_result {
@@ -288,6 +408,11 @@ static void scale_one(uint64_t n, struct scale_result *r)
 	free(order);
 }
 
+static void scale_child(void *arg, void *out)
+{
+	scale_one(*(const uint64_t *)arg, out);
+}
+
 static void bench_scale(void)
 {
 	printf("\n## Scale: 16-byte keys, 100-byte values, sync=none, one thread; each size in its own "
@@ -298,33 +423,11 @@ static void bench_scale(void)
 	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (uint64_t n = nkeys / 100; n <= nkeys; n *= 10) {
 		struct scale_result r;
-		struct rusage ru;
-		int fds[2], st;
-		pid_t pid;
 
 		if (n < 10)
 			continue;
 		memset(&r, 0, sizeof r);
-		if (pipe(fds) < 0)
-			die("pipe", -errno);
-		fflush(NULL);
-		pid = fork();
-		if (pid < 0)
-			die("fork", -errno);
-		if (pid == 0) {
-			close(fds[0]);
-			scale_one(n, &r);
-			if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
-				_exit(1);
-			_exit(0);
-		}
-		close(fds[1]);
-		if (read(fds[0], &r, sizeof r) != (ssize_t)sizeof r)
-			memset(&r, 0, sizeof r);
-		close(fds[0]);
-		if (wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			die("scale child", -EIO);
-		r.rss_kib = ru.ru_maxrss;
+		in_child(scale_child, &n, &r, sizeof r, &r.rss_kib);
 		printf("| %" PRIu64 " | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.3f | %.0f | %.3f | %.3f |\n",
 		       n, r.seq, r.rnd, r.read, r.mem_per_key, (double)r.rss_kib / 1024.0,
 		       (double)r.rss_kib * 1024.0 / (double)n, r.wal_mb, r.replay_s,
@@ -538,9 +641,366 @@ static void bench_recovery(void)
 	printf("\nOpening %" PRIu64 " keys from a snapshot: the scale table's last column.\n", nkeys);
 }
 
+/* ---- the cleaner's effect on put latency --------------------------------------------------- */
+
+struct cleaner_result {
+	double rate, p50, p99, p999, max, settle_s;
+	uint64_t passes, moved, deleted, disk_end, disk_peak, live, disk_settled;
+};
+
+#define SETTLE_MAX_S 120.0 /* how long the cleaner is given to bring the disk to the bound */
+
+/* A fresh store (default options but the cleaner), filled with 4 KiB values up to cleaner_mb
+ * MiB, then overwritten at random six times over; the latency of every overwrite into lat. */
+static void cleaner_once(int on, double *lat, uint64_t puts, struct cleaner_result *r)
+{
+	const uint64_t vlen = 4096, keys = (uint64_t)cleaner_mb * 1048576 / vlen;
+	char dir[1100], key[17];
+	uint8_t *val = malloc(vlen);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	struct kv_options o;
+	struct kv_report rep;
+	struct kv_stats st;
+	struct kv *s;
+	double t0;
+	int rc;
+
+	if (!val)
+		die("malloc", -ENOMEM);
+	memset(val, 'c', vlen);
+	snprintf(dir, sizeof dir, "%s/cleaner", base_dir);
+	bench_rm(dir);
+	kv_options_default(&o);
+	o.sync = KV_SYNC_BATCH;
+	o.cleaner = on;
+	rc = kv_open(&s, dir, &o, &rep);
+	if (rc)
+		die(dir, rc);
+	for (uint64_t i = 0; i < keys; i++) {
+		make_key(key, i);
+		if ((rc = kv_put(s, key, 16, val, vlen)))
+			die("put", rc);
+	}
+	if ((rc = kv_flush(s)))
+		die("flush", rc);
+	memset(r, 0, sizeof *r);
+	t0 = bench_now();
+	for (uint64_t i = 0; i < puts; i++) {
+		double t1;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		make_key(key, x % keys);
+		memcpy(val, &i, sizeof i);
+		t1 = bench_now();
+		if ((rc = kv_put(s, key, 16, val, vlen)))
+			die("put", rc);
+		lat[i] = bench_now() - t1;
+		if (i % 1024 == 0) {
+			kv_stats(s, &st);
+			if (st.disk_bytes > r->disk_peak)
+				r->disk_peak = st.disk_bytes;
+		}
+	}
+	r->rate = (double)puts / (bench_now() - t0);
+	kv_stats(s, &st);
+	r->passes = st.cleaner_passes;
+	r->moved = st.cleaner_moved_bytes;
+	r->deleted = st.segments_deleted;
+	r->disk_end = st.disk_bytes;
+	r->live = st.live_bytes;
+	if (st.disk_bytes > r->disk_peak)
+		r->disk_peak = st.disk_bytes;
+	/* The writer has stopped: how long the background cleaner takes to bring the segments
+	 * within its bound (2 x live + one segment), if it does within SETTLE_MAX_S. */
+	r->settle_s = -1;
+	r->disk_settled = st.disk_bytes;
+	for (t0 = bench_now(); on && bench_now() - t0 < SETTLE_MAX_S; sleep_s(0.1)) {
+		kv_stats(s, &st);
+		r->disk_settled = st.disk_bytes;
+		if (st.disk_bytes <= 2 * st.live_bytes + o.segment_bytes) {
+			r->settle_s = bench_now() - t0;
+			break;
+		}
+	}
+	if ((rc = kv_close(s)))
+		die("close", rc);
+	bench_rm(dir);
+	free(val);
+	r->p50 = bench_pct(lat, puts, 0.5) * 1e6;
+	r->p99 = bench_pct(lat, puts, 0.99) * 1e6;
+	r->p999 = bench_pct(lat, puts, 0.999) * 1e6;
+	r->max = lat[puts - 1] * 1e6; /* sorted by bench_pct */
+}
+
+static void bench_cleaner(void)
+{
+	enum { RUNS = 4 }; /* off, on, off, on: noise from other work lands on both */
+	const uint64_t keys = (uint64_t)cleaner_mb * 1048576 / 4096, puts = 6 * keys;
+	double *lat[2];
+	struct cleaner_result r[RUNS];
+
+	lat[0] = malloc(2 * puts * sizeof(double));
+	lat[1] = malloc(2 * puts * sizeof(double));
+	if (!lat[0] || !lat[1])
+		die("malloc", -ENOMEM);
+	for (int i = 0; i < RUNS; i++)
+		cleaner_once(i % 2, lat[i % 2] + (i / 2) * puts, puts, &r[i]);
+	printf("\n## The cleaner and put latency: %" PRIu64 " keys of 4 KiB (%u MiB live), each run "
+	       "overwriting random keys %" PRIu64 " times (six times the live size); sync=batch (a put "
+	       "does not wait for the disk); default options but the cleaner (64 MiB segments, a "
+	       "checkpoint per 256 MiB of log, which deletes wholly dead segments with the cleaner "
+	       "off too); off and on alternate\n\n", keys, cleaner_mb, puts);
+	printf("| cleaner | puts/s | p50 µs | p99 µs | p99.9 µs | max ms | passes while writing | moved MiB "
+	       "| segments deleted | live MiB | disk peak MiB | disk when the writer stopped MiB | then "
+	       "within 2 x live + 64 MiB after s |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int i = 0; i < RUNS; i++) {
+		char settle[64];
+
+		if (!(i % 2))
+			snprintf(settle, sizeof settle, "(no cleaner)");
+		else if (r[i].settle_s < 0)
+			snprintf(settle, sizeof settle, "not in %.0f s (%.0f MiB)", SETTLE_MAX_S,
+				 (double)r[i].disk_settled / 1048576.0);
+		else
+			snprintf(settle, sizeof settle, "%.1f", r[i].settle_s);
+		printf("| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %" PRIu64 " | %.0f | %" PRIu64 " | %.0f | "
+		       "%.0f | %.0f | %s |\n", i % 2 ? "on" : "off", r[i].rate, r[i].p50, r[i].p99, r[i].p999,
+		       r[i].max / 1e3, r[i].passes, (double)r[i].moved / 1048576.0, r[i].deleted,
+		       (double)r[i].live / 1048576.0, (double)r[i].disk_peak / 1048576.0,
+		       (double)r[i].disk_end / 1048576.0, settle);
+	}
+	{
+		double p99[2], p999[2];
+
+		for (int m = 0; m < 2; m++) {
+			p99[m] = bench_pct(lat[m], 2 * puts, 0.99) * 1e6;
+			p999[m] = bench_pct(lat[m], 2 * puts, 0.999) * 1e6;
+		}
+		printf("\n| both runs of each together | off | on |\n|---|---:|---:|\n");
+		printf("| put p99 µs | %.1f | %.1f |\n", p99[0], p99[1]);
+		printf("| put p99.9 µs | %.1f | %.1f |\n", p999[0], p999[1]);
+		printf("| p99 with the cleaner on ÷ off | | %.2f |\n", p99[0] > 0 ? p99[1] / p99[0] : 0);
+	}
+	free(lat[0]);
+	free(lat[1]);
+}
+
+/* ---- scale to tens of GiB ---------------------------------------------------------------- */
+
+/* A bijection of 64-bit numbers (odd multipliers and xor-shifts), so that keys 0..n-1 come in a
+ * random-looking order without an n-entry permutation in memory (which would count in RSS). */
+static uint64_t scramble(uint64_t x)
+{
+	x *= 0x9e3779b97f4a7c15ull;
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 32;
+	return x;
+}
+
+struct big_job {
+	char dir[1100];
+	uint64_t keys, vlen;
+};
+
+struct big_fill {
+	double fill_s;
+	uint64_t mem_bytes, disk_bytes, segments, checkpoints, seg_blocks, written;
+};
+
+struct big_open {
+	double open_s, snap_s, cold_rate, cold_p50, cold_p99;
+	uint64_t replayed, from_ckpt, rss_open, ckpt_blocks;
+	int how;
+};
+
+struct big_reopen {
+	double cold_s, warm_s;
+	uint64_t rss_open;
+	int how;
+};
+
+static struct kv *big_store(const char *dir, double *secs, struct kv_report *rep)
+{
+	struct kv_options o;
+
+	kv_options_default(&o);
+	o.sync = KV_SYNC_NONE; /* checkpoints at the default cadence, as a user's store */
+	return open_with(dir, &o, secs, rep);
+}
+
+static void big_fill_child(void *arg, void *out)
+{
+	const struct big_job *j = arg;
+	struct big_fill *r = out;
+	struct kv_report rep;
+	struct kv_stats st;
+	char key[17];
+	uint8_t *val = malloc(j->vlen);
+	struct kv *s;
+	double t0;
+	int rc;
+
+	if (!val)
+		die("malloc", -ENOMEM);
+	memset(val, 'b', j->vlen);
+	s = big_store(j->dir, NULL, &rep);
+	r->written = proc_io("write_bytes:");
+	t0 = bench_now();
+	for (uint64_t i = 0; i < j->keys; i++) {
+		make_key(key, scramble(i));
+		memcpy(val, key, 16);
+		if ((rc = kv_put(s, key, 16, val, j->vlen)))
+			die("put", rc);
+	}
+	if ((rc = kv_flush(s)))
+		die("flush", rc);
+	r->fill_s = bench_now() - t0;
+	kv_stats(s, &st);
+	r->mem_bytes = st.mem_bytes;
+	r->disk_bytes = st.disk_bytes;
+	r->segments = st.segments;
+	r->checkpoints = st.snapshots;
+	if ((rc = kv_close(s)))
+		die("close", rc);
+	r->written = proc_io("write_bytes:") - r->written;
+	r->seg_blocks = dir_blocks(j->dir, "wal-");
+	free(val);
+}
+
+/* Open as the fill left it (the newest checkpoint, then the log after it), cold; cold random
+ * reads; a checkpoint. */
+static void big_open_child(void *arg, void *out)
+{
+	const struct big_job *j = arg;
+	struct big_open *r = out;
+	unsigned n = cold_gets < j->keys ? cold_gets : (unsigned)j->keys;
+	double *lat = calloc(n, sizeof(*lat)), t0;
+	uint8_t *buf = malloc(j->vlen);
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	struct kv_report rep;
+	char key[17];
+	struct kv *s;
+	int rc;
+
+	if (!lat || !buf)
+		die("malloc", -ENOMEM);
+	r->how = drop_caches(j->dir);
+	s = big_store(j->dir, &r->open_s, &rep);
+	r->replayed = rep.records_replayed;
+	r->from_ckpt = rep.snapshot_keys;
+	r->rss_open = peak_rss();
+	drop_caches(j->dir);
+	t0 = bench_now();
+	for (unsigned i = 0; i < n; i++) {
+		double t1 = bench_now();
+		size_t got;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		make_key(key, scramble(x % j->keys));
+		if ((rc = kv_read(s, key, 16, 0, buf, j->vlen, &got)) || got != j->vlen || memcmp(buf, key, 16))
+			die("cold read", rc ? rc : -EIO);
+		lat[i] = bench_now() - t1;
+	}
+	r->cold_rate = n / (bench_now() - t0);
+	r->cold_p50 = bench_pct(lat, n, 0.5) * 1e6;
+	r->cold_p99 = bench_pct(lat, n, 0.99) * 1e6;
+	t0 = bench_now();
+	if ((rc = kv_snapshot(s)))
+		die("checkpoint", rc);
+	r->snap_s = bench_now() - t0;
+	if ((rc = kv_close(s)))
+		die("close", rc);
+	r->ckpt_blocks = dir_blocks(j->dir, "ckpt-");
+	free(lat);
+	free(buf);
+}
+
+/* Open from the checkpoint alone (nothing after it), cold, then warm. */
+static void big_reopen_child(void *arg, void *out)
+{
+	const struct big_job *j = arg;
+	struct big_reopen *r = out;
+	struct kv_report rep;
+	struct kv *s;
+
+	r->how = drop_caches(j->dir);
+	s = big_store(j->dir, &r->cold_s, &rep);
+	r->rss_open = peak_rss();
+	kv_close(s);
+	s = big_store(j->dir, &r->warm_s, &rep);
+	kv_close(s);
+}
+
+static void bench_bigscale(void)
+{
+	const uint64_t vlen = (((uint64_t)big_gib << 30) + big_keys - 1) / big_keys;
+	struct big_fill f[3];
+	struct big_open o[3];
+	struct big_reopen ro[3];
+	long rss_fill[3], rss_open[3], rss_reopen[3];
+	uint64_t n[3];
+	int rows = 0;
+
+	for (uint64_t k = big_keys / 100; k <= big_keys; k *= 10) {
+		struct big_job j;
+
+		if (k < 10)
+			continue;
+		snprintf(j.dir, sizeof j.dir, "%s/big", base_dir);
+		j.keys = k;
+		j.vlen = vlen;
+		bench_rm(j.dir);
+		in_child(big_fill_child, &j, &f[rows], sizeof f[rows], &rss_fill[rows]);
+		in_child(big_open_child, &j, &o[rows], sizeof o[rows], &rss_open[rows]);
+		in_child(big_reopen_child, &j, &ro[rows], sizeof ro[rows], &rss_reopen[rows]);
+		bench_rm(j.dir);
+		n[rows++] = k;
+	}
+	printf("\n## Scale to %" PRIu64 " keys and %u GiB of values: 16-byte keys, %" PRIu64 "-byte "
+	       "values, filled in a random key order, sync=none, default options (64 MiB segments, a "
+	       "checkpoint per 256 MiB of log); each step in its own process\n\n", big_keys, big_gib, vlen);
+	printf("| keys | GiB of values | fill puts/s | fill MB/s | checkpoints during the fill | bytes "
+	       "written ÷ values | log segments GiB | segments ÷ values | checkpoint MB | index "
+	       "bytes/key | peak RSS MiB | RSS bytes/key |\n"
+	       "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int i = 0; i < rows; i++) {
+		double values = (double)n[i] * (double)vlen;
+
+		printf("| %" PRIu64 " | %.2f | %.0f | %.0f | %" PRIu64 " | %.2f | %.2f | %.3f | %.1f | %.0f | "
+		       "%.0f | %.0f |\n", n[i], values / (1 << 30), (double)n[i] / f[i].fill_s,
+		       values / 1e6 / f[i].fill_s, f[i].checkpoints, (double)f[i].written / values,
+		       (double)f[i].seg_blocks / (1 << 30), (double)f[i].seg_blocks / values,
+		       (double)o[i].ckpt_blocks / 1e6, (double)f[i].mem_bytes / (double)n[i],
+		       (double)rss_fill[i] / 1024.0, (double)rss_fill[i] * 1024.0 / (double)n[i]);
+	}
+	printf("\nBytes written ÷ values: what the fill process dirtied for the disk to write "
+	       "(/proc/self/io write_bytes: log records and the checkpoints taken during the fill) "
+	       "over the value bytes it put.\n");
+	printf("\nOpening the store: cold = the page cache emptied first (%s); \"as left\" = the "
+	       "newest checkpoint of the fill plus the log written after it (replayed); \"checkpoint "
+	       "only\" = right after a checkpoint. Cold random reads: %u gets of random keys after the "
+	       "cache was emptied again.\n\n", bench_cold_how(o[0].how), cold_gets);
+	printf("| keys | open s, as left, cold | records replayed | keys from the checkpoint | "
+	       "RSS after open MiB | cold random gets/s | cold get p50 µs | cold get p99 µs | checkpoint "
+	       "s | open s, checkpoint only, cold | the same, warm | RSS after open MiB |\n"
+	       "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int i = 0; i < rows; i++)
+		printf("| %" PRIu64 " | %.2f | %" PRIu64 " | %" PRIu64 " | %.0f | %.0f | %.0f | %.0f | %.2f | "
+		       "%.2f | %.2f | %.0f |\n", n[i], o[i].open_s, o[i].replayed, o[i].from_ckpt,
+		       (double)o[i].rss_open / 1048576.0, o[i].cold_rate, o[i].cold_p50, o[i].cold_p99,
+		       o[i].snap_s, ro[i].cold_s, ro[i].warm_s, (double)ro[i].rss_open / 1048576.0);
+}
+
 int main(int argc, char **argv)
 {
-	int want_disk = 0, want_gc = 0, want_scale = 0, want_snap = 0, want_rec = 0;
+	int want_disk = 0, want_gc = 0, want_scale = 0, want_snap = 0, want_rec = 0, want_clean = 0;
+	int want_big = 0;
 
 	/* the engine as kvfs and kv_cli run it: the same malloc settings (mount/hugepages.h);
 	 * every store of a run shares them */
@@ -556,8 +1016,15 @@ int main(int argc, char **argv)
 			log_mb = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--disk-mb") && i + 1 < argc)
 			disk_mb = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--cleaner-mb") && i + 1 < argc)
+			cleaner_mb = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--big-keys") && i + 1 < argc)
+			big_keys = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--big-gib") && i + 1 < argc)
+			big_gib = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--tiny"))
-			nkeys = 2000, gc_ops = 64, log_mb = 2, disk_mb = 2, snap_base_s = 0.05;
+			nkeys = 2000, gc_ops = 64, log_mb = 2, disk_mb = 2, snap_base_s = 0.05, cleaner_mb = 2,
+			big_keys = 20000, big_gib = 1, cold_gets = 200, cold_whole_machine = 0;
 		else if (!strcmp(argv[i], "disk"))
 			want_disk = 1;
 		else if (!strcmp(argv[i], "groupcommit"))
@@ -568,18 +1035,25 @@ int main(int argc, char **argv)
 			want_snap = 1;
 		else if (!strcmp(argv[i], "recovery"))
 			want_rec = 1;
+		else if (!strcmp(argv[i], "cleaner"))
+			want_clean = 1;
+		else if (!strcmp(argv[i], "bigscale"))
+			want_big = 1;
 		else {
 			fprintf(stderr, "usage: kvbench [--dir DIR] [--keys N] [--flushes N] [--log-mb N] "
-					"[--disk-mb N] [--tiny] [disk] [groupcommit] [scale] [snapshot] [recovery]\n");
+					"[--disk-mb N] [--cleaner-mb N] [--big-keys N] [--big-gib N] [--tiny] "
+					"[disk] [groupcommit] [scale] [snapshot] [recovery] [cleaner] [bigscale]\n"
+					"(bigscale runs only when named)\n");
 			return 2;
 		}
 	}
-	if (nkeys < 10 || gc_ops < 1) {
-		fprintf(stderr, "kvbench: need --keys >= 10 and --flushes >= 1\n");
+	if (nkeys < 10 || gc_ops < 1 || cleaner_mb < 1 || big_keys < 10 || big_gib < 1) {
+		fprintf(stderr, "kvbench: need --keys >= 10, --flushes >= 1, --cleaner-mb >= 1, "
+				"--big-keys >= 10 and --big-gib >= 1\n");
 		return 2;
 	}
-	if (!want_disk && !want_gc && !want_scale && !want_snap && !want_rec)
-		want_disk = want_gc = want_scale = want_snap = want_rec = 1;
+	if (!want_disk && !want_gc && !want_scale && !want_snap && !want_rec && !want_clean && !want_big)
+		want_disk = want_gc = want_scale = want_snap = want_rec = want_clean = 1;
 	if (bench_mkdir(base_dir))
 		die(base_dir, -EIO);
 	if (want_disk)
@@ -592,5 +1066,9 @@ int main(int argc, char **argv)
 		bench_snapshot();
 	if (want_rec)
 		bench_recovery();
+	if (want_clean)
+		bench_cleaner();
+	if (want_big)
+		bench_bigscale();
 	return 0;
 }

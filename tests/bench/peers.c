@@ -2,17 +2,24 @@
  * disk, one run: LevelDB, LMDB, SQLite and RocksDB (each compiled in when meson finds it:
  * HAVE_LEVELDB, HAVE_LMDB, HAVE_SQLITE, HAVE_ROCKSDB).
  *
- *   peers [--dir DIR] [--keys N] [--sync N] [--cap STORE=N]... [--tiny] [STORE...]
+ *   peers [--dir DIR] [--keys N] [--sync N] [--cold N] [--cap STORE=N]... [--tiny] [STORE...]
  *
  * --cap runs one store's fills and reads with fewer keys (SQLite's one commit per put makes
  * 1M keys take minutes); the table says how many each store had.
  *
- * 16-byte keys (the key number in hex), 100-byte values, one thread, one put or get per call:
+ * 16-byte keys (the key number in hex), 100-byte values (the key, then 84 bytes that compress to
+ * about half, as db_bench's), one thread, one put or get per call:
  *   sequential fill   N puts in key order into an empty store, not synced
  *   random fill       N puts in a random order into an empty store, not synced
  *   random read       N gets in another random order from the randomly filled store
  *   reopen            close the randomly filled store and time opening it again (the engine
  *                     replays its log; the others find their files)
+ *   cold read         the page cache emptied (bench_drop_caches: as root, echo 3 >
+ *                     /proc/sys/vm/drop_caches; with --tiny or not root, fadvise DONTNEED on
+ *                     the store's files), the store opened again (timed: cold reopen),
+ *                     the cache emptied once more, then --cold gets of random keys: each store
+ *                     with what its open left in its own memory and nothing in the kernel's;
+ *                     gets/s and p50/p99 latency
  *   durable put       --sync puts of random keys, each durable (fdatasync'd) before the put
  *                     returns, from 1 thread and from 8 threads (--sync/8 each, one shared
  *                     handle); p50/p99 latency; the disk's own 4 KiB append+fdatasync with 1 and
@@ -59,6 +66,8 @@ static const char *base_dir = "/tmp/peers";
 static uint64_t nkeys = 200000;
 static uint64_t cap_keys[16]; /* per store, 0: nkeys */
 static unsigned nsync = 1000;
+static unsigned ncold = 10000; /* gets of the cold read */
+static int cold_whole_machine = 1; /* bench_drop_caches may empty the machine's cache */
 
 static double now_s(void)
 {
@@ -105,7 +114,7 @@ struct peer {
 
 /* ---- the engine ---------------------------------------------------------------------------- */
 
-/* Defaults (kv_options_default: 64 MiB segments, a snapshot per 256 MiB of log) with
+/* Defaults (kv_options_default: 64 MiB segments, a checkpoint per 256 MiB of log) with
  * sync=none for the fills (durable at close, like the peers' unsynced writes) and
  * sync=always for durable puts (each kv_put returns once fdatasync'd). */
 static void *engine_open(const char *dir, enum mode m)
@@ -503,6 +512,8 @@ static uint64_t *permutation(uint64_t n, uint64_t seed)
 struct result {
 	uint64_t keys;
 	double seq, rnd, read, reopen_s, durable[2], p50_us[2], p99_us[2];
+	double cold_open_s, cold_read, cold_p50_us, cold_p99_us, cold_kib_per_get;
+	int cold_how; /* bench_drop_caches' result */
 	long rss_kib;
 };
 
@@ -513,16 +524,35 @@ static void *fresh(const struct peer *p, const char *dir, enum mode m)
 	return p->open(dir, m);
 }
 
+/* The value of key number i: the key, then bytes that compress to about half, as LevelDB's
+ * db_bench makes its values (pseudo-random bytes, then the same again), so that a store that
+ * compresses gains what it would on ordinary data, not what a run of one letter gives. */
+#define VRAND ((VLEN - KLEN) / 2)
+static void make_value(char val[VLEN], const char *key, uint64_t i)
+{
+	uint64_t x = i * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
+
+	memcpy(val, key, KLEN);
+	for (size_t at = KLEN; at < KLEN + VRAND; at += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(val + at, &x, KLEN + VRAND - at < 8 ? KLEN + VRAND - at : 8);
+	}
+	memcpy(val + KLEN + VRAND, val + KLEN, VLEN - KLEN - VRAND);
+}
+
 static double fill(const struct peer *p, void *h, const uint64_t *order, uint64_t n)
 {
 	char key[KLEN + 1], val[VLEN];
 	double t0;
 
-	memset(val, 'x', sizeof val);
 	t0 = now_s();
 	for (uint64_t i = 0; i < n; i++) {
-		make_key(key, order ? order[i] : i);
-		memcpy(val, key, KLEN);
+		uint64_t k = order ? order[i] : i;
+
+		make_key(key, k);
+		make_value(val, key, k);
 		p->put(h, key, val);
 	}
 	return (double)n / (now_s() - t0);
@@ -541,11 +571,11 @@ static void *durable_thread(void *arg)
 	struct durable_arg *a = arg;
 	char key[KLEN + 1], val[VLEN];
 
-	memset(val, 'd', sizeof val);
 	for (unsigned i = 0; i < a->n; i++) {
 		double t1 = now_s();
 
 		make_key(key, a->keys[i]);
+		make_value(val, key, a->keys[i] + 1);
 		a->p->put(a->h, key, val);
 		a->lat[i] = now_s() - t1;
 	}
@@ -577,6 +607,61 @@ static void durable(const struct peer *p, const char *dir, const uint64_t *order
 	p->close(h);
 	r->p50_us[k] = bench_pct(lat, (size_t)per * (size_t)threads, 0.5) * 1e6;
 	r->p99_us[k] = bench_pct(lat, (size_t)per * (size_t)threads, 0.99) * 1e6;
+	free(lat);
+}
+
+/* Bytes this process made the disk read so far (/proc/self/io read_bytes: reads and page
+ * faults alike, read-ahead included); 0 when unknown. */
+static uint64_t read_bytes(void)
+{
+	char line[128];
+	uint64_t n = 0;
+	FILE *f = fopen("/proc/self/io", "r");
+
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "read_bytes:", 11))
+			n = strtoull(line + 11, NULL, 10);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* The cache emptied, the store opened (timed), the cache emptied again, then ncold gets of
+ * random keys in an order of their own. */
+static void cold_read(const struct peer *p, const char *dir, const uint64_t *order, uint64_t nk,
+		      struct result *r)
+{
+	char key[KLEN + 1], buf[VLEN];
+	unsigned n = ncold < nk ? ncold : (unsigned)nk;
+	double *lat = calloc(n, sizeof(*lat)), t0;
+	uint64_t io0;
+	void *h;
+
+	if (!lat)
+		fail("peers", "malloc", strerror(ENOMEM));
+	r->cold_how = bench_drop_caches(dir, cold_whole_machine);
+	if (r->cold_how < 0)
+		fail(p->name, "emptying the page cache", strerror(-r->cold_how));
+	t0 = now_s();
+	h = p->open(dir, FILL_RAND);
+	r->cold_open_s = now_s() - t0;
+	if (bench_drop_caches(dir, cold_whole_machine) < 0)
+		fail(p->name, "emptying the page cache", dir);
+	io0 = read_bytes();
+	t0 = now_s();
+	for (unsigned i = 0; i < n; i++) {
+		double t1 = now_s();
+
+		make_key(key, order[(i * 104729ull + 12345) % nk]);
+		if (p->get(h, key, buf) != VLEN || memcmp(buf, key, KLEN))
+			fail(p->name, "cold read", key);
+		lat[i] = now_s() - t1;
+	}
+	r->cold_read = (double)n / (now_s() - t0);
+	r->cold_kib_per_get = (double)(read_bytes() - io0) / 1024.0 / n;
+	r->cold_p50_us = bench_pct(lat, n, 0.5) * 1e6;
+	r->cold_p99_us = bench_pct(lat, n, 0.99) * 1e6;
+	p->close(h);
 	free(lat);
 }
 
@@ -614,6 +699,8 @@ static void run_peer(const struct peer *p, uint64_t nk, struct result *r)
 	r->reopen_s = now_s() - t0;
 	p->close(h);
 
+	cold_read(p, dir, order, nk, r);
+
 	durable(p, dir, order, 1, r, 0);
 	durable(p, dir, order, 8, r, 1);
 	free(order);
@@ -643,6 +730,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--sync") && i + 1 < argc) {
 			nsync = (unsigned)strtoul(argv[++i], NULL, 10);
 			continue;
+		} else if (!strcmp(argv[i], "--cold") && i + 1 < argc) {
+			ncold = (unsigned)strtoul(argv[++i], NULL, 10);
+			continue;
 		} else if (!strcmp(argv[i], "--cap") && i + 1 < argc) {
 			const char *eq = strchr(argv[++i], '=');
 
@@ -652,14 +742,14 @@ int main(int argc, char **argv)
 					cap_keys[k] = strtoull(eq + 1, NULL, 10);
 			continue;
 		} else if (!strcmp(argv[i], "--tiny")) {
-			nkeys = 2000, nsync = 20;
+			nkeys = 2000, nsync = 20, ncold = 200, cold_whole_machine = 0;
 			continue;
 		}
 		for (k = 0; k < NPEERS; k++)
 			if (!strcmp(argv[i], peers[k].name))
 				break;
 		if (k == NPEERS) {
-			fprintf(stderr, "usage: peers [--dir DIR] [--keys N] [--sync N] [--cap STORE=N]... "
+			fprintf(stderr, "usage: peers [--dir DIR] [--keys N] [--sync N] [--cold N] [--cap STORE=N]... "
 					"[--tiny] [STORE...]\n"
 					"stores built in:");
 			for (k = 0; k < NPEERS; k++)
@@ -669,8 +759,8 @@ int main(int argc, char **argv)
 		}
 		want[k] = any = 1;
 	}
-	if (nkeys < 2 || nsync < 1 || nsync > nkeys) {
-		fprintf(stderr, "peers: need --keys >= 2 and 1 <= --sync <= --keys\n");
+	if (nkeys < 2 || nsync < 1 || nsync > nkeys || ncold < 1) {
+		fprintf(stderr, "peers: need --keys >= 2, 1 <= --sync <= --keys and --cold >= 1\n");
 		return 2;
 	}
 	make_dir(base_dir);
@@ -713,15 +803,31 @@ int main(int argc, char **argv)
 	}
 	printf("\n## Engine and embedded stores: %" PRIu64 " keys (fewer where the keys column says) of 16 bytes, 100-byte values; "
 	       "%u durable puts per row\n\n", nkeys, nsync);
-	printf("| store | seq fill puts/s | random fill puts/s | random read gets/s | reopen s "
-	       "| peak RSS MiB | keys |\n|---|---:|---:|---:|---:|---:|---:|\n");
+	printf("| store | seq fill puts/s | random fill puts/s | random read gets/s | cold random read "
+	       "gets/s | cold get p50 µs | cold get p99 µs | disk KiB read per cold get | reopen s | "
+	       "cold reopen s | peak RSS MiB | keys |\n"
+	       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t k = 0; k < NPEERS; k++) {
 		const struct result *r = &res[k];
 
 		if (!any || want[k])
-			printf("| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %" PRIu64 " |\n", peers[k].name, r->seq,
-			       r->rnd, r->read, r->reopen_s, (double)r->rss_kib / 1024.0, r->keys);
+			printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.3f | %.3f | %.0f | %"
+			       PRIu64 " |\n", peers[k].name, r->seq, r->rnd, r->read, r->cold_read,
+			       r->cold_p50_us, r->cold_p99_us, r->cold_kib_per_get, r->reopen_s, r->cold_open_s,
+			       (double)r->rss_kib / 1024.0, r->keys);
 	}
+	for (size_t k = 0; k < NPEERS; k++)
+		if (!any || want[k]) {
+			printf("\nRandom read: every key once, warm (just filled). Cold random read: the first "
+			       "%u gets of random keys after the page cache was emptied (%s) twice: before the "
+			       "store was opened again (cold reopen) and after; each store keeps what its open "
+			       "put in its own memory (the engine its index, LevelDB its table metadata). "
+			       "Disk KiB read per cold get: /proc/self/io read_bytes over the cold gets, "
+			       "read-ahead included (a store that mmaps its files, as LevelDB and LMDB do, "
+			       "reads around each fault).\n",
+			       ncold, bench_cold_how(res[k].cold_how));
+			break;
+		}
 	printf("\nDurable puts (each put returns once fdatasync'd), against the disk's 4 KiB "
 	       "append+fdatasync with as many threads (each its own file): %.0f/s (1 thread), "
 	       "%.0f/s (8 threads)\n\n", disk[0], disk[1]);

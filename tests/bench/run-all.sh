@@ -21,6 +21,11 @@
 #   THREADS  fsbench's many-threads rows                           [8]
 #   REPL_OPS   durable puts per replbench row (1 and 8 writers)    [4000]
 #   REPL_KILLS leader kills timed by replbench                     [7]
+#   CLEANER_MB  live data of kvbench's cleaner rows, MiB (6x that is overwritten) [256]
+#   COLD     cold random gets per store in peers (after dropping the page cache) [10000]
+#   BIG=1    also kvbench's scale to BIG_KEYS keys and BIG_GIB GiB of values (opt-in: it
+#            writes BIG_GIB GiB, needs about 1.2x that free under WORK_DIR, and takes minutes)
+#   BIG_KEYS [10000000]   BIG_GIB [20]
 #   TINY=1   all of the above small (a minute; checks the script, not the machine)
 #   DOC      where the page goes [docs/PERFORMANCE.md beside this script]; DOC= keeps docs/ as is
 #   REPORT_ONLY=1  no runs: write the page and plot again from WORK_DIR's last outputs
@@ -39,7 +44,9 @@ BUILD=$(cd "${1:-build}" && pwd)
 WORK=${2:-/var/tmp/kvfs-bench}
 if [ "${TINY:-0}" = 1 ]; then
 	: "${KEYS:=20000}" "${FLUSHES:=200}" "${SYNCS:=80}" "${LOG_MB:=16}" "${DISK_MB:=16}"
-	: "${FILES:=400}" "${MB:=16}" "${SQLITE_KEYS:=20000}" "${REPL_OPS:=160}" "${REPL_KILLS:=1}"
+	: "${FILES:=400}" "${MB:=16}" "${SQLITE_KEYS:=20000}" "${CLEANER_MB:=4}" "${COLD:=500}"
+	: "${BIG_KEYS:=20000}" "${BIG_GIB:=1}"
+	: "${REPL_OPS:=160}" "${REPL_KILLS:=1}"
 fi
 KEYS=${KEYS:-1000000}
 FLUSHES=${FLUSHES:-4000}
@@ -52,6 +59,11 @@ MB=${MB:-1024}
 THREADS=${THREADS:-8}
 REPL_OPS=${REPL_OPS:-4000}
 REPL_KILLS=${REPL_KILLS:-7}
+CLEANER_MB=${CLEANER_MB:-256}
+COLD=${COLD:-10000}
+BIG=${BIG:-0}
+BIG_KEYS=${BIG_KEYS:-10000000}
+BIG_GIB=${BIG_GIB:-20}
 DOC=${DOC-$SRC/docs/PERFORMANCE.md}
 PNG=$WORK/perf-threads.png
 [ -n "$DOC" ] && PNG=$(dirname "$DOC")/perf-threads.png
@@ -82,13 +94,19 @@ runs() {
 	local start
 	start=$(date +%s)
 	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-	echo "run-all: kvbench (disk, group commit, scale, snapshot, recovery)..." >&2
+	echo "run-all: kvbench (disk, group commit, scale, snapshot, recovery, cleaner)..." >&2
 	"$BENCH/kvbench" --dir "$WORK/kvbench" --keys "$KEYS" --flushes "$FLUSHES" --log-mb "$LOG_MB" \
-		--disk-mb "$DISK_MB" > "$WORK/kvbench.out"
+		--disk-mb "$DISK_MB" --cleaner-mb "$CLEANER_MB" > "$WORK/kvbench.out"
 	rm -rf "$WORK/kvbench"
+	if [ "$BIG" = 1 ]; then
+		echo "run-all: kvbench bigscale ($BIG_KEYS keys, $BIG_GIB GiB of values)..." >&2
+		"$BENCH/kvbench" --dir "$WORK/kvbench" --big-keys "$BIG_KEYS" --big-gib "$BIG_GIB" \
+			bigscale > "$WORK/bigscale.out"
+		rm -rf "$WORK/kvbench"
+	fi
 	echo "run-all: peers..." >&2
-	"$BENCH/peers" --dir "$WORK/peers" --keys "$KEYS" --sync "$SYNCS" --cap sqlite="$SQLITE_KEYS" \
-		> "$WORK/peers.out"
+	"$BENCH/peers" --dir "$WORK/peers" --keys "$KEYS" --sync "$SYNCS" --cold "$COLD" \
+		--cap sqlite="$SQLITE_KEYS" > "$WORK/peers.out"
 	rm -rf "$WORK/peers"
 	echo "run-all: replbench (a group of three, failover)..." >&2
 	"$BENCH/replbench" --dir "$WORK/replbench" --ops "$REPL_OPS" --kills "$REPL_KILLS" \
@@ -110,8 +128,8 @@ runs() {
 	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 	elapsed=$(( $(date +%s) - start ))
 	# what REPORT_ONLY=1 needs to write the page again
-	for v in KEYS FLUSHES SYNCS SQLITE_KEYS LOG_MB DISK_MB FILES MB THREADS REPL_OPS REPL_KILLS \
-		load_before load_after elapsed; do
+	for v in KEYS FLUSHES SYNCS SQLITE_KEYS LOG_MB DISK_MB FILES MB THREADS CLEANER_MB COLD BIG BIG_KEYS \
+		BIG_GIB REPL_OPS REPL_KILLS load_before load_after elapsed; do
 		printf '%s=%q\n' "$v" "${!v}"
 	done > "$WORK/run.env"
 }
@@ -128,8 +146,15 @@ else
 		if grep -qs " $m " /proc/mounts; then fusermount3 -u "$m"; fi
 	done
 	# only what this script makes: WORK_DIR may be a directory that holds other things
-	rm -rf "$WORK/kvbench" "$WORK/peers" "$WORK/replbench" "$FS" "$WORK"/*.out "$WORK/run.env" \
-		"$WORK/PERFORMANCE.md"
+	rm -rf "$WORK/kvbench" "$WORK/peers" "$WORK/replbench" "$FS" "$WORK"/*.out "$WORK/run.env" "$WORK/PERFORMANCE.md"
+	if [ "$BIG" = 1 ]; then
+		need=$((BIG_GIB * 12 / 10 + 2))
+		have=$(df -Pk "$WORK" | awk 'NR == 2 {print int($4 / 1048576)}')
+		if [ "$have" -lt "$need" ]; then
+			echo "run-all: BIG=1 needs about $need GiB free under $WORK, it has $have" >&2
+			exit 1
+		fi
+	fi
 	fstype=$(df -PT "$WORK" | awk 'NR == 2 {print $2}')
 	if [ "$fstype" = tmpfs ]; then
 		echo "run-all: warning: $WORK is on tmpfs: the durable figures will not be the disk's" >&2
@@ -262,6 +287,61 @@ targets() {
 	}' "$WORK/kvbench.out" "$WORK/peers.out" "$WORK/fs.out"
 }
 
+# Issue 11 (values on disk): the engine against LevelDB in the same run, the streaming write
+# through the mount, the scale run (BIG=1) and the cleaner's effect on put latency.
+targets11() {
+	local big=/dev/null
+	[ -s "$WORK/bigscale.out" ] && big=$WORK/bigscale.out
+	awk -F'|' -v big="$big" '
+	function t(s) { gsub(/^ +| +$/, "", s); return s }
+	function div(a, b) { return b > 0 ? a / b : 0 }
+	function target(what, have, want, fmt, note) {
+		printf "- [%s] %s: " fmt " (target ≥ %s)%s\n", (have >= want ? "x" : " "), what, have, want, note
+	}
+	FILENAME ~ /peers/ && /^\| durable \|/ { peers_durable = 1 }
+	FILENAME ~ /peers/ && !peers_durable && /^\| (engine|leveldb) \|/ {
+		seq[t($2)] = $3 + 0; fill[t($2)] = $4 + 0; cold[t($2)] = $6 + 0; coldp99[t($2)] = $8 + 0
+	}
+	FILENAME ~ /peers/ && peers_durable && /^\| (engine|leveldb) \|/ && t($3) ~ /^[0-9]+$/ { dur[t($2), t($3)] = $4 + 0 }
+	FILENAME ~ /kvbench/ && t($2) ~ /^p99 with the cleaner on/ { clean_ratio = $4 + 0 }
+	FILENAME ~ /kvbench/ && t($2) == "on" && NF == 15 {
+		runs++; live = $11 + 0; if ($12 + 0 > peak) peak = $12 + 0; settle = settle (runs > 1 ? " and " : " ") t($14)
+	}
+	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ && t($2) ~ /^stream write/ { sw = div($5, $3); sw_what = t($2) }
+	FILENAME == big && /^Opening the store/ { big_open_table = 1 }
+	FILENAME == big && t($2) ~ /^[0-9]+$/ && NF == 14 && !big_open_table {
+		big_keys = t($2); big_gib = $3 + 0; big_wa = $7 + 0; big_ratio = $9 + 0; big_rss = $12 + 0
+	}
+	FILENAME == big && t($2) ~ /^[0-9]+$/ && NF == 14 && big_open_table { big_open = $3 + 0; big_open_ckpt = $11 + 0 }
+	END {
+		if (fill["leveldb"] > 0) {
+			target("engine random read with a cold page cache ÷ LevelDB cold", div(cold["engine"], cold["leveldb"]), 1, "%.2f",
+				sprintf(" (%.0f against %.0f gets/s; p99 %.0f against %.0f µs)", cold["engine"], cold["leveldb"], coldp99["engine"], coldp99["leveldb"]))
+			target("engine random fill ÷ LevelDB", div(fill["engine"], fill["leveldb"]), 1, "%.2f", "")
+			target("engine sequential fill ÷ LevelDB", div(seq["engine"], seq["leveldb"]), 1, "%.2f", "")
+			target("engine durable puts, 1 thread ÷ LevelDB", div(dur["engine", 1], dur["leveldb", 1]), 1, "%.2f", "")
+			target("engine durable puts, 8 threads ÷ LevelDB", div(dur["engine", 8], dur["leveldb", 8]), 1, "%.2f", "")
+		} else {
+			print "- (LevelDB is not built in: install libleveldb-dev for the comparisons)"
+		}
+		if (sw_what != "")
+			target("mount streaming write ÷ plain directory", sw, 0.5, "%.2f", " (" sw_what ")")
+		if (big_keys != "")
+			printf "- [%s] scale to 10M keys and ≥ 20 GiB of values: %s keys, %.1f GiB (segments %.3f× the values, " \
+			       "%.2f× the values written to fill it, peak RSS %.0f MiB; open %.2f s as left, %.2f s from " \
+			       "the checkpoint alone, cold)\n",
+			       (big_keys >= 10000000 && big_gib >= 20 ? "x" : " "), big_keys, big_gib, big_ratio, big_wa,
+			       big_rss, big_open, big_open_ckpt
+		else
+			print "- [ ] scale to 10M keys and ≥ 20 GiB of values: not in this run (BIG=1 runs it)"
+		if (runs)
+			printf "- the cleaner (no target): put p99 with the background cleaner on ÷ off %.2f; while the writer " \
+			       "overwrote at full speed the segments reached %.1f× the live bytes (the cleaner is throttled " \
+			       "and writers never wait for it), and were within 2× live + one segment again after%s s (each run with the cleaner on)\n",
+			       clean_ratio, div(peak, live), settle
+	}' "$WORK/kvbench.out" "$WORK/peers.out" "$WORK/fs.out" "$big"
+}
+
 # How the figures move with size and threads, from the scale and group-commit tables.
 shape() {
 	awk -F'|' '
@@ -316,13 +396,15 @@ numbers move from run to run.
 \`\`\`sh
 meson setup build -Dbuildtype=release && meson compile -C build
 meson compile -C build bench              # = tests/bench/run-all.sh build /var/tmp/kvfs-bench
-KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS REPL_OPS=$REPL_OPS REPL_KILLS=$REPL_KILLS \\
+KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS \\
+    CLEANER_MB=$CLEANER_MB COLD=$COLD BIG=$BIG BIG_KEYS=$BIG_KEYS BIG_GIB=$BIG_GIB REPL_OPS=$REPL_OPS REPL_KILLS=$REPL_KILLS \\
     tests/bench/run-all.sh build /var/tmp/kvfs-bench     # this run's sizes
 TINY=1 DOC= tests/bench/run-all.sh build                 # a one-minute check of the harness
 \`\`\`
 
-Run as root (FUSE mounts, dropping the page cache, installing gnuplot-nox), with the work
-directory on the disk to be measured. The programs run one at a time; each one also runs alone
+Run as root (FUSE mounts, dropping the page cache with \`echo 3 > /proc/sys/vm/drop_caches\`
+for every cold figure, installing gnuplot-nox), with the work directory on the disk to be
+measured. \`BIG=1\` adds the scale to 10M keys and 20 GiB of values (about 24 GiB free needed). The programs run one at a time; each one also runs alone
 (\`build/tests/bench/kvbench --help\`, \`peers\`, \`fsbench\`).
 
 ## Machine
@@ -332,8 +414,17 @@ directory on the disk to be measured. The programs run one at a time; each one a
 - work directory: $WORK
 - load average (1/5/15 min) before: $load_before, after: $load_after — other jobs shared this
   2-core VM during the run, so absolute figures are noisy; compare within the run
-- sizes: KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS; the run took ${elapsed} s
+- sizes: KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS CLEANER_MB=$CLEANER_MB COLD=$COLD BIG=$BIG BIG_KEYS=$BIG_KEYS BIG_GIB=$BIG_GIB; the run took ${elapsed} s
 - build: $(git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown), buildtype $(python3 -c 'import json, sys; print(next(o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"))' "$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || echo unknown)
+
+## Targets (issue 11: values on disk)
+
+$(targets11)
+
+The mount's own figures for issue 11 (a 3 GiB file, a 2 GiB file at a 1 MiB offset and 20,000
+small files through a real mount: the daemon's peak RSS, RSS per GiB and per key, the remount
+time) come from \`tests/test_bigstore.c\`, a test of the suite, not from this script; see the
+notes at the end.
 
 ## Targets (issue 6)
 
@@ -354,6 +445,8 @@ durable puts (1 and 8 threads sharing one handle) and the mounts' create+write 4
 
 $(cat "$WORK/kvbench.out")
 
+$(cat "$WORK/bigscale.out" 2>/dev/null || echo "(The scale to $BIG_KEYS keys and $BIG_GIB GiB of values was not run: BIG=1 runs it.)")
+
 $(cat "$WORK/peers.out")
 
 ## Replication (issue 15)
@@ -370,8 +463,8 @@ $(cat "$WORK/repl.out" 2>/dev/null)
 The same work on a directory of the disk, on \`tests/bench/passthrough\` (libfuse3 with kvfs's
 settings, each request one system call on a backing directory of the same disk) and on a kvfs
 mount (default options: sync=batch, commit_ms=10), phase by phase. Cold reads drop the page
-cache first; kvfs serves reads from the daemon's memory, so its "cold" is the kernel's cache
-being empty, not the store's.
+cache first; kvfs reads values from its log segments through the page cache, so its "cold"
+reads go to the disk as the others' do.
 
 $(cat "$WORK/fs.out")
 
@@ -393,6 +486,7 @@ else
 	echo "run-all: wrote $WORK/PERFORMANCE.md (raw outputs in $WORK)" >&2
 fi
 targets
+targets11
 }
 
 main "$@"; exit

@@ -8,8 +8,9 @@
 # and without running out of depth or memory; the state counts are printed. `reject`: SPIN must
 # find an error (a mutant is known to be wrong); its first violation and what the replayed trail
 # printed are shown. Exit 0 when the expectation holds, 1 when not, 77 (skip) without spin or cc.
-# Environment: SPIN, CC (defaults spin, cc), PAN_CFLAGS (default -O0: the C compiler's time
-# dominates these runs), KV_MODEL_KEEP=1 keeps the work directory and says where it is.
+# Environment: SPIN (default spin); CC, the verifier's compiler (default clang when installed,
+# else cc: clang compiles pan.c at -O0 in half gcc's time, and compiling dominates most runs);
+# PAN_CFLAGS (default -O0); KV_MODEL_KEEP=1 keeps the work directory and says where it is.
 set -u
 model=$1 expect=$2
 shift 2
@@ -24,7 +25,14 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case $expect in pass | reject) ;; *) echo "check.sh: expect 'pass' or 'reject', not '$expect'"; exit 2 ;; esac
-spin=${SPIN:-spin} cc=${CC:-cc}
+spin=${SPIN:-spin}
+if [ -n "${CC:-}" ]; then
+	cc=$CC
+elif command -v clang >/dev/null; then
+	cc=clang
+else
+	cc=cc
+fi
 command -v "$spin" >/dev/null || { echo "SKIP: $spin not found (Debian package spin)"; exit 77; }
 command -v "$cc" >/dev/null || { echo "SKIP: no C compiler ($cc) to build the verifier"; exit 77; }
 [ -r "$model" ] || { echo "check.sh: cannot read $model"; exit 2; }
@@ -42,7 +50,7 @@ cd "$work" || exit 1
 # A deep enough search stack unless the caller chose one.
 case " ${pan[*]:-} " in *" -m"*) ;; *) pan=(-m200000 "${pan[@]}") ;; esac
 echo "model: $name ${defs[*]:-} (expected: $expect)"
-echo "verifier: cc ${PAN_CFLAGS:--O0}; pan ${pan[*]}"
+echo "verifier: $cc ${PAN_CFLAGS:--O0}; pan ${pan[*]}"
 start=$(date +%s.%N)
 "$spin" "${defs[@]}" -a "$name" >spin.out 2>&1 || { cat spin.out; echo "FAIL: spin -a failed"; exit 1; }
 # shellcheck disable=SC2086

@@ -1,31 +1,36 @@
 /* failed_sync.pml — a failed write or fdatasync of the log, and what may be said afterwards.
  *
- * Stands for (engine/wal.c): lead_round and write_and_sync on failure (the sticky w->err),
- * wal_sync (returns the sticky error), wal_append (-EROFS once err is set), flusher_main; and
- * (engine/recover.c) the replay after a reopen in the same boot. docs/VERIFICATION.md says what
- * is abstracted.
+ * Stands for (engine/wal.c): wal_append on a failed pwrite and lead_round on a failed fdatasync
+ * (the sticky w->err), wal_sync (returns the sticky error), wal_append (-EROFS once err is set),
+ * flusher_main; (engine/recover.c) scan_segment's fdatasync and drop_cache before it reads a
+ * segment, and the replay and cut after a reopen in the same boot. docs/VERIFICATION.md says
+ * what is abstracted.
  *
- * Writers append and flush through group commit (as in group_commit.pml, one segment). Once in
- * a run, the leader's pwrite may fail after writing part of its batch into the page cache, or
- * its fdatasync may fail. Linux's behaviour after a failed fdatasync is modelled as it is: the
- * dirty pages are marked clean, so no later fdatasync writes them; each such record may or may
- * not have reached the disk, and the page cache may still serve it to readers (kept, clean) or
- * have dropped it (then readers see the disk). A record in that limbo is one of:
+ * Writers append (each record written to the segment at once) and flush through group commit
+ * (as in group_commit.pml, one segment). Once in a run, an append's pwrite may fail (part of the
+ * record may be in the file: a torn tail, nothing valid), or a round's fdatasync may fail.
+ * Linux's behaviour after a failed fdatasync is modelled as it is: the dirty pages are marked
+ * clean, so no later fdatasync writes them; each such record may or may not have reached the
+ * disk, and the page cache may still serve it to readers (kept, clean) or have dropped it (then
+ * readers see the disk). A record in that limbo is one of:
  *   A: readers see it, the disk has it;  B: readers see it, the disk does not;
  *   C: readers do not see it, the disk does not.
+ * Records appended after the failed fdatasync began stay dirty: a later fdatasync writes them.
  * After every step that changes what a crash would leave, two crashes are checked:
- *  - a power cut now: every record a returned flush covered is recovered;
+ *  - a power cut now: every record a returned flush covered is recovered
+ *    (every_acked_write_survives_power_cut);
  *  - the process exits now and the store is reopened in the same boot (the page cache
- *    survives): recovery fdatasyncs the log and replays what it reads, the new session's first
- *    FLUSH returns at once (wal_open takes the replayed log as durable), then a power cut:
- *    every replayed record must survive. The corrected rule: recovery reads what is durable
- *    (fdatasync, then read past the page cache: O_DIRECT, or POSIX_FADV_DONTNEED first), so a
- *    clean-but-lost page is not replayed.
+ *    survives): recovery fdatasyncs the segment, drops its cached pages and reads what the disk
+ *    holds, replays it and cuts the log after it; the new session's first FLUSH returns at once
+ *    (wal_open takes the replayed log as durable); then a power cut: every replayed record must
+ *    survive (flush_after_reopen_survives_power_cut).
+ * Recovery's verdict on a missing record is group_commit.pml's (the base field; a record that
+ * never reached the disk reads back as zeros).
  *
  * Switches: -DMUTANT_RETRY_FSYNC (a failed fdatasync is retried and its success reported),
- * -DMUTANT_NOT_STICKY (the error goes to that flush only; later rounds go on) must be rejected;
- * -DTODAY_RECOVERY_READS_CACHE (recover.c today: it reads through the page cache) is rejected
- * too, see docs/VERIFICATION.md "Findings". */
+ * -DMUTANT_NOT_STICKY (the error goes to that flush only; later rounds go on) and
+ * -DMUTANT_RECOVERY_READS_PAGE_CACHE (recovery reads through the page cache, as before format 2:
+ * finding 3) must be rejected. */
 
 #ifndef W
 #define W 2
@@ -41,7 +46,7 @@
 #define DIRTY 1   /* in the page cache, not yet written back */
 #define SYNCED 2  /* a successful fdatasync covered it */
 #define LIMBO 3   /* its fdatasync failed: clean in the cache or dropped; on disk or not */
-#ifdef TODAY_RECOVERY_READS_CACHE
+#ifdef MUTANT_RECOVERY_READS_PAGE_CACHE
 #define LIMBO_CASES 3   /* A, B, C */
 #else
 #define LIMBO_CASES 2   /* on disk or not: recovery reads the disk */
@@ -50,14 +55,14 @@
 /* ---- the wal, guarded by w->mu ---- */
 byte next_lsn = 1;
 byte durable_lsn;
-byte pend_lo = 1;
 bool flushing;
 bool waiting[W + 1];
+bool clock;            /* the flusher's commit_ms clock runs (group_commit.pml) */
 byte err;              /* sticky: 0, or the failure (1) */
 bool failed_once;      /* the one injected failure has happened */
 
 byte rec[N + 1];       /* record states */
-byte hint[N + 1];      /* durable_lsn when its round was taken (group_commit.pml's recovery rule) */
+byte stamp[N + 1];     /* its base field: durable_lsn when it was appended */
 
 byte acked;
 byte ndone;
@@ -70,7 +75,7 @@ hidden byte refused;
 hidden byte every_acked_write_survives_power_cut;
 hidden byte flush_after_reopen_survives_power_cut;
 
-/* group_commit.pml's recovery with the hint rule (one segment: no headers to consult). */
+/* group_commit.pml's recovery (one segment: no later segment to consult; no media damage). */
 inline recover_view() {
 	rh = 1;
 	do
@@ -80,7 +85,7 @@ inline recover_view() {
 	refused = 0;
 	ri = rh + 1;
 	do
-	:: ri < next_lsn -> if :: ondisk[ri] && hint[ri] >= rh -> refused = 1 :: else -> skip fi; ri++
+	:: ri < next_lsn -> if :: ondisk[ri] && stamp[ri] >= rh -> refused = 1 :: else -> skip fi; ri++
 	:: else -> break
 	od;
 	rk = rh - 1
@@ -139,8 +144,9 @@ inline crash_check() {
 	od;
 	assert(every_acked_write_survives_power_cut);
 
-	/* 2. exit now, reopen in the same boot, FLUSH, power cut. Each LIMBO record is A, B or C
-	 * (today: recovery reads the page cache) or, as recovery reads the disk, on it or not. */
+	/* 2. exit now, reopen in the same boot, FLUSH, power cut. Each LIMBO record is on the disk
+	 * or not, and recovery reads the disk (fdatasync, then drop_cache); the mutant reads the
+	 * page cache, where a LIMBO record is A, B or C. */
 	nu = 0;
 	ri = 1;
 	do :: ri < next_lsn -> if :: rec[ri] == LIMBO -> u_lsn[nu] = ri; nu++ :: else -> skip fi; ri++
@@ -169,7 +175,7 @@ inline crash_check() {
 		:: ui < nu ->
 			digit = subset % LIMBO_CASES;
 			subset = subset / LIMBO_CASES;
-#ifdef TODAY_RECOVERY_READS_CACHE
+#ifdef MUTANT_RECOVERY_READS_PAGE_CACHE
 			ondisk[u_lsn[ui]] = (digit != 2);   /* A and B: the page cache serves it */
 #else
 			ondisk[u_lsn[ui]] = (digit == 0);   /* read from the disk after the sync */
@@ -222,66 +228,52 @@ inline broadcast() {
 	do :: l <= W -> waiting[l] = 0; l++ :: else -> break od
 }
 
-/* lead_round, first half (w->mu held, !flushing): take pend. */
-inline take_batch() {
-	lo = pend_lo;
-	hi = next_lsn - 1;
-	l = lo;
-	do :: l <= hi -> hint[l] = durable_lsn; l++ :: else -> break od;
-	pend_lo = next_lsn;
+/* lead_round, first half (w->mu held, !flushing): note the last LSN written. */
+inline take_round() {
+	upto = next_lsn - 1;
+	clock = 0;
 	flushing = 1;
 	if
-	:: lo <= hi -> printf("@@ thread %d leads a round: LSNs %d..%d\n", me, lo, hi)
-	:: else -> printf("@@ thread %d leads a round with nothing new to write\n", me)
+	:: me == FL -> printf("@@ the flusher leads a round: LSNs up to %d\n", upto)
+	:: else -> printf("@@ thread %d leads a round: LSNs up to %d\n", me, upto)
 	fi
 }
 
-/* lead_round, second half: write and fdatasync without the mutex, finish under it. */
+/* lead_round, second half: fdatasync without the mutex, finish under it. */
 inline lead_round() {
 	rc = 0;
-	l = lo;
-	do
-	:: l <= hi -> atomic { rec[l] = DIRTY; printf("@@ LSN %d written\n", l); crash_check() }; l++
-	:: l <= hi && !failed_once ->
-		atomic { failed_once = 1; rc = 1; printf("@@ pwrite FAILS before LSN %d\n", l) };
-		break
-	:: l > hi -> break
-	od;
-	if
-	:: rc == 0 ->
-		atomic {
-			if
-			:: true ->
-				l = 1;
-				do :: l < next_lsn -> if :: rec[l] == DIRTY -> rec[l] = SYNCED :: else -> skip fi; l++
-				:: else -> break
-				od;
-				printf("@@ fdatasync succeeds\n")
-			:: !failed_once ->
-				/* Linux: the dirty pages are marked clean, their fate unknown */
-				l = 1;
-				do :: l < next_lsn -> if :: rec[l] == DIRTY -> rec[l] = LIMBO :: else -> skip fi; l++
-				:: else -> break
-				od;
-				failed_once = 1;
-				rc = 1;
-				printf("@@ fdatasync FAILS\n")
-			fi;
-			crash_check()
-		}
-	:: else -> skip
-	fi;
+	atomic {
+		if
+		:: true ->
+			l = 1;
+			do :: l < next_lsn -> if :: rec[l] == DIRTY -> rec[l] = SYNCED :: else -> skip fi; l++
+			:: else -> break
+			od;
+			printf("@@ fdatasync succeeds\n")
+		:: !failed_once ->
+			/* Linux: the dirty pages are marked clean, their fate unknown */
+			l = 1;
+			do :: l < next_lsn -> if :: rec[l] == DIRTY -> rec[l] = LIMBO :: else -> skip fi; l++
+			:: else -> break
+			od;
+			failed_once = 1;
+			rc = 1;
+			printf("@@ fdatasync FAILS\n")
+		fi;
+		crash_check()
+	};
 #ifdef MUTANT_RETRY_FSYNC
 	if
 	:: rc == 1 ->
 		atomic {
-			/* the retry finds nothing dirty: it succeeds */
+			/* the retry writes what was dirtied since; the LIMBO pages are clean: it succeeds */
 			l = 1;
 			do :: l < next_lsn -> if :: rec[l] == DIRTY -> rec[l] = SYNCED :: else -> skip fi; l++
 			:: else -> break
 			od;
 			rc = 0;
-			printf("@@ fdatasync retried: succeeds\n")
+			printf("@@ fdatasync retried: succeeds\n");
+			crash_check()
 		}
 	:: else -> skip
 	fi;
@@ -289,7 +281,7 @@ inline lead_round() {
 	atomic {
 		flushing = 0;
 		if
-		:: rc == 0 -> durable_lsn = hi
+		:: rc == 0 -> if :: upto > durable_lsn -> durable_lsn = upto :: else -> skip fi
 		:: else ->
 #ifndef MUTANT_NOT_STICKY
 			err = 1
@@ -299,7 +291,7 @@ inline lead_round() {
 		fi;
 		broadcast()
 	};
-	lo = 0; hi = 0; l = 0
+	upto = 0; l = 0
 }
 
 /* wal_sync: 0 once target is durable, or the sticky error (in res). */
@@ -311,7 +303,7 @@ inline wal_sync(target, res) {
 		:: err -> res = err; act = 1
 		:: !err && durable_lsn >= target -> res = 0; act = 1
 		:: !err && durable_lsn < target && flushing -> waiting[me] = 1; act = 2; printf("@@ thread %d waits for the round in flight\n", me)
-		:: !err && durable_lsn < target && !flushing -> take_batch(); act = 3
+		:: !err && durable_lsn < target && !flushing -> take_round(); act = 3
 		fi
 	   };
 	   if
@@ -328,16 +320,28 @@ inline wal_sync(target, res) {
 }
 
 proctype writer(byte me) {
-	byte lsn, target, act, lo, hi, l, k, rc, res;
+	byte lsn, target, act, upto, l, k, rc, res;
 	do
 	:: k < A ->
+		/* wal_append */
 		atomic {
 			if
-			:: err -> res = 1   /* -EROFS: nothing logged */
-			:: else ->
+			:: err -> res = 1; printf("@@ thread %d: append refused (EROFS)\n", me)
+			:: !err ->
 				lsn = next_lsn;
+				rec[lsn] = DIRTY;
+				stamp[lsn] = durable_lsn;
+				if :: durable_lsn == next_lsn - 1 -> clock = 1 :: else -> skip fi;
 				next_lsn++;
-				printf("@@ thread %d appends LSN %d\n", me, lsn)
+				printf("@@ thread %d appends LSN %d (base %d)\n", me, lsn, stamp[lsn]);
+				crash_check()
+			:: !err && !failed_once ->
+				/* the pwrite fails: whatever of the record is in the file is a torn tail */
+				failed_once = 1;
+				err = 1;
+				res = 1;
+				broadcast();
+				printf("@@ thread %d: the pwrite of LSN %d FAILS\n", me, next_lsn)
 			fi
 		};
 		k++;
@@ -362,10 +366,10 @@ proctype writer(byte me) {
 }
 
 proctype flusher() {
-	byte me = FL, target, act, lo, hi, l, rc, res;
+	byte me = FL, target, act, upto, l, rc, res;
 end_idle:
 	do
-	:: atomic { !err && durable_lsn < next_lsn - 1 && pend_lo < next_lsn -> target = next_lsn - 1 };
+	:: atomic { !err && clock && durable_lsn < next_lsn - 1 -> target = next_lsn - 1 };
 	   wal_sync(target, res);
 	   target = 0; res = 0
 	od

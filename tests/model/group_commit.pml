@@ -1,33 +1,49 @@
-/* group_commit.pml — group commit, segment rotation, and recovery after any crash.
+/* group_commit.pml — appends, group commit, segment rotation, and recovery after any crash, as
+ * engine/wal.c and engine/recover.c do them (values-on-disk engine, record and segment format 2).
  *
- * Stands for (engine/wal.c): wal_append, wal_sync, lead_round, write_and_sync, rotate,
- * seg_create, grow_empty_segment, flusher_main; (engine/recover.c): recovery_scan's verdict on a
- * bad record (on_bad_record, valid_record_after, segment_has_content) and recovery_commit's
- * cut-and-sync of the segment the log resumes in. docs/VERIFICATION.md says what is abstracted.
+ * Stands for (engine/wal.c): wal_append (the record written to the segment under w->mu, its
+ * base = durable_lsn stamped, the flusher's clock started), wal_sync, lead_round, rotate (trim,
+ * sync until durable, seg_create), grow_empty_segment, flusher_main; (engine/recover.c,
+ * engine/logread.c): scan_segment's fdatasync before it reads a segment, on_bad_record's verdict
+ * on a bad record (log_vouched_after, zero_hole, segment_has_content) and recovery_commit's cut.
+ * docs/VERIFICATION.md says what is abstracted.
  *
- * Writers append records and flush; one leader at a time takes the pending buffer, writes it to
- * the current segment and fdatasyncs it while the others wait on the condition; the background
- * flusher flushes at any moment (its deadline is abstracted to "any time"). A segment is rotated
- * when a record does not fit (chosen freely: record sizes are abstracted), after which the old
- * segment must be durable.
+ * Writers append records and flush (concurrently: wal.c allows it; the store serialises its
+ * appends under apply_mu, which only removes interleavings). An append writes its record to the
+ * current segment at once (the page cache) and stamps it with the durable LSN of that moment; a
+ * flush makes one caller the leader, which notes the last LSN written, fdatasyncs without the
+ * mutex and then declares that LSN durable, while the others wait on the condition. The
+ * background flusher (thread W) flushes at any moment once its clock runs (the commit_ms deadline
+ * is abstracted to "any time"). A record that does not fit (chosen freely: sizes are abstracted)
+ * rotates: the old segment is trimmed, synced until durable, and a new one created.
  *
- * After every step that changes what a crash would leave, the model checks two crashes:
- *  - a power cut: every synced record survives, and any subset of written-but-unsynced records
- *    survives (the page cache written back partially, in any order; records are the unit of
- *    loss: a record with any sector lost is a bad record, which is what recovery sees);
+ * After every step that changes what a crash would leave, the model checks:
+ *  - a power cut: every synced record survives, any subset of the others does (the page cache
+ *    written back partly, in any order; records are the unit of loss, and a lost record reads
+ *    back as the zeros its segment was preallocated with);
+ *  - media damage under the same power cut: one synced record reads back as zeros (a lost or
+ *    zeroed sector) or as garbage (flipped bits);
  *  - a process kill (the page cache survives) followed by recovery, a FLUSH in the new session
  *    (which returns at once: wal_open takes the replayed log as durable) and then a power cut.
  * Properties (asserts):
- *  - every_acked_write_survives_power_cut: recovery opens (never refuses) and keeps every
- *    record a returned flush covered; replay is of LSNs 1..k in order, so the state is a prefix;
- *  - flush_after_kill_recovery_survives_power_cut: the same for the records the new session
- *    took as durable after a kill;
- *  - no deadlock (invalid end states), and with -DLIVENESS: every writer's flush returns.
+ *  - every_acked_write_survives_power_cut: recovery opens (never refuses) and keeps every record
+ *    a returned flush covered; replay is of LSNs 1..k in order, so the state is a prefix;
+ *  - durable_damage_is_found: a synced record that reads back as zeros is called damage (refused)
+ *    when a record written after it was durable survives; one that reads back as garbage, when
+ *    any valid record follows it. (Zeros with only records written before it was durable after
+ *    them pass for a torn tail: the limit of the base field, docs/VERIFICATION.md.)
+ *  - flush_after_kill_recovery_survives_power_cut: the records the new session took as durable
+ *    after a kill survive a power cut;
+ *  - no deadlock (invalid end states); with -DLIVENESS every writer's flush returns; with
+ *    -DLIVENESS -DNO_FLUSH (writers never flush) every record becomes durable through the
+ *    background flusher.
  *
  * Switches: -DMUTANT_FOLLOWER_ANY_ROUND, -DMUTANT_DURABLE_AFTER_WRITE, -DMUTANT_ROTATE_NO_FLUSH,
- * -DMUTANT_NO_BROADCAST (known-wrong wal.c, must be rejected); -DTODAY_HOLE_IS_DAMAGE,
- * -DTODAY_SYNC_ONLY_ON_CUT (recover.c as it is today: both rejected, see docs/VERIFICATION.md
- * "Findings"). */
+ * -DMUTANT_NO_BROADCAST, -DMUTANT_BASE_LAST_WRITTEN, -DMUTANT_VOUCHED_HOLE_CUT,
+ * -DMUTANT_GARBAGE_HOLE_CUT, and the two older recover.c rules: -DMUTANT_ANY_RECORD_AFTER_A_HOLE
+ * (finding 1) and -DMUTANT_SYNC_ONLY_WHAT_IS_CUT (finding 2): known-wrong, each must be rejected.
+ * -DFIX_FLUSHER_CLOCK: the correction of finding 6 (the flusher's clock is started by any append
+ * while it is stopped, not only by one made while everything was durable). */
 
 #ifndef W
 #define W 2            /* writer threads */
@@ -36,60 +52,82 @@
 #define A 2            /* appends per writer */
 #endif
 #define N (W * A)      /* records in a run: LSNs 1..N */
-#define NSEG 2         /* segment files at most */
-#define FL W           /* the flusher's thread number (writers are 0..W-1); the trail says "thread N" */
+#ifndef NSEG
+#define NSEG 3         /* segment files at most: up to two rotations */
+#endif
+#define FL W           /* the flusher's thread number (writers are 0..W-1) */
+
+/* what a record reads back as after a crash */
+#define ZEROS 0        /* never reached the disk: the segment's preallocated zeros */
+#define VALID 1
+#define GARBAGE 2      /* media damage: bytes that are neither the record nor zeros */
 
 /* ---- the wal, guarded by w->mu: every access is inside one atomic block ---- */
 byte next_lsn = 1;
 byte durable_lsn;
-byte pend_lo = 1;      /* pend holds LSNs pend_lo .. next_lsn-1 */
 bool flushing;
-bool rotating;
 bool waiting[W + 1];   /* blocked in pthread_cond_wait(&w->cv); a broadcast clears them all */
+bool clock;            /* w->unsynced_since_ns != 0: the flusher's commit_ms clock runs */
 byte cur;              /* current segment */
+byte nrot;             /* rotations begun (bounded by NSEG - 1) */
 
-/* ---- segments and records on disk ---- */
+/* ---- segments and records: a record is in the file (page cache) once appended ---- */
 byte seg_first[NSEG];  /* first LSN its header names (header + directory entry synced at creation) */
 byte seg_n[NSEG];      /* records appended to it */
-bool seg_exact[NSEG];  /* its file ends exactly at its last record (no preallocated tail) */
+bool seg_full[NSEG];   /* no room left: a record filled its reservation exactly, or rotate trimmed it */
 byte rec_seg[N + 1];   /* segment of each record */
-byte hint[N + 1];      /* the proposed header field: durable_lsn when its round was taken */
-bool written[N + 1];   /* pwritten: in the page cache */
+byte stamp[N + 1];     /* durable_lsn when it was appended: the base field wal_append writes */
 bool synced[N + 1];    /* covered by a successful fdatasync: on the platter */
 
 byte acked;            /* highest LSN a returned flush covered */
 byte ndone;            /* writers whose flush returned */
 
+/* The base field as written: the durable LSN of the append; the mutant writes the last LSN
+ * written instead (what a careless "the log up to here" would say). */
+#ifdef MUTANT_BASE_LAST_WRITTEN
+#define BASE(r) ((r) - 1)
+#else
+#define BASE(r) stamp[r]
+#endif
+
 /* ---- scratch of the crash checks: hidden, so not part of the state ---- */
 hidden byte ondisk[N + 1];
 hidden byte syncd2[N + 1];
 hidden byte u_lsn[N + 1];
-hidden byte nu, subset, ui, rh, ri, rk, rk0, rs, last;
+hidden byte nu, subset, ui, rh, ri, rk, rk0, rs, dd, kind, expect;
 hidden byte refused, rsync;
 hidden byte every_acked_write_survives_power_cut;
+hidden byte durable_damage_is_found;
 hidden byte flush_after_kill_recovery_survives_power_cut;
-hidden byte recovery_after_kill_opens;
 
-/* Recovery over the view ondisk[]: the first missing LSN rh is either a torn tail (cut: the
- * state is LSNs 1..rh-1) or damage (refused). Today (recover.c): any valid record after it, or
- * a later segment whose header is not the next LSN, is damage. Proposed: a record after the
- * hole is evidence of damage only when its hint says the hole was already durable when the
- * record's flush round was taken (the leader stamps it: the round's first LSN - 1). */
+/* Recovery (recover.c) over the view ondisk[]: rh is the first record that is not valid. Bytes
+ * follow it that make it damage (refused): a valid record after it whose base says rh was durable
+ * when it was written (log_vouched_after); a valid record after it when the bad bytes are not a
+ * zero hole (zero_hole); a later segment (segment_has_content: rotation made every older segment
+ * durable first). Otherwise it is a hole in the unsynced stretch: the log is cut at rh. */
 inline recover_view() {
 	rh = 1;
 	do
-	:: rh < next_lsn && ondisk[rh] -> rh++
+	:: rh < next_lsn && ondisk[rh] == VALID -> rh++
 	:: else -> break
 	od;
 	refused = 0;
 	ri = rh + 1;
 	do
 	:: ri < next_lsn ->
-#ifdef TODAY_HOLE_IS_DAMAGE
-		if :: ondisk[ri] -> refused = 1 :: else -> skip fi;
+		if
+		:: ondisk[ri] == VALID ->
+#if defined(MUTANT_ANY_RECORD_AFTER_A_HOLE)
+			refused = 1       /* recover.c before format 2: any valid record after it */
+#elif defined(MUTANT_VOUCHED_HOLE_CUT)
+			if :: ondisk[rh] == GARBAGE -> refused = 1 :: else -> skip fi   /* the base ignored */
+#elif defined(MUTANT_GARBAGE_HOLE_CUT)
+			if :: BASE(ri) >= rh -> refused = 1 :: else -> skip fi          /* zero_hole skipped */
 #else
-		if :: ondisk[ri] && hint[ri] >= rh -> refused = 1 :: else -> skip fi;
+			if :: BASE(ri) >= rh || ondisk[rh] == GARBAGE -> refused = 1 :: else -> skip fi
 #endif
+		:: else -> skip
+		fi;
 		ri++
 	:: else -> break
 	od;
@@ -101,117 +139,145 @@ inline recover_view() {
 	rk = rh - 1
 }
 
-/* Power cut: every subset of the records in the page cache but not synced (syncd2[]) may be
- * lost; recovery must open and keep LSNs 1..need. Sets ok to false on a counterexample. */
-inline power_cut(need, ok, after_kill) {
+/* Power cut over syncd2[]: every subset of the other records may be lost (zeros); recovery must
+ * open and keep LSNs 1..need. With damage, also each synced record as zeros and as garbage:
+ * recovery must refuse where durable_damage_is_found says so. */
+inline power_cut(need, ok, after_kill, damage) {
 	nu = 0;
 	ri = 1;
 	do
 	:: ri < next_lsn ->
-		if :: written[ri] && !syncd2[ri] -> u_lsn[nu] = ri; nu++ :: else -> skip fi;
+		if :: !syncd2[ri] -> u_lsn[nu] = ri; nu++ :: else -> skip fi;
 		ri++
 	:: else -> break
 	od;
 	subset = 0;
 	do
-	:: subset < (1 << nu) && ok ->   /* up to the first counterexample */
-		ri = 1;
-		do :: ri < next_lsn -> ondisk[ri] = syncd2[ri]; ri++ :: else -> break od;
-		ui = 0;
+	:: subset < (1 << nu) && ok && durable_damage_is_found ->   /* up to the first counterexample */
+		dd = 0;   /* 0: no damage; else the damaged synced record */
 		do
-		:: ui < nu -> if :: (subset >> ui) & 1 -> ondisk[u_lsn[ui]] = 1 :: else -> skip fi; ui++
+		:: dd < next_lsn && ok && durable_damage_is_found ->
+			kind = ZEROS;
+			do
+			:: kind <= GARBAGE && ok && durable_damage_is_found ->
+				ri = 1;
+				do :: ri < next_lsn -> ondisk[ri] = (syncd2[ri] -> VALID : ZEROS); ri++ :: else -> break od;
+				ui = 0;
+				do
+				:: ui < nu -> if :: (subset >> ui) & 1 -> ondisk[u_lsn[ui]] = VALID :: else -> skip fi; ui++
+				:: else -> break
+				od;
+				if :: dd -> ondisk[dd] = kind :: else -> skip fi;
+				recover_view();
+				if
+				:: dd == 0 && (refused || rk < need) ->
+					ui = 0;
+					do
+					:: ui < nu ->
+						if
+						:: (subset >> ui) & 1 -> printf("@@ CRASH: unsynced LSN %d reaches the disk\n", u_lsn[ui])
+						:: else -> printf("@@ CRASH: unsynced LSN %d is lost (zeros)\n", u_lsn[ui])
+						fi;
+						ui++
+					:: else -> break
+					od;
+					if
+					:: after_kill ->
+						printf("@@ CRASH: (after a process kill; recovery replayed LSNs 1..%d from the page cache, fdatasyncing the segment it resumes in: %d; the new session's FLUSH returned at once)\n",
+						       rk0, rsync)
+					:: else -> skip
+					fi;
+					if
+					:: refused ->
+						printf("@@ CRASH: power cut: recovery REFUSES to open (damage after LSN %d), though LSNs up to %d were acknowledged\n",
+						       rk, need)
+					:: else ->
+						printf("@@ CRASH: power cut: recovered up to LSN %d, though LSNs up to %d were acknowledged\n",
+						       rk, need)
+					fi;
+					ok = 0
+				:: dd != 0 ->
+					/* what the damage rules promise: history, not the bytes, says which */
+					expect = 0;
+					ri = dd + 1;
+					do
+					:: ri < next_lsn ->
+						if
+						:: ondisk[ri] == VALID && (stamp[ri] >= dd || kind == GARBAGE) -> expect = 1
+						:: else -> skip
+						fi;
+						ri++
+					:: else -> break
+					od;
+					if
+					:: expect && !refused ->
+						if
+						:: kind == ZEROS -> printf("@@ CRASH: power cut; synced LSN %d reads back as zeros (a lost sector); after it on disk:\n", dd)
+						:: else -> printf("@@ CRASH: power cut; synced LSN %d reads back as garbage (flipped bits); after it on disk:\n", dd)
+						fi;
+						ri = dd + 1;
+						do
+						:: ri < next_lsn ->
+							if
+							:: ondisk[ri] == VALID -> printf("@@ CRASH:   LSN %d, appended when LSNs up to %d were durable (its base field says %d)\n", ri, stamp[ri], BASE(ri))
+							:: else -> skip
+							fi;
+							ri++
+						:: else -> break
+						od;
+						printf("@@ CRASH: recovery takes it for a torn tail and cuts the log at LSN %d: synced records lost, no damage reported\n", rk + 1);
+						durable_damage_is_found = 0
+					:: else -> skip
+					fi
+				:: else -> skip
+				fi;
+				if   /* no damage: one pass; damage: zeros, then garbage */
+				:: dd == 0 || kind == GARBAGE -> kind = GARBAGE + 1
+				:: else -> kind = GARBAGE
+				fi
+			:: else -> break
+			od;
+			/* the next synced record to damage (none when damage is not checked) */
+			dd++;
+			do :: dd < next_lsn && !(damage && syncd2[dd]) -> dd++ :: else -> break od
 		:: else -> break
 		od;
-		recover_view();
-		if
-		:: refused || rk < need ->
-			ui = 0;
-			do
-			:: ui < nu ->
-				if
-				:: (subset >> ui) & 1 -> printf("@@ CRASH: unsynced LSN %d reaches the disk\n", u_lsn[ui])
-				:: else -> printf("@@ CRASH: unsynced LSN %d is lost\n", u_lsn[ui])
-				fi;
-				ui++
-			:: else -> break
-			od
-		:: else -> skip
-		fi;
-		if
-		:: (refused || rk < need) && after_kill ->
-			printf("@@ CRASH: process kill here; recovery replays LSNs 1..%d from the page cache and resumes in segment %d (fdatasyncs it: %d); the new session's FLUSH returns at once\n",
-			       rk0, cur, rsync)
-		:: else -> skip
-		fi;
-		if
-		:: refused && !after_kill ->
-			printf("@@ CRASH: power cut: recovery REFUSES to open (damage after LSN %d), though LSNs up to %d were acknowledged\n",
-			       rk, need);
-			ok = 0
-		:: refused && after_kill ->
-			printf("@@ CRASH: then a power cut: recovery REFUSES to open (damage after LSN %d), though the new session's FLUSH covered LSNs up to %d\n",
-			       rk, need);
-			ok = 0
-		:: !refused && rk < need && !after_kill ->
-			printf("@@ CRASH: power cut: recovered up to LSN %d, though LSNs up to %d were acknowledged\n",
-			       rk, need);
-			ok = 0
-		:: !refused && rk < need && after_kill ->
-			printf("@@ CRASH: then a power cut: recovered up to LSN %d, though the new session's FLUSH covered LSNs up to %d\n",
-			       rk, need);
-			ok = 0
-		:: else -> skip
-		fi;
 		subset++
 	:: else -> break
 	od
 }
 
 inline crash_check() {
-#ifndef LIVENESS    /* the liveness run checks progress only: the safety run checks crashes */
+#ifndef LIVENESS    /* the liveness runs check progress only: the safety run checks crashes */
 	d_step {
-	/* 1. power cut now */
+	/* 1. power cut now (and media damage under it) */
 	ri = 0;
 	do :: ri <= N -> syncd2[ri] = synced[ri]; ri++ :: else -> break od;
 	every_acked_write_survives_power_cut = 1;
-	power_cut(acked, every_acked_write_survives_power_cut, 0);
+	durable_damage_is_found = 1;
+	power_cut(acked, every_acked_write_survives_power_cut, 0, 1);
 	assert(every_acked_write_survives_power_cut);
+	assert(durable_damage_is_found);
 
-	/* 2. process kill now: recovery reads the page cache (written[]), which has no hole */
-	ri = 1;
-	do :: ri < next_lsn -> ondisk[ri] = written[ri]; ri++ :: else -> break od;
-	recover_view();
-	recovery_after_kill_opens = !refused || !every_acked_write_survives_power_cut;
-	if
-	:: !recovery_after_kill_opens -> printf("@@ CRASH: process kill: recovery REFUSES the page cache's log\n")
-	:: else -> skip
-	fi;
-	assert(recovery_after_kill_opens);
-	rk0 = rk;
-	/* It resumes in the last segment. Today it syncs only when it cuts something: a segment
-	 * whose file ends exactly at a record it replayed is left unsynced. */
-	last = 0;
-	ri = 1;
-	do :: ri < next_lsn -> if :: rec_seg[ri] == cur -> last = ri :: else -> skip fi; ri++
-	:: else -> break
-	od;
-#ifdef TODAY_SYNC_ONLY_ON_CUT
-	rsync = !(seg_exact[cur] && last != 0 && written[last]);
+	/* 2. process kill now: recovery reads the page cache, which holds every record appended
+	 * (each was written whole under w->mu): it replays them all. scan_segment fdatasyncs each
+	 * segment before reading it; the older rule synced only a segment it cut something from,
+	 * and a segment that ends exactly at its last record has nothing to cut. Every segment but
+	 * the current one is durable already (rotation). */
+	rk0 = next_lsn - 1;
+#ifdef MUTANT_SYNC_ONLY_WHAT_IS_CUT
+	rsync = !(seg_full[cur] && seg_n[cur] > 0);
 #else
 	rsync = 1;
 #endif
 	ri = 0;
 	do
-	:: ri <= N -> syncd2[ri] = synced[ri] || (rsync && written[ri] && rec_seg[ri] == cur); ri++
+	:: ri <= N -> syncd2[ri] = synced[ri] || (rsync && ri > 0 && ri < next_lsn); ri++
 	:: else -> break
 	od;
 	/* the new session's durable_lsn is rk0: its first FLUSH returns at once; then power cut */
 	flush_after_kill_recovery_survives_power_cut = 1;
-	if   /* (only once the first check held: a counterexample tells one story) */
-	:: every_acked_write_survives_power_cut ->
-		power_cut(rk0, flush_after_kill_recovery_survives_power_cut, 1)
-	:: else -> skip
-	fi;
+	power_cut(rk0, flush_after_kill_recovery_survives_power_cut, 1, 0);
 	assert(flush_after_kill_recovery_survives_power_cut)
 	}
 #else
@@ -221,55 +287,45 @@ inline crash_check() {
 
 /* ---- wal.c ---- */
 
-
-/* lead_round, first half (w->mu held, !flushing): take pend. */
-inline take_batch() {
-	lo = pend_lo;
-	hi = next_lsn - 1;
+/* lead_round, first half (w->mu held, !flushing): note the last LSN written, stop the clock. */
+inline take_round() {
 #ifndef MUTANT_DURABLE_AFTER_WRITE
 	upto = next_lsn - 1;
 #endif
 	fdseg = cur;
-	l = lo;
-	do :: l <= hi -> hint[l] = durable_lsn; l++ :: else -> break od;   /* stamped by the leader */
-	pend_lo = next_lsn;
+	clock = 0;
 	flushing = 1;
 	if
-	:: lo <= hi -> printf("@@ thread %d leads a round: takes LSNs %d..%d for segment %d\n", me, lo, hi, fdseg)
-	:: else -> printf("@@ thread %d leads a round with nothing new to write (fdatasync of segment %d)\n", me, fdseg)
+	:: me == FL -> printf("@@ the flusher leads a round: LSNs up to %d are written; fdatasync of segment %d\n", next_lsn - 1, fdseg)
+	:: else -> printf("@@ thread %d leads a round: LSNs up to %d are written; fdatasync of segment %d\n", me, next_lsn - 1, fdseg)
 	fi
 }
 
-/* lead_round, without the mutex: write_and_sync, then (mutex again) finish the round. */
+/* lead_round, second half: fdatasync without the mutex, then (mutex again) end the round. */
 inline do_round() {
-	l = lo;
-	do
-	:: l <= hi -> atomic { written[l] = 1; printf("@@ LSN %d written (page cache)\n", l); crash_check() }; l++
-	:: else -> break
-	od;
 	atomic {
-		/* fdatasync(fd): every record written to that file is now durable */
+		/* fdatasync(fd): every record written to that file so far is durable */
 		l = 1;
 		do
-		:: l < next_lsn -> if :: written[l] && rec_seg[l] == fdseg -> synced[l] = 1 :: else -> skip fi; l++
+		:: l < next_lsn -> if :: rec_seg[l] == fdseg -> synced[l] = 1 :: else -> skip fi; l++
 		:: else -> break
 		od;
-		printf("@@ fdatasync of segment %d\n", fdseg);
+		printf("@@ fdatasync of segment %d done (records up to LSN %d in it)\n", fdseg, next_lsn - 1);
 		crash_check()
 	};
 	atomic {
 #ifdef MUTANT_DURABLE_AFTER_WRITE
-		upto = next_lsn - 1;   /* read after the write: counts appends made meanwhile */
+		upto = next_lsn - 1;   /* read after the fdatasync: counts appends made meanwhile */
 #endif
 		flushing = 0;
-		durable_lsn = upto;
-		printf("@@ round ends: durable_lsn = %d\n", upto);
+		if :: upto > durable_lsn -> durable_lsn = upto :: else -> skip fi;
+		printf("@@ round ends: durable_lsn = %d\n", durable_lsn);
 #ifndef MUTANT_NO_BROADCAST
 		l = 0;
 		do :: l <= W -> waiting[l] = 0; l++ :: else -> break od   /* broadcast */
 #endif
 	};
-	l = 0; lo = 0; hi = 0; upto = 0; fdseg = 0
+	l = 0; upto = 0; fdseg = 0
 }
 
 /* wal_sync(me, target): return once target is durable. */
@@ -282,7 +338,7 @@ inline wal_sync(me, target) {
 		:: else ->
 			if
 			:: flushing -> waiting[me] = 1; act = 2; printf("@@ thread %d waits for the round in flight\n", me)
-			:: else -> take_batch(); act = 3
+			:: else -> take_round(); act = 3
 			fi
 		fi
 	   };
@@ -299,16 +355,57 @@ inline wal_sync(me, target) {
 	od
 }
 
-/* rotate (w->mu held, called from wal_append, which set rotating): the old segment is made
- * durable first. */
+/* The record is written at the end of the current segment (w->mu held). Whether it fills the
+ * reservation exactly (or grows an empty segment to fit) is chosen freely while rotations
+ * remain; after that every record fits, so that rotation stays bounded. */
+inline append_record(lsn) {
+	lsn = next_lsn;
+	rec_seg[lsn] = cur;
+	stamp[lsn] = durable_lsn;
+#ifdef FIX_FLUSHER_CLOCK
+	if :: !clock -> clock = 1 :: else -> skip fi;
+#else
+	if :: durable_lsn == next_lsn - 1 -> clock = 1 :: else -> skip fi;   /* and signal bg_cv */
+#endif
+	seg_n[cur]++;
+	if
+	:: skip
+	:: nrot < NSEG - 1 -> seg_full[cur] = 1
+	fi;
+	next_lsn++;
+	printf("@@ thread %d appends LSN %d to segment %d, base %d (fills it: %d)\n", me, lsn, cur, BASE(lsn), seg_full[cur]);
+	crash_check()
+}
+
+/* seg_create, then the record that did not fit (w->mu held throughout). */
+inline new_segment(me, lsn) {
+	/* header written and synced, directory synced, before any record */
+	cur++;
+	seg_first[cur] = next_lsn;
+	printf("@@ thread %d: segment %d created for LSNs from %d\n", me, cur, next_lsn);
+	append_record(lsn)
+}
+
+/* rotate (called from wal_append, w->mu held): trim the old segment and sync until it is
+ * durable, then create the next; the last check and the creation are one hold of the mutex. */
 inline rotate(me, lsn) {
 #ifndef MUTANT_ROTATE_NO_FLUSH
+	trimmed = 0;
 	do
 	:: atomic {
 		if
 		:: flushing -> waiting[me] = 1; act = 2
-		:: !flushing && durable_lsn == next_lsn - 1 -> act = 1
-		:: !flushing && durable_lsn != next_lsn - 1 -> take_batch(); act = 3
+		:: !flushing && !trimmed && !seg_full[cur] ->
+			/* ftruncate to the last record: no room left for anyone; a round of its own */
+			trimmed = 1;
+			seg_full[cur] = 1;
+			printf("@@ thread %d rotates: trims segment %d\n", me, cur);
+			take_round();
+			act = 3
+		:: !flushing && (trimmed || seg_full[cur]) && durable_lsn == next_lsn - 1 ->
+			new_segment(me, lsn);
+			act = 1
+		:: !flushing && (trimmed || seg_full[cur]) && durable_lsn != next_lsn - 1 -> take_round(); act = 3
 		fi
 	   };
 	   if
@@ -317,53 +414,20 @@ inline rotate(me, lsn) {
 	   :: act == 3 -> act = 0; do_round()
 	   fi
 	od;
+	trimmed = 0
 #else
-	/* writes out what is buffered for the old segment, but never fdatasyncs it */
-	atomic {
-		!flushing;
-		l = pend_lo;
-		do :: l < next_lsn -> written[l] = 1; printf("@@ LSN %d written (page cache), no fdatasync\n", l); l++ :: else -> break od;
-		pend_lo = next_lsn;
-		l = 0;
-		crash_check()
-	};
+	/* the old segment is neither trimmed nor synced */
+	atomic { !flushing -> new_segment(me, lsn) }
 #endif
-	atomic {
-		/* seg_create: header written and synced, directory synced, before any record */
-		cur++;
-		seg_first[cur] = next_lsn;
-		printf("@@ segment %d created for LSNs from %d\n", cur, next_lsn);
-		rotating = 0;
-		l = 0;
-		do :: l <= W -> waiting[l] = 0; l++ :: else -> break od;
-		crash_check();
-		append_record(lsn)   /* still under the mutex that rotate ran under */
-	}
-}
-
-/* The record goes to pend (w->mu held). Whether it fills the segment's reservation exactly
- * (or grows an empty segment to fit) is chosen freely; the last segment of the model never
- * fills, so that rotation stays bounded. */
-inline append_record(lsn) {
-	lsn = next_lsn;
-	rec_seg[lsn] = cur;
-	seg_n[cur]++;
-	if
-	:: seg_exact[cur] = 0
-	:: cur < NSEG - 1 -> seg_exact[cur] = 1
-	fi;
-	next_lsn++;
-	printf("@@ thread %d appends LSN %d to segment %d (fills it exactly: %d)\n", me, lsn, cur, seg_exact[cur])
 }
 
 /* wal_append: returns the record's LSN in lsn. */
 inline wal_append(me, lsn) {
 	atomic {
-		!rotating;
 		if
-		:: seg_n[cur] == 0 -> append_record(lsn)                     /* fits, or grows */
-		:: seg_n[cur] > 0 && !seg_exact[cur] -> append_record(lsn)   /* fits */
-		:: seg_n[cur] > 0 && cur < NSEG - 1 -> rotating = 1; act = 4 /* does not fit */
+		:: seg_n[cur] == 0 -> append_record(lsn)                      /* fits, or grows */
+		:: seg_n[cur] > 0 && !seg_full[cur] -> append_record(lsn)     /* fits */
+		:: seg_n[cur] > 0 && nrot < NSEG - 1 -> nrot++; act = 4       /* does not fit */
 		fi
 	};
 	if
@@ -373,7 +437,8 @@ inline wal_append(me, lsn) {
 }
 
 proctype writer(byte me) {
-	byte lsn, target, act, lo, hi, upto, fdseg, l, k;
+	byte lsn, target, act, upto, fdseg, l, k;
+	bool trimmed;
 	k = 0;
 	do
 	:: k < A ->
@@ -382,6 +447,7 @@ proctype writer(byte me) {
 		if
 		:: k < A -> skip
 		:: else ->
+#ifndef NO_FLUSH
 			target = lsn;
 			wal_sync(me, target);
 			atomic {
@@ -390,17 +456,21 @@ proctype writer(byte me) {
 				printf("@@ thread %d: flush up to LSN %d returns\n", me, lsn);
 				crash_check()
 			}
+#else
+			ndone++
+#endif
 		fi
 	:: else -> break
 	od
 }
 
-/* flusher_main: flushes whatever is pending, at any time (its deadline is abstracted). */
+/* flusher_main: once its clock runs and something is not durable, flushes everything written
+ * (the wait for the deadline is abstracted: at any time). */
 proctype flusher() {
-	byte me = FL, target, act, lo, hi, upto, fdseg, l;
+	byte me = FL, target, act, upto, fdseg, l;
 end_idle:
 	do
-	:: atomic { durable_lsn < next_lsn - 1 && pend_lo < next_lsn -> target = next_lsn - 1 };
+	:: atomic { clock && durable_lsn < next_lsn - 1 -> target = next_lsn - 1 };
 	   wal_sync(me, target);
 	   target = 0
 	od
@@ -416,5 +486,9 @@ init {
 }
 
 #ifdef LIVENESS
+#ifdef NO_FLUSH
+ltl every_record_becomes_durable { <> (ndone == W && durable_lsn == N) }
+#else
 ltl every_flush_returns { <> (ndone == W) }
+#endif
 #endif
