@@ -25,6 +25,7 @@
 #include "fsm.h"
 #include "futil.h"
 #include "mux.h"
+#include "rlogfix.h"
 #include "xfer.h"
 
 #define MAX_XFER_WORKERS 8
@@ -820,6 +821,22 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 		goto fail;
 	}
 	remove_stale_scratch(r);
+	{
+		/* libraft 0.15 can leave a truncation undone on disk (rlogfix.h) */
+		struct rlogfix_report fix;
+		rc = rlogfix_repair(r->raft_dir, &fix);
+		if (fix.cut)
+			note(r, "raft's log in %s: %u segment(s) repaired, the last: %s", r->raft_dir,
+			     fix.cut, fix.detail);
+		if (rc == -EPROTO) {
+			note(r, "raft's log in %s: %s", r->raft_dir, fix.detail); /* raft judges */
+			rc = 0;
+		}
+		if (rc) {
+			rc = start_fail(rep, REPL_PROBLEM_RAFT, rc, "%s", fix.detail);
+			goto fail;
+		}
+	}
 
 	memset(&fo, 0, sizeof(fo));
 	fo.self = r->me->id;

@@ -11,11 +11,13 @@
 #include <limits.h>
 #include <raft.h>
 #include <raft/fixture.h>
+#include <raft/uv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,6 +31,7 @@
 #include "repl.h"
 #include "crc32c.h"
 #include "mux.h"
+#include "rlogfix.h"
 #include "xfer.h"
 #include "kv.h"
 #include "le.h"
@@ -1342,6 +1345,194 @@ START_TEST(a_copy_travels_whole_and_opens_as_the_same_store)
 }
 END_TEST
 
+
+/* ---- raft's log left with an undone truncation (rlogfix.h) --------------------------------- */
+
+/* A closed segment in raft's format 1, written here independently of repl/rlogfix.c: batches
+ * of (first entry's index offset, count), every entry 8 bytes holding its index and a term. */
+struct tbatch {
+	unsigned n;
+	uint64_t term;
+};
+
+static uint32_t t_crc(const uint8_t *p, size_t n, uint32_t crc)
+{
+	static uint32_t table[256];
+	if (!table[1])
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i << 24;
+			for (int k = 0; k < 8; k++)
+				c = c & 0x80000000u ? (c << 1) ^ 0x04c11db7u : c << 1;
+			table[i] = c;
+		}
+	while (n--)
+		crc = (crc << 8) ^ table[((crc >> 24) ^ *p++) & 255];
+	return crc;
+}
+
+static void t_segment(const char *dir, uint64_t first, const struct tbatch *b, unsigned nb)
+{
+	uint8_t buf[8192];
+	size_t off = 8;
+	uint64_t index = first;
+	char path[PATH_MAX];
+	le_put64(buf, 1);
+	for (unsigned i = 0; i < nb; i++) {
+		size_t hdr = off + 8, data = hdr + 8 + 16 * (size_t)b[i].n;
+		memset(buf + off, 0, data - off);
+		le_put64(buf + hdr, b[i].n);
+		for (unsigned k = 0; k < b[i].n; k++) {
+			le_put64(buf + hdr + 8 + 16 * k, b[i].term);
+			buf[hdr + 8 + 16 * k + 8] = RAFT_COMMAND;
+			le_put32(buf + hdr + 8 + 16 * k + 12, 8);
+			le_put64(buf + data + 8 * k, index++);
+		}
+		le_put32(buf + off, t_crc(buf + hdr, 8 + 16 * (size_t)b[i].n, 0));
+		le_put32(buf + off + 4, t_crc(buf + data, 8 * (size_t)b[i].n, 0));
+		off = data + 8 * (size_t)b[i].n;
+	}
+	snprintf(path, sizeof(path), "%s/%016" PRIu64 "-%016" PRIu64, dir, first, index - 1);
+	ck_assert_int_eq(tu_write_file(path, buf, off), 0);
+}
+
+/* What libraft's own loader makes of dir: 0 and the terms of entries 1.. (each entry's data
+ * must be its index), or raft's error code. */
+static int t_load(const char *dir, uint64_t *terms, size_t *n)
+{
+	struct uv_loop_s loop;
+	struct raft_uv_transport tr = { 0 };
+	struct raft_io io = { 0 };
+	struct raft_snapshot *snap = NULL;
+	struct raft_entry *entries = NULL;
+	raft_term term;
+	raft_id vote;
+	raft_index start;
+	size_t got = 0;
+	int rv;
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_eq(raft_uv_tcp_init(&tr, &loop), 0);
+	ck_assert_int_eq(raft_uv_init(&io, &loop, dir, &tr), 0);
+	ck_assert_int_eq(io.init(&io, 1, "127.0.0.1:1"), 0);
+	rv = io.load(&io, &term, &vote, &snap, &start, &entries, &got);
+	if (rv == 0) {
+		ck_assert_ptr_null(snap);
+		ck_assert_uint_eq(start, 1);
+		void *batch = NULL;
+		for (size_t i = 0; i < got; i++) {
+			ck_assert_uint_eq(entries[i].buf.len, 8);
+			ck_assert_uint_eq(le_get64(entries[i].buf.base), i + 1);
+			terms[i] = entries[i].term;
+		}
+		for (size_t i = 0; i < got; i++) /* entries of one batch share its memory */
+			if (entries[i].batch != batch)
+				raft_free(batch = entries[i].batch);
+		raft_free(entries);
+		*n = got;
+	}
+	io.close(&io, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	raft_uv_close(&io);
+	raft_uv_tcp_close(&tr);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	return rv;
+}
+
+START_TEST(a_truncation_raft_left_undone_is_finished_before_it_starts)
+{
+	char dir[256];
+	uint64_t terms[16];
+	size_t n = 0;
+	struct rlogfix_report rep;
+	ck_assert_int_eq(tu_tmpdir(dir, sizeof(dir)), 0);
+	/* entries 1-5 of term 1 (batches of 1 and 4); truncated at 3 and 3-6 written in term 2,
+	 * but the old segment kept its entries 3-5, as libraft 0.15 can leave it */
+	t_segment(dir, 1, (struct tbatch[]){ { 1, 1 }, { 4, 1 } }, 2);
+	t_segment(dir, 3, (struct tbatch[]){ { 2, 2 }, { 2, 2 } }, 2);
+	ck_assert_int_ne(t_load(dir, terms, &n), 0); /* raft itself cannot read it */
+	ck_assert_int_eq(rlogfix_repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.cut, 1);
+	ck_assert_msg(strstr(rep.detail, "0000000000000001-0000000000000005 cut to "
+				 "0000000000000001-0000000000000002"), "%s", rep.detail);
+	ck_assert_int_eq(t_load(dir, terms, &n), 0);
+	ck_assert_uint_eq(n, 6);
+	uint64_t want[] = { 1, 1, 2, 2, 2, 2 };
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(terms[i], want[i]);
+	/* nothing left to do: a second pass changes nothing */
+	ck_assert_int_eq(rlogfix_repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.cut, 0);
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+}
+END_TEST
+
+START_TEST(a_segment_wholly_replaced_by_a_newer_term_is_removed)
+{
+	char dir[256], path[PATH_MAX];
+	uint64_t terms[16];
+	size_t n = 0;
+	struct rlogfix_report rep;
+	ck_assert_int_eq(tu_tmpdir(dir, sizeof(dir)), 0);
+	t_segment(dir, 1, (struct tbatch[]){ { 2, 1 } }, 1);
+	t_segment(dir, 3, (struct tbatch[]){ { 3, 2 } }, 1); /* 3-5, term 2: truncated at 3 */
+	t_segment(dir, 3, (struct tbatch[]){ { 2, 3 } }, 1); /* 3-4, term 3: written after */
+	ck_assert_int_eq(rlogfix_repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.cut, 1);
+	snprintf(path, sizeof(path), "%s/0000000000000003-0000000000000005", dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(t_load(dir, terms, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert(terms[1] == 1 && terms[2] == 3 && terms[3] == 3);
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+}
+END_TEST
+
+START_TEST(a_repair_cut_short_by_a_crash_is_finished_by_the_next)
+{
+	char dir[256];
+	uint64_t terms[16];
+	size_t n = 0;
+	struct rlogfix_report rep;
+	ck_assert_int_eq(tu_tmpdir(dir, sizeof(dir)), 0);
+	/* the new shorter segment written, the old one not yet removed */
+	t_segment(dir, 1, (struct tbatch[]){ { 4, 1 } }, 1);
+	t_segment(dir, 1, (struct tbatch[]){ { 2, 1 } }, 1);
+	t_segment(dir, 3, (struct tbatch[]){ { 3, 2 } }, 1);
+	ck_assert_int_eq(rlogfix_repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.cut, 1);
+	ck_assert_int_eq(t_load(dir, terms, &n), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert(terms[1] == 1 && terms[2] == 2 && terms[4] == 2);
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+}
+END_TEST
+
+START_TEST(an_overlap_that_is_no_undone_truncation_is_left_alone)
+{
+	char dir[256], a[PATH_MAX], b[PATH_MAX];
+	struct rlogfix_report rep;
+	ck_assert_int_eq(tu_tmpdir(dir, sizeof(dir)), 0);
+	/* same term where they overlap: nothing says which holds the truth */
+	t_segment(dir, 1, (struct tbatch[]){ { 4, 1 } }, 1);
+	t_segment(dir, 3, (struct tbatch[]){ { 3, 1 } }, 1);
+	ck_assert_int_eq(rlogfix_repair(dir, &rep), -EPROTO);
+	ck_assert_uint_eq(rep.cut, 0);
+	ck_assert_msg(strstr(rep.detail, "same term"), "%s", rep.detail);
+	snprintf(a, sizeof(a), "%s/0000000000000001-0000000000000004", dir);
+	snprintf(b, sizeof(b), "%s/0000000000000003-0000000000000005", dir);
+	ck_assert(access(a, F_OK) == 0 && access(b, F_OK) == 0);
+	/* a segment that does not parse: left alone too */
+	FILE *f = fopen(a, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 20, SEEK_SET), 0);
+	ck_assert_int_ne(fputc(0x55, f), EOF);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(rlogfix_repair(dir, &rep), -EPROTO);
+	ck_assert_msg(strstr(rep.detail, "does not parse"), "%s", rep.detail);
+	ck_assert(access(a, F_OK) == 0 && access(b, F_OK) == 0);
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -1370,6 +1561,10 @@ int main(void)
 	tcase_add_test(tf, a_cluster_file_lists_nodes_with_comments_and_blank_lines);
 	tcase_add_test(tf, a_bad_cluster_file_is_refused_naming_the_line);
 	tcase_add_test(tf, a_missing_cluster_file_says_so);
+	tcase_add_test(tf, a_truncation_raft_left_undone_is_finished_before_it_starts);
+	tcase_add_test(tf, a_segment_wholly_replaced_by_a_newer_term_is_removed);
+	tcase_add_test(tf, a_repair_cut_short_by_a_crash_is_finished_by_the_next);
+	tcase_add_test(tf, an_overlap_that_is_no_undone_truncation_is_left_alone);
 	suite_add_tcase(su, tf);
 	TCase *tx = tcase_create("xfer");
 	tcase_add_test(tx, a_fetch_refuses_what_a_sender_must_not_send);
