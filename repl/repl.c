@@ -187,6 +187,14 @@ struct repl {
 	struct raft_transfer transfer;
 	int handles_open, closing, last_state;
 	int raft_inited;          /* raft_init went through: raft_close releases io and transport */
+	/* libraft 0.15's install answer (see held_tick): the backend's verbs we wrap, raft's own */
+	int (*uv_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+	int (*uv_snapshot_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *,
+			       const struct raft_snapshot *, raft_io_snapshot_put_cb);
+	raft_io_tick_cb raft_tick;
+	raft_io_snapshot_put_cb raft_put_cb;
+	int installing;           /* the backend is writing a snapshot raft installs */
+	uint64_t ticks_held;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;        /* start, workers */
@@ -597,6 +605,64 @@ static int fetch(void *arg, uint64_t holder, uint64_t min_index, const char *des
 	return rc;
 }
 
+/* ---- libraft 0.15: no election while an installed snapshot is being written ---------------
+ * 0.15 answers the leader once an installed snapshot is written and restored
+ * (installSnapshotCb) from follower_state, whatever the node has become meanwhile. If its
+ * election timeout fired while the backend wrote the snapshot, it is a candidate, whose state
+ * overlays follower_state, and raft sends to an "address" made of two booleans (a SEGV in
+ * libraft, seen under ThreadSanitizer in test_replication). Upstream fixed it after 0.15 by not
+ * starting an election while an install is pending ("tick: Don't convert to candidate while a
+ * snapshot is installing"); the same is done here from outside raft: its ticks are held back
+ * while the backend writes a snapshot with trailing 0, which only an install asks for. The
+ * write is one small file (the manifest, 3.4 of REPLICATION.md); the copy itself is fetched in
+ * restore, inside the callback, so no tick is lost to it. The callbacks run on the loop's
+ * thread, which knows its node. */
+static _Thread_local struct repl *loop_node;
+
+static void held_tick(struct raft_io *io)
+{
+	struct repl *r = loop_node;
+
+	if (r->installing) {
+		r->ticks_held++;
+		return;
+	}
+	r->raft_tick(io);
+}
+
+static int start_held(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+		      raft_io_recv_cb recv)
+{
+	struct repl *r = loop_node;
+
+	r->raft_tick = tick;
+	return r->uv_start(io, msecs, held_tick, recv);
+}
+
+static void install_written(struct raft_io_snapshot_put *req, int status)
+{
+	struct repl *r = loop_node;
+
+	r->installing = 0;
+	r->raft_put_cb(req, status);
+}
+
+static int snapshot_put_held(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+			     const struct raft_snapshot *snap, raft_io_snapshot_put_cb cb)
+{
+	struct repl *r = loop_node;
+	int rv;
+
+	if (trailing != 0) /* raft's own snapshot, not an install */
+		return r->uv_snapshot_put(io, trailing, req, snap, cb);
+	r->raft_put_cb = cb;
+	r->installing = 1;
+	rv = r->uv_snapshot_put(io, trailing, req, snap, install_written);
+	if (rv)
+		r->installing = 0;
+	return rv;
+}
+
 /* Everything raft needs, made and started on the loop's thread. */
 static int raft_up(struct repl *r)
 {
@@ -616,6 +682,11 @@ static int raft_up(struct repl *r)
 		return rv;
 	}
 	raft_uv_set_snapshot_compression(&r->io, false); /* a 32-byte manifest */
+	loop_node = r;
+	r->uv_start = r->io.start;
+	r->io.start = start_held;
+	r->uv_snapshot_put = r->io.snapshot_put;
+	r->io.snapshot_put = snapshot_put_held;
 	raft_uv_set_connect_retry_delay(&r->io, r->o.election_ms / 10 ? r->o.election_ms / 10 : 1);
 	rv = raft_init(&r->raft, &r->io, rfsm_fsm(r->fsm), r->me->id, r->me->addr);
 	if (rv) {
