@@ -1,4 +1,6 @@
-/* apply.c — the state machine over the index (see apply.h). */
+/* apply.c — the state machine over the index (see apply.h).
+ * Model: tests/model/values_on_disk.pml stands for apply_relocate with kvindex_relocate (a
+ * relocation moves only what is still where it was read). */
 #include "apply.h"
 
 #include <errno.h>

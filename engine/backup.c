@@ -61,16 +61,20 @@ static int choose_files(struct job *j, uint64_t *lsn)
 	size_t nsegs = 0;
 	int rc;
 
+	int active_unreferenced = 0;
 	if (s->opt.read_only) {
 		at.lsn = s->ckpt_lsn;
 		rc = segtab_list(s->segs, &info, &nsegs);
 	} else {
 		rc = checkpoint_locked(s, &at);
 		nsegs = s->refs.n;
+		/* the segment holding the checkpoint's LSN goes too, referenced or not: recovery
+		 * refuses a log that ends before the checkpoint (its end would be lost) */
+		active_unreferenced = !rc && !ckpt_refs_has(&s->refs, at.seg_first_lsn);
 	}
 	if (rc)
 		goto out;
-	j->files = calloc(nsegs + 1, sizeof(*j->files));
+	j->files = calloc(nsegs + 2, sizeof(*j->files));
 	if (!j->files) {
 		rc = -ENOMEM;
 		goto out;
@@ -84,6 +88,11 @@ static int choose_files(struct job *j, uint64_t *lsn)
 		uint64_t first = s->opt.read_only ? info[k].first_lsn : s->refs.seg[k];
 		seg_name(c->name, sizeof(c->name), first);
 		c->len = !s->opt.read_only && first == at.seg_first_lsn ? at.seg_end : WHOLE;
+	}
+	if (active_unreferenced) {
+		struct copy_file *c = &j->files[j->n++];
+		seg_name(c->name, sizeof(c->name), at.seg_first_lsn);
+		c->len = at.seg_end;
 	}
 	*lsn = at.lsn;
 out:

@@ -13,7 +13,7 @@
  *   footer (16 bytes): magic "KVFSEND\0" | crc32c u32 of every byte before the footer |
  *                      crc32c u32 over footer bytes 0..11
  * Written as ckpt-….kvc.tmp, fdatasync'd, renamed, directory fsync'd: a crash at any point
- * leaves the previous checkpoint and the log intact. Model: tests/model/checkpoint.pml
+ * leaves the previous checkpoint and the log intact. Model: tests/model/values_on_disk.pml
  * (ckpt_write, and the deletions that wait for it in store.c). */
 #ifndef KVFS_CKPT_H
 #define KVFS_CKPT_H

@@ -1,4 +1,6 @@
-/* cleaner.c — reclaiming space (see cleaner.h). */
+/* cleaner.c — reclaiming space (see cleaner.h).
+ * Model: tests/model/values_on_disk.pml stands for pick_victims, collect, move_batch and
+ * clean_pass (the cleaner process: relocate, then checkpoint, then delete). */
 #include "cleaner.h"
 
 #include <errno.h>
@@ -25,6 +27,12 @@ struct piece {
 	size_t key_at;
 	size_t klen;
 	struct kvext e; /* the current extent, cut to the piece */
+	long victim;    /* the victim it empties (index), or -1: it merges a fragmented value */
+};
+
+/* A segment to empty, what its live bytes take, and what relocating them would write. */
+struct victim {
+	uint64_t seg, size, live, cost;
 };
 
 struct plan {
@@ -59,7 +67,7 @@ static int arena_key(struct plan *pl, const void *key, size_t klen, size_t *at)
 }
 
 /* The extent e, in pieces of at most PIECE_MAX. */
-static int add_extent(struct plan *pl, size_t key_at, size_t klen, const struct kvext *e)
+static int add_extent(struct plan *pl, size_t key_at, size_t klen, const struct kvext *e, long victim)
 {
 	for (uint64_t done = 0; done < e->len; done += PIECE_MAX) {
 		if (pl->n == pl->cap) {
@@ -74,22 +82,23 @@ static int add_extent(struct plan *pl, size_t key_at, size_t klen, const struct 
 		part.off += done;
 		part.pos += done;
 		part.len = (uint32_t)(e->len - done < PIECE_MAX ? e->len - done : PIECE_MAX);
-		pl->p[pl->n++] = (struct piece){ .key_at = key_at, .klen = klen, .e = part };
+		pl->p[pl->n++] = (struct piece){ .key_at = key_at, .klen = klen, .e = part, .victim = victim };
 	}
 	return 0;
 }
 
-static int is_victim(const uint64_t *v, size_t n, uint64_t seg)
+/* The index of seg among the victims (sorted by segment), or -1. */
+static long victim_of(const struct victim *v, size_t n, uint64_t seg)
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid] < seg)
+		if (v[mid].seg < seg)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < n && v[lo] == seg;
+	return lo < n && v[lo].seg == seg ? (long)lo : -1;
 }
 
 static int cmp_ratio(const void *a, const void *b)
@@ -100,18 +109,21 @@ static int cmp_ratio(const void *a, const void *b)
 	return l < r ? -1 : l > r;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_seg(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = ((const struct victim *)a)->seg, y = ((const struct victim *)b)->seg;
 	return x < y ? -1 : x > y;
 }
 
+
 /* The segments to empty (ascending first LSN). force: every sealed segment holding live bytes;
- * else the emptiest ones under half live, as many as bring the disk use back under the bound.
- * *dead: sealed segments with nothing live (a checkpoint deletes them). */
+ * else the emptiest ones under half live, as many as bring the disk use back under the bound
+ * (twice the live bytes plus a segment) — unless the last pass found none worth moving and
+ * nothing was written since. *dead: sealed segments with nothing live (a checkpoint deletes
+ * them). */
 enum pick { PICK_POLICY, PICK_HALF_DEAD, PICK_ALL };
 
-static int pick_victims(struct kv *s, enum pick how, uint64_t budget, uint64_t **out, size_t *nout,
+static int pick_victims(struct kv *s, enum pick how, uint64_t budget, struct victim **out, size_t *nout,
 			int *dead)
 {
 	struct seg_info *info;
@@ -142,13 +154,15 @@ static int pick_victims(struct kv *s, enum pick how, uint64_t budget, uint64_t *
 		if (how == PICK_ALL || g->live * 2 < g->size)
 			info[k++] = *g;
 	}
-	int needed = how != PICK_POLICY || bytes > 2 * live + s->opt.segment_bytes;
+	int needed = how != PICK_POLICY || (bytes > 2 * live + s->opt.segment_bytes &&
+					    (!s->clean_fruitless ||
+					     ws.appended_bytes >= s->clean_fruitless_at + s->opt.segment_bytes));
 	if (!needed || !k) {
 		free(info);
 		return 0;
 	}
 	qsort(info, k, sizeof(*info), cmp_ratio);
-	uint64_t *v = malloc(k * sizeof(*v));
+	struct victim *v = calloc(k, sizeof(*v));
 	if (!v) {
 		free(info);
 		return -ENOMEM;
@@ -160,13 +174,13 @@ static int pick_victims(struct kv *s, enum pick how, uint64_t budget, uint64_t *
 		if (how == PICK_HALF_DEAD && m && moving + info[i].live > budget)
 			break;
 		moving += info[i].live;
-		v[m++] = info[i].first_lsn;
+		v[m++] = (struct victim){ .seg = info[i].first_lsn, .size = info[i].size, .live = info[i].live };
 		/* emptying it frees size - live (the live bytes are written again elsewhere) */
 		bytes -= info[i].size - info[i].live;
 		if (how == PICK_POLICY && bytes <= 2 * live + s->opt.segment_bytes)
 			break;
 	}
-	qsort(v, m, sizeof(*v), cmp_u64);
+	qsort(v, m, sizeof(*v), cmp_seg);
 	free(info);
 	*out = v;
 	*nout = m;
@@ -175,7 +189,7 @@ static int pick_victims(struct kv *s, enum pick how, uint64_t budget, uint64_t *
 
 /* Everything the victims hold that the index references, and fragmented values to merge, from
  * a view (writers go on meanwhile; what they overwrite makes its relocation a no-op). */
-static int collect(struct kv *s, const uint64_t *victims, size_t nv, int defrag, struct plan *pl)
+static int collect(struct kv *s, struct victim *victims, size_t nv, int defrag, struct plan *pl)
 {
 	struct kvview *view = NULL;
 	struct kvcursor *c = NULL;
@@ -196,22 +210,52 @@ static int collect(struct kv *s, const uint64_t *victims, size_t nv, int defrag,
 		const struct kvext *e = kvval_extents(v, &n);
 		uint64_t size = kvval_size(v);
 		size_t key_at = SIZE_MAX;
+		long last = -1;
 		int merge = n > FRAG_EXTENTS && size / n < FRAG_AVG && size <= budget;
 		if (merge)
 			budget -= size;
 		for (uint32_t i = 0; !rc && i < n; i++) {
-			if (!merge && !is_victim(victims, nv, e[i].seg))
+			long vi = victim_of(victims, nv, e[i].seg);
+			if (!merge && vi < 0)
 				continue;
+			if (vi >= 0) {
+				/* one operation per key and victim (pieces of a key in a run share it) */
+				victims[vi].cost += relocate_op_size(vi == last ? 0 : klen, 1, e[i].len) -
+						    (vi == last ? 3 + 4 : 0);
+				last = vi;
+			}
 			if (key_at == SIZE_MAX)
 				rc = arena_key(pl, key, klen, &key_at);
 			if (!rc)
-				rc = add_extent(pl, key_at, klen, &e[i]);
+				rc = add_extent(pl, key_at, klen, &e[i], merge ? -1 : vi);
 		}
 	}
 	if (c)
 		kvcursor_close(c);
 	kvview_release(view);
 	return rc;
+}
+
+/* Keep the victims whose relocation pays — it writes at most three quarters of what it frees
+ * (a full disk: seven eighths): a segment of small values, all live, is mostly framing, and
+ * relocated into records no denser it would be moved again and again — and drop the pieces of
+ * the others. Returns how many victims are kept. */
+static size_t keep_paying(enum pick how, struct victim *v, size_t nv, struct plan *pl)
+{
+	size_t kept = 0, m = 0;
+	for (size_t i = 0; i < nv; i++) {
+		int pays = how == PICK_ALL || (how == PICK_POLICY ? v[i].cost * 4 < v[i].size * 3
+								  : v[i].cost * 8 < v[i].size * 7);
+		if (pays)
+			kept++;
+		else
+			v[i].seg = 0; /* no segment is 0: its pieces go below */
+	}
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->p[i].victim < 0 || v[pl->p[i].victim].seg)
+			pl->p[m++] = pl->p[i];
+	pl->n = m;
+	return kept;
 }
 
 /* Read one batch of pieces [from, to) and log them as RELOCATE records (one operation per run
@@ -290,7 +334,7 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 	int force = how == PICK_ALL;
 	/* a full disk: records small enough for the room there is */
 	uint64_t batch_max = how == PICK_HALF_DEAD && budget / 4 < BATCH_BYTES ? budget / 4 : BATCH_BYTES;
-	uint64_t *victims = NULL;
+	struct victim *victims = NULL;
 	size_t nv = 0;
 	int dead = 0, rc;
 	struct plan pl = { 0 };
@@ -304,6 +348,12 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 		uint64_t live = 0;
 		/* merging fragmented values takes room: not when the disk is full */
 		rc = collect(s, victims, nv, how != PICK_HALF_DEAD && (force || nv), &pl);
+		if (!rc && !(nv = keep_paying(how, victims, nv, &pl)) && how == PICK_POLICY) {
+			struct wal_stats ws;
+			wal_get_stats(s->wal, &ws);
+			s->clean_fruitless = 1; /* not again until a segment's worth is written */
+			s->clean_fruitless_at = ws.appended_bytes;
+		}
 		for (size_t i = 0; i < pl.n; i++)
 			live += pl.p[i].e.len;
 		progress_start(&meter, &s->opt.progress, KV_WORK_CLEANER, live);
@@ -327,9 +377,10 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 		}
 		progress_end(&meter);
 	}
+	size_t pieces = pl.n;
 	plan_free(&pl);
 	free(victims);
-	if (!rc && (nv || dead || force)) {
+	if (!rc && (nv || pieces || dead || force)) {
 		__atomic_add_fetch(&s->cleaner_passes, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&s->cleaner_moved, *moved, __ATOMIC_RELAXED);
 		/* the victims are empty now in the live index: a checkpoint lets them go */

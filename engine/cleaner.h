@@ -1,7 +1,7 @@
 /* cleaner.h — reclaiming space: copy the live bytes out of mostly dead log segments (as
  * ordinary RELOCATE records), then checkpoint, which lets the emptied segments be deleted.
  * A relocation that lost a race with a user write is a no-op, the same live and on replay
- * (kvindex_relocate). Model: tests/model/checkpoint.pml (the cleaner process).
+ * (kvindex_relocate). Model: tests/model/values_on_disk.pml (the cleaner process).
  *
  * Policy (docs/DESIGN.md §5): clean when the segments hold more than twice the live bytes plus
  * one segment; victims are sealed segments less than half live, emptiest first. */

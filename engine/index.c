@@ -1644,6 +1644,7 @@ int kvindex_truncate(struct kvindex *ix, const void *key, size_t klen, uint64_t 
 	return entry_edit(ix, key, klen, true, false, size, &ed);
 }
 
+/* Model: tests/model/values_on_disk.pml (the cleaner's relocation losing a race is a no-op). */
 int kvindex_relocate(struct kvindex *ix, const void *key, size_t klen, uint64_t src_seg,
 		     uint64_t src_pos, const struct kvext *ext)
 {

@@ -115,6 +115,8 @@ enum kv_damage {
 	KV_DAMAGE_FORMAT_1,          /* a store of kvfs 0.1's format, not read by this version */
 	KV_DAMAGE_LOST_VALUES,       /* values still have bytes where the log is lost (lost_keys) */
 	KV_DAMAGE_VALUE_BYTES,       /* kv_check: value bytes that fail their checksum */
+	KV_DAMAGE_LOG_END_LOST,      /* the log ends before the checkpoint's LSN: what followed it
+				      * is gone (a missing last segment, synced records lost) */
 };
 
 struct kv_report {

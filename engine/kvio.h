@@ -33,7 +33,8 @@ struct kvio {
 	int (*lock)(const struct kvio *io, int fd, int shared);
 	/* Forget the file's cached pages (call it after a successful fdatasync, when none is dirty),
 	 * so that the next reads come from the disk: after a failed fdatasync Linux keeps serving
-	 * pages that never reached it, and recovery must not take them for durable. */
+	 * pages that never reached it, and recovery must not take them for durable.
+	 * Model: tests/model/failed_sync.pml. */
 	int (*drop_cache)(const struct kvio *io, int fd);
 	void *ctx; /* for the implementation */
 };

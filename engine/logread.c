@@ -1,4 +1,6 @@
-/* logread.c — reading log segments back (see logread.h). */
+/* logread.c — reading log segments back (see logread.h).
+ * Model: tests/model/group_commit.pml stands for log_vouched_after and log_next_after (which
+ * records vouch for a bad one before them). */
 #include "logread.h"
 
 #include <errno.h>

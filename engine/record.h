@@ -48,6 +48,12 @@ enum rec_op {
 
 #define RELOC_PIECE_SIZE 32u
 
+/* The bytes a RELOCATE operation of n pieces holding data bytes takes in a payload. */
+static inline uint64_t relocate_op_size(size_t klen, uint32_t n, uint64_t data)
+{
+	return 3 + (uint64_t)klen + 4 + (uint64_t)n * RELOC_PIECE_SIZE + 4 * data_chunks(data) + data;
+}
+
 /* One decoded operation; pointers alias the payload. */
 struct rec_op_view {
 	enum rec_op op;

@@ -9,7 +9,13 @@
  *   torn tail: cut off and reported. Zeros after the last record are unused preallocation: also
  *   cut, reported as zeros. A bad record with a valid record anywhere after it is damage.
  * - A checksum-valid record whose payload does not parse is damage.
- * - Damage among records the checkpoint already holds is reported and skipped: it costs nothing. */
+ * - Damage among records the checkpoint already holds is reported and skipped: it costs nothing,
+ *   unless live values have bytes there, or the log ends in it (it must reach the checkpoint).
+ * Models (docs/VERIFICATION.md): tests/model/group_commit.pml stands for on_bad_record,
+ * zero_hole, segment_has_content, scan_segment and recovery_commit (what is cut, what is
+ * synced before anything is called durable); tests/model/failed_sync.pml for scan_segment's
+ * fdatasync and drop_cache; tests/model/values_on_disk.pml for recovery_scan, load_checkpoint,
+ * check_references, assess_lost and recovery_commit (which checkpoint, which segments stay). */
 #include "progress.h"
 #include "recover.h"
 
@@ -120,6 +126,7 @@ struct scan {
 	size_t ndmg;
 	int readonly; /* sync nothing */
 	struct progress meter; /* bytes of the segments replayed */
+	char at[64];  /* the file being read: an I/O error names it */
 };
 
 static uint64_t *crc_work(struct scan *sc)
@@ -133,8 +140,9 @@ static int in_covered(const struct scan *sc)
 	return sc->last_lsn + 1 < sc->expected;
 }
 
-static void seg_path(const struct scan *sc, const struct seg *sg, char *path, size_t len)
+static void seg_path(struct scan *sc, const struct seg *sg, char *path, size_t len)
 {
+	snprintf(sc->at, sizeof(sc->at), "%s", sg->name);
 	snprintf(path, len, "%s/%s", sc->dir, sg->name);
 }
 
@@ -366,8 +374,7 @@ static int bad_record_in(struct scan *sc, size_t i, struct logseg *ls, uint64_t 
  * sequence are ones the checkpoint holds. Find where the log goes on: the first valid record at
  * or after from whose LSN is above the last one seen and at most the first one the checkpoint
  * lacks. *next_off gets its offset (scanning resumes there), or *stop is set when there is none:
- * then either nothing after the checkpoint was ever logged (the log ends here), or records the
- * checkpoint lacks are missing, which is damage. */
+ * damage either way (records the checkpoint lacks are missing, or the end of the log is). */
 static int region_push(struct scan *sc, uint64_t seg, uint64_t lo, uint64_t hi)
 {
 	struct region *a = realloc(sc->dmg, (sc->ndmg + 1) * sizeof(*a));
@@ -402,6 +409,9 @@ static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64
 		*salt = w.q.salt_known ? w.q.salt : log_salt_at(&w.q, at);
 		goto out;
 	}
+	/* Nothing readable up to the checkpoint's LSN: the records the checkpoint holds were
+	 * synced before it was written, so this is damage, not a crash's tail, and whatever the
+	 * log held after it (flushed writes among them) cannot be told from nothing. */
 	*stop = 1;
 	later = from < w.size && log_vouched_after(&w.q, from, sc->expected - 1);
 	if (!later) {
@@ -409,17 +419,9 @@ static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64
 		if (rc)
 			goto out;
 	}
-	if (later) {
-		/* the prefix (records the checkpoint holds, and their values) stays where it is */
-		rc = on_damage(sc, i, damage_off, damage_off, *salt, KV_DAMAGE_MISSING_RECORDS);
-		goto out;
-	}
-	/* The log ends before anything the checkpoint lacks: appends go to a new segment. */
-	for (size_t j = i + 1; j < sc->nsegs; j++) {
-		rc = name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[j].name);
-		if (rc)
-			goto out;
-	}
+	/* the prefix (records the checkpoint holds, and their values) stays where it is */
+	rc = on_damage(sc, i, damage_off, damage_off, *salt,
+		       later ? KV_DAMAGE_MISSING_RECORDS : KV_DAMAGE_LOG_END_LOST);
 out:
 	free(w.buf);
 	return rc;
@@ -554,6 +556,7 @@ static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, 
 	for (size_t k = 0; k < ncks; k++) {
 		uint64_t lsn = 0, count = 0, bad;
 		ckpt_name(name, sizeof(name), cks[k]);
+		snprintf(sc->at, sizeof(sc->at), "%s", name);
 		snprintf(path, sizeof(path), "%s/%s", sc->dir, name);
 		rc = ckpt_load(sc->io, path, ix ? *ix : NULL, &lsn, &count, &bad, &sc->plan->refs);
 		if (rc == 0 && lsn == cks[k]) {
@@ -872,7 +875,7 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 		}
 		sc.nsegs = start; /* nothing after the gap is replayed */
 	}
-	sc.last_lsn = start < sc.nsegs ? sc.segs[start].first_lsn - 1 : ck_lsn;
+	sc.last_lsn = start < sc.nsegs ? sc.segs[start].first_lsn - 1 : 0; /* no log: none yet */
 	uint64_t to_read = 0;
 	for (size_t i = start; i < sc.nsegs; i++)
 		to_read += sc.segs[i].size;
@@ -886,6 +889,22 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 			break;
 	}
 	progress_end(&sc.meter);
+	if (ck_lsn && sc.last_lsn < ck_lsn && !rep->damaged) {
+		/* The segment appended to when the checkpoint was written holds its LSN (or starts
+		 * right after it) and is never deleted while it is the last: a log that ends short of
+		 * it lost its end (a missing last segment), and the writes after the checkpoint with it. */
+		const char *file = sc.nsegs ? sc.segs[sc.nsegs - 1].name : "";
+		char ck[64];
+		if (!sc.nsegs) {
+			ckpt_name(ck, sizeof(ck), ck_lsn);
+			file = ck;
+		}
+		report_damage(rep, file, 0, KV_DAMAGE_LOG_END_LOST);
+		if (mode == RECOVER_STRICT) {
+			rc = -EUCLEAN;
+			goto out;
+		}
+	}
 	rep->last_lsn = sc.expected - 1;
 	sc.plan->next_lsn = sc.expected;
 	rc = assess_lost(&sc);
@@ -897,6 +916,11 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 out:
 	if (rc == -EUCLEAN)
 		rep->last_lsn = sc.expected ? sc.expected - 1 : 0; /* what the log holds before the damage */
+	else if (rc && rc != -ENOMEM && !rep->problem) {
+		rep->problem = KV_PROBLEM_FILE;
+		rep->err = rc;
+		snprintf(rep->file, sizeof(rep->file), "%s", sc.at);
+	}
 	kvio_free_names(names, n);
 	free(sc.buf);
 	free(sc.segs);
@@ -977,14 +1001,16 @@ static void forget(struct segtab *segs, const char *name)
 int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct segtab *segs,
 		    struct kv_report *rep)
 {
-	char path[PATH_MAX], to[PATH_MAX];
+	char path[PATH_MAX], to[PATH_MAX], name[32];
+	const char *at = ""; /* the file being changed: a failure names it */
 	int rc = 0;
 
 	for (size_t k = 0; k < plan->n_aside; k++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, plan->aside[k]);
+		at = plan->aside[k];
+		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = aside_path(io, dir, plan->aside[k], to, sizeof(to));
 		if (rc)
-			return rc;
+			goto out;
 		uint64_t first;
 		int rewrite = plan->rewrite && seg_parse_name(plan->aside[k], &first) == 0 &&
 			      first == plan->rewrite_first;
@@ -993,65 +1019,77 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 		else
 			rc = io->rename(io, path, to);
 		if (rc)
-			return rc;
+			goto out;
 		if (!rewrite)
 			forget(segs, plan->aside[k]);
 		rep->set_aside++;
 	}
 	for (size_t k = 0; k < plan->n_copy; k++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, plan->copy[k]);
+		at = plan->copy[k];
+		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = aside_path(io, dir, plan->copy[k], to, sizeof(to));
 		if (!rc)
 			rc = copy_aside(io, dir, path, to);
 		if (rc)
-			return rc;
+			goto out;
 		rep->set_aside++;
 	}
 	if (plan->n_aside || plan->n_copy || plan->salvage)
 		rep->salvaged = rep->damaged;
 	for (size_t k = 0; k < plan->n_remove; k++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, plan->remove[k]);
+		at = plan->remove[k];
+		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = io->unlink(io, path);
 		if (rc && rc != -ENOENT)
-			return rc;
+			goto out;
 		forget(segs, plan->remove[k]);
 	}
 	if (plan->have_resume && plan->resume_size > plan->resume_end) {
-		char name[32];
 		int fd;
 		seg_name(name, sizeof(name), plan->resume_first);
+		at = name;
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		rc = io->open(io, path, O_RDWR, 0600, &fd);
 		if (rc)
-			return rc;
+			goto out;
 		rc = io->ftruncate(io, fd, plan->resume_end);
 		if (!rc)
 			rc = io->fdatasync(io, fd);
 		rc = kvio_close_after(io, fd, rc);
 		if (rc)
-			return rc;
+			goto out;
 		plan->resume_size = plan->resume_end;
 	}
 	/* Everything replayed is about to be called durable: the scan synced every segment it
 	 * read (a killed process may have left their last records in the page cache only); the
 	 * directory, which holds the checkpoint's and the segments' names, is synced here. */
+	at = "";
 	rc = io->fsync_dir(io, dir);
 	if (rc)
-		return rc;
+		goto out;
 	/* Only now that the checkpoint's name is durable may what it replaces go. Salvage deletes
 	 * nothing (the covered segments may hold the damage it reports), nor does an open that
 	 * found damage. */
 	if (rep->damaged || plan->salvage || !plan->n_covered)
-		return 0;
+		goto out;
 	for (size_t k = 0; k < plan->n_covered; k++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, plan->covered[k]);
+		at = plan->covered[k];
+		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = io->unlink(io, path);
 		if (rc && rc != -ENOENT)
-			return rc;
+			goto out;
 		forget(segs, plan->covered[k]);
 		rep->files_removed++;
 	}
-	return io->fsync_dir(io, dir);
+	at = "";
+	rc = io->fsync_dir(io, dir);
+out:
+	if (rc) {
+		rep->problem = KV_PROBLEM_FILE;
+		rep->err = rc;
+		snprintf(rep->file, sizeof(rep->file), "%s", at);
+	}
+	return rc;
 }
 
 void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_resume *resume,

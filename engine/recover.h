@@ -2,7 +2,7 @@
  * recovery_scan only reads; what it decides to change on disk (cut a torn tail, remove empty
  * trailing segments and leftover temporaries, set damaged files aside, delete what the
  * checkpoint made unneeded) is a plan that recovery_commit carries out, so a refusal changes
- * nothing. Model: tests/model/checkpoint.pml (recovery_scan's choice of checkpoint and log). */
+ * nothing. Model: tests/model/values_on_disk.pml (recovery_scan's choice of checkpoint and log). */
 #ifndef KVFS_RECOVER_H
 #define KVFS_RECOVER_H
 #include <stdint.h>

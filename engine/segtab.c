@@ -1,4 +1,6 @@
-/* segtab.c — the segments of an open store and reads of value bytes (see segtab.h). */
+/* segtab.c — the segments of an open store and reads of value bytes (see segtab.h).
+ * Model: tests/model/values_on_disk.pml stands for segtab_read (a read pins its segment) and
+ * segtab_delete (a pinned segment is deleted only when its last reader lets go). */
 #include "segtab.h"
 
 #include <errno.h>

@@ -11,7 +11,7 @@
  *   (the wal's and the segment table's own mutexes inside wal_* and segtab_*)
  * Durability comes only from wal_sync; nothing here reports a write durable on its own.
  *
- * Model: tests/model/checkpoint.pml stands for checkpoint_locked and release_segments: a
+ * Model: tests/model/values_on_disk.pml stands for checkpoint_locked and release_segments: a
  * segment is deleted only when the newest DURABLE checkpoint references none of its bytes and
  * every record in it is at or below that checkpoint's LSN. */
 #include <errno.h>
@@ -400,11 +400,9 @@ static int open_for_writing(struct kv *s, struct rplan *plan, struct kv_report *
 	uint64_t next_lsn, replayed_bytes;
 	int rc, have_resume;
 
-	rc = recovery_commit(s->io, s->dir, plan, s->segs, rep);
-	if (rc) {
-		report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
+	rc = recovery_commit(s->io, s->dir, plan, s->segs, rep); /* names the file on failure */
+	if (rc)
 		goto out;
-	}
 	rc = write_lock_pid(s);
 	if (rc) {
 		report_problem(rep, KV_PROBLEM_FILE, "LOCK", rc);
@@ -504,7 +502,7 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	struct recovery_in in = { s->io, dir, mode, o->read_only, &o->progress };
 	rc = recovery_scan(&in, &s->ix, s->segs, &plan, rep);
 	if (rc) {
-		if (rc != -EUCLEAN)
+		if (rc != -EUCLEAN && !rep->problem) /* recovery names the file it was reading */
 			report_problem(rep, KV_PROBLEM_FILE, NULL, rc);
 		goto fail;
 	}
@@ -1222,7 +1220,7 @@ static int remove_old_checkpoints(struct kv *s, uint64_t lsn, int *removed)
 /* Delete every segment the newest durable checkpoint (LSN lsn, references s->refs) makes
  * unneeded: sealed, all its records at or below lsn, none of its bytes referenced by that
  * checkpoint, and (so it must be) none by the live index. The segment being appended to stays.
- * ckpt_mu held. Model: tests/model/checkpoint.pml. */
+ * ckpt_mu held. Model: tests/model/values_on_disk.pml. */
 static int release_segments(struct kv *s, uint64_t lsn, int *removed)
 {
 	struct seg_info *info;

@@ -46,6 +46,8 @@ struct kv {
 	pthread_t bg_thread;
 	int bg_running, bg_stop, bg_wanted;
 	uint64_t ckpt_next_at;     /* wal bytes at which the next automatic checkpoint is due */
+	int clean_fruitless;         /* clean_mu: a policy pass found no victim worth moving, */
+	uint64_t clean_fruitless_at; /* when this many log bytes had been appended */
 
 	/* counters, atomic */
 	uint64_t flush_requests, written_bytes, read_errors, checkpoints;

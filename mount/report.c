@@ -42,6 +42,8 @@ const char *report_damage_words(enum kv_damage d)
 		return "values still have bytes there";
 	case KV_DAMAGE_VALUE_BYTES:
 		return "value bytes that fail their checksum";
+	case KV_DAMAGE_LOG_END_LOST:
+		return "the log ends before the checkpoint's last record: whatever followed it is lost";
 	}
 	return "damage";
 }

@@ -42,8 +42,8 @@
  * -DMUTANT_NO_BROADCAST, -DMUTANT_BASE_LAST_WRITTEN, -DMUTANT_VOUCHED_HOLE_CUT,
  * -DMUTANT_GARBAGE_HOLE_CUT, and the two older recover.c rules: -DMUTANT_ANY_RECORD_AFTER_A_HOLE
  * (finding 1) and -DMUTANT_SYNC_ONLY_WHAT_IS_CUT (finding 2): known-wrong, each must be rejected.
- * -DFIX_FLUSHER_CLOCK: the correction of finding 6 (the flusher's clock is started by any append
- * while it is stopped, not only by one made while everything was durable). */
+ * -DMUTANT_CLOCK_ONLY_WHEN_ALL_DURABLE: finding 6 as the code had it (the flusher's clock started
+ * only by an append made while everything was durable, not by any append while it is stopped). */
 
 #ifndef W
 #define W 2            /* writer threads */
@@ -362,10 +362,10 @@ inline append_record(lsn) {
 	lsn = next_lsn;
 	rec_seg[lsn] = cur;
 	stamp[lsn] = durable_lsn;
-#ifdef FIX_FLUSHER_CLOCK
-	if :: !clock -> clock = 1 :: else -> skip fi;
-#else
+#ifdef MUTANT_CLOCK_ONLY_WHEN_ALL_DURABLE
 	if :: durable_lsn == next_lsn - 1 -> clock = 1 :: else -> skip fi;   /* and signal bg_cv */
+#else
+	if :: !clock -> clock = 1 :: else -> skip fi;   /* and signal bg_cv */
 #endif
 	seg_n[cur]++;
 	if
