@@ -6,13 +6,14 @@
 # Unmount with: ./build/kvfs --unmount ~/kvfs   (returns once everything is flushed and closed)
 set -eu
 cd "$(dirname "$0")"
-if ! command -v meson >/dev/null || ! pkg-config --exists check fuse3 libsystemd 2>/dev/null ||
+if ! command -v meson >/dev/null || ! pkg-config --exists check fuse3 libsystemd raft libuv 2>/dev/null ||
 	! command -v fusermount3 >/dev/null; then
 	sudo_cmd=""
 	[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 	$sudo_cmd apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
-		meson ninja-build pkg-config gcc check libfuse3-dev libsystemd-dev fuse3 python3 >/dev/null
+		meson ninja-build pkg-config gcc check libfuse3-dev libsystemd-dev fuse3 python3 libraft-dev \
+		libuv1-dev >/dev/null
 fi
 [ -d build/meson-private ] || meson setup build >/dev/null
 ninja -C build >/dev/null

@@ -196,6 +196,18 @@ int  kv_batch_rename_prefix(struct kv_batch *b, const void *from, size_t flen, c
 /* Log and apply. lsn_out (may be NULL) gets the record's LSN. */
 int  kv_apply(struct kv *s, const struct kv_batch *b, uint64_t *lsn_out);
 
+/* A batch as one self-contained byte string, to carry it to another store (a replicated log):
+ * exactly the log record payload it would become (docs/FORMAT.md section 4), data and chunk
+ * checksums included. kv_batch_encoded_len is its length; kv_batch_encode writes it into dst,
+ * which must hold exactly that many bytes (-EINVAL otherwise). */
+uint64_t kv_batch_encoded_len(const struct kv_batch *b);
+int  kv_batch_encode(const struct kv_batch *b, void *dst, uint64_t len);
+/* The batch such bytes stand for. -EBADMSG when they are malformed or a data chunk fails its
+ * checksum (bytes damaged on the way); -EINVAL for an operation that means something only to
+ * the store that logged it (the cleaner's RELOCATE names that store's segments). The batch
+ * refers to data inside buf: buf must stay valid and unchanged until the batch is freed. */
+int  kv_batch_decode(struct kv_batch **out, const void *buf, uint64_t len);
+
 /* One-operation conveniences. kv_del: -ENOENT when absent (nothing logged). kv_write,
  * kv_truncate, kv_setmeta: -ENOENT when absent. */
 int kv_put(struct kv *s, const void *key, size_t klen, const void *val, uint64_t vlen);

@@ -336,6 +336,138 @@ int batch_iov(const struct kv_batch *b, struct iovec **iov_out, int *iovcnt, uin
 	return 0;
 }
 
+/* ---- a batch as bytes, for another store ---------------------------------------------------- */
+
+/* 1 when the batch holds an operation that names this store's own segments (RELOCATE). */
+static int batch_is_local(const struct kv_batch *b)
+{
+	struct rec_reader r;
+	struct rec_op_view op;
+	uint32_t count;
+	int rc;
+
+	batch_reader(b, &r, &count);
+	while ((rc = rec_reader_next(&r, &op)) == 1)
+		if (op.op == REC_OP_RELOCATE)
+			return 1;
+	return 0;
+}
+
+uint64_t kv_batch_encoded_len(const struct kv_batch *b)
+{
+	return b->len + b->data_bytes;
+}
+
+int kv_batch_encode(const struct kv_batch *b, void *dst, uint64_t len)
+{
+	uint8_t *d = dst;
+	size_t from = 0;
+
+	if (len != kv_batch_encoded_len(b) || batch_is_local(b))
+		return -EINVAL;
+	for (size_t i = 0; i <= b->ndata; i++) {
+		size_t to = i < b->ndata ? b->data[i].at : b->len;
+		memcpy(d, b->buf + from, to - from);
+		d += to - from;
+		if (i < b->ndata && b->data[i].len) {
+			memcpy(d, b->data[i].p, (size_t)b->data[i].len);
+			d += b->data[i].len;
+		}
+		from = to;
+	}
+	return 0;
+}
+
+/* One decoded operation added to b, its data by reference into the payload p. The reader has
+ * checked every limit already, so a refusal here means the bytes are not what an encoder makes. */
+static int decode_op(struct kv_batch *b, const uint8_t *p, const struct rec_op_view *op)
+{
+	int rc;
+
+	switch (op->op) {
+	case REC_OP_PUT:
+		rc = kv_batch_put(b, op->key, op->klen, op->meta, op->mlen, p + op->data_at, op->dlen);
+		break;
+	case REC_OP_DEL:
+		rc = kv_batch_del(b, op->key, op->klen);
+		break;
+	case REC_OP_WRITE:
+		rc = kv_batch_write(b, op->key, op->klen, op->off, p + op->data_at, op->dlen);
+		break;
+	case REC_OP_TRUNCATE:
+		rc = kv_batch_truncate(b, op->key, op->klen, op->off);
+		break;
+	case REC_OP_SETMETA:
+		rc = kv_batch_setmeta(b, op->key, op->klen, op->meta, op->mlen);
+		break;
+	case REC_OP_RENAME:
+		rc = kv_batch_rename(b, op->key, op->klen, op->key2, op->klen2);
+		break;
+	case REC_OP_RENAME_PREFIX:
+		rc = kv_batch_rename_prefix(b, op->key, op->klen, op->key2, op->klen2);
+		break;
+	case REC_OP_PUNCH:
+		rc = kv_batch_punch(b, op->key, op->klen, op->off, op->dlen);
+		break;
+	case REC_OP_RELOCATE:
+		return -EINVAL;
+	default:
+		return -EBADMSG;
+	}
+	return rc == -ENOMEM ? rc : rc ? -EBADMSG : 0;
+}
+
+/* The rebuilt batch's own bytes (every field but the data, its chunk checksums computed again
+ * from the data) must be the payload's, piece for piece: a damaged data byte shows as a checksum
+ * that differs. */
+static int batch_matches(const struct kv_batch *b, const uint8_t *p, uint64_t len)
+{
+	uint64_t at = 0;
+	size_t from = 0;
+
+	for (size_t i = 0; i <= b->ndata; i++) {
+		size_t to = i < b->ndata ? b->data[i].at : b->len;
+		if (to - from > len - at || memcmp(b->buf + from, p + at, to - from) != 0)
+			return -EBADMSG;
+		at += to - from;
+		if (i < b->ndata)
+			at += b->data[i].len; /* the data is the payload's own bytes */
+		from = to;
+	}
+	return at == len ? 0 : -EBADMSG;
+}
+
+int kv_batch_decode(struct kv_batch **out, const void *buf, uint64_t len)
+{
+	struct kv_batch *b = NULL;
+	struct rec_reader r;
+	struct rec_op_view op;
+	int rc;
+
+	*out = NULL;
+	if (len > REC_MAX_PAYLOAD)
+		return -EBADMSG;
+	rc = rec_reader_init(&r, buf, (size_t)len);
+	if (rc)
+		return rc;
+	rc = kv_batch_new(&b);
+	if (rc)
+		return rc;
+	while ((rc = rec_reader_next(&r, &op)) == 1) {
+		rc = decode_op(b, buf, &op);
+		if (rc)
+			goto out;
+	}
+	if (rc == 0)
+		rc = batch_matches(b, buf, len);
+out:
+	if (rc)
+		kv_batch_free(b);
+	else
+		*out = b;
+	return rc;
+}
+
 int rec_reader_init(struct rec_reader *r, const void *payload, size_t len)
 {
 	if (len < 4)

@@ -24,6 +24,8 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,15 +34,20 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "ctlproto.h"
 #include "hugepages.h"
 #include "kv.h"
 #include "kvcmd.h"
 #include "kvdump.h"
+#include "mux.h"
+#include "repl.h"
 #include "report.h"
 #include "stdfds.h"
 
@@ -66,6 +73,7 @@
 
 struct linereader {
 	int fd;
+	int wake_fd;  /* -1, or a descriptor whose becoming readable ends the input (a signal) */
 	char *buf;
 	size_t size;  /* bytes allocated */
 	size_t start; /* first byte of the line being assembled */
@@ -80,6 +88,7 @@ static int lr_init(struct linereader *r, int fd)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
+	r->wake_fd = -1;
 	r->size = LR_INIT;
 	r->buf = malloc(r->size);
 	return r->buf ? 0 : -ENOMEM;
@@ -111,6 +120,21 @@ static int lr_fill(struct linereader *r)
 			return -ENOMEM;
 		r->buf = nbuf;
 		r->size = nsize;
+	}
+	if (r->wake_fd >= 0) {
+		struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN },
+				       { .fd = r->wake_fd, .events = POLLIN } };
+		int pn;
+
+		do
+			pn = poll(p, 2, -1);
+		while (pn < 0 && errno == EINTR);
+		if (pn < 0)
+			return -errno;
+		if (p[1].revents) {
+			r->eof = 1; /* asked to stop: as if the input ended here */
+			return 0;
+		}
 	}
 	do
 		n = read(r->fd, r->buf + r->have, r->size - r->have);
@@ -193,6 +217,7 @@ static int lr_next(struct linereader *r, char **line, size_t *len, int *overlong
 
 struct shell {
 	struct kv *kv;
+	struct repl *repl; /* a node of a replicated group: commands go through kvcmd_run_repl */
 	int raw;         /* --raw: keys and values unquoted */
 	int interactive; /* stdin is a terminal: prompt, and let blank lines pass */
 	int any_err;     /* some command was answered ERR: the exit status will be 1 */
@@ -223,7 +248,8 @@ static int shell_line(struct shell *sh, char *line, size_t len, int overlong)
 		sh->any_err = 1;
 		rc = kvcmd_reply(stdout, "ERR %s", err);
 	} else {
-		rc = kvcmd_run(sh->kv, &c, stdout, sh->raw);
+		rc = sh->repl ? kvcmd_run_repl(sh->repl, &c, stdout, sh->raw) :
+				kvcmd_run(sh->kv, &c, stdout, sh->raw);
 		if (rc == KVCMD_DO_EXIT)
 			return 1;
 		if (rc == KVCMD_REPLIED_ERR)
@@ -255,9 +281,11 @@ static int close_store(struct kv *kv, int exit_reply, int *out_error)
 
 /* Answer lines until EXIT or the end of input, then close the store. Returns the exit status:
  * 0, or 1 when any command was answered ERR, the input or output failed, or the close did. */
-static int shell_run(struct kv *kv, int raw)
+/* Answer stdin's lines until EXIT (*explicit_exit set), the end of input, or wake_fd becoming
+ * readable. Returns the exit status so far. */
+static int shell_loop(struct shell *sh_, int wake_fd, int *explicit_exit_out)
 {
-	struct shell sh = { .kv = kv, .raw = raw, .interactive = isatty(STDIN_FILENO) };
+	struct shell sh = *sh_;
 	struct linereader lr;
 	int explicit_exit = 0, status = 0, rc;
 
@@ -267,6 +295,7 @@ static int shell_run(struct kv *kv, int raw)
 		status = EXIT_STORE;
 		goto close;
 	}
+	lr.wake_fd = wake_fd;
 	for (;;) {
 		char *line = NULL;
 		size_t len = 0;
@@ -303,16 +332,33 @@ static int shell_run(struct kv *kv, int raw)
 	}
 	lr_free(&lr);
 close:
-	if (close_store(kv, explicit_exit && !sh.out_error, &sh.out_error))
+	*sh_ = sh;
+	*explicit_exit_out = explicit_exit;
+	return status;
+}
+
+/* The end of a shell: its status from what happened and how the close went. */
+static int shell_status(struct shell *sh, int status, int close_failed)
+{
+	if (close_failed)
 		return EXIT_STORE;
-	if (sh.out_error && !status) {
+	if (sh->out_error && !status) {
 		/* the EXIT reply itself could not be written: nobody was told it went well */
-		fprintf(stderr, PROG ": writing standard output: %s\n", strerror(sh.out_error));
+		fprintf(stderr, PROG ": writing standard output: %s\n", strerror(sh->out_error));
 		status = EXIT_STORE;
 	}
-	if (!status && sh.any_err)
+	if (!status && sh->any_err)
 		status = EXIT_STORE;
 	return status;
+}
+
+static int shell_run(struct kv *kv, int raw)
+{
+	struct shell sh = { .kv = kv, .raw = raw, .interactive = isatty(STDIN_FILENO) };
+	int explicit_exit = 0, status = shell_loop(&sh, -1, &explicit_exit);
+
+	return shell_status(&sh, status, close_store(kv, explicit_exit && !sh.out_error,
+						      &sh.out_error) != 0);
 }
 
 /* One-shot: the command, already parsed, against the open store. Exit status 0, or 1 when it
@@ -550,6 +596,330 @@ static int live_backup(const char *dir, int fd, const char *dest, struct kv_back
 	}
 	free(f.payload);
 	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A node of a replicated group: -o cluster=FILE,node=ID (docs/REPLICATION.md).
+ *
+ * The shell reads stdin as always, and clients may also connect to the node's port (the
+ * cluster file's HOST:PORT, told apart from raft's peers by the 8 bytes "KVCLI01\n") and speak
+ * the same protocol, one session each on a thread of its own. Every command goes through
+ * kvcmd_run_repl. EXIT, the end of stdin, SIGINT and SIGTERM stop the node cleanly (a leader
+ * first hands over); --serve reads no stdin and runs until a signal.
+ * ------------------------------------------------------------------------------------------- */
+
+static int stop_pipe[2] = { -1, -1 };
+
+static void note_line(void *arg, const char *text);
+
+static void on_stop_signal(int sig)
+{
+	int saved = errno;
+	ssize_t n;
+
+	(void)sig;
+	/* A full pipe means a stop is pending already; nothing else can fail here. */
+	n = write(stop_pipe[1], "x", 1);
+	(void)n;
+	errno = saved;
+}
+
+struct session;
+
+struct sessions {
+	struct repl *repl;  /* set once the node runs; sessions wait for it */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct session *list;
+	unsigned live;
+	int closing;
+};
+
+struct session {
+	struct sessions *ss;
+	int fd;
+	struct session *prev, *next;
+};
+
+static void *session_main(void *arg)
+{
+	struct session *se = arg;
+	struct sessions *ss = se->ss;
+	struct linereader lr;
+	struct repl *r;
+	FILE *out = NULL;
+	int ofd = fcntl(se->fd, F_DUPFD_CLOEXEC, 0);
+
+	pthread_mutex_lock(&ss->mu);
+	while (!ss->repl && !ss->closing)
+		pthread_cond_wait(&ss->cv, &ss->mu);
+	r = ss->closing ? NULL : ss->repl;
+	pthread_mutex_unlock(&ss->mu);
+	if (ofd >= 0)
+		out = fdopen(ofd, "w");
+	if (r && out && lr_init(&lr, se->fd) == 0) {
+		for (;;) {
+			char *line, err[256];
+			size_t len;
+			int overlong, rc;
+			struct kvcmd c;
+
+			if (lr_next(&lr, &line, &len, &overlong) <= 0)
+				break;
+			if (!overlong && len > 0 && line[len - 1] == '\r')
+				len--;
+			if (kvcmd_parse_line(&c, line, len, overlong, err, sizeof(err)))
+				rc = kvcmd_reply(out, "ERR %s", err);
+			else
+				rc = kvcmd_run_repl(r, &c, out, 0);
+			if (rc == KVCMD_DO_EXIT) {
+				rc = kvcmd_reply(out, "OK"); /* the session ends; the node goes on */
+				break;
+			}
+			if (rc < 0)
+				break; /* the client went away */
+		}
+		lr_free(&lr);
+	}
+	if (out)
+		fclose(out); /* nothing to report to: the client is gone or done */
+	else if (ofd >= 0)
+		close(ofd);
+	pthread_mutex_lock(&ss->mu);
+	if (se->prev)
+		se->prev->next = se->next;
+	else
+		ss->list = se->next;
+	if (se->next)
+		se->next->prev = se->prev;
+	ss->live--;
+	pthread_cond_broadcast(&ss->cv);
+	pthread_mutex_unlock(&ss->mu);
+	close(se->fd);
+	free(se);
+	return NULL;
+}
+
+/* repl's client callback, on raft's thread: a thread for the session. */
+static void session_accept(void *arg, int fd)
+{
+	struct sessions *ss = arg;
+	struct session *se = calloc(1, sizeof(*se));
+	pthread_attr_t attr;
+	pthread_t t;
+
+	pthread_mutex_lock(&ss->mu);
+	if (!se || ss->closing) {
+		pthread_mutex_unlock(&ss->mu);
+		free(se);
+		close(fd);
+		return;
+	}
+	se->ss = ss;
+	se->fd = fd;
+	se->next = ss->list;
+	if (ss->list)
+		ss->list->prev = se;
+	ss->list = se;
+	ss->live++;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, session_main, se) != 0) {
+		ss->list = se->next;
+		if (se->next)
+			se->next->prev = NULL;
+		ss->live--;
+		close(fd);
+		free(se);
+	}
+	pthread_attr_destroy(&attr);
+	pthread_mutex_unlock(&ss->mu);
+}
+
+/* End every session (their reads see the end of input) and wait for them. */
+static void sessions_close(struct sessions *ss)
+{
+	pthread_mutex_lock(&ss->mu);
+	ss->closing = 1;
+	for (struct session *se = ss->list; se; se = se->next)
+		shutdown(se->fd, SHUT_RDWR);
+	pthread_cond_broadcast(&ss->cv);
+	while (ss->live)
+		pthread_cond_wait(&ss->cv, &ss->mu);
+	pthread_mutex_unlock(&ss->mu);
+}
+
+static int run_node(const char *dir, struct repl_options *ro, int raw, int serve)
+{
+	struct sessions ss = { .repl = NULL };
+	struct shell sh = { .raw = raw, .interactive = isatty(STDIN_FILENO) };
+	struct repl_report rep;
+	struct sigaction sa;
+	struct repl *r = NULL;
+	char line[2048], store[PATH_MAX + 8];
+	int rc, status = 0, explicit_exit = 0;
+
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		fprintf(stderr, PROG ": %s\n", strerror(errno));
+		return EXIT_STORE;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	pthread_mutex_init(&ss.mu, NULL);
+	pthread_cond_init(&ss.cv, NULL);
+	ro->client = session_accept;
+	ro->client_arg = &ss;
+	ro->log = note_line;
+	rc = repl_start(&r, dir, ro, &rep);
+	if (rc) {
+		report_repl_failure(&rep, dir, ro->cluster_file, ro->node, rc, line, sizeof(line));
+		fprintf(stderr, PROG ": %s\n", line);
+		sessions_close(&ss);
+		return EXIT_STORE;
+	}
+	snprintf(store, sizeof(store), "%s/store", dir);
+	report_notes(&rep.store, store, note_line, NULL);
+	pthread_mutex_lock(&ss.mu);
+	ss.repl = r;
+	pthread_cond_broadcast(&ss.cv);
+	pthread_mutex_unlock(&ss.mu);
+
+	if (serve) {
+		struct pollfd p = { .fd = stop_pipe[0], .events = POLLIN };
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+	} else {
+		sh.repl = r;
+		status = shell_loop(&sh, stop_pipe[0], &explicit_exit);
+	}
+	sessions_close(&ss);
+	rc = repl_stop(r);
+	if (rc)
+		fprintf(stderr, PROG ": closing the node's store: %s\n", strerror(-rc));
+	if (explicit_exit && !sh.out_error) {
+		int wrc = rc ? kvcmd_reply(stdout, "ERR close failed: %s", strerror(-rc)) :
+			       kvcmd_reply(stdout, "OK");
+		if (wrc && !sh.out_error)
+			sh.out_error = -wrc;
+	}
+	return shell_status(&sh, status, rc != 0);
+}
+
+/* --connect HOST:PORT: the shell of a running node, over its port. Lines from stdin go to the
+ * node, replies come back to stdout as they are. Exit status 1 when a reply was ERR. */
+struct pump {
+	int fd;
+	int saw_err;
+	int err;
+};
+
+static void *pump_replies(void *arg)
+{
+	struct pump *p = arg;
+	char buf[65536];
+	int at_line_start = 1;
+	char head[4];
+	size_t hlen = 0;
+
+	for (;;) {
+		ssize_t n = read(p->fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				p->err = errno;
+			break;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			/* a reply line beginning "ERR" (a key or value that would read so is quoted) */
+			if (at_line_start || hlen) {
+				if (hlen < 4)
+					head[hlen++] = buf[i];
+				if (hlen == 4 || buf[i] == '\n') {
+					if (hlen >= 3 && !memcmp(head, "ERR", 3) &&
+					    (hlen == 3 || head[3] == ' ' || head[3] == '\n'))
+						p->saw_err = 1;
+					hlen = 0;
+				}
+			}
+			at_line_start = buf[i] == '\n';
+		}
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout) == EOF) {
+			p->err = errno ? errno : EIO;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int run_connect(const char *hostport)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct pump p = { .fd = -1 };
+	char host[64], buf[65536];
+	const char *colon = strrchr(hostport, ':');
+	pthread_t t;
+	int port, status = 0;
+
+	if (!colon || colon == hostport || (size_t)(colon - hostport) >= sizeof(host) ||
+	    (port = atoi(colon + 1)) <= 0 || port > 65535) {
+		fprintf(stderr, PROG ": --connect %s: expected IPV4:PORT\n", hostport);
+		return EXIT_USAGE;
+	}
+	memcpy(host, hostport, (size_t)(colon - hostport));
+	host[colon - hostport] = '\0';
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		fprintf(stderr, PROG ": --connect %s: '%s' is not an IPv4 address\n", hostport, host);
+		return EXIT_USAGE;
+	}
+	p.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (p.fd < 0 || connect(p.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, PROG ": connecting to %s: %s\n", hostport, strerror(errno));
+		if (p.fd >= 0)
+			close(p.fd);
+		return EXIT_STORE;
+	}
+	if (send(p.fd, MUX_MAGIC_CLIENT, MUX_MAGIC_LEN, MSG_NOSIGNAL) != MUX_MAGIC_LEN ||
+	    pthread_create(&t, NULL, pump_replies, &p) != 0) {
+		fprintf(stderr, PROG ": %s: %s\n", hostport, strerror(errno));
+		close(p.fd);
+		return EXIT_STORE;
+	}
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = send(p.fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				status = EXIT_STORE;
+				break;
+			}
+			off += w;
+		}
+		if (status)
+			break;
+	}
+	shutdown(p.fd, SHUT_WR); /* the node answers what it got, then ends the session */
+	pthread_join(t, NULL);
+	close(p.fd);
+	if (p.err) {
+		fprintf(stderr, PROG ": %s: %s\n", hostport, strerror(p.err));
+		status = EXIT_STORE;
+	}
+	if (status) {
+		fprintf(stderr, PROG ": %s: the connection broke\n", hostport);
+		return EXIT_STORE;
+	}
+	return p.saw_err ? EXIT_STORE : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1356,6 +1726,33 @@ out:
 	return rc;
 }
 
+/* An option table, each row's help wrapped at word boundaries to 90 columns. */
+static void print_options(FILE *f, const char *title,
+			  const struct kv_option_desc *(*table_fn)(size_t *n))
+{
+	size_t n;
+	const struct kv_option_desc *t = table_fn(&n);
+
+	fprintf(f, "\n%s\n", title);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "  %s=%s\n", t[i].name, t[i].values);
+		for (const char *h = t[i].help; *h;) {
+			size_t take = strlen(h);
+			if (take > 84) {
+				take = 84;
+				while (take && h[take] != ' ')
+					take--;
+				if (!take)
+					take = 84;
+			}
+			fprintf(f, "      %.*s\n", (int)take, h);
+			h += take;
+			while (*h == ' ')
+				h++;
+		}
+	}
+}
+
 static void usage(FILE *f)
 {
 	struct kv_options o;
@@ -1369,6 +1766,8 @@ static void usage(FILE *f)
 "       " PROG " [-o OPT[,OPT...]] --backup DATADIR DEST              a copy that opens as a store\n"
 "       " PROG " --check DATADIR\n"
 "       " PROG " --salvage DATADIR\n"
+"       " PROG " -o cluster=FILE,node=ID[,OPT...] [--serve] DATADIR   a node of a group\n"
+"       " PROG " --connect HOST:PORT                              the shell of a running node\n"
 "       " PROG " --help | --version\n"
 "\n"
 "The shell reads one command per line on standard input and writes its reply on standard\n"
@@ -1390,6 +1789,9 @@ static void usage(FILE *f)
 "                  per-command counts and latencies); JSON: one line, a JSON object\n"
 "  SNAP            OK once a snapshot is durable\n"
 "  FLUSH           OK once every earlier write is durable\n"
+"  LEADER          on a node of a group: the leader's ID HOST:PORT, or (nil)\n"
+"  STATS           a count line, then that many \"name: value\" lines (the store's; on a\n"
+"                  node first role, term, commit and applied index, each peer's match index)\n"
 "  EXIT            close the store cleanly, reply OK; end of input does the same without\n"
 "                  the reply\n"
 "  anything wrong  ERR <reason>, and the shell goes on\n"
@@ -1440,6 +1842,15 @@ static void usage(FILE *f)
 "  -h, --help         this text\n"
 "  -V, --version      the version\n"
 "\n"
+"A node of a replicated group (docs/REPLICATION.md): -o cluster=FILE,node=ID starts node ID\n"
+"of the group FILE lists (one line 'ID HOST:PORT' per node; a node's first start bootstraps\n"
+"the group with all of them), its data in DATADIR (DATADIR/store, DATADIR/raft). The shell\n"
+"then answers PUT and DEL once a majority holds the write (on a follower: 'ERR not leader;\n"
+"leader is ID HOST:PORT'), FLUSH once every earlier write is on a majority, reads from this\n"
+"node's own store, which may lag the leader. Clients may also connect to HOST:PORT\n"
+"(--connect). EXIT, the end of input, SIGINT and SIGTERM stop the node (a leader hands over\n"
+"first); with --serve it reads no standard input and runs until SIGINT or SIGTERM.\n"
+"\n"
 "DATADIR, when omitted: $KVFS_DATADIR if set, else $XDG_DATA_HOME/kvfs, else\n"
 "~/.local/share/kvfs. The store directory is created (mode 0700) when missing.\n"
 "\n"
@@ -1448,38 +1859,23 @@ static void usage(FILE *f)
 "opened (locked by another process, damaged), closed cleanly, checked clean, salvaged,\n"
 "dumped, loaded or backed up; 2 for usage errors, which open or create nothing.\n",
 		KV_MAX_KEY, (unsigned long long)KV_MAX_WRITE);
-	fprintf(f, "\nStore options (-o; also kvfs's):\n");
-	size_t n;
-	const struct kv_option_desc *t = kv_option_table(&n);
-	for (size_t i = 0; i < n; i++) {
-		fprintf(f, "  %s=%s\n", t[i].name, t[i].values);
-		/* the help, wrapped at word boundaries to 90 columns */
-		for (const char *h = t[i].help; *h;) {
-			size_t take = strlen(h);
-			if (take > 84) {
-				take = 84;
-				while (take && h[take] != ' ')
-					take--;
-				if (!take)
-					take = 84;
-			}
-			fprintf(f, "      %.*s\n", (int)take, h);
-			h += take;
-			while (*h == ' ')
-				h++;
-		}
-	}
+	print_options(f, "Store options (-o; also kvfs's):", kv_option_table);
+	print_options(f, "Replication options (-o; a node of a group):", repl_option_table);
 }
 
 enum action { ACT_SHELL, ACT_ONESHOT, ACT_CHECK, ACT_SALVAGE, ACT_DUMP, ACT_LOAD, ACT_BACKUP,
-	      ACT_HELP, ACT_VERSION };
+	      ACT_CONNECT, ACT_HELP, ACT_VERSION };
 
 struct args {
 	enum action action;
 	const char *dir; /* NULL: the default */
 	const char *dest; /* ACT_BACKUP */
 	struct kv_options opts;
+	struct repl_options ropts; /* -o as replication reads it (the store's part is opts) */
 	int have_opts;
+	int cluster;     /* -o cluster= or node=: run a node of a replicated group */
+	int serve;       /* --serve: a node that reads no stdin */
+	const char *connect; /* ACT_CONNECT: HOST:PORT */
 	int raw;
 	int cmd_argc;    /* ACT_ONESHOT: the command word and its arguments */
 	char **cmd_argv;
@@ -1494,6 +1890,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "dump", required_argument, NULL, 'D' },
 		{ "load", required_argument, NULL, 'L' },
 		{ "backup", required_argument, NULL, 'B' },
+		{ "connect", required_argument, NULL, 'C' },
+		{ "serve", no_argument, NULL, 'S' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1506,13 +1904,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 	memset(a, 0, sizeof(*a));
 	a->action = ACT_SHELL;
 	kv_options_default(&a->opts);
+	repl_options_default(&a->ropts);
 	opterr = 0;
 	/* '+': options end at the first operand, so a one-shot command's arguments are its own */
 	while ((ch = getopt_long(argc, argv, "+:o:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'o':
 			err[0] = '\0';
-			if (kv_options_parse(&a->opts, optarg, err, sizeof(err))) {
+			if (repl_options_parse(&a->ropts, optarg, err, sizeof(err))) {
 				fprintf(stderr, PROG ": -o %s: %s\n", optarg, err[0] ? err : "invalid option");
 				return -EINVAL;
 			}
@@ -1520,6 +1919,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'r':
 			a->raw = 1;
+			break;
+		case 'S':
+			a->serve = 1;
+			break;
+		case 'C':
+			a->action = ACT_CONNECT;
+			a->connect = optarg;
+			nactions++;
 			break;
 		case 'c':
 		case 's':
@@ -1550,13 +1957,33 @@ static int parse_args(int argc, char **argv, struct args *a)
 			return -EINVAL;
 		}
 	}
+	a->opts = a->ropts.store;
+	a->cluster = a->ropts.cluster_file || a->ropts.node;
 	if (nactions > 1) {
-		fprintf(stderr, PROG ": --check, --salvage, --dump, --load, --backup, --help and "
-			"--version exclude each other\n");
+		fprintf(stderr, PROG ": --check, --salvage, --dump, --load, --backup, --connect, --help "
+			"and --version exclude each other\n");
 		return -EINVAL;
 	}
 	if (a->action == ACT_HELP || a->action == ACT_VERSION)
 		return 0;
+	if (a->action == ACT_CONNECT) {
+		if (a->have_opts || a->raw || a->serve || optind < argc) {
+			fprintf(stderr, PROG ": --connect HOST:PORT takes nothing else (the node "
+				"has its options)\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (a->serve && !a->cluster) {
+		fprintf(stderr, PROG ": --serve runs a node: it needs -o cluster=FILE,node=ID\n");
+		return -EINVAL;
+	}
+	if (a->cluster && (a->action != ACT_SHELL || optind + 1 != argc)) {
+		fprintf(stderr, PROG ": -o cluster=FILE,node=ID runs a node: give its DATADIR and "
+			"nothing else (no one-shot command, --dump, --load, --backup, --check or "
+			"--salvage; stop the node and use DATADIR/store for those)\n");
+		return -EINVAL;
+	}
 	if (a->action != ACT_SHELL) {
 		if (a->have_opts && (a->action == ACT_CHECK || a->action == ACT_SALVAGE)) {
 			fprintf(stderr, PROG ": -o applies to the shell, --dump and --load, not to "
@@ -1615,16 +2042,19 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");
+		repl_options_release(&a.ropts);
 		return EXIT_USAGE;
 	}
 	with_progress(&a.opts); /* recovery, checkpoints, the cleaner: on a terminal */
 	switch (a.action) {
 	case ACT_HELP:
 		usage(stdout);
-		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
+		status = fflush(stdout) == EOF ? EXIT_USAGE : 0;
+		break;
 	case ACT_VERSION:
 		printf(PROG " (kvfs) %s\n", KV_VERSION);
-		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
+		status = fflush(stdout) == EOF ? EXIT_USAGE : 0;
+		break;
 	case ACT_CHECK:
 		status = run_check(a.dir);
 		break;
@@ -1643,11 +2073,20 @@ int main(int argc, char **argv)
 	case ACT_ONESHOT:
 		status = run_oneshot(a.dir, &a.opts, a.raw, a.cmd_argc, a.cmd_argv);
 		break;
+	case ACT_CONNECT:
+		status = run_connect(a.connect);
+		break;
 	case ACT_SHELL:
 	default:
+		if (a.cluster) {
+			status = run_node(a.dir, &a.ropts, a.raw, a.serve);
+			break;
+		}
 		if (!a.dir) {
-			if (default_datadir(&defdir))
-				return EXIT_USAGE;
+			if (default_datadir(&defdir)) {
+				status = EXIT_USAGE;
+				break;
+			}
 			a.dir = defdir;
 		}
 		status = run_shell(a.dir, &a.opts, a.raw);
@@ -1655,6 +2094,7 @@ int main(int argc, char **argv)
 	}
 	if (fflush(stdout) == EOF && !status)
 		status = EXIT_STORE;
+	repl_options_release(&a.ropts);
 	free(defdir);
 	return status;
 }

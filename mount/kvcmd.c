@@ -16,7 +16,8 @@ static const struct {
 } commands[] = {
 	{ "PUT", KVCMD_PUT },     { "GET", KVCMD_GET },   { "DEL", KVCMD_DEL },
 	{ "SIZE", KVCMD_SIZE },   { "SNAP", KVCMD_SNAP }, { "FLUSH", KVCMD_FLUSH },
-	{ "EXIT", KVCMD_EXIT },   { "LIST", KVCMD_LIST }, { "STATS", KVCMD_STATS },
+	{ "EXIT", KVCMD_EXIT },   { "LIST", KVCMD_LIST }, { "LEADER", KVCMD_LEADER },
+	{ "STATS", KVCMD_STATS },
 };
 
 static const char *op_name(enum kvcmd_op op)
@@ -248,6 +249,8 @@ int kvcmd_parse_line(struct kvcmd *c, char *line, size_t len, int overlong, char
 	case KVCMD_SNAP:
 	case KVCMD_FLUSH:
 	case KVCMD_EXIT:
+	case KVCMD_LEADER:
+	case KVCMD_STATS:
 		if (overlong || !at_end(&cu))
 			return fail(err, errlen, "%s takes no arguments", op_name(op));
 		return 0;
@@ -336,6 +339,8 @@ int kvcmd_parse_args(struct kvcmd *c, int argc, char **argv, char **scratch, cha
 	case KVCMD_SNAP:
 	case KVCMD_FLUSH:
 	case KVCMD_EXIT:
+	case KVCMD_LEADER:
+	case KVCMD_STATS:
 		if (nargs)
 			return fail(err, errlen, "%s takes no arguments", op_name(op));
 		return 0;
@@ -481,7 +486,7 @@ static int run_get(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 /* LIST collects the keys under one scan, so the count and the keys agree even if writers run
  * between commands; the memory it takes is that of the keys listed. */
 struct listing {
-	const char *prefix, *after;
+	const char *prefix, *after, *hide; /* hide: keys beginning with it are not listed */
 	size_t plen, alen;
 	int has_after;
 	uint64_t limit, n;
@@ -503,6 +508,8 @@ static int listing_add(void *arg, const void *key, size_t klen, uint64_t size, c
 		return 1; /* past the keys under the prefix: they are contiguous in key order */
 	if (l->has_after && klen == l->alen && memcmp(key, l->after, klen) == 0)
 		return 0; /* the scan starts at after itself; list what follows it */
+	if (l->hide && klen >= strlen(l->hide) && memcmp(key, l->hide, strlen(l->hide)) == 0)
+		return 0;
 	if (l->cap - l->len < sizeof(size_t) + klen) {
 		size_t ncap = l->cap ? l->cap * 2 : 4096;
 		char *nbuf;
@@ -530,10 +537,10 @@ static int list_keycmp(const void *a, size_t alen, const void *b, size_t blen)
 	return r ? r : (alen > blen) - (alen < blen);
 }
 
-static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
+static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw, const char *hide)
 {
 	struct listing l = { .prefix = c->key, .plen = c->klen, .after = c->val, .alen = c->vlen,
-			     .has_after = c->has_after, .limit = c->limit };
+			     .has_after = c->has_after, .limit = c->limit, .hide = hide };
 	const char *start = c->key;
 	size_t slen = c->klen, off;
 	int rc;
@@ -560,6 +567,63 @@ static int run_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 	}
 	free(l.buf);
 	return replied(out_status(out), KVCMD_REPLIED);
+}
+
+/* ---- STATS and what a node of a replicated group needs (kvcmd_repl.c) ------------------------ */
+
+int kvcmd_stats(FILE *out, struct kv *kv, const char (*extra)[KVCMD_STAT_LINE], unsigned nextra)
+{
+	char *text = NULL;
+	size_t len = 0, n = 0;
+
+	/* the store's lines are the control file's (control.h), so the two never disagree */
+	if (kv) {
+		int rc = kvfs_control_render(kv, &text, &len);
+		if (rc)
+			return reply_err(out, "%s", strerror(-rc));
+	}
+	for (size_t pos = 0; pos < len; pos++)
+		n += text[pos] == '\n';
+	fprintf(out, "%zu\n", nextra + n);
+	for (unsigned i = 0; i < nextra; i++)
+		fprintf(out, "%s\n", extra[i]);
+	if (len)
+		fwrite(text, 1, len, out);
+	free(text);
+	return replied(out_status(out), KVCMD_REPLIED);
+}
+
+int kvcmd_reply_err(FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ERR ", out);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+	return replied(out_status(out), KVCMD_REPLIED_ERR);
+}
+
+int kvcmd_reply_ok(FILE *out, const char *text)
+{
+	return reply_ok(out, text);
+}
+
+int kvcmd_get(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
+{
+	return run_get(kv, c, out, raw);
+}
+
+int kvcmd_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw, const char *hide)
+{
+	return run_list(kv, c, out, raw, hide);
+}
+
+int kvcmd_snap(struct kv *kv, FILE *out)
+{
+	int rc = kv_snapshot(kv);
+	return rc ? reply_durability_error(kv, out, "snapshot", rc) : reply_ok(out, "OK");
 }
 
 /* A JSON string of s (len bytes): escapes for '"', '\\' and control bytes; other bytes as
@@ -604,10 +668,8 @@ static int run_stats(struct kv *kv, const struct kvcmd *c, FILE *out)
 	for (pos = 0; pos < len; pos++)
 		n += text[pos] == '\n';
 	if (!c->json) {
-		fprintf(out, "%zu\n", n);
-		fwrite(text, 1, len, out);
 		free(text);
-		return replied(out_status(out), KVCMD_REPLIED);
+		return kvcmd_stats(out, kv, NULL, 0);
 	}
 	fputc('{', out);
 	for (pos = 0; pos < len;) {
@@ -661,7 +723,10 @@ int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw)
 		rc = kv_flush(kv);
 		return rc ? reply_durability_error(kv, out, "flush", rc) : reply_ok(out, "OK");
 	case KVCMD_LIST:
-		return run_list(kv, c, out, raw);
+		return run_list(kv, c, out, raw, NULL);
+	case KVCMD_LEADER:
+		return reply_err(out, "not a node of a replicated group (start kv_cli with -o "
+				 "cluster=FILE,node=ID)");
 	case KVCMD_STATS:
 		return run_stats(kv, c, out);
 	case KVCMD_EXIT:

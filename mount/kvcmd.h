@@ -16,7 +16,7 @@
 #include "kv.h"
 
 enum kvcmd_op { KVCMD_PUT, KVCMD_GET, KVCMD_DEL, KVCMD_SIZE, KVCMD_SNAP, KVCMD_FLUSH,
-		KVCMD_EXIT, KVCMD_LIST, KVCMD_STATS, KVCMD_NOPS /* the number of commands */ };
+		KVCMD_EXIT, KVCMD_LIST, KVCMD_LEADER, KVCMD_STATS, KVCMD_NOPS /* the number of commands */ };
 
 /* A parsed command. Its strings point into what was parsed (the line, or the arguments and
  * scratch), so it lives as long as they do. */
@@ -60,6 +60,26 @@ enum kvcmd_result {
 /* Answers c from kv on out, flushing out after the reply. raw: keys and values plain, always.
  * Returns an enum kvcmd_result, or -errno when out could not be written (the caller stops). */
 int kvcmd_run(struct kv *kv, const struct kvcmd *c, FILE *out, int raw);
+
+/* The same for a node of a replicated group (docs/REPLICATION.md; kvcmd_repl.c): writes (PUT,
+ * DEL, FLUSH) go through raft and are answered OK once committed on a majority (on a follower:
+ * "ERR not leader; leader is ID HOST:PORT"); reads, SIZE and SNAP use this node's own store,
+ * whose keys under "/raft/" (replication's own) are neither listed nor counted nor writable;
+ * LEADER and STATS say what raft knows. */
+struct repl;
+int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw);
+
+/* The pieces kvcmd_run is made of, for kvcmd_run_repl; each returns what kvcmd_run does. */
+#define KVCMD_STAT_LINE 160
+/* STATS: a count line, the extra lines (replication's), then the store's (kv may be NULL). */
+int kvcmd_stats(FILE *out, struct kv *kv, const char (*extra)[KVCMD_STAT_LINE], unsigned nextra);
+int kvcmd_reply_err(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int kvcmd_reply_ok(FILE *out, const char *text);
+int kvcmd_get(struct kv *kv, const struct kvcmd *c, FILE *out, int raw);
+/* LIST, leaving out the keys that begin with hide (NULL: none). */
+int kvcmd_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw, const char *hide);
+/* SNAP: a checkpoint of kv. */
+int kvcmd_snap(struct kv *kv, FILE *out);
 
 /* Writes one reply line (printf-style, newline added) and flushes: 0 or -errno of out. */
 int kvcmd_reply(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,9 +1,13 @@
 /* report.c — a store's report in words (see report.h). */
 #include "report.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "repl.h"
 
 const char *report_damage_words(enum kv_damage d)
 {
@@ -128,6 +132,44 @@ void report_notes(const struct kv_report *r, const char *dir, void (*line)(void 
 			 "fail with EIO until they are written again or deleted", dir, r->lost_keys, r->lost_key);
 		line(arg, buf);
 	}
+}
+
+void report_repl_failure(const struct repl_report *r, const char *dir, const char *cluster,
+			 uint64_t node, int rc, char *buf, size_t len)
+{
+	char store[PATH_MAX + 16], line[2048];
+
+	switch (r->problem) {
+	case REPL_PROBLEM_OPTIONS:
+		snprintf(buf, len, "%s", r->detail);
+		return;
+	case REPL_PROBLEM_CLUSTER:
+		snprintf(buf, len, "cluster file %s: %s", cluster, r->detail);
+		return;
+	case REPL_PROBLEM_NODE:
+		snprintf(buf, len, "cluster file %s has no node %" PRIu64, cluster, node);
+		return;
+	case REPL_PROBLEM_DIR:
+		if (r->err == -ENOTEMPTY)
+			snprintf(buf, len, "%s: not a node's directory (it holds '%s'; a node keeps "
+				 "its store in store/ and raft's log in raft/, and starts only in a "
+				 "missing or empty directory or its own)", dir, r->detail);
+		else
+			snprintf(buf, len, "%s: node directory: %s", dir, strerror(-r->err));
+		return;
+	case REPL_PROBLEM_STORE:
+		snprintf(store, sizeof(store), "%s/store", dir);
+		report_failure(&r->store, store, r->err, NULL, line, sizeof(line));
+		snprintf(buf, len, "%s", line);
+		return;
+	case REPL_PROBLEM_RAFT:
+		snprintf(buf, len, "%s: raft did not start: %s", dir, r->detail[0] ? r->detail :
+			 strerror(-r->err));
+		return;
+	case REPL_PROBLEM_NONE:
+		break;
+	}
+	snprintf(buf, len, "%s: %s", dir, strerror(-rc));
 }
 
 void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf, size_t len)

@@ -21,6 +21,12 @@ void report_failure(const struct kv_report *r, const char *dir, int rc, const ch
 void report_notes(const struct kv_report *r, const char *dir, void (*line)(void *arg, const char *text),
 		  void *arg);
 
+/* Why a node of a replicated group (repl.h) did not start: one line, no newline. dir is the
+ * node directory, cluster the cluster file, node the ID asked for. */
+struct repl_report;
+void report_repl_failure(const struct repl_report *r, const char *dir, const char *cluster,
+			 uint64_t node, int rc, char *buf, size_t len);
+
 /* Long work's progress as words: "recovery: 120 of 512 MiB" (keys for a checkpoint). */
 void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf, size_t len);
 

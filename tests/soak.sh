@@ -7,6 +7,9 @@
 #   killrounds  build/tests/test_killrounds with KV_KILL_ROUNDS=$SOAK_KILL_ROUNDS (default 300)
 #   crash       build/tests/test_crash with KV_CRASH_SEEDS=$SOAK_CRASH_SEEDS (default 200)
 #   fsx         build/tests/test_fsx, if built (KV_FSX_OPS=$SOAK_FSX_OPS when that is set)
+#   replication build/tests/test_replication with KV_REPL_ROUNDS=$SOAK_REPL_ROUNDS (default
+#               200): three kv_cli nodes, leader kills and stops, follower kills, a wiped node,
+#               every round checked against the ledger of acknowledged writes
 #   fio         fio (Debian's package; installed if missing) against a fresh kvfs mount with a
 #               seeded sync mode: random and sequential writers with verify=crc32c and periodic
 #               fsync; then a clean unmount (daemon exit 0), kv_cli --check, a remount and
@@ -43,12 +46,13 @@ fi
 [ -z "$rounds" ] && [ -z "$minutes" ] && rounds=1
 [ -z "$seed" ] && seed=$(( ($(date +%s%N) ^ ($$ << 20)) & 0xffffffffffff ))
 build=$(cd "$build" && pwd) || exit 2
-for bin in kvfs kv_cli tests/test_killrounds tests/test_crash; do
+for bin in kvfs kv_cli tests/test_killrounds tests/test_crash tests/test_replication; do
 	[ -x "$build/$bin" ] || { echo "soak.sh: $build/$bin is not built (ninja -C $build)" >&2; exit 2; }
 done
 export KVFS=$build/kvfs KV_CLI=$build/kv_cli CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-3600}
 kill_rounds=${SOAK_KILL_ROUNDS:-300}
 crash_seeds=${SOAK_CRASH_SEEDS:-200}
+repl_rounds=${SOAK_REPL_ROUNDS:-200}
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/kvfs-soak.XXXXXX")
 passed=0
@@ -220,6 +224,15 @@ while :; do
 		fsx_env="KV_SEED=$s${SOAK_FSX_OPS:+ KV_FSX_OPS=$SOAK_FSX_OPS}"
 		env $fsx_env "$build/tests/test_fsx" >"$logs/r$r-fsx.log" 2>&1
 		report "$r" fsx "$s" $? "$t0" "$fsx_env KVFS=$KVFS KV_CLI=$KV_CLI $build/tests/test_fsx"
+	fi
+
+	if want replication; then
+		s=$(derive "$r" 5)
+		t0=$SECONDS
+		KV_SEED=$s KV_REPL_ROUNDS=$repl_rounds CK_RUN_CASE=rounds \
+			"$build/tests/test_replication" >"$logs/r$r-replication.log" 2>&1
+		report "$r" replication "$s" $? "$t0" \
+			"KV_SEED=$s KV_REPL_ROUNDS=$repl_rounds KV_CLI=$KV_CLI $build/tests/test_replication"
 	fi
 
 	if want fio; then

@@ -214,6 +214,7 @@ START_TEST(test_and_benchmark_programs_are_not_built_by_default)
 			      "kvengine static library \n"
 			      "kvfs executable installed\n"
 			      "kvfsfs static library \n"
+			      "kvrepl static library \n"
 			      "mount.kvfs executable installed\n");
 	free(out);
 }

@@ -8,6 +8,7 @@
 #include "kv.h"
 #include "le.h"
 #include "record.h"
+#include "testutil.h"
 
 /* The payload a batch stands for, contiguous (malloc'd), its length and checksum as batch_iov
  * reports them. */
@@ -223,6 +224,173 @@ START_TEST(data_is_checked_chunk_by_chunk_and_relocations_round_trip)
 }
 END_TEST
 
+/* ---- a batch as bytes for another store (kv_batch_encode / kv_batch_decode) ---------------- */
+
+/* one_of_each plus data of several chunks */
+static struct kv_batch *mixed_batch(uint8_t **data, size_t *dlen)
+{
+	struct kv_batch *b = one_of_each();
+	*dlen = 2 * DATA_CHUNK + 33;
+	*data = malloc(*dlen);
+	for (size_t i = 0; i < *dlen; i++)
+		(*data)[i] = (uint8_t)(i * 13 + 1);
+	ck_assert_int_eq(kv_batch_write(b, "big", 3, 100, *data, *dlen), 0);
+	return b;
+}
+
+static uint8_t *encode(const struct kv_batch *b, uint64_t *len)
+{
+	*len = kv_batch_encoded_len(b);
+	uint8_t *p = malloc(*len ? *len : 1);
+	ck_assert_int_eq(kv_batch_encode(b, p, *len), 0);
+	return p;
+}
+
+START_TEST(encoded_batch_is_its_record_payload_and_decodes_to_the_same_batch)
+{
+	uint8_t *data;
+	size_t dlen, len;
+	uint32_t count, crc;
+	uint64_t elen, elen2;
+	struct kv_batch *b = mixed_batch(&data, &dlen), *d;
+	uint8_t *payload = flatten(b, &len, &count, &crc);
+	uint8_t *enc = encode(b, &elen);
+	ck_assert_uint_eq(elen, len);
+	ck_assert(!memcmp(enc, payload, len));
+	ck_assert_int_eq(kv_batch_decode(&d, enc, elen), 0);
+	uint8_t *again = encode(d, &elen2);
+	ck_assert_uint_eq(elen2, elen);
+	ck_assert(!memcmp(again, enc, elen));
+	free(again);
+	kv_batch_free(d);
+	free(enc);
+	free(payload);
+	kv_batch_free(b);
+	free(data);
+}
+END_TEST
+
+START_TEST(decoded_batch_applies_like_the_original)
+{
+	char dir[256];
+	struct kv *s;
+	struct kv_batch *b, *d;
+	void *val;
+	uint64_t vlen, elen;
+	struct kv_options o;
+	kv_options_default(&o);
+	ck_assert_int_eq(tu_tmpdir(dir, sizeof(dir)), 0);
+	ck_assert_int_eq(kv_open(&s, dir, &o, NULL), 0);
+	ck_assert_int_eq(kv_put(s, "old", 3, "x", 1), 0);
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "a", 1, "meta", 4, "alpha", 5), 0);
+	ck_assert_int_eq(kv_batch_write(b, "a", 1, 5, "beta", 4), 0);
+	ck_assert_int_eq(kv_batch_rename(b, "old", 3, "new", 3), 0);
+	uint8_t *enc = encode(b, &elen);
+	kv_batch_free(b); /* the bytes stand alone */
+	ck_assert_int_eq(kv_batch_decode(&d, enc, elen), 0);
+	ck_assert_int_eq(kv_apply(s, d, NULL), 0);
+	kv_batch_free(d);
+	free(enc);
+	ck_assert_int_eq(kv_get(s, "a", 1, &val, &vlen), 0);
+	ck_assert(vlen == 9 && !memcmp(val, "alphabeta", 9));
+	free(val);
+	char meta[16];
+	size_t mlen = sizeof(meta);
+	ck_assert_int_eq(kv_stat(s, "a", 1, &vlen, meta, &mlen), 0);
+	ck_assert(mlen == 4 && !memcmp(meta, "meta", 4));
+	ck_assert_int_eq(kv_get(s, "old", 3, &val, &vlen), -ENOENT);
+	ck_assert_int_eq(kv_get(s, "new", 3, &val, &vlen), 0);
+	free(val);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+}
+END_TEST
+
+START_TEST(decoding_refuses_every_truncation_and_trailing_bytes)
+{
+	uint8_t *data;
+	size_t dlen;
+	uint64_t elen;
+	struct kv_batch *b = mixed_batch(&data, &dlen), *d;
+	uint8_t *enc = encode(b, &elen);
+	for (uint64_t cut = 0; cut < elen; cut++) {
+		uint8_t *copy = malloc(cut ? cut : 1); /* exact size: ASan sees any overread */
+		memcpy(copy, enc, cut);
+		ck_assert_int_eq(kv_batch_decode(&d, copy, cut), -EBADMSG);
+		ck_assert_ptr_null(d);
+		free(copy);
+	}
+	uint8_t *longer = malloc(elen + 1);
+	memcpy(longer, enc, elen);
+	longer[elen] = 0;
+	ck_assert_int_eq(kv_batch_decode(&d, longer, elen + 1), -EBADMSG);
+	free(longer);
+	free(enc);
+	kv_batch_free(b);
+	free(data);
+}
+END_TEST
+
+START_TEST(decoding_refuses_a_damaged_data_byte)
+{
+	uint8_t *data;
+	size_t dlen;
+	uint64_t elen;
+	struct kv_batch *b = mixed_batch(&data, &dlen), *d;
+	uint8_t *enc = encode(b, &elen);
+	/* the big write's data is the payload's last dlen bytes */
+	for (size_t at = 0; at < dlen; at += 509) {
+		enc[elen - dlen + at] ^= 0x04;
+		ck_assert_int_eq(kv_batch_decode(&d, enc, elen), -EBADMSG);
+		enc[elen - dlen + at] ^= 0x04;
+	}
+	/* and a damaged chunk checksum the same way */
+	enc[elen - dlen - 1] ^= 0x80;
+	ck_assert_int_eq(kv_batch_decode(&d, enc, elen), -EBADMSG);
+	enc[elen - dlen - 1] ^= 0x80;
+	ck_assert_int_eq(kv_batch_decode(&d, enc, elen), 0);
+	kv_batch_free(d);
+	free(enc);
+	kv_batch_free(b);
+	free(data);
+}
+END_TEST
+
+START_TEST(relocations_are_neither_encoded_nor_decoded)
+{
+	struct kv_batch *b, *d;
+	struct reloc_piece piece = { 0, 4, 7, 64 };
+	size_t len;
+	uint32_t count, crc;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, "v", 1), 0);
+	ck_assert_int_eq(batch_relocate(b, "k", 1, &piece, 1, "abcd"), 0);
+	uint64_t elen = kv_batch_encoded_len(b);
+	uint8_t *dst = malloc(elen);
+	ck_assert_int_eq(kv_batch_encode(b, dst, elen), -EINVAL);
+	uint8_t *payload = flatten(b, &len, &count, &crc);
+	ck_assert_int_eq(kv_batch_decode(&d, payload, len), -EINVAL);
+	ck_assert_ptr_null(d);
+	free(payload);
+	free(dst);
+	kv_batch_free(b);
+}
+END_TEST
+
+START_TEST(encoding_into_a_buffer_of_another_length_is_refused)
+{
+	struct kv_batch *b = one_of_each();
+	uint64_t elen = kv_batch_encoded_len(b);
+	uint8_t *dst = malloc(elen + 1);
+	ck_assert_int_eq(kv_batch_encode(b, dst, elen + 1), -EINVAL);
+	ck_assert_int_eq(kv_batch_encode(b, dst, elen - 1), -EINVAL);
+	ck_assert_int_eq(kv_batch_encode(b, dst, elen), 0);
+	free(dst);
+	kv_batch_free(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("record");
@@ -232,6 +400,12 @@ int main(void)
 	tcase_add_test(tc, trailing_bytes_and_unknown_ops_are_refused);
 	tcase_add_test(tc, limits_are_enforced_when_building);
 	tcase_add_test(tc, data_is_checked_chunk_by_chunk_and_relocations_round_trip);
+	tcase_add_test(tc, encoded_batch_is_its_record_payload_and_decodes_to_the_same_batch);
+	tcase_add_test(tc, decoded_batch_applies_like_the_original);
+	tcase_add_test(tc, decoding_refuses_every_truncation_and_trailing_bytes);
+	tcase_add_test(tc, decoding_refuses_a_damaged_data_byte);
+	tcase_add_test(tc, relocations_are_neither_encoded_nor_decoded);
+	tcase_add_test(tc, encoding_into_a_buffer_of_another_length_is_refused);
 	suite_add_tcase(su, tc);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

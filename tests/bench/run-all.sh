@@ -19,6 +19,8 @@
 #   FILES    fsbench files (the readdir directory holds this many) [10000]
 #   MB       fsbench streamed file, MiB                            [1024]
 #   THREADS  fsbench's many-threads rows                           [8]
+#   REPL_OPS   durable puts per replbench row (1 and 8 writers)    [4000]
+#   REPL_KILLS leader kills timed by replbench                     [7]
 #   CLEANER_MB  live data of kvbench's cleaner rows, MiB (6x that is overwritten) [256]
 #   COLD     cold random gets per store in peers (after dropping the page cache) [10000]
 #   BIG=1    also kvbench's scale to BIG_KEYS keys and BIG_GIB GiB of values (opt-in: it
@@ -46,6 +48,7 @@ if [ "${TINY:-0}" = 1 ]; then
 	: "${KEYS:=20000}" "${FLUSHES:=200}" "${SYNCS:=80}" "${LOG_MB:=16}" "${DISK_MB:=16}"
 	: "${FILES:=400}" "${MB:=16}" "${SQLITE_KEYS:=20000}" "${CLEANER_MB:=4}" "${COLD:=500}"
 	: "${BIG_KEYS:=20000}" "${BIG_GIB:=1}" "${APPS:=0}"
+	: "${REPL_OPS:=160}" "${REPL_KILLS:=1}"
 fi
 APPS=${APPS:-1}
 KEYS=${KEYS:-1000000}
@@ -57,6 +60,8 @@ DISK_MB=${DISK_MB:-1024}
 FILES=${FILES:-10000}
 MB=${MB:-1024}
 THREADS=${THREADS:-8}
+REPL_OPS=${REPL_OPS:-4000}
+REPL_KILLS=${REPL_KILLS:-7}
 CLEANER_MB=${CLEANER_MB:-256}
 COLD=${COLD:-10000}
 BIG=${BIG:-0}
@@ -67,7 +72,8 @@ PNG=$WORK/perf-threads.png
 [ -n "$DOC" ] && PNG=$(dirname "$DOC")/perf-threads.png
 BENCH=$BUILD/tests/bench
 
-for prog in "$BENCH/kvbench" "$BENCH/peers" "$BENCH/fsbench" "$BENCH/passthrough" "$BUILD/kvfs"; do
+for prog in "$BENCH/kvbench" "$BENCH/peers" "$BENCH/fsbench" "$BENCH/passthrough" "$BENCH/replbench" \
+	"$BUILD/kvfs" "$BUILD/kv_cli"; do
 	if [ ! -x "$prog" ]; then
 		echo "run-all: $prog is missing: build first (meson compile -C $BUILD)" >&2
 		exit 1
@@ -105,6 +111,10 @@ runs() {
 	"$BENCH/peers" --dir "$WORK/peers" --keys "$KEYS" --sync "$SYNCS" --cold "$COLD" \
 		--cap sqlite="$SQLITE_KEYS" > "$WORK/peers.out"
 	rm -rf "$WORK/peers"
+	echo "run-all: replbench (a group of three, failover)..." >&2
+	"$BENCH/replbench" --dir "$WORK/replbench" --ops "$REPL_OPS" --kills "$REPL_KILLS" \
+		--kv-cli "$BUILD/kv_cli" > "$WORK/repl.out"
+	rm -rf "$WORK/replbench"
 
 	# The mounts: one fsbench run over the three, phase by phase.
 	echo "run-all: fsbench (plain, passthrough, kvfs)..." >&2
@@ -124,7 +134,7 @@ runs() {
 	elapsed=$(( $(date +%s) - start ))
 	# what REPORT_ONLY=1 needs to write the page again
 	for v in KEYS FLUSHES SYNCS SQLITE_KEYS LOG_MB DISK_MB FILES MB THREADS APPS CLEANER_MB COLD BIG \
-		BIG_KEYS BIG_GIB load_before load_after elapsed; do
+		BIG_KEYS BIG_GIB REPL_OPS REPL_KILLS load_before load_after elapsed; do
 		printf '%s=%q\n' "$v" "${!v}"
 	done > "$WORK/run.env"
 }
@@ -141,7 +151,7 @@ else
 		if grep -qs " $m " /proc/mounts; then fusermount3 -u "$m"; fi
 	done
 	# only what this script makes: WORK_DIR may be a directory that holds other things
-	rm -rf "$WORK/kvbench" "$WORK/peers" "$FS" "$WORK"/*.out "$WORK/run.env" "$WORK/PERFORMANCE.md"
+	rm -rf "$WORK/kvbench" "$WORK/peers" "$WORK/replbench" "$FS" "$WORK"/*.out "$WORK/run.env" "$WORK/PERFORMANCE.md"
 	if [ "$BIG" = 1 ]; then
 		need=$((BIG_GIB * 12 / 10 + 2))
 		have=$(df -Pk "$WORK" | awk 'NR == 2 {print int($4 / 1048576)}')
@@ -411,7 +421,7 @@ numbers move from run to run.
 meson setup build -Dbuildtype=release && meson compile -C build
 meson compile -C build bench              # = tests/bench/run-all.sh build /var/tmp/kvfs-bench
 KEYS=$KEYS FLUSHES=$FLUSHES SYNCS=$SYNCS SQLITE_KEYS=$SQLITE_KEYS LOG_MB=$LOG_MB DISK_MB=$DISK_MB FILES=$FILES MB=$MB THREADS=$THREADS \\
-    CLEANER_MB=$CLEANER_MB COLD=$COLD BIG=$BIG BIG_KEYS=$BIG_KEYS BIG_GIB=$BIG_GIB \\
+    CLEANER_MB=$CLEANER_MB COLD=$COLD BIG=$BIG BIG_KEYS=$BIG_KEYS BIG_GIB=$BIG_GIB REPL_OPS=$REPL_OPS REPL_KILLS=$REPL_KILLS \\
     tests/bench/run-all.sh build /var/tmp/kvfs-bench     # this run's sizes
 TINY=1 DOC= tests/bench/run-all.sh build                 # a one-minute check of the harness
 \`\`\`
@@ -462,6 +472,15 @@ $(cat "$WORK/kvbench.out")
 $(cat "$WORK/bigscale.out" 2>/dev/null || echo "(The scale to $BIG_KEYS keys and $BIG_GIB GiB of values was not run: BIG=1 runs it.)")
 
 $(cat "$WORK/peers.out")
+
+## Replication (issue 15)
+
+A group of three nodes on loopback beside the single store, in the same run
+(\`build/tests/bench/replbench\`; docs/REPLICATION.md). Raft's uv backend writes its log with
+O_DIRECT and O_DSYNC into preallocated segments: an append is durable when its write completes,
+one device write each, where the single store does a buffered write and an fdatasync.
+
+$(cat "$WORK/repl.out" 2>/dev/null)
 
 ## The mount: plain directory, plain FUSE passthrough, kvfs
 
