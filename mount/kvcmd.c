@@ -250,7 +250,6 @@ int kvcmd_parse_line(struct kvcmd *c, char *line, size_t len, int overlong, char
 	case KVCMD_FLUSH:
 	case KVCMD_EXIT:
 	case KVCMD_LEADER:
-	case KVCMD_STATS:
 		if (overlong || !at_end(&cu))
 			return fail(err, errlen, "%s takes no arguments", op_name(op));
 		return 0;
@@ -340,7 +339,6 @@ int kvcmd_parse_args(struct kvcmd *c, int argc, char **argv, char **scratch, cha
 	case KVCMD_FLUSH:
 	case KVCMD_EXIT:
 	case KVCMD_LEADER:
-	case KVCMD_STATS:
 		if (nargs)
 			return fail(err, errlen, "%s takes no arguments", op_name(op));
 		return 0;

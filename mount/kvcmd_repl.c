@@ -174,6 +174,7 @@ int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw)
 	case KVCMD_STATS:
 		return run_local(r, c, out, raw);
 	case KVCMD_EXIT:
+	case KVCMD_NOPS:
 		break;
 	}
 	return KVCMD_DO_EXIT;
