@@ -542,6 +542,77 @@ START_TEST(a_store_with_more_segments_than_descriptors_reads_whole)
 }
 END_TEST
 
+
+/* ---- a backup cut short ---- */
+
+#define BK_DIR "/sim/backup"
+
+/* A store of n keys, closed cleanly: key_of('k', i) holds 1500 bytes of i. */
+static void store_of(struct faultio *f, int n)
+{
+	struct kv *s = sim_open(f, NULL);
+	char k[16], v[1500];
+	for (int i = 0; i < n; i++) {
+		key_of(k, sizeof k, 'k', i);
+		memset(v, 'a' + i % 26, sizeof v);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+}
+
+/* kv_backup (kv.h, README "--backup") promises that a copy cut short by a crash never opens as
+ * a smaller store. Today a kill before the checkpoint's copy is renamed into place leaves DEST
+ * empty or holding only ckpt-<L>.kvc.tmp; the next open of DEST removes the temporary and
+ * makes a new, empty store there, without a word: a restore from it brings back nothing.
+ * Here the backup process dies at each I/O call in turn (kill -9: the disk keeps what it got);
+ * DEST must then refuse to open or hold every key. On real processes (ext4, kv_cli from this
+ * build), a store of 40 keys:
+ *   strace -f -o /dev/null -e inject=rename:signal=SIGKILL:when=2 kv_cli --backup st bk
+ *   ls bk            -> ckpt-...kvc.tmp
+ *   kv_cli bk SIZE   -> 0 (exit 0), and bk is now an empty store */
+START_TEST(a_backup_killed_before_its_checkpoint_landed_does_not_open)
+{
+	const int n = 40;
+	struct faultio *f0 = sim_disk();
+	store_of(f0, n);
+	int opened_short = 0;
+	uint64_t first_short = 0, short_keys = 0;
+	for (uint64_t k = 1;; k++) {
+		struct faultio *f;
+		struct kv_backup_info info;
+		ck_assert_int_eq(faultio_clone(f0, &f), 0);
+		struct kv *s = sim_open(f, NULL);
+		faultio_crash_at(f, faultio_calls(f) + k);
+		int rc = kv_backup(s, BK_DIR, &info);
+		int rcc = kv_close(s);
+		(void)rcc; /* a dead process's close fails; only memory is freed */
+		ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, k), 0);
+		if (rc == 0) { /* the backup ran to its end before call k: done */
+			faultio_destroy(f);
+			break;
+		}
+		if (faultio_exists(f, BK_DIR)) {
+			struct kv_options o = sim_options(f);
+			struct kv_report rep;
+			struct kv *b = NULL;
+			if (kv_open(&b, BK_DIR, &o, &rep) == 0) {
+				uint64_t keys = store_keys(b);
+				if (keys != (uint64_t)n && !opened_short++) {
+					first_short = k;
+					short_keys = keys;
+				}
+				ck_assert_int_eq(kv_close(b), 0);
+			}
+		}
+		faultio_destroy(f);
+	}
+	ck_assert_msg(!opened_short, "%d backups killed mid-way opened as a store of fewer keys (the first, "
+		      "killed at its call %" PRIu64 ", with %" PRIu64 " of %d)", opened_short, first_short,
+		      short_keys, n);
+	faultio_destroy(f0);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -560,6 +631,7 @@ int main(void)
 	tcase_add_test(tc, a_store_over_its_quota_opens_and_reads);
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_under_a_quota_smaller_than_a_segment);
 	tcase_add_test(tc, a_store_with_more_segments_than_descriptors_reads_whole);
+	tcase_add_test(tc, a_backup_killed_before_its_checkpoint_landed_does_not_open);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
