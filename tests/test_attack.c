@@ -673,6 +673,89 @@ START_TEST(one_damaged_checkpoint_entry_costs_that_key_not_the_store)
 }
 END_TEST
 
+
+/* ---- the cleaner while a backup holds the files ---- */
+
+struct during_backup {
+	struct faultio *f;
+	struct kv *s;
+	int done;
+	int ckpt_files;   /* checkpoint files in the store directory after the passes */
+	uint64_t written; /* checkpoints the passes wrote */
+};
+
+static int count_checkpoints(struct faultio *f)
+{
+	char **names;
+	size_t n;
+	int c = 0;
+	uint64_t lsn;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		c += ckpt_parse_name(names[i], &lsn) == 0;
+	faultio_free_names(names, n);
+	return c;
+}
+
+/* While the backup copies: writers overwrite a value (a sealed segment goes dead), and the
+ * background cleaner makes its once-a-second passes (kv_clean with the default policy). */
+static void passes_during_backup(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end)
+{
+	struct during_backup *d = arg;
+	(void)done;
+	(void)total;
+	if (what != KV_WORK_BACKUP || end || d->done++)
+		return;
+	struct kv_stats st0, st1;
+	char v[6000];
+	memset(v, 'w', sizeof v);
+	kv_stats(d->s, &st0);
+	for (int pass = 0; pass < 5; pass++) {
+		for (int i = 0; i < 4; i++)
+			ck_assert_int_eq(kv_put(d->s, "hot", 3, v, sizeof v), 0);
+		uint64_t moved;
+		ck_assert_int_eq(kv_clean(d->s, 0, &moved), 0);
+	}
+	kv_stats(d->s, &st1);
+	d->written = st1.snapshots - st0.snapshots;
+	d->ckpt_files = count_checkpoints(d->f);
+}
+
+/* A backup holds every file until it is done (no checkpoint deletes anything meanwhile). But a
+ * sealed segment with nothing live makes every cleaner pass write a checkpoint, to delete it;
+ * while the backup holds the files that checkpoint deletes nothing, neither the segment nor the
+ * checkpoint before it. So the background cleaner writes a whole checkpoint each second of a
+ * backup and keeps every one: a store of 10M keys (a 1.6 GB checkpoint) backed up for ten
+ * minutes while written to fills the disk with checkpoints. Here five passes during one
+ * backup write five checkpoints and leave six checkpoint files. (Either write no checkpoint
+ * that can free nothing, or let a newer one replace the older ones the backup does not copy.) */
+START_TEST(cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing)
+{
+	struct faultio *f = sim_disk();
+	struct during_backup d = { .f = f };
+	struct kv_options o = sim_options(f);
+	o.progress = (struct kv_progress){ passes_during_backup, &d };
+	struct kv_report rep;
+	ck_assert_int_eq(kv_open(&d.s, SIM_DIR, &o, &rep), 0);
+	char v[3000];
+	char k[16];
+	memset(v, 'v', sizeof v);
+	for (int i = 0; i < 20; i++) {
+		key_of(k, sizeof k, 'k', i);
+		ck_assert_int_eq(kv_put(d.s, k, strlen(k), v, sizeof v), 0);
+	}
+	struct kv_backup_info info;
+	ck_assert_int_eq(kv_backup(d.s, "/sim/backup", &info), 0);
+	ck_assert(d.done);
+	/* at most the checkpoint being copied and the newest one */
+	ck_assert_msg(d.ckpt_files <= 2,
+		      "five cleaner passes during a backup wrote %" PRIu64 " checkpoints; %d checkpoint files "
+		      "are in the store directory", d.written, d.ckpt_files);
+	ck_assert_int_eq(kv_close(d.s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -693,6 +776,7 @@ int main(void)
 	tcase_add_test(tc, a_store_with_more_segments_than_descriptors_reads_whole);
 	tcase_add_test(tc, a_backup_killed_before_its_checkpoint_landed_does_not_open);
 	tcase_add_test(tc, one_damaged_checkpoint_entry_costs_that_key_not_the_store);
+	tcase_add_test(tc, cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
