@@ -756,6 +756,82 @@ START_TEST(cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing
 }
 END_TEST
 
+
+/* ---- a failed preallocation ---- */
+
+/* ext4's fallocate, out of room, keeps what it allocated before it failed (the file grows as
+ * far as the free space goes) and returns ENOSPC; the simulated disk's changes nothing. This
+ * seam over the simulated disk behaves like ext4. */
+static const struct kvio *ext4_inner;
+
+static int ext4_fallocate(const struct kvio *io, int fd, uint64_t off, uint64_t len)
+{
+	(void)io;
+	int rc = ext4_inner->fallocate(ext4_inner, fd, off, len);
+	if (rc != -ENOSPC)
+		return rc;
+	uint64_t lo = 0, hi = len; /* the most that fits, in 4 KiB blocks */
+	while (hi - lo > 4096) {
+		uint64_t mid = (lo + (hi - lo) / 2) & ~4095ull;
+		if (mid <= lo)
+			break;
+		if (ext4_inner->fallocate(ext4_inner, fd, off, mid) == 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return -ENOSPC;
+}
+
+static uint64_t file_size(struct faultio *f, const char *path)
+{
+	bool dir;
+	uint64_t size = 0;
+	ck_assert_int_eq(faultio_stat(f, path, &dir, &size), 0);
+	return size;
+}
+
+/* On a filesystem with less free space than segment_bytes, opening a store fills it: the open
+ * preallocates the segment it goes on writing to (wal.c resume_segment) to segment_bytes and
+ * ignores the failure, but ext4 keeps the part it allocated: the segment grows over all the
+ * free space and stays so, since the store believes nothing was reserved and never trims it.
+ * Then the close mark needs a new segment, there is no room for one, and the close fails.
+ * On real processes: a 64 MiB ext4 image holding a small store (made with
+ * -o segment_bytes=64k, killed by strace at its 20th fdatasync, reopened for a PUT and a
+ * FLUSH), then `kv_cli m/st GET after` (default segment_bytes=64M) prints the value, then
+ * "final flush failed: No space left on device" and exits 1; wal-...1f.log went from 64 KiB
+ * to 51,761,152 bytes and df shows the filesystem 100% full; every later open does the same.
+ * Here: a 1 MiB disk, a store written with 64 KiB segments, reopened with 4 MiB ones for a
+ * read. */
+START_TEST(an_open_on_a_disk_smaller_than_a_segment_does_not_fill_it)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 1u << 20);
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 64u << 10;
+	struct kv *s;
+	struct kv_report rep;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	uint64_t before = file_size(f, SEG1);
+
+	struct kvio ext4 = *faultio_kvio(f);
+	ext4_inner = faultio_kvio(f);
+	ext4.fallocate = ext4_fallocate;
+	o.io = &ext4;
+	o.segment_bytes = 4u << 20;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	expect_str(s, "a", "1");
+	int rc = kv_close(s);
+	uint64_t after = file_size(f, SEG1);
+	ck_assert_msg(rc == 0 && after <= before + 4096,
+		      "a session that only read: close %s; the segment went from %" PRIu64 " to %" PRIu64 " bytes",
+		      strerror(-rc), before, after);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -777,6 +853,7 @@ int main(void)
 	tcase_add_test(tc, a_backup_killed_before_its_checkpoint_landed_does_not_open);
 	tcase_add_test(tc, one_damaged_checkpoint_entry_costs_that_key_not_the_store);
 	tcase_add_test(tc, cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing);
+	tcase_add_test(tc, an_open_on_a_disk_smaller_than_a_segment_does_not_fill_it);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
