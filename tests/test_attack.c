@@ -832,6 +832,69 @@ START_TEST(an_open_on_a_disk_smaller_than_a_segment_does_not_fill_it)
 }
 END_TEST
 
+
+/* A read-only store is backed up as its files are: its checkpoint and every segment, whole, in
+ * LSN order (backup.c choose_files). The writes after that checkpoint live only in the log
+ * after it, which no checkpoint names: a copy cut short after the checkpoint and the first
+ * segments opens as the store as it was some writes ago. Here 20 keys, a checkpoint, 20 more
+ * keys in later segments; the -o ro backup dies at each call in turn: DEST must refuse to open
+ * or hold all 40. With kv_cli (segment_bytes=64k, 3 KB values; SNAP after 20 of 40 keys):
+ *   strace -f -o /dev/null -e inject=rename:signal=SIGKILL:when=3 kv_cli -o ro --backup st bk
+ *   ls bk           -> ckpt-...14.kvc wal-...01.log wal-...16.log.tmp
+ *   kv_cli bk SIZE   -> 21 (of 40), exit 0 */
+START_TEST(a_read_only_backup_killed_mid_way_does_not_open_as_an_older_store)
+{
+	struct faultio *f0 = sim_disk();
+	struct kv *s = sim_open(f0, NULL);
+	char k[16], v[3000];
+	memset(v, 'v', sizeof v);
+	for (int i = 0; i < 40; i++) {
+		if (i == 20)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+		key_of(k, sizeof k, 'k', i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	int opened_short = 0;
+	uint64_t first_short = 0, short_keys = 0;
+	for (uint64_t c = 1;; c++) {
+		struct faultio *f;
+		struct kv_backup_info info;
+		struct kv_report rep;
+		ck_assert_int_eq(faultio_clone(f0, &f), 0);
+		struct kv_options o = sim_options(f);
+		o.read_only = 1;
+		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+		faultio_crash_at(f, faultio_calls(f) + c);
+		int rc = kv_backup(s, BK_DIR, &info);
+		int rcc = kv_close(s);
+		(void)rcc; /* read-only: nothing to flush */
+		ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, c), 0);
+		if (rc == 0) {
+			faultio_destroy(f);
+			break;
+		}
+		if (faultio_exists(f, BK_DIR)) {
+			struct kv_options ob = sim_options(f);
+			struct kv *b = NULL;
+			if (kv_open(&b, BK_DIR, &ob, &rep) == 0) {
+				uint64_t keys = store_keys(b);
+				if (keys != 40 && keys != 0 && !opened_short++) {
+					first_short = c;
+					short_keys = keys;
+				}
+				ck_assert_int_eq(kv_close(b), 0);
+			}
+		}
+		faultio_destroy(f);
+	}
+	ck_assert_msg(!opened_short, "%d read-only backups killed mid-way opened as an older store (the first, "
+		      "killed at its call %" PRIu64 ", with %" PRIu64 " of 40 keys)", opened_short, first_short,
+		      short_keys);
+	faultio_destroy(f0);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -854,6 +917,7 @@ int main(void)
 	tcase_add_test(tc, one_damaged_checkpoint_entry_costs_that_key_not_the_store);
 	tcase_add_test(tc, cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing);
 	tcase_add_test(tc, an_open_on_a_disk_smaller_than_a_segment_does_not_fill_it);
+	tcase_add_test(tc, a_read_only_backup_killed_mid_way_does_not_open_as_an_older_store);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
