@@ -895,6 +895,48 @@ START_TEST(a_read_only_backup_killed_mid_way_does_not_open_as_an_older_store)
 }
 END_TEST
 
+
+/* ---- damage that only --check finds ---- */
+
+/* Value bytes damaged in a segment that recovery does not read (all its records are before the
+ * checkpoint): the store opens, reads of that key fail with EIO, and --check (which reads every
+ * value byte) reports the damage and says "'kv_cli --salvage DIR' keeps everything before the
+ * damage". But salvage runs only recovery's scan: it reports "damage: none", names no key,
+ * sets nothing aside, and --check goes on reporting the same damage after it, for good. With
+ * kv_cli (segment_bytes=64k; 30 keys of 3 KB, SNAP, 10 more; byte 2000 of
+ * wal-0000000000000001.log flipped): --check exit 1 "keys with damaged value bytes: 1 (the
+ * first 'k1')", --salvage exit 0 "damage: none ... set aside: 0 files", --check exit 1 again.
+ * Salvage should do what --check tells the user it does: name the key and leave a store that
+ * checks clean (as it does for damage recovery finds). */
+START_TEST(salvage_clears_the_value_damage_that_check_reports)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	char k[16], v[3000];
+	memset(v, 'v', sizeof v);
+	for (int i = 0; i < 20; i++) {
+		if (i == 10)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+		key_of(k, sizeof k, 'k', i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0); /* every record of the first segment is now covered */
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_flip(f, SEG1, 1000, 0x01), 0); /* inside k000000's value */
+
+	struct kv_report rep;
+	const struct kvio *io = faultio_kvio(f);
+	ck_assert_int_eq(kv_check(SIM_DIR, io, NULL, &rep), -EUCLEAN); /* --check finds it */
+	int rc = kv_salvage(SIM_DIR, io, NULL, &rep);
+	ck_assert_msg(rc == 0, "salvage: %s", strerror(-rc));
+	uint64_t named = rep.lost_keys;
+	rc = kv_check(SIM_DIR, io, NULL, &rep);
+	ck_assert_msg(rc == 0 && named == 1, "after salvage (which named %" PRIu64 " lost keys) --check says: %s",
+		      named, tu_report(&rep));
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -918,6 +960,7 @@ int main(void)
 	tcase_add_test(tc, cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing);
 	tcase_add_test(tc, an_open_on_a_disk_smaller_than_a_segment_does_not_fill_it);
 	tcase_add_test(tc, a_read_only_backup_killed_mid_way_does_not_open_as_an_older_store);
+	tcase_add_test(tc, salvage_clears_the_value_damage_that_check_reports);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
