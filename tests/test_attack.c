@@ -5,7 +5,8 @@
  * disks (kv_cli, kvfs, tmpfs, strace fault injection) beside the simulated one.
  *
  * All on the simulated disk (tests/faultio.h) except the descriptor test, which needs the real
- * OS's per-process limit. */
+ * OS's per-process limit. The second attack's findings (crash sequences, backups, checkpoint
+ * damage, ext4's partial fallocate) follow the first's, from "a backup cut short" on. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
