@@ -5,7 +5,8 @@
  * disks (kv_cli, kvfs, tmpfs, strace fault injection) beside the simulated one.
  *
  * All on the simulated disk (tests/faultio.h) except the descriptor test, which needs the real
- * OS's per-process limit. */
+ * OS's per-process limit. The second attack's findings (crash sequences, backups, checkpoint
+ * damage, ext4's partial fallocate) follow the first's, from "a backup cut short" on. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "ckpt.h"
 #include "le.h"
 #include "logfmt.h"
 #include "simstore.h"
@@ -542,6 +544,400 @@ START_TEST(a_store_with_more_segments_than_descriptors_reads_whole)
 }
 END_TEST
 
+
+/* ---- a backup cut short ---- */
+
+#define BK_DIR "/sim/backup"
+
+/* A store of n keys, closed cleanly: key_of('k', i) holds 1500 bytes of i. */
+static void store_of(struct faultio *f, int n)
+{
+	struct kv *s = sim_open(f, NULL);
+	char k[16], v[1500];
+	for (int i = 0; i < n; i++) {
+		key_of(k, sizeof k, 'k', i);
+		memset(v, 'a' + i % 26, sizeof v);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+}
+
+/* kv_backup (kv.h, README "--backup") promises that a copy cut short by a crash never opens as
+ * a smaller store. Today a kill before the checkpoint's copy is renamed into place leaves DEST
+ * empty or holding only ckpt-<L>.kvc.tmp; the next open of DEST removes the temporary and
+ * makes a new, empty store there, without a word: a restore from it brings back nothing.
+ * Here the backup process dies at each I/O call in turn (kill -9: the disk keeps what it got);
+ * DEST must then refuse to open or hold every key. On real processes (ext4, kv_cli from this
+ * build), a store of 40 keys:
+ *   strace -f -o /dev/null -e inject=rename:signal=SIGKILL:when=2 kv_cli --backup st bk
+ *   ls bk            -> ckpt-...kvc.tmp
+ *   kv_cli bk SIZE   -> 0 (exit 0), and bk is now an empty store */
+START_TEST(a_backup_killed_before_its_checkpoint_landed_does_not_open)
+{
+	const int n = 40;
+	struct faultio *f0 = sim_disk();
+	store_of(f0, n);
+	int opened_short = 0;
+	uint64_t first_short = 0, short_keys = 0;
+	for (uint64_t k = 1;; k++) {
+		struct faultio *f;
+		struct kv_backup_info info;
+		ck_assert_int_eq(faultio_clone(f0, &f), 0);
+		struct kv *s = sim_open(f, NULL);
+		faultio_crash_at(f, faultio_calls(f) + k);
+		int rc = kv_backup(s, BK_DIR, &info);
+		int rcc = kv_close(s);
+		(void)rcc; /* a dead process's close fails; only memory is freed */
+		ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, k), 0);
+		if (rc == 0) { /* the backup ran to its end before call k: done */
+			faultio_destroy(f);
+			break;
+		}
+		if (faultio_exists(f, BK_DIR)) {
+			struct kv_options o = sim_options(f);
+			struct kv_report rep;
+			struct kv *b = NULL;
+			if (kv_open(&b, BK_DIR, &o, &rep) == 0) {
+				uint64_t keys = store_keys(b);
+				if (keys != (uint64_t)n && !opened_short++) {
+					first_short = k;
+					short_keys = keys;
+				}
+				ck_assert_int_eq(kv_close(b), 0);
+			}
+		}
+		faultio_destroy(f);
+	}
+	ck_assert_msg(!opened_short, "%d backups killed mid-way opened as a store of fewer keys (the first, "
+		      "killed at its call %" PRIu64 ", with %" PRIu64 " of %d)", opened_short, first_short,
+		      short_keys, n);
+	faultio_destroy(f0);
+}
+END_TEST
+
+
+/* ---- damage in the checkpoint ---- */
+
+/* Normally exactly one checkpoint exists, and the segments of overwritten values are deleted
+ * once it is durable: the checkpoint is then the only map to the values in the log. Today one
+ * flipped bit in it (here in one entry's key, which that entry's CRC catches) makes salvage
+ * fall back to an empty state: every key is gone, every segment set aside, and the report
+ * names no lost key ("kept: everything up to lsn 0"). With kv_cli on ext4 (segment_bytes=64k,
+ * 60 keys of 3 KB, 30 of them overwritten three times, SNAP, 5 more puts, one bit flipped in
+ * the middle of ckpt-*.kvc): --salvage keeps 0 of 65 keys, the 5 put after the checkpoint
+ * among them, and sets 6 files aside. A damaged entry should cost that key (named), not the
+ * store: the other entries, their values and the log after the checkpoint are intact. */
+START_TEST(one_damaged_checkpoint_entry_costs_that_key_not_the_store)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	const int n = 40;
+	char k[16], v[1500];
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < n; i++) {
+			key_of(k, sizeof k, 'k', i);
+			memset(v, 'a' + (i + round) % 26, sizeof v);
+			ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+		}
+	ck_assert_int_eq(kv_snapshot(s), 0); /* deletes the segments of the first two rounds */
+	uint64_t ck = 0;
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert(!faultio_exists(f, SEG1)); /* the log from LSN 1 is gone */
+	char **names;
+	size_t nn;
+	char ckpath[128] = "";
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &nn), 0);
+	for (size_t i = 0; i < nn; i++)
+		if (ckpt_parse_name(names[i], &ck) == 0)
+			snprintf(ckpath, sizeof ckpath, "%s/%s", SIM_DIR, names[i]);
+	faultio_free_names(names, nn);
+	ck_assert(ckpath[0]);
+	/* the first entry's key: header 48 bytes, entry header 20 */
+	ck_assert_int_eq(faultio_flip(f, ckpath, 48 + 20 + 3, 0x01), 0);
+
+	struct kv_report rep;
+	ck_assert_int_eq(open_mode(f, NULL, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
+	int kept = 0;
+	for (int i = 0; i < n; i++) {
+		void *got = NULL;
+		uint64_t len = 0;
+		key_of(k, sizeof k, 'k', i);
+		memset(v, 'a' + (i + 2) % 26, sizeof v);
+		if (kv_get(s, k, strlen(k), &got, &len) == 0 && len == sizeof v && !memcmp(got, v, len))
+			kept++;
+		free(got);
+	}
+	ck_assert_msg(kept >= n - 1, "salvage of one damaged checkpoint entry kept %d of %d keys (%s)", kept, n,
+		      tu_report(&rep));
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+
+/* ---- the cleaner while a backup holds the files ---- */
+
+struct during_backup {
+	struct faultio *f;
+	struct kv *s;
+	int done;
+	int ckpt_files;   /* checkpoint files in the store directory after the passes */
+	uint64_t written; /* checkpoints the passes wrote */
+};
+
+static int count_checkpoints(struct faultio *f)
+{
+	char **names;
+	size_t n;
+	int c = 0;
+	uint64_t lsn;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		c += ckpt_parse_name(names[i], &lsn) == 0;
+	faultio_free_names(names, n);
+	return c;
+}
+
+/* While the backup copies: writers overwrite a value (a sealed segment goes dead), and the
+ * background cleaner makes its once-a-second passes (kv_clean with the default policy). */
+static void passes_during_backup(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end)
+{
+	struct during_backup *d = arg;
+	(void)done;
+	(void)total;
+	if (what != KV_WORK_BACKUP || end || d->done++)
+		return;
+	struct kv_stats st0, st1;
+	char v[6000];
+	memset(v, 'w', sizeof v);
+	kv_stats(d->s, &st0);
+	for (int pass = 0; pass < 5; pass++) {
+		for (int i = 0; i < 4; i++)
+			ck_assert_int_eq(kv_put(d->s, "hot", 3, v, sizeof v), 0);
+		uint64_t moved;
+		ck_assert_int_eq(kv_clean(d->s, 0, &moved), 0);
+	}
+	kv_stats(d->s, &st1);
+	d->written = st1.snapshots - st0.snapshots;
+	d->ckpt_files = count_checkpoints(d->f);
+}
+
+/* A backup holds every file until it is done (no checkpoint deletes anything meanwhile). But a
+ * sealed segment with nothing live makes every cleaner pass write a checkpoint, to delete it;
+ * while the backup holds the files that checkpoint deletes nothing, neither the segment nor the
+ * checkpoint before it. So the background cleaner writes a whole checkpoint each second of a
+ * backup and keeps every one: a store of 10M keys (a 1.6 GB checkpoint) backed up for ten
+ * minutes while written to fills the disk with checkpoints. Here five passes during one
+ * backup write five checkpoints and leave six checkpoint files. (Either write no checkpoint
+ * that can free nothing, or let a newer one replace the older ones the backup does not copy.) */
+START_TEST(cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing)
+{
+	struct faultio *f = sim_disk();
+	struct during_backup d = { .f = f };
+	struct kv_options o = sim_options(f);
+	o.progress = (struct kv_progress){ passes_during_backup, &d };
+	struct kv_report rep;
+	ck_assert_int_eq(kv_open(&d.s, SIM_DIR, &o, &rep), 0);
+	char v[3000];
+	char k[16];
+	memset(v, 'v', sizeof v);
+	for (int i = 0; i < 20; i++) {
+		key_of(k, sizeof k, 'k', i);
+		ck_assert_int_eq(kv_put(d.s, k, strlen(k), v, sizeof v), 0);
+	}
+	struct kv_backup_info info;
+	ck_assert_int_eq(kv_backup(d.s, "/sim/backup", &info), 0);
+	ck_assert(d.done);
+	/* at most the checkpoint being copied and the newest one */
+	ck_assert_msg(d.ckpt_files <= 2,
+		      "five cleaner passes during a backup wrote %" PRIu64 " checkpoints; %d checkpoint files "
+		      "are in the store directory", d.written, d.ckpt_files);
+	ck_assert_int_eq(kv_close(d.s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+
+/* ---- a failed preallocation ---- */
+
+/* ext4's fallocate, out of room, keeps what it allocated before it failed (the file grows as
+ * far as the free space goes) and returns ENOSPC; the simulated disk's changes nothing. This
+ * seam over the simulated disk behaves like ext4. */
+static const struct kvio *ext4_inner;
+
+static int ext4_fallocate(const struct kvio *io, int fd, uint64_t off, uint64_t len)
+{
+	(void)io;
+	int rc = ext4_inner->fallocate(ext4_inner, fd, off, len);
+	if (rc != -ENOSPC)
+		return rc;
+	uint64_t lo = 0, hi = len; /* the most that fits, in 4 KiB blocks */
+	while (hi - lo > 4096) {
+		uint64_t mid = (lo + (hi - lo) / 2) & ~4095ull;
+		if (mid <= lo)
+			break;
+		if (ext4_inner->fallocate(ext4_inner, fd, off, mid) == 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return -ENOSPC;
+}
+
+static uint64_t file_size(struct faultio *f, const char *path)
+{
+	bool dir;
+	uint64_t size = 0;
+	ck_assert_int_eq(faultio_stat(f, path, &dir, &size), 0);
+	return size;
+}
+
+/* On a filesystem with less free space than segment_bytes, opening a store fills it: the open
+ * preallocates the segment it goes on writing to (wal.c resume_segment) to segment_bytes and
+ * ignores the failure, but ext4 keeps the part it allocated: the segment grows over all the
+ * free space and stays so, since the store believes nothing was reserved and never trims it.
+ * Then the close mark needs a new segment, there is no room for one, and the close fails.
+ * On real processes: a 64 MiB ext4 image holding a small store (made with
+ * -o segment_bytes=64k, killed by strace at its 20th fdatasync, reopened for a PUT and a
+ * FLUSH), then `kv_cli m/st GET after` (default segment_bytes=64M) prints the value, then
+ * "final flush failed: No space left on device" and exits 1; wal-...1f.log went from 64 KiB
+ * to 51,761,152 bytes and df shows the filesystem 100% full; every later open does the same.
+ * Here: a 1 MiB disk, a store written with 64 KiB segments, reopened with 4 MiB ones for a
+ * read. */
+START_TEST(an_open_on_a_disk_smaller_than_a_segment_does_not_fill_it)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 1u << 20);
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 64u << 10;
+	struct kv *s;
+	struct kv_report rep;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	uint64_t before = file_size(f, SEG1);
+
+	struct kvio ext4 = *faultio_kvio(f);
+	ext4_inner = faultio_kvio(f);
+	ext4.fallocate = ext4_fallocate;
+	o.io = &ext4;
+	o.segment_bytes = 4u << 20;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	expect_str(s, "a", "1");
+	int rc = kv_close(s);
+	uint64_t after = file_size(f, SEG1);
+	ck_assert_msg(rc == 0 && after <= before + 4096,
+		      "a session that only read: close %s; the segment went from %" PRIu64 " to %" PRIu64 " bytes",
+		      strerror(-rc), before, after);
+	faultio_destroy(f);
+}
+END_TEST
+
+
+/* A read-only store is backed up as its files are: its checkpoint and every segment, whole, in
+ * LSN order (backup.c choose_files). The writes after that checkpoint live only in the log
+ * after it, which no checkpoint names: a copy cut short after the checkpoint and the first
+ * segments opens as the store as it was some writes ago. Here 20 keys, a checkpoint, 20 more
+ * keys in later segments; the -o ro backup dies at each call in turn: DEST must refuse to open
+ * or hold all 40. With kv_cli (segment_bytes=64k, 3 KB values; SNAP after 20 of 40 keys):
+ *   strace -f -o /dev/null -e inject=rename:signal=SIGKILL:when=3 kv_cli -o ro --backup st bk
+ *   ls bk           -> ckpt-...14.kvc wal-...01.log wal-...16.log.tmp
+ *   kv_cli bk SIZE   -> 21 (of 40), exit 0 */
+START_TEST(a_read_only_backup_killed_mid_way_does_not_open_as_an_older_store)
+{
+	struct faultio *f0 = sim_disk();
+	struct kv *s = sim_open(f0, NULL);
+	char k[16], v[3000];
+	memset(v, 'v', sizeof v);
+	for (int i = 0; i < 40; i++) {
+		if (i == 20)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+		key_of(k, sizeof k, 'k', i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	int opened_short = 0;
+	uint64_t first_short = 0, short_keys = 0;
+	for (uint64_t c = 1;; c++) {
+		struct faultio *f;
+		struct kv_backup_info info;
+		struct kv_report rep;
+		ck_assert_int_eq(faultio_clone(f0, &f), 0);
+		struct kv_options o = sim_options(f);
+		o.read_only = 1;
+		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+		faultio_crash_at(f, faultio_calls(f) + c);
+		int rc = kv_backup(s, BK_DIR, &info);
+		int rcc = kv_close(s);
+		(void)rcc; /* read-only: nothing to flush */
+		ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, c), 0);
+		if (rc == 0) {
+			faultio_destroy(f);
+			break;
+		}
+		if (faultio_exists(f, BK_DIR)) {
+			struct kv_options ob = sim_options(f);
+			struct kv *b = NULL;
+			if (kv_open(&b, BK_DIR, &ob, &rep) == 0) {
+				uint64_t keys = store_keys(b);
+				if (keys != 40 && keys != 0 && !opened_short++) {
+					first_short = c;
+					short_keys = keys;
+				}
+				ck_assert_int_eq(kv_close(b), 0);
+			}
+		}
+		faultio_destroy(f);
+	}
+	ck_assert_msg(!opened_short, "%d read-only backups killed mid-way opened as an older store (the first, "
+		      "killed at its call %" PRIu64 ", with %" PRIu64 " of 40 keys)", opened_short, first_short,
+		      short_keys);
+	faultio_destroy(f0);
+}
+END_TEST
+
+
+/* ---- damage that only --check finds ---- */
+
+/* Value bytes damaged in a segment that recovery does not read (all its records are before the
+ * checkpoint): the store opens, reads of that key fail with EIO, and --check (which reads every
+ * value byte) reports the damage and says "'kv_cli --salvage DIR' keeps everything before the
+ * damage". But salvage runs only recovery's scan: it reports "damage: none", names no key,
+ * sets nothing aside, and --check goes on reporting the same damage after it, for good. With
+ * kv_cli (segment_bytes=64k; 30 keys of 3 KB, SNAP, 10 more; byte 2000 of
+ * wal-0000000000000001.log flipped): --check exit 1 "keys with damaged value bytes: 1 (the
+ * first 'k1')", --salvage exit 0 "damage: none ... set aside: 0 files", --check exit 1 again.
+ * Salvage should do what --check tells the user it does: name the key and leave a store that
+ * checks clean (as it does for damage recovery finds). */
+START_TEST(salvage_clears_the_value_damage_that_check_reports)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	char k[16], v[3000];
+	memset(v, 'v', sizeof v);
+	for (int i = 0; i < 20; i++) {
+		if (i == 10)
+			ck_assert_int_eq(kv_snapshot(s), 0);
+		key_of(k, sizeof k, 'k', i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0); /* every record of the first segment is now covered */
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_flip(f, SEG1, 1000, 0x01), 0); /* inside k000000's value */
+
+	struct kv_report rep;
+	const struct kvio *io = faultio_kvio(f);
+	ck_assert_int_eq(kv_check(SIM_DIR, io, NULL, &rep), -EUCLEAN); /* --check finds it */
+	int rc = kv_salvage(SIM_DIR, io, NULL, &rep);
+	ck_assert_msg(rc == 0, "salvage: %s", strerror(-rc));
+	uint64_t named = rep.lost_keys;
+	rc = kv_check(SIM_DIR, io, NULL, &rep);
+	ck_assert_msg(rc == 0 && named == 1, "after salvage (which named %" PRIu64 " lost keys) --check says: %s",
+		      named, tu_report(&rep));
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -560,6 +956,12 @@ int main(void)
 	tcase_add_test(tc, a_store_over_its_quota_opens_and_reads);
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_under_a_quota_smaller_than_a_segment);
 	tcase_add_test(tc, a_store_with_more_segments_than_descriptors_reads_whole);
+	tcase_add_test(tc, a_backup_killed_before_its_checkpoint_landed_does_not_open);
+	tcase_add_test(tc, one_damaged_checkpoint_entry_costs_that_key_not_the_store);
+	tcase_add_test(tc, cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing);
+	tcase_add_test(tc, an_open_on_a_disk_smaller_than_a_segment_does_not_fill_it);
+	tcase_add_test(tc, a_read_only_backup_killed_mid_way_does_not_open_as_an_older_store);
+	tcase_add_test(tc, salvage_clears_the_value_damage_that_check_reports);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
