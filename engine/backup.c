@@ -4,10 +4,9 @@
  * Why this is consistent: the checkpoint at LSN L describes the store at L with extents into
  * segments; the sealed ones never change again, and the one being appended to is copied only
  * up to the end of the log at L (appends past it may be under way). Files are not deleted
- * while copying (kv->holds). The copy is ordered so that no crash leaves something that opens
- * as a smaller store: the checkpoint lands first (temporary name, fdatasync, rename, directory
- * fsync), then each segment under a temporary name, fdatasync'd and renamed; until the last
- * one is there, recovery finds a referenced segment missing and refuses to open the copy. */
+ * while copying (kv->holds). No crash leaves something at DEST that opens as a smaller store:
+ * the copy is made in DEST.unfinished (each file under a temporary name, fdatasync'd, renamed,
+ * the directory fsync'd) and only then renamed to DEST, whose parent is fsync'd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,6 +20,7 @@
 #include "store_internal.h"
 
 #define COPY_CHUNK (1u << 20)
+#define BACKUP_WORK_SUFFIX ".unfinished" /* the copy until it is whole */
 #define WHOLE UINT64_MAX
 
 struct copy_file {
@@ -37,18 +37,47 @@ struct job {
 	uint8_t *buf;
 };
 
-/* dest must be missing or empty; its name is made durable. */
-static int prepare_dest(const struct kvio *io, const char *dest)
+/* dest must be missing or empty. The copy is made in work (DEST.unfinished: created, or emptied
+ * of what an interrupted backup left), which only the last step renames to dest. */
+static int prepare_dest(const struct kvio *io, const char *dest, const char *work)
 {
 	char **names = NULL;
 	size_t n = 0;
-	int rc = store_ensure_dir(io, dest);
-	if (!rc)
-		rc = io->list_dir(io, dest, &names, &n);
-	if (!rc && n)
+	int rc = io->list_dir(io, dest, &names, &n);
+	if (rc == -ENOENT)
+		rc = 0;
+	else if (!rc && n)
 		rc = -ENOTEMPTY;
 	kvio_free_names(names, n);
+	names = NULL;
+	n = 0;
+	if (!rc)
+		rc = store_ensure_dir(io, work);
+	if (!rc)
+		rc = io->list_dir(io, work, &names, &n);
+	for (size_t k = 0; !rc && k < n; k++) {
+		char path[PATH_MAX + 320];
+		snprintf(path, sizeof(path), "%s/%s", work, names[k]);
+		rc = io->unlink(io, path);
+	}
+	kvio_free_names(names, n);
 	return rc;
+}
+
+/* The directory dest is named in: its name made durable after the rename. */
+static void parent_of(const char *dest, char *out, size_t len)
+{
+	snprintf(out, len, "%s", dest);
+	size_t n = strlen(out);
+	while (n > 1 && out[n - 1] == '/')
+		out[--n] = '\0';
+	char *slash = strrchr(out, '/');
+	if (!slash)
+		snprintf(out, len, ".");
+	else if (slash == out)
+		out[1] = '\0';
+	else
+		*slash = '\0';
 }
 
 /* The files to copy. Writable: a new checkpoint and the segments it references. Read-only
@@ -198,17 +227,20 @@ static uint64_t sizes(struct job *j)
 
 int kv_backup(struct kv *s, const char *dest, struct kv_backup_info *info)
 {
-	struct job j = { .s = s, .dest = dest };
+	char work[PATH_MAX], parent[PATH_MAX];
+	struct job j = { .s = s, .dest = work };
 	uint64_t lsn = 0;
 	int rc, held = 0;
 
 	memset(info, 0, sizeof(*info));
 	if (strlen(dest) >= PATH_MAX - 64)
 		return -ENAMETOOLONG;
+	snprintf(work, sizeof(work), "%s" BACKUP_WORK_SUFFIX, dest);
+	parent_of(dest, parent, sizeof(parent));
 	j.buf = malloc(COPY_CHUNK);
 	if (!j.buf)
 		return -ENOMEM;
-	rc = prepare_dest(s->io, dest);
+	rc = prepare_dest(s->io, dest, work);
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&s->ckpt_mu);
@@ -228,6 +260,13 @@ int kv_backup(struct kv *s, const char *dest, struct kv_backup_info *info)
 			goto out;
 		}
 	}
+	/* whole or not at all: a copy cut short never stands at dest (it could open as an older
+	 * or an empty store) */
+	rc = s->io->rename(s->io, work, dest);
+	if (!rc)
+		rc = s->io->fsync_dir(s->io, parent);
+	if (rc)
+		goto out;
 	info->lsn = lsn;
 	info->files = j.n;
 	info->bytes = j.meter.done;

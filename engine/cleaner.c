@@ -397,9 +397,12 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 	if (!rc && (nv || pieces || dead || force)) {
 		__atomic_add_fetch(&s->cleaner_passes, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&s->cleaner_moved, *moved, __ATOMIC_RELAXED);
-		/* the victims are empty now in the live index: a checkpoint lets them go */
+		/* the victims are empty now in the live index: a checkpoint lets them go — not for
+		 * dead segments alone while a backup holds every file (it would free nothing, and
+		 * each pass would leave one more checkpoint behind until the backup ends) */
 		pthread_mutex_lock(&s->ckpt_mu);
-		rc = checkpoint_locked(s, NULL);
+		if (nv || pieces || force || !s->holds)
+			rc = checkpoint_locked(s, NULL);
 		pthread_mutex_unlock(&s->ckpt_mu);
 	}
 	return rc;

@@ -187,7 +187,15 @@ static int reserve_take(struct kv *s)
 			s->reserve_bytes = n;
 			break;
 		}
-		if (!kvio_no_room(rc) || n == floor)
+		if (!kvio_no_room(rc))
+			break;
+		/* what the failed fallocate allocated (ext4 keeps it) goes back */
+		int trc = s->io->ftruncate(s->io, fd, s->reserve_bytes);
+		if (trc) {
+			rc = trc;
+			break;
+		}
+		if (n == floor)
 			break;
 		rc = 0; /* no room for it: a smaller one, or none */
 	}
@@ -565,7 +573,47 @@ int kv_close(struct kv *s)
 
 /* Read every byte the index references, checking its checksums: what --check adds to the
  * recovery scan. The first damaged key is reported. */
-static int verify_data(struct kv *s, const struct kv_progress *progress, struct kv_report *rep)
+/* Keys found with damaged value bytes (salvage deletes them). */
+struct keylist {
+	char **key;
+	size_t *len;
+	size_t n, cap;
+};
+
+static int keylist_push(struct keylist *l, const void *key, size_t klen)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		char **k = realloc(l->key, cap * sizeof(*k));
+		if (k)
+			l->key = k;
+		size_t *n = k ? realloc(l->len, cap * sizeof(*n)) : NULL;
+		if (!n)
+			return -ENOMEM;
+		l->len = n;
+		l->cap = cap;
+	}
+	l->key[l->n] = malloc(klen ? klen : 1);
+	if (!l->key[l->n])
+		return -ENOMEM;
+	if (klen)
+		memcpy(l->key[l->n], key, klen);
+	l->len[l->n++] = klen;
+	return 0;
+}
+
+static void keylist_free(struct keylist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->key[i]);
+	free(l->key);
+	free(l->len);
+}
+
+/* Read every value byte the index references, checking it; bad (may be NULL) gets each key
+ * whose bytes fail. -EUCLEAN (the report says where) when any does. */
+static int verify_data(struct kv *s, const struct kv_progress *progress, struct kv_report *rep,
+		       struct keylist *bad_keys)
 {
 	struct progress meter;
 	struct kvcursor *c = NULL;
@@ -615,6 +663,8 @@ static int verify_data(struct kv *s, const struct kv_progress *progress, struct 
 				progress_add(&meter, len);
 			}
 		}
+		if (bad && bad_keys && !rc)
+			rc = keylist_push(bad_keys, key, klen);
 		if (bad && !rep->data_damaged_keys++)
 			snprintf(rep->data_damage_key, sizeof(rep->data_damage_key), "%.*s",
 				 (int)(klen < sizeof(rep->data_damage_key) - 1 ? klen : sizeof(rep->data_damage_key) - 1),
@@ -665,10 +715,53 @@ int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *p
 	if (!rc)
 		rc = recovery_scan(&in, &s->ix, s->segs, &plan, rep);
 	if (!rc)
-		rc = verify_data(s, progress, rep);
+		rc = verify_data(s, progress, rep, NULL);
 out:
 	recovery_free(plan);
 	kv_free(s);
+	return rc;
+}
+
+/* Value bytes that fail their checksum (in segments recovery never reads, below the
+ * checkpoint): their keys are deleted, one logged batch per LOST_PER_RECORD, then a checkpoint,
+ * and named in the report as lost keys. The segment stays (its other values live) until the
+ * cleaner empties it. */
+static int salvage_values(struct kv *s, const struct kv_progress *progress, struct kv_report *rep)
+{
+	struct kv_report scan;
+	struct keylist bad = { 0 };
+	int rc;
+
+	memset(&scan, 0, sizeof(scan));
+	rc = verify_data(s, progress, &scan, &bad);
+	if (rc == -EUCLEAN)
+		rc = 0;
+	for (size_t i = 0; i < bad.n && !rc; i += LOST_PER_RECORD) {
+		struct kv_batch *b;
+		rc = kv_batch_new(&b);
+		for (size_t j = i; !rc && j < bad.n && j < i + LOST_PER_RECORD; j++)
+			rc = kv_batch_del(b, bad.key[j], bad.len[j]);
+		if (!rc)
+			rc = store_apply(s, b, NULL);
+		kv_batch_free(b);
+	}
+	if (!rc && bad.n) {
+		rc = kv_snapshot(s);
+		if (!rep->lost_keys)
+			snprintf(rep->lost_key, sizeof(rep->lost_key), "%s", scan.data_damage_key);
+		rep->lost_keys += bad.n;
+		if (!rep->damaged) {
+			rep->damaged = 1;
+			rep->problem = KV_PROBLEM_DAMAGE;
+			rep->damage = KV_DAMAGE_VALUE_BYTES;
+			snprintf(rep->damage_file, sizeof(rep->damage_file), "%s", scan.damage_file);
+			rep->damage_offset = scan.damage_offset;
+			rep->data_damaged_keys = scan.data_damaged_keys;
+			snprintf(rep->data_damage_key, sizeof(rep->data_damage_key), "%s", scan.data_damage_key);
+		}
+		rep->salvaged = 1;
+	}
+	keylist_free(&bad);
 	return rc;
 }
 
@@ -688,12 +781,16 @@ int kv_salvage(const char *dir, const struct kvio *io, const struct kv_progress 
 	o.log = NULL;
 	if (progress)
 		o.progress = *progress;
-	/* Salvage is an open in point-in-time mode followed by a clean close. */
+	/* Salvage is an open in point-in-time mode, then a read of every value byte (as check
+	 * does): keys whose bytes fail their checksum are deleted, so that what salvage leaves
+	 * checks clean; then a clean close. */
 	rc = kv_open(&s, dir, &o, &r);
 	*rep = r;
 	if (rc)
 		return rc;
-	return kv_close(s);
+	rc = salvage_values(s, progress, rep);
+	int crc = kv_close(s);
+	return rc ? rc : crc;
 }
 
 /* ---- writes ---- */

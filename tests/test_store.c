@@ -572,11 +572,16 @@ START_TEST(value_of_1_gib_round_trips_through_log_and_snapshot)
 	ck_assert_int_eq(kv_put(s, "g", 1, v, KV_MAX_WRITE), 0);
 	ck_assert_int_eq(kv_put(s, "h", 1, v, KV_MAX_WRITE + 1), -EFBIG);
 	ck_assert_int_eq(kv_close(s), 0);
+	uint64_t replayed_to = 0;
 	for (int round = 0; round < 2; round++) {
-		/* round 0 replays the log; round 1 loads the snapshot taken at the end of round 0 */
+		/* round 0 replays the log (the put; a close mark if its segment had room); round 1
+		 * loads the snapshot taken at the end of round 0 */
 		struct kv_report rep;
 		ck_assert_int_eq(kv_open(&s, dir, &o, &rep), 0);
-		ck_assert_uint_eq(rep.snapshot_lsn, round ? 2u : 0u); /* the put, the close mark */
+		if (!round)
+			replayed_to = rep.last_lsn;
+		ck_assert_uint_ge(replayed_to, 1);
+		ck_assert_uint_eq(rep.snapshot_lsn, round ? replayed_to : 0u);
 		uint8_t *chunk = malloc(1 << 20);
 		for (uint64_t off = 0; off < KV_MAX_WRITE; off += 1 << 20) {
 			size_t got;
