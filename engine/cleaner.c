@@ -53,7 +53,9 @@ static void plan_free(struct plan *pl)
 
 static int arena_key(struct plan *pl, const void *key, size_t klen, size_t *at)
 {
-	if (pl->alen + klen > pl->acap) {
+	/* allocated even for the empty key: pieces point into it (memcpy and pointer arithmetic on
+	 * a NULL arena are undefined, even for 0 bytes) */
+	if (!pl->arena || pl->alen + klen > pl->acap) {
 		size_t cap = pl->acap ? pl->acap * 2 : 1u << 16;
 		while (cap < pl->alen + klen)
 			cap *= 2;
