@@ -26,6 +26,7 @@ struct item {
 };
 
 struct kvfs_notify {
+	struct kvfs_fs *fs;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t thread;
@@ -54,8 +55,8 @@ static void send_item(struct kvfs_fs *fs, struct item *it)
 
 static void *notify_main(void *arg)
 {
-	struct kvfs_fs *fs = arg;
-	struct kvfs_notify *q = fs->notify;
+	struct kvfs_notify *q = arg; /* not fs->notify: kvfs_notify_stop clears that first */
+	struct kvfs_fs *fs = q->fs;
 
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
@@ -91,7 +92,8 @@ int kvfs_notify_start(struct kvfs_fs *fs)
 	pthread_rwlock_wrlock(&fs->notify_lock);
 	fs->notify = q;
 	pthread_rwlock_unlock(&fs->notify_lock);
-	rc = pthread_create(&q->thread, NULL, notify_main, fs);
+	q->fs = fs;
+	rc = pthread_create(&q->thread, NULL, notify_main, q);
 	if (rc) {
 		pthread_rwlock_wrlock(&fs->notify_lock);
 		fs->notify = NULL;
