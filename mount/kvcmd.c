@@ -658,17 +658,14 @@ static int is_number(const char *s, size_t len)
 static int run_stats(struct kv *kv, const struct kvcmd *c, FILE *out)
 {
 	char *text = NULL;
-	size_t len = 0, n = 0, pos;
-	int rc = kvfs_control_render(kv, &text, &len);
+	size_t len = 0, pos;
+	int rc;
 
+	if (!c->json)
+		return kvcmd_stats(out, kv, NULL, 0);
+	rc = kvfs_control_render(kv, &text, &len);
 	if (rc)
 		return reply_err(out, "%s", strerror(-rc));
-	for (pos = 0; pos < len; pos++)
-		n += text[pos] == '\n';
-	if (!c->json) {
-		free(text);
-		return kvcmd_stats(out, kv, NULL, 0);
-	}
 	fputc('{', out);
 	for (pos = 0; pos < len;) {
 		char *nl = memchr(text + pos, '\n', len - pos), *colon;
