@@ -1726,33 +1726,6 @@ out:
 	return rc;
 }
 
-/* An option table, each row's help wrapped at word boundaries to 90 columns. */
-static void print_options(FILE *f, const char *title,
-			  const struct kv_option_desc *(*table_fn)(size_t *n))
-{
-	size_t n;
-	const struct kv_option_desc *t = table_fn(&n);
-
-	fprintf(f, "\n%s\n", title);
-	for (size_t i = 0; i < n; i++) {
-		fprintf(f, "  %s=%s\n", t[i].name, t[i].values);
-		for (const char *h = t[i].help; *h;) {
-			size_t take = strlen(h);
-			if (take > 84) {
-				take = 84;
-				while (take && h[take] != ' ')
-					take--;
-				if (!take)
-					take = 84;
-			}
-			fprintf(f, "      %.*s\n", (int)take, h);
-			h += take;
-			while (*h == ' ')
-				h++;
-		}
-	}
-}
-
 static void usage(FILE *f)
 {
 	struct kv_options o;
@@ -1859,8 +1832,11 @@ static void usage(FILE *f)
 "opened (locked by another process, damaged), closed cleanly, checked clean, salvaged,\n"
 "dumped, loaded or backed up; 2 for usage errors, which open or create nothing.\n",
 		KV_MAX_KEY, (unsigned long long)KV_MAX_WRITE);
-	print_options(f, "Store options (-o; also kvfs's):", kv_option_table);
-	print_options(f, "Replication options (-o; a node of a group):", repl_option_table);
+	size_t n;
+	const struct kv_option_desc *t = kv_option_table(&n);
+	report_options(f, "Store options (-o; also kvfs's):", t, n);
+	t = repl_option_table(&n);
+	report_options(f, "Replication options (-o; a node of a group):", t, n);
 }
 
 enum action { ACT_SHELL, ACT_ONESHOT, ACT_CHECK, ACT_SALVAGE, ACT_DUMP, ACT_LOAD, ACT_BACKUP,

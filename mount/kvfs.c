@@ -285,34 +285,6 @@ static int option_cb(void *data, const char *arg, int key, struct fuse_args *out
 	}
 }
 
-/* The store's options, from its table (ro also makes the mount read-only). */
-static void store_options_usage(FILE *f)
-{
-	size_t n;
-	const struct kv_option_desc *t = kv_option_table(&n);
-
-	fprintf(f, "\nStore options (-o; also kv_cli's):\n");
-	for (size_t i = 0; i < n; i++) {
-		fprintf(f, "  %s=%s\n", t[i].name, t[i].values);
-		/* the help, wrapped at word boundaries to 90 columns */
-		for (const char *h = t[i].help; *h;) {
-			size_t take = strlen(h);
-
-			if (take > 84) {
-				take = 84;
-				while (take && h[take] != ' ')
-					take--;
-				if (!take)
-					take = 84;
-			}
-			fprintf(f, "      %.*s\n", (int)take, h);
-			h += take;
-			while (*h == ' ')
-				h++;
-		}
-	}
-}
-
 static void usage(FILE *f)
 {
 	struct kvfs_config c;
@@ -356,7 +328,11 @@ static void usage(FILE *f)
 "Exit status: 0 mounted (with -f: ended cleanly), 1 the store could not be opened or\n"
 "closed, or the mount failed, 2 usage errors.\n",
 		c.entry_timeout, c.threads);
-	store_options_usage(f);
+	{
+		size_t n;
+		const struct kv_option_desc *t = kv_option_table(&n);
+		report_options(f, "Store options (-o; also kv_cli's):", t, n);
+	}
 }
 
 /* fuse_opt's complaints ("fuse: invalid parameter in option ..."), as ours. */

@@ -189,3 +189,27 @@ void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf
 		snprintf(buf, len, "%s %" PRIu64 " of %" PRIu64 " MiB (%u%%)", w, done >> 20, total >> 20,
 			 pct);
 }
+
+void report_options(FILE *f, const char *title, const struct kv_option_desc *t, size_t n)
+{
+	fprintf(f, "\n%s\n", title);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "  %s=%s\n", t[i].name, t[i].values);
+		/* the help, wrapped at word boundaries to 90 columns */
+		for (const char *h = t[i].help; *h;) {
+			size_t take = strlen(h);
+
+			if (take > 84) {
+				take = 84;
+				while (take && h[take] != ' ')
+					take--;
+				if (!take)
+					take = 84;
+			}
+			fprintf(f, "      %.*s\n", (int)take, h);
+			h += take;
+			while (*h == ' ')
+				h++;
+		}
+	}
+}

@@ -5,6 +5,7 @@
 #define KVFS_MOUNT_REPORT_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kv.h"
 
@@ -32,4 +33,6 @@ void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf
 
 /* A damage kind in a few words ("a bad record followed by valid records"). */
 const char *report_damage_words(enum kv_damage d);
+/* An option table (name=values, then its help wrapped to 90 columns) under title. */
+void report_options(FILE *f, const char *title, const struct kv_option_desc *t, size_t n);
 #endif
