@@ -3,7 +3,10 @@
 'N passed, N failed', counting each Check test case (from the 'Checks: N, Failures: F,
 Errors: E' line a Check runner prints), the cases of a script that ends with its own
 'N passed, N failed' line (tests/posix.sh), and each other test as one. A test that crashed
-or timed out without such a summary counts as one failure. Exit 1 when anything failed."""
+or timed out without such a summary counts as one failure. Exit 1 when anything failed.
+
+Each failed test is named with its exit status and the last lines it printed, just above the
+total: CI keeps only the tail of the output, and that tail must say why."""
 import json
 import os
 import re
@@ -12,6 +15,8 @@ import sys
 CHECK_LINE = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
 COUNT_LINE = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
 passed = failed = skipped = 0
+failures = []
+TAIL_LINES = 6
 for build in sys.argv[1:]:
     log = os.path.join(build, "meson-logs", "testlog.json")
     if not os.path.exists(log):
@@ -46,6 +51,13 @@ for build in sys.argv[1:]:
             else:
                 failed += 1
             if result not in ("OK", "EXPECTEDFAIL"):
-                print(f"FAILED: {build}: {t.get('name')} ({result})")
+                failures.append((build, t, out))
+for build, t, out in failures:
+    print(f"FAILED: {build}: {t.get('name')} ({t.get('result')}, exit status {t.get('returncode')})")
+    # the lines that say why: Check's failure lines first, else the output's last lines
+    lines = [l for l in out.splitlines() if l.strip()]
+    why = [l for l in lines if re.search(r":[FE]:", l)] or lines
+    for line in why[-TAIL_LINES:]:
+        print(f"    {line[:300]}")
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
 sys.exit(1 if failed else 0)
