@@ -264,27 +264,38 @@ static void route_sanitizer_logs(void)
 	}
 }
 
-/* Fails unless the daemon exited 0, showing any sanitizer report it left. */
-void assert_clean_exit(int status, const char *after)
+/* Prints every sanitizer report a daemon left in dir (a test's mt_tmp: route_sanitizer_logs)
+ * to stderr, once: a daemon that a sanitizer stopped shows only as a failed system call in the
+ * test. A failed check ends the test's process before its teardown, so the runner looks again
+ * in every test's directory at the end (clean_run_dir). */
+static void show_sanitizer_reports(const char *dir)
 {
-	DIR *d;
+	DIR *d = opendir(dir);
 	struct dirent *e;
 
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return;
-	d = opendir(mt_tmp);
 	while (d && (e = readdir(d))) {
-		char path[PATH_MAX * 2], *text = NULL;
+		char path[PATH_MAX * 2], shown[PATH_MAX * 2 + 8], *text = NULL;
 
-		if (strncmp(e->d_name, "sanitizer", 9) != 0)
+		if (strncmp(e->d_name, "sanitizer", 9) != 0 || strstr(e->d_name, ".shown"))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", mt_tmp, e->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (tu_read_file(path, &text, NULL) == 0)
 			fprintf(stderr, "%s:\n%s\n", path, text);
 		free(text);
+		snprintf(shown, sizeof(shown), "%s.shown", path);
+		if (rename(path, shown) != 0)
+			fprintf(stderr, "%s: cannot rename: %s\n", path, strerror(errno));
 	}
 	if (d)
 		closedir(d);
+}
+
+/* Fails unless the daemon exited 0, showing any sanitizer report it left. */
+void assert_clean_exit(int status, const char *after)
+{
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	show_sanitizer_reports(mt_tmp);
 	ck_abort_msg("daemon ended with status 0x%x after %s", status, after);
 }
 
@@ -377,6 +388,7 @@ void mt_teardown(void)
 	}
 	if (mt_tmpfs_mounted)
 		umount2(mt_data, MNT_DETACH);
+	show_sanitizer_reports(mt_tmp);
 	tu_rmrf(mt_tmp);
 }
 
@@ -473,6 +485,8 @@ static void clean_run_dir(void)
 			continue;
 		snprintf(data_dir, sizeof(data_dir), "%s/%s/data", run_dir, e->d_name);
 		kill_daemon_of(data_dir);
+		snprintf(data_dir, sizeof(data_dir), "%s/%s", run_dir, e->d_name);
+		show_sanitizer_reports(data_dir);
 	}
 	if (d)
 		closedir(d);

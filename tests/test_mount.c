@@ -964,7 +964,8 @@ START_TEST(a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced)
 	/* the store stays writable once there is room again */
 	for (int i = 0; i < written / 2; i++) {
 		snprintf(name, sizeof(name), "fill%03d", i);
-		ck_assert_int_eq(unlink(in_mnt(name)), 0);
+		ck_assert_msg(unlink(in_mnt(name)) == 0, "unlink %s on the full disk: %s", name,
+			      strerror(errno));
 	}
 	{
 		char *text = get_file(in_mnt(".kvfs"));
