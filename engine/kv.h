@@ -152,6 +152,13 @@ struct kv_report {
 	 * still have bytes): their reads fail with EIO. The first of them. */
 	uint64_t lost_keys;
 	char lost_key[256];
+	/* salvage of a checkpoint with damaged entries: the entries lost with their keys (the
+	 * header's count less those whose checksums hold; also counted in lost_keys), and the keys
+	 * the first damaged place lies between (has_after 0: before the first key; has_before 0:
+	 * to the end). A key written again in the log after the checkpoint is back. */
+	uint64_t ckpt_lost_entries;
+	int ckpt_lost_has_after, ckpt_lost_has_before;
+	char ckpt_lost_after[256], ckpt_lost_before[256];
 	/* kv_check reads every value byte: keys whose bytes failed their checksum, the first one */
 	uint64_t data_damaged_keys;
 	char data_damage_key[256];

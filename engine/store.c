@@ -28,6 +28,7 @@
 
 #include "apply.h"
 #include "ckpt.h"
+#include "crc32c.h"
 #include "cleaner.h"
 #include "kv.h"
 #include "logfmt.h"
@@ -452,7 +453,9 @@ out:
 
 /* Salvage: a key whose value lost bytes to damage is deleted (its bytes stay in the copy of
  * the damaged segment set aside), in records of their own, then a checkpoint: the store is
- * whole again, and a strict open finds no live value on the damage. */
+ * whole again, and a strict open finds no live value on the damage. The checkpoint is also
+ * written when the one loaded had damaged entries (a copy of it is aside), so that a strict
+ * open finds a whole one. */
 static int forget_lost_values(struct kv *s, const struct rplan *plan)
 {
 	const void *key;
@@ -470,7 +473,7 @@ static int forget_lost_values(struct kv *s, const struct rplan *plan)
 			rc = store_apply(s, b, NULL);
 		kv_batch_free(b);
 	}
-	if (!rc && n)
+	if (!rc && (n || recovery_rewrites_checkpoint(plan)))
 		rc = kv_snapshot(s);
 	return rc;
 }
@@ -1371,9 +1374,10 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at)
 	 * the checkpoint's extents point into those records. */
 	rc = wal_sync(s->wal, lsn);
 	if (!rc) {
-		rc = ckpt_write(s->io, s->dir, view, lsn, &s->opt.progress, &refs, &bytes);
+		uint32_t salt = crc32c_new_salt();
+		rc = ckpt_write(s->io, s->dir, view, lsn, salt, &s->opt.progress, &refs, &bytes);
 		if (kvio_no_room(rc) && reserve_lend(s) > 0) /* a checkpoint frees space */
-			rc = ckpt_write(s->io, s->dir, view, lsn, &s->opt.progress, &refs, &bytes);
+			rc = ckpt_write(s->io, s->dir, view, lsn, salt, &s->opt.progress, &refs, &bytes);
 	}
 	kvview_release(view);
 	if (rc)
