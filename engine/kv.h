@@ -44,9 +44,14 @@ enum kv_work {
 	KV_WORK_CLEANER,    /* a cleaner pass moving live bytes (bytes) */
 	KV_WORK_CHECK,      /* kv_check reading every value byte (bytes) */
 	KV_WORK_BACKUP,     /* kv_backup copying files (bytes) */
+	KV_WORK_SALVAGE,    /* kv_salvage reading every value byte, after its recovery (bytes) */
 };
+#define KV_WORK_KINDS (KV_WORK_SALVAGE + 1)
 /* Called from the thread doing the work: once at its start (done 0), about a hundred times
- * along, once at its end with end set (done == total when it completed, less when it failed). */
+ * along, once at its end with end set (done == total when it completed, less when it failed).
+ * Never under a lock that a write or a read waits on (apply_mu, the index lock): a slow hook
+ * slows only the work it reports on (a checkpoint holds only its own mutex; on a full disk a
+ * write that needs that checkpoint waits for it anyway). */
 struct kv_progress {
 	void (*fn)(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end);
 	void *arg;

@@ -615,7 +615,8 @@ static void keylist_free(struct keylist *l)
 
 /* Read every value byte the index references, checking it; bad (may be NULL) gets each key
  * whose bytes fail. -EUCLEAN (the report says where) when any does. */
-static int verify_data(struct kv *s, const struct kv_progress *progress, struct kv_report *rep,
+static int verify_data(struct kv *s, enum kv_work what, const struct kv_progress *progress,
+		       struct kv_report *rep,
 		       struct keylist *bad_keys)
 {
 	struct progress meter;
@@ -640,7 +641,7 @@ static int verify_data(struct kv *s, const struct kv_progress *progress, struct 
 	if (c)
 		kvcursor_close(c);
 	c = NULL;
-	progress_start(&meter, progress, KV_WORK_CHECK, total);
+	progress_start(&meter, progress, what, total);
 	if (!rc)
 		rc = kvcursor_open_live(s->ix, NULL, 0, &c);
 	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1) {
@@ -718,7 +719,7 @@ int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *p
 	if (!rc)
 		rc = recovery_scan(&in, &s->ix, s->segs, &plan, rep);
 	if (!rc)
-		rc = verify_data(s, progress, rep, NULL);
+		rc = verify_data(s, KV_WORK_CHECK, progress, rep, NULL);
 out:
 	recovery_free(plan);
 	kv_free(s);
@@ -736,7 +737,7 @@ static int salvage_values(struct kv *s, const struct kv_progress *progress, stru
 	int rc;
 
 	memset(&scan, 0, sizeof(scan));
-	rc = verify_data(s, progress, &scan, &bad);
+	rc = verify_data(s, KV_WORK_SALVAGE, progress, &scan, &bad);
 	if (rc == -EUCLEAN)
 		rc = 0;
 	for (size_t i = 0; i < bad.n && !rc; i += LOST_PER_RECORD) {

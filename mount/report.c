@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "repl.h"
 
@@ -208,6 +209,7 @@ void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf
 		[KV_WORK_CLEANER] = "cleaner: live bytes moved",
 		[KV_WORK_CHECK] = "check: value bytes read",
 		[KV_WORK_BACKUP] = "backup: bytes copied",
+		[KV_WORK_SALVAGE] = "salvage: value bytes read",
 	};
 	const char *w = (size_t)what < sizeof(words) / sizeof(words[0]) && words[what] ? words[what] : "work";
 	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
@@ -216,6 +218,34 @@ void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf
 	else
 		snprintf(buf, len, "%s %" PRIu64 " of %" PRIu64 " MiB (%u%%)", w, done >> 20, total >> 20,
 			 pct);
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int report_progress_due(struct report_pace *p, enum kv_work what, uint64_t done, int end,
+			unsigned interval_ms)
+{
+	int64_t now = monotonic_ms();
+	size_t k = (size_t)what;
+	if (k >= KV_WORK_KINDS)
+		return 0;
+	if (done == 0 && !end) { /* a job starts */
+		p->start_ms[k] = p->last_ms[k] = now;
+		p->shown[k] = 0;
+		return 0;
+	}
+	if (end)
+		return p->shown[k];
+	if (now - p->last_ms[k] < (int64_t)interval_ms)
+		return 0;
+	p->last_ms[k] = now;
+	p->shown[k] = 1;
+	return 1;
 }
 
 void report_options(FILE *f, const char *title, const struct kv_option_desc *t, size_t n)
