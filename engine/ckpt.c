@@ -157,8 +157,8 @@ static void ext_decode(const uint8_t in[CKPT_EXT_SIZE], struct kvext *e)
 	e->dlen = le_get32(in + 36);
 }
 
-static int write_entry(struct writer *wr, const void *key, size_t klen, const struct kvval *v,
-		       struct refs_builder *refs, uint64_t *extents)
+static int write_entry(struct writer *wr, uint32_t salt, const void *key, size_t klen,
+		       const struct kvval *v, struct refs_builder *refs, uint64_t *extents)
 {
 	uint8_t hdr[CKPT_ENTRY_HDR_SIZE], ext[CKPT_EXT_SIZE];
 	size_t mlen;
@@ -172,7 +172,7 @@ static int write_entry(struct writer *wr, const void *key, size_t klen, const st
 	le_put16(hdr + 6, (uint16_t)mlen);
 	le_put32(hdr + 8, n);
 	le_put64(hdr + 12, kvval_size(v));
-	crc = crc32c(0, hdr + 4, CKPT_ENTRY_HDR_SIZE - 4);
+	crc = crc32c(salt, hdr + 4, CKPT_ENTRY_HDR_SIZE - 4);
 	crc = crc32c(crc, key, klen);
 	crc = crc32c(crc, meta, mlen);
 	for (uint32_t i = 0; i < n; i++) {
@@ -196,7 +196,8 @@ static int write_entry(struct writer *wr, const void *key, size_t klen, const st
 }
 
 /* The header is written last (its counts are known only then) over the placeholder at 0. */
-static void encode_header(uint8_t hdr[CKPT_HDR_SIZE], uint64_t lsn, uint64_t count, uint64_t extents)
+static void encode_header(uint8_t hdr[CKPT_HDR_SIZE], uint64_t lsn, uint64_t count, uint64_t extents,
+			  uint32_t salt)
 {
 	memset(hdr, 0, CKPT_HDR_SIZE);
 	memcpy(hdr, CKPT_MAGIC, 8);
@@ -204,11 +205,12 @@ static void encode_header(uint8_t hdr[CKPT_HDR_SIZE], uint64_t lsn, uint64_t cou
 	le_put64(hdr + 16, lsn);
 	le_put64(hdr + 24, count);
 	le_put64(hdr + 32, extents);
+	le_put32(hdr + 40, salt);
 	le_put32(hdr + 44, crc32c(0, hdr, 44));
 }
 
-static int write_body(struct writer *wr, const struct kvview *v, uint64_t lsn, struct refs_builder *refs,
-		      const struct kv_progress *progress)
+static int write_body(struct writer *wr, const struct kvview *v, uint64_t lsn, uint32_t salt,
+		      struct refs_builder *refs, const struct kv_progress *progress)
 {
 	struct progress meter = { 0 };
 	uint8_t hdr[CKPT_HDR_SIZE], foot[CKPT_FOOTER_SIZE];
@@ -231,7 +233,7 @@ static int write_body(struct writer *wr, const struct kvview *v, uint64_t lsn, s
 	}
 	kvcursor_close(cur);
 	cur = NULL;
-	encode_header(hdr, lsn, count, extents);
+	encode_header(hdr, lsn, count, extents, salt);
 	rc = writer_put(wr, hdr, sizeof(hdr));
 	if (rc)
 		goto out;
@@ -241,7 +243,7 @@ static int write_body(struct writer *wr, const struct kvview *v, uint64_t lsn, s
 	uint64_t written = 0;
 	progress_start(&meter, progress, KV_WORK_CHECKPOINT, count);
 	while (kvcursor_next(cur, &key, &klen, &val) == 1) {
-		rc = write_entry(wr, key, klen, val, refs, &written);
+		rc = write_entry(wr, salt, key, klen, val, refs, &written);
 		if (rc)
 			goto out;
 		progress_add(&meter, 1);
@@ -260,7 +262,8 @@ out:
 }
 
 int ckpt_write(const struct kvio *io, const char *dir, const struct kvview *v, uint64_t lsn,
-	       const struct kv_progress *progress, struct ckpt_refs *refs_out, uint64_t *bytes_out)
+	       uint32_t salt, const struct kv_progress *progress, struct ckpt_refs *refs_out,
+	       uint64_t *bytes_out)
 {
 	char name[64], tmp[PATH_MAX], dst[PATH_MAX];
 	struct writer wr = { .io = io, .fd = -1 };
@@ -276,7 +279,7 @@ int ckpt_write(const struct kvio *io, const char *dir, const struct kvview *v, u
 	rc = io->open(io, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, &wr.fd);
 	if (rc)
 		goto out;
-	rc = write_body(&wr, v, lsn, &refs, progress);
+	rc = write_body(&wr, v, lsn, salt, &refs, progress);
 	if (rc)
 		goto out;
 	rc = io->fdatasync(io, wr.fd);
@@ -346,6 +349,18 @@ static int reader_get(struct reader *rd, void *dst, uint64_t n)
 	return 0;
 }
 
+/* Read from off next: within the buffer when it holds off, else from the file. */
+static void reader_seek(struct reader *rd, uint64_t off)
+{
+	uint64_t start = rd->off - rd->pos; /* the file offset of buf[0] */
+	if (off >= start && off < start + rd->len) {
+		rd->pos = (size_t)(off - start);
+	} else {
+		rd->pos = rd->len = 0;
+	}
+	rd->off = off;
+}
+
 static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
@@ -359,13 +374,16 @@ struct load {
 	uint8_t *prev, *key, *meta;
 	struct kvext *ext;
 	uint32_t ext_cap;
+	uint32_t salt;    /* the entries' checksum seed (0 in version 1) */
 	size_t prev_len;
-	uint64_t extents; /* in the entries read so far */
+	int have_prev;    /* an entry was loaded: prev holds its key */
+	uint64_t extents; /* in the entries loaded so far */
+	uint64_t loaded;
 };
 
 /* One entry: read, checked (checksum, limits, order, extents sorted and inside the size), and
- * put into ix. */
-static int load_entry(struct load *l, struct kvindex *ix, uint64_t i, struct refs_builder *refs)
+ * put into ix. -EBADMSG for damage, leaving ix, refs and prev as they were. */
+static int load_entry(struct load *l, struct kvindex *ix, struct refs_builder *refs)
 {
 	uint8_t hdr[CKPT_ENTRY_HDR_SIZE], raw[CKPT_EXT_SIZE];
 	int rc = reader_get(&l->rd, hdr, sizeof(hdr));
@@ -388,7 +406,7 @@ static int load_entry(struct load *l, struct kvindex *ix, uint64_t i, struct ref
 		rc = reader_get(&l->rd, l->meta, mlen);
 	if (rc)
 		return rc;
-	uint32_t crc = crc32c(0, hdr + 4, CKPT_ENTRY_HDR_SIZE - 4);
+	uint32_t crc = crc32c(l->salt, hdr + 4, CKPT_ENTRY_HDR_SIZE - 4);
 	crc = crc32c(crc, l->key, klen);
 	crc = crc32c(crc, l->meta, mlen);
 	for (uint32_t k = 0; k < n; k++) {
@@ -398,35 +416,107 @@ static int load_entry(struct load *l, struct kvindex *ix, uint64_t i, struct ref
 		crc = crc32c(crc, raw, sizeof(raw));
 		ext_decode(raw, &l->ext[k]);
 	}
-	if (crc != le_get32(hdr) || (i && key_cmp(l->prev, l->prev_len, l->key, klen) >= 0))
+	if (crc != le_get32(hdr) || (l->have_prev && key_cmp(l->prev, l->prev_len, l->key, klen) >= 0))
 		return -EBADMSG;
-	memcpy(l->prev, l->key, klen);
-	l->prev_len = klen;
-	l->extents += n;
+	/* kvindex_put_extents checks the extents themselves (sorted, inside the size, each one
+	 * inside its operation's data): -EFBIG from it is damage here */
+	if (ix) {
+		rc = kvindex_put_extents(ix, l->key, klen, l->meta, mlen, size, l->ext, n);
+		if (rc == -EFBIG || rc == -EINVAL)
+			rc = -EBADMSG;
+	} else {
+		rc = kvindex_check_extents(size, l->ext, n) ? -EBADMSG : 0;
+	}
+	if (rc)
+		return rc;
 	for (uint32_t k = 0; refs && k < n; k++) {
 		rc = refs_note(refs, l->ext[k].seg, l->ext[k].pos + l->ext[k].len);
 		if (rc)
 			return rc;
 	}
-	/* kvindex_put_extents checks the extents themselves (sorted, inside the size, each one
-	 * inside its operation's data): -EFBIG from it is damage here */
-	if (ix) {
-		rc = kvindex_put_extents(ix, l->key, klen, l->meta, mlen, size, l->ext, n);
-		return rc == -EFBIG || rc == -EINVAL ? -EBADMSG : rc;
+	memcpy(l->prev, l->key, klen);
+	l->prev_len = klen;
+	l->have_prev = 1;
+	l->extents += n;
+	l->loaded++;
+	return 0;
+}
+
+void ckpt_loss_free(struct ckpt_loss *l)
+{
+	free(l->after);
+	free(l->before);
+	memset(l, 0, sizeof(*l));
+}
+
+static int loss_key(uint8_t **dst, size_t *dlen, int *has, const uint8_t *key, size_t klen)
+{
+	*dst = malloc(klen ? klen : 1);
+	if (!*dst)
+		return -ENOMEM;
+	memcpy(*dst, key, klen);
+	*dlen = klen;
+	*has = 1;
+	return 0;
+}
+
+/* Salvage: load the entries from off (where one failed) to the footer, skipping each damaged
+ * place by trying every later byte offset until an entry checks there (its checksum under the
+ * salt, its limits, its key after the last good one, its extents). The cost is a few checksum
+ * attempts per damaged byte: a candidate's claimed lengths rarely pass the limits. */
+static int load_salvaging(struct load *l, struct kvindex *ix, struct refs_builder *refs, uint64_t off,
+			  struct ckpt_loss *loss)
+{
+	/* the entries end where the footer starts (in a file cut short: at its end) */
+	uint64_t end = l->rd.size >= CKPT_HDR_SIZE + CKPT_FOOTER_SIZE ? l->rd.size - CKPT_FOOTER_SIZE
+								     : l->rd.size;
+	int skipping = 0, rc;
+
+	while (off < end) {
+		reader_seek(&l->rd, off);
+		rc = load_entry(l, ix, refs);
+		if (rc == 0) {
+			if (skipping && loss->places == 1) {
+				rc = loss_key(&loss->before, &loss->before_len, &loss->has_before, l->prev,
+					      l->prev_len);
+				if (rc)
+					return rc;
+			}
+			skipping = 0;
+			off = l->rd.off;
+			continue;
+		}
+		if (rc != -EBADMSG)
+			return rc;
+		if (!skipping && !loss->places++) {
+			loss->first_off = off;
+			if (l->have_prev) {
+				rc = loss_key(&loss->after, &loss->after_len, &loss->has_after, l->prev,
+					      l->prev_len);
+				if (rc)
+					return rc;
+			}
+		}
+		skipping = 1;
+		off++;
 	}
-	return kvindex_check_extents(size, l->ext, n) ? -EBADMSG : 0;
+	reader_seek(&l->rd, off);
+	return 0;
 }
 
 int ckpt_load(const struct kvio *io, const char *path, struct kvindex *ix, uint64_t *lsn,
-	      uint64_t *count, uint64_t *bad_off, struct ckpt_refs *refs_out)
+	      uint64_t *count, uint64_t *bad_off, struct ckpt_refs *refs_out, struct ckpt_loss *loss)
 {
 	struct load l = { .rd = { .io = io, .fd = -1 } };
 	struct refs_builder refs = { { NULL, NULL, 0 }, 0 };
 	uint8_t hdr[CKPT_HDR_SIZE], foot[CKPT_FOOTER_SIZE];
 	uint64_t n;
+	uint32_t version;
 	int rc;
 
 	*bad_off = 0;
+	if (loss)
+		memset(loss, 0, sizeof(*loss));
 	l.prev = malloc(KV_MAX_KEY);
 	l.key = malloc(KV_MAX_KEY);
 	l.meta = malloc(KV_MAX_META);
@@ -453,34 +543,59 @@ int ckpt_load(const struct kvio *io, const char *path, struct kvindex *ix, uint6
 		rc = -EBADMSG;
 		goto out;
 	}
-	if (le_get32(hdr + 8) != CKPT_VERSION || le_get32(hdr + 12) || le_get32(hdr + 40)) {
+	version = le_get32(hdr + 8);
+	if ((version != 1 && version != CKPT_VERSION) || le_get32(hdr + 12) ||
+	    (version == 1 && le_get32(hdr + 40))) {
 		rc = -EPROTONOSUPPORT;
 		goto out;
 	}
+	l.salt = version == 1 ? 0 : le_get32(hdr + 40);
 	*lsn = le_get64(hdr + 16);
 	n = le_get64(hdr + 24);
 	for (uint64_t i = 0; i < n; i++) {
 		*bad_off = l.rd.off;
-		rc = load_entry(&l, ix, i, refs_out ? &refs : NULL);
+		rc = load_entry(&l, ix, refs_out ? &refs : NULL);
+		if (rc == -EBADMSG && loss) {
+			rc = load_salvaging(&l, ix, refs_out ? &refs : NULL, *bad_off, loss);
+			break;
+		}
 		if (rc)
 			goto out;
 	}
-	*bad_off = l.rd.off;
-	uint32_t body_crc = l.rd.file_crc;
-	rc = reader_get(&l.rd, foot, sizeof(foot));
 	if (rc)
 		goto out;
-	if (memcmp(foot, CKPT_END_MAGIC, 8) || le_get32(foot + 12) != crc32c(0, foot, 12) ||
-	    le_get32(foot + 8) != body_crc || l.rd.off != l.rd.size) {
-		rc = -EBADMSG;
+	if (!loss || !loss->places)
+		*bad_off = l.rd.off;
+	uint32_t body_crc = l.rd.file_crc;
+	rc = reader_get(&l.rd, foot, sizeof(foot));
+	if (rc && rc != -EBADMSG)
 		goto out;
+	if (rc || memcmp(foot, CKPT_END_MAGIC, 8) || le_get32(foot + 12) != crc32c(0, foot, 12) ||
+	    (le_get32(foot + 8) != body_crc && (!loss || !loss->places)) || l.rd.off != l.rd.size) {
+		rc = -EBADMSG;
+		if (!loss)
+			goto out;
+		loss->footer = 1;
+		if (!loss->places)
+			loss->first_off = *bad_off;
+		rc = 0;
 	}
-	if (le_get64(hdr + 32) != l.extents) { /* the header's count disagrees with the entries */
+	if (le_get64(hdr + 32) != l.extents && (!loss || (!loss->places && !loss->footer))) {
+		/* the header's count disagrees with the entries (whose checksums hold) */
 		*bad_off = 32;
 		rc = -EBADMSG;
-		goto out;
+		if (!loss)
+			goto out;
+		loss->footer = 1;
+		loss->first_off = 32;
+		rc = 0;
 	}
-	*count = n;
+	if (loss) {
+		loss->entries = n > l.loaded ? n - l.loaded : 0;
+		if (loss->places || loss->footer)
+			*bad_off = loss->first_off;
+	}
+	*count = l.loaded;
 out:
 	kvio_close_quiet(io, l.rd.fd);
 	free(l.rd.buf);
@@ -488,6 +603,8 @@ out:
 	free(l.key);
 	free(l.meta);
 	free(l.ext);
+	if (rc && loss)
+		ckpt_loss_free(loss);
 	if (!rc && refs_out)
 		*refs_out = refs.r;
 	else

@@ -4,6 +4,9 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #define CRC32C_POLY 0x82F63B78u
 
@@ -166,4 +169,15 @@ uint32_t crc32c_solve_seed(const void *data, size_t len, uint32_t want)
 			seed |= ((uint32_t)(aug[r] >> 32) & 1u) << __builtin_ctz(lo);
 	}
 	return seed;
+}
+
+uint32_t crc32c_new_salt(void)
+{
+	uint32_t s;
+	struct timespec ts;
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
+		return s;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)(((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) * 2654435761u) ^
+	       (uint32_t)getpid();
 }

@@ -12,4 +12,8 @@ uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 /* The seed s for which crc32c(s, data) == want: how a segment's salt is found again from one
  * valid record when the segment's header is damaged. */
 uint32_t crc32c_solve_seed(const void *data, size_t len, uint32_t want);
+/* A seed no user can guess, for checksums a reader tries at every byte offset (a log segment's
+ * records, a checkpoint's entries): an image of a record or entry inside bytes a user wrote
+ * fails under it. Never fails: the clock and pid stand in when the kernel has no entropy. */
+uint32_t crc32c_new_salt(void);
 #endif

@@ -44,9 +44,14 @@ enum kv_work {
 	KV_WORK_CLEANER,    /* a cleaner pass moving live bytes (bytes) */
 	KV_WORK_CHECK,      /* kv_check reading every value byte (bytes) */
 	KV_WORK_BACKUP,     /* kv_backup copying files (bytes) */
+	KV_WORK_SALVAGE,    /* kv_salvage reading every value byte, after its recovery (bytes) */
 };
+#define KV_WORK_KINDS (KV_WORK_SALVAGE + 1)
 /* Called from the thread doing the work: once at its start (done 0), about a hundred times
- * along, once at its end with end set (done == total when it completed, less when it failed). */
+ * along, once at its end with end set (done == total when it completed, less when it failed).
+ * Never under a lock that a write or a read waits on (apply_mu, the index lock): a slow hook
+ * slows only the work it reports on (a checkpoint holds only its own mutex; on a full disk a
+ * write that needs that checkpoint waits for it anyway). */
 struct kv_progress {
 	void (*fn)(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end);
 	void *arg;
@@ -152,6 +157,13 @@ struct kv_report {
 	 * still have bytes): their reads fail with EIO. The first of them. */
 	uint64_t lost_keys;
 	char lost_key[256];
+	/* salvage of a checkpoint with damaged entries: the entries lost with their keys (the
+	 * header's count less those whose checksums hold; also counted in lost_keys), and the keys
+	 * the first damaged place lies between (has_after 0: before the first key; has_before 0:
+	 * to the end). A key written again in the log after the checkpoint is back. */
+	uint64_t ckpt_lost_entries;
+	int ckpt_lost_has_after, ckpt_lost_has_before;
+	char ckpt_lost_after[256], ckpt_lost_before[256];
 	/* kv_check reads every value byte: keys whose bytes failed their checksum, the first one */
 	uint64_t data_damaged_keys;
 	char data_damage_key[256];

@@ -65,6 +65,9 @@ struct rplan {
 	char **copy;
 	size_t n_copy;
 	int salvage; /* planned in salvage mode */
+	/* salvage loaded a checkpoint past damaged entries: a copy of it is set aside, the files
+	 * only its lost entries may need are set aside too, and a new checkpoint replaces it */
+	int ckpt_rewrite;
 	int tail_marked; /* the last record replayed is a close mark (or none was replayed) */
 	struct ckpt_refs refs;
 	/* salvage: the keys whose values lost bytes (to be deleted once the store is open) */
@@ -545,8 +548,32 @@ out:
 	return rc;
 }
 
-/* Load the newest checkpoint; in salvage mode fall back to older ones, setting damaged ones
- * aside. */
+static void key_text(char *dst, size_t len, const uint8_t *key, size_t klen)
+{
+	snprintf(dst, len, "%.*s", (int)(klen < len - 1 ? klen : len - 1), (const char *)key);
+}
+
+/* Salvage loaded the checkpoint name past damage: report it (the entries lost count as lost
+ * keys), copy the file aside and have a new checkpoint replace it once the store is open. */
+static int checkpoint_partial(struct scan *sc, const char *name, const struct ckpt_loss *loss)
+{
+	struct kv_report *rep = sc->rep;
+	report_damage(rep, name, loss->first_off, KV_DAMAGE_CHECKPOINT);
+	rep->ckpt_lost_entries = loss->entries;
+	rep->lost_keys += loss->entries;
+	rep->ckpt_lost_has_after = loss->has_after;
+	rep->ckpt_lost_has_before = loss->has_before;
+	if (loss->has_after)
+		key_text(rep->ckpt_lost_after, sizeof(rep->ckpt_lost_after), loss->after, loss->after_len);
+	if (loss->has_before)
+		key_text(rep->ckpt_lost_before, sizeof(rep->ckpt_lost_before), loss->before,
+			 loss->before_len);
+	sc->plan->ckpt_rewrite = 1;
+	return name_push(&sc->plan->copy, &sc->plan->n_copy, name);
+}
+
+/* Load the newest checkpoint; in salvage mode load what can be proven of it past damaged
+ * entries, or (a damaged header) fall back to older ones, setting damaged ones aside. */
 static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, size_t ncks, uint64_t *ck_lsn)
 {
 	char name[64], path[PATH_MAX];
@@ -555,18 +582,27 @@ static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, 
 	*ck_lsn = 0;
 	for (size_t k = 0; k < ncks; k++) {
 		uint64_t lsn = 0, count = 0, bad;
+		struct ckpt_loss loss;
 		ckpt_name(name, sizeof(name), cks[k]);
 		snprintf(sc->at, sizeof(sc->at), "%s", name);
 		snprintf(path, sizeof(path), "%s/%s", sc->dir, name);
-		rc = ckpt_load(sc->io, path, ix ? *ix : NULL, &lsn, &count, &bad, &sc->plan->refs);
+		rc = ckpt_load(sc->io, path, ix ? *ix : NULL, &lsn, &count, &bad, &sc->plan->refs,
+			       sc->mode == RECOVER_SALVAGE ? &loss : NULL);
 		if (rc == 0 && lsn == cks[k]) {
 			*ck_lsn = lsn;
 			sc->rep->snapshot_lsn = lsn;
 			sc->rep->snapshot_keys = count;
-			return 0;
+			if (sc->mode == RECOVER_SALVAGE && (loss.places || loss.footer))
+				rc = checkpoint_partial(sc, name, &loss);
+			if (sc->mode == RECOVER_SALVAGE)
+				ckpt_loss_free(&loss);
+			return rc;
 		}
-		if (rc == 0)
+		if (rc == 0) {
 			rc = -EBADMSG, bad = 16; /* the header's LSN is not the name's */
+			if (sc->mode == RECOVER_SALVAGE)
+				ckpt_loss_free(&loss);
+		}
 		ckpt_refs_free(&sc->plan->refs);
 		if (rc != -EBADMSG && rc != -EPROTONOSUPPORT)
 			return rc;
@@ -857,10 +893,14 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 	size_t start = 0;
 	while (start + 1 < sc.nsegs && sc.segs[start + 1].first_lsn <= sc.expected)
 		start++;
+	/* After a checkpoint loaded past damage they are set aside instead: they may hold the
+	 * values of its lost entries (and an older checkpoint their map). */
+	char ***gone = sc.plan->ckpt_rewrite ? &sc.plan->aside : &sc.plan->covered;
+	size_t *ngone = sc.plan->ckpt_rewrite ? &sc.plan->n_aside : &sc.plan->n_covered;
 	for (size_t j = 0; j < start; j++) {
 		if (ckpt_refs_has(&sc.plan->refs, sc.segs[j].first_lsn))
 			continue;
-		rc = name_push(&sc.plan->covered, &sc.plan->n_covered, sc.segs[j].name);
+		rc = name_push(gone, ngone, sc.segs[j].name);
 		if (rc)
 			goto out;
 	}
@@ -869,7 +909,9 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 		if (cks[k] >= ck_lsn)
 			continue;
 		ckpt_name(name, sizeof(name), cks[k]);
-		rc = name_push(&sc.plan->covered, &sc.plan->n_covered, name);
+		if (listed(sc.plan->aside, sc.plan->n_aside, name))
+			continue; /* damaged, already set aside */
+		rc = name_push(gone, ngone, name);
 		if (rc)
 			goto out;
 	}
@@ -1118,6 +1160,11 @@ void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_re
 int recovery_tail_vouched(const struct rplan *plan)
 {
 	return plan->tail_marked;
+}
+
+int recovery_rewrites_checkpoint(const struct rplan *plan)
+{
+	return plan->ckpt_rewrite;
 }
 
 const struct ckpt_refs *recovery_refs(const struct rplan *plan)

@@ -50,6 +50,9 @@ void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_re
 /* 0 when the records replayed end without a close mark: nothing on disk says they were all
  * synced (a crash, not a clean close, ended the last run); a close mark then should say so. */
 int recovery_tail_vouched(const struct rplan *plan);
+/* 1 when salvage loaded the checkpoint past damaged entries: once the store is open, a new
+ * checkpoint must replace it (the damaged one was copied aside). */
+int recovery_rewrites_checkpoint(const struct rplan *plan);
 /* The segments the loaded checkpoint references (the plan keeps ownership). */
 const struct ckpt_refs *recovery_refs(const struct rplan *plan);
 /* Salvage: the number of keys whose values lost bytes; key i of them (when i is below it). */

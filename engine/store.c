@@ -28,6 +28,7 @@
 
 #include "apply.h"
 #include "ckpt.h"
+#include "crc32c.h"
 #include "cleaner.h"
 #include "kv.h"
 #include "logfmt.h"
@@ -452,7 +453,9 @@ out:
 
 /* Salvage: a key whose value lost bytes to damage is deleted (its bytes stay in the copy of
  * the damaged segment set aside), in records of their own, then a checkpoint: the store is
- * whole again, and a strict open finds no live value on the damage. */
+ * whole again, and a strict open finds no live value on the damage. The checkpoint is also
+ * written when the one loaded had damaged entries (a copy of it is aside), so that a strict
+ * open finds a whole one. */
 static int forget_lost_values(struct kv *s, const struct rplan *plan)
 {
 	const void *key;
@@ -470,7 +473,7 @@ static int forget_lost_values(struct kv *s, const struct rplan *plan)
 			rc = store_apply(s, b, NULL);
 		kv_batch_free(b);
 	}
-	if (!rc && n)
+	if (!rc && (n || recovery_rewrites_checkpoint(plan)))
 		rc = kv_snapshot(s);
 	return rc;
 }
@@ -612,7 +615,8 @@ static void keylist_free(struct keylist *l)
 
 /* Read every value byte the index references, checking it; bad (may be NULL) gets each key
  * whose bytes fail. -EUCLEAN (the report says where) when any does. */
-static int verify_data(struct kv *s, const struct kv_progress *progress, struct kv_report *rep,
+static int verify_data(struct kv *s, enum kv_work what, const struct kv_progress *progress,
+		       struct kv_report *rep,
 		       struct keylist *bad_keys)
 {
 	struct progress meter;
@@ -637,7 +641,7 @@ static int verify_data(struct kv *s, const struct kv_progress *progress, struct 
 	if (c)
 		kvcursor_close(c);
 	c = NULL;
-	progress_start(&meter, progress, KV_WORK_CHECK, total);
+	progress_start(&meter, progress, what, total);
 	if (!rc)
 		rc = kvcursor_open_live(s->ix, NULL, 0, &c);
 	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1) {
@@ -715,7 +719,7 @@ int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *p
 	if (!rc)
 		rc = recovery_scan(&in, &s->ix, s->segs, &plan, rep);
 	if (!rc)
-		rc = verify_data(s, progress, rep, NULL);
+		rc = verify_data(s, KV_WORK_CHECK, progress, rep, NULL);
 out:
 	recovery_free(plan);
 	kv_free(s);
@@ -733,7 +737,7 @@ static int salvage_values(struct kv *s, const struct kv_progress *progress, stru
 	int rc;
 
 	memset(&scan, 0, sizeof(scan));
-	rc = verify_data(s, progress, &scan, &bad);
+	rc = verify_data(s, KV_WORK_SALVAGE, progress, &scan, &bad);
 	if (rc == -EUCLEAN)
 		rc = 0;
 	for (size_t i = 0; i < bad.n && !rc; i += LOST_PER_RECORD) {
@@ -1371,9 +1375,10 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at)
 	 * the checkpoint's extents point into those records. */
 	rc = wal_sync(s->wal, lsn);
 	if (!rc) {
-		rc = ckpt_write(s->io, s->dir, view, lsn, &s->opt.progress, &refs, &bytes);
+		uint32_t salt = crc32c_new_salt();
+		rc = ckpt_write(s->io, s->dir, view, lsn, salt, &s->opt.progress, &refs, &bytes);
 		if (kvio_no_room(rc) && reserve_lend(s) > 0) /* a checkpoint frees space */
-			rc = ckpt_write(s->io, s->dir, view, lsn, &s->opt.progress, &refs, &bytes);
+			rc = ckpt_write(s->io, s->dir, view, lsn, salt, &s->opt.progress, &refs, &bytes);
 	}
 	kvview_release(view);
 	if (rc)

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,16 +79,6 @@ static void seg_path(const struct wal *w, char *buf, size_t len, uint64_t first_
 	snprintf(buf, len, "%s/%s", w->dir, name);
 }
 
-/* A salt no user can guess (logfmt.h says why); never fails: the clock and pid stand in when
- * the kernel has no entropy to give. */
-static uint32_t new_salt(void)
-{
-	uint32_t s;
-	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
-		return s;
-	return (uint32_t)(now_ns() * 2654435761u) ^ (uint32_t)getpid();
-}
-
 /* Create a segment for records from first_lsn with room for at least `need` record bytes:
  * preallocate, write and sync its header, sync the directory — all before any record in it
  * can be acknowledged, so a durable record is always found by recovery. */
@@ -98,7 +87,7 @@ static int seg_create(struct wal *w, uint64_t first_lsn, uint64_t need, int *fd_
 {
 	char path[PATH_MAX];
 	uint8_t hdr[SEG_HDR_SIZE];
-	struct seg_header h = { .first_lsn = first_lsn, .salt = new_salt() };
+	struct seg_header h = { .first_lsn = first_lsn, .salt = crc32c_new_salt() };
 	uint64_t size = w->segment_bytes;
 	int fd = -1, rc;
 

@@ -956,9 +956,14 @@ static void print_report(FILE *f, const struct kv_report *rep)
 		fprintf(f, "damage below the snapshot: %s offset %" PRIu64 " (%" PRIu64
 			" place(s)%s)\n", rep->covered_file, rep->covered_offset, rep->covered_damage,
 			rep->lost_keys ? "" : "; not needed, nothing lost");
-	if (rep->lost_keys)
-		fprintf(f, "keys that lost bytes: %" PRIu64 " (the first '%s')\n", rep->lost_keys,
-			rep->lost_key);
+	if (rep->ckpt_lost_entries || (rep->damage == KV_DAMAGE_CHECKPOINT && rep->salvaged)) {
+		char what[1024];
+		report_ckpt_loss(rep, what, sizeof(what));
+		fprintf(f, "checkpoint entries: %s\n", what);
+	}
+	if (rep->lost_keys > rep->ckpt_lost_entries)
+		fprintf(f, "keys that lost bytes: %" PRIu64 " (the first '%s')\n",
+			rep->lost_keys - rep->ckpt_lost_entries, rep->lost_key);
 	if (rep->data_damaged_keys)
 		fprintf(f, "keys with damaged value bytes: %" PRIu64 " (the first '%s')\n",
 			rep->data_damaged_keys, rep->data_damage_key);

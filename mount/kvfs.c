@@ -96,6 +96,22 @@ static void store_log(void *arg, const char *line)
 	say(LOG_ERR, "%s", line);
 }
 
+/* Long work's progress (recovery, checkpoints, the cleaner): systemd's status line at every
+ * report, the log (as say() logs) at most every 5 s for work lasting longer than that. */
+static struct report_pace log_pace;
+
+static void log_progress(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end)
+{
+	char line[160];
+
+	sdn_progress.fn(sdn_progress.arg, what, done, total, end);
+	if (!report_progress_due(&log_pace, what, done, end, 5000))
+		return;
+	report_progress(what, done, total, line, sizeof(line));
+	say(LOG_INFO, "%s%s", line, end ? (done == total ? " (done)" : " (stopped)") : "");
+	(void)arg;
+}
+
 /* libfuse's messages: during start-up gathered (libfuse may write one message in pieces) for
  * the error line we print; afterwards passed on. */
 static void fuse_log_startup(enum fuse_log_level level, const char *fmt, va_list ap)
@@ -681,7 +697,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 
 	memset(&rep, 0, sizeof(rep));
 	kvo.log = store_log;
-	kvo.progress = sdn_progress;
+	kvo.progress = (struct kv_progress){ log_progress, NULL };
 	rc = kv_open(&kv, datadir, &kvo, &rep);
 	if (rc) {
 		report_open_error(datadir, rc, &rep);

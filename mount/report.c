@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "repl.h"
 
@@ -48,6 +49,29 @@ const char *report_damage_words(enum kv_damage d)
 	return "damage";
 }
 
+size_t report_ckpt_loss(const struct kv_report *r, char *buf, size_t len)
+{
+	char after[300], before[300];
+	size_t n;
+	if (r->ckpt_lost_has_after)
+		snprintf(after, sizeof(after), "after '%s'", r->ckpt_lost_after);
+	else
+		snprintf(after, sizeof(after), "before the first key kept");
+	if (r->ckpt_lost_has_before)
+		snprintf(before, sizeof(before), " and before '%s'", r->ckpt_lost_before);
+	else
+		snprintf(before, sizeof(before), "%s", r->ckpt_lost_has_after ? ", to the end" : "");
+	if (!r->ckpt_lost_entries)
+		n = (size_t)snprintf(buf, len, "no entry lost (the damage is in its header's counts or "
+				     "footer)");
+	else
+		n = (size_t)snprintf(buf, len, "%" PRIu64 " %s (the first %s%s), every other entry "
+				     "kept; a key written again after the checkpoint is back",
+				     r->ckpt_lost_entries, r->ckpt_lost_entries == 1 ?
+				     "entry lost with its key" : "entries lost with their keys", after, before);
+	return n < len ? n : len - 1;
+}
+
 /* "DIR/FILE: damaged at offset N (why)" */
 static size_t damage_line(const struct kv_report *r, const char *dir, char *buf, size_t len)
 {
@@ -56,6 +80,10 @@ static size_t damage_line(const struct kv_report *r, const char *dir, char *buf,
 	if (n < len && r->damage == KV_DAMAGE_LOST_VALUES)
 		n += (size_t)snprintf(buf + n, len - n, ": %" PRIu64 " key(s), the first '%s'", r->lost_keys,
 				      r->lost_key);
+	if (n + 2 < len && r->damage == KV_DAMAGE_CHECKPOINT && r->salvaged) {
+		n += (size_t)snprintf(buf + n, len - n, ": ");
+		n += report_ckpt_loss(r, buf + n, len - n);
+	}
 	if (n < len && r->damage == KV_DAMAGE_VALUE_BYTES)
 		n += (size_t)snprintf(buf + n, len - n, ": %" PRIu64 " key(s), the first '%s'",
 				      r->data_damaged_keys, r->data_damage_key);
@@ -127,9 +155,10 @@ void report_notes(const struct kv_report *r, const char *dir, void (*line)(void 
 			 "file(s) set aside as *.damaged in %s (nothing deleted)", r->last_lsn, r->set_aside, dir);
 		line(arg, buf);
 	}
-	if (r->lost_keys) {
+	if (r->lost_keys > r->ckpt_lost_entries) {
 		snprintf(buf, sizeof(buf), "%s: %" PRIu64 " key(s) lost bytes (the first '%s'): their reads "
-			 "fail with EIO until they are written again or deleted", dir, r->lost_keys, r->lost_key);
+			 "fail with EIO until they are written again or deleted", dir,
+			 r->lost_keys - r->ckpt_lost_entries, r->lost_key);
 		line(arg, buf);
 	}
 }
@@ -180,6 +209,7 @@ void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf
 		[KV_WORK_CLEANER] = "cleaner: live bytes moved",
 		[KV_WORK_CHECK] = "check: value bytes read",
 		[KV_WORK_BACKUP] = "backup: bytes copied",
+		[KV_WORK_SALVAGE] = "salvage: value bytes read",
 	};
 	const char *w = (size_t)what < sizeof(words) / sizeof(words[0]) && words[what] ? words[what] : "work";
 	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
@@ -188,6 +218,34 @@ void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf
 	else
 		snprintf(buf, len, "%s %" PRIu64 " of %" PRIu64 " MiB (%u%%)", w, done >> 20, total >> 20,
 			 pct);
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int report_progress_due(struct report_pace *p, enum kv_work what, uint64_t done, int end,
+			unsigned interval_ms)
+{
+	int64_t now = monotonic_ms();
+	size_t k = (size_t)what;
+	if (k >= KV_WORK_KINDS)
+		return 0;
+	if (done == 0 && !end) { /* a job starts */
+		p->start_ms[k] = p->last_ms[k] = now;
+		p->shown[k] = 0;
+		return 0;
+	}
+	if (end)
+		return p->shown[k];
+	if (now - p->last_ms[k] < (int64_t)interval_ms)
+		return 0;
+	p->last_ms[k] = now;
+	p->shown[k] = 1;
+	return 1;
 }
 
 void report_options(FILE *f, const char *title, const struct kv_option_desc *t, size_t n)

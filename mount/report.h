@@ -31,6 +31,18 @@ void report_repl_failure(const struct repl_report *r, const char *dir, const cha
 /* Long work's progress as words: "recovery: 120 of 512 MiB" (keys for a checkpoint). */
 void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf, size_t len);
 
+/* What salvage lost of a checkpoint with damaged entries (r->ckpt_lost_*), without newline;
+ * returns the length written. */
+size_t report_ckpt_loss(const struct kv_report *r, char *buf, size_t len);
+/* When a progress report (kv.h's kv_progress) should become a line in a log: for work that
+ * has lasted interval_ms, a line at most every interval_ms, and one at its end when any was
+ * written; short work stays silent. One job of each kind at a time (the engine runs them so). */
+struct report_pace {
+	int64_t start_ms[KV_WORK_KINDS], last_ms[KV_WORK_KINDS];
+	int shown[KV_WORK_KINDS];
+};
+int report_progress_due(struct report_pace *p, enum kv_work what, uint64_t done, int end,
+			unsigned interval_ms);
 /* A damage kind in a few words ("a bad record followed by valid records"). */
 const char *report_damage_words(enum kv_damage d);
 /* An option table (name=values, then its help wrapped to 90 columns) under title. */

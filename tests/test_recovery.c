@@ -1088,6 +1088,292 @@ START_TEST(a_reopen_after_a_failed_fdatasync_does_not_serve_what_never_reached_t
 }
 END_TEST
 
+/* ---- salvage of a checkpoint with damaged entries (docs/FORMAT.md §6, §8) ---- */
+
+#define CK_KEYS 20
+
+/* A store of CK_KEYS keys k000.. (values v000..) checkpointed, its log before the checkpoint
+ * gone, then "later" put after it; closed. *ck gets the checkpoint's path. */
+static struct faultio *store_with_a_checkpoint(char *ck, size_t cklen)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	char k[16], v[16];
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < CK_KEYS; i++) {
+			snprintf(k, sizeof k, "k%03d", i);
+			snprintf(v, sizeof v, "v%03d", i);
+			put_str(s, k, v);
+		}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	put_str(s, "later", "after the checkpoint");
+	struct kv_stats st;
+	kv_stats(s, &st);
+	snprintf(ck, cklen, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert(faultio_exists(f, ck));
+	return f;
+}
+
+/* Where each entry of the checkpoint at path starts (and, at [n], where the footer does). */
+static int ckpt_entry_offsets(struct faultio *f, const char *path, uint64_t *offs, int max)
+{
+	void *data;
+	size_t len;
+	int n = 0;
+	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
+	const uint8_t *p = data;
+	uint64_t count = le_get64(p + 24), off = 48;
+	for (uint64_t i = 0; i < count && n < max; i++) {
+		offs[n++] = off;
+		off += 20 + le_get16(p + off + 4) + le_get16(p + off + 6) + 40ull * le_get32(p + off + 8);
+	}
+	ck_assert_uint_eq(off + 16, len);
+	offs[n] = off;
+	free(data);
+	return n;
+}
+
+/* Salvage (kv_salvage, as kv_cli --salvage) after a strict open refused; then a strict open
+ * must take what it left. Returns the salvage's report. */
+static struct kv_report salvage_refused_store(struct faultio *f)
+{
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_CHECKPOINT);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_msg(rep.salvaged, "%s", tu_report(&rep));
+	struct kv_report again;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &again), 0);
+	return rep;
+}
+
+/* Every key k000.. holds its value except those in lost[] (absent); "later" is there. */
+static void expect_all_but(struct faultio *f, const int *lost, int nlost)
+{
+	struct kv *s;
+	struct kv_report rep;
+	char k[16], v[16];
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	for (int i = 0; i < CK_KEYS; i++) {
+		int gone = 0;
+		for (int j = 0; j < nlost; j++)
+			gone |= lost[j] == i;
+		snprintf(k, sizeof k, "k%03d", i);
+		snprintf(v, sizeof v, "v%03d", i);
+		expect_str(s, k, gone ? NULL : v);
+	}
+	expect_str(s, "later", "after the checkpoint");
+	ck_assert_uint_eq(store_keys(s), (uint64_t)(CK_KEYS - nlost + 1));
+	ck_assert_int_eq(kv_close(s), 0);
+}
+
+START_TEST(a_damaged_checkpoint_entry_costs_its_key_and_salvage_names_its_neighbours)
+{
+	char ck[128];
+	uint64_t offs[CK_KEYS + 1];
+	struct faultio *f = store_with_a_checkpoint(ck, sizeof ck);
+	ck_assert_int_eq(ckpt_entry_offsets(f, ck, offs, CK_KEYS), CK_KEYS);
+	ck_assert_int_eq(faultio_flip(f, ck, offs[6] - 3, 0x10), 0); /* in entry 5's last extent */
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert_uint_eq(rep.damage_offset, offs[5]);
+	ck_assert_uint_eq(rep.ckpt_lost_entries, 1);
+	ck_assert(rep.ckpt_lost_has_after && rep.ckpt_lost_has_before);
+	ck_assert_str_eq(rep.ckpt_lost_after, "k004");
+	ck_assert_str_eq(rep.ckpt_lost_before, "k006");
+	ck_assert_uint_ge(rep.set_aside, 1); /* the damaged checkpoint, copied aside */
+	char aside[160];
+	snprintf(aside, sizeof aside, "%s.damaged", ck);
+	ck_assert(faultio_exists(f, aside));
+	expect_all_but(f, (const int[]){ 5 }, 1);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(damaged_entries_in_two_places_cost_two_keys)
+{
+	char ck[128];
+	uint64_t offs[CK_KEYS + 1];
+	struct faultio *f = store_with_a_checkpoint(ck, sizeof ck);
+	ck_assert_int_eq(ckpt_entry_offsets(f, ck, offs, CK_KEYS), CK_KEYS);
+	ck_assert_int_eq(faultio_flip(f, ck, offs[3] + 4, 0x01), 0);  /* entry 3's klen */
+	ck_assert_int_eq(faultio_flip(f, ck, offs[12] + 21, 0x40), 0); /* entry 12's key */
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert_uint_eq(rep.ckpt_lost_entries, 2);
+	ck_assert_uint_eq(rep.lost_keys, 2);
+	ck_assert_str_eq(rep.ckpt_lost_after, "k002");
+	ck_assert_str_eq(rep.ckpt_lost_before, "k004");
+	expect_all_but(f, (const int[]){ 3, 12 }, 2);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_damaged_last_entry_is_lost_to_the_end_of_the_checkpoint)
+{
+	char ck[128];
+	uint64_t offs[CK_KEYS + 1];
+	struct faultio *f = store_with_a_checkpoint(ck, sizeof ck);
+	ck_assert_int_eq(ckpt_entry_offsets(f, ck, offs, CK_KEYS), CK_KEYS);
+	ck_assert_int_eq(faultio_flip(f, ck, offs[CK_KEYS - 1], 0xff), 0); /* its checksum */
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert_uint_eq(rep.ckpt_lost_entries, 1);
+	ck_assert_str_eq(rep.ckpt_lost_after, "k018");
+	ck_assert(!rep.ckpt_lost_has_before);
+	expect_all_but(f, (const int[]){ CK_KEYS - 1 }, 1);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_damaged_checkpoint_footer_loses_no_entry)
+{
+	char ck[128];
+	uint64_t offs[CK_KEYS + 1];
+	struct faultio *f = store_with_a_checkpoint(ck, sizeof ck);
+	ck_assert_int_eq(ckpt_entry_offsets(f, ck, offs, CK_KEYS), CK_KEYS);
+	ck_assert_int_eq(faultio_flip(f, ck, offs[CK_KEYS] + 9, 0x02), 0); /* its file checksum */
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert_uint_eq(rep.damage_offset, offs[CK_KEYS]);
+	ck_assert_uint_eq(rep.ckpt_lost_entries, 0);
+	ck_assert_uint_eq(rep.lost_keys, 0);
+	expect_all_but(f, NULL, 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A key written again after the checkpoint is back whatever its entry lost: replay of the log
+ * after the checkpoint still runs. */
+START_TEST(a_key_whose_entry_is_lost_but_written_again_after_the_checkpoint_is_back)
+{
+	char ck[128];
+	uint64_t offs[CK_KEYS + 1];
+	struct faultio *f = store_with_a_checkpoint(ck, sizeof ck);
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "k007", "again");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(ckpt_entry_offsets(f, ck, offs, CK_KEYS), CK_KEYS);
+	ck_assert_int_eq(faultio_flip(f, ck, offs[7] + 22, 0x01), 0);
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert_uint_eq(rep.ckpt_lost_entries, 1);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_str(s, "k007", "again");
+	ck_assert_uint_eq(store_keys(s), CK_KEYS + 1);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Salvage tries every byte after a damaged entry for the next one. The entries' checksums are
+ * seeded with the checkpoint's salt, so an entry image a user put inside a key (here a whole
+ * entry for key "m1", checksummed as version 1 did, unsalted) is not taken for an entry: the
+ * damaged entry costs its own key, and "m1" does not appear. */
+START_TEST(an_entry_image_inside_a_key_is_not_taken_for_an_entry)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	uint8_t key[2 + 20 + 2];
+	memcpy(key, "m0", 2);
+	uint8_t *img = key + 2;
+	memset(img, 0, 20);
+	le_put16(img + 4, 2); /* klen 2, mlen 0, no extents, size 0 */
+	memcpy(img + 20, "m1", 2);
+	le_put32(img, crc32c(0, img + 4, 16 + 2));
+	put_str(s, "a", "first");
+	ck_assert_int_eq(kv_put(s, key, sizeof key, "forger", 6), 0);
+	put_str(s, "z", "last");
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	struct kv_stats st;
+	kv_stats(s, &st);
+	ck_assert_int_eq(kv_close(s), 0);
+	char ck[128];
+	uint64_t offs[4];
+	snprintf(ck, sizeof ck, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
+	ck_assert_int_eq(ckpt_entry_offsets(f, ck, offs, 3), 3);
+	ck_assert_int_eq(faultio_flip(f, ck, offs[1], 0x01), 0); /* the forger's entry checksum */
+	struct kv_report rep;
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_uint_eq(rep.ckpt_lost_entries, 1);
+	ck_assert_str_eq(rep.ckpt_lost_before, "z");
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_str(s, "a", "first");
+	expect_str(s, "z", "last");
+	expect_str(s, "m1", NULL);
+	ck_assert_uint_eq(store_keys(s), 2);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Checkpoints of version 1 (entries checksummed without a salt) are still read. */
+START_TEST(a_version_1_checkpoint_is_still_read)
+{
+	char ck[128];
+	uint64_t offs[CK_KEYS + 1];
+	struct faultio *f = store_with_a_checkpoint(ck, sizeof ck);
+	ck_assert_int_eq(ckpt_entry_offsets(f, ck, offs, CK_KEYS), CK_KEYS);
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, ck, &data, &len), 0);
+	uint8_t *p = data;
+	le_put32(p + 8, 1);
+	le_put32(p + 40, 0);
+	le_put32(p + 44, crc32c(0, p, 44));
+	for (int i = 0; i < CK_KEYS; i++)
+		le_put32(p + offs[i], crc32c(0, p + offs[i] + 4, offs[i + 1] - offs[i] - 4));
+	uint64_t foot = offs[CK_KEYS];
+	le_put32(p + foot + 8, crc32c(0, p, foot));
+	le_put32(p + foot + 12, crc32c(0, p + foot, 12));
+	ck_assert_int_eq(faultio_overwrite(f, ck, 0, p, len), 0);
+	free(data);
+	struct kv_report rep;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	expect_all_but(f, NULL, 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A crash (a kill, or a power cut) at any I/O call of the salvage of a damaged entry, then a
+ * salvage that runs to the end: the same keys as an uninterrupted salvage, and a store that
+ * opens strictly. */
+START_TEST(a_crash_at_every_io_call_of_a_checkpoint_salvage_then_salvage_keeps_every_provable_key)
+{
+	char ck[128];
+	uint64_t offs[CK_KEYS + 1];
+	struct faultio *base = store_with_a_checkpoint(ck, sizeof ck);
+	ck_assert_int_eq(ckpt_entry_offsets(base, ck, offs, CK_KEYS), CK_KEYS);
+	ck_assert_int_eq(faultio_flip(base, ck, offs[9] + 21, 0x08), 0);
+	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
+	uint64_t calls;
+	{
+		struct faultio *f;
+		struct kv_report rep;
+		ck_assert_int_eq(faultio_clone(base, &f), 0);
+		faultio_reset_counts(f);
+		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+		calls = faultio_calls(f);
+		faultio_destroy(f);
+	}
+	ck_assert_uint_gt(calls, 5);
+	for (size_t m = 0; m < 2; m++)
+		for (uint64_t at = 1; at <= calls; at++) {
+			struct faultio *f;
+			struct kv_report rep;
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			faultio_reset_counts(f);
+			faultio_crash_at(f, at);
+			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
+			(void)rc; /* it may fail or not: the crash decides, the next salvage judges */
+			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
+			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
+			ck_assert_msg(rc == 0, "crash %zu at call %" PRIu64 ": salvage %d (%s)", m, at, rc,
+				      tu_report(&rep));
+			expect_all_but(f, (const int[]){ 9 }, 1);
+			faultio_destroy(f);
+		}
+	faultio_destroy(base);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("recovery");
@@ -1123,6 +1409,14 @@ int main(void)
 	tcase_add_test(tc, a_reopen_after_a_failed_fdatasync_does_not_serve_what_never_reached_the_disk);
 	tcase_add_test(tc, a_checkpoint_whose_header_miscounts_its_extents_is_refused);
 	tcase_add_test(tc, what_salvage_leaves_of_a_segment_with_a_damaged_header_opens_strictly);
+	tcase_add_test(tc, a_damaged_checkpoint_entry_costs_its_key_and_salvage_names_its_neighbours);
+	tcase_add_test(tc, damaged_entries_in_two_places_cost_two_keys);
+	tcase_add_test(tc, a_damaged_last_entry_is_lost_to_the_end_of_the_checkpoint);
+	tcase_add_test(tc, a_damaged_checkpoint_footer_loses_no_entry);
+	tcase_add_test(tc, a_key_whose_entry_is_lost_but_written_again_after_the_checkpoint_is_back);
+	tcase_add_test(tc, an_entry_image_inside_a_key_is_not_taken_for_an_entry);
+	tcase_add_test(tc, a_version_1_checkpoint_is_still_read);
+	tcase_add_test(tc, a_crash_at_every_io_call_of_a_checkpoint_salvage_then_salvage_keeps_every_provable_key);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }

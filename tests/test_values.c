@@ -395,6 +395,96 @@ START_TEST(reads_writes_checkpoints_and_the_cleaner_run_together)
 }
 END_TEST
 
+/* ---- progress reports (kv.h's kv_progress) ---- */
+
+/* What the hook saw, per kind of work. */
+struct seen {
+	unsigned calls[KV_WORK_KINDS], starts[KV_WORK_KINDS], ends[KV_WORK_KINDS];
+	uint64_t last_done[KV_WORK_KINDS], total[KV_WORK_KINDS];
+	int bad[KV_WORK_KINDS]; /* a call out of order: before a start, after an end, done going back */
+};
+
+static void record_progress(void *arg, enum kv_work what, uint64_t done, uint64_t total, int end)
+{
+	struct seen *w = arg;
+	ck_assert_int_lt((int)what, KV_WORK_KINDS);
+	w->calls[what]++;
+	if (done == 0 && !end && w->starts[what] == w->ends[what]) { /* a job starts */
+		w->starts[what]++;
+		w->last_done[what] = 0;
+		w->total[what] = total;
+		return;
+	}
+	if (w->starts[what] != w->ends[what] + 1 || done < w->last_done[what] || total != w->total[what] ||
+	    done > total)
+		w->bad[what] = 1;
+	w->last_done[what] = done;
+	if (end) {
+		w->ends[what]++;
+		if (done != total) /* every job here completes */
+			w->bad[what] = 1;
+	}
+}
+
+static void expect_reported(const struct seen *w, enum kv_work what, const char *name)
+{
+	ck_assert_msg(w->starts[what] >= 1, "%s: no progress reported", name);
+	ck_assert_msg(w->ends[what] == w->starts[what], "%s: %u jobs started, %u ended", name,
+		      w->starts[what], w->ends[what]);
+	ck_assert_msg(!w->bad[what], "%s: a report out of order (done went back, past total, or "
+		      "the last one short of total)", name);
+	ck_assert_msg(w->total[what] > 0, "%s: the job had nothing to count", name);
+	/* about a hundred reports a job, never one per byte or key */
+	ck_assert_msg(w->calls[what] <= 110u * w->starts[what], "%s: %u reports for %u jobs", name,
+		      w->calls[what], w->starts[what]);
+}
+
+/* Each kind of long work calls the hook: at its start (done 0), with done never going back,
+ * and at its end with done == total; about a hundred times a job at most. */
+START_TEST(long_work_reports_progress_up_to_its_total)
+{
+	struct faultio *f = sim_disk();
+	struct seen w;
+	memset(&w, 0, sizeof w);
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 64 * 1024;
+	o.progress = (struct kv_progress){ record_progress, &w };
+	struct kv *s = NULL;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	uint8_t v[3000];
+	char k[16];
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 200; i++) {
+			snprintf(k, sizeof k, "k%04d", i);
+			fill(v, sizeof v, (unsigned)(i + round));
+			ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
+		}
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0); /* replays the whole log */
+	expect_reported(&w, KV_WORK_RECOVERY, "recovery");
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	expect_reported(&w, KV_WORK_CHECKPOINT, "checkpoint");
+	for (int i = 0; i < 100; i++) { /* half dead: the cleaner has bytes to move */
+		snprintf(k, sizeof k, "k%04d", i);
+		ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
+	}
+	uint64_t moved = 0;
+	ck_assert_int_eq(kv_clean(s, 1, &moved), 0);
+	ck_assert_uint_gt(moved, 0);
+	expect_reported(&w, KV_WORK_CLEANER, "cleaner");
+	struct kv_backup_info info;
+	ck_assert_int_eq(kv_backup(s, "/sim/copy", &info), 0);
+	expect_reported(&w, KV_WORK_BACKUP, "backup");
+	ck_assert_int_eq(kv_close(s), 0);
+	struct kv_report rep;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), &o.progress, &rep), 0);
+	expect_reported(&w, KV_WORK_CHECK, "check");
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), &o.progress, &rep), 0);
+	expect_reported(&w, KV_WORK_SALVAGE, "salvage");
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	tu_seed();
@@ -402,6 +492,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, a_damaged_value_byte_fails_the_read_with_eio_never_wrong_bytes);
+	tcase_add_test(tc, long_work_reports_progress_up_to_its_total);
 	tcase_add_test(tc, holes_read_as_zeros_and_hold_nothing);
 	tcase_add_test(tc, the_cleaner_moves_live_bytes_out_of_mostly_dead_segments_and_frees_them);
 	tcase_add_test(tc, a_relocation_that_lost_a_race_with_a_write_leaves_the_write_alone);

@@ -381,7 +381,8 @@ static inline void fz_fix_checkpoint(uint8_t *p, size_t len)
 		uint64_t body = klen + mlen + next * CKPT_EXT_SIZE;
 		if (body > len - off - CKPT_ENTRY_HDR_SIZE)
 			return;
-		le_put32(p + off, crc32c(0, p + off + 4, CKPT_ENTRY_HDR_SIZE - 4 + body));
+		le_put32(p + off, crc32c(le_get32(p + 8) == 1 ? 0 : le_get32(p + 40), p + off + 4,
+					 CKPT_ENTRY_HDR_SIZE - 4 + body));
 		off += CKPT_ENTRY_HDR_SIZE + body;
 	}
 	if (off + CKPT_FOOTER_SIZE <= len) {
