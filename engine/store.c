@@ -952,9 +952,10 @@ static void make_room(struct kv *s, int frees)
 	} else if (s->reserve_lent) {
 		reserve_restore(s); /* space may have come back from elsewhere */
 	}
+	uint64_t clean_goal = s->reserve_bytes / 2; /* read under ckpt_mu: a lend may change it */
 	pthread_mutex_unlock(&s->ckpt_mu);
 	if (!frees && !rc && pthread_mutex_trylock(&s->clean_mu) == 0) {
-		rc = cleaner_make_room(s, s->reserve_bytes / 2);
+		rc = cleaner_make_room(s, clean_goal);
 		pthread_mutex_unlock(&s->clean_mu);
 		if (rc && !kvio_no_room(rc))
 			kv_log(s, "%s: out of space, and the cleaner pass that would free some failed: %s",
