@@ -2,7 +2,7 @@
  * backing directory, served through libfuse3 with the kernel settings of kvfs, so that a figure
  * measured on it is the cost of FUSE itself and the difference to kvfs is the store's.
  *
- *   passthrough BACKING_DIR MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]
+ *   passthrough [--xattr] BACKING_DIR MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]
  *
  * The same as kvfs (fs/lowlevel.c, fs/kvfs_fs.c; docs/FILESYSTEM.md "What the kernel caches"):
  *   - default_permissions, entry_timeout, attr_timeout and negative_timeout of a day, given
@@ -12,6 +12,11 @@
  *   - no writeback cache; the kernel applies the umask (DONT_MASK off) and kills set-ID bits
  *     (HANDLE_KILLPRIV off); hard_remove on; no flush operation; requests of up to 1 MiB;
  *   - readdir with attributes (READDIRPLUS).
+ * Extended attributes only with --xattr (the backing files' own, through /proc/self/fd): a FUSE
+ * filesystem that answers GETXATTR pays for it on every file it writes, since the kernel asks
+ * for security.capability before the first write(2) after each attribute refresh and before
+ * every chown; without --xattr the first GETXATTR replies ENOSYS and the kernel never asks
+ * again. kvfs keeps extended attributes, so --xattr is the floor for the same requests.
  * Not the same: it is libfuse's high-level (path) API on libfuse's thread pool, where kvfs uses
  * the low-level one on its own; and the work behind each request is a system call on the
  * backing directory (openat, pwrite, fstatat, ...) instead of the store. Files are created with
@@ -34,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define DEFAULT_OPTS "default_permissions,entry_timeout=86400,attr_timeout=86400," \
@@ -334,7 +340,52 @@ static int pt_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
 	return rc;
 }
 
-static const struct fuse_operations ops = {
+/* ---- extended attributes (--xattr) ---------------------------------------------------------- */
+
+/* The backing file of path as a name the *xattr calls take: there is no getxattrat in glibc. */
+static int xpath(const char *path, char *buf, size_t len)
+{
+	if (!path)
+		return -ESTALE;
+	if ((size_t)snprintf(buf, len, "/proc/self/fd/%d/%s", backing, rel(path)) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int pt_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	char p[PATH_MAX + 64];
+	int rc = xpath(path, p, sizeof(p));
+
+	return rc ? rc : (int)err((int)lgetxattr(p, name, value, size));
+}
+
+static int pt_setxattr(const char *path, const char *name, const char *value, size_t size,
+		       int flags)
+{
+	char p[PATH_MAX + 64];
+	int rc = xpath(path, p, sizeof(p));
+
+	return rc ? rc : err(lsetxattr(p, name, value, size, flags));
+}
+
+static int pt_listxattr(const char *path, char *list, size_t size)
+{
+	char p[PATH_MAX + 64];
+	int rc = xpath(path, p, sizeof(p));
+
+	return rc ? rc : (int)err((int)llistxattr(p, list, size));
+}
+
+static int pt_removexattr(const char *path, const char *name)
+{
+	char p[PATH_MAX + 64];
+	int rc = xpath(path, p, sizeof(p));
+
+	return rc ? rc : err(lremovexattr(p, name));
+}
+
+static struct fuse_operations ops = {
 	.init = pt_init,
 	.getattr = pt_getattr,
 	.readlink = pt_readlink,
@@ -365,8 +416,18 @@ int main(int argc, char **argv)
 	char **fargv;
 	int fargc = 0;
 
+	if (argc >= 2 && strcmp(argv[1], "--xattr") == 0) {
+		ops.getxattr = pt_getxattr;
+		ops.setxattr = pt_setxattr;
+		ops.listxattr = pt_listxattr;
+		ops.removexattr = pt_removexattr;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	if (argc < 3 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: passthrough BACKING_DIR MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n");
+		fprintf(stderr, "usage: passthrough [--xattr] BACKING_DIR MOUNTPOINT [-f] [-d] "
+				"[-o OPT[,OPT...]]\n");
 		return 2;
 	}
 	backing = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);

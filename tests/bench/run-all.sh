@@ -130,6 +130,11 @@ runs() {
 	cat "$KV_MNT/.kvfs" > "$WORK/kvfs-stats.out" 2>/dev/null || true
 	cleanup
 	rm -rf "$FS"
+	# The same kinds of work counted in FUSE requests (round trips), which the load does not change
+	echo "run-all: fsbench-requests (requests per piece of work)..." >&2
+	local n=$(( FILES < 1000 ? FILES : 1000 ))
+	"$HERE/fsbench-requests.sh" "$BUILD" create "$n" stat "$n" sqlite "$(( n / 2 ))" \
+		> "$WORK/fs-requests.out" || echo "(fsbench-requests.sh failed)" > "$WORK/fs-requests.out"
 	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 	elapsed=$(( $(date +%s) - start ))
 	# what REPORT_ONLY=1 needs to write the page again
@@ -492,6 +497,11 @@ go to the disk as the others' do. Then whole applications, each timed on every d
 time ratios are kvfs ÷ the others: less is better).
 
 $(cat "$WORK/fs.out")
+
+The FUSE requests that work costs, counted from libfuse's \`-d\` log
+(\`tests/bench/fsbench-requests.sh\`; passthrough+xattr is the passthrough serving extended
+attributes, as kvfs does):
+$(cat "$WORK/fs-requests.out" 2>/dev/null)
 
 kvfs statistics at the end of the mount run (\`cat MNT/.kvfs\`):
 
