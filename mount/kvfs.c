@@ -39,7 +39,9 @@
 #include "stdfds.h"
 #include "unmount.h"
 #include "kv.h"
+#include "kvfs_cluster.h"
 #include "kvfs_fs.h"
+#include "repl.h"
 #include "report.h"
 
 #define PROG "kvfs"
@@ -154,6 +156,7 @@ struct args {
 	struct kv_options kvo;
 	struct kvfs_config cfg;
 	char *fuse_opts; /* for libfuse, comma-separated */
+	char *cluster_opts; /* replication's (kvfs_cluster.h), comma-separated; NULL: none */
 	int user_fsname, user_subtype;
 };
 
@@ -266,6 +269,16 @@ static int option_cb(void *data, const char *arg, int key, struct fuse_args *out
 			fprintf(stderr, PROG ": unknown option %s\n", arg);
 			return -1;
 		}
+		{
+			/* a node of a replicated group: cluster=, node=, ... (sync= goes on too) */
+			char err[256] = "";
+			int ours = kvfs_cluster_option(arg, &a->cluster_opts, err, sizeof(err));
+
+			if (ours < 0)
+				fprintf(stderr, PROG ": -o %s: %s\n", arg, err);
+			if (ours)
+				return ours < 0 ? -1 : 0;
+		}
 		if (kv_option_known(arg, strcspn(arg, "="))) {
 			if (store_option(a, arg))
 				return -1;
@@ -332,6 +345,9 @@ static void usage(FILE *f)
 		size_t n;
 		const struct kv_option_desc *t = kv_option_table(&n);
 		report_options(f, "Store options (-o; also kv_cli's):", t, n);
+		t = repl_option_table(&n);
+		report_options(f, "Replication options (-o; a node of a group, docs/REPLICATION.md):",
+			       t, n);
 	}
 }
 
@@ -675,6 +691,8 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	struct kv_report rep;
 	struct kv *kv = NULL;
 	struct ctlsock *cs = NULL;
+	struct kvfs_cluster *cl = NULL;
+	struct kvfs_config cfg = a->cfg;
 	char cs_err[PATH_MAX + 100];
 	int status = EXIT_FAIL, mounted = 0, handlers = 0, rc;
 	uint64_t removed = 0;
@@ -682,18 +700,28 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	memset(&rep, 0, sizeof(rep));
 	kvo.log = store_log;
 	kvo.progress = sdn_progress;
-	rc = kv_open(&kv, datadir, &kvo, &rep);
-	if (rc) {
+	if (kvfs_cluster_wanted(a->cluster_opts)) {
+		/* a node of a group: raft owns the store (kvfs_cluster.h), no control socket */
+		rc = kvfs_cluster_start(&cl, datadir, a->cluster_opts, &kvo, store_log, NULL, &kv,
+					cs_err, sizeof(cs_err));
+		if (rc) {
+			say(LOG_ERR, "%s", cs_err);
+			goto out;
+		}
+		kvfs_cluster_config(&cfg);
+	} else if ((rc = kv_open(&kv, datadir, &kvo, &rep)) != 0) {
 		report_open_error(datadir, rc, &rep);
 		goto out;
 	}
 	report_recovery(datadir, &rep);
-	rc = kvfs_fs_new(&fs, kv, datadir, &a->cfg);
+	rc = kvfs_fs_new(&fs, kv, datadir, &cfg);
 	if (rc) {
 		say(LOG_ERR, "%s", strerror(-rc));
 		goto out;
 	}
-	rc = ctlsock_start(&cs, kv, datadir, mnt, key_changed, fs, cs_err, sizeof(cs_err));
+	if (cl)
+		kvfs_cluster_attach(cl, fs);
+	rc = cl ? 0 : ctlsock_start(&cs, kv, datadir, mnt, key_changed, fs, cs_err, sizeof(cs_err));
 	if (rc == -EROFS && kvo.read_only) {
 		/* a store on a read-only disk has nowhere to put the socket, and needs none: kv_cli
 		 * opens it read-only beside the mount (readers share the lock) */
@@ -721,8 +749,9 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	handlers = 1;
 	/* Files without a name that a crash left behind (unlinked while open, O_TMPFILE):
 	 * unreachable, so deleted. Before the mount, so no request can see them. A read-only
-	 * store changes nothing: they stay, unreachable, for the next writable mount. */
-	rc = kvo.read_only ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
+	 * store changes nothing: they stay, unreachable, for the next writable mount. Nor does a
+	 * node of a group: another node's mount may hold them open (REPLICATION.md). */
+	rc = kvo.read_only || cl ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
 	if (rc) {
 		say(LOG_ERR, "%s: removing files left unlinked by a crash: %s", datadir,
 		    strerror(-rc));
@@ -752,7 +781,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		status = 0;
 	/* Files without a name the kernel never forgot (the mount went away under open
 	 * files): nothing can reach them now. A failure only leaves them to the next mount. */
-	rc = kvo.read_only ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
+	rc = kvo.read_only || cl ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
 	if (rc)
 		say(LOG_WARNING, "%s: removing files unlinked while open: %s (the next mount will)",
 		    datadir, strerror(-rc));
@@ -772,8 +801,15 @@ out:
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&fa);
 	ctlsock_quiesce(cs); /* no command of kv_cli's runs from here on */
+	kvfs_cluster_detach(cl);
 	kvfs_fs_free(fs);
 	rc = 0;
+	if (cl) {
+		rc = kvfs_cluster_stop(cl); /* raft's log holds every change: nothing to lose */
+		if (rc)
+			say(LOG_ERR, "%s: closing the node's store: %s", datadir, strerror(-rc));
+		kv = NULL;
+	}
 	if (kv) {
 		rc = kv_close(kv);
 		if (rc) {
@@ -848,16 +884,19 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &a)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");
 		free(a.fuse_opts);
+		free(a.cluster_opts);
 		return EXIT_USAGE;
 	}
 	if (a.help) {
 		usage(stdout);
 		free(a.fuse_opts);
+		free(a.cluster_opts);
 		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
 	}
 	if (a.version) {
 		printf(PROG " %s (libfuse %s)\n", KV_VERSION, fuse_pkgversion());
 		free(a.fuse_opts);
+		free(a.cluster_opts);
 		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
 	}
 	datadir = absolute(a.datadir);
@@ -913,5 +952,6 @@ out:
 	free(datadir);
 	free(mnt);
 	free(a.fuse_opts);
+	free(a.cluster_opts);
 	return status;
 }

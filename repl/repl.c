@@ -168,7 +168,7 @@ struct req {
 	int refs;                /* the waiter's and the loop's; under r->mu */
 	int done, status, absent;
 	unsigned flags;          /* repl_propose's */
-	/* REPL_QUIET and handed to raft (the loop's): where raft put it, on r->quiet */
+	/* handed to raft (the loop's): where raft put it, on r->quiet */
 	uint64_t index, term;
 	struct req *quiet_next;
 };
@@ -209,7 +209,7 @@ struct repl {
 	struct repl_stats view;   /* raft's state as of the loop's last turn */
 	int writable;             /* leader, and its store holds every entry before its term's */
 	uint64_t lead_from;       /* the loop's: the first entry of this node's leadership */
-	struct req *quiet;        /* the loop's: REPL_QUIET entries in raft's hands */
+	struct req *quiet;        /* the loop's: entries in raft's hands (REPL_QUIET or not) */
 	int worker_fds[MAX_XFER_WORKERS];
 	unsigned workers;
 };
@@ -313,14 +313,13 @@ static void req_submit(struct repl *r, struct req *q)
 		return;
 	}
 	q->buf.base = NULL; /* raft's now */
-	if (q->flags & REPL_QUIET) {
-		/* raft appended it at once: while this node leads in this term, the entry at this
-		 * index is this one (apply_cb takes it off the list before anything else can be) */
-		q->index = raft_last_index(&r->raft);
-		q->term = r->raft.current_term;
-		q->quiet_next = r->quiet;
-		r->quiet = q;
-	}
+	/* raft appended it at once: while this node leads in this term, the entry at this index
+	 * is this one (apply_cb takes it off the list before anything else can be there). Every
+	 * entry is listed: whether it is quiet is read when it is applied (flags, under mu). */
+	q->index = raft_last_index(&r->raft);
+	q->term = r->raft.current_term;
+	q->quiet_next = r->quiet;
+	r->quiet = q;
 }
 
 /* rfsm's applied: tell the caller which keys changed, unless it made the change itself. */
@@ -336,10 +335,17 @@ static void entry_applied(void *arg, uint64_t index, const void *batch, uint64_t
 
 	if (!r->o.changed)
 		return;
-	if (raft_state(&r->raft) == RAFT_LEADER)
+	if (raft_state(&r->raft) == RAFT_LEADER) {
+		int quiet = 0;
+
+		pthread_mutex_lock(&r->mu); /* flags: a waiter that timed out clears REPL_QUIET */
 		for (struct req *q = r->quiet; q; q = q->quiet_next)
 			if (q->index == index && q->term == r->raft.current_term)
-				return;
+				quiet = (q->flags & REPL_QUIET) != 0;
+		pthread_mutex_unlock(&r->mu);
+		if (quiet)
+			return;
+	}
 	if (rfsm_batch_keys(batch, len, changed_key, r))
 		note(r, "raft entry %" PRIu64 " was applied but its keys cannot be read back; what "
 		     "this node's mount cached of them may stay stale until it times out", index);
@@ -441,6 +447,8 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *
 			*absent = q->absent;
 	} else {
 		rc = -ETIMEDOUT; /* the loop still holds it: raft may yet commit it */
+		/* its caller tells whom it answers that it failed: if it lands, say so */
+		q->flags &= ~REPL_QUIET;
 	}
 	pthread_mutex_unlock(&r->mu);
 	req_put(r, q);
@@ -1034,12 +1042,14 @@ void repl_unpin(struct repl *r)
 	rfsm_unpin(r->fsm);
 }
 
-int repl_writable(struct repl *r)
+int repl_writable(struct repl *r, uint64_t *term)
 {
 	int w;
 
 	pthread_mutex_lock(&r->mu);
 	w = r->writable;
+	if (term)
+		*term = r->view.term;
 	pthread_mutex_unlock(&r->mu);
 	return w;
 }
@@ -1106,7 +1116,7 @@ int repl_stats_text(struct repl *r, char **text, size_t *len)
 	repl_stats(r, &rs);
 	LINE("node: %" PRIu64 "\n", rs.node);
 	LINE("role: %s\n", repl_role_name(rs.role));
-	LINE("writable: %s\n", repl_writable(r) ? "yes" : "no");
+	LINE("writable: %s\n", repl_writable(r, NULL) ? "yes" : "no");
 	LINE("term: %" PRIu64 "\n", rs.term);
 	if (repl_leader(r, &lid, addr, sizeof(addr)) == 0)
 		LINE("leader: %" PRIu64 " %s\n", lid, addr);

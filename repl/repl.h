@@ -18,7 +18,8 @@
 
 #define REPL_REPORT_ABSENT 0x1u /* repl_propose: say whether the first op's key was absent */
 /* repl_propose: the caller makes the change known on this node itself (the mount answers the
- * kernel), so options.changed is not called for it here; other nodes are told as always */
+ * kernel), so options.changed is not called for it here; other nodes are told as always. A
+ * proposal that returns -ETIMEDOUT (it may still land) is announced like anyone else's. */
 #define REPL_QUIET 0x2u
 
 struct repl;
@@ -110,8 +111,9 @@ struct kv *repl_pin(struct repl *r);
 void repl_unpin(struct repl *r);
 
 /* 1 when a write proposed now would be taken: this node leads and its store holds every
- * entry committed before its leadership (so what it reads to build a write is current). */
-int repl_writable(struct repl *r);
+ * entry committed before its leadership (so what it reads to build a write is current). *term
+ * (may be NULL): raft's term as of the same moment. */
+int repl_writable(struct repl *r, uint64_t *term);
 
 /* The leader as this node last heard: its ID and HOST:PORT from the cluster file. -ENOENT when
  * none is known (an election is on, or this node is cut off). */
