@@ -374,9 +374,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 	memset(a, 0, sizeof(*a));
 	kv_options_default(&a->kvo);
 	kvfs_config_default(&a->cfg);
+	/* not given yet: a node of a group has defaults of its own (kvfs_cluster_config) */
+	a->cfg.entry_timeout = a->cfg.attr_timeout = a->cfg.negative_timeout = KVFS_TIMEOUT_UNSET;
 	fuse_set_log_func(fuse_log_usage);
 	rc = fuse_opt_parse(&fa, a, kvfs_opts, option_cb);
 	fuse_opt_free_args(&fa);
+	kvfs_cluster_config(&a->cfg, kvfs_cluster_wanted(a->cluster_opts));
 	if (rc)
 		return -EINVAL;
 	if (a->help || a->version)
@@ -692,7 +695,6 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	struct kv *kv = NULL;
 	struct ctlsock *cs = NULL;
 	struct kvfs_cluster *cl = NULL;
-	struct kvfs_config cfg = a->cfg;
 	char cs_err[PATH_MAX + 100];
 	int status = EXIT_FAIL, mounted = 0, handlers = 0, rc;
 	uint64_t removed = 0;
@@ -708,13 +710,12 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 			say(LOG_ERR, "%s", cs_err);
 			goto out;
 		}
-		kvfs_cluster_config(&cfg);
 	} else if ((rc = kv_open(&kv, datadir, &kvo, &rep)) != 0) {
 		report_open_error(datadir, rc, &rep);
 		goto out;
 	}
 	report_recovery(datadir, &rep);
-	rc = kvfs_fs_new(&fs, kv, datadir, &cfg);
+	rc = kvfs_fs_new(&fs, kv, datadir, &a->cfg);
 	if (rc) {
 		say(LOG_ERR, "%s", strerror(-rc));
 		goto out;

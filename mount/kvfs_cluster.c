@@ -88,20 +88,20 @@ int kvfs_cluster_wanted(const char *opts)
 	return 0;
 }
 
-void kvfs_cluster_config(struct kvfs_config *cfg)
+void kvfs_cluster_config(struct kvfs_config *cfg, int node)
 {
 	struct kvfs_config d;
 
 	/* Another node's changes reach this kernel through notifications for the keys they name;
 	 * what no key names (a spilled directory's entries, a whole installed copy) only through
-	 * the timeouts, so they are short. */
+	 * the timeouts, so a node's are short. */
 	kvfs_config_default(&d);
-	if (cfg->entry_timeout == d.entry_timeout)
-		cfg->entry_timeout = 1;
-	if (cfg->attr_timeout == d.attr_timeout)
-		cfg->attr_timeout = 1;
-	if (cfg->negative_timeout == d.negative_timeout)
-		cfg->negative_timeout = 1;
+	if (cfg->entry_timeout == KVFS_TIMEOUT_UNSET)
+		cfg->entry_timeout = node ? 1 : d.entry_timeout;
+	if (cfg->attr_timeout == KVFS_TIMEOUT_UNSET)
+		cfg->attr_timeout = node ? 1 : d.attr_timeout;
+	if (cfg->negative_timeout == KVFS_TIMEOUT_UNSET)
+		cfg->negative_timeout = node ? 1 : d.negative_timeout;
 }
 
 /* ---- the writer ---------------------------------------------------------------------------- */

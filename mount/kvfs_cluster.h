@@ -20,9 +20,12 @@ struct kvfs_cluster;
 int kvfs_cluster_option(const char *opt, char **opts, char *err, size_t errlen);
 /* Whether opts (NULL: none) ask for a node (cluster= or node= given). */
 int kvfs_cluster_wanted(const char *opts);
-/* The cache timeouts a node's mount uses unless they were given (the defaults trust the kernel's
- * cache for a day, which only a single writer may do): 1 s. */
-void kvfs_cluster_config(struct kvfs_config *cfg);
+/* A cache timeout the options did not give (no one types this). */
+#define KVFS_TIMEOUT_UNSET (-1e300)
+/* The cache timeouts that were not given (KVFS_TIMEOUT_UNSET): for a node's mount (node 1) 1 s, else
+ * kvfs_config_default's (which trust the kernel's cache for a day: only a single writer's
+ * mount may). */
+void kvfs_cluster_config(struct kvfs_config *cfg, int node);
 
 /* Starts the node in datadir with the store options kvo: *kv is its store, for the tree. log
  * gets the operator's lines (the store's and raft's). On failure, line says why (one line). */

@@ -40,6 +40,7 @@ struct cnode {
 
 static struct {
 	char cluster[PATH_MAX + 16];
+	const char *extra_opts; /* appended to every node's -o; "" for none */
 	struct cnode n[NODES];
 } g;
 
@@ -80,8 +81,8 @@ static void node_mount(unsigned i)
 	uint64_t until = now_ms() + DEADLINE_MS;
 	pid_t pid;
 
-	snprintf(opts, sizeof(opts), "cluster=%s,node=%u,election_ms=%u", g.cluster, i + 1,
-		 ELECTION_MS);
+	snprintf(opts, sizeof(opts), "cluster=%s,node=%u,election_ms=%u%s", g.cluster, i + 1,
+		 ELECTION_MS, g.extra_opts);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -142,6 +143,7 @@ static void group_setup(void)
 	if (mt_skip_reason[0])
 		return;
 	snprintf(g.cluster, sizeof(g.cluster), "%s/cluster", mt_tmp);
+	g.extra_opts = "";
 	for (unsigned i = 0; i < NODES; i++) {
 		struct cnode *nd = &g.n[i];
 
@@ -437,6 +439,66 @@ START_TEST(restarted_node_catches_up_and_its_follower_mount_is_read_only)
 }
 END_TEST
 
+/* Waits until path on node i's mount has content want (NULL: is gone); a hang guard. */
+static void wait_file(unsigned i, const char *path, const char *want)
+{
+	uint64_t until = now_ms() + DEADLINE_MS;
+	char *got = NULL;
+
+	for (;;) {
+		int rc = tu_read_file(path, &got, NULL);
+
+		if (want ? rc == 0 && strcmp(got, want) == 0 : rc == -ENOENT)
+			break;
+		ck_assert_msg(now_ms() < until, "node %u: %s is %s, not %s", i + 1, path,
+			      rc ? strerror(-rc) : got, want ? want : "gone");
+		free(got);
+		got = NULL;
+		usleep(20000);
+	}
+	free(got);
+}
+
+/* With caches trusted for a day, only the notifications an applied entry sends can make a
+ * follower's kernel see a change it had cached: a name it saw, a name it saw missing, a file's
+ * contents and a directory's listing. */
+START_TEST(a_follower_kernel_forgets_what_the_leader_changed)
+{
+	char a[PATH_MAX * 2], b[PATH_MAX * 2], fa[PATH_MAX * 2], fb[PATH_MAX * 2];
+	char dir[PATH_MAX * 2], fdir[PATH_MAX * 2];
+	unsigned leader, f;
+	struct stat st;
+
+	NEED_MOUNT();
+	g.extra_opts = ",entry_timeout=86400,attr_timeout=86400,negative_timeout=86400";
+	start_group();
+	leader = wait_leader();
+	f = (leader + 1) % NODES;
+	snprintf(dir, sizeof(dir), "%s/d", g.n[leader].mnt);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(a, sizeof(a), "%s/d/a", g.n[leader].mnt);
+	snprintf(b, sizeof(b), "%s/d/b", g.n[leader].mnt);
+	put_file(a, "first");
+	snprintf(fa, sizeof(fa), "%s/d/a", g.n[f].mnt);
+	snprintf(fb, sizeof(fb), "%s/d/b", g.n[f].mnt);
+	snprintf(fdir, sizeof(fdir), "%s/d", g.n[f].mnt);
+	wait_file(f, fa, "first");
+	ck_assert_int_eq(stat(fb, &st), -1); /* cached as missing */
+	assert_listing(fdir, ". .. a");
+
+	put_file(a, "second, longer");     /* contents and size */
+	wait_file(f, fa, "second, longer");
+	ck_assert_int_eq(rename(a, b), 0); /* a name gone, a missing one there */
+	wait_file(f, fb, "second, longer");
+	wait_file(f, fa, NULL);
+	assert_listing(fdir, ". .. b");
+	ck_assert_int_eq(unlink(b), 0);
+	wait_file(f, fb, NULL);
+	for (unsigned i = 0; i < NODES; i++)
+		node_unmount(i);
+}
+END_TEST
+
 START_TEST(control_file_shows_raft_state)
 {
 	unsigned leader, f;
@@ -515,6 +577,7 @@ int main(void)
 	tcase_add_test(tc, fsynced_files_survive_a_leader_kill9);
 	tcase_add_test(tc, restarted_node_catches_up_and_its_follower_mount_is_read_only);
 	tcase_add_test(tc, control_file_shows_raft_state);
+	tcase_add_test(tc, a_follower_kernel_forgets_what_the_leader_changed);
 	tcase_add_test(tc, cluster_option_errors_are_usage_errors);
 	suite_add_tcase(s, tc);
 	return mt_run(s);
