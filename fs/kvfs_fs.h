@@ -77,6 +77,11 @@ void kvfs_fs_store_resume(struct kvfs_fs *fs, struct kv *kv);
  * after it stopped. */
 int kvfs_fs_remove_leftovers(struct kvfs_fs *fs, uint64_t *removed);
 
+/* Applies b as one change: through the writer when there is one, else kv_apply. *lsn (may be
+ * NULL) is set once it was applied (kv_apply's LSN; 1 through a writer), also when an error
+ * follows (kv_apply: its flush failed). For fs/'s records made outside a transaction (a spill,
+ * an orphan's deletion) as much as for kvfs_txn_commit. */
+int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t *lsn);
 /* Every change made before the call is durable: the writer's flush, else kv_flush. */
 int kvfs_fs_flush(struct kvfs_fs *fs);
 

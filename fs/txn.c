@@ -82,13 +82,10 @@ static int writer_commit(struct kvfs_txn *t)
 		if (rc)
 			return rc;
 	}
-	rc = fs->writer.apply(fs->writer.arg, t->b);
-	if (rc)
-		return rc;
-	if (t->kind == KVFS_TXN_NAMESPACE && next > fs->ino_recorded)
+	rc = kvfs_fs_apply(fs, t->b, &t->lsn);
+	if (rc == 0 && t->kind == KVFS_TXN_NAMESPACE && next > fs->ino_recorded)
 		fs->ino_recorded = next;
-	t->lsn = 1; /* applied; the writer knows no engine LSN, and callers ask only whether */
-	return 0;
+	return rc;
 }
 
 int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind)
