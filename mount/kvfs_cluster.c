@@ -198,6 +198,13 @@ int kvfs_cluster_start(struct kvfs_cluster **out, const char *datadir, const cha
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&c->mu, NULL);
+	if (kvo->read_only) {
+		/* raft writes the node's store whatever the mount does */
+		snprintf(line, linelen, "-o ro is not for a node of a group: its store takes the "
+			 "group's writes (a follower's mount refuses changes anyway)");
+		rc = -EINVAL;
+		goto fail_early;
+	}
 	c->log = log;
 	c->log_arg = log_arg;
 	repl_options_default(&ro);
@@ -235,6 +242,7 @@ int kvfs_cluster_start(struct kvfs_cluster **out, const char *datadir, const cha
 	return 0;
 fail:
 	repl_options_release(&ro);
+fail_early:
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 	return rc;

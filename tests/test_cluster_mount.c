@@ -560,6 +560,23 @@ START_TEST(cluster_option_errors_are_usage_errors)
 }
 END_TEST
 
+START_TEST(a_node_refuses_a_read_only_store)
+{
+	const char *args[] = { "-o", NULL, NULL, NULL, NULL };
+	char opts[PATH_MAX + 64], *err = NULL;
+
+	NEED_MOUNT();
+	snprintf(opts, sizeof(opts), "ro,cluster=%s,node=1", g.cluster);
+	args[1] = opts;
+	args[2] = g.n[0].dir;
+	args[3] = g.n[0].mnt;
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	ck_assert_msg(strstr(err, "-o ro is not for a node"), "kvfs said: %s", err);
+	ck_assert(!is_mounted(g.n[0].mnt));
+	free(err);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cluster_mount");
@@ -579,6 +596,7 @@ int main(void)
 	tcase_add_test(tc, control_file_shows_raft_state);
 	tcase_add_test(tc, a_follower_kernel_forgets_what_the_leader_changed);
 	tcase_add_test(tc, cluster_option_errors_are_usage_errors);
+	tcase_add_test(tc, a_node_refuses_a_read_only_store);
 	suite_add_tcase(s, tc);
 	return mt_run(s);
 }
