@@ -112,7 +112,7 @@ static int word_is(const char *w, size_t n, const char *name)
 /* The commands in buf: one per line, surrounding blanks ignored, at least one. 0 once each has
  * finished (a flush or snapshot is durable); -EINVAL for an unknown or missing command
  * (commands before it have run); else the engine's error of the command that failed. */
-static int run_commands(struct kv *kv, const char *buf, size_t len)
+static int run_commands(struct kvfs_fs *fs, const char *buf, size_t len)
 {
 	size_t pos = 0;
 	int ran = 0, rc;
@@ -129,9 +129,9 @@ static int run_commands(struct kv *kv, const char *buf, size_t len)
 		if (s == e)
 			continue;
 		if (word_is(buf + s, e - s, "flush"))
-			rc = kv_flush(kv);
+			rc = kvfs_fs_flush(fs); /* a replicated group's: on a majority */
 		else if (word_is(buf + s, e - s, "snapshot"))
-			rc = kv_snapshot(kv);
+			rc = kv_snapshot(fs->kv); /* this node's own checkpoint */
 		else
 			return -EINVAL;
 		if (rc)
@@ -143,7 +143,7 @@ static int run_commands(struct kv *kv, const char *buf, size_t len)
 
 void kvfs_control_write(fuse_req_t req, const char *buf, size_t size)
 {
-	int rc = run_commands(kvfs_fs_of(req)->kv, buf, size);
+	int rc = run_commands(kvfs_fs_of(req), buf, size);
 
 	if (rc)
 		fuse_reply_err(req, -rc);

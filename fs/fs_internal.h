@@ -112,6 +112,10 @@ struct kvfs_fs {
 	pthread_mutex_t id_mu;
 	uint64_t id_state; /* the generator of new ids (spill.c) */
 	uint64_t next_ino, ino_reserved; /* inode numbers (spill.c; ns exclusive); 0: not loaded */
+	/* kvfs_fs_set_writer's (kvfs_fs.c, txn.c): the writer, the epoch next_ino was loaded in,
+	 * and the next_ino the store records (ns exclusive) */
+	struct kvfs_writer writer;
+	uint64_t writer_epoch, ino_recorded;
 	/* device.c (atomics): the INIT request, whether the kernel offered
 	 * FUSE_HANDLE_KILLPRIV_V2, and whether we took it (then we clear set-ID bits) */
 	uint64_t init_unique;

@@ -1,5 +1,6 @@
 /* kvfs_fs.c — the kvfs_fs object: made over an open store, and freed; files without a name
- * that an earlier run left. */
+ * that an earlier run left; the writer its changes go to, and the changes another writer makes
+ * (a replicated group's, docs/REPLICATION.md "The mount"). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,4 +74,95 @@ void kvfs_fs_free(struct kvfs_fs *fs)
 int kvfs_fs_remove_leftovers(struct kvfs_fs *fs, uint64_t *removed)
 {
 	return kvfs_remove_orphans(fs, removed);
+}
+
+void kvfs_fs_set_writer(struct kvfs_fs *fs, const struct kvfs_writer *w)
+{
+	fs->writer = *w;
+	fs->writer_epoch = 0; /* the first change loads the inode counter (txn.c) */
+}
+
+int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t *lsn)
+{
+	int rc;
+
+	if (!fs->writer.apply)
+		return kv_apply(fs->kv, b, lsn);
+	rc = fs->writer.apply(fs->writer.arg, b);
+	if (rc == 0 && lsn)
+		*lsn = 1; /* applied; a writer knows no engine LSN, and callers ask only whether */
+	return rc;
+}
+
+int kvfs_fs_flush(struct kvfs_fs *fs)
+{
+	if (fs->writer.flush)
+		return fs->writer.flush(fs->writer.arg);
+	return kv_flush(fs->kv);
+}
+
+/* The directory holding key's last name, if the kernel holds it (referenced), else NULL. */
+static struct kvfs_node *parent_of(struct kvfs_fs *fs, const char *k, size_t klen)
+{
+	struct kvfs_node *dir = fs->root, *n;
+	size_t at = 0;
+
+	kvfs_node_ref(fs, dir);
+	for (;;) {
+		const char *slash = memchr(k + at, '/', klen - at);
+		size_t nlen;
+
+		if (!slash)
+			return dir;
+		nlen = (size_t)(slash - (k + at));
+		n = nlen && nlen <= KVFS_NAME_MAX ? kvfs_node_find(fs, dir, k + at, nlen) : NULL;
+		kvfs_node_unref(fs, dir);
+		if (!n)
+			return NULL;
+		dir = n;
+		at += nlen + 1;
+	}
+}
+
+void kvfs_fs_store_changed(struct kvfs_fs *fs, const void *key, size_t klen)
+{
+	const char *k = key;
+	struct kvfs_node *n;
+	uint64_t id;
+
+	klen = kvfs_node_part(k, klen); /* an attribute's key: its node's */
+	if (klen > 1 && k[klen - 1] == '/')
+		klen--; /* a prefix (a directory renamed or spilled): the directory */
+	if (klen && k[0] == '/') {
+		/* the tree's own keys: a file with several names is known by its link id; the
+		 * entries of a spilled directory (/dir/<id>/NAME) by no node we can find from the
+		 * key, so the kernel keeps them until its timeout (the mount's are short) */
+		if (kvfs_is_id_key(k, klen, KVFS_INODE_PREFIX, &id) &&
+		    (n = kvfs_node_find_link(fs, id)) != NULL) {
+			kvfs_notify_inode(fs, kvfs_ino_of(fs, n));
+			kvfs_node_unref(fs, n);
+		}
+		return;
+	}
+	kvfs_fs_key_changed(fs, k, klen);
+	n = klen ? parent_of(fs, k, klen) : NULL;
+	if (n) {
+		/* the change may have added or removed a subdirectory: count again when asked */
+		pthread_mutex_lock(&n->dir_mu);
+		n->subdirs = -1;
+		pthread_mutex_unlock(&n->dir_mu);
+		kvfs_node_unref(fs, n);
+	}
+}
+
+void kvfs_fs_store_pause(struct kvfs_fs *fs)
+{
+	pthread_rwlock_wrlock(&fs->ns);
+}
+
+void kvfs_fs_store_resume(struct kvfs_fs *fs, struct kv *kv)
+{
+	fs->kv = kv;
+	fs->writer_epoch = 0; /* the inode counter is read again from the new store */
+	pthread_rwlock_unlock(&fs->ns);
 }

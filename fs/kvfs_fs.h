@@ -38,11 +38,52 @@ void kvfs_fs_free(struct kvfs_fs *fs);
 
 const struct fuse_lowlevel_ops *kvfs_fs_operations(void);
 
+/* Where the tree's changes go. Without a writer, into the store with kv_apply and kv_flush; a
+ * node of a replicated group (mount/kvfs_cluster.c) sends them through raft instead, and its
+ * store changes only as raft applies them (docs/REPLICATION.md, "The mount"). */
+struct kvfs_writer {
+	/* Batch b, all or nothing: 0 once it is applied to the store the tree reads. -EROFS:
+	 * nothing was written (this node takes no writes now). Any other error: it may still
+	 * take effect. */
+	int (*apply)(void *arg, const struct kv_batch *b);
+	/* 0 once every change applied before the call is durable (for a group: on a majority). */
+	int (*flush)(void *arg);
+	/* 1 when a change made now would be taken, with *epoch an id of this stretch of being
+	 * writable (raft's term): an epoch that differs from the last one means another writer
+	 * may have changed the store in between. 0: changes fail with EROFS before they start. */
+	int (*writable)(void *arg, uint64_t *epoch);
+	void *arg;
+};
+/* Before kvfs_fs_serve. The tree then also keeps its inode-number counter in its own
+ * records (each change that hands out numbers records the next one), not in ranges reserved
+ * ahead, and reloads it whenever the epoch changes: numbers given out by an earlier writer are
+ * never given again. */
+void kvfs_fs_set_writer(struct kvfs_fs *fs, const struct kvfs_writer *w);
+
+/* Another writer changed key in the store (a replicated entry this node did not make): what
+ * the kernel cached of it goes (kvfs_fs_key_changed), and so does what the tree keeps in memory
+ * about its directory (the subdirectory count). A trailing '/' (a prefix) names the directory.
+ * Safe from any thread that holds none of the tree's locks. */
+void kvfs_fs_store_changed(struct kvfs_fs *fs, const void *key, size_t klen);
+/* The store is being replaced (an installed copy): kvfs_fs_store_pause holds every operation
+ * out (it waits for those in flight) until kvfs_fs_store_resume gives the new store, which must
+ * not be NULL. What the kernel cached of the old one lasts until its timeouts. */
+void kvfs_fs_store_pause(struct kvfs_fs *fs);
+void kvfs_fs_store_resume(struct kvfs_fs *fs, struct kv *kv);
+
 /* Deletes the files that were unlinked while open (or made with O_TMPFILE and never linked)
  * when the last daemon stopped: nothing can reach them any more. *removed (may be NULL) gets
  * how many. Call it once the store is open and before the tree serves requests, and again
  * after it stopped. */
 int kvfs_fs_remove_leftovers(struct kvfs_fs *fs, uint64_t *removed);
+
+/* Applies b as one change: through the writer when there is one, else kv_apply. *lsn (may be
+ * NULL) is set once it was applied (kv_apply's LSN; 1 through a writer), also when an error
+ * follows (kv_apply: its flush failed). For fs/'s records made outside a transaction (a spill,
+ * an orphan's deletion) as much as for kvfs_txn_commit. */
+int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t *lsn);
+/* Every change made before the call is durable: the writer's flush, else kv_flush. */
+int kvfs_fs_flush(struct kvfs_fs *fs);
 
 /* kv_cli changed key through the daemon (not through the kernel): the kernel drops what it
  * cached of the key's name, node and directory, or of the first missing name on its path. Safe

@@ -142,11 +142,12 @@ void kvfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 }
 
 /* Every write issued before, to any file, is durable when this returns: the log is one
- * sequence, and concurrent callers share one fdatasync (the engine's group commit). */
+ * sequence, and concurrent callers share one fdatasync (the engine's group commit). On a node of
+ * a replicated group: durable on a majority (the writer's flush). */
 void kvfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	(void)ino, (void)datasync, (void)fi;
-	fuse_reply_err(req, -kv_flush(kvfs_fs_of(req)->kv));
+	fuse_reply_err(req, -kvfs_fs_flush(kvfs_fs_of(req)));
 }
 
 /* [off, end) of a file of size bytes made a hole, into b: it reads as zeros and holds no disk

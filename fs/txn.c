@@ -1,5 +1,13 @@
 /* txn.c — the transaction every operation runs in (fs_internal.h): lock, find the node and its
- * key, read what the store holds, build one batch, apply it as one record, unlock. */
+ * key, read what the store holds, build one batch, apply it as one record, unlock.
+ *
+ * With a writer (kvfs_fs_set_writer: a node of a replicated group) a change starts only while
+ * the writer is writable, and the batch goes to the writer. Inode numbers are then not reserved
+ * a range at a time in records of their own (spill.c writes those straight to the store):
+ * each namespace change that handed out numbers carries the next one in its own batch, and the
+ * counter is loaded again from the store whenever the writer's epoch changes — a new leader
+ * holds every committed change of the earlier one before it is writable, so it goes on after
+ * the last number any committed change used. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -12,6 +20,73 @@ struct kvfs_txn_mem {
 	struct kvfs_txn_mem *next;
 	max_align_t data[];
 };
+
+/* The inode counter the store records (KVFS_INO_KEY, little-endian), 0 when none. */
+static int recorded_ino(struct kvfs_fs *fs, uint64_t *ino)
+{
+	void *v = NULL;
+	uint64_t vlen = 0;
+	int rc = kv_get(fs->kv, KVFS_INO_KEY, sizeof(KVFS_INO_KEY) - 1, &v, &vlen);
+
+	*ino = 0;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == 0 && vlen == 8)
+		for (int i = 7; i >= 0; i--)
+			*ino = *ino << 8 | ((uint8_t *)v)[i];
+	free(v);
+	return rc;
+}
+
+/* A change through the writer: refused unless it is writable; a namespace change (ns exclusive
+ * held) in a new epoch loads the inode counter. */
+static int writer_begin(struct kvfs_txn *t)
+{
+	struct kvfs_fs *fs = t->fs;
+	uint64_t epoch = 0, stored;
+	int rc;
+
+	if (!fs->writer.writable(fs->writer.arg, &epoch))
+		return -EROFS;
+	if (t->kind != KVFS_TXN_NAMESPACE || epoch == fs->writer_epoch)
+		return 0;
+	rc = recorded_ino(fs, &stored);
+	if (rc)
+		return rc;
+	/* never below a number this process gave out, even in a change that did not commit */
+	if (fs->next_ino < stored)
+		fs->next_ino = stored;
+	if (fs->next_ino < 3)
+		fs->next_ino = 3; /* 1 is the root, 2 the control file */
+	fs->ino_recorded = stored;
+	fs->ino_reserved = UINT64_MAX; /* kvfs_new_ino never writes a range of its own */
+	fs->writer_epoch = epoch;
+	return 0;
+}
+
+/* Through the writer: the batch, with the inode counter when this change used new numbers. */
+static int writer_commit(struct kvfs_txn *t)
+{
+	struct kvfs_fs *fs = t->fs;
+	uint64_t next = fs->next_ino;
+	int rc;
+
+	if (t->kind == KVFS_TXN_NAMESPACE && next > fs->ino_recorded) {
+		uint8_t *val = kvfs_txn_alloc(t, 8);
+
+		if (!val)
+			return -ENOMEM;
+		for (int i = 0; i < 8; i++)
+			val[i] = (uint8_t)(next >> (8 * i));
+		rc = kv_batch_put(t->b, KVFS_INO_KEY, sizeof(KVFS_INO_KEY) - 1, NULL, 0, val, 8);
+		if (rc)
+			return rc;
+	}
+	rc = kvfs_fs_apply(fs, t->b, &t->lsn);
+	if (rc == 0 && t->kind == KVFS_TXN_NAMESPACE && next > fs->ino_recorded)
+		fs->ino_recorded = next;
+	return rc;
+}
 
 int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind)
 {
@@ -33,6 +108,11 @@ int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum 
 		pthread_mutex_lock(&t->node->mu);
 	t->locked = 1;
 	kvfs_node_ref(fs, t->node);
+	if (fs->writer.apply && kind != KVFS_TXN_READ) {
+		rc = writer_begin(t);
+		if (rc)
+			return rc;
+	}
 	rc = kvfs_node_key(t->node, t->key, &t->klen);
 	if (rc)
 		return rc;
@@ -71,6 +151,8 @@ int kvfs_txn_commit(struct kvfs_txn *t)
 {
 	if (!t->b)
 		return 0;
+	if (t->fs->writer.apply)
+		return writer_commit(t);
 	/* lsn is set once the record is in the log and applied, even when the flush that
 	 * sync=always waits for fails afterwards */
 	return kv_apply(t->fs->kv, t->b, &t->lsn);

@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "kvcmd.h"
 #include "repl.h"
 
@@ -61,36 +63,107 @@ static int count_internal(void *arg, const void *key, size_t klen, uint64_t size
 	return 0;
 }
 
-/* Replication's STATS lines, then the store's. */
-static int run_stats(struct repl *r, struct kv *kv, FILE *out)
+/* A JSON string of s (len bytes): '"', '\\' and control bytes escaped. */
+static void json_string(FILE *out, const char *s, size_t len)
 {
-	char lines[32][KVCMD_STAT_LINE], addr[64];
-	struct repl_stats rs;
-	unsigned n = 0;
-	uint64_t lid;
+	fputc('"', out);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
 
-#define LINE(...) snprintf(lines[n++], sizeof(lines[0]), __VA_ARGS__)
-	repl_stats(r, &rs);
-	LINE("node: %" PRIu64, rs.node);
-	LINE("role: %s", repl_role_name(rs.role));
-	LINE("term: %" PRIu64, rs.term);
-	if (repl_leader(r, &lid, addr, sizeof(addr)) == 0)
-		LINE("leader: %" PRIu64 " %s", lid, addr);
-	else
-		LINE("leader: (none)");
-	LINE("last_index: %" PRIu64, rs.last_index);
-	LINE("commit_index: %" PRIu64, rs.commit_index);
-	LINE("applied_index: %" PRIu64, rs.applied_index);
-	LINE("store_applied_index: %" PRIu64, rs.store_applied);
-	LINE("snapshot_index: %" PRIu64, rs.snapshot_index);
-	LINE("raft_snapshots: %" PRIu64, rs.snapshots);
-	LINE("installs: %" PRIu64, rs.installs);
-	LINE("replayed_skipped: %" PRIu64, rs.skipped);
-	LINE("store_error: %s", rs.store_error ? strerror(-rs.store_error) : "none");
-	for (unsigned i = 0; i < rs.npeers && n < 32; i++)
-		LINE("match_index[%" PRIu64 "]: %" PRIu64, rs.peers[i].id, rs.peers[i].match_index);
-#undef LINE
-	return kvcmd_stats(out, kv, (const char(*)[KVCMD_STAT_LINE])lines, n);
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+static int is_number(const char *s, size_t len)
+{
+	if (len == 0 || len > 19 || (s[0] == '0' && len > 1))
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* "name: value" lines as one JSON object (kvcmd.c's STATS JSON does the same for a store
+ * alone): a decimal value as a number, anything else as a string. */
+static void write_json(FILE *out, const char *text, size_t len)
+{
+	int first = 1;
+
+	fputc('{', out);
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(text + pos, '\n', len - pos), *colon;
+		size_t end = nl ? (size_t)(nl - text) : len;
+
+		colon = memchr(text + pos, ':', end - pos);
+		if (colon && colon + 1 < text + end && colon[1] == ' ') {
+			const char *v = colon + 2;
+			size_t vlen = (size_t)(text + end - v);
+
+			if (!first)
+				fputc(',', out);
+			first = 0;
+			json_string(out, text + pos, (size_t)(colon - (text + pos)));
+			fputc(':', out);
+			if (is_number(v, vlen))
+				fwrite(v, 1, vlen, out);
+			else
+				json_string(out, v, vlen);
+		}
+		pos = end + 1;
+	}
+	fputs("}\n", out);
+}
+
+/* Replication's STATS lines (repl_stats_text), then the store's (the control file's): a count
+ * line and the lines, or with JSON one object of the same names and values. */
+static int run_stats(struct repl *r, struct kv *kv, const struct kvcmd *c, FILE *out)
+{
+	char *rtext = NULL, *stext = NULL;
+	size_t rlen = 0, slen = 0, lines = 0;
+	int rc = repl_stats_text(r, &rtext, &rlen);
+
+	if (rc == 0 && kv)
+		rc = kvfs_control_render(kv, &stext, &slen);
+	if (rc) {
+		free(rtext);
+		return kvcmd_reply_err(out, "%s", strerror(-rc));
+	}
+	if (c->json) {
+		char *all = malloc(rlen + slen + 1);
+
+		if (!all) {
+			free(rtext);
+			free(stext);
+			return kvcmd_reply_err(out, "%s", strerror(ENOMEM));
+		}
+		memcpy(all, rtext, rlen);
+		if (slen)
+			memcpy(all + rlen, stext, slen);
+		write_json(out, all, rlen + slen);
+		free(all);
+	} else {
+		for (size_t i = 0; i < rlen; i++)
+			lines += rtext[i] == '\n';
+		for (size_t i = 0; i < slen; i++)
+			lines += stext[i] == '\n';
+		fprintf(out, "%zu\n", lines);
+		fwrite(rtext, 1, rlen, out);
+		if (slen)
+			fwrite(stext, 1, slen, out);
+	}
+	free(rtext);
+	free(stext);
+	errno = 0;
+	if (fflush(out) == EOF || ferror(out))
+		return errno ? -errno : -EIO;
+	return KVCMD_REPLIED;
 }
 
 /* GET, LIST, SIZE, SNAP and STATS against this node's own store. */
@@ -124,7 +197,7 @@ static int run_local(struct repl *r, const struct kvcmd *c, FILE *out, int raw)
 		rc = kvcmd_snap(kv, out);
 		break;
 	default:
-		rc = run_stats(r, kv, out);
+		rc = run_stats(r, kv, c, out);
 		break;
 	}
 	repl_unpin(r);

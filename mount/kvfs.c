@@ -39,7 +39,9 @@
 #include "stdfds.h"
 #include "unmount.h"
 #include "kv.h"
+#include "kvfs_cluster.h"
 #include "kvfs_fs.h"
+#include "repl.h"
 #include "report.h"
 
 #define PROG "kvfs"
@@ -170,6 +172,7 @@ struct args {
 	struct kv_options kvo;
 	struct kvfs_config cfg;
 	char *fuse_opts; /* for libfuse, comma-separated */
+	char *cluster_opts; /* replication's (kvfs_cluster.h), comma-separated; NULL: none */
 	int user_fsname, user_subtype;
 };
 
@@ -282,6 +285,16 @@ static int option_cb(void *data, const char *arg, int key, struct fuse_args *out
 			fprintf(stderr, PROG ": unknown option %s\n", arg);
 			return -1;
 		}
+		{
+			/* a node of a replicated group: cluster=, node=, ... (sync= goes on too) */
+			char err[256] = "";
+			int ours = kvfs_cluster_option(arg, &a->cluster_opts, err, sizeof(err));
+
+			if (ours < 0)
+				fprintf(stderr, PROG ": -o %s: %s\n", arg, err);
+			if (ours)
+				return ours < 0 ? -1 : 0;
+		}
 		if (kv_option_known(arg, strcspn(arg, "="))) {
 			if (store_option(a, arg))
 				return -1;
@@ -348,6 +361,9 @@ static void usage(FILE *f)
 		size_t n;
 		const struct kv_option_desc *t = kv_option_table(&n);
 		report_options(f, "Store options (-o; also kv_cli's):", t, n);
+		t = repl_option_table(&n);
+		report_options(f, "Replication options (-o; a node of a group, docs/REPLICATION.md):",
+			       t, n);
 	}
 }
 
@@ -374,9 +390,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 	memset(a, 0, sizeof(*a));
 	kv_options_default(&a->kvo);
 	kvfs_config_default(&a->cfg);
+	/* not given yet: a node of a group has defaults of its own (kvfs_cluster_config) */
+	a->cfg.entry_timeout = a->cfg.attr_timeout = a->cfg.negative_timeout = KVFS_TIMEOUT_UNSET;
 	fuse_set_log_func(fuse_log_usage);
 	rc = fuse_opt_parse(&fa, a, kvfs_opts, option_cb);
 	fuse_opt_free_args(&fa);
+	kvfs_cluster_config(&a->cfg, kvfs_cluster_wanted(a->cluster_opts));
 	if (rc)
 		return -EINVAL;
 	if (a->help || a->version)
@@ -691,6 +710,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	struct kv_report rep;
 	struct kv *kv = NULL;
 	struct ctlsock *cs = NULL;
+	struct kvfs_cluster *cl = NULL;
 	char cs_err[PATH_MAX + 100];
 	int status = EXIT_FAIL, mounted = 0, handlers = 0, rc;
 	uint64_t removed = 0;
@@ -698,8 +718,15 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	memset(&rep, 0, sizeof(rep));
 	kvo.log = store_log;
 	kvo.progress = (struct kv_progress){ log_progress, NULL };
-	rc = kv_open(&kv, datadir, &kvo, &rep);
-	if (rc) {
+	if (kvfs_cluster_wanted(a->cluster_opts)) {
+		/* a node of a group: raft owns the store (kvfs_cluster.h), no control socket */
+		rc = kvfs_cluster_start(&cl, datadir, a->cluster_opts, &kvo, store_log, NULL, &kv,
+					cs_err, sizeof(cs_err));
+		if (rc) {
+			say(LOG_ERR, "%s", cs_err);
+			goto out;
+		}
+	} else if ((rc = kv_open(&kv, datadir, &kvo, &rep)) != 0) {
 		report_open_error(datadir, rc, &rep);
 		goto out;
 	}
@@ -709,7 +736,9 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		say(LOG_ERR, "%s", strerror(-rc));
 		goto out;
 	}
-	rc = ctlsock_start(&cs, kv, datadir, mnt, key_changed, fs, cs_err, sizeof(cs_err));
+	if (cl)
+		kvfs_cluster_attach(cl, fs);
+	rc = cl ? 0 : ctlsock_start(&cs, kv, datadir, mnt, key_changed, fs, cs_err, sizeof(cs_err));
 	if (rc == -EROFS && kvo.read_only) {
 		/* a store on a read-only disk has nowhere to put the socket, and needs none: kv_cli
 		 * opens it read-only beside the mount (readers share the lock) */
@@ -737,8 +766,9 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	handlers = 1;
 	/* Files without a name that a crash left behind (unlinked while open, O_TMPFILE):
 	 * unreachable, so deleted. Before the mount, so no request can see them. A read-only
-	 * store changes nothing: they stay, unreachable, for the next writable mount. */
-	rc = kvo.read_only ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
+	 * store changes nothing: they stay, unreachable, for the next writable mount. Nor does a
+	 * node of a group: another node's mount may hold them open (REPLICATION.md). */
+	rc = kvo.read_only || cl ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
 	if (rc) {
 		say(LOG_ERR, "%s: removing files left unlinked by a crash: %s", datadir,
 		    strerror(-rc));
@@ -768,7 +798,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		status = 0;
 	/* Files without a name the kernel never forgot (the mount went away under open
 	 * files): nothing can reach them now. A failure only leaves them to the next mount. */
-	rc = kvo.read_only ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
+	rc = kvo.read_only || cl ? 0 : kvfs_fs_remove_leftovers(fs, &removed);
 	if (rc)
 		say(LOG_WARNING, "%s: removing files unlinked while open: %s (the next mount will)",
 		    datadir, strerror(-rc));
@@ -788,8 +818,15 @@ out:
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&fa);
 	ctlsock_quiesce(cs); /* no command of kv_cli's runs from here on */
+	kvfs_cluster_detach(cl);
 	kvfs_fs_free(fs);
 	rc = 0;
+	if (cl) {
+		rc = kvfs_cluster_stop(cl); /* raft's log holds every change: nothing to lose */
+		if (rc)
+			say(LOG_ERR, "%s: closing the node's store: %s", datadir, strerror(-rc));
+		kv = NULL;
+	}
 	if (kv) {
 		rc = kv_close(kv);
 		if (rc) {
@@ -864,16 +901,19 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &a)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");
 		free(a.fuse_opts);
+		free(a.cluster_opts);
 		return EXIT_USAGE;
 	}
 	if (a.help) {
 		usage(stdout);
 		free(a.fuse_opts);
+		free(a.cluster_opts);
 		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
 	}
 	if (a.version) {
 		printf(PROG " %s (libfuse %s)\n", KV_VERSION, fuse_pkgversion());
 		free(a.fuse_opts);
+		free(a.cluster_opts);
 		return fflush(stdout) == EOF ? EXIT_USAGE : 0;
 	}
 	datadir = absolute(a.datadir);
@@ -929,5 +969,6 @@ out:
 	free(datadir);
 	free(mnt);
 	free(a.fuse_opts);
+	free(a.cluster_opts);
 	return status;
 }

@@ -146,9 +146,27 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	pthread_mutex_lock(&f->mu);
 	f->applied = index;
 	pthread_mutex_unlock(&f->mu);
+	if (f->o.applied)
+		f->o.applied(f->o.hook_arg, index, v.batch, v.len);
 	if (absent)
 		*result = &absent_marker;
 	return 0;
+}
+
+int rfsm_batch_keys(const void *batch, uint64_t len,
+		    void (*fn)(void *arg, const void *key, size_t klen), void *arg)
+{
+	struct rec_reader r;
+	struct rec_op_view op;
+	int rc = rec_reader_init(&r, batch, (size_t)len);
+
+	while (rc == 0 && (rc = rec_reader_next(&r, &op)) == 1) {
+		fn(arg, op.key, op.klen);
+		if (op.key2)
+			fn(arg, op.key2, op.klen2);
+		rc = 0;
+	}
+	return rc;
 }
 
 int rfsm_result_absent(const void *result)
@@ -268,6 +286,8 @@ static int install(struct rfsm *f, const struct manifest *m, char *err, size_t e
 		return -ESTALE;
 	}
 
+	if (f->o.swap)
+		f->o.swap(f->o.hook_arg, NULL);
 	pthread_rwlock_wrlock(&f->lock);
 	rc = kv_close(f->kv); /* its contents are superseded; a failed close loses nothing needed */
 	if (rc)
@@ -296,6 +316,8 @@ static int install(struct rfsm *f, const struct manifest *m, char *err, size_t e
 			rc = arc;
 	}
 	pthread_rwlock_unlock(&f->lock);
+	if (f->o.swap)
+		f->o.swap(f->o.hook_arg, f->kv); /* raft's thread is the only one to change it */
 	if (rc == 0) {
 		int rrc = futil_rmtree(f->incoming); /* the old store now */
 		if (rrc)

@@ -44,7 +44,21 @@ struct rfsm_options {
 	 * failed): one line at a time. NULL: stderr. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* An entry was applied to the store: its raft index and its batch (a record payload, as
+	 * rfsm_batch_keys reads it). On raft's thread, after the store has it. NULL: nobody. */
+	void (*applied)(void *arg, uint64_t index, const void *batch, uint64_t len);
+	/* An installed copy replaces the store: called with NULL before the store is closed, and
+	 * with the new store (NULL when it did not reopen) once the store's lock is released. A
+	 * caller that reads the store without rfsm_pin (the mounted tree) stops reading at the
+	 * first call and goes on with the second's. On raft's thread. NULL: nobody. */
+	void (*swap)(void *arg, struct kv *kv);
+	void *hook_arg;
 };
+
+/* Calls fn with the key of every operation of a batch's bytes (and a rename's new key or
+ * prefix): 0, or -EBADMSG when the bytes are no batch. */
+int rfsm_batch_keys(const void *batch, uint64_t len,
+		    void (*fn)(void *arg, const void *key, size_t klen), void *arg);
 
 /* Opens (creating when missing) the store in node_dir/store after finishing or undoing an
  * install a crash interrupted. rep: the store's recovery report (may be NULL). */

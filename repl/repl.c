@@ -167,6 +167,10 @@ struct req {
 	pthread_cond_t cv;
 	int refs;                /* the waiter's and the loop's; under r->mu */
 	int done, status, absent;
+	unsigned flags;          /* repl_propose's */
+	/* handed to raft (the loop's): where raft put it, on r->quiet */
+	uint64_t index, term;
+	struct req *quiet_next;
 };
 
 struct repl {
@@ -203,6 +207,9 @@ struct repl {
 	int stopping, stopped;
 	struct req *queue, *queue_tail;
 	struct repl_stats view;   /* raft's state as of the loop's last turn */
+	int writable;             /* leader, and its store holds every entry before its term's */
+	uint64_t lead_from;       /* the loop's: the first entry of this node's leadership */
+	struct req *quiet;        /* the loop's: entries in raft's hands (REPL_QUIET or not) */
 	int worker_fds[MAX_XFER_WORKERS];
 	unsigned workers;
 };
@@ -273,9 +280,20 @@ static void req_complete(struct repl *r, struct req *q, int status, int absent)
 	req_put(r, q);
 }
 
+/* On the loop: q is no longer in raft's hands. */
+static void quiet_remove(struct repl *r, struct req *q)
+{
+	for (struct req **p = &r->quiet; *p; p = &(*p)->quiet_next)
+		if (*p == q) {
+			*p = q->quiet_next;
+			return;
+		}
+}
+
 static void apply_cb(struct raft_apply *a, int status, void *result)
 {
 	struct req *q = a->data;
+	quiet_remove(q->r, q);
 	req_complete(q->r, q, raft_errno(status), status == 0 && rfsm_result_absent(result));
 }
 
@@ -295,6 +313,49 @@ static void req_submit(struct repl *r, struct req *q)
 		return;
 	}
 	q->buf.base = NULL; /* raft's now */
+	/* raft appended it at once: while this node leads in this term, the entry at this index
+	 * is this one (apply_cb takes it off the list before anything else can be there). Every
+	 * entry is listed: whether it is quiet is read when it is applied (flags, under mu). */
+	q->index = raft_last_index(&r->raft);
+	q->term = r->raft.current_term;
+	q->quiet_next = r->quiet;
+	r->quiet = q;
+}
+
+/* rfsm's applied: tell the caller which keys changed, unless it made the change itself. */
+static void changed_key(void *arg, const void *key, size_t klen)
+{
+	struct repl *r = arg;
+	r->o.changed(r->o.changed_arg, key, klen);
+}
+
+static void entry_applied(void *arg, uint64_t index, const void *batch, uint64_t len)
+{
+	struct repl *r = arg;
+
+	if (!r->o.changed)
+		return;
+	if (raft_state(&r->raft) == RAFT_LEADER) {
+		int quiet = 0;
+
+		pthread_mutex_lock(&r->mu); /* flags: a waiter that timed out clears REPL_QUIET */
+		for (struct req *q = r->quiet; q; q = q->quiet_next)
+			if (q->index == index && q->term == r->raft.current_term)
+				quiet = (q->flags & REPL_QUIET) != 0;
+		pthread_mutex_unlock(&r->mu);
+		if (quiet)
+			return;
+	}
+	if (rfsm_batch_keys(batch, len, changed_key, r))
+		note(r, "raft entry %" PRIu64 " was applied but its keys cannot be read back; what "
+		     "this node's mount cached of them may stay stale until it times out", index);
+}
+
+static void store_swap(void *arg, struct kv *kv)
+{
+	struct repl *r = arg;
+	if (r->o.swap)
+		r->o.swap(r->o.swap_arg, kv);
 }
 
 static struct req *req_new(struct repl *r, int refs)
@@ -352,6 +413,7 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *
 	q = req_new(r, 2);
 	if (!q)
 		return -ENOMEM;
+	q->flags = flags;
 	rc = entry_encode(b, flags & REPL_REPORT_ABSENT ? ENTRY_REPORT_ABSENT : 0, r->o.max_write,
 			  &q->buf.base, &q->buf.len);
 	if (rc) {
@@ -385,6 +447,8 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *
 			*absent = q->absent;
 	} else {
 		rc = -ETIMEDOUT; /* the loop still holds it: raft may yet commit it */
+		/* its caller tells whom it answers that it failed: if it lands, say so */
+		q->flags &= ~REPL_QUIET;
 	}
 	pthread_mutex_unlock(&r->mu);
 	req_put(r, q);
@@ -433,12 +497,17 @@ static void check_cb(uv_check_t *h)
 			v.peers[v.npeers].match_index = rf->leader_state.progress[i].match_index;
 			v.npeers++;
 		}
+	if (state == RAFT_LEADER && r->last_state != RAFT_LEADER && !r->closing) {
+		propose_noop(r);
+		r->lead_from = raft_last_index(rf);
+	}
 	pthread_mutex_lock(&r->mu);
 	r->view = v;
+	/* a new leader's store may not hold every committed entry yet: what a caller reads from
+	 * it to build a write (a name is free, an id unused) is only true once it does */
+	r->writable = state == RAFT_LEADER && v.applied_index >= r->lead_from;
 	pthread_mutex_unlock(&r->mu);
 
-	if (state == RAFT_LEADER && r->last_state != RAFT_LEADER && !r->closing)
-		propose_noop(r);
 	if (state == RAFT_UNAVAILABLE && r->last_state != RAFT_UNAVAILABLE && !r->closing)
 		note(r, "raft stopped on this node (%s): it takes no part in the group until it is "
 		     "restarted", raft_errmsg(rf));
@@ -916,6 +985,9 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 	fo.fetch_arg = r;
 	fo.log = r->o.log;
 	fo.log_arg = r->o.log_arg;
+	fo.applied = entry_applied;
+	fo.swap = store_swap;
+	fo.hook_arg = r;
 	rc = rfsm_open(&r->fsm, r->dir, &fo, &rep->store);
 	if (rc) {
 		rep->problem = REPL_PROBLEM_STORE;
@@ -970,6 +1042,18 @@ void repl_unpin(struct repl *r)
 	rfsm_unpin(r->fsm);
 }
 
+int repl_writable(struct repl *r, uint64_t *term)
+{
+	int w;
+
+	pthread_mutex_lock(&r->mu);
+	w = r->writable;
+	if (term)
+		*term = r->view.term;
+	pthread_mutex_unlock(&r->mu);
+	return w;
+}
+
 int repl_leader(struct repl *r, uint64_t *id, char *addr, size_t addrlen)
 {
 	const struct cluster_node *n;
@@ -1016,6 +1100,48 @@ void repl_stats(struct repl *r, struct repl_stats *st)
 	st->installs = fs.installs;
 	st->skipped = fs.skipped;
 	st->store_error = fs.error;
+}
+
+int repl_stats_text(struct repl *r, char **text, size_t *len)
+{
+	struct repl_stats rs;
+	char addr[64], *buf;
+	size_t cap = 1024 + 48 * 9, n = 0;
+	uint64_t lid;
+
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+#define LINE(...) (n += (size_t)snprintf(buf + n, cap - n, __VA_ARGS__))
+	repl_stats(r, &rs);
+	LINE("node: %" PRIu64 "\n", rs.node);
+	LINE("role: %s\n", repl_role_name(rs.role));
+	LINE("writable: %s\n", repl_writable(r, NULL) ? "yes" : "no");
+	LINE("term: %" PRIu64 "\n", rs.term);
+	if (repl_leader(r, &lid, addr, sizeof(addr)) == 0)
+		LINE("leader: %" PRIu64 " %s\n", lid, addr);
+	else
+		LINE("leader: (none)\n");
+	LINE("last_index: %" PRIu64 "\n", rs.last_index);
+	LINE("commit_index: %" PRIu64 "\n", rs.commit_index);
+	LINE("applied_index: %" PRIu64 "\n", rs.applied_index);
+	LINE("store_applied_index: %" PRIu64 "\n", rs.store_applied);
+	LINE("snapshot_index: %" PRIu64 "\n", rs.snapshot_index);
+	LINE("raft_snapshots: %" PRIu64 "\n", rs.snapshots);
+	LINE("installs: %" PRIu64 "\n", rs.installs);
+	LINE("replayed_skipped: %" PRIu64 "\n", rs.skipped);
+	LINE("store_error: %s\n", rs.store_error ? strerror(-rs.store_error) : "none");
+	for (unsigned i = 0; i < rs.npeers; i++)
+		LINE("match_index[%" PRIu64 "]: %" PRIu64 "\n", rs.peers[i].id,
+		     rs.peers[i].match_index);
+#undef LINE
+	if (n >= cap) { /* cannot happen with these widths; never hand out a cut line */
+		free(buf);
+		return -EOVERFLOW;
+	}
+	*text = buf;
+	*len = n;
+	return 0;
 }
 
 int repl_stop(struct repl *r)

@@ -17,6 +17,10 @@
 #include "kv.h"
 
 #define REPL_REPORT_ABSENT 0x1u /* repl_propose: say whether the first op's key was absent */
+/* repl_propose: the caller makes the change known on this node itself (the mount answers the
+ * kernel), so options.changed is not called for it here; other nodes are told as always. A
+ * proposal that returns -ETIMEDOUT (it may still land) is announced like anyone else's. */
+#define REPL_QUIET 0x2u
 
 struct repl;
 
@@ -39,6 +43,18 @@ struct repl_options {
 	 * Called on raft's thread; hand it to a thread of the caller's. NULL: refused. */
 	void (*client)(void *arg, int fd);
 	void *client_arg;
+	/* An entry changed key on this node's store (called for each key of each applied entry,
+	 * a rename's new name too, except for this node's own REPL_QUIET proposals). On raft's
+	 * thread, after the store has it; it must not wait for anything that waits for raft.
+	 * NULL: nobody. */
+	void (*changed)(void *arg, const void *key, size_t klen);
+	void *changed_arg;
+	/* A copy of another node's store replaces this one's: called with NULL before it is
+	 * closed, then with the new store (NULL: it did not reopen; the node stops applying). A
+	 * reader that keeps the store without repl_pin stops using it at the first call. On
+	 * raft's thread. NULL: nobody. */
+	void (*swap)(void *arg, struct kv *kv);
+	void *swap_arg;
 };
 
 void repl_options_default(struct repl_options *o);
@@ -94,6 +110,11 @@ int repl_flush(struct repl *r);
 struct kv *repl_pin(struct repl *r);
 void repl_unpin(struct repl *r);
 
+/* 1 when a write proposed now would be taken: this node leads and its store holds every
+ * entry committed before its leadership (so what it reads to build a write is current). *term
+ * (may be NULL): raft's term as of the same moment. */
+int repl_writable(struct repl *r, uint64_t *term);
+
 /* The leader as this node last heard: its ID and HOST:PORT from the cluster file. -ENOENT when
  * none is known (an election is on, or this node is cut off). */
 int repl_leader(struct repl *r, uint64_t *id, char *addr, size_t addrlen);
@@ -122,6 +143,10 @@ struct repl_stats {
 	struct repl_peer peers[9];
 };
 void repl_stats(struct repl *r, struct repl_stats *st);
+/* The same as "name: value" lines (docs/REPLICATION.md lists them), malloc'd into *text (*len
+ * bytes, NUL-terminated): kv_cli's STATS on a node and a mounted node's control file show them
+ * before the store's. 0 or -ENOMEM. */
+int repl_stats_text(struct repl *r, char **text, size_t *len);
 
 /* Stops raft (a leader first hands leadership to a follower, waiting at most an election
  * timeout), waits for transfers in progress, closes the store: its result. */

@@ -809,7 +809,8 @@ static void ugroup_start_node(struct ugroup *u, unsigned i)
 	ck_assert_msg(rc == 0, "node %u did not start: %d %s", i + 1, rep.problem, rep.detail);
 }
 
-static void ugroup_init(struct ugroup *u, unsigned snapshot_entries)
+/* The group's directory, cluster file and options, nodes not started. */
+static void ugroup_prepare(struct ugroup *u, unsigned snapshot_entries)
 {
 	char text[256] = "";
 	memset(u, 0, sizeof(*u));
@@ -829,6 +830,11 @@ static void ugroup_init(struct ugroup *u, unsigned snapshot_entries)
 		if (snapshot_entries)
 			u->o[i].snapshot_entries = snapshot_entries;
 	}
+}
+
+static void ugroup_init(struct ugroup *u, unsigned snapshot_entries)
+{
+	ugroup_prepare(u, snapshot_entries);
 	for (unsigned i = 0; i < N; i++)
 		ugroup_start_node(u, i);
 }
@@ -958,6 +964,127 @@ START_TEST(a_follower_refuses_writes_and_names_the_leader)
 	ck_assert_uint_eq(id, l + 1);
 	ck_assert_ptr_nonnull(strstr(addr, "127.0.0.1:"));
 	ugroup_stop(&u);
+}
+END_TEST
+
+/* What options.changed heard on one node (raft's thread calls it). */
+struct heard {
+	pthread_mutex_t mu;
+	char keys[512];
+};
+
+static void hear(void *arg, const void *key, size_t klen)
+{
+	struct heard *h = arg;
+	size_t have;
+	pthread_mutex_lock(&h->mu);
+	have = strlen(h->keys);
+	if (have + klen + 2 < sizeof(h->keys)) {
+		memcpy(h->keys + have, key, klen);
+		memcpy(h->keys + have + klen, " ", 2);
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+static int heard_key(struct heard *h, const char *key)
+{
+	char word[64], hay[600];
+	snprintf(word, sizeof(word), " %s ", key);
+	pthread_mutex_lock(&h->mu);
+	snprintf(hay, sizeof(hay), " %s", h->keys);
+	pthread_mutex_unlock(&h->mu);
+	return strstr(hay, word) != NULL;
+}
+
+START_TEST(others_entries_name_their_keys_and_quiet_ones_stay_quiet_where_proposed)
+{
+	struct ugroup u;
+	struct heard h[N];
+	struct kv_batch *b;
+	ugroup_prepare(&u, 0);
+	for (unsigned i = 0; i < N; i++) {
+		pthread_mutex_init(&h[i].mu, NULL);
+		h[i].keys[0] = '\0';
+		u.o[i].changed = hear;
+		u.o[i].changed_arg = &h[i];
+	}
+	for (unsigned i = 0; i < N; i++)
+		ugroup_start_node(&u, i);
+	unsigned l = ugroup_leader(&u);
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "quiet", 5, NULL, 0, "q", 1), 0);
+	ck_assert_int_eq(kv_batch_rename(b, "quiet", 5, "moved", 5), 0);
+	ck_assert_int_eq(repl_propose(u.r[l], b, REPL_QUIET, NULL), 0);
+	kv_batch_free(b);
+	ck_assert_int_eq(uput(&u, l, "loud", "v"), 0);
+	/* entries apply in order: once a node heard of the second, it dealt with the first */
+	for (unsigned i = 0; i < N; i++) {
+		uint64_t until = now_ms() + DEADLINE_MS;
+		while (!heard_key(&h[i], "loud"))
+			ck_assert_msg(now_ms() < until, "node %u never heard of loud: \"%s\"", i + 1,
+				      h[i].keys);
+		if (i == l) {
+			ck_assert_msg(!heard_key(&h[i], "quiet") && !heard_key(&h[i], "moved"),
+				      "the proposer heard its quiet entry: \"%s\"", h[i].keys);
+		} else {
+			ck_assert_msg(heard_key(&h[i], "quiet") && heard_key(&h[i], "moved"),
+				      "node %u missed a key of the quiet entry: \"%s\"", i + 1,
+				      h[i].keys);
+		}
+	}
+	ugroup_stop(&u);
+	for (unsigned i = 0; i < N; i++)
+		pthread_mutex_destroy(&h[i].mu);
+}
+END_TEST
+
+START_TEST(only_a_leader_is_writable_and_says_its_term)
+{
+	struct ugroup u;
+	struct repl_stats st;
+	uint64_t term = 0;
+	ugroup_init(&u, 0);
+	unsigned l = ugroup_leader(&u);
+	uint64_t until = now_ms() + DEADLINE_MS;
+	/* writable once it applied its own first entry: a hang guard, not a timing check */
+	while (!repl_writable(u.r[l], &term))
+		ck_assert_msg(now_ms() < until, "the leader never became writable");
+	repl_stats(u.r[l], &st);
+	ck_assert_uint_eq(term, st.term);
+	for (unsigned i = 0; i < N; i++)
+		if (i != l)
+			ck_assert_int_eq(repl_writable(u.r[i], NULL), 0);
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* kv_cli's STATS JSON on a node: one line, one object, raft's names and the store's. */
+START_TEST(stats_json_on_a_node_is_one_object_with_raft_and_store_names)
+{
+	char root[256], cluster[512], dir[512], line[64], *out = NULL, *err = NULL;
+	const char *cli = getenv("KV_CLI");
+	int status = 0;
+	ck_assert_msg(cli && cli[0], "KV_CLI must name kv_cli");
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(cluster, sizeof(cluster), "%s/cluster", root);
+	snprintf(dir, sizeof(dir), "%s/node1", root);
+	snprintf(line, sizeof(line), "1 127.0.0.1:%u\n", free_port());
+	ck_assert_int_eq(tu_write_file(cluster, line, strlen(line)), 0);
+	char opts[600];
+	snprintf(opts, sizeof(opts), "cluster=%s,node=1", cluster);
+	const char *argv[] = { cli, "-o", opts, dir, NULL };
+	ck_assert_int_eq(tu_run(argv, "STATS JSON\n", &out, &err, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kv_cli: %s", err);
+	ck_assert_msg(out[0] == '{' && strchr(out, '\n') && strchr(out, '\n')[1] == '\0' &&
+		      strchr(out, '\n')[-1] == '}', "not one object on one line: %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "{\"node\":1,\"role\":\""));
+	ck_assert_ptr_nonnull(strstr(out, ",\"term\":"));
+	ck_assert_ptr_nonnull(strstr(out, ",\"commit_index\":"));
+	ck_assert_ptr_nonnull(strstr(out, ",\"applied_index\":"));
+	ck_assert_ptr_nonnull(strstr(out, ",\"keys\":")); /* the store's, after raft's */
+	free(out);
+	free(err);
+	ck_assert_int_eq(tu_rmrf(root), 0);
 }
 END_TEST
 
@@ -1579,6 +1706,9 @@ int main(void)
 	tcase_add_test(tu, a_node_whose_data_is_wiped_rejoins_with_a_copy_of_the_store);
 	tcase_add_test(tu, a_node_refuses_a_directory_that_is_no_node);
 	tcase_add_test(tu, options_split_between_replication_and_the_store);
+	tcase_add_test(tu, others_entries_name_their_keys_and_quiet_ones_stay_quiet_where_proposed);
+	tcase_add_test(tu, only_a_leader_is_writable_and_says_its_term);
+	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
