@@ -154,7 +154,7 @@ static int spill_key(struct kvfs_fs *fs, const char *key, size_t klen, struct kv
 	if (rc == 0)
 		rc = kvfs_batch_meta(b, key, klen, &st);
 	if (rc == 0)
-		rc = kv_apply(fs->kv, b, &lsn);
+		rc = kvfs_fs_apply(fs, b, &lsn);
 	kv_batch_free(b);
 	if (lsn && node) {
 		/* applied (even if its flush failed): the entries are there now */
@@ -331,7 +331,7 @@ int kvfs_remove_orphans(struct kvfs_fs *fs, uint64_t *removed)
 				count++; /* a file, not one of its attributes */
 		}
 		if (!rc)
-			rc = kv_apply(fs->kv, b, NULL);
+			rc = kvfs_fs_apply(fs, b, NULL);
 		kv_batch_free(b);
 		if (rc)
 			break;
@@ -353,7 +353,7 @@ void kvfs_orphan_delete(struct kvfs_fs *fs, uint64_t id)
 	if (!rc)
 		rc = kvfs_batch_delete(fs, b, key, klen, &m);
 	if (!rc)
-		rc = kv_apply(fs->kv, b, NULL);
+		rc = kvfs_fs_apply(fs, b, NULL);
 	kv_batch_free(b);
 	if (rc)
 		fuse_log(FUSE_LOG_ERR, "deleting %s, a file without a name the kernel no longer holds: "
