@@ -118,7 +118,12 @@ END_TEST
 /* ---- a full disk smaller than a segment ----
  * Real disk: tests/attack3/fulldisk.sh (a 48 MiB ext4, kvfs with default options: 34 files of
  * 1 MiB fsync'd until ENOSPC; every other one deleted, 17 MiB; the next 1 MiB file fails with
- * ENOSPC, and so does every later one, even creating an empty file, checkpoints or not). */
+ * ENOSPC, and so does every later one, even creating an empty file, checkpoints or not).
+ * Not only small disks: SIZE=400M fulldisk.sh, 64 MiB segments, 356 files of 1 MiB, every other
+ * one deleted (178 MiB): 3 MiB more went in, then ENOSPC; 78 of 1,068 overwrites of 1 MiB then
+ * failed with ENOSPC while the live data was 190 MB of the 400 MB disk. A segment exactly half
+ * live is never a victim (engine/cleaner.c:160, live * 2 < size) and a full disk's cleaner
+ * moves at most half the space reserve (engine/store.c:953), less than one such segment holds. */
 
 START_TEST(deleting_half_the_data_of_one_big_segment_on_a_full_disk_makes_room)
 {

@@ -38,6 +38,10 @@ def script(ops, flush_end=False):
     s = "".join(f"PUT {k} {v}\n" if o == "PUT" else f"DEL {k}\n" for o, k, v in ops)
     return s + ("FLUSH\n" if flush_end else "")
 
+def failed_ops(out, ops):
+    lines = out.split("\n")
+    return [i for i in range(min(len(ops), len(lines) - 1)) if lines[i].startswith("ERR")]
+
 def acked(out, ops):
     """index of the last op whose reply came back (sync=always: it is durable), -1 if none"""
     lines = out.split("\n")
@@ -45,15 +49,19 @@ def acked(out, ops):
     for i, _ in enumerate(ops):
         if i < len(lines) - 1 and lines[i] in ("OK", "(nil)"):
             last = i
+        elif i < len(lines) - 1 and lines[i].startswith("ERR"):
+            continue  # a failed write; the ones after it may still be acknowledged
         else:
             break
     return last
 
-def states(ops, base=None):
+def states(ops, base=None, skip=()):
     st = dict(base or {})
     yield -1, dict(st)
     for i, (o, k, v) in enumerate(ops):
-        if o == "PUT":
+        if i in skip:
+            pass
+        elif o == "PUT":
             st[k] = v
         else:
             st.pop(k, None)
@@ -67,9 +75,17 @@ def read_state(d, keys):
     vals = p.stdout.decode().split("\n")[:len(keys)]
     return {k: v for k, v in zip(keys, vals) if v != "(nil)"}, p.stderr.decode(errors="replace")
 
-def prefix_of(state, ops, base, need):
-    """the prefix lengths (op index) whose state equals state, at least need"""
-    return [i for i, st in states(ops, base) if st == state and i >= need]
+def prefix_of(state, ops, base, need, failed=()):
+    """the prefix lengths (op index) whose state equals state, at least need; each failed op
+    (an ERR reply) may be in it or not"""
+    import itertools
+    failed = list(failed)[:10]
+    for r in range(len(failed) + 1):
+        for skip in itertools.combinations(failed, r):
+            got = [i for i, st in states(ops, base, set(skip)) if st == state and i >= need]
+            if got:
+                return got
+    return []
 
 def sh(*a):
     subprocess.run(a, check=True, capture_output=True)
@@ -90,16 +106,29 @@ def one(n, tmpl, work):
         keys1 = sorted({k for _, k, _ in ops1})
         st, err = read_state(d, keys1)
         if st is None:
-            return f"life 2 cannot open after {CALL} {MODE} #{n} (acked {a1}): {err.strip()}"
-        pre = prefix_of(st, ops1, None, a1)
+            keep = f"/tmp/clean_crash-fail-{CALL}-{MODE}-{n}"
+            shutil.copytree(d, keep + ".store", dirs_exist_ok=True)
+            open(keep + ".out", "w").write(p.stdout.decode(errors="replace") + "\n--stderr--\n" + p.stderr.decode(errors="replace"))
+            return f"life 2 cannot open after {CALL} {MODE} #{n} (acked {a1}): {err.strip()}; kept in {keep}.store"
+        f1 = failed_ops(p.stdout.decode(errors="replace"), ops1)
+        pre = prefix_of(st, ops1, None, a1, f1)
         if not pre:
-            return f"after {CALL} {MODE} #{n}: recovered state is no prefix holding op {a1}"
-        base = [s for i, s in states(ops1) if i == pre[0]][0]
+            keep = f"/tmp/clean_crash-fail-{CALL}-{MODE}-{n}"
+            shutil.copytree(d, keep + ".store", dirs_exist_ok=True)
+            open(keep + ".out", "w").write(p.stdout.decode(errors="replace") + "\n--stderr--\n" + p.stderr.decode(errors="replace"))
+            near = min((sum(1 for k in set(s) | set(st) if s.get(k) != st.get(k)), i) for i, s in states(ops1))
+            ns = [s for i, s in states(ops1) if i == near[1]][0]
+            diff = [f"{k}: has {(st.get(k) or 'none')[:16]} want {(ns.get(k) or 'none')[:16]}"
+                    for k in sorted(set(ns) | set(st)) if ns.get(k) != st.get(k)]
+            return (f"after {CALL} {MODE} #{n}: recovered state is no prefix holding op {a1}; nearest "
+                    f"prefix {near[1]} differs in {diff[:6]}; store kept in {keep}.store")
+        base = st  # what life 2 starts from
         ops2 = workload(SEED + 1, "b", 120)
         p2 = subprocess.run([KV, "-o", OPTS, d], input=script(ops2, True).encode(),
                             capture_output=True, timeout=600)
         out2 = p2.stdout.decode(errors="replace")
         a2 = len(ops2) - 1 if out2.split("\n")[len(ops2)] == "OK" else acked(out2, ops2)
+        f2 = failed_ops(out2, ops2)
         # the power cut: the image as the disk holds it, the page cache of m1 lost
         sh("cp", "--sparse=always", img, cimg)
     finally:
@@ -110,7 +139,7 @@ def one(n, tmpl, work):
         st2, err2 = read_state(f"{m2}/s", keys)
         if st2 is None:
             return f"after {CALL} {MODE} #{n}, recovery, FLUSH, power cut: cannot open: {err2.strip()}"
-        ok = prefix_of(st2, ops2, base, a2)
+        ok = prefix_of(st2, ops2, base, a2, f2)
         if not ok:
             return (f"after {CALL} {MODE} #{n} (life 1 acked {a1}), life 2 acked {a2}, power cut: "
                     f"no prefix; keys lost: {sorted(set(base) - set(st2))[:5]}")

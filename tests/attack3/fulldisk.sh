@@ -2,10 +2,10 @@
 # A full disk under a kvfs mount while the cleaner runs: fill a 48 MiB ext4 with fsync'd files
 # until ENOSPC, delete half, fill again (deletes must make room), overwrite in place, then
 # kill -9 the daemon and remount: every file whose last fsync returned 0 must read back whole.
-# usage: fulldisk.sh BUILD_DIR   (root; loop device)
+# usage: [SIZE=48M] fulldisk.sh BUILD_DIR   (root; loop device)
 set -u
 B=$(realpath "$1"); W=$(mktemp -d /tmp/fulldisk.XXXX); cd "$W"
-truncate -s 48M disk.img && mkfs.ext4 -q -F disk.img && mkdir lo mnt && mount -o loop disk.img lo
+truncate -s "${SIZE:-48M}" disk.img && mkfs.ext4 -q -F disk.img && mkdir lo mnt && mount -o loop disk.img lo
 "$B/kvfs" lo/s mnt || exit 1
 python3 - "$W" <<'PY'
 import os, sys, hashlib, json, errno
