@@ -97,6 +97,10 @@ def one(n, tmpl, work):
     shutil.copyfile(tmpl, img)
     sh("mount", "-o", "loop", img, m1)
     d = f"{m1}/s"
+    if sorted(os.listdir(m1)) != ["lost+found"]:
+        # loop devices are shared with everyone on this machine: not the fresh image we made
+        sh("umount", m1)
+        return f"HARNESS: {m1} is not the fresh image just made: {sorted(os.listdir(m1))}"
     try:
         ops1 = workload(SEED, "a", 400)
         inj = f"inject={CALL}:" + ("signal=SIGKILL" if MODE == "kill" else "error=EIO") + f":when={n}"

@@ -80,6 +80,9 @@ def one(n, tmpl, work):
     for d in (lo, lo2, M): os.makedirs(d, exist_ok=True)
     shutil.copyfile(tmpl, img)
     sh("mount", "-o", "loop", img, lo)
+    if sorted(os.listdir(lo)) != ["lost+found"]:
+        sh("umount", lo)
+        return f"HARNESS: {lo} is not the fresh image just made"
     try:
         inj = f"inject={CALL}:" + ("signal=SIGKILL" if MODE == "kill" else "error=EIO") + f":when={n}"
         d = subprocess.Popen(["strace", "-f", "-o", "/dev/null", "-e", inj, f"{B}/kvfs", "-f", "-o", OPTS,
