@@ -2,7 +2,8 @@
  * full disk, media damage, the mount end to end) found. Each test is the smallest deterministic
  * reproduction of one finding on the simulated disk (tests/faultio.h) and states what the
  * contract (docs/DURABILITY.md, issue 11) promises; each FAILS until the engine is fixed, so the
- * suite is 'attack3', outside the default run (`meson test -C build --setup attack3 --suite attack3`).
+ * suite is 'attack3', outside the default run
+ * (`meson test -C build --setup attack3 --suite attack3`).
  * Reproductions on real processes, loop-mounted ext4 and kvfs mounts are the scripts in
  * tests/attack3/ (each test's comment names its script). */
 #include <check.h>
