@@ -6,7 +6,7 @@ mount dies; a second daemon recovers (page cache kept), every acknowledged save 
 more saves; then a power cut (the loop image copied while mounted): every save acknowledged in
 either life must be there, whole.
 usage: mount_crash.py BUILD SYSCALL kill|eio N_FROM N_TO [STEP [SEED]]"""
-import os, random, shutil, subprocess, sys, tempfile, time, hashlib, json
+import os, random, shutil, signal, subprocess, sys, tempfile, time, hashlib, json
 B, CALL, MODE, NF, NT = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 STEP = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 SEED = int(sys.argv[7]) if len(sys.argv) > 7 else 1
@@ -123,7 +123,16 @@ def one(n, tmpl, work):
         if e2:
             sh(f"{B}/kvfs", "--unmount", M, check=False)
             return f"#{n}: life 2 save failed: {e2}"
-        sh("cp", "--sparse=always", img, cimg)   # the power cut
+        # the power cut: the image as the disk holds it. cp is no snapshot: the daemon is
+        # stopped while it copies, or a checkpoint written by the background during the copy
+        # is read half before and half after (a state no power cut makes: the first run of
+        # this script "found" a zeroed checkpoint that way)
+        pid = int(open(f"{M}/.kvfs").read().split("pid: ")[1].split()[0])
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            sh("cp", "--sparse=always", img, cimg)
+        finally:
+            os.kill(pid, signal.SIGCONT)
         sh(f"{B}/kvfs", "--unmount", M, check=False)
     finally:
         sh("umount", lo, check=False)
@@ -131,7 +140,9 @@ def one(n, tmpl, work):
     try:
         r = sh(f"{B}/kvfs", f"{lo2}/s", M, check=False)
         if r.returncode:
-            return f"#{n}: after the power cut cannot mount: {r.stderr.decode().strip()}"
+            keep = f"/tmp/mount_crash-fail-{CALL}-{MODE}-{n}-{os.getpid()}"
+            shutil.copytree(f"{lo2}/s", keep + ".store", dirs_exist_ok=True)
+            return f"#{n}: after the power cut cannot mount: {r.stderr.decode().strip()}; kept in {keep}.store"
         bad = verify(M, acked2, "power cut")
         sh(f"{B}/kvfs", "--unmount", M, check=False)
         return f"#{n}: after the power cut: {bad[:4]}" if bad else None
