@@ -550,6 +550,79 @@ START_TEST(stats_name_the_daemon_and_count_commands_after_the_stores_lines)
 }
 END_TEST
 
+/* The number after "\nname: " in text (a statistics text), which must be there. */
+static uint64_t stat_in(const char *text, const char *name)
+{
+	char want[128], *end;
+	const char *p;
+	uint64_t v;
+
+	snprintf(want, sizeof(want), "\n%s: ", name);
+	p = strstr(text, want);
+	ck_assert_msg(p, "no '%s' line in: %.400s", name, text);
+	p += strlen(want);
+	v = strtoull(p, &end, 10);
+	ck_assert_msg(end != p && *end == '\n', "'%s' is not a number", name);
+	return v;
+}
+
+START_TEST(fuse_operations_are_counted_with_their_latencies_in_the_control_file_and_the_json)
+{
+	NEED_MOUNT();
+	const char *json[] = { mt_data, "STATS", "JSON", NULL };
+	/* the JSON parses, and its fuse_ numbers are those of the same names in text form */
+	const char *check[] = { "python3", "-c",
+		"import json, sys\n"
+		"d = json.load(sys.stdin)\n"
+		"n = [k for k in d if k.startswith('fuse_')]\n"
+		"assert len(n) >= 4 * 29, len(n)\n"
+		"assert all(isinstance(d[k], int) for k in n)\n"
+		"assert d['fuse_mkdir_count'] >= 3, d['fuse_mkdir_count']\n"
+		"assert d['pid'] > 0 and d['mountpoint'] and d['uptime_s'] >= 0\n"
+		"print('ok')\n", NULL };
+	char *before, *after, *out = NULL, *err = NULL, *res = NULL;
+	char path[PATH_MAX + 32];
+	int status = 0;
+
+	mount_store(NULL);
+	before = get_file(in_mnt(".kvfs"));
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/d%d", mt_mnt, i);
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+		snprintf(path, sizeof(path), "%s/d%d/f", mt_mnt, i);
+		put_file(path, "some bytes");
+		free(get_file(path));
+	}
+	after = get_file(in_mnt(".kvfs"));
+	/* each mkdir(2) and creat(2) is one request; every file was written at least once */
+	ck_assert_uint_eq(stat_in(after, "fuse_mkdir_count"), stat_in(before, "fuse_mkdir_count") + 3);
+	ck_assert_uint_eq(stat_in(after, "fuse_create_count"),
+			  stat_in(before, "fuse_create_count") + 3);
+	ck_assert_uint_ge(stat_in(after, "fuse_write_count"), stat_in(before, "fuse_write_count") + 3);
+	ck_assert_uint_gt(stat_in(after, "fuse_lookup_count"), stat_in(before, "fuse_lookup_count"));
+	/* latencies: measured (a request takes some time), and the slowest bounds the others */
+	ck_assert_uint_gt(stat_in(after, "fuse_mkdir_max_ns"), 0);
+	ck_assert_uint_le(stat_in(after, "fuse_mkdir_mean_ns"), stat_in(after, "fuse_mkdir_max_ns"));
+	ck_assert_uint_gt(stat_in(after, "fuse_mkdir_p99_ns"), 0);
+	ck_assert_uint_le(stat_in(after, "fuse_mkdir_p99_ns"), stat_in(after, "fuse_mkdir_max_ns"));
+	/* an operation never served says so with zeros */
+	ck_assert_uint_eq(stat_in(after, "fuse_fallocate_count"), 0);
+	ck_assert_uint_eq(stat_in(after, "fuse_fallocate_p99_ns"), 0);
+	/* the daemon's lines come before, the operations' after */
+	ck_assert(strstr(after, "\nuptime_s: ") < strstr(after, "\nfuse_lookup_count: "));
+	ck_assert_int_eq(cli_run(json, NULL, &out, NULL), 0);
+	ck_assert_int_eq(tu_run(check, out, &res, &err, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strcmp(res, "ok\n") == 0,
+		      "the JSON did not parse as expected: %s\n%s", err, out);
+	free(before);
+	free(after);
+	free(out);
+	free(err);
+	free(res);
+	unmount_store();
+}
+END_TEST
+
 START_TEST(stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines)
 {
 	NEED_MOUNT();
@@ -562,6 +635,7 @@ START_TEST(stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines)
 	ck_assert_int_eq(atoi(out), count_lines(p + 1));
 	ck_assert_ptr_nonnull(strstr(out, "\nkeys: 0\n"));
 	ck_assert_ptr_null(strstr(out, "\npid: "));
+	ck_assert_ptr_null(strstr(out, "\nfuse_"));
 	free(out);
 }
 END_TEST
@@ -675,6 +749,7 @@ int main(void)
 	tcase_add_test(unmount, unmount_of_a_busy_mount_says_so_and_leaves_it_mounted);
 	tcase_add_test(unmount, unmount_of_a_directory_that_is_no_kvfs_mount_fails_with_a_reason);
 	tcase_add_test(stats, stats_name_the_daemon_and_count_commands_after_the_stores_lines);
+	tcase_add_test(stats, fuse_operations_are_counted_with_their_latencies_in_the_control_file_and_the_json);
 	tcase_add_test(stats, stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines);
 	tcase_add_test(stats, stats_takes_nothing_or_the_word_json);
 	tcase_add_test(notify, the_daemon_tells_systemd_of_recovery_ready_and_stopping);
