@@ -35,6 +35,7 @@
 
 #include "ctlsock.h"
 #include "hugepages.h"
+#include "lockwait.h"
 #include "sdnotify.h"
 #include "stdfds.h"
 #include "unmount.h"
@@ -665,6 +666,12 @@ static void key_changed(void *arg, const void *key, size_t klen)
 	kvfs_fs_key_changed(arg, key, klen);
 }
 
+static void lockwait_line(void *arg, const char *line)
+{
+	(void)arg;
+	say(LOG_NOTICE, "%s", line);
+}
+
 /* Open, mount, serve, close. Returns the exit status. */
 static int serve(const struct args *a, const char *datadir, const char *mnt)
 {
@@ -682,9 +689,15 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	memset(&rep, 0, sizeof(rep));
 	kvo.log = store_log;
 	kvo.progress = sdn_progress;
-	rc = kv_open(&kv, datadir, &kvo, &rep);
+	/* a daemon of this store still closing it (unmounted a moment ago) is waited for; main
+	 * checked the bound */
+	struct lockwait lw = { .say = lockwait_line };
+	if (lockwait_bound(&lw.seconds, cs_err, sizeof(cs_err)))
+		lw.seconds = LOCKWAIT_DEFAULT_S;
+	rc = lockwait_open(&lw, &kv, datadir, &kvo, &rep);
 	if (rc) {
-		report_open_error(datadir, rc, &rep);
+		if (!lw.gave_up)
+			report_open_error(datadir, rc, &rep);
 		goto out;
 	}
 	report_recovery(datadir, &rep);
@@ -836,8 +849,9 @@ static int wait_for_child(int fd, pid_t child)
 int main(int argc, char **argv)
 {
 	struct args a;
-	char *datadir = NULL, *mnt = NULL;
+	char *datadir = NULL, *mnt = NULL, lock_wait_err[256];
 	int status = EXIT_FAIL, pfd[2];
+	unsigned lock_wait;
 	pid_t pid;
 
 	if (stdfds_ensure() != 0)
@@ -867,6 +881,11 @@ int main(int argc, char **argv)
 	}
 	if (check_fuse_options(&a, datadir)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (lockwait_bound(&lock_wait, lock_wait_err, sizeof(lock_wait_err))) {
+		fprintf(stderr, PROG ": %s\n", lock_wait_err);
 		status = EXIT_USAGE;
 		goto out;
 	}

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -502,6 +504,117 @@ START_TEST(unmount_of_a_directory_that_is_no_kvfs_mount_fails_with_a_reason)
 }
 END_TEST
 
+/* ---- a mount waits for the previous daemon to close the store --------------------------- */
+
+/* A stand-in for a daemon still closing the store: a child calling itself "kvfs" holding
+ * DATADIR/LOCK with its pid written in, as the engine leaves it, until it gets SIGUSR1. */
+static pid_t hold_lock_as_closing_daemon(void)
+{
+	char path[PATH_MAX + 32], c;
+	int p[2];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/LOCK", mt_data);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		sigset_t set;
+		char buf[32];
+		int sig, fd, n;
+
+		alarm(600); /* a test that failed leaves no holder behind for long */
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		fd = open(path, O_RDWR | O_CREAT, 0600);
+		n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(fd, 0) < 0 ||
+		    pwrite(fd, buf, (size_t)n, 0) != n || prctl(PR_SET_NAME, "kvfs", 0, 0, 0) < 0 ||
+		    write(p[1], "h", 1) != 1)
+			_exit(1);
+		sigwait(&set, &sig);
+		_exit(0);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+START_TEST(a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_data, "PUT", "k", "before", NULL };
+	const char *argv[] = { mt_kvfs, mt_data, mt_mnt, NULL };
+	char line[PATH_MAX + 256], want[PATH_MAX + 128], *out = NULL;
+	int e[2], status;
+	pid_t holder, kvfs;
+
+	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
+	free(out);
+	holder = hold_lock_as_closing_daemon();
+	setenv("KVFS_LOCK_WAIT", "3600", 1); /* the release below, not the bound, ends the wait */
+	ck_assert_int_eq(pipe(e), 0);
+	kvfs = fork();
+	ck_assert_int_ge(kvfs, 0);
+	if (kvfs == 0) {
+		if (dup2(e[1], 2) < 0)
+			_exit(127);
+		close(e[0]);
+		close(e[1]); /* the daemon must not keep the pipe open past the start-up */
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(e[1]);
+	ck_assert_int_gt(tu_read_line(e[0], line, sizeof(line), 120000), 0); /* a hang guard */
+	snprintf(want, sizeof(want), "kvfs: %s: waiting for process %ld to finish closing the store",
+		 mt_data, (long)holder);
+	ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "said: %s", line);
+	ck_assert(!is_mounted(mt_mnt));
+	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
+	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+	/* it mounts, saying nothing more, and exits 0 once the mount is ready */
+	ck_assert_int_eq(tu_read_line(e[0], line, sizeof(line), 120000), -ENODATA);
+	close(e[0]);
+	ck_assert_int_eq(waitpid(kvfs, &status, 0), kvfs);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kvfs: status %#x", status);
+	ck_assert(is_mounted(mt_mnt));
+	mt_daemon_pid = lock_pid(mt_data);
+	assert_file(in_mnt("k"), "before");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_mount_gives_up_waiting_at_the_bound_and_mounts_nothing)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_data, "PUT", "k", "v", NULL };
+	const char *args[] = { mt_data, mt_mnt, NULL };
+	char want[128], *out = NULL, *err = NULL;
+	int status;
+	pid_t holder;
+
+	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
+	free(out);
+	holder = hold_lock_as_closing_daemon(); /* never lets go while kvfs waits */
+	setenv("KVFS_LOCK_WAIT", "1", 1);
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	snprintf(want, sizeof(want), "store is still locked by process %ld (", (long)holder);
+	ck_assert_msg(strstr(err, "waiting for process") && strstr(err, want) &&
+		      strstr(err, "after waiting 1 s"), "said: %s", err);
+	ck_assert(!is_mounted(mt_mnt));
+	free(err);
+	setenv("KVFS_LOCK_WAIT", "-1", 1);
+	ck_assert_int_eq(run_kvfs(args, &err), 2);
+	ck_assert_msg(strstr(err, "KVFS_LOCK_WAIT='-1'") && strstr(err, "from 0 to 3600"),
+		      "said: %s", err);
+	free(err);
+	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
+	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+}
+END_TEST
+
 /* ---- statistics ------------------------------------------------------------------------------ */
 
 START_TEST(stats_name_the_daemon_and_count_commands_after_the_stores_lines)
@@ -748,6 +861,8 @@ int main(void)
 	tcase_add_test(unmount, unmount_returns_once_the_lock_is_released_every_round_of_20);
 	tcase_add_test(unmount, unmount_of_a_busy_mount_says_so_and_leaves_it_mounted);
 	tcase_add_test(unmount, unmount_of_a_directory_that_is_no_kvfs_mount_fails_with_a_reason);
+	tcase_add_test(unmount, a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store);
+	tcase_add_test(unmount, a_mount_gives_up_waiting_at_the_bound_and_mounts_nothing);
 	tcase_add_test(stats, stats_name_the_daemon_and_count_commands_after_the_stores_lines);
 	tcase_add_test(stats, fuse_operations_are_counted_with_their_latencies_in_the_control_file_and_the_json);
 	tcase_add_test(stats, stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines);
