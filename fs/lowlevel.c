@@ -7,11 +7,11 @@
 #include "fs_internal.h"
 #include "opstats.h"
 
-/* Runs call as operation op, counted and timed. The handlers reply before they return, so the
- * time is the request's time in the daemon; req is not touched after the call. */
+/* Runs call as operation op, counted (before it replies) and timed. The handlers reply before
+ * they return, so the time is the request's time in the daemon; req is not touched after. */
 #define TIMED(op, call)                                  \
 	do {                                             \
-		uint64_t t0_ = kvfs_opstats_now();       \
+		uint64_t t0_ = kvfs_opstats_begin(op);   \
 		call;                                    \
 		kvfs_opstats_done(op, t0_);              \
 	} while (0)

@@ -13,7 +13,7 @@
 #define BUCKETS 64
 
 struct counters {
-	_Atomic uint64_t count, sum_ns, max_ns;
+	_Atomic uint64_t count, done, sum_ns, max_ns; /* started; finished and timed */
 	_Atomic uint64_t hist[BUCKETS];
 };
 
@@ -62,12 +62,18 @@ int kvfs_opstats_active(void)
 	return atomic_load(&active);
 }
 
-uint64_t kvfs_opstats_now(void)
+static uint64_t now_ns(void)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t); /* cannot fail for this clock */
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+uint64_t kvfs_opstats_begin(enum kvfs_op op)
+{
+	atomic_fetch_add_explicit(&ops[op].count, 1, memory_order_relaxed);
+	return now_ns();
 }
 
 static unsigned bucket_of(uint64_t ns)
@@ -78,10 +84,10 @@ static unsigned bucket_of(uint64_t ns)
 void kvfs_opstats_done(enum kvfs_op op, uint64_t t0)
 {
 	struct counters *c = &ops[op];
-	uint64_t now = kvfs_opstats_now(), ns = now > t0 ? now - t0 : 0;
+	uint64_t now = now_ns(), ns = now > t0 ? now - t0 : 0;
 	uint64_t max = atomic_load_explicit(&c->max_ns, memory_order_relaxed);
 
-	atomic_fetch_add_explicit(&c->count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->done, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->sum_ns, ns, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->hist[bucket_of(ns)], 1, memory_order_relaxed);
 	while (ns > max && !atomic_compare_exchange_weak_explicit(&c->max_ns, &max, ns,
@@ -93,12 +99,16 @@ void kvfs_opstats_done(enum kvfs_op op, uint64_t t0)
 void kvfs_opstats_get(enum kvfs_op op, struct kvfs_opstat *out)
 {
 	struct counters *c = &ops[op];
-	uint64_t hist[BUCKETS], total = 0, seen = 0;
+	uint64_t hist[BUCKETS], total = 0, seen = 0, done;
 	unsigned b;
 
 	out->count = atomic_load_explicit(&c->count, memory_order_relaxed);
-	out->mean_ns = out->count ? atomic_load_explicit(&c->sum_ns, memory_order_relaxed) / out->count : 0;
+	done = atomic_load_explicit(&c->done, memory_order_relaxed);
+	out->mean_ns = done ? atomic_load_explicit(&c->sum_ns, memory_order_relaxed) / done : 0;
 	out->max_ns = atomic_load_explicit(&c->max_ns, memory_order_relaxed);
+	/* the sum may hold an operation that finished after done was read */
+	if (out->mean_ns > out->max_ns)
+		out->mean_ns = out->max_ns;
 	out->p99_ns = 0;
 	for (b = 0; b < BUCKETS; b++) {
 		hist[b] = atomic_load_explicit(&c->hist[b], memory_order_relaxed);

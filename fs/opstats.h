@@ -45,7 +45,8 @@ enum kvfs_op {
 };
 
 /* What one operation's counters said at a moment. Latencies are the time the operation's
- * handler ran (every handler replies before it returns), in nanoseconds. */
+ * handler ran (every handler replies before it returns), in nanoseconds, of the operations
+ * that have finished. */
 struct kvfs_opstat {
 	uint64_t count;
 	uint64_t mean_ns;
@@ -57,9 +58,10 @@ struct kvfs_opstat {
 void kvfs_opstats_start(void);
 /* 1 once a mount of this process has started serving. */
 int kvfs_opstats_active(void);
-/* The clock reading an operation starts with, for kvfs_opstats_done. */
-uint64_t kvfs_opstats_now(void);
-/* Operation op, begun at t0 (kvfs_opstats_now), has replied. */
+/* Operation op starts: it is counted now, before it replies, so a program that saw the reply
+ * finds it counted. Returns the clock reading for kvfs_opstats_done. */
+uint64_t kvfs_opstats_begin(enum kvfs_op op);
+/* Operation op, begun at t0 (kvfs_opstats_begin), has replied: its latency. */
 void kvfs_opstats_done(enum kvfs_op op, uint64_t t0);
 /* op's counters as of now. */
 void kvfs_opstats_get(enum kvfs_op op, struct kvfs_opstat *out);
