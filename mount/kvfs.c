@@ -263,6 +263,8 @@ static int option_cb(void *data, const char *arg, int key, struct fuse_args *out
 		a->operands++;
 		return 0;
 	default: /* FUSE_OPT_KEY_OPT: not in kvfs_opts */
+		if (!arg[0])
+			return 0; /* -o "" (a unit's empty $KVFS_OPTIONS): nothing, as for mount(8) */
 		if (arg[0] == '-') {
 			fprintf(stderr, PROG ": unknown option %s\n", arg);
 			return -1;
