@@ -55,6 +55,38 @@ static int parse_size(const char *v, uint64_t *out)
 	return 0;
 }
 
+/* A whole decimal number, no suffix. */
+static int parse_number(const char *v, uint64_t *out)
+{
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+/* n as the options are written: 4k, 64M, 1T when it is a whole number of those, else digits. */
+static const char *human(uint64_t n, char *buf, size_t len)
+{
+	static const char units[] = "kMGT";
+	int u = -1;
+
+	while (u < 3 && n && n % 1024 == 0) {
+		n /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%" PRIu64, n);
+	else
+		snprintf(buf, len, "%" PRIu64 "%c", n, units[u]);
+	return buf;
+}
+
 /* One of words (separated by '|'): its index, or -1. */
 static int pick(const char *v, const char *words)
 {
@@ -75,6 +107,7 @@ struct row {
 	enum kind kind;
 	uint64_t min, max;                      /* K_NUMBER */
 	void (*set)(struct kv_options *o, uint64_t v); /* the number, or the word's index */
+	int bytes;                              /* K_NUMBER: a size, k/M/G suffixes allowed */
 };
 
 static void set_sync(struct kv_options *o, uint64_t v)
@@ -102,11 +135,11 @@ static const struct row rows[] = {
 	  K_NUMBER, 1, 60000, set_commit_ms },
 	{ { "checkpoint_bytes", "N", "checkpoint once this much log was written since the last one "
 	    "(or twice the last checkpoint's size, if more), 4k..1T (default 256M)" },
-	  K_NUMBER, 4096, 1ull << 40, set_checkpoint },
+	  K_NUMBER, 4096, 1ull << 40, set_checkpoint, 1 },
 	{ { "snapshot_wal_bytes", "N", "the old name of checkpoint_bytes" },
-	  K_NUMBER, 4096, 1ull << 40, set_checkpoint },
+	  K_NUMBER, 4096, 1ull << 40, set_checkpoint, 1 },
 	{ { "segment_bytes", "N", "size of a log segment, preallocated, 4k..1T (default 64M)" },
-	  K_NUMBER, 4096, 1ull << 40, set_segment },
+	  K_NUMBER, 4096, 1ull << 40, set_segment, 1 },
 	{ { "recovery", "strict|point_in_time",
 	    "on damage other than a torn tail: refuse to open (strict), or keep everything before it "
 	    "and set damaged files aside (point_in_time)" },
@@ -176,9 +209,16 @@ static int parse_one(struct kv_options *o, const char *name, const char *val, ch
 		r->set(o, (uint64_t)i);
 		return 0;
 	}
-	if (parse_size(val, &n) || n < r->min || n > r->max) {
-		snprintf(err, errlen, "bad value '%s' for option '%s' (a number from %" PRIu64 " to %" PRIu64
-			 "%s)", val, name, r->min, r->max, r->max >= 4096 ? ", k/M/G suffixes allowed" : "");
+	if ((r->bytes ? parse_size(val, &n) : parse_number(val, &n)) || n < r->min || n > r->max) {
+		char lo[32], hi[32];
+
+		if (r->bytes)
+			snprintf(err, errlen, "bad value '%s' for option '%s' (a size in bytes from %s to "
+				 "%s, k/M/G suffixes allowed)", val, name, human(r->min, lo, sizeof(lo)),
+				 human(r->max, hi, sizeof(hi)));
+		else
+			snprintf(err, errlen, "bad value '%s' for option '%s' (a whole number from %" PRIu64
+				 " to %" PRIu64 ")", val, name, r->min, r->max);
 		return -EINVAL;
 	}
 	r->set(o, n);

@@ -1,5 +1,6 @@
 /* control_text.c — the control file's text (see control.h). */
 #include "control.h"
+#include "opstats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -74,6 +75,24 @@ static void add_extra(struct text *t)
 	free(more);
 }
 
+/* Once this process serves a mount: each FUSE operation's count and latencies (opstats.h), every
+ * operation always, so a program reading them finds the same names each time. */
+static void add_ops(struct text *t)
+{
+	if (!kvfs_opstats_active())
+		return;
+	for (unsigned op = 0; op < KVFS_OP_N; op++) {
+		const char *name = kvfs_opstats_name((enum kvfs_op)op);
+		struct kvfs_opstat s;
+
+		kvfs_opstats_get((enum kvfs_op)op, &s);
+		add(t, "fuse_%s_count: %" PRIu64 "\n", name, s.count);
+		add(t, "fuse_%s_mean_ns: %" PRIu64 "\n", name, s.mean_ns);
+		add(t, "fuse_%s_p99_ns: %" PRIu64 "\n", name, s.p99_ns);
+		add(t, "fuse_%s_max_ns: %" PRIu64 "\n", name, s.max_ns);
+	}
+}
+
 int kvfs_control_render(struct kv *kv, char **text, size_t *len)
 {
 	struct text t = { malloc(1024), 0, 1024, 0 };
@@ -110,6 +129,7 @@ int kvfs_control_render(struct kv *kv, char **text, size_t *len)
 	add(&t, "segments_deleted: %" PRIu64 "\n", st.segments_deleted);
 	add(&t, "read_errors: %" PRIu64 "\n", st.read_errors);
 	add_extra(&t); /* after the lines above, which stay as they are */
+	add_ops(&t);
 	if (t.err) {
 		free(t.buf);
 		return t.err;

@@ -46,6 +46,7 @@
 #include "kv.h"
 #include "kvcmd.h"
 #include "kvdump.h"
+#include "lockwait.h"
 #include "mux.h"
 #include "repl.h"
 #include "report.h"
@@ -1093,6 +1094,36 @@ static void report_open_error(const char *dir, int rc, const struct kv_report *r
 	fprintf(stderr, PROG ": %s%s%s\n", line, holder[0] ? "; " : "", holder);
 }
 
+static void lockwait_line(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, PROG ": %s\n", line);
+}
+
+/* kv_open, waiting for a kvfs daemon that is still closing the store (lockwait.h). A failure is
+ * reported here, except when may_connect and a daemon answers on the socket now: *answering,
+ * and the caller talks to it. */
+static int open_store(struct kv **kv, const char *dir, const struct kv_options *o,
+		      struct kv_report *rep, int may_connect, int *answering)
+{
+	struct lockwait w = { .say = lockwait_line };
+	char err[256];
+	int rc;
+
+	*answering = 0;
+	memset(rep, 0, sizeof(*rep));
+	if (lockwait_bound(&w.seconds, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return -EINVAL;
+	}
+	rc = lockwait_open(&w, kv, dir, o, rep);
+	if (rc && w.answering && may_connect)
+		*answering = 1;
+	else if (rc && !w.gave_up)
+		report_open_error(dir, rc, rep);
+	return rc;
+}
+
 /* A successful open is silent unless recovery found something a person should know about. */
 static void report_recovery(const char *dir, const struct kv_report *rep)
 {
@@ -1104,8 +1135,9 @@ static int run_shell(const char *dir, const struct kv_options *o, int raw)
 	struct ctl_hello hello;
 	struct kv_report rep;
 	struct kv *kv = NULL;
-	int rc, fd;
+	int rc, fd, answering, tries = 0;
 
+again:
 	switch (live_connect(dir, &fd, &hello)) {
 	case LIVE_CONNECTED:
 		return live_shell(dir, fd, raw);
@@ -1114,12 +1146,11 @@ static int run_shell(const char *dir, const struct kv_options *o, int raw)
 	case LIVE_NONE:
 		break;
 	}
-	memset(&rep, 0, sizeof(rep));
-	rc = kv_open(&kv, dir, o, &rep);
-	if (rc) {
-		report_open_error(dir, rc, &rep);
+	rc = open_store(&kv, dir, o, &rep, tries++ == 0, &answering);
+	if (answering)
+		goto again; /* a daemon that was starting serves it now */
+	if (rc)
 		return EXIT_STORE;
-	}
 	report_recovery(dir, &rep);
 	return shell_run(kv, raw);
 }
@@ -1154,7 +1185,7 @@ static int run_oneshot(const char *dir, const struct kv_options *o, int raw, int
 	struct kv *kv = NULL;
 	struct kvcmd c;
 	char err[256], *scratch = NULL;
-	int rc, status, fd;
+	int rc, status, fd, answering, tries = 0;
 
 	/* Parsing decodes quoted arguments in place: the check runs on a copy, so that the
 	 * daemon, or the parse below, gets them as they were typed. */
@@ -1164,6 +1195,7 @@ static int run_oneshot(const char *dir, const struct kv_options *o, int raw, int
 			"try '" PROG " --help'.\n", err);
 		return rc == -EINVAL ? EXIT_USAGE : EXIT_STORE;
 	}
+again:
 	switch (live_connect(dir, &fd, &hello)) {
 	case LIVE_CONNECTED:
 		return live_oneshot(dir, fd, raw, argc, argv);
@@ -1176,11 +1208,11 @@ static int run_oneshot(const char *dir, const struct kv_options *o, int raw, int
 		free(scratch);
 		return EXIT_USAGE; /* it parsed a moment ago */
 	}
-	memset(&rep, 0, sizeof(rep));
-	rc = kv_open(&kv, dir, o, &rep);
+	rc = open_store(&kv, dir, o, &rep, tries++ == 0, &answering);
 	if (rc) {
-		report_open_error(dir, rc, &rep);
 		free(scratch);
+		if (answering)
+			goto again; /* a daemon that was starting serves it now */
 		return EXIT_STORE;
 	}
 	report_recovery(dir, &rep);
@@ -1314,7 +1346,7 @@ static int run_dump(const char *dir, const struct kv_options *o)
 	struct kvdump_report rep;
 	struct kv_report orep;
 	struct kv *kv = NULL;
-	int rc, status;
+	int rc, status, answering;
 
 	if (isatty(STDOUT_FILENO)) {
 		fprintf(stderr, PROG ": not writing a binary dump to a terminal; redirect it: "
@@ -1331,12 +1363,8 @@ static int run_dump(const char *dir, const struct kv_options *o)
 		fprintf(stderr, PROG ": %s: %s\n", dir, strerror(-rc));
 		return EXIT_STORE;
 	}
-	memset(&orep, 0, sizeof(orep));
-	rc = kv_open(&kv, dir, o, &orep);
-	if (rc) {
-		report_open_error(dir, rc, &orep);
+	if (open_store(&kv, dir, o, &orep, 0, &answering))
 		return EXIT_STORE;
-	}
 	report_recovery(dir, &orep);
 	rc = kvdump_write(kv, STDOUT_FILENO, &rep, prog.on ? progress_show : NULL, &prog);
 	progress_end(&prog, &rep, rc == 0);
@@ -1358,7 +1386,7 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 	struct kv_report orep, crep;
 	struct ctl_hello hello;
 	struct kv *kv = NULL;
-	int rc, status = 0, fd;
+	int rc, status = 0, fd, answering, tries = 0;
 
 	rc = dir_state(dir);
 	if (rc == 0 || rc == 1) {
@@ -1376,6 +1404,7 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 			rc == 2 ? "not empty" : strerror(-rc));
 		return EXIT_STORE;
 	}
+again:
 	switch (live_connect(dir, &fd, &hello)) {
 	case LIVE_CONNECTED:
 		if (live_backup(dir, fd, dest, &info))
@@ -1386,12 +1415,11 @@ static int run_backup(const char *dir, const char *dest, const struct kv_options
 	case LIVE_NONE:
 		break;
 	}
-	memset(&orep, 0, sizeof(orep));
-	rc = kv_open(&kv, dir, user_opts, &orep);
-	if (rc) {
-		report_open_error(dir, rc, &orep);
+	rc = open_store(&kv, dir, user_opts, &orep, tries++ == 0, &answering);
+	if (answering)
+		goto again; /* a daemon that was starting serves it now */
+	if (rc)
 		return EXIT_STORE;
-	}
 	report_recovery(dir, &orep);
 	rc = kv_backup(kv, dest, &info);
 	if (rc) {

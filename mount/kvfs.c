@@ -35,6 +35,7 @@
 
 #include "ctlsock.h"
 #include "hugepages.h"
+#include "lockwait.h"
 #include "sdnotify.h"
 #include "stdfds.h"
 #include "unmount.h"
@@ -281,6 +282,8 @@ static int option_cb(void *data, const char *arg, int key, struct fuse_args *out
 		a->operands++;
 		return 0;
 	default: /* FUSE_OPT_KEY_OPT: not in kvfs_opts */
+		if (!arg[0])
+			return 0; /* -o "" (a unit's empty $KVFS_OPTIONS): nothing, as for mount(8) */
 		if (arg[0] == '-') {
 			fprintf(stderr, PROG ": unknown option %s\n", arg);
 			return -1;
@@ -367,17 +370,68 @@ static void usage(FILE *f)
 	}
 }
 
-/* fuse_opt's complaints ("fuse: invalid parameter in option ..."), as ours. */
+/* The mount's own numeric options (kvfs_opts) and what they take, for the messages. */
+static const struct {
+	const char *name, *range;
+} mount_ranges[] = {
+	{ "entry_timeout", "seconds, a number from 0 to 1000000000 (default 86400)" },
+	{ "attr_timeout", "seconds, a number from 0 to 1000000000 (default 86400)" },
+	{ "negative_timeout", "seconds, a number from 0 to 1000000000 (default 86400)" },
+	{ "threads", "a whole number from 1 to 1024 (default 16)" },
+};
+
+static const char *mount_range(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(mount_ranges) / sizeof(mount_ranges[0]); i++)
+		if (strlen(mount_ranges[i].name) == len && !strncmp(mount_ranges[i].name, name, len))
+			return mount_ranges[i].range;
+	return NULL;
+}
+
+/* The parsed values in their ranges; else one line naming the option and its range. */
+static int mount_option_ranges(const struct args *a)
+{
+	const struct {
+		const char *name;
+		double v;
+	} t[] = { { "entry_timeout", a->cfg.entry_timeout }, { "attr_timeout", a->cfg.attr_timeout },
+		  { "negative_timeout", a->cfg.negative_timeout } };
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!(t[i].v >= 0) || t[i].v > 1e9) { /* NaN fails the first test */
+			fprintf(stderr, PROG ": -o %s=%g: out of range; %s takes %s\n", t[i].name,
+				t[i].v, t[i].name, mount_range(t[i].name, strlen(t[i].name)));
+			return -EINVAL;
+		}
+	if (a->cfg.threads < 1 || a->cfg.threads > 1024) {
+		fprintf(stderr, PROG ": -o threads=%u: out of range; threads takes %s\n", a->cfg.threads,
+			mount_range("threads", 7));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* fuse_opt's complaints ("fuse: invalid parameter in option `threads=x'"), as ours, with what
+ * the option takes when it is one of the mount's own. */
 static void fuse_log_usage(enum fuse_log_level level, const char *fmt, va_list ap)
 {
+	static const char bad[] = "invalid parameter in option `";
 	char line[1024];
-	const char *m = line;
+	const char *m = line, *range = NULL;
+	size_t n;
 
 	(void)level;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (strncmp(m, "fuse: ", 6) == 0)
 		m += 6;
-	fprintf(stderr, PROG ": %s", m);
+	n = strlen(m);
+	if (strncmp(m, bad, sizeof(bad) - 1) == 0)
+		range = mount_range(m + sizeof(bad) - 1, strcspn(m + sizeof(bad) - 1, "="));
+	if (range && n > 0 && m[n - 1] == '\n')
+		fprintf(stderr, PROG ": %.*s; %.*s takes %s\n", (int)n - 1, m,
+			(int)strcspn(m + sizeof(bad) - 1, "="), m + sizeof(bad) - 1, range);
+	else
+		fprintf(stderr, PROG ": %s", m);
 }
 
 /* Fills a; on a usage error prints the reason and returns -EINVAL. Options may come before or
@@ -409,11 +463,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, PROG ": %s is empty\n", !a->datadir[0] ? "DATADIR" : "MOUNTPOINT");
 		return -EINVAL;
 	}
-	if (a->cfg.entry_timeout < 0 || a->cfg.attr_timeout < 0 || a->cfg.negative_timeout < 0 ||
-	    a->cfg.threads < 1 || a->cfg.threads > 1024) {
-		fprintf(stderr, PROG ": timeouts are seconds >= 0, threads 1..1024\n");
+	if (mount_option_ranges(a))
 		return -EINVAL;
-	}
 	if (a->debug)
 		a->foreground = 1;
 	return 0;
@@ -662,6 +713,49 @@ static int check_fuse_options(const struct args *a, const char *datadir)
 	return rc;
 }
 
+/* -o allow_other (or allow_root) as a user other than root: fusermount3 refuses it unless
+ * /etc/fuse.conf has a line "user_allow_other", and libfuse then says only "mount failed". Said
+ * here first, before anything changes. 0, or -EPERM with the line said. */
+static int check_allow_other(const struct args *a)
+{
+	const char *conf = "/etc/fuse.conf", *opt = NULL;
+	char *line = NULL, *p;
+	size_t cap = 0;
+	int allowed = 0, have_conf;
+	FILE *f;
+
+	if (geteuid() == 0 || !a->fuse_opts)
+		return 0;
+	for (p = a->fuse_opts; *p && !opt; p += strcspn(p, ","), p += *p == ',') {
+		size_t n = strcspn(p, ",");
+
+		if (n == 11 && !strncmp(p, "allow_other", n))
+			opt = "allow_other";
+		else if (n == 10 && !strncmp(p, "allow_root", n))
+			opt = "allow_root";
+	}
+	if (!opt)
+		return 0;
+	/* as fusermount3 reads it: a line that is the word, blanks around it allowed */
+	f = fopen(conf, "re");
+	have_conf = f != NULL;
+	while (f && !allowed && getline(&line, &cap, f) > 0) {
+		char *w = line + strspn(line, " \t");
+		size_t n = strcspn(w, " \t\r\n");
+
+		allowed = n == 16 && !strncmp(w, "user_allow_other", n) && w[n + strspn(w + n, " \t\r\n")] == '\0';
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	if (allowed)
+		return 0;
+	say(LOG_ERR, "-o %s: a user other than root may use it only when %s has a line "
+	    "'user_allow_other' (%s); add that line as root, or mount as root", opt, conf,
+	    have_conf ? "it has none" : "the file is missing");
+	return -EPERM;
+}
+
 /* Start-up is over: the mount is live. Detach (without -f) and tell the parent. */
 static int detach(void)
 {
@@ -700,6 +794,12 @@ static void key_changed(void *arg, const void *key, size_t klen)
 	kvfs_fs_key_changed(arg, key, klen);
 }
 
+static void lockwait_line(void *arg, const char *line)
+{
+	(void)arg;
+	say(LOG_NOTICE, "%s", line);
+}
+
 /* Open, mount, serve, close. Returns the exit status. */
 static int serve(const struct args *a, const char *datadir, const char *mnt)
 {
@@ -718,6 +818,11 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	memset(&rep, 0, sizeof(rep));
 	kvo.log = store_log;
 	kvo.progress = (struct kv_progress){ log_progress, NULL };
+	/* a daemon of this store still closing it (unmounted a moment ago) is waited for; main
+	 * checked the bound */
+	struct lockwait lw = { .say = lockwait_line };
+	if (lockwait_bound(&lw.seconds, cs_err, sizeof(cs_err)))
+		lw.seconds = LOCKWAIT_DEFAULT_S;
 	if (kvfs_cluster_wanted(a->cluster_opts)) {
 		/* a node of a group: raft owns the store (kvfs_cluster.h), no control socket */
 		rc = kvfs_cluster_start(&cl, datadir, a->cluster_opts, &kvo, store_log, NULL, &kv,
@@ -726,8 +831,9 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 			say(LOG_ERR, "%s", cs_err);
 			goto out;
 		}
-	} else if ((rc = kv_open(&kv, datadir, &kvo, &rep)) != 0) {
-		report_open_error(datadir, rc, &rep);
+	} else if ((rc = lockwait_open(&lw, &kv, datadir, &kvo, &rep)) != 0) {
+		if (!lw.gave_up)
+			report_open_error(datadir, rc, &rep);
 		goto out;
 	}
 	report_recovery(datadir, &rep);
@@ -889,8 +995,9 @@ static int wait_for_child(int fd, pid_t child)
 int main(int argc, char **argv)
 {
 	struct args a;
-	char *datadir = NULL, *mnt = NULL;
+	char *datadir = NULL, *mnt = NULL, lock_wait_err[256];
 	int status = EXIT_FAIL, pfd[2];
+	unsigned lock_wait;
 	pid_t pid;
 
 	if (stdfds_ensure() != 0)
@@ -923,6 +1030,13 @@ int main(int argc, char **argv)
 	}
 	if (check_fuse_options(&a, datadir)) {
 		fprintf(stderr, "Try '" PROG " --help'.\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (check_allow_other(&a))
+		goto out;
+	if (lockwait_bound(&lock_wait, lock_wait_err, sizeof(lock_wait_err))) {
+		fprintf(stderr, PROG ": %s\n", lock_wait_err);
 		status = EXIT_USAGE;
 		goto out;
 	}

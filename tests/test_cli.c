@@ -968,6 +968,32 @@ START_TEST(bad_o_option_exits_2_with_a_clear_error_and_touches_nothing)
 }
 END_TEST
 
+START_TEST(every_store_option_out_of_range_is_refused_naming_its_range)
+{
+	static const char *const cases[][2] = {
+		{ "commit_ms=0", "'commit_ms' (a whole number from 1 to 60000)" },
+		{ "commit_ms=60001", "'commit_ms' (a whole number from 1 to 60000)" },
+		{ "commit_ms=-5", "'commit_ms' (a whole number from 1 to 60000)" },
+		{ "checkpoint_bytes=4095", "'checkpoint_bytes' (a size in bytes from 4k to 1T, k/M/G "
+					   "suffixes allowed)" },
+		{ "snapshot_wal_bytes=2T", "'snapshot_wal_bytes' (a size in bytes from 4k to 1T" },
+		{ "segment_bytes=1x", "'segment_bytes' (a size in bytes from 4k to 1T" },
+		{ "sync=sometimes", "'sync' (one of batch|always|none)" },
+		{ "recovery=lenient", "'recovery' (one of strict|point_in_time)" },
+		{ "cleaner=maybe", "'cleaner' (one of on|off)" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct result r = run("SIZE\n", "-o", cases[i][0], store, NULL, NULL, NULL);
+
+		ck_assert_int_eq(r.code, 2);
+		ck_assert_msg(strstr(r.err, cases[i][1]), "-o %s: stderr: %s", cases[i][0], r.err);
+		result_free(&r);
+	}
+	ck_assert_int_eq(access(store, F_OK), -1);
+}
+END_TEST
+
 START_TEST(usage_errors_exit_2)
 {
 	static const char *const cases[][3] = {
@@ -2254,6 +2280,7 @@ int main(void)
 	tcase_add_test(args, help_exits_0_and_documents_the_default_datadir);
 	tcase_add_test(args, version_exits_0_and_prints_the_version);
 	tcase_add_test(args, bad_o_option_exits_2_with_a_clear_error_and_touches_nothing);
+	tcase_add_test(args, every_store_option_out_of_range_is_refused_naming_its_range);
 	tcase_add_test(args, usage_errors_exit_2);
 	tcase_add_test(args, default_datadir_is_KVFS_DATADIR_when_set);
 	tcase_add_test(args, default_datadir_is_under_XDG_DATA_HOME_then_HOME);

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -502,6 +504,189 @@ START_TEST(unmount_of_a_directory_that_is_no_kvfs_mount_fails_with_a_reason)
 }
 END_TEST
 
+/* ---- the common mount mistakes, in words ------------------------------------------------- */
+
+/* Whether /etc/fuse.conf lets users other than root use allow_other (a line "user_allow_other"). */
+static int fuse_conf_allows_other(void)
+{
+	char line[256];
+	int yes = 0;
+	FILE *f = fopen("/etc/fuse.conf", "r");
+
+	while (f && !yes && fgets(line, sizeof(line), f)) {
+		const char *w = line + strspn(line, " \t");
+
+		yes = strncmp(w, "user_allow_other", 16) == 0 &&
+		      (w[16] == '\0' || strchr(" \t\r\n", w[16]));
+	}
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+START_TEST(allow_other_by_a_user_without_user_allow_other_names_etc_fuse_conf)
+{
+	NEED_MOUNT();
+	const char *argv[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+			       mt_kvfs, mt_data, mt_mnt, "-o", "allow_other", NULL };
+	char *err = NULL;
+	int status = 0;
+
+	if (fuse_conf_allows_other()) {
+		fprintf(stderr, "%s: skipped: /etc/fuse.conf has user_allow_other here\n", __func__);
+		return;
+	}
+	ck_assert_int_eq(tu_run(argv, NULL, NULL, &err, &status), 0);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 1);
+	ck_assert_str_eq(err, "kvfs: -o allow_other: a user other than root may use it only when "
+			 "/etc/fuse.conf has a line 'user_allow_other' (it has none); add that line "
+			 "as root, or mount as root\n");
+	ck_assert(!is_mounted(mt_mnt));
+	ck_assert_int_eq(access(mt_data, F_OK), -1); /* said before anything was made */
+	free(err);
+}
+END_TEST
+
+START_TEST(every_mount_option_out_of_range_is_refused_naming_its_range)
+{
+	static const char *const cases[][2] = {
+		{ "threads=0", "kvfs: -o threads=0: out of range; threads takes a whole number from 1 "
+			       "to 1024 (default 16)\n" },
+		{ "threads=1025", "threads takes a whole number from 1 to 1024" },
+		{ "threads=many", "kvfs: invalid parameter in option `threads=many'; threads takes a "
+				  "whole number from 1 to 1024 (default 16)\n" },
+		{ "entry_timeout=-1", "kvfs: -o entry_timeout=-1: out of range; entry_timeout takes "
+				      "seconds, a number from 0 to 1000000000 (default 86400)\n" },
+		{ "attr_timeout=nan", "attr_timeout takes seconds, a number from 0 to 1000000000" },
+		{ "negative_timeout=soon", "negative_timeout takes seconds, a number from 0 to " },
+		{ "commit_ms=0", "'commit_ms' (a whole number from 1 to 60000)" },
+		{ "segment_bytes=1", "'segment_bytes' (a size in bytes from 4k to 1T" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *args[] = { mt_data, mt_mnt, "-o", cases[i][0], NULL };
+		char *err = NULL;
+
+		ck_assert_int_eq(run_kvfs(args, &err), 2);
+		ck_assert_msg(strstr(err, cases[i][1]), "-o %s: said: %s", cases[i][0], err);
+		free(err);
+	}
+	ck_assert_int_eq(access(mt_data, F_OK), -1);
+}
+END_TEST
+
+/* ---- a mount waits for the previous daemon to close the store --------------------------- */
+
+/* A stand-in for a daemon still closing the store: a child calling itself "kvfs" holding
+ * DATADIR/LOCK with its pid written in, as the engine leaves it, until it gets SIGUSR1. */
+static pid_t hold_lock_as_closing_daemon(void)
+{
+	char path[PATH_MAX + 32], c;
+	int p[2];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/LOCK", mt_data);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		sigset_t set;
+		char buf[32];
+		int sig, fd, n;
+
+		alarm(600); /* a test that failed leaves no holder behind for long */
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		fd = open(path, O_RDWR | O_CREAT, 0600);
+		n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(fd, 0) < 0 ||
+		    pwrite(fd, buf, (size_t)n, 0) != n || prctl(PR_SET_NAME, "kvfs", 0, 0, 0) < 0 ||
+		    write(p[1], "h", 1) != 1)
+			_exit(1);
+		sigwait(&set, &sig);
+		_exit(0);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+START_TEST(a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_data, "PUT", "k", "before", NULL };
+	const char *argv[] = { mt_kvfs, mt_data, mt_mnt, NULL };
+	char line[PATH_MAX + 256], want[PATH_MAX + 128], *out = NULL;
+	int e[2], status;
+	pid_t holder, kvfs;
+
+	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
+	free(out);
+	holder = hold_lock_as_closing_daemon();
+	setenv("KVFS_LOCK_WAIT", "3600", 1); /* the release below, not the bound, ends the wait */
+	ck_assert_int_eq(pipe(e), 0);
+	kvfs = fork();
+	ck_assert_int_ge(kvfs, 0);
+	if (kvfs == 0) {
+		if (dup2(e[1], 2) < 0)
+			_exit(127);
+		close(e[0]);
+		close(e[1]); /* the daemon must not keep the pipe open past the start-up */
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(e[1]);
+	ck_assert_int_gt(tu_read_line(e[0], line, sizeof(line), 120000), 0); /* a hang guard */
+	snprintf(want, sizeof(want), "kvfs: %s: waiting for process %ld to finish closing the store",
+		 mt_data, (long)holder);
+	ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "said: %s", line);
+	ck_assert(!is_mounted(mt_mnt));
+	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
+	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+	/* it mounts, saying nothing more, and exits 0 once the mount is ready */
+	ck_assert_int_eq(tu_read_line(e[0], line, sizeof(line), 120000), -ENODATA);
+	close(e[0]);
+	ck_assert_int_eq(waitpid(kvfs, &status, 0), kvfs);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kvfs: status %#x", status);
+	ck_assert(is_mounted(mt_mnt));
+	mt_daemon_pid = lock_pid(mt_data);
+	assert_file(in_mnt("k"), "before");
+	unmount_store();
+}
+END_TEST
+
+START_TEST(a_mount_gives_up_waiting_at_the_bound_and_mounts_nothing)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_data, "PUT", "k", "v", NULL };
+	const char *args[] = { mt_data, mt_mnt, NULL };
+	char want[128], *out = NULL, *err = NULL;
+	int status;
+	pid_t holder;
+
+	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
+	free(out);
+	holder = hold_lock_as_closing_daemon(); /* never lets go while kvfs waits */
+	setenv("KVFS_LOCK_WAIT", "1", 1);
+	ck_assert_int_eq(run_kvfs(args, &err), 1);
+	snprintf(want, sizeof(want), "store is still locked by process %ld (", (long)holder);
+	ck_assert_msg(strstr(err, "waiting for process") && strstr(err, want) &&
+		      strstr(err, "after waiting 1 s"), "said: %s", err);
+	ck_assert(!is_mounted(mt_mnt));
+	free(err);
+	setenv("KVFS_LOCK_WAIT", "-1", 1);
+	ck_assert_int_eq(run_kvfs(args, &err), 2);
+	ck_assert_msg(strstr(err, "KVFS_LOCK_WAIT='-1'") && strstr(err, "from 0 to 3600"),
+		      "said: %s", err);
+	free(err);
+	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
+	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+}
+END_TEST
+
 /* ---- statistics ------------------------------------------------------------------------------ */
 
 START_TEST(stats_name_the_daemon_and_count_commands_after_the_stores_lines)
@@ -550,6 +735,86 @@ START_TEST(stats_name_the_daemon_and_count_commands_after_the_stores_lines)
 }
 END_TEST
 
+/* The number after "\nname: " in text (a statistics text), which must be there. */
+static uint64_t stat_in(const char *text, const char *name)
+{
+	char want[128], *end;
+	const char *p;
+	uint64_t v;
+
+	snprintf(want, sizeof(want), "\n%s: ", name);
+	p = strstr(text, want);
+	ck_assert_msg(p, "no '%s' line in: %.400s", name, text);
+	p += strlen(want);
+	v = strtoull(p, &end, 10);
+	ck_assert_msg(end != p && *end == '\n', "'%s' is not a number", name);
+	return v;
+}
+
+START_TEST(fuse_operations_are_counted_with_their_latencies_in_the_control_file_and_the_json)
+{
+	NEED_MOUNT();
+	const char *json[] = { mt_data, "STATS", "JSON", NULL };
+	/* the JSON parses, and its fuse_ numbers are those of the same names in text form */
+	const char *check[] = { "python3", "-c",
+		"import json, sys\n"
+		"d = json.load(sys.stdin)\n"
+		"n = [k for k in d if k.startswith('fuse_')]\n"
+		"assert len(n) >= 4 * 29, len(n)\n"
+		"assert all(isinstance(d[k], int) for k in n)\n"
+		"assert d['fuse_mkdir_count'] >= 3, d['fuse_mkdir_count']\n"
+		"assert d['pid'] > 0 and d['mountpoint'] and d['uptime_s'] >= 0\n"
+		"print('ok')\n", NULL };
+	char *before, *after, *out = NULL, *err = NULL, *res = NULL;
+	char path[PATH_MAX + 32];
+	int status = 0;
+
+	mount_store(NULL);
+	before = get_file(in_mnt(".kvfs"));
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/d%d", mt_mnt, i);
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+		snprintf(path, sizeof(path), "%s/d%d/f", mt_mnt, i);
+		put_file(path, "some bytes");
+		free(get_file(path));
+	}
+	after = get_file(in_mnt(".kvfs"));
+	/* each mkdir(2) and creat(2) is one request; every file was written at least once */
+	ck_assert_uint_eq(stat_in(after, "fuse_mkdir_count"), stat_in(before, "fuse_mkdir_count") + 3);
+	ck_assert_uint_eq(stat_in(after, "fuse_create_count"),
+			  stat_in(before, "fuse_create_count") + 3);
+	ck_assert_uint_ge(stat_in(after, "fuse_write_count"), stat_in(before, "fuse_write_count") + 3);
+	ck_assert_uint_gt(stat_in(after, "fuse_lookup_count"), stat_in(before, "fuse_lookup_count"));
+	/* latencies: measured (a request takes some time) once the operation's thread has added
+	 * its time after the reply (a hang guard, not a timing check), the slowest bounding the
+	 * others */
+	for (int i = 0; i < 1000 && stat_in(after, "fuse_mkdir_max_ns") == 0; i++) {
+		usleep(10000);
+		free(after);
+		after = get_file(in_mnt(".kvfs"));
+	}
+	ck_assert_uint_gt(stat_in(after, "fuse_mkdir_max_ns"), 0);
+	ck_assert_uint_le(stat_in(after, "fuse_mkdir_mean_ns"), stat_in(after, "fuse_mkdir_max_ns"));
+	ck_assert_uint_gt(stat_in(after, "fuse_mkdir_p99_ns"), 0);
+	ck_assert_uint_le(stat_in(after, "fuse_mkdir_p99_ns"), stat_in(after, "fuse_mkdir_max_ns"));
+	/* an operation never served says so with zeros */
+	ck_assert_uint_eq(stat_in(after, "fuse_fallocate_count"), 0);
+	ck_assert_uint_eq(stat_in(after, "fuse_fallocate_p99_ns"), 0);
+	/* the daemon's lines come before, the operations' after */
+	ck_assert(strstr(after, "\nuptime_s: ") < strstr(after, "\nfuse_lookup_count: "));
+	ck_assert_int_eq(cli_run(json, NULL, &out, NULL), 0);
+	ck_assert_int_eq(tu_run(check, out, &res, &err, &status), 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strcmp(res, "ok\n") == 0,
+		      "the JSON did not parse as expected: %s\n%s", err, out);
+	free(before);
+	free(after);
+	free(out);
+	free(err);
+	free(res);
+	unmount_store();
+}
+END_TEST
+
 START_TEST(stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines)
 {
 	NEED_MOUNT();
@@ -562,6 +827,7 @@ START_TEST(stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines)
 	ck_assert_int_eq(atoi(out), count_lines(p + 1));
 	ck_assert_ptr_nonnull(strstr(out, "\nkeys: 0\n"));
 	ck_assert_ptr_null(strstr(out, "\npid: "));
+	ck_assert_ptr_null(strstr(out, "\nfuse_"));
 	free(out);
 }
 END_TEST
@@ -674,7 +940,12 @@ int main(void)
 	tcase_add_test(unmount, unmount_returns_once_the_lock_is_released_every_round_of_20);
 	tcase_add_test(unmount, unmount_of_a_busy_mount_says_so_and_leaves_it_mounted);
 	tcase_add_test(unmount, unmount_of_a_directory_that_is_no_kvfs_mount_fails_with_a_reason);
+	tcase_add_test(unmount, a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store);
+	tcase_add_test(peers, allow_other_by_a_user_without_user_allow_other_names_etc_fuse_conf);
+	tcase_add_test(cli, every_mount_option_out_of_range_is_refused_naming_its_range);
+	tcase_add_test(unmount, a_mount_gives_up_waiting_at_the_bound_and_mounts_nothing);
 	tcase_add_test(stats, stats_name_the_daemon_and_count_commands_after_the_stores_lines);
+	tcase_add_test(stats, fuse_operations_are_counted_with_their_latencies_in_the_control_file_and_the_json);
 	tcase_add_test(stats, stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines);
 	tcase_add_test(stats, stats_takes_nothing_or_the_word_json);
 	tcase_add_test(notify, the_daemon_tells_systemd_of_recovery_ready_and_stopping);
