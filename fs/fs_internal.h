@@ -301,6 +301,9 @@ void kvfs_notify_stop(struct kvfs_fs *fs);
  * kernel needs), to forget entry name of parent and the attributes of ino (0: none). */
 void kvfs_notify_entry(struct kvfs_fs *fs, fuse_ino_t parent, const char *name, size_t nlen);
 void kvfs_notify_inode(struct kvfs_fs *fs, fuse_ino_t ino);
+/* What kvfs_fs_key_changed does, without waiting for the kernel (for threads a request may be
+ * waiting for). */
+void kvfs_notify_key(struct kvfs_fs *fs, const void *key, size_t klen);
 
 /* ---- the operations, by file ---------------------------------------------------------------- */
 

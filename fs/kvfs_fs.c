@@ -144,7 +144,7 @@ void kvfs_fs_store_changed(struct kvfs_fs *fs, const void *key, size_t klen)
 		}
 		return;
 	}
-	kvfs_fs_key_changed(fs, k, klen);
+	kvfs_notify_key(fs, k, klen); /* raft's apply thread: a request may wait for it */
 	n = klen ? parent_of(fs, k, klen) : NULL;
 	if (n) {
 		/* the change may have added or removed a subdirectory: count again when asked */

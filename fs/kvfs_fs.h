@@ -86,8 +86,10 @@ int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t *lsn);
 int kvfs_fs_flush(struct kvfs_fs *fs);
 
 /* kv_cli changed key through the daemon (not through the kernel): the kernel drops what it
- * cached of the key's name, node and directory, or of the first missing name on its path. Safe
- * from any thread at any time (nothing when not serving). */
+ * cached of the key's name, node and directory, or of the first missing name on its path.
+ * Returns once the kernel was told (within a bound), so that a reply sent after it never
+ * overtakes the change: call it from a thread that no request waits for (the control
+ * socket's). Safe at any time (nothing when not serving). */
 void kvfs_fs_key_changed(struct kvfs_fs *fs, const void *key, size_t klen);
 
 /* Serves se's requests on cfg.threads threads until the session ends (unmount, or a signal

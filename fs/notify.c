@@ -7,13 +7,19 @@
  *   - a namespace change whose record was applied but whose flush then failed (sync=always:
  *     the store just went read-only): the kernel was told the call failed, so it kept its old
  *     entries, while the store has the new state;
- *   - changes made by kv_cli through the daemon's control socket (kvfs_fs_key_changed).
+ *   - changes made by kv_cli through the daemon's control socket (kvfs_fs_key_changed);
+ *   - on a node of a group, entries applied from the other nodes (kvfs_fs_store_changed).
  * The kernel takes the directory's lock to drop an entry, and the request that made the change
  * may still hold it, so the notifications are sent from a thread of their own, after the
- * request has been answered. Each item holds a reference on its nodes until it is sent. */
+ * request has been answered. Each item holds a reference on its nodes until it is sent.
+ * kv_cli's reply must not overtake its notifications (what it changed shows through the mount
+ * at once), so kvfs_fs_key_changed waits until they are sent: it runs on the control socket's
+ * thread, which holds nothing a request waits for. Raft's apply thread does not wait: a
+ * request holding a directory's lock may be waiting for that very apply. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs_internal.h"
 
@@ -31,8 +37,15 @@ struct kvfs_notify {
 	pthread_cond_t cv;
 	pthread_t thread;
 	struct item *head, **tail;
+	uint64_t queued, sent; /* items ever queued, ever sent (mu) */
+	pthread_cond_t sent_cv;
 	int stop;
 };
+
+/* How long a waiter gives the kernel to take its notifications: a guard against a directory
+ * lock held for long, never a promise about speed (past it, the cache may be stale until its
+ * timeout, as when memory runs out). */
+#define NOTIFY_WAIT_S 10
 
 static void send_item(struct kvfs_fs *fs, struct item *it)
 {
@@ -74,6 +87,8 @@ static void *notify_main(void *arg)
 		pthread_mutex_unlock(&q->mu);
 		send_item(fs, it);
 		pthread_mutex_lock(&q->mu);
+		q->sent++;
+		pthread_cond_broadcast(&q->sent_cv);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
@@ -88,6 +103,7 @@ int kvfs_notify_start(struct kvfs_fs *fs)
 		return -ENOMEM;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
+	pthread_cond_init(&q->sent_cv, NULL);
 	q->tail = &q->head;
 	pthread_rwlock_wrlock(&fs->notify_lock);
 	fs->notify = q;
@@ -98,6 +114,7 @@ int kvfs_notify_start(struct kvfs_fs *fs)
 		pthread_rwlock_wrlock(&fs->notify_lock);
 		fs->notify = NULL;
 		pthread_rwlock_unlock(&fs->notify_lock);
+		pthread_cond_destroy(&q->sent_cv);
 		pthread_cond_destroy(&q->cv);
 		pthread_mutex_destroy(&q->mu);
 		free(q);
@@ -121,6 +138,7 @@ void kvfs_notify_stop(struct kvfs_fs *fs)
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->thread, NULL);
+	pthread_cond_destroy(&q->sent_cv);
 	pthread_cond_destroy(&q->cv);
 	pthread_mutex_destroy(&q->mu);
 	free(q);
@@ -153,7 +171,30 @@ static void enqueue(struct kvfs_fs *fs, struct kvfs_node *parent, const char *na
 	pthread_mutex_lock(&q->mu);
 	*q->tail = it;
 	q->tail = &it->next;
+	q->queued++;
 	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Waits until every item queued so far was sent (bounded: NOTIFY_WAIT_S). notify_lock held
+ * for reading, so the queue stays. */
+static void wait_sent(struct kvfs_fs *fs)
+{
+	struct kvfs_notify *q = fs->notify;
+	struct timespec until;
+
+	if (!q)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += NOTIFY_WAIT_S;
+	pthread_mutex_lock(&q->mu);
+	uint64_t ticket = q->queued;
+	while (q->sent < ticket && !q->stop)
+		if (pthread_cond_timedwait(&q->sent_cv, &q->mu, &until) == ETIMEDOUT) {
+			fuse_log(FUSE_LOG_ERR, "the kernel did not take a change within %d s; its "
+				 "cache may be stale until the timeout\n", NOTIFY_WAIT_S);
+			break;
+		}
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -167,7 +208,7 @@ void kvfs_notify_inode(struct kvfs_fs *fs, fuse_ino_t ino)
 	enqueue(fs, NULL, NULL, 0, kvfs_node_of(fs, ino));
 }
 
-void kvfs_fs_key_changed(struct kvfs_fs *fs, const void *key, size_t klen)
+static void key_changed(struct kvfs_fs *fs, const void *key, size_t klen, int wait)
 {
 	const char *k = key;
 	struct kvfs_node *dir, *n;
@@ -204,6 +245,18 @@ void kvfs_fs_key_changed(struct kvfs_fs *fs, const void *key, size_t klen)
 		at += nlen + 1;
 	}
 	kvfs_node_unref(fs, dir);
+	if (wait)
+		wait_sent(fs);
 out:
 	pthread_rwlock_unlock(&fs->notify_lock);
+}
+
+void kvfs_fs_key_changed(struct kvfs_fs *fs, const void *key, size_t klen)
+{
+	key_changed(fs, key, klen, 1);
+}
+
+void kvfs_notify_key(struct kvfs_fs *fs, const void *key, size_t klen)
+{
+	key_changed(fs, key, klen, 0);
 }
