@@ -653,22 +653,15 @@ static int is_number(const char *s, size_t len)
 	return 1;
 }
 
-/* STATS: the control file's "name: value" lines (control.h), so the two never disagree: a count
- * line then the lines, or (JSON) one object of the same names and values. */
-static int run_stats(struct kv *kv, const struct kvcmd *c, FILE *out)
+/* "name: value" lines as one JSON object on one line: a decimal value as a number, anything
+ * else as a string (STATS JSON, on a store and on a node). */
+void kvcmd_stats_json(FILE *out, const char *text, size_t len)
 {
-	char *text = NULL;
-	size_t len = 0, pos;
-	int rc;
+	int first = 1;
 
-	if (!c->json)
-		return kvcmd_stats(out, kv, NULL, 0);
-	rc = kvfs_control_render(kv, &text, &len);
-	if (rc)
-		return reply_err(out, "%s", strerror(-rc));
 	fputc('{', out);
-	for (pos = 0; pos < len;) {
-		char *nl = memchr(text + pos, '\n', len - pos), *colon;
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(text + pos, '\n', len - pos), *colon;
 		size_t end = nl ? (size_t)(nl - text) : len;
 
 		colon = memchr(text + pos, ':', end - pos);
@@ -676,8 +669,9 @@ static int run_stats(struct kv *kv, const struct kvcmd *c, FILE *out)
 			const char *v = colon + 2;
 			size_t vlen = (size_t)(text + end - v);
 
-			if (pos)
+			if (!first)
 				fputc(',', out);
+			first = 0;
 			json_string(out, text + pos, (size_t)(colon - (text + pos)));
 			fputc(':', out);
 			if (is_number(v, vlen))
@@ -688,6 +682,22 @@ static int run_stats(struct kv *kv, const struct kvcmd *c, FILE *out)
 		pos = end + 1;
 	}
 	fputs("}\n", out);
+}
+
+/* STATS: the control file's "name: value" lines (control.h), so the two never disagree: a count
+ * line then the lines, or (JSON) one object of the same names and values. */
+static int run_stats(struct kv *kv, const struct kvcmd *c, FILE *out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!c->json)
+		return kvcmd_stats(out, kv, NULL, 0);
+	rc = kvfs_control_render(kv, &text, &len);
+	if (rc)
+		return reply_err(out, "%s", strerror(-rc));
+	kvcmd_stats_json(out, text, len);
 	free(text);
 	return replied(out_status(out), KVCMD_REPLIED);
 }

@@ -73,6 +73,8 @@ int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw);
 #define KVCMD_STAT_LINE 160
 /* STATS: a count line, the extra lines (replication's), then the store's (kv may be NULL). */
 int kvcmd_stats(FILE *out, struct kv *kv, const char (*extra)[KVCMD_STAT_LINE], unsigned nextra);
+/* "name: value" lines as one JSON object on one line (STATS JSON). */
+void kvcmd_stats_json(FILE *out, const char *text, size_t len);
 int kvcmd_reply_err(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int kvcmd_reply_ok(FILE *out, const char *text);
 int kvcmd_get(struct kv *kv, const struct kvcmd *c, FILE *out, int raw);

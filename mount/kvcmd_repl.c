@@ -63,64 +63,6 @@ static int count_internal(void *arg, const void *key, size_t klen, uint64_t size
 	return 0;
 }
 
-/* A JSON string of s (len bytes): '"', '\\' and control bytes escaped. */
-static void json_string(FILE *out, const char *s, size_t len)
-{
-	fputc('"', out);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fputc(ch, out);
-	}
-	fputc('"', out);
-}
-
-static int is_number(const char *s, size_t len)
-{
-	if (len == 0 || len > 19 || (s[0] == '0' && len > 1))
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
-/* "name: value" lines as one JSON object (kvcmd.c's STATS JSON does the same for a store
- * alone): a decimal value as a number, anything else as a string. */
-static void write_json(FILE *out, const char *text, size_t len)
-{
-	int first = 1;
-
-	fputc('{', out);
-	for (size_t pos = 0; pos < len;) {
-		const char *nl = memchr(text + pos, '\n', len - pos), *colon;
-		size_t end = nl ? (size_t)(nl - text) : len;
-
-		colon = memchr(text + pos, ':', end - pos);
-		if (colon && colon + 1 < text + end && colon[1] == ' ') {
-			const char *v = colon + 2;
-			size_t vlen = (size_t)(text + end - v);
-
-			if (!first)
-				fputc(',', out);
-			first = 0;
-			json_string(out, text + pos, (size_t)(colon - (text + pos)));
-			fputc(':', out);
-			if (is_number(v, vlen))
-				fwrite(v, 1, vlen, out);
-			else
-				json_string(out, v, vlen);
-		}
-		pos = end + 1;
-	}
-	fputs("}\n", out);
-}
-
 /* Replication's STATS lines (repl_stats_text), then the store's (the control file's): a count
  * line and the lines, or with JSON one object of the same names and values. */
 static int run_stats(struct repl *r, struct kv *kv, const struct kvcmd *c, FILE *out)
@@ -146,7 +88,7 @@ static int run_stats(struct repl *r, struct kv *kv, const struct kvcmd *c, FILE 
 		memcpy(all, rtext, rlen);
 		if (slen)
 			memcpy(all + rlen, stext, slen);
-		write_json(out, all, rlen + slen);
+		kvcmd_stats_json(out, all, rlen + slen);
 		free(all);
 	} else {
 		for (size_t i = 0; i < rlen; i++)
