@@ -23,21 +23,13 @@
 #include "mountutil.h"
 #include "testutil.h"
 
-static const char *cli_path(void)
-{
-	const char *p = getenv("KV_CLI");
-
-	ck_assert_msg(p && p[0], "KV_CLI must name the kv_cli binary");
-	return p;
-}
-
 /* kv_cli with args (NULL-terminated, after the program), stdin; its exit code, stdout, stderr. */
 static int cli_run(const char *const *args, const char *in, char **out, char **err)
 {
 	const char *argv[32];
 	int n = 0, status = 0, rc;
 
-	argv[n++] = cli_path();
+	argv[n++] = mt_kv_cli();
 	while (*args && n < 31)
 		argv[n++] = *args++;
 	argv[n] = NULL;
@@ -239,7 +231,7 @@ static int cli_as_nobody(const char *const *args, char **out, char **err)
 	argv[n++] = "--reuid=65534";
 	argv[n++] = "--regid=65534";
 	argv[n++] = "--clear-groups";
-	argv[n++] = cli_path();
+	argv[n++] = mt_kv_cli();
 	while (*args && n < 31)
 		argv[n++] = *args++;
 	argv[n] = NULL;
@@ -345,7 +337,7 @@ END_TEST
 START_TEST(a_store_locked_by_another_kv_cli_says_no_daemon_answers)
 {
 	NEED_MOUNT();
-	const char *shell[] = { cli_path(), mt_data, NULL };
+	const char *shell[] = { mt_kv_cli(), mt_data, NULL };
 	const char *get[] = { mt_data, "GET", "k", NULL };
 	char line[64], *out = NULL, *err = NULL;
 	int in_fd, out_fd;
@@ -578,42 +570,6 @@ END_TEST
 
 /* ---- a mount waits for the previous daemon to close the store --------------------------- */
 
-/* A stand-in for a daemon still closing the store: a child calling itself "kvfs" holding
- * DATADIR/LOCK with its pid written in, as the engine leaves it, until it gets SIGUSR1. */
-static pid_t hold_lock_as_closing_daemon(void)
-{
-	char path[PATH_MAX + 32], c;
-	int p[2];
-	pid_t pid;
-
-	snprintf(path, sizeof(path), "%s/LOCK", mt_data);
-	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		sigset_t set;
-		char buf[32];
-		int sig, fd, n;
-
-		alarm(600); /* a test that failed leaves no holder behind for long */
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &set, NULL);
-		fd = open(path, O_RDWR | O_CREAT, 0600);
-		n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(fd, 0) < 0 ||
-		    pwrite(fd, buf, (size_t)n, 0) != n || prctl(PR_SET_NAME, "kvfs", 0, 0, 0) < 0 ||
-		    write(p[1], "h", 1) != 1)
-			_exit(1);
-		sigwait(&set, &sig);
-		_exit(0);
-	}
-	close(p[1]);
-	ck_assert_int_eq(read(p[0], &c, 1), 1);
-	close(p[0]);
-	return pid;
-}
-
 START_TEST(a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store)
 {
 	NEED_MOUNT();
@@ -625,7 +581,7 @@ START_TEST(a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store)
 
 	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
 	free(out);
-	holder = hold_lock_as_closing_daemon();
+	holder = mt_hold_lock(mt_data, 1);
 	setenv("KVFS_LOCK_WAIT", "3600", 1); /* the release below, not the bound, ends the wait */
 	ck_assert_int_eq(pipe(e), 0);
 	kvfs = fork();
@@ -644,8 +600,7 @@ START_TEST(a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store)
 		 mt_data, (long)holder);
 	ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "said: %s", line);
 	ck_assert(!is_mounted(mt_mnt));
-	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
-	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+	mt_release_lock(holder);
 	/* it mounts, saying nothing more, and exits 0 once the mount is ready */
 	ck_assert_int_eq(tu_read_line(e[0], line, sizeof(line), 120000), -ENODATA);
 	close(e[0]);
@@ -664,12 +619,11 @@ START_TEST(a_mount_gives_up_waiting_at_the_bound_and_mounts_nothing)
 	const char *put[] = { mt_data, "PUT", "k", "v", NULL };
 	const char *args[] = { mt_data, mt_mnt, NULL };
 	char want[128], *out = NULL, *err = NULL;
-	int status;
 	pid_t holder;
 
 	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
 	free(out);
-	holder = hold_lock_as_closing_daemon(); /* never lets go while kvfs waits */
+	holder = mt_hold_lock(mt_data, 1); /* never lets go while kvfs waits */
 	setenv("KVFS_LOCK_WAIT", "1", 1);
 	ck_assert_int_eq(run_kvfs(args, &err), 1);
 	snprintf(want, sizeof(want), "store is still locked by process %ld (", (long)holder);
@@ -682,8 +636,7 @@ START_TEST(a_mount_gives_up_waiting_at_the_bound_and_mounts_nothing)
 	ck_assert_msg(strstr(err, "KVFS_LOCK_WAIT='-1'") && strstr(err, "from 0 to 3600"),
 		      "said: %s", err);
 	free(err);
-	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
-	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+	mt_release_lock(holder);
 }
 END_TEST
 
