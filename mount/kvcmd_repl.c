@@ -168,7 +168,9 @@ int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw)
 			kv_batch_free(b);
 			return kvcmd_reply_err(out, "%s", strerror(-rc));
 		}
-		rc = repl_propose(r, b, c->op == KVCMD_DEL ? REPL_REPORT_ABSENT : 0, &absent);
+		/* term 0: a PUT or DEL reads nothing before it writes (DEL's "(nil)" is decided
+		 * when it is applied), so no later leadership can make it stale */
+		rc = repl_propose(r, b, c->op == KVCMD_DEL ? REPL_REPORT_ABSENT : 0, 0, &absent);
 		kv_batch_free(b);
 		if (rc)
 			return reply_repl_error(r, out, rc);

@@ -168,6 +168,7 @@ struct req {
 	int refs;                /* the waiter's and the loop's; under r->mu */
 	int done, status, absent;
 	unsigned flags;          /* repl_propose's */
+	uint64_t build_term;     /* repl_propose's term: 0, or the only term it may be appended in */
 	/* handed to raft (the loop's): where raft put it, on r->quiet */
 	uint64_t index, term;
 	struct req *quiet_next;
@@ -209,6 +210,7 @@ struct repl {
 	struct repl_stats view;   /* raft's state as of the loop's last turn */
 	int writable;             /* leader, and its store holds every entry before its term's */
 	uint64_t lead_from;       /* the loop's: the first entry of this node's leadership */
+	uint64_t lead_term;       /* the loop's: the term of that leadership */
 	struct req *quiet;        /* the loop's: entries in raft's hands (REPL_QUIET or not) */
 	int worker_fds[MAX_XFER_WORKERS];
 	unsigned workers;
@@ -247,6 +249,8 @@ static int raft_errno(int rv)
 		return -EFBIG;
 	case RAFT_NOSPACE:
 		return -ENOSPC;
+	case RAFT_MALFORMED:
+		return -EBADMSG;
 	default:
 		return -EIO;
 	}
@@ -293,8 +297,12 @@ static void quiet_remove(struct repl *r, struct req *q)
 static void apply_cb(struct raft_apply *a, int status, void *result)
 {
 	struct req *q = a->data;
+	int rc = raft_errno(status);
+
+	if (rc == 0 && rfsm_result_refused(result))
+		rc = -ESTALE; /* built in an earlier term: every node refused it */
 	quiet_remove(q->r, q);
-	req_complete(q->r, q, raft_errno(status), status == 0 && rfsm_result_absent(result));
+	req_complete(q->r, q, rc, rc == 0 && rfsm_result_absent(result));
 }
 
 /* On the loop: hand q to raft, or fail it. */
@@ -305,6 +313,12 @@ static void req_submit(struct repl *r, struct req *q)
 
 	if (r->closing || raft_state(&r->raft) != RAFT_LEADER) {
 		req_complete(r, q, r->closing ? -ESHUTDOWN : -EROFS, 0);
+		return;
+	}
+	if (q->build_term && q->build_term != r->raft.current_term) {
+		/* read in another leadership: it would be appended in this term and refused by
+		 * every node's apply (fsm.h); no need to make an entry of it */
+		req_complete(r, q, -ESTALE, 0);
 		return;
 	}
 	q->apply.data = q;
@@ -389,7 +403,7 @@ static void propose_noop(struct repl *r)
 	if (kv_batch_new(&b))
 		return;
 	q = req_new(r, 1);
-	if (q && entry_encode(b, 0, r->o.max_write, &q->buf.base, &q->buf.len) == 0)
+	if (q && entry_encode(b, 0, 0, r->o.max_write, &q->buf.base, &q->buf.len) == 0)
 		req_submit(r, q);
 	else if (q)
 		req_put(r, q);
@@ -407,7 +421,8 @@ static void deadline(struct timespec *at, unsigned ms)
 	}
 }
 
-int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *absent)
+int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint64_t term,
+		 int *absent)
 {
 	struct timespec at;
 	struct req *q;
@@ -419,8 +434,9 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *
 	if (!q)
 		return -ENOMEM;
 	q->flags = flags;
-	rc = entry_encode(b, flags & REPL_REPORT_ABSENT ? ENTRY_REPORT_ABSENT : 0, r->o.max_write,
-			  &q->buf.base, &q->buf.len);
+	q->build_term = term;
+	rc = entry_encode(b, flags & REPL_REPORT_ABSENT ? ENTRY_REPORT_ABSENT : 0, term,
+			  r->o.max_write, &q->buf.base, &q->buf.len);
 	if (rc) {
 		q->refs = 1;
 		req_put(r, q);
@@ -468,7 +484,7 @@ int repl_flush(struct repl *r)
 	if (rc)
 		return rc;
 	/* an empty entry: once it commits, every entry before it in the log has */
-	rc = repl_propose(r, b, 0, NULL);
+	rc = repl_propose(r, b, 0, 0, NULL);
 	kv_batch_free(b);
 	return rc;
 }
@@ -502,9 +518,13 @@ static void check_cb(uv_check_t *h)
 			v.peers[v.npeers].match_index = rf->leader_state.progress[i].match_index;
 			v.npeers++;
 		}
-	if (state == RAFT_LEADER && r->last_state != RAFT_LEADER && !r->closing) {
+	/* a new leadership: also one that follows another of this node's within one turn of the
+	 * loop (lost and won again, a new term), which the state alone would not show */
+	if (state == RAFT_LEADER && (r->last_state != RAFT_LEADER || r->lead_term != v.term) &&
+	    !r->closing) {
 		propose_noop(r);
 		r->lead_from = raft_last_index(rf);
+		r->lead_term = v.term;
 	}
 	pthread_mutex_lock(&r->mu);
 	r->view = v;
@@ -1104,6 +1124,7 @@ void repl_stats(struct repl *r, struct repl_stats *st)
 	st->snapshots = fs.snapshots;
 	st->installs = fs.installs;
 	st->skipped = fs.skipped;
+	st->refused = fs.refused;
 	st->store_error = fs.error;
 }
 
@@ -1135,6 +1156,7 @@ int repl_stats_text(struct repl *r, char **text, size_t *len)
 	LINE("raft_snapshots: %" PRIu64 "\n", rs.snapshots);
 	LINE("installs: %" PRIu64 "\n", rs.installs);
 	LINE("replayed_skipped: %" PRIu64 "\n", rs.skipped);
+	LINE("stale_refused: %" PRIu64 "\n", rs.refused);
 	LINE("store_error: %s\n", rs.store_error ? strerror(-rs.store_error) : "none");
 	for (unsigned i = 0; i < rs.npeers; i++)
 		LINE("match_index[%" PRIu64 "]: %" PRIu64 "\n", rs.peers[i].id,

@@ -133,7 +133,7 @@ static void group_stop(struct group *g)
 /* A client request: raft owns it until its callback. */
 struct req {
 	struct raft_apply apply;
-	int done, status, absent;
+	int done, status, absent, refused;
 };
 
 static void apply_cb(struct raft_apply *a, int status, void *result)
@@ -142,17 +142,25 @@ static void apply_cb(struct raft_apply *a, int status, void *result)
 	q->done = 1;
 	q->status = status;
 	q->absent = status == 0 && rfsm_result_absent(result);
+	q->refused = status == 0 && rfsm_result_refused(result);
+}
+
+/* Append b on leader as an entry built in `term` (0: built from no read). */
+static void propose_built(struct group *g, unsigned leader, struct kv_batch *b, unsigned flags,
+			  uint64_t term, struct req *q)
+{
+	struct raft_buffer buf;
+	memset(q, 0, sizeof(*q));
+	q->apply.data = q;
+	ck_assert_int_eq(entry_encode(b, flags, term, 1u << 20, &buf.base, &buf.len), 0);
+	ck_assert_int_eq(raft_apply(raft_fixture_get(&g->fx, leader), &q->apply, &buf, 1, apply_cb),
+			 0);
 }
 
 static void propose(struct group *g, unsigned leader, struct kv_batch *b, unsigned flags,
 		    struct req *q)
 {
-	struct raft_buffer buf;
-	memset(q, 0, sizeof(*q));
-	q->apply.data = q;
-	ck_assert_int_eq(entry_encode(b, flags, 1u << 20, &buf.base, &buf.len), 0);
-	ck_assert_int_eq(raft_apply(raft_fixture_get(&g->fx, leader), &q->apply, &buf, 1, apply_cb),
-			 0);
+	propose_built(g, leader, b, flags, 0, q);
 }
 
 static void propose_put(struct group *g, unsigned leader, const char *key, const char *val,
@@ -438,6 +446,69 @@ START_TEST(restoring_a_snapshot_the_store_holds_fetches_nothing)
 }
 END_TEST
 
+/* The stale-read window (REPLICATION.md 3.9): node 1 leads in term T and builds a batch from
+ * what its store holds (the name "n" is free); it loses leadership, node 2 leads and takes the
+ * name; node 1 leads again in a later term, its store caught up, and only then proposes what
+ * it built in T. Raft appends it in the new term: every node refuses it, so node 2's write
+ * stands; a batch built in the new term is applied. */
+START_TEST(a_batch_built_in_an_earlier_term_is_refused_on_every_node_and_a_fresh_one_applied)
+{
+	struct group g;
+	struct req taken, stale, fresh;
+	struct kv_batch *b_stale, *b_fresh;
+	struct rfsm_stats st;
+	group_start(&g, 0, 0);
+	raft_fixture_elect(&g.fx, 0);
+	uint64_t built = R(&g, 0)->current_term;
+	assert_value(&g, 0, "n", NULL); /* the read the batch is built from */
+	ck_assert_int_eq(kv_batch_new(&b_stale), 0);
+	ck_assert_int_eq(kv_batch_put(b_stale, "n", 1, NULL, 0, "from node 1", 11), 0);
+
+	raft_fixture_depose(&g.fx);
+	ck_assert(raft_fixture_step_until_has_no_leader(&g.fx, WAIT_MS));
+	raft_fixture_elect(&g.fx, 1);
+	propose_put(&g, 1, "n", "from node 2", &taken);
+	ck_assert(raft_fixture_step_until_applied(&g.fx, N, raft_last_index(R(&g, 1)), WAIT_MS));
+	ck_assert(taken.done && taken.status == 0 && !taken.refused);
+
+	raft_fixture_depose(&g.fx);
+	ck_assert(raft_fixture_step_until_has_no_leader(&g.fx, WAIT_MS));
+	raft_fixture_elect(&g.fx, 0);
+	uint64_t now = R(&g, 0)->current_term;
+	ck_assert_uint_gt(now, built);
+	propose_built(&g, 0, b_stale, 0, built, &stale);
+	raft_index stale_index = raft_last_index(R(&g, 0));
+	ck_assert(raft_fixture_step_until_applied(&g.fx, N, stale_index, WAIT_MS));
+	ck_assert(stale.done);
+	ck_assert_int_eq(stale.status, 0);
+	ck_assert(stale.refused);
+	for (unsigned i = 0; i < N; i++) {
+		assert_value(&g, i, "n", "from node 2");
+		rfsm_stats(g.n[i].f, &st);
+		ck_assert_uint_eq(st.refused, 1);
+		/* refused, not stuck: the store's applied index moved past it */
+		ck_assert_uint_eq(st.applied, stale_index);
+		ck_assert_int_eq(st.error, 0);
+	}
+
+	/* built now, after reading the name taken: applied */
+	ck_assert_int_eq(kv_batch_new(&b_fresh), 0);
+	ck_assert_int_eq(kv_batch_put(b_fresh, "n2", 2, NULL, 0, "from node 1", 11), 0);
+	propose_built(&g, 0, b_fresh, 0, now, &fresh);
+	ck_assert(raft_fixture_step_until_applied(&g.fx, N, raft_last_index(R(&g, 0)), WAIT_MS));
+	ck_assert(fresh.done && fresh.status == 0 && !fresh.refused);
+	for (unsigned i = 0; i < N; i++) {
+		assert_value(&g, i, "n", "from node 2");
+		assert_value(&g, i, "n2", "from node 1");
+		rfsm_stats(g.n[i].f, &st);
+		ck_assert_uint_eq(st.refused, 1);
+	}
+	kv_batch_free(b_stale);
+	kv_batch_free(b_fresh);
+	group_stop(&g);
+}
+END_TEST
+
 /* ---- one state machine without raft's cluster ---------------------------------------------- */
 
 /* An rfsm in dir bound to a bare raft struct whose last_applied the test sets: apply numbers
@@ -466,7 +537,7 @@ static int solo_apply(struct solo *s, uint64_t index, const char *key, const cha
 	void *result;
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), NULL, 0, val, strlen(val)), 0);
-	ck_assert_int_eq(entry_encode(b, 0, 1u << 20, &buf.base, &buf.len), 0);
+	ck_assert_int_eq(entry_encode(b, 0, 0, 1u << 20, &buf.base, &buf.len), 0);
 	kv_batch_free(b);
 	s->r.last_applied = index - 1;
 	struct raft_fsm *fsm = rfsm_fsm(s->f);
@@ -483,6 +554,105 @@ static uint64_t solo_lsn(struct solo *s)
 	rfsm_unpin(s->f);
 	return st.last_lsn;
 }
+
+/* Apply PUT key=val built in `built` as raft index `index`, raft's log holding it as an entry of
+ * term `term` (as raft's apply loop hands it over: the buffer of the entry in its log). */
+static int solo_apply_built(struct solo *s, uint64_t index, uint64_t term, uint64_t built,
+			    const char *key, const char *val, void **result)
+{
+	struct kv_batch *b;
+	struct raft_entry e = { .term = term, .type = RAFT_COMMAND };
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), NULL, 0, val, strlen(val)), 0);
+	ck_assert_int_eq(entry_encode(b, 0, built, 1u << 20, &e.buf.base, &e.buf.len), 0);
+	kv_batch_free(b);
+	s->r.log.entries = &e;
+	s->r.log.size = 1;
+	s->r.log.front = 0;
+	s->r.log.back = 1;
+	s->r.log.offset = index - 1;
+	s->r.last_applied = index - 1;
+	struct raft_fsm *fsm = rfsm_fsm(s->f);
+	int rc = fsm->apply(fsm, &e.buf, result);
+	raft_free(e.buf.base);
+	memset(&s->r.log, 0, sizeof(s->r.log));
+	return rc;
+}
+
+START_TEST(an_entry_is_applied_only_in_the_term_it_was_built_in)
+{
+	char root[256], dir[PATH_MAX];
+	struct solo s;
+	struct rfsm_stats st;
+	void *result;
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(dir, sizeof(dir), "%s/node", root);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	solo_open(&s, dir, 0);
+	ck_assert_int_eq(solo_apply_built(&s, 2, 5, 5, "k", "built in 5", &result), 0);
+	ck_assert(!rfsm_result_refused(result));
+	/* built in 5, appended in 7: nothing of it lands, the index moves on */
+	ck_assert_int_eq(solo_apply_built(&s, 3, 7, 5, "k", "stale", &result), 0);
+	ck_assert(rfsm_result_refused(result));
+	char *v = NULL;
+	uint64_t vlen;
+	struct kv *kv = rfsm_pin(s.f);
+	ck_assert_int_eq(kv_get(kv, "k", 1, (void **)&v, &vlen), 0);
+	rfsm_unpin(s.f);
+	ck_assert_uint_eq(vlen, 10);
+	ck_assert_int_eq(memcmp(v, "built in 5", 10), 0);
+	free(v);
+	rfsm_stats(s.f, &st);
+	ck_assert_uint_eq(st.applied, 3);
+	ck_assert_uint_eq(st.refused, 1);
+	/* built from no read (term 0): any term takes it */
+	ck_assert_int_eq(solo_apply_built(&s, 4, 7, 0, "k", "blind", &result), 0);
+	ck_assert(!rfsm_result_refused(result));
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	/* a crash lost the store's last entries (sync=none): raft replays the stale one, and the
+	 * same two terms refuse it again */
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	solo_open(&s, dir, 0);
+	ck_assert_int_eq(solo_apply_built(&s, 3, 7, 5, "k", "stale", &result), 0);
+	ck_assert(rfsm_result_refused(result));
+	kv = rfsm_pin(s.f);
+	ck_assert_int_eq(kv_get(kv, "k", 1, (void **)&v, &vlen), -ENOENT);
+	rfsm_unpin(s.f);
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
+
+/* A fenced entry whose buffer is not raft's own log entry has no term to compare: applying
+ * stops there rather than guess. */
+START_TEST(a_built_entry_raft_does_not_hold_stops_applying)
+{
+	char root[256], dir[PATH_MAX];
+	struct solo s;
+	struct rfsm_stats st;
+	struct kv_batch *b;
+	struct raft_buffer buf;
+	void *result;
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(dir, sizeof(dir), "%s/node", root);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	solo_open(&s, dir, 0);
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, "v", 1), 0);
+	ck_assert_int_eq(entry_encode(b, 0, 5, 1u << 20, &buf.base, &buf.len), 0);
+	kv_batch_free(b);
+	s.r.last_applied = 1; /* raft's log is empty */
+	struct raft_fsm *fsm = rfsm_fsm(s.f);
+	ck_assert_int_eq(fsm->apply(fsm, &buf, &result), RAFT_IOERR);
+	raft_free(buf.base);
+	rfsm_stats(s.f, &st);
+	ck_assert_int_eq(st.error, -EFAULT);
+	ck_assert_uint_eq(st.applied, 0);
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
 
 START_TEST(entries_the_store_holds_are_skipped_when_raft_replays_them)
 {
@@ -660,7 +830,7 @@ START_TEST(entries_are_padded_to_8_bytes_and_checked_whole)
 		memset(val, 'a' + (int)vlen, vlen);
 		ck_assert_int_eq(kv_batch_new(&b), 0);
 		ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, val, vlen), 0);
-		ck_assert_int_eq(entry_encode(b, 0, 1u << 20, &buf, &len), 0);
+		ck_assert_int_eq(entry_encode(b, 0, 0, 1u << 20, &buf, &len), 0);
 		ck_assert_uint_eq(len % 8, 0);
 		ck_assert_int_eq(entry_decode(buf, len, &v), 0);
 		ck_assert_uint_eq(v.len, kv_batch_encoded_len(b));
@@ -678,6 +848,43 @@ START_TEST(entries_are_padded_to_8_bytes_and_checked_whole)
 }
 END_TEST
 
+START_TEST(an_entry_carries_its_build_term_and_a_version_1_entry_reads_as_term_0)
+{
+	struct kv_batch *b;
+	void *buf;
+	size_t len;
+	struct entry_view v;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, "value", 5), 0);
+	ck_assert_int_eq(entry_encode(b, ENTRY_REPORT_ABSENT, 0x0102030405060708ull, 1u << 20, &buf,
+				      &len), 0);
+	ck_assert_int_eq(entry_decode(buf, len, &v), 0);
+	ck_assert_uint_eq(v.term, 0x0102030405060708ull);
+	ck_assert_uint_eq(v.flags, ENTRY_REPORT_ABSENT);
+	ck_assert_uint_eq(le_get16((uint8_t *)buf + 4), 2);
+	ck_assert_uint_eq(le_get64((uint8_t *)buf + 16), 0x0102030405060708ull);
+
+	/* the same batch as version 1 wrote it (FORMAT.md 12): no term, the batch at 24 */
+	uint64_t blen = v.len;
+	size_t len1 = (size_t)((24 + blen + 7) & ~(uint64_t)7);
+	uint8_t *old = calloc(1, len1);
+	memcpy(old, buf, 8);
+	le_put16(old + 4, 1);
+	le_put64(old + 8, blen);
+	memcpy(old + 24, v.batch, (size_t)blen);
+	le_put32(old + 16, crc32c(crc32c(0, old, 16), old + 24, (size_t)blen));
+	ck_assert_int_eq(entry_decode(old, len1, &v), 0);
+	ck_assert_uint_eq(v.term, 0);
+	ck_assert_uint_eq(v.len, blen);
+	ck_assert_int_eq(memcmp(v.batch, (uint8_t *)buf + ENTRY_HEADER, (size_t)blen), 0);
+	le_put16(old + 4, 3); /* a version this build does not know */
+	ck_assert_int_eq(entry_decode(old, len1, &v), -EBADMSG);
+	free(old);
+	raft_free(buf);
+	kv_batch_free(b);
+}
+END_TEST
+
 START_TEST(an_entry_over_the_limit_is_refused)
 {
 	struct kv_batch *b;
@@ -686,7 +893,7 @@ START_TEST(an_entry_over_the_limit_is_refused)
 	char val[100] = { 0 };
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, val, sizeof(val)), 0);
-	ck_assert_int_eq(entry_encode(b, 0, 50, &buf, &len), -EFBIG);
+	ck_assert_int_eq(entry_encode(b, 0, 0, 50, &buf, &len), -EFBIG);
 	ck_assert_ptr_null(buf);
 	kv_batch_free(b);
 }
@@ -885,7 +1092,7 @@ static int uput(struct ugroup *u, unsigned i, const char *key, const char *val)
 	struct kv_batch *b;
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), NULL, 0, val, strlen(val)), 0);
-	int rc = repl_propose(u->r[i], b, 0, NULL);
+	int rc = repl_propose(u->r[i], b, 0, 0, NULL);
 	kv_batch_free(b);
 	return rc;
 }
@@ -1014,7 +1221,7 @@ START_TEST(others_entries_name_their_keys_and_quiet_ones_stay_quiet_where_propos
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_put(b, "quiet", 5, NULL, 0, "q", 1), 0);
 	ck_assert_int_eq(kv_batch_rename(b, "quiet", 5, "moved", 5), 0);
-	ck_assert_int_eq(repl_propose(u.r[l], b, REPL_QUIET, NULL), 0);
+	ck_assert_int_eq(repl_propose(u.r[l], b, REPL_QUIET, 0, NULL), 0);
 	kv_batch_free(b);
 	ck_assert_int_eq(uput(&u, l, "loud", "v"), 0);
 	/* entries apply in order: once a node heard of the second, it dealt with the first */
@@ -1054,6 +1261,42 @@ START_TEST(only_a_leader_is_writable_and_says_its_term)
 	for (unsigned i = 0; i < N; i++)
 		if (i != l)
 			ck_assert_int_eq(repl_writable(u.r[i], NULL), 0);
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* repl_propose with a term it is not appended in: -ESTALE and nothing written. The term given
+ * is one before the leader's (terms only grow, so it can never be current again). */
+START_TEST(a_proposal_built_in_another_term_is_refused_and_writes_nothing)
+{
+	struct ugroup u;
+	struct kv_batch *b;
+	uint64_t term = 0;
+	int rc = -EROFS;
+	ugroup_init(&u, 0);
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "stale", 5, NULL, 0, "x", 1), 0);
+	uint64_t until = now_ms() + DEADLINE_MS;
+	unsigned l = 0;
+	while (rc == -EROFS && now_ms() < until) { /* a leader that stepped down says EROFS */
+		l = ugroup_leader(&u);
+		if (!repl_writable(u.r[l], &term))
+			continue;
+		ck_assert_uint_ge(term, 2);
+		rc = repl_propose(u.r[l], b, 0, term - 1, NULL);
+	}
+	ck_assert_int_eq(rc, -ESTALE);
+	ck_assert_ptr_null(uget(&u, l, "stale"));
+	/* the same batch built now lands (retried only if leadership moved meanwhile) */
+	do {
+		l = ugroup_leader(&u);
+		rc = repl_writable(u.r[l], &term) ? repl_propose(u.r[l], b, 0, term, NULL) : -EROFS;
+	} while ((rc == -EROFS || rc == -ESTALE) && now_ms() < until);
+	ck_assert_int_eq(rc, 0);
+	char *v = uget(&u, l, "stale");
+	ck_assert_ptr_nonnull(v);
+	free(v);
+	kv_batch_free(b);
 	ugroup_stop(&u);
 }
 END_TEST
@@ -1670,6 +1913,7 @@ int main(void)
 	tcase_add_test(tc, an_entry_without_a_majority_is_neither_committed_nor_applied);
 	tcase_add_test(tc, a_new_leader_applies_what_the_old_one_committed);
 	tcase_add_test(tc, a_del_reports_whether_its_key_existed_when_applied);
+	tcase_add_test(tc, a_batch_built_in_an_earlier_term_is_refused_on_every_node_and_a_fresh_one_applied);
 	tcase_add_test(tc, a_snapshot_is_taken_only_once_the_store_is_durable_through_it);
 	tcase_add_test(tc, a_lagging_node_gets_a_copy_of_the_store_through_a_snapshot);
 	tcase_add_test(tc, a_failed_fetch_is_retried_until_a_copy_comes);
@@ -1678,11 +1922,14 @@ int main(void)
 	tcase_add_test(tc, entries_the_store_holds_are_skipped_when_raft_replays_them);
 	tcase_add_test(tc, a_store_that_fails_a_write_stops_applying_for_good);
 	tcase_add_test(tc, an_entry_that_is_no_kvfs_batch_stops_applying);
+	tcase_add_test(tc, an_entry_is_applied_only_in_the_term_it_was_built_in);
+	tcase_add_test(tc, a_built_entry_raft_does_not_hold_stops_applying);
 	tcase_add_test(tc, an_install_cut_short_by_a_crash_is_finished_or_undone_at_open);
 	tcase_add_test(tc, an_install_whose_store_was_moved_aside_completes_at_open);
 	suite_add_tcase(su, tc);
 	TCase *tf = tcase_create("formats");
 	tcase_add_test(tf, entries_are_padded_to_8_bytes_and_checked_whole);
+	tcase_add_test(tf, an_entry_carries_its_build_term_and_a_version_1_entry_reads_as_term_0);
 	tcase_add_test(tf, an_entry_over_the_limit_is_refused);
 	tcase_add_test(tf, a_manifest_round_trips_and_damage_is_refused);
 	tcase_add_test(tf, a_cluster_file_lists_nodes_with_comments_and_blank_lines);
@@ -1708,6 +1955,7 @@ int main(void)
 	tcase_add_test(tu, options_split_between_replication_and_the_store);
 	tcase_add_test(tu, others_entries_name_their_keys_and_quiet_ones_stay_quiet_where_proposed);
 	tcase_add_test(tu, only_a_leader_is_writable_and_says_its_term);
+	tcase_add_test(tu, a_proposal_built_in_another_term_is_refused_and_writes_nothing);
 	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
