@@ -891,6 +891,40 @@ static int make_dir(const char *path)
 	return errno == EEXIST ? 0 : -errno;
 }
 
+/* Raft's uv backend takes a start without metadata1/2 (its term and vote) for the first one and
+ * bootstraps. A node whose raft/ still holds a log or a snapshot, or whose store applied
+ * entries, is no new node: bootstrapping it would forget the vote it cast in its current term
+ * (a second vote in one term can elect two leaders). -EEXIST then, what was found in why. */
+static int check_not_forgotten(const char *raft_dir, uint64_t applied, char *why, size_t whylen)
+{
+	struct dirent *e;
+	DIR *d = opendir(raft_dir);
+	char found[256] = "";
+	int meta = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+		if (!strcmp(n, "metadata1") || !strcmp(n, "metadata2"))
+			meta = 1;
+		else if (!found[0] && (!strncmp(n, "open-", 5) || !strncmp(n, "snapshot-", 9) ||
+				       (n[0] >= '0' && n[0] <= '9')))
+			snprintf(found, sizeof(found), "raft's file %.100s", n);
+	}
+	closedir(d);
+	if (meta || (!found[0] && applied == 0))
+		return 0;
+	if (!found[0])
+		snprintf(found, sizeof(found), "a store that applied raft entries up to %" PRIu64,
+			 applied);
+	snprintf(why, whylen, "raft/ has no metadata1 or metadata2 (raft's term and vote) but holds "
+		 "%.120s: a start would bootstrap again and forget this node's vote; restore them, or "
+		 "wipe the whole node directory (while the group has a leader) to rejoin as a new node",
+		 found);
+	return -EEXIST;
+}
+
 /* Scratch copies a sender left behind when it was killed. */
 static void remove_stale_scratch(struct repl *r)
 {
@@ -1018,6 +1052,17 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 		rep->problem = REPL_PROBLEM_STORE;
 		rep->err = rc;
 		goto fail;
+	}
+	{
+		struct rfsm_stats fst;
+		char why[sizeof(rep->detail)];
+
+		rfsm_stats(r->fsm, &fst);
+		rc = check_not_forgotten(r->raft_dir, fst.applied, why, sizeof(why));
+		if (rc) {
+			rc = start_fail(rep, REPL_PROBLEM_RAFT, rc, "%s", why);
+			goto fail_fsm;
+		}
 	}
 
 	rc = uv_loop_init(&r->loop);

@@ -1301,6 +1301,43 @@ START_TEST(a_proposal_built_in_another_term_is_refused_and_writes_nothing)
 }
 END_TEST
 
+/* A node whose raft/ lost metadata1/2 (its term and vote) but keeps a log, or whose raft/ is
+ * gone while its store applied entries, is refused at start instead of bootstrapping again
+ * (FINDINGS a15 #4): it would forget the vote it cast. A wiped directory still rejoins. */
+START_TEST(a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again)
+{
+	struct ugroup u;
+	struct repl_report rep;
+	struct repl *r = NULL;
+	char path[1024];
+	ugroup_init(&u, 0);
+	uput_retry(&u, "k", "v");
+	for (unsigned i = 0; i < N; i++)
+		uwait_value(&u, i, "k", "v");
+	ck_assert_int_eq(repl_stop(u.r[1]), 0);
+	u.r[1] = NULL;
+	for (int m = 1; m <= 2; m++) {
+		snprintf(path, sizeof(path), "%s/raft/metadata%d", u.dir[1], m);
+		ck_assert_msg(unlink(path) == 0 || errno == ENOENT, "%s: %s", path, strerror(errno));
+	}
+	ck_assert_int_eq(repl_start(&r, u.dir[1], &u.o[1], &rep), -EEXIST);
+	ck_assert_int_eq(rep.problem, REPL_PROBLEM_RAFT);
+	ck_assert_msg(strstr(rep.detail, "no metadata1 or metadata2") &&
+		      strstr(rep.detail, "raft's file"), "%s", rep.detail);
+	/* raft/ gone, the store kept: refused too, naming what the store holds */
+	snprintf(path, sizeof(path), "%s/raft", u.dir[1]);
+	ck_assert_int_eq(tu_rmrf(path), 0);
+	ck_assert_int_eq(repl_start(&r, u.dir[1], &u.o[1], &rep), -EEXIST);
+	ck_assert_msg(strstr(rep.detail, "a store that applied raft entries up to"), "%s",
+		      rep.detail);
+	/* the whole directory wiped: a new node, which rejoins */
+	ck_assert_int_eq(tu_rmrf(u.dir[1]), 0);
+	ugroup_start_node(&u, 1);
+	uwait_value(&u, 1, "k", "v");
+	ugroup_stop(&u);
+}
+END_TEST
+
 /* kv_cli's STATS JSON on a node: one line, one object, raft's names and the store's. */
 START_TEST(stats_json_on_a_node_is_one_object_with_raft_and_store_names)
 {
@@ -1956,6 +1993,7 @@ int main(void)
 	tcase_add_test(tu, others_entries_name_their_keys_and_quiet_ones_stay_quiet_where_proposed);
 	tcase_add_test(tu, only_a_leader_is_writable_and_says_its_term);
 	tcase_add_test(tu, a_proposal_built_in_another_term_is_refused_and_writes_nothing);
+	tcase_add_test(tu, a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again);
 	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
