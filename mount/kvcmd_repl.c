@@ -23,6 +23,7 @@ static int internal_key(const char *key, size_t klen)
  * may still take effect (REPLICATION.md section 4). */
 static int reply_repl_error(struct repl *r, FILE *out, int rc)
 {
+	struct repl_stats st;
 	char addr[64];
 	uint64_t id;
 
@@ -43,6 +44,14 @@ static int reply_repl_error(struct repl *r, FILE *out, int rc)
 				       "effect");
 	case -EFBIG:
 		return kvcmd_reply_err(out, "too large for one replicated write");
+	case -EIO:
+		repl_stats(r, &st);
+		if (st.store_error)
+			return kvcmd_reply_err(out, "this node's store failed (%s); the write may or "
+					       "may not take effect on the others",
+					       strerror(-st.store_error));
+		return kvcmd_reply_err(out, "%s; the write may or may not take effect",
+				       strerror(-rc));
 	default:
 		return kvcmd_reply_err(out, "%s; the write may or may not take effect",
 				       strerror(-rc));

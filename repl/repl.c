@@ -190,6 +190,10 @@ struct repl {
 	struct raft_io io;
 	struct raft raft;
 	struct raft_transfer transfer;
+	/* a leader whose store failed hands leadership over (check_cb): raft 0.15 ignores a
+	 * failed apply on a leader, which would lead on, unable to apply, and the group wait */
+	struct raft_transfer handover;
+	int handing_over, store_failed_noted;
 	int handles_open, closing, last_state;
 	int raft_inited;          /* raft_init went through: raft_close releases io and transport */
 	/* libraft 0.15's install answer (see held_tick): the backend's verbs we wrap, raft's own */
@@ -473,6 +477,14 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint6
 	}
 	pthread_mutex_unlock(&r->mu);
 	req_put(r, q);
+	if (rc == -ETIMEDOUT || rc == -ECONNABORTED) {
+		/* the majority may well have it: this node's store is what failed (say so, not "no
+		 * majority acknowledged" or "leadership lost": both send the operator elsewhere) */
+		struct rfsm_stats fs;
+		rfsm_stats(r->fsm, &fs);
+		if (fs.error)
+			rc = -EIO; /* not the store's own errno: -EROFS would say "not written" */
+	}
 	return rc;
 }
 
@@ -490,6 +502,12 @@ int repl_flush(struct repl *r)
 }
 
 /* ---- the loop --------------------------------------------------------------------------------- */
+
+static void handover_cb(struct raft_transfer *t)
+{
+	struct repl *r = t->data;
+	r->handing_over = 0; /* done, or timed out: check_cb tries again while this node leads */
+}
 
 /* raft's view for other threads, after every turn of the loop */
 static void check_cb(uv_check_t *h)
@@ -526,11 +544,27 @@ static void check_cb(uv_check_t *h)
 		r->lead_from = raft_last_index(rf);
 		r->lead_term = v.term;
 	}
+	struct rfsm_stats fs;
+	rfsm_stats(r->fsm, &fs);
+	if (fs.error && state == RAFT_LEADER && !r->closing && !r->handing_over) {
+		/* On a follower raft stops when apply fails (it becomes unavailable: 3.7); a leader
+		 * in raft 0.15 ignores it and would lead on without applying, so that no write
+		 * commits anywhere. Hand leadership to an up-to-date follower: as a follower this
+		 * node then stops at its next apply, and the others go on. */
+		if (!r->store_failed_noted)
+			note(r, "this node's store failed (%s) while it leads: handing leadership to "
+			     "another node", strerror(-fs.error));
+		r->store_failed_noted = 1;
+		r->handover.data = r;
+		if (raft_transfer(rf, &r->handover, 0, handover_cb) == 0)
+			r->handing_over = 1;
+	}
 	pthread_mutex_lock(&r->mu);
 	r->view = v;
 	/* a new leader's store may not hold every committed entry yet: what a caller reads from
-	 * it to build a write (a name is free, an id unused) is only true once it does */
-	r->writable = state == RAFT_LEADER && v.applied_index >= r->lead_from;
+	 * it to build a write (a name is free, an id unused) is only true once it does; a failed
+	 * store never will */
+	r->writable = state == RAFT_LEADER && v.applied_index >= r->lead_from && !fs.error;
 	pthread_mutex_unlock(&r->mu);
 
 	if (state == RAFT_UNAVAILABLE && r->last_state != RAFT_UNAVAILABLE && !r->closing)

@@ -106,7 +106,9 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
  *   -ECONNABORTED  leadership was lost before it committed: it may still commit, or not
  *   -ETIMEDOUT     not committed within write_timeout_ms: it may still commit, or not
  *   -ESHUTDOWN     the node is stopping: it may still commit, or not
- *   other          a local failure (-ENOMEM, -EIO): it may still commit, or not */
+ *   -EIO           this node's store failed (repl_stats' store_error): it may still commit
+ *                  on the others, or not
+ *   other          a local failure (-ENOMEM): it may still commit, or not */
 int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint64_t term,
 		 int *absent);
 /* 0 once every write this leader acknowledged or still has in flight before the call is

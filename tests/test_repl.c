@@ -1338,6 +1338,65 @@ START_TEST(a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again)
 }
 END_TEST
 
+/* A leader whose store fails hands leadership over and stops; the others go on taking writes
+ * (a15 FINDINGS 1: raft 0.15 ignores a failed apply on a leader, which led on and no write
+ * committed anywhere). Node 1 restarts with a read-only store (every apply fails) and is the
+ * only node whose election timer can fire within the test, so it leads first; the other two
+ * wait 60 s or more for an election, so only the handover can make one of them leader. */
+START_TEST(a_leader_whose_store_fails_hands_over_and_the_others_go_on)
+{
+	struct ugroup u;
+	struct repl_stats st;
+	int rc = -EROFS;
+	ugroup_init(&u, 0);
+	uput_retry(&u, "before", "v");
+	for (unsigned i = 0; i < N; i++)
+		uwait_value(&u, i, "before", "v");
+	/* node 1 must be able to win: every log the same length when the group stops, so the
+	 * followers stop first and the leader last (its handover then finds nobody to append) */
+	unsigned l = ugroup_leader(&u);
+	uint64_t until = now_ms() + DEADLINE_MS;
+	for (;;) {
+		struct repl_stats a, b, c;
+		repl_stats(u.r[0], &a);
+		repl_stats(u.r[1], &b);
+		repl_stats(u.r[2], &c);
+		if (a.last_index == b.last_index && b.last_index == c.last_index &&
+		    a.applied_index == a.last_index && b.applied_index == b.last_index &&
+		    c.applied_index == c.last_index)
+			break;
+		ck_assert_msg(now_ms() < until, "the group never became quiet");
+		usleep(10000);
+	}
+	for (unsigned k = 1; k <= N; k++) {
+		unsigned i = (l + k) % N; /* the leader last */
+		ck_assert_int_eq(repl_stop(u.r[i]), 0);
+		u.r[i] = NULL;
+	}
+	u.o[0].store.read_only = 1;
+	u.o[0].election_ms = 50;
+	u.o[1].election_ms = u.o[2].election_ms = 60000;
+	for (unsigned i = 0; i < N; i++)
+		ugroup_start_node(&u, i);
+	until = now_ms() + 40000; /* a hang guard, below the others' election timeout */
+	while (rc && now_ms() < until) {
+		for (l = 1; l < N; l++)
+			if (repl_writable(u.r[l], NULL))
+				break;
+		rc = l < N ? uput(&u, l, "after", "w") : -EROFS;
+		if (rc)
+			usleep(10000);
+	}
+	ck_assert_msg(rc == 0, "no healthy node took a write: %s", strerror(-rc));
+	for (unsigned i = 1; i < N; i++)
+		uwait_value(&u, i, "after", "w");
+	repl_stats(u.r[0], &st);
+	ck_assert_int_eq(st.store_error, -EROFS);
+	ck_assert_int_eq(repl_writable(u.r[0], NULL), 0);
+	ugroup_stop(&u);
+}
+END_TEST
+
 /* kv_cli's STATS JSON on a node: one line, one object, raft's names and the store's. */
 START_TEST(stats_json_on_a_node_is_one_object_with_raft_and_store_names)
 {
@@ -1994,6 +2053,7 @@ int main(void)
 	tcase_add_test(tu, only_a_leader_is_writable_and_says_its_term);
 	tcase_add_test(tu, a_proposal_built_in_another_term_is_refused_and_writes_nothing);
 	tcase_add_test(tu, a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again);
+	tcase_add_test(tu, a_leader_whose_store_fails_hands_over_and_the_others_go_on);
 	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
