@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "appendguard.h"
 #include "cluster.h"
 #include "entry.h"
 #include "fsm.h"
@@ -203,6 +204,7 @@ struct repl {
 	raft_io_tick_cb raft_tick;
 	raft_io_snapshot_put_cb raft_put_cb;
 	int installing;           /* the backend is writing a snapshot raft installs */
+	struct appendguard *guard; /* raft 0.15 never sees a failed append (appendguard.h) */
 	uint64_t ticks_held;
 
 	pthread_mutex_t mu;
@@ -791,6 +793,18 @@ static int snapshot_put_held(struct raft_io *io, unsigned trailing, struct raft_
 	return rv;
 }
 
+/* The backend failed to write raft's log: a crash-stop (appendguard.h), said once. */
+static void append_failed(void *arg, int status)
+{
+	struct repl *r = arg;
+
+	note(r, "writing raft's log in %s failed (%s): this node stops now, as a crash would stop "
+	     "it (libraft 0.15 cannot go on after a failed append; the group elects a leader "
+	     "whose disk works). Start it again once its disk works", r->raft_dir,
+	     raft_strerror(status));
+	_exit(1);
+}
+
 /* Everything raft needs, made and started on the loop's thread. */
 static int raft_up(struct repl *r)
 {
@@ -810,6 +824,14 @@ static int raft_up(struct repl *r)
 		return rv;
 	}
 	raft_uv_set_snapshot_compression(&r->io, false); /* a 32-byte manifest */
+	rv = appendguard_new(&r->guard, &r->io, append_failed, r);
+	if (rv) {
+		snprintf(r->start_err, sizeof(r->start_err), "%s", strerror(-rv));
+		raft_uv_close(&r->io);
+		mux_free(&r->transport);
+		return RAFT_NOMEM;
+	}
+	appendguard_bind(r->guard);
 	loop_node = r;
 	r->uv_start = r->io.start;
 	r->io.start = start_held;
@@ -1065,6 +1087,8 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 			note(r, "raft's log in %s: %s", r->raft_dir, fix.detail); /* raft judges */
 			rc = 0;
 		}
+		if (rc == 0)
+			rc = rlogfix_check_open(r->raft_dir, &fix); /* what would crash raft's loader */
 		if (rc) {
 			rc = start_fail(rep, REPL_PROBLEM_RAFT, rc, "%s", fix.detail);
 			goto fail;
@@ -1117,6 +1141,7 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 	pthread_mutex_unlock(&r->mu);
 	if (rc) {
 		pthread_join(r->thread, NULL);
+		appendguard_free(r->guard);
 		rc = start_fail(rep, REPL_PROBLEM_RAFT, raft_errno(rc), "%s", r->start_err);
 		goto fail_fsm;
 	}
@@ -1266,6 +1291,7 @@ int repl_stop(struct repl *r)
 	rfsm_interrupt(r->fsm); /* a restore waiting for a copy gives up */
 	uv_async_send(&r->wake);
 	pthread_join(r->thread, NULL);
+	appendguard_free(r->guard); /* the loop ended: raft's io is closed */
 
 	pthread_mutex_lock(&r->mu);
 	q = r->queue; /* proposed after the loop's last turn */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <raft.h>
 #include <raft/fixture.h>
 #include <raft/uv.h>
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "appendguard.h"
 #include "cluster.h"
 #include "entry.h"
 #include "fsm.h"
@@ -882,6 +884,85 @@ START_TEST(an_entry_carries_its_build_term_and_a_version_1_entry_reads_as_term_0
 	free(old);
 	raft_free(buf);
 	kv_batch_free(b);
+}
+END_TEST
+
+/* ---- appendguard: a failed append of raft's log never reaches libraft 0.15 ------------------- */
+
+static struct {
+	struct raft_io_append *req; /* the backend's request in flight */
+	int refuse;                 /* the backend's answer to the call */
+	int raft_calls, raft_status, failed_calls, failed_status;
+	jmp_buf stop;               /* the node's failed ends the process: here, the test's frame */
+} ag;
+
+static int fake_append(struct raft_io *io, struct raft_io_append *req,
+		       const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+	(void)io, (void)entries, (void)n;
+	if (ag.refuse)
+		return ag.refuse;
+	req->cb = cb;
+	ag.req = req;
+	return 0;
+}
+
+static void raft_append_cb(struct raft_io_append *req, int status)
+{
+	(void)req;
+	ag.raft_calls++;
+	ag.raft_status = status;
+}
+
+static void guard_failed(void *arg, int status)
+{
+	(void)arg;
+	ag.failed_calls++;
+	ag.failed_status = status;
+	longjmp(ag.stop, 1);
+}
+
+/* The backend completes the append in flight with status. */
+static void backend_completes(int status)
+{
+	struct raft_io_append *req = ag.req;
+	ag.req = NULL;
+	req->cb(req, status);
+}
+
+START_TEST(a_failed_append_stops_the_node_and_never_reaches_raft)
+{
+	struct raft_io io = { .append = fake_append };
+	struct raft_io_append req;
+	struct appendguard *g;
+	memset(&ag, 0, sizeof(ag));
+	ck_assert_int_eq(appendguard_new(&g, &io, guard_failed, NULL), 0);
+	appendguard_bind(g);
+	/* written: raft hears 0 */
+	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), 0);
+	backend_completes(0);
+	ck_assert_int_eq(ag.raft_calls, 1);
+	ck_assert_int_eq(ag.raft_status, 0);
+	/* cancelled because the backend closes: raft's own business */
+	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), 0);
+	backend_completes(RAFT_CANCELED);
+	ck_assert_int_eq(ag.raft_calls, 2);
+	ck_assert_int_eq(ag.raft_status, RAFT_CANCELED);
+	ck_assert_int_eq(ag.failed_calls, 0);
+	/* refused at the call: raft gets the call's result, as without the guard */
+	ag.refuse = RAFT_NOMEM;
+	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), RAFT_NOMEM);
+	ag.refuse = 0;
+	/* failed on disk: the node stops, raft never hears of it */
+	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), 0);
+	if (setjmp(ag.stop) == 0) {
+		backend_completes(RAFT_IOERR);
+		ck_abort_msg("failed returned: raft would have got the failed append");
+	}
+	ck_assert_int_eq(ag.failed_calls, 1);
+	ck_assert_int_eq(ag.failed_status, RAFT_IOERR);
+	ck_assert_int_eq(ag.raft_calls, 2);
+	appendguard_free(g);
 }
 END_TEST
 
@@ -1931,6 +2012,58 @@ START_TEST(a_truncation_raft_left_undone_is_finished_before_it_starts)
 }
 END_TEST
 
+/* Open segment open-1 of dir holding batches b (entries from 1), then cut to `keep` bytes (0:
+ * kept whole, and 4 KiB of zeros after it, as raft preallocates). Its written length. */
+static size_t t_open_segment(const char *dir, const struct tbatch *b, unsigned nb, size_t keep)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	uint64_t last = 0;
+	struct stat st;
+	for (unsigned i = 0; i < nb; i++)
+		last += b[i].n;
+	t_segment(dir, 1, b, nb);
+	snprintf(from, sizeof(from), "%s/%016" PRIu64 "-%016" PRIu64, dir, (uint64_t)1, last);
+	snprintf(to, sizeof(to), "%s/open-1", dir);
+	ck_assert_int_eq(rename(from, to), 0);
+	ck_assert_int_eq(stat(to, &st), 0);
+	ck_assert_int_eq(truncate(to, keep ? (off_t)keep : st.st_size + 4096), 0);
+	return (size_t)st.st_size;
+}
+
+/* An open segment cut short inside a batch (a copy or a repair, never a crash) made libraft
+ * 0.15's loader double-free at every start (a15 FINDINGS 3): refused before raft starts,
+ * naming the segment and the batch; one a crash can leave is raft's own business. */
+START_TEST(an_open_segment_cut_inside_a_batch_is_refused_before_raft_loads_it)
+{
+	char dir[256], path[PATH_MAX];
+	struct rlogfix_report rep;
+	const struct tbatch two[] = { { 1, 1 }, { 4, 1 } };
+	ck_assert_int_eq(tu_tmpdir(dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/open-1", dir);
+	/* whole, zeros after: fine */
+	size_t len = t_open_segment(dir, two, 2, 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), 0);
+	/* its last batch's data cut in half */
+	ck_assert_int_eq(truncate(path, (off_t)(len - 16)), 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), -EUCLEAN);
+	ck_assert_msg(strstr(rep.detail, "open-1 ends inside its batch 2") &&
+		      strstr(rep.detail, "wipe the whole node directory"), "%s", rep.detail);
+	/* cut inside the second batch's preamble */
+	size_t first = 8 + 8 + 8 + 16 + 8; /* format, checksums, count, one header, one entry */
+	ck_assert_int_eq(truncate(path, (off_t)(first + 10)), 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), -EUCLEAN);
+	ck_assert_msg(strstr(rep.detail, "batch 2 (at byte 48"), "%s", rep.detail);
+	/* cut exactly after the first batch: raft reads one batch, nothing torn */
+	ck_assert_int_eq(truncate(path, (off_t)first), 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), 0);
+	/* the second batch zeroed, the file its whole length (what a crash leaves): raft's own */
+	ck_assert_int_eq(truncate(path, (off_t)first), 0);
+	ck_assert_int_eq(truncate(path, (off_t)len), 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), 0);
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+}
+END_TEST
+
 START_TEST(a_segment_wholly_replaced_by_a_newer_term_is_removed)
 {
 	char dir[256], path[PATH_MAX];
@@ -2027,6 +2160,7 @@ int main(void)
 	tcase_add_test(tf, entries_are_padded_to_8_bytes_and_checked_whole);
 	tcase_add_test(tf, an_entry_carries_its_build_term_and_a_version_1_entry_reads_as_term_0);
 	tcase_add_test(tf, an_entry_over_the_limit_is_refused);
+	tcase_add_test(tf, a_failed_append_stops_the_node_and_never_reaches_raft);
 	tcase_add_test(tf, a_manifest_round_trips_and_damage_is_refused);
 	tcase_add_test(tf, a_cluster_file_lists_nodes_with_comments_and_blank_lines);
 	tcase_add_test(tf, a_bad_cluster_file_is_refused_naming_the_line);
@@ -2035,6 +2169,7 @@ int main(void)
 	tcase_add_test(tf, a_segment_wholly_replaced_by_a_newer_term_is_removed);
 	tcase_add_test(tf, a_repair_cut_short_by_a_crash_is_finished_by_the_next);
 	tcase_add_test(tf, an_overlap_that_is_no_undone_truncation_is_left_alone);
+	tcase_add_test(tf, an_open_segment_cut_inside_a_batch_is_refused_before_raft_loads_it);
 	suite_add_tcase(su, tf);
 	TCase *tx = tcase_create("xfer");
 	tcase_add_test(tx, a_fetch_refuses_what_a_sender_must_not_send);
