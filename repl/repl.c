@@ -168,6 +168,7 @@ struct req {
 	pthread_cond_t cv;
 	int refs;                /* the waiter's and the loop's; under r->mu */
 	int done, status, absent;
+	int abandoned;           /* its waiter timed out before the loop took it (under r->mu) */
 	unsigned flags;          /* repl_propose's */
 	uint64_t build_term;     /* repl_propose's term: 0, or the only term it may be appended in */
 	/* handed to raft (the loop's): where raft put it, on r->quiet */
@@ -319,6 +320,15 @@ static void req_submit(struct repl *r, struct req *q)
 
 	if (r->closing || raft_state(&r->raft) != RAFT_LEADER) {
 		req_complete(r, q, r->closing ? -ESHUTDOWN : -EROFS, 0);
+		return;
+	}
+	pthread_mutex_lock(&r->mu);
+	rv = q->abandoned;
+	pthread_mutex_unlock(&r->mu);
+	if (rv) {
+		/* its caller was told ETIMEDOUT ("unknown") and went on, maybe to write elsewhere:
+		 * proposed now it could land after the caller's later, acknowledged writes */
+		req_complete(r, q, -ETIMEDOUT, 0);
 		return;
 	}
 	if (q->build_term && q->build_term != r->raft.current_term) {
@@ -476,6 +486,7 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint6
 		rc = -ETIMEDOUT; /* the loop still holds it: raft may yet commit it */
 		/* its caller tells whom it answers that it failed: if it lands, say so */
 		q->flags &= ~REPL_QUIET;
+		q->abandoned = 1; /* not yet handed to raft: it never will be (req_submit) */
 	}
 	pthread_mutex_unlock(&r->mu);
 	req_put(r, q);
@@ -571,7 +582,8 @@ static void check_cb(uv_check_t *h)
 
 	if (state == RAFT_UNAVAILABLE && r->last_state != RAFT_UNAVAILABLE && !r->closing)
 		note(r, "raft stopped on this node (%s): it takes no part in the group until it is "
-		     "restarted", raft_errmsg(rf));
+		     "restarted", raft_errmsg(rf)[0] ? raft_errmsg(rf) :
+		     fs.error ? strerror(-fs.error) : "no reason given");
 	r->last_state = state;
 }
 

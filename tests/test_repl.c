@@ -1478,6 +1478,83 @@ START_TEST(a_leader_whose_store_fails_hands_over_and_the_others_go_on)
 }
 END_TEST
 
+/* The apply hook of the test below: applying key "gate" holds raft's thread of that node until
+ * the test lets it go. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int held[N], release;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0 };
+
+static void gate_changed(void *arg, const void *key, size_t klen)
+{
+	unsigned i = *(unsigned *)arg;
+	if (klen != 4 || memcmp(key, "gate", 4) != 0)
+		return;
+	pthread_mutex_lock(&gate.mu);
+	gate.held[i] = 1;
+	pthread_cond_broadcast(&gate.cv);
+	while (!gate.release)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+}
+
+struct gate_put {
+	struct ugroup *u;
+	unsigned i;
+};
+
+static void *gate_put_main(void *arg)
+{
+	struct gate_put *p = arg;
+	(void)uput(p->u, p->i, "gate", "x"); /* its outcome is not what the test is about */
+	return NULL;
+}
+
+/* A write whose caller was told ETIMEDOUT while it still waited in the queue for raft's thread
+ * (busy: here held in an apply hook; in life a restore fetching a copy) is never proposed: the
+ * caller may have gone on to write elsewhere, and the old write must not land after those
+ * (a15 FINDINGS 0, the timed-out request committed later). */
+START_TEST(a_write_that_timed_out_before_it_was_proposed_is_never_proposed)
+{
+	struct ugroup u;
+	unsigned idx[N];
+	pthread_t t;
+	ugroup_prepare(&u, 0);
+	for (unsigned i = 0; i < N; i++) {
+		idx[i] = i;
+		u.o[i].changed = gate_changed;
+		u.o[i].changed_arg = &idx[i];
+		u.o[i].write_timeout_ms = 300;
+		u.o[i].election_ms = 5000; /* no election while the gate holds the loops */
+		ugroup_start_node(&u, i);
+	}
+	unsigned l = ugroup_leader(&u);
+	uint64_t until = now_ms() + DEADLINE_MS;
+	while (!repl_writable(u.r[l], NULL))
+		ck_assert_msg(now_ms() < until, "the leader never became writable");
+	struct gate_put gp = { &u, l };
+	ck_assert_int_eq(pthread_create(&t, NULL, gate_put_main, &gp), 0);
+	pthread_mutex_lock(&gate.mu);
+	while (!gate.held[l])
+		pthread_cond_wait(&gate.cv, &gate.mu); /* the leader's raft thread is held now */
+	pthread_mutex_unlock(&gate.mu);
+	ck_assert_int_eq(uput(&u, l, "late", "y"), -ETIMEDOUT);
+	pthread_mutex_lock(&gate.mu);
+	gate.release = 1;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	/* everything proposed before this is applied everywhere once "after" is */
+	uput_retry(&u, "after", "z");
+	for (unsigned i = 0; i < N; i++) {
+		uwait_value(&u, i, "after", "z");
+		ck_assert_ptr_null(uget(&u, i, "late"));
+	}
+	ugroup_stop(&u);
+}
+END_TEST
+
 /* kv_cli's STATS JSON on a node: one line, one object, raft's names and the store's. */
 START_TEST(stats_json_on_a_node_is_one_object_with_raft_and_store_names)
 {
@@ -2189,6 +2266,7 @@ int main(void)
 	tcase_add_test(tu, a_proposal_built_in_another_term_is_refused_and_writes_nothing);
 	tcase_add_test(tu, a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again);
 	tcase_add_test(tu, a_leader_whose_store_fails_hands_over_and_the_others_go_on);
+	tcase_add_test(tu, a_write_that_timed_out_before_it_was_proposed_is_never_proposed);
 	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
