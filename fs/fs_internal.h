@@ -231,6 +231,7 @@ struct kvfs_txn {
 	struct kv_batch *b;
 	struct kvfs_txn_mem *mem; /* kvfs_txn_alloc's blocks */
 	uint64_t lsn;           /* the applied record's, 0 until then */
+	uint64_t epoch;         /* the writer's when the change began (kvfs_writer.apply) */
 	int locked;
 };
 

@@ -48,6 +48,7 @@ static int writer_begin(struct kvfs_txn *t)
 
 	if (!fs->writer.writable(fs->writer.arg, &epoch))
 		return -EROFS;
+	t->epoch = epoch; /* everything the change reads is read after this */
 	if (t->kind != KVFS_TXN_NAMESPACE || epoch == fs->writer_epoch)
 		return 0;
 	rc = recorded_ino(fs, &stored);
@@ -82,7 +83,7 @@ static int writer_commit(struct kvfs_txn *t)
 		if (rc)
 			return rc;
 	}
-	rc = kvfs_fs_apply(fs, t->b, &t->lsn);
+	rc = kvfs_fs_apply(fs, t->b, t->epoch, &t->lsn);
 	if (rc == 0 && t->kind == KVFS_TXN_NAMESPACE && next > fs->ino_recorded)
 		fs->ino_recorded = next;
 	return rc;
@@ -97,6 +98,7 @@ int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum 
 	t->b = NULL;
 	t->mem = NULL;
 	t->lsn = 0;
+	t->epoch = 0;
 	t->klen = 0;
 	memset(&t->st, 0, sizeof(t->st));
 	t->node = kvfs_node_of(fs, ino);
