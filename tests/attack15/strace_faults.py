@@ -66,6 +66,18 @@ for ci, case in enumerate(cases):
         c.go = False
     for c in clients:
         c.join(30)
+    time.sleep(5)
+    for nd in g.nodes:
+        try:
+            st = nd.stats(3)
+            log("  5 s after the fault ended: node %d role %s term %s last %s commit %s applied %s "
+                "store_error %s" % (nd.id, st.get("role"), st.get("term"), st.get("last_index"),
+                                    st.get("commit_index"), st.get("store_applied_index"),
+                                    st.get("store_error")))
+        except Exception as e:  # noqa: BLE001
+            log("  5 s after the fault ended: node %d: %s" % (nd.id, e))
+    for c in clients:
+        c.join(30)
     log("%s: victim node %d (%s) before: role %s; during fault: role %s store_error %s "
         "writable %s; acks %d" % (case, victim.id, who, before.get("role"), mid.get("role"),
                                   mid.get("store_error"), mid.get("writable"), acks_during))
