@@ -187,19 +187,23 @@ class Group:
                 ci = int(ld.stats()["commit_index"])
             except (OSError, ConnectionError, KeyError, ValueError):
                 continue
-            while time.time() < end:
-                ok = True
+            self.lagging = []
+            lag_end = min(end, time.time() + 30)
+            while time.time() < lag_end:
+                self.lagging = []
                 for nd in self.nodes:
                     if not nd.alive() or nd.stopped:
                         continue
                     try:
                         if int(nd.stats(2).get("store_applied_index", "0")) < ci:
-                            ok = False
+                            self.lagging.append(nd.id)
                     except (OSError, ConnectionError, ValueError):
-                        ok = False
-                if ok:
+                        self.lagging.append(nd.id)
+                if not self.lagging:
                     return ld
                 time.sleep(0.2)
+            # a node that does not catch up in 30 s: say so, and judge the others
+            return ld
         return None
 
     def shutdown(self, keep=False):
@@ -345,7 +349,12 @@ def verify(g, ledger, require_all=True):
         return ["NO LEADER"]
     problems = []
     states = {}
+    for nid in getattr(g, "lagging", []):
+        problems.append("LAGGING node %d: not caught up with the leader's commit index 30 s "
+                        "after FLUSH: %s" % (nid, g.node(nid).logtail(3)))
     for nd in g.nodes:
+        if nd.id in getattr(g, "lagging", []):
+            continue
         if not nd.alive():
             if require_all:
                 problems.append("node %d is not running: %s" % (nd.id, nd.logtail(5)))
