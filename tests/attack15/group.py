@@ -28,8 +28,10 @@ def log(*a):
 class Session:
     """A client session with one node (KVCLI01 protocol): one line in, one line out."""
 
-    def __init__(self, port, timeout=15.0):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=15.0, host="127.0.0.1"):
+        if isinstance(port, tuple):
+            host, port = port
+        self.s = socket.create_connection((host, port), timeout=timeout)
         self.s.sendall(b"KVCLI01\n")
         self.f = self.s.makefile("rb")
 
@@ -55,8 +57,10 @@ class Session:
 
 
 class Node:
-    def __init__(self, g, nid, port):
-        self.g, self.id, self.port = g, nid, port
+    def __init__(self, g, nid, port, host="127.0.0.1"):
+        self.g, self.id = g, nid
+        self.port = (host, port)  # what Session takes
+        self.wrap = None  # e.g. ["ip", "netns", "exec", NS]
         self.dir = os.path.join(g.root, "node%d" % nid)
         self.logpath = os.path.join(g.root, "node%d.log" % nid)
         self.p = None
@@ -66,6 +70,7 @@ class Node:
         opts = "cluster=%s,node=%d,election_ms=%d,segment_bytes=1M%s%s" % (
             self.g.cluster, self.id, self.g.election_ms, self.g.extra, extra)
         argv = [KV_CLI, "--serve", "-o", opts, self.dir]
+        wrap = wrap or self.wrap
         if wrap:
             argv = wrap + argv
         lf = open(self.logpath, "ab")
@@ -140,14 +145,15 @@ class Node:
 
 
 class Group:
-    def __init__(self, name, base_port, election_ms=300, extra="", n=3, root=None):
+    def __init__(self, name, base_port, election_ms=300, extra="", n=3, root=None, hosts=None):
+        hosts = hosts or ["127.0.0.1"] * n
         self.root = root or tempfile.mkdtemp(prefix="a15-%s-" % name, dir="/tmp")
         self.cluster = os.path.join(self.root, "cluster")
         self.election_ms, self.extra = election_ms, extra
         with open(self.cluster, "w") as f:
             for i in range(1, n + 1):
-                f.write("%d 127.0.0.1:%d\n" % (i, base_port + i))
-        self.nodes = [Node(self, i, base_port + i) for i in range(1, n + 1)]
+                f.write("%d %s:%d\n" % (i, hosts[i - 1], base_port + i))
+        self.nodes = [Node(self, i, base_port + i, hosts[i - 1]) for i in range(1, n + 1)]
         log("group %s in %s, ports %d..%d" % (name, self.root, base_port + 1, base_port + n))
 
     def start(self):
