@@ -34,7 +34,8 @@ rng = random.Random(seed)
 log("kill_rounds seed %d rounds %d kinds %s (rerun: kill_rounds.py %d %d)" % (
     seed, rounds, kinds, seed, rounds))
 
-g = Group("kill", base, election_ms=300, extra=",snapshot_entries=32")
+g = Group("kill", base, election_ms=300,
+          extra=",snapshot_entries=32" + os.environ.get("EXTRA", ""))  # e.g. ,checkpoint_bytes=64k
 g.start()
 ledger = Ledger()
 clients = [Client(g, ledger, c, seed=seed) for c in range(4)]
