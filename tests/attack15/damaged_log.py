@@ -75,12 +75,14 @@ def damage(case, nd):
             f.seek(cut)
             f.write(b"\0" * (used - cut))
         return "%s zeroed from %d to %d (its length kept)" % (os.path.basename(p), cut, used)
-    if case.endswith("flip-open"):
+    if case.endswith("flip-open") or case.endswith("flip-open-late"):
         p, used = used_open(rdir)
         if not p:
             return None
         with open(p, "r+b") as f:
-            off = rng.randrange(used // 3, 2 * used // 3)
+            # -late: in the last tenth, among the entries only the leader and this node hold
+            lo, hi = (9 * used // 10, used - 64) if case.endswith("late") else (used // 3, 2 * used // 3)
+            off = rng.randrange(lo, hi)
             f.seek(off)
             b = f.read(1)
             f.seek(off)

@@ -14,6 +14,7 @@ snapshot) and raft snapshots (the store's kv_flush) happen all the time. Each ro
               *follower* again while it is installing the copy, restart
   flushkill   kill the leader right after a FLUSH was sent
   all         SIGKILL all three at once, restart all
+  loop        one node (any) killed 10 times 0.02-0.6 s after each start (KINDS=loop to pick)
 and after each round restarts whoever is down, quiesces and checks every node against the ledger.
 Prints the seed; 'acked lost: N' at the end; exit 1 on any problem.
 """
@@ -98,6 +99,15 @@ try:
             time.sleep(rng.uniform(0, 0.02))
             ld.kill()
             s.close()
+        elif kind == "loop":
+            # a restart loop: the same node killed again and again while it starts (raft's
+            # load, the store's recovery, the replay, a copy being fetched)
+            n = rng.choice(g.nodes)
+            for _ in range(10):
+                n.kill()
+                n.start()
+                time.sleep(rng.uniform(0.02, 0.6))
+            n.kill()
         elif kind == "all":
             for nd in g.nodes:
                 nd.kill()

@@ -30,6 +30,7 @@ log("stale_read_stop seed %d rounds %d" % (seed, rounds))
 g = Group("srs", base, election_ms=EMS)
 g.start()
 stale_as_leader = 0
+flush_stale = []
 try:
     for rnd in range(1, rounds + 1):
         L = g.leader(30)
@@ -51,7 +52,13 @@ try:
             k, _, v = l.partition(": ")
             st[k] = v
         t_read = time.time()
+        # and the docs' linearizable read: FLUSH on that node, then GET, must not give 'old'
+        fl = s.cmd("FLUSH")
+        after = s.cmd("GET %s" % key)
         s.close()
+        if fl == "OK" and after == "old" and r == "OK":
+            flush_stale.append(rnd)
+        log("  then FLUSH on L: %r, GET after it: %r" % (fl, after))
         stale = got == "old" and r == "OK"
         log("round %d: L=%d paused %.1f s; new leader %s acknowledged 'new' (%s) %.1f s before "
             "L answered GET %s = %r; L's STATS then: role %s writable %s term %s" % (
@@ -63,4 +70,6 @@ try:
 finally:
     g.shutdown()
 log("stale reads answered by a node saying role leader: %d of %d" % (stale_as_leader, rounds))
-sys.exit(1 if stale_as_leader else 0)
+log("FLUSH OK then a stale GET on the same node (the docs' linearizable read broken): %s" % (
+    flush_stale or "never"))
+sys.exit(1 if stale_as_leader or flush_stale else 0)
