@@ -101,8 +101,12 @@ try:
         c.go = False
     for c in clients:
         c.join(30)
+    # the way out an operator has: SIGTERM (a leader hands over first, REPLICATION.md 1)
+    t0 = time.time()
+    n1.term(30)
+    log("  SIGTERM to node 1: exited %s after %.1f s; a writable leader then: %s" % (
+        n1.p.returncode, time.time() - t0, getattr(g.leader(10), "id", None)))
     os.unlink(os.path.join(mnt, "filler"))
-    n1.kill()
     n1.start()
     p = verify(g, ledger)
     log("  after freeing 8 MiB and restarting node 1: %d problems" % len(p))
