@@ -14,6 +14,7 @@ snapshot) and raft snapshots (the store's kv_flush) happen all the time. Each ro
               *follower* again while it is installing the copy, restart
   flushkill   kill the leader right after a FLUSH was sent
   all         SIGKILL all three at once, restart all
+  term        SIGTERM to the leader during writes (a clean stop: leadership handed over)
   loop        one node (any) killed 10 times 0.02-0.6 s after each start (KINDS=loop to pick)
 and after each round restarts whoever is down, quiesces and checks every node against the ledger.
 Prints the seed; 'acked lost: N' at the end; exit 1 on any problem.
@@ -108,6 +109,10 @@ try:
                 n.start()
                 time.sleep(rng.uniform(0.02, 0.6))
             n.kill()
+        elif kind == "term":
+            # a clean stop of the leader during writes (it hands leadership over first)
+            ld.term(30)
+            time.sleep(rng.uniform(0.2, 1))
         elif kind == "all":
             for nd in g.nodes:
                 nd.kill()
