@@ -20,7 +20,7 @@ KVFS, KV, SECS = sys.argv[1], sys.argv[2], float(sys.argv[3])
 ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 SEED = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 OPTS = "segment_bytes=256k,checkpoint_bytes=512k,commit_ms=50"
-NS, NW, NKEYS = 6, 3, 40
+NS, NW, NKEYS = int(os.environ.get("NS", "6")), 3, 40  # NS kv_cli sessions, NW mount writers
 POWERCUT = os.environ.get("POWERCUT") == "1"
 LOOP = [None]
 print(f"seed {SEED}", flush=True)
