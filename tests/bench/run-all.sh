@@ -198,7 +198,7 @@ awk -F'|' -v dir="$WORK/plot" -v T="$THREADS" '
 		n = ($2 ~ / 1 thread,/) ? 1 : T
 		print n, t($3) > (dir "/mount-plain.dat")
 		print n, t($4) > (dir "/mount-passthrough.dat")
-		print n, t($5) > (dir "/mount-kvfs.dat")
+		print n, t($6) > (dir "/mount-kvfs.dat") # $5: nullfs
 	}
 ' "$WORK/fs.out"
 
@@ -261,7 +261,7 @@ targets() {
 	FILENAME ~ /kvbench/ && t($2) ~ /^[0-9]+$/ && NF == 14 { small_keys = t($2); small_replay = $11 + 0 }
 	FILENAME ~ /peers/ && /^\| durable \|/ { peers_durable = 1 }
 	FILENAME ~ /peers/ && !peers_durable && /^\| (engine|leveldb|lmdb) \|/ { fill[t($2)] = $4 + 0; read[t($2)] = $5 + 0 }
-	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ { plain[t($2)] = $3 + 0; pt[t($2)] = $4 + 0; kv[t($2)] = $5 + 0 }
+	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ { plain[t($2)] = $3 + 0; pt[t($2)] = $4 + 0; kv[t($2)] = $6 + 0 }
 	END {
 		printf "Durable-write targets use the default mode, sync=batch with put(4 KiB) + kv_flush "
 		printf "(group-commit table); the disk is 4 KiB append+fdatasync with as many threads, "
@@ -340,7 +340,7 @@ targets11() {
 	FILENAME ~ /kvbench/ && t($2) == "on" && NF == 15 {
 		runs++; live = $11 + 0; if ($12 + 0 > peak) peak = $12 + 0; settle = settle (runs > 1 ? " and " : " ") t($14)
 	}
-	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ && t($2) ~ /^stream write/ { sw = div($5, $3); sw_what = t($2) }
+	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ && t($2) ~ /^stream write/ { sw = div($6, $3); sw_what = t($2) }
 	FILENAME == big && /^Opening the store/ { big_open_table = 1 }
 	FILENAME == big && t($2) ~ /^[0-9]+$/ && NF == 14 && !big_open_table {
 		big_keys = t($2); big_gib = $3 + 0; big_wa = $7 + 0; big_ratio = $9 + 0; big_rss = $12 + 0
