@@ -89,7 +89,9 @@ static int writer_commit(struct kvfs_txn *t)
 	return rc;
 }
 
-int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind)
+/* kvfs_txn_begin; count 0: without st.allocated (kvfs_load_bytes) */
+static int begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind,
+		 int count)
 {
 	int rc;
 
@@ -118,7 +120,19 @@ int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum 
 	rc = kvfs_node_key(t->node, t->key, &t->klen);
 	if (rc)
 		return rc;
-	return kvfs_load(fs, t->key, t->klen, &t->st);
+	return count ? kvfs_load(fs, t->key, t->klen, &t->st)
+		     : kvfs_load_bytes(fs, t->key, t->klen, &t->st);
+}
+
+int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind)
+{
+	return begin(t, fs, ino, kind, 1);
+}
+
+int kvfs_txn_begin_bytes(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino,
+			 enum kvfs_txn_kind kind)
+{
+	return begin(t, fs, ino, kind, 0);
 }
 
 int kvfs_txn_reload(struct kvfs_txn *t)
