@@ -1183,33 +1183,39 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 	const char *at = ""; /* the file being changed: a failure names it */
 	int rc = 0;
 
+	/* Copies first, each durable with its name before any file is renamed aside: the
+	 * renames take away the later segments that vouch for the damaged one (a later record
+	 * or segment is what tells damage from a torn tail), so a crash between a rename and
+	 * its copy would leave a damaged segment whose end passes for a crash's tail, cut by the
+	 * next open with no copy kept anywhere (KV_SEED=7 KV_SALVAGE=2:77:kill). */
+	for (size_t k = 0; k < plan->n_aside + plan->n_copy; k++) {
+		const char *f = k < plan->n_aside ? plan->aside[k] : plan->copy[k - plan->n_aside];
+		uint64_t first;
+		if (k < plan->n_aside && !(plan->rewrite && seg_parse_name(f, &first) == 0 &&
+					   first == plan->rewrite_first))
+			continue; /* renamed below */
+		at = f;
+		snprintf(path, sizeof(path), "%s/%s", dir, at);
+		rc = aside_path(io, dir, f, to, sizeof(to));
+		if (!rc)
+			rc = copy_aside(io, dir, path, to); /* a rewrite is cut below, as the resume segment */
+		if (rc)
+			goto out;
+		rep->set_aside++;
+	}
 	for (size_t k = 0; k < plan->n_aside; k++) {
+		uint64_t first;
+		if (plan->rewrite && seg_parse_name(plan->aside[k], &first) == 0 &&
+		    first == plan->rewrite_first)
+			continue; /* copied above */
 		at = plan->aside[k];
 		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = aside_path(io, dir, plan->aside[k], to, sizeof(to));
-		if (rc)
-			goto out;
-		uint64_t first;
-		int rewrite = plan->rewrite && seg_parse_name(plan->aside[k], &first) == 0 &&
-			      first == plan->rewrite_first;
-		if (rewrite)
-			rc = copy_aside(io, dir, path, to); /* then cut below, as the resume segment */
-		else
+		if (!rc)
 			rc = io->rename(io, path, to);
 		if (rc)
 			goto out;
-		if (!rewrite)
-			forget(segs, plan->aside[k]);
-		rep->set_aside++;
-	}
-	for (size_t k = 0; k < plan->n_copy; k++) {
-		at = plan->copy[k];
-		snprintf(path, sizeof(path), "%s/%s", dir, at);
-		rc = aside_path(io, dir, plan->copy[k], to, sizeof(to));
-		if (!rc)
-			rc = copy_aside(io, dir, path, to);
-		if (rc)
-			goto out;
+		forget(segs, plan->aside[k]);
 		rep->set_aside++;
 	}
 	if (plan->n_aside || plan->n_copy || plan->salvage)
