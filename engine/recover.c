@@ -633,6 +633,8 @@ static int checkpoint_partial(struct scan *sc, const char *name, const struct ck
 	struct kv_report *rep = sc->rep;
 	report_damage(rep, name, loss->first_off, KV_DAMAGE_CHECKPOINT);
 	rep->ckpt_lost_entries = loss->entries;
+	rep->ckpt_header_damaged = loss->header;
+	rep->ckpt_lost_unknown = loss->unknown;
 	rep->lost_keys += loss->entries;
 	rep->ckpt_lost_has_after = loss->has_after;
 	rep->ckpt_lost_has_before = loss->has_before;
@@ -645,8 +647,20 @@ static int checkpoint_partial(struct scan *sc, const char *name, const struct ck
 	return name_push(&sc->plan->copy, &sc->plan->n_copy, name);
 }
 
+/* A checkpoint loaded past a damaged header that may have lost entries is passed over for an
+ * older one when there is one (a crash between a checkpoint's rename and the deletion of the
+ * older ones leaves two), or for the empty state when the log still starts at LSN 1 (nothing
+ * was deleted below it yet): replaying from there may lose nothing. Otherwise the only one is
+ * used for what can be proven of it, and the log after its name's LSN is replayed. */
+static int loss_header_fallback(const struct scan *sc, const struct ckpt_loss *loss, size_t k, size_t ncks)
+{
+	return sc->mode == RECOVER_SALVAGE && loss->header && loss->unknown &&
+	       (k + 1 < ncks || (sc->nsegs && sc->segs[0].first_lsn == 1));
+}
+
 /* Load the newest checkpoint; in salvage mode load what can be proven of it past damaged
- * entries, or (a damaged header) fall back to older ones, setting damaged ones aside. */
+ * entries or a damaged header (its LSN is its name's), or fall back to an older one when a
+ * damaged header may have cost entries, setting damaged ones aside. */
 static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, size_t ncks, uint64_t *ck_lsn)
 {
 	char name[64], path[PATH_MAX];
@@ -661,11 +675,15 @@ static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, 
 		snprintf(path, sizeof(path), "%s/%s", sc->dir, name);
 		rc = ckpt_load(sc->io, path, ix ? *ix : NULL, &lsn, &count, &bad, &sc->plan->refs,
 			       sc->mode == RECOVER_SALVAGE ? &loss : NULL);
-		if (rc == 0 && lsn == cks[k]) {
+		if (rc == 0 && lsn == cks[k] && loss_header_fallback(sc, &loss, k, ncks)) {
+			/* an older checkpoint and the log after it may still hold what is lost here */
+			ckpt_loss_free(&loss);
+			rc = -EBADMSG, bad = 0;
+		} else if (rc == 0 && lsn == cks[k]) {
 			*ck_lsn = lsn;
 			sc->rep->snapshot_lsn = lsn;
 			sc->rep->snapshot_keys = count;
-			if (sc->mode == RECOVER_SALVAGE && (loss.places || loss.footer))
+			if (sc->mode == RECOVER_SALVAGE && (loss.places || loss.footer || loss.header))
 				rc = checkpoint_partial(sc, name, &loss);
 			if (sc->mode == RECOVER_SALVAGE)
 				ckpt_loss_free(&loss);

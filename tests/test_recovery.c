@@ -12,6 +12,7 @@
 #include "simstore.h"
 #include "logfmt.h"
 #include "record.h"
+#include "../mount/report.h" /* report_ckpt_loss: the words salvage prints */
 
 #define SEG1 SIM_DIR "/wal-0000000000000001.log"
 
@@ -1242,6 +1243,142 @@ START_TEST(a_damaged_checkpoint_footer_loses_no_entry)
 }
 END_TEST
 
+/* As store_with_a_checkpoint, but in 4 KiB segments with every key overwritten several times
+ * first: the checkpoint deleted the segments below it, so the log no longer starts at LSN 1 and
+ * only the checkpoint holds the keys (as in any store that lived a while). */
+static struct faultio *store_with_a_checkpoint_past_its_log(char *ck, size_t cklen)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv *s;
+	char k[16], v[300];
+	o.segment_bytes = 4096;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	for (int round = 0; round < 4; round++)
+		for (int i = 0; i < CK_KEYS; i++) {
+			snprintf(k, sizeof k, "k%03d", i);
+			memset(v, 'a' + round, sizeof v - 1);
+			v[sizeof v - 1] = 0;
+			if (round == 3)
+				snprintf(v, sizeof v, "v%03d", i);
+			put_str(s, k, v);
+		}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	put_str(s, "later", "after the checkpoint");
+	struct kv_stats st;
+	kv_stats(s, &st);
+	snprintf(ck, cklen, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert(faultio_exists(f, ck));
+	ck_assert(!faultio_exists(f, SEG1));
+	return f;
+}
+
+/* A checkpoint's 48-byte header (its LSN, counts and salt) fails its checksum, the only
+ * checkpoint, its log before it gone (attack4 finding 1: salvage used to start from an empty
+ * state and set the whole log aside). The LSN is the file's name's, the salt is found again from
+ * the entries, and entries running from the header to a good footer prove none is missing: every
+ * key is kept, the log after the checkpoint too, whichever header byte is hit. */
+START_TEST(a_flipped_byte_anywhere_in_a_checkpoint_header_loses_no_entry_nor_the_log_after_it)
+{
+	for (uint64_t at = 0; at < 48; at++) {
+		char ck[128];
+		struct faultio *f = store_with_a_checkpoint_past_its_log(ck, sizeof ck);
+		ck_assert_int_eq(faultio_flip(f, ck, at, (uint8_t)(1u << (at % 8))), 0);
+		struct kv_report rep = salvage_refused_store(f);
+		ck_assert_msg(rep.ckpt_header_damaged && !rep.ckpt_lost_unknown,
+			      "header byte %" PRIu64 ": %s", at, tu_report(&rep));
+		ck_assert_uint_eq(rep.damage_offset, 0);
+		ck_assert_uint_eq(rep.snapshot_keys, CK_KEYS);
+		ck_assert_uint_eq(rep.ckpt_lost_entries, 0);
+		ck_assert_uint_eq(rep.lost_keys, 0);
+		char aside[160];
+		snprintf(aside, sizeof aside, "%s.damaged", ck);
+		ck_assert(faultio_exists(f, aside));
+		expect_all_but(f, NULL, 0);
+		faultio_destroy(f);
+	}
+}
+END_TEST
+
+/* The header's salt field and its checksum both damaged: the salt is solved from the first
+ * entry's checksum and proven by the second. */
+START_TEST(a_damaged_checkpoint_salt_is_found_again_from_its_entries)
+{
+	char ck[128];
+	struct faultio *f = store_with_a_checkpoint_past_its_log(ck, sizeof ck);
+	ck_assert_int_eq(faultio_flip(f, ck, 41, 0xff), 0);
+	ck_assert_int_eq(faultio_flip(f, ck, 45, 0x10), 0);
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert(rep.ckpt_header_damaged && !rep.ckpt_lost_unknown);
+	expect_all_but(f, NULL, 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A damaged header and a damaged entry: the entries that check are kept, the lost one's
+ * neighbours named; how many were lost is unknown (the count was in the header) and the report
+ * says so instead of "no entry lost". */
+START_TEST(a_damaged_checkpoint_header_and_entry_keep_every_provable_entry_and_say_the_loss_is_unknown)
+{
+	char ck[128];
+	uint64_t offs[CK_KEYS + 1];
+	struct faultio *f = store_with_a_checkpoint_past_its_log(ck, sizeof ck);
+	ck_assert_int_eq(ckpt_entry_offsets(f, ck, offs, CK_KEYS), CK_KEYS);
+	ck_assert_int_eq(faultio_flip(f, ck, 26, 0x04), 0);            /* the header's count */
+	ck_assert_int_eq(faultio_flip(f, ck, offs[7] + 21, 0x40), 0);   /* entry 7's key */
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert(rep.ckpt_header_damaged && rep.ckpt_lost_unknown);
+	ck_assert_uint_eq(rep.snapshot_keys, CK_KEYS - 1);
+	ck_assert_str_eq(rep.ckpt_lost_after, "k006");
+	ck_assert_str_eq(rep.ckpt_lost_before, "k008");
+	char words[1024];
+	report_ckpt_loss(&rep, words, sizeof words);
+	ck_assert_msg(strstr(words, "unknown number lost") && !strstr(words, "no entry lost"), "%s",
+		      words);
+	expect_all_but(f, (const int[]){ 7 }, 1);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A checkpoint cut inside its header: no entry can be proven, but the log after the name's LSN
+ * is still replayed ("later" is kept), and the report says every key it held is lost. */
+START_TEST(a_checkpoint_cut_inside_its_header_still_keeps_the_log_after_it)
+{
+	char ck[128];
+	struct faultio *f = store_with_a_checkpoint_past_its_log(ck, sizeof ck);
+	ck_assert_int_eq(faultio_truncate(f, ck, 30), 0);
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert(rep.ckpt_header_damaged && rep.ckpt_lost_unknown);
+	ck_assert_uint_eq(rep.snapshot_keys, 0);
+	char words[1024];
+	report_ckpt_loss(&rep, words, sizeof words);
+	ck_assert_msg(strstr(words, "no entry could be proven"), "%s", words);
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_str(s, "later", "after the checkpoint");
+	expect_str(s, "k000", NULL);
+	ck_assert_uint_eq(store_keys(s), 1);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* The same cut header while the log still starts at LSN 1 (nothing below the checkpoint was
+ * deleted): salvage replays the whole log from the empty state instead, and loses nothing. */
+START_TEST(a_checkpoint_cut_inside_its_header_loses_nothing_while_the_log_starts_at_lsn_1)
+{
+	char ck[128];
+	struct faultio *f = store_with_a_checkpoint(ck, sizeof ck);
+	ck_assert(faultio_exists(f, SEG1));
+	ck_assert_int_eq(faultio_truncate(f, ck, 30), 0);
+	struct kv_report rep = salvage_refused_store(f);
+	ck_assert_uint_eq(rep.lost_keys, 0);
+	expect_all_but(f, NULL, 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 /* A key written again after the checkpoint is back whatever its entry lost: replay of the log
  * after the checkpoint still runs. */
 START_TEST(a_key_whose_entry_is_lost_but_written_again_after_the_checkpoint_is_back)
@@ -1733,6 +1870,11 @@ int main(void)
 	tcase_add_test(tc, damaged_entries_in_two_places_cost_two_keys);
 	tcase_add_test(tc, a_damaged_last_entry_is_lost_to_the_end_of_the_checkpoint);
 	tcase_add_test(tc, a_damaged_checkpoint_footer_loses_no_entry);
+	tcase_add_test(tc, a_flipped_byte_anywhere_in_a_checkpoint_header_loses_no_entry_nor_the_log_after_it);
+	tcase_add_test(tc, a_damaged_checkpoint_salt_is_found_again_from_its_entries);
+	tcase_add_test(tc, a_damaged_checkpoint_header_and_entry_keep_every_provable_entry_and_say_the_loss_is_unknown);
+	tcase_add_test(tc, a_checkpoint_cut_inside_its_header_still_keeps_the_log_after_it);
+	tcase_add_test(tc, a_checkpoint_cut_inside_its_header_loses_nothing_while_the_log_starts_at_lsn_1);
 	tcase_add_test(tc, a_key_whose_entry_is_lost_but_written_again_after_the_checkpoint_is_back);
 	tcase_add_test(tc, an_entry_image_inside_a_key_is_not_taken_for_an_entry);
 	tcase_add_test(tc, a_version_1_checkpoint_is_still_read);
