@@ -88,6 +88,18 @@ static int name_push(char ***list, size_t *n, const char *name)
 	return 0;
 }
 
+/* Takes name off the list if it is there. */
+static void name_drop(char **list, size_t *n, const char *name)
+{
+	for (size_t k = 0; k < *n; k++) {
+		if (strcmp(list[k], name))
+			continue;
+		free(list[k]);
+		list[k] = list[--*n];
+		return;
+	}
+}
+
 static int cmp_seg(const void *a, const void *b)
 {
 	uint64_t x = ((const struct seg *)a)->first_lsn, y = ((const struct seg *)b)->first_lsn;
@@ -351,7 +363,13 @@ static int on_bad_record(struct scan *sc, size_t i, const struct whole *w, uint6
 			return rc;
 	}
 	if (off < SEG_HDR_SIZE) {
-		/* not even a header survived: the segment goes, the previous one continues */
+		/* Not even a header survived: the segment goes, the previous one continues. That one
+		 * may lie wholly before the checkpoint (the checkpoint's own LSN is its last record)
+		 * and so be listed for removal; it stays, or the log would end short of the
+		 * checkpoint until the next segment's header is durable, and a power cut in between
+		 * would leave a store that refuses to open (the log's end lost). */
+		if (i > 0)
+			name_drop(sc->plan->covered, &sc->plan->n_covered, sc->segs[i - 1].name);
 		return name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[i].name);
 	}
 	plan_resume(sc, i, salt, off, size);
