@@ -25,6 +25,7 @@
 #include "entry.h"
 #include "fsm.h"
 #include "futil.h"
+#include "lease.h"
 #include "mux.h"
 #include "rlogfix.h"
 #include "xfer.h"
@@ -188,6 +189,8 @@ struct repl {
 	uv_loop_t loop;
 	uv_async_t wake;
 	uv_check_t check;
+	uv_prepare_t prep;        /* each turn, before the loop waits: the lease's clock */
+	struct lease *lease;      /* the loop's: answers of this leadership (lease.h) */
 	struct raft_uv_transport transport;
 	struct raft_io io;
 	struct raft raft;
@@ -203,6 +206,7 @@ struct repl {
 	int (*uv_snapshot_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *,
 			       const struct raft_snapshot *, raft_io_snapshot_put_cb);
 	raft_io_tick_cb raft_tick;
+	raft_io_recv_cb raft_recv;
 	raft_io_snapshot_put_cb raft_put_cb;
 	int installing;           /* the backend is writing a snapshot raft installs */
 	struct appendguard *guard; /* raft 0.15 never sees a failed append (appendguard.h) */
@@ -216,6 +220,7 @@ struct repl {
 	struct req *queue, *queue_tail;
 	struct repl_stats view;   /* raft's state as of the loop's last turn */
 	int writable;             /* leader, and its store holds every entry before its term's */
+	uint64_t lease_end;       /* CLOCK_MONOTONIC ns: may answer as leader until then (lease.h) */
 	uint64_t lead_from;       /* the loop's: the first entry of this node's leadership */
 	uint64_t lead_term;       /* the loop's: the term of that leadership */
 	struct req *quiet;        /* the loop's: entries in raft's hands (REPL_QUIET or not) */
@@ -261,6 +266,30 @@ static int raft_errno(int rv)
 	default:
 		return -EIO;
 	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Under mu: raft says this node leads and its lease holds by the clock now. A leader whose
+ * process was paused resumes with raft's old view until its loop has read what happened
+ * meanwhile; by then another node may lead (a15 FINDINGS 0b). */
+static int leads_now(struct repl *r)
+{
+	return r->view.role == REPL_LEADER && mono_ns() < r->lease_end;
+}
+
+/* On the loop, before raft is asked to hand leadership over: a node it hands to is elected at
+ * once (raft's transfer lets it disrupt this leader), so the lease ends first. */
+static void lease_void(struct repl *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->lease_end = 0;
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* ---- requests: callers' side and the loop's ----------------------------------------------------- */
@@ -556,6 +585,7 @@ static void check_cb(uv_check_t *h)
 		propose_noop(r);
 		r->lead_from = raft_last_index(rf);
 		r->lead_term = v.term;
+		lease_reset(r->lease); /* only answers in this leadership's term count */
 	}
 	struct rfsm_stats fs;
 	rfsm_stats(r->fsm, &fs);
@@ -569,11 +599,15 @@ static void check_cb(uv_check_t *h)
 			     "another node", strerror(-fs.error));
 		r->store_failed_noted = 1;
 		r->handover.data = r;
+		lease_void(r);
 		if (raft_transfer(rf, &r->handover, 0, handover_cb) == 0)
 			r->handing_over = 1;
 	}
+	uint64_t until = state == RAFT_LEADER && !r->closing && !r->handing_over &&
+			 !r->transfer.data ? lease_until(r->lease) : 0;
 	pthread_mutex_lock(&r->mu);
 	r->view = v;
+	r->lease_end = until;
 	/* a new leader's store may not hold every committed entry yet: what a caller reads from
 	 * it to build a write (a name is free, an id unused) is only true once it does; a failed
 	 * store never will */
@@ -600,6 +634,7 @@ static void raft_closed(struct raft *rf)
 	mux_free(&r->transport);
 	uv_close((uv_handle_t *)&r->wake, handle_closed);
 	uv_close((uv_handle_t *)&r->check, handle_closed);
+	uv_close((uv_handle_t *)&r->prep, handle_closed);
 }
 
 static void begin_close(struct repl *r)
@@ -633,6 +668,7 @@ static void wake_cb(uv_async_t *h)
 	if (stopping && !r->closing && !r->transfer.data) {
 		/* a leader hands over first, so the group need not wait out an election */
 		r->transfer.data = r;
+		lease_void(r);
 		if (raft_state(&r->raft) != RAFT_LEADER ||
 		    raft_transfer(&r->raft, &r->transfer, 0, transfer_cb) != 0)
 			begin_close(r);
@@ -772,13 +808,33 @@ static void held_tick(struct raft_io *io)
 	r->raft_tick(io);
 }
 
+static void prep_cb(uv_prepare_t *h)
+{
+	struct repl *r = h->data;
+	lease_turn(r->lease, mono_ns());
+}
+
+/* Every message raft receives: a follower's answer in this leader's term feeds the lease. */
+static void heard_recv(struct raft_io *io, struct raft_message *m)
+{
+	struct repl *r = loop_node;
+
+	if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT && raft_state(&r->raft) == RAFT_LEADER &&
+	    m->append_entries_result.term == r->raft.current_term)
+		for (unsigned i = 0; i < r->cluster.n; i++)
+			if (r->cluster.nodes[i].id == m->server_id)
+				lease_heard(r->lease, i);
+	r->raft_recv(io, m);
+}
+
 static int start_held(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
 		      raft_io_recv_cb recv)
 {
 	struct repl *r = loop_node;
 
 	r->raft_tick = tick;
-	return r->uv_start(io, msecs, held_tick, recv);
+	r->raft_recv = recv;
+	return r->uv_start(io, msecs, held_tick, heard_recv);
 }
 
 static void install_written(struct raft_io_snapshot_put *req, int status)
@@ -900,7 +956,10 @@ static void *loop_main(void *arg)
 		uv_check_init(&r->loop, &r->check);
 		r->check.data = r;
 		uv_check_start(&r->check, check_cb);
-		r->handles_open = 2;
+		uv_prepare_init(&r->loop, &r->prep);
+		r->prep.data = r;
+		uv_prepare_start(&r->prep, prep_cb);
+		r->handles_open = 3;
 	}
 	pthread_mutex_lock(&r->mu);
 	r->started = 1;
@@ -1067,6 +1126,12 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 		rc = start_fail(rep, REPL_PROBLEM_NODE, -ENOENT, NULL);
 		goto fail;
 	}
+	/* half the election timeout: the other half is the margin for a follower's handling of
+	 * what it answers (an fsync for an append) and the network (REPLICATION.md 3.11) */
+	rc = lease_new(&r->lease, r->cluster.n, (unsigned)(r->me - r->cluster.nodes),
+		       (uint64_t)r->o.election_ms * 1000000u / 2);
+	if (rc)
+		goto fail;
 	if (snprintf(r->dir, sizeof(r->dir), "%s", dir) >= (int)sizeof(r->dir) ||
 	    futil_join(r->raft_dir, sizeof(r->raft_dir), dir, "raft")) {
 		rc = start_fail(rep, REPL_PROBLEM_DIR, -ENAMETOOLONG, NULL);
@@ -1167,6 +1232,7 @@ fail_fsm:
 			note(r, "closing the store after a failed start: %s", strerror(-crc));
 	}
 fail:
+	lease_free(r->lease);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);
@@ -1202,6 +1268,8 @@ int repl_leader(struct repl *r, uint64_t *id, char *addr, size_t addrlen)
 
 	pthread_mutex_lock(&r->mu);
 	lid = r->view.leader;
+	if (lid == r->me->id && !leads_now(r))
+		lid = 0; /* it cannot tell whether it still leads: as a follower that lost it */
 	pthread_mutex_unlock(&r->mu);
 	n = lid ? cluster_find(&r->cluster, lid) : NULL;
 	if (!n)
@@ -1233,6 +1301,13 @@ void repl_stats(struct repl *r, struct repl_stats *st)
 
 	pthread_mutex_lock(&r->mu);
 	*st = r->view;
+	if (st->role == REPL_LEADER && !leads_now(r)) {
+		/* raft's view is as of the loop's last turn; without a lease this node cannot tell
+		 * that it still leads, and says what a follower that lost its leader says */
+		st->role = REPL_FOLLOWER;
+		st->leader = 0;
+		st->npeers = 0;
+	}
 	pthread_mutex_unlock(&r->mu);
 	st->node = r->me->id;
 	rfsm_stats(r->fsm, &fs);
@@ -1258,7 +1333,8 @@ int repl_stats_text(struct repl *r, char **text, size_t *len)
 	repl_stats(r, &rs);
 	LINE("node: %" PRIu64 "\n", rs.node);
 	LINE("role: %s\n", repl_role_name(rs.role));
-	LINE("writable: %s\n", repl_writable(r, NULL) ? "yes" : "no");
+	/* writable as reported: also a lease (a change is fenced by its term anyway, 3.10) */
+	LINE("writable: %s\n", rs.role == REPL_LEADER && repl_writable(r, NULL) ? "yes" : "no");
 	LINE("term: %" PRIu64 "\n", rs.term);
 	if (repl_leader(r, &lid, addr, sizeof(addr)) == 0)
 		LINE("leader: %" PRIu64 " %s\n", lid, addr);
@@ -1317,6 +1393,7 @@ int repl_stop(struct repl *r)
 		q = next;
 	}
 	rc = rfsm_close(r->fsm);
+	lease_free(r->lease);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);

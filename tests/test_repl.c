@@ -30,6 +30,7 @@
 #include "cluster.h"
 #include "entry.h"
 #include "fsm.h"
+#include "lease.h"
 #include "repl.h"
 #include "crc32c.h"
 #include "mux.h"
@@ -1059,6 +1060,96 @@ START_TEST(a_missing_cluster_file_says_so)
 }
 END_TEST
 
+/* ---- the leader's lease (lease.h): a clock of the test's own ----------------------------- */
+
+START_TEST(a_lease_needs_answers_from_a_majority)
+{
+	struct lease *l;
+	ck_assert_int_eq(lease_new(&l, 5, 0, 100), 0);
+	lease_turn(l, 1000);
+	lease_turn(l, 2000);
+	ck_assert_uint_eq(lease_until(l), 0); /* nobody answered */
+	lease_heard(l, 3);
+	ck_assert_uint_eq(lease_until(l), 0); /* this node and one other: two of five */
+	lease_heard(l, 1);
+	/* three of five; read in the turn that began at 2000, so from 1000 on */
+	ck_assert_uint_eq(lease_until(l), 1100);
+	lease_turn(l, 3000);
+	lease_heard(l, 1);
+	ck_assert_uint_eq(lease_until(l), 1100); /* node 3's answer is still the older one */
+	lease_heard(l, 3);
+	ck_assert_uint_eq(lease_until(l), 2100);
+	lease_free(l);
+}
+END_TEST
+
+/* The process stopped while its loop waited (SIGSTOP): answers that sat in the socket through
+ * the pause are read in the turn after it, and count from before the pause. */
+START_TEST(answers_read_after_a_pause_count_from_before_it)
+{
+	struct lease *l;
+	ck_assert_int_eq(lease_new(&l, 3, 1, 500), 0);
+	lease_turn(l, 1000);
+	lease_turn(l, 1100);
+	lease_heard(l, 0);
+	ck_assert_uint_eq(lease_until(l), 1500);
+	lease_turn(l, 1200);  /* waits; the process stops here */
+	lease_turn(l, 90000); /* resumed: the next turn */
+	lease_heard(l, 0);
+	lease_heard(l, 2);
+	ck_assert_uint_eq(lease_until(l), 1700); /* long past at 90000 */
+	lease_free(l);
+}
+END_TEST
+
+START_TEST(a_new_leadership_forgets_the_old_ones_answers)
+{
+	struct lease *l;
+	ck_assert_int_eq(lease_new(&l, 3, 0, 500), 0);
+	lease_turn(l, 1000);
+	lease_turn(l, 2000);
+	lease_heard(l, 1);
+	ck_assert_uint_eq(lease_until(l), 1500);
+	lease_reset(l);
+	ck_assert_uint_eq(lease_until(l), 0);
+	lease_free(l);
+}
+END_TEST
+
+START_TEST(a_lease_ignores_this_nodes_own_answers_and_unknown_nodes)
+{
+	struct lease *l;
+	ck_assert_int_eq(lease_new(&l, 3, 2, 500), 0);
+	lease_turn(l, 1000);
+	lease_turn(l, 2000);
+	lease_heard(l, 2);
+	lease_heard(l, 3);
+	lease_heard(l, 9);
+	ck_assert_uint_eq(lease_until(l), 0);
+	lease_free(l);
+}
+END_TEST
+
+START_TEST(a_group_of_one_always_holds_its_lease)
+{
+	struct lease *l;
+	ck_assert_int_eq(lease_new(&l, 1, 0, 500), 0);
+	ck_assert_uint_eq(lease_until(l), UINT64_MAX);
+	lease_free(l);
+}
+END_TEST
+
+START_TEST(a_lease_refuses_a_group_it_cannot_hold)
+{
+	struct lease *l = (struct lease *)1;
+	ck_assert_int_eq(lease_new(&l, 0, 0, 500), -EINVAL);
+	ck_assert_ptr_null(l);
+	ck_assert_int_eq(lease_new(&l, 10, 0, 500), -EINVAL);
+	ck_assert_int_eq(lease_new(&l, 3, 3, 500), -EINVAL);
+	ck_assert_int_eq(lease_new(&l, 3, 0, 0), -EINVAL);
+}
+END_TEST
+
 /* ---- three nodes over loopback TCP, each on raft's uv backend (repl.h) --------------------- */
 
 #define DEADLINE_MS 60000 /* a hang guard for conditions; nothing here depends on timing */
@@ -1551,6 +1642,135 @@ START_TEST(a_write_that_timed_out_before_it_was_proposed_is_never_proposed)
 		uwait_value(&u, i, "after", "z");
 		ck_assert_ptr_null(uget(&u, i, "late"));
 	}
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* One node's raft thread held in its apply hook, as a paused process's would be. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int node, held, release;
+} hold = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0 };
+
+static void hold_changed(void *arg, const void *key, size_t klen)
+{
+	int i = (int)*(unsigned *)arg;
+	if (klen != 4 || memcmp(key, "hold", 4) != 0)
+		return;
+	pthread_mutex_lock(&hold.mu);
+	if (i == hold.node) {
+		hold.held = 1;
+		pthread_cond_broadcast(&hold.cv);
+		while (!hold.release)
+			pthread_cond_wait(&hold.cv, &hold.mu);
+	}
+	pthread_mutex_unlock(&hold.mu);
+}
+
+static void *hold_put_main(void *arg)
+{
+	struct gate_put *p = arg;
+	(void)uput(p->u, p->i, "hold", "x"); /* its outcome is not what the test is about */
+	return NULL;
+}
+
+/* a15 FINDINGS 0b: a leader whose raft thread stood still (a paused process) while the others
+ * elected a new leader and took a write must not vouch for its reads: raft's view on it still
+ * says leader, but its lease ran out by the clock (the others' election took at least an
+ * election timeout of silence), so STATS says follower, not writable, no leader known — and the
+ * answers that waited in its socket do not renew the lease once its thread runs again. Nothing
+ * here waits for time to pass: the others' new leadership is the event. */
+START_TEST(a_leader_held_while_another_is_elected_does_not_say_it_leads)
+{
+	struct ugroup u;
+	unsigned idx[N], l, j = N;
+	uint64_t old_term, until;
+	struct repl_stats st;
+	struct gate_put gp;
+	pthread_t t;
+	char *text;
+	size_t len;
+
+	ugroup_prepare(&u, 0);
+	for (unsigned i = 0; i < N; i++) {
+		idx[i] = i;
+		u.o[i].changed = hold_changed;
+		u.o[i].changed_arg = &idx[i];
+		ugroup_start_node(&u, i);
+	}
+	l = ugroup_leader(&u);
+	until = now_ms() + DEADLINE_MS;
+	while (!repl_writable(u.r[l], NULL))
+		ck_assert_msg(now_ms() < until, "the leader never became writable");
+	ck_assert_int_eq(repl_stats_text(u.r[l], &text, &len), 0);
+	ck_assert_ptr_nonnull(strstr(text, "role: leader\n"));
+	free(text);
+	uput_retry(&u, "k", "old");
+	repl_stats(u.r[l], &st);
+	old_term = st.term;
+
+	pthread_mutex_lock(&hold.mu);
+	hold.node = (int)l;
+	hold.held = hold.release = 0;
+	pthread_mutex_unlock(&hold.mu);
+	gp.u = &u;
+	gp.i = l;
+	ck_assert_int_eq(pthread_create(&t, NULL, hold_put_main, &gp), 0);
+	pthread_mutex_lock(&hold.mu);
+	while (!hold.held)
+		pthread_cond_wait(&hold.cv, &hold.mu);
+	pthread_mutex_unlock(&hold.mu);
+
+	/* the other two elect one of them and it takes a write */
+	until = now_ms() + DEADLINE_MS;
+	while (j == N) {
+		ck_assert_msg(now_ms() < until, "the others never elected a leader");
+		for (unsigned i = 0; i < N; i++) {
+			if (i == l)
+				continue;
+			repl_stats(u.r[i], &st);
+			if (st.role == REPL_LEADER && st.term > old_term && repl_writable(u.r[i], NULL))
+				j = i;
+		}
+		usleep(10000);
+	}
+	until = now_ms() + DEADLINE_MS;
+	while (uput(&u, j, "k", "new") != 0)
+		ck_assert_msg(now_ms() < until, "the new leader never took the write");
+
+	/* raft's view on the held node is as it was: leading, writable, the old term */
+	ck_assert_int_eq(repl_writable(u.r[l], NULL), 1);
+	repl_stats(u.r[l], &st);
+	ck_assert_uint_eq(st.term, old_term);
+	ck_assert_int_ne(st.role, REPL_LEADER);
+	ck_assert_uint_eq(st.leader, 0);
+	ck_assert_int_eq(repl_leader(u.r[l], &(uint64_t){ 0 }, NULL, 0), -ENOENT);
+	ck_assert_int_eq(repl_stats_text(u.r[l], &text, &len), 0);
+	ck_assert_msg(strstr(text, "role: follower\n") && strstr(text, "writable: no\n") &&
+		      strstr(text, "leader: (none)\n"), "the held node says:\n%s", text);
+	free(text);
+	char *v = uget(&u, l, "k");
+	ck_assert_str_eq(v, "old"); /* what it serves is a lagging follower's */
+	free(v);
+
+	pthread_mutex_lock(&hold.mu);
+	hold.release = 1;
+	pthread_cond_broadcast(&hold.cv);
+	pthread_mutex_unlock(&hold.mu);
+	/* running again, it reads what waited for it: never a leader of its old term meanwhile */
+	until = now_ms() + DEADLINE_MS;
+	for (;;) {
+		repl_stats(u.r[l], &st);
+		ck_assert_msg(st.role != REPL_LEADER || st.term > old_term,
+			      "the released node said it leads in its old term %" PRIu64, old_term);
+		if (st.term > old_term)
+			break;
+		ck_assert_msg(now_ms() < until, "the released node never saw the new term");
+	}
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	uwait_value(&u, l, "k", "new");
+	hold.node = -1;
 	ugroup_stop(&u);
 }
 END_TEST
@@ -2242,6 +2462,12 @@ int main(void)
 	tcase_add_test(tf, a_cluster_file_lists_nodes_with_comments_and_blank_lines);
 	tcase_add_test(tf, a_bad_cluster_file_is_refused_naming_the_line);
 	tcase_add_test(tf, a_missing_cluster_file_says_so);
+	tcase_add_test(tf, a_lease_needs_answers_from_a_majority);
+	tcase_add_test(tf, answers_read_after_a_pause_count_from_before_it);
+	tcase_add_test(tf, a_new_leadership_forgets_the_old_ones_answers);
+	tcase_add_test(tf, a_lease_ignores_this_nodes_own_answers_and_unknown_nodes);
+	tcase_add_test(tf, a_group_of_one_always_holds_its_lease);
+	tcase_add_test(tf, a_lease_refuses_a_group_it_cannot_hold);
 	tcase_add_test(tf, a_truncation_raft_left_undone_is_finished_before_it_starts);
 	tcase_add_test(tf, a_segment_wholly_replaced_by_a_newer_term_is_removed);
 	tcase_add_test(tf, a_repair_cut_short_by_a_crash_is_finished_by_the_next);
@@ -2268,6 +2494,7 @@ int main(void)
 	tcase_add_test(tu, a_leader_whose_store_fails_hands_over_and_the_others_go_on);
 	tcase_add_test(tu, a_write_that_timed_out_before_it_was_proposed_is_never_proposed);
 	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
+	tcase_add_test(tu, a_leader_held_while_another_is_elected_does_not_say_it_leads);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
