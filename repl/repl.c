@@ -215,7 +215,7 @@ struct repl {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;        /* start, workers */
 	int started, start_rc;    /* start: raft_start's outcome */
-	char start_err[RAFT_ERRMSG_BUF_SIZE];
+	char start_err[RAFT_ERRMSG_BUF_SIZE + 200]; /* raft's words and what to do */
 	int stopping, stopped;
 	struct req *queue, *queue_tail;
 	struct repl_stats view;   /* raft's state as of the loop's last turn */
@@ -770,7 +770,7 @@ static int fetch(void *arg, uint64_t holder, uint64_t min_index, const char *des
 		if (rc == 0)
 			return 0;
 		if (at < errlen)
-			at += (size_t)snprintf(err + at, errlen - at, "%snode %" PRIu64 ": %s",
+			at += (size_t)snprintf(err + at, errlen - at, "%sfrom node %" PRIu64 ": %s",
 					       at ? "; " : "", order[i]->id, e);
 		int crc = futil_rmtree(dest);
 		if (crc == 0 && mkdir(dest, 0700) < 0)
@@ -938,7 +938,14 @@ static int raft_up(struct repl *r)
 		/* the most specific message: the transport's (the port), the backend's, raft's */
 		const char *m = r->transport.errmsg[0] ? r->transport.errmsg :
 				r->io.errmsg[0] ? r->io.errmsg : raft_errmsg(&r->raft);
-		snprintf(r->start_err, sizeof(r->start_err), "%s", m[0] ? m : raft_strerror(rv));
+		/* raft's loader names the file and what is wrong with it, not what to do: a node
+		 * whose raft files are damaged rejoins once its directory is wiped (a15 FINDINGS 6) */
+		int damaged = !r->transport.errmsg[0] &&
+			      (rv == RAFT_CORRUPT || rv == RAFT_IOERR || rv == RAFT_MALFORMED);
+		snprintf(r->start_err, sizeof(r->start_err), "%s%s", m[0] ? m : raft_strerror(rv),
+			 damaged ? "; if raft's files here are damaged, wipe the whole node directory "
+				   "while the group has a leader and start it again: it rejoins with a "
+				   "copy (REPLICATION.md 6)" : "");
 		return rv; /* raft_close, on the way out of the thread, releases the rest */
 	}
 	return 0;

@@ -1510,6 +1510,93 @@ START_TEST(a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again)
 }
 END_TEST
 
+/* 1 when dir holds a file named prefix...suffix (its path into out), else 0. */
+static int find_name(const char *dir, const char *prefix, const char *suffix, char *out,
+		     size_t outlen)
+{
+	char **names;
+	size_t n;
+	int found = 0;
+	ck_assert_int_eq(kvio_posix.list_dir(&kvio_posix, dir, &names, &n), 0);
+	for (size_t i = 0; i < n && !found; i++) {
+		size_t l = strlen(names[i]);
+		if (!strncmp(names[i], prefix, strlen(prefix)) && l >= strlen(suffix) &&
+		    !strcmp(names[i] + l - strlen(suffix), suffix)) {
+			snprintf(out, outlen, "%s/%s", dir, names[i]);
+			found = 1;
+		}
+	}
+	kvio_free_names(names, n);
+	return found;
+}
+
+/* Raft's own loader refuses a damaged file with its words (what and where); the node also says
+ * what to do: wipe it and it rejoins (a15 FINDINGS 6). */
+START_TEST(a_node_whose_raft_files_do_not_load_says_a_wiped_one_rejoins)
+{
+	struct ugroup u;
+	struct repl_report rep;
+	struct repl *r = NULL;
+	char raft[600], meta[900], key[16];
+	uint64_t until;
+	ugroup_init(&u, 16);
+	snprintf(raft, sizeof(raft), "%s/raft", u.dir[1]);
+	until = now_ms() + DEADLINE_MS;
+	for (int k = 0; !find_name(raft, "snapshot-", ".meta", meta, sizeof(meta)); k++) {
+		ck_assert_msg(now_ms() < until, "node 2 never took a raft snapshot");
+		snprintf(key, sizeof(key), "k%d", k);
+		uput_retry(&u, key, "v");
+	}
+	uput_retry(&u, "last", "v");
+	uwait_value(&u, 1, "last", "v");
+	ck_assert_int_eq(repl_stop(u.r[1]), 0);
+	u.r[1] = NULL;
+	ck_assert(find_name(raft, "snapshot-", ".meta", meta, sizeof(meta)));
+	FILE *fp = fopen(meta, "r+b");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fseek(fp, -1, SEEK_END), 0);
+	int c = fgetc(fp);
+	ck_assert_int_ne(c, EOF);
+	ck_assert_int_eq(fseek(fp, -1, SEEK_END), 0);
+	ck_assert_int_ne(fputc(c ^ 0x40, fp), EOF);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_int_ne(repl_start(&r, u.dir[1], &u.o[1], &rep), 0);
+	ck_assert_int_eq(rep.problem, REPL_PROBLEM_RAFT);
+	ck_assert_msg(strstr(rep.detail, "wipe the whole node directory while the group has a "
+				      "leader"), "%s", rep.detail);
+	ck_assert_int_eq(tu_rmrf(u.dir[1]), 0);
+	ugroup_start_node(&u, 1);
+	uwait_value(&u, 1, "last", "v");
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* What a node logs, kept for the test to read. */
+static struct {
+	pthread_mutex_t mu;
+	char text[16384];
+	size_t len;
+} caught = { PTHREAD_MUTEX_INITIALIZER, "", 0 };
+
+static void catch_log(void *arg, const char *line)
+{
+	(void)arg;
+	pthread_mutex_lock(&caught.mu);
+	caught.len += (size_t)snprintf(caught.text + caught.len, sizeof(caught.text) - caught.len,
+				       "%s\n", line);
+	if (caught.len >= sizeof(caught.text))
+		caught.len = sizeof(caught.text) - 1;
+	pthread_mutex_unlock(&caught.mu);
+}
+
+static int caught_has(const char *what)
+{
+	pthread_mutex_lock(&caught.mu);
+	int has = strstr(caught.text, what) != NULL;
+	pthread_mutex_unlock(&caught.mu);
+	return has;
+}
+
 /* A leader whose store fails hands leadership over and stops; the others go on taking writes
  * (a15 FINDINGS 1: raft 0.15 ignores a failed apply on a leader, which led on and no write
  * committed anywhere). Node 1 restarts with a read-only store (every apply fails) and is the
@@ -1547,6 +1634,9 @@ START_TEST(a_leader_whose_store_fails_hands_over_and_the_others_go_on)
 	}
 	u.o[0].store.read_only = 1;
 	u.o[0].election_ms = 50;
+	u.o[0].log = catch_log;
+	caught.len = 0;
+	caught.text[0] = '\0';
 	u.o[1].election_ms = u.o[2].election_ms = 60000;
 	for (unsigned i = 0; i < N; i++)
 		ugroup_start_node(&u, i);
@@ -1565,6 +1655,18 @@ START_TEST(a_leader_whose_store_fails_hands_over_and_the_others_go_on)
 	repl_stats(u.r[0], &st);
 	ck_assert_int_eq(st.store_error, -EROFS);
 	ck_assert_int_eq(repl_writable(u.r[0], NULL), 0);
+	/* what it said (a15 FINDINGS 6): the failure, the handover, and — a follower now, whose
+	 * next apply fails — raft stopping, with the store's error as the reason */
+	until = now_ms() + DEADLINE_MS;
+	while (!caught_has("raft stopped on this node ("))
+		ck_assert_msg(now_ms() < until, "node 1 never said raft stopped:\n%s", caught.text);
+	ck_assert_msg(caught_has("to the store failed (Read-only file system): applying stops here "
+				 "and the node leaves the group until it is restarted (a leader hands "
+				 "leadership over first)") &&
+		      caught_has("this node's store failed (Read-only file system) while it leads: "
+				 "handing leadership to another node") &&
+		      !caught_has("raft stopped on this node ()") &&
+		      !caught_has("no reason given"), "node 1 said:\n%s", caught.text);
 	ugroup_stop(&u);
 }
 END_TEST
@@ -2129,6 +2231,37 @@ static void *serve_main(void *arg)
 	return NULL;
 }
 
+/* A copy that cannot be written on the fetching node names that node's own file: a full disk
+ * there must not read as the sender's (a15 FINDINGS 6, "node 2: writing wal-...: No space"). */
+START_TEST(a_copy_that_cannot_be_stored_here_names_this_nodes_file)
+{
+	char root[256], dir[512], dest[512];
+	struct solo s;
+	struct serve_job j;
+	uint64_t index;
+	char err[512];
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(dir, sizeof(dir), "%s/node", root);
+	snprintf(dest, sizeof(dest), "%s/missing", root); /* never made: every create fails */
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	solo_open(&s, dir, 0);
+	ck_assert_int_eq(solo_apply(&s, 2, "k", "a value"), 0);
+	memset(&j, 0, sizeof(j));
+	j.f = s.f;
+	j.scratch = dir;
+	listen_any(&j.l);
+	ck_assert_int_eq(pthread_create(&j.t, NULL, serve_main, &j), 0);
+	ck_assert_int_eq(xfer_fetch("127.0.0.1", j.l.port, 2, 2, dest, &index, err, sizeof(err)),
+			 -ENOENT);
+	pthread_join(j.t, NULL);
+	close(j.l.fd);
+	ck_assert_msg(!strncmp(err, "creating ", 9) && strstr(err, dest) &&
+		      strstr(err, " on this node: No such file or directory"), "%s", err);
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
+
 START_TEST(a_copy_travels_whole_and_opens_as_the_same_store)
 {
 	char root[256], dir[512], dest[512];
@@ -2477,6 +2610,7 @@ int main(void)
 	TCase *tx = tcase_create("xfer");
 	tcase_add_test(tx, a_fetch_refuses_what_a_sender_must_not_send);
 	tcase_add_test(tx, a_copy_travels_whole_and_opens_as_the_same_store);
+	tcase_add_test(tx, a_copy_that_cannot_be_stored_here_names_this_nodes_file);
 	suite_add_tcase(su, tx);
 	TCase *tu = tcase_create("uv");
 	tcase_set_timeout(tu, 300);
@@ -2495,6 +2629,7 @@ int main(void)
 	tcase_add_test(tu, a_write_that_timed_out_before_it_was_proposed_is_never_proposed);
 	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
 	tcase_add_test(tu, a_leader_held_while_another_is_elected_does_not_say_it_leads);
+	tcase_add_test(tu, a_node_whose_raft_files_do_not_load_says_a_wiped_one_rejoins);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
