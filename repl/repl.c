@@ -210,6 +210,7 @@ struct repl {
 	raft_io_snapshot_put_cb raft_put_cb;
 	int installing;           /* the backend is writing a snapshot raft installs */
 	struct appendguard *guard; /* raft 0.15 never sees a failed append (appendguard.h) */
+	char io_err_seen[RAFT_ERRMSG_BUF_SIZE]; /* the backend's message once raft started */
 	uint64_t ticks_held;
 
 	pthread_mutex_t mu;
@@ -551,6 +552,8 @@ static void handover_cb(struct raft_transfer *t)
 	r->handing_over = 0; /* done, or timed out: check_cb tries again while this node leads */
 }
 
+static void backend_failed(struct repl *r);
+
 /* raft's view for other threads, after every turn of the loop */
 static void check_cb(uv_check_t *h)
 {
@@ -560,6 +563,14 @@ static void check_cb(uv_check_t *h)
 	raft_id lid = 0;
 	const char *laddr = NULL;
 	int state = raft_state(rf);
+
+	/* libraft 0.15's backend swallows a write of raft's log that fails after the append call
+	 * returned (io_submit refused for a batch queued behind another: the requests never
+	 * complete, and a leader wedges the group without a word, a15 FINDINGS 1b). What it does
+	 * leave is its message in io.errmsg, which after start only the backend's own failures
+	 * write (its log, metadata, snapshots): a crash-stop like a failed append's. */
+	if (!r->closing && strcmp(r->io.errmsg, r->io_err_seen) != 0)
+		backend_failed(r);
 
 	memset(&v, 0, sizeof(v));
 	v.node = r->me->id;
@@ -873,6 +884,15 @@ static void append_failed(void *arg, int status)
 	_exit(1);
 }
 
+/* The backend said a write of raft's files failed, outside any append's answer (check_cb). */
+static void backend_failed(struct repl *r)
+{
+	note(r, "raft's files in %s: %s: this node stops now, as a crash would stop it (libraft "
+	     "0.15 cannot go on after its log fails to write; the group elects a leader whose disk "
+	     "works). Start it again once its disk works", r->raft_dir, r->io.errmsg);
+	_exit(1);
+}
+
 /* Everything raft needs, made and started on the loop's thread. */
 static int raft_up(struct repl *r)
 {
@@ -934,6 +954,8 @@ static int raft_up(struct repl *r)
 	raft_configuration_close(&conf);
 	if (rv == 0)
 		rv = raft_start(&r->raft);
+	if (rv == 0) /* what loading left there is no failure of a write (check_cb) */
+		snprintf(r->io_err_seen, sizeof(r->io_err_seen), "%s", r->io.errmsg);
 	if (rv) {
 		/* the most specific message: the transport's (the port), the backend's, raft's */
 		const char *m = r->transport.errmsg[0] ? r->transport.errmsg :
