@@ -614,8 +614,10 @@ static void check_cb(uv_check_t *h)
 		if (raft_transfer(rf, &r->handover, 0, handover_cb) == 0)
 			r->handing_over = 1;
 	}
+	/* no lease while leadership is being handed over: a transfer's target may be elected at
+	 * once, and one that timed out may still win (a failed store keeps handing over) */
 	uint64_t until = state == RAFT_LEADER && !r->closing && !r->handing_over &&
-			 !r->transfer.data ? lease_until(r->lease) : 0;
+			 !r->transfer.data && !fs.error ? lease_until(r->lease) : 0;
 	pthread_mutex_lock(&r->mu);
 	r->view = v;
 	r->lease_end = until;
