@@ -600,6 +600,17 @@ static void check_cb(uv_check_t *h)
 	}
 	struct rfsm_stats fs;
 	rfsm_stats(r->fsm, &fs);
+	if (fs.error && (state == RAFT_FOLLOWER || state == RAFT_CANDIDATE) && !r->closing &&
+	    !r->store_failed_noted) {
+		/* Raft stops a follower whose apply fails on one of its paths only; on the other
+		 * (the apply after its own append completes, or a store that failed making a raft
+		 * snapshot durable) raft 0.15 goes on, appending and voting, applying nothing (a15
+		 * FINDINGS 1d). Say it once: the node does not leave the group by itself. */
+		note(r, "this node's store failed (%s): it applies nothing more (its reads stay as "
+		     "they are) but raft goes on here as a %s; restart the node once its disk works",
+		     strerror(-fs.error), state == RAFT_FOLLOWER ? "follower" : "candidate");
+		r->store_failed_noted = 1;
+	}
 	if (fs.error && state == RAFT_LEADER && !r->closing && !r->handing_over) {
 		/* On a follower raft stops when apply fails (it becomes unavailable: 3.7); a leader
 		 * in raft 0.15 ignores it and would lead on without applying, so that no write
