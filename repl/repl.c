@@ -198,7 +198,7 @@ struct repl {
 	/* a leader whose store failed hands leadership over (check_cb): raft 0.15 ignores a
 	 * failed apply on a leader, which would lead on, unable to apply, and the group wait */
 	struct raft_transfer handover;
-	int handing_over, store_failed_noted;
+	int handing_over, handover_noted;
 	int handles_open, closing, last_state;
 	int raft_inited;          /* raft_init went through: raft_close releases io and transport */
 	/* libraft 0.15's install answer (see held_tick): the backend's verbs we wrap, raft's own */
@@ -217,7 +217,8 @@ struct repl {
 	pthread_cond_t cv;        /* start, workers */
 	int started, start_rc;    /* start: raft_start's outcome */
 	char start_err[RAFT_ERRMSG_BUF_SIZE + 200]; /* raft's words and what to do */
-	int stopping, stopped;
+	int stopping;
+	int loop_done;             /* raft's loop ended: nobody may wake it (a crash hook's node) */
 	struct req *queue, *queue_tail;
 	struct repl_stats view;   /* raft's state as of the loop's last turn */
 	int writable;             /* leader, and its store holds every entry before its term's */
@@ -490,7 +491,7 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint6
 	}
 	deadline(&at, r->o.write_timeout_ms);
 	pthread_mutex_lock(&r->mu);
-	if (r->stopping) {
+	if (r->stopping || r->loop_done) {
 		pthread_mutex_unlock(&r->mu);
 		q->refs = 1;
 		req_put(r, q);
@@ -501,8 +502,8 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint6
 	else
 		r->queue = q;
 	r->queue_tail = q;
+	uv_async_send(&r->wake); /* under mu: the loop cannot end unseen (loop_done) */
 	pthread_mutex_unlock(&r->mu);
-	uv_async_send(&r->wake);
 
 	pthread_mutex_lock(&r->mu);
 	rc = 0;
@@ -553,6 +554,7 @@ static void handover_cb(struct raft_transfer *t)
 }
 
 static void backend_failed(struct repl *r);
+static void crash_stop(struct repl *r);
 
 /* raft's view for other threads, after every turn of the loop */
 static void check_cb(uv_check_t *h)
@@ -600,26 +602,27 @@ static void check_cb(uv_check_t *h)
 	}
 	struct rfsm_stats fs;
 	rfsm_stats(r->fsm, &fs);
-	if (fs.error && (state == RAFT_FOLLOWER || state == RAFT_CANDIDATE) && !r->closing &&
-	    !r->store_failed_noted) {
-		/* Raft stops a follower whose apply fails on one of its paths only; on the other
-		 * (the apply after its own append completes, or a store that failed making a raft
-		 * snapshot durable) raft 0.15 goes on, appending and voting, applying nothing (a15
-		 * FINDINGS 1d). Say it once: the node does not leave the group by itself. */
-		note(r, "this node's store failed (%s): it applies nothing more (its reads stay as "
-		     "they are) but raft goes on here as a %s; restart the node once its disk works",
-		     strerror(-fs.error), state == RAFT_FOLLOWER ? "follower" : "candidate");
-		r->store_failed_noted = 1;
+	if (fs.error && state != RAFT_LEADER && !r->closing) {
+		/* A node whose store failed leaves the group, as a crash would stop it: raft stops
+		 * a follower whose apply fails on one of its paths only, and on the others (the
+		 * apply after its own append completes, a store that failed making a raft snapshot
+		 * durable) raft 0.15 goes on as a follower that appends and votes and applies
+		 * nothing, holding a quorum slot while it lags for good (a15 FINDINGS 1d). One rule
+		 * for every path; a leader hands over first (below) and leaves as a follower. */
+		note(r, "this node's store failed (%s): this node stops now, as a crash would stop it "
+		     "(it can apply nothing more; the others go on without it). Start it again once "
+		     "its disk works: it replays from what its store holds", strerror(-fs.error));
+		crash_stop(r);
 	}
 	if (fs.error && state == RAFT_LEADER && !r->closing && !r->handing_over) {
 		/* On a follower raft stops when apply fails (it becomes unavailable: 3.7); a leader
 		 * in raft 0.15 ignores it and would lead on without applying, so that no write
 		 * commits anywhere. Hand leadership to an up-to-date follower: as a follower this
 		 * node then stops at its next apply, and the others go on. */
-		if (!r->store_failed_noted)
+		if (!r->handover_noted)
 			note(r, "this node's store failed (%s) while it leads: handing leadership to "
 			     "another node", strerror(-fs.error));
-		r->store_failed_noted = 1;
+		r->handover_noted = 1;
 		r->handover.data = r;
 		lease_void(r);
 		if (raft_transfer(rf, &r->handover, 0, handover_cb) == 0)
@@ -894,7 +897,7 @@ static void append_failed(void *arg, int status)
 	     "it (libraft 0.15 cannot go on after a failed append; the group elects a leader "
 	     "whose disk works). Start it again once its disk works", r->raft_dir,
 	     raft_strerror(status));
-	_exit(1);
+	crash_stop(r);
 }
 
 /* The backend said a write of raft's files failed, outside any append's answer (check_cb). */
@@ -903,7 +906,18 @@ static void backend_failed(struct repl *r)
 	note(r, "raft's files in %s: %s: this node stops now, as a crash would stop it (libraft "
 	     "0.15 cannot go on after its log fails to write; the group elects a leader whose disk "
 	     "works). Start it again once its disk works", r->raft_dir, r->io.errmsg);
-	_exit(1);
+	crash_stop(r);
+}
+
+/* This node leaves the group as a crash would, its reason logged: the process exits, or (a
+ * test's several nodes in one process) raft closes on this node only (repl.h: crash). */
+static void crash_stop(struct repl *r)
+{
+	if (!r->o.crash)
+		_exit(1);
+	r->o.crash(r->o.crash_arg);
+	if (!r->closing)
+		begin_close(r);
 }
 
 /* Everything raft needs, made and started on the loop's thread. */
@@ -1022,7 +1036,10 @@ static void *loop_main(void *arg)
 		return NULL;
 	}
 	uv_run(&r->loop, UV_RUN_DEFAULT);
-	/* every handle is closed: the loop ended */
+	/* every handle is closed: the loop ended (repl_stop, or a crash hook that returned) */
+	pthread_mutex_lock(&r->mu);
+	r->loop_done = 1;
+	pthread_mutex_unlock(&r->mu);
 	rv = uv_loop_close(&r->loop);
 	if (rv)
 		note(r, "closing raft's loop: %s", uv_strerror(rv));
@@ -1419,7 +1436,10 @@ int repl_stop(struct repl *r)
 			shutdown(r->worker_fds[i], SHUT_RDWR); /* a copy in flight ends now */
 	pthread_mutex_unlock(&r->mu);
 	rfsm_interrupt(r->fsm); /* a restore waiting for a copy gives up */
-	uv_async_send(&r->wake);
+	pthread_mutex_lock(&r->mu);
+	if (!r->loop_done)
+		uv_async_send(&r->wake);
+	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->thread, NULL);
 	appendguard_free(r->guard); /* the loop ended: raft's io is closed */
 
