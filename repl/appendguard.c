@@ -11,6 +11,7 @@ struct appendguard {
 		      unsigned, raft_io_append_cb);
 	void (*failed)(void *arg, int status);
 	void *arg;
+	struct guarded *refused; /* refused at the call, when failed returned: see guarded_append */
 };
 
 /* One append in the backend's hands: raft's request, answered when ours completes. */
@@ -30,6 +31,8 @@ static void guarded_done(struct raft_io_append *req, int status)
 	raft_io_append_cb cb = w->cb;
 	struct appendguard *g = w->g;
 
+	if (g->refused == w)
+		g->refused = NULL;
 	free(w);
 	if (status != 0 && status != RAFT_CANCELED)
 		g->failed(g->arg, status); /* does not return on a node */
@@ -54,8 +57,14 @@ static int guarded_append(struct raft_io *io, struct raft_io_append *req,
 	w->cb = cb;
 	w->g = g;
 	rv = g->append(io, &w->ours, entries, n, guarded_done);
-	if (rv) /* refused at once: raft gets the error from the call, as without the guard */
-		free(w);
+	if (rv) {
+		/* Refused at the call is a failed append too: libraft 0.15's backend queues the
+		 * request before it submits the write and returns the submit's error (io_submit
+		 * refused with EIO) with the request still queued, and a follower that got the
+		 * error never commits again, silently (a15 FINDINGS 1c). The node stops. */
+		g->refused = w; /* the backend may still complete it; else freed with the guard */
+		g->failed(g->arg, rv);
+	}
 	return rv;
 }
 
@@ -85,5 +94,6 @@ void appendguard_free(struct appendguard *g)
 {
 	if (bound == g)
 		bound = NULL;
+	free(g->refused); /* the io is closed: nobody completes it any more */
 	free(g);
 }

@@ -5,7 +5,8 @@
  * (a crash) or, after a transient failure, never commits again and never steps down, so the
  * whole group waits (canonical/raft #466/#470, fixed after 0.15; a15 FINDINGS 1b and 2). The
  * guard wraps a backend's append: a completion with an error other than RAFT_CANCELED (the
- * backend closing) goes to `failed` instead of raft. A node is crash-stop (REPLICATION.md 5):
+ * backend closing) goes to `failed` instead of raft, and so does an append the backend refuses
+ * at the call (0.15 may keep such a request queued; a follower then never commits again). A node is crash-stop (REPLICATION.md 5):
  * repl.c's `failed` logs the failure and ends the process, and the group elects a leader whose
  * disk works; raft's log on disk holds only what was written, which the restart reads.
  *
@@ -18,7 +19,8 @@ struct raft_io;
 struct appendguard;
 
 /* Wraps io->append. failed(arg, status) is called on the loop thread with raft's error code;
- * if it returns, raft gets the failure after all. 0 or -ENOMEM. */
+ * if it returns, raft gets the failure after all (the call's result, or the completion's).
+ * 0 or -ENOMEM. */
 int appendguard_new(struct appendguard **out, struct raft_io *io,
 		    void (*failed)(void *arg, int status), void *arg);
 /* This thread runs g's io (the loop thread, before raft starts). */

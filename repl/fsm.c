@@ -184,7 +184,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	kv_batch_free(b);
 	if (rc) {
 		note(f, "applying raft entry %" PRIu64 " to the store failed (%s): applying stops here "
-		     "and the node leaves the group until it is restarted", index, strerror(-rc));
+		     "and the node leaves the group until it is restarted (a leader hands leadership "
+		     "over first)", index, strerror(-rc));
 		set_error(f, rc);
 		return RAFT_IOERR;
 	}

@@ -25,6 +25,7 @@
 #include "entry.h"
 #include "fsm.h"
 #include "futil.h"
+#include "lease.h"
 #include "mux.h"
 #include "rlogfix.h"
 #include "xfer.h"
@@ -188,6 +189,8 @@ struct repl {
 	uv_loop_t loop;
 	uv_async_t wake;
 	uv_check_t check;
+	uv_prepare_t prep;        /* each turn, before the loop waits: the lease's clock */
+	struct lease *lease;      /* the loop's: answers of this leadership (lease.h) */
 	struct raft_uv_transport transport;
 	struct raft_io io;
 	struct raft raft;
@@ -195,7 +198,7 @@ struct repl {
 	/* a leader whose store failed hands leadership over (check_cb): raft 0.15 ignores a
 	 * failed apply on a leader, which would lead on, unable to apply, and the group wait */
 	struct raft_transfer handover;
-	int handing_over, store_failed_noted;
+	int handing_over, handover_noted;
 	int handles_open, closing, last_state;
 	int raft_inited;          /* raft_init went through: raft_close releases io and transport */
 	/* libraft 0.15's install answer (see held_tick): the backend's verbs we wrap, raft's own */
@@ -203,19 +206,23 @@ struct repl {
 	int (*uv_snapshot_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *,
 			       const struct raft_snapshot *, raft_io_snapshot_put_cb);
 	raft_io_tick_cb raft_tick;
+	raft_io_recv_cb raft_recv;
 	raft_io_snapshot_put_cb raft_put_cb;
 	int installing;           /* the backend is writing a snapshot raft installs */
 	struct appendguard *guard; /* raft 0.15 never sees a failed append (appendguard.h) */
+	char io_err_seen[RAFT_ERRMSG_BUF_SIZE]; /* the backend's message once raft started */
 	uint64_t ticks_held;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;        /* start, workers */
 	int started, start_rc;    /* start: raft_start's outcome */
-	char start_err[RAFT_ERRMSG_BUF_SIZE];
-	int stopping, stopped;
+	char start_err[RAFT_ERRMSG_BUF_SIZE + 200]; /* raft's words and what to do */
+	int stopping;
+	int loop_done;             /* raft's loop ended: nobody may wake it (a crash hook's node) */
 	struct req *queue, *queue_tail;
 	struct repl_stats view;   /* raft's state as of the loop's last turn */
 	int writable;             /* leader, and its store holds every entry before its term's */
+	uint64_t lease_end;       /* CLOCK_MONOTONIC ns: may answer as leader until then (lease.h) */
 	uint64_t lead_from;       /* the loop's: the first entry of this node's leadership */
 	uint64_t lead_term;       /* the loop's: the term of that leadership */
 	struct req *quiet;        /* the loop's: entries in raft's hands (REPL_QUIET or not) */
@@ -261,6 +268,30 @@ static int raft_errno(int rv)
 	default:
 		return -EIO;
 	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Under mu: raft says this node leads and its lease holds by the clock now. A leader whose
+ * process was paused resumes with raft's old view until its loop has read what happened
+ * meanwhile; by then another node may lead (a15 FINDINGS 0b). */
+static int leads_now(struct repl *r)
+{
+	return r->view.role == REPL_LEADER && mono_ns() < r->lease_end;
+}
+
+/* On the loop, before raft is asked to hand leadership over: a node it hands to is elected at
+ * once (raft's transfer lets it disrupt this leader), so the lease ends first. */
+static void lease_void(struct repl *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->lease_end = 0;
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* ---- requests: callers' side and the loop's ----------------------------------------------------- */
@@ -460,7 +491,7 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint6
 	}
 	deadline(&at, r->o.write_timeout_ms);
 	pthread_mutex_lock(&r->mu);
-	if (r->stopping) {
+	if (r->stopping || r->loop_done) {
 		pthread_mutex_unlock(&r->mu);
 		q->refs = 1;
 		req_put(r, q);
@@ -471,8 +502,8 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint6
 	else
 		r->queue = q;
 	r->queue_tail = q;
+	uv_async_send(&r->wake); /* under mu: the loop cannot end unseen (loop_done) */
 	pthread_mutex_unlock(&r->mu);
-	uv_async_send(&r->wake);
 
 	pthread_mutex_lock(&r->mu);
 	rc = 0;
@@ -522,6 +553,9 @@ static void handover_cb(struct raft_transfer *t)
 	r->handing_over = 0; /* done, or timed out: check_cb tries again while this node leads */
 }
 
+static void backend_failed(struct repl *r);
+static void crash_stop(struct repl *r);
+
 /* raft's view for other threads, after every turn of the loop */
 static void check_cb(uv_check_t *h)
 {
@@ -531,6 +565,14 @@ static void check_cb(uv_check_t *h)
 	raft_id lid = 0;
 	const char *laddr = NULL;
 	int state = raft_state(rf);
+
+	/* libraft 0.15's backend swallows a write of raft's log that fails after the append call
+	 * returned (io_submit refused for a batch queued behind another: the requests never
+	 * complete, and a leader wedges the group without a word, a15 FINDINGS 1b). What it does
+	 * leave is its message in io.errmsg, which after start only the backend's own failures
+	 * write (its log, metadata, snapshots): a crash-stop like a failed append's. */
+	if (!r->closing && strcmp(r->io.errmsg, r->io_err_seen) != 0)
+		backend_failed(r);
 
 	memset(&v, 0, sizeof(v));
 	v.node = r->me->id;
@@ -556,24 +598,43 @@ static void check_cb(uv_check_t *h)
 		propose_noop(r);
 		r->lead_from = raft_last_index(rf);
 		r->lead_term = v.term;
+		lease_reset(r->lease); /* only answers in this leadership's term count */
 	}
 	struct rfsm_stats fs;
 	rfsm_stats(r->fsm, &fs);
+	if (fs.error && state != RAFT_LEADER && !r->closing) {
+		/* A node whose store failed leaves the group, as a crash would stop it: raft stops
+		 * a follower whose apply fails on one of its paths only, and on the others (the
+		 * apply after its own append completes, a store that failed making a raft snapshot
+		 * durable) raft 0.15 goes on as a follower that appends and votes and applies
+		 * nothing, holding a quorum slot while it lags for good (a15 FINDINGS 1d). One rule
+		 * for every path; a leader hands over first (below) and leaves as a follower. */
+		note(r, "this node's store failed (%s): this node stops now, as a crash would stop it "
+		     "(it can apply nothing more; the others go on without it). Start it again once "
+		     "its disk works: it replays from what its store holds", strerror(-fs.error));
+		crash_stop(r);
+	}
 	if (fs.error && state == RAFT_LEADER && !r->closing && !r->handing_over) {
 		/* On a follower raft stops when apply fails (it becomes unavailable: 3.7); a leader
 		 * in raft 0.15 ignores it and would lead on without applying, so that no write
 		 * commits anywhere. Hand leadership to an up-to-date follower: as a follower this
 		 * node then stops at its next apply, and the others go on. */
-		if (!r->store_failed_noted)
+		if (!r->handover_noted)
 			note(r, "this node's store failed (%s) while it leads: handing leadership to "
 			     "another node", strerror(-fs.error));
-		r->store_failed_noted = 1;
+		r->handover_noted = 1;
 		r->handover.data = r;
+		lease_void(r);
 		if (raft_transfer(rf, &r->handover, 0, handover_cb) == 0)
 			r->handing_over = 1;
 	}
+	/* no lease while leadership is being handed over: a transfer's target may be elected at
+	 * once, and one that timed out may still win (a failed store keeps handing over) */
+	uint64_t until = state == RAFT_LEADER && !r->closing && !r->handing_over &&
+			 !r->transfer.data && !fs.error ? lease_until(r->lease) : 0;
 	pthread_mutex_lock(&r->mu);
 	r->view = v;
+	r->lease_end = until;
 	/* a new leader's store may not hold every committed entry yet: what a caller reads from
 	 * it to build a write (a name is free, an id unused) is only true once it does; a failed
 	 * store never will */
@@ -600,6 +661,7 @@ static void raft_closed(struct raft *rf)
 	mux_free(&r->transport);
 	uv_close((uv_handle_t *)&r->wake, handle_closed);
 	uv_close((uv_handle_t *)&r->check, handle_closed);
+	uv_close((uv_handle_t *)&r->prep, handle_closed);
 }
 
 static void begin_close(struct repl *r)
@@ -633,6 +695,7 @@ static void wake_cb(uv_async_t *h)
 	if (stopping && !r->closing && !r->transfer.data) {
 		/* a leader hands over first, so the group need not wait out an election */
 		r->transfer.data = r;
+		lease_void(r);
 		if (raft_state(&r->raft) != RAFT_LEADER ||
 		    raft_transfer(&r->raft, &r->transfer, 0, transfer_cb) != 0)
 			begin_close(r);
@@ -734,7 +797,7 @@ static int fetch(void *arg, uint64_t holder, uint64_t min_index, const char *des
 		if (rc == 0)
 			return 0;
 		if (at < errlen)
-			at += (size_t)snprintf(err + at, errlen - at, "%snode %" PRIu64 ": %s",
+			at += (size_t)snprintf(err + at, errlen - at, "%sfrom node %" PRIu64 ": %s",
 					       at ? "; " : "", order[i]->id, e);
 		int crc = futil_rmtree(dest);
 		if (crc == 0 && mkdir(dest, 0700) < 0)
@@ -772,13 +835,33 @@ static void held_tick(struct raft_io *io)
 	r->raft_tick(io);
 }
 
+static void prep_cb(uv_prepare_t *h)
+{
+	struct repl *r = h->data;
+	lease_turn(r->lease, mono_ns());
+}
+
+/* Every message raft receives: a follower's answer in this leader's term feeds the lease. */
+static void heard_recv(struct raft_io *io, struct raft_message *m)
+{
+	struct repl *r = loop_node;
+
+	if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT && raft_state(&r->raft) == RAFT_LEADER &&
+	    m->append_entries_result.term == r->raft.current_term)
+		for (unsigned i = 0; i < r->cluster.n; i++)
+			if (r->cluster.nodes[i].id == m->server_id)
+				lease_heard(r->lease, i);
+	r->raft_recv(io, m);
+}
+
 static int start_held(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
 		      raft_io_recv_cb recv)
 {
 	struct repl *r = loop_node;
 
 	r->raft_tick = tick;
-	return r->uv_start(io, msecs, held_tick, recv);
+	r->raft_recv = recv;
+	return r->uv_start(io, msecs, held_tick, heard_recv);
 }
 
 static void install_written(struct raft_io_snapshot_put *req, int status)
@@ -814,7 +897,27 @@ static void append_failed(void *arg, int status)
 	     "it (libraft 0.15 cannot go on after a failed append; the group elects a leader "
 	     "whose disk works). Start it again once its disk works", r->raft_dir,
 	     raft_strerror(status));
-	_exit(1);
+	crash_stop(r);
+}
+
+/* The backend said a write of raft's files failed, outside any append's answer (check_cb). */
+static void backend_failed(struct repl *r)
+{
+	note(r, "raft's files in %s: %s: this node stops now, as a crash would stop it (libraft "
+	     "0.15 cannot go on after its log fails to write; the group elects a leader whose disk "
+	     "works). Start it again once its disk works", r->raft_dir, r->io.errmsg);
+	crash_stop(r);
+}
+
+/* This node leaves the group as a crash would, its reason logged: the process exits, or (a
+ * test's several nodes in one process) raft closes on this node only (repl.h: crash). */
+static void crash_stop(struct repl *r)
+{
+	if (!r->o.crash)
+		_exit(1);
+	r->o.crash(r->o.crash_arg);
+	if (!r->closing)
+		begin_close(r);
 }
 
 /* Everything raft needs, made and started on the loop's thread. */
@@ -878,11 +981,20 @@ static int raft_up(struct repl *r)
 	raft_configuration_close(&conf);
 	if (rv == 0)
 		rv = raft_start(&r->raft);
+	if (rv == 0) /* what loading left there is no failure of a write (check_cb) */
+		snprintf(r->io_err_seen, sizeof(r->io_err_seen), "%s", r->io.errmsg);
 	if (rv) {
 		/* the most specific message: the transport's (the port), the backend's, raft's */
 		const char *m = r->transport.errmsg[0] ? r->transport.errmsg :
 				r->io.errmsg[0] ? r->io.errmsg : raft_errmsg(&r->raft);
-		snprintf(r->start_err, sizeof(r->start_err), "%s", m[0] ? m : raft_strerror(rv));
+		/* raft's loader names the file and what is wrong with it, not what to do: a node
+		 * whose raft files are damaged rejoins once its directory is wiped (a15 FINDINGS 6) */
+		int damaged = !r->transport.errmsg[0] &&
+			      (rv == RAFT_CORRUPT || rv == RAFT_IOERR || rv == RAFT_MALFORMED);
+		snprintf(r->start_err, sizeof(r->start_err), "%s%s", m[0] ? m : raft_strerror(rv),
+			 damaged ? "; if raft's files here are damaged, wipe the whole node directory "
+				   "while the group has a leader and start it again: it rejoins with a "
+				   "copy (REPLICATION.md 6)" : "");
 		return rv; /* raft_close, on the way out of the thread, releases the rest */
 	}
 	return 0;
@@ -900,7 +1012,10 @@ static void *loop_main(void *arg)
 		uv_check_init(&r->loop, &r->check);
 		r->check.data = r;
 		uv_check_start(&r->check, check_cb);
-		r->handles_open = 2;
+		uv_prepare_init(&r->loop, &r->prep);
+		r->prep.data = r;
+		uv_prepare_start(&r->prep, prep_cb);
+		r->handles_open = 3;
 	}
 	pthread_mutex_lock(&r->mu);
 	r->started = 1;
@@ -921,7 +1036,10 @@ static void *loop_main(void *arg)
 		return NULL;
 	}
 	uv_run(&r->loop, UV_RUN_DEFAULT);
-	/* every handle is closed: the loop ended */
+	/* every handle is closed: the loop ended (repl_stop, or a crash hook that returned) */
+	pthread_mutex_lock(&r->mu);
+	r->loop_done = 1;
+	pthread_mutex_unlock(&r->mu);
 	rv = uv_loop_close(&r->loop);
 	if (rv)
 		note(r, "closing raft's loop: %s", uv_strerror(rv));
@@ -1067,6 +1185,12 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 		rc = start_fail(rep, REPL_PROBLEM_NODE, -ENOENT, NULL);
 		goto fail;
 	}
+	/* half the election timeout: the other half is the margin for a follower's handling of
+	 * what it answers (an fsync for an append) and the network (REPLICATION.md 3.11) */
+	rc = lease_new(&r->lease, r->cluster.n, (unsigned)(r->me - r->cluster.nodes),
+		       (uint64_t)r->o.election_ms * 1000000u / 2);
+	if (rc)
+		goto fail;
 	if (snprintf(r->dir, sizeof(r->dir), "%s", dir) >= (int)sizeof(r->dir) ||
 	    futil_join(r->raft_dir, sizeof(r->raft_dir), dir, "raft")) {
 		rc = start_fail(rep, REPL_PROBLEM_DIR, -ENAMETOOLONG, NULL);
@@ -1167,6 +1291,7 @@ fail_fsm:
 			note(r, "closing the store after a failed start: %s", strerror(-crc));
 	}
 fail:
+	lease_free(r->lease);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);
@@ -1202,6 +1327,8 @@ int repl_leader(struct repl *r, uint64_t *id, char *addr, size_t addrlen)
 
 	pthread_mutex_lock(&r->mu);
 	lid = r->view.leader;
+	if (lid == r->me->id && !leads_now(r))
+		lid = 0; /* it cannot tell whether it still leads: as a follower that lost it */
 	pthread_mutex_unlock(&r->mu);
 	n = lid ? cluster_find(&r->cluster, lid) : NULL;
 	if (!n)
@@ -1233,6 +1360,13 @@ void repl_stats(struct repl *r, struct repl_stats *st)
 
 	pthread_mutex_lock(&r->mu);
 	*st = r->view;
+	if (st->role == REPL_LEADER && !leads_now(r)) {
+		/* raft's view is as of the loop's last turn; without a lease this node cannot tell
+		 * that it still leads, and says what a follower that lost its leader says */
+		st->role = REPL_FOLLOWER;
+		st->leader = 0;
+		st->npeers = 0;
+	}
 	pthread_mutex_unlock(&r->mu);
 	st->node = r->me->id;
 	rfsm_stats(r->fsm, &fs);
@@ -1258,7 +1392,8 @@ int repl_stats_text(struct repl *r, char **text, size_t *len)
 	repl_stats(r, &rs);
 	LINE("node: %" PRIu64 "\n", rs.node);
 	LINE("role: %s\n", repl_role_name(rs.role));
-	LINE("writable: %s\n", repl_writable(r, NULL) ? "yes" : "no");
+	/* writable as reported: also a lease (a change is fenced by its term anyway, 3.10) */
+	LINE("writable: %s\n", rs.role == REPL_LEADER && repl_writable(r, NULL) ? "yes" : "no");
 	LINE("term: %" PRIu64 "\n", rs.term);
 	if (repl_leader(r, &lid, addr, sizeof(addr)) == 0)
 		LINE("leader: %" PRIu64 " %s\n", lid, addr);
@@ -1301,7 +1436,10 @@ int repl_stop(struct repl *r)
 			shutdown(r->worker_fds[i], SHUT_RDWR); /* a copy in flight ends now */
 	pthread_mutex_unlock(&r->mu);
 	rfsm_interrupt(r->fsm); /* a restore waiting for a copy gives up */
-	uv_async_send(&r->wake);
+	pthread_mutex_lock(&r->mu);
+	if (!r->loop_done)
+		uv_async_send(&r->wake);
+	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->thread, NULL);
 	appendguard_free(r->guard); /* the loop ended: raft's io is closed */
 
@@ -1317,6 +1455,7 @@ int repl_stop(struct repl *r)
 		q = next;
 	}
 	rc = rfsm_close(r->fsm);
+	lease_free(r->lease);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);

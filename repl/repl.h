@@ -55,6 +55,14 @@ struct repl_options {
 	 * raft's thread. NULL: nobody. */
 	void (*swap)(void *arg, struct kv *kv);
 	void *swap_arg;
+	/* This node leaves the group as a crash would (raft's files cannot be written, or its
+	 * store failed while it does not lead: docs/REPLICATION.md 3.7): called on raft's thread
+	 * once the reason is logged. NULL: the process exits with status 1, which is what the
+	 * daemons want. A test that runs several nodes in one process sets it; when it returns,
+	 * raft is closed on this node (it answers no peer and takes no write) and repl_stop still
+	 * frees it. */
+	void (*crash)(void *arg);
+	void *crash_arg;
 };
 
 void repl_options_default(struct repl_options *o);

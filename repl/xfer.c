@@ -393,7 +393,7 @@ static int recv_file(int fd, const char *dest, uint8_t *buf, char *err, size_t e
 		return fail(err, errlen, rc, "%s: %s", name, strerror(-rc));
 	ffd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (ffd < 0)
-		return fail(err, errlen, -errno, "creating %s: %s", name, strerror(errno));
+		return fail(err, errlen, -errno, "creating %s on this node: %s", path, strerror(errno));
 	while (off < size) {
 		uint32_t n, crc;
 		rc = read_full(fd, h, 8);
@@ -423,7 +423,8 @@ static int recv_file(int fd, const char *dest, uint8_t *buf, char *err, size_t e
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0) {
-				rc = fail(err, errlen, -errno, "writing %s: %s", name, strerror(errno));
+				rc = fail(err, errlen, -errno, "writing %s on this node: %s", path,
+					  strerror(errno));
 				goto out;
 			}
 			done += (size_t)w;
@@ -431,10 +432,10 @@ static int recv_file(int fd, const char *dest, uint8_t *buf, char *err, size_t e
 		off += n;
 	}
 	if (fsync(ffd) < 0)
-		rc = fail(err, errlen, -errno, "syncing %s: %s", name, strerror(errno));
+		rc = fail(err, errlen, -errno, "syncing %s on this node: %s", path, strerror(errno));
 out:
 	if (close(ffd) < 0 && !rc)
-		rc = fail(err, errlen, -errno, "closing %s: %s", name, strerror(errno));
+		rc = fail(err, errlen, -errno, "closing %s on this node: %s", path, strerror(errno));
 	return rc;
 }
 
@@ -495,7 +496,7 @@ int xfer_fetch(const char *host, unsigned port, uint64_t self, uint64_t min_inde
 	}
 	rc = futil_sync_dir(dest);
 	if (rc)
-		fail(err, errlen, rc, "syncing the copy's directory: %s", strerror(-rc));
+		fail(err, errlen, rc, "syncing %s on this node: %s", dest, strerror(-rc));
 out:
 	free(buf);
 	if (fd >= 0)

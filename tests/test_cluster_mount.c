@@ -1,7 +1,8 @@
 /* test_cluster_mount.c — three kvfs mounts as one replicated group (`kvfs -o cluster=FILE,
  * node=ID DATADIR MNT`, docs/REPLICATION.md "The mount"), as processes on loopback: what a file
  * written and fsync'd on the leader's mount is after the leader is SIGKILLed, what a follower's
- * mount lets one do, what a restarted node's mount shows.
+ * mount lets one do, what a restarted node's mount shows. And, in this process without FUSE, the
+ * node's writer under a tree: a change built in another term answered EROFS, nothing landing.
  *
  * The daemons run in the foreground as our children (-f), so a kill -9 hits the daemon itself.
  * The leader is the mount whose control file says "writable: yes". Waits are hang guards with
@@ -23,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kv.h"
+#include "kvfs_cluster.h"
+#include "kvfs_fs.h"
 #include "mountutil.h"
 #include "testutil.h"
 
@@ -577,6 +581,81 @@ START_TEST(a_node_refuses_a_read_only_store)
 }
 END_TEST
 
+/* ---- the mount's writer, in this process (no FUSE) ------------------------------------------ */
+
+static void quiet(void *arg, const char *line)
+{
+	(void)arg;
+	(void)line;
+}
+
+/* PUT key=val through the tree's apply seam (kvfs_fs_apply: what every change of the tree commits
+ * through), built in `epoch`: its result. */
+static int tree_put(struct kvfs_fs *fs, const char *key, const char *val, uint64_t epoch)
+{
+	struct kv_batch *b;
+	uint64_t lsn = 0;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), NULL, 0, val, strlen(val)), 0);
+	int rc = kvfs_fs_apply(fs, b, epoch, &lsn);
+	kv_batch_free(b);
+	return rc;
+}
+
+/* The stale-term fence at the mount (REPLICATION.md 3.10, 10.1): a change the tree built from
+ * its store in another term than the one raft would append it in gets -ESTALE from repl_propose,
+ * which the node's writer (mount/kvfs_cluster.c) answers as EROFS — "not made", what the tree
+ * and the caller take it as — and nothing lands. The node is a group of one, so it leads; the
+ * build term is one raft is not in (it counts from 1, and no test runs 2^40 elections). */
+START_TEST(a_change_built_in_another_term_answers_erofs_and_changes_nothing)
+{
+	char root[256], cluster[512], dir[512], line[512] = "", text[64];
+	struct kvfs_cluster *c;
+	struct kvfs_fs *fs;
+	struct kvfs_config cfg;
+	struct kv_options kvo;
+	struct kv *kv;
+	void *val = NULL;
+	uint64_t vlen;
+	int rc = -EROFS;
+
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(cluster, sizeof(cluster), "%s/cluster", root);
+	snprintf(text, sizeof(text), "1 127.0.0.1:%u\n", free_port());
+	ck_assert_int_eq(tu_write_file(cluster, text, strlen(text)), 0);
+	snprintf(dir, sizeof(dir), "%s/node1", root);
+	snprintf(text, sizeof(text), "node=1,election_ms=50");
+	char opts[700];
+	snprintf(opts, sizeof(opts), "cluster=%s,%s", cluster, text);
+	kv_options_default(&kvo);
+	ck_assert_msg(kvfs_cluster_start(&c, dir, opts, &kvo, quiet, NULL, &kv, line,
+					 sizeof(line)) == 0, "the node did not start: %s", line);
+	kvfs_config_default(&cfg);
+	ck_assert_int_eq(kvfs_fs_new(&fs, kv, dir, &cfg), 0);
+	kvfs_cluster_attach(c, fs);
+	/* a change that rests on no read (epoch 0) lands once the node leads: the writer works */
+	for (int i = 0; i < 6000 && rc == -EROFS; i++) {
+		rc = tree_put(fs, "fresh", "1", 0);
+		if (rc == -EROFS)
+			usleep(10000); /* not leading yet; a hang guard of a minute, not a timing */
+	}
+	ck_assert_msg(rc == 0, "the node never took a write: %s", strerror(-rc));
+
+	ck_assert_int_eq(tree_put(fs, "stale", "built in another term", 1ull << 40), -EROFS);
+	ck_assert_int_eq(kv_get(kv, "stale", 5, &val, &vlen), -ENOENT);
+	/* the fence refuses that change only: the next one lands */
+	ck_assert_int_eq(tree_put(fs, "after", "2", 0), 0);
+	ck_assert_int_eq(kv_get(kv, "after", 5, &val, &vlen), 0);
+	ck_assert_uint_eq(vlen, 1);
+	free(val);
+
+	kvfs_cluster_detach(c);
+	kvfs_fs_free(fs);
+	ck_assert_int_eq(kvfs_cluster_stop(c), 0);
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cluster_mount");
@@ -598,5 +677,8 @@ int main(void)
 	tcase_add_test(tc, cluster_option_errors_are_usage_errors);
 	tcase_add_test(tc, a_node_refuses_a_read_only_store);
 	suite_add_tcase(s, tc);
+	TCase *tw = tcase_create("writer");
+	tcase_add_test(tw, a_change_built_in_another_term_answers_erofs_and_changes_nothing);
+	suite_add_tcase(s, tw);
 	return mt_run(s);
 }

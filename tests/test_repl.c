@@ -30,6 +30,7 @@
 #include "cluster.h"
 #include "entry.h"
 #include "fsm.h"
+#include "lease.h"
 #include "repl.h"
 #include "crc32c.h"
 #include "mux.h"
@@ -949,9 +950,16 @@ START_TEST(a_failed_append_stops_the_node_and_never_reaches_raft)
 	ck_assert_int_eq(ag.raft_calls, 2);
 	ck_assert_int_eq(ag.raft_status, RAFT_CANCELED);
 	ck_assert_int_eq(ag.failed_calls, 0);
-	/* refused at the call: raft gets the call's result, as without the guard */
-	ag.refuse = RAFT_NOMEM;
-	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), RAFT_NOMEM);
+	/* refused at the call (io_submit refused: libraft 0.15 keeps the request queued, and a
+	 * follower then never commits again, a15 FINDINGS 1c): the node stops too */
+	ag.refuse = RAFT_IOERR;
+	if (setjmp(ag.stop) == 0) {
+		int rv = io.append(&io, &req, NULL, 0, raft_append_cb);
+		ck_abort_msg("failed returned: raft would have got the refused append (%d)", rv);
+	}
+	ck_assert_int_eq(ag.failed_calls, 1);
+	ck_assert_int_eq(ag.failed_status, RAFT_IOERR);
+	ck_assert_int_eq(ag.raft_calls, 2);
 	ag.refuse = 0;
 	/* failed on disk: the node stops, raft never hears of it */
 	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), 0);
@@ -959,7 +967,7 @@ START_TEST(a_failed_append_stops_the_node_and_never_reaches_raft)
 		backend_completes(RAFT_IOERR);
 		ck_abort_msg("failed returned: raft would have got the failed append");
 	}
-	ck_assert_int_eq(ag.failed_calls, 1);
+	ck_assert_int_eq(ag.failed_calls, 2);
 	ck_assert_int_eq(ag.failed_status, RAFT_IOERR);
 	ck_assert_int_eq(ag.raft_calls, 2);
 	appendguard_free(g);
@@ -1056,6 +1064,94 @@ START_TEST(a_missing_cluster_file_says_so)
 	char err[256];
 	ck_assert_int_eq(cluster_load(&c, "/nonexistent/cluster", err, sizeof(err)), -ENOENT);
 	ck_assert_str_eq(err, strerror(ENOENT));
+}
+END_TEST
+
+/* ---- the leader's lease (lease.h): a clock of the test's own ----------------------------- */
+
+/* A lease of `length` for node self of `nodes`, its loop's turns begun at 1000 and 2000. */
+static struct lease *lease_at_2000(unsigned nodes, unsigned self, uint64_t length)
+{
+	struct lease *l;
+	ck_assert_int_eq(lease_new(&l, nodes, self, length), 0);
+	lease_turn(l, 1000);
+	lease_turn(l, 2000);
+	return l;
+}
+
+START_TEST(a_lease_needs_answers_from_a_majority)
+{
+	struct lease *l = lease_at_2000(5, 0, 100);
+	ck_assert_uint_eq(lease_until(l), 0); /* nobody answered */
+	lease_heard(l, 3);
+	ck_assert_uint_eq(lease_until(l), 0); /* this node and one other: two of five */
+	lease_heard(l, 1);
+	/* three of five; read in the turn that began at 2000, so from 1000 on */
+	ck_assert_uint_eq(lease_until(l), 1100);
+	lease_turn(l, 3000);
+	lease_heard(l, 1);
+	ck_assert_uint_eq(lease_until(l), 1100); /* node 3's answer is still the older one */
+	lease_heard(l, 3);
+	ck_assert_uint_eq(lease_until(l), 2100);
+	lease_free(l);
+}
+END_TEST
+
+/* The process stopped while its loop waited (SIGSTOP): answers that sat in the socket through
+ * the pause are read in the turn after it, and count from before the pause. */
+START_TEST(answers_read_after_a_pause_count_from_before_it)
+{
+	struct lease *l = lease_at_2000(3, 1, 500);
+	lease_heard(l, 0);
+	ck_assert_uint_eq(lease_until(l), 1500);
+	lease_turn(l, 3000);  /* waits; the process stops here */
+	lease_turn(l, 90000); /* resumed: the next turn */
+	lease_heard(l, 0);
+	lease_heard(l, 2);
+	ck_assert_uint_eq(lease_until(l), 3500); /* long past at 90000 */
+	lease_free(l);
+}
+END_TEST
+
+START_TEST(a_new_leadership_forgets_the_old_ones_answers)
+{
+	struct lease *l = lease_at_2000(3, 0, 500);
+	lease_heard(l, 1);
+	ck_assert_uint_eq(lease_until(l), 1500);
+	lease_reset(l);
+	ck_assert_uint_eq(lease_until(l), 0);
+	lease_free(l);
+}
+END_TEST
+
+START_TEST(a_lease_ignores_this_nodes_own_answers_and_unknown_nodes)
+{
+	struct lease *l = lease_at_2000(3, 2, 500);
+	lease_heard(l, 2);
+	lease_heard(l, 3);
+	lease_heard(l, 9);
+	ck_assert_uint_eq(lease_until(l), 0);
+	lease_free(l);
+}
+END_TEST
+
+START_TEST(a_group_of_one_always_holds_its_lease)
+{
+	struct lease *l;
+	ck_assert_int_eq(lease_new(&l, 1, 0, 500), 0);
+	ck_assert_uint_eq(lease_until(l), UINT64_MAX);
+	lease_free(l);
+}
+END_TEST
+
+START_TEST(a_lease_refuses_a_group_it_cannot_hold)
+{
+	struct lease *l = (struct lease *)1;
+	ck_assert_int_eq(lease_new(&l, 0, 0, 500), -EINVAL);
+	ck_assert_ptr_null(l);
+	ck_assert_int_eq(lease_new(&l, 10, 0, 500), -EINVAL);
+	ck_assert_int_eq(lease_new(&l, 3, 3, 500), -EINVAL);
+	ck_assert_int_eq(lease_new(&l, 3, 0, 0), -EINVAL);
 }
 END_TEST
 
@@ -1419,6 +1515,177 @@ START_TEST(a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again)
 }
 END_TEST
 
+/* 1 when dir holds a file named prefix...suffix (its path into out), else 0. */
+static int find_name(const char *dir, const char *prefix, const char *suffix, char *out,
+		     size_t outlen)
+{
+	char **names;
+	size_t n;
+	int found = 0;
+	ck_assert_int_eq(kvio_posix.list_dir(&kvio_posix, dir, &names, &n), 0);
+	for (size_t i = 0; i < n && !found; i++) {
+		size_t l = strlen(names[i]);
+		if (!strncmp(names[i], prefix, strlen(prefix)) && l >= strlen(suffix) &&
+		    !strcmp(names[i] + l - strlen(suffix), suffix)) {
+			snprintf(out, outlen, "%s/%s", dir, names[i]);
+			found = 1;
+		}
+	}
+	kvio_free_names(names, n);
+	return found;
+}
+
+/* Raft's own loader refuses a damaged file with its words (what and where); the node also says
+ * what to do: wipe it and it rejoins (a15 FINDINGS 6). */
+START_TEST(a_node_whose_raft_files_do_not_load_says_a_wiped_one_rejoins)
+{
+	struct ugroup u;
+	struct repl_report rep;
+	struct repl *r = NULL;
+	char raft[600], meta[900], key[16];
+	uint64_t until;
+	ugroup_init(&u, 16);
+	snprintf(raft, sizeof(raft), "%s/raft", u.dir[1]);
+	until = now_ms() + DEADLINE_MS;
+	for (int k = 0; !find_name(raft, "snapshot-", ".meta", meta, sizeof(meta)); k++) {
+		ck_assert_msg(now_ms() < until, "node 2 never took a raft snapshot");
+		snprintf(key, sizeof(key), "k%d", k);
+		uput_retry(&u, key, "v");
+	}
+	uput_retry(&u, "last", "v");
+	uwait_value(&u, 1, "last", "v");
+	ck_assert_int_eq(repl_stop(u.r[1]), 0);
+	u.r[1] = NULL;
+	ck_assert(find_name(raft, "snapshot-", ".meta", meta, sizeof(meta)));
+	FILE *fp = fopen(meta, "r+b");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fseek(fp, -1, SEEK_END), 0);
+	int c = fgetc(fp);
+	ck_assert_int_ne(c, EOF);
+	ck_assert_int_eq(fseek(fp, -1, SEEK_END), 0);
+	ck_assert_int_ne(fputc(c ^ 0x40, fp), EOF);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_int_ne(repl_start(&r, u.dir[1], &u.o[1], &rep), 0);
+	ck_assert_int_eq(rep.problem, REPL_PROBLEM_RAFT);
+	ck_assert_msg(strstr(rep.detail, "wipe the whole node directory while the group has a "
+				      "leader"), "%s", rep.detail);
+	ck_assert_int_eq(tu_rmrf(u.dir[1]), 0);
+	ugroup_start_node(&u, 1);
+	uwait_value(&u, 1, "last", "v");
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* What a node logs, kept for the test to read. */
+static struct {
+	pthread_mutex_t mu;
+	char text[16384];
+	size_t len;
+} caught = { PTHREAD_MUTEX_INITIALIZER, "", 0 };
+
+static void catch_log(void *arg, const char *line)
+{
+	(void)arg;
+	pthread_mutex_lock(&caught.mu);
+	caught.len += (size_t)snprintf(caught.text + caught.len, sizeof(caught.text) - caught.len,
+				       "%s\n", line);
+	if (caught.len >= sizeof(caught.text))
+		caught.len = sizeof(caught.text) - 1;
+	pthread_mutex_unlock(&caught.mu);
+}
+
+static int caught_has(const char *what)
+{
+	pthread_mutex_lock(&caught.mu);
+	int has = strstr(caught.text, what) != NULL;
+	pthread_mutex_unlock(&caught.mu);
+	return has;
+}
+
+/* The crash hook (repl.h): node i left the group as a crash would. Its raft is then closed, the
+ * process goes on for the others. */
+static struct {
+	pthread_mutex_t mu;
+	int count[N];
+} crashed = { PTHREAD_MUTEX_INITIALIZER, { 0 } };
+static unsigned crash_idx[N] = { 0, 1, 2 };
+
+static void note_crash(void *arg)
+{
+	unsigned i = *(unsigned *)arg;
+	pthread_mutex_lock(&crashed.mu);
+	crashed.count[i]++;
+	pthread_mutex_unlock(&crashed.mu);
+}
+
+static int crashes(unsigned i)
+{
+	pthread_mutex_lock(&crashed.mu);
+	int n = crashed.count[i];
+	pthread_mutex_unlock(&crashed.mu);
+	return n;
+}
+
+static void crash_hook(struct ugroup *u, unsigned i)
+{
+	pthread_mutex_lock(&crashed.mu);
+	crashed.count[i] = 0;
+	pthread_mutex_unlock(&crashed.mu);
+	u->o[i].crash = note_crash;
+	u->o[i].crash_arg = &crash_idx[i];
+}
+
+static void wait_crash(unsigned i)
+{
+	uint64_t until = now_ms() + DEADLINE_MS;
+	while (!crashes(i)) {
+		ck_assert_msg(now_ms() < until, "node %u never left the group; it said:\n%s", i + 1,
+			      caught.text);
+		usleep(10000);
+	}
+}
+
+#define STORE_FAILED_LINE "this node's store failed (Read-only file system): this node stops " \
+	"now, as a crash would stop it"
+
+/* A follower whose store fails leaves the group as a crash would (a15 FINDINGS 1d: after a
+ * store failure on some of raft's paths — the apply after its own append, a raft snapshot's
+ * flush — libraft 0.15 kept it a follower that appended and voted and applied nothing). The
+ * rule is on the store's error, not on raft's path: the follower restarts with a read-only
+ * store, so the first entry it applies fails, on whichever path raft applies it. */
+START_TEST(a_follower_whose_store_fails_leaves_the_group_as_a_crash_would)
+{
+	struct ugroup u;
+	struct repl_stats st;
+	ugroup_init(&u, 0);
+	uput_retry(&u, "before", "v");
+	for (unsigned i = 0; i < N; i++)
+		uwait_value(&u, i, "before", "v");
+	unsigned f = (ugroup_leader(&u) + 1) % N;
+	ck_assert_int_eq(repl_stop(u.r[f]), 0);
+	u.o[f].store.read_only = 1;
+	u.o[f].log = catch_log;
+	caught.len = 0;
+	caught.text[0] = '\0';
+	crash_hook(&u, f);
+	ugroup_start_node(&u, f);
+	uput_retry(&u, "after", "w");
+	wait_crash(f);
+	ck_assert_msg(caught_has(STORE_FAILED_LINE), "node %u said:\n%s", f + 1, caught.text);
+	repl_stats(u.r[f], &st);
+	ck_assert_int_eq(st.store_error, -EROFS);
+	ck_assert_int_eq(repl_writable(u.r[f], NULL), 0);
+	ck_assert_ptr_null(uget(&u, f, "after")); /* it applied nothing after the failure */
+	/* the others go on without it */
+	uput_retry(&u, "later", "x");
+	for (unsigned i = 0; i < N; i++)
+		if (i != f)
+			uwait_value(&u, i, "later", "x");
+	ck_assert_int_eq(crashes(f), 1);
+	ugroup_stop(&u);
+}
+END_TEST
+
 /* A leader whose store fails hands leadership over and stops; the others go on taking writes
  * (a15 FINDINGS 1: raft 0.15 ignores a failed apply on a leader, which led on and no write
  * committed anywhere). Node 1 restarts with a read-only store (every apply fails) and is the
@@ -1456,6 +1723,10 @@ START_TEST(a_leader_whose_store_fails_hands_over_and_the_others_go_on)
 	}
 	u.o[0].store.read_only = 1;
 	u.o[0].election_ms = 50;
+	u.o[0].log = catch_log;
+	caught.len = 0;
+	caught.text[0] = '\0';
+	crash_hook(&u, 0);
 	u.o[1].election_ms = u.o[2].election_ms = 60000;
 	for (unsigned i = 0; i < N; i++)
 		ugroup_start_node(&u, i);
@@ -1474,17 +1745,28 @@ START_TEST(a_leader_whose_store_fails_hands_over_and_the_others_go_on)
 	repl_stats(u.r[0], &st);
 	ck_assert_int_eq(st.store_error, -EROFS);
 	ck_assert_int_eq(repl_writable(u.r[0], NULL), 0);
+	/* what it said (a15 FINDINGS 6): the failure, the handover, and — a follower now — that
+	 * it leaves the group as a crash would, with the store's error as the reason (1d) */
+	wait_crash(0);
+	ck_assert_msg(caught_has("to the store failed (Read-only file system): applying stops here "
+				 "and the node leaves the group until it is restarted (a leader hands "
+				 "leadership over first)") &&
+		      caught_has("this node's store failed (Read-only file system) while it leads: "
+				 "handing leadership to another node") &&
+		      caught_has(STORE_FAILED_LINE) &&
+		      !caught_has("no reason given"), "node 1 said:\n%s", caught.text);
+	ck_assert_int_eq(crashes(0), 1);
 	ugroup_stop(&u);
 }
 END_TEST
 
-/* The apply hook of the test below: applying key "gate" holds raft's thread of that node until
- * the test lets it go. */
+/* The apply hook of the tests below: applying key "gate" holds raft's thread of that node (of
+ * every node, or only of node `only`) until the test lets it go, as a busy or paused node's. */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int held[N], release;
-} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0 };
+	int held[N], release, only;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0, -1 };
 
 static void gate_changed(void *arg, const void *key, size_t klen)
 {
@@ -1492,10 +1774,30 @@ static void gate_changed(void *arg, const void *key, size_t klen)
 	if (klen != 4 || memcmp(key, "gate", 4) != 0)
 		return;
 	pthread_mutex_lock(&gate.mu);
-	gate.held[i] = 1;
-	pthread_cond_broadcast(&gate.cv);
-	while (!gate.release)
+	if (gate.only < 0 || (unsigned)gate.only == i) {
+		gate.held[i] = 1;
+		pthread_cond_broadcast(&gate.cv);
+		while (!gate.release)
+			pthread_cond_wait(&gate.cv, &gate.mu);
+	}
+	pthread_mutex_unlock(&gate.mu);
+}
+
+/* Waits until node i's raft thread is held at the gate. */
+static void gate_wait_held(unsigned i)
+{
+	pthread_mutex_lock(&gate.mu);
+	while (!gate.held[i])
 		pthread_cond_wait(&gate.cv, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+}
+
+/* Lets every held raft thread go. */
+static void gate_open(void)
+{
+	pthread_mutex_lock(&gate.mu);
+	gate.release = 1;
+	pthread_cond_broadcast(&gate.cv);
 	pthread_mutex_unlock(&gate.mu);
 }
 
@@ -1535,15 +1837,9 @@ START_TEST(a_write_that_timed_out_before_it_was_proposed_is_never_proposed)
 		ck_assert_msg(now_ms() < until, "the leader never became writable");
 	struct gate_put gp = { &u, l };
 	ck_assert_int_eq(pthread_create(&t, NULL, gate_put_main, &gp), 0);
-	pthread_mutex_lock(&gate.mu);
-	while (!gate.held[l])
-		pthread_cond_wait(&gate.cv, &gate.mu); /* the leader's raft thread is held now */
-	pthread_mutex_unlock(&gate.mu);
+	gate_wait_held(l); /* the leader's raft thread is held now */
 	ck_assert_int_eq(uput(&u, l, "late", "y"), -ETIMEDOUT);
-	pthread_mutex_lock(&gate.mu);
-	gate.release = 1;
-	pthread_cond_broadcast(&gate.cv);
-	pthread_mutex_unlock(&gate.mu);
+	gate_open();
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	/* everything proposed before this is applied everywhere once "after" is */
 	uput_retry(&u, "after", "z");
@@ -1551,6 +1847,96 @@ START_TEST(a_write_that_timed_out_before_it_was_proposed_is_never_proposed)
 		uwait_value(&u, i, "after", "z");
 		ck_assert_ptr_null(uget(&u, i, "late"));
 	}
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* a15 FINDINGS 0b: a leader whose raft thread stood still (a paused process) while the others
+ * elected a new leader and took a write must not vouch for its reads: raft's view on it still
+ * says leader, but its lease ran out by the clock (the others' election took at least an
+ * election timeout of silence), so STATS says follower, not writable, no leader known — and the
+ * answers that waited in its socket do not renew the lease once its thread runs again. Nothing
+ * here waits for time to pass: the others' new leadership is the event. */
+START_TEST(a_leader_held_while_another_is_elected_does_not_say_it_leads)
+{
+	struct ugroup u;
+	unsigned idx[N], l, j = N;
+	uint64_t old_term, until;
+	struct repl_stats st;
+	struct gate_put gp;
+	pthread_t t;
+	char *text;
+	size_t len;
+
+	ugroup_prepare(&u, 0);
+	for (unsigned i = 0; i < N; i++) {
+		idx[i] = i;
+		u.o[i].changed = gate_changed;
+		u.o[i].changed_arg = &idx[i];
+		ugroup_start_node(&u, i);
+	}
+	l = ugroup_leader(&u);
+	until = now_ms() + DEADLINE_MS;
+	while (!repl_writable(u.r[l], NULL))
+		ck_assert_msg(now_ms() < until, "the leader never became writable");
+	ck_assert_int_eq(repl_stats_text(u.r[l], &text, &len), 0);
+	ck_assert_ptr_nonnull(strstr(text, "role: leader\n"));
+	free(text);
+	uput_retry(&u, "k", "old");
+	repl_stats(u.r[l], &st);
+	old_term = st.term;
+
+	gate.only = (int)l; /* only the leader's: the others go on */
+	gp.u = &u;
+	gp.i = l;
+	ck_assert_int_eq(pthread_create(&t, NULL, gate_put_main, &gp), 0);
+	gate_wait_held(l);
+
+	/* the other two elect one of them and it takes a write */
+	until = now_ms() + DEADLINE_MS;
+	while (j == N) {
+		ck_assert_msg(now_ms() < until, "the others never elected a leader");
+		for (unsigned i = 0; i < N; i++) {
+			if (i == l)
+				continue;
+			repl_stats(u.r[i], &st);
+			if (st.role == REPL_LEADER && st.term > old_term && repl_writable(u.r[i], NULL))
+				j = i;
+		}
+		usleep(10000);
+	}
+	until = now_ms() + DEADLINE_MS;
+	while (uput(&u, j, "k", "new") != 0)
+		ck_assert_msg(now_ms() < until, "the new leader never took the write");
+
+	/* raft's view on the held node is as it was: leading, writable, the old term */
+	ck_assert_int_eq(repl_writable(u.r[l], NULL), 1);
+	repl_stats(u.r[l], &st);
+	ck_assert_uint_eq(st.term, old_term);
+	ck_assert_int_ne(st.role, REPL_LEADER);
+	ck_assert_uint_eq(st.leader, 0);
+	ck_assert_int_eq(repl_leader(u.r[l], &(uint64_t){ 0 }, NULL, 0), -ENOENT);
+	ck_assert_int_eq(repl_stats_text(u.r[l], &text, &len), 0);
+	ck_assert_msg(strstr(text, "role: follower\n") && strstr(text, "writable: no\n") &&
+		      strstr(text, "leader: (none)\n"), "the held node says:\n%s", text);
+	free(text);
+	char *v = uget(&u, l, "k");
+	ck_assert_str_eq(v, "old"); /* what it serves is a lagging follower's */
+	free(v);
+
+	gate_open();
+	/* running again, it reads what waited for it: never a leader of its old term meanwhile */
+	until = now_ms() + DEADLINE_MS;
+	for (;;) {
+		repl_stats(u.r[l], &st);
+		ck_assert_msg(st.role != REPL_LEADER || st.term > old_term,
+			      "the released node said it leads in its old term %" PRIu64, old_term);
+		if (st.term > old_term)
+			break;
+		ck_assert_msg(now_ms() < until, "the released node never saw the new term");
+	}
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	uwait_value(&u, l, "k", "new");
 	ugroup_stop(&u);
 }
 END_TEST
@@ -1909,6 +2295,37 @@ static void *serve_main(void *arg)
 	return NULL;
 }
 
+/* A copy that cannot be written on the fetching node names that node's own file: a full disk
+ * there must not read as the sender's (a15 FINDINGS 6, "node 2: writing wal-...: No space"). */
+START_TEST(a_copy_that_cannot_be_stored_here_names_this_nodes_file)
+{
+	char root[256], dir[512], dest[512];
+	struct solo s;
+	struct serve_job j;
+	uint64_t index;
+	char err[512];
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(dir, sizeof(dir), "%s/node", root);
+	snprintf(dest, sizeof(dest), "%s/missing", root); /* never made: every create fails */
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	solo_open(&s, dir, 0);
+	ck_assert_int_eq(solo_apply(&s, 2, "k", "a value"), 0);
+	memset(&j, 0, sizeof(j));
+	j.f = s.f;
+	j.scratch = dir;
+	listen_any(&j.l);
+	ck_assert_int_eq(pthread_create(&j.t, NULL, serve_main, &j), 0);
+	ck_assert_int_eq(xfer_fetch("127.0.0.1", j.l.port, 2, 2, dest, &index, err, sizeof(err)),
+			 -ENOENT);
+	pthread_join(j.t, NULL);
+	close(j.l.fd);
+	ck_assert_msg(!strncmp(err, "creating ", 9) && strstr(err, dest) &&
+		      strstr(err, " on this node: No such file or directory"), "%s", err);
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
+
 START_TEST(a_copy_travels_whole_and_opens_as_the_same_store)
 {
 	char root[256], dir[512], dest[512];
@@ -2242,6 +2659,12 @@ int main(void)
 	tcase_add_test(tf, a_cluster_file_lists_nodes_with_comments_and_blank_lines);
 	tcase_add_test(tf, a_bad_cluster_file_is_refused_naming_the_line);
 	tcase_add_test(tf, a_missing_cluster_file_says_so);
+	tcase_add_test(tf, a_lease_needs_answers_from_a_majority);
+	tcase_add_test(tf, answers_read_after_a_pause_count_from_before_it);
+	tcase_add_test(tf, a_new_leadership_forgets_the_old_ones_answers);
+	tcase_add_test(tf, a_lease_ignores_this_nodes_own_answers_and_unknown_nodes);
+	tcase_add_test(tf, a_group_of_one_always_holds_its_lease);
+	tcase_add_test(tf, a_lease_refuses_a_group_it_cannot_hold);
 	tcase_add_test(tf, a_truncation_raft_left_undone_is_finished_before_it_starts);
 	tcase_add_test(tf, a_segment_wholly_replaced_by_a_newer_term_is_removed);
 	tcase_add_test(tf, a_repair_cut_short_by_a_crash_is_finished_by_the_next);
@@ -2251,11 +2674,13 @@ int main(void)
 	TCase *tx = tcase_create("xfer");
 	tcase_add_test(tx, a_fetch_refuses_what_a_sender_must_not_send);
 	tcase_add_test(tx, a_copy_travels_whole_and_opens_as_the_same_store);
+	tcase_add_test(tx, a_copy_that_cannot_be_stored_here_names_this_nodes_file);
 	suite_add_tcase(su, tx);
 	TCase *tu = tcase_create("uv");
 	tcase_set_timeout(tu, 300);
 	tcase_add_test(tu, three_nodes_elect_a_leader_and_replicate_a_write_to_all);
 	tcase_add_test(tu, a_follower_refuses_writes_and_names_the_leader);
+	tcase_add_test(tu, a_follower_whose_store_fails_leaves_the_group_as_a_crash_would);
 	tcase_add_test(tu, a_stopped_leader_hands_over_and_nothing_acknowledged_is_lost);
 	tcase_add_test(tu, a_restarted_group_replays_only_what_its_stores_lack);
 	tcase_add_test(tu, a_node_whose_data_is_wiped_rejoins_with_a_copy_of_the_store);
@@ -2268,6 +2693,8 @@ int main(void)
 	tcase_add_test(tu, a_leader_whose_store_fails_hands_over_and_the_others_go_on);
 	tcase_add_test(tu, a_write_that_timed_out_before_it_was_proposed_is_never_proposed);
 	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
+	tcase_add_test(tu, a_leader_held_while_another_is_elected_does_not_say_it_leads);
+	tcase_add_test(tu, a_node_whose_raft_files_do_not_load_says_a_wiped_one_rejoins);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
