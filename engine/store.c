@@ -157,31 +157,46 @@ int store_ensure_dir(const struct kvio *io, const char *dir)
 
 /* A preallocated file kept so that a full disk can still free space: the records of deletions,
  * the cleaner's relocations and the checkpoint that then deletes dead segments need room of
- * their own. Growing data never gets it: when it is lent (reserve_lend), writes that would take
- * new space fail with ENOSPC until a checkpoint has freed enough to take it back
- * (reserve_restore). Its size: twice the last checkpoint's plus RESERVE_MIN; on a disk without
- * room for that as much as there is, down to what one more checkpoint and a segment of
- * deletions need (reserve_floor). ckpt_mu held. */
+ * their own. Its size follows the next checkpoint's, as far as it is known (the last one
+ * written, or the one loaded at open): twice it plus RESERVE_MIN, at least reserve_floor (that
+ * checkpoint plus a segment of deletions) whatever RESERVE_MAX says; on a disk without room for
+ * that, as much as there is down to the floor. It is taken at open and grown after every
+ * checkpoint, held or not — a checkpoint that outgrew it would find no room on a full disk
+ * (FINDINGS.md 2: a reserve taken at RESERVE_MIN below an 11 MB checkpoint wedged every DEL).
+ *
+ * Only work that frees space spends it (reserve_lend): a write of only deletions, the
+ * cleaner's relocations, a checkpoint with dead segments to delete. While it is lent, writes
+ * that would take new space fail with ENOSPC, and new segments are at most RESERVE_SLACK (what
+ * the records need, if more), so that the checkpoint freeing space keeps its room; a
+ * checkpoint that then frees enough takes it back (reserve_restore). ckpt_mu held. */
 static uint64_t reserve_floor(const struct kv *s)
 {
 	return s->ckpt_file_bytes + RESERVE_SLACK;
 }
 
+static uint64_t reserve_want(const struct kv *s)
+{
+	uint64_t want = 2 * s->ckpt_file_bytes + RESERVE_MIN;
+	if (want > RESERVE_MAX)
+		want = RESERVE_MAX;
+	return want < reserve_floor(s) ? reserve_floor(s) : want;
+}
+
 static int reserve_take(struct kv *s)
 {
 	char path[PATH_MAX + 32];
-	uint64_t want = 2 * s->ckpt_file_bytes + RESERVE_MIN;
+	uint64_t want = reserve_want(s), floor = reserve_floor(s);
 	int fd, rc;
 
-	if (want > RESERVE_MAX)
-		want = RESERVE_MAX;
-	if (s->reserve_bytes >= want)
+	/* held: grown only when a quarter short (and always below the floor), so that a
+	 * checkpoint a little bigger than the last costs no calls */
+	if (s->reserve_bytes >= want || (s->reserve_bytes >= floor && s->reserve_bytes >= want - want / 4))
 		return 0;
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
 	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
 	if (rc)
 		return kvio_no_room(rc) ? 0 : rc;
-	uint64_t floor = reserve_floor(s) < want ? reserve_floor(s) : want;
+	/* a held reserve grows in place: the file is its size, and a failed try shrinks it back */
 	for (uint64_t n = want; n > s->reserve_bytes; n = n / 2 > floor ? n / 2 : floor) {
 		rc = s->io->fallocate(s->io, fd, 0, n);
 		if (!rc) {
@@ -215,6 +230,7 @@ static int reserve_release(struct kv *s)
 	int rc = s->io->unlink(s->io, path);
 	if (rc && rc != -ENOENT)
 		return rc;
+	s->lent_bytes = s->reserve_bytes;
 	s->reserve_bytes = 0;
 	return 1;
 }
@@ -224,6 +240,7 @@ static void set_lent(struct kv *s, int lent)
 	pthread_mutex_lock(&s->apply_mu);
 	s->reserve_lent = lent;
 	pthread_mutex_unlock(&s->apply_mu);
+	wal_set_segment_cap(s->wal, lent ? RESERVE_SLACK : 0);
 }
 
 int reserve_lend(struct kv *s)
@@ -236,13 +253,55 @@ int reserve_lend(struct kv *s)
 
 void reserve_restore(struct kv *s)
 {
-	if (!s->reserve_lent && s->reserve_bytes)
-		return; /* held: sized when it was taken */
 	int rc = reserve_take(s);
 	if (rc)
 		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
 	if (s->reserve_lent && s->reserve_bytes >= reserve_floor(s))
 		set_lent(s, 0);
+}
+
+uint64_t reserve_room(const struct kv *s)
+{
+	uint64_t have = s->reserve_lent ? s->lent_bytes : s->reserve_bytes;
+	return have > reserve_floor(s) ? have - reserve_floor(s) : 0;
+}
+
+/* The checkpoint at lsn would delete a segment: a sealed one with nothing live, all its
+ * records at or below lsn (release_segments' test, less the old checkpoint's references,
+ * which the new one replaces). Only such a checkpoint may spend the reserve. */
+static int checkpoint_frees(struct kv *s, uint64_t lsn)
+{
+	struct seg_info *info;
+	struct wal_stats ws;
+	size_t n;
+	int frees = 0;
+	if (segtab_list(s->segs, &info, &n))
+		return 0; /* out of memory: the reserve stays */
+	wal_get_stats(s->wal, &ws);
+	for (size_t i = 0; i < n && !frees; i++)
+		frees = info[i].first_lsn != ws.seg_first_lsn && info[i].last_lsn && info[i].last_lsn <= lsn &&
+			!info[i].live;
+	free(info);
+	return frees;
+}
+
+/* The size of the checkpoint at lsn (0 when there is none: a new store): the reserve at open
+ * is sized from it. */
+static int loaded_checkpoint_bytes(struct kv *s, uint64_t lsn, uint64_t *bytes)
+{
+	char name[64], path[PATH_MAX + 64];
+	int fd, rc;
+	*bytes = 0;
+	ckpt_name(name, sizeof(name), lsn);
+	snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+	rc = s->io->open(s->io, path, O_RDONLY, 0, &fd);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	rc = s->io->fsize(s->io, fd, bytes);
+	kvio_close_quiet(s->io, fd); /* read-only: nothing to lose */
+	return rc;
 }
 
 /* ---- background work ---- */
@@ -433,6 +492,11 @@ static int open_for_writing(struct kv *s, struct rplan *plan, struct kv_report *
 	/* wal bytes count from the checkpoint: the replayed ones are already there */
 	s->wal_base = 0;
 	s->wal_base -= replayed_bytes;
+	rc = loaded_checkpoint_bytes(s, s->ckpt_lsn, &s->ckpt_file_bytes);
+	if (rc) {
+		report_problem(rep, KV_PROBLEM_FILE, "the checkpoint", rc);
+		goto out;
+	}
 	s->ckpt_next_at = checkpoint_due(s, 0);
 	rc = reserve_take(s);
 	if (rc) {
@@ -933,9 +997,10 @@ unlock:
 
 /* No room for a new log segment. A checkpoint deletes the segments nothing needs any more (when
  * anything changed since the last try) and takes the reserve back if that made room; for
- * growing data, a cleaner pass then moves the live bytes out of mostly dead segments (its own
- * records may use the reserve); a write that frees space gets the reserve. A cleaner pass
- * already running (its own writes found no room) does not start another. */
+ * growing data, full-disk cleaner passes then move the live bytes out of segments holding dead
+ * ones into the reserve's room (their checkpoints delete them); a write that frees space gets
+ * the reserve. A cleaner pass already running (its own writes found no room) does not start
+ * another. */
 static void make_room(struct kv *s, int frees)
 {
 	int rc = 0;
@@ -946,16 +1011,15 @@ static void make_room(struct kv *s, int frees)
 	if (applied != s->room_lsn) {
 		s->room_lsn = applied;
 		rc = checkpoint_locked(s, NULL); /* it takes the reserve back when it can */
-		if (rc)
+		if (rc && !kvio_no_room(rc))
 			kv_log(s, "%s: out of space, and the checkpoint that would free some failed: %s",
 			       s->dir, strerror(-rc));
 	} else if (s->reserve_lent) {
 		reserve_restore(s); /* space may have come back from elsewhere */
 	}
-	uint64_t clean_goal = s->reserve_bytes / 2; /* read under ckpt_mu: a lend may change it */
 	pthread_mutex_unlock(&s->ckpt_mu);
-	if (!frees && !rc && pthread_mutex_trylock(&s->clean_mu) == 0) {
-		rc = cleaner_make_room(s, clean_goal);
+	if (!frees && (!rc || kvio_no_room(rc)) && pthread_mutex_trylock(&s->clean_mu) == 0) {
+		rc = cleaner_make_room(s);
 		pthread_mutex_unlock(&s->clean_mu);
 		if (rc && !kvio_no_room(rc))
 			kv_log(s, "%s: out of space, and the cleaner pass that would free some failed: %s",
@@ -1378,8 +1442,14 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at)
 	if (!rc) {
 		uint32_t salt = crc32c_new_salt();
 		rc = ckpt_write(s->io, s->dir, view, lsn, salt, &s->opt.progress, &refs, &bytes);
-		if (kvio_no_room(rc) && reserve_lend(s) > 0) /* a checkpoint frees space */
+		/* no room: the reserve, if this checkpoint frees space; if it still fails, the
+		 * reserve is taken back at once (its temporary file is gone) — a checkpoint that
+		 * cannot be written must not leave the deletions after it without room */
+		if (kvio_no_room(rc) && checkpoint_frees(s, lsn) && reserve_lend(s) > 0) {
 			rc = ckpt_write(s->io, s->dir, view, lsn, salt, &s->opt.progress, &refs, &bytes);
+			if (rc)
+				reserve_restore(s);
+		}
 	}
 	kvview_release(view);
 	if (rc)

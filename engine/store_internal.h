@@ -36,6 +36,7 @@ struct kv {
 	uint64_t reserve_bytes;    /* ckpt_mu: the space reserve's size (0: none) */
 	int reserve_lent;          /* ckpt_mu to change, apply_mu too: given to writes that free space;
 				    * other writes may take no new space until it is back */
+	uint64_t lent_bytes;       /* ckpt_mu: the reserve's size when it was last lent */
 	uint64_t lent_seg;         /* apply_mu: a segment made while it was lent (its room is the reserve's) */
 	uint64_t room_lsn;         /* ckpt_mu: applied LSN at make_room's last checkpoint */
 	unsigned holds;            /* ckpt_mu: backups copying files; no file is deleted meanwhile */
@@ -70,6 +71,9 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at);
  * was one to give). */
 int reserve_lend(struct kv *s);
 void reserve_restore(struct kv *s);
+/* What the reserve (held or lent) holds beyond what the next checkpoint needs: the room a
+ * full-disk cleaner pass may relocate into. ckpt_mu held. */
+uint64_t reserve_room(const struct kv *s);
 /* Create dir if missing and make its name durable in its parent. */
 int store_ensure_dir(const struct kvio *io, const char *dir);
 #endif
