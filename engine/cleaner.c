@@ -443,6 +443,24 @@ int kv_clean(struct kv *s, int force, uint64_t *moved)
 	return rc;
 }
 
+/* The live bytes of the sealed segments that hold dead ones: what a full-disk pass might move. */
+static int movable_bytes(struct kv *s, uint64_t *bytes)
+{
+	struct seg_info *info;
+	struct wal_stats ws;
+	size_t n;
+	int rc = segtab_list(s->segs, &info, &n);
+	*bytes = 0;
+	if (rc)
+		return rc;
+	wal_get_stats(s->wal, &ws);
+	for (size_t i = 0; i < n; i++)
+		if (info[i].first_lsn != ws.seg_first_lsn && info[i].last_lsn && info[i].live < info[i].size)
+			*bytes += info[i].live;
+	free(info);
+	return 0;
+}
+
 int cleaner_make_room(struct kv *s)
 {
 	int rc = 0;
@@ -450,14 +468,23 @@ int cleaner_make_room(struct kv *s)
 	 * and takes the reserve back: the room freed grows pass by pass, and a later pass may
 	 * find a bigger segment worth emptying. Stop when a pass frees nothing. */
 	for (int pass = 0; pass < FULL_DISK_PASSES && !rc; pass++) {
+		uint64_t movable;
+		rc = movable_bytes(s, &movable);
+		if (rc || !movable)
+			break;
 		pthread_mutex_lock(&s->ckpt_mu);
-		/* a quarter kept back: the records' framing, the segments' headers and rounding */
-		uint64_t budget = reserve_room(s) / 4 * 3;
+		/* the free space beyond the reserve, taken into it for the pass and given back after */
+		reserve_probe(s, movable + movable / 3);
+		/* a sixteenth kept back: the records' framing, the segments' headers and rounding */
+		uint64_t budget = reserve_room(s) - reserve_room(s) / 16;
 		pthread_mutex_unlock(&s->ckpt_mu);
 		uint64_t deleted = __atomic_load_n(&s->segments_deleted, __ATOMIC_RELAXED), moved;
 		if (!budget)
 			break;
 		rc = clean_pass(s, PICK_FULL_DISK, budget, 0, NULL, &moved);
+		pthread_mutex_lock(&s->ckpt_mu);
+		reserve_unprobe(s);
+		pthread_mutex_unlock(&s->ckpt_mu);
 		if (__atomic_load_n(&s->segments_deleted, __ATOMIC_RELAXED) == deleted)
 			break;
 	}

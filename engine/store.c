@@ -158,9 +158,11 @@ int store_ensure_dir(const struct kvio *io, const char *dir)
 /* A preallocated file kept so that a full disk can still free space: the records of deletions,
  * the cleaner's relocations and the checkpoint that then deletes dead segments need room of
  * their own. Its size follows the next checkpoint's, as far as it is known (the last one
- * written, or the one loaded at open): twice it plus RESERVE_MIN, at least reserve_floor (that
- * checkpoint plus a segment of deletions) whatever RESERVE_MAX says; on a disk without room for
- * that, as much as there is down to the floor. It is taken at open and grown after every
+ * written, or the one loaded at open): twice it plus RESERVE_MIN plus half the largest segment
+ * (the room to empty a half-live segment on a full disk: without it a disk full of half-live segments, as
+ * deleting every other file leaves it, frees nothing — FINDINGS.md 3), at least reserve_floor
+ * (that checkpoint plus a segment of deletions) whatever RESERVE_MAX says; on a disk without
+ * room for that, as much as there is down to the floor. It is taken at open and grown after every
  * checkpoint, held or not — a checkpoint that outgrew it would find no room on a full disk
  * (FINDINGS.md 2: a reserve taken at RESERVE_MIN below an 11 MB checkpoint wedged every DEL).
  *
@@ -176,7 +178,7 @@ static uint64_t reserve_floor(const struct kv *s)
 
 static uint64_t reserve_want(const struct kv *s)
 {
-	uint64_t want = 2 * s->ckpt_file_bytes + RESERVE_MIN;
+	uint64_t want = 2 * s->ckpt_file_bytes + RESERVE_MIN + segtab_largest(s->segs) / 2;
 	if (want > RESERVE_MAX)
 		want = RESERVE_MAX;
 	return want < reserve_floor(s) ? reserve_floor(s) : want;
@@ -221,6 +223,45 @@ static int reserve_take(struct kv *s)
 	return rc;
 }
 
+void reserve_probe(struct kv *s, uint64_t more)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+	if (s->reserve_lent || !s->reserve_bytes)
+		return;
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
+	if (s->io->open(s->io, path, O_RDWR, 0600, &fd))
+		return; /* no probe: the cleaner moves what the reserve holds */
+	for (uint64_t n = more; n >= RESERVE_SLACK; n /= 2) {
+		if (s->io->fallocate(s->io, fd, 0, s->reserve_bytes + n) == 0) {
+			s->reserve_bytes += n;
+			s->reserve_probed += n;
+			break;
+		}
+		/* what the failed fallocate allocated (ext4 keeps it) goes back; if that fails,
+		 * the file holds more than reserve_bytes says until it is next unlinked */
+		if (s->io->ftruncate(s->io, fd, s->reserve_bytes))
+			break;
+	}
+	kvio_close_quiet(s->io, fd); /* nothing in it matters */
+}
+
+void reserve_unprobe(struct kv *s)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+	if (!s->reserve_probed || s->reserve_lent || !s->reserve_bytes)
+		return;
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
+	if (s->io->open(s->io, path, O_RDWR, 0600, &fd))
+		return; /* it stays bigger until it is next lent */
+	if (s->io->ftruncate(s->io, fd, s->reserve_bytes - s->reserve_probed) == 0) {
+		s->reserve_bytes -= s->reserve_probed;
+		s->reserve_probed = 0;
+	}
+	kvio_close_quiet(s->io, fd); /* nothing in it matters */
+}
+
 static int reserve_release(struct kv *s)
 {
 	char path[PATH_MAX + 32];
@@ -232,13 +273,17 @@ static int reserve_release(struct kv *s)
 		return rc;
 	s->lent_bytes = s->reserve_bytes;
 	s->reserve_bytes = 0;
+	s->reserve_probed = 0;
 	return 1;
 }
 
 static void set_lent(struct kv *s, int lent)
 {
+	uint64_t keep = reserve_floor(s) + RESERVE_SLACK;
 	pthread_mutex_lock(&s->apply_mu);
 	s->reserve_lent = lent;
+	s->lent_room = lent && s->lent_bytes > keep ? s->lent_bytes - keep : 0;
+	s->lent_used = 0;
 	pthread_mutex_unlock(&s->apply_mu);
 	wal_set_segment_cap(s->wal, lent ? RESERVE_SLACK : 0);
 }
@@ -944,10 +989,28 @@ static int validate_locked(struct kv *s, const struct rec_reader *r0)
 
 enum precond { PRE_NONE, PRE_EXISTS };
 
+/* What a write does to the disk's space, for the reserve: it frees space (deletions,
+ * truncations, holes, the cleaner's relocations: batch_frees_space), it carries no value bytes
+ * (a rename, metadata, a DEL beside a rename: through the mount an unlink of an open file is a
+ * rename to an orphan name, deleted at its last close), or it grows the data. */
+enum room_use { ROOM_GROWS, ROOM_SMALL, ROOM_FREES };
+
+static enum room_use batch_room(const struct kv_batch *b, const struct rec_reader *r0)
+{
+	struct rec_reader r = *r0;
+	struct rec_op_view op;
+	if (batch_frees_space(b))
+		return ROOM_FREES;
+	while (rec_reader_next(&r, &op) == 1)
+		if ((op.op == REC_OP_PUT || op.op == REC_OP_WRITE) && op.dlen)
+			return ROOM_GROWS;
+	return ROOM_SMALL;
+}
+
 /* One attempt at logging and applying b. */
 static int apply_once(struct kv *s, const struct rec_reader *r, const struct iovec *iov, int iovcnt,
-		      uint64_t len, uint32_t crc, enum precond pre, const void *key, size_t klen, int frees,
-		      uint64_t *lsn)
+		      uint64_t len, uint32_t crc, enum precond pre, const void *key, size_t klen,
+		      enum room_use use, uint64_t *lsn)
 {
 	struct rec_loc loc;
 	struct wal_stats ws;
@@ -966,9 +1029,13 @@ static int apply_once(struct kv *s, const struct rec_reader *r, const struct iov
 	if (rc)
 		goto unlock;
 	if (s->reserve_lent) {
-		/* the reserve's room is for writes that free space: others get none of it */
+		/* the reserve's room is for writes that free space; writes carrying no value bytes
+		 * may have what the checkpoint and a segment of deletions do not need; writes that
+		 * grow the data get none of it */
 		wal_get_stats(s->wal, &ws);
-		if (!frees && (ws.seg_first_lsn == s->lent_seg || !wal_fits(s->wal, len))) {
+		int fits = wal_fits(s->wal, len);
+		if ((use == ROOM_GROWS && (ws.seg_first_lsn == s->lent_seg || !fits)) ||
+		    (use == ROOM_SMALL && !fits && s->lent_used + RESERVE_SLACK + REC_HDR_SIZE + len > s->lent_room)) {
 			rc = -ENOSPC;
 			goto unlock;
 		}
@@ -976,8 +1043,12 @@ static int apply_once(struct kv *s, const struct rec_reader *r, const struct iov
 	rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
 	if (rc)
 		goto unlock;
-	if (s->reserve_lent && loc.seg != ws.seg_first_lsn)
+	if (s->reserve_lent && loc.seg != ws.seg_first_lsn) {
+		struct wal_stats now;
+		wal_get_stats(s->wal, &now);
 		s->lent_seg = loc.seg;
+		s->lent_used += now.seg_reserved;
+	}
 	pthread_rwlock_wrlock(&s->ix_lock);
 	rc = apply_record(s->ix, r, &loc);
 	pthread_rwlock_unlock(&s->ix_lock);
@@ -1001,7 +1072,7 @@ unlock:
  * ones into the reserve's room (their checkpoints delete them); a write that frees space gets
  * the reserve. A cleaner pass already running (its own writes found no room) does not start
  * another. */
-static void make_room(struct kv *s, int frees)
+static void make_room(struct kv *s, enum room_use use)
 {
 	int rc = 0;
 	pthread_mutex_lock(&s->ckpt_mu);
@@ -1018,14 +1089,14 @@ static void make_room(struct kv *s, int frees)
 		reserve_restore(s); /* space may have come back from elsewhere */
 	}
 	pthread_mutex_unlock(&s->ckpt_mu);
-	if (!frees && (!rc || kvio_no_room(rc)) && pthread_mutex_trylock(&s->clean_mu) == 0) {
+	if (use == ROOM_GROWS && (!rc || kvio_no_room(rc)) && pthread_mutex_trylock(&s->clean_mu) == 0) {
 		rc = cleaner_make_room(s);
 		pthread_mutex_unlock(&s->clean_mu);
 		if (rc && !kvio_no_room(rc))
 			kv_log(s, "%s: out of space, and the cleaner pass that would free some failed: %s",
 			       s->dir, strerror(-rc));
 	}
-	if (frees) {
+	if (use != ROOM_GROWS) {
 		pthread_mutex_lock(&s->ckpt_mu);
 		rc = reserve_lend(s);
 		pthread_mutex_unlock(&s->ckpt_mu);
@@ -1052,13 +1123,13 @@ static int apply_batch(struct kv *s, const struct kv_batch *b, enum precond pre,
 	rc = batch_iov(b, &iov, &iovcnt, &len, &crc);
 	if (rc)
 		return rc;
-	int frees = batch_frees_space(b);
-	rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, frees, &lsn);
+	enum room_use use = batch_room(b, &r);
+	rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, use, &lsn);
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
 	if (kvio_no_room(rc) && !ws.error) { /* no room for a new segment (not a failed write) */
-		make_room(s, frees);
-		rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, frees, &lsn);
+		make_room(s, use);
+		rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, use, &lsn);
 	}
 	free(iov);
 	if (rc)

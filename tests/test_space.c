@@ -278,6 +278,90 @@ START_TEST(a_segment_takes_at_most_half_the_free_space_of_a_small_disk)
 }
 END_TEST
 
+/* A 4 MiB disk, 256 KiB segments, 64 KiB values (the mount test's full tmpfs): the write that
+ * finds the disk full runs the full-disk cleaner, which must not leave the deletes after it
+ * without room. */
+START_TEST(the_full_disk_cleaner_leaves_the_deletes_room_on_a_tiny_disk)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 4u << 20);
+	struct kv *s = open_seg(f, 256u << 10);
+	int n = fill_until_enospc(s, 64u << 10);
+	ck_assert_int_gt(n, 10);
+	/* again: every failed write tries the cleaner once more */
+	for (int i = 0; i < 5; i++) {
+		uint8_t v[64 << 10];
+		fill(v, sizeof v, 77);
+		ck_assert_int_eq(kv_put(s, "again", 5, v, sizeof v), -ENOSPC);
+	}
+	char k[16];
+	for (int i = 0; i < n / 2; i++) {
+		snprintf(k, sizeof k, "big%04d", i);
+		int rc = kv_del(s, k, strlen(k));
+		ck_assert_msg(rc == 0, "DEL %s (%d of %d) on the full disk: %s", k, i + 1, n / 2, strerror(-rc));
+	}
+	put_value(s, "after", 64u << 10, 4242);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Through the mount an unlink of a file still open is a rename to an orphan name (deleted at
+ * its last close): on a full disk such a write, carrying no value bytes, goes through on the
+ * reserve like a delete. */
+START_TEST(a_rename_on_a_full_disk_goes_through_like_a_delete)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 4u << 20);
+	struct kv *s = open_seg(f, 256u << 10);
+	int n = fill_until_enospc(s, 64u << 10);
+	struct kv_batch *b = NULL;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_rename(b, "big0000", 7, "orphan/1", 8), 0);
+	ck_assert_int_eq(kv_batch_setmeta(b, "orphan/1", 8, "m", 1), 0);
+	int rc = kv_apply(s, b, NULL);
+	kv_batch_free(b);
+	ck_assert_msg(rc == 0, "rename on the full disk: %s", strerror(-rc));
+	ck_assert_int_eq(kv_del(s, "orphan/1", 8), 0);
+	expect_value(s, "big0001", 64u << 10, 1);
+	ck_assert_int_gt(n, 2);
+	put_value(s, "after", 64u << 10, 4242);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Writes carrying no value bytes may take only part of the lent reserve: however many there
+ * are, the deletes and the checkpoint that frees space keep their room. */
+START_TEST(metadata_writes_on_a_full_disk_cannot_take_the_room_deletes_need)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 4u << 20);
+	struct kv *s = open_seg(f, 256u << 10);
+	int n = fill_until_enospc(s, 64u << 10);
+	char meta[1024];
+	memset(meta, 'm', sizeof meta);
+	int rc = 0, done = 0;
+	/* new empty keys with 1 KiB of metadata each: live, so no checkpoint frees them */
+	for (int i = 0; i < 20000 && !rc; i++) {
+		char k[32];
+		struct kv_batch *b = NULL;
+		snprintf(k, sizeof k, "empty/%05d", i);
+		ck_assert_int_eq(kv_batch_new(&b), 0);
+		ck_assert_int_eq(kv_batch_put(b, k, strlen(k), meta, sizeof meta, NULL, 0), 0);
+		rc = kv_apply(s, b, NULL);
+		kv_batch_free(b);
+		done += !rc;
+	}
+	ck_assert_msg(rc == -ENOSPC, "20,000 empty keys with 1 KiB of metadata on a 4 MiB disk: %s",
+		      strerror(-rc));
+	ck_assert_int_gt(done, 0);
+	delete_all_and_write_again(s, n, 64u << 10);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("space");
@@ -291,6 +375,9 @@ int main(void)
 	tcase_add_test(reserve, failed_writes_on_a_full_disk_leave_the_reserve_to_the_deletes);
 	tcase_add_test(cleaner, deleting_half_the_data_on_a_full_disk_makes_room_without_a_checkpoint);
 	tcase_add_test(cleaner, a_segment_takes_at_most_half_the_free_space_of_a_small_disk);
+	tcase_add_test(cleaner, the_full_disk_cleaner_leaves_the_deletes_room_on_a_tiny_disk);
+	tcase_add_test(reserve, a_rename_on_a_full_disk_goes_through_like_a_delete);
+	tcase_add_test(reserve, metadata_writes_on_a_full_disk_cannot_take_the_room_deletes_need);
 	suite_add_tcase(su, reserve);
 	suite_add_tcase(su, cleaner);
 	return run_suite(su);
