@@ -44,6 +44,7 @@
 #define LOST_PER_RECORD 4096
 #define RESERVE_SLACK (64u << 10) /* beside a checkpoint: a segment of deletions */
 #define RESERVE_MAX (256u << 20)
+#define CLOSE_CKPT_MIN (4u << 20) /* log bytes below which a close writes no checkpoint */
 
 void kv_log(const struct kv *s, const char *fmt, ...)
 {
@@ -660,9 +661,20 @@ fail:
 	return rc;
 }
 
+/* A checkpoint at a clean close pays when the next open would replay more log than the checkpoint
+ * holds: replaying a byte of log (parse, check, apply) costs more than writing and loading a byte
+ * of checkpoint, and the new checkpoint is loaded instead of the old one, not beside it. Below
+ * CLOSE_CKPT_MIN replay takes a few tens of milliseconds and the checkpoint would cost more
+ * than it saves. */
+static int close_checkpoint_pays(struct kv *s)
+{
+	uint64_t log = wal_bytes_now(s);
+	return log >= CLOSE_CKPT_MIN && log >= s->ckpt_file_bytes;
+}
+
 int kv_close(struct kv *s)
 {
-	int rc = 0;
+	int rc = 0, ckrc = 0;
 	if (!s)
 		return 0;
 	if (s->bg_running)
@@ -670,6 +682,19 @@ int kv_close(struct kv *s)
 	if (s->wal) {
 		struct wal_stats ws;
 		wal_get_stats(s->wal, &ws);
+		/* not after a failed write or sync: the store refuses writes then, and a checkpoint
+		 * would stand for what the log may not hold */
+		if (!ws.error && !s->failed && close_checkpoint_pays(s)) {
+			pthread_mutex_lock(&s->ckpt_mu);
+			ckrc = checkpoint_locked(s, NULL);
+			pthread_mutex_unlock(&s->ckpt_mu);
+			if (ckrc)
+				kv_log(s, "%s: the checkpoint at close failed: %s (nothing is lost: the next open "
+				       "replays the log)", s->dir, strerror(-ckrc));
+			if (kvio_no_room(ckrc))
+				ckrc = 0; /* a full disk: the close itself is clean */
+			wal_get_stats(s->wal, &ws);
+		}
 		/* a clean close says so in the log: damage in its last records is then damage */
 		if (!ws.error && !s->failed && (ws.appended_bytes || s->tail_unvouched))
 			rc = wal_mark(s->wal);
@@ -680,7 +705,7 @@ int kv_close(struct kv *s)
 			kv_log(s, "%s: final flush failed: %s", s->dir, strerror(-rc));
 	}
 	kv_free(s);
-	return rc;
+	return rc ? rc : ckrc;
 }
 
 /* Read every byte the index references, checking its checksums: what --check adds to the
