@@ -674,7 +674,7 @@ static int close_checkpoint_pays(struct kv *s)
 
 int kv_close(struct kv *s)
 {
-	int rc = 0, ckrc = 0;
+	int rc = 0;
 	if (!s)
 		return 0;
 	if (s->bg_running)
@@ -685,14 +685,15 @@ int kv_close(struct kv *s)
 		/* not after a failed write or sync: the store refuses writes then, and a checkpoint
 		 * would stand for what the log may not hold */
 		if (!ws.error && !s->failed && close_checkpoint_pays(s)) {
+			/* its failure costs the next open time, not data: reported in words, and the
+			 * close returns the flush result as ever (a failed log sync inside it is
+			 * sticky and comes back from wal_close below) */
 			pthread_mutex_lock(&s->ckpt_mu);
-			ckrc = checkpoint_locked(s, NULL);
+			int ckrc = checkpoint_locked(s, NULL);
 			pthread_mutex_unlock(&s->ckpt_mu);
 			if (ckrc)
 				kv_log(s, "%s: the checkpoint at close failed: %s (nothing is lost: the next open "
 				       "replays the log)", s->dir, strerror(-ckrc));
-			if (kvio_no_room(ckrc))
-				ckrc = 0; /* a full disk: the close itself is clean */
 			wal_get_stats(s->wal, &ws);
 		}
 		/* a clean close says so in the log: damage in its last records is then damage */
@@ -705,7 +706,7 @@ int kv_close(struct kv *s)
 			kv_log(s, "%s: final flush failed: %s", s->dir, strerror(-rc));
 	}
 	kv_free(s);
-	return rc ? rc : ckrc;
+	return rc;
 }
 
 /* Read every byte the index references, checking its checksums: what --check adds to the
