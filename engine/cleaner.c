@@ -479,12 +479,13 @@ int cleaner_make_room(struct kv *s)
 		uint64_t budget = reserve_room(s) - reserve_room(s) / 16;
 		pthread_mutex_unlock(&s->ckpt_mu);
 		uint64_t deleted = __atomic_load_n(&s->segments_deleted, __ATOMIC_RELAXED), moved;
-		if (!budget)
-			break;
-		rc = clean_pass(s, PICK_FULL_DISK, budget, 0, NULL, &moved);
+		if (budget)
+			rc = clean_pass(s, PICK_FULL_DISK, budget, 0, NULL, &moved);
 		pthread_mutex_lock(&s->ckpt_mu);
 		reserve_unprobe(s);
 		pthread_mutex_unlock(&s->ckpt_mu);
+		if (!budget)
+			break;
 		if (__atomic_load_n(&s->segments_deleted, __ATOMIC_RELAXED) == deleted)
 			break;
 	}

@@ -44,7 +44,7 @@
 #define LOST_PER_RECORD 4096
 #define RESERVE_SLACK (64u << 10) /* beside a checkpoint: a segment of deletions */
 #define RESERVE_MAX (256u << 20)
-#define CLOSE_CKPT_MIN (4u << 20) /* log bytes below which a close writes no checkpoint */
+#define CLOSE_CKPT_FRACTION 64 /* of checkpoint_bytes: less log than this, no checkpoint at close */
 
 void kv_log(const struct kv *s, const char *fmt, ...)
 {
@@ -664,12 +664,13 @@ fail:
 /* A checkpoint at a clean close pays when the next open would replay more log than the checkpoint
  * holds: replaying a byte of log (parse, check, apply) costs more than writing and loading a byte
  * of checkpoint, and the new checkpoint is loaded instead of the old one, not beside it. Below
- * CLOSE_CKPT_MIN replay takes a few tens of milliseconds and the checkpoint would cost more
- * than it saves. */
+ * 1/CLOSE_CKPT_FRACTION of checkpoint_bytes (4 MiB by default) replay takes a few tens of
+ * milliseconds and the checkpoint would cost more than it saves; it is an automatic checkpoint
+ * brought forward, so a store that asks for none (a huge checkpoint_bytes) gets none at close. */
 static int close_checkpoint_pays(struct kv *s)
 {
 	uint64_t log = wal_bytes_now(s);
-	return log >= CLOSE_CKPT_MIN && log >= s->ckpt_file_bytes;
+	return log >= s->opt.checkpoint_bytes / CLOSE_CKPT_FRACTION && log >= s->ckpt_file_bytes;
 }
 
 int kv_close(struct kv *s)

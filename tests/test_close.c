@@ -1,6 +1,7 @@
 /* close: a clean kv_close writes a checkpoint when the log since the last one is big enough that
  * replaying it at the next open would cost more (docs/DESIGN.md §4, DURABILITY.md 5.4): at least
- * 4 MiB of log and at least the last checkpoint's size. Never after a failed write or sync. */
+ * 1/64 of checkpoint_bytes (4 MiB by default) and at least the last checkpoint's size. Never
+ * after a failed write or sync. */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +20,7 @@ static struct kv *open_store(struct faultio *f)
 	struct kv_report rep;
 	struct kv *s = NULL;
 	o.segment_bytes = 1u << 20;
+	o.checkpoint_bytes = 256u << 20; /* the default: a close checkpoints after 4 MiB of log */
 	int rc = kv_open(&s, SIM_DIR, &o, &rep);
 	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), tu_report(&rep));
 	return s;
@@ -72,6 +74,26 @@ START_TEST(a_clean_close_after_more_log_than_the_threshold_writes_a_checkpoint)
 	kv_stats(s, &st);
 	ck_assert_uint_eq(st.snapshot_lsn, last);
 	ck_assert_uint_lt(st.wal_bytes, 64); /* nothing replayed but the close mark */
+	expect_values(s, 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A store that asks for no automatic checkpoints (checkpoint_bytes huge, as the engine's tests
+ * do) gets none at close either. */
+START_TEST(a_store_without_automatic_checkpoints_gets_none_at_close)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv_report rep;
+	struct kv *s = NULL;
+	o.segment_bytes = 1u << 20;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	put_values(s, 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	s = open_store(f);
+	ck_assert_uint_eq(checkpoint_lsn(s), 0);
 	expect_values(s, 20);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -187,6 +209,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, a_clean_close_after_more_log_than_the_threshold_writes_a_checkpoint);
 	tcase_add_test(tc, a_clean_close_after_little_log_writes_no_checkpoint);
+	tcase_add_test(tc, a_store_without_automatic_checkpoints_gets_none_at_close);
 	tcase_add_test(tc, a_close_right_after_replaying_a_long_log_writes_a_checkpoint);
 	tcase_add_test(tc, a_close_after_a_failed_sync_writes_no_checkpoint);
 	tcase_add_test(tc, a_crash_at_each_io_call_of_the_close_checkpoint_recovers);
