@@ -82,13 +82,13 @@ void kvfs_fs_set_writer(struct kvfs_fs *fs, const struct kvfs_writer *w)
 	fs->writer_epoch = 0; /* the first change loads the inode counter (txn.c) */
 }
 
-int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t *lsn)
+int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t epoch, uint64_t *lsn)
 {
 	int rc;
 
 	if (!fs->writer.apply)
 		return kv_apply(fs->kv, b, lsn);
-	rc = fs->writer.apply(fs->writer.arg, b);
+	rc = fs->writer.apply(fs->writer.arg, b, epoch);
 	if (rc == 0 && lsn)
 		*lsn = 1; /* applied; a writer knows no engine LSN, and callers ask only whether */
 	return rc;
