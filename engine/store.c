@@ -532,7 +532,10 @@ static int open_for_writing(struct kv *s, struct rplan *plan, struct kv_report *
 	rc = wal_open(&s->wal, s->io, s->dir, o->segment_bytes, next_lsn, have_resume ? &resume : NULL,
 		      s->segs);
 	if (rc) {
-		report_problem(rep, KV_PROBLEM_FILE, "the log", rc);
+		/* the segment it was creating or resuming: a new store's first one, or the last */
+		char name[64];
+		seg_name(name, sizeof(name), have_resume ? resume.first_lsn : next_lsn);
+		report_problem(rep, KV_PROBLEM_FILE, name, rc);
 		goto out;
 	}
 	/* wal bytes count from the checkpoint: the replayed ones are already there */
@@ -540,7 +543,9 @@ static int open_for_writing(struct kv *s, struct rplan *plan, struct kv_report *
 	s->wal_base -= replayed_bytes;
 	rc = loaded_checkpoint_bytes(s, s->ckpt_lsn, &s->ckpt_file_bytes);
 	if (rc) {
-		report_problem(rep, KV_PROBLEM_FILE, "the checkpoint", rc);
+		char name[64];
+		ckpt_name(name, sizeof(name), s->ckpt_lsn);
+		report_problem(rep, KV_PROBLEM_FILE, name, rc);
 		goto out;
 	}
 	s->ckpt_next_at = checkpoint_due(s, 0);
