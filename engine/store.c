@@ -44,6 +44,7 @@
 #define LOST_PER_RECORD 4096
 #define RESERVE_SLACK (64u << 10) /* beside a checkpoint: a segment of deletions */
 #define RESERVE_MAX (256u << 20)
+#define SALVAGE_SEGMENT_BYTES (64u << 10) /* what salvage's own open preallocates, at most */
 #define CLOSE_CKPT_FRACTION 64 /* of checkpoint_bytes: less log than this, no checkpoint at close */
 
 void kv_log(const struct kv *s, const char *fmt, ...)
@@ -924,6 +925,11 @@ int kv_salvage(const char *dir, const struct kvio *io, const struct kv_progress 
 	o.sync = KV_SYNC_NONE;
 	o.cleaner = 0;
 	o.log = NULL;
+	/* Salvage writes little (deletions of damaged keys, the checkpoint at close); with the
+	 * default segment size its open would preallocate the store's last segment to 64 MiB
+	 * whatever size the store uses, and every later recovery that reads that segment whole
+	 * would read megabytes of zeros (the crash sweep's salvage cases: seconds each). */
+	o.segment_bytes = SALVAGE_SEGMENT_BYTES;
 	if (progress)
 		o.progress = *progress;
 	/* Salvage is an open in point-in-time mode, then a read of every value byte (as check
