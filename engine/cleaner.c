@@ -21,6 +21,7 @@
 #define FRAG_EXTENTS 16         /* a value with more extents than this ... */
 #define FRAG_AVG (64u << 10)    /* ... averaging less than this is merged into one run */
 #define FRAG_BUDGET (32u << 20) /* bytes merged per pass */
+#define FULL_DISK_PASSES 16     /* full-disk passes per write that found no room */
 
 /* A piece to move: the key (in the arena), the file range, and where its bytes are now. */
 struct piece {
@@ -122,12 +123,14 @@ static int cmp_seg(const void *a, const void *b)
 }
 
 
-/* The segments to empty (ascending first LSN). force: every sealed segment holding live bytes;
- * else the emptiest ones under half live, as many as bring the disk use back under the bound
- * (twice the live bytes plus a segment) — unless the last pass found none worth moving and
- * nothing was written since. *dead: sealed segments with nothing live (a checkpoint deletes
- * them). */
-enum pick { PICK_POLICY, PICK_HALF_DEAD, PICK_ALL };
+/* The segments to empty (ascending first LSN). PICK_ALL: every sealed segment holding live
+ * bytes. PICK_POLICY: the emptiest ones under half live, as many as bring the disk use back
+ * under the bound (twice the live bytes plus a segment) — unless the last pass found none worth
+ * moving and nothing was written since. PICK_FULL_DISK: the emptiest segments holding any dead
+ * bytes whose live bytes fit in budget together (the room the reserve has; a segment too big
+ * for what is left is skipped, never started: half moved, it would free nothing and take
+ * room). *dead: sealed segments with nothing live (a checkpoint deletes them). */
+enum pick { PICK_POLICY, PICK_FULL_DISK, PICK_ALL };
 
 static int pick_victims(struct kv *s, enum pick how, uint64_t budget, struct victim **out, size_t *nout,
 			int *dead)
@@ -157,7 +160,7 @@ static int pick_victims(struct kv *s, enum pick how, uint64_t budget, struct vic
 			*dead = 1;
 			continue;
 		}
-		if (how == PICK_ALL || g->live * 2 < g->size)
+		if (how == PICK_ALL || g->live * 2 < g->size || (how == PICK_FULL_DISK && g->live < g->size))
 			info[k++] = *g;
 	}
 	int needed = how != PICK_POLICY || (bytes > 2 * live + s->opt.segment_bytes &&
@@ -176,9 +179,9 @@ static int pick_victims(struct kv *s, enum pick how, uint64_t budget, struct vic
 	size_t m = 0;
 	uint64_t moving = 0;
 	for (size_t i = 0; i < k; i++) {
-		/* a full disk: only as much as the room there is to write it (the first always) */
-		if (how == PICK_HALF_DEAD && m && moving + info[i].live > budget)
-			break;
+		/* a full disk: only as much as the room there is to write it */
+		if (how == PICK_FULL_DISK && moving + info[i].live > budget)
+			continue;
 		moving += info[i].live;
 		v[m++] = (struct victim){ .seg = info[i].first_lsn, .size = info[i].size, .live = info[i].live };
 		/* emptying it frees size - live (the live bytes are written again elsewhere) */
@@ -349,10 +352,10 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 {
 	int force = how == PICK_ALL;
 	/* a full disk: records small enough for the room there is */
-	uint64_t batch_max = how == PICK_HALF_DEAD && budget / 4 < BATCH_BYTES ? budget / 4 : BATCH_BYTES;
+	uint64_t batch_max = how == PICK_FULL_DISK && budget / 4 < BATCH_BYTES ? budget / 4 : BATCH_BYTES;
 	struct victim *victims = NULL;
 	size_t nv = 0;
-	int dead = 0, rc;
+	int dead = 0, rc, room_rc = 0;
 	struct plan pl = { 0 };
 
 	*moved = 0;
@@ -363,7 +366,7 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 		struct progress meter;
 		uint64_t live = 0;
 		/* merging fragmented values takes room: not when the disk is full */
-		rc = collect(s, victims, nv, how != PICK_HALF_DEAD && (force || nv), &pl);
+		rc = collect(s, victims, nv, how != PICK_FULL_DISK && (force || nv), &pl);
 		if (!rc && !(nv = keep_paying(how, victims, nv, &pl)) && how == PICK_POLICY) {
 			struct wal_stats ws;
 			wal_get_stats(s->wal, &ws);
@@ -380,6 +383,13 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 				bytes += pl.p[j++].e.len;
 			uint64_t t0 = now_ns();
 			rc = move_batch(s, &pl, i, j, moved);
+			if (kvio_no_room(rc) && how == PICK_FULL_DISK) {
+				/* less room than the reserve promised (other writers, rounding): the
+				 * checkpoint below still frees the victims emptied so far */
+				room_rc = rc;
+				rc = 0;
+				break;
+			}
 			progress_add(&meter, bytes);
 			i = j;
 			if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
@@ -407,7 +417,7 @@ static int clean_pass(struct kv *s, enum pick how, uint64_t budget, int throttle
 			rc = checkpoint_locked(s, NULL);
 		pthread_mutex_unlock(&s->ckpt_mu);
 	}
-	return rc;
+	return rc ? rc : room_rc;
 }
 
 void cleaner_run(struct kv *s, const int *stop)
@@ -433,8 +443,51 @@ int kv_clean(struct kv *s, int force, uint64_t *moved)
 	return rc;
 }
 
-int cleaner_make_room(struct kv *s, uint64_t budget)
+/* The live bytes of the sealed segments that hold dead ones: what a full-disk pass might move. */
+static int movable_bytes(struct kv *s, uint64_t *bytes)
 {
-	uint64_t moved;
-	return clean_pass(s, PICK_HALF_DEAD, budget, 0, NULL, &moved);
+	struct seg_info *info;
+	struct wal_stats ws;
+	size_t n;
+	int rc = segtab_list(s->segs, &info, &n);
+	*bytes = 0;
+	if (rc)
+		return rc;
+	wal_get_stats(s->wal, &ws);
+	for (size_t i = 0; i < n; i++)
+		if (info[i].first_lsn != ws.seg_first_lsn && info[i].last_lsn && info[i].live < info[i].size)
+			*bytes += info[i].live;
+	free(info);
+	return 0;
+}
+
+int cleaner_make_room(struct kv *s)
+{
+	int rc = 0;
+	/* Each pass moves what fits in the reserve's room, and its checkpoint deletes the victims
+	 * and takes the reserve back: the room freed grows pass by pass, and a later pass may
+	 * find a bigger segment worth emptying. Stop when a pass frees nothing. */
+	for (int pass = 0; pass < FULL_DISK_PASSES && !rc; pass++) {
+		uint64_t movable;
+		rc = movable_bytes(s, &movable);
+		if (rc || !movable)
+			break;
+		pthread_mutex_lock(&s->ckpt_mu);
+		/* the free space beyond the reserve, taken into it for the pass and given back after */
+		reserve_probe(s, movable + movable / 3);
+		/* a sixteenth kept back: the records' framing, the segments' headers and rounding */
+		uint64_t budget = reserve_room(s) - reserve_room(s) / 16;
+		pthread_mutex_unlock(&s->ckpt_mu);
+		uint64_t deleted = __atomic_load_n(&s->segments_deleted, __ATOMIC_RELAXED), moved;
+		if (budget)
+			rc = clean_pass(s, PICK_FULL_DISK, budget, 0, NULL, &moved);
+		pthread_mutex_lock(&s->ckpt_mu);
+		reserve_unprobe(s);
+		pthread_mutex_unlock(&s->ckpt_mu);
+		if (!budget)
+			break;
+		if (__atomic_load_n(&s->segments_deleted, __ATOMIC_RELAXED) == deleted)
+			break;
+	}
+	return rc;
 }

@@ -4,7 +4,8 @@
  * (kvindex_relocate). Model: tests/model/values_on_disk.pml (the cleaner process).
  *
  * Policy (docs/DESIGN.md §5): clean when the segments hold more than twice the live bytes plus
- * one segment; victims are sealed segments less than half live, emptiest first. */
+ * one segment; victims are sealed segments less than half live, emptiest first. A full disk
+ * (cleaner_make_room) takes any segment with dead bytes whose live ones fit the room there is. */
 #ifndef KVFS_CLEANER_H
 #define KVFS_CLEANER_H
 #include <stdint.h>
@@ -13,8 +14,10 @@ struct kv;
 
 /* One background round if the policy asks for it; gives up early when *stop is set. */
 void cleaner_run(struct kv *s, const int *stop);
-/* The disk is full: one pass over the emptiest sealed segments under half live, whatever the
- * policy says, unthrottled, moving at most about budget live bytes (the room its records may
- * take: the space reserve's); no merging of fragmented values. clean_mu held. */
-int cleaner_make_room(struct kv *s, uint64_t budget);
+/* The disk is full: passes over the sealed segments holding dead bytes, emptiest first, whatever
+ * the policy says, unthrottled, each moving what fits in the space reserve's room (the reserve
+ * less what the next checkpoint needs) and checkpointing (which deletes the emptied segments and
+ * takes the reserve back), until a pass frees nothing; no merging of fragmented values.
+ * clean_mu held. */
+int cleaner_make_room(struct kv *s);
 #endif

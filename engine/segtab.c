@@ -341,6 +341,17 @@ void segtab_totals(struct segtab *t, uint64_t *bytes, uint64_t *live)
 	pthread_mutex_unlock(&t->mu);
 }
 
+uint64_t segtab_largest(struct segtab *t)
+{
+	uint64_t max = 0;
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->n; i++)
+		if (t->s[i].info.size > max)
+			max = t->s[i].info.size;
+	pthread_mutex_unlock(&t->mu);
+	return max;
+}
+
 void segtab_forget(struct segtab *t, uint64_t first_lsn)
 {
 	pthread_mutex_lock(&t->mu);

@@ -58,6 +58,8 @@ int segtab_list(struct segtab *t, struct seg_info **out, size_t *n);
 uint64_t segtab_count(struct segtab *t);
 /* Totals: bytes of all segments, and live bytes. */
 void segtab_totals(struct segtab *t, uint64_t *bytes, uint64_t *live);
+/* The size of the biggest segment (0: none). */
+uint64_t segtab_largest(struct segtab *t);
 
 /* Delete segment first_lsn: unlink it (the caller has checked the rules of docs/DESIGN.md §4)
  * and forget it; its descriptor closes once no reader holds it. */

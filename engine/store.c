@@ -44,6 +44,8 @@
 #define LOST_PER_RECORD 4096
 #define RESERVE_SLACK (64u << 10) /* beside a checkpoint: a segment of deletions */
 #define RESERVE_MAX (256u << 20)
+#define SALVAGE_SEGMENT_BYTES (64u << 10) /* what salvage's own open preallocates, at most */
+#define CLOSE_CKPT_FRACTION 64 /* of checkpoint_bytes: less log than this, no checkpoint at close */
 
 void kv_log(const struct kv *s, const char *fmt, ...)
 {
@@ -157,31 +159,48 @@ int store_ensure_dir(const struct kvio *io, const char *dir)
 
 /* A preallocated file kept so that a full disk can still free space: the records of deletions,
  * the cleaner's relocations and the checkpoint that then deletes dead segments need room of
- * their own. Growing data never gets it: when it is lent (reserve_lend), writes that would take
- * new space fail with ENOSPC until a checkpoint has freed enough to take it back
- * (reserve_restore). Its size: twice the last checkpoint's plus RESERVE_MIN; on a disk without
- * room for that as much as there is, down to what one more checkpoint and a segment of
- * deletions need (reserve_floor). ckpt_mu held. */
+ * their own. Its size follows the next checkpoint's, as far as it is known (the last one
+ * written, or the one loaded at open): twice it plus RESERVE_MIN plus half the largest segment
+ * (the room to empty a half-live segment on a full disk: without it a disk full of half-live segments, as
+ * deleting every other file leaves it, frees nothing — FINDINGS.md 3), at least reserve_floor
+ * (that checkpoint plus a segment of deletions) whatever RESERVE_MAX says; on a disk without
+ * room for that, as much as there is down to the floor. It is taken at open and grown after every
+ * checkpoint, held or not — a checkpoint that outgrew it would find no room on a full disk
+ * (FINDINGS.md 2: a reserve taken at RESERVE_MIN below an 11 MB checkpoint wedged every DEL).
+ *
+ * Only work that frees space spends it (reserve_lend): a write of only deletions, the
+ * cleaner's relocations, a checkpoint with dead segments to delete. While it is lent, writes
+ * that would take new space fail with ENOSPC, and new segments are at most RESERVE_SLACK (what
+ * the records need, if more), so that the checkpoint freeing space keeps its room; a
+ * checkpoint that then frees enough takes it back (reserve_restore). ckpt_mu held. */
 static uint64_t reserve_floor(const struct kv *s)
 {
 	return s->ckpt_file_bytes + RESERVE_SLACK;
 }
 
+static uint64_t reserve_want(const struct kv *s)
+{
+	uint64_t want = 2 * s->ckpt_file_bytes + RESERVE_MIN + segtab_largest(s->segs) / 2;
+	if (want > RESERVE_MAX)
+		want = RESERVE_MAX;
+	return want < reserve_floor(s) ? reserve_floor(s) : want;
+}
+
 static int reserve_take(struct kv *s)
 {
 	char path[PATH_MAX + 32];
-	uint64_t want = 2 * s->ckpt_file_bytes + RESERVE_MIN;
+	uint64_t want = reserve_want(s), floor = reserve_floor(s);
 	int fd, rc;
 
-	if (want > RESERVE_MAX)
-		want = RESERVE_MAX;
-	if (s->reserve_bytes >= want)
+	/* held: grown only when a quarter short (and always below the floor), so that a
+	 * checkpoint a little bigger than the last costs no calls */
+	if (s->reserve_bytes >= want || (s->reserve_bytes >= floor && s->reserve_bytes >= want - want / 4))
 		return 0;
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
 	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
 	if (rc)
 		return kvio_no_room(rc) ? 0 : rc;
-	uint64_t floor = reserve_floor(s) < want ? reserve_floor(s) : want;
+	/* a held reserve grows in place: the file is its size, and a failed try shrinks it back */
 	for (uint64_t n = want; n > s->reserve_bytes; n = n / 2 > floor ? n / 2 : floor) {
 		rc = s->io->fallocate(s->io, fd, 0, n);
 		if (!rc) {
@@ -206,6 +225,45 @@ static int reserve_take(struct kv *s)
 	return rc;
 }
 
+void reserve_probe(struct kv *s, uint64_t more)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+	if (s->reserve_lent || !s->reserve_bytes)
+		return;
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
+	if (s->io->open(s->io, path, O_RDWR, 0600, &fd))
+		return; /* no probe: the cleaner moves what the reserve holds */
+	for (uint64_t n = more; n >= RESERVE_SLACK; n /= 2) {
+		if (s->io->fallocate(s->io, fd, 0, s->reserve_bytes + n) == 0) {
+			s->reserve_bytes += n;
+			s->reserve_probed += n;
+			break;
+		}
+		/* what the failed fallocate allocated (ext4 keeps it) goes back; if that fails,
+		 * the file holds more than reserve_bytes says until it is next unlinked */
+		if (s->io->ftruncate(s->io, fd, s->reserve_bytes))
+			break;
+	}
+	kvio_close_quiet(s->io, fd); /* nothing in it matters */
+}
+
+void reserve_unprobe(struct kv *s)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+	if (!s->reserve_probed || s->reserve_lent || !s->reserve_bytes)
+		return;
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
+	if (s->io->open(s->io, path, O_RDWR, 0600, &fd))
+		return; /* it stays bigger until it is next lent */
+	if (s->io->ftruncate(s->io, fd, s->reserve_bytes - s->reserve_probed) == 0) {
+		s->reserve_bytes -= s->reserve_probed;
+		s->reserve_probed = 0;
+	}
+	kvio_close_quiet(s->io, fd); /* nothing in it matters */
+}
+
 static int reserve_release(struct kv *s)
 {
 	char path[PATH_MAX + 32];
@@ -215,15 +273,21 @@ static int reserve_release(struct kv *s)
 	int rc = s->io->unlink(s->io, path);
 	if (rc && rc != -ENOENT)
 		return rc;
+	s->lent_bytes = s->reserve_bytes;
 	s->reserve_bytes = 0;
+	s->reserve_probed = 0;
 	return 1;
 }
 
 static void set_lent(struct kv *s, int lent)
 {
+	uint64_t keep = reserve_floor(s) + RESERVE_SLACK;
 	pthread_mutex_lock(&s->apply_mu);
 	s->reserve_lent = lent;
+	s->lent_room = lent && s->lent_bytes > keep ? s->lent_bytes - keep : 0;
+	s->lent_used = 0;
 	pthread_mutex_unlock(&s->apply_mu);
+	wal_set_segment_cap(s->wal, lent ? RESERVE_SLACK : 0);
 }
 
 int reserve_lend(struct kv *s)
@@ -236,13 +300,55 @@ int reserve_lend(struct kv *s)
 
 void reserve_restore(struct kv *s)
 {
-	if (!s->reserve_lent && s->reserve_bytes)
-		return; /* held: sized when it was taken */
 	int rc = reserve_take(s);
 	if (rc)
 		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s", s->dir, strerror(-rc));
 	if (s->reserve_lent && s->reserve_bytes >= reserve_floor(s))
 		set_lent(s, 0);
+}
+
+uint64_t reserve_room(const struct kv *s)
+{
+	uint64_t have = s->reserve_lent ? s->lent_bytes : s->reserve_bytes;
+	return have > reserve_floor(s) ? have - reserve_floor(s) : 0;
+}
+
+/* The checkpoint at lsn would delete a segment: a sealed one with nothing live, all its
+ * records at or below lsn (release_segments' test, less the old checkpoint's references,
+ * which the new one replaces). Only such a checkpoint may spend the reserve. */
+static int checkpoint_frees(struct kv *s, uint64_t lsn)
+{
+	struct seg_info *info;
+	struct wal_stats ws;
+	size_t n;
+	int frees = 0;
+	if (segtab_list(s->segs, &info, &n))
+		return 0; /* out of memory: the reserve stays */
+	wal_get_stats(s->wal, &ws);
+	for (size_t i = 0; i < n && !frees; i++)
+		frees = info[i].first_lsn != ws.seg_first_lsn && info[i].last_lsn && info[i].last_lsn <= lsn &&
+			!info[i].live;
+	free(info);
+	return frees;
+}
+
+/* The size of the checkpoint at lsn (0 when there is none: a new store): the reserve at open
+ * is sized from it. */
+static int loaded_checkpoint_bytes(struct kv *s, uint64_t lsn, uint64_t *bytes)
+{
+	char name[64], path[PATH_MAX + 64];
+	int fd, rc;
+	*bytes = 0;
+	ckpt_name(name, sizeof(name), lsn);
+	snprintf(path, sizeof(path), "%s/%s", s->dir, name);
+	rc = s->io->open(s->io, path, O_RDONLY, 0, &fd);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	rc = s->io->fsize(s->io, fd, bytes);
+	kvio_close_quiet(s->io, fd); /* read-only: nothing to lose */
+	return rc;
 }
 
 /* ---- background work ---- */
@@ -427,12 +533,22 @@ static int open_for_writing(struct kv *s, struct rplan *plan, struct kv_report *
 	rc = wal_open(&s->wal, s->io, s->dir, o->segment_bytes, next_lsn, have_resume ? &resume : NULL,
 		      s->segs);
 	if (rc) {
-		report_problem(rep, KV_PROBLEM_FILE, "the log", rc);
+		/* the segment it was creating or resuming: a new store's first one, or the last */
+		char name[64];
+		seg_name(name, sizeof(name), have_resume ? resume.first_lsn : next_lsn);
+		report_problem(rep, KV_PROBLEM_FILE, name, rc);
 		goto out;
 	}
 	/* wal bytes count from the checkpoint: the replayed ones are already there */
 	s->wal_base = 0;
 	s->wal_base -= replayed_bytes;
+	rc = loaded_checkpoint_bytes(s, s->ckpt_lsn, &s->ckpt_file_bytes);
+	if (rc) {
+		char name[64];
+		ckpt_name(name, sizeof(name), s->ckpt_lsn);
+		report_problem(rep, KV_PROBLEM_FILE, name, rc);
+		goto out;
+	}
 	s->ckpt_next_at = checkpoint_due(s, 0);
 	rc = reserve_take(s);
 	if (rc) {
@@ -551,6 +667,18 @@ fail:
 	return rc;
 }
 
+/* A checkpoint at a clean close pays when the next open would replay more log than the checkpoint
+ * holds: replaying a byte of log (parse, check, apply) costs more than writing and loading a byte
+ * of checkpoint, and the new checkpoint is loaded instead of the old one, not beside it. Below
+ * 1/CLOSE_CKPT_FRACTION of checkpoint_bytes (4 MiB by default) replay takes a few tens of
+ * milliseconds and the checkpoint would cost more than it saves; it is an automatic checkpoint
+ * brought forward, so a store that asks for none (a huge checkpoint_bytes) gets none at close. */
+static int close_checkpoint_pays(struct kv *s)
+{
+	uint64_t log = wal_bytes_now(s);
+	return log >= s->opt.checkpoint_bytes / CLOSE_CKPT_FRACTION && log >= s->ckpt_file_bytes;
+}
+
 int kv_close(struct kv *s)
 {
 	int rc = 0;
@@ -561,6 +689,20 @@ int kv_close(struct kv *s)
 	if (s->wal) {
 		struct wal_stats ws;
 		wal_get_stats(s->wal, &ws);
+		/* not after a failed write or sync: the store refuses writes then, and a checkpoint
+		 * would stand for what the log may not hold */
+		if (!ws.error && !s->failed && close_checkpoint_pays(s)) {
+			/* its failure costs the next open time, not data: reported in words, and the
+			 * close returns the flush result as ever (a failed log sync inside it is
+			 * sticky and comes back from wal_close below) */
+			pthread_mutex_lock(&s->ckpt_mu);
+			int ckrc = checkpoint_locked(s, NULL);
+			pthread_mutex_unlock(&s->ckpt_mu);
+			if (ckrc)
+				kv_log(s, "%s: the checkpoint at close failed: %s (nothing is lost: the next open "
+				       "replays the log)", s->dir, strerror(-ckrc));
+			wal_get_stats(s->wal, &ws);
+		}
 		/* a clean close says so in the log: damage in its last records is then damage */
 		if (!ws.error && !s->failed && (ws.appended_bytes || s->tail_unvouched))
 			rc = wal_mark(s->wal);
@@ -783,6 +925,11 @@ int kv_salvage(const char *dir, const struct kvio *io, const struct kv_progress 
 	o.sync = KV_SYNC_NONE;
 	o.cleaner = 0;
 	o.log = NULL;
+	/* Salvage writes little (deletions of damaged keys, the checkpoint at close); with the
+	 * default segment size its open would preallocate the store's last segment to 64 MiB
+	 * whatever size the store uses, and every later recovery that reads that segment whole
+	 * would read megabytes of zeros (the crash sweep's salvage cases: seconds each). */
+	o.segment_bytes = SALVAGE_SEGMENT_BYTES;
 	if (progress)
 		o.progress = *progress;
 	/* Salvage is an open in point-in-time mode, then a read of every value byte (as check
@@ -880,10 +1027,28 @@ static int validate_locked(struct kv *s, const struct rec_reader *r0)
 
 enum precond { PRE_NONE, PRE_EXISTS };
 
+/* What a write does to the disk's space, for the reserve: it frees space (deletions,
+ * truncations, holes, the cleaner's relocations: batch_frees_space), it carries no value bytes
+ * (a rename, metadata, a DEL beside a rename: through the mount an unlink of an open file is a
+ * rename to an orphan name, deleted at its last close), or it grows the data. */
+enum room_use { ROOM_GROWS, ROOM_SMALL, ROOM_FREES };
+
+static enum room_use batch_room(const struct kv_batch *b, const struct rec_reader *r0)
+{
+	struct rec_reader r = *r0;
+	struct rec_op_view op;
+	if (batch_frees_space(b))
+		return ROOM_FREES;
+	while (rec_reader_next(&r, &op) == 1)
+		if ((op.op == REC_OP_PUT || op.op == REC_OP_WRITE) && op.dlen)
+			return ROOM_GROWS;
+	return ROOM_SMALL;
+}
+
 /* One attempt at logging and applying b. */
 static int apply_once(struct kv *s, const struct rec_reader *r, const struct iovec *iov, int iovcnt,
-		      uint64_t len, uint32_t crc, enum precond pre, const void *key, size_t klen, int frees,
-		      uint64_t *lsn)
+		      uint64_t len, uint32_t crc, enum precond pre, const void *key, size_t klen,
+		      enum room_use use, uint64_t *lsn)
 {
 	struct rec_loc loc;
 	struct wal_stats ws;
@@ -902,9 +1067,13 @@ static int apply_once(struct kv *s, const struct rec_reader *r, const struct iov
 	if (rc)
 		goto unlock;
 	if (s->reserve_lent) {
-		/* the reserve's room is for writes that free space: others get none of it */
+		/* the reserve's room is for writes that free space; writes carrying no value bytes
+		 * may have what the checkpoint and a segment of deletions do not need; writes that
+		 * grow the data get none of it */
 		wal_get_stats(s->wal, &ws);
-		if (!frees && (ws.seg_first_lsn == s->lent_seg || !wal_fits(s->wal, len))) {
+		int fits = wal_fits(s->wal, len);
+		if ((use == ROOM_GROWS && (ws.seg_first_lsn == s->lent_seg || !fits)) ||
+		    (use == ROOM_SMALL && !fits && s->lent_used + RESERVE_SLACK + REC_HDR_SIZE + len > s->lent_room)) {
 			rc = -ENOSPC;
 			goto unlock;
 		}
@@ -912,8 +1081,12 @@ static int apply_once(struct kv *s, const struct rec_reader *r, const struct iov
 	rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
 	if (rc)
 		goto unlock;
-	if (s->reserve_lent && loc.seg != ws.seg_first_lsn)
+	if (s->reserve_lent && loc.seg != ws.seg_first_lsn) {
+		struct wal_stats now;
+		wal_get_stats(s->wal, &now);
 		s->lent_seg = loc.seg;
+		s->lent_used += now.seg_reserved;
+	}
 	pthread_rwlock_wrlock(&s->ix_lock);
 	rc = apply_record(s->ix, r, &loc);
 	pthread_rwlock_unlock(&s->ix_lock);
@@ -933,10 +1106,11 @@ unlock:
 
 /* No room for a new log segment. A checkpoint deletes the segments nothing needs any more (when
  * anything changed since the last try) and takes the reserve back if that made room; for
- * growing data, a cleaner pass then moves the live bytes out of mostly dead segments (its own
- * records may use the reserve); a write that frees space gets the reserve. A cleaner pass
- * already running (its own writes found no room) does not start another. */
-static void make_room(struct kv *s, int frees)
+ * growing data, full-disk cleaner passes then move the live bytes out of segments holding dead
+ * ones into the reserve's room (their checkpoints delete them); a write that frees space gets
+ * the reserve. A cleaner pass already running (its own writes found no room) does not start
+ * another. */
+static void make_room(struct kv *s, enum room_use use)
 {
 	int rc = 0;
 	pthread_mutex_lock(&s->ckpt_mu);
@@ -946,22 +1120,21 @@ static void make_room(struct kv *s, int frees)
 	if (applied != s->room_lsn) {
 		s->room_lsn = applied;
 		rc = checkpoint_locked(s, NULL); /* it takes the reserve back when it can */
-		if (rc)
+		if (rc && !kvio_no_room(rc))
 			kv_log(s, "%s: out of space, and the checkpoint that would free some failed: %s",
 			       s->dir, strerror(-rc));
 	} else if (s->reserve_lent) {
 		reserve_restore(s); /* space may have come back from elsewhere */
 	}
-	uint64_t clean_goal = s->reserve_bytes / 2; /* read under ckpt_mu: a lend may change it */
 	pthread_mutex_unlock(&s->ckpt_mu);
-	if (!frees && !rc && pthread_mutex_trylock(&s->clean_mu) == 0) {
-		rc = cleaner_make_room(s, clean_goal);
+	if (use == ROOM_GROWS && (!rc || kvio_no_room(rc)) && pthread_mutex_trylock(&s->clean_mu) == 0) {
+		rc = cleaner_make_room(s);
 		pthread_mutex_unlock(&s->clean_mu);
 		if (rc && !kvio_no_room(rc))
 			kv_log(s, "%s: out of space, and the cleaner pass that would free some failed: %s",
 			       s->dir, strerror(-rc));
 	}
-	if (frees) {
+	if (use != ROOM_GROWS) {
 		pthread_mutex_lock(&s->ckpt_mu);
 		rc = reserve_lend(s);
 		pthread_mutex_unlock(&s->ckpt_mu);
@@ -988,13 +1161,13 @@ static int apply_batch(struct kv *s, const struct kv_batch *b, enum precond pre,
 	rc = batch_iov(b, &iov, &iovcnt, &len, &crc);
 	if (rc)
 		return rc;
-	int frees = batch_frees_space(b);
-	rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, frees, &lsn);
+	enum room_use use = batch_room(b, &r);
+	rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, use, &lsn);
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
 	if (kvio_no_room(rc) && !ws.error) { /* no room for a new segment (not a failed write) */
-		make_room(s, frees);
-		rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, frees, &lsn);
+		make_room(s, use);
+		rc = apply_once(s, &r, iov, iovcnt, len, crc, pre, key, klen, use, &lsn);
 	}
 	free(iov);
 	if (rc)
@@ -1378,8 +1551,14 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at)
 	if (!rc) {
 		uint32_t salt = crc32c_new_salt();
 		rc = ckpt_write(s->io, s->dir, view, lsn, salt, &s->opt.progress, &refs, &bytes);
-		if (kvio_no_room(rc) && reserve_lend(s) > 0) /* a checkpoint frees space */
+		/* no room: the reserve, if this checkpoint frees space; if it still fails, the
+		 * reserve is taken back at once (its temporary file is gone) — a checkpoint that
+		 * cannot be written must not leave the deletions after it without room */
+		if (kvio_no_room(rc) && checkpoint_frees(s, lsn) && reserve_lend(s) > 0) {
 			rc = ckpt_write(s->io, s->dir, view, lsn, salt, &s->opt.progress, &refs, &bytes);
+			if (rc)
+				reserve_restore(s);
+		}
 	}
 	kvview_release(view);
 	if (rc)

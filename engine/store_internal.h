@@ -36,6 +36,10 @@ struct kv {
 	uint64_t reserve_bytes;    /* ckpt_mu: the space reserve's size (0: none) */
 	int reserve_lent;          /* ckpt_mu to change, apply_mu too: given to writes that free space;
 				    * other writes may take no new space until it is back */
+	uint64_t reserve_probed;   /* ckpt_mu: how much of it reserve_probe took (held only) */
+	uint64_t lent_bytes;       /* ckpt_mu: the reserve's size when it was last lent */
+	uint64_t lent_room;        /* apply_mu: of it, what writes carrying no value bytes may take */
+	uint64_t lent_used;        /* apply_mu: what segments made while it is lent took */
 	uint64_t lent_seg;         /* apply_mu: a segment made while it was lent (its room is the reserve's) */
 	uint64_t room_lsn;         /* ckpt_mu: applied LSN at make_room's last checkpoint */
 	unsigned holds;            /* ckpt_mu: backups copying files; no file is deleted meanwhile */
@@ -70,6 +74,14 @@ int checkpoint_locked(struct kv *s, struct ckpt_point *at);
  * was one to give). */
 int reserve_lend(struct kv *s);
 void reserve_restore(struct kv *s);
+/* Grow the held reserve by up to more bytes — as much of it as the disk has free, halving
+ * down to 64 KiB: how the full-disk cleaner learns the room it may relocate into (the engine has
+ * no statfs); reserve_unprobe gives it back (a lend gives it all). ckpt_mu held. */
+void reserve_probe(struct kv *s, uint64_t more);
+void reserve_unprobe(struct kv *s);
+/* What the reserve (held or lent) holds beyond what the next checkpoint needs: the room a
+ * full-disk cleaner pass may relocate into. ckpt_mu held. */
+uint64_t reserve_room(const struct kv *s);
 /* Create dir if missing and make its name durable in its parent. */
 int store_ensure_dir(const struct kvio *io, const char *dir);
 #endif

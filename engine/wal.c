@@ -36,6 +36,7 @@ struct wal {
 	const struct kvio *io;
 	char dir[PATH_MAX - 64]; /* kv_open refuses longer directory names */
 	uint64_t segment_bytes;
+	uint64_t seg_cap;      /* mu: when not 0, new segments are no bigger (wal_set_segment_cap) */
 	struct segtab *segs;
 
 	pthread_mutex_t mu;
@@ -88,8 +89,8 @@ static int seg_create(struct wal *w, uint64_t first_lsn, uint64_t need, int *fd_
 	char path[PATH_MAX];
 	uint8_t hdr[SEG_HDR_SIZE];
 	struct seg_header h = { .first_lsn = first_lsn, .salt = crc32c_new_salt() };
-	uint64_t size = w->segment_bytes;
-	int fd = -1, rc;
+	uint64_t size = w->seg_cap && w->seg_cap < w->segment_bytes ? w->seg_cap : w->segment_bytes;
+	int fd = -1, rc, squeezed = 0;
 
 	if (size < SEG_HDR_SIZE + need)
 		size = SEG_HDR_SIZE + need;
@@ -105,10 +106,19 @@ static int seg_create(struct wal *w, uint64_t first_lsn, uint64_t need, int *fd_
 		/* No room for a whole segment: a smaller one, down to one just big enough for this
 		 * record, still lets the write through (a disk smaller than segment_bytes stays
 		 * usable). Give back what the failed attempt may have reserved first. */
+		squeezed = 1;
 		size = size / 2 > SEG_HDR_SIZE + need ? size / 2 : SEG_HDR_SIZE + need;
 		rc = w->io->ftruncate(w->io, fd, 0);
 		if (!rc)
 			rc = w->io->fallocate(w->io, fd, 0, size);
+	}
+	if (!rc && squeezed && size / 2 >= SEG_HDR_SIZE + need) {
+		/* The one that fits is more than half the free space: take half of it, so that a
+		 * segment never holds most of a small disk — the cleaner can then empty one into the
+		 * room the others leave (a segment is freed only when every value in it is gone or
+		 * moved; FINDINGS.md 3). */
+		size /= 2;
+		rc = w->io->ftruncate(w->io, fd, size);
 	}
 	if (rc)
 		goto out;
@@ -466,6 +476,13 @@ int wal_mark(struct wal *w)
 			rc = wal_sync(w, lsn);
 	}
 	return rc;
+}
+
+void wal_set_segment_cap(struct wal *w, uint64_t cap)
+{
+	pthread_mutex_lock(&w->mu);
+	w->seg_cap = cap;
+	pthread_mutex_unlock(&w->mu);
 }
 
 int wal_fits(struct wal *w, uint64_t len)

@@ -57,6 +57,10 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
  * make it durable too — when the current segment has room for it (no segment is made for a
  * mark: on a full disk there may be no room for one). */
 int wal_mark(struct wal *w);
+/* New segments no bigger than cap bytes (0: segment_bytes), still big enough for the record
+ * that needs one: while the space reserve is lent, a segment must not swallow the room the
+ * checkpoint that frees space needs. */
+void wal_set_segment_cap(struct wal *w, uint64_t cap);
 /* 1 when a record of len payload bytes fits the current segment's preallocated room (no new
  * disk space taken). */
 int wal_fits(struct wal *w, uint64_t len);

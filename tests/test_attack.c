@@ -432,6 +432,91 @@ START_TEST(an_io_error_while_recovering_names_the_file)
 }
 END_TEST
 
+/* A disk whose I/O on the first log segment fails: the creating pwrite and fdatasync, or (with
+ * fail_open) the writable open that resumes it. Attack4 finding 4(a): kvfs said "DIR/the log:
+ * Input/output error" (tests/attack4/mount_fsync_eio.py BUILD/kvfs fdatasync 1 1). */
+static struct kvio seg1_io;
+static const struct kvio *seg1_disk;
+static enum fio_op seg1_op;
+static int seg1_fd = -1;
+
+static int seg1_open(const struct kvio *io, const char *path, int flags, mode_t mode, int *fd)
+{
+	size_t n = strlen(path), m = strlen("/wal-0000000000000001.log");
+	int is_seg1 = n >= m && !strcmp(path + n - m, "/wal-0000000000000001.log");
+	if (is_seg1 && seg1_op == FIO_OP_OPEN && (flags & O_ACCMODE) != O_RDONLY)
+		return -EIO;
+	int rc = seg1_disk->open(io, path, flags, mode, fd);
+	if (!rc && is_seg1)
+		seg1_fd = *fd;
+	return rc;
+}
+
+static int seg1_pwrite(const struct kvio *io, int fd, const void *buf, size_t len, uint64_t off)
+{
+	if (fd == seg1_fd && seg1_op == FIO_OP_PWRITE)
+		return -EIO;
+	return seg1_disk->pwrite(io, fd, buf, len, off);
+}
+
+static int seg1_fdatasync(const struct kvio *io, int fd)
+{
+	if (fd == seg1_fd && seg1_op == FIO_OP_FDATASYNC)
+		return -EIO;
+	return seg1_disk->fdatasync(io, fd);
+}
+
+static const struct kvio *failing_seg1(struct faultio *f, enum fio_op op)
+{
+	seg1_disk = faultio_kvio(f);
+	seg1_io = *seg1_disk;
+	seg1_io.open = seg1_open;
+	seg1_io.pwrite = seg1_pwrite;
+	seg1_io.fdatasync = seg1_fdatasync;
+	seg1_op = op;
+	seg1_fd = -1;
+	return &seg1_io;
+}
+
+START_TEST(a_failed_write_of_the_first_segment_while_creating_a_store_names_the_segment)
+{
+	const enum fio_op ops[] = { FIO_OP_PWRITE, FIO_OP_FDATASYNC };
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		struct faultio *f = sim_disk();
+		struct kv_report rep;
+		struct kv *s;
+		int rc = open_mode(f, failing_seg1(f, ops[i]), KV_RECOVERY_STRICT, &rep, &s);
+		ck_assert_msg(rc == -EIO, "%s: kv_open %d", faultio_op_name(ops[i]), rc);
+		ck_assert_int_eq(rep.problem, KV_PROBLEM_FILE);
+		ck_assert_int_eq(rep.err, -EIO);
+		ck_assert_msg(!strcmp(rep.file, "wal-0000000000000001.log"), "%s failed: the report names '%s'",
+			      faultio_op_name(ops[i]), rep.file);
+		/* nothing was written: the store opens (empty) once the disk works */
+		ck_assert_int_eq(open_mode(f, NULL, KV_RECOVERY_STRICT, &rep, &s), 0);
+		put_str(s, "a", "1");
+		ck_assert_int_eq(kv_close(s), 0);
+		faultio_destroy(f);
+	}
+}
+END_TEST
+
+START_TEST(a_failed_open_of_the_last_segment_to_resume_it_names_the_segment)
+{
+	struct faultio *f = sim_disk();
+	struct kv_report rep;
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(open_mode(f, failing_seg1(f, FIO_OP_OPEN), KV_RECOVERY_STRICT, &rep, &s), -EIO);
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_FILE);
+	ck_assert_str_eq(rep.file, "wal-0000000000000001.log");
+	ck_assert_int_eq(open_mode(f, NULL, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 /* ---- quotas ---- */
 
 /* A disk quota: fallocate past the limit fails with EDQUOT (ext4, xfs), where a full disk says
@@ -986,6 +1071,8 @@ int main(void)
 	tcase_add_test(tc, a_missing_last_segment_is_refused);
 	tcase_add_test(tc, zeros_from_a_checkpointed_record_to_the_end_of_the_log_are_refused);
 	tcase_add_test(tc, an_io_error_while_recovering_names_the_file);
+	tcase_add_test(tc, a_failed_write_of_the_first_segment_while_creating_a_store_names_the_segment);
+	tcase_add_test(tc, a_failed_open_of_the_last_segment_to_resume_it_names_the_segment);
 	tcase_add_test(tc, a_store_over_its_quota_opens_and_reads);
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_under_a_quota_smaller_than_a_segment);
 	tcase_add_test(tc, a_store_with_more_segments_than_descriptors_reads_whole);

@@ -1834,6 +1834,7 @@ int main(void)
 	tcase_add_test(files, new_nodes_belong_to_the_caller_and_permissions_are_checked);
 	tcase_add_test(errs, a_name_over_255_bytes_is_enametoolong);
 	tcase_add_test(errs, a_file_grows_past_4_GiB_and_stops_at_1_TiB);
+	tcase_add_test(errs, a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced);
 	tcase_add_test(errs, a_failed_log_write_makes_the_store_read_only_until_remount);
 	tcase_add_test(errs, an_unlink_whose_sync_fails_leaves_the_open_file_readable);
 	tcase_add_test(ctl, control_file_prints_the_statistics);
@@ -1861,17 +1862,6 @@ int main(void)
 	tcase_add_test(dmn, help_and_version_exit_0);
 	tcase_add_test(dmn, mount_fuse3_helper_mounts_like_fstab_does);
 	tcase_add_test(crash, a_file_unlinked_while_open_leaves_nothing_after_a_crash);
-	/* Open findings (issue 11; tests/attack3/FINDINGS.md findings 2 and 3): on a full disk the
-	 * space reserve can be gone (an ordinary checkpoint took it), and then an unlink fails
-	 * with ENOSPC. It fails now and then, depending on when the background checkpoint ran, so
-	 * it runs only on request until the engine is fixed:
-	 *   KV_OPEN_FINDINGS=1 CK_RUN_CASE=open_findings build/tests/test_mount */
-	if (getenv("KV_OPEN_FINDINGS")) {
-		TCase *open_findings = tcase_create("open_findings");
-
-		mt_add_cases(su, &open_findings, 1, 300);
-		tcase_add_test(open_findings, a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced);
-	}
 
 	return mt_run(su);
 }

@@ -1,0 +1,384 @@
+/* space: a full disk on the simulated disk (tests/faultio.h: faultio_set_capacity) — the space
+ * reserve (docs/DESIGN.md §6) and the full-disk cleaner keep a full store able to delete and,
+ * once it has deleted, to write again without a manual checkpoint (docs/DURABILITY.md 5.3,
+ * issue 11). Findings 2 and 3 of the third attack (tests/attack3/FINDINGS.md) are here. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simstore.h"
+#include "testutil.h"
+
+/* Bytes that never repeat a 64-byte run within a value. */
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+}
+
+static struct kv *open_seg(struct faultio *f, uint64_t segment_bytes)
+{
+	struct kv_options o = sim_options(f);
+	struct kv_report rep;
+	struct kv *s = NULL;
+	o.segment_bytes = segment_bytes;
+	int rc = kv_open(&s, SIM_DIR, &o, &rep);
+	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), tu_report(&rep));
+	return s;
+}
+
+/* Values of vlen bytes under "big%04d" until the disk is full; how many went in. */
+static int fill_until_enospc(struct kv *s, size_t vlen)
+{
+	uint8_t *v = malloc(vlen);
+	char k[16];
+	int n = 0, rc;
+	ck_assert_ptr_nonnull(v);
+	for (;; n++) {
+		snprintf(k, sizeof k, "big%04d", n);
+		fill(v, vlen, (unsigned)n);
+		rc = kv_put(s, k, strlen(k), v, vlen);
+		if (rc)
+			break;
+	}
+	free(v);
+	ck_assert_msg(rc == -ENOSPC, "filling the disk ended with %s, not ENOSPC", strerror(-rc));
+	return n;
+}
+
+static void put_value(struct kv *s, const char *k, size_t vlen, unsigned seed)
+{
+	uint8_t *v = malloc(vlen);
+	ck_assert_ptr_nonnull(v);
+	fill(v, vlen, seed);
+	int rc = kv_put(s, k, strlen(k), v, vlen);
+	struct kv_stats st;
+	kv_stats(s, &st);
+	ck_assert_msg(rc == 0, "a %zu-byte put of %s: %s (disk_bytes %llu, live_bytes %llu, segments %llu)", vlen,
+		      k, strerror(-rc), (unsigned long long)st.disk_bytes, (unsigned long long)st.live_bytes,
+		      (unsigned long long)st.segments);
+	free(v);
+}
+
+static void expect_value(struct kv *s, const char *k, size_t vlen, unsigned seed)
+{
+	uint8_t *want = malloc(vlen);
+	void *got = NULL;
+	uint64_t len = 0;
+	ck_assert_ptr_nonnull(want);
+	fill(want, vlen, seed);
+	int rc = kv_get(s, k, strlen(k), &got, &len);
+	ck_assert_msg(rc == 0, "get %s: %s", k, strerror(-rc));
+	ck_assert_msg(len == vlen && !memcmp(got, want, vlen), "%s: wrong bytes", k);
+	free(got);
+	free(want);
+}
+
+/* ---- finding 2: a checkpoint larger than RESERVE_MIN (4 MiB) ----
+ * Real disk: tests/attack3/reserve_wedge.sh. The store holds enough small keys that its
+ * checkpoint is about 8 MB; the reserve must be sized from it (at open from the one loaded, and
+ * as it grows), and a checkpoint that frees nothing must not spend it. */
+
+#define SMALL_KEYS 120000
+
+/* A store whose checkpoint is several MiB (SMALL_KEYS keys), then closed. */
+static void store_with_a_big_checkpoint(struct faultio *f)
+{
+	struct kv *s = open_seg(f, 8u << 20);
+	struct kv_batch *b = NULL;
+	char k[32];
+	for (int i = 0; i < SMALL_KEYS; i++) {
+		if (!b)
+			ck_assert_int_eq(kv_batch_new(&b), 0);
+		snprintf(k, sizeof k, "small/%08d", i);
+		ck_assert_int_eq(kv_batch_put(b, k, strlen(k), NULL, 0, "v", 1), 0);
+		if (i % 1000 == 999 || i == SMALL_KEYS - 1) {
+			ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+			kv_batch_free(b);
+			b = NULL;
+		}
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+}
+
+/* Deletes every big value (each must go through), then one more big put must. */
+static void delete_all_and_write_again(struct kv *s, int n, size_t vlen)
+{
+	char k[16];
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof k, "big%04d", i);
+		int rc = kv_del(s, k, strlen(k));
+		ck_assert_msg(rc == 0, "DEL %s (%d of %d) on the full disk: %s", k, i + 1, n, strerror(-rc));
+	}
+	put_value(s, "after", vlen, 9999);
+}
+
+START_TEST(a_checkpoint_larger_than_the_minimum_reserve_leaves_deletes_room_in_the_same_process)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 64u << 20);
+	store_with_a_big_checkpoint(f);
+	struct kv *s = open_seg(f, 8u << 20);
+	int n = fill_until_enospc(s, 1u << 20);
+	ck_assert_int_gt(n, 4);
+	delete_all_and_write_again(s, n, 1u << 20);
+	expect_str(s, "small/00000007", "v");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_checkpoint_larger_than_the_minimum_reserve_leaves_deletes_room_after_a_reopen)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 64u << 20);
+	store_with_a_big_checkpoint(f);
+	struct kv *s = open_seg(f, 8u << 20);
+	int n = fill_until_enospc(s, 1u << 20);
+	ck_assert_int_gt(n, 4);
+	ck_assert_int_eq(kv_close(s), 0);
+	s = open_seg(f, 8u << 20);
+	delete_all_and_write_again(s, n, 1u << 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	s = open_seg(f, 8u << 20);
+	expect_value(s, "after", 1u << 20, 9999);
+	expect_str(s, "small/00119999", "v");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* The checkpoint grows past the reserve taken at open (a new store: RESERVE_MIN) while the
+ * store runs: the reserve grows with it. */
+START_TEST(the_reserve_grows_with_the_checkpoint)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 64u << 20);
+	struct kv *s = open_seg(f, 8u << 20);
+	struct kv_batch *b = NULL;
+	char k[32];
+	for (int i = 0; i < SMALL_KEYS; i++) {
+		if (!b)
+			ck_assert_int_eq(kv_batch_new(&b), 0);
+		snprintf(k, sizeof k, "small/%08d", i);
+		ck_assert_int_eq(kv_batch_put(b, k, strlen(k), NULL, 0, "v", 1), 0);
+		if (i % 1000 == 999 || i == SMALL_KEYS - 1) {
+			ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+			kv_batch_free(b);
+			b = NULL;
+		}
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	int n = fill_until_enospc(s, 1u << 20);
+	ck_assert_int_gt(n, 4);
+	delete_all_and_write_again(s, n, 1u << 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Writes that free nothing on a full disk fail with ENOSPC again and again (each one tries a
+ * checkpoint): none of them may spend the reserve, so deletes still go through after. */
+START_TEST(failed_writes_on_a_full_disk_leave_the_reserve_to_the_deletes)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 64u << 20);
+	store_with_a_big_checkpoint(f);
+	struct kv *s = open_seg(f, 8u << 20);
+	int n = fill_until_enospc(s, 1u << 20);
+	uint8_t v[64 << 10];
+	fill(v, sizeof v, 1);
+	for (int i = 0; i < 20; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "more%02d", i);
+		int rc = kv_put(s, k, strlen(k), v, sizeof v);
+		if (rc == 0)
+			continue; /* room was left in the current segment */
+		ck_assert_msg(rc == -ENOSPC, "put %s on the full disk: %s", k, strerror(-rc));
+	}
+	delete_all_and_write_again(s, n, 1u << 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* ---- finding 3: deleting half the data frees room ----
+ * Real disk: tests/attack3/fulldisk.sh. 256 KiB values on a 24 MiB disk, segment_bytes (64 MiB,
+ * the default) above the disk's size; every other value deleted: each segment is exactly half
+ * live, and a value of the same size must go in again with no manual checkpoint. */
+START_TEST(deleting_half_the_data_on_a_full_disk_makes_room_without_a_checkpoint)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 24u << 20);
+	struct kv *s = open_seg(f, 64u << 20);
+	int n = fill_until_enospc(s, 256u << 10);
+	ck_assert_int_gt(n, 20);
+	ck_assert_int_eq(kv_flush(s), 0);
+	char k[16];
+	for (int i = 0; i < n; i += 2) {
+		snprintf(k, sizeof k, "big%04d", i);
+		ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
+	}
+	/* a quarter of what was deleted goes in again, one value at a time */
+	for (int i = 0; i < n / 8; i++) {
+		snprintf(k, sizeof k, "new%04d", i);
+		put_value(s, k, 256u << 10, 5000u + (unsigned)i);
+	}
+	for (int i = 1; i < n; i += 2) {
+		snprintf(k, sizeof k, "big%04d", i);
+		expect_value(s, k, 256u << 10, (unsigned)i);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	s = open_seg(f, 64u << 20);
+	for (int i = 0; i < n / 8; i++) {
+		snprintf(k, sizeof k, "new%04d", i);
+		expect_value(s, k, 256u << 10, 5000u + (unsigned)i);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* On a disk smaller than segment_bytes a segment takes at most half the free space, so no one
+ * segment holds most of the disk. */
+START_TEST(a_segment_takes_at_most_half_the_free_space_of_a_small_disk)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 24u << 20);
+	struct kv *s = open_seg(f, 64u << 20);
+	(void)fill_until_enospc(s, 256u << 10);
+	struct kv_stats st;
+	kv_stats(s, &st);
+	ck_assert_uint_gt(st.segments, 3);
+	ck_assert_int_eq(kv_close(s), 0);
+	char **names = NULL;
+	size_t nn = 0;
+	ck_assert_int_eq(faultio_kvio(f)->list_dir(faultio_kvio(f), SIM_DIR, &names, &nn), 0);
+	for (size_t i = 0; i < nn; i++) {
+		char path[256];
+		void *data;
+		size_t len;
+		if (strncmp(names[i], "wal-", 4))
+			continue;
+		snprintf(path, sizeof path, SIM_DIR "/%s", names[i]);
+		ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
+		ck_assert_msg(len <= (12u << 20), "%s holds %zu bytes of a 24 MiB disk", names[i], len);
+		free(data);
+	}
+	kvio_free_names(names, nn);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A 4 MiB disk, 256 KiB segments, 64 KiB values (the mount test's full tmpfs): the write that
+ * finds the disk full runs the full-disk cleaner, which must not leave the deletes after it
+ * without room. */
+START_TEST(the_full_disk_cleaner_leaves_the_deletes_room_on_a_tiny_disk)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 4u << 20);
+	struct kv *s = open_seg(f, 256u << 10);
+	int n = fill_until_enospc(s, 64u << 10);
+	ck_assert_int_gt(n, 10);
+	/* again: every failed write tries the cleaner once more */
+	for (int i = 0; i < 5; i++) {
+		uint8_t v[64 << 10];
+		fill(v, sizeof v, 77);
+		ck_assert_int_eq(kv_put(s, "again", 5, v, sizeof v), -ENOSPC);
+	}
+	char k[16];
+	for (int i = 0; i < n / 2; i++) {
+		snprintf(k, sizeof k, "big%04d", i);
+		int rc = kv_del(s, k, strlen(k));
+		ck_assert_msg(rc == 0, "DEL %s (%d of %d) on the full disk: %s", k, i + 1, n / 2, strerror(-rc));
+	}
+	put_value(s, "after", 64u << 10, 4242);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Through the mount an unlink of a file still open is a rename to an orphan name (deleted at
+ * its last close): on a full disk such a write, carrying no value bytes, goes through on the
+ * reserve like a delete. */
+START_TEST(a_rename_on_a_full_disk_goes_through_like_a_delete)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 4u << 20);
+	struct kv *s = open_seg(f, 256u << 10);
+	int n = fill_until_enospc(s, 64u << 10);
+	struct kv_batch *b = NULL;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_rename(b, "big0000", 7, "orphan/1", 8), 0);
+	ck_assert_int_eq(kv_batch_setmeta(b, "orphan/1", 8, "m", 1), 0);
+	int rc = kv_apply(s, b, NULL);
+	kv_batch_free(b);
+	ck_assert_msg(rc == 0, "rename on the full disk: %s", strerror(-rc));
+	ck_assert_int_eq(kv_del(s, "orphan/1", 8), 0);
+	expect_value(s, "big0001", 64u << 10, 1);
+	ck_assert_int_gt(n, 2);
+	put_value(s, "after", 64u << 10, 4242);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Writes carrying no value bytes may take only part of the lent reserve: however many there
+ * are, the deletes and the checkpoint that frees space keep their room. */
+START_TEST(metadata_writes_on_a_full_disk_cannot_take_the_room_deletes_need)
+{
+	struct faultio *f = sim_disk();
+	faultio_set_capacity(f, 4u << 20);
+	struct kv *s = open_seg(f, 256u << 10);
+	int n = fill_until_enospc(s, 64u << 10);
+	char meta[1024];
+	memset(meta, 'm', sizeof meta);
+	int rc = 0, done = 0;
+	/* new empty keys with 1 KiB of metadata each: live, so no checkpoint frees them */
+	for (int i = 0; i < 20000 && !rc; i++) {
+		char k[32];
+		struct kv_batch *b = NULL;
+		snprintf(k, sizeof k, "empty/%05d", i);
+		ck_assert_int_eq(kv_batch_new(&b), 0);
+		ck_assert_int_eq(kv_batch_put(b, k, strlen(k), meta, sizeof meta, NULL, 0), 0);
+		rc = kv_apply(s, b, NULL);
+		kv_batch_free(b);
+		done += !rc;
+	}
+	ck_assert_msg(rc == -ENOSPC, "20,000 empty keys with 1 KiB of metadata on a 4 MiB disk: %s",
+		      strerror(-rc));
+	ck_assert_int_gt(done, 0);
+	delete_all_and_write_again(s, n, 64u << 10);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("space");
+	TCase *reserve = tcase_create("reserve");
+	TCase *cleaner = tcase_create("full_disk_cleaner");
+	tcase_set_timeout(reserve, 600);
+	tcase_set_timeout(cleaner, 600);
+	tcase_add_test(reserve, a_checkpoint_larger_than_the_minimum_reserve_leaves_deletes_room_in_the_same_process);
+	tcase_add_test(reserve, a_checkpoint_larger_than_the_minimum_reserve_leaves_deletes_room_after_a_reopen);
+	tcase_add_test(reserve, the_reserve_grows_with_the_checkpoint);
+	tcase_add_test(reserve, failed_writes_on_a_full_disk_leave_the_reserve_to_the_deletes);
+	tcase_add_test(cleaner, deleting_half_the_data_on_a_full_disk_makes_room_without_a_checkpoint);
+	tcase_add_test(cleaner, a_segment_takes_at_most_half_the_free_space_of_a_small_disk);
+	tcase_add_test(cleaner, the_full_disk_cleaner_leaves_the_deletes_room_on_a_tiny_disk);
+	tcase_add_test(reserve, a_rename_on_a_full_disk_goes_through_like_a_delete);
+	tcase_add_test(reserve, metadata_writes_on_a_full_disk_cannot_take_the_room_deletes_need);
+	suite_add_tcase(su, reserve);
+	suite_add_tcase(su, cleaner);
+	return run_suite(su);
+}
