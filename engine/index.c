@@ -1056,6 +1056,31 @@ static void path_find(const struct kvindex *ix, const unsigned char *key, size_t
 	p->pos = leaf_search(p->leaf, key, klen, &p->found);
 }
 
+/* The way to the end of the index, when key sorts after its last key: no search, one key
+ * compared (a checkpoint's entries are loaded in ascending order; so are sequential fills).
+ * false when it does not sort last. The index is not empty. */
+static bool path_last(const struct kvindex *ix, const unsigned char *key, size_t klen,
+		      struct path *p)
+{
+	struct node *nd = ix->root;
+
+	p->depth = 0;
+	while (p->depth + 1 < ix->height) {
+		struct inner *in = (struct inner *)nd;
+
+		p->in[p->depth] = in;
+		p->idx[p->depth++] = in->h.n - 1u;
+		nd = in->child[in->h.n - 1u];
+	}
+	p->leaf = (struct leaf *)nd;
+	const struct kvval *last = p->leaf->s[nd->n - 1u].ent;
+	if (key_cmp(last->bytes, last->klen, key, klen) >= 0)
+		return false;
+	p->pos = nd->n;
+	p->found = false;
+	return true;
+}
+
 /* Copy every shared node along p, top-down, so the whole path belongs to the live index alone
  * and may be changed in place. The copies equal what they replace, so stopping half-way on
  * -ENOMEM changes nothing anyone can see. */
@@ -1239,7 +1264,8 @@ static int tree_insert(struct kvindex *ix, struct kvval *e, struct kvval **old)
 		ix->height = 1;
 		return 0;
 	}
-	path_find(ix, e->bytes, e->klen, &p);
+	if (!path_last(ix, e->bytes, e->klen, &p))
+		path_find(ix, e->bytes, e->klen, &p);
 	rc = path_own(ix, &p);
 	if (rc)
 		return rc;

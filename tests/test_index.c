@@ -565,6 +565,44 @@ START_TEST(count_and_bytes_follow_every_mutation)
 }
 END_TEST
 
+/* Keys put in ascending order go to the end without a search (a checkpoint's load); one that
+ * equals the last key replaces it, one that sorts before goes to its place: the order, the
+ * count and every value stay right whichever way a key came in. */
+START_TEST(ascending_puts_append_and_an_equal_or_smaller_key_still_finds_its_place)
+{
+	struct kvindex *ix = new_index();
+	char k[32], v[32];
+	enum { N = 20000 };
+
+	for (unsigned i = 0; i < N; i += 2) {
+		snprintf(k, sizeof k, "key%08u", i);
+		snprintf(v, sizeof v, "v%u", i);
+		put_str(ix, k, v);
+	}
+	put_str(ix, "key00019998", "again");            /* equal to the last */
+	put_str(ix, "key00000001", "odd");              /* before the last */
+	ck_assert_uint_eq(kvindex_count(ix), N / 2 + 1);
+	expect_str(ix, "key00019998", "again");
+	expect_str(ix, "key00000001", "odd");
+	expect_str(ix, "key00010000", "v10000");
+	struct kvcursor *c;
+	const void *key, *prev = NULL;
+	size_t kl, pl = 0;
+	const struct kvval *val;
+	unsigned seen = 0;
+	ck_assert_int_eq(kvcursor_open_live(ix, NULL, 0, &c), 0);
+	while (kvcursor_next(c, &key, &kl, &val)) {
+		require(!prev || ref_cmp(prev, pl, key, kl) < 0);
+		prev = key;
+		pl = kl;
+		seen++;
+	}
+	kvcursor_close(c);
+	ck_assert_uint_eq(seen, N / 2 + 1);
+	kvindex_destroy(ix);
+}
+END_TEST
+
 /* ---- values ----------------------------------------------------------------------------- */
 
 START_TEST(write_creates_empty_entry_and_zero_fills_gap)
@@ -2205,6 +2243,7 @@ int main(void)
 	tcase_add_test(tc, delete_removes_entry_and_absent_is_enoent);
 	tcase_add_test(tc, delete_rebalances_and_keeps_order);
 	tcase_add_test(tc, count_and_bytes_follow_every_mutation);
+	tcase_add_test(tc, ascending_puts_append_and_an_equal_or_smaller_key_still_finds_its_place);
 	tc = add_case(su, "values");
 	tcase_add_test(tc, write_creates_empty_entry_and_zero_fills_gap);
 	tcase_add_test(tc, zero_length_write_creates_entry_and_changes_nothing);
