@@ -80,7 +80,7 @@ void kv_options_default(struct kv_options *o);
 /* The store's options, one row each, for the programs' option parsing and --help. */
 struct kv_option_desc {
 	const char *name;
-	const char *values;  /* e.g. "batch|always|none", "N (bytes, k/M/G)" */
+	const char *values;  /* e.g. "batch|always|none", "N (bytes, K/M/G/T)" */
 	const char *help;
 };
 const struct kv_option_desc *kv_option_table(size_t *n);

@@ -979,10 +979,10 @@ START_TEST(every_store_option_out_of_range_is_refused_naming_its_range)
 		{ "commit_ms=0", "'commit_ms' (a whole number from 1 to 60000)" },
 		{ "commit_ms=60001", "'commit_ms' (a whole number from 1 to 60000)" },
 		{ "commit_ms=-5", "'commit_ms' (a whole number from 1 to 60000)" },
-		{ "checkpoint_bytes=4095", "'checkpoint_bytes' (a size in bytes from 4k to 1T, k/M/G "
-					   "suffixes allowed)" },
-		{ "snapshot_wal_bytes=2T", "'snapshot_wal_bytes' (a size in bytes from 4k to 1T" },
-		{ "segment_bytes=1x", "'segment_bytes' (a size in bytes from 4k to 1T" },
+		{ "checkpoint_bytes=4095", "'checkpoint_bytes' (a size in bytes from 4K to 1T; a K, M, "
+					   "G or T suffix, either case, counts in 1024s)" },
+		{ "snapshot_wal_bytes=2T", "'snapshot_wal_bytes' (a size in bytes from 4K to 1T" },
+		{ "segment_bytes=1x", "'segment_bytes' (a size in bytes from 4K to 1T" },
 		{ "sync=sometimes", "'sync' (one of batch|always|none)" },
 		{ "recovery=lenient", "'recovery' (one of strict|point_in_time)" },
 		{ "cleaner=maybe", "'cleaner' (one of on|off)" },
@@ -996,6 +996,18 @@ START_TEST(every_store_option_out_of_range_is_refused_naming_its_range)
 		result_free(&r);
 	}
 	ck_assert_int_eq(access(store, F_OK), -1);
+}
+END_TEST
+
+/* attack4 finding 4: 1g was refused while 1G was taken */
+START_TEST(a_size_option_takes_its_suffix_in_either_case)
+{
+	struct result r = run("SIZE\n", "-o", "checkpoint_bytes=1g,segment_bytes=64m", store, NULL, NULL,
+			      NULL);
+
+	ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+	ck_assert_str_eq(r.out, "0\n");
+	result_free(&r);
 }
 END_TEST
 
@@ -2286,6 +2298,7 @@ int main(void)
 	tcase_add_test(args, version_exits_0_and_prints_the_version);
 	tcase_add_test(args, bad_o_option_exits_2_with_a_clear_error_and_touches_nothing);
 	tcase_add_test(args, every_store_option_out_of_range_is_refused_naming_its_range);
+	tcase_add_test(args, a_size_option_takes_its_suffix_in_either_case);
 	tcase_add_test(args, usage_errors_exit_2);
 	tcase_add_test(args, default_datadir_is_KVFS_DATADIR_when_set);
 	tcase_add_test(args, default_datadir_is_under_XDG_DATA_HOME_then_HOME);
