@@ -142,8 +142,9 @@ static const struct row rows[] = {
 	{ { "segment_bytes", "N", "size of a log segment, preallocated, 4K..1T (default 64M)" },
 	  K_NUMBER, 4096, 1ull << 40, set_segment, 1 },
 	{ { "recovery", "strict|point_in_time",
-	    "on damage other than a torn tail: refuse to open (strict), or keep everything before it "
-	    "and set damaged files aside (point_in_time)" },
+	    "on damage other than a torn tail: refuse to open (strict), or keep what kv_cli --salvage "
+	    "keeps (a damaged value costs its key, damaged log framing the records after it) and set "
+	    "damaged files aside (point_in_time)" },
 	  K_WORDS, 0, 0, set_recovery },
 	{ { "cleaner", "on|off", "reclaim the space of overwritten and deleted data in the background "
 	    "(default on)" },
