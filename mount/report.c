@@ -62,8 +62,7 @@ const char *report_salvage_keeps(const struct kv_report *r)
 	case KV_DAMAGE_VALUE_BYTES:
 		return "keeps every record and drops only the key(s) whose value bytes are damaged";
 	case KV_DAMAGE_LOST_VALUES:
-		return "keeps every record; the keys that lost bytes fail their reads with EIO until "
-		       "written again or deleted";
+		return "keeps every record and drops only the key(s) that lost bytes there";
 	case KV_DAMAGE_CHECKPOINT:
 		if (ckpt_header_hit(r))
 			return "keeps every checkpoint entry it can prove (the LSN is the file's name's) "
@@ -245,8 +244,9 @@ void report_notes(const struct kv_report *r, const char *dir, void (*line)(void 
 		line(arg, buf);
 	}
 	if (r->lost_keys > r->ckpt_lost_entries) {
-		snprintf(buf, sizeof(buf), "%s: %" PRIu64 " key(s) lost bytes (the first '%s'): their reads "
-			 "fail with EIO until they are written again or deleted", dir,
+		snprintf(buf, sizeof(buf), "%s: %" PRIu64 " key(s) lost bytes (the first '%s'): salvage "
+			 "deletes them, their surviving bytes staying in the files set aside (opened "
+			 "read-only, their reads fail with EIO instead)", dir,
 			 r->lost_keys - r->ckpt_lost_entries, r->lost_key);
 		line(arg, buf);
 	}

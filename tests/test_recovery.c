@@ -1377,8 +1377,8 @@ START_TEST(the_way_out_of_a_refusal_says_what_salvage_keeps_for_that_damage)
 		{ KV_DAMAGE_LSN_GAP, 100, "keeps every record before the first damaged one" },
 		{ KV_DAMAGE_VALUE_BYTES, 100, "keeps every record and drops only the key(s) whose value "
 					      "bytes are damaged" },
-		{ KV_DAMAGE_LOST_VALUES, 100, "keeps every record; the keys that lost bytes fail their "
-					      "reads with EIO" },
+		{ KV_DAMAGE_LOST_VALUES, 100, "keeps every record and drops only the key(s) that lost "
+					      "bytes there" },
 		{ KV_DAMAGE_CHECKPOINT, 0, "keeps every checkpoint entry it can prove" },
 		{ KV_DAMAGE_CHECKPOINT, 200, "keeps every checkpoint entry that checks and the log after "
 					     "the checkpoint: only the damaged entries' keys are lost" },
