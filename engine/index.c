@@ -431,20 +431,43 @@ struct pieces {
 	uint64_t bytes;
 };
 
+/* b continues a in the file and in the log (same operation's data, next bytes): one extent. */
+static bool ext_continues(const struct kvext *a, const struct kvext *b)
+{
+	return a->off + a->len == b->off && a->seg == b->seg && a->cbase == b->cbase &&
+	       a->dlen == b->dlen && a->pos + a->len == b->pos;
+}
+
 /* Append e to p (room reserved by the caller), merging it into the last extent when it
- * continues it in the log (same operation's data, next bytes). */
+ * continues it. */
 static void piece_push(struct pieces *p, const struct kvext *e)
 {
 	p->bytes += e->len;
-	if (p->n) {
-		struct kvext *last = &p->e[p->n - 1];
-		if (last->off + last->len == e->off && last->seg == e->seg && last->cbase == e->cbase &&
-		    last->dlen == e->dlen && last->pos + last->len == e->pos) {
-			last->len += e->len;
-			return;
-		}
+	if (p->n && ext_continues(&p->e[p->n - 1], e)) {
+		p->e[p->n - 1].len += e->len;
+		return;
 	}
 	p->e[p->n++] = *e;
+}
+
+/* Join an edit's pieces to the extents kept on either side where they continue them, as
+ * pushing every extent one by one would: left is the last one before (NULL: none), right the
+ * first one after (NULL: none). Returns whether right was taken into the piece (or left) before
+ * it. This is how the cleaner's relocations of a fragmented value, one extent per call, become
+ * one extent. The byte sum does not change. */
+static bool pieces_join(struct kvext *left, struct pieces *p, const struct kvext *right)
+{
+	if (left && p->n && ext_continues(left, &p->e[0])) {
+		left->len += p->e[0].len;
+		memmove(&p->e[0], &p->e[1], (size_t)(p->n - 1) * sizeof(p->e[0]));
+		p->n--;
+	}
+	struct kvext *last = p->n ? &p->e[p->n - 1] : left;
+	if (last && right && ext_continues(last, right)) {
+		last->len += right->len;
+		return true;
+	}
+	return false;
 }
 
 static void ext_push(struct exttab *t, const struct kvext *e)
@@ -627,9 +650,11 @@ static int val_edit(struct kvindex *ix, struct kvval **vp, uint64_t new_size, co
 		struct kvext aside[SPLICE_MAX];
 		struct pieces p = { aside, 0, 0 };
 		edit_walk(ix, old, first, last, ed, &p, account);
-		memmove(&old->e[first + p.n], &old->e[last], (size_t)(n - last) * sizeof(old->e[0]));
+		uint32_t after = last + pieces_join(first ? &old->e[first - 1] : NULL, &p,
+						    last < n ? &old->e[last] : NULL);
+		memmove(&old->e[first + p.n], &old->e[after], (size_t)(n - after) * sizeof(old->e[0]));
 		memcpy(&old->e[first], aside, (size_t)p.n * sizeof(old->e[0]));
-		old->n = first + p.n + (n - last);
+		old->n = first + p.n + (n - after);
 		old->bytes = old->bytes - gone + p.bytes;
 		v->size = new_size;
 		return 0;
@@ -654,9 +679,11 @@ static int val_edit(struct kvindex *ix, struct kvval **vp, uint64_t new_size, co
 		if (first)
 			memcpy(nt->e, old->e, (size_t)first * sizeof(old->e[0]));
 		edit_walk(ix, old, first, last, ed, &p, account);
-		if (n > last)
-			memcpy(&nt->e[first + p.n], &old->e[last], (size_t)(n - last) * sizeof(old->e[0]));
-		nt->n = first + p.n + (n - last);
+		uint32_t after = last + pieces_join(first ? &nt->e[first - 1] : NULL, &p,
+						    last < n ? &old->e[last] : NULL);
+		if (n > after)
+			memcpy(&nt->e[first + p.n], &old->e[after], (size_t)(n - after) * sizeof(old->e[0]));
+		nt->n = first + p.n + (n - after);
 		nt->bytes = (old ? old->bytes - gone : 0) + p.bytes;
 	} else {
 		edit_walk(ix, old, first, last, ed, NULL, account);

@@ -2092,6 +2092,48 @@ START_TEST(accounting_follows_every_extent_the_live_index_gains_and_drops)
 }
 END_TEST
 
+/* The cleaner merges a fragmented value by copying its extents into one operation's data and
+ * relocating them one call per extent: the pieces join into one extent, in place and (with a
+ * view holding the table) on a copy, as pushing every extent one by one would. */
+START_TEST(relocating_a_fragmented_value_extent_by_extent_onto_one_operation_leaves_one_extent)
+{
+	for (int with_view = 0; with_view < 2; with_view++) {
+		struct kvindex *ix = new_index();
+		struct kvview *view = NULL;
+		unsigned char data[1000];
+		struct kvext old[10];
+		uint32_t n;
+
+		for (int i = 0; i < 10; i++) { /* ten operations: ten extents */
+			random_bytes(&(uint64_t){ (uint64_t)i + 1 }, data + i * 100, 100);
+			require(t_write(ix, "f", 1, (uint64_t)i * 100, data + i * 100, 100) == 0);
+		}
+		memcpy(old, kvval_extents(kvindex_find(ix, "f", 1), &n), sizeof old);
+		ck_assert_uint_eq(n, 10);
+		struct kvext whole = mlog_append(0, data, sizeof data); /* the cleaner's copy */
+		for (int i = 0; i < 10; i++) {
+			struct kvext piece = whole;
+			piece.off = (uint64_t)i * 100;
+			piece.pos = whole.pos + (uint64_t)i * 100;
+			piece.len = 100;
+			if (with_view) {
+				kvview_release(view);
+				ck_assert_int_eq(kvindex_view(ix, &view), 0);
+			}
+			ck_assert_int_eq(kvindex_relocate(ix, "f", 1, old[i].seg, old[i].pos, &piece), 0);
+		}
+		const struct kvval *v = kvindex_find(ix, "f", 1);
+		const struct kvext *e = kvval_extents(v, &n);
+		ck_assert_msg(n == 1, "with_view %d: %u extents", with_view, n);
+		ck_assert_uint_eq(e[0].len, 1000);
+		ck_assert_uint_eq(kvval_allocated(v), 1000);
+		expect_value(ix, "f", 1, data, sizeof data);
+		kvview_release(view);
+		kvindex_destroy(ix);
+	}
+}
+END_TEST
+
 /* A value of thousands of extents under random writes, punches, cuts and relocations, with
  * views now and then (so edits are made in place and on copies) and allocations that fail: after
  * every edit its allocated bytes (kvval_allocated, a running sum, not a recount) are exactly the
@@ -2148,7 +2190,7 @@ START_TEST(a_values_allocated_bytes_stay_exact_under_random_edits_of_many_extent
 				}
 			}
 		} else if (kind < 64) {
-			uint64_t to = size - tu_rand(&rs) % (size < 256 ? size + 1 : 256);
+			uint64_t to = size - tu_rand(&rs) % (size < 32 ? size + 1 : 32);
 			if (x & (1u << 20))
 				to = size + len; /* longer: a hole */
 			if (to > CAP - 256)
@@ -2209,8 +2251,8 @@ START_TEST(a_values_allocated_bytes_stay_exact_under_random_edits_of_many_extent
 				    real[sgi], seed);
 		least = n < least ? n : least;
 	}
-	/* the premise: it stayed a value of many extents throughout */
-	ck_assert_msg(least >= START / 6, "only %u extents at the least (KV_SEED=%" PRIu64 ")", least, seed);
+	/* the premise: it stayed a value of many extents throughout (hundreds: the count drifts) */
+	ck_assert_msg(least >= START / 4, "only %u extents at the least (KV_SEED=%" PRIu64 ")", least, seed);
 	kvview_release(view);
 	kvindex_destroy(ix);
 	free(model);
@@ -2231,6 +2273,7 @@ int main(void)
 	tcase_add_test(tc, punch_makes_a_hole_and_keeps_the_size);
 	tcase_add_test(tc, accounting_follows_every_extent_the_live_index_gains_and_drops);
 	tcase_add_test(tc, a_values_allocated_bytes_stay_exact_under_random_edits_of_many_extents);
+	tcase_add_test(tc, relocating_a_fragmented_value_extent_by_extent_onto_one_operation_leaves_one_extent);
 	tc = add_case(su, "order");
 	tcase_add_test(tc, put_then_find_returns_value);
 	tcase_add_test(tc, find_absent_returns_null);
