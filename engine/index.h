@@ -88,6 +88,9 @@ void kvindex_fail_alloc(struct kvindex *ix, uint64_t nth);
 /* Entries. */
 uint64_t kvval_size(const struct kvval *v);
 const void *kvval_meta(const struct kvval *v, size_t *mlen);
+/* The bytes the value's extents hold (the rest is holes): their lengths' sum, kept by every
+ * edit, O(1). */
+uint64_t kvval_allocated(const struct kvval *v);
 /* The value's extents, ascending and disjoint (*n of them; NULL when none). */
 const struct kvext *kvval_extents(const struct kvval *v, uint32_t *n);
 

@@ -34,7 +34,7 @@ enum kv_sync {
 
 enum kv_recovery {
 	KV_RECOVERY_STRICT,        /* damage other than a torn tail: refuse to open */
-	KV_RECOVERY_POINT_IN_TIME, /* keep everything before the first damage, set the rest aside */
+	KV_RECOVERY_POINT_IN_TIME, /* what kv_salvage keeps, without a separate step */
 };
 
 /* Long work, for progress reports. */
@@ -80,7 +80,7 @@ void kv_options_default(struct kv_options *o);
 /* The store's options, one row each, for the programs' option parsing and --help. */
 struct kv_option_desc {
 	const char *name;
-	const char *values;  /* e.g. "batch|always|none", "N (bytes, k/M/G)" */
+	const char *values;  /* e.g. "batch|always|none", "N (bytes, K/M/G/T)" */
 	const char *help;
 };
 const struct kv_option_desc *kv_option_table(size_t *n);
@@ -150,7 +150,7 @@ struct kv_report {
 	enum kv_damage damage;      /* the first (the one that decided) */
 	char damage_file[256];
 	uint64_t damage_offset;
-	int salvaged;               /* salvage kept the state before the damage */
+	int salvaged;               /* salvage kept what the damage left provable (kv_salvage) */
 	unsigned set_aside;         /* files moved (or copied) aside by salvage */
 	uint64_t files_removed;     /* segments and checkpoints the newest checkpoint made unneeded */
 	/* keys whose bytes are lost (a segment the checkpoint references gone, damage where values
@@ -185,8 +185,12 @@ int kv_close(struct kv *s);
  * io NULL: kvio_posix; progress may be NULL. */
 int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *progress,
 	     struct kv_report *rep);
-/* Keep everything before the first damage; set damaged files aside as NAME.damaged (then
- * NAME.damaged-2, -3, ... if taken), never deleting them. */
+/* Keep what the damage left provable and set damaged files aside as NAME.damaged (then
+ * NAME.damaged-2, -3, ... if taken), never deleting them. What is kept depends on the damage
+ * (DURABILITY 4.4): damaged framing of a log record costs every record after it; value bytes
+ * that fail their chunk checksums cost only the keys holding them; a damaged checkpoint entry
+ * costs its key, a damaged checkpoint header only the entries that cannot be proven; the log
+ * after the checkpoint is replayed in every case. rep says what was lost. */
 int kv_salvage(const char *dir, const struct kvio *io, const struct kv_progress *progress,
 	       struct kv_report *rep);
 

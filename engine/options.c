@@ -32,9 +32,11 @@ const char *kv_sync_name(enum kv_sync s)
 	return "?";
 }
 
-/* A whole decimal number with an optional k/K, M or G suffix (powers of 1024). */
+/* A whole decimal number with an optional K, M, G or T suffix in either case (powers of 1024:
+ * nobody means 1000-byte segments, and 1g refused while 1G is taken only puzzles). */
 static int parse_size(const char *v, uint64_t *out)
 {
+	static const char units[] = "kmgt";
 	char *end;
 	if (*v < '0' || *v > '9')
 		return -EINVAL;
@@ -43,12 +45,11 @@ static int parse_size(const char *v, uint64_t *out)
 	if (errno)
 		return -EINVAL;
 	int shift = 0;
-	if (*end == 'k' || *end == 'K')
-		shift = 10, end++;
-	else if (*end == 'M')
-		shift = 20, end++;
-	else if (*end == 'G')
-		shift = 30, end++;
+	const char *u = *end ? strchr(units, *end | 0x20) : NULL;
+	if (u) {
+		shift = 10 * (int)(u - units + 1);
+		end++;
+	}
 	if (*end || (shift && n > (UINT64_MAX >> shift)))
 		return -EINVAL;
 	*out = (uint64_t)n << shift;
@@ -70,10 +71,10 @@ static int parse_number(const char *v, uint64_t *out)
 	return 0;
 }
 
-/* n as the options are written: 4k, 64M, 1T when it is a whole number of those, else digits. */
+/* n as the options are written: 4K, 64M, 1T when it is a whole number of those, else digits. */
 static const char *human(uint64_t n, char *buf, size_t len)
 {
-	static const char units[] = "kMGT";
+	static const char units[] = "KMGT";
 	int u = -1;
 
 	while (u < 3 && n && n % 1024 == 0) {
@@ -107,7 +108,7 @@ struct row {
 	enum kind kind;
 	uint64_t min, max;                      /* K_NUMBER */
 	void (*set)(struct kv_options *o, uint64_t v); /* the number, or the word's index */
-	int bytes;                              /* K_NUMBER: a size, k/M/G suffixes allowed */
+	int bytes;                              /* K_NUMBER: a size, K/M/G/T suffixes allowed */
 };
 
 static void set_sync(struct kv_options *o, uint64_t v)
@@ -134,15 +135,16 @@ static const struct row rows[] = {
 	{ { "commit_ms", "N", "batch mode's flush bound, 1..60000 ms (default 10)" },
 	  K_NUMBER, 1, 60000, set_commit_ms },
 	{ { "checkpoint_bytes", "N", "checkpoint once this much log was written since the last one "
-	    "(or twice the last checkpoint's size, if more), 4k..1T (default 256M)" },
+	    "(or twice the last checkpoint's size, if more), 4K..1T (default 256M)" },
 	  K_NUMBER, 4096, 1ull << 40, set_checkpoint, 1 },
 	{ { "snapshot_wal_bytes", "N", "the old name of checkpoint_bytes" },
 	  K_NUMBER, 4096, 1ull << 40, set_checkpoint, 1 },
-	{ { "segment_bytes", "N", "size of a log segment, preallocated, 4k..1T (default 64M)" },
+	{ { "segment_bytes", "N", "size of a log segment, preallocated, 4K..1T (default 64M)" },
 	  K_NUMBER, 4096, 1ull << 40, set_segment, 1 },
 	{ { "recovery", "strict|point_in_time",
-	    "on damage other than a torn tail: refuse to open (strict), or keep everything before it "
-	    "and set damaged files aside (point_in_time)" },
+	    "on damage other than a torn tail: refuse to open (strict), or keep what kv_cli --salvage "
+	    "keeps (a damaged value costs its key, damaged log framing the records after it) and set "
+	    "damaged files aside (point_in_time)" },
 	  K_WORDS, 0, 0, set_recovery },
 	{ { "cleaner", "on|off", "reclaim the space of overwritten and deleted data in the background "
 	    "(default on)" },
@@ -214,7 +216,7 @@ static int parse_one(struct kv_options *o, const char *name, const char *val, ch
 
 		if (r->bytes)
 			snprintf(err, errlen, "bad value '%s' for option '%s' (a size in bytes from %s to "
-				 "%s, k/M/G suffixes allowed)", val, name, human(r->min, lo, sizeof(lo)),
+				 "%s; a K, M, G or T suffix, either case, counts in 1024s)", val, name, human(r->min, lo, sizeof(lo)),
 				 human(r->max, hi, sizeof(hi)));
 		else
 			snprintf(err, errlen, "bad value '%s' for option '%s' (a whole number from %" PRIu64

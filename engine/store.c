@@ -1427,15 +1427,10 @@ int kv_allocated(struct kv *s, const void *key, size_t klen, uint64_t *bytes)
 		return -ENAMETOOLONG;
 	pthread_rwlock_rdlock(&s->ix_lock);
 	const struct kvval *v = kvindex_find(s->ix, key, klen);
-	if (v) {
-		uint32_t n;
-		const struct kvext *e = kvval_extents(v, &n);
-		*bytes = 0;
-		for (uint32_t i = 0; i < n; i++)
-			*bytes += e[i].len;
-	} else {
+	if (v)
+		*bytes = kvval_allocated(v);
+	else
 		rc = -ENOENT;
-	}
 	pthread_rwlock_unlock(&s->ix_lock);
 	return rc;
 }

@@ -7,7 +7,7 @@
  *   kv_cli [-o OPT] --load DATADIR                    a new store from a dump on stdin
  *   kv_cli [-o OPT] --backup DATADIR DEST             a consistent copy that opens as a store
  *   kv_cli --check DATADIR                            verify without changing anything
- *   kv_cli --salvage DATADIR                          keep everything before the damage
+ *   kv_cli --salvage DATADIR                          keep what damage left provable
  *
  * stdout carries replies (or the dump) and nothing else, flushed after each reply, so a script
  * can drive the shell over a pair of pipes in lock step. Everything meant for a person (prompt,
@@ -1053,8 +1053,12 @@ static int run_check(const char *dir)
 	print_report(stdout, &rep);
 	/* The report says damaged when the return code does, but trust either. */
 	if (rc == -EUCLEAN || rep.damaged) {
-		printf("status: damaged; '" PROG " --salvage %s' keeps everything before the "
-		       "damage\n", dir);
+		const char *keeps = report_salvage_keeps(&rep);
+		if (keeps)
+			printf("status: damaged; '" PROG " --salvage %s' %s\n", dir, keeps);
+		else
+			printf("status: damaged; this version cannot read it, and salvage cannot "
+			       "convert it\n");
 		return EXIT_STORE;
 	}
 	printf("status: clean\n");
@@ -1075,17 +1079,18 @@ static int run_salvage(const char *dir)
 		return EXIT_STORE;
 	}
 	print_report(stdout, &rep);
-	printf("kept: everything up to lsn %" PRIu64 "\n", rep.last_lsn);
-	printf("set aside: %u files, renamed inside %s (nothing deleted)\n", rep.set_aside, dir);
+	char kept[600];
+	report_salvage_kept(&rep, kept, sizeof(kept));
+	printf("kept: %s\n", kept);
+	printf("set aside: %u files, as *.damaged inside %s (nothing deleted)\n", rep.set_aside, dir);
 	return 0;
 }
 
 /* Open failures get one clear line. */
 static void report_open_error(const char *dir, int rc, const struct kv_report *rep)
 {
-	char line[2048], way_out[PATH_MAX + 160];
-	snprintf(way_out, sizeof(way_out), "run '" PROG " --salvage %s' to keep everything before the "
-		 "damage and set the rest aside", dir);
+	char line[2048], way_out[PATH_MAX + 400];
+	report_salvage_advice(rep, dir, NULL, way_out, sizeof(way_out));
 	char holder[PATH_MAX + 200] = "";
 
 	report_failure(rep, dir, rc, way_out, line, sizeof(line));
@@ -1843,7 +1848,8 @@ static void usage(FILE *f)
 "  --check DATADIR    verify the checkpoint, the log and every value byte without changing\n"
 "                     anything and print what was found; exit 0 clean (a torn tail is not\n"
 "                     damage), 1 damaged, 2 on error\n"
-"  --salvage DATADIR  keep everything before the first damage; move damaged files aside\n"
+"  --salvage DATADIR  keep what damage left provable: a damaged value costs its key, a damaged\n"
+"                     checkpoint entry its key, damaged log framing the records after it\n"
 "                     (renamed with a .damaged suffix inside DATADIR; nothing is deleted)\n"
 "  -h, --help         this text\n"
 "  -V, --version      the version\n"

@@ -622,9 +622,9 @@ static int check_places(const char *mnt, const char *datadir, char **canon)
 
 static void report_open_error(const char *dir, int rc, const struct kv_report *rep)
 {
-	char line[2048], way_out[PATH_MAX + 200];
-	snprintf(way_out, sizeof(way_out), "run 'kv_cli --salvage %s' to keep everything before the "
-		 "damage, or mount with -o recovery=point_in_time", dir);
+	char line[2048], way_out[PATH_MAX + 400];
+	report_salvage_advice(rep, dir, "or mount with -o recovery=point_in_time, which does the same",
+			      way_out, sizeof(way_out));
 	report_failure(rep, dir, rc, way_out, line, sizeof(line));
 	if (rc == -EROFS)
 		say(LOG_ERR, "%s; a store on a read-only filesystem mounts with -o ro", line);

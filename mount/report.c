@@ -49,6 +49,72 @@ const char *report_damage_words(enum kv_damage d)
 	return "damage";
 }
 
+/* A refused checkpoint whose damage is at offset 0 failed in its header (magic, checksum, or
+ * cut inside it): the entries start after it. */
+static int ckpt_header_hit(const struct kv_report *r)
+{
+	return r->damage == KV_DAMAGE_CHECKPOINT && (r->ckpt_header_damaged || r->damage_offset == 0);
+}
+
+const char *report_salvage_keeps(const struct kv_report *r)
+{
+	switch (r->damage) {
+	case KV_DAMAGE_VALUE_BYTES:
+		return "keeps every record and drops only the key(s) whose value bytes are damaged";
+	case KV_DAMAGE_LOST_VALUES:
+		return "keeps every record and drops only the key(s) that lost bytes there";
+	case KV_DAMAGE_CHECKPOINT:
+		if (ckpt_header_hit(r))
+			return "keeps every checkpoint entry it can prove (the LSN is the file's name's) "
+			       "and the log after the checkpoint";
+		return "keeps every checkpoint entry that checks and the log after the checkpoint: "
+		       "only the damaged entries' keys are lost";
+	case KV_DAMAGE_CHECKPOINT_VERSION:
+	case KV_DAMAGE_SEGMENT_VERSION:
+		return "sets the file of the other version aside and keeps what comes before it (a "
+		       "kvfs that reads that version opens the store whole instead)";
+	case KV_DAMAGE_FORMAT_1:
+		return NULL; /* salvage refuses it too: nothing to offer */
+	case KV_DAMAGE_NONE:
+	case KV_DAMAGE_BAD_RECORD:
+	case KV_DAMAGE_BAD_HEADER:
+	case KV_DAMAGE_LSN_GAP:
+	case KV_DAMAGE_SEGMENT_GAP:
+	case KV_DAMAGE_CHECKPOINT_GAP:
+	case KV_DAMAGE_MISSING_RECORDS:
+	case KV_DAMAGE_MALFORMED:
+	case KV_DAMAGE_UNKNOWN_TYPE:
+	case KV_DAMAGE_LOG_END_LOST:
+		break;
+	}
+	/* damage to a record's framing proves nothing about the records after it */
+	return "keeps every record before the first damaged one and sets the rest aside";
+}
+
+void report_salvage_advice(const struct kv_report *r, const char *dir, const char *also, char *buf,
+			   size_t len)
+{
+	const char *keeps = report_salvage_keeps(r);
+	if (!keeps) {
+		snprintf(buf, len, "this version cannot read it, and salvage cannot convert it");
+		return;
+	}
+	snprintf(buf, len, "run 'kv_cli --salvage %s': it %s, setting damaged files aside (nothing is "
+		 "deleted)%s%s", dir, keeps, also ? ", " : "", also ? also : "");
+}
+
+size_t report_salvage_kept(const struct kv_report *r, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "the state up to lsn %" PRIu64, r->last_lsn);
+	if (n < len && r->lost_keys)
+		n += (size_t)snprintf(buf + n, len - n, ", less %" PRIu64 " key(s) (the first '%s')",
+				      r->lost_keys, r->lost_key);
+	else if (n < len && r->ckpt_header_damaged && r->ckpt_lost_unknown)
+		n += (size_t)snprintf(buf + n, len - n, ", less the checkpoint's entries it could not "
+				      "prove (how many is unknown)");
+	return n < len ? n : len - 1;
+}
+
 size_t report_ckpt_loss(const struct kv_report *r, char *buf, size_t len)
 {
 	char after[300], before[300];
@@ -61,10 +127,12 @@ size_t report_ckpt_loss(const struct kv_report *r, char *buf, size_t len)
 		snprintf(before, sizeof(before), " and before '%s'", r->ckpt_lost_before);
 	else
 		snprintf(before, sizeof(before), "%s", r->ckpt_lost_has_after ? ", to the end" : "");
+	/* after a damaged header, "no entry lost" is never said: what was kept is said instead, and
+	 * how it was proven */
 	if (r->ckpt_header_damaged && !r->ckpt_lost_unknown)
-		n = (size_t)snprintf(buf, len, "no entry lost (its header is damaged: the LSN was taken "
-				     "from its name; every entry up to its footer checks, %" PRIu64
-				     " kept)", r->snapshot_keys);
+		n = (size_t)snprintf(buf, len, "all %" PRIu64 " entries kept: its header is damaged, but "
+				     "every entry from it to the footer checks (the LSN was taken from "
+				     "its name, the salt found again from the entries)", r->snapshot_keys);
 	else if (r->ckpt_header_damaged && !r->snapshot_keys)
 		n = (size_t)snprintf(buf, len, "its header is damaged and no entry could be proven: "
 				     "every key it held is lost (how many is unknown) unless written "
@@ -74,9 +142,14 @@ size_t report_ckpt_loss(const struct kv_report *r, char *buf, size_t len)
 				     "check were kept, an unknown number lost with their keys (the first "
 				     "%s%s); the log after the checkpoint was replayed, so a key written "
 				     "again there is back", r->snapshot_keys, after, before);
+	else if (!r->ckpt_lost_entries && ckpt_header_hit(r))
+		/* passed over: an older checkpoint, or the log from LSN 1, was used instead */
+		n = (size_t)snprintf(buf, len, "its header is damaged: it was set aside and the state "
+				     "rebuilt from %s and the log after it", r->snapshot_lsn ?
+				     "the older checkpoint" : "the whole log (it still starts at LSN 1)");
 	else if (!r->ckpt_lost_entries)
-		n = (size_t)snprintf(buf, len, "no entry lost (the damage is in its header's counts or "
-				     "footer)");
+		n = (size_t)snprintf(buf, len, "no entry lost (the damage is in its footer or its "
+				     "header's extent count)");
 	else
 		n = (size_t)snprintf(buf, len, "%" PRIu64 " %s (the first %s%s), every other entry "
 				     "kept; a key written again after the checkpoint is back",
@@ -164,13 +237,16 @@ void report_notes(const struct kv_report *r, const char *dir, void (*line)(void 
 	if (r->damaged && r->salvaged) {
 		damage_line(r, dir, buf, sizeof(buf));
 		line(arg, buf);
-		snprintf(buf, sizeof(buf), "SALVAGED: kept the state up to LSN %" PRIu64 "; %u damaged "
-			 "file(s) set aside as *.damaged in %s (nothing deleted)", r->last_lsn, r->set_aside, dir);
+		char kept[600];
+		report_salvage_kept(r, kept, sizeof(kept));
+		snprintf(buf, sizeof(buf), "SALVAGED: kept %s; %u damaged file(s) set aside as *.damaged "
+			 "in %s (nothing deleted)", kept, r->set_aside, dir);
 		line(arg, buf);
 	}
 	if (r->lost_keys > r->ckpt_lost_entries) {
-		snprintf(buf, sizeof(buf), "%s: %" PRIu64 " key(s) lost bytes (the first '%s'): their reads "
-			 "fail with EIO until they are written again or deleted", dir,
+		snprintf(buf, sizeof(buf), "%s: %" PRIu64 " key(s) lost bytes (the first '%s'): salvage "
+			 "deletes them, their surviving bytes staying in the files set aside (opened "
+			 "read-only, their reads fail with EIO instead)", dir,
 			 r->lost_keys - r->ckpt_lost_entries, r->lost_key);
 		line(arg, buf);
 	}

@@ -31,6 +31,19 @@ void report_repl_failure(const struct repl_report *r, const char *dir, const cha
 /* Long work's progress as words: "recovery: 120 of 512 MiB" (keys for a checkpoint). */
 void report_progress(enum kv_work what, uint64_t done, uint64_t total, char *buf, size_t len);
 
+/* What kv_cli --salvage (or recovery=point_in_time) keeps for the damage r reports, a phrase
+ * that follows "it" or "salvage" ("keeps every record and drops only ..."); NULL when salvage
+ * cannot help (a store of kvfs 0.1's format). The words differ by r->damage: damaged framing
+ * costs what follows it, a damaged value only its key, a damaged checkpoint only what cannot be
+ * proven. */
+const char *report_salvage_keeps(const struct kv_report *r);
+/* The way out of a refusal for r: "run 'kv_cli --salvage DIR': it keeps ..., setting damaged
+ * files aside (nothing is deleted)", then ", " and also when not NULL (another way, such as a
+ * mount option). */
+void report_salvage_advice(const struct kv_report *r, const char *dir, const char *also, char *buf,
+			   size_t len);
+/* What a salvage that succeeded kept: "the state up to lsn N[, less K key(s) (the first 'X')]". */
+size_t report_salvage_kept(const struct kv_report *r, char *buf, size_t len);
 /* What salvage lost of a checkpoint with damaged entries (r->ckpt_lost_*), without newline;
  * returns the length written. */
 size_t report_ckpt_loss(const struct kv_report *r, char *buf, size_t len);

@@ -251,6 +251,45 @@ static void make_damaged_store(void)
 	free(wal);
 }
 
+/* 100 records, then a byte flipped inside record 50's value: damage provably in value bytes
+ * only, which costs only k050 (DURABILITY 4.2, 4.4). */
+static void make_value_damaged_store(void)
+{
+	char *wal, *data;
+	const char *hit;
+	size_t len;
+
+	make_store(100);
+	wal = store_file("wal-*.log");
+	ck_assert_msg(wal, "no log segment in %s", store);
+	ck_assert_int_eq(tu_read_file(wal, &data, &len), 0);
+	hit = memmem(data, len, value_of(50), strlen(value_of(50)));
+	ck_assert_msg(hit, "record 50 not found in %s", wal);
+	flip_byte(wal, (size_t)(hit - data) + 12);
+	free(data);
+	free(wal);
+}
+
+/* 10 records, SNAP, 2 more; then a byte of the checkpoint's 48-byte header flipped (attack4
+ * finding 1: its salt and counts). */
+static void make_checkpoint_header_damaged_store(void)
+{
+	char *input = put_lines(0, 10), *more = put_lines(10, 12), *ck;
+	size_t n = strlen(input);
+
+	input = realloc(input, n + strlen(more) + 8);
+	ck_assert_ptr_nonnull(input);
+	strcpy(input + n, "SNAP\n");
+	strcat(input, more);
+	expect_replies(input, "OK\nOK\nOK\nOK\nOK\nOK\nOK\nOK\nOK\nOK\nOK\nOK\nOK\n");
+	ck = store_file("ckpt-*.kvc");
+	ck_assert_msg(ck, "no checkpoint in %s", store);
+	flip_byte(ck, 20);
+	free(ck);
+	free(input);
+	free(more);
+}
+
 static uint32_t le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -898,7 +937,7 @@ START_TEST(salvage_keeps_everything_before_the_damage_and_lets_the_store_open)
 	make_damaged_store();
 	r = run(NULL, "--salvage", store, NULL, NULL, NULL, NULL);
 	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
-	ck_assert_msg(strstr(r.out, "kept: everything up to lsn 50\n"), "report: %s", r.out);
+	ck_assert_msg(strstr(r.out, "kept: the state up to lsn 50\n"), "report: %s", r.out);
 	ck_assert_msg(strstr(r.out, "set aside: 1 files"), "report: %s", r.out);
 	result_free(&r);
 	aside = store_file("*damaged*");
@@ -909,6 +948,83 @@ START_TEST(salvage_keeps_everything_before_the_damage_and_lets_the_store_open)
 	r = run(NULL, "--check", store, NULL, NULL, NULL, NULL);
 	ck_assert_msg(r.code == 0, "still damaged after salvage: %s", r.out);
 	result_free(&r);
+}
+END_TEST
+
+/* What salvage is said to keep depends on the damage: the refusal, --check's verdict and
+ * salvage's report each say it for the damage at hand. Damaged framing: the records before it. */
+START_TEST(damaged_framing_is_refused_saying_salvage_keeps_the_records_before_it)
+{
+	struct result r;
+
+	make_damaged_store();
+	r = run("SIZE\n", store, NULL, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "run 'kv_cli --salvage ") && strstr(r.err, "': it keeps every "
+		      "record before the first damaged one and sets the rest aside, setting damaged "
+		      "files aside (nothing is deleted)"), "%s", r.err);
+	result_free(&r);
+	r = run(NULL, "--check", store, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.out, "status: damaged; 'kv_cli --salvage ") &&
+		      strstr(r.out, "' keeps every record before the first damaged one and sets the "
+			     "rest aside\n"), "%s", r.out);
+	result_free(&r);
+}
+END_TEST
+
+/* A damaged value byte: every record is kept, only its key dropped, and each message says so
+ * (not "everything before the damage", which would be 50 keys fewer). */
+START_TEST(a_damaged_value_is_refused_saying_salvage_drops_only_its_key)
+{
+	struct result r;
+
+	make_value_damaged_store();
+	r = run("SIZE\n", store, NULL, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "the first 'k050'") && strstr(r.err, "': it keeps every record "
+		      "and drops only the key(s) whose value bytes are damaged, setting damaged files "
+		      "aside") && !strstr(r.err, "before the"), "%s", r.err);
+	result_free(&r);
+	r = run(NULL, "--check", store, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.out, "' keeps every record and drops only the key(s) whose value bytes "
+			     "are damaged\n"), "%s", r.out);
+	result_free(&r);
+	r = run(NULL, "--salvage", store, NULL, NULL, NULL, NULL);
+	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
+	ck_assert_msg(strstr(r.out, "kept: the state up to lsn 101, less 1 key(s) (the first "
+			     "'k050')\n"), "%s", r.out);
+	result_free(&r);
+	expect_replies("SIZE\nGET k050\nGET k099\n", "99\n(nil)\nvalue-099-the-rest-of-it-makes-each-"
+		       "record-longer\n");
+}
+END_TEST
+
+/* A damaged checkpoint header: salvage keeps every entry it can prove and the log after it; its
+ * report says how many were kept, never "no entry lost" (attack4 finding 4c). */
+START_TEST(a_damaged_checkpoint_header_is_refused_saying_salvage_keeps_every_provable_entry)
+{
+	struct result r;
+
+	make_checkpoint_header_damaged_store();
+	r = run("SIZE\n", store, NULL, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.err, "(damaged checkpoint)") && strstr(r.err, "': it keeps every "
+		      "checkpoint entry it can prove (the LSN is the file's name's) and the log after "
+		      "the checkpoint"), "%s", r.err);
+	result_free(&r);
+	r = run(NULL, "--check", store, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.code, 1);
+	ck_assert_msg(strstr(r.out, "' keeps every checkpoint entry it can prove"), "%s", r.out);
+	result_free(&r);
+	r = run(NULL, "--salvage", store, NULL, NULL, NULL, NULL);
+	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
+	ck_assert_msg(strstr(r.out, "checkpoint entries: all 10 entries kept: its header is damaged") &&
+		      !strstr(r.out, "no entry lost") && strstr(r.out, "kept: the state up to lsn "),
+		      "%s", r.out);
+	result_free(&r);
+	expect_replies("SIZE\nGET k011\n", "12\nvalue-011-the-rest-of-it-makes-each-record-longer\n");
 }
 END_TEST
 
@@ -973,10 +1089,10 @@ START_TEST(every_store_option_out_of_range_is_refused_naming_its_range)
 		{ "commit_ms=0", "'commit_ms' (a whole number from 1 to 60000)" },
 		{ "commit_ms=60001", "'commit_ms' (a whole number from 1 to 60000)" },
 		{ "commit_ms=-5", "'commit_ms' (a whole number from 1 to 60000)" },
-		{ "checkpoint_bytes=4095", "'checkpoint_bytes' (a size in bytes from 4k to 1T, k/M/G "
-					   "suffixes allowed)" },
-		{ "snapshot_wal_bytes=2T", "'snapshot_wal_bytes' (a size in bytes from 4k to 1T" },
-		{ "segment_bytes=1x", "'segment_bytes' (a size in bytes from 4k to 1T" },
+		{ "checkpoint_bytes=4095", "'checkpoint_bytes' (a size in bytes from 4K to 1T; a K, M, "
+					   "G or T suffix, either case, counts in 1024s)" },
+		{ "snapshot_wal_bytes=2T", "'snapshot_wal_bytes' (a size in bytes from 4K to 1T" },
+		{ "segment_bytes=1x", "'segment_bytes' (a size in bytes from 4K to 1T" },
 		{ "sync=sometimes", "'sync' (one of batch|always|none)" },
 		{ "recovery=lenient", "'recovery' (one of strict|point_in_time)" },
 		{ "cleaner=maybe", "'cleaner' (one of on|off)" },
@@ -990,6 +1106,18 @@ START_TEST(every_store_option_out_of_range_is_refused_naming_its_range)
 		result_free(&r);
 	}
 	ck_assert_int_eq(access(store, F_OK), -1);
+}
+END_TEST
+
+/* attack4 finding 4: 1g was refused while 1G was taken */
+START_TEST(a_size_option_takes_its_suffix_in_either_case)
+{
+	struct result r = run("SIZE\n", "-o", "checkpoint_bytes=1g,segment_bytes=64m", store, NULL, NULL,
+			      NULL);
+
+	ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+	ck_assert_str_eq(r.out, "0\n");
+	result_free(&r);
 }
 END_TEST
 
@@ -2274,12 +2402,16 @@ int main(void)
 	tcase_add_test(admin, check_on_a_damaged_store_exits_1_and_names_file_and_offset);
 	tcase_add_test(admin, check_of_a_missing_directory_exits_2);
 	tcase_add_test(admin, salvage_keeps_everything_before_the_damage_and_lets_the_store_open);
+	tcase_add_test(admin, damaged_framing_is_refused_saying_salvage_keeps_the_records_before_it);
+	tcase_add_test(admin, a_damaged_value_is_refused_saying_salvage_drops_only_its_key);
+	tcase_add_test(admin, a_damaged_checkpoint_header_is_refused_saying_salvage_keeps_every_provable_entry);
 	tcase_add_test(admin, point_in_time_recovery_opens_a_damaged_store_and_reports_it_on_stderr);
 
 	tcase_add_test(args, help_exits_0_and_documents_the_default_datadir);
 	tcase_add_test(args, version_exits_0_and_prints_the_version);
 	tcase_add_test(args, bad_o_option_exits_2_with_a_clear_error_and_touches_nothing);
 	tcase_add_test(args, every_store_option_out_of_range_is_refused_naming_its_range);
+	tcase_add_test(args, a_size_option_takes_its_suffix_in_either_case);
 	tcase_add_test(args, usage_errors_exit_2);
 	tcase_add_test(args, default_datadir_is_KVFS_DATADIR_when_set);
 	tcase_add_test(args, default_datadir_is_under_XDG_DATA_HOME_then_HOME);

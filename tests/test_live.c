@@ -556,7 +556,7 @@ START_TEST(every_mount_option_out_of_range_is_refused_naming_its_range)
 		{ "attr_timeout=nan", "attr_timeout takes seconds, a number from 0 to 1000000000" },
 		{ "negative_timeout=soon", "negative_timeout takes seconds, a number from 0 to " },
 		{ "commit_ms=0", "'commit_ms' (a whole number from 1 to 60000)" },
-		{ "segment_bytes=1", "'segment_bytes' (a size in bytes from 4k to 1T" },
+		{ "segment_bytes=1", "'segment_bytes' (a size in bytes from 4K to 1T" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

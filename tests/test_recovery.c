@@ -1292,6 +1292,10 @@ START_TEST(a_flipped_byte_anywhere_in_a_checkpoint_header_loses_no_entry_nor_the
 		ck_assert_uint_eq(rep.snapshot_keys, CK_KEYS);
 		ck_assert_uint_eq(rep.ckpt_lost_entries, 0);
 		ck_assert_uint_eq(rep.lost_keys, 0);
+		char words[1024];
+		report_ckpt_loss(&rep, words, sizeof words);
+		ck_assert_msg(strstr(words, "all 20 entries kept: its header is damaged") &&
+			      !strstr(words, "no entry lost"), "header byte %" PRIu64 ": %s", at, words);
 		char aside[160];
 		snprintf(aside, sizeof aside, "%s.damaged", ck);
 		ck_assert(faultio_exists(f, aside));
@@ -1364,6 +1368,51 @@ START_TEST(a_checkpoint_cut_inside_its_header_still_keeps_the_log_after_it)
 }
 END_TEST
 
+/* Each kind of damage gets the way out that is true of it, in the words kv_cli and kvfs both
+ * print (kvfs adds its mount option); salvage's summary names what it dropped. */
+START_TEST(the_way_out_of_a_refusal_says_what_salvage_keeps_for_that_damage)
+{
+	static const struct { enum kv_damage d; uint64_t off; const char *says; } cases[] = {
+		{ KV_DAMAGE_BAD_RECORD, 100, "keeps every record before the first damaged one" },
+		{ KV_DAMAGE_LSN_GAP, 100, "keeps every record before the first damaged one" },
+		{ KV_DAMAGE_VALUE_BYTES, 100, "keeps every record and drops only the key(s) whose value "
+					      "bytes are damaged" },
+		{ KV_DAMAGE_LOST_VALUES, 100, "keeps every record and drops only the key(s) that lost "
+					      "bytes there" },
+		{ KV_DAMAGE_CHECKPOINT, 0, "keeps every checkpoint entry it can prove" },
+		{ KV_DAMAGE_CHECKPOINT, 200, "keeps every checkpoint entry that checks and the log after "
+					     "the checkpoint: only the damaged entries' keys are lost" },
+		{ KV_DAMAGE_FORMAT_1, 0, "this version cannot read it, and salvage cannot convert it" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kv_report rep;
+		char buf[1024];
+		memset(&rep, 0, sizeof rep);
+		rep.problem = KV_PROBLEM_DAMAGE;
+		rep.damaged = 1;
+		rep.damage = cases[i].d;
+		rep.damage_offset = cases[i].off;
+		report_salvage_advice(&rep, "D", "or mount with -o recovery=point_in_time", buf, sizeof buf);
+		ck_assert_msg(strstr(buf, cases[i].says), "case %zu: %s", i, buf);
+		if (cases[i].d != KV_DAMAGE_FORMAT_1)
+			ck_assert_msg(strstr(buf, "run 'kv_cli --salvage D': it ") &&
+				      strstr(buf, "(nothing is deleted), or mount with -o recovery=point_in_time"),
+				      "case %zu: %s", i, buf);
+		ck_assert_msg(!strstr(buf, "everything before"), "case %zu: %s", i, buf);
+	}
+	struct kv_report rep;
+	char buf[512];
+	memset(&rep, 0, sizeof rep);
+	rep.last_lsn = 7;
+	report_salvage_kept(&rep, buf, sizeof buf);
+	ck_assert_str_eq(buf, "the state up to lsn 7");
+	rep.lost_keys = 2;
+	snprintf(rep.lost_key, sizeof rep.lost_key, "a/b");
+	report_salvage_kept(&rep, buf, sizeof buf);
+	ck_assert_str_eq(buf, "the state up to lsn 7, less 2 key(s) (the first 'a/b')");
+}
+END_TEST
+
 /* The same cut header while the log still starts at LSN 1 (nothing below the checkpoint was
  * deleted): salvage replays the whole log from the empty state instead, and loses nothing. */
 START_TEST(a_checkpoint_cut_inside_its_header_loses_nothing_while_the_log_starts_at_lsn_1)
@@ -1374,6 +1423,10 @@ START_TEST(a_checkpoint_cut_inside_its_header_loses_nothing_while_the_log_starts
 	ck_assert_int_eq(faultio_truncate(f, ck, 30), 0);
 	struct kv_report rep = salvage_refused_store(f);
 	ck_assert_uint_eq(rep.lost_keys, 0);
+	char words[1024];
+	report_ckpt_loss(&rep, words, sizeof words);
+	ck_assert_msg(strstr(words, "its header is damaged: it was set aside and the state rebuilt from "
+			     "the whole log") && !strstr(words, "no entry lost"), "%s", words);
 	expect_all_but(f, NULL, 0);
 	faultio_destroy(f);
 }
@@ -1891,6 +1944,7 @@ int main(void)
 	tcase_add_test(tc, a_damaged_checkpoint_salt_is_found_again_from_its_entries);
 	tcase_add_test(tc, a_damaged_checkpoint_header_and_entry_keep_every_provable_entry_and_say_the_loss_is_unknown);
 	tcase_add_test(tc, a_checkpoint_cut_inside_its_header_still_keeps_the_log_after_it);
+	tcase_add_test(tc, the_way_out_of_a_refusal_says_what_salvage_keeps_for_that_damage);
 	tcase_add_test(tc, a_checkpoint_cut_inside_its_header_loses_nothing_while_the_log_starts_at_lsn_1);
 	tcase_add_test(tc, a_key_whose_entry_is_lost_but_written_again_after_the_checkpoint_is_back);
 	tcase_add_test(tc, an_entry_image_inside_a_key_is_not_taken_for_an_entry);

@@ -99,7 +99,7 @@ runs() {
 	local start
 	start=$(date +%s)
 	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-	echo "run-all: kvbench (disk, group commit, scale, snapshot, recovery, cleaner)..." >&2
+	echo "run-all: kvbench (disk, group commit, scale, snapshot, recovery, cleaner, fragmented, reopen)..." >&2
 	"$BENCH/kvbench" --dir "$WORK/kvbench" --keys "$KEYS" --flushes "$FLUSHES" --log-mb "$LOG_MB" \
 		--disk-mb "$DISK_MB" --cleaner-mb "$CLEANER_MB" > "$WORK/kvbench.out"
 	rm -rf "$WORK/kvbench"
