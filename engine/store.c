@@ -36,6 +36,7 @@
 #include "record.h"
 #include "recover.h"
 #include "segtab.h"
+#include "space.h"
 #include "store_internal.h"
 #include "wal.h"
 
@@ -706,6 +707,7 @@ int kv_close(struct kv *s)
 		if (rc)
 			kv_log(s, "%s: final flush failed: %s", s->dir, strerror(-rc));
 	}
+	space_free(s->space);
 	kv_free(s);
 	return rc;
 }
@@ -1068,6 +1070,8 @@ static int apply_once(struct kv *s, const struct rec_reader *r, const struct iov
 		}
 	}
 	rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
+	if (kvio_no_room(rc) && space_yield(s, len)) /* a write consuming promised space (space.h) */
+		rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
 	if (rc)
 		goto unlock;
 	if (s->reserve_lent && loc.seg != ws.seg_first_lsn) {
