@@ -246,7 +246,8 @@ int kv_allocated_range(struct kv *s, const void *key, size_t klen, uint64_t off,
 /* Promised space (posix_fallocate through the mount; engine/space.h says how it is held).
  * Counts are log bytes. kv_promise_cost: the log bytes that writing `bytes` file bytes may take
  * in records of at least a page each, with the key and a metadata blob of the given lengths in
- * every record, a segment header each (a full disk gives each such write a segment of its own).
+ * every record, and segments of a chunk (engine/space.c); linear in bytes but for the pages, so
+ * that writes consume their share of it.
  * kv_promise: promise `bytes` more, held on the disk before it returns; -ENOSPC (nothing
  * promised) when the disk has no room for them beside the promises already made.
  * kv_promise_release: those bytes are no longer promised; their room goes back to the disk.
@@ -257,6 +258,7 @@ int kv_allocated_range(struct kv *s, const void *key, size_t klen, uint64_t off,
  * promised (on failure nothing changed). kv_promise_stats: the count, and what the disk holds
  * for it (less only after kv_promise_set's -ENOSPC or a failed give-back). */
 uint64_t kv_promise_cost(uint64_t bytes, size_t klen, size_t mlen);
+#define KV_PROMISE_SLACK 4160u /* what a promise for a new range adds once: a block, a segment header */
 int  kv_promise(struct kv *s, uint64_t bytes);
 void kv_promise_release(struct kv *s, uint64_t bytes);
 int  kv_promise_set(struct kv *s, uint64_t bytes);

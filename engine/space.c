@@ -1,9 +1,14 @@
 /* space.c — promised space (space.h): a count of promised log bytes and the file that holds
  * them on the disk.
  *
- * Invariant (mu): held >= promised, except after a give-back that found no room (kv_promise_set
- * at a mount of a disk that filled meanwhile, or a regrowth after space_yield that failed); then
- * each later change tries to hold the whole count again. The file's size is `held`. */
+ * The file's size is `held`; the deficit is promised − held when positive. Invariant (mu and
+ * apply_mu): the deficit is held by the current log segment's room and by free disk space that
+ * only the writes consuming promises may take (space_admit keeps the others out of both), except
+ * after kv_promise_set found the disk full at a mount (the mount says so; the deficit is then
+ * held as room comes back). Consuming writes shrink the deficit by what they consume, which is
+ * at least their record (kv_promise_cost); a rotation loses less than a block of the old room
+ * (wal.c trims it to its last record, the disk frees the whole blocks) and a segment header,
+ * which kv_promise_cost counts per chunk. */
 #include "space.h"
 
 #include <errno.h>
@@ -20,6 +25,7 @@
 #include "logfmt.h"
 #include "record.h"
 #include "store_internal.h"
+#include "wal.h"
 
 /* A promise file more than this above the count is cut down after a consuming write; below it
  * the file is left alone, so that a stream of writes into a preallocated file costs one
@@ -31,6 +37,9 @@
  * of this (4 KiB: ext4's, xfs's and tmpfs's block on x86-64; a disk of larger blocks needs a
  * wider margin than kv_promise_cost gives). */
 #define BLOCK 4096u
+
+/* What space_yield gives at least: consuming writes of less share the segment made from it. */
+#define CHUNK (1u << 20)
 
 static uint64_t blocks_up(uint64_t n)
 {
@@ -162,22 +171,23 @@ static void settle(struct kv *s, struct space *sp, uint64_t slack)
 
 uint64_t kv_promise_cost(uint64_t bytes, size_t klen, size_t mlen)
 {
-	/* One record per page at worst, each with a segment of its own on a full disk (the room
-	 * space_yield gives a write is what its record needs, in whole blocks): a page of data, a
-	 * segment header, a record header, the batch's count, a WRITE (op, key length, key,
-	 * offset, length, a chunk checksum) and a SETMETA (op, key length, key, metadata length,
-	 * metadata) — the record a write through the mount makes —, rounded up to blocks. With a
-	 * short key that is two blocks a page: writes of a page each need all of it, larger ones
-	 * little more than their bytes (the rest is given back as they go). */
-	uint64_t per_page = blocks_up(DATA_CHUNK + SEG_HDR_SIZE + REC_HDR_SIZE + 4 + (3 + klen + 16 + 4) +
-				      (3 + klen + 2 + mlen));
+	/* The bytes; one record per page at worst — a record header, the batch's count, a WRITE
+	 * (op, key length, key, offset, length, a chunk checksum) and a SETMETA (op, key length,
+	 * key, metadata length, metadata): the record a write through the mount makes —; and, in
+	 * proportion, what a rotation loses per chunk (space_yield makes segments of a chunk, or of
+	 * one write of more): a block of the old segment's room and the new one's header. A
+	 * promise adds KV_PROMISE_SLACK once for the first of them. Linear in bytes (but for the
+	 * page count), so that writes consume a range's promise in proportion. */
+	uint64_t per_page = REC_HDR_SIZE + 4 + (3 + klen + 16 + 4) + (3 + klen + 2 + mlen);
+	uint64_t rotations = (bytes * (BLOCK + SEG_HDR_SIZE) + CHUNK - 1) / CHUNK;
 
-	return data_chunks(bytes) * per_page;
+	return bytes + data_chunks(bytes) * per_page + rotations;
 }
 
 int kv_promise(struct kv *s, uint64_t bytes)
 {
 	struct space *sp = space_of(s);
+	uint64_t surplus;
 	int rc;
 
 	if (!sp)
@@ -191,7 +201,10 @@ int kv_promise(struct kv *s, uint64_t bytes)
 		rc = -ENOSPC;
 		goto out;
 	}
-	rc = hold(s, sp, sp->held > sp->promised + bytes ? sp->held : sp->promised + bytes);
+	/* new room for what the file holds beyond the count falls short of; a deficit stays
+	 * where it is (the segment's room) */
+	surplus = sp->held > sp->promised ? sp->held - sp->promised : 0;
+	rc = hold(s, sp, sp->held + (bytes > surplus ? bytes - surplus : 0));
 	if (!rc)
 		sp->promised += bytes;
 	else if (!kvio_no_room(rc))
@@ -245,24 +258,52 @@ void kv_promise_stats(struct kv *s, uint64_t *promised, uint64_t *held)
 	pthread_mutex_unlock(&sp->mu);
 }
 
+int space_admit(struct kv *s, uint64_t len)
+{
+	struct space *sp = __atomic_load_n(&s->space, __ATOMIC_ACQUIRE);
+	uint64_t own = consuming.s == s ? consuming.avail : 0, deficit;
+	int rc = 0;
+
+	if (!sp)
+		return 0;
+	pthread_mutex_lock(&sp->mu);
+	deficit = sp->promised > sp->held ? sp->promised - sp->held : 0;
+	if (deficit <= own || wal_fits(s->wal, len + (deficit - own)))
+		goto out;
+	/* the room is the promise's: hold it in the file again if the disk has it (space came
+	 * back), which leaves the segment's room to everyone */
+	rc = hold(s, sp, sp->promised);
+	if (rc && !kvio_no_room(rc))
+		kv_log(s, "%s/" PROMISE_NAME ": cannot be grown: %s", s->dir, strerror(-rc));
+	if (rc)
+		rc = -ENOSPC;
+out:
+	pthread_mutex_unlock(&sp->mu);
+	return rc;
+}
+
 int space_yield(struct kv *s, uint64_t len)
 {
 	struct space *sp = __atomic_load_n(&s->space, __ATOMIC_ACQUIRE);
-	uint64_t need = blocks_up(SEG_HDR_SIZE + REC_HDR_SIZE + len), give;
+	uint64_t give = blocks_up(SEG_HDR_SIZE + REC_HDR_SIZE + len);
 	int rc;
 
 	if (!sp || consuming.s != s || consuming.yielded >= consuming.avail)
 		return 0;
 	pthread_mutex_lock(&sp->mu);
-	give = consuming.avail - consuming.yielded;
-	if (give > need)
-		give = need;
+	if (give < CHUNK)
+		give = CHUNK;
 	if (give > sp->held)
-		give = sp->held;
-	give = give / BLOCK * BLOCK; /* the file stays whole blocks: what it gives up is freed */
+		give = sp->held / BLOCK * BLOCK; /* the file stays whole blocks: what it gives up is freed */
 	rc = give ? hold(s, sp, sp->held - give) : -ENOSPC;
-	if (!rc)
+	if (!rc) {
 		consuming.yielded += give;
+		/* the new segment takes exactly what was given (not half of it, as a squeezed one
+		 * would): one segment a chunk, one rotation's loss a chunk. The lent reserve's cap
+		 * is left alone; kv_apply_promised lifts this one. */
+		if (!s->reserve_lent)
+			wal_set_segment_cap(s->wal, give);
+	}
 	pthread_mutex_unlock(&sp->mu);
 	return rc == 0;
 }
@@ -285,14 +326,22 @@ int kv_apply_promised(struct kv *s, const struct kv_batch *b, uint64_t promised,
 	consuming.avail = promised;
 	consuming.yielded = 0;
 	rc = kv_apply(s, b, lsn_out);
+	if (consuming.yielded) {
+		pthread_mutex_lock(&s->apply_mu); /* set_lent changes the flag under it */
+		if (!s->reserve_lent)
+			wal_set_segment_cap(s->wal, 0);
+		pthread_mutex_unlock(&s->apply_mu);
+	}
 	consuming.s = NULL;
-	/* The file gave up `yielded` (at most `promised`) and the count drops by `promised` on
-	 * success: held >= promised still holds. On failure the count stays; the room given up
-	 * is held again if the disk still has it. */
+	/* The count drops by what the write consumed; a file now more than a slack above it gives
+	 * the rest back. A deficit stays where space_yield put it, in the segment's room (a
+	 * regrowth would fail on the full disk that made it; space_admit tries when a write needs
+	 * the room). */
 	pthread_mutex_lock(&sp->mu);
 	if (rc == 0)
 		sp->promised -= promised;
-	settle(s, sp, GIVE_BACK_SLACK);
+	if (sp->held > sp->promised + GIVE_BACK_SLACK || (sp->promised == 0 && sp->held))
+		settle(s, sp, GIVE_BACK_SLACK);
 	pthread_mutex_unlock(&sp->mu);
 	return rc;
 }

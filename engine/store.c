@@ -1069,8 +1069,11 @@ static int apply_once(struct kv *s, const struct rec_reader *r, const struct iov
 			goto unlock;
 		}
 	}
-	rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
-	if (kvio_no_room(rc) && space_yield(s, len)) /* a write consuming promised space (space.h) */
+	/* promised room (space.h) is for the writes consuming it; work that frees space may pass */
+	rc = use == ROOM_FREES || s->reserve_lent ? 0 : space_admit(s, len);
+	if (!rc)
+		rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
+	if (kvio_no_room(rc) && space_yield(s, len))
 		rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
 	if (rc)
 		goto unlock;

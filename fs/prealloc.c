@@ -59,7 +59,7 @@ static int promise_holes(struct kvfs_txn *t, uint64_t unwritten, uint64_t *promi
 
 	*promised = 0;
 	if (unwritten > m->pa_unwritten)
-		more = cost(t, unwritten - m->pa_unwritten);
+		more = cost(t, unwritten - m->pa_unwritten) + (m->pa_unwritten ? 0 : KV_PROMISE_SLACK);
 	rc = kv_promise(t->fs->kv, more);
 	if (rc)
 		return rc; /* -ENOSPC: the disk cannot hold the promise; nothing changed */

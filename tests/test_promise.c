@@ -103,6 +103,30 @@ START_TEST(a_write_consuming_a_promise_goes_through_on_a_full_disk_and_no_other_
 }
 END_TEST
 
+/* The first consuming write on the full disk makes a segment of a chunk from the promise file;
+ * its room beyond that record is still promised, and another write may not take it. */
+START_TEST(the_room_a_consuming_write_took_stays_promised_to_the_next_ones)
+{
+	struct faultio *f = sim_disk();
+	uint64_t cost = kv_promise_cost(8 * PIECE, 1, 0) + KV_PROMISE_SLACK;
+
+	faultio_set_capacity(f, CAPACITY);
+	struct kv *s = open_small(f);
+	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
+	ck_assert_int_eq(kv_promise(s, cost), 0);
+	ck_assert_int_gt(fill_the_disk(s), 0);
+	ck_assert_int_eq(write_piece(s, 0, cost / 8), 0);
+	memset(piece, 'o', sizeof(piece));
+	ck_assert_int_eq(kv_put(s, "other", 5, piece, PIECE), -ENOSPC);
+	for (int i = 1; i < 8; i++) {
+		int rc = write_piece(s, (uint64_t)i * PIECE, cost / 8);
+		ck_assert_msg(rc == 0, "consuming write %d on the full disk: %s", i, strerror(-rc));
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(releasing_a_promise_gives_its_room_to_other_writes)
 {
 	struct faultio *f = sim_disk();
@@ -173,6 +197,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, a_promise_beyond_the_free_space_is_refused_and_holds_nothing);
 	tcase_add_test(tc, a_write_consuming_a_promise_goes_through_on_a_full_disk_and_no_other_does);
+	tcase_add_test(tc, the_room_a_consuming_write_took_stays_promised_to_the_next_ones);
 	tcase_add_test(tc, releasing_a_promise_gives_its_room_to_other_writes);
 	tcase_add_test(tc, the_count_set_at_a_reopen_is_held_again_on_a_disk_that_filled);
 	tcase_add_test(tc, allocated_range_counts_only_the_bytes_holding_data);
