@@ -264,6 +264,9 @@ void kv_promise_release(struct kv *s, uint64_t bytes);
 int  kv_promise_set(struct kv *s, uint64_t bytes);
 int  kv_apply_promised(struct kv *s, const struct kv_batch *b, uint64_t promised, uint64_t *lsn_out);
 void kv_promise_stats(struct kv *s, uint64_t *promised, uint64_t *held);
+/* 1 when the store has ever promised space (its promise file exists): its owner must then sum
+ * its records at open and kv_promise_set the count; 0: there is nothing to sum. */
+int  kv_promise_ever(struct kv *s);
 
 /* Calls fn for each entry with key >= start in order until fn returns non-zero (returned) or the
  * end (0). fn runs under the index's read lock: it must not call into the store. */

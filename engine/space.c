@@ -51,6 +51,7 @@ struct space {
 	uint64_t promised; /* mu: log bytes promised */
 	uint64_t held;     /* mu: the promise file's size */
 	int known;         /* mu: held was read from the file (it may predate this open) */
+	int exists;        /* mu, once known: the file exists (kv_promise_ever) */
 };
 
 /* The write this thread is applying through kv_apply_promised: the promised bytes it may use,
@@ -103,6 +104,7 @@ static int learn_held(struct kv *s, struct space *sp)
 	if (rc == -ENOENT) {
 		sp->held = 0;
 		sp->known = 1;
+		sp->exists = 0;
 		return 0;
 	}
 	if (rc)
@@ -110,13 +112,15 @@ static int learn_held(struct kv *s, struct space *sp)
 	rc = s->io->fsize(s->io, fd, &sp->held);
 	kvio_close_quiet(s->io, fd); /* nothing was written */
 	if (!rc)
-		sp->known = 1;
+		sp->known = 1, sp->exists = 1;
 	return rc;
 }
 
 /* Make the file `want` bytes, all of them allocated; mu held. -ENOSPC (or -EDQUOT) when the disk
  * has no room: the file is then back at its old size (ext4 keeps what a failed fallocate
- * allocated, so it is cut back). An empty file is removed. */
+ * allocated, so it is cut back). Once made the file stays, empty when nothing is promised: it
+ * marks a store whose owner must sum its promises at open (kv_promise_ever) — a release whose
+ * record a crash lost must find its promise again. */
 static int hold(struct kv *s, struct space *sp, uint64_t want)
 {
 	char path[PATH_MAX + 32];
@@ -127,15 +131,18 @@ static int hold(struct kv *s, struct space *sp, uint64_t want)
 	if (rc || want == sp->held)
 		return rc;
 	promise_path(s, path, sizeof(path));
-	if (want == 0) {
-		rc = s->io->unlink(s->io, path);
-		if (rc == 0 || rc == -ENOENT)
-			sp->held = 0, rc = 0;
-		return rc;
-	}
 	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
 	if (rc)
 		return rc;
+	if (!sp->exists) {
+		/* its name durable before any promise counts on it being found at open */
+		rc = s->io->fsync_dir(s->io, s->dir);
+		if (rc) {
+			kvio_close_quiet(s->io, fd);
+			return rc;
+		}
+		sp->exists = 1;
+	}
 	if (want < sp->held) {
 		rc = s->io->ftruncate(s->io, fd, want);
 	} else {
@@ -160,9 +167,7 @@ static void settle(struct kv *s, struct space *sp, uint64_t slack)
 {
 	int rc = 0;
 
-	if (sp->held < sp->promised)
-		rc = hold(s, sp, sp->promised);
-	else if (sp->held > sp->promised + slack || (sp->promised == 0 && sp->held))
+	if (sp->held < sp->promised || sp->held > sp->promised + slack || (sp->promised == 0 && sp->held))
 		rc = hold(s, sp, sp->promised);
 	if (rc && !kvio_no_room(rc))
 		kv_log(s, "%s/" PROMISE_NAME ": cannot be resized to %" PRIu64 " bytes: %s", s->dir,
@@ -243,6 +248,19 @@ int kv_promise_set(struct kv *s, uint64_t bytes)
 		       bytes, strerror(-rc));
 	pthread_mutex_unlock(&sp->mu);
 	return rc;
+}
+
+int kv_promise_ever(struct kv *s)
+{
+	struct space *sp = space_of(s);
+	int ever = 0;
+
+	if (!sp)
+		return 1; /* out of memory: the owner sums, as if */
+	pthread_mutex_lock(&sp->mu);
+	ever = learn_held(s, sp) ? 1 : sp->exists;
+	pthread_mutex_unlock(&sp->mu);
+	return ever;
 }
 
 void kv_promise_stats(struct kv *s, uint64_t *promised, uint64_t *held)

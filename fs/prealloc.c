@@ -213,8 +213,12 @@ static int sum_promises(void *arg, const void *key, size_t klen, uint64_t size, 
 int kvfs_fs_load_promises(struct kvfs_fs *fs, uint64_t *promised)
 {
 	uint64_t sum = 0;
-	int rc = kv_scan(fs->kv, "", 0, sum_promises, &sum);
+	int rc;
 
+	*promised = 0;
+	if (!kv_promise_ever(fs->kv))
+		return 0; /* a store that never preallocated: no pass over its keys */
+	rc = kv_scan(fs->kv, "", 0, sum_promises, &sum);
 	*promised = sum;
 	return rc < 0 ? rc : kv_promise_set(fs->kv, sum);
 }

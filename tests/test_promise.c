@@ -168,6 +168,24 @@ START_TEST(the_count_set_at_a_reopen_is_held_again_on_a_disk_that_filled)
 }
 END_TEST
 
+/* The promise file marks a store whose owner must sum its records at open, also once nothing is
+ * promised any more: a crash may lose the release's record, and its promise must come back. */
+START_TEST(a_store_that_ever_promised_says_so_after_a_reopen)
+{
+	struct faultio *f = sim_disk();
+
+	struct kv *s = open_small(f);
+	ck_assert_int_eq(kv_promise_ever(s), 0);
+	ck_assert_int_eq(kv_promise(s, 1u << 20), 0);
+	kv_promise_release(s, 1u << 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	s = open_small(f);
+	ck_assert_int_eq(kv_promise_ever(s), 1);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(allocated_range_counts_only_the_bytes_holding_data)
 {
 	struct faultio *f = sim_disk();
@@ -200,6 +218,7 @@ int main(void)
 	tcase_add_test(tc, the_room_a_consuming_write_took_stays_promised_to_the_next_ones);
 	tcase_add_test(tc, releasing_a_promise_gives_its_room_to_other_writes);
 	tcase_add_test(tc, the_count_set_at_a_reopen_is_held_again_on_a_disk_that_filled);
+	tcase_add_test(tc, a_store_that_ever_promised_says_so_after_a_reopen);
 	tcase_add_test(tc, allocated_range_counts_only_the_bytes_holding_data);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
