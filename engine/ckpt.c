@@ -504,6 +504,91 @@ static int load_salvaging(struct load *l, struct kvindex *ix, struct refs_builde
 	return 0;
 }
 
+/* Salvage of a damaged header: find the entries' salt again. The candidates are the header's
+ * own salt field (the damage may lie elsewhere in the header) and the seed under which the first
+ * entry's checksum holds (crc32c_solve_seed; any bytes give one, so alone it proves nothing). A
+ * candidate is taken on two witnesses: the first two entries check under it, or the first one
+ * does and both candidates agree. *found 0 when none is proven (then no entry can be). */
+static int header_salt(struct load *l, const uint8_t hdr[CKPT_HDR_SIZE], int *found)
+{
+	uint8_t eh[CKPT_ENTRY_HDR_SIZE];
+	uint8_t *body = NULL;
+	uint32_t cand[2];
+	int ncand = 0, rc;
+
+	*found = 0;
+	cand[ncand++] = le_get32(hdr + 40);
+	reader_seek(&l->rd, CKPT_HDR_SIZE);
+	rc = reader_get(&l->rd, eh, sizeof(eh));
+	if (rc && rc != -EBADMSG)
+		return rc;
+	uint64_t elen = CKPT_ENTRY_HDR_SIZE - 4 + (uint64_t)le_get16(eh + 4) + le_get16(eh + 6) +
+			(uint64_t)le_get32(eh + 8) * CKPT_EXT_SIZE;
+	if (!rc && elen <= l->rd.size - CKPT_HDR_SIZE - 4) {
+		body = malloc((size_t)elen);
+		if (!body)
+			return -ENOMEM;
+		reader_seek(&l->rd, CKPT_HDR_SIZE + 4);
+		rc = reader_get(&l->rd, body, elen);
+		if (!rc)
+			cand[ncand++] = crc32c_solve_seed(body, (size_t)elen, le_get32(eh));
+		free(body);
+		if (rc && rc != -EBADMSG)
+			return rc;
+	}
+	for (int c = 0; c < ncand && !*found; c++) {
+		int checked = 0;
+		l->salt = cand[c];
+		l->have_prev = 0;
+		reader_seek(&l->rd, CKPT_HDR_SIZE);
+		while (checked < 2 && (rc = load_entry(l, NULL, NULL)) == 0)
+			checked++;
+		if (rc && rc != -EBADMSG)
+			return rc;
+		*found = checked == 2 || (checked == 1 && ncand == 2 && cand[0] == cand[1]);
+	}
+	l->have_prev = 0;
+	l->loaded = l->extents = 0;
+	return 0;
+}
+
+/* Salvage of a checkpoint whose header is damaged (or cut short): the LSN is the file name's;
+ * with the salt found again (header_salt), every entry that checks is loaded as past any damaged
+ * entry. How many entries there were is unknown (the count was in the header), so loss->unknown
+ * says whether any may be lost: none can be only when the entries that check run from the header
+ * to a good footer with no gap. The footer's file_crc covers the damaged header: not checked. */
+static int header_lost(struct load *l, const char *path, const uint8_t hdr[CKPT_HDR_SIZE],
+		       uint64_t *lsn, struct refs_builder *refs, struct kvindex *ix, struct ckpt_loss *loss)
+{
+	const char *base = strrchr(path, '/');
+	uint8_t foot[CKPT_FOOTER_SIZE];
+	int found, rc;
+
+	if (ckpt_parse_name(base ? base + 1 : path, lsn))
+		return -EBADMSG; /* no LSN to go on from */
+	loss->header = 1;
+	loss->first_off = 0;
+	rc = l->rd.size > CKPT_HDR_SIZE ? header_salt(l, hdr, &found) : (found = 0, 0);
+	if (rc)
+		return rc;
+	if (!found) {
+		loss->unknown = 1;
+		return 0;
+	}
+	rc = load_salvaging(l, ix, refs, CKPT_HDR_SIZE, loss);
+	if (rc)
+		return rc;
+	loss->first_off = 0;
+	rc = reader_get(&l->rd, foot, sizeof(foot));
+	if (rc && rc != -EBADMSG)
+		return rc;
+	if (rc || memcmp(foot, CKPT_END_MAGIC, 8) || le_get32(foot + 12) != crc32c(0, foot, 12) ||
+	    l->rd.off != l->rd.size)
+		loss->footer = 1;
+	loss->unknown = loss->places || loss->footer;
+	return 0;
+}
+
 int ckpt_load(const struct kvio *io, const char *path, struct kvindex *ix, uint64_t *lsn,
 	      uint64_t *count, uint64_t *bad_off, struct ckpt_refs *refs_out, struct ckpt_loss *loss)
 {
@@ -537,10 +622,18 @@ int ckpt_load(const struct kvio *io, const char *path, struct kvindex *ix, uint6
 		goto out;
 	}
 	rc = reader_get(&l.rd, hdr, sizeof(hdr));
-	if (rc)
+	if (rc && rc != -EBADMSG)
 		goto out;
-	if (memcmp(hdr, CKPT_MAGIC, 8) || le_get32(hdr + 44) != crc32c(0, hdr, 44)) {
+	if (rc || memcmp(hdr, CKPT_MAGIC, 8) || le_get32(hdr + 44) != crc32c(0, hdr, 44)) {
+		/* the header is damaged or cut short */
 		rc = -EBADMSG;
+		if (!loss)
+			goto out;
+		rc = header_lost(&l, path, hdr, lsn, refs_out ? &refs : NULL, ix, loss);
+		if (rc)
+			goto out;
+		*bad_off = 0;
+		*count = l.loaded;
 		goto out;
 	}
 	version = le_get32(hdr + 8);

@@ -71,6 +71,12 @@ struct ckpt_loss {
 	uint64_t entries;      /* entries lost: the header's count less those loaded */
 	uint64_t first_off;    /* where the first place starts */
 	int footer;            /* the footer (or what follows the entries) is damaged */
+	/* the header is damaged (or cut short): the LSN is taken from the file's name, the salt
+	 * from the entries (ckpt.c header_salt); its count is unknown, so `entries` is 0 and
+	 * `unknown` says whether entries may be lost (any damaged place, a damaged footer, or
+	 * no salt proven) or none can be (every byte from the header to a good footer is an
+	 * entry that checks) */
+	int header, unknown;
 	/* the first place lies after key `after` (none: before the first key) and before key
 	 * `before` (none: to the end); lengths up to KV_MAX_KEY */
 	uint8_t *after, *before;
@@ -84,7 +90,8 @@ void ckpt_loss_free(struct ckpt_loss *l);
  * errors from the I/O layer or -ENOMEM. refs (may be NULL) gets the segments it references.
  * loss NULL: any damage fails the load. loss given (salvage): damage in entries or the footer
  * is skipped over and described there, and the load succeeds with every entry whose checksum
- * holds; only a damaged header (or another version) still fails it. */
+ * holds; so does a damaged header (loss->header; *lsn then comes from path's name). Another
+ * version (-EPROTONOSUPPORT) still fails it. */
 int ckpt_load(const struct kvio *io, const char *path, struct kvindex *ix, uint64_t *lsn,
 	      uint64_t *count, uint64_t *bad_off, struct ckpt_refs *refs, struct ckpt_loss *loss);
 #endif

@@ -164,6 +164,10 @@ struct kv_report {
 	uint64_t ckpt_lost_entries;
 	int ckpt_lost_has_after, ckpt_lost_has_before;
 	char ckpt_lost_after[256], ckpt_lost_before[256];
+	/* salvage of a checkpoint whose header (its count and salt) is damaged: the LSN is the
+	 * name's, the entries that check are kept (snapshot_keys); lost_unknown: some may be lost,
+	 * how many is unknown (ckpt_lost_entries stays 0) */
+	int ckpt_header_damaged, ckpt_lost_unknown;
 	/* kv_check reads every value byte: keys whose bytes failed their checksum, the first one */
 	uint64_t data_damaged_keys;
 	char data_damage_key[256];

@@ -36,6 +36,13 @@ struct kvio {
 	 * pages that never reached it, and recovery must not take them for durable.
 	 * Model: tests/model/failed_sync.pml. */
 	int (*drop_cache)(const struct kvio *io, int fd);
+	/* Optional (NULL: not offered; callers use pread): pread for a small read at a random
+	 * place. When its bytes are not all in the page cache, the kernel is first asked to read
+	 * the aligned `around` bytes that hold them, as a fault on a mapped file reads around it;
+	 * so a cold store that fits in memory comes in through a few large reads rather than one
+	 * 4 KiB read per get. Otherwise as pread. */
+	int (*pread_around)(const struct kvio *io, int fd, void *buf, size_t len, uint64_t off,
+			    size_t around, size_t *got);
 	void *ctx; /* for the implementation */
 };
 

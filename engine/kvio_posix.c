@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int os_open(const struct kvio *io, const char *path, int flags, mode_t mode, int *fd_out)
@@ -53,6 +54,28 @@ static int os_pread(const struct kvio *io, int fd, void *buf, size_t len, uint64
 	}
 	*got = done;
 	return 0;
+}
+
+static int os_pread_around(const struct kvio *io, int fd, void *buf, size_t len, uint64_t off,
+			   size_t around, size_t *got)
+{
+	struct iovec v = { buf, len };
+	ssize_t n;
+
+	do /* RWF_NOWAIT: served from the page cache or not at all (EAGAIN) */
+		n = preadv2(fd, &v, 1, (off_t)off, RWF_NOWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)len) {
+		*got = len;
+		return 0;
+	}
+	if (around && (n >= 0 || errno == EAGAIN)) {
+		/* A hint: if the kernel declines, the read below fetches just what it needs. */
+		ssize_t rc = readahead(fd, (off_t)(off / around * around), around);
+		(void)rc;
+	}
+	/* a miss, a short read (part cached, or the end of the file), or no RWF_NOWAIT here */
+	return os_pread(io, fd, buf, len, off, got);
 }
 
 static int os_pwrite(const struct kvio *io, int fd, const void *buf, size_t len, uint64_t off)
@@ -229,6 +252,7 @@ const struct kvio kvio_posix = {
 	.list_dir = os_list_dir,
 	.lock = os_lock,
 	.drop_cache = os_drop_cache,
+	.pread_around = os_pread_around,
 	.ctx = NULL,
 };
 

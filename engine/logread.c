@@ -161,21 +161,19 @@ int logseg_record(struct logseg *s, uint64_t off, uint32_t salt, struct rec_head
 	if (rc)
 		return rc;
 	if (avail < REC_HDR_SIZE)
-		return 0;
+		return LOGREC_NONE;
 	*crc_bytes += REC_HDR_SIZE - REC_OFF_LEN;
 	if (!rec_header_decode(p, salt, h) || h->len > REC_MAX_PAYLOAD ||
 	    h->len > s->size - off - REC_HDR_SIZE)
-		return 0;
+		return LOGREC_NONE;
 	rc = window_at(s, off, REC_HDR_SIZE + (size_t)h->len, &p, &avail);
 	if (rc)
 		return rc;
 	if (avail < REC_HDR_SIZE + (size_t)h->len)
-		return 0;
+		return LOGREC_NONE;
 	*crc_bytes += h->len;
-	if (crc32c(0, p + REC_HDR_SIZE, h->len) != h->body_crc)
-		return 0;
 	*payload = p + REC_HDR_SIZE;
-	return 1;
+	return crc32c(0, p + REC_HDR_SIZE, h->len) == h->body_crc ? LOGREC_OK : LOGREC_BODY_BAD;
 }
 
 /* A valid record at off whose LSN lies in [lo, hi]? The LSN and the length are looked at before

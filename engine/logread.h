@@ -33,8 +33,12 @@ int logseg_open(struct logseg *s, const struct kvio *io, const char *path, uint8
 void logseg_close(struct logseg *s);
 /* The header: 0, -EBADMSG (short, bad magic or checksum), -EPROTONOSUPPORT, or an I/O error. */
 int logseg_header(struct logseg *s, struct seg_header *h);
-/* The record at off, under the segment's salt: 1 (*h and *payload set; the payload stays valid
- * until the next call), 0 when there is no valid record there, or a negative errno. */
+/* The record at off, under the segment's salt: LOGREC_OK (*h and *payload set; the payload
+ * stays valid until the next call), LOGREC_BODY_BAD (the same, but the payload fails body_crc:
+ * the head checksum vouches for the framing, the bytes inside are damaged, torn or never
+ * written: record.h rec_locate_damage and recover.c decide), LOGREC_NONE when there is no framed
+ * record there, or a negative errno. */
+enum { LOGREC_NONE = 0, LOGREC_OK = 1, LOGREC_BODY_BAD = 2 };
 int logseg_record(struct logseg *s, uint64_t off, uint32_t salt, struct rec_header *h,
 		  const uint8_t **payload, uint64_t *crc_bytes);
 /* Are the file's bytes from off to its end all zero? */

@@ -652,3 +652,56 @@ int rec_validate(const void *payload, size_t len, int check_data)
 			return -EBADMSG;
 	return rc;
 }
+
+/* One pass over the payload's data chunks: with bad NULL, the payload's checksum with every
+ * failing chunk counted by its stored checksum (*crc) and their number (*n); with bad, the
+ * failing chunks reported. */
+static int damage_pass(const uint8_t *payload, size_t len, uint32_t *crc, uint64_t *n,
+		       int (*bad)(void *arg, uint64_t at, uint64_t n), void *arg)
+{
+	struct rec_reader r;
+	struct rec_op_view op;
+	uint64_t done = 0; /* payload bytes folded into acc */
+	uint32_t acc = 0;
+	int rc = rec_reader_init(&r, payload, len);
+
+	*n = 0;
+	while (!rc && (rc = rec_reader_next(&r, &op)) == 1) {
+		rc = 0;
+		if (!op.dlen || op.op == REC_OP_PUNCH) /* a punch's length is not data */
+			continue;
+		for (uint64_t at = 0, k = 0; !rc && at < op.dlen; at += DATA_CHUNK, k++) {
+			uint64_t c = op.data_at + at, cn = op.dlen - at < DATA_CHUNK ? op.dlen - at : DATA_CHUNK;
+			uint32_t stored = le_get32(op.crcs + 4 * k);
+			if (crc32c(0, payload + c, (size_t)cn) == stored)
+				continue;
+			(*n)++;
+			if (bad) {
+				rc = bad(arg, c, cn);
+				continue;
+			}
+			acc = crc32c(acc, payload + done, (size_t)(c - done));
+			acc = crc32c_combine(acc, stored, cn);
+			done = c + cn;
+		}
+	}
+	if (rc)
+		return rc;
+	*crc = crc32c(acc, payload + done, len - (size_t)done);
+	return 0;
+}
+
+int rec_locate_damage(const void *payload, size_t len, uint32_t body_crc,
+		      int (*bad)(void *arg, uint64_t at, uint64_t n), void *arg)
+{
+	uint32_t crc;
+	uint64_t n;
+	int rc = damage_pass(payload, len, &crc, &n, NULL, NULL);
+
+	if (rc)
+		return rc;
+	if (!n || crc != body_crc)
+		return -EBADMSG;
+	rc = damage_pass(payload, len, &crc, &n, bad, arg);
+	return rc ? rc : (int)(n > INT32_MAX ? INT32_MAX : n);
+}

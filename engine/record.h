@@ -93,6 +93,19 @@ int rec_reader_next(struct rec_reader *r, struct rec_op_view *op);
  * against its checksum (-EBADMSG when one differs). */
 int rec_validate(const void *payload, size_t len, int check_data);
 
+/* A payload whose crc32c is not body_crc (its record's head checksum vouches for body_crc and
+ * the length): is the damage only inside value bytes? The operations must parse; every data
+ * chunk is checked against its own checksum; then the payload's checksum is recomputed from the
+ * bytes outside the failing chunks with each failing chunk counted by its stored checksum (CRCs
+ * combine: crc32c_combine). Equal to body_crc: every byte outside the failing chunks (op codes,
+ * keys, lengths, metadata, the chunk checksums themselves) is as written, bar a 2^-32 chance,
+ * and only the failing chunks' bytes are lost. Returns the number of failing chunks (>= 1),
+ * having called bad(arg, at, n) for each (at: its offset in the payload; a non-zero return
+ * stops and is returned); -EBADMSG when the operations do not parse, no chunk fails, or the sum
+ * does not come out (damage outside the values: nothing in the record is provable). */
+int rec_locate_damage(const void *payload, size_t len, uint32_t body_crc,
+		      int (*bad)(void *arg, uint64_t at, uint64_t n), void *arg);
+
 struct kv_batch;
 /* A reader over the batch's operations (meta mode), and its operation count. */
 void batch_reader(const struct kv_batch *b, struct rec_reader *r, uint32_t *count);

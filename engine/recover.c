@@ -127,6 +127,11 @@ struct scan {
 	size_t nlost;
 	struct region { uint64_t seg, lo, hi; } *dmg;
 	size_t ndmg;
+	/* value chunks that fail their checksums in records after the checkpoint whose every other
+	 * byte is proven (value_damage): the records were applied, the keys still holding bytes
+	 * there are named (assess_lost) */
+	struct region *vdmg;
+	size_t nvdmg;
 	int readonly; /* sync nothing */
 	struct progress meter; /* bytes of the segments replayed */
 	char at[64];  /* the file being read: an I/O error names it */
@@ -378,14 +383,19 @@ static int bad_record_in(struct scan *sc, size_t i, struct logseg *ls, uint64_t 
  * or after from whose LSN is above the last one seen and at most the first one the checkpoint
  * lacks. *next_off gets its offset (scanning resumes there), or *stop is set when there is none:
  * damage either way (records the checkpoint lacks are missing, or the end of the log is). */
-static int region_push(struct scan *sc, uint64_t seg, uint64_t lo, uint64_t hi)
+static int regions_push(struct region **list, size_t *n, uint64_t seg, uint64_t lo, uint64_t hi)
 {
-	struct region *a = realloc(sc->dmg, (sc->ndmg + 1) * sizeof(*a));
+	struct region *a = realloc(*list, (*n + 1) * sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	sc->dmg = a;
-	a[sc->ndmg++] = (struct region){ seg, lo, hi };
+	*list = a;
+	a[(*n)++] = (struct region){ seg, lo, hi };
 	return 0;
+}
+
+static int region_push(struct scan *sc, uint64_t seg, uint64_t lo, uint64_t hi)
+{
+	return regions_push(&sc->dmg, &sc->ndmg, seg, lo, hi);
 }
 
 static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64_t from,
@@ -428,6 +438,62 @@ static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64
 out:
 	free(w.buf);
 	return rc;
+}
+
+struct vd_arg {
+	struct scan *sc;
+	uint64_t seg, pos; /* the payload's segment and file offset */
+};
+
+static int vd_push(void *arg, uint64_t at, uint64_t n)
+{
+	struct vd_arg *a = arg;
+	return regions_push(&a->sc->vdmg, &a->sc->nvdmg, a->seg, a->pos + at, a->pos + at + n);
+}
+
+/* The record rh at off in segs[i] is framed (its head checksum holds, so do its length and
+ * body_crc) but its payload fails body_crc. It is applied like a good one, its failing chunks
+ * remembered as lost value bytes (assess_lost names the keys still holding bytes there), when
+ * both are proven:
+ * - the damage lies only in value chunks (rec_locate_damage: every other byte is as written, so
+ *   a flipped byte in a key or a length is never applied as another key or length);
+ * - the record had been synced before something after it was written: a record after it whose
+ *   base reaches it, or a later segment (as on_bad_record judges). A crash leaves records that
+ *   were never synced looking the same (a good head, chunks never written); they are a torn
+ *   tail to cut, not damage.
+ * It must also be the next record in sequence, after the checkpoint, of ops. *ok 0 otherwise:
+ * on_bad_record decides, as for any bad record (docs/DURABILITY.md 4.2, 4.4). */
+static int value_damage(struct scan *sc, size_t i, uint64_t off, const struct rec_header *rh,
+			const uint8_t *payload, int *ok)
+{
+	struct vd_arg a = { sc, sc->segs[i].first_lsn, off + REC_HDR_SIZE };
+	struct whole w;
+	int later = 0, rc;
+
+	*ok = 0;
+	if (in_covered(sc) || rh->lsn != sc->last_lsn + 1 || rh->type != REC_TYPE_OPS)
+		return 0;
+	rc = whole_read(sc, &sc->segs[i], &w);
+	if (rc)
+		return rc;
+	uint64_t end = off + REC_HDR_SIZE + rh->len;
+	later = end < w.size && log_vouched_after(&w.q, end, sc->last_lsn);
+	free(w.buf);
+	if (!later) {
+		rc = later_segments_have_content(sc, i, sc->last_lsn, &later);
+		if (rc || !later)
+			return rc;
+	}
+	size_t before = sc->nvdmg;
+	rc = rec_locate_damage(payload, rh->len, rh->body_crc, vd_push, &a);
+	if (rc == -EBADMSG) {
+		sc->nvdmg = before;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	*ok = 1;
+	return 0;
 }
 
 /* Replay one segment. *stop set when the log ends (tail or damage) inside it. */
@@ -488,6 +554,13 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		rc = logseg_record(&ls, off, h.salt, &rh, &payload, crc_work(sc));
 		if (rc < 0)
 			goto out;
+		if (rc == LOGREC_BODY_BAD) {
+			int ok;
+			rc = value_damage(sc, i, off, &rh, payload, &ok);
+			if (rc)
+				goto out;
+			rc = ok ? LOGREC_OK : LOGREC_NONE;
+		}
 		if (rc == 0 && in_covered(sc)) {
 			rc = resync_covered(sc, i, off, off + 1, &off, &h.salt, stop);
 			if (rc || *stop)
@@ -560,6 +633,8 @@ static int checkpoint_partial(struct scan *sc, const char *name, const struct ck
 	struct kv_report *rep = sc->rep;
 	report_damage(rep, name, loss->first_off, KV_DAMAGE_CHECKPOINT);
 	rep->ckpt_lost_entries = loss->entries;
+	rep->ckpt_header_damaged = loss->header;
+	rep->ckpt_lost_unknown = loss->unknown;
 	rep->lost_keys += loss->entries;
 	rep->ckpt_lost_has_after = loss->has_after;
 	rep->ckpt_lost_has_before = loss->has_before;
@@ -572,8 +647,20 @@ static int checkpoint_partial(struct scan *sc, const char *name, const struct ck
 	return name_push(&sc->plan->copy, &sc->plan->n_copy, name);
 }
 
+/* A checkpoint loaded past a damaged header that may have lost entries is passed over for an
+ * older one when there is one (a crash between a checkpoint's rename and the deletion of the
+ * older ones leaves two), or for the empty state when the log still starts at LSN 1 (nothing
+ * was deleted below it yet): replaying from there may lose nothing. Otherwise the only one is
+ * used for what can be proven of it, and the log after its name's LSN is replayed. */
+static int loss_header_fallback(const struct scan *sc, const struct ckpt_loss *loss, size_t k, size_t ncks)
+{
+	return sc->mode == RECOVER_SALVAGE && loss->header && loss->unknown &&
+	       (k + 1 < ncks || (sc->nsegs && sc->segs[0].first_lsn == 1));
+}
+
 /* Load the newest checkpoint; in salvage mode load what can be proven of it past damaged
- * entries, or (a damaged header) fall back to older ones, setting damaged ones aside. */
+ * entries or a damaged header (its LSN is its name's), or fall back to an older one when a
+ * damaged header may have cost entries, setting damaged ones aside. */
 static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, size_t ncks, uint64_t *ck_lsn)
 {
 	char name[64], path[PATH_MAX];
@@ -588,11 +675,15 @@ static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, 
 		snprintf(path, sizeof(path), "%s/%s", sc->dir, name);
 		rc = ckpt_load(sc->io, path, ix ? *ix : NULL, &lsn, &count, &bad, &sc->plan->refs,
 			       sc->mode == RECOVER_SALVAGE ? &loss : NULL);
-		if (rc == 0 && lsn == cks[k]) {
+		if (rc == 0 && lsn == cks[k] && loss_header_fallback(sc, &loss, k, ncks)) {
+			/* an older checkpoint and the log after it may still hold what is lost here */
+			ckpt_loss_free(&loss);
+			rc = -EBADMSG, bad = 0;
+		} else if (rc == 0 && lsn == cks[k]) {
 			*ck_lsn = lsn;
 			sc->rep->snapshot_lsn = lsn;
 			sc->rep->snapshot_keys = count;
-			if (sc->mode == RECOVER_SALVAGE && (loss.places || loss.footer))
+			if (sc->mode == RECOVER_SALVAGE && (loss.places || loss.footer || loss.header))
 				rc = checkpoint_partial(sc, name, &loss);
 			if (sc->mode == RECOVER_SALVAGE)
 				ckpt_loss_free(&loss);
@@ -667,17 +758,66 @@ static int lost_key_push(struct rplan *p, const void *key, size_t klen)
 	return 0;
 }
 
+/* Does extent e overlap a region of list (its data bytes; with checksums, also the chunk
+ * checksums before its op's data)? */
+static const struct region *ext_hits(const struct kvext *e, const struct region *list, size_t n,
+				     int checksums)
+{
+	uint64_t lo = checksums ? e->cbase - 4 * data_chunks(e->dlen) : e->pos, hi = e->pos + e->len;
+	for (size_t k = 0; k < n; k++)
+		if (e->seg == list[k].seg && lo < list[k].hi && hi > list[k].lo)
+			return &list[k];
+	return NULL;
+}
+
+static void key_into(char *dst, size_t len, const void *key, size_t klen)
+{
+	snprintf(dst, len, "%.*s", (int)(klen < len - 1 ? klen : len - 1), (const char *)key);
+}
+
+/* Copy each segment of list aside (the original stays: its other values are read from it, and
+ * the log may go on in it), unless it is already copied or set aside. */
+static int copy_regions(struct scan *sc, const struct region *list, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		char name[32];
+		seg_name(name, sizeof(name), list[k].seg);
+		if (listed(sc->plan->copy, sc->plan->n_copy, name) || listed(sc->plan->aside, sc->plan->n_aside, name))
+			continue;
+		int rc = name_push(&sc->plan->copy, &sc->plan->n_copy, name);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Keys whose values still have bytes where the log is lost (lost): a referenced segment gone or
+ * short, a damaged range among records the checkpoint holds. Keys whose values still have bytes
+ * in the failing chunks of records after the checkpoint (value_damage) are counted apart, as
+ * value bytes that fail their checksum (data_damaged_keys). Strict refuses, naming the first
+ * key; salvage lists them all (the store deletes them once open) and copies the damaged
+ * segments aside. */
 static int assess_lost(struct scan *sc)
 {
 	struct kvcursor *c;
 	const void *key;
 	size_t klen;
 	const struct kvval *v;
-	uint64_t first_seg = 0, first_off = 0;
+	uint64_t first_seg = 0, first_off = 0, vseg = 0, voff = 0, lost = 0;
 	int rc;
 
-	if ((!sc->nlost && !sc->ndmg) || !sc->ix)
+	if (!sc->nlost && !sc->ndmg && !sc->nvdmg)
 		return 0;
+	if (!sc->ix) {
+		/* verifying without an index: no key to name, but failing value bytes of records
+		 * after the checkpoint are damage all the same */
+		if (!sc->nvdmg)
+			return 0;
+		char seg[32];
+		seg_name(seg, sizeof(seg), sc->vdmg[0].seg);
+		report_damage(sc->rep, seg, sc->vdmg[0].lo, KV_DAMAGE_VALUE_BYTES);
+		return sc->mode == RECOVER_STRICT ? -EUCLEAN : 0;
+	}
 	rc = kvcursor_open_live(sc->ix, NULL, 0, &c);
 	if (rc)
 		return rc;
@@ -685,27 +825,32 @@ static int assess_lost(struct scan *sc)
 		uint32_t ne;
 		const struct kvext *e = kvval_extents(v, &ne);
 		int hit = 0;
+		const struct region *vhit = NULL;
 		for (uint32_t i = 0; !hit && i < ne; i++) {
 			if (is_lost(sc, e[i].seg)) {
 				hit = 1, first_seg = first_seg ? first_seg : e[i].seg;
 				continue;
 			}
-			for (size_t k = 0; k < sc->ndmg && !hit; k++) {
-				const struct region *g = &sc->dmg[k];
-				/* the extent's bytes, or the chunk checksums before its data */
-				uint64_t lo = e[i].cbase - 4 * data_chunks(e[i].dlen), hi = e[i].pos + e[i].len;
-				if (e[i].seg == g->seg && lo < g->hi && hi > g->lo) {
-					hit = 1;
-					if (!first_seg)
-						first_seg = g->seg, first_off = g->lo;
-				}
+			const struct region *g = ext_hits(&e[i], sc->dmg, sc->ndmg, 1);
+			if (g) {
+				hit = 1;
+				if (!first_seg)
+					first_seg = g->seg, first_off = g->lo;
 			}
+			if (!vhit)
+				vhit = ext_hits(&e[i], sc->vdmg, sc->nvdmg, 0);
 		}
-		if (hit && !sc->rep->lost_keys++)
-			snprintf(sc->rep->lost_key, sizeof(sc->rep->lost_key), "%.*s",
-				 (int)(klen < sizeof(sc->rep->lost_key) - 1 ? klen : sizeof(sc->rep->lost_key) - 1),
-				 (const char *)key);
-		if (hit && sc->mode == RECOVER_SALVAGE && !rc)
+		if (!hit && !vhit)
+			continue;
+		if (hit)
+			lost++;
+		else if (!sc->rep->data_damaged_keys++) {
+			key_into(sc->rep->data_damage_key, sizeof(sc->rep->data_damage_key), key, klen);
+			vseg = vhit->seg, voff = vhit->lo;
+		}
+		if (!sc->rep->lost_keys++)
+			key_into(sc->rep->lost_key, sizeof(sc->rep->lost_key), key, klen);
+		if (sc->mode == RECOVER_SALVAGE && !rc)
 			rc = lost_key_push(sc->plan, key, klen);
 	}
 	kvcursor_close(c);
@@ -714,21 +859,17 @@ static int assess_lost(struct scan *sc)
 	if (!sc->rep->lost_keys)
 		return 0;
 	char name[32];
-	seg_name(name, sizeof(name), first_seg);
-	report_damage(sc->rep, name, first_off, KV_DAMAGE_LOST_VALUES);
+	if (lost) {
+		seg_name(name, sizeof(name), first_seg);
+		report_damage(sc->rep, name, first_off, KV_DAMAGE_LOST_VALUES);
+	} else {
+		seg_name(name, sizeof(name), vseg);
+		report_damage(sc->rep, name, voff, KV_DAMAGE_VALUE_BYTES);
+	}
 	if (sc->mode == RECOVER_STRICT)
 		return -EUCLEAN;
-	/* salvage: a copy of each damaged segment aside (the original stays: its other values are
-	 * read from it) */
-	for (size_t k = 0; k < sc->ndmg; k++) {
-		seg_name(name, sizeof(name), sc->dmg[k].seg);
-		if (listed(sc->plan->copy, sc->plan->n_copy, name) || listed(sc->plan->aside, sc->plan->n_aside, name))
-			continue;
-		rc = name_push(&sc->plan->copy, &sc->plan->n_copy, name);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	rc = copy_regions(sc, sc->dmg, sc->ndmg);
+	return rc ? rc : copy_regions(sc, sc->vdmg, sc->nvdmg);
 }
 
 /* Every segment the checkpoint references must be there, whole enough: present, a good header
@@ -980,6 +1121,7 @@ out:
 	free(sc.segs);
 	free(sc.lost);
 	free(sc.dmg);
+	free(sc.vdmg);
 	free(cks);
 	if (rc) {
 		recovery_free(sc.plan);
@@ -1059,33 +1201,39 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 	const char *at = ""; /* the file being changed: a failure names it */
 	int rc = 0;
 
+	/* Copies first, each durable with its name before any file is renamed aside: the
+	 * renames take away the later segments that vouch for the damaged one (a later record
+	 * or segment is what tells damage from a torn tail), so a crash between a rename and
+	 * its copy would leave a damaged segment whose end passes for a crash's tail, cut by the
+	 * next open with no copy kept anywhere (KV_SEED=7 KV_SALVAGE=2:77:kill). */
+	for (size_t k = 0; k < plan->n_aside + plan->n_copy; k++) {
+		const char *f = k < plan->n_aside ? plan->aside[k] : plan->copy[k - plan->n_aside];
+		uint64_t first;
+		if (k < plan->n_aside && !(plan->rewrite && seg_parse_name(f, &first) == 0 &&
+					   first == plan->rewrite_first))
+			continue; /* renamed below */
+		at = f;
+		snprintf(path, sizeof(path), "%s/%s", dir, at);
+		rc = aside_path(io, dir, f, to, sizeof(to));
+		if (!rc)
+			rc = copy_aside(io, dir, path, to); /* a rewrite is cut below, as the resume segment */
+		if (rc)
+			goto out;
+		rep->set_aside++;
+	}
 	for (size_t k = 0; k < plan->n_aside; k++) {
+		uint64_t first;
+		if (plan->rewrite && seg_parse_name(plan->aside[k], &first) == 0 &&
+		    first == plan->rewrite_first)
+			continue; /* copied above */
 		at = plan->aside[k];
 		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = aside_path(io, dir, plan->aside[k], to, sizeof(to));
-		if (rc)
-			goto out;
-		uint64_t first;
-		int rewrite = plan->rewrite && seg_parse_name(plan->aside[k], &first) == 0 &&
-			      first == plan->rewrite_first;
-		if (rewrite)
-			rc = copy_aside(io, dir, path, to); /* then cut below, as the resume segment */
-		else
+		if (!rc)
 			rc = io->rename(io, path, to);
 		if (rc)
 			goto out;
-		if (!rewrite)
-			forget(segs, plan->aside[k]);
-		rep->set_aside++;
-	}
-	for (size_t k = 0; k < plan->n_copy; k++) {
-		at = plan->copy[k];
-		snprintf(path, sizeof(path), "%s/%s", dir, at);
-		rc = aside_path(io, dir, plan->copy[k], to, sizeof(to));
-		if (!rc)
-			rc = copy_aside(io, dir, path, to);
-		if (rc)
-			goto out;
+		forget(segs, plan->aside[k]);
 		rep->set_aside++;
 	}
 	if (plan->n_aside || plan->n_copy || plan->salvage)

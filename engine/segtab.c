@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "crc32c.h"
 #include "le.h"
@@ -41,7 +42,15 @@ struct segtab {
 	uint64_t bytes, live;
 	unsigned nopen, fd_max; /* descriptors open, and the most kept open */
 	uint64_t tick;
+	uint64_t around_max; /* segment bytes up to which small reads read around (READ_AROUND) */
 };
+
+/* A small read whose bytes are not cached reads the READ_AROUND bytes around them (kvio.h
+ * pread_around), as the kernel reads around a fault on a mapped file (its default window): a
+ * cold store comes back into the cache in large reads, not one 4 KiB read per get. Only while
+ * the segments fit in a quarter of memory: in a larger store the neighbours read would mostly
+ * be evicted unused, and each get would pay for 32 times the bytes it needs. */
+#define READ_AROUND (128u << 10)
 
 #define FD_MIN 4
 #define FD_MAX 256
@@ -59,6 +68,8 @@ int segtab_new(struct segtab **out, const struct kvio *io, const char *dir)
 	rlim_t quarter = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur / 4
 											   : FD_MAX;
 	t->fd_max = quarter < FD_MIN ? FD_MIN : quarter > FD_MAX ? FD_MAX : (unsigned)quarter;
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	t->around_max = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 4 : 0;
 	*out = t;
 	return 0;
 }
@@ -180,8 +191,9 @@ void segtab_account(void *arg, uint64_t seg, int64_t delta)
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* Pin segment seg's descriptor, opening it on first use. */
-static int pin(struct segtab *t, uint64_t seg, struct rfd **out)
+/* Pin segment seg's descriptor, opening it on first use; *around: small reads may read around
+ * (READ_AROUND). */
+static int pin(struct segtab *t, uint64_t seg, struct rfd **out, int *around)
 {
 	int rc = 0;
 	pthread_mutex_lock(&t->mu);
@@ -206,6 +218,7 @@ static int pin(struct segtab *t, uint64_t seg, struct rfd **out)
 	r->pins++;
 	r->used = ++t->tick;
 	*out = r;
+	*around = t->bytes <= t->around_max;
 out:
 	pthread_mutex_unlock(&t->mu);
 	return rc;
@@ -249,7 +262,8 @@ int segtab_read(struct segtab *t, const struct kvext *e, uint64_t from, void *bu
 	/* one read: table, gap and span in one buffer; else the table apart, the span straight
 	 * into the caller's buffer when the range is whole chunks */
 	size_t first_len = one ? (size_t)(4 * ncrc + gap + span_len) : 4 * ncrc;
-	rc = pin(t, e->seg, &r);
+	int around;
+	rc = pin(t, e->seg, &r, &around);
 	if (rc)
 		return rc;
 	whole = first_len <= sizeof(stack) ? stack : malloc(first_len);
@@ -266,7 +280,10 @@ int segtab_read(struct segtab *t, const struct kvext *e, uint64_t from, void *bu
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = t->io->pread(t->io, r->fd, whole, first_len, tab, &got);
+	if (around && t->io->pread_around && first_len <= READ_AROUND)
+		rc = t->io->pread_around(t->io, r->fd, whole, first_len, tab, READ_AROUND, &got);
+	else
+		rc = t->io->pread(t->io, r->fd, whole, first_len, tab, &got);
 	if (!rc && got != first_len)
 		rc = -EIO, *bad_off = tab + got;
 	if (!rc && !one) {

@@ -194,6 +194,11 @@ struct kvfs_stored {
  * cannot read, a link whose inode key is missing), or an engine error. The root (klen 0)
  * always exists. */
 int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st);
+/* kvfs_load without st->allocated (left 0), for a read or write of bytes, which replies no
+ * attributes: the engine counts a file's allocated bytes by walking its extents (one per write
+ * that did not merge), so the count costs a write to a file written in small pieces (SQLite's
+ * WAL: three per transaction) more the larger the file grew (docs/PERFORMANCE.md). */
+int kvfs_load_bytes(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st);
 /* st->allocated of the file or symlink at key (0 for other types), after st->size changed. */
 int kvfs_load_allocated(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st);
 /* The attributes of a node whose stored state is st. */
@@ -253,12 +258,16 @@ struct kvfs_txn {
 	struct kv_batch *b;
 	struct kvfs_txn_mem *mem; /* kvfs_txn_alloc's blocks */
 	uint64_t lsn;           /* the applied record's, 0 until then */
+	uint64_t epoch;         /* the writer's when the change began (kvfs_writer.apply) */
 	int locked;
 };
 
 /* Locks as kind says and loads ino's node; on error nothing is held (kvfs_txn_end is still
  * safe). */
 int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind);
+/* kvfs_txn_begin for a read or write of the node's bytes: t->st.allocated is not loaded (0). */
+int kvfs_txn_begin_bytes(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino,
+			 enum kvfs_txn_kind kind);
 /* The batch being built (created on first use). */
 int kvfs_txn_batch(struct kvfs_txn *t, struct kv_batch **b);
 /* n bytes that live until kvfs_txn_end, for a value made here that the batch refers to (the

@@ -82,7 +82,7 @@ void kvfs_fs_set_writer(struct kvfs_fs *fs, const struct kvfs_writer *w)
 	fs->writer_epoch = 0; /* the first change loads the inode counter (txn.c) */
 }
 
-int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t *lsn)
+int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t epoch, uint64_t *lsn)
 {
 	uint64_t applied = 0;
 	int rc;
@@ -90,7 +90,7 @@ int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t *lsn)
 	if (!fs->writer.apply) {
 		rc = kv_apply(fs->kv, b, &applied);
 	} else {
-		rc = fs->writer.apply(fs->writer.arg, b);
+		rc = fs->writer.apply(fs->writer.arg, b, epoch);
 		if (rc == 0)
 			applied = 1; /* a writer knows no engine LSN, and callers ask only whether */
 	}

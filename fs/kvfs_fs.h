@@ -42,10 +42,12 @@ const struct fuse_lowlevel_ops *kvfs_fs_operations(void);
  * node of a replicated group (mount/kvfs_cluster.c) sends them through raft instead, and its
  * store changes only as raft applies them (docs/REPLICATION.md, "The mount"). */
 struct kvfs_writer {
-	/* Batch b, all or nothing: 0 once it is applied to the store the tree reads. -EROFS:
-	 * nothing was written (this node takes no writes now). Any other error: it may still
-	 * take effect. */
-	int (*apply)(void *arg, const struct kv_batch *b);
+	/* Batch b, all or nothing: 0 once it is applied to the store the tree reads. epoch:
+	 * what writable gave before the tree read what b was built from (0: b rests on no read);
+	 * b must not land if the writer's epoch changed since. -EROFS: nothing was written (this
+	 * node takes no writes now, or its epoch changed). Any other error: it may still take
+	 * effect. */
+	int (*apply)(void *arg, const struct kv_batch *b, uint64_t epoch);
 	/* 0 once every change applied before the call is durable (for a group: on a majority). */
 	int (*flush)(void *arg);
 	/* 1 when a change made now would be taken, with *epoch an id of this stretch of being
@@ -82,11 +84,12 @@ int kvfs_fs_remove_leftovers(struct kvfs_fs *fs, uint64_t *removed);
  * is held as room comes back); another negative errno: the scan failed. */
 int kvfs_fs_load_promises(struct kvfs_fs *fs, uint64_t *promised);
 
-/* Applies b as one change: through the writer when there is one, else kv_apply. *lsn (may be
- * NULL) is set once it was applied (kv_apply's LSN; 1 through a writer), also when an error
- * follows (kv_apply: its flush failed). For fs/'s records made outside a transaction (a spill,
- * an orphan's deletion) as much as for kvfs_txn_commit. */
-int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t *lsn);
+/* Applies b as one change: through the writer when there is one (epoch: the writer's when b's
+ * reads began, as kvfs_writer.apply takes it), else kv_apply. *lsn (may be NULL) is set once
+ * it was applied (kv_apply's LSN; 1 through a writer), also when an error follows (kv_apply:
+ * its flush failed). For fs/'s records made outside a transaction (a spill, an orphan's
+ * deletion) as much as for kvfs_txn_commit. */
+int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t epoch, uint64_t *lsn);
 /* Every change made before the call is durable: the writer's flush, else kv_flush. */
 int kvfs_fs_flush(struct kvfs_fs *fs);
 

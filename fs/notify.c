@@ -71,6 +71,8 @@ static void *notify_main(void *arg)
 	struct kvfs_notify *q = arg; /* not fs->notify: kvfs_notify_stop clears that first */
 	struct kvfs_fs *fs = q->fs;
 
+	/* a name to find it by: tests stop the other threads around it (test_live) */
+	pthread_setname_np(pthread_self(), "kvfs-notify");
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		struct item *it = q->head;

@@ -74,7 +74,7 @@ void kvfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc;
 
 	(void)fi;
-	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_READ);
+	rc = kvfs_txn_begin_bytes(&t, fs, ino, KVFS_TXN_READ);
 	if (!rc && off < 0)
 		rc = -EINVAL;
 	if (!rc && S_ISDIR(t.st.meta.mode))
@@ -135,7 +135,7 @@ void kvfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	int rc;
 
 	(void)fi; /* O_APPEND: the kernel puts the offset at its size, which is ours */
-	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_NODE);
+	rc = kvfs_txn_begin_bytes(&t, fs, ino, KVFS_TXN_NODE);
 	if (!rc)
 		rc = write_txn(&t, buf, &size, off);
 	kvfs_txn_end(&t);

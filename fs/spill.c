@@ -153,8 +153,9 @@ static int spill_key(struct kvfs_fs *fs, const char *key, size_t klen, struct kv
 	st.meta.spill = id;
 	if (rc == 0)
 		rc = kvfs_batch_meta(b, key, klen, &st);
+	/* a spill runs inside a namespace change, which set writer_epoch (txn.c) */
 	if (rc == 0)
-		rc = kvfs_fs_apply(fs, b, &lsn);
+		rc = kvfs_fs_apply(fs, b, fs->writer_epoch, &lsn);
 	kv_batch_free(b);
 	if (lsn && node) {
 		/* applied (even if its flush failed): the entries are there now */
@@ -331,7 +332,7 @@ int kvfs_remove_orphans(struct kvfs_fs *fs, uint64_t *removed)
 				count++; /* a file, not one of its attributes */
 		}
 		if (!rc)
-			rc = kvfs_fs_apply(fs, b, NULL);
+			rc = kvfs_fs_apply(fs, b, 0, NULL); /* never on a node (kvfs.c) */
 		kv_batch_free(b);
 		if (rc)
 			break;
@@ -357,7 +358,7 @@ void kvfs_orphan_delete(struct kvfs_fs *fs, uint64_t id)
 	if (!rc)
 		rc = kvfs_batch_delete(fs, b, key, klen, &m);
 	if (!rc)
-		rc = kvfs_fs_apply(fs, b, NULL);
+		rc = kvfs_fs_apply(fs, b, 0, NULL); /* its keys: nothing else changes them */
 	kv_batch_free(b);
 	if (rc)
 		fuse_log(FUSE_LOG_ERR, "deleting %s, a file without a name the kernel no longer holds: "

@@ -41,7 +41,9 @@ static int load_node(struct kvfs_fs *fs, const char *key, size_t klen, struct kv
 	return 0;
 }
 
-int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st)
+/* kvfs_load, and kvfs_load_bytes (count 0: st->allocated stays 0). */
+static int load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st,
+		int count)
 {
 	uint8_t buf[KV_MAX_META];
 	char ikey[KVFS_ID_KEY_MAX];
@@ -82,7 +84,7 @@ int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stor
 			st->size = 0; /* a directory's value, if someone gave it one, is not shown */
 		if (!st->meta.ino) /* stored with the blob the next time the tree writes it */
 			st->meta.ino = kvfs_ino_from_key(key, klen);
-		return kvfs_load_allocated(fs, data_key, data_klen, st);
+		return count ? kvfs_load_allocated(fs, data_key, data_klen, st) : 0;
 	}
 	if (rc != -ENOENT)
 		return rc;
@@ -96,6 +98,16 @@ int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stor
 	kvfs_meta_default(fs, S_IFDIR | 0755, &st->meta);
 	st->meta.ino = kvfs_ino_from_key(key, klen);
 	return 0;
+}
+
+int kvfs_load(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st)
+{
+	return load(fs, key, klen, st, 1);
+}
+
+int kvfs_load_bytes(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st)
+{
+	return load(fs, key, klen, st, 0);
 }
 
 int kvfs_load_allocated(struct kvfs_fs *fs, const char *key, size_t klen, struct kvfs_stored *st)

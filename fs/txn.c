@@ -48,6 +48,7 @@ static int writer_begin(struct kvfs_txn *t)
 
 	if (!fs->writer.writable(fs->writer.arg, &epoch))
 		return -EROFS;
+	t->epoch = epoch; /* everything the change reads is read after this */
 	if (t->kind != KVFS_TXN_NAMESPACE || epoch == fs->writer_epoch)
 		return 0;
 	rc = recorded_ino(fs, &stored);
@@ -82,13 +83,15 @@ static int writer_commit(struct kvfs_txn *t)
 		if (rc)
 			return rc;
 	}
-	rc = kvfs_fs_apply(fs, t->b, &t->lsn);
+	rc = kvfs_fs_apply(fs, t->b, t->epoch, &t->lsn);
 	if (rc == 0 && t->kind == KVFS_TXN_NAMESPACE && next > fs->ino_recorded)
 		fs->ino_recorded = next;
 	return rc;
 }
 
-int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind)
+/* kvfs_txn_begin; count 0: without st.allocated (kvfs_load_bytes) */
+static int begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind,
+		 int count)
 {
 	int rc;
 
@@ -97,6 +100,7 @@ int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum 
 	t->b = NULL;
 	t->mem = NULL;
 	t->lsn = 0;
+	t->epoch = 0;
 	t->klen = 0;
 	memset(&t->st, 0, sizeof(t->st));
 	kvfs_prealloc_forget(); /* releases of a change this thread built and never applied */
@@ -117,7 +121,19 @@ int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum 
 	rc = kvfs_node_key(t->node, t->key, &t->klen);
 	if (rc)
 		return rc;
-	return kvfs_load(fs, t->key, t->klen, &t->st);
+	return count ? kvfs_load(fs, t->key, t->klen, &t->st)
+		     : kvfs_load_bytes(fs, t->key, t->klen, &t->st);
+}
+
+int kvfs_txn_begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kvfs_txn_kind kind)
+{
+	return begin(t, fs, ino, kind, 1);
+}
+
+int kvfs_txn_begin_bytes(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino,
+			 enum kvfs_txn_kind kind)
+{
+	return begin(t, fs, ino, kind, 0);
 }
 
 int kvfs_txn_reload(struct kvfs_txn *t)

@@ -75,7 +75,7 @@ int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw);
 int kvcmd_stats(FILE *out, struct kv *kv, const char (*extra)[KVCMD_STAT_LINE], unsigned nextra);
 /* "name: value" lines as one JSON object on one line (STATS JSON). */
 void kvcmd_stats_json(FILE *out, const char *text, size_t len);
-int kvcmd_reply_err(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int kvcmd_reply_err(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3), nonnull(1, 2)));
 int kvcmd_reply_ok(FILE *out, const char *text);
 int kvcmd_get(struct kv *kv, const struct kvcmd *c, FILE *out, int raw);
 /* LIST, leaving out the keys that begin with hide (NULL: none). */
@@ -84,5 +84,5 @@ int kvcmd_list(struct kv *kv, const struct kvcmd *c, FILE *out, int raw, const c
 int kvcmd_snap(struct kv *kv, FILE *out);
 
 /* Writes one reply line (printf-style, newline added) and flushes: 0 or -errno of out. */
-int kvcmd_reply(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int kvcmd_reply(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3), nonnull(1, 2)));
 #endif

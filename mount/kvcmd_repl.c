@@ -23,6 +23,7 @@ static int internal_key(const char *key, size_t klen)
  * may still take effect (REPLICATION.md section 4). */
 static int reply_repl_error(struct repl *r, FILE *out, int rc)
 {
+	struct repl_stats st;
 	char addr[64];
 	uint64_t id;
 
@@ -43,6 +44,14 @@ static int reply_repl_error(struct repl *r, FILE *out, int rc)
 				       "effect");
 	case -EFBIG:
 		return kvcmd_reply_err(out, "too large for one replicated write");
+	case -EIO:
+		repl_stats(r, &st);
+		if (st.store_error)
+			return kvcmd_reply_err(out, "this node's store failed (%s); the write may or "
+					       "may not take effect on the others",
+					       strerror(-st.store_error));
+		return kvcmd_reply_err(out, "%s; the write may or may not take effect",
+				       strerror(-rc));
 	default:
 		return kvcmd_reply_err(out, "%s; the write may or may not take effect",
 				       strerror(-rc));
@@ -168,7 +177,9 @@ int kvcmd_run_repl(struct repl *r, const struct kvcmd *c, FILE *out, int raw)
 			kv_batch_free(b);
 			return kvcmd_reply_err(out, "%s", strerror(-rc));
 		}
-		rc = repl_propose(r, b, c->op == KVCMD_DEL ? REPL_REPORT_ABSENT : 0, &absent);
+		/* term 0: a PUT or DEL reads nothing before it writes (DEL's "(nil)" is decided
+		 * when it is applied), so no later leadership can make it stale */
+		rc = repl_propose(r, b, c->op == KVCMD_DEL ? REPL_REPORT_ABSENT : 0, 0, &absent);
 		kv_batch_free(b);
 		if (rc)
 			return reply_repl_error(r, out, rc);

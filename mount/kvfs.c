@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "ctlsock.h"
+#include "deathwatch.h"
 #include "hugepages.h"
 #include "lockwait.h"
 #include "sdnotify.h"
@@ -813,6 +814,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	struct kvfs_cluster *cl = NULL;
 	char cs_err[PATH_MAX + 100];
 	int status = EXIT_FAIL, mounted = 0, handlers = 0, rc;
+	pid_t watch = -1;
 	uint64_t removed = 0;
 
 	memset(&rep, 0, sizeof(rep));
@@ -904,6 +906,12 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 		goto out;
 	}
 	mounted = 1;
+	rc = deathwatch_start(mnt, &watch);
+	if (rc) {
+		say(LOG_ERR, "%s: cannot start the watch that frees the mount if this daemon dies: %s",
+		    a->mountpoint, strerror(-rc));
+		goto out;
+	}
 	rc = detach();
 	if (rc) {
 		say(LOG_ERR, "detaching: %s", strerror(-rc));
@@ -936,6 +944,8 @@ out:
 	}
 	if (mounted)
 		fuse_session_unmount(se);
+	if (watch > 0 && (rc = deathwatch_stop(watch)) != 0)
+		say(LOG_WARNING, "ending the watch over the mount: %s", strerror(-rc));
 	if (se)
 		fuse_session_destroy(se);
 	fuse_opt_free_args(&fa);

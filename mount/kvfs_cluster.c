@@ -106,10 +106,14 @@ void kvfs_cluster_config(struct kvfs_config *cfg, int node)
 
 /* ---- the writer ---------------------------------------------------------------------------- */
 
-static int writer_apply(void *arg, const struct kv_batch *b)
+static int writer_apply(void *arg, const struct kv_batch *b, uint64_t epoch)
 {
 	struct kvfs_cluster *c = arg;
-	return repl_propose(c->r, b, REPL_QUIET, NULL);
+	int rc = repl_propose(c->r, b, REPL_QUIET, epoch, NULL);
+
+	/* built from the store in an earlier leadership of this node: refused on every node, so
+	 * nothing was made, which is what EROFS says to the tree and to the caller (10.1) */
+	return rc == -ESTALE ? -EROFS : rc;
 }
 
 static int writer_flush(void *arg)

@@ -61,7 +61,20 @@ size_t report_ckpt_loss(const struct kv_report *r, char *buf, size_t len)
 		snprintf(before, sizeof(before), " and before '%s'", r->ckpt_lost_before);
 	else
 		snprintf(before, sizeof(before), "%s", r->ckpt_lost_has_after ? ", to the end" : "");
-	if (!r->ckpt_lost_entries)
+	if (r->ckpt_header_damaged && !r->ckpt_lost_unknown)
+		n = (size_t)snprintf(buf, len, "no entry lost (its header is damaged: the LSN was taken "
+				     "from its name; every entry up to its footer checks, %" PRIu64
+				     " kept)", r->snapshot_keys);
+	else if (r->ckpt_header_damaged && !r->snapshot_keys)
+		n = (size_t)snprintf(buf, len, "its header is damaged and no entry could be proven: "
+				     "every key it held is lost (how many is unknown) unless written "
+				     "again after the checkpoint, which was replayed");
+	else if (r->ckpt_header_damaged)
+		n = (size_t)snprintf(buf, len, "its header is damaged: the %" PRIu64 " entries that "
+				     "check were kept, an unknown number lost with their keys (the first "
+				     "%s%s); the log after the checkpoint was replayed, so a key written "
+				     "again there is back", r->snapshot_keys, after, before);
+	else if (!r->ckpt_lost_entries)
 		n = (size_t)snprintf(buf, len, "no entry lost (the damage is in its header's counts or "
 				     "footer)");
 	else

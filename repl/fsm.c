@@ -35,11 +35,12 @@ struct rfsm {
 	pthread_mutex_t mu;
 	pthread_cond_t wake; /* rfsm_interrupt */
 	int stopping;
-	uint64_t applied, skipped, snapshots, installs;
+	uint64_t applied, skipped, snapshots, installs, refused;
 	int error;
 };
 
-static char absent_marker; /* the apply result of an entry whose first key was absent */
+static char absent_marker;  /* the apply result of an entry whose first key was absent */
+static char refused_marker; /* ... of an entry refused for its build term (fsm.h) */
 
 static void note(struct rfsm *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct rfsm *f, const char *fmt, ...)
@@ -98,14 +99,35 @@ static int first_key_absent(struct kv *kv, const uint8_t *batch, uint64_t len)
 	return kv_stat(kv, op.key, op.klen, NULL, NULL, NULL) == -ENOENT;
 }
 
+/* The term of the entry at index, whose buffer raft hands to apply: raft 0.15 does not pass it,
+ * but its log (struct raft_log, public in raft.h) holds the entry, and buf is that entry's own
+ * buf (replicationApply passes &entry->buf). Found as raft's logGet finds it and checked to be
+ * the very entry: -EFAULT when it is not there (a raft that works otherwise). */
+static int entry_term(struct rfsm *f, const struct raft_buffer *buf, uint64_t index,
+		      uint64_t *term)
+{
+	const struct raft_log *l = &f->raft->log;
+	size_t n = l->front <= l->back ? l->back - l->front : l->size - l->front + l->back;
+	const struct raft_entry *e;
+
+	if (index <= l->offset || index - l->offset > n)
+		return -EFAULT;
+	e = &l->entries[(l->front + (size_t)(index - l->offset - 1)) % l->size];
+	if (&e->buf != buf)
+		return -EFAULT;
+	*term = e->term;
+	return 0;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct rfsm *f = fsm->data;
 	uint64_t index = raft_last_applied(f->raft) + 1, applied;
 	struct entry_view v;
 	struct kv_batch *b = NULL;
+	uint64_t term;
 	uint8_t le[8];
-	int rc, absent = 0;
+	int rc, absent = 0, refused = 0;
 
 	*result = NULL;
 	pthread_mutex_lock(&f->mu);
@@ -130,7 +152,30 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		set_error(f, rc);
 		return RAFT_MALFORMED;
 	}
-	if (v.flags & ENTRY_REPORT_ABSENT)
+	if (v.term) {
+		rc = entry_term(f, buf, index, &term);
+		if (rc) {
+			note(f, "raft entry %" PRIu64 " is not where raft keeps its log, so its term is "
+			     "unknown: applying stops here; the store holds every entry before it",
+			     index);
+			kv_batch_free(b);
+			set_error(f, rc);
+			return RAFT_IOERR;
+		}
+		if (term != v.term) {
+			/* built from what the store held in an earlier leadership of this node: another
+			 * leader may have changed it since. Nothing of it is applied, on any node (each
+			 * compares the same two terms); only the applied index moves on. */
+			kv_batch_free(b);
+			rc = kv_batch_new(&b);
+			if (rc) {
+				set_error(f, rc);
+				return RAFT_NOMEM;
+			}
+			refused = 1;
+		}
+	}
+	if (!refused && (v.flags & ENTRY_REPORT_ABSENT))
 		absent = first_key_absent(f->kv, v.batch, v.len);
 	le_put64(le, index);
 	rc = kv_batch_put(b, REPL_APPLIED_KEY, strlen(REPL_APPLIED_KEY), NULL, 0, le, 8);
@@ -145,7 +190,12 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	}
 	pthread_mutex_lock(&f->mu);
 	f->applied = index;
+	f->refused += (uint64_t)refused;
 	pthread_mutex_unlock(&f->mu);
+	if (refused) {
+		*result = &refused_marker;
+		return 0;
+	}
 	if (f->o.applied)
 		f->o.applied(f->o.hook_arg, index, v.batch, v.len);
 	if (absent)
@@ -172,6 +222,11 @@ int rfsm_batch_keys(const void *batch, uint64_t len,
 int rfsm_result_absent(const void *result)
 {
 	return result == &absent_marker;
+}
+
+int rfsm_result_refused(const void *result)
+{
+	return result == &refused_marker;
 }
 
 /* ---- snapshot --------------------------------------------------------------------------------- */
@@ -528,6 +583,7 @@ void rfsm_stats(struct rfsm *f, struct rfsm_stats *st)
 	st->skipped = f->skipped;
 	st->snapshots = f->snapshots;
 	st->installs = f->installs;
+	st->refused = f->refused;
 	st->error = f->error;
 	pthread_mutex_unlock(&f->mu);
 }

@@ -9,6 +9,9 @@
  * the durable copy of the entries, so the store may run with sync=none; a raft snapshot at index
  * I is only taken once the store is durable through I (a kv_flush in the snapshot step).
  *
+ * An entry that carries a build term (entry.h) other than its own raft term is refused: nothing
+ * of its batch is applied, on every node alike (rfsm_result_refused).
+ *
  * A snapshot is a manifest (entry.h: the node holding the data, the index); the store itself
  * travels out of band. Restoring one the store does not already cover fetches a copy through
  * rfsm_options.fetch into incoming/, checks it, and swaps it in (close, exchange the directories,
@@ -77,6 +80,11 @@ void rfsm_unpin(struct rfsm *f);
 int rfsm_copy(struct rfsm *f, uint64_t min_index, const char *dest, uint64_t *index);
 /* 1 when raft's apply result says the first operation's key was absent (ENTRY_REPORT_ABSENT). */
 int rfsm_result_absent(const void *result);
+/* 1 when raft's apply result says the entry was refused, nothing of its batch applied: its
+ * build term (entry.h) is not the term of the entry itself, i.e. the proposer read the store in
+ * an earlier leadership than the one that appended it, and another leader may have changed the
+ * store in between. Every node refuses it alike (the store's applied index still moves on). */
+int rfsm_result_refused(const void *result);
 /* Stop waiting: a restore retrying its fetch gives up (the node is stopping). */
 void rfsm_interrupt(struct rfsm *f);
 
@@ -85,6 +93,7 @@ struct rfsm_stats {
 	uint64_t skipped;      /* entries replayed that the store already held */
 	uint64_t snapshots;    /* raft snapshots taken (the store made durable for each) */
 	uint64_t installs;     /* copies of another node's store swapped in */
+	uint64_t refused;      /* entries refused for their build term (rfsm_result_refused) */
 	int error;             /* the store failed applying (negative errno): nothing more is
 				* applied until the node restarts */
 };

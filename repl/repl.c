@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "appendguard.h"
 #include "cluster.h"
 #include "entry.h"
 #include "fsm.h"
@@ -167,7 +168,9 @@ struct req {
 	pthread_cond_t cv;
 	int refs;                /* the waiter's and the loop's; under r->mu */
 	int done, status, absent;
+	int abandoned;           /* its waiter timed out before the loop took it (under r->mu) */
 	unsigned flags;          /* repl_propose's */
+	uint64_t build_term;     /* repl_propose's term: 0, or the only term it may be appended in */
 	/* handed to raft (the loop's): where raft put it, on r->quiet */
 	uint64_t index, term;
 	struct req *quiet_next;
@@ -189,6 +192,10 @@ struct repl {
 	struct raft_io io;
 	struct raft raft;
 	struct raft_transfer transfer;
+	/* a leader whose store failed hands leadership over (check_cb): raft 0.15 ignores a
+	 * failed apply on a leader, which would lead on, unable to apply, and the group wait */
+	struct raft_transfer handover;
+	int handing_over, store_failed_noted;
 	int handles_open, closing, last_state;
 	int raft_inited;          /* raft_init went through: raft_close releases io and transport */
 	/* libraft 0.15's install answer (see held_tick): the backend's verbs we wrap, raft's own */
@@ -198,6 +205,7 @@ struct repl {
 	raft_io_tick_cb raft_tick;
 	raft_io_snapshot_put_cb raft_put_cb;
 	int installing;           /* the backend is writing a snapshot raft installs */
+	struct appendguard *guard; /* raft 0.15 never sees a failed append (appendguard.h) */
 	uint64_t ticks_held;
 
 	pthread_mutex_t mu;
@@ -209,6 +217,7 @@ struct repl {
 	struct repl_stats view;   /* raft's state as of the loop's last turn */
 	int writable;             /* leader, and its store holds every entry before its term's */
 	uint64_t lead_from;       /* the loop's: the first entry of this node's leadership */
+	uint64_t lead_term;       /* the loop's: the term of that leadership */
 	struct req *quiet;        /* the loop's: entries in raft's hands (REPL_QUIET or not) */
 	int worker_fds[MAX_XFER_WORKERS];
 	unsigned workers;
@@ -247,6 +256,8 @@ static int raft_errno(int rv)
 		return -EFBIG;
 	case RAFT_NOSPACE:
 		return -ENOSPC;
+	case RAFT_MALFORMED:
+		return -EBADMSG;
 	default:
 		return -EIO;
 	}
@@ -293,21 +304,45 @@ static void quiet_remove(struct repl *r, struct req *q)
 static void apply_cb(struct raft_apply *a, int status, void *result)
 {
 	struct req *q = a->data;
+	int rc = raft_errno(status);
+
+	if (rc == 0 && rfsm_result_refused(result))
+		rc = -ESTALE; /* built in an earlier term: every node refused it */
 	quiet_remove(q->r, q);
-	req_complete(q->r, q, raft_errno(status), status == 0 && rfsm_result_absent(result));
+	req_complete(q->r, q, rc, rc == 0 && rfsm_result_absent(result));
 }
 
 /* On the loop: hand q to raft, or fail it. */
 static void req_submit(struct repl *r, struct req *q)
 {
+	struct raft_buffer buf;
 	int rv;
 
 	if (r->closing || raft_state(&r->raft) != RAFT_LEADER) {
 		req_complete(r, q, r->closing ? -ESHUTDOWN : -EROFS, 0);
 		return;
 	}
+	pthread_mutex_lock(&r->mu);
+	rv = q->abandoned;
+	pthread_mutex_unlock(&r->mu);
+	if (rv) {
+		/* its caller was told ETIMEDOUT ("unknown") and went on, maybe to write elsewhere:
+		 * proposed now it could land after the caller's later, acknowledged writes */
+		req_complete(r, q, -ETIMEDOUT, 0);
+		return;
+	}
+	if (q->build_term && q->build_term != r->raft.current_term) {
+		/* read in another leadership: it would be appended in this term and refused by
+		 * every node's apply (fsm.h); no need to make an entry of it */
+		req_complete(r, q, -ESTALE, 0);
+		return;
+	}
 	q->apply.data = q;
-	rv = raft_apply(&r->raft, &q->apply, &q->buf, 1, apply_cb);
+	/* raft_apply copies the array of buffers (one, here) and takes its memory: a copy on the
+	 * stack, so that the array raft reads is visibly one whole raft_buffer (gcc 12 at -O3
+	 * otherwise warns it reads 16 bytes from 8, -Wstringop-overread) */
+	buf = q->buf;
+	rv = raft_apply(&r->raft, &q->apply, &buf, 1, apply_cb);
 	if (rv) {
 		req_complete(r, q, raft_errno(rv), 0);
 		return;
@@ -384,7 +419,7 @@ static void propose_noop(struct repl *r)
 	if (kv_batch_new(&b))
 		return;
 	q = req_new(r, 1);
-	if (q && entry_encode(b, 0, r->o.max_write, &q->buf.base, &q->buf.len) == 0)
+	if (q && entry_encode(b, 0, 0, r->o.max_write, &q->buf.base, &q->buf.len) == 0)
 		req_submit(r, q);
 	else if (q)
 		req_put(r, q);
@@ -402,7 +437,8 @@ static void deadline(struct timespec *at, unsigned ms)
 	}
 }
 
-int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *absent)
+int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint64_t term,
+		 int *absent)
 {
 	struct timespec at;
 	struct req *q;
@@ -414,8 +450,9 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *
 	if (!q)
 		return -ENOMEM;
 	q->flags = flags;
-	rc = entry_encode(b, flags & REPL_REPORT_ABSENT ? ENTRY_REPORT_ABSENT : 0, r->o.max_write,
-			  &q->buf.base, &q->buf.len);
+	q->build_term = term;
+	rc = entry_encode(b, flags & REPL_REPORT_ABSENT ? ENTRY_REPORT_ABSENT : 0, term,
+			  r->o.max_write, &q->buf.base, &q->buf.len);
 	if (rc) {
 		q->refs = 1;
 		req_put(r, q);
@@ -449,9 +486,18 @@ int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *
 		rc = -ETIMEDOUT; /* the loop still holds it: raft may yet commit it */
 		/* its caller tells whom it answers that it failed: if it lands, say so */
 		q->flags &= ~REPL_QUIET;
+		q->abandoned = 1; /* not yet handed to raft: it never will be (req_submit) */
 	}
 	pthread_mutex_unlock(&r->mu);
 	req_put(r, q);
+	if (rc == -ETIMEDOUT || rc == -ECONNABORTED) {
+		/* the majority may well have it: this node's store is what failed (say so, not "no
+		 * majority acknowledged" or "leadership lost": both send the operator elsewhere) */
+		struct rfsm_stats fs;
+		rfsm_stats(r->fsm, &fs);
+		if (fs.error)
+			rc = -EIO; /* not the store's own errno: -EROFS would say "not written" */
+	}
 	return rc;
 }
 
@@ -463,12 +509,18 @@ int repl_flush(struct repl *r)
 	if (rc)
 		return rc;
 	/* an empty entry: once it commits, every entry before it in the log has */
-	rc = repl_propose(r, b, 0, NULL);
+	rc = repl_propose(r, b, 0, 0, NULL);
 	kv_batch_free(b);
 	return rc;
 }
 
 /* ---- the loop --------------------------------------------------------------------------------- */
+
+static void handover_cb(struct raft_transfer *t)
+{
+	struct repl *r = t->data;
+	r->handing_over = 0; /* done, or timed out: check_cb tries again while this node leads */
+}
 
 /* raft's view for other threads, after every turn of the loop */
 static void check_cb(uv_check_t *h)
@@ -497,20 +549,41 @@ static void check_cb(uv_check_t *h)
 			v.peers[v.npeers].match_index = rf->leader_state.progress[i].match_index;
 			v.npeers++;
 		}
-	if (state == RAFT_LEADER && r->last_state != RAFT_LEADER && !r->closing) {
+	/* a new leadership: also one that follows another of this node's within one turn of the
+	 * loop (lost and won again, a new term), which the state alone would not show */
+	if (state == RAFT_LEADER && (r->last_state != RAFT_LEADER || r->lead_term != v.term) &&
+	    !r->closing) {
 		propose_noop(r);
 		r->lead_from = raft_last_index(rf);
+		r->lead_term = v.term;
+	}
+	struct rfsm_stats fs;
+	rfsm_stats(r->fsm, &fs);
+	if (fs.error && state == RAFT_LEADER && !r->closing && !r->handing_over) {
+		/* On a follower raft stops when apply fails (it becomes unavailable: 3.7); a leader
+		 * in raft 0.15 ignores it and would lead on without applying, so that no write
+		 * commits anywhere. Hand leadership to an up-to-date follower: as a follower this
+		 * node then stops at its next apply, and the others go on. */
+		if (!r->store_failed_noted)
+			note(r, "this node's store failed (%s) while it leads: handing leadership to "
+			     "another node", strerror(-fs.error));
+		r->store_failed_noted = 1;
+		r->handover.data = r;
+		if (raft_transfer(rf, &r->handover, 0, handover_cb) == 0)
+			r->handing_over = 1;
 	}
 	pthread_mutex_lock(&r->mu);
 	r->view = v;
 	/* a new leader's store may not hold every committed entry yet: what a caller reads from
-	 * it to build a write (a name is free, an id unused) is only true once it does */
-	r->writable = state == RAFT_LEADER && v.applied_index >= r->lead_from;
+	 * it to build a write (a name is free, an id unused) is only true once it does; a failed
+	 * store never will */
+	r->writable = state == RAFT_LEADER && v.applied_index >= r->lead_from && !fs.error;
 	pthread_mutex_unlock(&r->mu);
 
 	if (state == RAFT_UNAVAILABLE && r->last_state != RAFT_UNAVAILABLE && !r->closing)
 		note(r, "raft stopped on this node (%s): it takes no part in the group until it is "
-		     "restarted", raft_errmsg(rf));
+		     "restarted", raft_errmsg(rf)[0] ? raft_errmsg(rf) :
+		     fs.error ? strerror(-fs.error) : "no reason given");
 	r->last_state = state;
 }
 
@@ -732,6 +805,18 @@ static int snapshot_put_held(struct raft_io *io, unsigned trailing, struct raft_
 	return rv;
 }
 
+/* The backend failed to write raft's log: a crash-stop (appendguard.h), said once. */
+static void append_failed(void *arg, int status)
+{
+	struct repl *r = arg;
+
+	note(r, "writing raft's log in %s failed (%s): this node stops now, as a crash would stop "
+	     "it (libraft 0.15 cannot go on after a failed append; the group elects a leader "
+	     "whose disk works). Start it again once its disk works", r->raft_dir,
+	     raft_strerror(status));
+	_exit(1);
+}
+
 /* Everything raft needs, made and started on the loop's thread. */
 static int raft_up(struct repl *r)
 {
@@ -751,6 +836,14 @@ static int raft_up(struct repl *r)
 		return rv;
 	}
 	raft_uv_set_snapshot_compression(&r->io, false); /* a 32-byte manifest */
+	rv = appendguard_new(&r->guard, &r->io, append_failed, r);
+	if (rv) {
+		snprintf(r->start_err, sizeof(r->start_err), "%s", strerror(-rv));
+		raft_uv_close(&r->io);
+		mux_free(&r->transport);
+		return RAFT_NOMEM;
+	}
+	appendguard_bind(r->guard);
 	loop_node = r;
 	r->uv_start = r->io.start;
 	r->io.start = start_held;
@@ -866,6 +959,40 @@ static int make_dir(const char *path)
 	return errno == EEXIST ? 0 : -errno;
 }
 
+/* Raft's uv backend takes a start without metadata1/2 (its term and vote) for the first one and
+ * bootstraps. A node whose raft/ still holds a log or a snapshot, or whose store applied
+ * entries, is no new node: bootstrapping it would forget the vote it cast in its current term
+ * (a second vote in one term can elect two leaders). -EEXIST then, what was found in why. */
+static int check_not_forgotten(const char *raft_dir, uint64_t applied, char *why, size_t whylen)
+{
+	struct dirent *e;
+	DIR *d = opendir(raft_dir);
+	char found[256] = "";
+	int meta = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+		if (!strcmp(n, "metadata1") || !strcmp(n, "metadata2"))
+			meta = 1;
+		else if (!found[0] && (!strncmp(n, "open-", 5) || !strncmp(n, "snapshot-", 9) ||
+				       (n[0] >= '0' && n[0] <= '9')))
+			snprintf(found, sizeof(found), "raft's file %.100s", n);
+	}
+	closedir(d);
+	if (meta || (!found[0] && applied == 0))
+		return 0;
+	if (!found[0])
+		snprintf(found, sizeof(found), "a store that applied raft entries up to %" PRIu64,
+			 applied);
+	snprintf(why, whylen, "raft/ has no metadata1 or metadata2 (raft's term and vote) but holds "
+		 "%.120s: a start would bootstrap again and forget this node's vote; restore them, or "
+		 "wipe the whole node directory (while the group has a leader) to rejoin as a new node",
+		 found);
+	return -EEXIST;
+}
+
 /* Scratch copies a sender left behind when it was killed. */
 static void remove_stale_scratch(struct repl *r)
 {
@@ -972,6 +1099,8 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 			note(r, "raft's log in %s: %s", r->raft_dir, fix.detail); /* raft judges */
 			rc = 0;
 		}
+		if (rc == 0)
+			rc = rlogfix_check_open(r->raft_dir, &fix); /* what would crash raft's loader */
 		if (rc) {
 			rc = start_fail(rep, REPL_PROBLEM_RAFT, rc, "%s", fix.detail);
 			goto fail;
@@ -994,6 +1123,17 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 		rep->err = rc;
 		goto fail;
 	}
+	{
+		struct rfsm_stats fst;
+		char why[sizeof(rep->detail)];
+
+		rfsm_stats(r->fsm, &fst);
+		rc = check_not_forgotten(r->raft_dir, fst.applied, why, sizeof(why));
+		if (rc) {
+			rc = start_fail(rep, REPL_PROBLEM_RAFT, rc, "%s", why);
+			goto fail_fsm;
+		}
+	}
 
 	rc = uv_loop_init(&r->loop);
 	if (rc) {
@@ -1013,6 +1153,7 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 	pthread_mutex_unlock(&r->mu);
 	if (rc) {
 		pthread_join(r->thread, NULL);
+		appendguard_free(r->guard);
 		rc = start_fail(rep, REPL_PROBLEM_RAFT, raft_errno(rc), "%s", r->start_err);
 		goto fail_fsm;
 	}
@@ -1099,6 +1240,7 @@ void repl_stats(struct repl *r, struct repl_stats *st)
 	st->snapshots = fs.snapshots;
 	st->installs = fs.installs;
 	st->skipped = fs.skipped;
+	st->refused = fs.refused;
 	st->store_error = fs.error;
 }
 
@@ -1130,6 +1272,7 @@ int repl_stats_text(struct repl *r, char **text, size_t *len)
 	LINE("raft_snapshots: %" PRIu64 "\n", rs.snapshots);
 	LINE("installs: %" PRIu64 "\n", rs.installs);
 	LINE("replayed_skipped: %" PRIu64 "\n", rs.skipped);
+	LINE("stale_refused: %" PRIu64 "\n", rs.refused);
 	LINE("store_error: %s\n", rs.store_error ? strerror(-rs.store_error) : "none");
 	for (unsigned i = 0; i < rs.npeers; i++)
 		LINE("match_index[%" PRIu64 "]: %" PRIu64 "\n", rs.peers[i].id,
@@ -1160,6 +1303,7 @@ int repl_stop(struct repl *r)
 	rfsm_interrupt(r->fsm); /* a restore waiting for a copy gives up */
 	uv_async_send(&r->wake);
 	pthread_join(r->thread, NULL);
+	appendguard_free(r->guard); /* the loop ended: raft's io is closed */
 
 	pthread_mutex_lock(&r->mu);
 	q = r->queue; /* proposed after the loop's last turn */

@@ -93,14 +93,24 @@ int repl_start(struct repl **out, const char *dir, const struct repl_options *o,
 
 /* Replicates batch b: 0 once it is committed (durable on a majority) and applied here. *absent
  * (may be NULL) with REPL_REPORT_ABSENT: the first operation's key did not exist when it was
- * applied. Errors, and what they say about the write:
+ * applied. term: 0 when b depends on nothing read from the store (a plain PUT or DEL); else
+ * the term repl_writable gave before the caller read what it built b from, and b is applied
+ * only if raft appends it in that same term (every node checks it, fsm.h): a caller that lost
+ * leadership and won it again between its read and this call gets -ESTALE, so a batch built
+ * on a store another leader has changed since never lands. Errors, and what they say about
+ * the write:
  *   -EROFS         this node is not the leader: nothing was written
+ *   -ESTALE        term is not the term it was (or would have been) appended in: nothing was
+ *                  written, on any node
  *   -EFBIG         larger than max_write: nothing was written
  *   -ECONNABORTED  leadership was lost before it committed: it may still commit, or not
  *   -ETIMEDOUT     not committed within write_timeout_ms: it may still commit, or not
  *   -ESHUTDOWN     the node is stopping: it may still commit, or not
- *   other          a local failure (-ENOMEM, -EIO): it may still commit, or not */
-int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, int *absent);
+ *   -EIO           this node's store failed (repl_stats' store_error): it may still commit
+ *                  on the others, or not
+ *   other          a local failure (-ENOMEM): it may still commit, or not */
+int repl_propose(struct repl *r, const struct kv_batch *b, unsigned flags, uint64_t term,
+		 int *absent);
 /* 0 once every write this leader acknowledged or still has in flight before the call is
  * committed, i.e. durable on a majority; the same errors as repl_propose. */
 int repl_flush(struct repl *r);
@@ -112,7 +122,8 @@ void repl_unpin(struct repl *r);
 
 /* 1 when a write proposed now would be taken: this node leads and its store holds every
  * entry committed before its leadership (so what it reads to build a write is current). *term
- * (may be NULL): raft's term as of the same moment. */
+ * (may be NULL): raft's term as of the same moment, the one to give repl_propose for a batch
+ * built from what is read after this call. */
 int repl_writable(struct repl *r, uint64_t *term);
 
 /* The leader as this node last heard: its ID and HOST:PORT from the cluster file. -ENOENT when
@@ -137,7 +148,7 @@ struct repl_stats {
 	uint64_t applied_index;    /* raft's: entries handed to the store */
 	uint64_t store_applied;    /* the store's own (REPL_APPLIED_KEY) */
 	uint64_t snapshot_index;   /* raft's last snapshot */
-	uint64_t snapshots, installs, skipped; /* fsm.h */
+	uint64_t snapshots, installs, skipped, refused; /* fsm.h */
 	int store_error;           /* the store failed applying: the node stopped applying */
 	unsigned npeers;
 	struct repl_peer peers[9];

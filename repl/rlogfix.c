@@ -378,3 +378,80 @@ out:
 	free(segs);
 	return rc;
 }
+
+/* Where raft 0.15's loader (uvLoadEntriesBatch) would read past the end of open segment b: the
+ * batch's number and offset, or 0 when it stops before (the end, zeros, a checksum that fails:
+ * raft drops the rest itself). Mirrors the loader's steps: preamble, header, header checksum,
+ * data, data checksum. */
+static unsigned torn_batch(const uint8_t *b, size_t len, size_t *at)
+{
+	size_t off = 8;
+
+	if (len < 8 || get64(b) != 1)
+		return 0; /* not format 1: raft refuses it with its own message */
+	for (unsigned i = 1; off < len; i++) {
+		uint64_t n, data = 0;
+		size_t hdr;
+
+		*at = off;
+		if (len - off < 16)
+			return i;
+		n = get64(b + off + 8);
+		if (n == 0 || n > (8u << 20) / 32)
+			return 0; /* zeros, or a count raft calls corrupt: it stops here */
+		if ((len - off - 16) / 16 < n)
+			return i;
+		hdr = off + 8;
+		if (raft_crc(b + hdr, 8 + 16 * (size_t)n, 0) != get32(b + off))
+			return 0;
+		for (uint64_t k = 0; k < n; k++)
+			data += get32(b + hdr + 8 + 16 * k + 12);
+		off = hdr + 8 + 16 * (size_t)n;
+		if (data > len - off)
+			return i;
+		if (raft_crc(b + off, (size_t)data, 0) != get32(b + *at + 4))
+			return 0;
+		off += (size_t)data;
+	}
+	return 0;
+}
+
+int rlogfix_check_open(const char *dir, struct rlogfix_report *rep)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	if (!d) {
+		rc = -errno;
+		snprintf(rep->detail, sizeof(rep->detail), "listing %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		uint8_t *buf = NULL;
+		size_t len = 0, at = 0;
+		unsigned batch;
+
+		if (strncmp(e->d_name, "open-", 5) != 0)
+			continue;
+		rc = read_whole(dir, e->d_name, &buf, &len);
+		if (rc) {
+			snprintf(rep->detail, sizeof(rep->detail), "reading %s/%.64s: %s", dir, e->d_name,
+				 strerror(-rc));
+			break;
+		}
+		batch = torn_batch(buf, len, &at);
+		free(buf);
+		if (batch) {
+			rc = -EUCLEAN;
+			snprintf(rep->detail, sizeof(rep->detail), "raft's open segment %.64s ends inside "
+				 "its batch %u (at byte %zu of %zu): the file was cut short, which no crash "
+				 "does (a copy, a restore or a repair did); libraft 0.15 would crash loading "
+				 "it. Restore the file, or wipe the whole node directory (while the group "
+				 "has a leader) to rejoin as a new node", e->d_name, batch, at, len);
+		}
+	}
+	closedir(d);
+	return rc;
+}

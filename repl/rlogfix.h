@@ -29,4 +29,12 @@ struct rlogfix_report {
  * a segment that does not parse (rep->detail names it), left as it was; other negative errnos:
  * I/O (rep->detail names the file). */
 int rlogfix_repair(const char *dir, struct rlogfix_report *rep);
+
+/* Refuses an open segment (open-N) cut short inside a batch: one whose batch's header or data
+ * runs past the end of the file, where no crash leaves one (segments are preallocated; a crash
+ * leaves zeros or a batch whose checksum fails, which raft drops) but a copy, a restore or a
+ * repair can. libraft 0.15's loader double-frees on it and the node would crash at every start
+ * (a15 FINDINGS 3). 0: none such (what raft judges itself is left to it); -EUCLEAN with
+ * rep->detail naming the segment, the batch and its offset; other negative errnos: I/O. */
+int rlogfix_check_open(const char *dir, struct rlogfix_report *rep);
 #endif

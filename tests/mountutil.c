@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -67,7 +68,7 @@ void assert_file(const char *path, const char *want)
 
 /* ---- the daemon --------------------------------------------------------------------------- */
 
-static const char *cli(void)
+const char *mt_kv_cli(void)
 {
 	const char *p = getenv("KV_CLI");
 
@@ -114,6 +115,52 @@ pid_t lock_pid(const char *dir)
 	free(text);
 	ck_assert_msg(pid > 0, "LOCK of %s holds no pid", dir);
 	return (pid_t)pid;
+}
+
+pid_t mt_hold_lock(const char *dir, int named)
+{
+	char path[PATH_MAX + 8], c;
+	int p[2];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		sigset_t set;
+		char buf[32];
+		int sig, fd, n;
+
+		alarm(600); /* a test that failed leaves no holder behind for long */
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		fd = open(path, O_RDWR | O_CREAT, 0600);
+		n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(fd, 0) < 0 ||
+		    pwrite(fd, buf, (size_t)n, 0) != n)
+			_exit(1);
+		if (named && prctl(PR_SET_NAME, "kvfs", 0, 0, 0) < 0)
+			_exit(1);
+		if (write(p[1], "h", 1) != 1)
+			_exit(1);
+		sigwait(&set, &sig);
+		_exit(0); /* the kernel drops the flock */
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+void mt_release_lock(pid_t holder)
+{
+	int status;
+
+	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
+	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 /* The parent of process pid, from /proc/pid/stat ("pid (comm) state ppid ..."); -1 if gone. */
@@ -319,7 +366,7 @@ void remount(void)
 /* Runs kv_cli on data with the given script; its stdout (freed by the caller). */
 char *kv_cli(const char *script)
 {
-	const char *argv[] = { cli(), mt_data, NULL };
+	const char *argv[] = { mt_kv_cli(), mt_data, NULL };
 	char *out = NULL, *err = NULL;
 	int status = 0;
 

@@ -60,6 +60,13 @@ void assert_clean_exit(int status, const char *after);
 int fusermount(const char *flags, const char *path); /* 0 or -1 */
 int is_mounted(const char *path);
 pid_t lock_pid(const char *dir); /* the pid in dir/LOCK */
+/* A stand-in for a daemon still closing the store in dir: a child holding dir/LOCK with its pid
+ * written in, as the engine leaves it, until mt_release_lock. named: it calls itself "kvfs" (what
+ * /proc/PID/comm shows, as for the real daemon); else it keeps this program's name, a process
+ * that is no daemon. Returns once the lock is held. */
+pid_t mt_hold_lock(const char *dir, int named);
+void mt_release_lock(pid_t holder); /* SIGUSR1; it must exit 0, which drops the lock */
+const char *mt_kv_cli(void); /* the kv_cli binary (KV_CLI) */
 char *kv_cli(const char *script); /* kv_cli on mt_data; its stdout, freed by the caller */
 uint64_t stat_of(const char *name); /* the number after "name:" in the control file */
 void wait_for_keys(uint64_t n);     /* until the store holds n keys (a hang guard) */

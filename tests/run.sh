@@ -3,8 +3,9 @@
 #   1. a normal build (warnings are errors) and every suite;
 #   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the suites that use threads under ThreadSanitizer;
-#   (the sanitizer runs do 20 SIGKILL rounds of test_killrounds instead of 50, and 6
-#   replication rounds instead of 21: they are slower,
+#   (the sanitizer runs do 20 SIGKILL rounds of test_killrounds instead of 50, 6
+#   replication rounds instead of 21, and crash every I/O call of 8 seeded workloads instead
+#   of 30 (each run's seed differs, so runs cover different ones): they are slower,
 #   and leave the outside POSIX suites, tests/posix.sh, to the normal build)
 #   4. the libFuzzer targets (tests/fuzz, clang) for a bounded number of runs (a count, not a
 #      time); build-fuzz builds them by default, so a target that no longer compiles fails the
@@ -35,7 +36,7 @@ run() { # dir, meson test args...
 
 setup build -Dwerror=true -Dbuildtype=debugoptimized && run build
 setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug &&
-	KV_SKIP_HUGE=1 KV_KILL_ROUNDS=20 KV_REPL_ROUNDS=6 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	KV_SKIP_HUGE=1 KV_KILL_ROUNDS=20 KV_REPL_ROUNDS=6 KV_CRASH_SEEDS=8 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run build-asan --no-suite posix
 setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug &&
 	KV_SKIP_HUGE=1 KV_KILL_ROUNDS=20 KV_REPL_ROUNDS=6 TSAN_OPTIONS=halt_on_error=1 run build-tsan --suite threads

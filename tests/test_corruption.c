@@ -316,20 +316,32 @@ static size_t file_size(const char *path)
 	return (size_t)size;
 }
 
+/* The bytes of every value as stored: the last VLEN bytes of its record (one PUT each). */
+#define VLEN 41
+
 /* What salvage must keep after damage from byte off of path on: the records before the first
  * record of that segment that reaches past off (a damaged header loses the whole segment), or
  * when none does, every record of it. -1 (any prefix) for a file that is not a segment, and
  * when that first damaged record is one the snapshot covers: what then happens is the business
- * of the below-the-snapshot tests. */
-static int salvage_keeps(const char *path, uint64_t off)
+ * of the below-the-snapshot tests. one_byte: the damage is that byte alone; when it is a value
+ * byte of a record after the snapshot, every record is kept (every record here was synced before
+ * the next was written, so each is vouched for) and only that record's key is lost: then the
+ * highest key held is the last one, unless the damaged record is that key's. */
+static int salvage_keeps(const char *path, uint64_t off, int one_byte)
 {
 	for (int i = 0; i < base_files.nseg; i++) {
 		uint64_t lsn = 0;
 		if (strcmp(path, base_files.seg[i]))
 			continue;
 		for (size_t r = 0; r < base_files.nrec[i] && !lsn; r++)
-			if (base_files.rec[i][r].off + base_files.rec[i][r].size > off)
-				lsn = base_files.rec[i][r].lsn;
+			if (base_files.rec[i][r].off + base_files.rec[i][r].size > off) {
+				const struct sim_rec *rc = &base_files.rec[i][r];
+				lsn = rc->lsn;
+				if (one_byte && lsn > (uint64_t)nsnap_now && rc->size > REC_HDR_SIZE + VLEN &&
+				    off >= rc->off + rc->size - VLEN && off >= rc->off)
+					/* (records past nrec_now rewrite keys below the snapshot's) */
+					return lsn == (uint64_t)nrec_now ? nrec_now - 1 : nrec_now;
+			}
 		if (!lsn && i + 1 < base_files.nseg && base_files.nrec[i + 1])
 			lsn = base_files.rec[i + 1][0].lsn;
 		if (!lsn)
@@ -402,7 +414,7 @@ static void flip_every_bit(const char *path)
 			ck_assert_int_eq(faultio_clone(base, &f), 0);
 			ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << bit)), 0);
 			snprintf(what, sizeof what, "%s bit %d of byte %zu flipped", path, bit, off);
-			expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, off), NULL), path,
+			expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, off, 1), NULL), path,
 						what);
 		}
 }
@@ -456,7 +468,7 @@ static void zero_every_sector(const char *path)
 		ck_assert_int_eq(faultio_clone(base, &f), 0);
 		ck_assert_int_eq(faultio_overwrite(f, path, off, zeros, len), 0);
 		snprintf(what, sizeof what, "%s sector at %zu zeroed", path, off);
-		expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, first_nonzero(path, off, len)),
+		expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, first_nonzero(path, off, len), 0),
 					      NULL), path, what);
 	}
 }
@@ -677,7 +689,7 @@ START_TEST(damage_above_the_snapshot_beside_covered_segments_is_refused_or_cut)
 			ck_assert_int_eq(faultio_clone(base, &f), 0);
 			ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << bit)), 0);
 			snprintf(what, sizeof what, "%s bit %d of byte %" PRIu64 " flipped", path, bit, off);
-			expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, off), NULL), path,
+			expect_whole_or_refused(judge(f, what, 0, salvage_keeps(path, off, 1), NULL), path,
 						what);
 		}
 		for (uint64_t sec = from / FIO_SECTOR * FIO_SECTOR; sec < size; sec += FIO_SECTOR) {
@@ -687,7 +699,7 @@ START_TEST(damage_above_the_snapshot_beside_covered_segments_is_refused_or_cut)
 			ck_assert_int_eq(faultio_clone(base, &f), 0);
 			ck_assert_int_eq(faultio_overwrite(f, path, a, zeros, (size_t)(b - a)), 0);
 			snprintf(what, sizeof what, "%s bytes %" PRIu64 "..%" PRIu64 " zeroed", path, a, b);
-			int keeps = salvage_keeps(path, first_nonzero(path, a, (size_t)(b - a)));
+			int keeps = salvage_keeps(path, first_nonzero(path, a, (size_t)(b - a)), 0);
 			expect_whole_or_refused(judge(f, what, 0, keeps, NULL), path, what);
 		}
 	}

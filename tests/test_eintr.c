@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kv.h"
+#include "kvio.h"
 #include "testutil.h"
 
 /* The real calls, as the linker's --wrap names them. Built with _FILE_OFFSET_BITS=64 (meson's
@@ -233,6 +234,43 @@ START_TEST(an_interrupted_fdatasync_fails_the_flush_and_is_never_retried)
 }
 END_TEST
 
+/* pread_around (a small read that, when cold, has the kernel read around it first) hands back
+ * exactly what pread would: cold and warm, across the read-around window's edges, at the end of
+ * the file and past it; interrupted and short calls on the way are retried. */
+START_TEST(pread_around_reads_what_pread_reads_cold_warm_and_at_the_end_of_the_file)
+{
+	const struct kvio *io = &kvio_posix;
+	char path[4200];
+	size_t size = 300 * 1024 + 77, len = 4000;
+	uint8_t *data = malloc(size), buf[4000];
+	uint64_t x = 5;
+	int fd;
+
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)tu_rand(&x);
+	snprintf(path, sizeof path, "%s/f", tmp);
+	ck_assert_int_eq(io->open(io, path, O_RDWR | O_CREAT, 0600, &fd), 0);
+	ck_assert_int_eq(io->pwrite(io, fd, data, size, 0), 0);
+	ck_assert_int_eq(io->fdatasync(io, fd), 0);
+	const uint64_t offs[] = { 0, 4095, (128u << 10) - 10, 200000, size - 100, size - 1, size, size + 4096 };
+	armed = 1;
+	for (int warm = 0; warm < 2; warm++)
+		for (size_t k = 0; k < sizeof offs / sizeof offs[0]; k++) {
+			size_t got = 12345, want = offs[k] >= size ? 0 : size - offs[k] < len ? size - offs[k] : len;
+			if (!warm)
+				ck_assert_int_eq(io->drop_cache(io, fd), 0);
+			ck_assert_int_eq(io->pread_around(io, fd, buf, len, offs[k], 128u << 10, &got), 0);
+			ck_assert_msg(got == want, "at %" PRIu64 " (%s): got %zu, not %zu", offs[k],
+				      warm ? "warm" : "cold", got, want);
+			ck_assert(!memcmp(buf, data + (offs[k] < size ? offs[k] : 0), got));
+		}
+	armed = 0;
+	ck_assert_int_eq(io->close(io, fd), 0);
+	free(data);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("eintr");
@@ -244,6 +282,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, interrupted_and_short_calls_are_retried_and_nothing_changes);
 	tcase_add_test(tc, an_interrupted_fdatasync_fails_the_flush_and_is_never_retried);
+	tcase_add_test(tc, pread_around_reads_what_pread_reads_cold_warm_and_at_the_end_of_the_file);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_ENV);

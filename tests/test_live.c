@@ -2,6 +2,7 @@
  * that socket, stale sockets, `kvfs --unmount` waiting for the close, the daemon's statistics
  * and sd_notify. Each test mounts a fresh store (mountutil.h) and runs the real programs. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,21 +26,13 @@
 #include "mountutil.h"
 #include "testutil.h"
 
-static const char *cli_path(void)
-{
-	const char *p = getenv("KV_CLI");
-
-	ck_assert_msg(p && p[0], "KV_CLI must name the kv_cli binary");
-	return p;
-}
-
 /* kv_cli with args (NULL-terminated, after the program), stdin; its exit code, stdout, stderr. */
 static int cli_run(const char *const *args, const char *in, char **out, char **err)
 {
 	const char *argv[32];
 	int n = 0, status = 0, rc;
 
-	argv[n++] = cli_path();
+	argv[n++] = mt_kv_cli();
 	while (*args && n < 31)
 		argv[n++] = *args++;
 	argv[n] = NULL;
@@ -239,7 +234,7 @@ static int cli_as_nobody(const char *const *args, char **out, char **err)
 	argv[n++] = "--reuid=65534";
 	argv[n++] = "--regid=65534";
 	argv[n++] = "--clear-groups";
-	argv[n++] = cli_path();
+	argv[n++] = mt_kv_cli();
 	while (*args && n < 31)
 		argv[n++] = *args++;
 	argv[n] = NULL;
@@ -345,7 +340,7 @@ END_TEST
 START_TEST(a_store_locked_by_another_kv_cli_says_no_daemon_answers)
 {
 	NEED_MOUNT();
-	const char *shell[] = { cli_path(), mt_data, NULL };
+	const char *shell[] = { mt_kv_cli(), mt_data, NULL };
 	const char *get[] = { mt_data, "GET", "k", NULL };
 	char line[64], *out = NULL, *err = NULL;
 	int in_fd, out_fd;
@@ -578,42 +573,6 @@ END_TEST
 
 /* ---- a mount waits for the previous daemon to close the store --------------------------- */
 
-/* A stand-in for a daemon still closing the store: a child calling itself "kvfs" holding
- * DATADIR/LOCK with its pid written in, as the engine leaves it, until it gets SIGUSR1. */
-static pid_t hold_lock_as_closing_daemon(void)
-{
-	char path[PATH_MAX + 32], c;
-	int p[2];
-	pid_t pid;
-
-	snprintf(path, sizeof(path), "%s/LOCK", mt_data);
-	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		sigset_t set;
-		char buf[32];
-		int sig, fd, n;
-
-		alarm(600); /* a test that failed leaves no holder behind for long */
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &set, NULL);
-		fd = open(path, O_RDWR | O_CREAT, 0600);
-		n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(fd, 0) < 0 ||
-		    pwrite(fd, buf, (size_t)n, 0) != n || prctl(PR_SET_NAME, "kvfs", 0, 0, 0) < 0 ||
-		    write(p[1], "h", 1) != 1)
-			_exit(1);
-		sigwait(&set, &sig);
-		_exit(0);
-	}
-	close(p[1]);
-	ck_assert_int_eq(read(p[0], &c, 1), 1);
-	close(p[0]);
-	return pid;
-}
-
 START_TEST(a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store)
 {
 	NEED_MOUNT();
@@ -625,7 +584,7 @@ START_TEST(a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store)
 
 	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
 	free(out);
-	holder = hold_lock_as_closing_daemon();
+	holder = mt_hold_lock(mt_data, 1);
 	setenv("KVFS_LOCK_WAIT", "3600", 1); /* the release below, not the bound, ends the wait */
 	ck_assert_int_eq(pipe(e), 0);
 	kvfs = fork();
@@ -644,8 +603,7 @@ START_TEST(a_mount_waits_for_the_previous_daemon_to_finish_closing_the_store)
 		 mt_data, (long)holder);
 	ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "said: %s", line);
 	ck_assert(!is_mounted(mt_mnt));
-	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
-	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+	mt_release_lock(holder);
 	/* it mounts, saying nothing more, and exits 0 once the mount is ready */
 	ck_assert_int_eq(tu_read_line(e[0], line, sizeof(line), 120000), -ENODATA);
 	close(e[0]);
@@ -664,12 +622,11 @@ START_TEST(a_mount_gives_up_waiting_at_the_bound_and_mounts_nothing)
 	const char *put[] = { mt_data, "PUT", "k", "v", NULL };
 	const char *args[] = { mt_data, mt_mnt, NULL };
 	char want[128], *out = NULL, *err = NULL;
-	int status;
 	pid_t holder;
 
 	ck_assert_int_eq(cli_run(put, NULL, &out, NULL), 0);
 	free(out);
-	holder = hold_lock_as_closing_daemon(); /* never lets go while kvfs waits */
+	holder = mt_hold_lock(mt_data, 1); /* never lets go while kvfs waits */
 	setenv("KVFS_LOCK_WAIT", "1", 1);
 	ck_assert_int_eq(run_kvfs(args, &err), 1);
 	snprintf(want, sizeof(want), "store is still locked by process %ld (", (long)holder);
@@ -682,8 +639,188 @@ START_TEST(a_mount_gives_up_waiting_at_the_bound_and_mounts_nothing)
 	ck_assert_msg(strstr(err, "KVFS_LOCK_WAIT='-1'") && strstr(err, "from 0 to 3600"),
 		      "said: %s", err);
 	free(err);
-	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
-	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+	mt_release_lock(holder);
+}
+END_TEST
+
+/* ---- a daemon that dies with a thread stuck in the kernel on its own mount ---------------- */
+
+/* The state letter and wait channel of task tid of process pid; 0, or -1 when it is gone. */
+static int task_state(pid_t pid, pid_t tid, char *state, char *wchan, size_t len)
+{
+	char path[96], *stat = NULL, *w = NULL, *paren;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	if (tu_read_file(path, &stat, NULL) < 0)
+		goto out;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", (int)pid, (int)tid);
+	if (tu_read_file(path, &w, NULL) < 0)
+		goto out;
+	paren = strrchr(stat, ')'); /* the name may hold anything: the state follows its ") " */
+	if (!paren || !paren[1] || !paren[2])
+		goto out;
+	*state = paren[2];
+	snprintf(wchan, len, "%s", w);
+	rc = 0;
+out:
+	free(stat);
+	free(w);
+	return rc;
+}
+
+/* Stops (ptrace) the threads of pid that wait for a request from the kernel and are not in
+ * tids[0..n) yet; the new ones are added to tids. The new count. */
+static int stop_request_readers(pid_t pid, pid_t *tids, int n, int max)
+{
+	char path[64], state, wchan[128];
+	struct dirent *e;
+	int status, i;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) && n < max) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+
+		for (i = 0; i < n && tids[i] != tid; i++)
+			;
+		if (tid <= 0 || i < n || task_state(pid, tid, &state, wchan, sizeof(wchan)) < 0 ||
+		    strcmp(wchan, "fuse_dev_do_read") != 0)
+			continue;
+		ck_assert_int_eq(ptrace(PTRACE_SEIZE, tid, NULL, NULL), 0);
+		ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL), 0);
+		ck_assert_int_eq(waitpid(tid, &status, __WALL), tid);
+		tids[n++] = tid;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The tid of pid's thread called name, or -1. */
+static pid_t thread_named(pid_t pid, const char *name)
+{
+	char path[300], *comm = NULL;
+	struct dirent *e;
+	pid_t found = -1;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while (found < 0 && (e = readdir(d))) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+		if (e->d_name[0] != '.' && tu_read_file(path, &comm, NULL) >= 0 &&
+		    strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n')
+			found = (pid_t)atoi(e->d_name);
+		free(comm);
+		comm = NULL;
+	}
+	closedir(d);
+	return found;
+}
+
+struct creator {
+	const char *path;
+	atomic_int tid, done;
+	int err; /* open's errno, 0 when it succeeded */
+};
+
+static void *create_file(void *arg)
+{
+	struct creator *c = arg;
+	int fd;
+
+	atomic_store(&c->tid, (int)gettid());
+	fd = open(c->path, O_CREAT | O_WRONLY, 0644);
+	c->err = fd < 0 ? errno : 0;
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+/* Polls until task tid of pid is in state want (and waits in want_wchan, unless NULL): a hang
+ * guard of a minute, not a timing check. */
+static void wait_for_state(pid_t pid, pid_t tid, char want, const char *want_wchan,
+			   const char *what)
+{
+	char state = 0, wchan[128] = "";
+
+	for (int i = 0; i < 6000; i++) {
+		if (task_state(pid, tid, &state, wchan, sizeof(wchan)) == 0 && state == want &&
+		    (!want_wchan || strcmp(wchan, want_wchan) == 0))
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("%s: state %c in %s after a minute", what, state, wchan);
+}
+
+/* FILESYSTEM.md 1: a killed daemon leaves a mount that `fusermount3 -uz` clears. Not so, before
+ * the watch (mount/deathwatch.c), when the daemon died while its notifier was telling the kernel
+ * of kv_cli's change: the notifier waits in the kernel for the directory's lock, which a create
+ * holds while it waits for the daemon's answer; the dead daemon can then never exit, the create
+ * never returns and the store stays locked. Here every request reader is stopped so that the
+ * create waits for sure, and the notifier is seen blocked before the kill. */
+START_TEST(a_daemon_killed_while_telling_the_kernel_of_a_change_lets_go_of_its_mount)
+{
+	NEED_MOUNT();
+	const char *put[] = { mt_kv_cli(), mt_data, "PUT", "d/y", "v", NULL };
+	struct creator c = { .path = in_mnt("d/x") };
+	pid_t daemon, readers[256], notifier, cli;
+	int n, in, out, status, i;
+	struct stat st;
+	pthread_t th;
+
+	mount_store(NULL);
+	daemon = mt_daemon_pid;
+	ck_assert_int_eq(mkdir(in_mnt("d"), 0755), 0);
+	ck_assert_int_eq(stat(in_mnt("d"), &st), 0); /* d's entry is cached: no request for it */
+	notifier = thread_named(daemon, "kvfs-notify");
+	ck_assert_int_gt(notifier, 0);
+	/* a reader busy with a request during one pass reads again by a later one: the passes go
+	 * on until three in a row find no reader left */
+	for (n = 0, i = 0; i < 3; i++) {
+		int more = stop_request_readers(daemon, readers, n, 256);
+
+		if (more > n)
+			i = -1;
+		n = more;
+		usleep(10000);
+	}
+	ck_assert_int_gt(n, 0);
+	/* a create in d: the kernel holds d's lock while the request waits */
+	ck_assert_int_eq(pthread_create(&th, NULL, create_file, &c), 0);
+	while (!atomic_load(&c.tid))
+		usleep(1000);
+	wait_for_state(getpid(), (pid_t)atomic_load(&c.tid), 'S', "request_wait_answer", "the create");
+	/* kv_cli changes d/y through the daemon, whose notifier then waits for d's lock */
+	ck_assert_int_eq(tu_spawn(put, &in, &out, &cli), 0);
+	close(in);
+	wait_for_state(daemon, notifier, 'D', NULL, "the notifier");
+	ck_assert(!atomic_load(&c.done));
+
+	ck_assert_int_eq(kill(daemon, SIGKILL), 0);
+	for (i = 0; i < n; i++) /* the stopped readers die as traced threads: their tracer reaps */
+		ck_assert_int_eq(waitpid(readers[i], &status, __WALL), readers[i]);
+	for (i = 0; i < 6000 && waitpid(daemon, &status, WNOHANG) == 0; i++)
+		usleep(10000); /* a hang guard */
+	if (i == 6000) {
+		umount2(mt_mnt, MNT_FORCE); /* frees what the failure left hung */
+		ck_abort_msg("the killed daemon %d never exited: its mount hung", (int)daemon);
+	}
+	mt_daemon_pid = -1;
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(c.err == ENOTCONN || c.err == ECONNABORTED, "the create: %s", strerror(c.err));
+	ck_assert_int_eq(waitpid(cli, &status, 0), cli);
+	close(out);
+	/* the mount is an ordinary stale one: cleared, and the store mounts again */
+	ck_assert_int_eq(fusermount("-uz", mt_mnt), 0);
+	mount_store(NULL);
+	ck_assert_int_eq(stat(in_mnt("d"), &st), 0);
+	unmount_store();
 }
 END_TEST
 
@@ -949,5 +1086,6 @@ int main(void)
 	tcase_add_test(stats, stats_of_a_store_kv_cli_opened_itself_are_the_stores_lines);
 	tcase_add_test(stats, stats_takes_nothing_or_the_word_json);
 	tcase_add_test(notify, the_daemon_tells_systemd_of_recovery_ready_and_stopping);
+	tcase_add_test(stale, a_daemon_killed_while_telling_the_kernel_of_a_change_lets_go_of_its_mount);
 	return mt_run(su);
 }

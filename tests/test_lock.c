@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kv.h"
+#include "mountutil.h"
 #include "testutil.h"
 
 static char dir[256];
@@ -130,63 +131,6 @@ END_TEST
 
 #define HANG_GUARD_MS 120000 /* a hang guard, not a timing check */
 
-static const char *cli(void)
-{
-	const char *p = getenv("KV_CLI");
-
-	ck_assert_msg(p && p[0], "KV_CLI must name the kv_cli binary");
-	return p;
-}
-
-/* A stand-in for a daemon closing the store: a child holding dir/LOCK with its pid written in,
- * as the engine leaves it, until it gets SIGUSR1. named: it calls itself "kvfs" (what
- * /proc/PID/comm shows, as for the real daemon); else it keeps this program's name, a process
- * that is no daemon. Returns once the lock is held. */
-static pid_t hold_lock(int named)
-{
-	char path[600], c;
-	int p[2];
-	pid_t pid;
-
-	snprintf(path, sizeof(path), "%s/LOCK", dir);
-	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		sigset_t set;
-		char buf[32];
-		int sig, fd, n;
-
-		alarm(600); /* a test that failed leaves no holder behind for long */
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR1);
-		sigprocmask(SIG_BLOCK, &set, NULL);
-		fd = open(path, O_RDWR | O_CREAT, 0600);
-		n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(fd, 0) < 0 ||
-		    pwrite(fd, buf, (size_t)n, 0) != n)
-			_exit(1);
-		if (named && prctl(PR_SET_NAME, "kvfs", 0, 0, 0) < 0)
-			_exit(1);
-		if (write(p[1], "h", 1) != 1)
-			_exit(1);
-		sigwait(&set, &sig);
-		_exit(0); /* the kernel drops the flock */
-	}
-	close(p[1]);
-	ck_assert_int_eq(read(p[0], &c, 1), 1);
-	close(p[0]);
-	return pid;
-}
-
-static void release_lock(pid_t holder)
-{
-	int status;
-
-	ck_assert_int_eq(kill(holder, SIGUSR1), 0);
-	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
 
 /* A store holding k = v, closed. */
 static void make_store(void)
@@ -219,7 +163,7 @@ static pid_t start_get(int *out_fd, int *err_fd)
 		close(o[1]);
 		close(e[0]);
 		close(e[1]);
-		execl(cli(), cli(), dir, "GET", "k", (char *)NULL);
+		execl(mt_kv_cli(), mt_kv_cli(), dir, "GET", "k", (char *)NULL);
 		_exit(127);
 	}
 	close(o[1]);
@@ -241,7 +185,7 @@ static int exit_code(pid_t pid)
 /* kv_cli DIR GET k run to its end: exit code, stderr. */
 static int run_get(char **err)
 {
-	const char *argv[] = { cli(), dir, "GET", "k", NULL };
+	const char *argv[] = { mt_kv_cli(), dir, "GET", "k", NULL };
 	int status = 0;
 
 	ck_assert_int_eq(tu_run(argv, NULL, NULL, err, &status), 0);
@@ -256,7 +200,7 @@ START_TEST(kv_cli_waits_for_a_daemon_closing_the_store_then_opens_it)
 	pid_t holder, cli_pid;
 
 	make_store();
-	holder = hold_lock(1);
+	holder = mt_hold_lock(dir, 1);
 	setenv("KVFS_LOCK_WAIT", "3600", 1); /* the release below, not the bound, ends the wait */
 	cli_pid = start_get(&out_fd, &err_fd);
 	/* it says once that it waits, and for whom; then the holder lets go */
@@ -264,7 +208,7 @@ START_TEST(kv_cli_waits_for_a_daemon_closing_the_store_then_opens_it)
 	snprintf(want, sizeof(want), ": waiting for process %ld to finish closing the store "
 		 "(at most 3600 s)", (long)holder);
 	ck_assert_msg(strstr(line, want), "said: %s", line);
-	release_lock(holder);
+	mt_release_lock(holder);
 	ck_assert_int_eq(tu_read_line(out_fd, line, sizeof(line), HANG_GUARD_MS), 1);
 	ck_assert_str_eq(line, "v");
 	ck_assert_int_eq(tu_read_line(err_fd, line, sizeof(line), HANG_GUARD_MS), -ENODATA);
@@ -281,7 +225,7 @@ START_TEST(kv_cli_gives_up_waiting_at_the_bound_with_one_line_saying_so)
 	pid_t holder;
 
 	make_store();
-	holder = hold_lock(1); /* never lets go while kv_cli waits */
+	holder = mt_hold_lock(dir, 1); /* never lets go while kv_cli waits */
 	setenv("KVFS_LOCK_WAIT", "1", 1);
 	ck_assert_int_eq(run_get(&err), 1);
 	snprintf(want, sizeof(want), "store is still locked by process %ld (", (long)holder);
@@ -290,7 +234,7 @@ START_TEST(kv_cli_gives_up_waiting_at_the_bound_with_one_line_saying_so)
 		      "said: %s", err);
 	ck_assert_msg(strstr(err, "waiting for process"), "said: %s", err);
 	free(err);
-	release_lock(holder);
+	mt_release_lock(holder);
 	remove_dir();
 }
 END_TEST
@@ -301,7 +245,7 @@ START_TEST(kv_cli_does_not_wait_for_a_holder_that_is_no_daemon)
 	pid_t holder;
 
 	make_store();
-	holder = hold_lock(0); /* another kv_cli, say: it lets go when its user is done */
+	holder = mt_hold_lock(dir, 0); /* another kv_cli, say: it lets go when its user is done */
 	setenv("KVFS_LOCK_WAIT", "3600", 1); /* a wait would hang the test until its timeout */
 	ck_assert_int_eq(run_get(&err), 1);
 	snprintf(want, sizeof(want), "store is locked by process %ld (", (long)holder);
@@ -309,7 +253,7 @@ START_TEST(kv_cli_does_not_wait_for_a_holder_that_is_no_daemon)
 		      err);
 	ck_assert_msg(!strstr(err, "waiting"), "said: %s", err);
 	free(err);
-	release_lock(holder);
+	mt_release_lock(holder);
 	remove_dir();
 }
 END_TEST

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <raft.h>
 #include <raft/fixture.h>
 #include <raft/uv.h>
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "appendguard.h"
 #include "cluster.h"
 #include "entry.h"
 #include "fsm.h"
@@ -133,7 +135,7 @@ static void group_stop(struct group *g)
 /* A client request: raft owns it until its callback. */
 struct req {
 	struct raft_apply apply;
-	int done, status, absent;
+	int done, status, absent, refused;
 };
 
 static void apply_cb(struct raft_apply *a, int status, void *result)
@@ -142,17 +144,25 @@ static void apply_cb(struct raft_apply *a, int status, void *result)
 	q->done = 1;
 	q->status = status;
 	q->absent = status == 0 && rfsm_result_absent(result);
+	q->refused = status == 0 && rfsm_result_refused(result);
+}
+
+/* Append b on leader as an entry built in `term` (0: built from no read). */
+static void propose_built(struct group *g, unsigned leader, struct kv_batch *b, unsigned flags,
+			  uint64_t term, struct req *q)
+{
+	struct raft_buffer buf;
+	memset(q, 0, sizeof(*q));
+	q->apply.data = q;
+	ck_assert_int_eq(entry_encode(b, flags, term, 1u << 20, &buf.base, &buf.len), 0);
+	ck_assert_int_eq(raft_apply(raft_fixture_get(&g->fx, leader), &q->apply, &buf, 1, apply_cb),
+			 0);
 }
 
 static void propose(struct group *g, unsigned leader, struct kv_batch *b, unsigned flags,
 		    struct req *q)
 {
-	struct raft_buffer buf;
-	memset(q, 0, sizeof(*q));
-	q->apply.data = q;
-	ck_assert_int_eq(entry_encode(b, flags, 1u << 20, &buf.base, &buf.len), 0);
-	ck_assert_int_eq(raft_apply(raft_fixture_get(&g->fx, leader), &q->apply, &buf, 1, apply_cb),
-			 0);
+	propose_built(g, leader, b, flags, 0, q);
 }
 
 static void propose_put(struct group *g, unsigned leader, const char *key, const char *val,
@@ -438,6 +448,69 @@ START_TEST(restoring_a_snapshot_the_store_holds_fetches_nothing)
 }
 END_TEST
 
+/* The stale-read window (REPLICATION.md 3.9): node 1 leads in term T and builds a batch from
+ * what its store holds (the name "n" is free); it loses leadership, node 2 leads and takes the
+ * name; node 1 leads again in a later term, its store caught up, and only then proposes what
+ * it built in T. Raft appends it in the new term: every node refuses it, so node 2's write
+ * stands; a batch built in the new term is applied. */
+START_TEST(a_batch_built_in_an_earlier_term_is_refused_on_every_node_and_a_fresh_one_applied)
+{
+	struct group g;
+	struct req taken, stale, fresh;
+	struct kv_batch *b_stale, *b_fresh;
+	struct rfsm_stats st;
+	group_start(&g, 0, 0);
+	raft_fixture_elect(&g.fx, 0);
+	uint64_t built = R(&g, 0)->current_term;
+	assert_value(&g, 0, "n", NULL); /* the read the batch is built from */
+	ck_assert_int_eq(kv_batch_new(&b_stale), 0);
+	ck_assert_int_eq(kv_batch_put(b_stale, "n", 1, NULL, 0, "from node 1", 11), 0);
+
+	raft_fixture_depose(&g.fx);
+	ck_assert(raft_fixture_step_until_has_no_leader(&g.fx, WAIT_MS));
+	raft_fixture_elect(&g.fx, 1);
+	propose_put(&g, 1, "n", "from node 2", &taken);
+	ck_assert(raft_fixture_step_until_applied(&g.fx, N, raft_last_index(R(&g, 1)), WAIT_MS));
+	ck_assert(taken.done && taken.status == 0 && !taken.refused);
+
+	raft_fixture_depose(&g.fx);
+	ck_assert(raft_fixture_step_until_has_no_leader(&g.fx, WAIT_MS));
+	raft_fixture_elect(&g.fx, 0);
+	uint64_t now = R(&g, 0)->current_term;
+	ck_assert_uint_gt(now, built);
+	propose_built(&g, 0, b_stale, 0, built, &stale);
+	raft_index stale_index = raft_last_index(R(&g, 0));
+	ck_assert(raft_fixture_step_until_applied(&g.fx, N, stale_index, WAIT_MS));
+	ck_assert(stale.done);
+	ck_assert_int_eq(stale.status, 0);
+	ck_assert(stale.refused);
+	for (unsigned i = 0; i < N; i++) {
+		assert_value(&g, i, "n", "from node 2");
+		rfsm_stats(g.n[i].f, &st);
+		ck_assert_uint_eq(st.refused, 1);
+		/* refused, not stuck: the store's applied index moved past it */
+		ck_assert_uint_eq(st.applied, stale_index);
+		ck_assert_int_eq(st.error, 0);
+	}
+
+	/* built now, after reading the name taken: applied */
+	ck_assert_int_eq(kv_batch_new(&b_fresh), 0);
+	ck_assert_int_eq(kv_batch_put(b_fresh, "n2", 2, NULL, 0, "from node 1", 11), 0);
+	propose_built(&g, 0, b_fresh, 0, now, &fresh);
+	ck_assert(raft_fixture_step_until_applied(&g.fx, N, raft_last_index(R(&g, 0)), WAIT_MS));
+	ck_assert(fresh.done && fresh.status == 0 && !fresh.refused);
+	for (unsigned i = 0; i < N; i++) {
+		assert_value(&g, i, "n", "from node 2");
+		assert_value(&g, i, "n2", "from node 1");
+		rfsm_stats(g.n[i].f, &st);
+		ck_assert_uint_eq(st.refused, 1);
+	}
+	kv_batch_free(b_stale);
+	kv_batch_free(b_fresh);
+	group_stop(&g);
+}
+END_TEST
+
 /* ---- one state machine without raft's cluster ---------------------------------------------- */
 
 /* An rfsm in dir bound to a bare raft struct whose last_applied the test sets: apply numbers
@@ -466,7 +539,7 @@ static int solo_apply(struct solo *s, uint64_t index, const char *key, const cha
 	void *result;
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), NULL, 0, val, strlen(val)), 0);
-	ck_assert_int_eq(entry_encode(b, 0, 1u << 20, &buf.base, &buf.len), 0);
+	ck_assert_int_eq(entry_encode(b, 0, 0, 1u << 20, &buf.base, &buf.len), 0);
 	kv_batch_free(b);
 	s->r.last_applied = index - 1;
 	struct raft_fsm *fsm = rfsm_fsm(s->f);
@@ -483,6 +556,105 @@ static uint64_t solo_lsn(struct solo *s)
 	rfsm_unpin(s->f);
 	return st.last_lsn;
 }
+
+/* Apply PUT key=val built in `built` as raft index `index`, raft's log holding it as an entry of
+ * term `term` (as raft's apply loop hands it over: the buffer of the entry in its log). */
+static int solo_apply_built(struct solo *s, uint64_t index, uint64_t term, uint64_t built,
+			    const char *key, const char *val, void **result)
+{
+	struct kv_batch *b;
+	struct raft_entry e = { .term = term, .type = RAFT_COMMAND };
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), NULL, 0, val, strlen(val)), 0);
+	ck_assert_int_eq(entry_encode(b, 0, built, 1u << 20, &e.buf.base, &e.buf.len), 0);
+	kv_batch_free(b);
+	s->r.log.entries = &e;
+	s->r.log.size = 1;
+	s->r.log.front = 0;
+	s->r.log.back = 1;
+	s->r.log.offset = index - 1;
+	s->r.last_applied = index - 1;
+	struct raft_fsm *fsm = rfsm_fsm(s->f);
+	int rc = fsm->apply(fsm, &e.buf, result);
+	raft_free(e.buf.base);
+	memset(&s->r.log, 0, sizeof(s->r.log));
+	return rc;
+}
+
+START_TEST(an_entry_is_applied_only_in_the_term_it_was_built_in)
+{
+	char root[256], dir[PATH_MAX];
+	struct solo s;
+	struct rfsm_stats st;
+	void *result;
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(dir, sizeof(dir), "%s/node", root);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	solo_open(&s, dir, 0);
+	ck_assert_int_eq(solo_apply_built(&s, 2, 5, 5, "k", "built in 5", &result), 0);
+	ck_assert(!rfsm_result_refused(result));
+	/* built in 5, appended in 7: nothing of it lands, the index moves on */
+	ck_assert_int_eq(solo_apply_built(&s, 3, 7, 5, "k", "stale", &result), 0);
+	ck_assert(rfsm_result_refused(result));
+	char *v = NULL;
+	uint64_t vlen;
+	struct kv *kv = rfsm_pin(s.f);
+	ck_assert_int_eq(kv_get(kv, "k", 1, (void **)&v, &vlen), 0);
+	rfsm_unpin(s.f);
+	ck_assert_uint_eq(vlen, 10);
+	ck_assert_int_eq(memcmp(v, "built in 5", 10), 0);
+	free(v);
+	rfsm_stats(s.f, &st);
+	ck_assert_uint_eq(st.applied, 3);
+	ck_assert_uint_eq(st.refused, 1);
+	/* built from no read (term 0): any term takes it */
+	ck_assert_int_eq(solo_apply_built(&s, 4, 7, 0, "k", "blind", &result), 0);
+	ck_assert(!rfsm_result_refused(result));
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	/* a crash lost the store's last entries (sync=none): raft replays the stale one, and the
+	 * same two terms refuse it again */
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	solo_open(&s, dir, 0);
+	ck_assert_int_eq(solo_apply_built(&s, 3, 7, 5, "k", "stale", &result), 0);
+	ck_assert(rfsm_result_refused(result));
+	kv = rfsm_pin(s.f);
+	ck_assert_int_eq(kv_get(kv, "k", 1, (void **)&v, &vlen), -ENOENT);
+	rfsm_unpin(s.f);
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
+
+/* A fenced entry whose buffer is not raft's own log entry has no term to compare: applying
+ * stops there rather than guess. */
+START_TEST(a_built_entry_raft_does_not_hold_stops_applying)
+{
+	char root[256], dir[PATH_MAX];
+	struct solo s;
+	struct rfsm_stats st;
+	struct kv_batch *b;
+	struct raft_buffer buf;
+	void *result;
+	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
+	snprintf(dir, sizeof(dir), "%s/node", root);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	solo_open(&s, dir, 0);
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, "v", 1), 0);
+	ck_assert_int_eq(entry_encode(b, 0, 5, 1u << 20, &buf.base, &buf.len), 0);
+	kv_batch_free(b);
+	s.r.last_applied = 1; /* raft's log is empty */
+	struct raft_fsm *fsm = rfsm_fsm(s.f);
+	ck_assert_int_eq(fsm->apply(fsm, &buf, &result), RAFT_IOERR);
+	raft_free(buf.base);
+	rfsm_stats(s.f, &st);
+	ck_assert_int_eq(st.error, -EFAULT);
+	ck_assert_uint_eq(st.applied, 0);
+	ck_assert_int_eq(rfsm_close(s.f), 0);
+	ck_assert_int_eq(tu_rmrf(root), 0);
+}
+END_TEST
 
 START_TEST(entries_the_store_holds_are_skipped_when_raft_replays_them)
 {
@@ -660,7 +832,7 @@ START_TEST(entries_are_padded_to_8_bytes_and_checked_whole)
 		memset(val, 'a' + (int)vlen, vlen);
 		ck_assert_int_eq(kv_batch_new(&b), 0);
 		ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, val, vlen), 0);
-		ck_assert_int_eq(entry_encode(b, 0, 1u << 20, &buf, &len), 0);
+		ck_assert_int_eq(entry_encode(b, 0, 0, 1u << 20, &buf, &len), 0);
 		ck_assert_uint_eq(len % 8, 0);
 		ck_assert_int_eq(entry_decode(buf, len, &v), 0);
 		ck_assert_uint_eq(v.len, kv_batch_encoded_len(b));
@@ -678,6 +850,122 @@ START_TEST(entries_are_padded_to_8_bytes_and_checked_whole)
 }
 END_TEST
 
+START_TEST(an_entry_carries_its_build_term_and_a_version_1_entry_reads_as_term_0)
+{
+	struct kv_batch *b;
+	void *buf;
+	size_t len;
+	struct entry_view v;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, "value", 5), 0);
+	ck_assert_int_eq(entry_encode(b, ENTRY_REPORT_ABSENT, 0x0102030405060708ull, 1u << 20, &buf,
+				      &len), 0);
+	ck_assert_int_eq(entry_decode(buf, len, &v), 0);
+	ck_assert_uint_eq(v.term, 0x0102030405060708ull);
+	ck_assert_uint_eq(v.flags, ENTRY_REPORT_ABSENT);
+	ck_assert_uint_eq(le_get16((uint8_t *)buf + 4), 2);
+	ck_assert_uint_eq(le_get64((uint8_t *)buf + 16), 0x0102030405060708ull);
+
+	/* the same batch as version 1 wrote it (FORMAT.md 12): no term, the batch at 24 */
+	uint64_t blen = v.len;
+	size_t len1 = (size_t)((24 + blen + 7) & ~(uint64_t)7);
+	uint8_t *old = calloc(1, len1);
+	memcpy(old, buf, 8);
+	le_put16(old + 4, 1);
+	le_put64(old + 8, blen);
+	memcpy(old + 24, v.batch, (size_t)blen);
+	le_put32(old + 16, crc32c(crc32c(0, old, 16), old + 24, (size_t)blen));
+	ck_assert_int_eq(entry_decode(old, len1, &v), 0);
+	ck_assert_uint_eq(v.term, 0);
+	ck_assert_uint_eq(v.len, blen);
+	ck_assert_int_eq(memcmp(v.batch, (uint8_t *)buf + ENTRY_HEADER, (size_t)blen), 0);
+	le_put16(old + 4, 3); /* a version this build does not know */
+	ck_assert_int_eq(entry_decode(old, len1, &v), -EBADMSG);
+	free(old);
+	raft_free(buf);
+	kv_batch_free(b);
+}
+END_TEST
+
+/* ---- appendguard: a failed append of raft's log never reaches libraft 0.15 ------------------- */
+
+static struct {
+	struct raft_io_append *req; /* the backend's request in flight */
+	int refuse;                 /* the backend's answer to the call */
+	int raft_calls, raft_status, failed_calls, failed_status;
+	jmp_buf stop;               /* the node's failed ends the process: here, the test's frame */
+} ag;
+
+static int fake_append(struct raft_io *io, struct raft_io_append *req,
+		       const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+	(void)io, (void)entries, (void)n;
+	if (ag.refuse)
+		return ag.refuse;
+	req->cb = cb;
+	ag.req = req;
+	return 0;
+}
+
+static void raft_append_cb(struct raft_io_append *req, int status)
+{
+	(void)req;
+	ag.raft_calls++;
+	ag.raft_status = status;
+}
+
+static void guard_failed(void *arg, int status)
+{
+	(void)arg;
+	ag.failed_calls++;
+	ag.failed_status = status;
+	longjmp(ag.stop, 1);
+}
+
+/* The backend completes the append in flight with status. */
+static void backend_completes(int status)
+{
+	struct raft_io_append *req = ag.req;
+	ag.req = NULL;
+	req->cb(req, status);
+}
+
+START_TEST(a_failed_append_stops_the_node_and_never_reaches_raft)
+{
+	struct raft_io io = { .append = fake_append };
+	struct raft_io_append req;
+	struct appendguard *g;
+	memset(&ag, 0, sizeof(ag));
+	ck_assert_int_eq(appendguard_new(&g, &io, guard_failed, NULL), 0);
+	appendguard_bind(g);
+	/* written: raft hears 0 */
+	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), 0);
+	backend_completes(0);
+	ck_assert_int_eq(ag.raft_calls, 1);
+	ck_assert_int_eq(ag.raft_status, 0);
+	/* cancelled because the backend closes: raft's own business */
+	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), 0);
+	backend_completes(RAFT_CANCELED);
+	ck_assert_int_eq(ag.raft_calls, 2);
+	ck_assert_int_eq(ag.raft_status, RAFT_CANCELED);
+	ck_assert_int_eq(ag.failed_calls, 0);
+	/* refused at the call: raft gets the call's result, as without the guard */
+	ag.refuse = RAFT_NOMEM;
+	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), RAFT_NOMEM);
+	ag.refuse = 0;
+	/* failed on disk: the node stops, raft never hears of it */
+	ck_assert_int_eq(io.append(&io, &req, NULL, 0, raft_append_cb), 0);
+	if (setjmp(ag.stop) == 0) {
+		backend_completes(RAFT_IOERR);
+		ck_abort_msg("failed returned: raft would have got the failed append");
+	}
+	ck_assert_int_eq(ag.failed_calls, 1);
+	ck_assert_int_eq(ag.failed_status, RAFT_IOERR);
+	ck_assert_int_eq(ag.raft_calls, 2);
+	appendguard_free(g);
+}
+END_TEST
+
 START_TEST(an_entry_over_the_limit_is_refused)
 {
 	struct kv_batch *b;
@@ -686,7 +974,7 @@ START_TEST(an_entry_over_the_limit_is_refused)
 	char val[100] = { 0 };
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_put(b, "k", 1, NULL, 0, val, sizeof(val)), 0);
-	ck_assert_int_eq(entry_encode(b, 0, 50, &buf, &len), -EFBIG);
+	ck_assert_int_eq(entry_encode(b, 0, 0, 50, &buf, &len), -EFBIG);
 	ck_assert_ptr_null(buf);
 	kv_batch_free(b);
 }
@@ -885,7 +1173,7 @@ static int uput(struct ugroup *u, unsigned i, const char *key, const char *val)
 	struct kv_batch *b;
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_put(b, key, strlen(key), NULL, 0, val, strlen(val)), 0);
-	int rc = repl_propose(u->r[i], b, 0, NULL);
+	int rc = repl_propose(u->r[i], b, 0, 0, NULL);
 	kv_batch_free(b);
 	return rc;
 }
@@ -1014,7 +1302,7 @@ START_TEST(others_entries_name_their_keys_and_quiet_ones_stay_quiet_where_propos
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_put(b, "quiet", 5, NULL, 0, "q", 1), 0);
 	ck_assert_int_eq(kv_batch_rename(b, "quiet", 5, "moved", 5), 0);
-	ck_assert_int_eq(repl_propose(u.r[l], b, REPL_QUIET, NULL), 0);
+	ck_assert_int_eq(repl_propose(u.r[l], b, REPL_QUIET, 0, NULL), 0);
 	kv_batch_free(b);
 	ck_assert_int_eq(uput(&u, l, "loud", "v"), 0);
 	/* entries apply in order: once a node heard of the second, it dealt with the first */
@@ -1054,6 +1342,215 @@ START_TEST(only_a_leader_is_writable_and_says_its_term)
 	for (unsigned i = 0; i < N; i++)
 		if (i != l)
 			ck_assert_int_eq(repl_writable(u.r[i], NULL), 0);
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* repl_propose with a term it is not appended in: -ESTALE and nothing written. The term given
+ * is one before the leader's (terms only grow, so it can never be current again). */
+START_TEST(a_proposal_built_in_another_term_is_refused_and_writes_nothing)
+{
+	struct ugroup u;
+	struct kv_batch *b;
+	uint64_t term = 0;
+	int rc = -EROFS;
+	ugroup_init(&u, 0);
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "stale", 5, NULL, 0, "x", 1), 0);
+	uint64_t until = now_ms() + DEADLINE_MS;
+	unsigned l = 0;
+	while (rc == -EROFS && now_ms() < until) { /* a leader that stepped down says EROFS */
+		l = ugroup_leader(&u);
+		if (!repl_writable(u.r[l], &term))
+			continue;
+		ck_assert_uint_ge(term, 2);
+		rc = repl_propose(u.r[l], b, 0, term - 1, NULL);
+	}
+	ck_assert_int_eq(rc, -ESTALE);
+	ck_assert_ptr_null(uget(&u, l, "stale"));
+	/* the same batch built now lands (retried only if leadership moved meanwhile) */
+	do {
+		l = ugroup_leader(&u);
+		rc = repl_writable(u.r[l], &term) ? repl_propose(u.r[l], b, 0, term, NULL) : -EROFS;
+	} while ((rc == -EROFS || rc == -ESTALE) && now_ms() < until);
+	ck_assert_int_eq(rc, 0);
+	char *v = uget(&u, l, "stale");
+	ck_assert_ptr_nonnull(v);
+	free(v);
+	kv_batch_free(b);
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* A node whose raft/ lost metadata1/2 (its term and vote) but keeps a log, or whose raft/ is
+ * gone while its store applied entries, is refused at start instead of bootstrapping again
+ * (FINDINGS a15 #4): it would forget the vote it cast. A wiped directory still rejoins. */
+START_TEST(a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again)
+{
+	struct ugroup u;
+	struct repl_report rep;
+	struct repl *r = NULL;
+	char path[1024];
+	ugroup_init(&u, 0);
+	uput_retry(&u, "k", "v");
+	for (unsigned i = 0; i < N; i++)
+		uwait_value(&u, i, "k", "v");
+	ck_assert_int_eq(repl_stop(u.r[1]), 0);
+	u.r[1] = NULL;
+	for (int m = 1; m <= 2; m++) {
+		snprintf(path, sizeof(path), "%s/raft/metadata%d", u.dir[1], m);
+		ck_assert_msg(unlink(path) == 0 || errno == ENOENT, "%s: %s", path, strerror(errno));
+	}
+	ck_assert_int_eq(repl_start(&r, u.dir[1], &u.o[1], &rep), -EEXIST);
+	ck_assert_int_eq(rep.problem, REPL_PROBLEM_RAFT);
+	ck_assert_msg(strstr(rep.detail, "no metadata1 or metadata2") &&
+		      strstr(rep.detail, "raft's file"), "%s", rep.detail);
+	/* raft/ gone, the store kept: refused too, naming what the store holds */
+	snprintf(path, sizeof(path), "%s/raft", u.dir[1]);
+	ck_assert_int_eq(tu_rmrf(path), 0);
+	ck_assert_int_eq(repl_start(&r, u.dir[1], &u.o[1], &rep), -EEXIST);
+	ck_assert_msg(strstr(rep.detail, "a store that applied raft entries up to"), "%s",
+		      rep.detail);
+	/* the whole directory wiped: a new node, which rejoins */
+	ck_assert_int_eq(tu_rmrf(u.dir[1]), 0);
+	ugroup_start_node(&u, 1);
+	uwait_value(&u, 1, "k", "v");
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* A leader whose store fails hands leadership over and stops; the others go on taking writes
+ * (a15 FINDINGS 1: raft 0.15 ignores a failed apply on a leader, which led on and no write
+ * committed anywhere). Node 1 restarts with a read-only store (every apply fails) and is the
+ * only node whose election timer can fire within the test, so it leads first; the other two
+ * wait 60 s or more for an election, so only the handover can make one of them leader. */
+START_TEST(a_leader_whose_store_fails_hands_over_and_the_others_go_on)
+{
+	struct ugroup u;
+	struct repl_stats st;
+	int rc = -EROFS;
+	ugroup_init(&u, 0);
+	uput_retry(&u, "before", "v");
+	for (unsigned i = 0; i < N; i++)
+		uwait_value(&u, i, "before", "v");
+	/* node 1 must be able to win: every log the same length when the group stops, so the
+	 * followers stop first and the leader last (its handover then finds nobody to append) */
+	unsigned l = ugroup_leader(&u);
+	uint64_t until = now_ms() + DEADLINE_MS;
+	for (;;) {
+		struct repl_stats a, b, c;
+		repl_stats(u.r[0], &a);
+		repl_stats(u.r[1], &b);
+		repl_stats(u.r[2], &c);
+		if (a.last_index == b.last_index && b.last_index == c.last_index &&
+		    a.applied_index == a.last_index && b.applied_index == b.last_index &&
+		    c.applied_index == c.last_index)
+			break;
+		ck_assert_msg(now_ms() < until, "the group never became quiet");
+		usleep(10000);
+	}
+	for (unsigned k = 1; k <= N; k++) {
+		unsigned i = (l + k) % N; /* the leader last */
+		ck_assert_int_eq(repl_stop(u.r[i]), 0);
+		u.r[i] = NULL;
+	}
+	u.o[0].store.read_only = 1;
+	u.o[0].election_ms = 50;
+	u.o[1].election_ms = u.o[2].election_ms = 60000;
+	for (unsigned i = 0; i < N; i++)
+		ugroup_start_node(&u, i);
+	until = now_ms() + 40000; /* a hang guard, below the others' election timeout */
+	while (rc && now_ms() < until) {
+		for (l = 1; l < N; l++)
+			if (repl_writable(u.r[l], NULL))
+				break;
+		rc = l < N ? uput(&u, l, "after", "w") : -EROFS;
+		if (rc)
+			usleep(10000);
+	}
+	ck_assert_msg(rc == 0, "no healthy node took a write: %s", strerror(-rc));
+	for (unsigned i = 1; i < N; i++)
+		uwait_value(&u, i, "after", "w");
+	repl_stats(u.r[0], &st);
+	ck_assert_int_eq(st.store_error, -EROFS);
+	ck_assert_int_eq(repl_writable(u.r[0], NULL), 0);
+	ugroup_stop(&u);
+}
+END_TEST
+
+/* The apply hook of the test below: applying key "gate" holds raft's thread of that node until
+ * the test lets it go. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int held[N], release;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0 };
+
+static void gate_changed(void *arg, const void *key, size_t klen)
+{
+	unsigned i = *(unsigned *)arg;
+	if (klen != 4 || memcmp(key, "gate", 4) != 0)
+		return;
+	pthread_mutex_lock(&gate.mu);
+	gate.held[i] = 1;
+	pthread_cond_broadcast(&gate.cv);
+	while (!gate.release)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+}
+
+struct gate_put {
+	struct ugroup *u;
+	unsigned i;
+};
+
+static void *gate_put_main(void *arg)
+{
+	struct gate_put *p = arg;
+	(void)uput(p->u, p->i, "gate", "x"); /* its outcome is not what the test is about */
+	return NULL;
+}
+
+/* A write whose caller was told ETIMEDOUT while it still waited in the queue for raft's thread
+ * (busy: here held in an apply hook; in life a restore fetching a copy) is never proposed: the
+ * caller may have gone on to write elsewhere, and the old write must not land after those
+ * (a15 FINDINGS 0, the timed-out request committed later). */
+START_TEST(a_write_that_timed_out_before_it_was_proposed_is_never_proposed)
+{
+	struct ugroup u;
+	unsigned idx[N];
+	pthread_t t;
+	ugroup_prepare(&u, 0);
+	for (unsigned i = 0; i < N; i++) {
+		idx[i] = i;
+		u.o[i].changed = gate_changed;
+		u.o[i].changed_arg = &idx[i];
+		u.o[i].write_timeout_ms = 300;
+		u.o[i].election_ms = 5000; /* no election while the gate holds the loops */
+		ugroup_start_node(&u, i);
+	}
+	unsigned l = ugroup_leader(&u);
+	uint64_t until = now_ms() + DEADLINE_MS;
+	while (!repl_writable(u.r[l], NULL))
+		ck_assert_msg(now_ms() < until, "the leader never became writable");
+	struct gate_put gp = { &u, l };
+	ck_assert_int_eq(pthread_create(&t, NULL, gate_put_main, &gp), 0);
+	pthread_mutex_lock(&gate.mu);
+	while (!gate.held[l])
+		pthread_cond_wait(&gate.cv, &gate.mu); /* the leader's raft thread is held now */
+	pthread_mutex_unlock(&gate.mu);
+	ck_assert_int_eq(uput(&u, l, "late", "y"), -ETIMEDOUT);
+	pthread_mutex_lock(&gate.mu);
+	gate.release = 1;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	/* everything proposed before this is applied everywhere once "after" is */
+	uput_retry(&u, "after", "z");
+	for (unsigned i = 0; i < N; i++) {
+		uwait_value(&u, i, "after", "z");
+		ck_assert_ptr_null(uget(&u, i, "late"));
+	}
 	ugroup_stop(&u);
 }
 END_TEST
@@ -1592,6 +2089,58 @@ START_TEST(a_truncation_raft_left_undone_is_finished_before_it_starts)
 }
 END_TEST
 
+/* Open segment open-1 of dir holding batches b (entries from 1), then cut to `keep` bytes (0:
+ * kept whole, and 4 KiB of zeros after it, as raft preallocates). Its written length. */
+static size_t t_open_segment(const char *dir, const struct tbatch *b, unsigned nb, size_t keep)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	uint64_t last = 0;
+	struct stat st;
+	for (unsigned i = 0; i < nb; i++)
+		last += b[i].n;
+	t_segment(dir, 1, b, nb);
+	snprintf(from, sizeof(from), "%s/%016" PRIu64 "-%016" PRIu64, dir, (uint64_t)1, last);
+	snprintf(to, sizeof(to), "%s/open-1", dir);
+	ck_assert_int_eq(rename(from, to), 0);
+	ck_assert_int_eq(stat(to, &st), 0);
+	ck_assert_int_eq(truncate(to, keep ? (off_t)keep : st.st_size + 4096), 0);
+	return (size_t)st.st_size;
+}
+
+/* An open segment cut short inside a batch (a copy or a repair, never a crash) made libraft
+ * 0.15's loader double-free at every start (a15 FINDINGS 3): refused before raft starts,
+ * naming the segment and the batch; one a crash can leave is raft's own business. */
+START_TEST(an_open_segment_cut_inside_a_batch_is_refused_before_raft_loads_it)
+{
+	char dir[256], path[PATH_MAX];
+	struct rlogfix_report rep;
+	const struct tbatch two[] = { { 1, 1 }, { 4, 1 } };
+	ck_assert_int_eq(tu_tmpdir(dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/open-1", dir);
+	/* whole, zeros after: fine */
+	size_t len = t_open_segment(dir, two, 2, 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), 0);
+	/* its last batch's data cut in half */
+	ck_assert_int_eq(truncate(path, (off_t)(len - 16)), 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), -EUCLEAN);
+	ck_assert_msg(strstr(rep.detail, "open-1 ends inside its batch 2") &&
+		      strstr(rep.detail, "wipe the whole node directory"), "%s", rep.detail);
+	/* cut inside the second batch's preamble */
+	size_t first = 8 + 8 + 8 + 16 + 8; /* format, checksums, count, one header, one entry */
+	ck_assert_int_eq(truncate(path, (off_t)(first + 10)), 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), -EUCLEAN);
+	ck_assert_msg(strstr(rep.detail, "batch 2 (at byte 48"), "%s", rep.detail);
+	/* cut exactly after the first batch: raft reads one batch, nothing torn */
+	ck_assert_int_eq(truncate(path, (off_t)first), 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), 0);
+	/* the second batch zeroed, the file its whole length (what a crash leaves): raft's own */
+	ck_assert_int_eq(truncate(path, (off_t)first), 0);
+	ck_assert_int_eq(truncate(path, (off_t)len), 0);
+	ck_assert_int_eq(rlogfix_check_open(dir, &rep), 0);
+	ck_assert_int_eq(tu_rmrf(dir), 0);
+}
+END_TEST
+
 START_TEST(a_segment_wholly_replaced_by_a_newer_term_is_removed)
 {
 	char dir[256], path[PATH_MAX];
@@ -1670,6 +2219,7 @@ int main(void)
 	tcase_add_test(tc, an_entry_without_a_majority_is_neither_committed_nor_applied);
 	tcase_add_test(tc, a_new_leader_applies_what_the_old_one_committed);
 	tcase_add_test(tc, a_del_reports_whether_its_key_existed_when_applied);
+	tcase_add_test(tc, a_batch_built_in_an_earlier_term_is_refused_on_every_node_and_a_fresh_one_applied);
 	tcase_add_test(tc, a_snapshot_is_taken_only_once_the_store_is_durable_through_it);
 	tcase_add_test(tc, a_lagging_node_gets_a_copy_of_the_store_through_a_snapshot);
 	tcase_add_test(tc, a_failed_fetch_is_retried_until_a_copy_comes);
@@ -1678,12 +2228,16 @@ int main(void)
 	tcase_add_test(tc, entries_the_store_holds_are_skipped_when_raft_replays_them);
 	tcase_add_test(tc, a_store_that_fails_a_write_stops_applying_for_good);
 	tcase_add_test(tc, an_entry_that_is_no_kvfs_batch_stops_applying);
+	tcase_add_test(tc, an_entry_is_applied_only_in_the_term_it_was_built_in);
+	tcase_add_test(tc, a_built_entry_raft_does_not_hold_stops_applying);
 	tcase_add_test(tc, an_install_cut_short_by_a_crash_is_finished_or_undone_at_open);
 	tcase_add_test(tc, an_install_whose_store_was_moved_aside_completes_at_open);
 	suite_add_tcase(su, tc);
 	TCase *tf = tcase_create("formats");
 	tcase_add_test(tf, entries_are_padded_to_8_bytes_and_checked_whole);
+	tcase_add_test(tf, an_entry_carries_its_build_term_and_a_version_1_entry_reads_as_term_0);
 	tcase_add_test(tf, an_entry_over_the_limit_is_refused);
+	tcase_add_test(tf, a_failed_append_stops_the_node_and_never_reaches_raft);
 	tcase_add_test(tf, a_manifest_round_trips_and_damage_is_refused);
 	tcase_add_test(tf, a_cluster_file_lists_nodes_with_comments_and_blank_lines);
 	tcase_add_test(tf, a_bad_cluster_file_is_refused_naming_the_line);
@@ -1692,6 +2246,7 @@ int main(void)
 	tcase_add_test(tf, a_segment_wholly_replaced_by_a_newer_term_is_removed);
 	tcase_add_test(tf, a_repair_cut_short_by_a_crash_is_finished_by_the_next);
 	tcase_add_test(tf, an_overlap_that_is_no_undone_truncation_is_left_alone);
+	tcase_add_test(tf, an_open_segment_cut_inside_a_batch_is_refused_before_raft_loads_it);
 	suite_add_tcase(su, tf);
 	TCase *tx = tcase_create("xfer");
 	tcase_add_test(tx, a_fetch_refuses_what_a_sender_must_not_send);
@@ -1708,6 +2263,10 @@ int main(void)
 	tcase_add_test(tu, options_split_between_replication_and_the_store);
 	tcase_add_test(tu, others_entries_name_their_keys_and_quiet_ones_stay_quiet_where_proposed);
 	tcase_add_test(tu, only_a_leader_is_writable_and_says_its_term);
+	tcase_add_test(tu, a_proposal_built_in_another_term_is_refused_and_writes_nothing);
+	tcase_add_test(tu, a_node_that_lost_raft_metadata_is_refused_not_bootstrapped_again);
+	tcase_add_test(tu, a_leader_whose_store_fails_hands_over_and_the_others_go_on);
+	tcase_add_test(tu, a_write_that_timed_out_before_it_was_proposed_is_never_proposed);
 	tcase_add_test(tu, stats_json_on_a_node_is_one_object_with_raft_and_store_names);
 	suite_add_tcase(su, tu);
 	SRunner *sr = srunner_create(su);

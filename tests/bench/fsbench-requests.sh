@@ -14,7 +14,9 @@
 # log), and the table counts the requests in that log: a count of round trips, which the
 # machine's load does not change, where a timing does. The passthrough runs twice, without and
 # with --xattr (extended attributes served, as kvfs does: the kernel then asks for
-# security.capability before writes and chowns). Needs root (FUSE, allow_other not needed).
+# security.capability before writes and chowns); nullfs (tests/bench/nullfs.c) is the fewest
+# requests any FUSE filesystem with kvfs's kernel settings gets for the work. Needs root (FUSE,
+# allow_other not needed).
 # Prints a markdown table per work: request kind, then the count on each filesystem, and the
 # total.
 set -u
@@ -39,6 +41,7 @@ run() {
 	passthrough) "$BUILD/tests/bench/passthrough" "$d/data" "$d/mnt" -f -d > "$TMP/$kind.log" 2>&1 & ;;
 	passthrough+xattr) "$BUILD/tests/bench/passthrough" --xattr "$d/data" "$d/mnt" -f -d \
 		> "$TMP/$kind.log" 2>&1 & ;;
+	nullfs) "$BUILD/tests/bench/nullfs" "$d/mnt" -f -d > "$TMP/$kind.log" 2>&1 & ;;
 	esac
 	pid=$!
 	for _ in $(seq 100); do
@@ -78,7 +81,7 @@ EOF
 }
 
 [ -r "$TARBALL" ] || tar -cf "$TARBALL" -C /usr/share doc 2>/dev/null
-kinds="passthrough passthrough+xattr kvfs"
+kinds="passthrough passthrough+xattr nullfs kvfs"
 while [ $# -gt 0 ]; do
 	work=$1 arg=
 	shift

@@ -107,7 +107,7 @@ static void *writer_main(void *arg)
 			if (rc == 0)
 				rc = kv_batch_put(b, key, strlen(key), NULL, 0, val, sizeof(val));
 			if (rc == 0)
-				rc = repl_propose(w->repl, b, 0, NULL);
+				rc = repl_propose(w->repl, b, 0, 0, NULL);
 			kv_batch_free(b);
 		} else {
 			rc = kv_put(w->kv, key, strlen(key), val, sizeof(val));

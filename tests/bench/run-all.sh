@@ -2,9 +2,9 @@
 # run-all.sh — every benchmark in one run, on one disk, so that the ratios mean something
 # (issue 6): the disk's own limits and the engine (kvbench), the engine beside
 # LevelDB/LMDB/SQLite/RocksDB (peers), and the same file work on a plain directory, a plain FUSE
-# passthrough mount and a kvfs mount (fsbench), all under WORK_DIR. Writes docs/PERFORMANCE.md
-# (machine, disk, every table, the targets met or not) and docs/perf-threads.png (gnuplot), and
-# keeps the raw outputs in WORK_DIR.
+# passthrough mount, the nullfs floor and a kvfs mount (fsbench), all under WORK_DIR. Writes
+# docs/PERFORMANCE.md (machine, disk, every table, the targets met or not) and
+# docs/perf-threads.png (gnuplot), and keeps the raw outputs in WORK_DIR.
 #
 #   tests/bench/run-all.sh [BUILD_DIR [WORK_DIR]]   (defaults: build, /var/tmp/kvfs-bench)
 #   meson compile -C BUILD_DIR bench                (the same, with BUILD_DIR's programs)
@@ -72,7 +72,8 @@ PNG=$WORK/perf-threads.png
 [ -n "$DOC" ] && PNG=$(dirname "$DOC")/perf-threads.png
 BENCH=$BUILD/tests/bench
 
-for prog in "$BENCH/kvbench" "$BENCH/peers" "$BENCH/fsbench" "$BENCH/passthrough" "$BENCH/replbench" \
+for prog in "$BENCH/kvbench" "$BENCH/peers" "$BENCH/fsbench" "$BENCH/passthrough" "$BENCH/nullfs" \
+	"$BENCH/replbench" \
 	"$BUILD/kvfs" "$BUILD/kv_cli"; do
 	if [ ! -x "$prog" ]; then
 		echo "run-all: $prog is missing: build first (meson compile -C $BUILD)" >&2
@@ -82,6 +83,7 @@ done
 
 FS=$WORK/fs
 PT_MNT=$FS/passthrough
+NF_MNT=$FS/nullfs
 KV_MNT=$FS/kvfs
 mounted=""
 cleanup() {
@@ -116,17 +118,19 @@ runs() {
 		--kv-cli "$BUILD/kv_cli" > "$WORK/repl.out"
 	rm -rf "$WORK/replbench"
 
-	# The mounts: one fsbench run over the three, phase by phase.
-	echo "run-all: fsbench (plain, passthrough, kvfs)..." >&2
-	mkdir -p "$FS/plain" "$FS/backing" "$FS/kvdata" "$PT_MNT" "$KV_MNT"
+	# The mounts: one fsbench run over the four, phase by phase.
+	echo "run-all: fsbench (plain, passthrough, nullfs, kvfs)..." >&2
+	mkdir -p "$FS/plain" "$FS/backing" "$FS/kvdata" "$PT_MNT" "$NF_MNT" "$KV_MNT"
 	"$BENCH/passthrough" "$FS/backing" "$PT_MNT"
 	mounted="$PT_MNT"
+	"$BENCH/nullfs" "$NF_MNT"
+	mounted="$mounted $NF_MNT"
 	"$BUILD/kvfs" "$FS/kvdata" "$KV_MNT"
 	mounted="$mounted $KV_MNT"
 	apps_flag=
 	[ "$APPS" = 1 ] && apps_flag=--apps
 	"$BENCH/fsbench" --files "$FILES" --mb "$MB" --threads "$THREADS" $apps_flag \
-		plain="$FS/plain" passthrough="$PT_MNT" kvfs="$KV_MNT" > "$WORK/fs.out"
+		plain="$FS/plain" passthrough="$PT_MNT" nullfs="$NF_MNT" kvfs="$KV_MNT" > "$WORK/fs.out"
 	cat "$KV_MNT/.kvfs" > "$WORK/kvfs-stats.out" 2>/dev/null || true
 	cleanup
 	rm -rf "$FS"
@@ -152,7 +156,7 @@ if [ "${REPORT_ONLY:-0}" = 1 ]; then
 	. "$WORK/run.env"
 else
 	# a mount left behind by an interrupted run would make the rm below fail
-	for m in "$PT_MNT" "$KV_MNT"; do
+	for m in "$PT_MNT" "$NF_MNT" "$KV_MNT"; do
 		if grep -qs " $m " /proc/mounts; then fusermount3 -u "$m"; fi
 	done
 	# only what this script makes: WORK_DIR may be a directory that holds other things
@@ -194,7 +198,7 @@ awk -F'|' -v dir="$WORK/plot" -v T="$THREADS" '
 		n = ($2 ~ / 1 thread,/) ? 1 : T
 		print n, t($3) > (dir "/mount-plain.dat")
 		print n, t($4) > (dir "/mount-passthrough.dat")
-		print n, t($5) > (dir "/mount-kvfs.dat")
+		print n, t($6) > (dir "/mount-kvfs.dat") # $5: nullfs
 	}
 ' "$WORK/fs.out"
 
@@ -257,7 +261,7 @@ targets() {
 	FILENAME ~ /kvbench/ && t($2) ~ /^[0-9]+$/ && NF == 14 { small_keys = t($2); small_replay = $11 + 0 }
 	FILENAME ~ /peers/ && /^\| durable \|/ { peers_durable = 1 }
 	FILENAME ~ /peers/ && !peers_durable && /^\| (engine|leveldb|lmdb) \|/ { fill[t($2)] = $4 + 0; read[t($2)] = $5 + 0 }
-	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ { plain[t($2)] = $3 + 0; pt[t($2)] = $4 + 0; kv[t($2)] = $5 + 0 }
+	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ { plain[t($2)] = $3 + 0; pt[t($2)] = $4 + 0; kv[t($2)] = $6 + 0 }
 	END {
 		printf "Durable-write targets use the default mode, sync=batch with put(4 KiB) + kv_flush "
 		printf "(group-commit table); the disk is 4 KiB append+fdatasync with as many threads, "
@@ -336,7 +340,7 @@ targets11() {
 	FILENAME ~ /kvbench/ && t($2) == "on" && NF == 15 {
 		runs++; live = $11 + 0; if ($12 + 0 > peak) peak = $12 + 0; settle = settle (runs > 1 ? " and " : " ") t($14)
 	}
-	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ && t($2) ~ /^stream write/ { sw = div($5, $3); sw_what = t($2) }
+	FILENAME ~ /fs.out/ && NF >= 8 && $0 !~ /µs/ && t($2) ~ /^stream write/ { sw = div($6, $3); sw_what = t($2) }
 	FILENAME == big && /^Opening the store/ { big_open_table = 1 }
 	FILENAME == big && t($2) ~ /^[0-9]+$/ && NF == 14 && !big_open_table {
 		big_keys = t($2); big_gib = $3 + 0; big_wa = $7 + 0; big_ratio = $9 + 0; big_rss = $12 + 0
@@ -490,8 +494,9 @@ $(cat "$WORK/repl.out" 2>/dev/null)
 ## The mount: plain directory, plain FUSE passthrough, kvfs
 
 The same work on a directory of the disk, on \`tests/bench/passthrough\` (libfuse3 with kvfs's
-kernel settings, each request one system call on a backing directory of the same disk) and on a
-kvfs mount (default options: sync=batch, commit_ms=10), phase by phase. Cold reads drop the page
+kernel settings, each request one system call on a backing directory of the same disk), on
+\`tests/bench/nullfs\` (the FUSE floor: kvfs's kernel settings, everything in memory, every
+request answered at once) and on a kvfs mount (default options: sync=batch, commit_ms=10), phase by phase. Cold reads drop the page
 cache first; kvfs reads values from its log segments through the page cache, so its "cold" reads
 go to the disk as the others' do. Then whole applications, each timed on every directory (the
 time ratios are kvfs ÷ the others: less is better).
@@ -500,7 +505,7 @@ $(cat "$WORK/fs.out")
 
 The FUSE requests that work costs, counted from libfuse's \`-d\` log
 (\`tests/bench/fsbench-requests.sh\`; passthrough+xattr is the passthrough serving extended
-attributes, as kvfs does):
+attributes, as kvfs does; nullfs the fewest requests a FUSE filesystem gets):
 $(cat "$WORK/fs-requests.out" 2>/dev/null)
 
 kvfs statistics at the end of the mount run (\`cat MNT/.kvfs\`):
