@@ -318,6 +318,31 @@ START_TEST(writing_the_whole_range_ends_the_promise)
 }
 END_TEST
 
+/* A hole punched inside a preallocated range is preallocated again (the range is one interval):
+ * the first write into it after the disk filled goes through too. */
+START_TEST(a_hole_punched_inside_a_preallocated_range_is_promised_again)
+{
+	NEED_MOUNT();
+	mount_on_small_disk(32);
+	int fd = preallocated("prealloc", 0, 4);
+	memset(block, 'w', sizeof(block));
+	for (int i = 0; i < 3; i++) /* MiB 3 stays unwritten: the range is still preallocated */
+		ck_assert_int_eq(pwrite(fd, block, MIB, (off_t)i * MIB), (ssize_t)MIB);
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, MIB, 2 * (off_t)MIB), 0);
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_gt(fill_the_disk("other"), 0);
+	for (int i = 1; i < 4; i++) {
+		memset(block, 'h', sizeof(block));
+		ssize_t w = pwrite(fd, block, MIB, (off_t)i * MIB);
+		ck_assert_msg(w == (ssize_t)MIB, "the write into MiB %d (punched or unwritten): %s", i,
+			      w < 0 ? strerror(errno) : "short");
+	}
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
 /* Bytes that hold data need no promise: preallocating over them changes nothing. */
 START_TEST(preallocating_written_bytes_promises_nothing)
 {
@@ -355,6 +380,7 @@ int main(void)
 	tcase_add_test(full, a_zeroed_range_is_promised_like_a_preallocated_one);
 	tcase_add_test(full, the_promise_survives_a_remount);
 	tcase_add_test(full, the_promise_survives_a_kill);
+	tcase_add_test(full, a_hole_punched_inside_a_preallocated_range_is_promised_again);
 	tcase_add_test(room, df_counts_promised_space_as_used);
 	tcase_add_test(room, fallocate_beyond_the_free_space_answers_enospc_and_changes_nothing);
 	tcase_add_test(room, unlinking_the_file_gives_the_promise_back);
