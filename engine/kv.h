@@ -246,6 +246,36 @@ int kv_read(struct kv *s, const void *key, size_t klen, uint64_t off, void *buf,
 int kv_stat(struct kv *s, const void *key, size_t klen, uint64_t *size, void *meta, size_t *mlen);
 /* The value's bytes that hold data (holes excluded): what st_blocks counts. */
 int kv_allocated(struct kv *s, const void *key, size_t klen, uint64_t *bytes);
+/* Of [off, off + len) of the value, the bytes that hold data (holes and bytes past its end
+ * excluded). */
+int kv_allocated_range(struct kv *s, const void *key, size_t klen, uint64_t off, uint64_t len,
+		       uint64_t *bytes);
+
+/* Promised space (posix_fallocate through the mount; engine/space.h says how it is held).
+ * Counts are log bytes. kv_promise_cost: the log bytes that writing `bytes` file bytes may take
+ * in records of at least a page each, with the key and a metadata blob of the given lengths in
+ * every record, and segments of a chunk (engine/space.c); linear in bytes but for the pages, so
+ * that writes consume their share of it.
+ * kv_promise: promise `bytes` more, held on the disk before it returns; -ENOSPC (nothing
+ * promised) when the disk has no room for them beside the promises already made.
+ * kv_promise_release: those bytes are no longer promised; their room goes back to the disk.
+ * kv_promise_set: the count at mount, from its owner's records (-ENOSPC: set, but the disk
+ * could not hold it all: the disk filled while the store was closed; the rest is held as room
+ * comes back). kv_apply_promised: kv_apply of a write that consumes up to `promised` of them:
+ * it may use their room when the disk has no other, and on success they are no longer
+ * promised (on failure nothing changed). kv_promise_stats: the count, and what the disk holds
+ * for it (less only after kv_promise_set's -ENOSPC or a failed give-back). */
+uint64_t kv_promise_cost(uint64_t bytes, size_t klen, size_t mlen);
+#define KV_PROMISE_SLACK 4160u /* what a promise for a new range adds once: a block, a segment header */
+int  kv_promise(struct kv *s, uint64_t bytes);
+void kv_promise_release(struct kv *s, uint64_t bytes);
+int  kv_promise_set(struct kv *s, uint64_t bytes);
+int  kv_apply_promised(struct kv *s, const struct kv_batch *b, uint64_t promised, uint64_t *lsn_out);
+void kv_promise_stats(struct kv *s, uint64_t *promised, uint64_t *held);
+/* 1 when the store has ever promised space (its promise file exists): its owner must then sum
+ * its records at open and kv_promise_set the count; 0: there is nothing to sum. */
+int  kv_promise_ever(struct kv *s);
+
 /* Calls fn for each entry with key >= start in order until fn returns non-zero (returned) or the
  * end (0). fn runs under the index's read lock: it must not call into the store. */
 typedef int (*kv_scan_fn)(void *arg, const void *key, size_t klen, uint64_t size,

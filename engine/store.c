@@ -36,6 +36,7 @@
 #include "record.h"
 #include "recover.h"
 #include "segtab.h"
+#include "space.h"
 #include "store_internal.h"
 #include "wal.h"
 
@@ -712,6 +713,7 @@ int kv_close(struct kv *s)
 		if (rc)
 			kv_log(s, "%s: final flush failed: %s", s->dir, strerror(-rc));
 	}
+	space_free(s->space);
 	kv_free(s);
 	return rc;
 }
@@ -1078,7 +1080,12 @@ static int apply_once(struct kv *s, const struct rec_reader *r, const struct iov
 			goto unlock;
 		}
 	}
-	rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
+	/* promised room (space.h) is for the writes consuming it; work that frees space may pass */
+	rc = use == ROOM_FREES || s->reserve_lent ? 0 : space_admit(s, len);
+	if (!rc)
+		rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
+	if (kvio_no_room(rc) && space_yield(s, len))
+		rc = wal_append(s->wal, REC_TYPE_OPS, iov, iovcnt, len, crc, lsn, &loc);
 	if (rc)
 		goto unlock;
 	if (s->reserve_lent && loc.seg != ws.seg_first_lsn) {

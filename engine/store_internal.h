@@ -43,6 +43,7 @@ struct kv {
 	uint64_t lent_seg;         /* apply_mu: a segment made while it was lent (its room is the reserve's) */
 	uint64_t room_lsn;         /* ckpt_mu: applied LSN at make_room's last checkpoint */
 	unsigned holds;            /* ckpt_mu: backups copying files; no file is deleted meanwhile */
+	struct space *space;       /* promised space (space.h): made at its first use, atomically */
 
 	/* background work: automatic checkpoints and the cleaner */
 	pthread_mutex_t bg_mu;

@@ -19,6 +19,7 @@
  *   ops_attr.c   getattr, setattr, statfs
  *   ops_dir.c    lookup, forget, mkdir, rmdir, readdir(plus)
  *   ops_file.c   create, read, write, fsync, fallocate, O_TMPFILE
+ *   prealloc.c   a file's preallocated range and the space promised to it
  *   ops_ns.c     mknod, symlink, readlink, link, unlink, rename
  *   ops_xattr.c  extended attributes
  *
@@ -216,6 +217,27 @@ int kvfs_batch_move(struct kv_batch *b, const char *from, size_t flen, const cha
 int kvfs_batch_delete(struct kvfs_fs *fs, struct kv_batch *b, const char *key, size_t klen,
 		      const struct kvfs_meta *m);
 
+/* ---- preallocation (prealloc.c) ---------------------------------------------------------- */
+
+struct kvfs_txn;
+/* Each changes t->st.meta's preallocation fields for the batch being built; the caller writes
+ * the meta into it. kvfs_prealloc_range: fallocate of [off, end) (zero: its data is zeroed, a
+ * hole from now on) joins the file's range; what the range's new holes need is promised at
+ * once (*promised, for kv_promise_release if the change is not applied); -ENOSPC when the disk
+ * cannot hold it. kvfs_prealloc_punch: a hole punched in the range is promised again, the same
+ * way. kvfs_prealloc_write: a write of [off, off + len): *consume, the promised log bytes its
+ * record may use (kvfs_txn_commit_promised). kvfs_prealloc_truncate: the file cut to size.
+ * kvfs_prealloc_gone: the file's bytes are deleted with the batch (its promise goes back).
+ * Releases wait for kvfs_prealloc_settle (applied: give them back; else drop them), which
+ * kvfs_txn_commit and kvfs_fs_apply call; kvfs_prealloc_forget drops them (a new change). */
+int kvfs_prealloc_range(struct kvfs_txn *t, uint64_t off, uint64_t end, int zero, uint64_t *promised);
+int kvfs_prealloc_punch(struct kvfs_txn *t, uint64_t off, uint64_t end, uint64_t *promised);
+int kvfs_prealloc_write(struct kvfs_txn *t, uint64_t off, uint64_t len, uint64_t *consume);
+int kvfs_prealloc_truncate(struct kvfs_txn *t, uint64_t size);
+void kvfs_prealloc_gone(const struct kvfs_meta *m);
+void kvfs_prealloc_settle(struct kvfs_fs *fs, int applied);
+void kvfs_prealloc_forget(void);
+
 /* ---- transactions (txn.c) ----------------------------------------------------------------- */
 
 enum kvfs_txn_kind {
@@ -255,6 +277,8 @@ void *kvfs_txn_alloc(struct kvfs_txn *t, size_t n);
  * just went read-only) t->lsn is set and the error returned: the change happened, in memory
  * and (maybe) on disk, and the caller must keep its own state in step with it. */
 int kvfs_txn_commit(struct kvfs_txn *t);
+/* kvfs_txn_commit of a write that consumes `promised` promised log bytes (kvfs_prealloc_write). */
+int kvfs_txn_commit_promised(struct kvfs_txn *t, uint64_t promised);
 void kvfs_txn_end(struct kvfs_txn *t);
 /* Re-read the node's stored state (after a change made without the batch). */
 int kvfs_txn_reload(struct kvfs_txn *t);

@@ -84,13 +84,19 @@ void kvfs_fs_set_writer(struct kvfs_fs *fs, const struct kvfs_writer *w)
 
 int kvfs_fs_apply(struct kvfs_fs *fs, struct kv_batch *b, uint64_t epoch, uint64_t *lsn)
 {
+	uint64_t applied = 0;
 	int rc;
 
-	if (!fs->writer.apply)
-		return kv_apply(fs->kv, b, lsn);
-	rc = fs->writer.apply(fs->writer.arg, b, epoch);
-	if (rc == 0 && lsn)
-		*lsn = 1; /* applied; a writer knows no engine LSN, and callers ask only whether */
+	if (!fs->writer.apply) {
+		rc = kv_apply(fs->kv, b, &applied);
+	} else {
+		rc = fs->writer.apply(fs->writer.arg, b, epoch);
+		if (rc == 0)
+			applied = 1; /* a writer knows no engine LSN, and callers ask only whether */
+	}
+	kvfs_prealloc_settle(fs, applied != 0); /* promises of files the batch deleted */
+	if (lsn)
+		*lsn = applied;
 	return rc;
 }
 

@@ -78,6 +78,11 @@ void kvfs_fs_store_resume(struct kvfs_fs *fs, struct kv *kv);
  * how many. Call it once the store is open and before the tree serves requests, and again
  * after it stopped. */
 int kvfs_fs_remove_leftovers(struct kvfs_fs *fs, uint64_t *removed);
+/* Sums the space promised to preallocated files (docs/FILESYSTEM.md §4) and gives the store
+ * that count (kv_promise_set): once at mount, after kvfs_fs_remove_leftovers, before serving.
+ * *promised gets it. -ENOSPC: the disk filled while unmounted and cannot hold it all (the rest
+ * is held as room comes back); another negative errno: the scan failed. */
+int kvfs_fs_load_promises(struct kvfs_fs *fs, uint64_t *promised);
 
 /* Applies b as one change: through the writer when there is one (epoch: the writer's when b's
  * reads began, as kvfs_writer.apply takes it), else kv_apply. *lsn (may be NULL) is set once

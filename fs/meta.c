@@ -66,6 +66,12 @@ size_t kvfs_meta_encode(const struct kvfs_meta *m, uint8_t out[KVFS_META_LEN])
 	put32(out + 61, m->flags);
 	put64(out + 65, m->spill);
 	put64(out + 73, m->ino);
+	if (m->pa_hi <= m->pa_lo)
+		return KVFS_META_BASE_LEN;
+	put64(out + 81, m->pa_lo);
+	put64(out + 89, m->pa_hi);
+	put64(out + 97, m->pa_unwritten);
+	put64(out + 105, m->pa_promised);
 	return KVFS_META_LEN;
 }
 
@@ -100,12 +106,22 @@ static int decode_node(const uint8_t *p, size_t len, struct kvfs_meta *m)
 	m->nlink = 1;
 	if (p[0] == KVFS_BLOB_NODE_V1)
 		return KVFS_BLOB_IS_NODE;
-	if (len < KVFS_META_LEN)
+	if (len < KVFS_META_BASE_LEN)
 		return -EIO;
 	m->nlink = get32(p + 57);
 	m->flags = get32(p + 61);
 	m->spill = get64(p + 65);
 	m->ino = get64(p + 73);
+	if (len < KVFS_META_LEN)
+		return KVFS_BLOB_IS_NODE;
+	m->pa_lo = get64(p + 81);
+	m->pa_hi = get64(p + 89);
+	m->pa_unwritten = get64(p + 97);
+	m->pa_promised = get64(p + 105);
+	if (m->pa_hi <= m->pa_lo)
+		m->pa_lo = m->pa_hi = m->pa_unwritten = m->pa_promised = 0; /* no range: none kept */
+	else if (m->pa_unwritten > m->pa_hi - m->pa_lo)
+		return -EIO;
 	return KVFS_BLOB_IS_NODE;
 }
 

@@ -3,7 +3,9 @@
  * Two kinds, told apart by their first byte (byte tables in docs/FORMAT.md, "The tree"):
  *   a node (format 2, 81 bytes; format 1, the first 57 of them, is still read): type and
  *     permissions, owner, device number, the three times, the link count of a node kept under
- *     an inode key, flags, a directory's spill id, and the inode number stat shows;
+ *     an inode key, flags, a directory's spill id, and the inode number stat shows; a file
+ *     with preallocated bytes (fallocate) has 32 more: its preallocated range, the bytes of it
+ *     not yet written and the log bytes still promised to them (113 bytes in all);
  *   a link (format 3, 9 bytes): a name of a file with several names; the file itself (its
  *     node blob and its bytes) lives under the inode key "/inode/<id>" the link names.
  * All little-endian. A blob longer than its format's size is read and its tail ignored, so a
@@ -18,7 +20,8 @@
 #define KVFS_BLOB_NODE 2
 #define KVFS_BLOB_LINK 3
 #define KVFS_META_V1_LEN 57
-#define KVFS_META_LEN 81
+#define KVFS_META_BASE_LEN 81
+#define KVFS_META_LEN 113 /* the longest: with the preallocation fields */
 #define KVFS_LINK_LEN 9
 
 /* flags */
@@ -33,9 +36,15 @@ struct kvfs_meta {
 	uint32_t flags;
 	uint64_t spill; /* a directory whose entries live under "/dir/<spill>/"; 0: under its key */
 	uint64_t ino;   /* st_ino, for the node's whole life; 0: none stored yet (format 1) */
+	/* Preallocation (fallocate; docs/FILESYSTEM.md §4): the range [pa_lo, pa_hi) holds
+	 * pa_unwritten bytes never written since they were preallocated, and pa_promised log
+	 * bytes the store promises their first writes (kv_promise). Stored only when pa_hi >
+	 * pa_lo; all 0 otherwise. */
+	uint64_t pa_lo, pa_hi, pa_unwritten, pa_promised;
 };
 
-/* Encodes m as a node blob into out; returns KVFS_META_LEN. */
+/* Encodes m as a node blob into out; returns its length (KVFS_META_BASE_LEN, or KVFS_META_LEN
+ * with a preallocated range). */
 size_t kvfs_meta_encode(const struct kvfs_meta *m, uint8_t out[KVFS_META_LEN]);
 /* Encodes a link to the file kept under inode id; returns KVFS_LINK_LEN. */
 size_t kvfs_link_encode(uint64_t id, uint8_t out[KVFS_LINK_LEN]);

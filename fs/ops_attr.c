@@ -55,6 +55,8 @@ static int setattr_txn(struct kvfs_txn *t, const struct stat *attr, int to_set)
 		if (attr->st_size < 0)
 			return -EINVAL;
 		rc = kv_batch_truncate(b, t->key, t->klen, (uint64_t)attr->st_size);
+		if (!rc) /* a cut gives back the promise of preallocated bytes it removes */
+			rc = kvfs_prealloc_truncate(t, (uint64_t)attr->st_size);
 		if (rc)
 			return rc;
 		t->st.size = (uint64_t)attr->st_size;
@@ -128,12 +130,16 @@ void kvfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_s
 }
 
 /* Space is the data directory's disk. Files: every key counts, and each free block could hold
- * one more (a rough ceiling: memory, not disk, bounds the number of keys in practice). */
+ * one more (a rough ceiling: memory, not disk, bounds the number of keys in practice). Space
+ * promised to preallocated files is not free: the store holds it in a file of its own
+ * (engine/space.h), and what it could not hold (a disk that filled while unmounted) is taken
+ * off here. */
 void kvfs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct kvfs_fs *fs = kvfs_fs_of(req);
 	struct kv_stats ks;
 	struct statvfs sv, out;
+	uint64_t promised, held, unheld;
 
 	(void)ino;
 	if (statvfs(fs->datadir, &sv) < 0) {
@@ -141,6 +147,10 @@ void kvfs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	kv_stats(fs->kv, &ks);
+	kv_promise_stats(fs->kv, &promised, &held);
+	unheld = (promised - held + sv.f_frsize - 1) / (sv.f_frsize ? sv.f_frsize : 1);
+	sv.f_bfree = sv.f_bfree > unheld ? sv.f_bfree - unheld : 0;
+	sv.f_bavail = sv.f_bavail > unheld ? sv.f_bavail - unheld : 0;
 	memset(&out, 0, sizeof(out));
 	out.f_bsize = sv.f_bsize;
 	out.f_frsize = sv.f_frsize;

@@ -5,7 +5,8 @@
  * its node alone, whether it is open or not, named or not, and no open-file state is kept.
  * A write is one log record: the byte range (the engine's WRITE) and the file's new mtime and
  * ctime, in one batch, so a 4 KiB write into a large file never rewrites the file and the times
- * never disagree with the data after a crash. */
+ * never disagree with the data after a crash. A first write into preallocated bytes consumes
+ * their promised space in the same record (prealloc.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -93,6 +94,7 @@ static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t of
 {
 	struct kv_batch *b;
 	struct timespec now;
+	uint64_t promised = 0;
 	int rc;
 
 	if (S_ISDIR(t->st.meta.mode))
@@ -117,10 +119,12 @@ static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t of
 		if (rc)
 			return rc;
 	}
-	rc = kv_batch_write(b, t->key, t->klen, (uint64_t)off, buf, *size);
+	rc = kvfs_prealloc_write(t, (uint64_t)off, *size, &promised);
+	if (!rc)
+		rc = kv_batch_write(b, t->key, t->klen, (uint64_t)off, buf, *size);
 	if (!rc)
 		rc = kvfs_batch_meta(b, t->key, t->klen, &t->st);
-	return rc ? rc : kvfs_txn_commit(t);
+	return rc ? rc : kvfs_txn_commit_promised(t, promised);
 }
 
 void kvfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -163,12 +167,22 @@ static int punch_range(struct kv_batch *b, const char *key, size_t klen, uint64_
 	return kv_batch_punch(b, key, klen, off, end - off);
 }
 
+static int prealloc_changed(const struct kvfs_meta *a, const struct kvfs_meta *b)
+{
+	return a->pa_lo != b->pa_lo || a->pa_hi != b->pa_hi || a->pa_unwritten != b->pa_unwritten ||
+	       a->pa_promised != b->pa_promised;
+}
+
+/* Preallocation (mode 0, KEEP_SIZE, ZERO_RANGE) promises the range's unwritten bytes their log
+ * room before anything is logged (prealloc.c): -ENOSPC when the disk cannot hold it, and
+ * nothing changed; a change that then fails to apply gives the promise back. */
 static int fallocate_txn(struct kvfs_txn *t, int mode, off_t off, off_t len)
 {
 	const int keep = mode & FALLOC_FL_KEEP_SIZE;
 	struct kv_batch *b;
 	struct timespec now;
-	uint64_t end, size = t->st.size;
+	uint64_t end, size = t->st.size, promised = 0;
+	const struct kvfs_meta old = t->st.meta;
 	int rc;
 
 	if (S_ISDIR(t->st.meta.mode))
@@ -185,32 +199,46 @@ static int fallocate_txn(struct kvfs_txn *t, int mode, off_t off, off_t len)
 		return rc;
 	switch (mode & ~FALLOC_FL_KEEP_SIZE) {
 	case 0:
-		/* nothing to reserve: bytes take room in the log only when written. The size
-		 * grows (zeros) unless KEEP_SIZE. */
-		if (keep || end <= size)
-			return 0;
+		/* the range's holes are promised their room; the size grows (zeros) unless
+		 * KEEP_SIZE */
+		rc = kvfs_prealloc_range(t, (uint64_t)off, end, 0, &promised);
+		if (rc)
+			break;
+		if (keep || end <= size) {
+			if (!prealloc_changed(&old, &t->st.meta))
+				return 0; /* already written or preallocated: nothing changes */
+			break;
+		}
 		rc = kv_batch_truncate(b, t->key, t->klen, end);
 		break;
 	case FALLOC_FL_PUNCH_HOLE:
 		if (!keep)
 			return -EOPNOTSUPP; /* punching goes with KEEP_SIZE, as on every filesystem */
-		rc = punch_range(b, t->key, t->klen, (uint64_t)off, end, size);
+		rc = kvfs_prealloc_punch(t, (uint64_t)off, end, &promised);
+		if (!rc)
+			rc = punch_range(b, t->key, t->klen, (uint64_t)off, end, size);
 		break;
 	case FALLOC_FL_ZERO_RANGE:
-		/* zeros are a hole here: nothing is reserved for them, as for mode 0 */
-		rc = punch_range(b, t->key, t->klen, (uint64_t)off, end, size);
+		/* zeros are a hole here, preallocated as for mode 0 */
+		rc = kvfs_prealloc_range(t, (uint64_t)off, end, 1, &promised);
+		if (!rc)
+			rc = punch_range(b, t->key, t->klen, (uint64_t)off, end, size);
 		if (!rc && !keep && end > size)
 			rc = kv_batch_truncate(b, t->key, t->klen, end);
 		break;
 	default:
 		return -EOPNOTSUPP; /* COLLAPSE_RANGE, INSERT_RANGE, UNSHARE_RANGE */
 	}
-	if (rc)
-		return rc;
-	kvfs_now(&now);
-	t->st.meta.mtime = t->st.meta.ctime = now;
-	rc = kvfs_batch_meta(b, t->key, t->klen, &t->st);
-	return rc ? rc : kvfs_txn_commit(t);
+	if (!rc) {
+		kvfs_now(&now);
+		t->st.meta.mtime = t->st.meta.ctime = now;
+		rc = kvfs_batch_meta(b, t->key, t->klen, &t->st);
+	}
+	if (!rc)
+		rc = kvfs_txn_commit(t);
+	if (!t->lsn)
+		kv_promise_release(t->fs->kv, promised); /* not applied: the promise goes back */
+	return rc;
 }
 
 void kvfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

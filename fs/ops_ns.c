@@ -240,9 +240,11 @@ static int batch_unname(struct kvfs_fs *fs, struct kv_batch *b, struct kvfs_entr
 	if (!held) {
 		if (!replaced)
 			return kvfs_batch_delete(fs, b, e->key, e->klen, &e->st.meta);
-		/* the rename replaces the key; its attributes go */
-		if (!(e->st.meta.flags & KVFS_META_XATTRS))
+		/* the rename replaces the key; its attributes go, and its promise */
+		if (!(e->st.meta.flags & KVFS_META_XATTRS)) {
+			kvfs_prealloc_gone(&e->st.meta);
 			return 0;
+		}
 		rc = kvfs_batch_delete(fs, b, e->key, e->klen, &e->st.meta);
 		return rc;
 	}

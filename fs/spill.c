@@ -348,9 +348,13 @@ void kvfs_orphan_delete(struct kvfs_fs *fs, uint64_t id)
 	char key[KVFS_ID_KEY_MAX];
 	struct kvfs_meta m = { .flags = KVFS_META_XATTRS }; /* look for attributes either way */
 	struct kv_batch *b = NULL;
+	struct kvfs_stored st;
 	size_t klen = kvfs_id_key(key, KVFS_ORPHAN_PREFIX, id);
 	int rc = kv_batch_new(&b);
 
+	kvfs_prealloc_forget();
+	if (kvfs_load(fs, key, klen, &st) == 0)
+		m.pa_promised = st.meta.pa_promised; /* its promise goes back with it */
 	if (!rc)
 		rc = kvfs_batch_delete(fs, b, key, klen, &m);
 	if (!rc)

@@ -234,6 +234,8 @@ int kvfs_batch_delete(struct kvfs_fs *fs, struct kv_batch *b, const char *key, s
 	struct xkeys x = { p, klen + 1, NULL, 0, 0, 0 };
 	int rc = kv_batch_del(b, key, klen);
 
+	if (!rc)
+		kvfs_prealloc_gone(m);
 	if (rc || !(m->flags & KVFS_META_XATTRS))
 		return rc;
 	memcpy(p, key, klen);

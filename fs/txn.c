@@ -103,6 +103,7 @@ static int begin(struct kvfs_txn *t, struct kvfs_fs *fs, fuse_ino_t ino, enum kv
 	t->epoch = 0;
 	t->klen = 0;
 	memset(&t->st, 0, sizeof(t->st));
+	kvfs_prealloc_forget(); /* releases of a change this thread built and never applied */
 	t->node = kvfs_node_of(fs, ino);
 	if (kind == KVFS_TXN_NAMESPACE)
 		pthread_rwlock_wrlock(&fs->ns);
@@ -163,19 +164,29 @@ void *kvfs_txn_alloc(struct kvfs_txn *t, size_t n)
 	return m->data;
 }
 
-int kvfs_txn_commit(struct kvfs_txn *t)
+int kvfs_txn_commit_promised(struct kvfs_txn *t, uint64_t promised)
 {
+	int rc;
+
 	if (!t->b)
 		return 0;
 	if (t->fs->writer.apply)
-		return writer_commit(t);
+		return writer_commit(t); /* kvfs_fs_apply settles the releases */
 	/* lsn is set once the record is in the log and applied, even when the flush that
 	 * sync=always waits for fails afterwards */
-	return kv_apply(t->fs->kv, t->b, &t->lsn);
+	rc = kv_apply_promised(t->fs->kv, t->b, promised, &t->lsn);
+	kvfs_prealloc_settle(t->fs, t->lsn != 0);
+	return rc;
+}
+
+int kvfs_txn_commit(struct kvfs_txn *t)
+{
+	return kvfs_txn_commit_promised(t, 0);
 }
 
 void kvfs_txn_end(struct kvfs_txn *t)
 {
+	kvfs_prealloc_forget(); /* a change that was not applied releases nothing */
 	kv_batch_free(t->b);
 	t->b = NULL;
 	while (t->mem) { /* after the batch that may refer to it */

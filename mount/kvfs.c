@@ -885,6 +885,22 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	if (removed)
 		say(LOG_NOTICE, "%s: removed %" PRIu64 " files that were unlinked while open when the "
 		    "daemon last stopped", datadir, removed);
+	if (!kvo.read_only && !cl) {
+		/* the space promised to preallocated files, held again (docs/FILESYSTEM.md §4) */
+		uint64_t promised = 0;
+
+		rc = kvfs_fs_load_promises(fs, &promised);
+		if (rc == -ENOSPC || rc == -EDQUOT) {
+			say(LOG_WARNING, "%s: %" PRIu64 " bytes are promised to preallocated files, and the "
+			    "disk filled while unmounted: writes into them may fail with ENOSPC until "
+			    "room comes back", datadir, promised);
+			rc = 0;
+		} else if (rc) {
+			say(LOG_ERR, "%s: reading the space promised to preallocated files: %s", datadir,
+			    strerror(-rc));
+			goto out;
+		}
+	}
 	if (fuse_session_mount(se, mnt) != 0) {
 		say(LOG_ERR, "%s: cannot mount: %s", a->mountpoint, fuse_reason("mount failed"));
 		goto out;
