@@ -31,6 +31,12 @@ def sh(*a, **kw):
     return subprocess.run(list(a), capture_output=True, text=True, **kw)
 
 
+def full(n):
+    """a short write (the disk filled in the middle) counts as ENOSPC, never as written"""
+    if n != 1 << 20:
+        raise OSError(28, "short write")
+
+
 def data(tag):
     return hashlib.sha256(tag.encode()).digest() * (1 << 15)
 
@@ -42,7 +48,7 @@ def save(m, name, good, fails):
         fails.append(e.strerror)
         return False
     try:
-        os.write(fd, data(name))
+        full(os.write(fd, data(name)))
         os.fsync(fd)
         good[name] = data(name)
         return True
@@ -76,7 +82,7 @@ def workload(m, good, pgood, fails):
         save(m, f"g{j}", good, fails)
     for i in range(PA):
         try:
-            os.pwrite(fd, data(f"p{i}"), i << 20)
+            full(os.pwrite(fd, data(f"p{i}"), i << 20))
             os.fdatasync(fd)
             pgood[i] = data(f"p{i}")
         except OSError as ex:

@@ -28,6 +28,12 @@ def sh(*a, **kw):
     return subprocess.run(list(a), capture_output=True, text=True, **kw)
 
 
+def full(n):
+    """a short write (the disk filled in the middle) counts as ENOSPC, never as written"""
+    if n != 1 << 20:
+        raise OSError(28, "short write")
+
+
 def data(tag):
     return hashlib.sha256(tag.encode()).digest() * (1 << 15)
 
@@ -50,7 +56,7 @@ def put(m, name, good, lock):
     except OSError as e:
         return e.strerror
     try:
-        os.write(fd, data(name))
+        full(os.write(fd, data(name)))
         os.fsync(fd)
         with lock:
             good[name] = hashlib.sha256(data(name)).hexdigest()
@@ -100,7 +106,7 @@ def one(top, k):
             t.start()
         try:
             for i in range(k):
-                os.pwrite(fd, data(f"p{i}"), i << 20)
+                full(os.pwrite(fd, data(f"p{i}"), i << 20))
                 os.fdatasync(fd)
         except OSError as ex:
             probs.append(f"before the crash, a write into the preallocated range at MiB {i}: {ex.strerror}")
@@ -131,7 +137,7 @@ def one(top, k):
             fd = os.open(f"{m}/p", os.O_RDWR)
             try:
                 for i in range(k, PA):
-                    os.pwrite(fd, data(f"p{i}"), i << 20)
+                    full(os.pwrite(fd, data(f"p{i}"), i << 20))
                     os.fdatasync(fd)
             except OSError as ex:
                 probs.append(f"after the crash, a write into the preallocated range at MiB {i}: "

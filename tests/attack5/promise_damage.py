@@ -31,6 +31,12 @@ def sh(*a, **kw):
     return subprocess.run(list(a), capture_output=True, text=True, **kw)
 
 
+def full(n):
+    """a short write (the disk filled in the middle) counts as ENOSPC, never as written"""
+    if n != 1 << 20:
+        raise OSError(28, "short write")
+
+
 def data(tag, mib=1):
     return hashlib.sha256(tag.encode()).digest() * (mib << 15)
 
@@ -77,7 +83,7 @@ def fill(m, tag, good, limit=10 ** 6):
         except OSError as e:
             return n, e.strerror
         try:
-            os.write(fd, data(name))
+            full(os.write(fd, data(name)))
             os.fsync(fd)
             good[os.path.basename(name)] = hashlib.sha256(data(name)).hexdigest()
         except OSError as e:
@@ -128,7 +134,7 @@ def one(top, case):
         fd = os.open(f"{m}/p", os.O_RDWR)
         try:
             for i in range(PA):
-                os.pwrite(fd, data(f"p{i}"), i << 20)
+                full(os.pwrite(fd, data(f"p{i}"), i << 20))
             os.fsync(fd)
             good["p"] = hashlib.sha256(b"".join(data(f"p{i}") for i in range(PA))).hexdigest()
         except OSError as ex:
