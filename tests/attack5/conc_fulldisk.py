@@ -106,6 +106,8 @@ def filler(m, w, rnd, led, stop, errs):
         except OSError as e:
             if e.errno != 28 and not stop.is_set():
                 errs.append(f"{name}: {e.strerror}")
+            elif e.errno == 28:
+                errs.append("ENOSPC")
             for _ in range(rnd.randrange(1, 4)):
                 if not mine:
                     break
@@ -241,7 +243,8 @@ def one(top, r):
         sh("losetup", "-d", loop)
         os.unlink(img + ".cut")
         os.unlink(img)
-    print(f"  round {r}: {len(led.acked)} names acknowledged, {len(errs)} non-ENOSPC write errors",
+    print(f"  round {r}: {len(led.acked)} names acknowledged, {errs.count('ENOSPC')} ENOSPC, "
+          f"{len(errs) - errs.count('ENOSPC')} other write errors",
           flush=True)
     return probs
 
