@@ -272,8 +272,11 @@ void kv_promise_release(struct kv *s, uint64_t bytes);
 int  kv_promise_set(struct kv *s, uint64_t bytes);
 int  kv_apply_promised(struct kv *s, const struct kv_batch *b, uint64_t promised, uint64_t *lsn_out);
 void kv_promise_stats(struct kv *s, uint64_t *promised, uint64_t *held);
-/* 1 when the store has ever promised space (its promise file exists): its owner must then sum
- * its records at open and kv_promise_set the count; 0: there is nothing to sum. */
+/* 1 when the store's promise file exists, which a store that ever promised space keeps: its
+ * owner must then sum its records at open and kv_promise_set the count (which makes the file
+ * again, and logs so, when it went missing while the store was closed). A file deleted by hand
+ * reads as 0: an owner that may have promised must also mark that in its own records (the
+ * mounted tree keeps a key, docs/FORMAT.md 10.1). */
 int  kv_promise_ever(struct kv *s);
 
 /* Calls fn for each entry with key >= start in order until fn returns non-zero (returned) or the

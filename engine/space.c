@@ -242,7 +242,14 @@ int kv_promise_set(struct kv *s, uint64_t bytes)
 		return 0; /* nothing will be written: the file stays as it is */
 	pthread_mutex_lock(&sp->mu);
 	sp->promised = bytes;
-	rc = hold(s, sp, bytes);
+	rc = learn_held(s, sp);
+	if (!rc && !sp->exists && bytes)
+		/* deleted while the store was closed (its owner's records say what is promised):
+		 * made again below, and said, since what it held may be gone to other files */
+		kv_log(s, "%s/" PROMISE_NAME " was missing, though %" PRIu64 " bytes are promised: "
+		       "made again", s->dir, bytes);
+	if (!rc)
+		rc = hold(s, sp, bytes);
 	if (rc && !kvio_no_room(rc))
 		kv_log(s, "%s/" PROMISE_NAME ": cannot be resized to %" PRIu64 " bytes: %s", s->dir,
 		       bytes, strerror(-rc));

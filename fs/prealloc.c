@@ -11,6 +11,12 @@
  * change after its record is applied, so a crash at any point leaves the records and the next
  * mount's sum in agreement.
  *
+ * A store whose files were ever promised space says so in a key of its own, PROMISED_KEY
+ * (docs/FORMAT.md 10.1), put in the record of the first change that promises: the mount sums the
+ * node blobs only when it or `space.promise` is there (a pass over every key), and the key, unlike
+ * that file, is in every state that holds a promise — a crash cannot separate them, and deleting
+ * the file by hand no longer makes the mount forget the promises (attack5 finding 2).
+ *
  * Releases (a truncation, the file's deletion, the last unwritten byte written) wait in the
  * calling thread's `pending` until the change's record is applied (kvfs_prealloc_settle, from
  * the one place batches are applied), so a change that fails releases nothing. */
@@ -20,7 +26,32 @@
 
 #include "fs_internal.h"
 
+/* Empty value, no metadata; never deleted by the tree. (Its name belongs beside KVFS_INO_KEY in
+ * layout.h.) */
+#define PROMISED_KEY "/promised"
+#define PROMISED_KLEN (sizeof(PROMISED_KEY) - 1)
+
 static __thread uint64_t pending;
+
+/* 1 when the store holds PROMISED_KEY, 0 when not, or a negative errno. */
+static int marked(struct kv *kv)
+{
+	int rc = kv_stat(kv, PROMISED_KEY, PROMISED_KLEN, NULL, NULL, NULL);
+
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
+
+/* The change being built promises space: it puts PROMISED_KEY too, unless the store has it. */
+static int mark(struct kvfs_txn *t)
+{
+	struct kv_batch *b;
+	int rc = marked(t->fs->kv);
+
+	if (rc)
+		return rc < 0 ? rc : 0;
+	rc = kvfs_txn_batch(t, &b);
+	return rc ? rc : kv_batch_put(b, PROMISED_KEY, PROMISED_KLEN, NULL, 0, NULL, 0);
+}
 
 /* The log bytes `bytes` of first writes may take at key. */
 static uint64_t cost(const struct kvfs_txn *t, uint64_t bytes)
@@ -60,7 +91,9 @@ static int promise_holes(struct kvfs_txn *t, uint64_t unwritten, uint64_t *promi
 	*promised = 0;
 	if (unwritten > m->pa_unwritten)
 		more = cost(t, unwritten - m->pa_unwritten) + (m->pa_unwritten ? 0 : KV_PROMISE_SLACK);
-	rc = kv_promise(t->fs->kv, more);
+	rc = more ? mark(t) : 0;
+	if (!rc)
+		rc = kv_promise(t->fs->kv, more);
 	if (rc)
 		return rc; /* -ENOSPC: the disk cannot hold the promise; nothing changed */
 	*promised = more;
@@ -216,8 +249,18 @@ int kvfs_fs_load_promises(struct kvfs_fs *fs, uint64_t *promised)
 	int rc;
 
 	*promised = 0;
-	if (!kv_promise_ever(fs->kv))
+	rc = marked(fs->kv);
+	if (rc < 0)
+		return rc;
+	if (!rc && !kv_promise_ever(fs->kv))
 		return 0; /* a store that never preallocated: no pass over its keys */
+	if (!rc) {
+		/* a store that promised before the key existed (it has only the file): marked now.
+		 * No room for the record leaves it to the next mount; the file still marks it. */
+		rc = kv_put(fs->kv, PROMISED_KEY, PROMISED_KLEN, NULL, 0);
+		if (rc && rc != -ENOSPC && rc != -EDQUOT)
+			return rc;
+	}
 	rc = kv_scan(fs->kv, "", 0, sum_promises, &sum);
 	*promised = sum;
 	return rc < 0 ? rc : kv_promise_set(fs->kv, sum);

@@ -221,6 +221,63 @@ START_TEST(the_promise_survives_a_kill)
 }
 END_TEST
 
+/* The promise file is only where the room is held: deleted while unmounted (attack5 finding 2,
+ * tests/attack5/promise_damage.py promise-delete), the mount makes it again from the node
+ * blobs' counts, since the store's key "/promised" says there are some to sum. */
+START_TEST(the_promise_survives_its_file_deleted_while_unmounted)
+{
+	char path[PATH_MAX + 32], *said = NULL;
+	struct stat st;
+
+	NEED_MOUNT();
+	mount_on_small_disk(32);
+	int fd = preallocated("prealloc", 0, 8);
+	close(fd);
+	unmount_store();
+	snprintf(path, sizeof(path), "%s/space.promise", mt_data);
+	ck_assert_int_eq(unlink(path), 0);
+	mount_store_saying("segment_bytes=1M", &said);
+	ck_assert_msg(strstr(said, "space.promise was missing"), "the mount said: %s", said);
+	free(said);
+	ck_assert_msg(stat(path, &st) == 0 && (uint64_t)st.st_blocks * 512 >= 8 * (uint64_t)MIB,
+		      "space.promise was not made again holding 8 MiB");
+	ck_assert_int_gt(fill_the_disk("other"), 0);
+	fd = open(in_mnt("prealloc"), O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	write_the_range(fd, 8, MIB, 'd');
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
+/* A store that promised before "/promised" existed has only the file to say so: the mount
+ * that sums its promises records the key, so that the file may go afterwards. */
+START_TEST(a_store_promising_without_the_key_gets_it_at_the_next_mount)
+{
+	char path[PATH_MAX + 32], *said = NULL;
+
+	NEED_MOUNT();
+	mount_on_small_disk(32);
+	int fd = preallocated("prealloc", 0, 8);
+	close(fd);
+	unmount_store();
+	free(kv_cli("DEL /promised\n"));
+	mount_store("segment_bytes=1M");
+	unmount_store();
+	snprintf(path, sizeof(path), "%s/space.promise", mt_data);
+	ck_assert_int_eq(unlink(path), 0);
+	mount_store_saying("segment_bytes=1M", &said);
+	ck_assert_msg(strstr(said, "space.promise was missing"), "the mount said: %s", said);
+	free(said);
+	ck_assert_int_gt(fill_the_disk("other"), 0);
+	fd = open(in_mnt("prealloc"), O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	write_the_range(fd, 8, MIB, 'u');
+	close(fd);
+	unmount_store();
+}
+END_TEST
+
 /* What another writer may still use: the disk less the promise. */
 START_TEST(df_counts_promised_space_as_used)
 {
@@ -380,6 +437,8 @@ int main(void)
 	tcase_add_test(full, a_zeroed_range_is_promised_like_a_preallocated_one);
 	tcase_add_test(full, the_promise_survives_a_remount);
 	tcase_add_test(full, the_promise_survives_a_kill);
+	tcase_add_test(full, the_promise_survives_its_file_deleted_while_unmounted);
+	tcase_add_test(full, a_store_promising_without_the_key_gets_it_at_the_next_mount);
 	tcase_add_test(full, a_hole_punched_inside_a_preallocated_range_is_promised_again);
 	tcase_add_test(room, df_counts_promised_space_as_used);
 	tcase_add_test(room, fallocate_beyond_the_free_space_answers_enospc_and_changes_nothing);

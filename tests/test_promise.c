@@ -186,6 +186,56 @@ START_TEST(a_store_that_ever_promised_says_so_after_a_reopen)
 }
 END_TEST
 
+/* The operator's lines, kept for a test to read. */
+static char said[4096];
+
+static void keep_log(void *arg, const char *line)
+{
+	(void)arg;
+	snprintf(said + strlen(said), sizeof(said) - strlen(said), "%s\n", line);
+}
+
+/* The file deleted while the store was closed (attack5 finding 2): the owner's count makes it
+ * again, holding all of it, and the store says the file was missing — what it held may have gone
+ * to other files meanwhile. (The owner knows to sum by a record of its own: the file's absence
+ * reads as "never promised", kv_promise_ever 0.) */
+START_TEST(a_count_set_after_the_promise_file_was_deleted_makes_it_again_and_says_so)
+{
+	struct faultio *f = sim_disk();
+	uint64_t cost = kv_promise_cost(4 * PIECE, 1, 0), promised, held, size = 0;
+	struct kv_options o;
+	struct kv_report rep;
+	bool dir;
+
+	faultio_set_capacity(f, CAPACITY);
+	struct kv *s = open_small(f);
+	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
+	ck_assert_int_eq(kv_promise(s, cost), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_remove(f, SIM_DIR "/" "space.promise"), 0);
+
+	o = sim_options(f);
+	o.segment_bytes = SEGMENT;
+	o.log = keep_log;
+	said[0] = '\0';
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	ck_assert_int_eq(kv_promise_ever(s), 0);
+	ck_assert_int_eq(kv_promise_set(s, cost), 0);
+	ck_assert_msg(strstr(said, "space.promise was missing"), "the store said: '%s'", said);
+	ck_assert_int_eq(faultio_stat(f, SIM_DIR "/space.promise", &dir, &size), 0);
+	ck_assert_uint_ge(size, cost);
+	kv_promise_stats(s, &promised, &held);
+	ck_assert_uint_eq(held, cost);
+	ck_assert_int_gt(fill_the_disk(s), 0);
+	for (int i = 0; i < 4; i++) {
+		int rc = write_piece(s, (uint64_t)i * PIECE, cost / 4);
+		ck_assert_msg(rc == 0, "consuming write %d: %s", i, strerror(-rc));
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(allocated_range_counts_only_the_bytes_holding_data)
 {
 	struct faultio *f = sim_disk();
@@ -219,6 +269,7 @@ int main(void)
 	tcase_add_test(tc, releasing_a_promise_gives_its_room_to_other_writes);
 	tcase_add_test(tc, the_count_set_at_a_reopen_is_held_again_on_a_disk_that_filled);
 	tcase_add_test(tc, a_store_that_ever_promised_says_so_after_a_reopen);
+	tcase_add_test(tc, a_count_set_after_the_promise_file_was_deleted_makes_it_again_and_says_so);
 	tcase_add_test(tc, allocated_range_counts_only_the_bytes_holding_data);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
