@@ -513,6 +513,44 @@ static int refuse_foreign_dir(const struct kvio *io, const char *dir, struct kv_
 	return rc;
 }
 
+/* Salvage of damage (a point-in-time open that found some) may copy a damaged segment aside,
+ * up to a whole segment_bytes, and on a full disk — where a store used hard is, and where the
+ * close checkpoint failed, so the damage is in the log replayed — the store's own reserve holds
+ * the only room there is (attack5 finding 1). So the reserve goes first: the copy may take its
+ * room, and the open takes it again after the plan (reserve_take below; as much as is left, and
+ * the next open again). No reserve file (a first open, one deleted): nothing to give. */
+static int salvage_spends_reserve(struct kv *s, struct kv_report *rep, int *spent)
+{
+	char path[PATH_MAX + 32];
+	int rc;
+
+	*spent = 0;
+	if (s->opt.recovery != KV_RECOVERY_POINT_IN_TIME || !rep->damaged)
+		return 0;
+	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
+	rc = s->io->unlink(s->io, path);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		report_problem(rep, KV_PROBLEM_FILE, RESERVE_NAME, rc);
+	*spent = !rc;
+	return rc;
+}
+
+/* The plan failed after the reserve was spent for it (a copy that found no room even so): the
+ * room its failure left is taken back, so that a refused salvage leaves the store as it found
+ * it. A failure here only leaves the reserve to the next writable open. */
+static void salvage_gives_back_reserve(struct kv *s)
+{
+	int rc = loaded_checkpoint_bytes(s, s->ckpt_lsn, &s->ckpt_file_bytes);
+
+	if (!rc)
+		rc = reserve_take(s);
+	if (rc)
+		kv_log(s, "%s/" RESERVE_NAME ": cannot be made again: %s (the next open makes it)",
+		       s->dir, strerror(-rc));
+}
+
 /* Everything a writable open adds after recovery: the plan carried out, the log, the space
  * reserve, the flusher and the background thread. */
 static int open_for_writing(struct kv *s, struct rplan *plan, struct kv_report *rep)
@@ -520,9 +558,13 @@ static int open_for_writing(struct kv *s, struct rplan *plan, struct kv_report *
 	const struct kv_options *o = &s->opt;
 	struct wal_resume resume;
 	uint64_t next_lsn, replayed_bytes;
-	int rc, have_resume;
+	int rc, have_resume, spent;
 
-	rc = recovery_commit(s->io, s->dir, plan, s->segs, rep); /* names the file on failure */
+	rc = salvage_spends_reserve(s, rep, &spent);
+	if (!rc)
+		rc = recovery_commit(s->io, s->dir, plan, s->segs, rep); /* names the file on failure */
+	if (rc && spent)
+		salvage_gives_back_reserve(s);
 	if (rc)
 		goto out;
 	rc = write_lock_pid(s);
