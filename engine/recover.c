@@ -88,18 +88,6 @@ static int name_push(char ***list, size_t *n, const char *name)
 	return 0;
 }
 
-/* Takes name off the list if it is there. */
-static void name_drop(char **list, size_t *n, const char *name)
-{
-	for (size_t k = 0; k < *n; k++) {
-		if (strcmp(list[k], name))
-			continue;
-		free(list[k]);
-		list[k] = list[--*n];
-		return;
-	}
-}
-
 static int cmp_seg(const void *a, const void *b)
 {
 	uint64_t x = ((const struct seg *)a)->first_lsn, y = ((const struct seg *)b)->first_lsn;
@@ -363,13 +351,8 @@ static int on_bad_record(struct scan *sc, size_t i, const struct whole *w, uint6
 			return rc;
 	}
 	if (off < SEG_HDR_SIZE) {
-		/* Not even a header survived: the segment goes, the previous one continues. That one
-		 * may lie wholly before the checkpoint (the checkpoint's own LSN is its last record)
-		 * and so be listed for removal; it stays, or the log would end short of the
-		 * checkpoint until the next segment's header is durable, and a power cut in between
-		 * would leave a store that refuses to open (the log's end lost). */
-		if (i > 0)
-			name_drop(sc->plan->covered, &sc->plan->n_covered, sc->segs[i - 1].name);
+		/* Not even a header survived: the segment goes, the previous one continues (and so
+		 * stays, even when it lies wholly before the checkpoint: plan_before_checkpoint). */
 		return name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[i].name);
 	}
 	plan_resume(sc, i, salt, off, size);
@@ -986,6 +969,62 @@ static int register_segments(struct scan *sc, struct segtab *segs)
 	return 0;
 }
 
+/* The segment the log continues in: the one appends resume in, or else the last one kept that
+ * holds the log's last record (LSN next - 1; a new segment starts after it). NULL when none
+ * does (an empty log, or one that starts at next). */
+static const struct seg *continues_in(const struct scan *sc)
+{
+	const struct rplan *p = sc->plan;
+	const struct seg *in = NULL;
+	for (size_t j = 0; j < sc->nsegs; j++) {
+		const struct seg *sg = &sc->segs[j];
+		if (p->have_resume ? sg->first_lsn == p->resume_first
+				   : sg->first_lsn < sc->expected && !listed(p->remove, p->n_remove, sg->name) &&
+				     !listed(p->aside, p->n_aside, sg->name))
+			in = sg;
+	}
+	return in;
+}
+
+/* model: tests/model/values_on_disk.pml, recovery's segment removal */
+/* What goes of the segments wholly before the checkpoint (segs[0, start)) that it does not
+ * reference, and of the older checkpoints: removed once its name is durable (recovery_commit),
+ * or, after a checkpoint loaded past damage, set aside instead (they may hold the values of its
+ * lost entries, an older checkpoint their map). Decided after the scan, by one rule: the segment
+ * the log continues in goes on neither list. It may lie wholly before the checkpoint (the
+ * checkpoint's own LSN is its last record, and the segment after it lost its header or was
+ * never made): without it the log would end short of the checkpoint until the next segment's
+ * header is durable, and a power cut in between would leave a store that refuses to open. */
+static int plan_before_checkpoint(struct scan *sc, size_t start, const uint64_t *cks, size_t ncks,
+				  uint64_t ck_lsn)
+{
+	struct rplan *p = sc->plan;
+	char ***gone = p->ckpt_rewrite ? &p->aside : &p->covered;
+	size_t *ngone = p->ckpt_rewrite ? &p->n_aside : &p->n_covered;
+	const struct seg *in = continues_in(sc);
+	int rc;
+
+	for (size_t j = 0; j < start && j < sc->nsegs; j++) {
+		if (&sc->segs[j] == in || ckpt_refs_has(&p->refs, sc->segs[j].first_lsn))
+			continue;
+		rc = name_push(gone, ngone, sc->segs[j].name);
+		if (rc)
+			return rc;
+	}
+	for (size_t k = 0; k < ncks; k++) {
+		char name[64];
+		if (cks[k] >= ck_lsn)
+			continue;
+		ckpt_name(name, sizeof(name), cks[k]);
+		if (listed(p->aside, p->n_aside, name))
+			continue; /* damaged, already set aside */
+		rc = name_push(gone, ngone, name);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segtab *segs,
 		  struct rplan **plan_out, struct kv_report *rep)
 {
@@ -1047,33 +1086,11 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 	if (rc)
 		goto out;
 
-	/* Segments wholly before the checkpoint are not read; those it does not reference are
-	 * removed once its name is durable, with any older checkpoint (recovery_commit). */
+	/* Segments wholly before the checkpoint are not read (plan_before_checkpoint decides, once
+	 * the scan has found where the log continues, which of them go). */
 	size_t start = 0;
 	while (start + 1 < sc.nsegs && sc.segs[start + 1].first_lsn <= sc.expected)
 		start++;
-	/* After a checkpoint loaded past damage they are set aside instead: they may hold the
-	 * values of its lost entries (and an older checkpoint their map). */
-	char ***gone = sc.plan->ckpt_rewrite ? &sc.plan->aside : &sc.plan->covered;
-	size_t *ngone = sc.plan->ckpt_rewrite ? &sc.plan->n_aside : &sc.plan->n_covered;
-	for (size_t j = 0; j < start; j++) {
-		if (ckpt_refs_has(&sc.plan->refs, sc.segs[j].first_lsn))
-			continue;
-		rc = name_push(gone, ngone, sc.segs[j].name);
-		if (rc)
-			goto out;
-	}
-	for (size_t k = 0; k < ncks; k++) {
-		char name[64];
-		if (cks[k] >= ck_lsn)
-			continue;
-		ckpt_name(name, sizeof(name), cks[k]);
-		if (listed(sc.plan->aside, sc.plan->n_aside, name))
-			continue; /* damaged, already set aside */
-		rc = name_push(gone, ngone, name);
-		if (rc)
-			goto out;
-	}
 	if (start < sc.nsegs && sc.segs[start].first_lsn > sc.expected) {
 		struct seg *sg = &sc.segs[start];
 		report_damage(rep, sg->name, 0, KV_DAMAGE_CHECKPOINT_GAP);
@@ -1126,6 +1143,9 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 	/* Continue in the last segment only if the log is contiguous up to the next LSN there. */
 	if (sc.plan->have_resume && sc.last_lsn != sc.expected - 1)
 		sc.plan->have_resume = 0;
+	rc = plan_before_checkpoint(&sc, start, cks, ncks, ck_lsn);
+	if (rc)
+		goto out;
 out:
 	if (rc == -EUCLEAN)
 		rep->last_lsn = sc.expected ? sc.expected - 1 : 0; /* what the log holds before the damage */
