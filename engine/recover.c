@@ -11,6 +11,7 @@
  * - A checksum-valid record whose payload does not parse is damage.
  * - Damage among records the checkpoint already holds is reported and skipped: it costs nothing,
  *   unless live values have bytes there, or the log ends in it (it must reach the checkpoint).
+ *   A referenced segment with a damaged header has its live values read and checked.
  * Models (docs/VERIFICATION.md): tests/model/group_commit.pml stands for on_bad_record,
  * zero_hole, segment_has_content, scan_segment and recovery_commit (what is cut, what is
  * synced before anything is called durable); tests/model/failed_sync.pml for scan_segment's
@@ -132,6 +133,10 @@ struct scan {
 	 * there are named (assess_lost) */
 	struct region *vdmg;
 	size_t nvdmg;
+	/* segments the checkpoint references whose header is damaged: what else the damage took
+	 * is unknown, so the live values there are read and checked (assess_lost) */
+	uint64_t *suspect;
+	size_t nsuspect;
 	int readonly; /* sync nothing */
 	struct progress meter; /* bytes of the segments replayed */
 	char at[64];  /* the file being read: an I/O error names it */
@@ -723,21 +728,55 @@ static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, 
 
 static int listed(char *const *list, size_t n, const char *name);
 
-static int lost_push(struct scan *sc, uint64_t seg)
+static int u64_push(uint64_t **list, size_t *n, uint64_t v)
 {
-	uint64_t *a = realloc(sc->lost, (sc->nlost + 1) * sizeof(*a));
+	uint64_t *a = realloc(*list, (*n + 1) * sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	sc->lost = a;
-	a[sc->nlost++] = seg;
+	*list = a;
+	a[(*n)++] = v;
 	return 0;
+}
+
+static int u64_has(const uint64_t *list, size_t n, uint64_t v)
+{
+	for (size_t k = 0; k < n; k++)
+		if (list[k] == v)
+			return 1;
+	return 0;
+}
+
+static int lost_push(struct scan *sc, uint64_t seg)
+{
+	return u64_push(&sc->lost, &sc->nlost, seg);
 }
 
 static int is_lost(const struct scan *sc, uint64_t seg)
 {
-	for (size_t k = 0; k < sc->nlost; k++)
-		if (sc->lost[k] == seg)
-			return 1;
+	return u64_has(sc->lost, sc->nlost, seg);
+}
+
+#define VERIFY_PIECE (256u << 10) /* bytes of a suspect extent read at a time */
+
+/* Do the bytes of extent e (in a segment whose header is damaged) fail their checksums? The
+ * first failing chunk's place is added to vdmg (*bad set), as for value damage after the
+ * checkpoint. */
+static int suspect_extent_bad(struct scan *sc, const struct kvext *e, uint8_t **buf, int *bad)
+{
+	*bad = 0;
+	if (!*buf && !(*buf = malloc(VERIFY_PIECE)))
+		return -ENOMEM;
+	for (uint64_t at = 0; at < e->len; at += VERIFY_PIECE) {
+		size_t len = e->len - at < VERIFY_PIECE ? (size_t)(e->len - at) : VERIFY_PIECE;
+		uint64_t bseg = e->seg, boff = e->pos + at;
+		int rc = segtab_read(sc->segs_tab, e, at, *buf, len, &bseg, &boff);
+		if (rc == -EIO || rc == -ENOENT) {
+			*bad = 1;
+			return regions_push(&sc->vdmg, &sc->nvdmg, rc == -EIO ? bseg : e->seg, boff, boff + 1);
+		}
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -807,7 +846,9 @@ static int assess_lost(struct scan *sc)
 	uint64_t first_seg = 0, first_off = 0, vseg = 0, voff = 0, lost = 0;
 	int rc;
 
-	if (!sc->nlost && !sc->ndmg && !sc->nvdmg)
+	uint8_t *piece = NULL; /* for reading suspect extents */
+
+	if (!sc->nlost && !sc->ndmg && !sc->nvdmg && !sc->nsuspect)
 		return 0;
 	if (!sc->ix) {
 		/* verifying without an index: no key to name, but failing value bytes of records
@@ -841,6 +882,17 @@ static int assess_lost(struct scan *sc)
 			if (!vhit)
 				vhit = ext_hits(&e[i], sc->vdmg, sc->nvdmg, 0);
 		}
+		for (uint32_t i = 0; !hit && !vhit && sc->segs_tab && i < ne; i++) {
+			int bad = 0;
+			if (u64_has(sc->suspect, sc->nsuspect, e[i].seg))
+				rc = suspect_extent_bad(sc, &e[i], &piece, &bad);
+			if (rc)
+				break;
+			if (bad)
+				vhit = &sc->vdmg[sc->nvdmg - 1];
+		}
+		if (rc)
+			break;
 		if (!hit && !vhit)
 			continue;
 		if (hit)
@@ -855,6 +907,7 @@ static int assess_lost(struct scan *sc)
 			rc = lost_key_push(sc->plan, key, klen);
 	}
 	kvcursor_close(c);
+	free(piece);
 	if (rc)
 		return rc;
 	if (!sc->rep->lost_keys)
@@ -873,10 +926,11 @@ static int assess_lost(struct scan *sc)
 	return rc ? rc : copy_regions(sc, sc->vdmg, sc->nvdmg);
 }
 
-/* Every segment the checkpoint references must be there, whole enough: present, a good header
- * naming it, and at least as long as the last byte it references. Reading the bytes themselves
- * would make opening as slow as the data is big; a damaged byte in them is found by the read
- * that needs it (EIO) and by kv_check. */
+/* Every segment the checkpoint references must be there, whole enough: present, at least as
+ * long as the last byte it references, and a good header naming it, or else its live values are
+ * read and checked (assess_lost). Reading the bytes behind a good header would make opening as
+ * slow as the data is big; a damaged byte there is found by the read that needs it (EIO) and by
+ * kv_check (docs/DURABILITY.md 4.5a). */
 static int check_references(struct scan *sc)
 {
 	const struct ckpt_refs *r = &sc->plan->refs;
@@ -908,9 +962,16 @@ static int check_references(struct scan *sc)
 		free(buf);
 		if (hrc < 0 && hrc != -EBADMSG && hrc != -EPROTONOSUPPORT)
 			return hrc;
-		/* value bytes carry their own checksums: a damaged header loses none of them */
-		if (hrc || h.first_lsn != sg->first_lsn)
+		/* Value bytes carry their own checksums: a damaged header loses none of them, but
+		 * the damage may reach past it (a zeroed first sector): the live values in the
+		 * segment are read and checked (assess_lost), so that a strict open refuses what
+		 * kv_check would, and salvage names the keys. */
+		if (hrc || h.first_lsn != sg->first_lsn) {
 			report_covered_damage(sc, j, 0);
+			rc = u64_push(&sc->suspect, &sc->nsuspect, sg->first_lsn);
+			if (rc)
+				return rc;
+		}
 		if (size < r->end[k]) {
 			rc = lost_push(sc, r->seg[k]);
 			if (rc)
@@ -1160,6 +1221,7 @@ out:
 	free(sc.lost);
 	free(sc.dmg);
 	free(sc.vdmg);
+	free(sc.suspect);
 	free(cks);
 	if (rc) {
 		recovery_free(sc.plan);

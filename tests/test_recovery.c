@@ -923,6 +923,84 @@ START_TEST(a_damaged_header_of_a_segment_the_checkpoint_covers_loses_nothing)
 }
 END_TEST
 
+/* Keys a..e in segment 1, a checkpoint at their last record (LSN 5), then a value too big for
+ * what is left of segment 1: it starts segment 6, so segment 1 lies wholly before the
+ * checkpoint (no open reads its records) and still holds the values of a..e. */
+static struct faultio *live_values_wholly_before_the_checkpoint(void)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	const char *k[] = { "a", "b", "c", "d", "e" };
+	for (int i = 0; i < 5; i++) {
+		char v[4];
+		snprintf(v, sizeof v, "%d", i + 1);
+		put_str(s, k[i], v);
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	size_t big = 20000; /* more than a segment: a record in a segment of its own */
+	char *v = malloc(big + 1);
+	ck_assert_ptr_nonnull(v);
+	memset(v, 'B', big);
+	v[big] = '\0';
+	put_str(s, "big", v);
+	free(v);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_msg(faultio_exists(f, SIM_DIR "/wal-0000000000000006.log"),
+		      "the big value should have started segment 6");
+	return f;
+}
+
+/* Zeros over the first sector of that segment take its header and the values of a..e: kv_check
+ * and a strict open give the same verdict (refused, naming a key), and salvage deletes exactly
+ * those keys, naming them, after which a strict open succeeds. */
+START_TEST(a_zeroed_first_sector_of_a_segment_wholly_before_the_checkpoint_refuses_open_and_check_alike)
+{
+	struct faultio *f = live_values_wholly_before_the_checkpoint();
+	uint8_t zeros[512] = { 0 };
+	uint64_t size;
+	bool is_dir;
+	ck_assert_int_eq(faultio_stat(f, SEG1, &is_dir, &size), 0);
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, 0, zeros, size < sizeof zeros ? size : sizeof zeros), 0);
+	struct kv_report crep, orep;
+	struct kv *s;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), -EUCLEAN);
+	ck_assert_int_eq(crep.damage, KV_DAMAGE_VALUE_BYTES);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &orep, &s), -EUCLEAN);
+	ck_assert_int_eq(orep.damage, KV_DAMAGE_VALUE_BYTES);
+	ck_assert_str_eq(orep.damage_file, "wal-0000000000000001.log");
+	ck_assert_uint_eq(orep.data_damaged_keys, 5);
+	ck_assert_str_eq(orep.data_damage_key, crep.data_damage_key);
+	struct kv_report srep;
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
+	ck_assert_uint_eq(srep.lost_keys, 5);
+	ck_assert_str_eq(srep.lost_key, "a");
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &orep, &s), 0);
+	ck_assert_uint_eq(store_keys(s), 1);
+	expect_str(s, "a", NULL);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A flipped byte in that segment's header alone costs no value byte: open and check both find
+ * the store clean. */
+START_TEST(a_damaged_header_of_a_segment_wholly_before_the_checkpoint_costs_nothing_in_open_and_check_alike)
+{
+	struct faultio *f = live_values_wholly_before_the_checkpoint();
+	ck_assert_int_eq(faultio_flip(f, SEG1, 3, 0x20), 0); /* the segment's magic */
+	struct kv_report crep, orep;
+	struct kv *s;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), 0);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &orep, &s), 0);
+	ck_assert_uint_eq(orep.covered_damage, 1);
+	expect_str(s, "c", "3");
+	ck_assert_uint_eq(store_keys(s), 6);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(covered_damage_that_also_destroys_records_after_the_checkpoint_is_refused)
 {
 	uint64_t offs[10];
@@ -1954,6 +2032,8 @@ int main(void)
 	tcase_add_test(tc, covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_checkpoint);
 	tcase_add_test(tc, a_damaged_header_of_a_segment_the_checkpoint_covers_loses_nothing);
 	tcase_add_test(tc, covered_damage_that_also_destroys_records_after_the_checkpoint_is_refused);
+	tcase_add_test(tc, a_zeroed_first_sector_of_a_segment_wholly_before_the_checkpoint_refuses_open_and_check_alike);
+	tcase_add_test(tc, a_damaged_header_of_a_segment_wholly_before_the_checkpoint_costs_nothing_in_open_and_check_alike);
 	tcase_add_test(tc, recovery_removes_what_the_newest_checkpoint_makes_unneeded);
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment);
 	tcase_add_test(tc, a_hole_in_the_last_unsynced_stretch_is_cut_not_refused);
