@@ -59,10 +59,9 @@ struct rplan {
 	 * checkpoint's name durable */
 	char **covered;
 	size_t n_covered;
-	/* a damaged segment whose valid prefix is kept: copied aside, then cut to the prefix */
-	int rewrite;
-	uint64_t rewrite_first;
-	/* damaged segments that hold values still in use: copied aside, kept in place uncut */
+	/* damaged files copied aside and kept in place: segments that hold values still in use
+	 * (uncut), a segment whose valid prefix is kept (then cut to it: the resume segment), a
+	 * checkpoint loaded past damage */
 	char **copy;
 	size_t n_copy;
 	int salvage; /* planned in salvage mode */
@@ -244,20 +243,22 @@ static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end
 	report_damage(sc->rep, sc->segs[i].name, off, why);
 	if (sc->mode == RECOVER_STRICT)
 		return -EUCLEAN;
+	/* keep: values the checkpoint references live in it; rewrite: its valid prefix is kept */
 	int keep = ckpt_refs_has(&sc->plan->refs, sc->segs[i].first_lsn) && in_covered(sc);
-	for (size_t j = i + (size_t)keep; j < sc->nsegs; j++) {
+	int rewrite = !keep && valid_end > SEG_HDR_SIZE;
+	for (size_t j = i + (size_t)(keep || rewrite); j < sc->nsegs; j++) {
 		rc = name_push(&sc->plan->aside, &sc->plan->n_aside, sc->segs[j].name);
 		if (rc)
 			return rc;
 	}
-	if (ckpt_refs_has(&sc->plan->refs, sc->segs[i].first_lsn) && in_covered(sc)) {
-		/* values the checkpoint references live in it: copy it aside and keep it in place,
-		 * uncut; the log goes on in a new segment */
-		return name_push(&sc->plan->copy, &sc->plan->n_copy, sc->segs[i].name);
+	if (keep || rewrite) {
+		/* copied aside, kept in place: uncut (keep; the log goes on in a new segment), or
+		 * cut to its valid prefix once the copy is durable (rewrite; the log goes on in it) */
+		rc = name_push(&sc->plan->copy, &sc->plan->n_copy, sc->segs[i].name);
+		if (rc)
+			return rc;
 	}
-	if (valid_end > SEG_HDR_SIZE) {
-		sc->plan->rewrite = 1;
-		sc->plan->rewrite_first = sc->segs[i].first_lsn;
+	if (rewrite) {
 		sc->plan->have_resume = 1;
 		sc->plan->resume_first = sc->segs[i].first_lsn;
 		sc->plan->resume_salt = salt;
@@ -1252,30 +1253,67 @@ static int aside_path(const struct kvio *io, const char *dir, const char *name, 
 	return -EEXIST;
 }
 
+/* Remove a copy that salvage made, or began, before it gives up. 0 once its removal is durable. */
+static int drop_copy(const struct kvio *io, const char *dir, const char *path)
+{
+	int rc = io->unlink(io, path);
+	if (rc == -ENOENT)
+		rc = 0;
+	return rc ? rc : io->fsync_dir(io, dir);
+}
+
 /* Copy a file whole to `to` and make the copy durable: the damaged segment is kept aside
  * this way (not renamed) so that a crash at any point leaves either the original untouched or
- * a durable copy beside it before the original is cut to its valid prefix. */
-static int copy_aside(const struct kvio *io, const char *dir, const char *from, const char *to)
+ * a durable copy beside it before the original is cut to its valid prefix. A copy that fails
+ * (a full disk, an I/O error) is removed again, so that no empty or partial `*.damaged` passes
+ * for a copy; *left is set when even that failed. */
+static int copy_aside(const struct kvio *io, const char *dir, const char *from, const char *to,
+		      int *left)
 {
 	uint8_t *buf = NULL;
 	uint64_t size;
 	int fd = -1, rc;
 
+	*left = 0;
 	rc = log_read_file(io, from, &buf, &size);
 	if (rc)
 		return rc;
 	rc = io->open(io, to, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
-	if (rc)
-		goto out;
+	if (rc) {
+		free(buf);
+		return rc;
+	}
 	rc = io->pwrite(io, fd, buf, (size_t)size, 0);
 	if (!rc)
 		rc = io->fdatasync(io, fd);
-out:
 	rc = kvio_close_after(io, fd, rc);
 	if (!rc)
 		rc = io->fsync_dir(io, dir);
+	if (rc)
+		*left = drop_copy(io, dir, to) != 0;
 	free(buf);
 	return rc;
+}
+
+/* The bytes of the files the plan copies aside: what a salvage needs free to make its copies. */
+static int copies_bytes(const struct kvio *io, const char *dir, const struct rplan *plan, uint64_t *total)
+{
+	char path[PATH_MAX];
+	*total = 0;
+	for (size_t k = 0; k < plan->n_copy; k++) {
+		uint64_t size = 0;
+		int fd, rc;
+		snprintf(path, sizeof(path), "%s/%s", dir, plan->copy[k]);
+		rc = io->open(io, path, O_RDONLY, 0, &fd);
+		if (rc)
+			return rc;
+		rc = io->fsize(io, fd, &size);
+		kvio_close_quiet(io, fd);
+		if (rc)
+			return rc;
+		*total += size;
+	}
+	return 0;
 }
 
 static int listed(char *const *list, size_t n, const char *name)
@@ -1294,38 +1332,52 @@ static void forget(struct segtab *segs, const char *name)
 		segtab_forget(segs, first);
 }
 
+/* A copy failed (left: and it could not be removed): take away the copies made before it, so
+ * that the refusal leaves the store as it found it, and say so in the report with the bytes
+ * every copy needs (a full disk is the likely cause). */
+static void undo_copies(const struct kvio *io, const char *dir, char **made, size_t n_made,
+			const struct rplan *plan, struct kv_report *rep, int left)
+{
+	for (size_t k = 0; k < n_made; k++)
+		left |= drop_copy(io, dir, made[k]) != 0;
+	rep->set_aside = 0;
+	rep->aside_unchanged = !left;
+	if (copies_bytes(io, dir, plan, &rep->aside_bytes))
+		rep->aside_bytes = 0; /* unknown: the words then give no figure */
+}
+
 int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct segtab *segs,
 		    struct kv_report *rep)
 {
 	char path[PATH_MAX], to[PATH_MAX], name[32];
 	const char *at = ""; /* the file being changed: a failure names it */
+	char **made = NULL;  /* the copies made so far */
+	size_t n_made = 0;
 	int rc = 0;
 
 	/* Copies first, each durable with its name before any file is renamed aside: the
 	 * renames take away the later segments that vouch for the damaged one (a later record
 	 * or segment is what tells damage from a torn tail), so a crash between a rename and
 	 * its copy would leave a damaged segment whose end passes for a crash's tail, cut by the
-	 * next open with no copy kept anywhere (KV_SEED=7 KV_SALVAGE=2:77:kill). */
-	for (size_t k = 0; k < plan->n_aside + plan->n_copy; k++) {
-		const char *f = k < plan->n_aside ? plan->aside[k] : plan->copy[k - plan->n_aside];
-		uint64_t first;
-		if (k < plan->n_aside && !(plan->rewrite && seg_parse_name(f, &first) == 0 &&
-					   first == plan->rewrite_first))
-			continue; /* renamed below */
-		at = f;
+	 * next open with no copy kept anywhere (KV_SEED=7 KV_SALVAGE=2:77:kill). Nothing else is
+	 * changed before every copy is made: a copy that fails (a full disk) takes the ones made
+	 * before it away again, and the refusal says what the copies need (aside_bytes). */
+	for (size_t k = 0; k < plan->n_copy; k++) {
+		int left = 0;
+		at = plan->copy[k];
 		snprintf(path, sizeof(path), "%s/%s", dir, at);
-		rc = aside_path(io, dir, f, to, sizeof(to));
+		rc = aside_path(io, dir, at, to, sizeof(to));
 		if (!rc)
-			rc = copy_aside(io, dir, path, to); /* a rewrite is cut below, as the resume segment */
-		if (rc)
+			rc = copy_aside(io, dir, path, to, &left); /* a rewrite is cut below, as the resume segment */
+		if (!rc)
+			rc = name_push(&made, &n_made, to);
+		if (rc) {
+			undo_copies(io, dir, made, n_made, plan, rep, left);
 			goto out;
+		}
 		rep->set_aside++;
 	}
 	for (size_t k = 0; k < plan->n_aside; k++) {
-		uint64_t first;
-		if (plan->rewrite && seg_parse_name(plan->aside[k], &first) == 0 &&
-		    first == plan->rewrite_first)
-			continue; /* copied above */
 		at = plan->aside[k];
 		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = aside_path(io, dir, plan->aside[k], to, sizeof(to));
@@ -1391,6 +1443,9 @@ out:
 		rep->err = rc;
 		snprintf(rep->file, sizeof(rep->file), "%s", at);
 	}
+	for (size_t k = 0; k < n_made; k++)
+		free(made[k]);
+	free(made);
 	return rc;
 }
 
