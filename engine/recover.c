@@ -845,9 +845,8 @@ static int assess_lost(struct scan *sc)
 	size_t klen;
 	const struct kvval *v;
 	uint64_t first_seg = 0, first_off = 0, vseg = 0, voff = 0, lost = 0;
-	int rc;
-
 	uint8_t *piece = NULL; /* for reading suspect extents */
+	int rc;
 
 	if (!sc->nlost && !sc->ndmg && !sc->nvdmg && !sc->nsuspect)
 		return 0;
@@ -1279,10 +1278,8 @@ static int copy_aside(const struct kvio *io, const char *dir, const char *from, 
 	if (rc)
 		return rc;
 	rc = io->open(io, to, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
+	if (rc)
+		goto out; /* nothing made */
 	rc = io->pwrite(io, fd, buf, (size_t)size, 0);
 	if (!rc)
 		rc = io->fdatasync(io, fd);
@@ -1291,6 +1288,7 @@ static int copy_aside(const struct kvio *io, const char *dir, const char *from, 
 		rc = io->fsync_dir(io, dir);
 	if (rc)
 		*left = drop_copy(io, dir, to) != 0;
+out:
 	free(buf);
 	return rc;
 }
@@ -1368,9 +1366,9 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = aside_path(io, dir, at, to, sizeof(to));
 		if (!rc)
-			rc = copy_aside(io, dir, path, to, &left); /* a rewrite is cut below, as the resume segment */
-		if (!rc)
 			rc = name_push(&made, &n_made, to);
+		if (!rc)
+			rc = copy_aside(io, dir, path, to, &left); /* a rewrite is cut below, as the resume segment */
 		if (rc) {
 			undo_copies(io, dir, made, n_made, plan, rep, left);
 			goto out;
