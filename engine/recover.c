@@ -1447,6 +1447,11 @@ out:
 	return rc;
 }
 
+int recovery_aside_bytes(const struct kvio *io, const char *dir, const struct rplan *plan, uint64_t *bytes)
+{
+	return copies_bytes(io, dir, plan, bytes);
+}
+
 void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_resume *resume,
 		     int *resume_out, uint64_t *wal_bytes)
 {
