@@ -171,6 +171,11 @@ struct kv_report {
 	/* kv_check reads every value byte: keys whose bytes failed their checksum, the first one */
 	uint64_t data_damaged_keys;
 	char data_damage_key[256];
+	/* salvage that failed while copying damaged files aside (a full disk; file, err say which
+	 * and why): the bytes its copies need free (0: unknown), and 1 when it took away every
+	 * copy it had begun, so that nothing on disk was changed */
+	uint64_t aside_bytes;
+	int aside_unchanged;
 };
 
 struct kv;

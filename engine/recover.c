@@ -11,6 +11,7 @@
  * - A checksum-valid record whose payload does not parse is damage.
  * - Damage among records the checkpoint already holds is reported and skipped: it costs nothing,
  *   unless live values have bytes there, or the log ends in it (it must reach the checkpoint).
+ *   A referenced segment with a damaged header has its live values read and checked.
  * Models (docs/VERIFICATION.md): tests/model/group_commit.pml stands for on_bad_record,
  * zero_hole, segment_has_content, scan_segment and recovery_commit (what is cut, what is
  * synced before anything is called durable); tests/model/failed_sync.pml for scan_segment's
@@ -58,10 +59,9 @@ struct rplan {
 	 * checkpoint's name durable */
 	char **covered;
 	size_t n_covered;
-	/* a damaged segment whose valid prefix is kept: copied aside, then cut to the prefix */
-	int rewrite;
-	uint64_t rewrite_first;
-	/* damaged segments that hold values still in use: copied aside, kept in place uncut */
+	/* damaged files copied aside and kept in place: segments that hold values still in use
+	 * (uncut), a segment whose valid prefix is kept (then cut to it: the resume segment), a
+	 * checkpoint loaded past damage */
 	char **copy;
 	size_t n_copy;
 	int salvage; /* planned in salvage mode */
@@ -86,18 +86,6 @@ static int name_push(char ***list, size_t *n, const char *name)
 		return -ENOMEM;
 	(*n)++;
 	return 0;
-}
-
-/* Takes name off the list if it is there. */
-static void name_drop(char **list, size_t *n, const char *name)
-{
-	for (size_t k = 0; k < *n; k++) {
-		if (strcmp(list[k], name))
-			continue;
-		free(list[k]);
-		list[k] = list[--*n];
-		return;
-	}
 }
 
 static int cmp_seg(const void *a, const void *b)
@@ -144,6 +132,10 @@ struct scan {
 	 * there are named (assess_lost) */
 	struct region *vdmg;
 	size_t nvdmg;
+	/* segments the checkpoint references whose header is damaged: what else the damage took
+	 * is unknown, so the live values there are read and checked (assess_lost) */
+	uint64_t *suspect;
+	size_t nsuspect;
 	int readonly; /* sync nothing */
 	struct progress meter; /* bytes of the segments replayed */
 	char at[64];  /* the file being read: an I/O error names it */
@@ -251,20 +243,22 @@ static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end
 	report_damage(sc->rep, sc->segs[i].name, off, why);
 	if (sc->mode == RECOVER_STRICT)
 		return -EUCLEAN;
+	/* keep: values the checkpoint references live in it; rewrite: its valid prefix is kept */
 	int keep = ckpt_refs_has(&sc->plan->refs, sc->segs[i].first_lsn) && in_covered(sc);
-	for (size_t j = i + (size_t)keep; j < sc->nsegs; j++) {
+	int rewrite = !keep && valid_end > SEG_HDR_SIZE;
+	for (size_t j = i + (size_t)(keep || rewrite); j < sc->nsegs; j++) {
 		rc = name_push(&sc->plan->aside, &sc->plan->n_aside, sc->segs[j].name);
 		if (rc)
 			return rc;
 	}
-	if (ckpt_refs_has(&sc->plan->refs, sc->segs[i].first_lsn) && in_covered(sc)) {
-		/* values the checkpoint references live in it: copy it aside and keep it in place,
-		 * uncut; the log goes on in a new segment */
-		return name_push(&sc->plan->copy, &sc->plan->n_copy, sc->segs[i].name);
+	if (keep || rewrite) {
+		/* copied aside, kept in place: uncut (keep; the log goes on in a new segment), or
+		 * cut to its valid prefix once the copy is durable (rewrite; the log goes on in it) */
+		rc = name_push(&sc->plan->copy, &sc->plan->n_copy, sc->segs[i].name);
+		if (rc)
+			return rc;
 	}
-	if (valid_end > SEG_HDR_SIZE) {
-		sc->plan->rewrite = 1;
-		sc->plan->rewrite_first = sc->segs[i].first_lsn;
+	if (rewrite) {
 		sc->plan->have_resume = 1;
 		sc->plan->resume_first = sc->segs[i].first_lsn;
 		sc->plan->resume_salt = salt;
@@ -363,13 +357,8 @@ static int on_bad_record(struct scan *sc, size_t i, const struct whole *w, uint6
 			return rc;
 	}
 	if (off < SEG_HDR_SIZE) {
-		/* Not even a header survived: the segment goes, the previous one continues. That one
-		 * may lie wholly before the checkpoint (the checkpoint's own LSN is its last record)
-		 * and so be listed for removal; it stays, or the log would end short of the
-		 * checkpoint until the next segment's header is durable, and a power cut in between
-		 * would leave a store that refuses to open (the log's end lost). */
-		if (i > 0)
-			name_drop(sc->plan->covered, &sc->plan->n_covered, sc->segs[i - 1].name);
+		/* Not even a header survived: the segment goes, the previous one continues (and so
+		 * stays, even when it lies wholly before the checkpoint: plan_before_checkpoint). */
 		return name_push(&sc->plan->remove, &sc->plan->n_remove, sc->segs[i].name);
 	}
 	plan_resume(sc, i, salt, off, size);
@@ -740,21 +729,55 @@ static int load_checkpoint(struct scan *sc, struct kvindex **ix, uint64_t *cks, 
 
 static int listed(char *const *list, size_t n, const char *name);
 
-static int lost_push(struct scan *sc, uint64_t seg)
+static int u64_push(uint64_t **list, size_t *n, uint64_t v)
 {
-	uint64_t *a = realloc(sc->lost, (sc->nlost + 1) * sizeof(*a));
+	uint64_t *a = realloc(*list, (*n + 1) * sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	sc->lost = a;
-	a[sc->nlost++] = seg;
+	*list = a;
+	a[(*n)++] = v;
 	return 0;
+}
+
+static int u64_has(const uint64_t *list, size_t n, uint64_t v)
+{
+	for (size_t k = 0; k < n; k++)
+		if (list[k] == v)
+			return 1;
+	return 0;
+}
+
+static int lost_push(struct scan *sc, uint64_t seg)
+{
+	return u64_push(&sc->lost, &sc->nlost, seg);
 }
 
 static int is_lost(const struct scan *sc, uint64_t seg)
 {
-	for (size_t k = 0; k < sc->nlost; k++)
-		if (sc->lost[k] == seg)
-			return 1;
+	return u64_has(sc->lost, sc->nlost, seg);
+}
+
+#define VERIFY_PIECE (256u << 10) /* bytes of a suspect extent read at a time */
+
+/* Do the bytes of extent e (in a segment whose header is damaged) fail their checksums? The
+ * first failing chunk's place is added to vdmg (*bad set), as for value damage after the
+ * checkpoint. */
+static int suspect_extent_bad(struct scan *sc, const struct kvext *e, uint8_t **buf, int *bad)
+{
+	*bad = 0;
+	if (!*buf && !(*buf = malloc(VERIFY_PIECE)))
+		return -ENOMEM;
+	for (uint64_t at = 0; at < e->len; at += VERIFY_PIECE) {
+		size_t len = e->len - at < VERIFY_PIECE ? (size_t)(e->len - at) : VERIFY_PIECE;
+		uint64_t bseg = e->seg, boff = e->pos + at;
+		int rc = segtab_read(sc->segs_tab, e, at, *buf, len, &bseg, &boff);
+		if (rc == -EIO || rc == -ENOENT) {
+			*bad = 1;
+			return regions_push(&sc->vdmg, &sc->nvdmg, rc == -EIO ? bseg : e->seg, boff, boff + 1);
+		}
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -822,9 +845,10 @@ static int assess_lost(struct scan *sc)
 	size_t klen;
 	const struct kvval *v;
 	uint64_t first_seg = 0, first_off = 0, vseg = 0, voff = 0, lost = 0;
+	uint8_t *piece = NULL; /* for reading suspect extents */
 	int rc;
 
-	if (!sc->nlost && !sc->ndmg && !sc->nvdmg)
+	if (!sc->nlost && !sc->ndmg && !sc->nvdmg && !sc->nsuspect)
 		return 0;
 	if (!sc->ix) {
 		/* verifying without an index: no key to name, but failing value bytes of records
@@ -858,6 +882,17 @@ static int assess_lost(struct scan *sc)
 			if (!vhit)
 				vhit = ext_hits(&e[i], sc->vdmg, sc->nvdmg, 0);
 		}
+		for (uint32_t i = 0; !hit && !vhit && sc->segs_tab && i < ne; i++) {
+			int bad = 0;
+			if (u64_has(sc->suspect, sc->nsuspect, e[i].seg))
+				rc = suspect_extent_bad(sc, &e[i], &piece, &bad);
+			if (rc)
+				break;
+			if (bad)
+				vhit = &sc->vdmg[sc->nvdmg - 1];
+		}
+		if (rc)
+			break;
 		if (!hit && !vhit)
 			continue;
 		if (hit)
@@ -872,6 +907,7 @@ static int assess_lost(struct scan *sc)
 			rc = lost_key_push(sc->plan, key, klen);
 	}
 	kvcursor_close(c);
+	free(piece);
 	if (rc)
 		return rc;
 	if (!sc->rep->lost_keys)
@@ -890,10 +926,11 @@ static int assess_lost(struct scan *sc)
 	return rc ? rc : copy_regions(sc, sc->vdmg, sc->nvdmg);
 }
 
-/* Every segment the checkpoint references must be there, whole enough: present, a good header
- * naming it, and at least as long as the last byte it references. Reading the bytes themselves
- * would make opening as slow as the data is big; a damaged byte in them is found by the read
- * that needs it (EIO) and by kv_check. */
+/* Every segment the checkpoint references must be there, whole enough: present, at least as
+ * long as the last byte it references, and a good header naming it, or else its live values are
+ * read and checked (assess_lost). Reading the bytes behind a good header would make opening as
+ * slow as the data is big; a damaged byte there is found by the read that needs it (EIO) and by
+ * kv_check (docs/DURABILITY.md 4.5a). */
 static int check_references(struct scan *sc)
 {
 	const struct ckpt_refs *r = &sc->plan->refs;
@@ -925,9 +962,16 @@ static int check_references(struct scan *sc)
 		free(buf);
 		if (hrc < 0 && hrc != -EBADMSG && hrc != -EPROTONOSUPPORT)
 			return hrc;
-		/* value bytes carry their own checksums: a damaged header loses none of them */
-		if (hrc || h.first_lsn != sg->first_lsn)
+		/* Value bytes carry their own checksums: a damaged header loses none of them, but
+		 * the damage may reach past it (a zeroed first sector): the live values in the
+		 * segment are read and checked (assess_lost), so that a strict open refuses what
+		 * kv_check would, and salvage names the keys. */
+		if (hrc || h.first_lsn != sg->first_lsn) {
 			report_covered_damage(sc, j, 0);
+			rc = u64_push(&sc->suspect, &sc->nsuspect, sg->first_lsn);
+			if (rc)
+				return rc;
+		}
 		if (size < r->end[k]) {
 			rc = lost_push(sc, r->seg[k]);
 			if (rc)
@@ -982,6 +1026,62 @@ static int register_segments(struct scan *sc, struct segtab *segs)
 		if (i && segs)
 			segtab_seal(segs, sc->segs[i - 1].first_lsn, sc->segs[i - 1].size,
 				    sc->segs[i].first_lsn - 1);
+	}
+	return 0;
+}
+
+/* The segment the log continues in: the one appends resume in, or else the last one kept that
+ * holds the log's last record (LSN next - 1; a new segment starts after it). NULL when none
+ * does (an empty log, or one that starts at next). */
+static const struct seg *continues_in(const struct scan *sc)
+{
+	const struct rplan *p = sc->plan;
+	const struct seg *in = NULL;
+	for (size_t j = 0; j < sc->nsegs; j++) {
+		const struct seg *sg = &sc->segs[j];
+		if (p->have_resume ? sg->first_lsn == p->resume_first
+				   : sg->first_lsn < sc->expected && !listed(p->remove, p->n_remove, sg->name) &&
+				     !listed(p->aside, p->n_aside, sg->name))
+			in = sg;
+	}
+	return in;
+}
+
+/* model: tests/model/values_on_disk.pml, recovery's segment removal */
+/* What goes of the segments wholly before the checkpoint (segs[0, start)) that it does not
+ * reference, and of the older checkpoints: removed once its name is durable (recovery_commit),
+ * or, after a checkpoint loaded past damage, set aside instead (they may hold the values of its
+ * lost entries, an older checkpoint their map). Decided after the scan, by one rule: the segment
+ * the log continues in goes on neither list. It may lie wholly before the checkpoint (the
+ * checkpoint's own LSN is its last record, and the segment after it lost its header or was
+ * never made): without it the log would end short of the checkpoint until the next segment's
+ * header is durable, and a power cut in between would leave a store that refuses to open. */
+static int plan_before_checkpoint(struct scan *sc, size_t start, const uint64_t *cks, size_t ncks,
+				  uint64_t ck_lsn)
+{
+	struct rplan *p = sc->plan;
+	char ***gone = p->ckpt_rewrite ? &p->aside : &p->covered;
+	size_t *ngone = p->ckpt_rewrite ? &p->n_aside : &p->n_covered;
+	const struct seg *in = continues_in(sc);
+	int rc;
+
+	for (size_t j = 0; j < start && j < sc->nsegs; j++) {
+		if (&sc->segs[j] == in || ckpt_refs_has(&p->refs, sc->segs[j].first_lsn))
+			continue;
+		rc = name_push(gone, ngone, sc->segs[j].name);
+		if (rc)
+			return rc;
+	}
+	for (size_t k = 0; k < ncks; k++) {
+		char name[64];
+		if (cks[k] >= ck_lsn)
+			continue;
+		ckpt_name(name, sizeof(name), cks[k]);
+		if (listed(p->aside, p->n_aside, name))
+			continue; /* damaged, already set aside */
+		rc = name_push(gone, ngone, name);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -1047,33 +1147,11 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 	if (rc)
 		goto out;
 
-	/* Segments wholly before the checkpoint are not read; those it does not reference are
-	 * removed once its name is durable, with any older checkpoint (recovery_commit). */
+	/* Segments wholly before the checkpoint are not read (plan_before_checkpoint decides, once
+	 * the scan has found where the log continues, which of them go). */
 	size_t start = 0;
 	while (start + 1 < sc.nsegs && sc.segs[start + 1].first_lsn <= sc.expected)
 		start++;
-	/* After a checkpoint loaded past damage they are set aside instead: they may hold the
-	 * values of its lost entries (and an older checkpoint their map). */
-	char ***gone = sc.plan->ckpt_rewrite ? &sc.plan->aside : &sc.plan->covered;
-	size_t *ngone = sc.plan->ckpt_rewrite ? &sc.plan->n_aside : &sc.plan->n_covered;
-	for (size_t j = 0; j < start; j++) {
-		if (ckpt_refs_has(&sc.plan->refs, sc.segs[j].first_lsn))
-			continue;
-		rc = name_push(gone, ngone, sc.segs[j].name);
-		if (rc)
-			goto out;
-	}
-	for (size_t k = 0; k < ncks; k++) {
-		char name[64];
-		if (cks[k] >= ck_lsn)
-			continue;
-		ckpt_name(name, sizeof(name), cks[k]);
-		if (listed(sc.plan->aside, sc.plan->n_aside, name))
-			continue; /* damaged, already set aside */
-		rc = name_push(gone, ngone, name);
-		if (rc)
-			goto out;
-	}
 	if (start < sc.nsegs && sc.segs[start].first_lsn > sc.expected) {
 		struct seg *sg = &sc.segs[start];
 		report_damage(rep, sg->name, 0, KV_DAMAGE_CHECKPOINT_GAP);
@@ -1126,6 +1204,9 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 	/* Continue in the last segment only if the log is contiguous up to the next LSN there. */
 	if (sc.plan->have_resume && sc.last_lsn != sc.expected - 1)
 		sc.plan->have_resume = 0;
+	rc = plan_before_checkpoint(&sc, start, cks, ncks, ck_lsn);
+	if (rc)
+		goto out;
 out:
 	if (rc == -EUCLEAN)
 		rep->last_lsn = sc.expected ? sc.expected - 1 : 0; /* what the log holds before the damage */
@@ -1140,6 +1221,7 @@ out:
 	free(sc.lost);
 	free(sc.dmg);
 	free(sc.vdmg);
+	free(sc.suspect);
 	free(cks);
 	if (rc) {
 		recovery_free(sc.plan);
@@ -1170,30 +1252,66 @@ static int aside_path(const struct kvio *io, const char *dir, const char *name, 
 	return -EEXIST;
 }
 
+/* Remove a copy that salvage made, or began, before it gives up. 0 once its removal is durable. */
+static int drop_copy(const struct kvio *io, const char *dir, const char *path)
+{
+	int rc = io->unlink(io, path);
+	if (rc == -ENOENT)
+		rc = 0;
+	return rc ? rc : io->fsync_dir(io, dir);
+}
+
 /* Copy a file whole to `to` and make the copy durable: the damaged segment is kept aside
  * this way (not renamed) so that a crash at any point leaves either the original untouched or
- * a durable copy beside it before the original is cut to its valid prefix. */
-static int copy_aside(const struct kvio *io, const char *dir, const char *from, const char *to)
+ * a durable copy beside it before the original is cut to its valid prefix. A copy that fails
+ * (a full disk, an I/O error) is removed again, so that no empty or partial `*.damaged` passes
+ * for a copy; *left is set when even that failed. */
+static int copy_aside(const struct kvio *io, const char *dir, const char *from, const char *to,
+		      int *left)
 {
 	uint8_t *buf = NULL;
 	uint64_t size;
 	int fd = -1, rc;
 
+	*left = 0;
 	rc = log_read_file(io, from, &buf, &size);
 	if (rc)
 		return rc;
 	rc = io->open(io, to, O_RDWR | O_CREAT | O_EXCL, 0600, &fd);
 	if (rc)
-		goto out;
+		goto out; /* nothing made */
 	rc = io->pwrite(io, fd, buf, (size_t)size, 0);
 	if (!rc)
 		rc = io->fdatasync(io, fd);
-out:
 	rc = kvio_close_after(io, fd, rc);
 	if (!rc)
 		rc = io->fsync_dir(io, dir);
+	if (rc)
+		*left = drop_copy(io, dir, to) != 0;
+out:
 	free(buf);
 	return rc;
+}
+
+/* The bytes of the files the plan copies aside: what a salvage needs free to make its copies. */
+static int copies_bytes(const struct kvio *io, const char *dir, const struct rplan *plan, uint64_t *total)
+{
+	char path[PATH_MAX];
+	*total = 0;
+	for (size_t k = 0; k < plan->n_copy; k++) {
+		uint64_t size = 0;
+		int fd, rc;
+		snprintf(path, sizeof(path), "%s/%s", dir, plan->copy[k]);
+		rc = io->open(io, path, O_RDONLY, 0, &fd);
+		if (rc)
+			return rc;
+		rc = io->fsize(io, fd, &size);
+		kvio_close_quiet(io, fd);
+		if (rc)
+			return rc;
+		*total += size;
+	}
+	return 0;
 }
 
 static int listed(char *const *list, size_t n, const char *name)
@@ -1212,38 +1330,52 @@ static void forget(struct segtab *segs, const char *name)
 		segtab_forget(segs, first);
 }
 
+/* A copy failed (left: and it could not be removed): take away the copies made before it, so
+ * that the refusal leaves the store as it found it, and say so in the report with the bytes
+ * every copy needs (a full disk is the likely cause). */
+static void undo_copies(const struct kvio *io, const char *dir, char **made, size_t n_made,
+			const struct rplan *plan, struct kv_report *rep, int left)
+{
+	for (size_t k = 0; k < n_made; k++)
+		left |= drop_copy(io, dir, made[k]) != 0;
+	rep->set_aside = 0;
+	rep->aside_unchanged = !left;
+	if (copies_bytes(io, dir, plan, &rep->aside_bytes))
+		rep->aside_bytes = 0; /* unknown: the words then give no figure */
+}
+
 int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct segtab *segs,
 		    struct kv_report *rep)
 {
 	char path[PATH_MAX], to[PATH_MAX], name[32];
 	const char *at = ""; /* the file being changed: a failure names it */
+	char **made = NULL;  /* the copies made so far */
+	size_t n_made = 0;
 	int rc = 0;
 
 	/* Copies first, each durable with its name before any file is renamed aside: the
 	 * renames take away the later segments that vouch for the damaged one (a later record
 	 * or segment is what tells damage from a torn tail), so a crash between a rename and
 	 * its copy would leave a damaged segment whose end passes for a crash's tail, cut by the
-	 * next open with no copy kept anywhere (KV_SEED=7 KV_SALVAGE=2:77:kill). */
-	for (size_t k = 0; k < plan->n_aside + plan->n_copy; k++) {
-		const char *f = k < plan->n_aside ? plan->aside[k] : plan->copy[k - plan->n_aside];
-		uint64_t first;
-		if (k < plan->n_aside && !(plan->rewrite && seg_parse_name(f, &first) == 0 &&
-					   first == plan->rewrite_first))
-			continue; /* renamed below */
-		at = f;
+	 * next open with no copy kept anywhere (KV_SEED=7 KV_SALVAGE=2:77:kill). Nothing else is
+	 * changed before every copy is made: a copy that fails (a full disk) takes the ones made
+	 * before it away again, and the refusal says what the copies need (aside_bytes). */
+	for (size_t k = 0; k < plan->n_copy; k++) {
+		int left = 0;
+		at = plan->copy[k];
 		snprintf(path, sizeof(path), "%s/%s", dir, at);
-		rc = aside_path(io, dir, f, to, sizeof(to));
+		rc = aside_path(io, dir, at, to, sizeof(to));
 		if (!rc)
-			rc = copy_aside(io, dir, path, to); /* a rewrite is cut below, as the resume segment */
-		if (rc)
+			rc = name_push(&made, &n_made, to);
+		if (!rc)
+			rc = copy_aside(io, dir, path, to, &left); /* a rewrite is cut below, as the resume segment */
+		if (rc) {
+			undo_copies(io, dir, made, n_made, plan, rep, left);
 			goto out;
+		}
 		rep->set_aside++;
 	}
 	for (size_t k = 0; k < plan->n_aside; k++) {
-		uint64_t first;
-		if (plan->rewrite && seg_parse_name(plan->aside[k], &first) == 0 &&
-		    first == plan->rewrite_first)
-			continue; /* copied above */
 		at = plan->aside[k];
 		snprintf(path, sizeof(path), "%s/%s", dir, at);
 		rc = aside_path(io, dir, plan->aside[k], to, sizeof(to));
@@ -1309,7 +1441,15 @@ out:
 		rep->err = rc;
 		snprintf(rep->file, sizeof(rep->file), "%s", at);
 	}
+	for (size_t k = 0; k < n_made; k++)
+		free(made[k]);
+	free(made);
 	return rc;
+}
+
+int recovery_aside_bytes(const struct kvio *io, const char *dir, const struct rplan *plan, uint64_t *bytes)
+{
+	return copies_bytes(io, dir, plan, bytes);
 }
 
 void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_resume *resume,

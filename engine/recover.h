@@ -43,6 +43,11 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
  * segment file that is deleted or set aside. */
 int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, struct segtab *segs,
 		    struct kv_report *rep);
+/* The bytes the plan's copies aside need free (salvage copies damaged files before changing
+ * anything): what a salvage on a full disk must free first, e.g. from the space reserve. A
+ * recovery_commit that fails while copying removes what it copied and says so in rep
+ * (aside_unchanged, aside_bytes). */
+int recovery_aside_bytes(const struct kvio *io, const char *dir, const struct rplan *plan, uint64_t *bytes);
 /* Where the log continues after recovery: the next LSN, and the segment to resume (or none,
  * *resume_out 0: start a new one). */
 void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_resume *resume,

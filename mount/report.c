@@ -178,6 +178,20 @@ static size_t damage_line(const struct kv_report *r, const char *dir, char *buf,
 	return n < len ? n : len - 1;
 }
 
+/* A salvage that failed while copying a damaged file aside (its refusal's data: aside_bytes,
+ * aside_unchanged): what it needs, and what it left. */
+static void aside_failure(const struct kv_report *r, char *buf, size_t len)
+{
+	const char *what = strncmp(r->file, "wal-", 4) ? "file" : "segment";
+	const char *left = r->aside_unchanged ? "nothing was changed"
+					      : "a partial copy (*.damaged) may be left: delete it";
+	if (r->aside_bytes && (r->err == -ENOSPC || r->err == -EDQUOT))
+		snprintf(buf, len, "; salvage needs %" PRIu64 " bytes free to set the damaged %s aside; %s",
+			 r->aside_bytes, what, left);
+	else
+		snprintf(buf, len, "; salvage could not set the damaged %s aside; %s", what, left);
+}
+
 void report_failure(const struct kv_report *r, const char *dir, int rc, const char *way_out, char *buf,
 		    size_t len)
 {
@@ -200,9 +214,11 @@ void report_failure(const struct kv_report *r, const char *dir, int rc, const ch
 		return;
 	case KV_PROBLEM_FILE:
 		if (r->file[0])
-			snprintf(buf, len, "%s/%s: %s", dir, r->file, strerror(-r->err));
+			n = (size_t)snprintf(buf, len, "%s/%s: %s", dir, r->file, strerror(-r->err));
 		else
-			snprintf(buf, len, "%s: %s", dir, strerror(-r->err));
+			n = (size_t)snprintf(buf, len, "%s: %s", dir, strerror(-r->err));
+		if (n + 1 < len && (r->aside_unchanged || r->aside_bytes))
+			aside_failure(r, buf + n, len - n);
 		return;
 	case KV_PROBLEM_DAMAGE:
 		n = damage_line(r, dir, buf, len);

@@ -12,6 +12,10 @@
  * a strict open succeeds with every record, and salvage keeps every record too, the damaged bytes
  * still on disk. Damage in its records after the snapshot follows the rules above.
  *
+ * A segment wholly before the snapshot that still holds live values: damage that reaches its
+ * header makes open read those values, so kv_check and a strict open give the same verdict;
+ * past a good header only check (and a read) find damaged value bytes.
+ *
  * Seeded (the garbage, and which bit of each byte the one-bit-per-byte sweeps flip): rerun with
  * KV_SEED=N. */
 #include <check.h>
@@ -598,10 +602,11 @@ static void expect_strict_open_whole(struct faultio *f, const char *path, const 
 	(void)path;
 	cases++;
 	ck_assert_int_eq(faultio_clone(f, &before), 0);
-	/* whatever check says of it (the engine reports covered damage its own way), it reads
-	 * and changes nothing */
+	/* check agrees with the strict open (the store is sound: no value has bytes there), and
+	 * reads and changes nothing */
 	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep);
-	ck_assert_msg(crc == 0 || crc == -EUCLEAN, "%s: kv_check: %s", what, strerror(-crc));
+	ck_assert_msg(crc == 0, "%s: kv_check: %s (%s), but the damage costs no value", what,
+		      strerror(-crc), tu_report(&rep));
 	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
 		      "%s: kv_check changed the disk: %s", what, why);
 	int rc = open_strict(f, &s, &rep);
@@ -706,6 +711,102 @@ START_TEST(damage_above_the_snapshot_beside_covered_segments_is_refused_or_cut)
 }
 END_TEST
 
+/* ---- a segment wholly before the snapshot that still holds live values ---- */
+
+#define L_KEYS 8 /* keys whose values stay in segment 1 */
+
+/* Keys k000..k007 in segment 1, the snapshot at their last record, then a value bigger than a
+ * segment, which starts the next one: segment 1 lies wholly before the snapshot (no open reads
+ * its records) and holds every live value but that one. */
+static struct faultio *store_with_live_values_below_the_snapshot(void)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 4096;
+	struct kv *s = NULL;
+	char k[16], v[64];
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	for (int i = 0; i < L_KEYS; i++) {
+		key_of(k, sizeof k, i);
+		val_of(v, sizeof v, i);
+		put_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	static char big[5000];
+	memset(big, 'B', sizeof big - 1);
+	put_str(s, "big", big);
+	ck_assert_int_eq(kv_close(s), 0);
+	return f;
+}
+
+/* One damaged disk (consumed): kv_check and a strict open give the same verdict when the
+ * damage reaches the segment's header (open then reads the live values there, as check does);
+ * past a good header open reads none of them, so it opens, and what check finds is what a
+ * read finds: the key check names fails with EIO. */
+static void expect_open_and_check_agree(struct faultio *f, int header_hit, const char *what)
+{
+	struct kv_report crep, orep;
+	struct kv *s = NULL;
+	cases++;
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep);
+	ck_assert_msg(crc == 0 || crc == -EUCLEAN, "%s: kv_check: %s", what, strerror(-crc));
+	int orc = open_strict(f, &s, &orep);
+	ck_assert_msg(orc == 0 || orc == -EUCLEAN, "%s: kv_open: %s (%s)", what, strerror(-orc),
+		      tu_report(&orep));
+	if (header_hit) {
+		ck_assert_msg(crc == orc, "%s: kv_check %d but kv_open %d (%s / %s)", what, crc, orc,
+			      tu_report(&crep), tu_report(&orep));
+		if (orc)
+			ck_assert_msg(!strcmp(crep.data_damage_key, orep.data_damage_key), "%s: check "
+				      "names '%s', open '%s'", what, crep.data_damage_key,
+				      orep.data_damage_key);
+	} else {
+		ck_assert_msg(orc == 0, "%s: a strict open refused: %s", what, tu_report(&orep));
+		if (crc) {
+			void *got = NULL;
+			uint64_t len;
+			int grc = kv_get(s, crep.data_damage_key, strlen(crep.data_damage_key), &got, &len);
+			free(got);
+			ck_assert_msg(grc == -EIO, "%s: check names '%s', whose read gives %d, not EIO",
+				      what, crep.data_damage_key, grc);
+		}
+	}
+	if (s)
+		ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+
+START_TEST(open_and_check_agree_on_damage_to_a_segment_below_the_snapshot_that_holds_live_values)
+{
+	static const uint8_t zeros[FIO_SECTOR];
+	struct faultio *b = store_with_live_values_below_the_snapshot();
+	const char *path = SIM_DIR "/wal-0000000000000001.log";
+	char what[400];
+	bool dir;
+	uint64_t size;
+	ck_assert_msg(faultio_exists(b, SIM_DIR "/wal-0000000000000009.log"),
+		      "the big value should have started segment 9");
+	ck_assert_int_eq(faultio_stat(b, path, &dir, &size), 0);
+	for (uint64_t off = seed % FLIP_STRIDE; off < size; off += FLIP_STRIDE)
+		for (int bit = 0; bit < 8; bit++) {
+			struct faultio *f;
+			ck_assert_int_eq(faultio_clone(b, &f), 0);
+			ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << bit)), 0);
+			snprintf(what, sizeof what, "%s bit %d of byte %" PRIu64 " flipped", path, bit, off);
+			expect_open_and_check_agree(f, off < SEG_HDR_SIZE, what);
+		}
+	for (uint64_t sec = 0; sec < size; sec += FIO_SECTOR) {
+		uint64_t n = size - sec < FIO_SECTOR ? size - sec : FIO_SECTOR;
+		struct faultio *f;
+		ck_assert_int_eq(faultio_clone(b, &f), 0);
+		ck_assert_int_eq(faultio_overwrite(f, path, sec, zeros, (size_t)n), 0);
+		snprintf(what, sizeof what, "%s bytes %" PRIu64 "..%" PRIu64 " zeroed", path, sec, sec + n);
+		expect_open_and_check_agree(f, sec == 0, what);
+	}
+	faultio_destroy(b);
+}
+END_TEST
+
 int main(void)
 {
 	seed = tu_seed();
@@ -728,6 +829,10 @@ int main(void)
 	tcase_add_test(below, salvage_keeps_every_record_after_damage_below_the_snapshot);
 	tcase_add_test(below, damage_above_the_snapshot_beside_covered_segments_is_refused_or_cut);
 	suite_add_tcase(su, below);
+	TCase *live = tcase_create("live_below_snapshot");
+	tcase_set_timeout(live, 600);
+	tcase_add_test(live, open_and_check_agree_on_damage_to_a_segment_below_the_snapshot_that_holds_live_values);
+	suite_add_tcase(su, live);
 	/* one process, so the case count adds up across tests; every case builds its own disk,
 	 * so the tests share nothing else */
 	SRunner *sr = srunner_create(su);

@@ -1091,6 +1091,123 @@ START_TEST(segment_holding_the_checkpoint_lsn_outlives_a_headerless_successor_th
 }
 END_TEST
 
+/* The newest checkpoint's name in SIM_DIR (into name), or fails the test. */
+static void checkpoint_name(struct faultio *f, char *name, size_t len)
+{
+	char **names;
+	size_t n;
+	name[0] = '\0';
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(names[i], "ckpt-", 5) && strcmp(names[i], name) > 0)
+			snprintf(name, len, "%s", names[i]);
+	faultio_free_names(names, n);
+	ck_assert_msg(name[0], "no checkpoint in " SIM_DIR);
+}
+
+/* The last segment in SIM_DIR that holds at least a header (into name). */
+static void last_segment_with_a_header(struct faultio *f, char *name, size_t len)
+{
+	char **names, path[300];
+	size_t n;
+	name[0] = '\0';
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t size;
+		bool is_dir;
+		if (strncmp(names[i], "wal-", 4) || strstr(names[i], ".damaged"))
+			continue;
+		snprintf(path, sizeof path, SIM_DIR "/%s", names[i]);
+		ck_assert_int_eq(faultio_stat(f, path, &is_dir, &size), 0);
+		if (size >= SEG_HDR_SIZE && strcmp(names[i], name) > 0)
+			snprintf(name, len, "%s", names[i]);
+	}
+	faultio_free_names(names, n);
+	ck_assert_msg(name[0], "no segment with a header in " SIM_DIR);
+}
+
+/* Does the log still reach the checkpoint whose LSN is the last record of segment holder: is
+ * holder in place, or a later segment with a header (where the log goes on)? */
+static bool log_reaches(struct faultio *f, const char *holder)
+{
+	char later[64];
+	char path[300];
+	snprintf(path, sizeof path, SIM_DIR "/%s", holder);
+	if (faultio_exists(f, path))
+		return true;
+	last_segment_with_a_header(f, later, sizeof later);
+	return strcmp(later, holder) > 0;
+}
+
+/* The same through a salvage that rewrites a damaged checkpoint, which sets the segments wholly
+ * before it aside (they may hold the values of its lost entries) rather than deleting them: the
+ * segment holding the checkpoint's LSN is the one the log continues in, so it stays in place
+ * there too. Its footer is the damage (every entry checks, so no key is lost): a power cut in
+ * each mode at every call of that salvage leaves a store that a strict open opens with every
+ * flushed key, or refuses for the damaged checkpoint alone (the salvage did not get to replace
+ * it) and another salvage opens so; never a log that ends short of the checkpoint, and no segment
+ * is set aside (the checkpoint is the only damaged file). */
+START_TEST(segment_holding_the_checkpoint_lsn_outlives_a_headerless_successor_through_a_salvage_and_a_power_cut)
+{
+	struct faultio *f = killed_after_creating_the_segment_past_a_checkpoint();
+	ck_assert_msg(f, "no call of the checkpoint is followed by a segment with no header yet");
+	char ck[64], path[300];
+	uint64_t size;
+	bool is_dir;
+	char holder[64];
+	last_segment_with_a_header(f, holder, sizeof holder);
+	checkpoint_name(f, ck, sizeof ck);
+	snprintf(path, sizeof path, SIM_DIR "/%s", ck);
+	ck_assert_int_eq(faultio_stat(f, path, &is_dir, &size), 0);
+	ck_assert_int_eq(faultio_flip(f, path, size - 1, 0x01), 0); /* the footer's own checksum */
+	debug_dir(f, "damaged checkpoint");
+	int done = 0;
+	for (uint64_t j = 1; !done; j++) {
+		for (size_t m = 0; m < NPOWER; m++) {
+			struct faultio *g;
+			struct kv *s;
+			struct kv_report rep;
+			ck_assert_int_eq(faultio_clone(f, &g), 0);
+			struct kv_options o = crash_options(g, KV_SYNC_NONE);
+			faultio_crash_at(g, faultio_calls(g) + j);
+			if (kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep) == 0)
+				done |= faultio_calls(g) < j;
+			debug_dir(g, "salvage");
+			ck_assert_int_eq(faultio_crash(g, power_modes[m], 7), 0);
+			ck_assert_msg(log_reaches(g, holder), "salvage killed at its call %" PRIu64
+				      ", then a power cut (%s): the log ends short of the checkpoint (%s "
+				      "is gone, no segment after it has a header)", j,
+				      mode_name[power_modes[m]], holder);
+			int rc = kv_open(&s, SIM_DIR, &o, &rep);
+			ck_assert_msg(rc != -EUCLEAN || rep.damage == KV_DAMAGE_CHECKPOINT,
+				      "salvage killed at its call %" PRIu64 ", then a power cut (%s): a "
+				      "strict open refused for more than the damaged checkpoint: %s", j,
+				      mode_name[power_modes[m]], tu_report(&rep));
+			if (rc == -EUCLEAN) {
+				debug_dir(g, "power cut");
+				rc = kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep);
+				debug_dir(g, "salvage again");
+				ck_assert_msg(rc == 0, "salvage killed at its call %" PRIu64 ", then a power "
+					      "cut (%s): salvage again refused: %s", j,
+					      mode_name[power_modes[m]], tu_report(&rep));
+				rc = kv_open(&s, SIM_DIR, &o, &rep);
+			}
+			ck_assert_msg(rc == 0, "salvage killed at its call %" PRIu64 ", then a power cut "
+				      "(%s): the next open refused: %s", j, mode_name[power_modes[m]],
+				      tu_report(&rep));
+			for (int i = 0; i < 10; i++) {
+				char k[8];
+				snprintf(k, sizeof k, "k%d", i);
+				expect_str(s, k, "flushed");
+			}
+			ck_assert_int_eq(kv_close(s), 0);
+			faultio_destroy(g);
+		}
+	}
+	faultio_destroy(f);
+}
+END_TEST
+
 /* ---- salvage ---- */
 
 #define SALV_SNAP 20   /* records before the snapshot */
@@ -1388,6 +1505,7 @@ int main(void)
 		tcase_add_test(steps, record_filling_its_segment_killed_before_fdatasync_survives_a_power_cut_after_the_next_flush);
 		tcase_add_test(steps, store_directory_made_by_a_killed_process_survives_a_power_cut_after_the_next_flush);
 		tcase_add_test(steps, segment_holding_the_checkpoint_lsn_outlives_a_headerless_successor_through_a_power_cut);
+		tcase_add_test(steps, segment_holding_the_checkpoint_lsn_outlives_a_headerless_successor_through_a_salvage_and_a_power_cut);
 		tcase_add_test(seqs, kill_recovery_flushes_then_power_cut_keep_every_flushed_op);
 		tcase_add_test(seqs, two_kills_then_power_cut_keep_every_flushed_op);
 		tcase_add_test(rec, crash_of_each_kind_at_every_io_call_of_recovery_recovers);

@@ -923,6 +923,84 @@ START_TEST(a_damaged_header_of_a_segment_the_checkpoint_covers_loses_nothing)
 }
 END_TEST
 
+/* Keys a..e in segment 1, a checkpoint at their last record (LSN 5), then a value too big for
+ * what is left of segment 1: it starts segment 6, so segment 1 lies wholly before the
+ * checkpoint (no open reads its records) and still holds the values of a..e. */
+static struct faultio *live_values_wholly_before_the_checkpoint(void)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	const char *k[] = { "a", "b", "c", "d", "e" };
+	for (int i = 0; i < 5; i++) {
+		char v[4];
+		snprintf(v, sizeof v, "%d", i + 1);
+		put_str(s, k[i], v);
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	size_t big = 20000; /* more than a segment: a record in a segment of its own */
+	char *v = malloc(big + 1);
+	ck_assert_ptr_nonnull(v);
+	memset(v, 'B', big);
+	v[big] = '\0';
+	put_str(s, "big", v);
+	free(v);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_msg(faultio_exists(f, SIM_DIR "/wal-0000000000000006.log"),
+		      "the big value should have started segment 6");
+	return f;
+}
+
+/* Zeros over the first sector of that segment take its header and the values of a..e: kv_check
+ * and a strict open give the same verdict (refused, naming a key), and salvage deletes exactly
+ * those keys, naming them, after which a strict open succeeds. */
+START_TEST(a_zeroed_first_sector_of_a_segment_wholly_before_the_checkpoint_refuses_open_and_check_alike)
+{
+	struct faultio *f = live_values_wholly_before_the_checkpoint();
+	uint8_t zeros[512] = { 0 };
+	uint64_t size;
+	bool is_dir;
+	ck_assert_int_eq(faultio_stat(f, SEG1, &is_dir, &size), 0);
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, 0, zeros, size < sizeof zeros ? size : sizeof zeros), 0);
+	struct kv_report crep, orep;
+	struct kv *s;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), -EUCLEAN);
+	ck_assert_int_eq(crep.damage, KV_DAMAGE_VALUE_BYTES);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &orep, &s), -EUCLEAN);
+	ck_assert_int_eq(orep.damage, KV_DAMAGE_VALUE_BYTES);
+	ck_assert_str_eq(orep.damage_file, "wal-0000000000000001.log");
+	ck_assert_uint_eq(orep.data_damaged_keys, 5);
+	ck_assert_str_eq(orep.data_damage_key, crep.data_damage_key);
+	struct kv_report srep;
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
+	ck_assert_uint_eq(srep.lost_keys, 5);
+	ck_assert_str_eq(srep.lost_key, "a");
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &orep, &s), 0);
+	ck_assert_uint_eq(store_keys(s), 1);
+	expect_str(s, "a", NULL);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A flipped byte in that segment's header alone costs no value byte: open and check both find
+ * the store clean. */
+START_TEST(a_damaged_header_of_a_segment_wholly_before_the_checkpoint_costs_nothing_in_open_and_check_alike)
+{
+	struct faultio *f = live_values_wholly_before_the_checkpoint();
+	ck_assert_int_eq(faultio_flip(f, SEG1, 3, 0x20), 0); /* the segment's magic */
+	struct kv_report crep, orep;
+	struct kv *s;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), 0);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &orep, &s), 0);
+	ck_assert_uint_eq(orep.covered_damage, 1);
+	expect_str(s, "c", "3");
+	ck_assert_uint_eq(store_keys(s), 6);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(covered_damage_that_also_destroys_records_after_the_checkpoint_is_refused)
 {
 	uint64_t offs[10];
@@ -1712,6 +1790,123 @@ static struct faultio *store_with_a_flipped_value_byte(void)
 	return f;
 }
 
+/* The paths of the names in SIM_DIR that contain part (at most max). */
+static size_t names_with(struct faultio *f, const char *part, char (*out)[300], size_t max)
+{
+	char **names;
+	size_t n, m = 0;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strstr(names[i], part) && m < max)
+			snprintf(out[m++], sizeof out[0], SIM_DIR "/%s", names[i]);
+	faultio_free_names(names, n);
+	return m;
+}
+
+/* Do a and b hold the same bytes at path? */
+static int same_file(struct faultio *a, struct faultio *b, const char *path)
+{
+	void *x, *y;
+	size_t lx, ly;
+	ck_assert_int_eq(faultio_read_file(a, path, &x, &lx), 0);
+	if (faultio_read_file(b, path, &y, &ly)) {
+		free(x);
+		return 0;
+	}
+	int same = lx == ly && !memcmp(x, y, lx);
+	free(x);
+	free(y);
+	return same;
+}
+
+/* A salvage that must copy the damaged segment aside, on a disk where a write of that copy
+ * fails (a full disk: ENOSPC, whole or after part of the bytes; or EIO; at its pwrite, its
+ * fdatasync or the directory fsync), at every such call: no empty or partial `*.damaged` is
+ * ever left, and when the failure hit the copy the refusal carries, as data, that nothing was
+ * changed and how many bytes the copy needs, put into words by report.c. Then a salvage with
+ * room succeeds. */
+START_TEST(a_salvage_whose_copy_aside_fails_removes_it_and_says_what_it_needs)
+{
+	struct faultio *base = store_with_a_flipped_value_byte(), *g;
+	char segs[8][300], copies[8][300];
+	size_t nsegs = names_with(base, ".log", segs, 8);
+	/* what an undisturbed salvage copies */
+	ck_assert_int_eq(faultio_clone(base, &g), 0);
+	struct kv_report rep;
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep), 0);
+	size_t ncopies = names_with(g, ".damaged", copies, 8);
+	ck_assert_uint_eq(ncopies, 1);
+	bool is_dir;
+	uint64_t need;
+	ck_assert_int_eq(faultio_stat(g, copies[0], &is_dir, &need), 0);
+	faultio_destroy(g);
+	static const struct { enum fio_op op; int err; size_t keep; } faults[] = {
+		{ FIO_OP_PWRITE, -ENOSPC, 0 }, { FIO_OP_PWRITE, -ENOSPC, 4096 }, { FIO_OP_PWRITE, -EIO, 0 },
+		{ FIO_OP_FDATASYNC, -EIO, 0 }, { FIO_OP_FSYNC_DIR, -EIO, 0 },
+	};
+	for (size_t k = 0; k < sizeof faults / sizeof faults[0]; k++) {
+		int hit = 0, rc = -1;
+		for (uint64_t nth = 1; rc != 0; nth++) {
+			ck_assert_int_eq(faultio_clone(base, &g), 0);
+			uint64_t at = faultio_count(g, faults[k].op) + nth;
+			if (faults[k].keep)
+				ck_assert_int_eq(faultio_short_write(g, at, faults[k].keep, faults[k].err), 0);
+			else
+				ck_assert_int_eq(faultio_fail(g, faults[k].op, at, faults[k].err, false), 0);
+			rc = kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep);
+			faultio_clear_faults(g);
+			char what[96];
+			snprintf(what, sizeof what, "%s %s at call %" PRIu64, faultio_op_name(faults[k].op),
+				 strerror(-faults[k].err), nth);
+			/* a copy set aside is whole, or not there */
+			size_t n = names_with(g, ".damaged", copies, 8);
+			for (size_t i = 0; i < n; i++) {
+				void *c, *o;
+				size_t lc, lo;
+				char orig[300];
+				snprintf(orig, sizeof orig, "%.*s", (int)(strstr(copies[i], ".damaged") - copies[i]),
+					 copies[i]);
+				ck_assert_int_eq(faultio_read_file(g, copies[i], &c, &lc), 0);
+				ck_assert_int_eq(faultio_read_file(base, orig, &o, &lo), 0);
+				ck_assert_msg(lc == lo && !memcmp(c, o, lc), "%s: %s holds %zu of the %zu bytes "
+					      "of %s", what, copies[i], lc, lo, orig);
+				free(c);
+				free(o);
+			}
+			if (rc && rep.aside_unchanged) {
+				hit++;
+				ck_assert_msg(n == 0, "%s: nothing changed, yet %s is there", what, copies[0]);
+				for (size_t i = 0; i < nsegs; i++)
+					ck_assert_msg(same_file(base, g, segs[i]), "%s: %s changed", what, segs[i]);
+				ck_assert_uint_eq(rep.aside_bytes, need);
+				char words[160];
+				snprintf(words, sizeof words, faults[k].err == -ENOSPC ?
+					 "salvage needs %" PRIu64 " bytes free to set the damaged segment aside; "
+					 "nothing was changed" : "could not set the damaged segment aside; nothing "
+					 "was changed", need);
+				ck_assert_msg(strstr(tu_report(&rep), words), "%s: the refusal says '%s'", what,
+					      tu_report(&rep));
+			}
+			if (rc == 0) {
+				/* the salvage got past the failure (or past every call of that kind) */
+				struct kv *s;
+				ck_assert_msg(open_rc(g, KV_RECOVERY_STRICT, &rep, &s) == 0, "%s", tu_report(&rep));
+				expect_str(s, "later", "intact");
+				ck_assert_int_eq(kv_close(s), 0);
+			} else if (rep.aside_unchanged) {
+				/* with the room back, salvage goes through */
+				ck_assert_msg(kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep) == 0, "%s: salvage "
+					      "again: %s", what, tu_report(&rep));
+			}
+			faultio_destroy(g);
+		}
+		ck_assert_msg(hit, "no %s %s hit the copy", faultio_op_name(faults[k].op),
+			      strerror(-faults[k].err));
+	}
+	faultio_destroy(base);
+}
+END_TEST
+
 START_TEST(check_names_the_key_of_a_flipped_value_byte_written_since_the_checkpoint)
 {
 	struct faultio *f = store_with_a_flipped_value_byte();
@@ -1954,6 +2149,8 @@ int main(void)
 	tcase_add_test(tc, covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_checkpoint);
 	tcase_add_test(tc, a_damaged_header_of_a_segment_the_checkpoint_covers_loses_nothing);
 	tcase_add_test(tc, covered_damage_that_also_destroys_records_after_the_checkpoint_is_refused);
+	tcase_add_test(tc, a_zeroed_first_sector_of_a_segment_wholly_before_the_checkpoint_refuses_open_and_check_alike);
+	tcase_add_test(tc, a_damaged_header_of_a_segment_wholly_before_the_checkpoint_costs_nothing_in_open_and_check_alike);
 	tcase_add_test(tc, recovery_removes_what_the_newest_checkpoint_makes_unneeded);
 	tcase_add_test(tc, a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment);
 	tcase_add_test(tc, a_hole_in_the_last_unsynced_stretch_is_cut_not_refused);
@@ -1980,6 +2177,7 @@ int main(void)
 	tcase_set_timeout(vd, 600);
 	tcase_add_test(vd, check_names_the_key_of_a_flipped_value_byte_written_since_the_checkpoint);
 	tcase_add_test(vd, salvage_keeps_the_flushed_writes_after_a_flipped_value_byte);
+	tcase_add_test(vd, a_salvage_whose_copy_aside_fails_removes_it_and_says_what_it_needs);
 	tcase_add_test(vd, a_flipped_value_byte_after_the_checkpoint_refuses_naming_the_key_and_changes_nothing);
 	tcase_add_test(vd, flipped_bytes_in_several_chunks_of_a_value_cost_only_its_key);
 	tcase_add_test(vd, flipped_value_bytes_in_two_records_name_both_keys);
