@@ -176,75 +176,179 @@ int logseg_record(struct logseg *s, uint64_t off, uint32_t salt, struct rec_head
 	return crc32c(0, p + REC_HDR_SIZE, h->len) == h->body_crc ? LOGREC_OK : LOGREC_BODY_BAD;
 }
 
-/* A valid record at off whose LSN lies in [lo, hi]? The LSN and the length are looked at before
- * any checksum: a run of 0x01 bytes, or of a value's bytes, almost never carries an LSN in range,
- * so almost no offset costs more than a few compares. */
-static int candidate(const struct logsearch *q, uint64_t off, uint64_t lo, uint64_t hi, uint64_t *lsn,
-		     uint64_t *base)
+/* What a search wants: a record whose LSN lies in [lo, hi] (hi + off / REC_HDR_SIZE when
+ * hi_grows: no further above lo than records could fit in the bytes before it), and with vouch,
+ * one whose base is at least lo (proof that the record lo was durable before it was written). */
+struct want {
+	uint64_t lo, hi;
+	int hi_grows, vouch;
+};
+
+/* Could a record start at off, by its LSN and length alone? Only compares: a run of 0x01 bytes,
+ * or of a value's bytes, almost never carries an LSN in range, so almost no offset costs more. */
+static int plausible(const struct logsearch *q, uint64_t off, const struct want *w)
 {
 	const uint8_t *p = q->buf + off;
-	struct rec_header h;
 
 	if (q->size - off < REC_HDR_SIZE)
 		return 0;
 	uint64_t l = le_get64(p + REC_OFF_LSN);
 	uint32_t len = le_get32(p + REC_OFF_LEN);
-	if (l < lo || l > hi || len > REC_MAX_PAYLOAD || len > q->size - off - REC_HDR_SIZE)
+	uint64_t hi = w->hi_grows ? w->hi + off / REC_HDR_SIZE : w->hi;
+	return l >= w->lo && l <= hi && len <= REC_MAX_PAYLOAD && len <= q->size - off - REC_HDR_SIZE;
+}
+
+/* The salt a record image at off implies: the seed its head checksum solves for. */
+static uint32_t implied_salt(const struct logsearch *q, uint64_t off)
+{
+	const uint8_t *p = q->buf + off;
+
+	*q->crc_bytes += REC_HDR_SIZE - REC_OFF_LEN;
+	return crc32c_solve_seed(p + REC_OFF_LEN, REC_HDR_SIZE - REC_OFF_LEN, le_get32(p + REC_OFF_HEAD_CRC));
+}
+
+/* Is the plausible image at off a valid record under salt (head, then body checksum) that the
+ * search wants? */
+static int valid_under(const struct logsearch *q, uint64_t off, uint32_t salt, const struct want *w)
+{
+	struct rec_header h;
+
+	*q->crc_bytes += REC_HDR_SIZE - REC_OFF_LEN;
+	if (!rec_header_decode(q->buf + off, salt, &h))
 		return 0;
-	if (q->salt_known) {
-		*q->crc_bytes += REC_HDR_SIZE - REC_OFF_LEN;
-		if (!rec_header_decode(p, q->salt, &h))
-			return 0;
-	} else {
-		h.body_crc = le_get32(p + REC_OFF_BODY_CRC);
+	*q->crc_bytes += h.len;
+	if (crc32c(0, q->buf + off + REC_HDR_SIZE, h.len) != h.body_crc)
+		return 0;
+	return !w->vouch || h.base >= w->lo;
+}
+
+/* With the salt unknown (a damaged segment header) the head checksum cannot reject an image,
+ * and judging each plausible one by its body checksum alone costs the length it claims: a value
+ * written as a run of record images made that quadratic in the segment's size (hours at 64 MiB).
+ * The first record, whose place is fixed, gives the salt when it is whole. Else: the segment's
+ * own records share one salt, which no user learns; each image implies a salt of
+ * its own choosing. So a first pass finds the salts most images imply (Misra-Gries: any salt
+ * implied by more than 1/(SALTS+1) of them is among the SALTS kept), and the second checks
+ * heads and bodies only under those, each salt's checksummed bytes capped at the segment's size — more
+ * than its genuine records can take, since they do not overlap. Work: two head checksums per
+ * plausible offset (three) and at most SALTS segments of bodies. */
+#define SALTS 8
+
+struct salt_tally {
+	uint32_t salt[SALTS];
+	uint64_t count[SALTS], spent[SALTS];
+	int n;
+};
+
+static void tally(struct salt_tally *t, uint32_t s)
+{
+	int i;
+
+	for (i = 0; i < t->n; i++)
+		if (t->salt[i] == s) {
+			t->count[i]++;
+			return;
+		}
+	if (t->n < SALTS) {
+		t->salt[t->n] = s;
+		t->count[t->n++] = 1;
+		return;
 	}
-	*q->crc_bytes += len;
-	if (crc32c(0, p + REC_HDR_SIZE, len) != h.body_crc)
+	for (i = 0; i < t->n; i++)
+		t->count[i]--;
+	for (i = 0; i < t->n;)
+		if (t->count[i] == 0) {
+			t->n--;
+			t->salt[i] = t->salt[t->n];
+			t->count[i] = t->count[t->n];
+		} else {
+			i++;
+		}
+}
+
+/* The salt of the segment's first record, when that record is whole (a header damaged on its
+ * own): 1 and *salt, or 0. Its place is fixed, right after the segment header. */
+static int first_record_salt(const struct logsearch *q, uint32_t *salt)
+{
+	const struct want any = { .lo = 1, .hi = UINT64_MAX };
+
+	if (q->size < SEG_HDR_SIZE + REC_HDR_SIZE || !plausible(q, SEG_HDR_SIZE, &any))
 		return 0;
-	*lsn = l;
-	*base = le_get64(p + REC_OFF_BASE);
-	return 1;
+	*salt = implied_salt(q, SEG_HDR_SIZE);
+	return valid_under(q, SEG_HDR_SIZE, *salt, &any);
+}
+
+static uint64_t search_salted(const struct logsearch *q, uint32_t salt, uint64_t from,
+			      const struct want *w, uint64_t *lsn)
+{
+	for (uint64_t off = from; off + REC_HDR_SIZE <= q->size; off++)
+		if (plausible(q, off, w) && valid_under(q, off, salt, w)) {
+			*lsn = le_get64(q->buf + off + REC_OFF_LSN);
+			return off;
+		}
+	return q->size;
+}
+
+static uint64_t search_unsalted(const struct logsearch *q, uint64_t from, const struct want *w,
+				uint64_t *lsn)
+{
+	struct salt_tally t = { .n = 0 };
+	uint32_t first;
+	uint64_t off;
+
+	if (first_record_salt(q, &first))
+		return search_salted(q, first, from, w, lsn);
+	for (off = from; off + REC_HDR_SIZE <= q->size; off++)
+		if (plausible(q, off, w))
+			tally(&t, implied_salt(q, off));
+	memset(t.spent, 0, sizeof(t.spent));
+	for (off = from; off + REC_HDR_SIZE <= q->size; off++) {
+		if (!plausible(q, off, w))
+			continue;
+		uint32_t s = implied_salt(q, off);
+		uint64_t len = le_get32(q->buf + off + REC_OFF_LEN);
+		for (int i = 0; i < t.n; i++) {
+			if (t.salt[i] != s || t.spent[i] + len > q->size)
+				continue;
+			t.spent[i] += len;
+			if (valid_under(q, off, s, w)) {
+				*lsn = le_get64(q->buf + off + REC_OFF_LSN);
+				return off;
+			}
+		}
+	}
+	return q->size;
+}
+
+/* The first valid record at or after from that the search wants, or size. */
+static uint64_t search(const struct logsearch *q, uint64_t from, const struct want *w, uint64_t *lsn)
+{
+	return q->salt_known ? search_salted(q, q->salt, from, w, lsn) : search_unsalted(q, from, w, lsn);
 }
 
 uint64_t log_find(const struct logsearch *q, uint64_t from, uint64_t lo, uint64_t hi, uint64_t *lsn)
 {
-	uint64_t base;
-	for (uint64_t off = from; off + REC_HDR_SIZE <= q->size; off++)
-		if (candidate(q, off, lo, hi, lsn, &base))
-			return off;
-	return q->size;
-}
-
-/* A valid record at or after from that could follow last_lsn (above it, and not further above
- * it than records could fit in the bytes before it). With vouch, only one whose base says the
- * record last_lsn + 1 was durable before it was written counts. */
-static int any_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn, int vouch)
-{
-	uint64_t lsn, base;
-	for (uint64_t off = from; off + REC_HDR_SIZE <= q->size; off++)
-		if (candidate(q, off, last_lsn + 1, last_lsn + 1 + off / REC_HDR_SIZE, &lsn, &base) &&
-		    (!vouch || base >= last_lsn + 1))
-			return 1;
-	return 0;
+	const struct want w = { .lo = lo, .hi = hi };
+	return search(q, from, &w, lsn);
 }
 
 uint64_t log_next_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn)
 {
-	uint64_t lsn, base;
-	for (uint64_t off = from; off + REC_HDR_SIZE <= q->size; off++)
-		if (candidate(q, off, last_lsn + 1, last_lsn + 1 + off / REC_HDR_SIZE, &lsn, &base))
-			return off;
-	return q->size;
+	const struct want w = { .lo = last_lsn + 1, .hi = last_lsn + 1, .hi_grows = 1 };
+	uint64_t lsn;
+	return search(q, from, &w, &lsn);
 }
 
 int log_any_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn)
 {
-	return any_after(q, from, last_lsn, 0);
+	return log_next_after(q, from, last_lsn) < q->size;
 }
 
 int log_vouched_after(const struct logsearch *q, uint64_t from, uint64_t last_lsn)
 {
-	return any_after(q, from, last_lsn, 1);
+	const struct want w = { .lo = last_lsn + 1, .hi = last_lsn + 1, .hi_grows = 1, .vouch = 1 };
+	uint64_t lsn;
+	return search(q, from, &w, &lsn) < q->size;
 }
 
 uint32_t log_salt_at(const struct logsearch *q, uint64_t off)

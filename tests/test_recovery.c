@@ -767,6 +767,88 @@ START_TEST(cutting_a_torn_record_of_any_size_costs_linear_work)
 }
 END_TEST
 
+/* A segment of seg_bytes holding k0, then `big` whose value is a run of record images (a
+ * header every 32 bytes with a plausible LSN and a length reaching to the value's end), torn
+ * `torn` bytes in; the segment header's salt damaged, and with zero_first the first record (k0)
+ * too. The salt unknown, each image could be judged only by a checksum over the length it
+ * claims: quadratic in the segment's size before the search learnt the salt first. */
+static struct faultio *images_behind_a_damaged_header(uint64_t seg_bytes, uint64_t torn, int zero_first)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv *s;
+	uint64_t offs[4], size;
+	size_t vlen = seg_bytes - seg_bytes / 256 - 512;
+	uint8_t *v = calloc(1, vlen);
+
+	for (size_t off = 0; off + REC_HDR_SIZE <= vlen; off += REC_HDR_SIZE) {
+		le_put32(v + off + REC_OFF_LEN, (uint32_t)(vlen - off - REC_HDR_SIZE));
+		le_put64(v + off + REC_OFF_LSN, 3);
+	}
+	o.segment_bytes = seg_bytes;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	put_str(s, "k0", "v0");
+	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	free(v);
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, 4, &size), 2);
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	uint64_t file = seg_bytes > len ? seg_bytes : len;
+	uint8_t *img = calloc(1, file);
+	memcpy(img, data, offs[1] + torn);
+	img[SEG_OFF_SALT] ^= 0x10;
+	if (zero_first)
+		memset(img + offs[0], 0, REC_HDR_SIZE);
+	ck_assert_int_eq(faultio_write_file(f, SEG1, img, file), 0);
+	free(img);
+	free(data);
+	return f;
+}
+
+/* Open, check and salvage of that segment each checksum at most `per_byte` times its bytes,
+ * whatever its size: linear. */
+static void images_cost_linear_work(int zero_first, uint64_t per_byte)
+{
+	for (uint64_t seg = 16u << 10; seg <= (256u << 10); seg *= 4)
+		for (uint64_t torn = 1; torn < seg - seg / 256; torn += seg / 64 + 1) {
+			for (int verb = 0; verb < 3; verb++) {
+				struct faultio *f = images_behind_a_damaged_header(seg, torn, zero_first);
+				struct kv_options o = sim_options(f);
+				struct kv_report rep;
+				struct kv *s = NULL;
+				int rc;
+				o.segment_bytes = seg;
+				if (verb == 0)
+					rc = kv_open(&s, SIM_DIR, &o, &rep);
+				else if (verb == 1)
+					rc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep);
+				else
+					rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
+				if (s)
+					ck_assert_int_eq(kv_close(s), 0);
+				ck_assert_msg(rc == 0 || rc == -EUCLEAN, "verb %d: %d", verb, rc);
+				ck_assert_msg(rep.bytes_checksummed <= per_byte * seg, "verb %d, segment %" PRIu64
+					      ", torn at %" PRIu64 ": %" PRIu64 " bytes checksummed", verb, seg,
+					      torn, rep.bytes_checksummed);
+				faultio_destroy(f);
+			}
+		}
+}
+
+START_TEST(record_images_behind_a_damaged_header_cost_linear_work)
+{
+	images_cost_linear_work(0, 2);
+}
+END_TEST
+
+START_TEST(record_images_behind_a_damaged_header_and_first_record_cost_linear_work)
+{
+	images_cost_linear_work(1, 24);
+}
+END_TEST
+
 /* The bound docs/FORMAT.md states: a store whose last record is torn at 64 MiB opens with at
  * most twice its segment's bytes checksummed. */
 START_TEST(a_record_torn_at_64_mib_is_cut_with_at_most_twice_the_segment_checksummed)
@@ -2144,6 +2226,8 @@ int main(void)
 	tcase_add_test(tc, what_recovery_serves_survives_a_power_cut_before_any_flush);
 	tcase_add_test(tc, cutting_a_torn_record_of_any_size_costs_linear_work);
 	tcase_add_test(tc, a_record_torn_at_64_mib_is_cut_with_at_most_twice_the_segment_checksummed);
+	tcase_add_test(tc, record_images_behind_a_damaged_header_cost_linear_work);
+	tcase_add_test(tc, record_images_behind_a_damaged_header_and_first_record_cost_linear_work);
 	tcase_add_test(tc, damage_in_records_the_checkpoint_holds_costs_nothing_once_their_values_are_gone);
 	tcase_add_test(tc, damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the_key);
 	tcase_add_test(tc, covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_checkpoint);
