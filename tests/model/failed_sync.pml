@@ -27,6 +27,11 @@
  * Recovery's verdict on a missing record is group_commit.pml's (the base field; a record that
  * never reached the disk reads back as zeros).
  *
+ * The functions, as tests/model/names.py checks that they exist and name this model (and
+ * engine/kvio.h's drop_cache, a member of struct kvio, names it too):
+ * Code: engine/wal.c wal_append lead_round wal_sync flusher_main
+ * Code: engine/recover.c scan_segment
+ *
  * Switches: -DMUTANT_RETRY_FSYNC (a failed fdatasync is retried and its success reported),
  * -DMUTANT_NOT_STICKY (the error goes to that flush only; later rounds go on) and
  * -DMUTANT_RECOVERY_READS_PAGE_CACHE (recovery reads through the page cache, as before format 2:

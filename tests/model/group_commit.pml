@@ -38,6 +38,11 @@
  *    -DLIVENESS -DNO_FLUSH (writers never flush) every record becomes durable through the
  *    background flusher.
  *
+ * The functions, as tests/model/names.py checks that they exist and name this model:
+ * Code: engine/wal.c wal_append write_record wal_sync lead_round rotate seg_create grow_empty_segment flusher_main wal_open
+ * Code: engine/logread.c log_vouched_after log_next_after
+ * Code: engine/recover.c on_bad_record zero_hole segment_has_content scan_segment recovery_commit
+ *
  * Switches: -DMUTANT_FOLLOWER_ANY_ROUND, -DMUTANT_DURABLE_AFTER_WRITE, -DMUTANT_ROTATE_NO_FLUSH,
  * -DMUTANT_NO_BROADCAST, -DMUTANT_BASE_LAST_WRITTEN, -DMUTANT_VOUCHED_HOLE_CUT,
  * -DMUTANT_GARBAGE_HOLE_CUT, and the two older recover.c rules: -DMUTANT_ANY_RECORD_AFTER_A_HOLE
