@@ -61,21 +61,25 @@ static size_t log_end(struct faultio *f)
 	return end;
 }
 
-/* Small records "k%04d", each flushed in a round of its own, until the log's end lies just before
- * a 4 KiB boundary, so that the last block holds many of them; how many were written. */
-static int put_until_the_last_block_is_full(struct faultio *f, struct kv *s)
+/* A store on f (1 MiB segments, opened strictly) given small records "k%04d", each flushed in a
+ * round of its own, until the log's end lies just before a 4 KiB boundary, so that the last
+ * block holds many of them. *n: how many were written. */
+static struct kv *store_with_a_full_last_block(struct faultio *f, int *n)
 {
-	int n = 0;
-	for (;;) {
+	struct kv_report rep;
+	int rc;
+	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
+	ck_assert_int_eq(rc, 0);
+	for (*n = 0;;) {
 		char k[16], v[32];
-		snprintf(k, sizeof k, "k%04d", n);
-		snprintf(v, sizeof v, "value-%04d", n);
+		snprintf(k, sizeof k, "k%04d", *n);
+		snprintf(v, sizeof v, "value-%04d", *n);
 		put_str(s, k, v);
-		n++;
+		(*n)++;
 		ck_assert_int_eq(kv_flush(s), 0);
-		if (n > 100 && log_end(f) % 4096 > 3900)
-			return n;
-		ck_assert_int_lt(n, 5000);
+		if (*n > 100 && log_end(f) % 4096 > 3900)
+			return s;
+		ck_assert_int_lt(*n, 5000);
 	}
 }
 
@@ -148,10 +152,8 @@ START_TEST(a_zeroed_last_block_of_a_cleanly_closed_store_is_damage_not_a_torn_ta
 {
 	struct faultio *f = sim_disk();
 	struct kv_report rep;
-	int rc;
-	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
-	ck_assert_int_eq(rc, 0);
-	int n = put_until_the_last_block_is_full(f, s);
+	int rc, n;
+	struct kv *s = store_with_a_full_last_block(f, &n);
 	ck_assert_int_eq(kv_close(s), 0); /* a clean close */
 	zero_the_last_block(f, log_end(f));
 
@@ -175,10 +177,8 @@ START_TEST(a_zeroed_last_block_cuts_at_most_the_last_flush_round)
 {
 	struct faultio *f = sim_disk();
 	struct kv_report rep;
-	int rc;
-	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
-	ck_assert_int_eq(rc, 0);
-	int n = put_until_the_last_block_is_full(f, s); /* each write its own flush round */
+	int rc, n;
+	struct kv *s = store_with_a_full_last_block(f, &n); /* each write its own flush round */
 	size_t end = log_end(f);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* everything was synced; s is gone */
 	zero_the_last_block(f, end);
