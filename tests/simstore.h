@@ -101,11 +101,7 @@ static inline uint64_t store_keys(struct kv *s)
 
 static inline int run_suite(Suite *su)
 {
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(su);
 }
 /* A log record found by walking a segment file: where it starts, its bytes on disk, its LSN.
  * The walk reads the format of docs/FORMAT.md on its own (no CRC check), so that damage tests
