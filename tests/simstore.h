@@ -43,14 +43,31 @@ static inline struct kv_options sim_options(struct faultio *f)
 	return o;
 }
 
+/* Opens the store on the simulated disk with o (sim_options with a test's changes); a failure
+ * fails the test naming the error and the recovery report. rep: where the report goes, or NULL. */
+static inline struct kv *sim_open_with(const struct kv_options *o, struct kv_report *rep)
+{
+	struct kv_report local;
+	struct kv *s = NULL;
+	if (!rep)
+		rep = &local;
+	int rc = kv_open(&s, SIM_DIR, o, rep);
+	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), tu_report(rep));
+	return s;
+}
+
 static inline struct kv *sim_open(struct faultio *f, struct kv_report *rep)
 {
 	struct kv_options o = sim_options(f);
-	struct kv_report local;
-	struct kv *s = NULL;
-	int rc = kv_open(&s, SIM_DIR, &o, rep ? rep : &local);
-	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), rep ? tu_report(rep) : tu_report(&local));
-	return s;
+	return sim_open_with(&o, rep);
+}
+
+/* sim_open with segments of segment_bytes (the sizes full-disk and space tests need). */
+static inline struct kv *sim_open_seg(struct faultio *f, uint64_t segment_bytes)
+{
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = segment_bytes;
+	return sim_open_with(&o, NULL);
 }
 
 static inline void put_str(struct kv *s, const char *k, const char *v)
@@ -84,11 +101,7 @@ static inline uint64_t store_keys(struct kv *s)
 
 static inline int run_suite(Suite *su)
 {
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(su);
 }
 /* A log record found by walking a segment file: where it starts, its bytes on disk, its LSN.
  * The walk reads the format of docs/FORMAT.md on its own (no CRC check), so that damage tests

@@ -47,6 +47,50 @@ static void the_checkpoint(struct faultio *f, char *path, size_t len)
 	ck_assert_int_eq(found, 1);
 }
 
+/* Where the first segment's log ends: after its last byte that is not zero (the rest is the zeros
+ * of unused preallocation). */
+static size_t log_end(struct faultio *f)
+{
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	size_t end = len;
+	while (end && !((uint8_t *)data)[end - 1])
+		end--;
+	free(data);
+	return end;
+}
+
+/* A store on f (1 MiB segments, opened strictly) given small records "k%04d", each flushed in a
+ * round of its own, until the log's end lies just before a 4 KiB boundary, so that the last
+ * block holds many of them. *n: how many were written. */
+static struct kv *store_with_a_full_last_block(struct faultio *f, int *n)
+{
+	struct kv_report rep;
+	int rc;
+	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
+	ck_assert_int_eq(rc, 0);
+	for (*n = 0;;) {
+		char k[16], v[32];
+		snprintf(k, sizeof k, "k%04d", *n);
+		snprintf(v, sizeof v, "value-%04d", *n);
+		put_str(s, k, v);
+		(*n)++;
+		ck_assert_int_eq(kv_flush(s), 0);
+		if (*n > 100 && log_end(f) % 4096 > 3900)
+			return s;
+		ck_assert_int_lt(*n, 5000);
+	}
+}
+
+/* Media damage: the 4 KiB block holding the log's last bytes (up to end) reads back as zeros. */
+static void zero_the_last_block(struct faultio *f, size_t end)
+{
+	static const uint8_t zeros[4096];
+	uint64_t block = (end - 1) / 4096 * 4096;
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
+}
+
 /* ---- finding 1: a damaged checkpoint header ----
  * Real processes: tests/attack4/ckpt_damage.py KV_CLI flip (cases flip 0 .. flip 47). The store
  * lived long enough for its checkpoint to delete the segments before it (as any store does);
@@ -108,40 +152,10 @@ START_TEST(a_zeroed_last_block_of_a_cleanly_closed_store_is_damage_not_a_torn_ta
 {
 	struct faultio *f = sim_disk();
 	struct kv_report rep;
-	int rc, n = 0;
-	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
-	ck_assert_int_eq(rc, 0);
-	/* small records until the log's end lies just before a 4 KiB boundary, so the last block
-	 * holds many of them */
-	for (;;) {
-		char k[16], v[32];
-		snprintf(k, sizeof k, "k%04d", n);
-		snprintf(v, sizeof v, "value-%04d", n);
-		put_str(s, k, v);
-		n++;
-		ck_assert_int_eq(kv_flush(s), 0);
-		void *data;
-		size_t len;
-		ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-		size_t end = len;
-		while (end && !((uint8_t *)data)[end - 1])
-			end--;
-		free(data);
-		if (n > 100 && end % 4096 > 3900)
-			break;
-		ck_assert_int_lt(n, 5000);
-	}
+	int rc, n;
+	struct kv *s = store_with_a_full_last_block(f, &n);
 	ck_assert_int_eq(kv_close(s), 0); /* a clean close */
-	void *data;
-	size_t len;
-	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-	size_t end = len;
-	while (end && !((uint8_t *)data)[end - 1])
-		end--;
-	free(data);
-	uint64_t block = (end - 1) / 4096 * 4096;
-	static const uint8_t zeros[4096];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
+	zero_the_last_block(f, log_end(f));
 
 	s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
 	if (rc == 0) {
@@ -163,32 +177,11 @@ START_TEST(a_zeroed_last_block_cuts_at_most_the_last_flush_round)
 {
 	struct faultio *f = sim_disk();
 	struct kv_report rep;
-	int rc, n = 0;
-	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
-	ck_assert_int_eq(rc, 0);
-	size_t end = 0;
-	for (;;) {
-		char k[16], v[32];
-		snprintf(k, sizeof k, "k%04d", n);
-		snprintf(v, sizeof v, "value-%04d", n);
-		put_str(s, k, v);
-		n++;
-		ck_assert_int_eq(kv_flush(s), 0); /* each write its own flush round */
-		void *data;
-		size_t len;
-		ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-		end = len;
-		while (end && !((uint8_t *)data)[end - 1])
-			end--;
-		free(data);
-		if (n > 100 && end % 4096 > 3900)
-			break;
-		ck_assert_int_lt(n, 5000);
-	}
+	int rc, n;
+	struct kv *s = store_with_a_full_last_block(f, &n); /* each write its own flush round */
+	size_t end = log_end(f);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* everything was synced; s is gone */
-	uint64_t block = (end - 1) / 4096 * 4096;
-	static const uint8_t zeros[4096];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
+	zero_the_last_block(f, end);
 
 	s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
 	if (rc == 0) {

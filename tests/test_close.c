@@ -13,17 +13,23 @@
 #include "testutil.h"
 
 #define VALUE (256u << 10)
+#define SEGMENT (1u << 20)
 
 static struct kv *open_store(struct faultio *f)
 {
 	struct kv_options o = sim_options(f);
-	struct kv_report rep;
-	struct kv *s = NULL;
-	o.segment_bytes = 1u << 20;
+	o.segment_bytes = SEGMENT;
 	o.checkpoint_bytes = 256u << 20; /* the default: a close checkpoints after 4 MiB of log */
-	int rc = kv_open(&s, SIM_DIR, &o, &rep);
-	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), tu_report(&rep));
-	return s;
+	return sim_open_with(&o, NULL);
+}
+
+/* The process is killed at the k-th I/O call (from 0) of the close of s: from there on it does
+ * nothing to the disk. The close's result is the dead process's, and means nothing. */
+static void close_killed_at(struct faultio *f, struct kv *s, uint64_t k)
+{
+	faultio_crash_at(f, faultio_calls(f) + 1 + k);
+	int rc = kv_close(s); /* fails, unless the crash falls after its last call */
+	(void)rc;
 }
 
 /* n values of VALUE bytes under "v%03d", each byte its index, then flushed. */
@@ -85,11 +91,7 @@ END_TEST
 START_TEST(a_store_without_automatic_checkpoints_gets_none_at_close)
 {
 	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv_report rep;
-	struct kv *s = NULL;
-	o.segment_bytes = 1u << 20;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	struct kv *s = sim_open_seg(f, SEGMENT); /* sim_options: no automatic checkpoints */
 	put_values(s, 20);
 	ck_assert_int_eq(kv_close(s), 0);
 	s = open_store(f);
@@ -121,10 +123,7 @@ START_TEST(a_close_right_after_replaying_a_long_log_writes_a_checkpoint)
 	struct faultio *f = sim_disk();
 	struct kv *s = open_store(f);
 	put_values(s, 20);
-	/* killed: from here on the process does nothing to the disk */
-	faultio_crash_at(f, faultio_calls(f) + 1);
-	int rc = kv_close(s);
-	(void)rc; /* of the dead process: it means nothing */
+	close_killed_at(f, s, 0);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
 	s = open_store(f);
 	ck_assert_uint_eq(checkpoint_lsn(s), 0);
@@ -183,13 +182,11 @@ START_TEST(a_crash_at_each_io_call_of_the_close_checkpoint_recovers)
 			struct faultio *f = sim_disk();
 			struct kv *s = open_store(f);
 			put_values(s, 20);
-			faultio_crash_at(f, faultio_calls(f) + 1 + k);
-			int rc = kv_close(s); /* fails, unless the crash falls after its last call */
-			(void)rc;
+			close_killed_at(f, s, k);
 			ck_assert_int_eq(faultio_crash(f, modes[m], k), 0);
 			struct kv_options o = sim_options(f);
 			struct kv_report rep;
-			o.segment_bytes = 1u << 20;
+			o.segment_bytes = SEGMENT;
 			s = NULL;
 			int orc = kv_open(&s, SIM_DIR, &o, &rep);
 			ck_assert_msg(orc == 0, "crash at close call %" PRIu64 " of %" PRIu64 ", mode %zu: %s", k,

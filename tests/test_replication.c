@@ -55,13 +55,6 @@
 
 static uint64_t seed;
 
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* ---- nodes as processes --------------------------------------------------------------------- */
 
 struct node {
@@ -80,17 +73,13 @@ struct group {
 	char extra_opts[128];
 };
 
+/* A port for a node (testutil.h: no other process's connection can take it meanwhile). */
 static unsigned free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
+	unsigned port = 0;
+	int rc = tu_free_port(&port);
+	ck_assert_msg(rc == 0, "no free port: %s", strerror(-rc));
+	return port;
 }
 
 static void node_spawn(struct group *g, unsigned i)
@@ -145,13 +134,13 @@ static void node_kill(struct group *g, unsigned i)
 static void node_stop(struct group *g, unsigned i)
 {
 	struct node *nd = &g->n[i];
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 	int status = 0;
 	pid_t got = 0;
 
 	atomic_store(&nd->up, 0);
 	close(nd->in_fd);
-	while (now_ms() < until && (got = waitpid(nd->pid, &status, WNOHANG)) == 0)
+	while (tu_now_ms() < until && (got = waitpid(nd->pid, &status, WNOHANG)) == 0)
 		usleep(10000);
 	ck_assert_msg(got == nd->pid, "node %u did not stop: %s", nd->id, node_log_tail(nd));
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -402,10 +391,10 @@ static unsigned total_acks(void)
 /* Let the clients write until they have n more acknowledgements. */
 static void clients_progress(unsigned n, const char *when)
 {
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 	unsigned want = total_acks() + n;
 	atomic_store(&clients_run, 1);
-	while (total_acks() < want && now_ms() < until)
+	while (total_acks() < want && tu_now_ms() < until)
 		usleep(5000);
 	ck_assert_msg(total_acks() >= want, "%s: the clients got %u of %u acknowledgements "
 		      "within %d ms", when, total_acks() - (want - n), n, DEADLINE_MS);
@@ -413,10 +402,10 @@ static void clients_progress(unsigned n, const char *when)
 
 static void clients_pause(void)
 {
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 	atomic_store(&clients_run, 0);
 	for (unsigned c = 0; c < CLIENTS; c++) {
-		while (!atomic_load(&clients[c].idle) && now_ms() < until)
+		while (!atomic_load(&clients[c].idle) && tu_now_ms() < until)
 			usleep(2000);
 		ck_assert_msg(atomic_load(&clients[c].idle), "client %u did not pause", c);
 	}
@@ -480,9 +469,9 @@ static int session_get(int fd, const char *key, char *val, size_t len)
  * write acknowledged before. Its index. */
 static unsigned proven_leader(struct group *g)
 {
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 	char reply[256] = "";
-	while (now_ms() < until) {
+	while (tu_now_ms() < until) {
 		int l = leader_of(g);
 		if (l >= 0 && ask(g, (unsigned)l, "FLUSH", reply, sizeof(reply)) == 0 &&
 		    !strcmp(reply, "OK"))
@@ -492,6 +481,68 @@ static unsigned proven_leader(struct group *g)
 	ck_abort_msg("no leader committed a FLUSH within %d ms (last reply '%s')", DEADLINE_MS,
 		     reply);
 	return NODES;
+}
+
+/* Whether node i's process has exited (reaped, and marked not running). */
+static int node_exited(struct group *g, unsigned i)
+{
+	struct node *nd = &g->n[i];
+	int status;
+	if (!nd->pid || waitpid(nd->pid, &status, WNOHANG) != nd->pid)
+		return 0;
+	atomic_store(&nd->up, 0);
+	close(nd->in_fd);
+	nd->pid = 0;
+	return 1;
+}
+
+/* Every node answering on its port and naming the same leader, which proved itself: its index.
+ * A follower is up and knows the leader only some time after a majority elected one, so a test
+ * that asks a follower waits for this, not for a leader alone. -EADDRINUSE: a node could not
+ * bind its port (another process took it after it was picked); any other exit fails the test. */
+static int group_ready(struct group *g, unsigned *leader)
+{
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
+	char reply[128] = "";
+	for (;;) {
+		for (unsigned i = 0; i < NODES; i++)
+			if (node_exited(g, i)) {
+				if (strstr(node_log_tail(&g->n[i]), "address already in use"))
+					return -EADDRINUSE;
+				ck_abort_msg("node %u exited at start: %s", i + 1,
+					     node_log_tail(&g->n[i]));
+			}
+		unsigned l = proven_leader(g), agree = 0;
+		for (unsigned i = 0; i < NODES; i++)
+			agree += ask_within(g, i, "LEADER", reply, sizeof(reply), CLIENT_REPLY_MS) == 0 &&
+				 (unsigned)atoi(reply) == l + 1;
+		if (agree == NODES) {
+			*leader = l;
+			return 0;
+		}
+		ck_assert_msg(tu_now_ms() < until, "the nodes never all named node %u leader (one "
+			      "said '%s') within %d ms", l + 1, reply, DEADLINE_MS);
+		usleep(20000);
+	}
+}
+
+static void group_fini(struct group *g);
+
+/* A group of three nodes (kv_cli options extra_opts after the common ones), every node up and
+ * following the leader: its index. A node whose port was taken meanwhile by another process
+ * makes the group start again on fresh ports. */
+static unsigned group_start(struct group *g, const char *extra_opts)
+{
+	unsigned l = NODES;
+	int rc = -EADDRINUSE;
+	for (int attempt = 0; attempt < 3 && rc == -EADDRINUSE; attempt++) {
+		if (attempt)
+			group_fini(g);
+		group_init(g, extra_opts);
+		rc = group_ready(g, &l);
+	}
+	ck_assert_msg(rc == 0, "three times a node's port was taken before it could bind it");
+	return l;
 }
 
 /* Every key of every client against the ledger, read from the proven leader. Returns the
@@ -524,10 +575,10 @@ static unsigned check_ledger(struct group *g, unsigned round)
  * all three (LIST, then GET of each). */
 static void check_identical(struct group *g, unsigned round)
 {
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 	int64_t applied[NODES] = { 0 }, commit = -1, last = -2;
 	int same = 0;
-	while (!same && now_ms() < until) {
+	while (!same && tu_now_ms() < until) {
 		int l = leader_of(g);
 		if (l >= 0) {
 			commit = stat_of(g, (unsigned)l, "commit_index");
@@ -577,9 +628,9 @@ static void check_identical(struct group *g, unsigned round)
 /* Wait for a leader other than `not` that the running nodes follow. */
 static unsigned new_leader(struct group *g, unsigned not)
 {
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 	int l = -1;
-	while (now_ms() < until) {
+	while (tu_now_ms() < until) {
 		l = leader_of(g);
 		if (l >= 0 && (unsigned)l != not)
 			return (unsigned)l;
@@ -641,7 +692,7 @@ START_TEST(replication_rounds_lose_no_acknowledged_write)
 	const char *env = getenv("KV_REPL_ROUNDS");
 	unsigned rounds = env && *env ? (unsigned)atoi(env) : 21, done = 0;
 	uint64_t rng = seed;
-	group_init(&g, ",snapshot_entries=64");
+	group_start(&g, ",snapshot_entries=64");
 	clients_start(&g);
 	for (unsigned r = 0; r < rounds; r++) {
 		/* once per run, the killed follower comes back with an empty data directory */
@@ -656,28 +707,35 @@ START_TEST(replication_rounds_lose_no_acknowledged_write)
 }
 END_TEST
 
+/* PUT keyK valueK on a session, which must say OK. */
+static void session_put_numbered(int fd, unsigned k)
+{
+	char cmd[64], reply[256];
+	snprintf(cmd, sizeof(cmd), "PUT key%u value%u", k, k);
+	ck_assert_int_eq(session_cmd(fd, cmd, reply, sizeof(reply), REPLY_MS), 0);
+	ck_assert_str_eq(reply, "OK");
+}
+
 START_TEST(a_node_whose_data_directory_is_wiped_rejoins_and_catches_up)
 {
 	struct group g;
-	char cmd[64], reply[256];
-	group_init(&g, ",snapshot_entries=16");
-	unsigned l = proven_leader(&g), w = (l + 1) % NODES;
+	char reply[256];
+	unsigned l = group_start(&g, ",snapshot_entries=16"), w = (l + 1) % NODES;
 	int fd = session_open(&g, l);
-	for (unsigned k = 0; k < 100; k++) {
-		snprintf(cmd, sizeof(cmd), "PUT key%u value%u", k, k);
-		ck_assert_int_eq(session_cmd(fd, cmd, reply, sizeof(reply), REPLY_MS), 0);
-		ck_assert_str_eq(reply, "OK");
-	}
+	for (unsigned k = 0; k < 100; k++)
+		session_put_numbered(fd, k);
 	node_kill(&g, w);
 	ck_assert_int_eq(tu_rmrf(g.n[w].dir), 0);
-	for (unsigned k = 100; k < 200; k++) {
-		snprintf(cmd, sizeof(cmd), "PUT key%u value%u", k, k);
-		ck_assert_int_eq(session_cmd(fd, cmd, reply, sizeof(reply), REPLY_MS), 0);
-		ck_assert_str_eq(reply, "OK");
+	/* 100 more, and more until the others have dropped the start of their logs (twice), so that
+	 * only a copy of a store can help: raft writes its snapshots in the background, so how far
+	 * they got after a number of writes is up to the disk; the test waits for it */
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
+	for (unsigned k = 100; k < 200 || stat_of(&g, l, "snapshot_index") <= 16; k++) {
+		ck_assert_msg(tu_now_ms() < until, "after %u writes the leader's raft snapshot is at "
+			      "%" PRId64, k, stat_of(&g, l, "snapshot_index"));
+		session_put_numbered(fd, k);
 	}
 	close(fd);
-	/* the others have dropped the start of their logs: only a copy of a store can help */
-	ck_assert_int_gt(stat_of(&g, l, "snapshot_index"), 16);
 	node_spawn(&g, w);
 	check_identical(&g, 0);
 	ck_assert_int_ge(stat_of(&g, w, "installs"), 1);
@@ -691,16 +749,28 @@ START_TEST(a_follower_refuses_writes_naming_the_leader)
 {
 	struct group g;
 	char reply[256], want[128];
-	group_init(&g, "");
-	unsigned l = proven_leader(&g), f = (l + 1) % NODES;
-	ck_assert_int_eq(ask(&g, f, "PUT k v", reply, sizeof(reply)), 0);
-	snprintf(want, sizeof(want), "ERR not leader; leader is %u 127.0.0.1:%u", l + 1,
-		 g.n[l].port);
-	ck_assert_str_eq(reply, want);
-	ck_assert_int_eq(ask(&g, f, "FLUSH", reply, sizeof(reply)), 0);
-	ck_assert_str_eq(reply, want);
-	ck_assert_int_eq(ask(&g, f, "LEADER", reply, sizeof(reply)), 0);
-	ck_assert_str_eq(reply, want + strlen("ERR not leader; leader is "));
+	unsigned l = group_start(&g, "");
+	/* An election in between (a stall of the loaded machine past the election timeout) moves
+	 * the leader: then the questions are asked again of the new one's follower. A wrong answer
+	 * while the term stayed the same fails the test. */
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
+	for (int64_t term = stat_of(&g, l, "term");;) {
+		unsigned f = (l + 1) % NODES, now;
+		snprintf(want, sizeof(want), "ERR not leader; leader is %u 127.0.0.1:%u", l + 1,
+			 g.n[l].port);
+		if (ask(&g, f, "PUT k v", reply, sizeof(reply)) == 0 && !strcmp(reply, want) &&
+		    ask(&g, f, "FLUSH", reply, sizeof(reply)) == 0 && !strcmp(reply, want) &&
+		    ask(&g, f, "LEADER", reply, sizeof(reply)) == 0 &&
+		    !strcmp(reply, want + strlen("ERR not leader; leader is ")))
+			break;
+		ck_assert_int_eq(group_ready(&g, &now), 0);
+		int64_t later = stat_of(&g, now, "term");
+		ck_assert_msg(later > term, "node %u answered '%s' in term %" PRId64 " (the leader: "
+			      "node %u)", f + 1, reply, term, l + 1);
+		ck_assert_msg(tu_now_ms() < until, "the leader kept changing for %d ms", DEADLINE_MS);
+		l = now;
+		term = later;
+	}
 	group_fini(&g);
 }
 END_TEST
@@ -709,8 +779,7 @@ START_TEST(a_leader_that_lost_its_majority_stops_acknowledging)
 {
 	struct group g;
 	char reply[256];
-	group_init(&g, "");
-	unsigned l = proven_leader(&g);
+	unsigned l = group_start(&g, "");
 	int fd = session_open(&g, l);
 	ck_assert_int_eq(session_cmd(fd, "PUT before ok", reply, sizeof(reply), REPLY_MS), 0);
 	ck_assert_str_eq(reply, "OK");
@@ -814,9 +883,5 @@ int main(void)
 	tcase_add_test(tc, a_leader_that_lost_its_majority_stops_acknowledging);
 	tcase_add_test(tc, a_node_with_bad_options_or_files_says_why_and_does_not_start);
 	suite_add_tcase(su, tc);
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(su);
 }

@@ -1,14 +1,18 @@
 /* testutil.c — helpers every test suite uses. */
 #include "testutil.h"
 
+#include <check.h>
+
 #include "kv.h"
 #include "report.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -421,17 +426,79 @@ fail:
 	return rc;
 }
 
-static int64_t now_ms(void)
+uint64_t tu_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The kernel's range for the local ports of outgoing connections: a port in it, free when
+ * picked, can be taken by any process's connect() before the test's node binds it. */
+static void ephemeral_range(unsigned *low, unsigned *high)
+{
+	char *text = NULL;
+	*low = 32768;
+	*high = 60999;
+	if (tu_read_file("/proc/sys/net/ipv4/ip_local_port_range", &text, NULL) == 0 &&
+	    sscanf(text, "%u %u", low, high) != 2) {
+		*low = 32768;
+		*high = 60999;
+	}
+	free(text);
+}
+
+int tu_free_port(unsigned *port)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static unsigned next; /* this process's next candidate: no port is handed out twice */
+	unsigned low, high, from = 10000, to;
+	int rc = -EADDRINUSE;
+
+	ephemeral_range(&low, &high);
+	/* below the ephemeral range where it leaves room (the default: 10000..32767), else above */
+	if (low >= from + 1024) {
+		to = low;
+	} else {
+		from = high + 1;
+		to = 65536;
+	}
+	if (to <= from + 64)
+		return -EADDRNOTAVAIL;
+	pthread_mutex_lock(&mu);
+	if (!next) /* processes running side by side start far apart */
+		next = from + (unsigned)(((uint64_t)getpid() * 7919u) % (to - from));
+	for (unsigned tries = 0; tries < to - from && rc; tries++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		unsigned p = next;
+		int fd;
+
+		next = next + 1 < to ? next + 1 : from;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = htons((uint16_t)p);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			rc = -errno;
+			break;
+		}
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			*port = p;
+			rc = 0;
+		} else if (errno != EADDRINUSE && errno != EACCES) {
+			rc = -errno;
+			close(fd);
+			break;
+		}
+		close(fd);
+	}
+	pthread_mutex_unlock(&mu);
+	return rc;
 }
 
 int tu_read_line(int fd, char *buf, size_t len, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = (int64_t)tu_now_ms() + timeout_ms;
 	size_t n = 0;
 
 	if (len == 0)
@@ -439,7 +506,7 @@ int tu_read_line(int fd, char *buf, size_t len, int timeout_ms)
 	/* A byte at a time: nothing past the line is consumed, so the next call starts clean. */
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - (int64_t)tu_now_ms();
 		ssize_t got;
 		char c;
 		int r;
@@ -486,6 +553,15 @@ int tu_kill(pid_t pid, int *status)
 }
 
 static _Thread_local char report_text[8192];
+
+int tu_run_suite(struct Suite *su)
+{
+	SRunner *sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
 
 static void report_append(void *arg, const char *text)
 {

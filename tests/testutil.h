@@ -40,8 +40,19 @@ int tu_write_all(int fd, const void *buf, size_t len);
  * -ENODATA at end of input before any byte (a last line without '\n' is returned as a line),
  * -EOVERFLOW when the line does not fit in len - 1 bytes. */
 int tu_read_line(int fd, char *buf, size_t len, int timeout_ms);
+/* CLOCK_MONOTONIC in ms: for the deadlines of hang guards, never to decide a test. */
+uint64_t tu_now_ms(void);
+/* A loopback TCP port nothing listens on or uses now, for a node the test starts: outside the
+ * kernel's ephemeral range (ip_local_port_range), so no process's outgoing connection can take
+ * it before the node binds it, and never the same one twice in a process (three nodes get
+ * three ports). Processes start far apart, and each candidate is tried by binding it. */
+int tu_free_port(unsigned *port);
 /* SIGKILL pid and reap it; *status (may be NULL) as from waitpid. */
 int tu_kill(pid_t pid, int *status);
+struct Suite; /* Check's */
+/* Runs every test of su (CK_NORMAL output): EXIT_SUCCESS when none failed, else EXIT_FAILURE.
+ * The end of a suite's main. */
+int tu_run_suite(struct Suite *su);
 struct kv_report;
 /* A store's report in the words the programs print (mount/report.c): the failure line when it
  * has a problem, then its notes, one per line. For messages of failing tests. The text lives

@@ -20,10 +20,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from group import Client, Group, Ledger, log, verify  # noqa: E402
+from group import (Group, Ledger, int_arg, log, seed_arg, start_clients, stop_clients,  # noqa: E402
+                   verify)
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-base = int(sys.argv[2]) if len(sys.argv) > 2 else 21800
+seed = seed_arg()
+base = int_arg(2, 21800)
 cases = sys.argv[3:] or ["trunc-open", "flip-open", "flip-closed", "trunc-closed", "no-metadata",
                          "flip-snapshot", "store-wal-flip", "majority-trunc-open",
                          "majority-flip-open"]
@@ -116,9 +117,7 @@ for ci, case in enumerate(cases):
     g.start()
     ledger = Ledger()
     ld = g.leader(30)
-    clients = [Client(g, ledger, c, seed=seed) for c in range(3)]
-    for c in clients:
-        c.start()
+    clients = start_clients(g, ledger, 3, seed)
     time.sleep(3)
     victim = [n for n in g.nodes if n is not ld][0]
     other = [n for n in g.nodes if n is not ld and n is not victim][0]
@@ -128,10 +127,7 @@ for ci, case in enumerate(cases):
     victim.kill()
     if case.startswith("majority"):
         # acknowledged writes are now on the leader (and the victim's log) only; the leader dies
-        for c in clients:
-            c.go = False
-        for c in clients:
-            c.join(30)
+        stop_clients(clients)
         ld.kill()
         other.cont()
     what = damage(case, victim)
@@ -143,10 +139,7 @@ for ci, case in enumerate(cases):
     time.sleep(1)
     victim.start()
     time.sleep(3)
-    for c in clients:
-        c.go = False
-    for c in clients:
-        c.join(30)
+    stop_clients(clients)
     if case.startswith("majority"):
         time.sleep(3)
         log("  leader is now %s (old leader %d still down)" % (

@@ -17,45 +17,28 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 40
-base = int(sys.argv[3]) if len(sys.argv) > 3 else 23500
+sys.path.insert(0, os.path.dirname(__file__))
+from group import fresh_dir, int_arg, log, loopback_cluster, read_kvfs, seed_arg  # noqa: E402
+
+seed = seed_arg()
+rounds = int_arg(2, 40)
+base = int_arg(3, 23500)
 BUILD = os.path.abspath(os.environ.get("BUILD", "build"))
 rng = random.Random(seed)
 
 
-def log(*a):
-    print(time.strftime("%H:%M:%S"), *a, flush=True)
-
-
 log("follower_cache seed %d rounds %d" % (seed, rounds))
 root = "/tmp/a15-fc-%d" % base
-subprocess.call(["rm", "-rf", root])
-os.makedirs(root)
-cluster = os.path.join(root, "cluster")
-with open(cluster, "w") as f:
-    for i in (1, 2, 3):
-        f.write("%d 127.0.0.1:%d\n" % (i, base + i))
+fresh_dir(root)
+cluster = loopback_cluster(root, base)
 mnts = {i: os.path.join(root, "m%d" % i) for i in (1, 2, 3)}
 procs = {}
 
 
 def stats(i):
-    out = {}
-
-    def rd():
-        try:
-            with open(os.path.join(mnts[i], ".kvfs")) as f:
-                out.update(l.rstrip("\n").split(": ", 1) for l in f if ": " in l)
-        except OSError:
-            pass
-    t = threading.Thread(target=rd, daemon=True)
-    t.start()
-    t.join(5)
-    return out
+    return read_kvfs(mnts[i], 5) or {}
 
 
 def view(m, name):

@@ -17,24 +17,19 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from group import Client, Group, Ledger, log, verify  # noqa: E402
+from group import (Client, Group, Ledger, ext4_image, int_arg, log, seed_arg, sh,  # noqa: E402
+                   stop_clients, verify)
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-base = int(sys.argv[2]) if len(sys.argv) > 2 else 22000
+seed = seed_arg()
+base = int_arg(2, 22000)
 role = sys.argv[3] if len(sys.argv) > 3 else "leader"
 rng = random.Random(seed)
 log("fulldisk seed %d, node 1 as %s" % (seed, role))
 
 
-def sh(*a):
-    return subprocess.run(a, check=True, capture_output=True, text=True).stdout.strip()
-
-
 g = Group("fd", base, election_ms=300, extra=",snapshot_entries=256")
 img, mnt = os.path.join(g.root, "img1"), os.path.join(g.root, "m1")
-sh("truncate", "-s", "64M", img)
-sh("mkfs.ext4", "-q", img)
-dev = sh("losetup", "-f", "--show", img)
+dev = ext4_image(img, "64M")
 os.makedirs(mnt)
 problems = []
 try:
@@ -97,10 +92,7 @@ try:
                         "(node 1 was %s)" % role)
     log("  client errors: %s" % {k: v for c in clients for k, v in c.errors.items()})
     log("  node 1 log:\n" + n1.logtail(6))
-    for c in clients:
-        c.go = False
-    for c in clients:
-        c.join(30)
+    stop_clients(clients)
     # the way out an operator has: SIGTERM (a leader hands over first, REPLICATION.md 1)
     t0 = time.time()
     n1.term(30)

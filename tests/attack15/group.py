@@ -25,6 +25,96 @@ def log(*a):
     print(time.strftime("%H:%M:%S"), *a, flush=True)
 
 
+def sh(*a, check=True):
+    """Runs a setup command (ip, losetup, mount, ...): its stdout; a failure raises unless
+    check is False."""
+    return subprocess.run(a, check=check, capture_output=True, text=True).stdout.strip()
+
+
+def int_arg(i, default):
+    """Command-line argument i as a number, or default when it is not given."""
+    return int(sys.argv[i]) if len(sys.argv) > i else default
+
+
+def seed_arg(i=1):
+    """The seed: argument i, or one from the clock (each script logs it, so a run can be
+    repeated with it)."""
+    return int_arg(i, int(time.time()) % 100000)
+
+
+def ext4_image(img, size):
+    """A fresh ext4 image file of size (truncate's words: 64M) on a loop device of its own
+    (losetup -f: ours, for the caller to detach): the device."""
+    sh("truncate", "-s", size, img)
+    sh("mkfs.ext4", "-q", img)
+    return sh("losetup", "-f", "--show", img)
+
+
+def fresh_dir(path):
+    """path, emptied (what an earlier run left there goes) and made."""
+    subprocess.call(["rm", "-rf", path])
+    os.makedirs(path)
+
+
+def loopback_cluster(root, base, n=3):
+    """root/cluster naming nodes 1..n at 127.0.0.1:base+i (the mount scripts' kvfs daemons):
+    its path."""
+    cluster = os.path.join(root, "cluster")
+    with open(cluster, "w") as f:
+        for i in range(1, n + 1):
+            f.write("%d 127.0.0.1:%d\n" % (i, base + i))
+    return cluster
+
+
+def read_kvfs(mnt, timeout=5):
+    """The name: value lines of a kvfs mount's .kvfs as a dict ({} when it cannot be read), or
+    None when reading it blocked for timeout seconds (the reading thread is left behind)."""
+    out = {}
+
+    def rd():
+        try:
+            with open(os.path.join(mnt, ".kvfs")) as f:
+                out.update(l.rstrip("\n").split(": ", 1) for l in f if ": " in l)
+        except OSError:
+            pass
+    t = threading.Thread(target=rd, daemon=True)
+    t.start()
+    t.join(timeout)
+    return None if t.is_alive() else out
+
+
+def netns_bridge(net, br, bridge_addr=False):
+    """Three network namespaces a15-NET-n1..n3, each with eth0 = 10.NET.0.i/24 on a veth whose
+    other end is on bridge br0 in namespace br (the bridge itself 10.NET.0.100 when
+    bridge_addr). A node's link is cut with `ip -n BR link set a15bNET-i down`. Returns every
+    namespace made, for netns_delete."""
+    nss = [br] + ["a15-%d-n%d" % (net, i) for i in (1, 2, 3)]
+    for ns in nss:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+    sh("ip", "-n", br, "link", "add", "br0", "type", "bridge")
+    if bridge_addr:
+        sh("ip", "-n", br, "addr", "add", "10.%d.0.100/24" % net, "dev", "br0")
+    sh("ip", "-n", br, "link", "set", "br0", "up")
+    for i in (1, 2, 3):
+        ns = "a15-%d-n%d" % (net, i)
+        sh("ip", "link", "add", "a15v%d-%d" % (net, i), "type", "veth", "peer", "name",
+           "a15b%d-%d" % (net, i))
+        sh("ip", "link", "set", "a15v%d-%d" % (net, i), "netns", ns)
+        sh("ip", "link", "set", "a15b%d-%d" % (net, i), "netns", br)
+        sh("ip", "-n", ns, "link", "set", "a15v%d-%d" % (net, i), "name", "eth0")
+        sh("ip", "-n", ns, "addr", "add", "10.%d.0.%d/24" % (net, i), "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", br, "link", "set", "a15b%d-%d" % (net, i), "master", "br0")
+        sh("ip", "-n", br, "link", "set", "a15b%d-%d" % (net, i), "up")
+    return nss
+
+
+def netns_delete(nss):
+    for ns in nss:
+        subprocess.call(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+
 class Session:
     """A client session with one node (KVCLI01 protocol): one line in, one line out."""
 
@@ -343,6 +433,22 @@ class Client(threading.Thread):
                 sess = None
         if sess:
             sess.close()
+
+
+def start_clients(g, ledger, n, seed, **kw):
+    """n ledger clients (Client's keyword options in kw), started."""
+    clients = [Client(g, ledger, c, seed=seed, **kw) for c in range(n)]
+    for c in clients:
+        c.start()
+    return clients
+
+
+def stop_clients(clients, timeout=30):
+    """Tells every client to stop after its current operation, then waits for each."""
+    for c in clients:
+        c.go = False
+    for c in clients:
+        c.join(timeout)
 
 
 def verify(g, ledger, require_all=True):

@@ -26,11 +26,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from group import Client, Group, Ledger, log, verify  # noqa: E402
+from group import (Client, Group, Ledger, int_arg, log, seed_arg, start_clients,  # noqa: E402
+                   stop_clients, verify)
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 12
-base = int(sys.argv[3]) if len(sys.argv) > 3 else 21100
+seed = seed_arg()
+rounds = int_arg(2, 12)
+base = int_arg(3, 21100)
 kinds = os.environ.get("KINDS", "leader,follower,stop,wipe,install,flushkill,all").split(",")
 rng = random.Random(seed)
 log("kill_rounds seed %d rounds %d kinds %s (rerun: kill_rounds.py %d %d)" % (
@@ -40,9 +41,7 @@ g = Group("kill", base, election_ms=300,
           extra=",snapshot_entries=32" + os.environ.get("EXTRA", ""))  # e.g. ,checkpoint_bytes=64k
 g.start()
 ledger = Ledger()
-clients = [Client(g, ledger, c, seed=seed) for c in range(4)]
-for c in clients:
-    c.start()
+clients = start_clients(g, ledger, 4, seed)
 problems = []
 
 
@@ -119,10 +118,7 @@ try:
             time.sleep(0.3)
         restart_down()
         # verify in the middle of traffic: pause clients
-        for c in clients:
-            c.go = False
-        for c in clients:
-            c.join(30)
+        stop_clients(clients)
         p = verify(g, ledger)
         if p:
             log("round %d: %d problems" % (rnd, len(p)))
@@ -139,10 +135,7 @@ try:
             c.seq = o.seq
             c.start()
 finally:
-    for c in clients:
-        c.go = False
-    for c in clients:
-        c.join(30)
+    stop_clients(clients)
     lost = sum(1 for x in problems if "LOST" in x)
     log("replication rounds: %d" % rnd)
     log("acked writes: %d, unknown: %d" % (ledger.acks, ledger.unknown))

@@ -23,47 +23,27 @@ import sys
 import threading
 import time
 
-NET = int(sys.argv[3]) if len(sys.argv) > 3 else 151
+sys.path.insert(0, os.path.dirname(__file__))
+from group import (Group, Ledger, int_arg, log, netns_bridge, netns_delete,  # noqa: E402
+                   seed_arg, sh, start_clients, stop_clients, verify)
+
+NET = int_arg(3, 151)
 BR = "a15-%d-br" % NET
-
-
-def sh(*a, check=True):
-    return subprocess.run(a, check=check, capture_output=True, text=True).stdout.strip()
-
 
 if os.environ.get("A15_IN_NETNS") != BR:
     # set up the namespaces, then run this script again inside the bridge's
     nss = [BR] + ["a15-%d-n%d" % (NET, i) for i in (1, 2, 3)]
+    rc = 1
     try:
-        for ns in nss:
-            sh("ip", "netns", "add", ns)
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", BR, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", BR, "addr", "add", "10.%d.0.100/24" % NET, "dev", "br0")
-        sh("ip", "-n", BR, "link", "set", "br0", "up")
-        for i in (1, 2, 3):
-            ns = "a15-%d-n%d" % (NET, i)
-            sh("ip", "link", "add", "a15v%d-%d" % (NET, i), "type", "veth", "peer", "name",
-               "a15b%d-%d" % (NET, i))
-            sh("ip", "link", "set", "a15v%d-%d" % (NET, i), "netns", ns)
-            sh("ip", "link", "set", "a15b%d-%d" % (NET, i), "netns", BR)
-            sh("ip", "-n", ns, "link", "set", "a15v%d-%d" % (NET, i), "name", "eth0")
-            sh("ip", "-n", ns, "addr", "add", "10.%d.0.%d/24" % (NET, i), "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", BR, "link", "set", "a15b%d-%d" % (NET, i), "master", "br0")
-            sh("ip", "-n", BR, "link", "set", "a15b%d-%d" % (NET, i), "up")
+        netns_bridge(NET, BR, bridge_addr=True)
         env = dict(os.environ, A15_IN_NETNS=BR)
         rc = subprocess.call(["ip", "netns", "exec", BR, sys.executable] + sys.argv, env=env)
     finally:
-        for ns in nss:
-            subprocess.call(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+        netns_delete(nss)
     sys.exit(rc)
 
-sys.path.insert(0, os.path.dirname(__file__))
-from group import Client, Group, Ledger, Session, log, verify  # noqa: E402
-
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+seed = seed_arg()
+rounds = int_arg(2, 6)
 rng = random.Random(seed)
 log("partition seed %d rounds %d net %d (rerun: partition.py %d %d %d)" % (
     seed, rounds, NET, seed, rounds, NET))
@@ -108,9 +88,7 @@ def reader(old, key, out, stop):
 rnd = 0
 try:
     for rnd in range(1, rounds + 1):
-        clients = [Client(g, ledger, c, seed=seed + rnd) for c in range(3)]
-        for c in clients:
-            c.start()
+        clients = start_clients(g, ledger, 3, seed + rnd)
         ld = g.leader(30)
         kind = ["leader", "follower", "flap"][(rnd - 1) % 3]
         time.sleep(rng.uniform(0.5, 1.5))
@@ -160,10 +138,7 @@ try:
                 link(ld.id, True)
                 time.sleep(rng.uniform(0.1, 0.4))
         time.sleep(1)
-        for c in clients:
-            c.go = False
-        for c in clients:
-            c.join(30)
+        stop_clients(clients)
         p = verify(g, ledger)
         log("  acks %d unknown %d problems %d" % (ledger.acks, ledger.unknown, len(p)))
         for x in p[:10]:

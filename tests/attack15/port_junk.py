@@ -17,19 +17,18 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from group import Client, Group, Ledger, log, verify  # noqa: E402
+from group import (Group, Ledger, int_arg, log, seed_arg, start_clients, stop_clients,  # noqa: E402
+                   verify)
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-conns = int(sys.argv[2]) if len(sys.argv) > 2 else 400
-base = int(sys.argv[3]) if len(sys.argv) > 3 else 22900
+seed = seed_arg()
+conns = int_arg(2, 400)
+base = int_arg(3, 22900)
 rng = random.Random(seed)
 log("port_junk seed %d connections %d" % (seed, conns))
 g = Group("junk", base, election_ms=300, extra=",snapshot_entries=64")
 g.start()
 ledger = Ledger()
-clients = [Client(g, ledger, c, seed=seed) for c in range(2)]
-for c in clients:
-    c.start()
+clients = start_clients(g, ledger, 2, seed)
 problems = []
 slow = []
 try:
@@ -74,10 +73,7 @@ try:
     if ledger.acks == acks:
         problems.append("no write acknowledged in the 3 s after the junk (slow clients open: %d)"
                         % len(slow))
-    for c in clients:
-        c.go = False
-    for c in clients:
-        c.join(30)
+    stop_clients(clients)
     # the junk PUTs through KVCLI01 are real writes of keys no client owns: leave them out
     for nd in g.nodes:
         pass

@@ -19,11 +19,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from group import Client, Group, Ledger, log, verify  # noqa: E402
+from group import (Client, Group, Ledger, int_arg, log, seed_arg, sh, stop_clients,  # noqa: E402
+                   verify)
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-base = int(sys.argv[3]) if len(sys.argv) > 3 else 21700
+seed = seed_arg()
+rounds = int_arg(2, 4)
+base = int_arg(3, 21700)
 rng = random.Random(seed)
 log("powerloss seed %d rounds %d (rerun: powerloss.py %d %d)" % (seed, rounds, seed, rounds))
 
@@ -31,10 +32,6 @@ work = "/tmp/a15-pl-%d" % base
 subprocess.call(["rm", "-rf", work])
 os.makedirs(work)
 loops = {}  # mountpoint -> loop device (only ours)
-
-
-def sh(*a):
-    return subprocess.run(a, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def attach(img, mnt):
@@ -80,10 +77,7 @@ try:
                os.path.join(work, "img%d.copy" % nd.id))
         for nd in g.nodes:
             nd.kill()
-        for c in clients:
-            c.go = False
-        for c in clients:
-            c.join(30)
+        stop_clients(clients)
         old = clients
         log("round %d: power lost on all three at %d acks" % (rnd, acks))
         for nd in g.nodes:

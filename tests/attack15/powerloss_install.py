@@ -20,24 +20,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import group as G  # noqa: E402
-from group import Client, Group, Ledger, log, verify  # noqa: E402
+from group import (Client, Group, Ledger, ext4_image, int_arg, log, seed_arg, sh,  # noqa: E402
+                   stop_clients, verify)
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 6
-base = int(sys.argv[3]) if len(sys.argv) > 3 else 23100
+seed = seed_arg()
+rounds = int_arg(2, 6)
+base = int_arg(3, 23100)
 rng = random.Random(seed)
 log("powerloss_install seed %d rounds %d" % (seed, rounds))
 
 
-def sh(*a):
-    return subprocess.run(a, check=True, capture_output=True, text=True).stdout.strip()
-
-
 g = Group("pli", base, election_ms=300, extra=",snapshot_entries=32")
 img, mnt = os.path.join(g.root, "img1"), os.path.join(g.root, "m1")
-sh("truncate", "-s", "256M", img)
-sh("mkfs.ext4", "-q", img)
-dev = [sh("losetup", "-f", "--show", img)]
+dev = [ext4_image(img, "256M")]
 os.makedirs(mnt)
 sh("mount", "-o", "commit=300", dev[0], mnt)
 n1 = g.node(1)
@@ -90,10 +85,7 @@ try:
             "loss %s" % (rnd, d, listing, after))
         n1.start()
         time.sleep(2)
-        for c in clients:
-            c.go = False
-        for c in clients:
-            c.join(30)
+        stop_clients(clients)
         old = clients
         p = verify(g, ledger)
         try:

@@ -24,22 +24,17 @@ import sys
 import threading
 import time
 
-NET = int(sys.argv[2]) if len(sys.argv) > 2 else 161
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
+sys.path.insert(0, os.path.dirname(__file__))
+from group import int_arg, log, netns_bridge, netns_delete, read_kvfs, seed_arg, sh  # noqa: E402
+
+NET = int_arg(2, 161)
+seed = seed_arg()
 BUILD = os.path.abspath(os.environ.get("BUILD", "build"))
 KVFS = os.path.join(BUILD, "kvfs")
 BR = "a15-%d-br" % NET
 rng = random.Random(seed)
 HOLD_US = int(os.environ.get("HOLD_S", "60")) * 1000000
 WTO = os.environ.get("WRITE_TIMEOUT_MS", "120000")
-
-
-def sh(*a, check=True):
-    return subprocess.run(a, check=check, capture_output=True, text=True).stdout.strip()
-
-
-def log(*a):
-    print(time.strftime("%H:%M:%S"), *a, flush=True)
 
 
 def link(i, up):
@@ -54,22 +49,7 @@ procs, mnts = {}, {}
 result = 1
 tracer = None
 try:
-    for ns in nss:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-    sh("ip", "-n", BR, "link", "add", "br0", "type", "bridge")
-    sh("ip", "-n", BR, "link", "set", "br0", "up")
-    for i in (1, 2, 3):
-        ns = "a15-%d-n%d" % (NET, i)
-        sh("ip", "link", "add", "a15v%d-%d" % (NET, i), "type", "veth", "peer", "name",
-           "a15b%d-%d" % (NET, i))
-        sh("ip", "link", "set", "a15v%d-%d" % (NET, i), "netns", ns)
-        sh("ip", "link", "set", "a15b%d-%d" % (NET, i), "netns", BR)
-        sh("ip", "-n", ns, "link", "set", "a15v%d-%d" % (NET, i), "name", "eth0")
-        sh("ip", "-n", ns, "addr", "add", "10.%d.0.%d/24" % (NET, i), "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", BR, "link", "set", "a15b%d-%d" % (NET, i), "master", "br0")
-        sh("ip", "-n", BR, "link", "set", "a15b%d-%d" % (NET, i), "up")
+    netns_bridge(NET, BR)
     cluster = os.path.join(root, "cluster")
     with open(cluster, "w") as f:
         for i in (1, 2, 3):
@@ -85,20 +65,10 @@ try:
 
     def kvfs_stats(i, timeout=5):
         """.kvfs of node i's mount, or {} (also when reading it blocks: a thread is left)."""
-        out = {}
-
-        def rd():
-            try:
-                with open(os.path.join(mnts[i], ".kvfs")) as f:
-                    out.update(l.rstrip("\n").split(": ", 1) for l in f if ": " in l)
-            except OSError:
-                pass
-        t = threading.Thread(target=rd, daemon=True)
-        t.start()
-        t.join(timeout)
-        if t.is_alive():
+        out = read_kvfs(mnts[i], timeout)
+        if out is None:
             log("  reading node %d's .kvfs blocks" % i)
-        return out
+        return out or {}
 
     def writable_leader(exclude=(), timeout=30):
         end = time.time() + timeout
@@ -233,7 +203,6 @@ finally:
         subprocess.call(["fusermount3", "-uz", mnts[i]], stderr=subprocess.DEVNULL)
         p.kill()
         p.wait()
-    for ns in nss:
-        subprocess.call(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+    netns_delete(nss)
     log("logs in %s" % root)
 sys.exit(result)

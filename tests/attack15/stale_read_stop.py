@@ -18,11 +18,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from group import Group, Session, log  # noqa: E402
+from group import Group, Session, int_arg, log, seed_arg  # noqa: E402
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-base = int(sys.argv[3]) if len(sys.argv) > 3 else 22600
+seed = seed_arg()
+rounds = int_arg(2, 5)
+base = int_arg(3, 22600)
 rng = random.Random(seed)
 EMS = 300
 PAUSE = 10 * EMS / 1000

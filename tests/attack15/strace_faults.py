@@ -17,10 +17,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from group import Client, Group, Ledger, log, verify  # noqa: E402
+from group import (Group, Ledger, int_arg, log, seed_arg, start_clients, stop_clients,  # noqa: E402
+                   verify)
 
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time()) % 100000
-base = int(sys.argv[2]) if len(sys.argv) > 2 else 21500
+seed = seed_arg()
+base = int_arg(2, 21500)
 cases = sys.argv[3:] or [
     "leader:fsync:EIO:1+", "follower:fsync:EIO:1+",
     "leader:fdatasync:EIO:1+", "follower:fdatasync:EIO:1+",
@@ -42,9 +43,7 @@ for ci, case in enumerate(cases):
         problems.append("%s: no leader at start" % case)
         g.shutdown()
         continue
-    clients = [Client(g, ledger, c, seed=seed) for c in range(3)]
-    for c in clients:
-        c.start()
+    clients = start_clients(g, ledger, 3, seed)
     time.sleep(1)
     victim = ld if who == "leader" else [n for n in g.nodes if n is not ld][0]
     before = victim.stats()
@@ -62,10 +61,7 @@ for ci, case in enumerate(cases):
     tr.terminate()
     tr.wait()
     time.sleep(1)
-    for c in clients:
-        c.go = False
-    for c in clients:
-        c.join(30)
+    stop_clients(clients)
     time.sleep(5)
     for nd in g.nodes:
         try:
