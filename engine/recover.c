@@ -46,7 +46,7 @@ struct rplan {
 	/* the segment appends continue in, cut to its valid end */
 	int have_resume;
 	uint64_t resume_first, resume_end, resume_size;
-	uint32_t resume_salt;
+	uint32_t resume_salt, resume_version;
 	/* files removed on commit: empty trailing segments, temporaries */
 	char **remove;
 	size_t n_remove;
@@ -146,6 +146,7 @@ struct scan {
 	size_t nvdmg;
 	int readonly; /* sync nothing */
 	struct progress meter; /* bytes of the segments replayed */
+	uint32_t seg_version; /* the header's version of the segment being read (2 when damaged) */
 	char at[64];  /* the file being read: an I/O error names it */
 };
 
@@ -268,6 +269,7 @@ static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end
 		sc->plan->have_resume = 1;
 		sc->plan->resume_first = sc->segs[i].first_lsn;
 		sc->plan->resume_salt = salt;
+		sc->plan->resume_version = sc->seg_version;
 		sc->plan->resume_end = valid_end;
 		sc->plan->resume_size = UINT64_MAX; /* cut to valid_end once the copy is aside */
 	}
@@ -279,8 +281,35 @@ static void plan_resume(struct scan *sc, size_t i, uint32_t salt, uint64_t end, 
 	sc->plan->have_resume = 1;
 	sc->plan->resume_first = sc->segs[i].first_lsn;
 	sc->plan->resume_salt = salt;
+	sc->plan->resume_version = sc->seg_version;
 	sc->plan->resume_end = end;
 	sc->plan->resume_size = size;
+}
+
+/* The bytes at off (not a valid record) are the padding before a flush round's first record
+ * (docs/FORMAT.md §3.3): zeros up to the next LOG_BLOCK boundary, where the record with the
+ * next LSN in sequence starts (its payload may still fail its checksum: that is judged there).
+ * *next gets that boundary, or 0. Taken in a segment of any version: with the next LSN right
+ * there, nothing is missing whatever the zeros were. */
+static int round_padding(struct scan *sc, struct logseg *ls, uint64_t off, uint32_t salt, uint64_t *next)
+{
+	uint64_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+	struct rec_header rh;
+	const uint8_t *payload;
+	int zero, rc;
+
+	*next = 0;
+	if (b == off || b >= ls->size)
+		return 0;
+	rc = logseg_zero_range(ls, off, b, &zero);
+	if (rc || !zero)
+		return rc;
+	rc = logseg_record(ls, b, salt, &rh, &payload, crc_work(sc));
+	if (rc < 0)
+		return rc;
+	if (rc != LOGREC_NONE && rh.lsn == sc->last_lsn + 1)
+		*next = b;
+	return 0;
 }
 
 /* The number of torn bytes in buf[off, size): up to the last non-zero one (the preallocated
@@ -537,6 +566,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	if (rc)
 		goto out;
 	int hrc = logseg_header(&ls, &h);
+	sc->seg_version = hrc || h.first_lsn != first ? SEG_VERSION_UNPADDED : h.version;
 	if (hrc == -EPROTONOSUPPORT) {
 		/* written by another version: never mistake it for a torn tail */
 		rc = on_damage(sc, i, 0, 0, 0, KV_DAMAGE_SEGMENT_VERSION);
@@ -578,6 +608,20 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 			if (rc)
 				goto out;
 			rc = ok ? LOGREC_OK : LOGREC_NONE;
+		}
+		if (rc == 0) {
+			uint64_t next;
+			rc = round_padding(sc, &ls, off, h.salt, &next);
+			if (rc)
+				goto out;
+			if (next) {
+				if (!in_covered(sc))
+					sc->plan->wal_bytes += next - off;
+				progress_add(&sc->meter, next - off);
+				counted += next - off;
+				off = next;
+				continue;
+			}
 		}
 		if (rc == 0 && in_covered(sc)) {
 			rc = resync_covered(sc, i, off, off + 1, &off, &h.salt, stop);
@@ -1320,6 +1364,7 @@ void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_re
 	resume->first_lsn = plan->resume_first;
 	resume->end = plan->resume_end;
 	resume->salt = plan->resume_salt;
+	resume->version = plan->resume_version;
 	*wal_bytes = plan->wal_bytes;
 }
 

@@ -31,6 +31,8 @@
 /* Pieces of a record at most this big are gathered into one buffer and written with the header
  * in one call; bigger ones (value data) are written from the caller's memory directly. */
 #define GATHER_MAX (64u << 10)
+/* the gather buffer: a round's padding, the header and the small pieces */
+#define GATHER_SIZE (GATHER_MAX + REC_HDR_SIZE + LOG_BLOCK)
 
 struct wal {
 	const struct kvio *io;
@@ -49,14 +51,17 @@ struct wal {
 	uint32_t salt;
 	uint64_t seg_size;     /* logical end: header + records written */
 	uint64_t seg_reserved; /* preallocated end */
+	uint32_t seg_version;  /* SEG_VERSION: rounds are padded to LOG_BLOCK; 2: a resumed old one */
+	uint64_t seg_base;     /* the base the segment's last record was written with (UINT64_MAX:
+				* records written before this open, or none) */
 
-	uint8_t *gather;       /* GATHER_MAX + REC_HDR_SIZE bytes */
+	uint8_t *gather;       /* GATHER_SIZE bytes */
 	uint64_t next_lsn, durable_lsn;
 	uint64_t unsynced_since_ns; /* when the first record not yet durable was written */
 	int flushing;
 	int err;
 
-	uint64_t appended_bytes, flushes, fdatasyncs;
+	uint64_t appended_bytes, pad_bytes, flushes, fdatasyncs;
 
 	/* background flusher */
 	pthread_t flusher;
@@ -243,7 +248,23 @@ static int rotate(struct wal *w, uint64_t need)
 	w->salt = salt;
 	w->seg_size = SEG_HDR_SIZE;
 	w->seg_reserved = reserved;
+	w->seg_version = SEG_VERSION;
+	w->seg_base = UINT64_MAX;
 	return 0;
+}
+
+/* Zeros before the next record so that it starts on a new LOG_BLOCK: when it opens a flush
+ * round — the log became durable further since the segment's last record was written, so this
+ * record's base vouches for records the block before may hold. Then no block holds both a
+ * record and the first record that vouches for it, and one lost block (zeroed, unreadable) of
+ * synced records is found as damage, never cut as a torn tail (docs/DURABILITY.md 4.1). Not at
+ * a segment's start (the rotation made the older segment durable first: the segment itself
+ * vouches), nor in a version 2 segment. w->mu held. */
+static uint64_t round_pad(const struct wal *w)
+{
+	if (w->seg_version != SEG_VERSION || w->seg_size == SEG_HDR_SIZE || w->seg_base == w->durable_lsn)
+		return 0;
+	return (LOG_BLOCK - w->seg_size % LOG_BLOCK) % LOG_BLOCK;
 }
 
 /* Reserve room for one record larger than the empty current segment. w->mu held. */
@@ -259,18 +280,19 @@ static int grow_empty_segment(struct wal *w, uint64_t need)
 	return 0;
 }
 
-/* Write header + payload at off: small pieces gathered with the header into one call, big ones
- * written where they are. */
-static int write_record(struct wal *w, const uint8_t hdr[REC_HDR_SIZE], const struct iovec *iov, int iovcnt,
-			uint64_t off)
+/* Write pad zeros, header and payload at off: the zeros, the header and small pieces gathered
+ * into one call, big pieces written where they are. */
+static int write_record(struct wal *w, size_t pad, const uint8_t hdr[REC_HDR_SIZE], const struct iovec *iov,
+			int iovcnt, uint64_t off)
 {
-	size_t have = REC_HDR_SIZE;
+	size_t have = pad + REC_HDR_SIZE;
 	int rc = 0;
 
-	memcpy(w->gather, hdr, REC_HDR_SIZE);
+	memset(w->gather, 0, pad);
+	memcpy(w->gather + pad, hdr, REC_HDR_SIZE);
 	for (int i = 0; i <= iovcnt && !rc; i++) {
 		size_t n = i < iovcnt ? iov[i].iov_len : 0;
-		if (i < iovcnt && n <= GATHER_MAX / 4 && have + n <= GATHER_MAX + REC_HDR_SIZE) {
+		if (i < iovcnt && n <= GATHER_MAX / 4 && have + n <= GATHER_SIZE) {
 			memcpy(w->gather + have, iov[i].iov_base, n);
 			have += n;
 			continue;
@@ -302,7 +324,8 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 		rc = -EROFS;
 		goto out;
 	}
-	if (w->seg_size + need > w->seg_reserved) {
+	uint64_t pad = round_pad(w);
+	if (w->seg_size + pad + need > w->seg_reserved) {
 		/* An empty segment already carries the next LSN's name: grow it instead. */
 		if (w->seg_size == SEG_HDR_SIZE)
 			rc = grow_empty_segment(w, need);
@@ -310,12 +333,13 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 			rc = rotate(w, need);
 		if (rc)
 			goto out;
+		pad = round_pad(w); /* 0 at a segment's start; rotate may have waited for a round */
 	}
 	uint64_t lsn = w->next_lsn;
 	struct rec_header h = { .len = (uint32_t)len, .lsn = lsn, .base = w->durable_lsn, .type = type,
 				.body_crc = body_crc };
 	rec_header_encode(hdr, w->salt, &h);
-	rc = write_record(w, hdr, iov, iovcnt, w->seg_size);
+	rc = write_record(w, (size_t)pad, hdr, iov, iovcnt, w->seg_size);
 	if (rc) {
 		/* Part of the record may be in the file: nothing may follow it. */
 		w->err = rc;
@@ -323,7 +347,8 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 		goto out;
 	}
 	loc->seg = w->seg_first_lsn;
-	loc->pos = w->seg_size + REC_HDR_SIZE;
+	loc->pos = w->seg_size + pad + REC_HDR_SIZE;
+	w->seg_base = h.base;
 	/* Start the flusher's clock for the first record not yet covered by a round: also one
 	 * appended while a round's fdatasync runs (that round reset the clock and will not make
 	 * this record durable). Model: tests/model/group_commit.pml (the flusher's clock). */
@@ -331,8 +356,9 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 		w->unsynced_since_ns = now_ns();
 		pthread_cond_signal(&w->bg_cv);
 	}
-	w->seg_size += need;
-	w->appended_bytes += need;
+	w->seg_size += pad + need;
+	w->appended_bytes += pad + need;
+	w->pad_bytes += pad;
 	w->next_lsn = lsn + 1;
 	*lsn_out = lsn;
 out:
@@ -400,8 +426,12 @@ static int resume_segment(struct wal *w, const struct wal_resume *r)
 		return rc;
 	w->seg_first_lsn = r->first_lsn;
 	w->salt = r->salt;
+	w->seg_version = r->version;
+	w->seg_base = UINT64_MAX; /* the next record starts a round: recovery synced what is here */
 	w->seg_size = r->end;
 	w->seg_reserved = r->end;
+	if (r->version != SEG_VERSION && r->end > SEG_HDR_SIZE)
+		return 0; /* left at once (wal_open): no preallocation */
 	if (r->end < w->segment_bytes) {
 		/* Without the reservation the next append rotates, and a full disk then fails that
 		 * append cleanly instead of a later flush. */
@@ -425,7 +455,7 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 
 	if (!w)
 		return -ENOMEM;
-	w->gather = malloc(GATHER_MAX + REC_HDR_SIZE);
+	w->gather = malloc(GATHER_SIZE);
 	if (!w->gather) {
 		free(w);
 		return -ENOMEM;
@@ -446,12 +476,24 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 
 	if (resume) {
 		rc = resume_segment(w, resume);
+		if (!rc && resume->version != SEG_VERSION && resume->end > SEG_HDR_SIZE) {
+			/* A version 2 segment has no padding, so records appended to it could not be
+			 * told from the ones before them; the log goes on in a new segment (a version
+			 * 2 one holding no record is kept: its name is the next LSN's, and nothing
+			 * unpadded is written before it fills up). */
+			pthread_mutex_lock(&w->mu);
+			rc = rotate(w, 0);
+			pthread_mutex_unlock(&w->mu);
+		}
 	} else {
 		rc = seg_create(w, next_lsn, 0, &w->fd, &w->seg_reserved, &w->salt);
 		w->seg_first_lsn = next_lsn;
 		w->seg_size = SEG_HDR_SIZE;
+		w->seg_version = SEG_VERSION;
+		w->seg_base = UINT64_MAX;
 	}
 	if (rc) {
+		kvio_close_quiet(w->io, w->fd); /* the resumed segment's: the open failed already */
 		free(w->gather);
 		free(w);
 		return rc;
@@ -488,7 +530,7 @@ void wal_set_segment_cap(struct wal *w, uint64_t cap)
 int wal_fits(struct wal *w, uint64_t len)
 {
 	pthread_mutex_lock(&w->mu);
-	int fits = w->seg_size + REC_HDR_SIZE + len <= w->seg_reserved;
+	int fits = w->seg_size + round_pad(w) + REC_HDR_SIZE + len <= w->seg_reserved;
 	pthread_mutex_unlock(&w->mu);
 	return fits;
 }
@@ -499,6 +541,7 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 	st->last_lsn = w->next_lsn - 1;
 	st->durable_lsn = w->durable_lsn;
 	st->appended_bytes = w->appended_bytes;
+	st->pad_bytes = w->pad_bytes;
 	st->flushes = w->flushes;
 	st->fdatasyncs = w->fdatasyncs;
 	st->seg_first_lsn = w->seg_first_lsn;
