@@ -33,26 +33,35 @@ static struct faultio *store_with_records(int n)
 }
 
 /* Offsets of the data records in a segment file, and (*size) where they end: the file's end,
- * or the close mark a clean close wrote after them, which damage at the end of the records is
- * meant to cut too (a crash before the close). */
+ * or the end of the last record before the close mark a clean close wrote after them (the mark
+ * starts a block of its own), which damage at the end of the records is meant to cut too (a
+ * crash before the close). Zeros up to a block boundary where a record starts are the padding
+ * before a flush round (docs/FORMAT.md 3.3). */
 static int record_offsets(struct faultio *f, const char *path, uint64_t *offs, int max, uint64_t *size)
 {
 	void *data;
 	size_t len;
 	int n = 0;
+	uint64_t end = SEG_HDR_SIZE;
 	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
 	*size = len;
 	for (uint64_t off = SEG_HDR_SIZE; off + REC_HDR_SIZE <= len && n < max;) {
 		const uint8_t *h = (uint8_t *)data + off;
 		uint32_t l = le_get32(h + REC_OFF_LEN);
-		if (l == 0 && le_get32(h) == 0)
-			break;
+		if (l == 0 && le_get32(h) == 0) {
+			uint64_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+			if (b == off || b + REC_HDR_SIZE > len || le_get32((uint8_t *)data + b) == 0)
+				break;
+			off = b;
+			continue;
+		}
 		if (h[REC_OFF_TYPE] == REC_TYPE_MARK) {
-			*size = off;
+			*size = end;
 			break;
 		}
 		offs[n++] = off;
 		off += REC_HDR_SIZE + l;
+		end = off;
 	}
 	free(data);
 	return n;
@@ -865,8 +874,9 @@ START_TEST(covered_records_with_their_lengths_destroyed_are_skipped_to_the_first
 {
 	uint64_t offs[10];
 	struct faultio *f = store_with_checkpoint_at_5(offs, 0);
-	/* zero records 2..5 entirely: nothing tells where they end */
-	uint8_t zeros[512] = { 0 };
+	/* zero records 2..5 entirely, and the padding before f (the first record after the
+	 * checkpoint's flush starts a new block): nothing tells where they end */
+	uint8_t zeros[8192] = { 0 };
 	ck_assert_uint_le(offs[5] - offs[1], sizeof zeros);
 	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[1], zeros, offs[5] - offs[1]), 0);
 	struct kv_report rep;
@@ -964,7 +974,9 @@ START_TEST(recovery_removes_what_the_newest_checkpoint_makes_unneeded)
 	}
 	faultio_free_names(names, n);
 	ck_assert_uint_eq(snaps, 1);
-	ck_assert_uint_le(segs, 3); /* only those holding the short values */
+	/* only those holding the short values, and the one "unflushed" went to: after the
+	 * checkpoint's flush it starts a block of its own, which may not fit the last one */
+	ck_assert_uint_le(segs, 4);
 	ck_assert_uint_lt(segs, segs_before);
 	ck_assert_uint_eq(store_keys(s), 701);
 	ck_assert_int_eq(kv_close(s), 0);
@@ -1026,7 +1038,10 @@ START_TEST(a_hole_in_the_last_unsynced_stretch_is_cut_not_refused)
 	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[1], zeros, offs[2] - offs[1]), 0); /* b's pages */
 	struct kv_report rep;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
-	ck_assert_uint_eq(rep.tail_offset, offs[1]);
+	/* the cut starts where a ends: b opened a round, so the padding before it goes too */
+	ck_assert_uint_gt(rep.tail_offset, offs[0]);
+	ck_assert_uint_le(rep.tail_offset, offs[1]);
+	ck_assert_uint_eq(offs[1] % LOG_BLOCK, 0);
 	expect_str(s, "a", "1");
 	expect_str(s, "b", NULL);
 	expect_str(s, "d", NULL);
