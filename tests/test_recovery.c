@@ -1916,6 +1916,132 @@ START_TEST(a_crash_at_every_io_call_of_a_value_damage_salvage_then_salvage_keeps
 }
 END_TEST
 
+/* n small records k000.. in one flush round (sync none, one flush), then one more, "late", in a
+ * round of its own, flushed; then a power cut (everything was synced). *late_off gets where the
+ * late record starts. */
+static struct faultio *two_rounds_then_a_crash(int n, uint64_t *late_off)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	char k[16], v[16];
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof k, "k%03d", i);
+		snprintf(v, sizeof v, "value%03d", i);
+		put_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	put_str(s, "late", "1");
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
+	kv_close(s); /* the process is gone */
+	uint64_t offs[512], size;
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, 512, &size), n + 1);
+	*late_off = offs[n];
+	return f;
+}
+
+/* A zeroed block holding the end of a synced round, with a later round's first record after it:
+ * that record's base says they had been synced, and it lies in a block of its own (the round
+ * starts a block), so the zeros are damage, not a torn tail (DURABILITY.md 4.1b). Before format
+ * 3 the later record shared the block and the zeros were cut with it. */
+START_TEST(a_zeroed_block_of_synced_records_before_a_later_round_is_damage)
+{
+	uint64_t late;
+	struct faultio *f = two_rounds_then_a_crash(150, &late);
+	ck_assert_uint_eq(late % LOG_BLOCK, 0);
+	ck_assert_uint_ge(late, 2 * LOG_BLOCK); /* the round filled more than a block */
+	static const uint8_t zeros[LOG_BLOCK];
+	uint64_t block = late - LOG_BLOCK;
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, LOG_BLOCK), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damaged, 1);
+	ck_assert_uint_le(rep.damage_offset, block); /* the first record the zeros reach */
+	ck_assert_uint_gt(rep.damage_offset, block - LOG_BLOCK);
+	ck_assert_str_eq(rep.damage_file, "wal-0000000000000001.log");
+	/* salvage keeps every record before the damage */
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
+	uint64_t kept = store_keys(s);
+	ck_assert_uint_gt(kept, 0);
+	ck_assert_uint_lt(kept, 150);
+	expect_prefix(s, (int)kept);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* The close mark starts a block of its own: losing that block loses the mark and nothing else
+ * (the store opens as after a crash, every record kept). */
+START_TEST(a_zeroed_close_mark_block_loses_nothing)
+{
+	struct faultio *f = store_with_records(150);
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	free(data);
+	uint64_t block = (len - 1) / LOG_BLOCK * LOG_BLOCK;
+	ck_assert_uint_gt(block, 0);
+	static const uint8_t zeros[LOG_BLOCK];
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, len - block), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_int_eq(rep.damaged, 0);
+	expect_prefix(s, 150);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A segment of version 2 (no padding: written by kvfs before format 3 of the segment) is read
+ * as before; the log does not go on in it but in a new segment, so nothing unpadded is ever
+ * written after a padded round (FORMAT.md 3.3). */
+START_TEST(a_version_2_segment_is_read_and_the_log_goes_on_in_a_new_segment)
+{
+	uint64_t late;
+	struct faultio *f = two_rounds_then_a_crash(20, &late);
+	void *data;
+	size_t len;
+	/* the same log as version 2 wrote it: the records back to back, no padding */
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	uint8_t *d = data;
+	uint64_t late_len = REC_HDR_SIZE + le_get32(d + late + REC_OFF_LEN), prev_end = late;
+	while (prev_end > SEG_HDR_SIZE && !d[prev_end - 1])
+		prev_end--;
+	/* (the round before ended in a value byte: '0'..'9', never zero) */
+	memmove(d + prev_end, d + late, late_len);
+	memset(d + prev_end + late_len, 0, len - prev_end - late_len);
+	le_put32(d + SEG_OFF_VERSION, 2);
+	le_put32(d + SEG_OFF_CRC, crc32c(0, d, SEG_OFF_CRC));
+	uint64_t v2_size = prev_end + late_len;
+	ck_assert_int_eq(faultio_write_file(f, SEG1, d, v2_size), 0);
+	free(data);
+
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_uint_eq(rep.records_replayed, 21);
+	ck_assert_int_eq(rep.damaged, 0);
+	put_str(s, "after", "2");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	free(data);
+	ck_assert_uint_eq(len, v2_size); /* nothing appended to the version 2 segment */
+	ck_assert_int_eq(faultio_read_file(f, SIM_DIR "/wal-0000000000000016.log", &data, &len), 0);
+	ck_assert_uint_eq(le_get32((uint8_t *)data + SEG_OFF_VERSION), 3);
+	free(data);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_uint_eq(store_keys(s), 22);
+	expect_str(s, "k000", "value000");
+	expect_str(s, "k019", "value019");
+	expect_str(s, "late", "1");
+	expect_str(s, "after", "2");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("recovery");
@@ -1978,6 +2104,12 @@ int main(void)
 	tcase_add_test(vd, a_damaged_value_written_again_later_costs_nothing);
 	tcase_add_test(vd, a_bad_chunk_in_a_record_nothing_vouches_for_is_a_torn_tail);
 	tcase_add_test(vd, a_crash_at_every_io_call_of_a_value_damage_salvage_then_salvage_keeps_every_later_record);
+	TCase *zb = tcase_create("zeroed_blocks");
+	tcase_set_timeout(zb, 300);
+	suite_add_tcase(su, zb);
+	tcase_add_test(zb, a_zeroed_block_of_synced_records_before_a_later_round_is_damage);
+	tcase_add_test(zb, a_zeroed_close_mark_block_loses_nothing);
+	tcase_add_test(zb, a_version_2_segment_is_read_and_the_log_goes_on_in_a_new_segment);
 	suite_add_tcase(su, vd);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
