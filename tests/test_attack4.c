@@ -111,19 +111,20 @@ START_TEST(a_zeroed_last_block_of_a_cleanly_closed_store_is_damage_not_a_torn_ta
 	int rc, n = 0;
 	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
 	ck_assert_int_eq(rc, 0);
-	/* small records until the log's end lies just before a 4 KiB boundary, so the last block
-	 * holds many of them */
+	/* small records of one flush round until the log's end lies just before a 4 KiB boundary,
+	 * so the last block of records holds many of them (a flush after each would give each a
+	 * block of its own since format 3) */
+	size_t end;
 	for (;;) {
 		char k[16], v[32];
 		snprintf(k, sizeof k, "k%04d", n);
 		snprintf(v, sizeof v, "value-%04d", n);
 		put_str(s, k, v);
 		n++;
-		ck_assert_int_eq(kv_flush(s), 0);
 		void *data;
 		size_t len;
 		ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-		size_t end = len;
+		end = len;
 		while (end && !((uint8_t *)data)[end - 1])
 			end--;
 		free(data);
@@ -131,14 +132,8 @@ START_TEST(a_zeroed_last_block_of_a_cleanly_closed_store_is_damage_not_a_torn_ta
 			break;
 		ck_assert_int_lt(n, 5000);
 	}
-	ck_assert_int_eq(kv_close(s), 0); /* a clean close */
-	void *data;
-	size_t len;
-	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-	size_t end = len;
-	while (end && !((uint8_t *)data)[end - 1])
-		end--;
-	free(data);
+	ck_assert_int_eq(kv_close(s), 0); /* a clean close: a flush, then the close mark */
+	/* the last block holding records (the mark, since format 3, starts the next one) */
 	uint64_t block = (end - 1) / 4096 * 4096;
 	static const uint8_t zeros[4096];
 	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
@@ -181,7 +176,9 @@ START_TEST(a_zeroed_last_block_cuts_at_most_the_last_flush_round)
 		while (end && !((uint8_t *)data)[end - 1])
 			end--;
 		free(data);
-		if (n > 100 && end % 4096 > 3900)
+		/* (since format 3 each round starts a block: the last one holds one record, and
+		 * the log's end never comes near a boundary) */
+		if (n > 100 && (end % 4096 > 3900 || n >= 120))
 			break;
 		ck_assert_int_lt(n, 5000);
 	}
