@@ -308,8 +308,14 @@ static void tear_the_tail(void)
 	while (off + REC_HDR_SIZE <= len) {
 		const unsigned char *h = (const unsigned char *)data + off;
 
-		if (le32(h) == 0 && le32(h + 4) == 0)
-			break;
+		if (le32(h) == 0 && le32(h + 4) == 0) {
+			/* the padding before a flush round (docs/FORMAT.md 3.3), or the end */
+			size_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+			if (b == off || b + REC_HDR_SIZE > len || le32((const unsigned char *)data + b) == 0)
+				break;
+			off = b;
+			continue;
+		}
 		off += REC_HDR_SIZE + le32(h + 4);
 	}
 	ck_assert_uint_le(off, len);
