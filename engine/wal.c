@@ -502,6 +502,24 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 	return 0;
 }
 
+/* Room for the close mark past the segment's preallocated end; none on a full disk (then no
+ * mark: 0). */
+static int grow_for_mark(struct wal *w)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&w->mu);
+	uint64_t want = w->seg_size + round_pad(w) + REC_HDR_SIZE;
+	if (!w->err && want > w->seg_reserved) {
+		if (w->io->fallocate(w->io, w->fd, 0, want) == 0)
+			w->seg_reserved = want;
+		else /* what a failed fallocate allocated (ext4 keeps it) goes back */
+			rc = w->io->ftruncate(w->io, w->fd, w->seg_reserved);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
 int wal_mark(struct wal *w)
 {
 	struct wal_stats st;
@@ -510,8 +528,11 @@ int wal_mark(struct wal *w)
 	wal_get_stats(w, &st);
 	/* synced first, so that the mark's base is the last LSN before it */
 	int rc = wal_sync(w, st.last_lsn);
-	/* only where the segment has room: a new segment (room on a full disk) for a mark is not
-	 * worth it; everything is durable already, only the vouching is missing */
+	/* The mark starts a block of its own (round_pad), which the segment's room may lack: the
+	 * segment grows by that much if the disk has it. Not a new segment (room on a full disk)
+	 * for a mark: everything is durable already, only the vouching is missing. */
+	if (!rc && !wal_fits(w, 0))
+		rc = grow_for_mark(w);
 	if (!rc && wal_fits(w, 0)) {
 		rc = wal_append(w, REC_TYPE_MARK, NULL, 0, 0, crc32c(0, NULL, 0), &lsn, &loc);
 		if (!rc)

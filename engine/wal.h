@@ -58,8 +58,9 @@ int wal_start_flusher(struct wal *w, unsigned commit_ms, wal_error_fn on_error, 
 int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t len,
 	       uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc);
 /* Make every record durable, then append a close mark (REC_TYPE_MARK) vouching for them and
- * make it durable too — when the current segment has room for it (no segment is made for a
- * mark: on a full disk there may be no room for one). */
+ * make it durable too — in the current segment, grown by the mark's padding and header when its
+ * preallocation lacks them and the disk has the room (no segment is made for a mark: on a full
+ * disk there may be no room for one; then there is no mark). */
 int wal_mark(struct wal *w);
 /* New segments no bigger than cap bytes (0: segment_bytes), still big enough for the record
  * that needs one: while the space reserve is lent, a segment must not swallow the room the
