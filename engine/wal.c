@@ -511,10 +511,15 @@ static int grow_for_mark(struct wal *w)
 	pthread_mutex_lock(&w->mu);
 	uint64_t want = w->seg_size + round_pad(w) + REC_HDR_SIZE;
 	if (!w->err && want > w->seg_reserved) {
-		if (w->io->fallocate(w->io, w->fd, 0, want) == 0)
+		rc = w->io->fallocate(w->io, w->fd, 0, want);
+		if (!rc) {
 			w->seg_reserved = want;
-		else /* what a failed fallocate allocated (ext4 keeps it) goes back */
-			rc = w->io->ftruncate(w->io, w->fd, w->seg_reserved);
+		} else {
+			/* what a failed fallocate allocated (ext4 keeps it) goes back; no room is no
+			 * mark, any other failure is the close's to report */
+			int trc = w->io->ftruncate(w->io, w->fd, w->seg_reserved);
+			rc = trc ? trc : kvio_no_room(rc) ? 0 : rc;
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
 	return rc;
