@@ -29,6 +29,7 @@
 
 #include "apply.h"
 #include "ckpt.h"
+#include "le.h"
 #include "logread.h"
 #include "record.h"
 
@@ -147,6 +148,7 @@ struct scan {
 	int readonly; /* sync nothing */
 	struct progress meter; /* bytes of the segments replayed */
 	uint32_t seg_version; /* the header's version of the segment being read (2 when damaged) */
+	int seg_hdr_ok;       /* its header is valid: seg_version is known */
 	char at[64];  /* the file being read: an I/O error names it */
 };
 
@@ -286,12 +288,11 @@ static void plan_resume(struct scan *sc, size_t i, uint32_t salt, uint64_t end, 
 	sc->plan->resume_size = size;
 }
 
-/* The bytes at off (not a valid record) are the padding before a flush round's first record
- * (docs/FORMAT.md §3.3): zeros up to the next LOG_BLOCK boundary, where the record with the
- * next LSN in sequence starts (its payload may still fail its checksum: that is judged there).
- * *next gets that boundary, or 0. Taken in a segment of any version: with the next LSN right
- * there, nothing is missing whatever the zeros were. */
-static int round_padding(struct scan *sc, struct logseg *ls, uint64_t off, uint32_t salt, uint64_t *next)
+/* The bytes at off (not a valid record) of a version 3 segment are the padding before a close
+ * mark (docs/FORMAT.md §3.3): zeros up to the next LOG_BLOCK boundary, where a whole valid close
+ * mark with the next LSN in sequence starts. *next gets that boundary, or 0 (then the bytes are a
+ * bad record, judged as any). The mark's records_end must then be off: mark_valid judges it. */
+static int mark_padding(struct scan *sc, struct logseg *ls, uint64_t off, uint32_t salt, uint64_t *next)
 {
 	uint64_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
 	struct rec_header rh;
@@ -299,7 +300,7 @@ static int round_padding(struct scan *sc, struct logseg *ls, uint64_t off, uint3
 	int zero, rc;
 
 	*next = 0;
-	if (b == off || b >= ls->size)
+	if (sc->seg_version != SEG_VERSION || b == off || b >= ls->size)
 		return 0;
 	rc = logseg_zero_range(ls, off, b, &zero);
 	if (rc || !zero)
@@ -307,9 +308,21 @@ static int round_padding(struct scan *sc, struct logseg *ls, uint64_t off, uint3
 	rc = logseg_record(ls, b, salt, &rh, &payload, crc_work(sc));
 	if (rc < 0)
 		return rc;
-	if (rc != LOGREC_NONE && rh.lsn == sc->last_lsn + 1)
+	if (rc == LOGREC_OK && rh.lsn == sc->last_lsn + 1 && rh.type == REC_TYPE_MARK)
 		*next = b;
 	return 0;
+}
+
+/* A close mark's payload: none in a version 2 segment; records_end (where the record before it
+ * ends: rec_end, UINT64_MAX when a damaged stretch before it was stepped over) in version 3;
+ * either when the header, and so the version, is lost. */
+static int mark_valid(const struct scan *sc, const struct rec_header *rh, const uint8_t *payload,
+		      uint64_t rec_end)
+{
+	int v3 = rh->len == MARK_PAYLOAD && (rec_end == UINT64_MAX || le_get64(payload) == rec_end);
+	if (!sc->seg_hdr_ok)
+		return rh->len == 0 || v3;
+	return sc->seg_version == SEG_VERSION ? v3 : rh->len == 0;
 }
 
 /* The number of torn bytes in buf[off, size): up to the last non-zero one (the preallocated
@@ -550,6 +563,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	struct logseg ls;
 	struct seg_header h;
 	uint64_t first = sc->segs[i].first_lsn, off = SEG_HDR_SIZE, counted = 0;
+	uint64_t rec_end = SEG_HDR_SIZE; /* where the last record read ends (a mark's records_end) */
 	int rc;
 
 	*stop = 0;
@@ -566,7 +580,8 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	if (rc)
 		goto out;
 	int hrc = logseg_header(&ls, &h);
-	sc->seg_version = hrc || h.first_lsn != first ? SEG_VERSION_UNPADDED : h.version;
+	sc->seg_hdr_ok = !hrc && h.first_lsn == first;
+	sc->seg_version = sc->seg_hdr_ok ? h.version : SEG_VERSION_UNPADDED;
 	if (hrc == -EPROTONOSUPPORT) {
 		/* written by another version: never mistake it for a torn tail */
 		rc = on_damage(sc, i, 0, 0, 0, KV_DAMAGE_SEGMENT_VERSION);
@@ -584,6 +599,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		rc = resync_covered(sc, i, 0, SEG_HDR_SIZE, &off, &h.salt, stop);
 		if (rc || *stop)
 			goto out;
+		rec_end = UINT64_MAX;
 	} else if (hrc || h.first_lsn != first) {
 		rc = bad_record_in(sc, i, &ls, 0, 0, stop);
 		if (!rc && !*stop)
@@ -611,7 +627,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		}
 		if (rc == 0) {
 			uint64_t next;
-			rc = round_padding(sc, &ls, off, h.salt, &next);
+			rc = mark_padding(sc, &ls, off, h.salt, &next);
 			if (rc)
 				goto out;
 			if (next) {
@@ -627,6 +643,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 			rc = resync_covered(sc, i, off, off + 1, &off, &h.salt, stop);
 			if (rc || *stop)
 				goto out;
+			rec_end = UINT64_MAX;
 			continue;
 		}
 		if (rc == 0) {
@@ -644,7 +661,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		struct rec_reader rr;
 		struct rec_loc loc = { .seg = first, .pos = off + REC_HDR_SIZE };
 		int mark = rh.type == REC_TYPE_MARK;
-		int vrc = mark ? (rh.len ? -EBADMSG : 0)
+		int vrc = mark ? (mark_valid(sc, &rh, payload, rec_end) ? 0 : -EBADMSG)
 			       : rh.type != REC_TYPE_OPS ? -EPROTO : rec_reader_init(&rr, payload, rh.len);
 		if (!vrc && !mark)
 			vrc = sc->ix && !covered ? apply_record(sc->ix, &rr, &loc)
@@ -671,6 +688,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		}
 		sc->last_lsn = rh.lsn;
 		off += REC_HDR_SIZE + rh.len;
+		rec_end = off;
 		progress_add(&sc->meter, REC_HDR_SIZE + rh.len);
 		counted += REC_HDR_SIZE + rh.len;
 	}

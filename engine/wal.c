@@ -26,12 +26,13 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "logfmt.h"
 
 /* Pieces of a record at most this big are gathered into one buffer and written with the header
  * in one call; bigger ones (value data) are written from the caller's memory directly. */
 #define GATHER_MAX (64u << 10)
-/* the gather buffer: a round's padding, the header and the small pieces */
+/* the gather buffer: the close mark's padding, the header and the small pieces */
 #define GATHER_SIZE (GATHER_MAX + REC_HDR_SIZE + LOG_BLOCK)
 
 struct wal {
@@ -51,9 +52,8 @@ struct wal {
 	uint32_t salt;
 	uint64_t seg_size;     /* logical end: header + records written */
 	uint64_t seg_reserved; /* preallocated end */
-	uint32_t seg_version;  /* SEG_VERSION: rounds are padded to LOG_BLOCK; 2: a resumed old one */
-	uint64_t seg_base;     /* the base the segment's last record was written with (UINT64_MAX:
-				* records written before this open, or none) */
+	uint32_t seg_version;  /* SEG_VERSION: the close mark is padded to LOG_BLOCK; 2: a resumed
+				* old one, holding no record yet */
 
 	uint8_t *gather;       /* GATHER_SIZE bytes */
 	uint64_t next_lsn, durable_lsn;
@@ -249,20 +249,20 @@ static int rotate(struct wal *w, uint64_t need)
 	w->seg_size = SEG_HDR_SIZE;
 	w->seg_reserved = reserved;
 	w->seg_version = SEG_VERSION;
-	w->seg_base = UINT64_MAX;
 	return 0;
 }
 
-/* Zeros before the next record so that it starts on a new LOG_BLOCK: when it opens a flush
- * round — the log became durable further since the segment's last record was written, so this
- * record's base vouches for records the block before may hold. Then no block holds both a
- * record and the first record that vouches for it, and one lost block (zeroed, unreadable) of
- * synced records is found as damage, never cut as a torn tail (docs/DURABILITY.md 4.1). Not at
- * a segment's start (the rotation made the older segment durable first: the segment itself
- * vouches), nor in a version 2 segment. w->mu held. */
-static uint64_t round_pad(const struct wal *w)
+/* Zeros before the close mark so that it starts on a new LOG_BLOCK: the mark is the only record
+ * that vouches for the last records of a cleanly closed log, so it must not share a block with
+ * them — one lost block (zeroed, unreadable) of them then leaves the mark readable, and it makes
+ * the loss damage instead of a torn tail (docs/DURABILITY.md 4.1b). Flush rounds are not padded:
+ * a block already holding synced records is rewritten with the same bytes in front, which a
+ * torn write keeps (the device model, DURABILITY.md Known limits). None at a segment's start (the
+ * rotation made the segment before durable, and the mark's segment vouches for it), nor in a
+ * version 2 segment. w->mu held. */
+static uint64_t mark_pad(const struct wal *w)
 {
-	if (w->seg_version != SEG_VERSION || w->seg_size == SEG_HDR_SIZE || w->seg_base == w->durable_lsn)
+	if (w->seg_version != SEG_VERSION || w->seg_size == SEG_HDR_SIZE)
 		return 0;
 	return (LOG_BLOCK - w->seg_size % LOG_BLOCK) % LOG_BLOCK;
 }
@@ -310,31 +310,14 @@ static int write_record(struct wal *w, size_t pad, const uint8_t hdr[REC_HDR_SIZ
 	return rc;
 }
 
-int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t len,
-	       uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc)
+/* Write the record at the segment's end after pad zeros; the room is there. w->mu held. */
+static int append_locked(struct wal *w, uint64_t pad, uint8_t type, const struct iovec *iov, int iovcnt,
+			 uint64_t len, uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc)
 {
 	uint64_t need = REC_HDR_SIZE + len;
 	uint8_t hdr[REC_HDR_SIZE];
 	int rc;
 
-	if (len > REC_MAX_PAYLOAD)
-		return -EFBIG;
-	pthread_mutex_lock(&w->mu);
-	if (w->err) {
-		rc = -EROFS;
-		goto out;
-	}
-	uint64_t pad = round_pad(w);
-	if (w->seg_size + pad + need > w->seg_reserved) {
-		/* An empty segment already carries the next LSN's name: grow it instead. */
-		if (w->seg_size == SEG_HDR_SIZE)
-			rc = grow_empty_segment(w, need);
-		else
-			rc = rotate(w, need);
-		if (rc)
-			goto out;
-		pad = round_pad(w); /* 0 at a segment's start; rotate may have waited for a round */
-	}
 	uint64_t lsn = w->next_lsn;
 	struct rec_header h = { .len = (uint32_t)len, .lsn = lsn, .base = w->durable_lsn, .type = type,
 				.body_crc = body_crc };
@@ -344,11 +327,10 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 		/* Part of the record may be in the file: nothing may follow it. */
 		w->err = rc;
 		pthread_cond_broadcast(&w->cv);
-		goto out;
+		return rc;
 	}
 	loc->seg = w->seg_first_lsn;
 	loc->pos = w->seg_size + pad + REC_HDR_SIZE;
-	w->seg_base = h.base;
 	/* Start the flusher's clock for the first record not yet covered by a round: also one
 	 * appended while a round's fdatasync runs (that round reset the clock and will not make
 	 * this record durable). Model: tests/model/group_commit.pml (the flusher's clock). */
@@ -361,6 +343,32 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 	w->pad_bytes += pad;
 	w->next_lsn = lsn + 1;
 	*lsn_out = lsn;
+	return 0;
+}
+
+int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t len,
+	       uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc)
+{
+	uint64_t need = REC_HDR_SIZE + len;
+	int rc = 0;
+
+	if (len > REC_MAX_PAYLOAD)
+		return -EFBIG;
+	pthread_mutex_lock(&w->mu);
+	if (w->err) {
+		rc = -EROFS;
+		goto out;
+	}
+	if (w->seg_size + need > w->seg_reserved) {
+		/* An empty segment already carries the next LSN's name: grow it instead. */
+		if (w->seg_size == SEG_HDR_SIZE)
+			rc = grow_empty_segment(w, need);
+		else
+			rc = rotate(w, need);
+		if (rc)
+			goto out;
+	}
+	rc = append_locked(w, 0, type, iov, iovcnt, len, body_crc, lsn_out, loc);
 out:
 	pthread_mutex_unlock(&w->mu);
 	return rc;
@@ -427,7 +435,6 @@ static int resume_segment(struct wal *w, const struct wal_resume *r)
 	w->seg_first_lsn = r->first_lsn;
 	w->salt = r->salt;
 	w->seg_version = r->version;
-	w->seg_base = UINT64_MAX; /* the next record starts a round: recovery synced what is here */
 	w->seg_size = r->end;
 	w->seg_reserved = r->end;
 	if (r->version != SEG_VERSION && r->end > SEG_HDR_SIZE)
@@ -477,10 +484,10 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 	if (resume) {
 		rc = resume_segment(w, resume);
 		if (!rc && resume->version != SEG_VERSION && resume->end > SEG_HDR_SIZE) {
-			/* A version 2 segment has no padding, so records appended to it could not be
-			 * told from the ones before them; the log goes on in a new segment (a version
-			 * 2 one holding no record is kept: its name is the next LSN's, and nothing
-			 * unpadded is written before it fills up). */
+			/* A version 2 segment's close mark has no padding and no records_end, and this
+			 * writer writes only version 3 records after version 3 rules: the log goes on
+			 * in a new segment (a version 2 one holding no record is kept: its name is the
+			 * next LSN's; a mark written into it is a version 2 mark). */
 			pthread_mutex_lock(&w->mu);
 			rc = rotate(w, 0);
 			pthread_mutex_unlock(&w->mu);
@@ -490,7 +497,6 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 		w->seg_first_lsn = next_lsn;
 		w->seg_size = SEG_HDR_SIZE;
 		w->seg_version = SEG_VERSION;
-		w->seg_base = UINT64_MAX;
 	}
 	if (rc) {
 		kvio_close_quiet(w->io, w->fd); /* the resumed segment's: the open failed already */
@@ -502,25 +508,43 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 	return 0;
 }
 
-/* Room for the close mark past the segment's preallocated end; none on a full disk (then no
- * mark: 0). */
-static int grow_for_mark(struct wal *w)
+/* The close mark: in a version 3 segment it starts a new LOG_BLOCK (mark_pad) and its payload
+ * is records_end, the offset where the record before it ends — where the padding starts — so
+ * that a reader tells the padding from a lost block of records (docs/FORMAT.md 3.3). The room
+ * it needs past the segment's preallocated end is taken if the disk has it: none is no mark (0);
+ * any other failure of that fallocate is the close's to report. *lsn gets the mark's LSN, 0 for
+ * no mark. */
+static int append_mark(struct wal *w, uint64_t *lsn)
 {
+	uint8_t end[MARK_PAYLOAD];
+	struct iovec iov = { end, sizeof(end) };
+	struct rec_loc loc;
 	int rc = 0;
 
+	*lsn = 0;
 	pthread_mutex_lock(&w->mu);
-	uint64_t want = w->seg_size + round_pad(w) + REC_HDR_SIZE;
-	if (!w->err && want > w->seg_reserved) {
+	if (w->err) {
+		rc = -EROFS;
+		goto out;
+	}
+	uint64_t pad = mark_pad(w);
+	uint64_t len = w->seg_version == SEG_VERSION ? MARK_PAYLOAD : 0;
+	uint64_t want = w->seg_size + pad + REC_HDR_SIZE + len;
+	if (want > w->seg_reserved) {
+		/* not a new segment (room on a full disk) for a mark: everything is durable
+		 * already, only the vouching would be missing */
 		rc = w->io->fallocate(w->io, w->fd, 0, want);
-		if (!rc) {
-			w->seg_reserved = want;
-		} else {
-			/* what a failed fallocate allocated (ext4 keeps it) goes back; no room is no
-			 * mark, any other failure is the close's to report */
+		if (rc) {
+			/* what a failed fallocate allocated (ext4 keeps it) goes back */
 			int trc = w->io->ftruncate(w->io, w->fd, w->seg_reserved);
 			rc = trc ? trc : kvio_no_room(rc) ? 0 : rc;
+			goto out;
 		}
+		w->seg_reserved = want;
 	}
+	le_put64(end, w->seg_size);
+	rc = append_locked(w, pad, REC_TYPE_MARK, &iov, len ? 1 : 0, len, crc32c(0, end, len), lsn, &loc);
+out:
 	pthread_mutex_unlock(&w->mu);
 	return rc;
 }
@@ -528,21 +552,14 @@ static int grow_for_mark(struct wal *w)
 int wal_mark(struct wal *w)
 {
 	struct wal_stats st;
-	struct rec_loc loc;
 	uint64_t lsn;
 	wal_get_stats(w, &st);
 	/* synced first, so that the mark's base is the last LSN before it */
 	int rc = wal_sync(w, st.last_lsn);
-	/* The mark starts a block of its own (round_pad), which the segment's room may lack: the
-	 * segment grows by that much if the disk has it. Not a new segment (room on a full disk)
-	 * for a mark: everything is durable already, only the vouching is missing. */
-	if (!rc && !wal_fits(w, 0))
-		rc = grow_for_mark(w);
-	if (!rc && wal_fits(w, 0)) {
-		rc = wal_append(w, REC_TYPE_MARK, NULL, 0, 0, crc32c(0, NULL, 0), &lsn, &loc);
-		if (!rc)
-			rc = wal_sync(w, lsn);
-	}
+	if (!rc)
+		rc = append_mark(w, &lsn);
+	if (!rc && lsn)
+		rc = wal_sync(w, lsn);
 	return rc;
 }
 
@@ -556,7 +573,7 @@ void wal_set_segment_cap(struct wal *w, uint64_t cap)
 int wal_fits(struct wal *w, uint64_t len)
 {
 	pthread_mutex_lock(&w->mu);
-	int fits = w->seg_size + round_pad(w) + REC_HDR_SIZE + len <= w->seg_reserved;
+	int fits = w->seg_size + REC_HDR_SIZE + len <= w->seg_reserved;
 	pthread_mutex_unlock(&w->mu);
 	return fits;
 }

@@ -23,7 +23,7 @@ struct wal;
 struct wal_stats {
 	uint64_t last_lsn, durable_lsn;
 	uint64_t appended_bytes; /* log bytes appended since open, padding included (monotonic) */
-	uint64_t pad_bytes;      /* of which zeros that start a flush round on a new block */
+	uint64_t pad_bytes;      /* of which zeros that start a close mark on a new block */
 	uint64_t flushes, fdatasyncs;
 	uint64_t seg_first_lsn;  /* the segment being appended to */
 	uint64_t seg_reserved;   /* its preallocated size */
@@ -49,16 +49,17 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 /* In batch mode: flush in the background at most commit_ms after the first unflushed append. */
 int wal_start_flusher(struct wal *w, unsigned commit_ms, wal_error_fn on_error, void *arg);
 /* Write one record (payload: iov, len bytes, crc32c body_crc) at the end of the log; returns
- * with it in the file, not yet durable. The first record written after a flush round made the
- * log durable further than the segment's previous record knew starts on a new LOG_BLOCK (the
- * gap written as zeros): docs/FORMAT.md §3.3. *loc gets where its payload starts. -EROFS after a failed
+ * with it in the file, not yet durable, right after the record before it (no padding: only
+ * wal_mark pads). *loc gets where its payload starts. -EROFS after a failed
  * write or sync, -ENOSPC or -EDQUOT when a new segment cannot be preallocated (nothing logged, not
  * sticky),
  * -EFBIG. */
 int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t len,
 	       uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc);
 /* Make every record durable, then append a close mark (REC_TYPE_MARK) vouching for them and
- * make it durable too — in the current segment, grown by the mark's padding and header when its
+ * make it durable too; in a version 3 segment the mark starts a new LOG_BLOCK and its payload
+ * says where the records before it end (docs/FORMAT.md §3.3) — in the current segment, grown
+ * by the mark's padding, header and payload when its
  * preallocation lacks them and the disk has the room (no segment is made for a mark: on a full
  * disk there may be no room for one; then there is no mark). */
 int wal_mark(struct wal *w);
