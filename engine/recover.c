@@ -1181,6 +1181,7 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 		}
 	}
 	rep->last_lsn = sc.expected - 1;
+	rep->log_marked = sc.plan->tail_marked;
 	sc.plan->next_lsn = sc.expected;
 	rc = assess_lost(&sc);
 	if (rc)
