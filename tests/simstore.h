@@ -118,7 +118,7 @@ static inline size_t sim_records(struct faultio *f, const char *path, struct sim
 	while (n < max && off + REC_HDR_SIZE <= len) {
 		uint64_t crc = sim_le(p + off, 4), plen = sim_le(p + off + 4, 4);
 		if (crc == 0 && plen == 0) {
-			/* the padding before a flush round (docs/FORMAT.md 3.3), or the end */
+			/* the padding before the close mark (docs/FORMAT.md 3.3), or the end */
 			uint64_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
 			if (b == off || b + REC_HDR_SIZE > len || sim_le(p + b, 4) == 0)
 				break;

@@ -38,7 +38,7 @@ static int open_mode(struct faultio *f, const struct kvio *io, enum kv_recovery 
 }
 
 /* Offsets of the records of a segment file (its current contents), from after the header to
- * the first zero header that is not the padding before a flush round (zeros up to a block
+ * the first zero header that is not the padding before the close mark (zeros up to a block
  * boundary where a record starts: docs/FORMAT.md 3.3). */
 static int record_offsets(struct faultio *f, const char *path, uint64_t *offs, int max)
 {
@@ -332,11 +332,11 @@ START_TEST(a_missing_last_segment_is_refused)
 {
 	struct faultio *f = sim_disk();
 	struct kv_options o = sim_options(f);
-	o.segment_bytes = 8192; /* room for k4's round: it starts a new 4 KiB block */
+	o.segment_bytes = 4096;
 	struct kv *s;
 	struct kv_report rep;
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
-	char v[3000];
+	char v[1500];
 	memset(v, 'v', sizeof v - 1);
 	v[sizeof v - 1] = 0;
 	put_str(s, "k1", v);

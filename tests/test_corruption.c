@@ -26,8 +26,8 @@
 
 #define NREC 190   /* records written in all */
 #define NSNAP 40   /* records the snapshot covers */
-#define C_NREC 160 /* the same for the store that keeps its covered segments */
-#define C_NSNAP 100 /* (8 KiB segments: the snapshot falls inside the second) */
+#define C_NREC 120 /* the same for the store that keeps its covered segments */
+#define C_NSNAP 80
 #define MAXFILES 32
 #define MAXRECS 128 /* records in one segment */
 
@@ -67,7 +67,7 @@ static struct faultio *build_store(int nrec, int nsnap, bool keep_covered)
 {
 	struct faultio *f = sim_disk();
 	struct kv_options o = sim_options(f);
-	o.segment_bytes = 8192; /* two blocks: the round after the snapshot starts a block of the same segment */
+	o.segment_bytes = 4096;
 	struct kv *s = NULL;
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
 	char k[16], v[64];
@@ -189,7 +189,7 @@ static int state_prefix(struct kv *s)
 static int open_strict(struct faultio *f, struct kv **s, struct kv_report *rep)
 {
 	struct kv_options o = sim_options(f);
-	o.segment_bytes = 8192;
+	o.segment_bytes = 4096;
 	o.recovery = KV_RECOVERY_STRICT;
 	*s = NULL;
 	return kv_open(s, SIM_DIR, &o, rep);
