@@ -140,6 +140,9 @@ struct kv_report {
 	uint64_t tail_torn_bytes;   /* of tail_bytes_cut, up to the last non-zero byte */
 	uint64_t tail_offset;       /* where it started */
 	char tail_file[256];
+	int log_marked;             /* the log read ends in a close mark (or holds no record after
+				     * the checkpoint): with nothing cut, a clean close vouches for
+				     * every record; without, nothing vouches for the last ones */
 	/* damage in records the checkpoint already holds: reported, not needed, loses nothing unless
 	 * values have bytes there (then also lost_keys) */
 	uint64_t covered_damage;    /* places found */

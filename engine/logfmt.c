@@ -24,10 +24,12 @@ int seg_header_decode(const uint8_t hdr[SEG_HDR_SIZE], struct seg_header *h)
 	if (memcmp(hdr + SEG_OFF_MAGIC, SEG_MAGIC, 8) ||
 	    le_get32(hdr + SEG_OFF_CRC) != crc32c(0, hdr, SEG_OFF_CRC))
 		return -EBADMSG;
-	/* flags must be zero in version 2: a later writer may use them for something this reader
-	 * must not ignore */
-	if (le_get32(hdr + SEG_OFF_VERSION) != SEG_VERSION || le_get32(hdr + SEG_OFF_FLAGS))
+	/* flags must be zero in versions 2 and 3: a later writer may use them for something this
+	 * reader must not ignore */
+	uint32_t v = le_get32(hdr + SEG_OFF_VERSION);
+	if ((v != SEG_VERSION && v != SEG_VERSION_UNPADDED) || le_get32(hdr + SEG_OFF_FLAGS))
 		return -EPROTONOSUPPORT;
+	h->version = v;
 	h->first_lsn = le_get64(hdr + SEG_OFF_FIRST_LSN);
 	h->salt = le_get32(hdr + SEG_OFF_SALT);
 	return 0;

@@ -13,6 +13,8 @@
  *     type u8 | flags u8 (0) | reserved u16 (0)
  *     body_crc u32  crc32c of the payload
  *     payload[len]
+ *   (version 3: before a close mark, zeros up to the next LOG_BLOCK boundary of the file,
+ *   unless the mark is the segment's first record; the mark's payload says where they start)
  *   then zeros (preallocated, unused) to the end of the file.
  *
  * Why two checksums: a reader that must find valid records after a bad one (to tell a torn tail
@@ -33,7 +35,15 @@
 #include "kv.h"
 
 #define SEG_MAGIC "KVFSWAL"       /* 7 characters and the terminating NUL: 8 bytes */
-#define SEG_VERSION 2u
+/* Version 3: the close mark starts on a new LOG_BLOCK (the bytes before it, up to the block's
+ * start, are zeros) and carries records_end, so that it never shares a block with the records
+ * it vouches for (docs/FORMAT.md §3.3, docs/DURABILITY.md 4.1b). Version 2 (an unpadded mark
+ * without payload) is still read, and a version 2 segment holding records is never appended
+ * to: the writer leaves it for a new segment at open. */
+#define SEG_VERSION 3u
+#define SEG_VERSION_UNPADDED 2u
+#define LOG_BLOCK 4096u /* the unit of the padding: a page, the block a disk or cache loses whole */
+#define MARK_PAYLOAD 8u /* a version 3 close mark's payload: records_end u64 */
 #define SEG_HDR_SIZE 32u
 #define SEG_OFF_MAGIC 0
 #define SEG_OFF_VERSION 8
@@ -53,9 +63,11 @@
 #define REC_OFF_BODY_CRC 28
 
 #define REC_TYPE_OPS 1u  /* payload: a batch of operations (record.h) */
-#define REC_TYPE_MARK 2u /* no payload: written, and synced, when a store closes cleanly, so that
-			  * its base vouches for every record before it (damage among them is then
-			  * damage, never a torn tail) */
+#define REC_TYPE_MARK 2u /* written, and synced, when a store closes cleanly, so that its base
+			  * vouches for every record before it (damage among them is then damage,
+			  * never a torn tail). Payload: none in a version 2 segment; in version 3,
+			  * records_end u64, the offset where the record before it ends (where the
+			  * zeros that pad the mark to its block start; its own offset when none) */
 
 /* A record's payload never exceeds this: one maximal write plus its chunk checksums, keys and
  * framing. It fits the u32 length field. */
@@ -64,11 +76,12 @@
 struct seg_header {
 	uint64_t first_lsn;
 	uint32_t salt;
+	uint32_t version; /* SEG_VERSION or SEG_VERSION_UNPADDED (decode); encode writes SEG_VERSION */
 };
 
 void seg_header_encode(uint8_t hdr[SEG_HDR_SIZE], const struct seg_header *h);
-/* 0; -EBADMSG for a bad magic or checksum; -EPROTONOSUPPORT for another version, or flags this
- * version does not know. The version is read only once the checksum is right: a flipped version
+/* 0; -EBADMSG for a bad magic or checksum; -EPROTONOSUPPORT for a version other than 2 or 3, or
+ * flags those versions do not know. The version is read only once the checksum is right: a flipped version
  * byte is damage, not another format. */
 int seg_header_decode(const uint8_t hdr[SEG_HDR_SIZE], struct seg_header *h);
 

@@ -132,11 +132,16 @@ int logseg_header(struct logseg *s, struct seg_header *h)
 
 int logseg_zero_from(struct logseg *s, uint64_t off, int *zero)
 {
+	return logseg_zero_range(s, off, UINT64_MAX, zero);
+}
+
+int logseg_zero_range(struct logseg *s, uint64_t off, uint64_t end, int *zero)
+{
 	*zero = 1;
-	while (off < s->size) {
+	while (off < s->size && off < end) {
 		const uint8_t *p;
 		size_t avail;
-		int rc = window_at(s, off, s->chunk, &p, &avail);
+		int rc = window_at(s, off, end - off < s->chunk ? (size_t)(end - off) : s->chunk, &p, &avail);
 
 		if (rc)
 			return rc;

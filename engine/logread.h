@@ -43,6 +43,8 @@ int logseg_record(struct logseg *s, uint64_t off, uint32_t salt, struct rec_head
 		  const uint8_t **payload, uint64_t *crc_bytes);
 /* Are the file's bytes from off to its end all zero? */
 int logseg_zero_from(struct logseg *s, uint64_t off, int *zero);
+/* Are the file's bytes [off, end) (those of them it has) all zero? */
+int logseg_zero_range(struct logseg *s, uint64_t off, uint64_t end, int *zero);
 
 /* Searches over a whole segment in memory (buf, size bytes). salt_known: the segment's header
  * was good, so a record must pass the salted head checksum; else (a damaged header) a candidate

@@ -30,6 +30,7 @@
 
 #include "apply.h"
 #include "ckpt.h"
+#include "le.h"
 #include "logread.h"
 #include "record.h"
 
@@ -47,7 +48,7 @@ struct rplan {
 	/* the segment appends continue in, cut to its valid end */
 	int have_resume;
 	uint64_t resume_first, resume_end, resume_size;
-	uint32_t resume_salt;
+	uint32_t resume_salt, resume_version;
 	/* files removed on commit: empty trailing segments, temporaries */
 	char **remove;
 	size_t n_remove;
@@ -138,6 +139,8 @@ struct scan {
 	size_t nsuspect;
 	int readonly; /* sync nothing */
 	struct progress meter; /* bytes of the segments replayed */
+	uint32_t seg_version; /* the header's version of the segment being read (2 when damaged) */
+	int seg_hdr_ok;       /* its header is valid: seg_version is known */
 	char at[64];  /* the file being read: an I/O error names it */
 };
 
@@ -262,6 +265,7 @@ static int on_damage(struct scan *sc, size_t i, uint64_t off, uint64_t valid_end
 		sc->plan->have_resume = 1;
 		sc->plan->resume_first = sc->segs[i].first_lsn;
 		sc->plan->resume_salt = salt;
+		sc->plan->resume_version = sc->seg_version;
 		sc->plan->resume_end = valid_end;
 		sc->plan->resume_size = UINT64_MAX; /* cut to valid_end once the copy is aside */
 	}
@@ -273,8 +277,46 @@ static void plan_resume(struct scan *sc, size_t i, uint32_t salt, uint64_t end, 
 	sc->plan->have_resume = 1;
 	sc->plan->resume_first = sc->segs[i].first_lsn;
 	sc->plan->resume_salt = salt;
+	sc->plan->resume_version = sc->seg_version;
 	sc->plan->resume_end = end;
 	sc->plan->resume_size = size;
+}
+
+/* The bytes at off (not a valid record) of a version 3 segment are the padding before a close
+ * mark (docs/FORMAT.md §3.3): zeros up to the next LOG_BLOCK boundary, where a whole valid close
+ * mark with the next LSN in sequence starts. *next gets that boundary, or 0 (then the bytes are a
+ * bad record, judged as any). The mark's records_end must then be off: mark_valid judges it. */
+static int mark_padding(struct scan *sc, struct logseg *ls, uint64_t off, uint32_t salt, uint64_t *next)
+{
+	uint64_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+	struct rec_header rh;
+	const uint8_t *payload;
+	int zero, rc;
+
+	*next = 0;
+	if (sc->seg_version != SEG_VERSION || b == off || b >= ls->size)
+		return 0;
+	rc = logseg_zero_range(ls, off, b, &zero);
+	if (rc || !zero)
+		return rc;
+	rc = logseg_record(ls, b, salt, &rh, &payload, crc_work(sc));
+	if (rc < 0)
+		return rc;
+	if (rc == LOGREC_OK && rh.lsn == sc->last_lsn + 1 && rh.type == REC_TYPE_MARK)
+		*next = b;
+	return 0;
+}
+
+/* A close mark's payload: none in a version 2 segment; records_end (where the record before it
+ * ends: rec_end, UINT64_MAX when a damaged stretch before it was stepped over) in version 3;
+ * either when the header, and so the version, is lost. */
+static int mark_valid(const struct scan *sc, const struct rec_header *rh, const uint8_t *payload,
+		      uint64_t rec_end)
+{
+	int v3 = rh->len == MARK_PAYLOAD && (rec_end == UINT64_MAX || le_get64(payload) == rec_end);
+	if (!sc->seg_hdr_ok)
+		return rh->len == 0 || v3;
+	return sc->seg_version == SEG_VERSION ? v3 : rh->len == 0;
 }
 
 /* The number of torn bytes in buf[off, size): up to the last non-zero one (the preallocated
@@ -510,6 +552,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	struct logseg ls;
 	struct seg_header h;
 	uint64_t first = sc->segs[i].first_lsn, off = SEG_HDR_SIZE, counted = 0;
+	uint64_t rec_end = SEG_HDR_SIZE; /* where the last record read ends (a mark's records_end) */
 	int rc;
 
 	*stop = 0;
@@ -526,6 +569,8 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 	if (rc)
 		goto out;
 	int hrc = logseg_header(&ls, &h);
+	sc->seg_hdr_ok = !hrc && h.first_lsn == first;
+	sc->seg_version = sc->seg_hdr_ok ? h.version : SEG_VERSION_UNPADDED;
 	if (hrc == -EPROTONOSUPPORT) {
 		/* written by another version: never mistake it for a torn tail */
 		rc = on_damage(sc, i, 0, 0, 0, KV_DAMAGE_SEGMENT_VERSION);
@@ -543,6 +588,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		rc = resync_covered(sc, i, 0, SEG_HDR_SIZE, &off, &h.salt, stop);
 		if (rc || *stop)
 			goto out;
+		rec_end = UINT64_MAX;
 	} else if (hrc || h.first_lsn != first) {
 		rc = bad_record_in(sc, i, &ls, 0, 0, stop);
 		if (!rc && !*stop)
@@ -568,10 +614,25 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 				goto out;
 			rc = ok ? LOGREC_OK : LOGREC_NONE;
 		}
+		if (rc == 0) {
+			uint64_t next;
+			rc = mark_padding(sc, &ls, off, h.salt, &next);
+			if (rc)
+				goto out;
+			if (next) {
+				if (!in_covered(sc))
+					sc->plan->wal_bytes += next - off;
+				progress_add(&sc->meter, next - off);
+				counted += next - off;
+				off = next;
+				continue;
+			}
+		}
 		if (rc == 0 && in_covered(sc)) {
 			rc = resync_covered(sc, i, off, off + 1, &off, &h.salt, stop);
 			if (rc || *stop)
 				goto out;
+			rec_end = UINT64_MAX;
 			continue;
 		}
 		if (rc == 0) {
@@ -589,7 +650,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		struct rec_reader rr;
 		struct rec_loc loc = { .seg = first, .pos = off + REC_HDR_SIZE };
 		int mark = rh.type == REC_TYPE_MARK;
-		int vrc = mark ? (rh.len ? -EBADMSG : 0)
+		int vrc = mark ? (mark_valid(sc, &rh, payload, rec_end) ? 0 : -EBADMSG)
 			       : rh.type != REC_TYPE_OPS ? -EPROTO : rec_reader_init(&rr, payload, rh.len);
 		if (!vrc && !mark)
 			vrc = sc->ix && !covered ? apply_record(sc->ix, &rr, &loc)
@@ -616,6 +677,7 @@ static int scan_segment(struct scan *sc, size_t i, int *stop)
 		}
 		sc->last_lsn = rh.lsn;
 		off += REC_HDR_SIZE + rh.len;
+		rec_end = off;
 		progress_add(&sc->meter, REC_HDR_SIZE + rh.len);
 		counted += REC_HDR_SIZE + rh.len;
 	}
@@ -1197,6 +1259,7 @@ int recovery_scan(const struct recovery_in *in, struct kvindex **ix, struct segt
 		}
 	}
 	rep->last_lsn = sc.expected - 1;
+	rep->log_marked = sc.plan->tail_marked;
 	sc.plan->next_lsn = sc.expected;
 	rc = assess_lost(&sc);
 	if (rc)
@@ -1460,6 +1523,7 @@ void recovery_resume(const struct rplan *plan, uint64_t *next_lsn, struct wal_re
 	resume->first_lsn = plan->resume_first;
 	resume->end = plan->resume_end;
 	resume->salt = plan->resume_salt;
+	resume->version = plan->resume_version;
 	*wal_bytes = plan->wal_bytes;
 }
 

@@ -26,11 +26,14 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "le.h"
 #include "logfmt.h"
 
 /* Pieces of a record at most this big are gathered into one buffer and written with the header
  * in one call; bigger ones (value data) are written from the caller's memory directly. */
 #define GATHER_MAX (64u << 10)
+/* the gather buffer: the close mark's padding, the header and the small pieces */
+#define GATHER_SIZE (GATHER_MAX + REC_HDR_SIZE + LOG_BLOCK)
 
 struct wal {
 	const struct kvio *io;
@@ -49,14 +52,16 @@ struct wal {
 	uint32_t salt;
 	uint64_t seg_size;     /* logical end: header + records written */
 	uint64_t seg_reserved; /* preallocated end */
+	uint32_t seg_version;  /* SEG_VERSION: the close mark is padded to LOG_BLOCK; 2: a resumed
+				* old one, holding no record yet */
 
-	uint8_t *gather;       /* GATHER_MAX + REC_HDR_SIZE bytes */
+	uint8_t *gather;       /* GATHER_SIZE bytes */
 	uint64_t next_lsn, durable_lsn;
 	uint64_t unsynced_since_ns; /* when the first record not yet durable was written */
 	int flushing;
 	int err;
 
-	uint64_t appended_bytes, flushes, fdatasyncs;
+	uint64_t appended_bytes, pad_bytes, flushes, fdatasyncs;
 
 	/* background flusher */
 	pthread_t flusher;
@@ -243,7 +248,23 @@ static int rotate(struct wal *w, uint64_t need)
 	w->salt = salt;
 	w->seg_size = SEG_HDR_SIZE;
 	w->seg_reserved = reserved;
+	w->seg_version = SEG_VERSION;
 	return 0;
+}
+
+/* Zeros before the close mark so that it starts on a new LOG_BLOCK: the mark is the only record
+ * that vouches for the last records of a cleanly closed log, so it must not share a block with
+ * them — one lost block (zeroed, unreadable) of them then leaves the mark readable, and it makes
+ * the loss damage instead of a torn tail (docs/DURABILITY.md 4.1b). Flush rounds are not padded:
+ * a block already holding synced records is rewritten with the same bytes in front, which a
+ * torn write keeps (the device model, DURABILITY.md Known limits). None at a segment's start (the
+ * rotation made the segment before durable, and the mark's segment vouches for it), nor in a
+ * version 2 segment. w->mu held. */
+static uint64_t mark_pad(const struct wal *w)
+{
+	if (w->seg_version != SEG_VERSION || w->seg_size == SEG_HDR_SIZE)
+		return 0;
+	return (LOG_BLOCK - w->seg_size % LOG_BLOCK) % LOG_BLOCK;
 }
 
 /* Reserve room for one record larger than the empty current segment. w->mu held. */
@@ -259,18 +280,19 @@ static int grow_empty_segment(struct wal *w, uint64_t need)
 	return 0;
 }
 
-/* Write header + payload at off: small pieces gathered with the header into one call, big ones
- * written where they are. */
-static int write_record(struct wal *w, const uint8_t hdr[REC_HDR_SIZE], const struct iovec *iov, int iovcnt,
-			uint64_t off)
+/* Write pad zeros, header and payload at off: the zeros, the header and small pieces gathered
+ * into one call, big pieces written where they are. */
+static int write_record(struct wal *w, size_t pad, const uint8_t hdr[REC_HDR_SIZE], const struct iovec *iov,
+			int iovcnt, uint64_t off)
 {
-	size_t have = REC_HDR_SIZE;
+	size_t have = pad + REC_HDR_SIZE;
 	int rc = 0;
 
-	memcpy(w->gather, hdr, REC_HDR_SIZE);
+	memset(w->gather, 0, pad);
+	memcpy(w->gather + pad, hdr, REC_HDR_SIZE);
 	for (int i = 0; i <= iovcnt && !rc; i++) {
 		size_t n = i < iovcnt ? iov[i].iov_len : 0;
-		if (i < iovcnt && n <= GATHER_MAX / 4 && have + n <= GATHER_MAX + REC_HDR_SIZE) {
+		if (i < iovcnt && n <= GATHER_MAX / 4 && have + n <= GATHER_SIZE) {
 			memcpy(w->gather + have, iov[i].iov_base, n);
 			have += n;
 			continue;
@@ -288,12 +310,47 @@ static int write_record(struct wal *w, const uint8_t hdr[REC_HDR_SIZE], const st
 	return rc;
 }
 
-int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t len,
-	       uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc)
+/* Write the record at the segment's end after pad zeros; the room is there. w->mu held. */
+static int append_locked(struct wal *w, uint64_t pad, uint8_t type, const struct iovec *iov, int iovcnt,
+			 uint64_t len, uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc)
 {
 	uint64_t need = REC_HDR_SIZE + len;
 	uint8_t hdr[REC_HDR_SIZE];
 	int rc;
+
+	uint64_t lsn = w->next_lsn;
+	struct rec_header h = { .len = (uint32_t)len, .lsn = lsn, .base = w->durable_lsn, .type = type,
+				.body_crc = body_crc };
+	rec_header_encode(hdr, w->salt, &h);
+	rc = write_record(w, (size_t)pad, hdr, iov, iovcnt, w->seg_size);
+	if (rc) {
+		/* Part of the record may be in the file: nothing may follow it. */
+		w->err = rc;
+		pthread_cond_broadcast(&w->cv);
+		return rc;
+	}
+	loc->seg = w->seg_first_lsn;
+	loc->pos = w->seg_size + pad + REC_HDR_SIZE;
+	/* Start the flusher's clock for the first record not yet covered by a round: also one
+	 * appended while a round's fdatasync runs (that round reset the clock and will not make
+	 * this record durable). Model: tests/model/group_commit.pml (the flusher's clock). */
+	if (w->unsynced_since_ns == 0) {
+		w->unsynced_since_ns = now_ns();
+		pthread_cond_signal(&w->bg_cv);
+	}
+	w->seg_size += pad + need;
+	w->appended_bytes += pad + need;
+	w->pad_bytes += pad;
+	w->next_lsn = lsn + 1;
+	*lsn_out = lsn;
+	return 0;
+}
+
+int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t len,
+	       uint32_t body_crc, uint64_t *lsn_out, struct rec_loc *loc)
+{
+	uint64_t need = REC_HDR_SIZE + len;
+	int rc = 0;
 
 	if (len > REC_MAX_PAYLOAD)
 		return -EFBIG;
@@ -311,30 +368,7 @@ int wal_append(struct wal *w, uint8_t type, const struct iovec *iov, int iovcnt,
 		if (rc)
 			goto out;
 	}
-	uint64_t lsn = w->next_lsn;
-	struct rec_header h = { .len = (uint32_t)len, .lsn = lsn, .base = w->durable_lsn, .type = type,
-				.body_crc = body_crc };
-	rec_header_encode(hdr, w->salt, &h);
-	rc = write_record(w, hdr, iov, iovcnt, w->seg_size);
-	if (rc) {
-		/* Part of the record may be in the file: nothing may follow it. */
-		w->err = rc;
-		pthread_cond_broadcast(&w->cv);
-		goto out;
-	}
-	loc->seg = w->seg_first_lsn;
-	loc->pos = w->seg_size + REC_HDR_SIZE;
-	/* Start the flusher's clock for the first record not yet covered by a round: also one
-	 * appended while a round's fdatasync runs (that round reset the clock and will not make
-	 * this record durable). Model: tests/model/group_commit.pml (the flusher's clock). */
-	if (w->unsynced_since_ns == 0) {
-		w->unsynced_since_ns = now_ns();
-		pthread_cond_signal(&w->bg_cv);
-	}
-	w->seg_size += need;
-	w->appended_bytes += need;
-	w->next_lsn = lsn + 1;
-	*lsn_out = lsn;
+	rc = append_locked(w, 0, type, iov, iovcnt, len, body_crc, lsn_out, loc);
 out:
 	pthread_mutex_unlock(&w->mu);
 	return rc;
@@ -400,8 +434,11 @@ static int resume_segment(struct wal *w, const struct wal_resume *r)
 		return rc;
 	w->seg_first_lsn = r->first_lsn;
 	w->salt = r->salt;
+	w->seg_version = r->version;
 	w->seg_size = r->end;
 	w->seg_reserved = r->end;
+	if (r->version != SEG_VERSION && r->end > SEG_HDR_SIZE)
+		return 0; /* left at once (wal_open): no preallocation */
 	if (r->end < w->segment_bytes) {
 		/* Without the reservation the next append rotates, and a full disk then fails that
 		 * append cleanly instead of a later flush. */
@@ -425,7 +462,7 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 
 	if (!w)
 		return -ENOMEM;
-	w->gather = malloc(GATHER_MAX + REC_HDR_SIZE);
+	w->gather = malloc(GATHER_SIZE);
 	if (!w->gather) {
 		free(w);
 		return -ENOMEM;
@@ -446,12 +483,23 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 
 	if (resume) {
 		rc = resume_segment(w, resume);
+		if (!rc && resume->version != SEG_VERSION && resume->end > SEG_HDR_SIZE) {
+			/* A version 2 segment's close mark has no padding and no records_end, and this
+			 * writer writes only version 3 records after version 3 rules: the log goes on
+			 * in a new segment (a version 2 one holding no record is kept: its name is the
+			 * next LSN's; a mark written into it is a version 2 mark). */
+			pthread_mutex_lock(&w->mu);
+			rc = rotate(w, 0);
+			pthread_mutex_unlock(&w->mu);
+		}
 	} else {
 		rc = seg_create(w, next_lsn, 0, &w->fd, &w->seg_reserved, &w->salt);
 		w->seg_first_lsn = next_lsn;
 		w->seg_size = SEG_HDR_SIZE;
+		w->seg_version = SEG_VERSION;
 	}
 	if (rc) {
+		kvio_close_quiet(w->io, w->fd); /* the resumed segment's: the open failed already */
 		free(w->gather);
 		free(w);
 		return rc;
@@ -460,21 +508,58 @@ int wal_open(struct wal **out, const struct kvio *io, const char *dir, uint64_t 
 	return 0;
 }
 
+/* The close mark: in a version 3 segment it starts a new LOG_BLOCK (mark_pad) and its payload
+ * is records_end, the offset where the record before it ends — where the padding starts — so
+ * that a reader tells the padding from a lost block of records (docs/FORMAT.md 3.3). The room
+ * it needs past the segment's preallocated end is taken if the disk has it: none is no mark (0);
+ * any other failure of that fallocate is the close's to report. *lsn gets the mark's LSN, 0 for
+ * no mark. */
+static int append_mark(struct wal *w, uint64_t *lsn)
+{
+	uint8_t end[MARK_PAYLOAD];
+	struct iovec iov = { end, sizeof(end) };
+	struct rec_loc loc;
+	int rc = 0;
+
+	*lsn = 0;
+	pthread_mutex_lock(&w->mu);
+	if (w->err) {
+		rc = -EROFS;
+		goto out;
+	}
+	uint64_t pad = mark_pad(w);
+	uint64_t len = w->seg_version == SEG_VERSION ? MARK_PAYLOAD : 0;
+	uint64_t want = w->seg_size + pad + REC_HDR_SIZE + len;
+	if (want > w->seg_reserved) {
+		/* not a new segment (room on a full disk) for a mark: everything is durable
+		 * already, only the vouching would be missing */
+		rc = w->io->fallocate(w->io, w->fd, 0, want);
+		if (rc) {
+			/* what a failed fallocate allocated (ext4 keeps it) goes back */
+			int trc = w->io->ftruncate(w->io, w->fd, w->seg_reserved);
+			rc = trc ? trc : kvio_no_room(rc) ? 0 : rc;
+			goto out;
+		}
+		w->seg_reserved = want;
+	}
+	le_put64(end, w->seg_size);
+	rc = append_locked(w, pad, REC_TYPE_MARK, &iov, len ? 1 : 0, len, crc32c(0, end, len), lsn, &loc);
+out:
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
 int wal_mark(struct wal *w)
 {
 	struct wal_stats st;
-	struct rec_loc loc;
 	uint64_t lsn;
 	wal_get_stats(w, &st);
 	/* synced first, so that the mark's base is the last LSN before it */
 	int rc = wal_sync(w, st.last_lsn);
-	/* only where the segment has room: a new segment (room on a full disk) for a mark is not
-	 * worth it; everything is durable already, only the vouching is missing */
-	if (!rc && wal_fits(w, 0)) {
-		rc = wal_append(w, REC_TYPE_MARK, NULL, 0, 0, crc32c(0, NULL, 0), &lsn, &loc);
-		if (!rc)
-			rc = wal_sync(w, lsn);
-	}
+	if (!rc)
+		rc = append_mark(w, &lsn);
+	if (!rc && lsn)
+		rc = wal_sync(w, lsn);
 	return rc;
 }
 
@@ -499,6 +584,7 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 	st->last_lsn = w->next_lsn - 1;
 	st->durable_lsn = w->durable_lsn;
 	st->appended_bytes = w->appended_bytes;
+	st->pad_bytes = w->pad_bytes;
 	st->flushes = w->flushes;
 	st->fdatasyncs = w->fdatasyncs;
 	st->seg_first_lsn = w->seg_first_lsn;

@@ -238,7 +238,8 @@ void report_notes(const struct kv_report *r, const char *dir, void (*line)(void 
 	char buf[1600];
 	if (r->tail_torn) {
 		snprintf(buf, sizeof(buf), "%s/%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64
-			 " cut off (a write in progress at the crash, or damage to the last record); "
+			 " cut off (a write in progress at the crash, or, if the disk lost that block, "
+			 "records synced before it); "
 			 "recovered to lsn %" PRIu64, dir, r->tail_file, r->tail_torn_bytes, r->tail_offset,
 			 r->last_lsn);
 		line(arg, buf);

@@ -130,7 +130,15 @@ static inline size_t sim_records(struct faultio *f, const char *path, struct sim
 	const uint8_t *p = data;
 	while (n < max && off + REC_HDR_SIZE <= len) {
 		uint64_t crc = sim_le(p + off, 4), plen = sim_le(p + off + 4, 4);
-		if ((crc == 0 && plen == 0) || plen > len - off - REC_HDR_SIZE)
+		if (crc == 0 && plen == 0) {
+			/* the padding before the close mark (docs/FORMAT.md 3.3), or the end */
+			uint64_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+			if (b == off || b + REC_HDR_SIZE > len || sim_le(p + b, 4) == 0)
+				break;
+			off = b;
+			continue;
+		}
+		if (plen > len - off - REC_HDR_SIZE)
 			break;
 		out[n].off = off;
 		out[n].size = REC_HDR_SIZE + plen;

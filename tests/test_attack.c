@@ -38,7 +38,8 @@ static int open_mode(struct faultio *f, const struct kvio *io, enum kv_recovery 
 }
 
 /* Offsets of the records of a segment file (its current contents), from after the header to
- * the first zero header. */
+ * the first zero header that is not the padding before the close mark (zeros up to a block
+ * boundary where a record starts: docs/FORMAT.md 3.3). */
 static int record_offsets(struct faultio *f, const char *path, uint64_t *offs, int max)
 {
 	void *data;
@@ -47,8 +48,13 @@ static int record_offsets(struct faultio *f, const char *path, uint64_t *offs, i
 	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
 	for (uint64_t off = SEG_HDR_SIZE; off + REC_HDR_SIZE <= len && n < max;) {
 		uint32_t l = le_get32((uint8_t *)data + off + REC_OFF_LEN);
-		if (l == 0 && le_get32((uint8_t *)data + off) == 0)
-			break;
+		if (l == 0 && le_get32((uint8_t *)data + off) == 0) {
+			uint64_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+			if (b == off || b + REC_HDR_SIZE > len || le_get32((uint8_t *)data + b) == 0)
+				break;
+			off = b;
+			continue;
+		}
 		offs[n++] = off;
 		off += REC_HDR_SIZE + l;
 	}

