@@ -23,7 +23,7 @@
  * key sorts after the last good one. The salt, random per checkpoint, makes an entry image
  * inside a user's key or metadata fail there (as a log record's salt does, logfmt.h). Version
  * 1 (salt field 0, refused otherwise) is still read: its entries are checked unsalted. Model: tests/model/values_on_disk.pml
- * (ckpt_write, and the deletions that wait for it in store.c). */
+ * (ckpt_write, ckpt_load, and the deletions that wait for it in store.c). */
 #ifndef KVFS_CKPT_H
 #define KVFS_CKPT_H
 #include <stddef.h>

@@ -1375,7 +1375,7 @@ static int read_extents(struct kv *s, const struct snap *sn, uint64_t off, uint8
 
 /* Read [off, off + len) of key's value (len UINT64_MAX: all of it; *buf NULL: allocate, with a
  * NUL after it). A segment deleted between the lookup and the read (the cleaner moved the
- * bytes meanwhile) makes it look again. */
+ * bytes meanwhile) makes it look again. Model: tests/model/values_on_disk.pml (the reader). */
 static int read_value(struct kv *s, const void *key, size_t klen, uint64_t off, uint64_t len, uint8_t **buf,
 		      uint64_t *got)
 {
@@ -1521,7 +1521,8 @@ int kv_flush(struct kv *s)
 	return wal_sync(s->wal, ws.last_lsn);
 }
 
-/* Remove checkpoints older than lsn; they are superseded by a durable newer one. */
+/* Remove checkpoints older than lsn; they are superseded by a durable newer one.
+ * Model: tests/model/values_on_disk.pml. */
 static int remove_old_checkpoints(struct kv *s, uint64_t lsn, int *removed)
 {
 	char **names;

@@ -1,6 +1,9 @@
 /* wal.c — append, group commit, segment rotation (see wal.h).
  * Model: tests/model/group_commit.pml and tests/model/failed_sync.pml stand for wal_append,
- * wal_sync (lead_round) and rotate.
+ * write_record, wal_sync (lead_round), rotate, seg_create, grow_empty_segment, flusher_main and
+ * wal_open (durable_lsn = next_lsn - 1); tests/model/values_on_disk.pml for seg_create (a crash
+ * between creating a segment and writing its header) and wal_open (a new segment when recovery
+ * leaves none to resume in).
  *
  * Appends write their record at the end of the current segment under w->mu, so records reach
  * the file in LSN order and a reader finds a record's bytes as soon as wal_append returns.

@@ -35,6 +35,7 @@
 #define KVFS_ORPHAN_PREFIX "/orphan/"
 #define KVFS_DIR_PREFIX "/dir/"
 #define KVFS_INO_KEY "/ino"
+#define KVFS_PROMISED_KEY "/promised" /* present: the store promised space once (prealloc.c) */
 #define KVFS_ID_KEY_MAX 32                 /* "/orphan/" + 16 hex digits + room */
 #define KVFS_SPILL_PREFIX_LEN (5 + 16 + 1) /* "/dir/<16 hex>/" */
 

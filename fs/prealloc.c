@@ -26,9 +26,8 @@
 
 #include "fs_internal.h"
 
-/* Empty value, no metadata; never deleted by the tree. (Its name belongs beside KVFS_INO_KEY in
- * layout.h.) */
-#define PROMISED_KEY "/promised"
+/* Empty value, no metadata; never deleted by the tree. */
+#define PROMISED_KEY KVFS_PROMISED_KEY
 #define PROMISED_KLEN (sizeof(PROMISED_KEY) - 1)
 
 static __thread uint64_t pending;

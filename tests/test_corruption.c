@@ -156,6 +156,9 @@ static int count_entry(void *arg, const void *key, size_t klen, uint64_t size, c
 /* The number p of records whose state the store holds (keys k000..k(p-1), exactly their
  * values, nothing else), or -1 when its state is not the state after any prefix. A key salvage
  * deleted (its bytes were lost) counts as held when lost is not NULL; *lost gets how many. */
+/* the highest key number state_prefix_lost found deleted (-1: none) */
+static int max_lost_key;
+
 static int state_prefix_lost(struct kv *s, int *lost)
 {
 	struct prefix_arg a = { 0, 0 };
@@ -173,6 +176,8 @@ static int state_prefix_lost(struct kv *s, int *lost)
 		int rc = kv_get(s, k, strlen(k), &got, &len);
 		if (rc == -ENOENT && lost) { /* salvage deleted it: its bytes were lost */
 			(*lost)++;
+			if (i > max_lost_key)
+				max_lost_key = i;
 			continue;
 		}
 		if (rc != 0)
@@ -807,6 +812,71 @@ START_TEST(open_and_check_agree_on_damage_to_a_segment_below_the_snapshot_that_h
 }
 END_TEST
 
+/* ---- below the snapshot, values still live ---- */
+
+/* The bytes of segment i of the sweeps' store (its covered keys never written again, so their
+ * values still live in the covered records) that records the snapshot holds occupy, from the
+ * segment's first byte (its header included); 0 when it holds none. */
+static uint64_t live_covered_end(int i)
+{
+	const struct sim_rec *r = base_files.rec[i];
+	size_t n = base_files.nrec[i], k = 0;
+	while (k < n && r[k].lsn <= (uint64_t)nsnap_now)
+		k++;
+	return k ? r[k - 1].off + r[k - 1].size : 0;
+}
+
+/* One damaged disk of the sweep below: whatever a strict open decides, kv_check agrees (judge);
+ * a clean open holds every record; after a refusal salvage keeps every record and deletes only
+ * keys the snapshot holds. */
+static void expect_only_covered_keys_lost(struct faultio *f, const char *what)
+{
+	max_lost_key = -1;
+	int kept = judge(f, what, 0, nrec_now, NULL);
+	ck_assert_msg(kept < 0 || kept == nrec_now, "%s: a clean open kept %d of %d records", what,
+		      kept, nrec_now);
+	ck_assert_msg(max_lost_key < nsnap_now, "%s: salvage deleted k%03d, written after the "
+		      "snapshot", what, max_lost_key);
+}
+
+/* Issue 10, bug 3, with values on disk (DURABILITY 4.5): damage in records the snapshot holds
+ * whose values are still live costs those values' keys and nothing after them. Every byte of
+ * those records and of their segments' headers flipped (one seeded bit each), every sector of
+ * them zeroed. */
+START_TEST(damage_below_the_snapshot_in_live_values_costs_only_their_keys)
+{
+	static const uint8_t zeros[FIO_SECTOR];
+	char what[400];
+	int any = 0;
+	for (int i = 0; i < base_files.nseg; i++) {
+		const char *path = base_files.seg[i];
+		uint64_t end = live_covered_end(i);
+		if (!end)
+			continue;
+		any = 1;
+		for (uint64_t off = seed % FLIP_STRIDE; off < end; off += FLIP_STRIDE) {
+			struct faultio *f;
+			int bit = (int)((seed + off) % 8);
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			ck_assert_int_eq(faultio_flip(f, path, off, (uint8_t)(1u << bit)), 0);
+			snprintf(what, sizeof what, "%s bit %d of byte %" PRIu64 " flipped (below the "
+				 "snapshot, a live value)", path, bit, off);
+			expect_only_covered_keys_lost(f, what);
+		}
+		for (uint64_t sec = 0; sec < end; sec += FIO_SECTOR) {
+			uint64_t b = sec + FIO_SECTOR < end ? sec + FIO_SECTOR : end;
+			struct faultio *f;
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			ck_assert_int_eq(faultio_overwrite(f, path, sec, zeros, (size_t)(b - sec)), 0);
+			snprintf(what, sizeof what, "%s bytes %" PRIu64 "..%" PRIu64 " zeroed (below the "
+				 "snapshot, a live value)", path, sec, b);
+			expect_only_covered_keys_lost(f, what);
+		}
+	}
+	ck_assert_msg(any, "no segment holds records the snapshot covers");
+}
+END_TEST
+
 int main(void)
 {
 	seed = tu_seed();
@@ -821,6 +891,7 @@ int main(void)
 	tcase_add_test(tc, bit_flip_in_snapshot_is_refused);
 	tcase_add_test(tc, zeroed_sector_anywhere_is_refused_or_cut);
 	tcase_add_test(tc, garbage_after_last_segment_is_cut_as_torn_tail);
+	tcase_add_test(tc, damage_below_the_snapshot_in_live_values_costs_only_their_keys);
 	suite_add_tcase(su, tc);
 	TCase *below = tcase_create("below_snapshot");
 	tcase_add_checked_fixture(below, setup_covered, teardown);

@@ -1382,6 +1382,47 @@ static int open_strict_prefix(struct faultio *f, int *p, struct kv_report *rep)
 	return 0;
 }
 
+/* A salvage killed (its unsynced work still in the page cache), then a process that opens the
+ * store (salvaging again if refused) and has a new write's flush acknowledged, then a power cut
+ * in mode pm: that write and what salvage keeps are there (DURABILITY 3.5, 3.6). g is consumed. */
+static void killed_salvage_then_flush_then_power_cut(struct faultio *g, enum fio_crash pm, uint64_t seed,
+						    int keep, const char *what)
+{
+	struct kv_options o = crash_options(g, KV_SYNC_NONE);
+	struct kv_report rep;
+	struct kv *s;
+	void *got = NULL;
+	uint64_t len = 0;
+	int p = -2, rc = kv_open(&s, SIM_DIR, &o, &rep);
+	if (rc == -EUCLEAN) {
+		rc = kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep);
+		require(rc == 0, "%s: salvage again: %s (%s)", what, strerror(-rc), tu_report(&rep));
+		rc = kv_open(&s, SIM_DIR, &o, &rep);
+	}
+	require(rc == 0, "%s: open after the killed salvage: %s (%s)", what, strerror(-rc),
+		tu_report(&rep));
+	put_str(s, "zz-after", "flushed");
+	require(kv_flush(s) == 0, "%s: the flush after the killed salvage failed", what);
+	faultio_crash_at(g, faultio_calls(g) + 1); /* the power goes before anything else */
+	require(kv_close(s) != 0, "%s: the close should have met the power cut", what);
+	must(faultio_crash(g, pm, seed));
+	rc = kv_open(&s, SIM_DIR, &o, &rep);
+	require(rc == 0, "%s, then a flush, then a power cut (%s): %s (%s)", what, mode_name[pm],
+		strerror(-rc), tu_report(&rep));
+	rc = kv_get(s, "zz-after", 8, &got, &len);
+	require(rc == 0 && len == 7 && !memcmp(got, "flushed", 7), "%s, then a flush, then a power "
+		"cut (%s): the flushed write is gone (%s)", what, mode_name[pm], strerror(-rc));
+	free(got);
+	must(kv_del(s, "zz-after", 8));
+	must(kv_close(s));
+	rc = open_strict_prefix(g, &p, &rep);
+	require(rc == 0 && p == keep, "%s, then a flush, then a power cut (%s): %d records, not %d "
+		"(%s)", what, mode_name[pm], p, keep, tu_report(&rep));
+	faultio_destroy(g);
+	seq_salvage++;
+	sequences++;
+}
+
 /* Salvage of damage d crashed at salvage call j in mode m, then recovery. */
 static void salvage_case(uint64_t seed, int d, uint64_t j, enum fio_crash m, struct faultio *damaged,
 			 int keep, const struct file_copy *orig, size_t norig,
@@ -1398,6 +1439,9 @@ static void salvage_case(uint64_t seed, int d, uint64_t j, enum fio_crash m, str
 	rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep); /* dies at call j; its result is moot */
 	debug_dir(f, "salvage died");
 	must(faultio_crash(f, m, seed ^ j));
+	if (m == FIO_CRASH_KILL)
+		killed_salvage_then_flush_then_power_cut(fork_disk(f), power_modes[(j + (uint64_t)d) % NPOWER],
+							 seed ^ (j << 8), keep, what);
 
 	/* a strict open refuses (the damage is still there) or gives what salvage keeps */
 	rc = open_strict_prefix(f, &p, &rep);
