@@ -493,10 +493,89 @@ static int store_file(const char *name)
 	       (!strncmp(name, "snap-", 5) && n > 4 && !strcmp(name + n - 4, ".kvs"));
 }
 
+/* A file holding a store's history: a log segment, a checkpoint, a format-1 snapshot. */
+static int history_file(const char *name)
+{
+	uint64_t v;
+	size_t n = strlen(name);
+	return seg_parse_name(name, &v) == 0 || ckpt_parse_name(name, &v) == 0 ||
+	       (!strncmp(name, "snap-", 5) && n > 4 && !strcmp(name + n - 4, ".kvs"));
+}
+
+/* Whether a writable open (LOCK held) is creating the store: the directory holds no history
+ * yet — nothing, or only what an earlier creating open killed or failed left (LOCK, the
+ * reserve, a checkpoint's temporary). 1 or 0 in *creating, or -errno. */
+static int store_is_new(const struct kvio *io, const char *dir, int *creating)
+{
+	char **names = NULL;
+	size_t n = 0, k;
+	int rc = io->list_dir(io, dir, &names, &n);
+	if (rc)
+		return rc;
+	for (k = 0; k < n && !history_file(names[k]); k++)
+		;
+	*creating = k == n;
+	kvio_free_names(names, n);
+	return 0;
+}
+
+/* A creating open that fails removes what it made, so that a refused open leaves the disk as
+ * it found it (design.md §2) and the next open, on a disk with room, makes the store afresh.
+ * Every store file in the directory is one this open made or one an earlier failed creation
+ * left: it found no history there, and holds LOCK. The history goes first and LOCK last, then
+ * the directory is synced. A power cut before that sync leaves a prefix of these removals; in
+ * each the directory holds either what this open had made (as if the power had failed while
+ * it was still creating, a state every creating open can leave) or no segment at all, which
+ * the next open takes for an empty store and creates again — rightly: this open accepted no
+ * write, so there is nothing in it to lose. The directory itself stays, empty: the I/O seam
+ * has no rmdir, and a program that made it removes it (kv_cli does). Failures here are told
+ * to the operator; the open's own error is what the caller gets. */
+static void unmake_store(struct kv *s)
+{
+	char path[PATH_MAX + 64], **names = NULL;
+	size_t n = 0;
+	int rc = s->io->list_dir(s->io, s->dir, &names, &n);
+
+	for (int pass = 0; pass < 3 && !rc; pass++) {
+		for (size_t k = 0; k < n && !rc; k++) {
+			int lock = !strcmp(names[k], "LOCK"), hist = history_file(names[k]);
+			if (!store_file(names[k]) || (pass == 0) != hist || (pass == 2) != lock)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", s->dir, names[k]);
+			rc = s->io->unlink(s->io, path);
+			if (rc == -ENOENT)
+				rc = 0;
+		}
+	}
+	kvio_free_names(names, n);
+	if (!rc)
+		rc = s->io->fsync_dir(s->io, s->dir);
+	if (rc)
+		kv_log(s, "%s: removing the files of the store this open was creating failed: %s (they "
+		       "hold no data; the next open uses or removes them)", s->dir, strerror(-rc));
+}
+
+/* The open made LOCK in a directory holding none of a store's files, and failed before it
+ * knew whether it is creating the store (a lock or a listing that failed; another holder is
+ * -EWOULDBLOCK, and its LOCK stays): LOCK goes again, all the open may have made. */
+static void unmake_lock(struct kv *s)
+{
+	char path[PATH_MAX + 8];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/LOCK", s->dir);
+	rc = s->io->unlink(s->io, path);
+	if (!rc || rc == -ENOENT)
+		rc = s->io->fsync_dir(s->io, s->dir);
+	if (rc)
+		kv_log(s, "%s: removing the LOCK this open made failed: %s (it holds no data; the next "
+		       "open uses it)", path, strerror(-rc));
+}
+
 /* A directory that holds files but none of a store's is someone else's: a mistyped path (the
  * mount point for the data directory, say) must not become a store on top of what is there.
  * -ENOTEMPTY with rep naming one of its files. */
-static int refuse_foreign_dir(const struct kvio *io, const char *dir, struct kv_report *rep)
+static int refuse_foreign_dir(const struct kvio *io, const char *dir, struct kv_report *rep, int *bare)
 {
 	char **names = NULL;
 	size_t n = 0, k;
@@ -505,6 +584,7 @@ static int refuse_foreign_dir(const struct kvio *io, const char *dir, struct kv_
 		return rc;
 	for (k = 0; k < n && !store_file(names[k]); k++)
 		;
+	*bare = k == n; /* none of a store's files: a LOCK here now is this open's */
 	if (n && k == n) {
 		report_problem(rep, KV_PROBLEM_NOT_A_STORE, names[0], -ENOTEMPTY);
 		rc = -ENOTEMPTY;
@@ -644,7 +724,7 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	struct wal_resume resume;
 	struct kv *s;
 	uint64_t next_lsn, replayed_bytes;
-	int rc, have_resume;
+	int rc, have_resume, bare = 0, made_lock = 0;
 	enum recovery_mode mode = o->recovery == KV_RECOVERY_POINT_IN_TIME ? RECOVER_SALVAGE : RECOVER_STRICT;
 
 	memset(rep, 0, sizeof(*rep));
@@ -656,7 +736,7 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	/* read-only: the directory must exist; nothing is created */
 	rc = o->read_only ? 0 : store_ensure_dir(s->io, dir);
 	if (!rc)
-		rc = refuse_foreign_dir(s->io, dir, rep);
+		rc = refuse_foreign_dir(s->io, dir, rep, &bare);
 	if (rc) {
 		if (rc != -ENOTEMPTY)
 			report_problem(rep, KV_PROBLEM_DIR, NULL, rc);
@@ -668,9 +748,18 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 		lock_holder(s->io, dir, rep->holder, sizeof(rep->holder));
 		goto fail;
 	}
+	made_lock = bare && !o->read_only && s->lock_fd >= 0;
 	if (rc) {
 		report_problem(rep, KV_PROBLEM_FILE, "LOCK", rc);
 		goto fail;
+	}
+	if (!o->read_only) {
+		rc = store_is_new(s->io, dir, &s->creating);
+		if (rc) {
+			report_problem(rep, KV_PROBLEM_DIR, NULL, rc);
+			goto fail;
+		}
+		made_lock = 0; /* a creating open removes it with the rest; another, never */
 	}
 	rc = make_state(s);
 	if (rc)
@@ -706,6 +795,10 @@ fail:
 		int wrc = wal_close(s->wal);
 		(void)wrc; /* nothing was written through it */
 	}
+	if (s->creating)
+		unmake_store(s);
+	else if (made_lock)
+		unmake_lock(s);
 	kv_free(s);
 	return rc;
 }
@@ -880,7 +973,7 @@ int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *p
 	struct kv_options o;
 	struct kv *s;
 	struct rplan *plan = NULL;
-	int rc;
+	int rc, bare;
 
 	memset(rep, 0, sizeof(*rep));
 	kv_options_default(&o);
@@ -888,7 +981,7 @@ int kv_check(const char *dir, const struct kvio *io, const struct kv_progress *p
 	s = kv_alloc(dir, &o);
 	if (!s)
 		return -ENOMEM;
-	rc = refuse_foreign_dir(s->io, dir, rep);
+	rc = refuse_foreign_dir(s->io, dir, rep, &bare);
 	if (rc) {
 		if (rc != -ENOTEMPTY)
 			report_problem(rep, KV_PROBLEM_DIR, NULL, rc);

@@ -17,6 +17,7 @@ struct kv {
 	struct kv_options opt;
 	char dir[PATH_MAX];
 	int lock_fd;
+	int creating; /* a writable open found no store here: a failed one removes what it made */
 
 	pthread_mutex_t apply_mu;
 	pthread_rwlock_t ix_lock;

@@ -812,6 +812,195 @@ START_TEST(a_directory_holding_other_files_is_not_made_a_store)
 }
 END_TEST
 
+/* ---- a creating open that fails ---- */
+
+/* The names in SIM_DIR now (FIO_VIEW_CURRENT), or after a power cut; 0 when it is missing. */
+static size_t names_in_store_dir(struct faultio *f)
+{
+	char **names;
+	size_t n;
+	if (!faultio_exists(f, SIM_DIR))
+		return 0;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "left in " SIM_DIR ": %s\n", names[i]);
+	faultio_free_names(names, n);
+	return n;
+}
+
+/* The calls a creating open makes on the simulated disk, when none fails. */
+static uint64_t calls_of_a_creating_open(void)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	uint64_t calls = faultio_calls(f);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+	return calls;
+}
+
+/* After a refused open, and after a power cut: a disk with room makes a fresh store there. */
+static void a_fresh_store_opens(struct faultio *f)
+{
+	struct kv_report rep;
+	struct kv *s = sim_open(f, &rep);
+	ck_assert_uint_eq(store_keys(s), 0);
+	ck_assert_uint_eq(rep.records_replayed, 0);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
+	s = sim_open(f, NULL);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+}
+
+START_TEST(a_creating_open_that_fails_at_any_call_leaves_nothing_behind)
+{
+	static const int errs[] = { -ENOSPC, -EIO };
+	uint64_t calls = calls_of_a_creating_open();
+	int refused = 0;
+
+	ck_assert_uint_gt(calls, 5);
+	for (size_t e = 0; e < sizeof errs / sizeof errs[0]; e++) {
+		for (uint64_t n = 1; n <= calls; n++) {
+			struct faultio *f = sim_disk();
+			struct kv_options o = sim_options(f);
+			struct kv_report rep;
+			struct kv *s = NULL;
+			int rc;
+
+			ck_assert_int_eq(faultio_fail(f, FIO_OP_ANY, n, errs[e], false), 0);
+			rc = kv_open(&s, SIM_DIR, &o, &rep);
+			if (rc == 0) { /* a call whose failure the open outlives (a reserve it goes without) */
+				ck_assert_int_eq(kv_close(s), 0);
+				faultio_destroy(f);
+				continue;
+			}
+			refused++;
+			ck_assert_msg(names_in_store_dir(f) == 0, "%s at call %" PRIu64 " left files (%s)",
+				      strerror(-errs[e]), n, tu_report(&rep));
+			ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KEEP, 1), 0); /* and a power cut now */
+			ck_assert_msg(names_in_store_dir(f) == 0, "%s at call %" PRIu64 ": files come back "
+				      "after a power cut", strerror(-errs[e]), n);
+			a_fresh_store_opens(f);
+			faultio_destroy(f);
+		}
+	}
+	ck_assert_int_gt(refused, 2 * 5); /* the loop tried real failures, not only tolerated ones */
+}
+END_TEST
+
+/* Its removals cut short by a crash (kill or power cut) at any call leave what the next open
+ * makes afresh: never a directory that a later open refuses, or takes for a store with history. */
+START_TEST(a_creating_open_whose_cleanup_is_cut_short_leaves_a_store_the_next_open_makes_afresh)
+{
+	static const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP, FIO_CRASH_KEEP,
+						FIO_CRASH_TEAR };
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv *s = NULL;
+	uint64_t fail_at, end;
+
+	/* the segment's creation fails for room: the last file this open makes */
+	faultio_set_capacity(f, 16);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), -ENOSPC);
+	end = faultio_calls(f);
+	faultio_destroy(f);
+	f = sim_disk();
+	faultio_set_capacity(f, 16);
+	o = sim_options(f);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), -ENOSPC);
+	ck_assert_uint_eq(faultio_calls(f), end); /* deterministic */
+	faultio_destroy(f);
+	/* the first failed call: the calls after it are the cleanup's */
+	for (fail_at = 1; fail_at < end; fail_at++) {
+		f = sim_disk();
+		faultio_set_capacity(f, 16);
+		faultio_crash_at(f, fail_at + 1);
+		o = sim_options(f);
+		int rc = kv_open(&s, SIM_DIR, &o, NULL);
+		faultio_destroy(f);
+		if (rc == -ENOSPC)
+			break;
+	}
+	ck_assert_uint_lt(fail_at, end - 1); /* removals follow it */
+	for (uint64_t at = fail_at + 1; at <= end; at++) {
+		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+			f = sim_disk();
+			faultio_set_capacity(f, 16);
+			faultio_crash_at(f, at);
+			o = sim_options(f);
+			ck_assert_int_lt(kv_open(&s, SIM_DIR, &o, NULL), 0);
+			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
+			faultio_set_capacity(f, 0);
+			a_fresh_store_opens(f);
+			faultio_destroy(f);
+		}
+	}
+}
+END_TEST
+
+START_TEST(a_new_store_on_a_disk_without_room_for_its_first_segment_is_refused_naming_it)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kv_report rep;
+	struct kv *s = NULL;
+
+	faultio_set_capacity(f, 16); /* LOCK's pid fits; not even a segment's header */
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -ENOSPC);
+	ck_assert_int_eq(rep.problem, KV_PROBLEM_FILE);
+	ck_assert_str_eq(rep.file, "wal-0000000000000001.log");
+	ck_assert_uint_eq(names_in_store_dir(f), 0);
+
+	/* a directory that was there (a mount point, say) stays, as empty as it was */
+	ck_assert_int_eq(faultio_mkdirs(f, SIM_DIR), 0);
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -ENOSPC);
+	ck_assert(faultio_exists(f, SIM_DIR));
+	ck_assert_uint_eq(names_in_store_dir(f), 0);
+	faultio_set_capacity(f, 0);
+	a_fresh_store_opens(f);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Only a creating open removes files: one that fails on a store with history removes none. */
+START_TEST(a_failed_open_of_a_store_with_history_removes_none_of_it)
+{
+	uint64_t calls = 0;
+	int refused = 0;
+
+	for (uint64_t n = 0; n <= calls; n++) { /* n = 0: count the calls of a reopen */
+		struct faultio *f = sim_disk();
+		struct kv_options o = sim_options(f);
+		struct kv *s = sim_open(f, NULL);
+		int rc;
+
+		put_str(s, "a", "1");
+		ck_assert_int_eq(kv_close(s), 0);
+		faultio_reset_counts(f);
+		if (n)
+			ck_assert_int_eq(faultio_fail(f, FIO_OP_ANY, n, -EIO, false), 0);
+		s = NULL;
+		rc = kv_open(&s, SIM_DIR, &o, NULL);
+		if (!n)
+			calls = faultio_calls(f);
+		if (rc == 0)
+			ck_assert_int_eq(kv_close(s), 0);
+		refused += rc != 0;
+		faultio_clear_faults(f);
+		ck_assert(faultio_exists(f, SIM_DIR "/LOCK"));
+		ck_assert(faultio_exists(f, SIM_DIR "/wal-0000000000000001.log"));
+		s = sim_open(f, NULL);
+		expect_str(s, "a", "1");
+		ck_assert_int_eq(kv_close(s), 0);
+		faultio_destroy(f);
+	}
+	ck_assert_int_gt(refused, 5);
+}
+END_TEST
+
 /* ---- progress of long work ---- */
 
 struct progress_log {
@@ -902,6 +1091,10 @@ int main(void)
 	tcase_add_test(tc, readers_share_a_store_and_exclude_a_writer);
 	tcase_add_test(tc, long_work_reports_progress_from_start_to_a_complete_end);
 	tcase_add_test(tc, a_directory_holding_other_files_is_not_made_a_store);
+	tcase_add_test(tc, a_creating_open_that_fails_at_any_call_leaves_nothing_behind);
+	tcase_add_test(tc, a_creating_open_whose_cleanup_is_cut_short_leaves_a_store_the_next_open_makes_afresh);
+	tcase_add_test(tc, a_new_store_on_a_disk_without_room_for_its_first_segment_is_refused_naming_it);
+	tcase_add_test(tc, a_failed_open_of_a_store_with_history_removes_none_of_it);
 	tcase_add_test(tc, a_read_only_open_of_a_missing_directory_creates_nothing);
 	tcase_add_test(tc, a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_otherwise);
 	tcase_add_test(tc, snapshot_then_reopen_replays_only_the_log_after_it);
