@@ -325,6 +325,9 @@ int kvfs_write_kills_privs(void);
 /* Clears set-user-ID, set-group-ID (when group-executable) and security.capability of the node
  * txn t holds, into b: what the kernel leaves to us with FUSE_HANDLE_KILLPRIV_V2. */
 int kvfs_kill_privs(struct kvfs_txn *t, struct kv_batch *b);
+/* Its halves: the set-ID bits of m (1 when one was set), and security.capability, into b. */
+int kvfs_kill_setid(struct kvfs_meta *m);
+int kvfs_kill_caps(struct kvfs_txn *t, struct kv_batch *b);
 
 /* ---- the kernel's caches (notify.c) --------------------------------------------------------- */
 

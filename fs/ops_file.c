@@ -19,6 +19,23 @@
  * fits, as a local filesystem does at its maximum file size. */
 #define FILE_MAX ((uint64_t)KV_MAX_VALUE)
 
+/* Whether the open that comes with a CREATE writes past the page cache (FOPEN_DIRECT_IO): only
+ * for a write-only open without writeback caching. The kernel's cached write path asks whether
+ * the file has privileges to strip (a GETXATTR of security.capability) before the first write
+ * after any refresh of its attributes, and the CREATE reply is one: a round trip for every new
+ * file written. Its direct path asks nothing and leaves stripping to us (the WRITE carries
+ * FUSE_WRITE_KILL_SUIDGID when the writer lacks CAP_FSETID; capabilities we strip on any write,
+ * write_txn). Nothing is lost: a write-only descriptor cannot read or mmap, a WRITE per write(2)
+ * is what the cached path sends too, and the pages it would have cached hold the file only up
+ * to its last whole page, so reading a new file back costs the same READ either way (readahead
+ * fetches the rest with the tail). Under writeback caching the kernel gathers small writes into
+ * few WRITEs, which direct writes would undo. Other opens (O_RDWR: read back through the same
+ * descriptor, SQLite) keep the page cache. */
+static int create_writes_direct(const struct kvfs_fs *fs, int flags)
+{
+	return (flags & O_ACCMODE) == O_WRONLY && !fs->cfg.writeback_cache;
+}
+
 void kvfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		    struct fuse_file_info *fi)
 {
@@ -35,7 +52,7 @@ void kvfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 	 * through this kernel) */
 	fi->fh = 0;
 	fi->keep_cache = 1;
-	fi->direct_io = 0;
+	fi->direct_io = create_writes_direct(fs, fi->flags);
 	if (fuse_reply_create(req, &e, fi))
 		kvfs_node_forget(fs, kvfs_node_of(fs, e.ino), 1);
 }
@@ -90,7 +107,9 @@ void kvfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, got);
 }
 
-static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t off)
+/* One write into the node t holds, as one record. *setid_killed: it cleared a set-ID bit. */
+static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t off,
+		     int *setid_killed)
 {
 	struct kv_batch *b;
 	struct timespec now;
@@ -114,11 +133,15 @@ static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t of
 		return rc;
 	kvfs_now(&now);
 	t->st.meta.mtime = t->st.meta.ctime = now;
-	if (kvfs_write_kills_privs()) {
-		rc = kvfs_kill_privs(t, b);
-		if (rc)
-			return rc;
-	}
+	/* As a local filesystem does (file_remove_privs): set-ID bits go when the kernel says the
+	 * writer lacks CAP_FSETID; file capabilities go with any write, whoever writes. The kernel
+	 * strips them itself before a cached write when it sees them, but a direct write
+	 * (create_writes_direct) leaves them to us. */
+	if (kvfs_write_kills_privs())
+		*setid_killed = kvfs_kill_setid(&t->st.meta);
+	rc = kvfs_kill_caps(t, b);
+	if (rc)
+		return rc;
 	rc = kvfs_prealloc_write(t, (uint64_t)off, *size, &promised);
 	if (!rc)
 		rc = kv_batch_write(b, t->key, t->klen, (uint64_t)off, buf, *size);
@@ -132,17 +155,23 @@ void kvfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	struct kvfs_fs *fs = kvfs_fs_of(req);
 	struct kvfs_txn t;
-	int rc;
+	int rc, setid_killed = 0;
 
 	(void)fi; /* O_APPEND: the kernel puts the offset at its size, which is ours */
 	rc = kvfs_txn_begin_bytes(&t, fs, ino, KVFS_TXN_NODE);
 	if (!rc)
-		rc = write_txn(&t, buf, &size, off);
+		rc = write_txn(&t, buf, &size, off, &setid_killed);
 	kvfs_txn_end(&t);
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+		return;
+	}
+	fuse_reply_write(req, size);
+	/* After a WRITE the kernel refreshes a file's size and times, not its mode: without this
+	 * it would go on believing the bits are set (and exec would honour them) until the
+	 * attributes time out. Rare: only a write by a non-owner into a set-ID file. */
+	if (setid_killed)
+		kvfs_notify_inode(fs, ino);
 }
 
 /* Every write issued before, to any file, is durable when this returns: the log is one

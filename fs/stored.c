@@ -254,23 +254,35 @@ int kvfs_batch_delete(struct kvfs_fs *fs, struct kv_batch *b, const char *key, s
 	return rc < 0 ? rc : 0;
 }
 
-int kvfs_kill_privs(struct kvfs_txn *t, struct kv_batch *b)
+int kvfs_kill_setid(struct kvfs_meta *m)
+{
+	uint32_t was = m->mode;
+
+	m->mode &= ~(uint32_t)S_ISUID;
+	if ((m->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		m->mode &= ~(uint32_t)S_ISGID;
+	return m->mode != was;
+}
+
+int kvfs_kill_caps(struct kvfs_txn *t, struct kv_batch *b)
 {
 	static const char caps[] = "security.capability";
-	struct kvfs_meta *m = &t->st.meta;
 	char xkey[KV_MAX_KEY];
 	size_t xlen, mlen = 0;
 	uint64_t size;
 	int rc;
 
-	m->mode &= ~(uint32_t)S_ISUID;
-	if ((m->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-		m->mode &= ~(uint32_t)S_ISGID;
-	if (!(m->flags & KVFS_META_XATTRS))
+	if (!(t->st.meta.flags & KVFS_META_XATTRS))
 		return 0;
 	xlen = kvfs_xattr_key(xkey, t->key, t->klen, caps, sizeof(caps) - 1);
 	rc = kv_stat(t->fs->kv, xkey, xlen, &size, NULL, &mlen);
 	if (rc == -ENOENT)
 		return 0;
 	return rc ? rc : kv_batch_del(b, xkey, xlen);
+}
+
+int kvfs_kill_privs(struct kvfs_txn *t, struct kv_batch *b)
+{
+	kvfs_kill_setid(&t->st.meta);
+	return kvfs_kill_caps(t, b);
 }
