@@ -26,6 +26,11 @@ int lsnname_parse(const char *name, const char *prefix, const char *suffix, uint
 			return -EINVAL;
 		v = v << 4 | (uint64_t)d;
 	}
+	/* LSNs count records from 1 and never come near 2^63; a name beyond is not ours (trusting it
+	 * would wrap the next LSN to 0: a salvage that took a damaged checkpoint's LSN from such a
+	 * name made wal-0000000000000000.log, found by fuzz_checkpoint) */
+	if (v > LSNNAME_MAX)
+		return -EINVAL;
 	*lsn = v;
 	return 0;
 }

@@ -6,6 +6,9 @@
 #include <stdint.h>
 
 void lsnname_format(char *buf, size_t len, const char *prefix, uint64_t lsn, const char *suffix);
-/* 0 and *lsn when name is exactly PREFIX<16 hex>SUFFIX; -EINVAL otherwise. */
+/* The largest LSN a name may carry (2^63 - 1). */
+#define LSNNAME_MAX INT64_MAX
+/* 0 and *lsn when name is exactly PREFIX<16 hex>SUFFIX with a number at most LSNNAME_MAX;
+ * -EINVAL otherwise. */
 int lsnname_parse(const char *name, const char *prefix, const char *suffix, uint64_t *lsn);
 #endif

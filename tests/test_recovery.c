@@ -313,6 +313,30 @@ START_TEST(salvage_then_strict_open_succeeds)
 }
 END_TEST
 
+/* A name carrying an LSN no store reaches (above 2^63 - 1) is not a checkpoint or a segment: it is
+ * left alone, and nothing takes the next LSN from it (a salvage that did wrapped it to 0 and wrote
+ * wal-0000000000000000.log, which kv_check then refused: found by fuzz_checkpoint). */
+START_TEST(names_beyond_the_largest_lsn_are_not_the_stores_files)
+{
+	struct faultio *f = store_with_records(10);
+	const char *odd[] = { SIM_DIR "/ckpt-ffffffffffffffff.kvc", SIM_DIR "/wal-8000000000000000.log" };
+	struct kv_report rep;
+	struct kv *s;
+	for (size_t i = 0; i < 2; i++)
+		ck_assert_int_eq(faultio_write_file(f, odd[i], "KVCK junk", 9), 0);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_prefix(s, 10);
+	ck_assert_int_eq(kv_close(s), 0);
+	for (size_t i = 0; i < 2; i++)
+		ck_assert_msg(faultio_exists(f, odd[i]), "%s was not left alone", odd[i]);
+	ck_assert(!faultio_exists(f, SIM_DIR "/wal-0000000000000000.log"));
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(damaged_checkpoint_is_refused)
 {
 	struct faultio *f = store_with_records(10);
@@ -1914,6 +1938,7 @@ int main(void)
 	tcase_add_test(tc, crc_catches_every_single_bit_flip_of_a_record);
 	tcase_add_test(tc, point_in_time_keeps_the_prefix_and_sets_damage_aside);
 	tcase_add_test(tc, salvage_then_strict_open_succeeds);
+	tcase_add_test(tc, names_beyond_the_largest_lsn_are_not_the_stores_files);
 	tcase_add_test(tc, damaged_checkpoint_is_refused);
 	tcase_add_test(tc, check_reports_clean_store);
 	tcase_add_test(tc, crash_at_each_io_call_of_a_snapshot_recovers);
