@@ -19,8 +19,16 @@
  * fits, as a local filesystem does at its maximum file size. */
 #define FILE_MAX ((uint64_t)KV_MAX_VALUE)
 
+/* The first FUSE protocol (Linux 6.6) whose direct write drops the pages other descriptors of
+ * the file cached over the range it writes (fuse_direct_io), as a local filesystem's readers
+ * see a write at once. Before it a descriptor that had read the file would go on reading the
+ * old bytes after a direct write returned. */
+#define PROTO_DIRECT_WRITE_INVALIDATES 39
+
 /* Whether the open that comes with a CREATE writes past the page cache (FOPEN_DIRECT_IO): only
- * for a write-only open without writeback caching. The kernel's cached write path asks whether
+ * for a write-only open without writeback caching, on a kernel that keeps the other
+ * descriptors' pages coherent with it (PROTO_DIRECT_WRITE_INVALIDATES; older ones keep the
+ * cached path and its GETXATTR). The kernel's cached write path asks whether
  * the file has privileges to strip (a GETXATTR of security.capability) before the first write
  * after any refresh of its attributes, and the CREATE reply is one: a round trip for every new
  * file written. Its direct path asks nothing and leaves stripping to us (the WRITE carries
@@ -33,7 +41,8 @@
  * descriptor, SQLite) keep the page cache. */
 static int create_writes_direct(const struct kvfs_fs *fs, int flags)
 {
-	return (flags & O_ACCMODE) == O_WRONLY && !fs->cfg.writeback_cache;
+	return (flags & O_ACCMODE) == O_WRONLY && !fs->cfg.writeback_cache &&
+	       __atomic_load_n(&fs->proto_minor, __ATOMIC_ACQUIRE) >= PROTO_DIRECT_WRITE_INVALIDATES;
 }
 
 void kvfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -107,8 +116,9 @@ void kvfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, got);
 }
 
-/* One write into the node t holds, as one record. *setid_killed: it cleared a set-ID bit. */
-static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t off,
+/* One write by req's caller into the node t holds, as one record. *setid_killed: it cleared a
+ * set-ID bit. */
+static int write_txn(struct kvfs_txn *t, fuse_req_t req, const char *buf, size_t *size, off_t off,
 		     int *setid_killed)
 {
 	struct kv_batch *b;
@@ -134,11 +144,12 @@ static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t of
 	kvfs_now(&now);
 	t->st.meta.mtime = t->st.meta.ctime = now;
 	/* As a local filesystem does (file_remove_privs): set-ID bits go when the kernel says the
-	 * writer lacks CAP_FSETID; file capabilities go with any write, whoever writes. The kernel
-	 * strips them itself before a cached write when it sees them, but a direct write
-	 * (create_writes_direct) leaves them to us. */
+	 * writer lacks CAP_FSETID (set-group-ID without group-execute only for a writer outside
+	 * the file's group: kvfs_kill_setid); file capabilities go with any write, whoever
+	 * writes. The kernel strips them itself before a cached write when it sees them, but a
+	 * direct write (create_writes_direct) leaves them to us. */
 	if (kvfs_write_kills_privs())
-		*setid_killed = kvfs_kill_setid(&t->st.meta);
+		*setid_killed = kvfs_kill_setid(&t->st.meta, req);
 	rc = kvfs_kill_caps(t, b);
 	if (rc)
 		return rc;
@@ -160,7 +171,7 @@ void kvfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	(void)fi; /* O_APPEND: the kernel puts the offset at its size, which is ours */
 	rc = kvfs_txn_begin_bytes(&t, fs, ino, KVFS_TXN_NODE);
 	if (!rc)
-		rc = write_txn(&t, buf, &size, off, &setid_killed);
+		rc = write_txn(&t, req, buf, &size, off, &setid_killed);
 	kvfs_txn_end(&t);
 	if (rc) {
 		fuse_reply_err(req, -rc);
