@@ -121,7 +121,6 @@ struct kvfs_fs {
 	 * FUSE_HANDLE_KILLPRIV_V2, and whether we took it (then we clear set-ID bits) */
 	uint64_t init_unique;
 	int killpriv_v2_offered, killpriv_v2;
-	unsigned proto_minor; /* the kernel's FUSE protocol, 7.proto_minor (kvfs_init; atomic) */
 };
 
 static inline struct kvfs_fs *kvfs_fs_of(fuse_req_t req)

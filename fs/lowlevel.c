@@ -21,7 +21,6 @@ static void kvfs_init(void *userdata, struct fuse_conn_info *conn)
 	struct kvfs_fs *fs = userdata;
 
 	kvfs_opstats_start();
-	__atomic_store_n(&fs->proto_minor, conn->proto_minor, __ATOMIC_RELEASE);
 	/* Requests up to 1 MiB, and readahead as large. */
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;

@@ -19,32 +19,6 @@
  * fits, as a local filesystem does at its maximum file size. */
 #define FILE_MAX ((uint64_t)KV_MAX_VALUE)
 
-/* The first FUSE protocol (Linux 6.6) whose direct write drops the pages other descriptors of
- * the file cached over the range it writes (fuse_direct_io), as a local filesystem's readers
- * see a write at once. Before it a descriptor that had read the file would go on reading the
- * old bytes after a direct write returned. */
-#define PROTO_DIRECT_WRITE_INVALIDATES 39
-
-/* Whether the open that comes with a CREATE writes past the page cache (FOPEN_DIRECT_IO): only
- * for a write-only open without writeback caching, on a kernel that keeps the other
- * descriptors' pages coherent with it (PROTO_DIRECT_WRITE_INVALIDATES; older ones keep the
- * cached path and its GETXATTR). The kernel's cached write path asks whether
- * the file has privileges to strip (a GETXATTR of security.capability) before the first write
- * after any refresh of its attributes, and the CREATE reply is one: a round trip for every new
- * file written. Its direct path asks nothing and leaves stripping to us (the WRITE carries
- * FUSE_WRITE_KILL_SUIDGID when the writer lacks CAP_FSETID; capabilities we strip on any write,
- * write_txn). Nothing is lost: a write-only descriptor cannot read or mmap, a WRITE per write(2)
- * is what the cached path sends too, and the pages it would have cached hold the file only up
- * to its last whole page, so reading a new file back costs the same READ either way (readahead
- * fetches the rest with the tail). Under writeback caching the kernel gathers small writes into
- * few WRITEs, which direct writes would undo. Other opens (O_RDWR: read back through the same
- * descriptor, SQLite) keep the page cache. */
-static int create_writes_direct(const struct kvfs_fs *fs, int flags)
-{
-	return (flags & O_ACCMODE) == O_WRONLY && !fs->cfg.writeback_cache &&
-	       __atomic_load_n(&fs->proto_minor, __ATOMIC_ACQUIRE) >= PROTO_DIRECT_WRITE_INVALIDATES;
-}
-
 void kvfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		    struct fuse_file_info *fi)
 {
@@ -61,7 +35,7 @@ void kvfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 	 * through this kernel) */
 	fi->fh = 0;
 	fi->keep_cache = 1;
-	fi->direct_io = create_writes_direct(fs, fi->flags);
+	fi->direct_io = 0;
 	if (fuse_reply_create(req, &e, fi))
 		kvfs_node_forget(fs, kvfs_node_of(fs, e.ino), 1);
 }
@@ -146,8 +120,9 @@ static int write_txn(struct kvfs_txn *t, fuse_req_t req, const char *buf, size_t
 	/* As a local filesystem does (file_remove_privs): set-ID bits go when the kernel says the
 	 * writer lacks CAP_FSETID (set-group-ID without group-execute only for a writer outside
 	 * the file's group: kvfs_kill_setid); file capabilities go with any write, whoever
-	 * writes. The kernel strips them itself before a cached write when it sees them, but a
-	 * direct write (create_writes_direct) leaves them to us. */
+	 * writes. The kernel removes them itself before a write when it finds them (its GETXATTR of
+	 * security.capability), but not when it believes from what it cached that there are none:
+	 * removing them here holds the rule whatever the kernel knew. */
 	if (kvfs_write_kills_privs())
 		*setid_killed = kvfs_kill_setid(&t->st.meta, req);
 	rc = kvfs_kill_caps(t, b);

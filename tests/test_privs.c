@@ -1,9 +1,8 @@
 /* test_privs.c — what a write takes away from a file: its set-user-ID and set-group-ID bits
  * (when the writer lacks CAP_FSETID) and its file capabilities (security.capability, whoever
- * writes), as a local filesystem does; and that the kernel asks the daemon nothing before a new
- * file's first write (no GETXATTR: FILESYSTEM.md section 9); and that the descriptor that
- * creates a file write-only, which writes past the page cache, stays coherent with the file's
- * other descriptors and mappings. Each set-ID and coherence case runs on a file of the scratch
+ * writes), as a local filesystem does; and that a file created write-only stays coherent with
+ * its other descriptors, mappings and processes (the creating open keeps the page cache:
+ * FILESYSTEM.md section 11). Each set-ID and coherence case runs on a file of the scratch
  * directory (a local filesystem) too, and the mount must end as it did. Real mounts through the
  * kernel (tests/mountutil.c); needs root and /dev/fuse, else every test skips. */
 #include <check.h>
@@ -16,7 +15,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -232,8 +230,8 @@ START_TEST(a_truncation_from_outside_the_group_clears_a_set_group_id_locking_mar
 }
 END_TEST
 
-/* The descriptor that created the file writes past the page cache (FOPEN_DIRECT_IO): the kernel
- * then strips nothing itself and the daemon must. */
+/* Another user creates the file, makes it set-ID through the creating descriptor and writes
+ * through it: the WRITE asks the daemon to clear the bits (FUSE_WRITE_KILL_SUIDGID). */
 START_TEST(a_write_through_the_creating_descriptor_clears_set_id_bits)
 {
 	pid_t pid;
@@ -317,52 +315,7 @@ START_TEST(a_write_through_the_creating_descriptor_removes_file_capabilities)
 }
 END_TEST
 
-/* The kernel's FUSE drops other descriptors' cached pages at a direct write from Linux 6.6 on
- * (protocol 7.39): only there does the creating descriptor write past the page cache. */
-static int direct_create_writes(void)
-{
-	struct utsname u;
-	int major = 0, minor = 0;
-
-	ck_assert_int_eq(uname(&u), 0);
-	ck_assert_int_eq(sscanf(u.release, "%d.%d", &major, &minor), 2);
-	return major > 6 || (major == 6 && minor >= 6);
-}
-
-START_TEST(creating_and_writing_a_file_sends_no_getxattr)
-{
-	char name[32];
-	uint64_t before;
-
-	NEED_MOUNT();
-	if (!direct_create_writes()) {
-		fprintf(stderr, "%s: skipped: before Linux 6.6 a new file is written through the "
-			"page cache, which asks for security.capability\n", __func__);
-		return;
-	}
-	mount_store(NULL);
-	before = stat_of("fuse_getxattr_count");
-	for (int i = 0; i < 20; i++) {
-		int fd;
-
-		snprintf(name, sizeof(name), "f%02d", i);
-		fd = open(in_mnt(name), O_CREAT | O_EXCL | O_WRONLY, 0644);
-		ck_assert_int_ge(fd, 0);
-		ck_assert_int_eq(write(fd, "first", 5), 5);
-		ck_assert_int_eq(write(fd, " second", 7), 7);
-		ck_assert_int_eq(close(fd), 0);
-	}
-	ck_assert_uint_eq(stat_of("fuse_getxattr_count"), before);
-	for (int i = 0; i < 20; i++) {
-		snprintf(name, sizeof(name), "f%02d", i);
-		assert_file(in_mnt(name), "first second");
-	}
-	unmount_store();
-}
-END_TEST
-
-/* Read back through the descriptor that made it (O_RDWR keeps the page cache): written bytes,
- * a hole, and the kernel's size, without a round trip's help. */
+/* Read back through the descriptor that made it: written bytes, a hole, and the kernel's size. */
 START_TEST(a_file_created_for_reading_and_writing_reads_back_through_its_descriptor)
 {
 	char got[16];
@@ -381,7 +334,7 @@ START_TEST(a_file_created_for_reading_and_writing_reads_back_through_its_descrip
 }
 END_TEST
 
-/* ---- coherence: the creating descriptor writes past the page cache, the others read it ---- */
+/* ---- coherence: the descriptor that created the file write-only and the file's others ---- */
 
 #define PAGE 4096
 #define FILE_LEN (3 * PAGE)
@@ -397,7 +350,7 @@ static int fill_is(const char *p, int c, size_t n)
 /* In dir: a file created write-only and filled with 'A'; a second descriptor reads it all and
  * maps it shared (both now cache it); the first writes 'B' over the middle page and 'C' over
  * 100 bytes of the last, then the second descriptor's reads and its mapping must show them. */
-static void cached_readers_see_a_direct_write(const char *dir)
+static void cached_readers_see_the_creating_descriptors_write(const char *dir)
 {
 	char path[PATH_MAX + 16], buf[FILE_LEN], got[FILE_LEN];
 	int w, r;
@@ -436,87 +389,8 @@ START_TEST(a_descriptor_and_a_shared_map_that_cached_the_file_see_the_creating_d
 {
 	NEED_MOUNT();
 	mount_store(NULL);
-	cached_readers_see_a_direct_write(mt_tmp);
-	cached_readers_see_a_direct_write(mt_mnt);
-	unmount_store();
-}
-END_TEST
-
-/* In dir: a shared writable mapping of another descriptor stores 'M' into a page, then the
- * creating descriptor writes 'D' elsewhere in that page: both stores stay (the kernel writes
- * the dirty page back before it drops it), and the mapping shows the write. */
-static void a_mapped_store_and_a_direct_write_to_one_page_both_stay(const char *dir)
-{
-	char path[PATH_MAX + 16], got[PAGE];
-	int w, rw;
-	char *map;
-
-	snprintf(path, sizeof(path), "%s/mapped", dir);
-	w = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
-	ck_assert_msg(w >= 0, "create %s: %s", path, strerror(errno));
-	memset(got, 'A', PAGE);
-	ck_assert_int_eq(write(w, got, PAGE), PAGE);
-	rw = open(path, O_RDWR);
-	ck_assert_int_ge(rw, 0);
-	map = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
-	ck_assert_msg(map != MAP_FAILED, "mmap %s: %s", path, strerror(errno));
-	memset(map + 200, 'M', 10);
-	ck_assert_int_eq(pwrite(w, "DDDDDDDDDD", 10, 0), 10);
-	ck_assert_msg(fill_is(map, 'D', 10) && fill_is(map + 200, 'M', 10),
-		      "%s: the mapping lost a store or misses the write", path);
-	ck_assert_int_eq(munmap(map, PAGE), 0);
-	ck_assert_int_eq(close(rw), 0);
-	ck_assert_int_eq(close(w), 0);
-	rw = open(path, O_RDONLY);
-	ck_assert_int_ge(rw, 0);
-	ck_assert_int_eq(read(rw, got, PAGE), PAGE);
-	ck_assert_int_eq(close(rw), 0);
-	ck_assert_msg(fill_is(got, 'D', 10) && fill_is(got + 10, 'A', 190) &&
-		      fill_is(got + 200, 'M', 10) && fill_is(got + 210, 'A', PAGE - 210),
-		      "%s: the file lost a store or the write", path);
-}
-
-START_TEST(a_store_through_a_shared_map_and_the_creating_descriptors_write_to_one_page_both_stay)
-{
-	NEED_MOUNT();
-	mount_store(NULL);
-	a_mapped_store_and_a_direct_write_to_one_page_both_stay(mt_tmp);
-	a_mapped_store_and_a_direct_write_to_one_page_both_stay(mt_mnt);
-	unmount_store();
-}
-END_TEST
-
-/* mmap needs a descriptor open for reading: the write-only one that created the file is refused
- * as on a local filesystem (EACCES, not FUSE's ENODEV for a shared map of a direct descriptor). */
-START_TEST(mapping_the_creating_write_only_descriptor_is_refused_as_on_a_local_filesystem)
-{
-	const char *dirs[] = { mt_tmp, mt_mnt };
-
-	NEED_MOUNT();
-	mount_store(NULL);
-	for (int i = 0; i < 2; i++) {
-		char path[PATH_MAX + 16];
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/wo", dirs[i]);
-		fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
-		ck_assert_int_ge(fd, 0);
-		ck_assert_int_eq(write(fd, "data", 4), 4);
-		errno = 0;
-		ck_assert(mmap(NULL, PAGE, PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
-		ck_assert_msg(errno == EACCES, "%s: shared map: %s", path, strerror(errno));
-		errno = 0;
-		ck_assert(mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED);
-		ck_assert_msg(errno == EACCES, "%s: private map: %s", path, strerror(errno));
-		ck_assert_int_eq(write(fd, "more", 4), 4); /* the descriptor still writes */
-		ck_assert_int_eq(close(fd), 0);
-		{
-			char *text = get_file(path);
-
-			ck_assert_str_eq(text, "datamore");
-			free(text);
-		}
-	}
+	cached_readers_see_the_creating_descriptors_write(mt_tmp);
+	cached_readers_see_the_creating_descriptors_write(mt_mnt);
 	unmount_store();
 }
 END_TEST
@@ -608,12 +482,12 @@ int main(void)
 {
 	Suite *su = suite_create("privs");
 	TCase *setid = tcase_create("setid"), *caps = tcase_create("caps");
-	TCase *trips = tcase_create("round_trips"), *coherence = tcase_create("coherence");
+	TCase *coherence = tcase_create("coherence");
 
 	tu_seed();
 	if (mt_init() != 0)
 		return EXIT_FAILURE;
-	TCase *all[] = { setid, caps, trips, coherence };
+	TCase *all[] = { setid, caps, coherence };
 	mt_add_cases(su, all, sizeof(all) / sizeof(all[0]), 300);
 	tcase_add_test(setid, a_write_by_the_owner_clears_set_user_and_set_group_id);
 	tcase_add_test(setid, a_write_by_another_user_clears_set_user_and_set_group_id);
@@ -627,14 +501,10 @@ int main(void)
 	tcase_add_test(setid, a_write_through_the_creating_descriptor_clears_set_id_bits);
 	tcase_add_test(caps, a_write_by_root_removes_file_capabilities);
 	tcase_add_test(caps, a_write_through_the_creating_descriptor_removes_file_capabilities);
-	tcase_add_test(trips, creating_and_writing_a_file_sends_no_getxattr);
-	tcase_add_test(trips, a_file_created_for_reading_and_writing_reads_back_through_its_descriptor);
+	tcase_add_test(coherence,
+		       a_file_created_for_reading_and_writing_reads_back_through_its_descriptor);
 	tcase_add_test(coherence,
 		       a_descriptor_and_a_shared_map_that_cached_the_file_see_the_creating_descriptors_write);
-	tcase_add_test(coherence,
-		       a_store_through_a_shared_map_and_the_creating_descriptors_write_to_one_page_both_stay);
-	tcase_add_test(coherence,
-		       mapping_the_creating_write_only_descriptor_is_refused_as_on_a_local_filesystem);
 	tcase_add_test(coherence,
 		       a_file_created_write_only_is_read_and_written_by_another_process_opening_it_rdwr);
 	return mt_run(su);
