@@ -322,9 +322,20 @@ int kvfs_device_attach(struct fuse_session *se);
 int kvfs_device_request(struct kvfs_fs *fs, struct fuse_session *se, const struct fuse_buf *buf);
 /* The WRITE this thread serves asks the filesystem to clear set-ID bits and capabilities. */
 int kvfs_write_kills_privs(void);
-/* Clears set-user-ID, set-group-ID (when group-executable) and security.capability of the node
- * txn t holds, into b: what the kernel leaves to us with FUSE_HANDLE_KILLPRIV_V2. */
-int kvfs_kill_privs(struct kvfs_txn *t, struct kv_batch *b);
+/* The caller of req is in group gid: its filesystem group or one of its supplementary groups
+ * (fuse_req_getgroups, which reads /proc/PID/task/PID/status). 0 when they cannot be read (a
+ * caller in another PID namespace, which the kernel sends as PID 0). */
+int kvfs_req_in_group(fuse_req_t req, gid_t gid);
+/* Clears the set-ID bits of m as a local filesystem does for a writer without CAP_FSETID
+ * (setattr_should_drop_suidgid): set-user-ID always; set-group-ID when group-executable, and
+ * without group-execute (a locking mark) only when the caller of group_of is not in m's group.
+ * group_of NULL: the group-executable case only (a chown: the kernel marks it whoever chowns).
+ * 1 when a bit was cleared. */
+int kvfs_kill_setid(struct kvfs_meta *m, fuse_req_t group_of);
+/* Removes security.capability of the node txn t holds, into b (any write does). */
+int kvfs_kill_caps(struct kvfs_txn *t, struct kv_batch *b);
+/* Both: what the kernel leaves to us with FUSE_HANDLE_KILLPRIV_V2. */
+int kvfs_kill_privs(struct kvfs_txn *t, struct kv_batch *b, fuse_req_t group_of);
 
 /* ---- the kernel's caches (notify.c) --------------------------------------------------------- */
 

@@ -37,7 +37,7 @@ static void set_time(struct timespec *t, int set, int now_flag, const struct tim
 
 /* Everything setattr changes, in one batch: mode (and an access ACL's entries with it), owner,
  * size, times; ctime becomes now. An implicit directory (or the root) becomes a real entry. */
-static int setattr_txn(struct kvfs_txn *t, const struct stat *attr, int to_set)
+static int setattr_txn(struct kvfs_txn *t, fuse_req_t req, const struct stat *attr, int to_set)
 {
 	struct kvfs_meta *m = &t->st.meta;
 	struct kv_batch *b;
@@ -75,9 +75,11 @@ static int setattr_txn(struct kvfs_txn *t, const struct stat *attr, int to_set)
 		m->mode = mode;
 	}
 	/* FATTR_KILL_SUIDGID (a chown; a truncate without CAP_FSETID), which libfuse calls
-	 * KILL_SUID: ours to do under FUSE_HANDLE_KILLPRIV_V2 (device.c) */
+	 * KILL_SUID: ours to do under FUSE_HANDLE_KILLPRIV_V2 (device.c). A truncation clears a
+	 * set-group-ID locking mark as a write does (its caller lacks CAP_FSETID); a chown is
+	 * marked whoever chowns (root keeps a locking mark on a local filesystem) */
 	if ((to_set & FUSE_SET_ATTR_KILL_SUID) && !S_ISDIR(m->mode)) {
-		rc = kvfs_kill_privs(t, b);
+		rc = kvfs_kill_privs(t, b, (to_set & FUSE_SET_ATTR_SIZE) ? req : NULL);
 		if (rc)
 			return rc;
 	}
@@ -115,7 +117,7 @@ void kvfs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_s
 	(void)fi;
 	rc = kvfs_txn_begin(&t, fs, ino, KVFS_TXN_NODE);
 	if (!rc)
-		rc = setattr_txn(&t, attr, to_set);
+		rc = setattr_txn(&t, req, attr, to_set);
 	if (!rc && S_ISDIR(t.st.meta.mode))
 		rc = kvfs_dir_subdirs(fs, t.node, &subdirs);
 	if (!rc)

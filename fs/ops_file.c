@@ -90,7 +90,10 @@ void kvfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, got);
 }
 
-static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t off)
+/* One write by req's caller into the node t holds, as one record. *setid_killed: it cleared a
+ * set-ID bit. */
+static int write_txn(struct kvfs_txn *t, fuse_req_t req, const char *buf, size_t *size, off_t off,
+		     int *setid_killed)
 {
 	struct kv_batch *b;
 	struct timespec now;
@@ -114,11 +117,17 @@ static int write_txn(struct kvfs_txn *t, const char *buf, size_t *size, off_t of
 		return rc;
 	kvfs_now(&now);
 	t->st.meta.mtime = t->st.meta.ctime = now;
-	if (kvfs_write_kills_privs()) {
-		rc = kvfs_kill_privs(t, b);
-		if (rc)
-			return rc;
-	}
+	/* As a local filesystem does (file_remove_privs): set-ID bits go when the kernel says the
+	 * writer lacks CAP_FSETID (set-group-ID without group-execute only for a writer outside
+	 * the file's group: kvfs_kill_setid); file capabilities go with any write, whoever
+	 * writes. The kernel removes them itself before a write when it finds them (its GETXATTR of
+	 * security.capability), but not when it believes from what it cached that there are none:
+	 * removing them here holds the rule whatever the kernel knew. */
+	if (kvfs_write_kills_privs())
+		*setid_killed = kvfs_kill_setid(&t->st.meta, req);
+	rc = kvfs_kill_caps(t, b);
+	if (rc)
+		return rc;
 	rc = kvfs_prealloc_write(t, (uint64_t)off, *size, &promised);
 	if (!rc)
 		rc = kv_batch_write(b, t->key, t->klen, (uint64_t)off, buf, *size);
@@ -132,17 +141,23 @@ void kvfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	struct kvfs_fs *fs = kvfs_fs_of(req);
 	struct kvfs_txn t;
-	int rc;
+	int rc, setid_killed = 0;
 
 	(void)fi; /* O_APPEND: the kernel puts the offset at its size, which is ours */
 	rc = kvfs_txn_begin_bytes(&t, fs, ino, KVFS_TXN_NODE);
 	if (!rc)
-		rc = write_txn(&t, buf, &size, off);
+		rc = write_txn(&t, req, buf, &size, off, &setid_killed);
 	kvfs_txn_end(&t);
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+		return;
+	}
+	fuse_reply_write(req, size);
+	/* After a WRITE the kernel refreshes a file's size and times, not its mode: without this
+	 * it would go on believing the bits are set (and exec would honour them) until the
+	 * attributes time out. Rare: only a write by a non-owner into a set-ID file. */
+	if (setid_killed)
+		kvfs_notify_inode(fs, ino);
 }
 
 /* Every write issued before, to any file, is durable when this returns: the log is one

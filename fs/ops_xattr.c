@@ -38,17 +38,7 @@ static int xattr_ns(const char *name)
  * does not pass on). */
 static int in_group(fuse_req_t req, gid_t gid)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	gid_t groups[64];
-	int n;
-
-	if (ctx->uid == 0 || ctx->gid == gid)
-		return 1;
-	n = fuse_req_getgroups(req, 64, groups);
-	for (int i = 0; i < n && i < 64; i++)
-		if (groups[i] == gid)
-			return 1;
-	return 0;
+	return fuse_req_ctx(req)->uid == 0 || kvfs_req_in_group(req, gid);
 }
 
 struct xset {

@@ -254,23 +254,58 @@ int kvfs_batch_delete(struct kvfs_fs *fs, struct kv_batch *b, const char *key, s
 	return rc < 0 ? rc : 0;
 }
 
-int kvfs_kill_privs(struct kvfs_txn *t, struct kv_batch *b)
+int kvfs_req_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t some[64], *list = some;
+	int n, in = 0;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return 1;
+	n = fuse_req_getgroups(req, 64, some);
+	if (n > 64) { /* more than fit: ask again with room for all */
+		list = calloc((size_t)n, sizeof(*list));
+		n = list ? fuse_req_getgroups(req, n, list) : -ENOMEM;
+	}
+	for (int i = 0; i < n && !in; i++)
+		in = list[i] == gid;
+	if (list != some)
+		free(list);
+	return in;
+}
+
+int kvfs_kill_setid(struct kvfs_meta *m, fuse_req_t group_of)
+{
+	uint32_t was = m->mode;
+
+	m->mode &= ~(uint32_t)S_ISUID;
+	if (m->mode & S_ISGID) {
+		if (m->mode & S_IXGRP)
+			m->mode &= ~(uint32_t)S_ISGID;
+		else if (group_of && !kvfs_req_in_group(group_of, m->gid))
+			m->mode &= ~(uint32_t)S_ISGID;
+	}
+	return m->mode != was;
+}
+
+int kvfs_kill_caps(struct kvfs_txn *t, struct kv_batch *b)
 {
 	static const char caps[] = "security.capability";
-	struct kvfs_meta *m = &t->st.meta;
 	char xkey[KV_MAX_KEY];
 	size_t xlen, mlen = 0;
 	uint64_t size;
 	int rc;
 
-	m->mode &= ~(uint32_t)S_ISUID;
-	if ((m->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-		m->mode &= ~(uint32_t)S_ISGID;
-	if (!(m->flags & KVFS_META_XATTRS))
+	if (!(t->st.meta.flags & KVFS_META_XATTRS))
 		return 0;
 	xlen = kvfs_xattr_key(xkey, t->key, t->klen, caps, sizeof(caps) - 1);
 	rc = kv_stat(t->fs->kv, xkey, xlen, &size, NULL, &mlen);
 	if (rc == -ENOENT)
 		return 0;
 	return rc ? rc : kv_batch_del(b, xkey, xlen);
+}
+
+int kvfs_kill_privs(struct kvfs_txn *t, struct kv_batch *b, fuse_req_t group_of)
+{
+	kvfs_kill_setid(&t->st.meta, group_of);
+	return kvfs_kill_caps(t, b);
 }
