@@ -140,8 +140,10 @@ void kvfs_stat_fill(struct kvfs_fs *fs, const struct kvfs_node *n, const struct 
 	if (S_ISREG(m->mode) || S_ISLNK(m->mode)) {
 		out->st_size = (off_t)st->size;
 		/* what the file's bytes hold on disk: holes (a truncate up, a punched range,
-		 * a write past the end) hold nothing, as on a local filesystem (du, cp --sparse) */
-		out->st_blocks = (blkcnt_t)((st->allocated + 511) / 512);
+		 * a write past the end) hold nothing, as on a local filesystem (du, cp --sparse);
+		 * preallocated bytes not written yet count, as ext4's unwritten extents do, so du
+		 * finds what df shows taken */
+		out->st_blocks = (blkcnt_t)((st->allocated + m->pa_unwritten + 511) / 512);
 	}
 	out->st_blksize = 4096;
 	out->st_atim = m->atime;
