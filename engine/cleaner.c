@@ -426,7 +426,17 @@ void cleaner_run(struct kv *s, const int *stop)
 	pthread_mutex_lock(&s->clean_mu);
 	int rc = clean_pass(s, PICK_POLICY, 0, 1, stop, &moved);
 	pthread_mutex_unlock(&s->clean_mu);
-	if (rc && rc != -EROFS)
+	if (!rc || rc == -EROFS)
+		return;
+	struct wal_stats ws;
+	wal_get_stats(s->wal, &ws);
+	if (ws.error || s->failed)
+		/* a failed log write leaves the log's end unknown: no caller hears it, so say what
+		 * it did to the store (attack6 finding 2) */
+		kv_log(s, "%s: cleaner pass failed: %s; the store is now read-only (writes fail with "
+		       "EROFS until it is reopened; writes since the last successful flush may be lost)",
+		       s->dir, strerror(-rc));
+	else
 		kv_log(s, "%s: cleaner pass failed: %s (space is reclaimed later)", s->dir, strerror(-rc));
 }
 

@@ -13,9 +13,11 @@
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "simstore.h"
 #include "testutil.h"
@@ -364,6 +366,79 @@ START_TEST(failure_while_moving_to_a_new_segment_keeps_accepted_writes)
 }
 END_TEST
 
+/* What the store said, from its background thread. */
+static pthread_mutex_t said_mu = PTHREAD_MUTEX_INITIALIZER;
+static char said[4096];
+
+static void keep_line(void *arg, const char *line)
+{
+	(void)arg;
+	pthread_mutex_lock(&said_mu);
+	snprintf(said + strlen(said), sizeof(said) - strlen(said), "%s\n", line);
+	pthread_mutex_unlock(&said_mu);
+}
+
+static int store_said(const char *what)
+{
+	pthread_mutex_lock(&said_mu);
+	int yes = strstr(said, what) != NULL;
+	pthread_mutex_unlock(&said_mu);
+	return yes;
+}
+
+/* A log write of the background cleaner fails: no caller hears it, so the store must say that
+ * it is now read-only, not that space is reclaimed later (attack6 finding 2). */
+START_TEST(a_failed_cleaner_write_says_the_store_is_read_only)
+{
+	struct faultio *f = sim_disk(), *dry;
+	struct kv_options o = sim_options(f);
+	struct kv *s;
+	char v[4096];
+
+	o.segment_bytes = 64u << 10;
+	memset(v, 'c', sizeof(v));
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	for (int i = 0; i < 64; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%03d", i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof(v)), 0);
+	}
+	for (int i = 0; i < 64; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "k%03d", i);
+		if (i % 4)
+			ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
+	}
+	ck_assert_int_eq(kv_close(s), 0); /* three quarters dead: the cleaner has work */
+
+	/* how many writes an open makes (a copy of the disk, no cleaner): the next is the
+	 * background thread's, the cleaner's relocation */
+	ck_assert_int_eq(faultio_clone(f, &dry), 0);
+	struct kv_options d = sim_options(dry);
+	d.segment_bytes = o.segment_bytes;
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &d, NULL), 0);
+	uint64_t open_writes = faultio_count(dry, FIO_OP_PWRITE);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(dry);
+
+	faultio_reset_counts(f);
+	ck_assert_int_eq(faultio_fail(f, FIO_OP_PWRITE, open_writes + 1, -EIO, true), 0);
+	o.cleaner = 1;
+	o.log = keep_line;
+	said[0] = '\0';
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	for (int waited = 0; !store_said("cleaner pass failed"); waited++) {
+		ck_assert_msg(waited < 6000, "no cleaner pass failed in a minute; the store said: '%s'", said);
+		usleep(10000);
+	}
+	ck_assert_msg(store_said("the store is now read-only"), "the store said: '%s'", said);
+	ck_assert_msg(!store_said("space is reclaimed later"), "the store said: '%s'", said);
+	ck_assert_int_eq(kv_put(s, "after", 5, "x", 1), -EROFS);
+	ck_assert_int_ne(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	seed = tu_seed();
@@ -375,6 +450,7 @@ int main(void)
 	tcase_add_test(tc, every_nth_call_failing_reports_and_loses_nothing_acknowledged);
 	tcase_add_test(tc, short_write_reports_and_loses_nothing_acknowledged);
 	tcase_add_test(tc, failure_while_moving_to_a_new_segment_keeps_accepted_writes);
+	tcase_add_test(tc, a_failed_cleaner_write_says_the_store_is_read_only);
 	suite_add_tcase(su, tc);
 	/* one process, so the count adds up over the tests */
 	SRunner *sr = srunner_create(su);
