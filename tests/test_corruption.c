@@ -884,6 +884,7 @@ END_TEST
 #define R_SMALL 10  /* small keys written after the cleaner */
 #define R_VMAX 4200
 #define R_MAXOPS 64
+#define R_FLIP_STRIDE 61 /* the byte sweep over a relocation record: ~1,000 cases */
 
 /* Key i of that store, its value (distinct letters), and its length. */
 static void rkey_of(char *k, size_t n, int i)
@@ -1160,8 +1161,13 @@ static void relocation_sweep(int pending)
 		relocated_case(rbase, ops, nops, o->path, mid, 0, "middle value byte", pending);
 		relocated_case(rbase, ops, nops, o->path, o->data_at + o->dlen - 1, 0, "last value byte", pending);
 		relocated_case(rbase, ops, nops, o->path, mid, 1, "a sector in its value", pending);
-		if (pending)
+		if (pending) {
+			/* every sector wholly inside its value */
+			for (uint64_t sec = (o->data_at + FIO_SECTOR - 1) / FIO_SECTOR * FIO_SECTOR;
+			     sec + FIO_SECTOR <= o->data_at + o->dlen; sec += FIO_SECTOR)
+				relocated_case(rbase, ops, nops, o->path, sec, 1, "a sector of its value", pending);
 			continue; /* after the checkpoint, framing damage costs every later record (4.2) */
+		}
 		relocated_case(rbase, ops, nops, o->path, o->crc_at, 0, "chunk checksum", pending);
 		relocated_case(rbase, ops, nops, o->path, o->key_at, 0, "key", pending);
 		for (int field = 0; field < 4; field++)
@@ -1178,6 +1184,11 @@ static void relocation_sweep(int pending)
 		 * outnumber them (a separate finding) */
 		uint64_t lo = (ops[0].rec / FIO_SECTOR + (ops[0].rec < SEG_HDR_SIZE + FIO_SECTOR)) * FIO_SECTOR;
 		uint64_t hi = ops[nops - 1].data_at + ops[nops - 1].dlen;
+		/* a byte every R_FLIP_STRIDE from a seeded start, head to last value byte */
+		for (uint64_t at = ops[0].rec + seed % R_FLIP_STRIDE; at < hi; at += R_FLIP_STRIDE)
+			if (!strcmp(ops[0].path, ops[nops - 1].path))
+				relocated_case(rbase, ops, nops, ops[0].path, at, 0, "a byte of the records",
+					       pending);
 		/* (a sector reaching past them takes the first record after the checkpoint) */
 		for (uint64_t sec = lo; sec + FIO_SECTOR <= hi; sec += FIO_SECTOR)
 			if (!strcmp(ops[0].path, ops[nops - 1].path))
