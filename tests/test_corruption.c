@@ -1178,11 +1178,10 @@ static void relocation_sweep(int pending)
 				relocated_case(rbase, ops, nops, o->path, o->rec + h, 0, "record head", pending);
 	}
 	if (!pending) {
-		/* every sector the records span but one holding the segment's header: zeros over
-		 * the header and the record's head leave the salt to be found from the records
-		 * after it, which logread's search does not yet do when the images it tallies
-		 * outnumber them (a separate finding) */
-		uint64_t lo = (ops[0].rec / FIO_SECTOR + (ops[0].rec < SEG_HDR_SIZE + FIO_SECTOR)) * FIO_SECTOR;
+		/* every sector the records span, the one holding the segment's header too (zeros
+		 * over it and the record's head: the salt is found again from the small records
+		 * after the checkpoint, though as many false record images lie among them) */
+		uint64_t lo = ops[0].rec / FIO_SECTOR * FIO_SECTOR;
 		uint64_t hi = ops[nops - 1].data_at + ops[nops - 1].dlen;
 		/* a byte every R_FLIP_STRIDE from a seeded start, head to last value byte */
 		for (uint64_t at = ops[0].rec + seed % R_FLIP_STRIDE; at < hi; at += R_FLIP_STRIDE)

@@ -1151,6 +1151,54 @@ START_TEST(a_flipped_value_byte_in_a_covered_record_of_many_values_costs_that_ke
 }
 END_TEST
 
+/* A record of two values (x: 700 bytes, y) the checkpoint holds, first in its segment, then 10
+ * small PUTs after the checkpoint; the first sector zeroed takes the segment header, the record's
+ * head and x's first bytes. The salt is found again from the 10 records after the checkpoint
+ * (each one's base, read as an LSN 8 bytes on, is a false image with a salt of its own: as many
+ * as the genuine records the search for the checkpoint's next LSN finds, 1): x alone is lost. */
+START_TEST(a_zeroed_first_sector_over_a_covered_record_finds_the_salt_in_the_few_records_after_it)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	struct kv_batch *b;
+	static char x[701];
+	char k[16], v[16];
+	memset(x, 'x', 700);
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "x", 1, NULL, 0, x, 700), 0);
+	ck_assert_int_eq(kv_batch_put(b, "y", 1, NULL, 0, "yyyy", 4), 0);
+	ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+	kv_batch_free(b);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(k, sizeof k, "s%d", i);
+		snprintf(v, sizeof v, "small-%d", i);
+		put_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	uint8_t zeros[512] = { 0 };
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, 0, zeros, sizeof zeros), 0);
+	struct kv_report rep, crep;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), -EUCLEAN);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_VALUE_BYTES);
+	ck_assert_str_eq(rep.lost_key, "x");
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_uint_eq(rep.lost_keys, 1);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_str(s, "x", NULL);
+	expect_str(s, "y", "yyyy");
+	for (int i = 0; i < 10; i++) {
+		snprintf(k, sizeof k, "s%d", i);
+		snprintf(v, sizeof v, "small-%d", i);
+		expect_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_checkpoint)
 {
 	uint64_t offs[10];
@@ -2632,6 +2680,7 @@ int main(void)
 	tcase_add_test(tc, damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the_key);
 	tcase_add_test(tc, a_flipped_key_byte_in_a_covered_record_of_many_values_costs_no_key);
 	tcase_add_test(tc, a_flipped_value_byte_in_a_covered_record_of_many_values_costs_that_key_alone);
+	tcase_add_test(tc, a_zeroed_first_sector_over_a_covered_record_finds_the_salt_in_the_few_records_after_it);
 	tcase_add_test(tc, covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_checkpoint);
 	tcase_add_test(tc, a_damaged_header_of_a_segment_the_checkpoint_covers_loses_nothing);
 	tcase_add_test(tc, covered_damage_that_also_destroys_records_after_the_checkpoint_is_refused);
