@@ -10,8 +10,9 @@
  *   cut, reported as zeros. A bad record with a valid record anywhere after it is damage.
  * - A checksum-valid record whose payload does not parse is damage.
  * - Damage among records the checkpoint already holds is reported and skipped: it costs nothing,
- *   unless live values have bytes there, or the log ends in it (it must reach the checkpoint).
- *   A referenced segment with a damaged header has its live values read and checked.
+ *   unless the log ends in it (it must reach the checkpoint). The live values with bytes there,
+ *   or in a referenced segment with a damaged header, are read and checked: a key is lost only
+ *   when its own chunks fail their checksums.
  * Models (docs/VERIFICATION.md): tests/model/group_commit.pml stands for on_bad_record,
  * zero_hole, segment_has_content, scan_segment and recovery_commit (what is cut, what is
  * synced before anything is called durable); tests/model/failed_sync.pml for scan_segment's
@@ -461,6 +462,17 @@ static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64
 	if (rc)
 		return rc;
 	uint64_t at = from < w.size ? log_find(&w.q, from, sc->last_lsn + 1, sc->expected, &lsn) : w.size;
+	if (at == w.size && from < w.size && !w.q.salt_known) {
+		/* With the salt unknown, a search for the few LSNs up to the checkpoint's next tallies
+		 * the salts of as many false images (each record's base read as an LSN) as genuine
+		 * ones, and may drop the genuine salt; the records after them share it, so a search
+		 * for any later LSN finds it. The first record it finds must still be one the
+		 * checkpoint holds or the first it lacks. */
+		uint64_t a2 = log_next_after(&w.q, from, sc->last_lsn);
+		uint64_t l2 = a2 < w.size ? le_get64(w.buf + a2 + REC_OFF_LSN) : 0;
+		if (a2 < w.size && l2 <= sc->expected)
+			at = a2, lsn = l2;
+	}
 	rc = region_push(sc, sc->segs[i].first_lsn, damage_off, at);
 	if (rc)
 		goto out;
@@ -821,7 +833,8 @@ static int is_lost(const struct scan *sc, uint64_t seg)
 
 #define VERIFY_PIECE (256u << 10) /* bytes of a suspect extent read at a time */
 
-/* Do the bytes of extent e (in a segment whose header is damaged) fail their checksums? The
+/* Do the bytes of extent e (in a segment whose header is damaged, or reaching into a damaged
+ * range among records the checkpoint holds) fail their checksums? The
  * first failing chunk's place is added to vdmg (*bad set), as for value damage after the
  * checkpoint. */
 static int suspect_extent_bad(struct scan *sc, const struct kvext *e, uint8_t **buf, int *bad)
@@ -895,9 +908,10 @@ static int copy_regions(struct scan *sc, const struct region *list, size_t n)
 }
 
 /* Keys whose values still have bytes where the log is lost (lost): a referenced segment gone or
- * short, a damaged range among records the checkpoint holds. Keys whose values still have bytes
- * in the failing chunks of records after the checkpoint (value_damage) are counted apart, as
- * value bytes that fail their checksum (data_damaged_keys). Strict refuses, naming the first
+ * short. Keys whose values still have bytes in the failing chunks of records after the
+ * checkpoint (value_damage), or whose chunks fail when read (in a damaged range among records
+ * the checkpoint holds, or in a segment with a damaged header), are counted apart, as value
+ * bytes that fail their checksum (data_damaged_keys). Strict refuses, naming the first
  * key; salvage lists them all (the store deletes them once open) and copies the damaged
  * segments aside. */
 static int assess_lost(struct scan *sc)
@@ -936,7 +950,7 @@ static int assess_lost(struct scan *sc)
 				continue;
 			}
 			const struct region *g = ext_hits(&e[i], sc->dmg, sc->ndmg, 1);
-			if (g) {
+			if (g && !sc->segs_tab) {
 				hit = 1;
 				if (!first_seg)
 					first_seg = g->seg, first_off = g->lo;
@@ -944,9 +958,14 @@ static int assess_lost(struct scan *sc)
 			if (!vhit)
 				vhit = ext_hits(&e[i], sc->vdmg, sc->nvdmg, 0);
 		}
+		/* An extent in a segment with a damaged header, or reaching into a damaged range
+		 * among records the checkpoint holds, is read and checked chunk by chunk: the
+		 * checkpoint says where its bytes and their checksums lie, so the damage costs it
+		 * only when its own bytes (or their checksums) fail, never because the framing of
+		 * the record around it, or another key's bytes in it, are damaged. */
 		for (uint32_t i = 0; !hit && !vhit && sc->segs_tab && i < ne; i++) {
 			int bad = 0;
-			if (u64_has(sc->suspect, sc->nsuspect, e[i].seg))
+			if (u64_has(sc->suspect, sc->nsuspect, e[i].seg) || ext_hits(&e[i], sc->dmg, sc->ndmg, 1))
 				rc = suspect_extent_bad(sc, &e[i], &piece, &bad);
 			if (rc)
 				break;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "record.h"
 #include "simstore.h"
 #include "testutil.h"
 
@@ -877,6 +878,337 @@ START_TEST(damage_below_the_snapshot_in_live_values_costs_only_their_keys)
 }
 END_TEST
 
+/* ---- damage in the cleaner's RELOCATE records (the sixth attack, finding 1) ---- */
+
+#define R_KEYS 64   /* keys of ~4 KB written; every 4th stays live and is relocated */
+#define R_SMALL 10  /* small keys written after the cleaner */
+#define R_VMAX 4200
+#define R_MAXOPS 64
+#define R_FLIP_STRIDE 61 /* the byte sweep over a relocation record: ~1,000 cases */
+
+/* Key i of that store, its value (distinct letters), and its length. */
+static void rkey_of(char *k, size_t n, int i)
+{
+	snprintf(k, n, "r%03d", i);
+}
+
+static size_t rval_of(char *v, int i)
+{
+	size_t len = 4000 + (size_t)(i * 37) % 200;
+	for (size_t j = 0; j < len; j++)
+		v[j] = (char)('a' + (i * 131 + j * 7 + j / 13) % 26);
+	v[len] = '\0';
+	return len;
+}
+
+/* The process dies (kill -9) with s open: every later call of it fails, the disk stays. */
+static void kill_with_store_open(struct faultio *f, struct kv *s)
+{
+	faultio_crash_at(f, faultio_calls(f) + 1);
+	ck_assert_int_ne(kv_close(s), 0);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
+}
+
+/* 64 keys of ~4 KB in 64 KiB segments, flushed; 3 of every 4 deleted, flushed; a forced cleaner
+ * pass moves the 16 live values into RELOCATE operations of one record; then 10 small PUTs.
+ * covered: the pass's checkpoint is taken (its victims deleted), the store closed cleanly: the
+ * record lies below the checkpoint. pending: the pass's checkpoint fails at its rename and the
+ * process is killed (a kill between the relocations and the checkpoint); a second process PUTs
+ * the small keys, flushes and is killed: the record lies after the checkpoint (there is none). */
+static struct faultio *cleaned_store(int pending)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 65536;
+	struct kv *s = sim_open_with(&o, NULL);
+	char k[16], v[R_VMAX + 1];
+	for (int i = 0; i < R_KEYS; i++) {
+		rkey_of(k, sizeof k, i);
+		size_t len = rval_of(v, i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, len), 0);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	for (int i = 0; i < R_KEYS; i++)
+		if (i % 4) {
+			rkey_of(k, sizeof k, i);
+			ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
+		}
+	ck_assert_int_eq(kv_flush(s), 0);
+	if (pending)
+		ck_assert_int_eq(faultio_fail(f, FIO_OP_RENAME, faultio_count(f, FIO_OP_RENAME) + 1, -EIO,
+					      false), 0);
+	uint64_t moved = 0;
+	int rc = kv_clean(s, 1, &moved);
+	if (pending) {
+		ck_assert_int_ne(rc, 0);
+		kill_with_store_open(f, s);
+		s = sim_open_with(&o, NULL);
+	} else {
+		ck_assert_int_eq(rc, 0);
+		ck_assert_uint_gt(moved, 0);
+	}
+	for (int i = 0; i < R_SMALL; i++) {
+		snprintf(k, sizeof k, "s%03d", i);
+		snprintf(v, sizeof v, "small-%d", i);
+		put_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	if (pending)
+		kill_with_store_open(f, s);
+	else
+		ck_assert_int_eq(kv_close(s), 0);
+	return f;
+}
+
+/* One RELOCATE operation found in a segment: file offsets of its record, its key, its first
+ * piece descriptor, its chunk checksums and its data. */
+struct reloc_at {
+	char path[128];
+	char key[16];
+	uint64_t rec, key_at, piece_at, crc_at, data_at, dlen;
+};
+
+static size_t find_relocations(struct faultio *f, struct reloc_at *out, size_t max)
+{
+	char **names;
+	size_t nnames, n = 0;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &nnames), 0);
+	for (size_t i = 0; i < nnames; i++) {
+		size_t nl = strlen(names[i]);
+		if (strncmp(names[i], "wal-", 4) || nl < 4 || strcmp(names[i] + nl - 4, ".log"))
+			continue;
+		char path[128];
+		static struct sim_rec recs[MAXRECS];
+		void *data;
+		size_t len;
+		snprintf(path, sizeof path, SIM_DIR "/%s", names[i]);
+		size_t nr = sim_records(f, path, recs, MAXRECS);
+		ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
+		for (size_t r = 0; r < nr; r++) {
+			const uint8_t *pl = (const uint8_t *)data + recs[r].off + REC_HDR_SIZE;
+			struct rec_reader rr;
+			struct rec_op_view op;
+			if (((const uint8_t *)data)[recs[r].off + REC_OFF_TYPE] != REC_TYPE_OPS)
+				continue;
+			ck_assert_int_eq(rec_reader_init(&rr, pl, recs[r].size - REC_HDR_SIZE), 0);
+			while (rec_reader_next(&rr, &op) == 1) {
+				if (op.op != REC_OP_RELOCATE)
+					continue;
+				ck_assert_uint_lt(n, max);
+				struct reloc_at *a = &out[n++];
+				uint64_t at0 = recs[r].off + REC_HDR_SIZE;
+				snprintf(a->path, sizeof a->path, "%s", path);
+				snprintf(a->key, sizeof a->key, "%.*s", (int)op.klen, (const char *)op.key);
+				a->rec = recs[r].off;
+				a->key_at = at0 + (uint64_t)(op.key - pl);
+				a->piece_at = at0 + (uint64_t)(op.pieces - pl);
+				a->crc_at = at0 + (uint64_t)(op.crcs - pl);
+				a->data_at = at0 + op.data_at;
+				a->dlen = op.dlen;
+			}
+		}
+		free(data);
+	}
+	faultio_free_names(names, nnames);
+	return n;
+}
+
+static int listed_key(const char *k, const char *const *may, size_t nmay)
+{
+	for (size_t i = 0; i < nmay; i++)
+		if (!strcmp(k, may[i]))
+			return 1;
+	return 0;
+}
+
+/* Every key of the cleaned store holds its value; a key of may may be absent instead. Returns
+ * how many are absent. */
+static uint64_t expect_cleaned_values(struct kv *s, const char *const *may, size_t nmay, const char *what)
+{
+	char k[16], v[R_VMAX + 1];
+	uint64_t absent = 0;
+	for (int i = 0; i < R_KEYS + R_SMALL; i++) {
+		size_t len;
+		if (i < R_KEYS) {
+			rkey_of(k, sizeof k, i);
+			len = i % 4 ? 0 : rval_of(v, i);
+		} else {
+			snprintf(k, sizeof k, "s%03d", i - R_KEYS);
+			len = (size_t)snprintf(v, sizeof v, "small-%d", i - R_KEYS);
+		}
+		void *got = NULL;
+		uint64_t glen = 0;
+		int rc = kv_get(s, k, strlen(k), &got, &glen);
+		if (!len) {
+			ck_assert_msg(rc == -ENOENT, "%s: deleted %s is back (%d)", what, k, rc);
+			continue;
+		}
+		if (rc == -ENOENT && listed_key(k, may, nmay)) {
+			absent++;
+			continue;
+		}
+		ck_assert_msg(rc == 0, "%s: get %s: %s", what, k, strerror(-rc));
+		ck_assert_msg(glen == len && !memcmp(got, v, len), "%s: %s holds other bytes", what, k);
+		free(got);
+	}
+	return absent;
+}
+
+/* One damaged disk of the cleaned store (consumed): kv_check and a strict open agree; a refusal
+ * names a key of may; salvage deletes only keys of may (all of must of them, the keys whose own
+ * bytes fail their checksums) and every other key keeps its bytes; then a strict open and
+ * kv_check succeed, and a second salvage finds nothing to do and changes no file. */
+static void expect_relocated_keys_lost_alone(struct faultio *f, const char *const *may, size_t nmay,
+					     size_t must, const char *what)
+{
+	struct kv_report crep, orep, srep;
+	struct kv *s = NULL;
+	cases++;
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep);
+	int orc = open_strict(f, &s, &orep);
+	ck_assert_msg(crc == orc, "%s: kv_check %d but kv_open %d (%s / %s)", what, crc, orc,
+		      tu_report(&crep), tu_report(&orep));
+	if (!orc) {
+		ck_assert_msg(!must, "%s: %s's bytes fail their checksum, yet a strict open took the "
+			      "store", what, may[0]);
+		ck_assert_uint_eq(expect_cleaned_values(s, NULL, 0, what), 0);
+		ck_assert_int_eq(kv_close(s), 0);
+		faultio_destroy(f);
+		return;
+	}
+	ck_assert_msg(orc == -EUCLEAN, "%s: kv_open: %s (%s)", what, strerror(-orc), tu_report(&orep));
+	const char *named = orep.lost_keys ? orep.lost_key : orep.data_damage_key;
+	ck_assert_msg(listed_key(named, may, nmay), "%s: a strict open names '%s' (%s)", what, named,
+		      tu_report(&orep));
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
+	ck_assert_msg(srep.lost_keys >= must && srep.lost_keys <= nmay, "%s: salvage lost %" PRIu64
+		      " key(s), the first '%s' (%zu at most)", what, srep.lost_keys, srep.lost_key, nmay);
+	ck_assert_int_eq(open_strict(f, &s, &orep), 0);
+	uint64_t absent = expect_cleaned_values(s, may, nmay, what);
+	ck_assert_msg(absent == srep.lost_keys, "%s: salvage said %" PRIu64 " key(s) lost, %" PRIu64
+		      " are absent", what, srep.lost_keys, absent);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_msg(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep) == 0, "%s: kv_check after "
+		      "salvage: %s", what, tu_report(&crep));
+	struct faultio *before;
+	char why[256];
+	ck_assert_int_eq(faultio_clone(f, &before), 0);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
+	ck_assert_msg(srep.lost_keys == 0 && srep.set_aside == 0, "%s: a second salvage lost %" PRIu64
+		      " key(s), set %u file(s) aside", what, srep.lost_keys, (unsigned)srep.set_aside);
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
+		      "%s: a second salvage changed the store: %s", what, why);
+	faultio_destroy(before);
+	faultio_destroy(f);
+}
+
+/* The keys whose chunk checksums or data bytes lie in [lo, hi) of path. */
+static size_t keys_in(const struct reloc_at *ops, size_t nops, const char *path, uint64_t lo,
+		      uint64_t hi, const char **may)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < nops; i++)
+		if (!strcmp(ops[i].path, path) && ops[i].crc_at < hi && ops[i].data_at + ops[i].dlen > lo)
+			may[n++] = ops[i].key;
+	return n;
+}
+
+/* The damage of one RELOCATE operation's case: a byte flipped (sector 0) or a sector zeroed. */
+static void relocated_case(struct faultio *rbase, const struct reloc_at *ops, size_t nops,
+			   const char *path, uint64_t at, int sector, const char *kind, int pending)
+{
+	static const uint8_t zeros[FIO_SECTOR];
+	const char *may[R_MAXOPS];
+	char what[300];
+	struct faultio *f;
+	uint64_t lo = sector ? at / FIO_SECTOR * FIO_SECTOR : at, hi = sector ? lo + FIO_SECTOR : at + 1;
+	size_t nmay = keys_in(ops, nops, path, lo, hi, may);
+	ck_assert_int_eq(faultio_clone(rbase, &f), 0);
+	if (sector)
+		ck_assert_int_eq(faultio_overwrite(f, path, lo, zeros, FIO_SECTOR), 0);
+	else
+		ck_assert_int_eq(faultio_flip(f, path, at, 0x20), 0);
+	snprintf(what, sizeof what, "%s store, %s: %s %s %" PRIu64, pending ? "pending" : "covered",
+		 kind, path, sector ? "sector zeroed at" : "byte flipped at", lo);
+	/* a flipped byte of a key's data or checksums costs that key: its chunk fails */
+	expect_relocated_keys_lost_alone(f, may, nmay, sector ? 0 : nmay, what);
+}
+
+/* Covered: a flipped byte in a RELOCATE record's head, a key, a piece descriptor costs no key
+ * (the checkpoint holds where every extent lies, and each chunk checks against its own
+ * checksum); in a chunk checksum or a value byte it costs the key whose chunk it is; a zeroed
+ * sector of the record costs the keys with bytes in it, nothing more. Pending: a flipped value
+ * byte, a zeroed sector in a value cost that key alone (DURABILITY 4.2). Both: salvage leaves a
+ * store a strict open takes, and a second salvage changes nothing. */
+static void relocation_sweep(int pending)
+{
+	struct faultio *rbase = cleaned_store(pending);
+	static struct reloc_at ops[R_MAXOPS];
+	size_t nops = find_relocations(rbase, ops, R_MAXOPS);
+	ck_assert_uint_ge(nops, R_KEYS / 4 - 1);
+	if (pending) {
+		char **names;
+		size_t n;
+		ck_assert_int_eq(faultio_list(rbase, SIM_DIR, &names, &n), 0);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_msg(strncmp(names[i], "ckpt-", 5), "pending: %s is there", names[i]);
+		faultio_free_names(names, n);
+	}
+	for (size_t i = 0; i < nops; i++) {
+		const struct reloc_at *o = &ops[i];
+		uint64_t mid = o->data_at + o->dlen / 2;
+		relocated_case(rbase, ops, nops, o->path, o->data_at, 0, "first value byte", pending);
+		relocated_case(rbase, ops, nops, o->path, mid, 0, "middle value byte", pending);
+		relocated_case(rbase, ops, nops, o->path, o->data_at + o->dlen - 1, 0, "last value byte", pending);
+		relocated_case(rbase, ops, nops, o->path, mid, 1, "a sector in its value", pending);
+		if (pending) {
+			/* every sector wholly inside its value */
+			for (uint64_t sec = (o->data_at + FIO_SECTOR - 1) / FIO_SECTOR * FIO_SECTOR;
+			     sec + FIO_SECTOR <= o->data_at + o->dlen; sec += FIO_SECTOR)
+				relocated_case(rbase, ops, nops, o->path, sec, 1, "a sector of its value", pending);
+			continue; /* after the checkpoint, framing damage costs every later record (4.2) */
+		}
+		relocated_case(rbase, ops, nops, o->path, o->crc_at, 0, "chunk checksum", pending);
+		relocated_case(rbase, ops, nops, o->path, o->key_at, 0, "key", pending);
+		for (int field = 0; field < 4; field++)
+			relocated_case(rbase, ops, nops, o->path, o->piece_at + 8 * (uint64_t)field + 1, 0,
+				       "piece descriptor", pending);
+		if (i == 0 || o->rec != ops[i - 1].rec)
+			for (uint64_t h = 0; h < REC_HDR_SIZE; h += 3)
+				relocated_case(rbase, ops, nops, o->path, o->rec + h, 0, "record head", pending);
+	}
+	if (!pending) {
+		/* every sector the records span, the one holding the segment's header too (zeros
+		 * over it and the record's head: the salt is found again from the small records
+		 * after the checkpoint, though as many false record images lie among them) */
+		uint64_t lo = ops[0].rec / FIO_SECTOR * FIO_SECTOR;
+		uint64_t hi = ops[nops - 1].data_at + ops[nops - 1].dlen;
+		/* a byte every R_FLIP_STRIDE from a seeded start, head to last value byte */
+		for (uint64_t at = ops[0].rec + seed % R_FLIP_STRIDE; at < hi; at += R_FLIP_STRIDE)
+			if (!strcmp(ops[0].path, ops[nops - 1].path))
+				relocated_case(rbase, ops, nops, ops[0].path, at, 0, "a byte of the records",
+					       pending);
+		/* (a sector reaching past them takes the first record after the checkpoint) */
+		for (uint64_t sec = lo; sec + FIO_SECTOR <= hi; sec += FIO_SECTOR)
+			if (!strcmp(ops[0].path, ops[nops - 1].path))
+				relocated_case(rbase, ops, nops, ops[0].path, sec, 1, "a sector of the records",
+					       pending);
+	}
+	faultio_destroy(rbase);
+}
+
+START_TEST(damage_in_a_covered_relocate_record_costs_only_the_keys_whose_own_bytes_fail)
+{
+	relocation_sweep(0);
+}
+END_TEST
+
+START_TEST(damage_in_a_pending_relocate_record_costs_its_key_and_salvage_is_final)
+{
+	relocation_sweep(1);
+}
+END_TEST
+
 int main(void)
 {
 	seed = tu_seed();
@@ -904,6 +1236,11 @@ int main(void)
 	tcase_set_timeout(live, 600);
 	tcase_add_test(live, open_and_check_agree_on_damage_to_a_segment_below_the_snapshot_that_holds_live_values);
 	suite_add_tcase(su, live);
+	TCase *reloc = tcase_create("relocated");
+	tcase_set_timeout(reloc, 600);
+	tcase_add_test(reloc, damage_in_a_covered_relocate_record_costs_only_the_keys_whose_own_bytes_fail);
+	tcase_add_test(reloc, damage_in_a_pending_relocate_record_costs_its_key_and_salvage_is_final);
+	suite_add_tcase(su, reloc);
 	/* one process, so the case count adds up across tests; every case builds its own disk,
 	 * so the tests share nothing else */
 	SRunner *sr = srunner_create(su);

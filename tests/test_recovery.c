@@ -1039,7 +1039,8 @@ START_TEST(damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
-	ck_assert_int_eq(rep.damage, KV_DAMAGE_LOST_VALUES);
+	/* its chunk fails its checksum (the record's framing alone would cost nothing) */
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_VALUE_BYTES);
 	ck_assert_str_eq(rep.lost_key, "c");
 	ck_assert_ptr_nonnull(strstr(tu_report(&rep), "the first 'c'"));
 	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), -EUCLEAN);
@@ -1059,6 +1060,141 @@ START_TEST(damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the
 	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
 	ck_assert_uint_eq(rep.set_aside, 0);
 	ck_assert_uint_eq(rep.lost_keys, 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* One record of three PUTs (x, y, z: as the cleaner's RELOCATE records hold many keys), a
+ * checkpoint after it, then one more PUT: offs[0] is the batch record. */
+static struct faultio *store_with_a_covered_batch(uint64_t *offs)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	struct kv_batch *b;
+	uint64_t size;
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "x", 1, NULL, 0, "xxxx", 4), 0);
+	ck_assert_int_eq(kv_batch_put(b, "y", 1, NULL, 0, "yyyy", 4), 0);
+	ck_assert_int_eq(kv_batch_put(b, "z", 1, NULL, 0, "zzzz", 4), 0);
+	ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+	kv_batch_free(b);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	put_str(s, "after", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(record_offsets(f, SEG1, offs, 10, &size), 2);
+	return f;
+}
+
+/* A flipped byte in a key of a record the checkpoint holds: the record fails its checksum, but
+ * the checkpoint says where each value lies and every chunk still checks against its own
+ * checksum, so no key is lost (DURABILITY 4.5): open and check both take the store. */
+START_TEST(a_flipped_key_byte_in_a_covered_record_of_many_values_costs_no_key)
+{
+	uint64_t offs[10];
+	struct faultio *f = store_with_a_covered_batch(offs);
+	/* the first key: after the count (4), op (1) and klen (2) */
+	ck_assert_int_eq(faultio_flip(f, SEG1, offs[0] + REC_HDR_SIZE + 7, 0x20), 0);
+	struct kv_report rep;
+	struct kv *s;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	ck_assert_uint_eq(rep.covered_damage, 1);
+	ck_assert_uint_eq(rep.covered_offset, offs[0]);
+	expect_str(s, "x", "xxxx");
+	expect_str(s, "y", "yyyy");
+	expect_str(s, "z", "zzzz");
+	expect_str(s, "after", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A flipped value byte of y in that record costs y alone, in open, check and salvage alike;
+ * after the salvage a strict open takes the store, and a second salvage changes nothing. */
+START_TEST(a_flipped_value_byte_in_a_covered_record_of_many_values_costs_that_key_alone)
+{
+	uint64_t offs[10];
+	struct faultio *f = store_with_a_covered_batch(offs);
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	uint8_t *yv = memmem((uint8_t *)data + offs[0], len - offs[0], "yyyy", 4);
+	ck_assert_ptr_nonnull(yv);
+	uint64_t at = (uint64_t)(yv - (uint8_t *)data) + 1;
+	free(data);
+	ck_assert_int_eq(faultio_flip(f, SEG1, at, 0x20), 0);
+	struct kv_report rep, crep;
+	struct kv *s;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), -EUCLEAN);
+	ck_assert_str_eq(crep.data_damage_key, "y");
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_uint_eq(rep.lost_keys, 1);
+	ck_assert_str_eq(rep.lost_key, "y");
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_uint_eq(rep.lost_keys, 1);
+	ck_assert_str_eq(rep.lost_key, "y");
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_str(s, "x", "xxxx");
+	expect_str(s, "y", NULL);
+	expect_str(s, "z", "zzzz");
+	expect_str(s, "after", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	struct faultio *before;
+	char why[256];
+	ck_assert_int_eq(faultio_clone(f, &before), 0);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_uint_eq(rep.lost_keys, 0);
+	ck_assert_uint_eq(rep.set_aside, 0);
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0, "%s", why);
+	faultio_destroy(before);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A record of two values (x: 700 bytes, y) the checkpoint holds, first in its segment, then 10
+ * small PUTs after the checkpoint; the first sector zeroed takes the segment header, the record's
+ * head and x's first bytes. The salt is found again from the 10 records after the checkpoint
+ * (each one's base, read as an LSN 8 bytes on, is a false image with a salt of its own: as many
+ * as the genuine records the search for the checkpoint's next LSN finds, 1): x alone is lost. */
+START_TEST(a_zeroed_first_sector_over_a_covered_record_finds_the_salt_in_the_few_records_after_it)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	struct kv_batch *b;
+	static char x[701];
+	char k[16], v[16];
+	memset(x, 'x', 700);
+	ck_assert_int_eq(kv_batch_new(&b), 0);
+	ck_assert_int_eq(kv_batch_put(b, "x", 1, NULL, 0, x, 700), 0);
+	ck_assert_int_eq(kv_batch_put(b, "y", 1, NULL, 0, "yyyy", 4), 0);
+	ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+	kv_batch_free(b);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(k, sizeof k, "s%d", i);
+		snprintf(v, sizeof v, "small-%d", i);
+		put_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	uint8_t zeros[512] = { 0 };
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, 0, zeros, sizeof zeros), 0);
+	struct kv_report rep, crep;
+	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep), -EUCLEAN);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
+	ck_assert_int_eq(rep.damage, KV_DAMAGE_VALUE_BYTES);
+	ck_assert_str_eq(rep.lost_key, "x");
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	ck_assert_uint_eq(rep.lost_keys, 1);
+	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
+	expect_str(s, "x", NULL);
+	expect_str(s, "y", "yyyy");
+	for (int i = 0; i < 10; i++) {
+		snprintf(k, sizeof k, "s%d", i);
+		snprintf(v, sizeof v, "small-%d", i);
+		expect_str(s, k, v);
+	}
+	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
@@ -2542,6 +2678,9 @@ int main(void)
 	tcase_add_test(tc, record_images_behind_a_damaged_header_and_first_record_cost_linear_work);
 	tcase_add_test(tc, damage_in_records_the_checkpoint_holds_costs_nothing_once_their_values_are_gone);
 	tcase_add_test(tc, damage_in_a_record_holding_a_live_value_refuses_and_salvage_names_the_key);
+	tcase_add_test(tc, a_flipped_key_byte_in_a_covered_record_of_many_values_costs_no_key);
+	tcase_add_test(tc, a_flipped_value_byte_in_a_covered_record_of_many_values_costs_that_key_alone);
+	tcase_add_test(tc, a_zeroed_first_sector_over_a_covered_record_finds_the_salt_in_the_few_records_after_it);
 	tcase_add_test(tc, covered_records_with_their_lengths_destroyed_are_skipped_to_the_first_record_after_the_checkpoint);
 	tcase_add_test(tc, a_damaged_header_of_a_segment_the_checkpoint_covers_loses_nothing);
 	tcase_add_test(tc, covered_damage_that_also_destroys_records_after_the_checkpoint_is_refused);
