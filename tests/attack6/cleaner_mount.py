@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""kill -9 at the N-th CALL of the kvfs daemon's background thread during a clean cycle
+(relocations, the checkpoint, the victims' deletion: DESIGN.md 5), then a power cut; through the
+mount, on ext4 (the sixth attack's item 2; attack5's cleaner_powercut.py drove the engine through
+kv_cli on a full disk).
+
+Template (made once): a loop-mounted ext4 image of 48 MiB (`commit=600`), kvfs with
+`segment_bytes=1m,cleaner=off` holding NFILES files of ~256 KiB of seeded random bytes, each
+fsync'd; a clean unmount.
+Each case: a copy of the template is mounted with `segment_bytes=1m` and the cleaner on. strace attaches
+to the daemon's background thread (the third thread: main, then the log's flusher, then the
+store's background thread, which runs automatic checkpoints and the cleaner; THREADS=2 attaches
+to the flusher too — strace's `when=N` then counts per thread) with
+`inject=CALL:signal=SIGKILL:when=N`. Then 3 of every 4 files are deleted and the directory
+fsync'd, so every segment is a quarter live and the cleaner's policy (segments over twice the
+live bytes plus one) starts a pass within a second; two new files are written and fsync'd while
+it runs. The script waits until the daemon dies or the stats show a pass and deleted segments
+(at most 60 s), then copies the image while still mounted (the power cut).
+The copy is mounted (kvfs, default options) and checked:
+  - the mount succeeds;
+  - every kept and new file reads back byte for byte; every deleted file is absent (its
+    deletion was fsync'd);
+  - after the unmount `kv_cli --check` of the data directory exits 0.
+usage: cleaner_mount.py BUILD CALL N_FROM N_TO [STEP]     (root: loop devices, FUSE, strace)
+       cleaner_mount.py BUILD count   (what the background thread calls in an uninterrupted case)
+env: SEED (printed), NFILES (32), THREADS (1)
+Prints one line per failing case and 'N passed, M failed'."""
+import os, random, shutil, subprocess, sys, tempfile, time
+
+B = os.path.realpath(sys.argv[1])
+KVFS, KV = f"{B}/kvfs", f"{B}/kv_cli"
+SEED = int(os.environ.get("SEED", random.randrange(1 << 30)))
+NFILES = int(os.environ.get("NFILES", "32"))
+THREADS = int(os.environ.get("THREADS", "1"))
+print(f"seed {SEED} nfiles {NFILES} threads {THREADS}", flush=True)
+
+
+def sh(*a, **kw):
+    return subprocess.run(list(a), capture_output=True, text=True, **kw)
+
+
+def content(name):
+    r = random.Random(f"{SEED}-{name}")
+    n = 256 * 1024 + r.randrange(4096)
+    return r.randbytes(n)
+
+
+class Img:
+    def __init__(self, path, lo):
+        self.lo = lo
+        os.makedirs(lo, exist_ok=True)
+        self.loop = sh("losetup", "-f", "--show", path, check=True).stdout.strip()
+        sh("mount", "-o", "commit=600", self.loop, lo, check=True)
+
+    def close(self):
+        sh("umount", self.lo, check=True)
+        sh("losetup", "-d", self.loop)
+
+
+def daemon_pid(datadir):
+    return int(open(f"{datadir}/LOCK").read().split()[0])
+
+
+def put(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        off = 0
+        while off < len(data):
+            off += os.write(fd, data[off:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def stats(mnt):
+    try:
+        out = open(f"{mnt}/.kvfs").read()
+    except OSError:
+        return None
+    d = {}
+    for line in out.splitlines():
+        if ": " in line:
+            k, v = line.split(": ", 1)
+            d[k] = v
+    return d
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    st = open(f"/proc/{pid}/stat").read().split(") ")[1].split()[0]
+    return st != "Z"
+
+
+def make_template(top):
+    img = f"{top}/template.img"
+    sh("truncate", "-s", "48M", img, check=True)
+    sh("mkfs.ext4", "-q", "-F", img, check=True)
+    im = Img(img, f"{top}/lo")
+    mnt = f"{top}/m"
+    os.makedirs(mnt, exist_ok=True)
+    try:
+        sh(KVFS, "-o", "segment_bytes=1m,cleaner=off", f"{top}/lo/s", mnt, check=True)
+        for i in range(NFILES):
+            put(f"{mnt}/f{i}", content(f"f{i}"))
+        fsync_dir(mnt)
+        st = stats(mnt)
+        print(f"template: {NFILES} files; disk_bytes {st.get('disk_bytes')} live_bytes {st.get('live_bytes')}",
+              flush=True)
+        sh(KVFS, "--unmount", mnt, check=True)
+    finally:
+        im.close()
+    return img
+
+
+def life(top, img, call, n, count=False):
+    """mount, attach strace to the background thread, delete, wait for the clean cycle, power cut.
+    Returns (killed, deleted names, new names with content, note)."""
+    im = Img(img, f"{top}/lo")
+    mnt = f"{top}/m"
+    deleted, new, note = [], {}, ""
+    sp = None
+    pid = None
+    try:
+        r = sh(KVFS, "-o", "segment_bytes=1m", f"{top}/lo/s", mnt)
+        if r.returncode != 0:
+            raise RuntimeError(f"mount fails: {r.stderr}")
+        pid = daemon_pid(f"{top}/lo/s")
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        targets = tids[1:3] if THREADS == 2 else tids[2:3]
+        args = ["strace", "-qq"]
+        for t in targets:
+            args += ["-p", str(t)]
+        if count:
+            args += ["-c", "-o", f"{top}/count", "-e",
+                     "trace=pwrite64,write,fdatasync,fsync,rename,unlink,ftruncate,fallocate,openat,pread64"]
+        else:
+            args += ["-o", "/dev/null", "-e", f"trace={call}", "-e", f"inject={call}:signal=SIGKILL:when={n}"]
+        sp = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # strace attaches (-qq prints nothing to wait for)
+        deleted_before = int((stats(mnt) or {}).get("segments_deleted", 0))
+        try:
+            for i in range(NFILES):
+                if i % 4:
+                    os.unlink(f"{mnt}/f{i}")
+                    deleted.append(f"f{i}")
+            fsync_dir(mnt)
+            for j in range(2):
+                put(f"{mnt}/n{j}", content(f"n{j}"))
+                new[f"n{j}"] = content(f"n{j}")
+                time.sleep(0.3)
+        except OSError as e:
+            note = f"workload: {e}"
+        t0 = time.time()
+        while time.time() - t0 < 30 and alive(pid):
+            st = stats(mnt)
+            if st and int(st.get("cleaner_moved_bytes", 0)) > 0 and \
+                    int(st.get("segments_deleted", 0)) > deleted_before + 1:
+                break
+            time.sleep(0.3)
+        st = stats(mnt) if alive(pid) else None
+        if st:
+            note += f" cleaner_passes {st.get('cleaner_passes')} moved {st.get('cleaner_moved_bytes')}" \
+                    f" segments_deleted {st.get('segments_deleted')}"
+        killed = not alive(pid)
+        shutil.copyfile(img, img + ".cut")  # the power cut
+    finally:
+        if sp:
+            if sp.poll() is None and pid and alive(pid):
+                sp.terminate()  # our own strace: detach
+            sp.wait()
+        if pid and alive(pid):
+            os.kill(pid, 9)
+            for _ in range(100):
+                if not alive(pid):
+                    break
+                time.sleep(0.1)
+        sh("fusermount3", "-uz", mnt)
+        for _ in range(50):
+            if sh("umount", im.lo).returncode == 0:
+                break
+            time.sleep(0.2)
+        sh("losetup", "-d", im.loop)
+    return killed, deleted, new, note
+
+
+def check(top, img, deleted, new):
+    probs = []
+    im = Img(img, f"{top}/lo")
+    mnt = f"{top}/m"
+    try:
+        r = sh(KVFS, f"{top}/lo/s", mnt)
+        if r.returncode != 0:
+            return [f"the mount after the power cut fails: {r.stderr.strip()[-300:]}"]
+        try:
+            want = {f"f{i}": content(f"f{i}") for i in range(NFILES) if f"f{i}" not in deleted}
+            want.update(new)
+            for name, data in want.items():
+                try:
+                    got = open(f"{mnt}/{name}", "rb").read()
+                except OSError as e:
+                    probs.append(f"{name}: {e}")
+                    continue
+                if got != data:
+                    probs.append(f"{name}: {len(got)} bytes differ from the {len(data)} fsync'd")
+            for name in deleted:
+                if os.path.exists(f"{mnt}/{name}"):
+                    probs.append(f"{name}: deleted and fsync'd, present again")
+        finally:
+            r = sh(KVFS, "--unmount", mnt)
+            if r.returncode != 0:
+                probs.append(f"unmount: {r.stderr.strip()[-200:]}")
+        c = sh(KV, "--check", f"{top}/lo/s")
+        if c.returncode != 0:
+            probs.append(f"--check exits {c.returncode}: {c.stdout.strip()[-200:]}")
+    finally:
+        im.close()
+    return probs
+
+
+def main():
+    top = tempfile.mkdtemp(prefix="a6clm.", dir="/var/tmp")
+    try:
+        tmpl = make_template(top)
+        img = f"{top}/case.img"
+        if sys.argv[2] == "count":
+            shutil.copyfile(tmpl, img)
+            killed, deleted, new, note = life(top, img, None, 0, count=True)
+            print(f"uninterrupted: {note}")
+            print(open(f"{top}/count").read())
+            probs = check(top, img + ".cut", deleted, new)
+            print("power cut of an uninterrupted run: " + ("; ".join(probs) if probs else "holds"))
+            return
+        call, nf, nt = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        step = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+        passed = failed = 0
+        for n in range(nf, nt + 1, step):
+            shutil.copyfile(tmpl, img)
+            killed, deleted, new, note = life(top, img, call, n)
+            probs = check(top, img + ".cut", deleted, new)
+            os.unlink(img + ".cut")
+            if probs:
+                failed += 1
+                print(f"FAIL {call} #{n} (killed={killed};{note}): " + "; ".join(probs[:4]), flush=True)
+            else:
+                passed += 1
+            if not killed:
+                print(f"{call} #{n}: not killed ({note.strip()}); stop", flush=True)
+                break
+        print(f"{passed} passed, {failed} failed")
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+main()
