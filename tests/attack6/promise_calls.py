@@ -20,7 +20,7 @@ The copy is mounted again and checked:
     fdatasync): never ENOSPC;
   - when the fallocate was not acknowledged: the outcome of writing `p` on the full disk is
     printed, not judged;
-  - deleting `p` and half the fillers makes room for 4 MiB of new files, and after an unmount
+  - deleting `p` and half the fillers makes room for as many MiB of new files (at most 4), and after an unmount
     `space.promise` holds no more than 1 MiB (nothing promised is left) and `kv_cli --check`
     exits 0.
 usage: promise_calls.py BUILD MODE CALL N_FROM N_TO      (root: loop devices, FUSE, strace)
@@ -242,9 +242,13 @@ def check(top, img, st):
                 os.unlink(f"{m}/f{j}")
             for j in range(0, extra, 2):
                 os.unlink(f"{m}/x{j}")
-            ok = sum(put(f"{m}/g{j}", data(f"g{j}")) for j in range(4))
-            if ok < 4:
-                probs.append(f"after deleting p and half the fillers only {ok} of 4 MiB went in")
+            freed = (fillers + 1) // 2 + (extra + 1) // 2
+            need = min(4, freed)
+            ok = sum(put(f"{m}/g{j}", data(f"g{j}")) for j in range(need))
+            if ok < need:
+                ls = sh("sh", "-c", f"ls -ls {lo}/s | sed 1d | awk '{{print $6, $10}}' | tr '\\n' ' '; df -k {lo} | tail -1").stdout
+                probs.append(f"after deleting p and {freed} of the {fillers + extra} 1 MiB fillers only {ok} of "
+                             f"{need} MiB went in (the store: {ls.strip()})")
         finally:
             r = sh(KVFS, "--unmount", m)
             if r.returncode:
