@@ -23,7 +23,9 @@ The copy is mounted (kvfs, default options) and checked:
   - after the unmount `kv_cli --check` of the data directory exits 0.
 usage: cleaner_mount.py BUILD CALL N_FROM N_TO [STEP]     (root: loop devices, FUSE, strace)
        cleaner_mount.py BUILD count   (what the background thread calls in an uninterrupted case)
-env: SEED (printed), NFILES (32), THREADS (1)
+env: SEED (printed), NFILES (32), THREADS (1), FAULT (an errno name, e.g. EIO: strace injects that
+     error instead of the kill; the daemon should live, every kept file read back right through
+     the live mount — each outcome printed — then the power cut and the same checks)
 Prints one line per failing case and 'N passed, M failed'."""
 import os, random, shutil, subprocess, sys, tempfile, time
 
@@ -32,7 +34,8 @@ KVFS, KV = f"{B}/kvfs", f"{B}/kv_cli"
 SEED = int(os.environ.get("SEED", random.randrange(1 << 30)))
 NFILES = int(os.environ.get("NFILES", "32"))
 THREADS = int(os.environ.get("THREADS", "1"))
-print(f"seed {SEED} nfiles {NFILES} threads {THREADS}", flush=True)
+FAULT = os.environ.get("FAULT", "")  # an errno name: inject that error instead of the kill
+print(f"seed {SEED} nfiles {NFILES} threads {THREADS} fault {FAULT or 'SIGKILL'}", flush=True)
 
 
 def sh(*a, **kw):
@@ -145,7 +148,8 @@ def life(top, img, call, n, count=False):
             args += ["-c", "-o", f"{top}/count", "-e",
                      "trace=pwrite64,write,fdatasync,fsync,rename,unlink,ftruncate,fallocate,openat,pread64"]
         else:
-            args += ["-o", "/dev/null", "-e", f"trace={call}", "-e", f"inject={call}:signal=SIGKILL:when={n}"]
+            how = f"error={FAULT}" if FAULT else "signal=SIGKILL"
+            args += ["-o", f"{top}/tr", "-e", f"trace={call}", "-e", f"inject={call}:{how}:when={n}"]
         sp = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)  # strace attaches (-qq prints nothing to wait for)
         deleted_before = int((stats(mnt) or {}).get("segments_deleted", 0))
@@ -173,6 +177,20 @@ def life(top, img, call, n, count=False):
             note += f" cleaner_passes {st.get('cleaner_passes')} moved {st.get('cleaner_moved_bytes')}" \
                     f" segments_deleted {st.get('segments_deleted')}"
         killed = not alive(pid)
+        if FAULT:
+            note += f" daemon {'dead' if killed else 'alive'}"
+            try:
+                tr = open(f"{top}/tr").read()
+            except OSError:
+                tr = ""
+            killed = "INJECTED" in tr  # for the caller: the fault landed
+            try:
+                for i in range(NFILES):
+                    if f"f{i}" not in deleted:
+                        if open(f"{mnt}/f{i}", "rb").read() != content(f"f{i}"):
+                            note += f" WRONG-BYTES f{i}"
+            except OSError as e:
+                note += f" (a read after the fault: {e.strerror})"
         shutil.copyfile(img, img + ".cut")  # the power cut
     finally:
         if sp:
@@ -249,9 +267,13 @@ def main():
             killed, deleted, new, note = life(top, img, call, n)
             probs = check(top, img + ".cut", deleted, new)
             os.unlink(img + ".cut")
+            if "WRONG-BYTES" in note:
+                probs.append("a read through the mount after the fault returned wrong bytes")
             if probs:
                 failed += 1
                 print(f"FAIL {call} #{n} (killed={killed};{note}): " + "; ".join(probs[:4]), flush=True)
+            elif FAULT:
+                print(f"ok   {call} #{n} {FAULT} ({note.strip()})", flush=True)
             else:
                 passed += 1
             if not killed:
