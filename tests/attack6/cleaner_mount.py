@@ -272,10 +272,10 @@ def main():
             if probs:
                 failed += 1
                 print(f"FAIL {call} #{n} (killed={killed};{note}): " + "; ".join(probs[:4]), flush=True)
-            elif FAULT:
-                print(f"ok   {call} #{n} {FAULT} ({note.strip()})", flush=True)
             else:
                 passed += 1
+                if FAULT:
+                    print(f"ok   {call} #{n} {FAULT} ({note.strip()})", flush=True)
             if not killed:
                 print(f"{call} #{n}: not killed ({note.strip()}); stop", flush=True)
                 break

@@ -128,6 +128,7 @@ def inject(top, d, m):
     try:
         for spec in SPECS:
             for fault in FAULTS:
+                hits = eios = 0
                 for i in range(NF):
                     want = content(i)
                     drop(f"{m}/f{i}")
@@ -143,6 +144,8 @@ def inject(top, d, m):
                     sp.terminate()
                     sp.wait()
                     hit = open(f"{top}/tr").read().count("INJECTED")
+                    hits += hit
+                    eios += len(errs)
                     if not alive(pid):
                         probs.append("the daemon died")
                         print(f"FAIL {fault} when={spec} f{i}: " + "; ".join(probs), flush=True)
@@ -157,7 +160,7 @@ def inject(top, d, m):
                               + "; ".join(probs[:3]), flush=True)
                     else:
                         passed += 1
-                print(f"{fault} when={spec}: done", flush=True)
+                print(f"{fault} when={spec}: {hits} calls injected, {eios} reads got EIO", flush=True)
     finally:
         sh(KVFS, "--unmount", m)
     return passed, failed
