@@ -23,7 +23,10 @@ The copy is mounted (kvfs, default options) and checked:
   - after the unmount `kv_cli --check` of the data directory exits 0.
 usage: cleaner_mount.py BUILD CALL N_FROM N_TO [STEP]     (root: loop devices, FUSE, strace)
        cleaner_mount.py BUILD count   (what the background thread calls in an uninterrupted case)
-env: SEED (printed), NFILES (32), THREADS (1), FAULT (an errno name, e.g. EIO: strace injects that
+env: SEED (printed), NFILES (32), THREADS (1), RACE (1: while the cleaner runs, parts of the kept
+     files are overwritten, each pwrite fsync'd: after the cut each holds its last fsync'd bytes or
+     those of the write in flight — a relocation that lost a race must not bring old bytes back),
+     FAULT (an errno name, e.g. EIO: strace injects that
      error instead of the kill; the daemon should live, every kept file read back right through
      the live mount — each outcome printed — then the power cut and the same checks)
 Prints one line per failing case and 'N passed, M failed'."""
@@ -35,7 +38,10 @@ SEED = int(os.environ.get("SEED", random.randrange(1 << 30)))
 NFILES = int(os.environ.get("NFILES", "32"))
 THREADS = int(os.environ.get("THREADS", "1"))
 FAULT = os.environ.get("FAULT", "")  # an errno name: inject that error instead of the kill
-print(f"seed {SEED} nfiles {NFILES} threads {THREADS} fault {FAULT or 'SIGKILL'}", flush=True)
+RACE = int(os.environ.get("RACE", "0"))  # 1: overwrite parts of the kept files while the cleaner runs
+print(f"seed {SEED} nfiles {NFILES} threads {THREADS} fault {FAULT or 'SIGKILL'} race {RACE}", flush=True)
+# per kept file: the bytes its last fsync made durable, and the bytes of a write in flight (None)
+STATE = {}
 
 
 def sh(*a, **kw):
@@ -168,13 +174,37 @@ def life(top, img, call, n, count=False):
         except OSError as e:
             note = f"workload: {e}"
         t0 = time.time()
+        rr = random.Random(f"{SEED}-race-{call}-{n}")
+        races = 0
         while time.time() - t0 < 30 and alive(pid):
+            if RACE and not note.startswith("workload"):
+                name = f"f{rr.randrange(0, NFILES, 4)}"
+                cur = STATE[name][0]
+                off = rr.randrange(len(cur))
+                patch = rr.randbytes(rr.choice([1, 4096, 65536, 200000]))
+                nxt = cur[:off] + patch + cur[off + len(patch):]
+                STATE[name] = (cur, nxt)
+                try:
+                    fd = os.open(f"{mnt}/{name}", os.O_WRONLY)
+                    try:
+                        if os.pwrite(fd, patch, off) != len(patch):
+                            raise OSError(28, "short write")
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    STATE[name] = (nxt, None)
+                    races += 1
+                except OSError as e:
+                    note = f"workload: overwrite {name}: {e.strerror}"
             st = stats(mnt)
             if st and int(st.get("cleaner_moved_bytes", 0)) > 0 and \
                     int(st.get("segments_deleted", 0)) > deleted_before + 1:
                 break
-            time.sleep(0.3)
+            if not RACE:
+                time.sleep(0.3)
         st = stats(mnt) if alive(pid) else None
+        if RACE:
+            note += f" {races} overwrites fsync'd"
         if st:
             note += f" cleaner_passes {st.get('cleaner_passes')} moved {st.get('cleaner_moved_bytes')}" \
                     f" segments_deleted {st.get('segments_deleted')}"
@@ -188,8 +218,8 @@ def life(top, img, call, n, count=False):
             killed = "INJECTED" in tr  # for the caller: the fault landed
             try:
                 for i in range(NFILES):
-                    if f"f{i}" not in deleted:
-                        if open(f"{mnt}/f{i}", "rb").read() != content(f"f{i}"):
+                    if f"f{i}" not in deleted and i % 4 == 0:
+                        if open(f"{mnt}/f{i}", "rb").read() not in STATE[f"f{i}"]:
                             note += f" WRONG-BYTES f{i}"
             except OSError as e:
                 note += f" (a read after the fault: {e.strerror})"
@@ -228,6 +258,7 @@ def check(top, img, deleted, new):
             maybe = {f"f{i}" for i in range(NFILES) if i % 4 and f"f{i}" not in deleted}
             want = {f"f{i}": content(f"f{i}") for i in range(NFILES)
                     if f"f{i}" not in deleted and f"f{i}" not in maybe}
+            want.update({k: v for k, v in STATE.items()})
             for name in maybe:
                 if os.path.exists(f"{mnt}/{name}") and open(f"{mnt}/{name}", "rb").read() != content(name):
                     probs.append(f"{name}: unlinked before the crash (not fsync'd), back with other bytes")
@@ -238,7 +269,11 @@ def check(top, img, deleted, new):
                 except OSError as e:
                     probs.append(f"{name}: {e}")
                     continue
-                if got != data:
+                if isinstance(data, tuple):
+                    if got not in data:
+                        probs.append(f"{name}: {len(got)} bytes, neither its last fsync'd state nor the write "
+                                     f"in flight")
+                elif got != data:
                     probs.append(f"{name}: {len(got)} bytes differ from the {len(data)} fsync'd")
             for name in deleted:
                 if os.path.exists(f"{mnt}/{name}"):
@@ -261,6 +296,7 @@ def main():
         tmpl = make_template(top)
         img = f"{top}/case.img"
         if sys.argv[2] == "count":
+            STATE.update({f"f{i}": (content(f"f{i}"), None) for i in range(0, NFILES, 4)})
             shutil.copyfile(tmpl, img)
             killed, deleted, new, note = life(top, img, None, 0, count=True)
             print(f"uninterrupted: {note}")
@@ -272,6 +308,8 @@ def main():
         step = int(sys.argv[5]) if len(sys.argv) > 5 else 1
         passed = failed = 0
         for n in range(nf, nt + 1, step):
+            STATE.clear()
+            STATE.update({f"f{i}": (content(f"f{i}"), None) for i in range(0, NFILES, 4)})
             shutil.copyfile(tmpl, img)
             killed, deleted, new, note = life(top, img, call, n)
             probs = check(top, img + ".cut", deleted, new)
