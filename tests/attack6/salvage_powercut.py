@@ -13,7 +13,9 @@ then one damage, and the image unmounted. DAMAGE (argument 2):
           (framing damage: its segment is copied aside and cut, later ones renamed aside)
   value   one value byte of a 21 KB record after the checkpoint (value damage: that key only)
   old     one value byte of a live value (k005) in a segment the checkpoint covers (salvage_values)
-Each case: a copy of the template is mounted; `kv_cli --salvage` runs under
+First case: an uninterrupted salvage, then the power cut: a strict open must give what it
+reported (it returned, so it is durable) and `--check` be clean. Then each case: a copy of the
+template is mounted; `kv_cli --salvage` runs under
 `strace -e inject=CALL:signal=SIGKILL:when=N`; the image is copied while still mounted (the power
 cut: what the kernel had not sent to the loop device is lost), the copy mounted and checked:
   - a strict open either refuses, or gives (on every key but the damaged ones) what an
@@ -157,6 +159,30 @@ def main():
           f"an uninterrupted salvage keeps {len(KEYS) - len(lost)}/{len(KEYS)} keys (absent: {lost}); "
           f"its calls: {counts}", flush=True)
     passed = failed = 0
+    # the salvage run through, then the power cut: what it reported done must be durable
+    img = f"{top}/case.img"
+    shutil.copyfile(tmpl, img)
+    m = Img(img, f"{top}/mnt")
+    try:
+        p = run(["--salvage", f"{m.mnt}/s"])
+        shutil.copyfile(img, img + ".cut")
+    finally:
+        m.close()
+    m = Img(img + ".cut", f"{top}/mnt")
+    try:
+        st = state(f"{m.mnt}/s")
+        chk = run(["--check", f"{m.mnt}/s"])
+        if p.returncode != 0 or st != want or chk.returncode != 0:
+            failed += 1
+            diff = [KEYS[i] for i in range(len(KEYS)) if st is None or st[i] != want[i]]
+            print(f"FAIL {DAMAGE} power cut after a salvage that returned {p.returncode}: strict open "
+                  f"{'refuses' if st is None else 'differs in ' + str(diff[:6]) if diff else 'matches'}; "
+                  f"--check exits {chk.returncode}: {chk.stdout.strip()[-200:]}", flush=True)
+        else:
+            passed += 1
+    finally:
+        m.close()
+        os.unlink(img + ".cut")
     for call in CALLS:
         for n in range(1, min(counts.get(call, 0), NMAX) + 1, STEP):
             img = f"{top}/case.img"
