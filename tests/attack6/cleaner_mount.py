@@ -26,6 +26,8 @@ usage: cleaner_mount.py BUILD CALL N_FROM N_TO [STEP]     (root: loop devices, F
 env: SEED (printed), NFILES (32), THREADS (1), RACE (1: from the deletions until 4 s after, while the cleaner runs, parts of the kept
      files are overwritten, each pwrite fsync'd: after the cut each holds its last fsync'd bytes or
      those of the write in flight — a relocation that lost a race must not bring old bytes back),
+     RECOVER (CALL:M: the mount of the cut image runs under strace and is killed at its M-th CALL,
+     the image copied again — a second power cut — before the checks; a sequence of crashes),
      FAULT (an errno name, e.g. EIO: strace injects that
      error instead of the kill; the daemon should live, every kept file read back right through
      the live mount — each outcome printed — then the power cut and the same checks)
@@ -38,7 +40,9 @@ SEED = int(os.environ.get("SEED", random.randrange(1 << 30)))
 NFILES = int(os.environ.get("NFILES", "32"))
 THREADS = int(os.environ.get("THREADS", "1"))
 FAULT = os.environ.get("FAULT", "")  # an errno name: inject that error instead of the kill
-RACE = int(os.environ.get("RACE", "0"))  # 1: overwrite parts of the kept files while the cleaner runs
+RACE = int(os.environ.get("RACE", "0"))
+RECOVER = os.environ.get("RECOVER", "")  # CALL:M — the next mount's recovery killed at its M-th CALL
+RECOVER_MISSED = False  # 1: overwrite parts of the kept files while the cleaner runs
 print(f"seed {SEED} nfiles {NFILES} threads {THREADS} fault {FAULT or 'SIGKILL'} race {RACE}", flush=True)
 # per kept file: the bytes its last fsync made durable, and the bytes of a write in flight (None)
 STATE = {}
@@ -245,8 +249,43 @@ def life(top, img, call, n, count=False):
     return killed, deleted, new, note
 
 
+def recover_kill(top, img):
+    """RECOVER=CALL:M: the mount of the cut image is killed at its M-th CALL (its recovery; per
+    thread), then a second power cut. Returns a note."""
+    call, m = RECOVER.split(":")
+    im = Img(img, f"{top}/lo")
+    mnt = f"{top}/m"
+    note = ""
+    try:
+        p = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={call}", "-e",
+                              f"inject={call}:signal=SIGKILL:when={m}", KVFS, "-f", "-o", "segment_bytes=1m",
+                              f"{top}/lo/s", mnt], stderr=subprocess.PIPE, text=True)
+        t0 = time.time()
+        while p.poll() is None and time.time() - t0 < 60:
+            if stats(mnt):
+                break
+            time.sleep(0.1)
+        if p.poll() is None:
+            note = "recovery not killed"
+            sh(KVFS, "--unmount", mnt)
+            p.wait()
+        else:
+            note = f"recovery killed ({p.returncode})"
+            sh("fusermount3", "-uz", mnt)
+        shutil.copyfile(img, img + ".cut2")  # the second power cut
+    finally:
+        im.close()
+    shutil.move(img + ".cut2", img)
+    return note
+
+
 def check(top, img, deleted, new):
     probs = []
+    if RECOVER:
+        probs_note = recover_kill(top, img)
+        if "not killed" in probs_note:
+            global RECOVER_MISSED
+            RECOVER_MISSED = True
     im = Img(img, f"{top}/lo")
     mnt = f"{top}/m"
     try:
@@ -313,8 +352,12 @@ def main():
             STATE.update({f"f{i}": (content(f"f{i}"), None) for i in range(0, NFILES, 4)})
             shutil.copyfile(tmpl, img)
             killed, deleted, new, note = life(top, img, call, n)
+            global RECOVER_MISSED
+            RECOVER_MISSED = False
             probs = check(top, img + ".cut", deleted, new)
             os.unlink(img + ".cut")
+            if RECOVER:
+                note += f" recovery {'not killed' if RECOVER_MISSED else 'killed'} at {RECOVER}"
             if "WRONG-BYTES" in note:
                 probs.append("a read through the mount after the fault returned wrong bytes")
             if probs:
@@ -322,7 +365,7 @@ def main():
                 print(f"FAIL {call} #{n} (killed={killed};{note}): " + "; ".join(probs[:4]), flush=True)
             else:
                 passed += 1
-                if FAULT:
+                if FAULT or RECOVER:
                     print(f"ok   {call} #{n} {FAULT} ({note.strip()})", flush=True)
             if not killed:
                 print(f"{call} #{n}: not killed ({note.strip()}); stop", flush=True)
