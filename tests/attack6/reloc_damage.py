@@ -14,7 +14,8 @@ STORE (argument 2):
            killed (no close checkpoint).
 Cases (argument 3, default all): for every RELOCATE record, one flipped byte in each of: its
 record head, its key, a piece descriptor (length, source segment, source position), a chunk
-checksum, its value bytes (first, middle, last chunk); `ckpt`: every 7th byte of the newest
+checksum, its value bytes (first, middle, last chunk); `sector`: the 512-byte sector holding the
+middle of its data zeroed (at most 2 keys may hold bytes there); `ckpt`: every 7th byte of the newest
 checkpoint.
 Checked per case: a strict open either refuses (`--check` exits 1) or serves every key its
 right value; `--salvage` then serves every key its right value or none — never wrong bytes, and
@@ -29,7 +30,7 @@ import os, shutil, subprocess, sys, tempfile, time, random
 
 KV = os.path.realpath(sys.argv[1])
 STORE = sys.argv[2]
-KINDS = sys.argv[3:] or ["head", "key", "piece", "crc", "value", "ckpt"]
+KINDS = sys.argv[3:] or ["head", "key", "piece", "crc", "value", "sector", "ckpt"]
 OPTS = "segment_bytes=65536,sync=batch"
 KEYS = [f"k{i:03d}" for i in range(64)]
 SMALL = [f"a{i:03d}" for i in range(10)]
@@ -168,6 +169,11 @@ def relocations(d):
 
 def flip(path, at):
     b = bytearray(open(path, "rb").read())
+    if at < 0:  # -(sector offset) - 1: zero that sector
+        at = -at - 1
+        b[at:at + 512] = bytes(min(512, len(b) - at))
+        open(path, "wb").write(b)
+        return
     b[at] ^= 0x20
     open(path, "wb").write(b)
 
@@ -228,7 +234,9 @@ def main():
         kinds = {"head": [r["rec"] + 5], "key": [r["rec"] + 32 + r["keyat"]],
                  "piece": [r["rec"] + 32 + q[0] + 8, r["rec"] + 32 + q[0] + 16, r["rec"] + 32 + q[0] + 24],
                  "crc": [r["rec"] + 32 + r["crcat"]],
-                 "value": [r["rec"] + 32 + r["dataat"] + x for x in (0, r["dlen"] // 2, r["dlen"] - 1)]}
+                 "value": [r["rec"] + 32 + r["dataat"] + x for x in (0, r["dlen"] // 2, r["dlen"] - 1)],
+                 # a zeroed 512-byte sector in the middle of its data (negative: a sector, not a byte)
+                 "sector": [-((r["rec"] + 32 + r["dataat"] + r["dlen"] // 2) // 512 * 512) - 1]}
         for kind in KINDS:
             for at in kinds.get(kind, []):
                 cases.append((kind, r["seg"], at, r))
@@ -251,10 +259,10 @@ def main():
         # value in it still checks against its own checksum (FORMAT 4: DATA), and the checkpoint
         # says where each extent lies without the record's framing.
         # (after the checkpoint a chunk checksum is framing: DURABILITY 4.2, every later record lost)
-        allowed = {"value": 1, "crc": 1 if STORE == "covered" else None,
+        allowed = {"value": 1, "sector": 2, "crc": 1 if STORE == "covered" else None,
                    "ckpt": None}.get(kind, 0 if STORE == "covered" else None)
         if allowed is not None and len(lost) > allowed:
-            probs.append(f"one flipped byte cost {len(lost)} keys {lost[:6]} (at most {allowed} hold bytes "
+            probs.append(f"one {'zeroed sector' if kind == 'sector' else 'flipped byte'} cost {len(lost)} keys {lost[:6]} (at most {allowed} hold bytes "
                          f"that fail a checksum)")
         if probs:
             failed += 1
