@@ -38,7 +38,7 @@ B = os.path.realpath(sys.argv[1])
 KVFS, KV = f"{B}/kvfs", f"{B}/kv_cli"
 SEED = int(os.environ.get("SEED", random.randrange(1 << 30)))
 NFILES = int(os.environ.get("NFILES", "32"))
-THREADS = int(os.environ.get("THREADS", "1"))  # 1 the background thread, 2 and the flusher, 3 the flusher
+THREADS = int(os.environ.get("THREADS", "1"))  # 1 the background thread, 2 and the flusher, 3 the flusher, 0 every thread (-f)
 FAULT = os.environ.get("FAULT", "")  # an errno name: inject that error instead of the kill
 RACE = int(os.environ.get("RACE", "0"))
 RECOVER = os.environ.get("RECOVER", "")  # CALL:M — the next mount's recovery killed at its M-th CALL
@@ -150,8 +150,8 @@ def life(top, img, call, n, count=False):
             raise RuntimeError(f"mount fails: {r.stderr}")
         pid = daemon_pid(f"{top}/lo/s")
         tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
-        targets = {1: tids[2:3], 2: tids[1:3], 3: tids[1:2]}[THREADS]
-        args = ["strace", "-qq"]
+        targets = {0: [pid], 1: tids[2:3], 2: tids[1:3], 3: tids[1:2]}[THREADS]
+        args = ["strace", "-qq"] + (["-f"] if THREADS == 0 else [])
         for t in targets:
             args += ["-p", str(t)]
         if count:
