@@ -13,6 +13,9 @@ then one damage, and the image unmounted. DAMAGE (argument 2):
           (framing damage: its segment is copied aside and cut, later ones renamed aside)
   value   one value byte of a 21 KB record after the checkpoint (value damage: that key only)
   old     one value byte of a live value (k005) in a segment the checkpoint covers (salvage_values)
+  full    a 24 MiB disk filled with ~4 KB values (1 MiB segments) until a PUT is refused, one
+          value byte of the 11th segment zeroed, `space.reserve` removed (what attack5 finding 1
+          says a full disk needs before salvage can copy the segment aside)
 First case: an uninterrupted salvage, then the power cut: a strict open must give what it
 reported (it returned, so it is durable) and `--check` be clean. Then each case: a copy of the
 template is mounted; `kv_cli --salvage` runs under
@@ -63,7 +66,25 @@ def bigval(k):
     return (f"{k}-big-" * 4000)[:21000]
 
 
+def build_full(d):
+    """a 24 MiB disk filled by PUTs of ~4 KB (1 MiB segments) until one is refused; one value byte
+    of a middle segment zeroed; space.reserve removed (attack5 finding 1: salvage needs its room)"""
+    lines = [f"PUT k{i} " + (f"v{i}-" * 1000) for i in range(3000)] + ["FLUSH"]
+    p = run(["-o", "segment_bytes=1m", "--raw", d], "\n".join(lines) + "\n")
+    acked = [i for i, r in enumerate(p.stdout.split("\n")[:3000]) if r == "OK"]
+    KEYS[:] = [f"k{i}" for i in range(3000)]
+    seg = sorted(n for n in os.listdir(d) if n.startswith("wal-"))[10]
+    b = bytearray(open(f"{d}/{seg}", "rb").read())
+    b[500000] = 0
+    open(f"{d}/{seg}", "wb").write(b)
+    os.unlink(f"{d}/space.reserve")
+    print(f"full: {len(acked)} PUTs acknowledged; a byte of {seg} zeroed; space.reserve removed", flush=True)
+    return seg
+
+
 def build(d):
+    if DAMAGE == "full":
+        return build_full(d)
     lines = []
     for gen in range(4):
         for k in KEYS[:16]:
@@ -131,7 +152,7 @@ def digests(d):
 def main():
     top = tempfile.mkdtemp(prefix="a6salv.", dir="/var/tmp")
     tmpl = f"{top}/template.img"
-    sh("truncate", "-s", "32M", tmpl, check=True)
+    sh("truncate", "-s", "24M" if DAMAGE == "full" else "32M", tmpl, check=True)
     sh("mkfs.ext4", "-q", "-F", tmpl, check=True)
     m = Img(tmpl, f"{top}/mnt")
     try:
@@ -214,7 +235,7 @@ def main():
                 chk = run(["--check", d])
                 if chk.returncode != 0:
                     probs.append(f"--check after the second salvage exits {chk.returncode}: {chk.stdout.strip()[-200:]}")
-                if DAMAGE in ("entry", "header", "log") and dhash not in digests(d):
+                if DAMAGE in ("entry", "header", "log", "full") and dhash not in digests(d):
                     probs.append(f"no whole copy of {damaged} is left")
             finally:
                 m.close()
