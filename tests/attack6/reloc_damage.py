@@ -149,6 +149,19 @@ def relocations(d):
                 at += 8 + 4 * ((vlen + 4095) // 4096) + vlen
             elif op == 2:
                 pass
+            elif op == 3:  # WRITE
+                dlen = int.from_bytes(p[at + 8:at + 16], "little")
+                at += 16 + 4 * ((dlen + 4095) // 4096) + dlen
+            elif op == 4:  # TRUNCATE
+                at += 8
+            elif op == 5:  # SETMETA
+                mlen = int.from_bytes(p[at:at + 2], "little")
+                at += 2 + mlen
+            elif op in (6, 7):  # RENAME, RENAME_PREFIX
+                tlen = int.from_bytes(p[at:at + 2], "little")
+                at += 2 + tlen
+            elif op == 8:  # PUNCH
+                at += 16
             elif op == 9:
                 n = int.from_bytes(p[at:at + 4], "little")
                 pcs = []
@@ -163,7 +176,7 @@ def relocations(d):
                                 dataat=at, dlen=dlen))
                 at += dlen
             else:
-                raise SystemExit(f"op {op} in {seg}@{roff}: the walker knows PUT, DEL, RELOCATE only")
+                raise SystemExit(f"op {op} in {seg}@{roff}: not an op of FORMAT 4")
     return res
 
 
