@@ -23,7 +23,7 @@ The copy is mounted (kvfs, default options) and checked:
   - after the unmount `kv_cli --check` of the data directory exits 0.
 usage: cleaner_mount.py BUILD CALL N_FROM N_TO [STEP]     (root: loop devices, FUSE, strace)
        cleaner_mount.py BUILD count   (what the background thread calls in an uninterrupted case)
-env: SEED (printed), NFILES (32), THREADS (1), RACE (1: from the deletions until 4 s after, while the cleaner runs, parts of the kept
+env: SEED (printed), NFILES (32), THREADS (1), RACE (2: as 1 with punched holes and truncations up and down as well; 1: from the deletions until 4 s after, while the cleaner runs, parts of the kept
      files are overwritten, each pwrite fsync'd: after the cut each holds its last fsync'd bytes or
      those of the write in flight — a relocation that lost a race must not bring old bytes back),
      RECOVER (CALL:M: the mount of the cut image runs under strace and is killed at its M-th CALL,
@@ -32,7 +32,8 @@ env: SEED (printed), NFILES (32), THREADS (1), RACE (1: from the deletions until
      error instead of the kill; the daemon should live, every kept file read back right through
      the live mount — each outcome printed — then the power cut and the same checks)
 Prints one line per failing case and 'N passed, M failed'."""
-import os, random, shutil, subprocess, sys, tempfile, time
+import ctypes, os, random, shutil, subprocess, sys, tempfile, time
+LIBC = ctypes.CDLL(None, use_errno=True)
 
 B = os.path.realpath(sys.argv[1])
 KVFS, KV = f"{B}/kvfs", f"{B}/kv_cli"
@@ -185,14 +186,29 @@ def life(top, img, call, n, count=False):
                 name = f"f{rr.randrange(0, NFILES, 4)}"
                 cur = STATE[name][0]
                 off = rr.randrange(len(cur))
-                patch = rr.randbytes(rr.choice([1, 4096, 65536, 200000]))
-                nxt = cur[:off] + patch + cur[off + len(patch):]
+                kind = rr.choice(["write", "write", "punch", "truncate"]) if RACE == 2 else "write"
+                ln = rr.choice([1, 4096, 65536, 200000])
+                if kind == "write":
+                    patch = rr.randbytes(ln)
+                elif kind == "punch":
+                    patch = bytes(min(ln, len(cur) - off))
+                else:  # truncate: shorter or longer (a hole)
+                    size = rr.randrange(len(cur) // 2, len(cur) + 300000)
+                    nxt = cur[:size] + bytes(max(0, size - len(cur)))
+                if kind != "truncate":
+                    nxt = cur[:off] + patch + cur[off + len(patch):]
                 STATE[name] = (cur, nxt)
                 try:
                     fd = os.open(f"{mnt}/{name}", os.O_WRONLY)
                     try:
-                        if os.pwrite(fd, patch, off) != len(patch):
-                            raise OSError(28, "short write")
+                        if kind == "write":
+                            if os.pwrite(fd, patch, off) != len(patch):
+                                raise OSError(28, "short write")
+                        elif kind == "punch":
+                            if LIBC.fallocate(fd, 3, ctypes.c_long(off), ctypes.c_long(len(patch))):  # PUNCH|KEEP_SIZE
+                                raise OSError(ctypes.get_errno(), "punch failed")
+                        else:
+                            os.ftruncate(fd, len(nxt))
                         os.fsync(fd)
                     finally:
                         os.close(fd)
