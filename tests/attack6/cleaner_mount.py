@@ -43,7 +43,8 @@ THREADS = int(os.environ.get("THREADS", "1"))  # 1 the background thread, 2 and 
 FAULT = os.environ.get("FAULT", "")  # an errno name: inject that error instead of the kill
 RACE = int(os.environ.get("RACE", "0"))
 RECOVER = os.environ.get("RECOVER", "")  # CALL:M — the next mount's recovery killed at its M-th CALL
-RECOVER_MISSED = False  # 1: overwrite parts of the kept files while the cleaner runs
+RECOVER_MISSED = False
+KEEP = os.environ.get("KEEP", "")  # a directory: each failing case's cut image (before the checks) and ledger go there  # 1: overwrite parts of the kept files while the cleaner runs
 print(f"seed {SEED} nfiles {NFILES} threads {THREADS} fault {FAULT or 'SIGKILL'} race {RACE}", flush=True)
 # per kept file: the bytes its last fsync made durable, and the bytes of a write in flight (None)
 STATE = {}
@@ -370,7 +371,15 @@ def main():
             killed, deleted, new, note = life(top, img, call, n)
             global RECOVER_MISSED
             RECOVER_MISSED = False
+            if KEEP:
+                shutil.copyfile(img + ".cut", f"{top}/keep.img")
             probs = check(top, img + ".cut", deleted, new)
+            if probs and KEEP:
+                os.makedirs(KEEP, exist_ok=True)
+                shutil.move(f"{top}/keep.img", f"{KEEP}/{call}-{n}.img")
+                with open(f"{KEEP}/{call}-{n}.state", "wb") as fh:
+                    import pickle
+                    pickle.dump({"STATE": dict(STATE), "deleted": deleted, "note": note}, fh)
             os.unlink(img + ".cut")
             if RECOVER:
                 note += f" recovery {'not killed' if RECOVER_MISSED else 'killed'} at {RECOVER}"
