@@ -322,7 +322,7 @@ def check(top, img, deleted, new):
     try:
         r = sh(KVFS, f"{top}/lo/s", mnt)
         if r.returncode != 0:
-            return [f"the mount after the power cut fails: {r.stderr.strip()[-300:]}"]
+            return [f"the mount after the power cut fails: {r.stderr.strip()[:500]}"]
         try:
             # a file whose unlink was not yet made durable by the directory's fsync may be back
             # (whole) or gone; a deleted one is gone; the others are whole
