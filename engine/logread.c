@@ -303,8 +303,13 @@ static uint64_t search_unsalted(const struct logsearch *q, uint64_t from, const 
 
 	if (first_record_salt(q, &first))
 		return search_salted(q, first, from, w, lsn);
+	/* The salts are tallied over every image that could be a record after w->lo, not only
+	 * over the wanted window: a search for the few LSNs before a checkpoint's next would tally
+	 * as many false images (a record's base read as an LSN) as genuine ones, and the later
+	 * records, which share the salt, outvote them. */
+	const struct want later = { .lo = w->lo, .hi = w->lo, .hi_grows = 1 };
 	for (off = from; off + REC_HDR_SIZE <= q->size; off++)
-		if (plausible(q, off, w))
+		if (plausible(q, off, w) || plausible(q, off, &later))
 			tally(&t, implied_salt(q, off));
 	memset(t.spent, 0, sizeof(t.spent));
 	for (off = from; off + REC_HDR_SIZE <= q->size; off++) {

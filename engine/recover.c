@@ -462,17 +462,6 @@ static int resync_covered(struct scan *sc, size_t i, uint64_t damage_off, uint64
 	if (rc)
 		return rc;
 	uint64_t at = from < w.size ? log_find(&w.q, from, sc->last_lsn + 1, sc->expected, &lsn) : w.size;
-	if (at == w.size && from < w.size && !w.q.salt_known) {
-		/* With the salt unknown, a search for the few LSNs up to the checkpoint's next tallies
-		 * the salts of as many false images (each record's base read as an LSN) as genuine
-		 * ones, and may drop the genuine salt; the records after them share it, so a search
-		 * for any later LSN finds it. The first record it finds must still be one the
-		 * checkpoint holds or the first it lacks. */
-		uint64_t a2 = log_next_after(&w.q, from, sc->last_lsn);
-		uint64_t l2 = a2 < w.size ? le_get64(w.buf + a2 + REC_OFF_LSN) : 0;
-		if (a2 < w.size && l2 <= sc->expected)
-			at = a2, lsn = l2;
-	}
 	rc = region_push(sc, sc->segs[i].first_lsn, damage_off, at);
 	if (rc)
 		goto out;
