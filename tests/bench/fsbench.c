@@ -3,6 +3,15 @@
  *
  *   fsbench [--files N] [--mb M] [--threads T] LABEL=DIR [LABEL=DIR...]
  *   fsbench [--files N] [--mb M] [--threads T] PLAIN_DIR KVFS_DIR    (labels plain, kvfs)
+ *   fsbench --stream-rounds R [--mb M] LABEL=DIR [LABEL=DIR...]
+ *
+ * --stream-rounds: only the streaming write (below), R rounds, each round on every directory in
+ * turn (so the directories alternate), each figure printed, then the ratios of the last
+ * directory to each other one per round and their median, and per MiB written the writing
+ * process's CPU time and its time spent waiting for a CPU: the one row issue 11 sets a target on
+ * (tests/bench/perf-notes.md, "Streaming write through the mount"), measured without the half
+ * hour of the other phases. At most 64 rounds; an odd count has a middle (an even one reports
+ * the upper of its two middle values).
  *
  * Phases (each runs on every directory in turn before the next phase starts, so that a burst
  * of noise from other work lands on all of them alike):
@@ -37,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,6 +64,7 @@ static unsigned nfiles = 2000;
 static unsigned mb = 256;
 static int nthreads = 8;
 static int apps;
+static unsigned stream_rounds;
 static const char *tarball = "/tmp/fsbench-usr-share-doc.tar";
 
 static void die(const char *what, const char *path)
@@ -473,6 +484,111 @@ static char names[NROWS][96];
 static double rate[NROWS][MAXDIRS], p50[NROWS][MAXDIRS], p99[NROWS][MAXDIRS];
 static int has_lat[NROWS];
 
+#define MAXROUNDS 64
+
+/* This process's CPU time so far (user + system), seconds. */
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Time this thread has spent runnable but waiting for a CPU, seconds (/proc's schedstat; 0
+ * where the kernel keeps none): on a busy machine a FUSE write waits twice per request, for the
+ * daemon to be scheduled and then for the writer to be again. */
+static double run_delay_seconds(void)
+{
+	unsigned long long on_cpu, waited;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+	int n;
+
+	if (!f)
+		return 0;
+	n = fscanf(f, "%llu %llu", &on_cpu, &waited);
+	fclose(f);
+	return n == 2 ? (double)waited / 1e9 : 0;
+}
+
+/* --stream-rounds: the streaming write alone, the directories alternating round by round. */
+static int stream_only(const char *const *label, const char *const *dirs, int ndirs)
+{
+	static double w[MAXROUNDS][MAXDIRS], cpu[MAXDIRS], waited[MAXDIRS];
+	unsigned rounds = stream_rounds;
+
+	printf("| round |");
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s MB/s |", label[d]);
+	for (int d = 0; d + 1 < ndirs; d++)
+		printf(" %s ÷ %s |", label[ndirs - 1], label[d]);
+	printf("\n|---|");
+	for (int d = 0; d < 2 * ndirs - 1; d++)
+		printf("---:|");
+	printf("\n");
+	for (unsigned r = 0; r < rounds; r++) {
+		printf("| %u |", r + 1);
+		for (int d = 0; d < ndirs; d++) {
+			char p[2048];
+			double c0 = cpu_seconds(), q0 = run_delay_seconds();
+
+			w[r][d] = stream_write(dirs[d]);
+			cpu[d] += cpu_seconds() - c0;
+			waited[d] += run_delay_seconds() - q0;
+			printf(" %.0f |", w[r][d]);
+			/* untimed: each round writes a new file, none truncates the last one */
+			snprintf(p, sizeof p, "%s/stream", dirs[d]);
+			if (unlink(p) < 0)
+				die("unlink", p);
+			fflush(stdout);
+		}
+		for (int d = 0; d + 1 < ndirs; d++)
+			printf(" %.2f |", w[r][ndirs - 1] / w[r][d]);
+		printf("\n");
+	}
+	printf("| median |");
+	for (int d = 0; d < ndirs; d++) {
+		double col[MAXROUNDS];
+
+		for (unsigned r = 0; r < rounds; r++)
+			col[r] = w[r][d];
+		qsort(col, rounds, sizeof(col[0]), cmp_double);
+		printf(" %.0f |", col[rounds / 2]);
+	}
+	for (int d = 0; d + 1 < ndirs; d++) {
+		double col[MAXROUNDS];
+
+		for (unsigned r = 0; r < rounds; r++)
+			col[r] = w[r][ndirs - 1] / w[r][d];
+		qsort(col, rounds, sizeof(col[0]), cmp_double);
+		printf(" %.2f |", col[rounds / 2]);
+	}
+	/* the writer's own CPU (the copy into the page cache is its system time); a FUSE daemon's
+	 * is its own, not counted here */
+	printf("\n\nThe writing process's CPU time per MiB written (user + system):");
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s %.3f ms%s", label[d], cpu[d] * 1e3 / ((double)rounds * mb),
+		       d + 1 < ndirs ? "," : ".");
+	printf("\nIts time waiting for a CPU per MiB:");
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s %.3f ms%s", label[d], waited[d] * 1e3 / ((double)rounds * mb),
+		       d + 1 < ndirs ? "," : ".");
+	printf("\n\n(stream write %u MiB in 1 MiB writes + fsync, %u rounds;", mb, rounds);
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s: %s", label[d], dirs[d]);
+	printf(")\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *label[MAXDIRS], *dirs[MAXDIRS];
@@ -489,6 +605,8 @@ int main(int argc, char **argv)
 			apps = 1, a--;
 		else if (!strcmp(argv[a], "--tarball"))
 			tarball = argv[a + 1];
+		else if (!strcmp(argv[a], "--stream-rounds"))
+			stream_rounds = (unsigned)atoi(argv[a + 1]);
 		else
 			break;
 		a += 2;
@@ -507,12 +625,15 @@ int main(int argc, char **argv)
 		label[ndirs] = argv[a];
 		dirs[ndirs] = eq + 1;
 	}
-	if (a != argc || ndirs < 1 || nfiles < 8 || mb < 1 || nthreads < 1 || nthreads > MAXTHREADS) {
+	if (a != argc || ndirs < 1 || nfiles < 8 || mb < 1 || nthreads < 1 || nthreads > MAXTHREADS ||
+	    stream_rounds > MAXROUNDS) {
 		fprintf(stderr, "usage: fsbench [--files N>=8] [--mb M] [--threads T<=%d] [--apps] "
-				"[--tarball TAR] LABEL=DIR [LABEL=DIR...] (at most %d)\n", MAXTHREADS,
-			MAXDIRS);
+				"[--tarball TAR] [--stream-rounds R<=64] LABEL=DIR [LABEL=DIR...] (at most %d)\n",
+			MAXTHREADS, MAXDIRS);
 		return 2;
 	}
+	if (stream_rounds)
+		return stream_only(label, dirs, ndirs);
 	snprintf(names[R_CREATE1], 96, "create+write 4K+close, 1 thread, files/s");
 	snprintf(names[R_CREATE_T], 96, "create+write 4K+close, %d threads, files/s", nthreads);
 	snprintf(names[R_FSYNC1], 96, "create+write 4K+fsync+close, 1 thread, files/s");
