@@ -4,7 +4,7 @@
  * not with bytes stored.
  *
  * File ckpt-<LSN, 16 hex digits>.kvc: the state after applying every record up to LSN.
- * Little-endian (byte table in docs/FORMAT.md §5):
+ * Little-endian (byte table in docs/FORMAT.md §6):
  *   header (48 bytes): magic "KVFSCKP\0" | version u32 | flags u32 | lsn u64 | count u64 |
  *                      extents u64 | salt u32 | crc32c u32 over bytes 0..43
  *   count entries, keys strictly ascending:

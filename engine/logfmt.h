@@ -18,7 +18,7 @@
  *   then zeros (preallocated, unused) to the end of the file.
  *
  * Why two checksums: a reader that must find valid records after a bad one (to tell a torn tail
- * from damage) tries every byte offset. The head checksum rejects a candidate after 20 bytes
+ * from damage) tries every byte offset. The head checksum rejects a candidate after its 32-byte head
  * instead of after its claimed length, and the salt, random per segment, makes a record image
  * inside a user's value (which never knows the salt) fail it: bytes a user wrote cannot pass
  * for a record.
