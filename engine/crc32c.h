@@ -16,4 +16,17 @@ uint32_t crc32c_solve_seed(const void *data, size_t len, uint32_t want);
  * records, a checkpoint's entries): an image of a record or entry inside bytes a user wrote
  * fails under it. Never fails: the clock and pid stand in when the kernel has no entropy. */
 uint32_t crc32c_new_salt(void);
+
+/* Testing and measurement: the ways crc32c() and crc32c_combine() can compute, fastest last.
+ * Each gives the same values; which one runs is the fastest the CPU has, at most the limit. */
+enum crc32c_impl {
+	CRC32C_TABLE,       /* portable: an 8-way sliced table */
+	CRC32C_SSE42,       /* one chain of the SSE4.2 crc32 instruction */
+	CRC32C_SSE42_CLMUL, /* three chains on long buffers, joined with carry-less multiply */
+};
+/* The fastest implementation this CPU has. */
+enum crc32c_impl crc32c_best_impl(void);
+/* Use no implementation faster than max from now on, in the whole process (a test compares
+ * them; the default is no limit). Returns the previous limit. */
+enum crc32c_impl crc32c_limit_impl(enum crc32c_impl max);
 #endif
