@@ -70,6 +70,19 @@ static inline struct kv *sim_open_seg(struct faultio *f, uint64_t segment_bytes)
 	return sim_open_with(&o, NULL);
 }
 
+/* Bytes that never repeat a 64-byte run within a value (xorshift from seed), so a test can find
+ * them in a segment; the same seed gives the same bytes, for checking them back. */
+static inline void sim_fill(uint8_t *p, size_t n, unsigned seed)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+}
+
 static inline void put_str(struct kv *s, const char *k, const char *v)
 {
 	int rc = kv_put(s, k, strlen(k), v, strlen(v));
