@@ -16,18 +16,27 @@
 
 #define SEG1 SIM_DIR "/wal-0000000000000001.log"
 
+/* n small records k000.. holding value000..; with flush_every, flushed after every flush_every
+ * of them and after the last. */
+static void put_records(struct kv *s, int n, int flush_every)
+{
+	char k[16], v[16];
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof k, "k%03d", i);
+		snprintf(v, sizeof v, "value%03d", i);
+		put_str(s, k, v);
+		if (flush_every && (i % flush_every == flush_every - 1 || i == n - 1))
+			ck_assert_int_eq(kv_flush(s), 0);
+	}
+}
+
 /* A store of n records k000.. in one segment, closed cleanly (so the file ends at the last
  * record). Returns the disk. */
 static struct faultio *store_with_records(int n)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	char k[16], v[16];
-	for (int i = 0; i < n; i++) {
-		snprintf(k, sizeof k, "k%03d", i);
-		snprintf(v, sizeof v, "value%03d", i);
-		put_str(s, k, v);
-	}
+	put_records(s, n, 0);
 	ck_assert_int_eq(kv_close(s), 0);
 	return f;
 }
@@ -1943,8 +1952,9 @@ END_TEST
  * salvage that runs to the end: the same keys as an uninterrupted salvage, and a store that
  * opens strictly. */
 /* Salvage of base crashed at each of its I/O calls (killed, or a power cut dropping what was
- * not synced), then salvaged again: every key but those in lost[] is kept, "later" too. */
-static void crash_every_io_call_of_salvage(struct faultio *base, const int *lost, int nlost)
+ * not synced), then salvaged again: keeps(f) asserts what every salvage of base must leave, after
+ * an uninterrupted salvage and after each crashed one salvaged again. */
+static void crash_every_io_call_of_salvage(struct faultio *base, void (*keeps)(struct faultio *f))
 {
 	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
 	uint64_t calls;
@@ -1955,6 +1965,7 @@ static void crash_every_io_call_of_salvage(struct faultio *base, const int *lost
 		faultio_reset_counts(f);
 		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
 		calls = faultio_calls(f);
+		keeps(f);
 		faultio_destroy(f);
 	}
 	ck_assert_uint_gt(calls, 5);
@@ -1965,15 +1976,26 @@ static void crash_every_io_call_of_salvage(struct faultio *base, const int *lost
 			ck_assert_int_eq(faultio_clone(base, &f), 0);
 			faultio_reset_counts(f);
 			faultio_crash_at(f, at);
+			/* it may fail or not: the crash decides, the next salvage judges */
 			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			(void)rc; /* it may fail or not: the crash decides, the next salvage judges */
 			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
 			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
 			ck_assert_msg(rc == 0, "crash %zu at call %" PRIu64 ": salvage %d (%s)", m, at, rc,
 				      tu_report(&rep));
-			expect_all_but(f, lost, nlost);
+			keeps(f);
 			faultio_destroy(f);
 		}
+}
+
+/* Every key of store_with_a_checkpoint but entry 9's; every key. */
+static void keeps_all_but_entry_9(struct faultio *f)
+{
+	expect_all_but(f, (const int[]){ 9 }, 1);
+}
+
+static void keeps_every_entry(struct faultio *f)
+{
+	expect_all_but(f, NULL, 0);
 }
 
 START_TEST(a_crash_at_every_io_call_of_a_checkpoint_salvage_then_salvage_keeps_every_provable_key)
@@ -1983,7 +2005,7 @@ START_TEST(a_crash_at_every_io_call_of_a_checkpoint_salvage_then_salvage_keeps_e
 	struct faultio *base = store_with_a_checkpoint(ck, sizeof ck);
 	ck_assert_int_eq(ckpt_entry_offsets(base, ck, offs, CK_KEYS), CK_KEYS);
 	ck_assert_int_eq(faultio_flip(base, ck, offs[9] + 21, 0x08), 0);
-	crash_every_io_call_of_salvage(base, (const int[]){ 9 }, 1);
+	crash_every_io_call_of_salvage(base, keeps_all_but_entry_9);
 	faultio_destroy(base);
 }
 END_TEST
@@ -1993,7 +2015,7 @@ START_TEST(a_crash_at_every_io_call_of_a_checkpoint_header_salvage_then_salvage_
 	char ck[128];
 	struct faultio *base = store_with_a_checkpoint_past_its_log(ck, sizeof ck);
 	ck_assert_int_eq(faultio_flip(base, ck, 20, 0x01), 0); /* the LSN: the header's checksum fails */
-	crash_every_io_call_of_salvage(base, NULL, 0);
+	crash_every_io_call_of_salvage(base, keeps_every_entry);
 	faultio_destroy(base);
 }
 END_TEST
@@ -2006,18 +2028,6 @@ END_TEST
 
 #define VICTIM_LEN 20000u /* five chunks */
 #define OTHER_LEN 9000u   /* three chunks */
-
-/* Bytes that never repeat a 64-byte run within a value, so a test can find them in a segment. */
-static void fill(uint8_t *p, size_t n, unsigned seed)
-{
-	uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
 
 /* The segment (path) and offset in it where needle (n bytes) first stands, or fails the test. */
 static uint64_t find_in_log(struct faultio *f, const void *needle, size_t n, char *path, size_t plen)
@@ -2055,8 +2065,8 @@ static struct faultio *values_after_a_checkpoint(int rewrite, char *seg, size_t 
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	fill(victim_v, sizeof victim_v, 7);
-	fill(other_v, sizeof other_v, 8);
+	sim_fill(victim_v, sizeof victim_v, 7);
+	sim_fill(other_v, sizeof other_v, 8);
 	put_str(s, "first", "before the checkpoint");
 	ck_assert_int_eq(kv_snapshot(s), 0);
 	ck_assert_int_eq(kv_put(s, "victim", 6, victim_v, sizeof victim_v), 0);
@@ -2088,13 +2098,19 @@ static void expect_values_but_victim(struct faultio *f, const char *v)
 	ck_assert_int_eq(kv_close(s), 0);
 }
 
+/* What a salvage of victim's damage keeps. */
+static void keeps_all_values_but_victim(struct faultio *f)
+{
+	expect_values_but_victim(f, NULL);
+}
+
 /* The attack3 reproduction, as it was filed (no checkpoint: every record is after it). */
 static struct faultio *store_with_a_flipped_value_byte(void)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
 	char seg[300];
-	fill(victim_v, sizeof victim_v, 7);
+	sim_fill(victim_v, sizeof victim_v, 7);
 	ck_assert_int_eq(kv_put(s, "victim", 6, victim_v, sizeof victim_v), 0);
 	put_str(s, "later", "intact");
 	ck_assert_int_eq(kv_flush(s), 0);
@@ -2376,7 +2392,7 @@ START_TEST(a_bad_chunk_in_a_record_nothing_vouches_for_is_a_torn_tail)
 	struct kv *s = sim_open(f, NULL);
 	struct kv_report rep;
 	char seg[300];
-	fill(victim_v, sizeof victim_v, 7);
+	sim_fill(victim_v, sizeof victim_v, 7);
 	put_str(s, "first", "before");
 	ck_assert_int_eq(kv_flush(s), 0);
 	ck_assert_int_eq(kv_put(s, "victim", 6, victim_v, sizeof victim_v), 0);
@@ -2401,35 +2417,7 @@ START_TEST(a_crash_at_every_io_call_of_a_value_damage_salvage_then_salvage_keeps
 	uint64_t data;
 	struct faultio *base = values_after_a_checkpoint(0, seg, sizeof seg, &data);
 	ck_assert_int_eq(faultio_flip(base, seg, data + 4100, 0x20), 0);
-	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
-	uint64_t calls;
-	{
-		struct faultio *f;
-		struct kv_report rep;
-		ck_assert_int_eq(faultio_clone(base, &f), 0);
-		faultio_reset_counts(f);
-		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
-		calls = faultio_calls(f);
-		expect_values_but_victim(f, NULL);
-		faultio_destroy(f);
-	}
-	ck_assert_uint_gt(calls, 5);
-	for (size_t m = 0; m < 2; m++)
-		for (uint64_t at = 1; at <= calls; at++) {
-			struct faultio *f;
-			struct kv_report rep;
-			ck_assert_int_eq(faultio_clone(base, &f), 0);
-			faultio_reset_counts(f);
-			faultio_crash_at(f, at);
-			/* it may fail or not: the crash decides, the next salvage judges */
-			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
-			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_msg(rc == 0, "crash %zu at call %" PRIu64 ": salvage %d (%s)", m, at, rc,
-				      tu_report(&rep));
-			expect_values_but_victim(f, NULL);
-			faultio_destroy(f);
-		}
+	crash_every_io_call_of_salvage(base, keeps_all_values_but_victim);
 	faultio_destroy(base);
 }
 END_TEST
@@ -2446,22 +2434,56 @@ static void segment_with_mark(struct faultio *f, uint8_t **d, size_t *len, uint6
 	ck_assert_uint_eq(le_get64(*d + *mark + REC_HDR_SIZE), *end);
 }
 
+/* store_with_records(n) and where SEG1's close mark starts (*mark), where the records before it
+ * end (*end) and the file's size (*len). */
+static struct faultio *closed_with_mark(int n, uint64_t *mark, uint64_t *end, size_t *len)
+{
+	struct faultio *f = store_with_records(n);
+	uint8_t *d;
+	segment_with_mark(f, &d, len, mark, end);
+	free(d);
+	return f;
+}
+
+/* Zeros over len bytes (at most a block) of SEG1 from off. */
+static void zero_in_seg1(struct faultio *f, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[LOG_BLOCK];
+	ck_assert_uint_le(len, LOG_BLOCK);
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, off, zeros, len), 0);
+}
+
+/* SEG1 of store_with_records(20) in memory, to rewrite its close mark: its bytes (free d), where
+ * the mark starts and the records before it end, the segment's salt and the mark's header. */
+struct marked_seg {
+	uint8_t *d;
+	size_t len;
+	uint64_t mark, end;
+	uint32_t salt;
+	struct rec_header h;
+};
+
+static struct faultio *twenty_records_and_their_mark(struct marked_seg *m)
+{
+	struct faultio *f = store_with_records(20);
+	segment_with_mark(f, &m->d, &m->len, &m->mark, &m->end);
+	m->salt = le_get32(m->d + SEG_OFF_SALT);
+	ck_assert(rec_header_decode(m->d + m->mark, m->salt, &m->h));
+	return f;
+}
+
 /* After a clean close, a zeroed block holding the last records (the close mark, in a block of
  * its own, survives): the mark's base says they had been synced, so the zeros are damage, never
  * a torn tail — strict refuses naming the file and offset, check says damaged, salvage keeps
  * every record before them (attack4 finding 2, DURABILITY.md 4.1b). */
 START_TEST(a_zeroed_last_data_block_of_a_cleanly_closed_log_is_damage)
 {
-	struct faultio *f = store_with_records(150);
-	uint8_t *d;
 	size_t len;
 	uint64_t mark, end;
-	segment_with_mark(f, &d, &len, &mark, &end);
-	free(d);
+	struct faultio *f = closed_with_mark(150, &mark, &end, &len);
 	uint64_t block = (end - 1) / LOG_BLOCK * LOG_BLOCK;
 	ck_assert_uint_gt(block, 0); /* the records fill more than a block */
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
+	zero_in_seg1(f, block, end - block);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
@@ -2491,8 +2513,7 @@ START_TEST(zeros_from_a_record_to_the_close_mark_are_damage_not_padding)
 	int n = record_offsets(f, SEG1, offs, 256, &end);
 	ck_assert_int_eq(n, 150);
 	uint64_t mark = (end + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[140], zeros, mark - offs[140]), 0);
+	zero_in_seg1(f, offs[140], mark - offs[140]);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
@@ -2507,24 +2528,18 @@ END_TEST
 /* A close mark whose records_end is not where the records before it end is malformed: damage. */
 START_TEST(a_close_mark_whose_records_end_disagrees_is_damage)
 {
-	struct faultio *f = store_with_records(20);
-	uint8_t *d;
-	size_t len;
-	uint64_t mark, end;
-	struct rec_header h;
-	segment_with_mark(f, &d, &len, &mark, &end);
-	uint32_t salt = le_get32(d + SEG_OFF_SALT);
-	ck_assert(rec_header_decode(d + mark, salt, &h));
-	le_put64(d + mark + REC_HDR_SIZE, end - 1);
-	h.body_crc = crc32c(0, d + mark + REC_HDR_SIZE, MARK_PAYLOAD);
-	rec_header_encode(d + mark, salt, &h);
-	ck_assert_int_eq(faultio_write_file(f, SEG1, d, len), 0);
-	free(d);
+	struct marked_seg m;
+	struct faultio *f = twenty_records_and_their_mark(&m);
+	le_put64(m.d + m.mark + REC_HDR_SIZE, m.end - 1);
+	m.h.body_crc = crc32c(0, m.d + m.mark + REC_HDR_SIZE, MARK_PAYLOAD);
+	rec_header_encode(m.d + m.mark, m.salt, &m.h);
+	ck_assert_int_eq(faultio_write_file(f, SEG1, m.d, m.len), 0);
+	free(m.d);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
 	ck_assert_int_eq(rep.damage, KV_DAMAGE_MALFORMED);
-	ck_assert_uint_eq(rep.damage_offset, mark);
+	ck_assert_uint_eq(rep.damage_offset, m.mark);
 	faultio_destroy(f);
 }
 END_TEST
@@ -2534,14 +2549,7 @@ static struct faultio *flushed_rounds_then_a_crash(int n)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	char k[16], v[16];
-	for (int i = 0; i < n; i++) {
-		snprintf(k, sizeof k, "k%03d", i);
-		snprintf(v, sizeof v, "value%03d", i);
-		put_str(s, k, v);
-		if (i % 10 == 9 || i == n - 1)
-			ck_assert_int_eq(kv_flush(s), 0);
-	}
+	put_records(s, n, 10);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
 	kv_close(s); /* the process is gone */
 	return f;
@@ -2562,8 +2570,7 @@ START_TEST(a_zeroed_last_block_of_a_crashed_log_cuts_at_most_its_records_and_say
 	while (before + 1 < n && offs[before + 1] <= block)
 		before++;
 	ck_assert_int_lt(before, 140); /* the block holds records of two rounds (140..149 the last) */
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, LOG_BLOCK), 0);
+	zero_in_seg1(f, block, LOG_BLOCK);
 	struct kv_report rep;
 	memset(&rep, 0, sizeof rep);
 	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
@@ -2582,15 +2589,11 @@ END_TEST
  * (the store opens as after a crash, every record kept). */
 START_TEST(a_zeroed_close_mark_block_loses_nothing)
 {
-	struct faultio *f = store_with_records(150);
-	uint8_t *d;
 	size_t len;
 	uint64_t mark, end;
-	segment_with_mark(f, &d, &len, &mark, &end);
-	free(d);
+	struct faultio *f = closed_with_mark(150, &mark, &end, &len);
 	ck_assert_uint_gt(mark, 0);
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, mark, zeros, len - mark), 0);
+	zero_in_seg1(f, mark, len - mark);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
@@ -2606,23 +2609,18 @@ END_TEST
  * on in it but in a new version 3 segment (FORMAT.md 3.3). */
 START_TEST(a_version_2_segment_is_read_and_the_log_goes_on_in_a_new_segment)
 {
-	struct faultio *f = store_with_records(20);
-	uint8_t *d;
+	struct marked_seg m;
 	size_t len;
-	uint64_t mark, end;
-	struct rec_header h;
-	segment_with_mark(f, &d, &len, &mark, &end);
+	struct faultio *f = twenty_records_and_their_mark(&m);
 	/* the same log as version 2 wrote it: the mark right after the records, no payload */
-	uint32_t salt = le_get32(d + SEG_OFF_SALT);
-	ck_assert(rec_header_decode(d + mark, salt, &h));
-	h.len = 0;
-	h.body_crc = crc32c(0, NULL, 0);
-	rec_header_encode(d + end, salt, &h);
-	le_put32(d + SEG_OFF_VERSION, 2);
-	le_put32(d + SEG_OFF_CRC, crc32c(0, d, SEG_OFF_CRC));
-	uint64_t v2_size = end + REC_HDR_SIZE;
-	ck_assert_int_eq(faultio_write_file(f, SEG1, d, v2_size), 0);
-	free(d);
+	m.h.len = 0;
+	m.h.body_crc = crc32c(0, NULL, 0);
+	rec_header_encode(m.d + m.end, m.salt, &m.h);
+	le_put32(m.d + SEG_OFF_VERSION, 2);
+	le_put32(m.d + SEG_OFF_CRC, crc32c(0, m.d, SEG_OFF_CRC));
+	uint64_t v2_size = m.end + REC_HDR_SIZE;
+	ck_assert_int_eq(faultio_write_file(f, SEG1, m.d, v2_size), 0);
+	free(m.d);
 
 	struct kv_report rep;
 	struct kv *s;
