@@ -62,12 +62,13 @@ static inline struct kv *sim_open(struct faultio *f, struct kv_report *rep)
 	return sim_open_with(&o, rep);
 }
 
-/* sim_open with segments of segment_bytes (the sizes full-disk and space tests need). */
-static inline struct kv *sim_open_seg(struct faultio *f, uint64_t segment_bytes)
+/* sim_open with segments of segment_bytes (the sizes full-disk, space and torn-record tests
+ * need). */
+static inline struct kv *sim_open_seg(struct faultio *f, uint64_t segment_bytes, struct kv_report *rep)
 {
 	struct kv_options o = sim_options(f);
 	o.segment_bytes = segment_bytes;
-	return sim_open_with(&o, NULL);
+	return sim_open_with(&o, rep);
 }
 
 /* Bytes that never repeat a 64-byte run within a value (xorshift from seed), so a test can find
@@ -81,6 +82,22 @@ static inline void sim_fill(uint8_t *p, size_t n, unsigned seed)
 		x ^= x << 17;
 		p[i] = (uint8_t)x;
 	}
+}
+
+/* Asserts k holds exactly the n bytes sim_fill makes from seed. */
+static inline void sim_expect_fill(struct kv *s, const char *k, size_t n, unsigned seed)
+{
+	uint8_t *want = malloc(n);
+	void *got = NULL;
+	uint64_t len = 0;
+	ck_assert_ptr_nonnull(want);
+	sim_fill(want, n, seed);
+	int rc = kv_get(s, k, strlen(k), &got, &len);
+	ck_assert_msg(rc == 0, "get %s: %s", k, strerror(-rc));
+	ck_assert_msg(len == n && !memcmp(got, want, n), "%s: %llu bytes, not the %zu of seed %u", k,
+		      (unsigned long long)len, n, seed);
+	free(got);
+	free(want);
 }
 
 static inline void put_str(struct kv *s, const char *k, const char *v)

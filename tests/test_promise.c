@@ -54,7 +54,7 @@ static int write_piece(struct kv *s, uint64_t off, uint64_t promised)
 static struct kv *promised_to_f(struct faultio *f, uint64_t cost)
 {
 	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = sim_open_seg(f, SEGMENT);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
 	ck_assert_int_eq(kv_promise(s, cost), 0);
 	return s;
@@ -76,7 +76,7 @@ START_TEST(a_promise_beyond_the_free_space_is_refused_and_holds_nothing)
 	uint64_t promised, held;
 
 	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = sim_open_seg(f, SEGMENT);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise(s, 2ull * CAPACITY), -ENOSPC);
 	kv_promise_stats(s, &promised, &held);
 	ck_assert_uint_eq(promised, 0);
@@ -127,7 +127,7 @@ START_TEST(releasing_a_promise_gives_its_room_to_other_writes)
 	struct faultio *f = sim_disk();
 
 	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = sim_open_seg(f, SEGMENT);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise(s, 1u << 20), 0);
 	ck_assert_int_gt(fill_the_disk(s), 0);
 	kv_promise_release(s, 1u << 20);
@@ -146,7 +146,7 @@ START_TEST(the_count_set_at_a_reopen_is_held_again_on_a_disk_that_filled)
 	struct kv *s = promised_to_f(f, cost);
 	ck_assert_int_gt(fill_the_disk(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	s = sim_open_seg(f, SEGMENT);
+	s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise_set(s, cost), 0);
 	kv_promise_stats(s, &promised, &held);
 	ck_assert_uint_eq(promised, cost);
@@ -163,12 +163,12 @@ START_TEST(a_store_that_ever_promised_says_so_after_a_reopen)
 {
 	struct faultio *f = sim_disk();
 
-	struct kv *s = sim_open_seg(f, SEGMENT);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise_ever(s), 0);
 	ck_assert_int_eq(kv_promise(s, 1u << 20), 0);
 	kv_promise_release(s, 1u << 20);
 	ck_assert_int_eq(kv_close(s), 0);
-	s = sim_open_seg(f, SEGMENT);
+	s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise_ever(s), 1);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -224,7 +224,7 @@ START_TEST(allocated_range_counts_only_the_bytes_holding_data)
 	struct faultio *f = sim_disk();
 	uint64_t bytes;
 
-	struct kv *s = sim_open_seg(f, SEGMENT);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
 	ck_assert_int_eq(kv_write(s, "f", 1, 4096, "abcd", 4), 0);
 	ck_assert_int_eq(kv_write(s, "f", 1, 10000, "xy", 2), 0);

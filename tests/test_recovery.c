@@ -110,6 +110,14 @@ static void expect_prefix(struct kv *s, int n)
 	}
 }
 
+/* Zeros over len bytes (at most a block) of SEG1 from off. */
+static void zero_in_seg1(struct faultio *f, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[LOG_BLOCK];
+	ck_assert_uint_le(len, LOG_BLOCK);
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, off, zeros, len), 0);
+}
+
 START_TEST(torn_tail_is_cut_and_reported)
 {
 	struct faultio *f = store_with_records(10);
@@ -722,6 +730,33 @@ START_TEST(what_recovery_serves_survives_a_power_cut_before_any_flush)
 }
 END_TEST
 
+/* A store of segments of seg_bytes holding "k0" then "big" (value v, vlen bytes), closed. */
+static struct faultio *k0_then_big(uint64_t seg_bytes, const uint8_t *v, size_t vlen)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open_seg(f, seg_bytes, NULL);
+	put_str(s, "k0", "v0");
+	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	return f;
+}
+
+/* SEG1 as a write torn at byte keep left it: its first keep bytes, then zeros up to the
+ * preallocated size seg_bytes (or its own size, if larger: *file). Malloc'd, for the caller to
+ * damage further and write back. */
+static uint8_t *seg1_torn_at(struct faultio *f, uint64_t seg_bytes, uint64_t keep, uint64_t *file)
+{
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	*file = seg_bytes > len ? seg_bytes : len;
+	uint8_t *img = calloc(1, *file);
+	ck_assert_ptr_nonnull(img);
+	memcpy(img, data, keep);
+	free(data);
+	return img;
+}
+
 /* A segment of seg_bytes holding record k0, then a PUT of `big` whose value is vlen bytes of
  * the pattern 01 00 01 00 ..., written but torn: only `torn` bytes of its record reached the
  * file and the rest of the preallocated segment is zeros. The pattern is the worst case for a
@@ -730,31 +765,18 @@ END_TEST
 static struct faultio *torn_after_one_record(uint64_t seg_bytes, size_t vlen, uint64_t torn,
 					     uint64_t *rec_off)
 {
-	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv *s;
-	uint64_t offs[4], size;
+	uint64_t offs[4], size, file;
 	uint8_t *v = malloc(vlen);
 
 	for (size_t i = 0; i < vlen; i++)
 		v[i] = (uint8_t)(i % 2 == 0);
-	o.segment_bytes = seg_bytes;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-	put_str(s, "k0", "v0");
-	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
-	ck_assert_int_eq(kv_close(s), 0);
+	struct faultio *f = k0_then_big(seg_bytes, v, vlen);
 	free(v);
 	ck_assert_int_eq(record_offsets(f, SEG1, offs, 4, &size), 2);
 	/* tear the second record: keep `torn` bytes of it, zeros up to the preallocated size */
-	void *data;
-	size_t len;
-	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-	uint64_t file = seg_bytes > len ? seg_bytes : len;
-	uint8_t *img = calloc(1, file);
-	memcpy(img, data, offs[1] + torn);
+	uint8_t *img = seg1_torn_at(f, seg_bytes, offs[1] + torn, &file);
 	ck_assert_int_eq(faultio_write_file(f, SEG1, img, file), 0);
 	free(img);
-	free(data);
 	*rec_off = offs[1];
 	return f;
 }
@@ -768,10 +790,7 @@ START_TEST(cutting_a_torn_record_of_any_size_costs_linear_work)
 		uint64_t rec_off;
 		struct faultio *f = torn_after_one_record(seg, vlen, torn, &rec_off);
 		struct kv_report rep;
-		struct kv *s;
-		struct kv_options o = sim_options(f);
-		o.segment_bytes = seg;
-		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+		struct kv *s = sim_open_seg(f, seg, &rep);
 		ck_assert_uint_eq(rep.records_replayed, 1);
 		ck_assert_uint_eq(rep.tail_offset, rec_off);
 		ck_assert_msg(rep.bytes_checksummed <= 2 * seg, "torn at %" PRIu64 ": %" PRIu64
@@ -797,10 +816,7 @@ END_TEST
  * claims: quadratic in the segment's size before the search learnt the salt first. */
 static struct faultio *images_behind_a_damaged_header(uint64_t seg_bytes, uint64_t torn, int zero_first)
 {
-	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv *s;
-	uint64_t offs[4], size;
+	uint64_t offs[4], size, file;
 	size_t vlen = seg_bytes - seg_bytes / 256 - 512;
 	uint8_t *v = calloc(1, vlen);
 
@@ -808,25 +824,15 @@ static struct faultio *images_behind_a_damaged_header(uint64_t seg_bytes, uint64
 		le_put32(v + off + REC_OFF_LEN, (uint32_t)(vlen - off - REC_HDR_SIZE));
 		le_put64(v + off + REC_OFF_LSN, 3);
 	}
-	o.segment_bytes = seg_bytes;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-	put_str(s, "k0", "v0");
-	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
-	ck_assert_int_eq(kv_close(s), 0);
+	struct faultio *f = k0_then_big(seg_bytes, v, vlen);
 	free(v);
 	ck_assert_int_eq(record_offsets(f, SEG1, offs, 4, &size), 2);
-	void *data;
-	size_t len;
-	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-	uint64_t file = seg_bytes > len ? seg_bytes : len;
-	uint8_t *img = calloc(1, file);
-	memcpy(img, data, offs[1] + torn);
+	uint8_t *img = seg1_torn_at(f, seg_bytes, offs[1] + torn, &file);
 	img[SEG_OFF_SALT] ^= 0x10;
 	if (zero_first)
 		memset(img + offs[0], 0, REC_HDR_SIZE);
 	ck_assert_int_eq(faultio_write_file(f, SEG1, img, file), 0);
 	free(img);
-	free(data);
 	return f;
 }
 
@@ -892,18 +898,12 @@ START_TEST(a_torn_record_of_every_size_up_to_a_segment_costs_linear_work_in_open
 	uint64_t seed = tu_seed(), cases = 0, worst = 0;
 	uint8_t *v = malloc(vlen);
 	for (int fill = 0; fill < 3; fill++) {
-		struct faultio *base = sim_disk();
-		struct kv_options o = sim_options(base);
 		struct kv *s;
 		struct sim_rec rec[4];
 		void *data;
 		size_t len;
-		o.segment_bytes = seg;
 		torn_fill(v, vlen, fill, seed);
-		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-		put_str(s, "k0", "v0");
-		ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
-		ck_assert_int_eq(kv_close(s), 0);
+		struct faultio *base = k0_then_big(seg, v, vlen);
 		ck_assert_uint_ge(sim_records(base, SEG1, rec, 4), 2);
 		ck_assert_int_eq(faultio_read_file(base, SEG1, &data, &len), 0);
 		const uint8_t *img = data;
@@ -923,9 +923,7 @@ START_TEST(a_torn_record_of_every_size_up_to_a_segment_costs_linear_work_in_open
 				ck_assert_int_eq(faultio_clone(base, &f), 0);
 				ck_assert_int_eq(faultio_write_file(f, SEG1, t, file), 0);
 				if (verb == 0) {
-					struct kv_options fo = sim_options(f);
-					fo.segment_bytes = seg;
-					ck_assert_int_eq(kv_open(&s, SIM_DIR, &fo, &rep), 0);
+					s = sim_open_seg(f, seg, &rep);
 					ck_assert_uint_eq(rep.records_replayed, 1);
 					ck_assert_uint_eq(rep.tail_offset, rec[1].off);
 					expect_str(s, "big", NULL);
@@ -962,10 +960,7 @@ START_TEST(a_record_torn_at_64_mib_is_cut_with_at_most_twice_the_segment_checksu
 	const uint64_t seg = 80u << 20;
 	struct faultio *f = torn_after_one_record(seg, 72u << 20, 64u << 20, &rec_off);
 	struct kv_report rep;
-	struct kv *s;
-	struct kv_options o = sim_options(f);
-	o.segment_bytes = seg;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	struct kv *s = sim_open_seg(f, seg, &rep);
 	ck_assert_uint_eq(rep.records_replayed, 1);
 	ck_assert_int_eq(rep.tail_torn, 1);
 	ck_assert_uint_le(rep.bytes_checksummed, 2 * seg);
@@ -1405,13 +1400,10 @@ END_TEST
 START_TEST(a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment)
 {
 	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv *s;
 	char v[1000];
 	memset(v, 'v', sizeof v);
 	faultio_set_capacity(f, 64u << 10);
-	o.segment_bytes = 1u << 20;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	struct kv *s = sim_open_seg(f, 1u << 20, NULL);
 	for (int i = 0; i < 20; i++) {
 		char k[16];
 		snprintf(k, sizeof k, "k%02d", i);
@@ -1420,12 +1412,21 @@ START_TEST(a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment)
 	ck_assert_int_eq(kv_flush(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 3), 0);
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	s = sim_open_seg(f, 1u << 20, NULL);
 	ck_assert_uint_eq(store_keys(s), 20);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
+
+/* k holding 1,499 bytes 'v' (a record of more than a third of a page). */
+static void put_long(struct kv *s, const char *k)
+{
+	char v[1500];
+	memset(v, 'v', sizeof v - 1);
+	v[sizeof v - 1] = 0;
+	put_str(s, k, v);
+}
 
 /* Records written but not synced reach the disk in any order in a power cut: a page of one of
  * them can be missing (zeros, as preallocated) while a later one made it. None of those was
@@ -1435,20 +1436,16 @@ START_TEST(a_hole_in_the_last_unsynced_stretch_is_cut_not_refused)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	char v[1500];
-	memset(v, 'v', sizeof v - 1);
-	v[sizeof v - 1] = 0;
 	put_str(s, "a", "1");
 	ck_assert_int_eq(kv_flush(s), 0);
-	put_str(s, "b", v); /* 2, 3, 4: written after the last flush */
-	put_str(s, "c", v);
-	put_str(s, "d", v);
+	put_long(s, "b"); /* 2, 3, 4: written after the last flush */
+	put_long(s, "c");
+	put_long(s, "d");
 	ck_assert_int_eq(kv_close(s), 0);
 	drop_close_mark(f); /* the log a crash before the close leaves: nothing vouches for b..d */
 	uint64_t offs[8], size;
 	ck_assert_int_eq(record_offsets(f, SEG1, offs, 8, &size), 4);
-	uint8_t zeros[2048] = { 0 };
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[1], zeros, offs[2] - offs[1]), 0); /* b's pages */
+	zero_in_seg1(f, offs[1], offs[2] - offs[1]); /* b's pages */
 	struct kv_report rep;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
 	ck_assert_uint_eq(rep.tail_offset, offs[1]);
@@ -1466,18 +1463,14 @@ START_TEST(a_hole_in_a_record_known_to_be_synced_is_damage)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	char v[1500];
-	memset(v, 'v', sizeof v - 1);
-	v[sizeof v - 1] = 0;
 	put_str(s, "a", "1");
-	put_str(s, "b", v);
+	put_long(s, "b");
 	ck_assert_int_eq(kv_flush(s), 0);
-	put_str(s, "c", v); /* its base: 2 */
+	put_long(s, "c"); /* its base: 2 */
 	ck_assert_int_eq(kv_close(s), 0);
 	uint64_t offs[8], size;
 	ck_assert_int_eq(record_offsets(f, SEG1, offs, 8, &size), 3);
-	uint8_t zeros[2048] = { 0 };
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[1], zeros, offs[2] - offs[1]), 0);
+	zero_in_seg1(f, offs[1], offs[2] - offs[1]);
 	struct kv_report rep;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
 	ck_assert_uint_eq(rep.damage_offset, offs[1]);
@@ -1519,6 +1512,18 @@ END_TEST
 
 #define CK_KEYS 20
 
+/* A checkpoint of s (on f), its path into ck; then "later" put after it; s closed. */
+static void checkpoint_then_later(struct faultio *f, struct kv *s, char *ck, size_t cklen)
+{
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	put_str(s, "later", "after the checkpoint");
+	struct kv_stats st;
+	kv_stats(s, &st);
+	snprintf(ck, cklen, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert(faultio_exists(f, ck));
+}
+
 /* A store of CK_KEYS keys k000.. (values v000..) checkpointed, its log before the checkpoint
  * gone, then "later" put after it; closed. *ck gets the checkpoint's path. */
 static struct faultio *store_with_a_checkpoint(char *ck, size_t cklen)
@@ -1532,13 +1537,7 @@ static struct faultio *store_with_a_checkpoint(char *ck, size_t cklen)
 			snprintf(v, sizeof v, "v%03d", i);
 			put_str(s, k, v);
 		}
-	ck_assert_int_eq(kv_snapshot(s), 0);
-	put_str(s, "later", "after the checkpoint");
-	struct kv_stats st;
-	kv_stats(s, &st);
-	snprintf(ck, cklen, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
-	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert(faultio_exists(f, ck));
+	checkpoint_then_later(f, s, ck, cklen);
 	return f;
 }
 
@@ -1674,11 +1673,8 @@ END_TEST
 static struct faultio *store_with_a_checkpoint_past_its_log(char *ck, size_t cklen)
 {
 	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv *s;
+	struct kv *s = sim_open_seg(f, 4096, NULL);
 	char k[16], v[300];
-	o.segment_bytes = 4096;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
 	for (int round = 0; round < 4; round++)
 		for (int i = 0; i < CK_KEYS; i++) {
 			snprintf(k, sizeof k, "k%03d", i);
@@ -1688,13 +1684,7 @@ static struct faultio *store_with_a_checkpoint_past_its_log(char *ck, size_t ckl
 				snprintf(v, sizeof v, "v%03d", i);
 			put_str(s, k, v);
 		}
-	ck_assert_int_eq(kv_snapshot(s), 0);
-	put_str(s, "later", "after the checkpoint");
-	struct kv_stats st;
-	kv_stats(s, &st);
-	snprintf(ck, cklen, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
-	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert(faultio_exists(f, ck));
+	checkpoint_then_later(f, s, ck, cklen);
 	ck_assert(!faultio_exists(f, SEG1));
 	return f;
 }
@@ -2443,14 +2433,6 @@ static struct faultio *closed_with_mark(int n, uint64_t *mark, uint64_t *end, si
 	segment_with_mark(f, &d, len, mark, end);
 	free(d);
 	return f;
-}
-
-/* Zeros over len bytes (at most a block) of SEG1 from off. */
-static void zero_in_seg1(struct faultio *f, uint64_t off, uint64_t len)
-{
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_uint_le(len, LOG_BLOCK);
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, off, zeros, len), 0);
 }
 
 /* SEG1 of store_with_records(20) in memory, to rewrite its close mark: its bytes (free d), where

@@ -15,12 +15,9 @@
 static struct kv *open_with(struct faultio *f, uint64_t segment_bytes, int cleaner)
 {
 	struct kv_options o = sim_options(f);
-	struct kv *s = NULL;
 	o.segment_bytes = segment_bytes;
 	o.cleaner = cleaner;
-	int rc = kv_open(&s, SIM_DIR, &o, NULL);
-	ck_assert_msg(rc == 0, "kv_open: %s", strerror(-rc));
-	return s;
+	return sim_open_with(&o, NULL);
 }
 
 static void expect_bytes(struct kv *s, const char *key, const uint8_t *want, uint64_t n)
@@ -170,8 +167,7 @@ START_TEST(the_cleaner_moves_live_bytes_out_of_mostly_dead_segments_and_frees_th
 		if (i % 10) {
 			expect_str(s, k, "small");
 		} else {
-			sim_fill(v, sizeof v, (unsigned)i);
-			expect_bytes(s, k, v, sizeof v);
+			sim_expect_fill(s, k, sizeof v, (unsigned)i);
 		}
 	}
 	ck_assert_int_eq(kv_close(s), 0);
@@ -180,8 +176,7 @@ START_TEST(the_cleaner_moves_live_bytes_out_of_mostly_dead_segments_and_frees_th
 	s = open_with(f, 64u << 10, 0);
 	for (int i = 0; i < 200; i += 10) {
 		snprintf(k, sizeof k, "k%03d", i);
-		sim_fill(v, sizeof v, (unsigned)i);
-		expect_bytes(s, k, v, sizeof v);
+		sim_expect_fill(s, k, sizeof v, (unsigned)i);
 	}
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -292,8 +287,7 @@ START_TEST(deleting_on_a_full_disk_makes_room_without_a_manual_checkpoint)
 	s = open_with(f, 256u << 10, 0);
 	for (int i = 0; i < n; i += 4) {
 		snprintf(k, sizeof k, "k%04d", i);
-		sim_fill(v, sizeof v, (unsigned)i);
-		expect_bytes(s, k, v, sizeof v);
+		sim_expect_fill(s, k, sizeof v, (unsigned)i);
 	}
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
