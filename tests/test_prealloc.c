@@ -52,6 +52,18 @@ static int preallocated(const char *rel, int mode, unsigned mib)
 	return fd;
 }
 
+/* A new file rel holding 4 MiB of byte c (written, not synced); its descriptor. */
+static int written_file(const char *rel, char c)
+{
+	int fd = open(in_mnt(rel), O_CREAT | O_RDWR, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	memset(block, c, sizeof(block));
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	return fd;
+}
+
 /* Other files of size bytes, each fsync'd, until the disk is full: the write or fsync that
  * fails must say ENOSPC. How many went in. */
 static int fill_with(const char *prefix, size_t size)
@@ -186,11 +198,7 @@ START_TEST(a_zeroed_range_is_promised_like_a_preallocated_one)
 {
 	NEED_MOUNT();
 	mount_on_small_disk(32);
-	int fd = open(in_mnt("zeroed"), O_CREAT | O_RDWR, 0644);
-	ck_assert_int_ge(fd, 0);
-	memset(block, 'z', sizeof(block));
-	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	int fd = written_file("zeroed", 'z');
 	ck_assert_int_eq(fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, 8 * (off_t)MIB), 0);
 	ck_assert_int_eq(fsync(fd), 0);
 	ck_assert_int_eq(pread(fd, block, MIB, 2 * MIB), (ssize_t)MIB);
@@ -421,11 +429,7 @@ START_TEST(preallocating_written_bytes_promises_nothing)
 
 	NEED_MOUNT();
 	mount_on_small_disk(64);
-	int fd = open(in_mnt("written"), O_CREAT | O_RDWR, 0644);
-	ck_assert_int_ge(fd, 0);
-	memset(block, 'd', sizeof(block));
-	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	int fd = written_file("written", 'd');
 	ck_assert_int_eq(fallocate(fd, 0, 0, 4 * (off_t)MIB), 0);
 	snprintf(promise, sizeof(promise), "%s/space.promise", mt_data);
 	ck_assert_msg(stat(promise, &st) == -1 && errno == ENOENT,

@@ -368,13 +368,23 @@ START_TEST(names_beyond_the_largest_lsn_are_not_the_stores_files)
 }
 END_TEST
 
-START_TEST(damaged_checkpoint_is_refused)
+#define SNAP10 SIM_DIR "/ckpt-000000000000000b.kvc" /* 10 records, the close mark */
+
+/* store_with_records(10) with a checkpoint (SNAP10), closed. */
+static struct faultio *ten_records_checkpointed(void)
 {
 	struct faultio *f = store_with_records(10);
 	struct kv *s = sim_open(f, NULL);
 	ck_assert_int_eq(kv_snapshot(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	const char *snap = SIM_DIR "/ckpt-000000000000000b.kvc"; /* 10 records, the close mark */
+	return f;
+}
+
+START_TEST(damaged_checkpoint_is_refused)
+{
+	struct faultio *f = ten_records_checkpointed();
+	struct kv *s;
+	const char *snap = SNAP10;
 	ck_assert(faultio_exists(f, snap));
 	ck_assert_int_eq(faultio_flip(f, snap, 60, 0x04), 0);
 	struct faultio *before;
@@ -398,11 +408,9 @@ END_TEST
  * took it and wrote back a different header. */
 START_TEST(a_checkpoint_whose_header_miscounts_its_extents_is_refused)
 {
-	struct faultio *f = store_with_records(10);
-	struct kv *s = sim_open(f, NULL);
-	ck_assert_int_eq(kv_snapshot(s), 0);
-	ck_assert_int_eq(kv_close(s), 0);
-	const char *snap = SIM_DIR "/ckpt-000000000000000b.kvc"; /* 10 records, the close mark */
+	struct faultio *f = ten_records_checkpointed();
+	struct kv *s;
+	const char *snap = SNAP10;
 	void *data;
 	size_t len;
 	ck_assert_int_eq(faultio_read_file(f, snap, &data, &len), 0);
@@ -470,14 +478,22 @@ START_TEST(check_reports_clean_store)
 }
 END_TEST
 
+/* store_with_records(50) opened again (*f its disk), with "unflushed" put and not flushed. */
+static struct kv *fifty_records_and_an_unflushed_one(struct faultio **f)
+{
+	*f = store_with_records(50);
+	struct kv *s = sim_open(*f, NULL);
+	put_str(s, "unflushed", "u");
+	return s;
+}
+
 /* Count the I/O calls one snapshot makes, then crash at each of them in turn. */
 START_TEST(crash_at_each_io_call_of_a_snapshot_recovers)
 {
 	uint64_t calls;
 	{
-		struct faultio *f = store_with_records(50);
-		struct kv *s = sim_open(f, NULL);
-		put_str(s, "unflushed", "u");
+		struct faultio *f;
+		struct kv *s = fifty_records_and_an_unflushed_one(&f);
 		uint64_t c0 = faultio_calls(f);
 		ck_assert_int_eq(kv_snapshot(s), 0);
 		calls = faultio_calls(f) - c0;
@@ -488,9 +504,8 @@ START_TEST(crash_at_each_io_call_of_a_snapshot_recovers)
 	enum fio_crash modes[] = { FIO_CRASH_DROP, FIO_CRASH_KEEP, FIO_CRASH_TEAR, FIO_CRASH_GARBAGE };
 	for (uint64_t k = 0; k < calls; k++) {
 		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
-			struct faultio *f = store_with_records(50);
-			struct kv *s = sim_open(f, NULL);
-			put_str(s, "unflushed", "u");
+			struct faultio *f;
+			struct kv *s = fifty_records_and_an_unflushed_one(&f);
 			faultio_crash_at(f, faultio_calls(f) + 1 + k);
 			/* fails, unless the crash falls after the snapshot became durable */
 			int rc = kv_snapshot(s);
@@ -669,18 +684,15 @@ static void kill_inside_the_next_flush(struct faultio *f, struct kv *s)
  * process was killed inside the flush: the record is in the page cache, never fdatasync'd. A
  * full segment has no preallocated zeros after its last record for recovery to cut (a cut syncs
  * the file), which is what hid the missing sync. */
-static struct faultio *full_segment_killed_before_its_sync(struct kv_options *o, char **val)
+static struct faultio *full_segment_killed_before_its_sync(char **val)
 {
 	struct faultio *f = sim_disk();
-	struct kv *s;
+	struct kv *s = sim_open_seg(f, 4096, NULL);
 	/* payload = count 4, op 1, klen 2, key 3, mlen 2, vlen 8, value */
 	size_t vlen = 4096 - SEG_HDR_SIZE - REC_HDR_SIZE - (4 + 1 + 2 + 3 + 2 + 8);
 	char *v = malloc(vlen + 1);
 	memset(v, 'Q', vlen);
 	v[vlen] = '\0';
-	*o = sim_options(f);
-	o->segment_bytes = 4096;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, o, NULL), 0);
 	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
 	kill_inside_the_next_flush(f, s);
 	*val = v;
@@ -689,21 +701,17 @@ static struct faultio *full_segment_killed_before_its_sync(struct kv_options *o,
 
 START_TEST(a_flush_after_recovering_a_killed_process_survives_a_power_cut)
 {
-	struct kv_options o;
 	char *v;
-	struct faultio *f = full_segment_killed_before_its_sync(&o, &v);
-	struct kv *s;
+	struct faultio *f = full_segment_killed_before_its_sync(&v);
 
 	/* the next process recovers the record from the page cache and acknowledges a flush */
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	struct kv *s = sim_open_seg(f, 4096, NULL);
 	expect_str(s, "big", v);
 	put_str(s, "x", "1");
 	ck_assert_int_eq(kv_flush(s), 0);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* power cut, s is gone */
 
-	struct kv_report rep;
-	int rc = kv_open(&s, SIM_DIR, &o, &rep);
-	ck_assert_msg(rc == 0, "reopen after the power cut: %s", tu_report(&rep));
+	s = sim_open_seg(f, 4096, NULL); /* after the power cut */
 	expect_str(s, "big", v);
 	expect_str(s, "x", "1");
 	ck_assert_int_eq(kv_close(s), 0);
@@ -714,15 +722,13 @@ END_TEST
 
 START_TEST(what_recovery_serves_survives_a_power_cut_before_any_flush)
 {
-	struct kv_options o;
 	char *v;
-	struct faultio *f = full_segment_killed_before_its_sync(&o, &v);
-	struct kv *s;
+	struct faultio *f = full_segment_killed_before_its_sync(&v);
 
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	struct kv *s = sim_open_seg(f, 4096, NULL);
 	expect_str(s, "big", v);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* nobody flushed; s is gone */
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	s = sim_open_seg(f, 4096, NULL);
 	expect_str(s, "big", v);
 	ck_assert_int_eq(kv_close(s), 0);
 	free(v);
