@@ -122,6 +122,19 @@ static inline void expect_str(struct kv *s, const char *k, const char *v)
 	free(got);
 }
 
+/* The store opened on f with "a" = "1" flushed, then "b" = "2" written and its flush failed:
+ * fdatasync answered EIO (once; the disk works again after). */
+static inline struct kv *sim_a_flushed_then_b_failed(struct faultio *f)
+{
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_flush(s), 0);
+	put_str(s, "b", "2");
+	ck_assert_int_eq(faultio_fail(f, FIO_OP_FDATASYNC, faultio_count(f, FIO_OP_FDATASYNC) + 1, -EIO, false), 0);
+	ck_assert_int_eq(kv_flush(s), -EIO);
+	return s;
+}
+
 static inline uint64_t store_keys(struct kv *s)
 {
 	struct kv_stats st;

@@ -1490,12 +1490,7 @@ END_TEST
 START_TEST(a_reopen_after_a_failed_fdatasync_does_not_serve_what_never_reached_the_disk)
 {
 	struct faultio *f = sim_disk();
-	struct kv *s = sim_open(f, NULL);
-	put_str(s, "a", "1");
-	ck_assert_int_eq(kv_flush(s), 0);
-	put_str(s, "b", "2");
-	ck_assert_int_eq(faultio_fail(f, FIO_OP_FDATASYNC, faultio_count(f, FIO_OP_FDATASYNC) + 1, -EIO, false), 0);
-	ck_assert_int_eq(kv_flush(s), -EIO);
+	struct kv *s = sim_a_flushed_then_b_failed(f);
 	ck_assert_int_ne(kv_close(s), 0);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0); /* same boot: the cache survives */
 	struct kv_report rep;
