@@ -454,6 +454,16 @@ void mt_teardown(void)
 	tu_rmrf(mt_tmp);
 }
 
+void mt_small_disk(unsigned mib)
+{
+	char opts[64];
+
+	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
+	snprintf(opts, sizeof(opts), "size=%um,mode=0700", mib);
+	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, opts) == 0, "mount tmpfs: %s", strerror(errno));
+	mt_tmpfs_mounted = 1;
+}
+
 /* The names in a directory, in readdir order, joined with ' ' ("." and ".." included). */
 char *list_dir(const char *path)
 {

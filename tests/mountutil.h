@@ -40,6 +40,9 @@ void mt_add_cases(Suite *su, TCase *const *cases, size_t n, double timeout_s);
 /* Runs su (Check's environment decides the mode), then mt_finish; the exit status for main. */
 int mt_run(Suite *su);
 
+/* mt_data made a tmpfs of mib MiB (unmounted at teardown), so that a full disk is a real one. */
+void mt_small_disk(unsigned mib);
+
 /* Paths and files; each fails the test on error. in_mnt returns one of 8 rotating buffers. */
 char *in_mnt(const char *rel);
 void put_file(const char *path, const char *text);

@@ -62,12 +62,42 @@ static inline struct kv *sim_open(struct faultio *f, struct kv_report *rep)
 	return sim_open_with(&o, rep);
 }
 
-/* sim_open with segments of segment_bytes (the sizes full-disk and space tests need). */
-static inline struct kv *sim_open_seg(struct faultio *f, uint64_t segment_bytes)
+/* sim_open with segments of segment_bytes (the sizes full-disk, space and torn-record tests
+ * need). */
+static inline struct kv *sim_open_seg(struct faultio *f, uint64_t segment_bytes, struct kv_report *rep)
 {
 	struct kv_options o = sim_options(f);
 	o.segment_bytes = segment_bytes;
-	return sim_open_with(&o, NULL);
+	return sim_open_with(&o, rep);
+}
+
+/* Bytes that never repeat a 64-byte run within a value (xorshift from seed), so a test can find
+ * them in a segment; the same seed gives the same bytes, for checking them back. */
+static inline void sim_fill(uint8_t *p, size_t n, unsigned seed)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+}
+
+/* Asserts k holds exactly the n bytes sim_fill makes from seed. */
+static inline void sim_expect_fill(struct kv *s, const char *k, size_t n, unsigned seed)
+{
+	uint8_t *want = malloc(n);
+	void *got = NULL;
+	uint64_t len = 0;
+	ck_assert_ptr_nonnull(want);
+	sim_fill(want, n, seed);
+	int rc = kv_get(s, k, strlen(k), &got, &len);
+	ck_assert_msg(rc == 0, "get %s: %s", k, strerror(-rc));
+	ck_assert_msg(len == n && !memcmp(got, want, n), "%s: %llu bytes, not the %zu of seed %u", k,
+		      (unsigned long long)len, n, seed);
+	free(got);
+	free(want);
 }
 
 static inline void put_str(struct kv *s, const char *k, const char *v)
@@ -90,6 +120,19 @@ static inline void expect_str(struct kv *s, const char *k, const char *v)
 	ck_assert_msg(len == strlen(v) && !memcmp(got, v, len), "%s: want '%s' got '%.*s'", k, v,
 		      (int)len, (char *)got);
 	free(got);
+}
+
+/* The store opened on f with "a" = "1" flushed, then "b" = "2" written and its flush failed:
+ * fdatasync answered EIO (once; the disk works again after). */
+static inline struct kv *sim_a_flushed_then_b_failed(struct faultio *f)
+{
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_flush(s), 0);
+	put_str(s, "b", "2");
+	ck_assert_int_eq(faultio_fail(f, FIO_OP_FDATASYNC, faultio_count(f, FIO_OP_FDATASYNC) + 1, -EIO, false), 0);
+	ck_assert_int_eq(kv_flush(s), -EIO);
+	return s;
 }
 
 static inline uint64_t store_keys(struct kv *s)

@@ -66,6 +66,20 @@ static uint64_t checkpoint_lsn(struct kv *s)
 	return st.snapshot_lsn;
 }
 
+/* Opened again (and closed, and f destroyed), the store holds the n values of put_values, with a
+ * checkpoint or (checkpointed 0) with none. */
+static void reopened_holds(struct faultio *f, int n, int checkpointed)
+{
+	struct kv *s = open_store(f);
+	if (checkpointed)
+		ck_assert_uint_gt(checkpoint_lsn(s), 0);
+	else
+		ck_assert_uint_eq(checkpoint_lsn(s), 0);
+	expect_values(s, n);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+
 START_TEST(a_clean_close_after_more_log_than_the_threshold_writes_a_checkpoint)
 {
 	struct faultio *f = sim_disk();
@@ -93,14 +107,10 @@ END_TEST
 START_TEST(a_store_without_automatic_checkpoints_gets_none_at_close)
 {
 	struct faultio *f = sim_disk();
-	struct kv *s = sim_open_seg(f, SEGMENT); /* sim_options: no automatic checkpoints */
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL); /* sim_options: no automatic checkpoints */
 	put_values(s, 20);
 	ck_assert_int_eq(kv_close(s), 0);
-	s = open_store(f);
-	ck_assert_uint_eq(checkpoint_lsn(s), 0);
-	expect_values(s, 20);
-	ck_assert_int_eq(kv_close(s), 0);
-	faultio_destroy(f);
+	reopened_holds(f, 20, 0);
 }
 END_TEST
 
@@ -110,11 +120,7 @@ START_TEST(a_clean_close_after_little_log_writes_no_checkpoint)
 	struct kv *s = open_store(f);
 	put_values(s, 4); /* 1 MiB */
 	ck_assert_int_eq(kv_close(s), 0);
-	s = open_store(f);
-	ck_assert_uint_eq(checkpoint_lsn(s), 0);
-	expect_values(s, 4);
-	ck_assert_int_eq(kv_close(s), 0);
-	faultio_destroy(f);
+	reopened_holds(f, 4, 0);
 }
 END_TEST
 
@@ -130,11 +136,7 @@ START_TEST(a_close_right_after_replaying_a_long_log_writes_a_checkpoint)
 	s = open_store(f);
 	ck_assert_uint_eq(checkpoint_lsn(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	s = open_store(f);
-	ck_assert_uint_gt(checkpoint_lsn(s), 0);
-	expect_values(s, 20);
-	ck_assert_int_eq(kv_close(s), 0);
-	faultio_destroy(f);
+	reopened_holds(f, 20, 1);
 }
 END_TEST
 

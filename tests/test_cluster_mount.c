@@ -8,20 +8,16 @@
  * The leader is the mount whose control file says "writable: yes". Waits are hang guards with
  * generous deadlines: one that passes is a failure with its reason, and nothing is decided by how
  * long anything took. File contents come from a seed (KV_SEED, printed). */
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kv.h"
@@ -48,27 +44,6 @@ static struct {
 	struct cnode n[NODES];
 } g;
 
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
-static unsigned free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static char *log_of(unsigned i)
 {
 	char *text = NULL;
@@ -82,7 +57,7 @@ static void node_mount(unsigned i)
 {
 	struct cnode *nd = &g.n[i];
 	char opts[PATH_MAX + 128];
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 	pid_t pid;
 
 	snprintf(opts, sizeof(opts), "cluster=%s,node=%u,election_ms=%u%s", g.cluster, i + 1,
@@ -107,7 +82,7 @@ static void node_mount(unsigned i)
 			nd->pid = 0;
 			ck_abort_msg("node %u's kvfs exited before mounting: %s", i + 1, log_of(i));
 		}
-		ck_assert_msg(now_ms() < until, "node %u did not mount: %s", i + 1, log_of(i));
+		ck_assert_msg(tu_now_ms() < until, "node %u did not mount: %s", i + 1, log_of(i));
 		usleep(20000);
 	}
 }
@@ -157,7 +132,7 @@ static void group_setup(void)
 		ck_assert_int_eq(mkdir(nd->mnt, 0755), 0);
 		nd->pid = 0;
 		at += (size_t)snprintf(text + at, sizeof(text) - at, "%u 127.0.0.1:%u\n", i + 1,
-				       free_port());
+				       tu_port());
 	}
 	ck_assert_int_eq(tu_write_file(g.cluster, text, at), 0);
 }
@@ -215,7 +190,7 @@ static uint64_t stat_num(unsigned i, const char *name)
 /* The one running node whose mount takes writes (a hang guard until there is one). */
 static unsigned wait_leader(void)
 {
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 
 	for (;;) {
 		for (unsigned i = 0; i < NODES; i++) {
@@ -225,7 +200,7 @@ static unsigned wait_leader(void)
 			    strcmp(v, "yes") == 0)
 				return i;
 		}
-		ck_assert_msg(now_ms() < until, "no mount became writable");
+		ck_assert_msg(tu_now_ms() < until, "no mount became writable");
 		usleep(20000);
 	}
 }
@@ -233,10 +208,10 @@ static unsigned wait_leader(void)
 /* Until node i has applied everything the leader has committed (a hang guard). */
 static void wait_caught_up(unsigned i, unsigned leader)
 {
-	uint64_t until = now_ms() + DEADLINE_MS, want = stat_num(leader, "commit_index");
+	uint64_t until = tu_now_ms() + DEADLINE_MS, want = stat_num(leader, "commit_index");
 
 	while (stat_num(i, "applied_index") < want)
-		ck_assert_msg(now_ms() < until, "node %u did not apply up to %" PRIu64 ": %s", i + 1,
+		ck_assert_msg(tu_now_ms() < until, "node %u did not apply up to %" PRIu64 ": %s", i + 1,
 			      want, log_of(i));
 }
 
@@ -446,7 +421,7 @@ END_TEST
 /* Waits until path on node i's mount has content want (NULL: is gone); a hang guard. */
 static void wait_file(unsigned i, const char *path, const char *want)
 {
-	uint64_t until = now_ms() + DEADLINE_MS;
+	uint64_t until = tu_now_ms() + DEADLINE_MS;
 	char *got = NULL;
 
 	for (;;) {
@@ -454,7 +429,7 @@ static void wait_file(unsigned i, const char *path, const char *want)
 
 		if (want ? rc == 0 && strcmp(got, want) == 0 : rc == -ENOENT)
 			break;
-		ck_assert_msg(now_ms() < until, "node %u: %s is %s, not %s", i + 1, path,
+		ck_assert_msg(tu_now_ms() < until, "node %u: %s is %s, not %s", i + 1, path,
 			      rc ? strerror(-rc) : got, want ? want : "gone");
 		free(got);
 		got = NULL;
@@ -526,11 +501,11 @@ START_TEST(control_file_shows_raft_state)
 	ck_assert_uint_ge(stat_num(f, "applied_index"), 1);
 	/* the leader knows each node's match index; a follower shows none */
 	for (unsigned i = 0; i < NODES; i++) {
-		uint64_t until = now_ms() + DEADLINE_MS;
+		uint64_t until = tu_now_ms() + DEADLINE_MS;
 
 		snprintf(name, sizeof(name), "match_index[%u]", i + 1);
 		while (stat_num(leader, name) == 0) /* its acknowledgement may be on its way */
-			ck_assert_msg(now_ms() < until, "the leader never saw node %u's match", i + 1);
+			ck_assert_msg(tu_now_ms() < until, "the leader never saw node %u's match", i + 1);
 		ck_assert_int_eq(stat_text(f, name, v, sizeof(v)), -1);
 	}
 	/* the store's own lines follow */
@@ -621,7 +596,7 @@ START_TEST(a_change_built_in_another_term_answers_erofs_and_changes_nothing)
 
 	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
 	snprintf(cluster, sizeof(cluster), "%s/cluster", root);
-	snprintf(text, sizeof(text), "1 127.0.0.1:%u\n", free_port());
+	snprintf(text, sizeof(text), "1 127.0.0.1:%u\n", tu_port());
 	ck_assert_int_eq(tu_write_file(cluster, text, strlen(text)), 0);
 	snprintf(dir, sizeof(dir), "%s/node1", root);
 	snprintf(text, sizeof(text), "node=1,election_ms=50");
@@ -660,10 +635,8 @@ int main(void)
 {
 	Suite *s = suite_create("cluster_mount");
 	TCase *tc = tcase_create("cluster_mount");
-	const char *env = getenv("KV_SEED");
 
-	seed = env && env[0] ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-	fprintf(stderr, "cluster_mount: KV_SEED=%" PRIu64 "\n", seed);
+	seed = tu_seed(); /* printed: KV_SEED=N reruns it */
 	if (mt_init() != 0)
 		return EXIT_FAILURE;
 	tcase_add_checked_fixture(tc, group_setup, group_teardown);

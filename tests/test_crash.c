@@ -765,66 +765,83 @@ static uint64_t first_life_calls(uint64_t seed)
 	return total;
 }
 
-START_TEST(kill_recovery_flushes_then_power_cut_keep_every_flushed_op)
+/* A first life killed: its seed (the si-th of its test), the call k it was killed at, its disk
+ * f (the callee's) and history h; r a generator seeded from the seed, for sampling. */
+struct first_kill {
+	uint64_t seed, k, *r;
+	int si;
+	struct faultio *f;
+	struct hist h;
+};
+
+/* For KV_SEQ_SEEDS seeds from seed0, the first life killed at each of its I/O calls in turn,
+ * each handed to then (which owns its disk). */
+static void each_first_life_kill(uint64_t seed0, void (*then)(struct first_kill *c))
 {
-	uint64_t seed0 = tu_seed() + 1000; /* other workloads than the single crashes' */
 	int nseeds = env_int("KV_SEQ_SEEDS", SANITIZED ? 4 : 20);
 	for (int si = 0; si < nseeds; si++) {
 		uint64_t seed = seed0 + (uint64_t)si, r = seed;
 		uint64_t total = first_life_calls(seed);
 		for (uint64_t k = 1; k <= total; k++) {
-			struct hist h;
-			struct faultio *f = killed_first_life(seed, k, FIO_CRASH_KILL, &h);
-			struct seq q = { .seed = seed, .n = 2 };
-			q.life[0] = (struct life){ k, FIO_CRASH_KILL };
-			/* the second life runs to its end, then the power goes */
-			q.life[1] = (struct life){ 0, power_modes[(k + (uint64_t)si) % NPOWER] };
-			struct hist h2 = h;
-			struct faultio *g = fork_disk(f);
-			uint64_t calls2 = run_life(g, &q, 1, &h2, false);
-			recover_last(g, &q, &h2);
-			faultio_destroy(g);
-			sequences++;
-			/* the power goes at the second life's first I/O call after its recovery: all it
-			 * did was recover and perhaps acknowledge a flush */
-			q.life[1] = (struct life){ open_calls(f) + 1, power_modes[(k + (uint64_t)si + 2) % NPOWER] };
-			run_from(fork_disk(f), &q, 1, h);
-			sequences++;
-			/* the power goes at a sampled call of the second life */
-			q.life[1] = (struct life){ 1 + tu_rand(&r) % calls2, power_modes[tu_rand(&r) % NPOWER] };
-			run_from(fork_disk(f), &q, 1, h);
-			sequences++;
-			faultio_destroy(f);
+			struct first_kill c = { .seed = seed, .k = k, .r = &r, .si = si };
+			c.f = killed_first_life(seed, k, FIO_CRASH_KILL, &c.h);
+			then(&c);
 		}
 	}
 }
+
+static void recovery_flushes_then_power_cut(struct first_kill *c)
+{
+	uint64_t k = c->k, si = (uint64_t)c->si;
+	struct seq q = { .seed = c->seed, .n = 2 };
+	q.life[0] = (struct life){ k, FIO_CRASH_KILL };
+	/* the second life runs to its end, then the power goes */
+	q.life[1] = (struct life){ 0, power_modes[(k + si) % NPOWER] };
+	struct hist h2 = c->h;
+	struct faultio *g = fork_disk(c->f);
+	uint64_t calls2 = run_life(g, &q, 1, &h2, false);
+	recover_last(g, &q, &h2);
+	faultio_destroy(g);
+	sequences++;
+	/* the power goes at the second life's first I/O call after its recovery: all it did was
+	 * recover and perhaps acknowledge a flush */
+	q.life[1] = (struct life){ open_calls(c->f) + 1, power_modes[(k + si + 2) % NPOWER] };
+	run_from(fork_disk(c->f), &q, 1, c->h);
+	sequences++;
+	/* the power goes at a sampled call of the second life */
+	q.life[1] = (struct life){ 1 + tu_rand(c->r) % calls2, power_modes[tu_rand(c->r) % NPOWER] };
+	run_from(fork_disk(c->f), &q, 1, c->h);
+	sequences++;
+	faultio_destroy(c->f);
+}
+
+START_TEST(kill_recovery_flushes_then_power_cut_keep_every_flushed_op)
+{
+	each_first_life_kill(tu_seed() + 1000, /* other workloads than the single crashes' */
+			     recovery_flushes_then_power_cut);
+}
 END_TEST
+
+static void a_second_kill_then_power_cut(struct first_kill *c)
+{
+	struct seq q = { .seed = c->seed, .n = 3 };
+	q.life[0] = (struct life){ c->k, FIO_CRASH_KILL };
+	q.life[1] = (struct life){ 0, FIO_CRASH_KILL };
+	struct hist h2 = c->h;
+	struct faultio *probe = fork_disk(c->f);
+	uint64_t calls2 = run_life(probe, &q, 1, &h2, true);
+	faultio_destroy(probe);
+	/* killed anywhere in the second life, its close included; the third life runs to its end
+	 * and the power goes */
+	q.life[1] = (struct life){ 1 + tu_rand(c->r) % calls2, FIO_CRASH_KILL };
+	q.life[2] = (struct life){ 0, power_modes[(c->k + (uint64_t)c->si) % NPOWER] };
+	run_from(c->f, &q, 1, c->h);
+	sequences++;
+}
 
 START_TEST(two_kills_then_power_cut_keep_every_flushed_op)
 {
-	uint64_t seed0 = tu_seed() + 2000;
-	int nseeds = env_int("KV_SEQ_SEEDS", SANITIZED ? 4 : 20);
-	for (int si = 0; si < nseeds; si++) {
-		uint64_t seed = seed0 + (uint64_t)si, r = seed;
-		uint64_t total = first_life_calls(seed);
-		for (uint64_t k = 1; k <= total; k++) {
-			struct hist h;
-			struct faultio *f = killed_first_life(seed, k, FIO_CRASH_KILL, &h);
-			struct seq q = { .seed = seed, .n = 3 };
-			q.life[0] = (struct life){ k, FIO_CRASH_KILL };
-			q.life[1] = (struct life){ 0, FIO_CRASH_KILL };
-			struct hist h2 = h;
-			struct faultio *probe = fork_disk(f);
-			uint64_t calls2 = run_life(probe, &q, 1, &h2, true);
-			faultio_destroy(probe);
-			/* killed anywhere in the second life, its close included; the third life runs
-			 * to its end and the power goes */
-			q.life[1] = (struct life){ 1 + tu_rand(&r) % calls2, FIO_CRASH_KILL };
-			q.life[2] = (struct life){ 0, power_modes[(k + (uint64_t)si) % NPOWER] };
-			run_from(f, &q, 1, h);
-			sequences++;
-		}
-	}
+	each_first_life_kill(tu_seed() + 2000, a_second_kill_then_power_cut);
 }
 END_TEST
 
@@ -993,10 +1010,10 @@ START_TEST(store_directory_made_by_a_killed_process_survives_a_power_cut_after_t
 }
 END_TEST
 
-/* Life 1 of the next test: ten keys flushed; a value that takes a segment of its own, deleted
- * (so that segment holds nothing the checkpoint needs); a checkpoint; then a put too big for
- * what is left of the segment, during which the process is killed just after the next segment
- * was created, before its header was written. NULL when no call leaves that. */
+/* Life 1 of the two tests below of the segment holding a checkpoint's LSN: ten keys flushed; a
+ * value that takes a segment of its own, deleted (so that segment holds nothing the checkpoint
+ * needs); a checkpoint; then a put too big for what is left of the segment, during which the
+ * process is killed just after the next segment was created, before its header was written. The test fails when no call leaves that. */
 static struct faultio *killed_after_creating_the_segment_past_a_checkpoint(void)
 {
 	size_t big = SEG_BYTES - 256;
@@ -1046,50 +1063,9 @@ static struct faultio *killed_after_creating_the_segment_past_a_checkpoint(void)
 		faultio_destroy(f);
 	}
 	free(v);
+	ck_abort_msg("no call of the checkpoint is followed by a segment with no header yet");
 	return NULL;
 }
-
-/* The segment holding a checkpoint's LSN is the one the log continues in when the segment after
- * it lost its header (a process killed as it created it): the recovery that removes the
- * headerless segment keeps it, so a power cut at any call of that recovery (before the new
- * segment's header is durable) still leaves a log that reaches the checkpoint. Found by the
- * sequence sweep: KV_SEQ=92:kill,45:garbage refused to open ("the log ends before the
- * checkpoint's last record"). */
-START_TEST(segment_holding_the_checkpoint_lsn_outlives_a_headerless_successor_through_a_power_cut)
-{
-	struct faultio *f = killed_after_creating_the_segment_past_a_checkpoint();
-	ck_assert_msg(f, "no call of the checkpoint is followed by a segment with no header yet");
-	int done = 0;
-	for (uint64_t j = 1; !done; j++) {
-		for (size_t m = 0; m < NPOWER; m++) {
-			struct faultio *g;
-			struct kv *s;
-			struct kv_report rep;
-			ck_assert_int_eq(faultio_clone(f, &g), 0);
-			struct kv_options o = crash_options(g, KV_SYNC_NONE);
-			faultio_crash_at(g, faultio_calls(g) + j);
-			if (kv_open(&s, SIM_DIR, &o, &rep) == 0) {
-				done |= faultio_calls(g) < j;
-				faultio_crash_at(g, faultio_calls(g) + 1);
-				ck_assert_int_ne(kv_close(s), 0);
-			}
-			ck_assert_int_eq(faultio_crash(g, power_modes[m], 7), 0);
-			int rc = kv_open(&s, SIM_DIR, &o, &rep);
-			ck_assert_msg(rc == 0, "recovery killed at its call %" PRIu64 ", then a power cut "
-				      "(%s): the next recovery refused: %s", j, mode_name[power_modes[m]],
-				      tu_report(&rep));
-			for (int i = 0; i < 10; i++) {
-				char k[8];
-				snprintf(k, sizeof k, "k%d", i);
-				expect_str(s, k, "flushed");
-			}
-			ck_assert_int_eq(kv_close(s), 0);
-			faultio_destroy(g);
-		}
-	}
-	faultio_destroy(f);
-}
-END_TEST
 
 /* The newest checkpoint's name in SIM_DIR (into name), or fails the test. */
 static void checkpoint_name(struct faultio *f, char *name, size_t len)
@@ -1139,6 +1115,101 @@ static bool log_reaches(struct faultio *f, const char *holder)
 	return strcmp(later, holder) > 0;
 }
 
+/* What a crash interrupts in the tests of the segment holding a checkpoint's LSN. */
+enum step { STEP_RECOVERY, STEP_SALVAGE };
+
+/* The ten keys killed_after_creating_the_segment_past_a_checkpoint flushed. */
+static void expect_the_ten_flushed(struct kv *s)
+{
+	for (int i = 0; i < 10; i++) {
+		char k[8];
+		snprintf(k, sizeof k, "k%d", i);
+		expect_str(s, k, "flushed");
+	}
+}
+
+/* After a salvage killed at its call j and a power cut in power_modes[m]: the log still reaches
+ * the checkpoint held in segment holder, and a strict open opens, or refuses for the damaged
+ * checkpoint alone and opens after another salvage. The last open's result. */
+static int open_after_a_killed_salvage(struct faultio *g, const struct kv_options *o, struct kv **s,
+				       struct kv_report *rep, uint64_t j, size_t m, const char *holder)
+{
+	ck_assert_msg(log_reaches(g, holder), "salvage killed at its call %" PRIu64
+		      ", then a power cut (%s): the log ends short of the checkpoint (%s "
+		      "is gone, no segment after it has a header)", j,
+		      mode_name[power_modes[m]], holder);
+	int rc = kv_open(s, SIM_DIR, o, rep);
+	ck_assert_msg(rc != -EUCLEAN || rep->damage == KV_DAMAGE_CHECKPOINT,
+		      "salvage killed at its call %" PRIu64 ", then a power cut (%s): a "
+		      "strict open refused for more than the damaged checkpoint: %s", j,
+		      mode_name[power_modes[m]], tu_report(rep));
+	if (rc == -EUCLEAN) {
+		debug_dir(g, "power cut");
+		rc = kv_salvage(SIM_DIR, faultio_kvio(g), NULL, rep);
+		debug_dir(g, "salvage again");
+		ck_assert_msg(rc == 0, "salvage killed at its call %" PRIu64 ", then a power "
+			      "cut (%s): salvage again refused: %s", j,
+			      mode_name[power_modes[m]], tu_report(rep));
+		rc = kv_open(s, SIM_DIR, o, rep);
+	}
+	return rc;
+}
+
+/* f (consumed) with step killed at each of its I/O calls in turn, until one runs to its end
+ * before the call, then a power cut in each mode: the next open serves every flushed key (for
+ * STEP_SALVAGE, open_after_a_killed_salvage's, with the checkpoint's segment holder). */
+static void each_call_then_a_power_cut(struct faultio *f, enum step step, const char *holder)
+{
+	const char *what = step == STEP_SALVAGE ? "salvage" : "recovery";
+	const char *next = step == STEP_SALVAGE ? "open" : "recovery";
+	int done = 0;
+	for (uint64_t j = 1; !done; j++) {
+		for (size_t m = 0; m < NPOWER; m++) {
+			struct faultio *g;
+			struct kv *s;
+			struct kv_report rep;
+			int rc;
+			ck_assert_int_eq(faultio_clone(f, &g), 0);
+			struct kv_options o = crash_options(g, KV_SYNC_NONE);
+			faultio_crash_at(g, faultio_calls(g) + j);
+			if (step == STEP_SALVAGE) {
+				if (kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep) == 0)
+					done |= faultio_calls(g) < j;
+				debug_dir(g, "salvage");
+			} else if (kv_open(&s, SIM_DIR, &o, &rep) == 0) {
+				done |= faultio_calls(g) < j;
+				faultio_crash_at(g, faultio_calls(g) + 1);
+				ck_assert_int_ne(kv_close(s), 0);
+			}
+			ck_assert_int_eq(faultio_crash(g, power_modes[m], 7), 0);
+			if (step == STEP_SALVAGE)
+				rc = open_after_a_killed_salvage(g, &o, &s, &rep, j, m, holder);
+			else
+				rc = kv_open(&s, SIM_DIR, &o, &rep);
+			ck_assert_msg(rc == 0, "%s killed at its call %" PRIu64 ", then a power cut "
+				      "(%s): the next %s refused: %s", what, j, mode_name[power_modes[m]],
+				      next, tu_report(&rep));
+			expect_the_ten_flushed(s);
+			ck_assert_int_eq(kv_close(s), 0);
+			faultio_destroy(g);
+		}
+	}
+	faultio_destroy(f);
+}
+
+/* The segment holding a checkpoint's LSN is the one the log continues in when the segment after
+ * it lost its header (a process killed as it created it): the recovery that removes the
+ * headerless segment keeps it, so a power cut at any call of that recovery (before the new
+ * segment's header is durable) still leaves a log that reaches the checkpoint. Found by the
+ * sequence sweep: KV_SEQ=92:kill,45:garbage refused to open ("the log ends before the
+ * checkpoint's last record"). */
+START_TEST(segment_holding_the_checkpoint_lsn_outlives_a_headerless_successor_through_a_power_cut)
+{
+	struct faultio *f = killed_after_creating_the_segment_past_a_checkpoint();
+	each_call_then_a_power_cut(f, STEP_RECOVERY, NULL);
+}
+END_TEST
+
 /* The same through a salvage that rewrites a damaged checkpoint, which sets the segments wholly
  * before it aside (they may hold the values of its lost entries) rather than deleting them: the
  * segment holding the checkpoint's LSN is the one the log continues in, so it stays in place
@@ -1150,7 +1221,6 @@ static bool log_reaches(struct faultio *f, const char *holder)
 START_TEST(segment_holding_the_checkpoint_lsn_outlives_a_headerless_successor_through_a_salvage_and_a_power_cut)
 {
 	struct faultio *f = killed_after_creating_the_segment_past_a_checkpoint();
-	ck_assert_msg(f, "no call of the checkpoint is followed by a segment with no header yet");
 	char ck[64], path[300];
 	uint64_t size;
 	bool is_dir;
@@ -1161,50 +1231,7 @@ START_TEST(segment_holding_the_checkpoint_lsn_outlives_a_headerless_successor_th
 	ck_assert_int_eq(faultio_stat(f, path, &is_dir, &size), 0);
 	ck_assert_int_eq(faultio_flip(f, path, size - 1, 0x01), 0); /* the footer's own checksum */
 	debug_dir(f, "damaged checkpoint");
-	int done = 0;
-	for (uint64_t j = 1; !done; j++) {
-		for (size_t m = 0; m < NPOWER; m++) {
-			struct faultio *g;
-			struct kv *s;
-			struct kv_report rep;
-			ck_assert_int_eq(faultio_clone(f, &g), 0);
-			struct kv_options o = crash_options(g, KV_SYNC_NONE);
-			faultio_crash_at(g, faultio_calls(g) + j);
-			if (kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep) == 0)
-				done |= faultio_calls(g) < j;
-			debug_dir(g, "salvage");
-			ck_assert_int_eq(faultio_crash(g, power_modes[m], 7), 0);
-			ck_assert_msg(log_reaches(g, holder), "salvage killed at its call %" PRIu64
-				      ", then a power cut (%s): the log ends short of the checkpoint (%s "
-				      "is gone, no segment after it has a header)", j,
-				      mode_name[power_modes[m]], holder);
-			int rc = kv_open(&s, SIM_DIR, &o, &rep);
-			ck_assert_msg(rc != -EUCLEAN || rep.damage == KV_DAMAGE_CHECKPOINT,
-				      "salvage killed at its call %" PRIu64 ", then a power cut (%s): a "
-				      "strict open refused for more than the damaged checkpoint: %s", j,
-				      mode_name[power_modes[m]], tu_report(&rep));
-			if (rc == -EUCLEAN) {
-				debug_dir(g, "power cut");
-				rc = kv_salvage(SIM_DIR, faultio_kvio(g), NULL, &rep);
-				debug_dir(g, "salvage again");
-				ck_assert_msg(rc == 0, "salvage killed at its call %" PRIu64 ", then a power "
-					      "cut (%s): salvage again refused: %s", j,
-					      mode_name[power_modes[m]], tu_report(&rep));
-				rc = kv_open(&s, SIM_DIR, &o, &rep);
-			}
-			ck_assert_msg(rc == 0, "salvage killed at its call %" PRIu64 ", then a power cut "
-				      "(%s): the next open refused: %s", j, mode_name[power_modes[m]],
-				      tu_report(&rep));
-			for (int i = 0; i < 10; i++) {
-				char k[8];
-				snprintf(k, sizeof k, "k%d", i);
-				expect_str(s, k, "flushed");
-			}
-			ck_assert_int_eq(kv_close(s), 0);
-			faultio_destroy(g);
-		}
-	}
-	faultio_destroy(f);
+	each_call_then_a_power_cut(f, STEP_SALVAGE, holder);
 }
 END_TEST
 

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -29,12 +28,7 @@ static char block[MIB];
 /* The store on a tmpfs of mib MiB, 1 MiB segments, mounted. */
 static void mount_on_small_disk(unsigned mib)
 {
-	char opts[64];
-
-	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
-	snprintf(opts, sizeof(opts), "size=%um,mode=0700", mib);
-	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, opts) == 0, "mount tmpfs: %s", strerror(errno));
-	mt_tmpfs_mounted = 1;
+	mt_small_disk(mib);
 	mount_store("segment_bytes=1M");
 }
 
@@ -55,6 +49,18 @@ static int preallocated(const char *rel, int mode, unsigned mib)
 	ck_assert_msg(fallocate(fd, mode, 0, (off_t)mib * MIB) == 0, "fallocate %u MiB: %s", mib,
 		      strerror(errno));
 	ck_assert_int_eq(fsync(fd), 0);
+	return fd;
+}
+
+/* A new file rel holding 4 MiB of byte c (written, not synced); its descriptor. */
+static int written_file(const char *rel, char c)
+{
+	int fd = open(in_mnt(rel), O_CREAT | O_RDWR, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	memset(block, c, sizeof(block));
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
 	return fd;
 }
 
@@ -120,15 +126,47 @@ static void write_the_range(int fd, unsigned mib, size_t piece, char seed)
 	}
 }
 
+/* The disk filled by other files, then mib MiB of seed written into the preallocated range of
+ * fd (-1: "prealloc" opened again) in pieces of piece bytes: each goes through. Then fd is
+ * closed and the store unmounted. */
+static void fill_then_write_the_range(int fd, unsigned mib, size_t piece, char seed)
+{
+	ck_assert_int_gt(fill_the_disk("other"), 0);
+	if (fd < 0) {
+		fd = open(in_mnt("prealloc"), O_RDWR);
+		ck_assert_int_ge(fd, 0);
+	}
+	write_the_range(fd, mib, piece, seed);
+	close(fd);
+	unmount_store();
+}
+
+/* The store mounted on a small disk with "prealloc" of 8 MiB preallocated (and closed). */
+static void mounted_with_a_promise(void)
+{
+	mount_on_small_disk(32);
+	close(preallocated("prealloc", 0, 8));
+}
+
+/* The store's space.promise (into path) removed while it is unmounted, then mounted again: the
+ * mount must say the file was missing. */
+static void remount_without_the_promise_file(char *path, size_t len)
+{
+	char *said = NULL;
+
+	snprintf(path, len, "%s/space.promise", mt_data);
+	ck_assert_int_eq(unlink(path), 0);
+	mount_store_saying("segment_bytes=1M", &said);
+	ck_assert_msg(strstr(said, "space.promise was missing"), "the mount said: %s", said);
+	free(said);
+}
+
 START_TEST(a_first_write_into_a_preallocated_range_goes_through_on_a_full_disk)
 {
 	NEED_MOUNT();
 	mount_on_small_disk(32);
 	int fd = preallocated("prealloc", 0, 8);
-	ck_assert_int_gt(fill_the_disk("other"), 0);
-	write_the_range(fd, 8, MIB, 'a');
-	close(fd);
-	unmount_store();
+	fill_then_write_the_range(fd, 8, MIB, 'a');
 }
 END_TEST
 
@@ -139,10 +177,7 @@ START_TEST(page_sized_first_writes_into_a_preallocated_range_go_through_on_a_ful
 	NEED_MOUNT();
 	mount_on_small_disk(32);
 	int fd = preallocated("prealloc", 0, 2);
-	ck_assert_int_gt(fill_the_disk("other"), 0);
-	write_the_range(fd, 2, 4096, 'p');
-	close(fd);
-	unmount_store();
+	fill_then_write_the_range(fd, 2, 4096, 'p');
 }
 END_TEST
 
@@ -155,10 +190,7 @@ START_TEST(a_keep_size_preallocation_beyond_the_end_is_promised_too)
 	int fd = preallocated("prealloc", FALLOC_FL_KEEP_SIZE, 8);
 	ck_assert_int_eq(fstat(fd, &st), 0);
 	ck_assert_int_eq(st.st_size, 0);
-	ck_assert_int_gt(fill_the_disk("other"), 0);
-	write_the_range(fd, 8, MIB, 'k');
-	close(fd);
-	unmount_store();
+	fill_then_write_the_range(fd, 8, MIB, 'k');
 }
 END_TEST
 
@@ -166,36 +198,22 @@ START_TEST(a_zeroed_range_is_promised_like_a_preallocated_one)
 {
 	NEED_MOUNT();
 	mount_on_small_disk(32);
-	int fd = open(in_mnt("zeroed"), O_CREAT | O_RDWR, 0644);
-	ck_assert_int_ge(fd, 0);
-	memset(block, 'z', sizeof(block));
-	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	int fd = written_file("zeroed", 'z');
 	ck_assert_int_eq(fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, 8 * (off_t)MIB), 0);
 	ck_assert_int_eq(fsync(fd), 0);
 	ck_assert_int_eq(pread(fd, block, MIB, 2 * MIB), (ssize_t)MIB);
 	for (size_t i = 0; i < MIB; i++)
 		ck_assert_msg(block[i] == 0, "byte %zu of the zeroed range is %d", i, block[i]);
-	ck_assert_int_gt(fill_the_disk("other"), 0);
-	write_the_range(fd, 8, MIB, 'r');
-	close(fd);
-	unmount_store();
+	fill_then_write_the_range(fd, 8, MIB, 'r');
 }
 END_TEST
 
 START_TEST(the_promise_survives_a_remount)
 {
 	NEED_MOUNT();
-	mount_on_small_disk(32);
-	int fd = preallocated("prealloc", 0, 8);
-	close(fd);
+	mounted_with_a_promise();
 	remount();
-	ck_assert_int_gt(fill_the_disk("other"), 0);
-	fd = open(in_mnt("prealloc"), O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	write_the_range(fd, 8, MIB, 'm');
-	close(fd);
-	unmount_store();
+	fill_then_write_the_range(-1, 8, MIB, 'm');
 }
 END_TEST
 
@@ -204,20 +222,13 @@ START_TEST(the_promise_survives_a_kill)
 	int status;
 
 	NEED_MOUNT();
-	mount_on_small_disk(32);
-	int fd = preallocated("prealloc", 0, 8);
-	close(fd);
+	mounted_with_a_promise();
 	ck_assert_int_eq(kill(mt_daemon_pid, SIGKILL), 0);
 	status = wait_daemon();
 	ck_assert(WIFSIGNALED(status));
 	ck_assert_int_eq(fusermount("-uz", mt_mnt), 0);
 	mount_store("segment_bytes=1M");
-	ck_assert_int_gt(fill_the_disk("other"), 0);
-	fd = open(in_mnt("prealloc"), O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	write_the_range(fd, 8, MIB, 'c');
-	close(fd);
-	unmount_store();
+	fill_then_write_the_range(-1, 8, MIB, 'c');
 }
 END_TEST
 
@@ -226,27 +237,16 @@ END_TEST
  * blobs' counts, since the store's key "/promised" says there are some to sum. */
 START_TEST(the_promise_survives_its_file_deleted_while_unmounted)
 {
-	char path[PATH_MAX + 32], *said = NULL;
+	char path[PATH_MAX + 32];
 	struct stat st;
 
 	NEED_MOUNT();
-	mount_on_small_disk(32);
-	int fd = preallocated("prealloc", 0, 8);
-	close(fd);
+	mounted_with_a_promise();
 	unmount_store();
-	snprintf(path, sizeof(path), "%s/space.promise", mt_data);
-	ck_assert_int_eq(unlink(path), 0);
-	mount_store_saying("segment_bytes=1M", &said);
-	ck_assert_msg(strstr(said, "space.promise was missing"), "the mount said: %s", said);
-	free(said);
+	remount_without_the_promise_file(path, sizeof(path));
 	ck_assert_msg(stat(path, &st) == 0 && (uint64_t)st.st_blocks * 512 >= 8 * (uint64_t)MIB,
 		      "space.promise was not made again holding 8 MiB");
-	ck_assert_int_gt(fill_the_disk("other"), 0);
-	fd = open(in_mnt("prealloc"), O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	write_the_range(fd, 8, MIB, 'd');
-	close(fd);
-	unmount_store();
+	fill_then_write_the_range(-1, 8, MIB, 'd');
 }
 END_TEST
 
@@ -254,27 +254,16 @@ END_TEST
  * that sums its promises records the key, so that the file may go afterwards. */
 START_TEST(a_store_promising_without_the_key_gets_it_at_the_next_mount)
 {
-	char path[PATH_MAX + 32], *said = NULL;
+	char path[PATH_MAX + 32];
 
 	NEED_MOUNT();
-	mount_on_small_disk(32);
-	int fd = preallocated("prealloc", 0, 8);
-	close(fd);
+	mounted_with_a_promise();
 	unmount_store();
 	free(kv_cli("DEL /promised\n"));
 	mount_store("segment_bytes=1M");
 	unmount_store();
-	snprintf(path, sizeof(path), "%s/space.promise", mt_data);
-	ck_assert_int_eq(unlink(path), 0);
-	mount_store_saying("segment_bytes=1M", &said);
-	ck_assert_msg(strstr(said, "space.promise was missing"), "the mount said: %s", said);
-	free(said);
-	ck_assert_int_gt(fill_the_disk("other"), 0);
-	fd = open(in_mnt("prealloc"), O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	write_the_range(fd, 8, MIB, 'u');
-	close(fd);
-	unmount_store();
+	remount_without_the_promise_file(path, sizeof(path));
+	fill_then_write_the_range(-1, 8, MIB, 'u');
 }
 END_TEST
 
@@ -440,11 +429,7 @@ START_TEST(preallocating_written_bytes_promises_nothing)
 
 	NEED_MOUNT();
 	mount_on_small_disk(64);
-	int fd = open(in_mnt("written"), O_CREAT | O_RDWR, 0644);
-	ck_assert_int_ge(fd, 0);
-	memset(block, 'd', sizeof(block));
-	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	int fd = written_file("written", 'd');
 	ck_assert_int_eq(fallocate(fd, 0, 0, 4 * (off_t)MIB), 0);
 	snprintf(promise, sizeof(promise), "%s/space.promise", mt_data);
 	ck_assert_msg(stat(promise, &st) == -1 && errno == ENOENT,

@@ -18,19 +18,6 @@
 
 static uint8_t piece[PIECE];
 
-static struct kv *open_small(struct faultio *f)
-{
-	struct kv_options o = sim_options(f);
-	struct kv_report rep;
-	struct kv *s = NULL;
-	int rc;
-
-	o.segment_bytes = SEGMENT;
-	rc = kv_open(&s, SIM_DIR, &o, &rep);
-	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), tu_report(&rep));
-	return s;
-}
-
 /* Values of PIECE bytes under "fill%04d" until ENOSPC; how many went in. */
 static int fill_the_disk(struct kv *s)
 {
@@ -63,13 +50,33 @@ static int write_piece(struct kv *s, uint64_t off, uint64_t promised)
 	return rc;
 }
 
+/* A store on a disk of CAPACITY with the empty file "f" and cost bytes promised to it. */
+static struct kv *promised_to_f(struct faultio *f, uint64_t cost)
+{
+	faultio_set_capacity(f, CAPACITY);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
+	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
+	ck_assert_int_eq(kv_promise(s, cost), 0);
+	return s;
+}
+
+/* Pieces from..n-1 of "f", each consuming each bytes of the promise: every one goes through
+ * (when names the moment in a failure's words). */
+static void consume(struct kv *s, int from, int n, uint64_t each, const char *when)
+{
+	for (int i = from; i < n; i++) {
+		int rc = write_piece(s, (uint64_t)i * PIECE, each);
+		ck_assert_msg(rc == 0, "consuming write %d%s: %s", i, when, strerror(-rc));
+	}
+}
+
 START_TEST(a_promise_beyond_the_free_space_is_refused_and_holds_nothing)
 {
 	struct faultio *f = sim_disk();
 	uint64_t promised, held;
 
 	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = open_small(f);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise(s, 2ull * CAPACITY), -ENOSPC);
 	kv_promise_stats(s, &promised, &held);
 	ck_assert_uint_eq(promised, 0);
@@ -85,16 +92,10 @@ START_TEST(a_write_consuming_a_promise_goes_through_on_a_full_disk_and_no_other_
 	struct faultio *f = sim_disk();
 	uint64_t cost = kv_promise_cost(4 * PIECE, 1, 0), promised, held;
 
-	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = open_small(f);
-	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
-	ck_assert_int_eq(kv_promise(s, cost), 0);
+	struct kv *s = promised_to_f(f, cost);
 	ck_assert_int_gt(fill_the_disk(s), 0);
 	ck_assert_int_eq(write_piece(s, 0, 0), -ENOSPC); /* not consuming: an ordinary write */
-	for (int i = 0; i < 4; i++) {
-		int rc = write_piece(s, (uint64_t)i * PIECE, cost / 4);
-		ck_assert_msg(rc == 0, "consuming write %d on the full disk: %s", i, strerror(-rc));
-	}
+	consume(s, 0, 4, cost / 4, " on the full disk");
 	kv_promise_stats(s, &promised, &held); /* consumed; the margin the writes did not need went back */
 	ck_assert_uint_eq(promised, 0);
 	ck_assert_uint_eq(held, 0);
@@ -110,18 +111,12 @@ START_TEST(the_room_a_consuming_write_took_stays_promised_to_the_next_ones)
 	struct faultio *f = sim_disk();
 	uint64_t cost = kv_promise_cost(8 * PIECE, 1, 0) + KV_PROMISE_SLACK;
 
-	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = open_small(f);
-	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
-	ck_assert_int_eq(kv_promise(s, cost), 0);
+	struct kv *s = promised_to_f(f, cost);
 	ck_assert_int_gt(fill_the_disk(s), 0);
 	ck_assert_int_eq(write_piece(s, 0, cost / 8), 0);
 	memset(piece, 'o', sizeof(piece));
 	ck_assert_int_eq(kv_put(s, "other", 5, piece, PIECE), -ENOSPC);
-	for (int i = 1; i < 8; i++) {
-		int rc = write_piece(s, (uint64_t)i * PIECE, cost / 8);
-		ck_assert_msg(rc == 0, "consuming write %d on the full disk: %s", i, strerror(-rc));
-	}
+	consume(s, 1, 8, cost / 8, " on the full disk");
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
@@ -132,7 +127,7 @@ START_TEST(releasing_a_promise_gives_its_room_to_other_writes)
 	struct faultio *f = sim_disk();
 
 	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = open_small(f);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise(s, 1u << 20), 0);
 	ck_assert_int_gt(fill_the_disk(s), 0);
 	kv_promise_release(s, 1u << 20);
@@ -148,21 +143,15 @@ START_TEST(the_count_set_at_a_reopen_is_held_again_on_a_disk_that_filled)
 	struct faultio *f = sim_disk();
 	uint64_t cost = kv_promise_cost(4 * PIECE, 1, 0), promised, held;
 
-	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = open_small(f);
-	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
-	ck_assert_int_eq(kv_promise(s, cost), 0);
+	struct kv *s = promised_to_f(f, cost);
 	ck_assert_int_gt(fill_the_disk(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	s = open_small(f);
+	s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise_set(s, cost), 0);
 	kv_promise_stats(s, &promised, &held);
 	ck_assert_uint_eq(promised, cost);
 	ck_assert_uint_eq(held, cost);
-	for (int i = 0; i < 4; i++) {
-		int rc = write_piece(s, (uint64_t)i * PIECE, cost / 4);
-		ck_assert_msg(rc == 0, "consuming write %d after the reopen: %s", i, strerror(-rc));
-	}
+	consume(s, 0, 4, cost / 4, " after the reopen");
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
@@ -174,12 +163,12 @@ START_TEST(a_store_that_ever_promised_says_so_after_a_reopen)
 {
 	struct faultio *f = sim_disk();
 
-	struct kv *s = open_small(f);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise_ever(s), 0);
 	ck_assert_int_eq(kv_promise(s, 1u << 20), 0);
 	kv_promise_release(s, 1u << 20);
 	ck_assert_int_eq(kv_close(s), 0);
-	s = open_small(f);
+	s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_promise_ever(s), 1);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -207,10 +196,7 @@ START_TEST(a_count_set_after_the_promise_file_was_deleted_makes_it_again_and_say
 	struct kv_report rep;
 	bool dir;
 
-	faultio_set_capacity(f, CAPACITY);
-	struct kv *s = open_small(f);
-	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
-	ck_assert_int_eq(kv_promise(s, cost), 0);
+	struct kv *s = promised_to_f(f, cost);
 	ck_assert_int_eq(kv_close(s), 0);
 	ck_assert_int_eq(faultio_remove(f, SIM_DIR "/" "space.promise"), 0);
 
@@ -218,7 +204,7 @@ START_TEST(a_count_set_after_the_promise_file_was_deleted_makes_it_again_and_say
 	o.segment_bytes = SEGMENT;
 	o.log = keep_log;
 	said[0] = '\0';
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	s = sim_open_with(&o, &rep);
 	ck_assert_int_eq(kv_promise_ever(s), 0);
 	ck_assert_int_eq(kv_promise_set(s, cost), 0);
 	ck_assert_msg(strstr(said, "space.promise was missing"), "the store said: '%s'", said);
@@ -227,10 +213,7 @@ START_TEST(a_count_set_after_the_promise_file_was_deleted_makes_it_again_and_say
 	kv_promise_stats(s, &promised, &held);
 	ck_assert_uint_eq(held, cost);
 	ck_assert_int_gt(fill_the_disk(s), 0);
-	for (int i = 0; i < 4; i++) {
-		int rc = write_piece(s, (uint64_t)i * PIECE, cost / 4);
-		ck_assert_msg(rc == 0, "consuming write %d: %s", i, strerror(-rc));
-	}
+	consume(s, 0, 4, cost / 4, "");
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
@@ -241,7 +224,7 @@ START_TEST(allocated_range_counts_only_the_bytes_holding_data)
 	struct faultio *f = sim_disk();
 	uint64_t bytes;
 
-	struct kv *s = open_small(f);
+	struct kv *s = sim_open_seg(f, SEGMENT, NULL);
 	ck_assert_int_eq(kv_put(s, "f", 1, NULL, 0), 0);
 	ck_assert_int_eq(kv_write(s, "f", 1, 4096, "abcd", 4), 0);
 	ck_assert_int_eq(kv_write(s, "f", 1, 10000, "xy", 2), 0);

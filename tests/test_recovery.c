@@ -16,18 +16,27 @@
 
 #define SEG1 SIM_DIR "/wal-0000000000000001.log"
 
+/* n small records k000.. holding value000..; with flush_every, flushed after every flush_every
+ * of them and after the last. */
+static void put_records(struct kv *s, int n, int flush_every)
+{
+	char k[16], v[16];
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof k, "k%03d", i);
+		snprintf(v, sizeof v, "value%03d", i);
+		put_str(s, k, v);
+		if (flush_every && (i % flush_every == flush_every - 1 || i == n - 1))
+			ck_assert_int_eq(kv_flush(s), 0);
+	}
+}
+
 /* A store of n records k000.. in one segment, closed cleanly (so the file ends at the last
  * record). Returns the disk. */
 static struct faultio *store_with_records(int n)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	char k[16], v[16];
-	for (int i = 0; i < n; i++) {
-		snprintf(k, sizeof k, "k%03d", i);
-		snprintf(v, sizeof v, "value%03d", i);
-		put_str(s, k, v);
-	}
+	put_records(s, n, 0);
 	ck_assert_int_eq(kv_close(s), 0);
 	return f;
 }
@@ -99,6 +108,14 @@ static void expect_prefix(struct kv *s, int n)
 		snprintf(v, sizeof v, "value%03d", i);
 		expect_str(s, k, v);
 	}
+}
+
+/* Zeros over len bytes (at most a block) of SEG1 from off. */
+static void zero_in_seg1(struct faultio *f, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[LOG_BLOCK];
+	ck_assert_uint_le(len, LOG_BLOCK);
+	ck_assert_int_eq(faultio_overwrite(f, SEG1, off, zeros, len), 0);
 }
 
 START_TEST(torn_tail_is_cut_and_reported)
@@ -351,13 +368,23 @@ START_TEST(names_beyond_the_largest_lsn_are_not_the_stores_files)
 }
 END_TEST
 
-START_TEST(damaged_checkpoint_is_refused)
+#define SNAP10 SIM_DIR "/ckpt-000000000000000b.kvc" /* 10 records, the close mark */
+
+/* store_with_records(10) with a checkpoint (SNAP10), closed. */
+static struct faultio *ten_records_checkpointed(void)
 {
 	struct faultio *f = store_with_records(10);
 	struct kv *s = sim_open(f, NULL);
 	ck_assert_int_eq(kv_snapshot(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	const char *snap = SIM_DIR "/ckpt-000000000000000b.kvc"; /* 10 records, the close mark */
+	return f;
+}
+
+START_TEST(damaged_checkpoint_is_refused)
+{
+	struct faultio *f = ten_records_checkpointed();
+	struct kv *s;
+	const char *snap = SNAP10;
 	ck_assert(faultio_exists(f, snap));
 	ck_assert_int_eq(faultio_flip(f, snap, 60, 0x04), 0);
 	struct faultio *before;
@@ -381,11 +408,9 @@ END_TEST
  * took it and wrote back a different header. */
 START_TEST(a_checkpoint_whose_header_miscounts_its_extents_is_refused)
 {
-	struct faultio *f = store_with_records(10);
-	struct kv *s = sim_open(f, NULL);
-	ck_assert_int_eq(kv_snapshot(s), 0);
-	ck_assert_int_eq(kv_close(s), 0);
-	const char *snap = SIM_DIR "/ckpt-000000000000000b.kvc"; /* 10 records, the close mark */
+	struct faultio *f = ten_records_checkpointed();
+	struct kv *s;
+	const char *snap = SNAP10;
 	void *data;
 	size_t len;
 	ck_assert_int_eq(faultio_read_file(f, snap, &data, &len), 0);
@@ -453,14 +478,22 @@ START_TEST(check_reports_clean_store)
 }
 END_TEST
 
+/* store_with_records(50) opened again (*f its disk), with "unflushed" put and not flushed. */
+static struct kv *fifty_records_and_an_unflushed_one(struct faultio **f)
+{
+	*f = store_with_records(50);
+	struct kv *s = sim_open(*f, NULL);
+	put_str(s, "unflushed", "u");
+	return s;
+}
+
 /* Count the I/O calls one snapshot makes, then crash at each of them in turn. */
 START_TEST(crash_at_each_io_call_of_a_snapshot_recovers)
 {
 	uint64_t calls;
 	{
-		struct faultio *f = store_with_records(50);
-		struct kv *s = sim_open(f, NULL);
-		put_str(s, "unflushed", "u");
+		struct faultio *f;
+		struct kv *s = fifty_records_and_an_unflushed_one(&f);
 		uint64_t c0 = faultio_calls(f);
 		ck_assert_int_eq(kv_snapshot(s), 0);
 		calls = faultio_calls(f) - c0;
@@ -471,9 +504,8 @@ START_TEST(crash_at_each_io_call_of_a_snapshot_recovers)
 	enum fio_crash modes[] = { FIO_CRASH_DROP, FIO_CRASH_KEEP, FIO_CRASH_TEAR, FIO_CRASH_GARBAGE };
 	for (uint64_t k = 0; k < calls; k++) {
 		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
-			struct faultio *f = store_with_records(50);
-			struct kv *s = sim_open(f, NULL);
-			put_str(s, "unflushed", "u");
+			struct faultio *f;
+			struct kv *s = fifty_records_and_an_unflushed_one(&f);
 			faultio_crash_at(f, faultio_calls(f) + 1 + k);
 			/* fails, unless the crash falls after the snapshot became durable */
 			int rc = kv_snapshot(s);
@@ -652,18 +684,15 @@ static void kill_inside_the_next_flush(struct faultio *f, struct kv *s)
  * process was killed inside the flush: the record is in the page cache, never fdatasync'd. A
  * full segment has no preallocated zeros after its last record for recovery to cut (a cut syncs
  * the file), which is what hid the missing sync. */
-static struct faultio *full_segment_killed_before_its_sync(struct kv_options *o, char **val)
+static struct faultio *full_segment_killed_before_its_sync(char **val)
 {
 	struct faultio *f = sim_disk();
-	struct kv *s;
+	struct kv *s = sim_open_seg(f, 4096, NULL);
 	/* payload = count 4, op 1, klen 2, key 3, mlen 2, vlen 8, value */
 	size_t vlen = 4096 - SEG_HDR_SIZE - REC_HDR_SIZE - (4 + 1 + 2 + 3 + 2 + 8);
 	char *v = malloc(vlen + 1);
 	memset(v, 'Q', vlen);
 	v[vlen] = '\0';
-	*o = sim_options(f);
-	o->segment_bytes = 4096;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, o, NULL), 0);
 	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
 	kill_inside_the_next_flush(f, s);
 	*val = v;
@@ -672,21 +701,17 @@ static struct faultio *full_segment_killed_before_its_sync(struct kv_options *o,
 
 START_TEST(a_flush_after_recovering_a_killed_process_survives_a_power_cut)
 {
-	struct kv_options o;
 	char *v;
-	struct faultio *f = full_segment_killed_before_its_sync(&o, &v);
-	struct kv *s;
+	struct faultio *f = full_segment_killed_before_its_sync(&v);
 
 	/* the next process recovers the record from the page cache and acknowledges a flush */
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	struct kv *s = sim_open_seg(f, 4096, NULL);
 	expect_str(s, "big", v);
 	put_str(s, "x", "1");
 	ck_assert_int_eq(kv_flush(s), 0);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* power cut, s is gone */
 
-	struct kv_report rep;
-	int rc = kv_open(&s, SIM_DIR, &o, &rep);
-	ck_assert_msg(rc == 0, "reopen after the power cut: %s", tu_report(&rep));
+	s = sim_open_seg(f, 4096, NULL); /* after the power cut */
 	expect_str(s, "big", v);
 	expect_str(s, "x", "1");
 	ck_assert_int_eq(kv_close(s), 0);
@@ -697,21 +722,46 @@ END_TEST
 
 START_TEST(what_recovery_serves_survives_a_power_cut_before_any_flush)
 {
-	struct kv_options o;
 	char *v;
-	struct faultio *f = full_segment_killed_before_its_sync(&o, &v);
-	struct kv *s;
+	struct faultio *f = full_segment_killed_before_its_sync(&v);
 
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	struct kv *s = sim_open_seg(f, 4096, NULL);
 	expect_str(s, "big", v);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* nobody flushed; s is gone */
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	s = sim_open_seg(f, 4096, NULL);
 	expect_str(s, "big", v);
 	ck_assert_int_eq(kv_close(s), 0);
 	free(v);
 	faultio_destroy(f);
 }
 END_TEST
+
+/* A store of segments of seg_bytes holding "k0" then "big" (value v, vlen bytes), closed. */
+static struct faultio *k0_then_big(uint64_t seg_bytes, const uint8_t *v, size_t vlen)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open_seg(f, seg_bytes, NULL);
+	put_str(s, "k0", "v0");
+	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	return f;
+}
+
+/* SEG1 as a write torn at byte keep left it: its first keep bytes, then zeros up to the
+ * preallocated size seg_bytes (or its own size, if larger: *file). Malloc'd, for the caller to
+ * damage further and write back. */
+static uint8_t *seg1_torn_at(struct faultio *f, uint64_t seg_bytes, uint64_t keep, uint64_t *file)
+{
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
+	*file = seg_bytes > len ? seg_bytes : len;
+	uint8_t *img = calloc(1, *file);
+	ck_assert_ptr_nonnull(img);
+	memcpy(img, data, keep);
+	free(data);
+	return img;
+}
 
 /* A segment of seg_bytes holding record k0, then a PUT of `big` whose value is vlen bytes of
  * the pattern 01 00 01 00 ..., written but torn: only `torn` bytes of its record reached the
@@ -721,31 +771,18 @@ END_TEST
 static struct faultio *torn_after_one_record(uint64_t seg_bytes, size_t vlen, uint64_t torn,
 					     uint64_t *rec_off)
 {
-	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv *s;
-	uint64_t offs[4], size;
+	uint64_t offs[4], size, file;
 	uint8_t *v = malloc(vlen);
 
 	for (size_t i = 0; i < vlen; i++)
 		v[i] = (uint8_t)(i % 2 == 0);
-	o.segment_bytes = seg_bytes;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-	put_str(s, "k0", "v0");
-	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
-	ck_assert_int_eq(kv_close(s), 0);
+	struct faultio *f = k0_then_big(seg_bytes, v, vlen);
 	free(v);
 	ck_assert_int_eq(record_offsets(f, SEG1, offs, 4, &size), 2);
 	/* tear the second record: keep `torn` bytes of it, zeros up to the preallocated size */
-	void *data;
-	size_t len;
-	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-	uint64_t file = seg_bytes > len ? seg_bytes : len;
-	uint8_t *img = calloc(1, file);
-	memcpy(img, data, offs[1] + torn);
+	uint8_t *img = seg1_torn_at(f, seg_bytes, offs[1] + torn, &file);
 	ck_assert_int_eq(faultio_write_file(f, SEG1, img, file), 0);
 	free(img);
-	free(data);
 	*rec_off = offs[1];
 	return f;
 }
@@ -759,10 +796,7 @@ START_TEST(cutting_a_torn_record_of_any_size_costs_linear_work)
 		uint64_t rec_off;
 		struct faultio *f = torn_after_one_record(seg, vlen, torn, &rec_off);
 		struct kv_report rep;
-		struct kv *s;
-		struct kv_options o = sim_options(f);
-		o.segment_bytes = seg;
-		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+		struct kv *s = sim_open_seg(f, seg, &rep);
 		ck_assert_uint_eq(rep.records_replayed, 1);
 		ck_assert_uint_eq(rep.tail_offset, rec_off);
 		ck_assert_msg(rep.bytes_checksummed <= 2 * seg, "torn at %" PRIu64 ": %" PRIu64
@@ -788,10 +822,7 @@ END_TEST
  * claims: quadratic in the segment's size before the search learnt the salt first. */
 static struct faultio *images_behind_a_damaged_header(uint64_t seg_bytes, uint64_t torn, int zero_first)
 {
-	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv *s;
-	uint64_t offs[4], size;
+	uint64_t offs[4], size, file;
 	size_t vlen = seg_bytes - seg_bytes / 256 - 512;
 	uint8_t *v = calloc(1, vlen);
 
@@ -799,25 +830,15 @@ static struct faultio *images_behind_a_damaged_header(uint64_t seg_bytes, uint64
 		le_put32(v + off + REC_OFF_LEN, (uint32_t)(vlen - off - REC_HDR_SIZE));
 		le_put64(v + off + REC_OFF_LSN, 3);
 	}
-	o.segment_bytes = seg_bytes;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-	put_str(s, "k0", "v0");
-	ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
-	ck_assert_int_eq(kv_close(s), 0);
+	struct faultio *f = k0_then_big(seg_bytes, v, vlen);
 	free(v);
 	ck_assert_int_eq(record_offsets(f, SEG1, offs, 4, &size), 2);
-	void *data;
-	size_t len;
-	ck_assert_int_eq(faultio_read_file(f, SEG1, &data, &len), 0);
-	uint64_t file = seg_bytes > len ? seg_bytes : len;
-	uint8_t *img = calloc(1, file);
-	memcpy(img, data, offs[1] + torn);
+	uint8_t *img = seg1_torn_at(f, seg_bytes, offs[1] + torn, &file);
 	img[SEG_OFF_SALT] ^= 0x10;
 	if (zero_first)
 		memset(img + offs[0], 0, REC_HDR_SIZE);
 	ck_assert_int_eq(faultio_write_file(f, SEG1, img, file), 0);
 	free(img);
-	free(data);
 	return f;
 }
 
@@ -883,18 +904,12 @@ START_TEST(a_torn_record_of_every_size_up_to_a_segment_costs_linear_work_in_open
 	uint64_t seed = tu_seed(), cases = 0, worst = 0;
 	uint8_t *v = malloc(vlen);
 	for (int fill = 0; fill < 3; fill++) {
-		struct faultio *base = sim_disk();
-		struct kv_options o = sim_options(base);
 		struct kv *s;
 		struct sim_rec rec[4];
 		void *data;
 		size_t len;
-		o.segment_bytes = seg;
 		torn_fill(v, vlen, fill, seed);
-		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
-		put_str(s, "k0", "v0");
-		ck_assert_int_eq(kv_put(s, "big", 3, v, vlen), 0);
-		ck_assert_int_eq(kv_close(s), 0);
+		struct faultio *base = k0_then_big(seg, v, vlen);
 		ck_assert_uint_ge(sim_records(base, SEG1, rec, 4), 2);
 		ck_assert_int_eq(faultio_read_file(base, SEG1, &data, &len), 0);
 		const uint8_t *img = data;
@@ -914,9 +929,7 @@ START_TEST(a_torn_record_of_every_size_up_to_a_segment_costs_linear_work_in_open
 				ck_assert_int_eq(faultio_clone(base, &f), 0);
 				ck_assert_int_eq(faultio_write_file(f, SEG1, t, file), 0);
 				if (verb == 0) {
-					struct kv_options fo = sim_options(f);
-					fo.segment_bytes = seg;
-					ck_assert_int_eq(kv_open(&s, SIM_DIR, &fo, &rep), 0);
+					s = sim_open_seg(f, seg, &rep);
 					ck_assert_uint_eq(rep.records_replayed, 1);
 					ck_assert_uint_eq(rep.tail_offset, rec[1].off);
 					expect_str(s, "big", NULL);
@@ -953,10 +966,7 @@ START_TEST(a_record_torn_at_64_mib_is_cut_with_at_most_twice_the_segment_checksu
 	const uint64_t seg = 80u << 20;
 	struct faultio *f = torn_after_one_record(seg, 72u << 20, 64u << 20, &rec_off);
 	struct kv_report rep;
-	struct kv *s;
-	struct kv_options o = sim_options(f);
-	o.segment_bytes = seg;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), 0);
+	struct kv *s = sim_open_seg(f, seg, &rep);
 	ck_assert_uint_eq(rep.records_replayed, 1);
 	ck_assert_int_eq(rep.tail_torn, 1);
 	ck_assert_uint_le(rep.bytes_checksummed, 2 * seg);
@@ -1396,13 +1406,10 @@ END_TEST
 START_TEST(a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment)
 {
 	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv *s;
 	char v[1000];
 	memset(v, 'v', sizeof v);
 	faultio_set_capacity(f, 64u << 10);
-	o.segment_bytes = 1u << 20;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	struct kv *s = sim_open_seg(f, 1u << 20, NULL);
 	for (int i = 0; i < 20; i++) {
 		char k[16];
 		snprintf(k, sizeof k, "k%02d", i);
@@ -1411,12 +1418,21 @@ START_TEST(a_new_store_opens_and_takes_writes_on_a_disk_smaller_than_a_segment)
 	ck_assert_int_eq(kv_flush(s), 0);
 	ck_assert_int_eq(kv_close(s), 0);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 3), 0);
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	s = sim_open_seg(f, 1u << 20, NULL);
 	ck_assert_uint_eq(store_keys(s), 20);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
+
+/* k holding 1,499 bytes 'v' (a record of more than a third of a page). */
+static void put_long(struct kv *s, const char *k)
+{
+	char v[1500];
+	memset(v, 'v', sizeof v - 1);
+	v[sizeof v - 1] = 0;
+	put_str(s, k, v);
+}
 
 /* Records written but not synced reach the disk in any order in a power cut: a page of one of
  * them can be missing (zeros, as preallocated) while a later one made it. None of those was
@@ -1426,20 +1442,16 @@ START_TEST(a_hole_in_the_last_unsynced_stretch_is_cut_not_refused)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	char v[1500];
-	memset(v, 'v', sizeof v - 1);
-	v[sizeof v - 1] = 0;
 	put_str(s, "a", "1");
 	ck_assert_int_eq(kv_flush(s), 0);
-	put_str(s, "b", v); /* 2, 3, 4: written after the last flush */
-	put_str(s, "c", v);
-	put_str(s, "d", v);
+	put_long(s, "b"); /* 2, 3, 4: written after the last flush */
+	put_long(s, "c");
+	put_long(s, "d");
 	ck_assert_int_eq(kv_close(s), 0);
 	drop_close_mark(f); /* the log a crash before the close leaves: nothing vouches for b..d */
 	uint64_t offs[8], size;
 	ck_assert_int_eq(record_offsets(f, SEG1, offs, 8, &size), 4);
-	uint8_t zeros[2048] = { 0 };
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[1], zeros, offs[2] - offs[1]), 0); /* b's pages */
+	zero_in_seg1(f, offs[1], offs[2] - offs[1]); /* b's pages */
 	struct kv_report rep;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
 	ck_assert_uint_eq(rep.tail_offset, offs[1]);
@@ -1457,18 +1469,14 @@ START_TEST(a_hole_in_a_record_known_to_be_synced_is_damage)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	char v[1500];
-	memset(v, 'v', sizeof v - 1);
-	v[sizeof v - 1] = 0;
 	put_str(s, "a", "1");
-	put_str(s, "b", v);
+	put_long(s, "b");
 	ck_assert_int_eq(kv_flush(s), 0);
-	put_str(s, "c", v); /* its base: 2 */
+	put_long(s, "c"); /* its base: 2 */
 	ck_assert_int_eq(kv_close(s), 0);
 	uint64_t offs[8], size;
 	ck_assert_int_eq(record_offsets(f, SEG1, offs, 8, &size), 3);
-	uint8_t zeros[2048] = { 0 };
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[1], zeros, offs[2] - offs[1]), 0);
+	zero_in_seg1(f, offs[1], offs[2] - offs[1]);
 	struct kv_report rep;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
 	ck_assert_uint_eq(rep.damage_offset, offs[1]);
@@ -1482,12 +1490,7 @@ END_TEST
 START_TEST(a_reopen_after_a_failed_fdatasync_does_not_serve_what_never_reached_the_disk)
 {
 	struct faultio *f = sim_disk();
-	struct kv *s = sim_open(f, NULL);
-	put_str(s, "a", "1");
-	ck_assert_int_eq(kv_flush(s), 0);
-	put_str(s, "b", "2");
-	ck_assert_int_eq(faultio_fail(f, FIO_OP_FDATASYNC, faultio_count(f, FIO_OP_FDATASYNC) + 1, -EIO, false), 0);
-	ck_assert_int_eq(kv_flush(s), -EIO);
+	struct kv *s = sim_a_flushed_then_b_failed(f);
 	ck_assert_int_ne(kv_close(s), 0);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0); /* same boot: the cache survives */
 	struct kv_report rep;
@@ -1510,6 +1513,18 @@ END_TEST
 
 #define CK_KEYS 20
 
+/* A checkpoint of s (on f), its path into ck; then "later" put after it; s closed. */
+static void checkpoint_then_later(struct faultio *f, struct kv *s, char *ck, size_t cklen)
+{
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	put_str(s, "later", "after the checkpoint");
+	struct kv_stats st;
+	kv_stats(s, &st);
+	snprintf(ck, cklen, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert(faultio_exists(f, ck));
+}
+
 /* A store of CK_KEYS keys k000.. (values v000..) checkpointed, its log before the checkpoint
  * gone, then "later" put after it; closed. *ck gets the checkpoint's path. */
 static struct faultio *store_with_a_checkpoint(char *ck, size_t cklen)
@@ -1523,13 +1538,7 @@ static struct faultio *store_with_a_checkpoint(char *ck, size_t cklen)
 			snprintf(v, sizeof v, "v%03d", i);
 			put_str(s, k, v);
 		}
-	ck_assert_int_eq(kv_snapshot(s), 0);
-	put_str(s, "later", "after the checkpoint");
-	struct kv_stats st;
-	kv_stats(s, &st);
-	snprintf(ck, cklen, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
-	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert(faultio_exists(f, ck));
+	checkpoint_then_later(f, s, ck, cklen);
 	return f;
 }
 
@@ -1665,11 +1674,8 @@ END_TEST
 static struct faultio *store_with_a_checkpoint_past_its_log(char *ck, size_t cklen)
 {
 	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	struct kv *s;
+	struct kv *s = sim_open_seg(f, 4096, NULL);
 	char k[16], v[300];
-	o.segment_bytes = 4096;
-	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
 	for (int round = 0; round < 4; round++)
 		for (int i = 0; i < CK_KEYS; i++) {
 			snprintf(k, sizeof k, "k%03d", i);
@@ -1679,13 +1685,7 @@ static struct faultio *store_with_a_checkpoint_past_its_log(char *ck, size_t ckl
 				snprintf(v, sizeof v, "v%03d", i);
 			put_str(s, k, v);
 		}
-	ck_assert_int_eq(kv_snapshot(s), 0);
-	put_str(s, "later", "after the checkpoint");
-	struct kv_stats st;
-	kv_stats(s, &st);
-	snprintf(ck, cklen, SIM_DIR "/ckpt-%016" PRIx64 ".kvc", st.snapshot_lsn);
-	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert(faultio_exists(f, ck));
+	checkpoint_then_later(f, s, ck, cklen);
 	ck_assert(!faultio_exists(f, SEG1));
 	return f;
 }
@@ -1943,8 +1943,9 @@ END_TEST
  * salvage that runs to the end: the same keys as an uninterrupted salvage, and a store that
  * opens strictly. */
 /* Salvage of base crashed at each of its I/O calls (killed, or a power cut dropping what was
- * not synced), then salvaged again: every key but those in lost[] is kept, "later" too. */
-static void crash_every_io_call_of_salvage(struct faultio *base, const int *lost, int nlost)
+ * not synced), then salvaged again: keeps(f) asserts what every salvage of base must leave, after
+ * an uninterrupted salvage and after each crashed one salvaged again. */
+static void crash_every_io_call_of_salvage(struct faultio *base, void (*keeps)(struct faultio *f))
 {
 	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
 	uint64_t calls;
@@ -1955,6 +1956,7 @@ static void crash_every_io_call_of_salvage(struct faultio *base, const int *lost
 		faultio_reset_counts(f);
 		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
 		calls = faultio_calls(f);
+		keeps(f);
 		faultio_destroy(f);
 	}
 	ck_assert_uint_gt(calls, 5);
@@ -1965,15 +1967,26 @@ static void crash_every_io_call_of_salvage(struct faultio *base, const int *lost
 			ck_assert_int_eq(faultio_clone(base, &f), 0);
 			faultio_reset_counts(f);
 			faultio_crash_at(f, at);
+			/* it may fail or not: the crash decides, the next salvage judges */
 			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			(void)rc; /* it may fail or not: the crash decides, the next salvage judges */
 			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
 			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
 			ck_assert_msg(rc == 0, "crash %zu at call %" PRIu64 ": salvage %d (%s)", m, at, rc,
 				      tu_report(&rep));
-			expect_all_but(f, lost, nlost);
+			keeps(f);
 			faultio_destroy(f);
 		}
+}
+
+/* Every key of store_with_a_checkpoint but entry 9's; every key. */
+static void keeps_all_but_entry_9(struct faultio *f)
+{
+	expect_all_but(f, (const int[]){ 9 }, 1);
+}
+
+static void keeps_every_entry(struct faultio *f)
+{
+	expect_all_but(f, NULL, 0);
 }
 
 START_TEST(a_crash_at_every_io_call_of_a_checkpoint_salvage_then_salvage_keeps_every_provable_key)
@@ -1983,7 +1996,7 @@ START_TEST(a_crash_at_every_io_call_of_a_checkpoint_salvage_then_salvage_keeps_e
 	struct faultio *base = store_with_a_checkpoint(ck, sizeof ck);
 	ck_assert_int_eq(ckpt_entry_offsets(base, ck, offs, CK_KEYS), CK_KEYS);
 	ck_assert_int_eq(faultio_flip(base, ck, offs[9] + 21, 0x08), 0);
-	crash_every_io_call_of_salvage(base, (const int[]){ 9 }, 1);
+	crash_every_io_call_of_salvage(base, keeps_all_but_entry_9);
 	faultio_destroy(base);
 }
 END_TEST
@@ -1993,7 +2006,7 @@ START_TEST(a_crash_at_every_io_call_of_a_checkpoint_header_salvage_then_salvage_
 	char ck[128];
 	struct faultio *base = store_with_a_checkpoint_past_its_log(ck, sizeof ck);
 	ck_assert_int_eq(faultio_flip(base, ck, 20, 0x01), 0); /* the LSN: the header's checksum fails */
-	crash_every_io_call_of_salvage(base, NULL, 0);
+	crash_every_io_call_of_salvage(base, keeps_every_entry);
 	faultio_destroy(base);
 }
 END_TEST
@@ -2006,18 +2019,6 @@ END_TEST
 
 #define VICTIM_LEN 20000u /* five chunks */
 #define OTHER_LEN 9000u   /* three chunks */
-
-/* Bytes that never repeat a 64-byte run within a value, so a test can find them in a segment. */
-static void fill(uint8_t *p, size_t n, unsigned seed)
-{
-	uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
 
 /* The segment (path) and offset in it where needle (n bytes) first stands, or fails the test. */
 static uint64_t find_in_log(struct faultio *f, const void *needle, size_t n, char *path, size_t plen)
@@ -2055,8 +2056,8 @@ static struct faultio *values_after_a_checkpoint(int rewrite, char *seg, size_t 
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	fill(victim_v, sizeof victim_v, 7);
-	fill(other_v, sizeof other_v, 8);
+	sim_fill(victim_v, sizeof victim_v, 7);
+	sim_fill(other_v, sizeof other_v, 8);
 	put_str(s, "first", "before the checkpoint");
 	ck_assert_int_eq(kv_snapshot(s), 0);
 	ck_assert_int_eq(kv_put(s, "victim", 6, victim_v, sizeof victim_v), 0);
@@ -2088,13 +2089,19 @@ static void expect_values_but_victim(struct faultio *f, const char *v)
 	ck_assert_int_eq(kv_close(s), 0);
 }
 
+/* What a salvage of victim's damage keeps. */
+static void keeps_all_values_but_victim(struct faultio *f)
+{
+	expect_values_but_victim(f, NULL);
+}
+
 /* The attack3 reproduction, as it was filed (no checkpoint: every record is after it). */
 static struct faultio *store_with_a_flipped_value_byte(void)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
 	char seg[300];
-	fill(victim_v, sizeof victim_v, 7);
+	sim_fill(victim_v, sizeof victim_v, 7);
 	ck_assert_int_eq(kv_put(s, "victim", 6, victim_v, sizeof victim_v), 0);
 	put_str(s, "later", "intact");
 	ck_assert_int_eq(kv_flush(s), 0);
@@ -2376,7 +2383,7 @@ START_TEST(a_bad_chunk_in_a_record_nothing_vouches_for_is_a_torn_tail)
 	struct kv *s = sim_open(f, NULL);
 	struct kv_report rep;
 	char seg[300];
-	fill(victim_v, sizeof victim_v, 7);
+	sim_fill(victim_v, sizeof victim_v, 7);
 	put_str(s, "first", "before");
 	ck_assert_int_eq(kv_flush(s), 0);
 	ck_assert_int_eq(kv_put(s, "victim", 6, victim_v, sizeof victim_v), 0);
@@ -2401,35 +2408,7 @@ START_TEST(a_crash_at_every_io_call_of_a_value_damage_salvage_then_salvage_keeps
 	uint64_t data;
 	struct faultio *base = values_after_a_checkpoint(0, seg, sizeof seg, &data);
 	ck_assert_int_eq(faultio_flip(base, seg, data + 4100, 0x20), 0);
-	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
-	uint64_t calls;
-	{
-		struct faultio *f;
-		struct kv_report rep;
-		ck_assert_int_eq(faultio_clone(base, &f), 0);
-		faultio_reset_counts(f);
-		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
-		calls = faultio_calls(f);
-		expect_values_but_victim(f, NULL);
-		faultio_destroy(f);
-	}
-	ck_assert_uint_gt(calls, 5);
-	for (size_t m = 0; m < 2; m++)
-		for (uint64_t at = 1; at <= calls; at++) {
-			struct faultio *f;
-			struct kv_report rep;
-			ck_assert_int_eq(faultio_clone(base, &f), 0);
-			faultio_reset_counts(f);
-			faultio_crash_at(f, at);
-			/* it may fail or not: the crash decides, the next salvage judges */
-			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
-			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_msg(rc == 0, "crash %zu at call %" PRIu64 ": salvage %d (%s)", m, at, rc,
-				      tu_report(&rep));
-			expect_values_but_victim(f, NULL);
-			faultio_destroy(f);
-		}
+	crash_every_io_call_of_salvage(base, keeps_all_values_but_victim);
 	faultio_destroy(base);
 }
 END_TEST
@@ -2446,22 +2425,48 @@ static void segment_with_mark(struct faultio *f, uint8_t **d, size_t *len, uint6
 	ck_assert_uint_eq(le_get64(*d + *mark + REC_HDR_SIZE), *end);
 }
 
+/* store_with_records(n) and where SEG1's close mark starts (*mark), where the records before it
+ * end (*end) and the file's size (*len). */
+static struct faultio *closed_with_mark(int n, uint64_t *mark, uint64_t *end, size_t *len)
+{
+	struct faultio *f = store_with_records(n);
+	uint8_t *d;
+	segment_with_mark(f, &d, len, mark, end);
+	free(d);
+	return f;
+}
+
+/* SEG1 of store_with_records(20) in memory, to rewrite its close mark: its bytes (free d), where
+ * the mark starts and the records before it end, the segment's salt and the mark's header. */
+struct marked_seg {
+	uint8_t *d;
+	size_t len;
+	uint64_t mark, end;
+	uint32_t salt;
+	struct rec_header h;
+};
+
+static struct faultio *twenty_records_and_their_mark(struct marked_seg *m)
+{
+	struct faultio *f = store_with_records(20);
+	segment_with_mark(f, &m->d, &m->len, &m->mark, &m->end);
+	m->salt = le_get32(m->d + SEG_OFF_SALT);
+	ck_assert(rec_header_decode(m->d + m->mark, m->salt, &m->h));
+	return f;
+}
+
 /* After a clean close, a zeroed block holding the last records (the close mark, in a block of
  * its own, survives): the mark's base says they had been synced, so the zeros are damage, never
  * a torn tail — strict refuses naming the file and offset, check says damaged, salvage keeps
  * every record before them (attack4 finding 2, DURABILITY.md 4.1b). */
 START_TEST(a_zeroed_last_data_block_of_a_cleanly_closed_log_is_damage)
 {
-	struct faultio *f = store_with_records(150);
-	uint8_t *d;
 	size_t len;
 	uint64_t mark, end;
-	segment_with_mark(f, &d, &len, &mark, &end);
-	free(d);
+	struct faultio *f = closed_with_mark(150, &mark, &end, &len);
 	uint64_t block = (end - 1) / LOG_BLOCK * LOG_BLOCK;
 	ck_assert_uint_gt(block, 0); /* the records fill more than a block */
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, end - block), 0);
+	zero_in_seg1(f, block, end - block);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
@@ -2491,8 +2496,7 @@ START_TEST(zeros_from_a_record_to_the_close_mark_are_damage_not_padding)
 	int n = record_offsets(f, SEG1, offs, 256, &end);
 	ck_assert_int_eq(n, 150);
 	uint64_t mark = (end + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK;
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, offs[140], zeros, mark - offs[140]), 0);
+	zero_in_seg1(f, offs[140], mark - offs[140]);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
@@ -2507,24 +2511,18 @@ END_TEST
 /* A close mark whose records_end is not where the records before it end is malformed: damage. */
 START_TEST(a_close_mark_whose_records_end_disagrees_is_damage)
 {
-	struct faultio *f = store_with_records(20);
-	uint8_t *d;
-	size_t len;
-	uint64_t mark, end;
-	struct rec_header h;
-	segment_with_mark(f, &d, &len, &mark, &end);
-	uint32_t salt = le_get32(d + SEG_OFF_SALT);
-	ck_assert(rec_header_decode(d + mark, salt, &h));
-	le_put64(d + mark + REC_HDR_SIZE, end - 1);
-	h.body_crc = crc32c(0, d + mark + REC_HDR_SIZE, MARK_PAYLOAD);
-	rec_header_encode(d + mark, salt, &h);
-	ck_assert_int_eq(faultio_write_file(f, SEG1, d, len), 0);
-	free(d);
+	struct marked_seg m;
+	struct faultio *f = twenty_records_and_their_mark(&m);
+	le_put64(m.d + m.mark + REC_HDR_SIZE, m.end - 1);
+	m.h.body_crc = crc32c(0, m.d + m.mark + REC_HDR_SIZE, MARK_PAYLOAD);
+	rec_header_encode(m.d + m.mark, m.salt, &m.h);
+	ck_assert_int_eq(faultio_write_file(f, SEG1, m.d, m.len), 0);
+	free(m.d);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), -EUCLEAN);
 	ck_assert_int_eq(rep.damage, KV_DAMAGE_MALFORMED);
-	ck_assert_uint_eq(rep.damage_offset, mark);
+	ck_assert_uint_eq(rep.damage_offset, m.mark);
 	faultio_destroy(f);
 }
 END_TEST
@@ -2534,14 +2532,7 @@ static struct faultio *flushed_rounds_then_a_crash(int n)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
-	char k[16], v[16];
-	for (int i = 0; i < n; i++) {
-		snprintf(k, sizeof k, "k%03d", i);
-		snprintf(v, sizeof v, "value%03d", i);
-		put_str(s, k, v);
-		if (i % 10 == 9 || i == n - 1)
-			ck_assert_int_eq(kv_flush(s), 0);
-	}
+	put_records(s, n, 10);
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
 	kv_close(s); /* the process is gone */
 	return f;
@@ -2562,8 +2553,7 @@ START_TEST(a_zeroed_last_block_of_a_crashed_log_cuts_at_most_its_records_and_say
 	while (before + 1 < n && offs[before + 1] <= block)
 		before++;
 	ck_assert_int_lt(before, 140); /* the block holds records of two rounds (140..149 the last) */
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, block, zeros, LOG_BLOCK), 0);
+	zero_in_seg1(f, block, LOG_BLOCK);
 	struct kv_report rep;
 	memset(&rep, 0, sizeof rep);
 	ck_assert_int_eq(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
@@ -2582,15 +2572,11 @@ END_TEST
  * (the store opens as after a crash, every record kept). */
 START_TEST(a_zeroed_close_mark_block_loses_nothing)
 {
-	struct faultio *f = store_with_records(150);
-	uint8_t *d;
 	size_t len;
 	uint64_t mark, end;
-	segment_with_mark(f, &d, &len, &mark, &end);
-	free(d);
+	struct faultio *f = closed_with_mark(150, &mark, &end, &len);
 	ck_assert_uint_gt(mark, 0);
-	static const uint8_t zeros[LOG_BLOCK];
-	ck_assert_int_eq(faultio_overwrite(f, SEG1, mark, zeros, len - mark), 0);
+	zero_in_seg1(f, mark, len - mark);
 	struct kv_report rep;
 	struct kv *s;
 	ck_assert_int_eq(open_rc(f, KV_RECOVERY_STRICT, &rep, &s), 0);
@@ -2606,23 +2592,18 @@ END_TEST
  * on in it but in a new version 3 segment (FORMAT.md 3.3). */
 START_TEST(a_version_2_segment_is_read_and_the_log_goes_on_in_a_new_segment)
 {
-	struct faultio *f = store_with_records(20);
-	uint8_t *d;
+	struct marked_seg m;
 	size_t len;
-	uint64_t mark, end;
-	struct rec_header h;
-	segment_with_mark(f, &d, &len, &mark, &end);
+	struct faultio *f = twenty_records_and_their_mark(&m);
 	/* the same log as version 2 wrote it: the mark right after the records, no payload */
-	uint32_t salt = le_get32(d + SEG_OFF_SALT);
-	ck_assert(rec_header_decode(d + mark, salt, &h));
-	h.len = 0;
-	h.body_crc = crc32c(0, NULL, 0);
-	rec_header_encode(d + end, salt, &h);
-	le_put32(d + SEG_OFF_VERSION, 2);
-	le_put32(d + SEG_OFF_CRC, crc32c(0, d, SEG_OFF_CRC));
-	uint64_t v2_size = end + REC_HDR_SIZE;
-	ck_assert_int_eq(faultio_write_file(f, SEG1, d, v2_size), 0);
-	free(d);
+	m.h.len = 0;
+	m.h.body_crc = crc32c(0, NULL, 0);
+	rec_header_encode(m.d + m.end, m.salt, &m.h);
+	le_put32(m.d + SEG_OFF_VERSION, 2);
+	le_put32(m.d + SEG_OFF_CRC, crc32c(0, m.d, SEG_OFF_CRC));
+	uint64_t v2_size = m.end + REC_HDR_SIZE;
+	ck_assert_int_eq(faultio_write_file(f, SEG1, m.d, v2_size), 0);
+	free(m.d);
 
 	struct kv_report rep;
 	struct kv *s;

@@ -11,29 +11,6 @@
 #include "simstore.h"
 #include "testutil.h"
 
-/* Bytes that never repeat a 64-byte run within a value. */
-static void fill(uint8_t *p, size_t n, unsigned seed)
-{
-	uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
-static struct kv *open_seg(struct faultio *f, uint64_t segment_bytes)
-{
-	struct kv_options o = sim_options(f);
-	struct kv_report rep;
-	struct kv *s = NULL;
-	o.segment_bytes = segment_bytes;
-	int rc = kv_open(&s, SIM_DIR, &o, &rep);
-	ck_assert_msg(rc == 0, "kv_open: %s (%s)", strerror(-rc), tu_report(&rep));
-	return s;
-}
-
 /* Values of vlen bytes under "big%04d" until the disk is full; how many went in. */
 static int fill_until_enospc(struct kv *s, size_t vlen)
 {
@@ -43,7 +20,7 @@ static int fill_until_enospc(struct kv *s, size_t vlen)
 	ck_assert_ptr_nonnull(v);
 	for (;; n++) {
 		snprintf(k, sizeof k, "big%04d", n);
-		fill(v, vlen, (unsigned)n);
+		sim_fill(v, vlen, (unsigned)n);
 		rc = kv_put(s, k, strlen(k), v, vlen);
 		if (rc)
 			break;
@@ -53,11 +30,23 @@ static int fill_until_enospc(struct kv *s, size_t vlen)
 	return n;
 }
 
+/* A disk of capacity bytes, the store on it with segments of seg bytes filled with values of
+ * vlen bytes until ENOSPC (fill_until_enospc; *n: how many went in, n may be NULL). */
+static struct kv *full_disk(struct faultio *f, uint64_t capacity, uint64_t seg, size_t vlen, int *n)
+{
+	faultio_set_capacity(f, capacity);
+	struct kv *s = sim_open_seg(f, seg, NULL);
+	int went_in = fill_until_enospc(s, vlen);
+	if (n)
+		*n = went_in;
+	return s;
+}
+
 static void put_value(struct kv *s, const char *k, size_t vlen, unsigned seed)
 {
 	uint8_t *v = malloc(vlen);
 	ck_assert_ptr_nonnull(v);
-	fill(v, vlen, seed);
+	sim_fill(v, vlen, seed);
 	int rc = kv_put(s, k, strlen(k), v, vlen);
 	struct kv_stats st;
 	kv_stats(s, &st);
@@ -67,20 +56,6 @@ static void put_value(struct kv *s, const char *k, size_t vlen, unsigned seed)
 	free(v);
 }
 
-static void expect_value(struct kv *s, const char *k, size_t vlen, unsigned seed)
-{
-	uint8_t *want = malloc(vlen);
-	void *got = NULL;
-	uint64_t len = 0;
-	ck_assert_ptr_nonnull(want);
-	fill(want, vlen, seed);
-	int rc = kv_get(s, k, strlen(k), &got, &len);
-	ck_assert_msg(rc == 0, "get %s: %s", k, strerror(-rc));
-	ck_assert_msg(len == vlen && !memcmp(got, want, vlen), "%s: wrong bytes", k);
-	free(got);
-	free(want);
-}
-
 /* ---- finding 2: a checkpoint larger than RESERVE_MIN (4 MiB) ----
  * Real disk: tests/attack3/reserve_wedge.sh. The store holds enough small keys that its
  * checkpoint is about 8 MB; the reserve must be sized from it (at open from the one loaded, and
@@ -88,10 +63,10 @@ static void expect_value(struct kv *s, const char *k, size_t vlen, unsigned seed
 
 #define SMALL_KEYS 120000
 
-/* A store whose checkpoint is several MiB (SMALL_KEYS keys), then closed. */
-static void store_with_a_big_checkpoint(struct faultio *f)
+/* SMALL_KEYS keys "small/%08d" holding "v", in batches of 1000, then a checkpoint of several
+ * MiB. */
+static void put_small_keys_and_snapshot(struct kv *s)
 {
-	struct kv *s = open_seg(f, 8u << 20);
 	struct kv_batch *b = NULL;
 	char k[32];
 	for (int i = 0; i < SMALL_KEYS; i++) {
@@ -106,7 +81,25 @@ static void store_with_a_big_checkpoint(struct faultio *f)
 		}
 	}
 	ck_assert_int_eq(kv_snapshot(s), 0);
+}
+
+/* A store whose checkpoint is several MiB (SMALL_KEYS keys), then closed. */
+static void store_with_a_big_checkpoint(struct faultio *f)
+{
+	struct kv *s = sim_open_seg(f, 8u << 20, NULL);
+	put_small_keys_and_snapshot(s);
 	ck_assert_int_eq(kv_close(s), 0);
+}
+
+/* A 64 MiB disk holding a store_with_a_big_checkpoint, opened and filled with 1 MiB values
+ * until ENOSPC (*n of them went in). */
+static struct kv *full_over_a_big_checkpoint(struct faultio *f, int *n)
+{
+	faultio_set_capacity(f, 64u << 20);
+	store_with_a_big_checkpoint(f);
+	struct kv *s = sim_open_seg(f, 8u << 20, NULL);
+	*n = fill_until_enospc(s, 1u << 20);
+	return s;
 }
 
 /* Deletes every big value (each must go through), then one more big put must. */
@@ -124,10 +117,8 @@ static void delete_all_and_write_again(struct kv *s, int n, size_t vlen)
 START_TEST(a_checkpoint_larger_than_the_minimum_reserve_leaves_deletes_room_in_the_same_process)
 {
 	struct faultio *f = sim_disk();
-	faultio_set_capacity(f, 64u << 20);
-	store_with_a_big_checkpoint(f);
-	struct kv *s = open_seg(f, 8u << 20);
-	int n = fill_until_enospc(s, 1u << 20);
+	int n;
+	struct kv *s = full_over_a_big_checkpoint(f, &n);
 	ck_assert_int_gt(n, 4);
 	delete_all_and_write_again(s, n, 1u << 20);
 	expect_str(s, "small/00000007", "v");
@@ -139,17 +130,15 @@ END_TEST
 START_TEST(a_checkpoint_larger_than_the_minimum_reserve_leaves_deletes_room_after_a_reopen)
 {
 	struct faultio *f = sim_disk();
-	faultio_set_capacity(f, 64u << 20);
-	store_with_a_big_checkpoint(f);
-	struct kv *s = open_seg(f, 8u << 20);
-	int n = fill_until_enospc(s, 1u << 20);
+	int n;
+	struct kv *s = full_over_a_big_checkpoint(f, &n);
 	ck_assert_int_gt(n, 4);
 	ck_assert_int_eq(kv_close(s), 0);
-	s = open_seg(f, 8u << 20);
+	s = sim_open_seg(f, 8u << 20, NULL);
 	delete_all_and_write_again(s, n, 1u << 20);
 	ck_assert_int_eq(kv_close(s), 0);
-	s = open_seg(f, 8u << 20);
-	expect_value(s, "after", 1u << 20, 9999);
+	s = sim_open_seg(f, 8u << 20, NULL);
+	sim_expect_fill(s, "after", 1u << 20, 9999);
 	expect_str(s, "small/00119999", "v");
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -162,21 +151,8 @@ START_TEST(the_reserve_grows_with_the_checkpoint)
 {
 	struct faultio *f = sim_disk();
 	faultio_set_capacity(f, 64u << 20);
-	struct kv *s = open_seg(f, 8u << 20);
-	struct kv_batch *b = NULL;
-	char k[32];
-	for (int i = 0; i < SMALL_KEYS; i++) {
-		if (!b)
-			ck_assert_int_eq(kv_batch_new(&b), 0);
-		snprintf(k, sizeof k, "small/%08d", i);
-		ck_assert_int_eq(kv_batch_put(b, k, strlen(k), NULL, 0, "v", 1), 0);
-		if (i % 1000 == 999 || i == SMALL_KEYS - 1) {
-			ck_assert_int_eq(kv_apply(s, b, NULL), 0);
-			kv_batch_free(b);
-			b = NULL;
-		}
-	}
-	ck_assert_int_eq(kv_snapshot(s), 0);
+	struct kv *s = sim_open_seg(f, 8u << 20, NULL);
+	put_small_keys_and_snapshot(s);
 	int n = fill_until_enospc(s, 1u << 20);
 	ck_assert_int_gt(n, 4);
 	delete_all_and_write_again(s, n, 1u << 20);
@@ -190,12 +166,10 @@ END_TEST
 START_TEST(failed_writes_on_a_full_disk_leave_the_reserve_to_the_deletes)
 {
 	struct faultio *f = sim_disk();
-	faultio_set_capacity(f, 64u << 20);
-	store_with_a_big_checkpoint(f);
-	struct kv *s = open_seg(f, 8u << 20);
-	int n = fill_until_enospc(s, 1u << 20);
+	int n;
+	struct kv *s = full_over_a_big_checkpoint(f, &n);
 	uint8_t v[64 << 10];
-	fill(v, sizeof v, 1);
+	sim_fill(v, sizeof v, 1);
 	for (int i = 0; i < 20; i++) {
 		char k[16];
 		snprintf(k, sizeof k, "more%02d", i);
@@ -217,9 +191,8 @@ END_TEST
 START_TEST(deleting_half_the_data_on_a_full_disk_makes_room_without_a_checkpoint)
 {
 	struct faultio *f = sim_disk();
-	faultio_set_capacity(f, 24u << 20);
-	struct kv *s = open_seg(f, 64u << 20);
-	int n = fill_until_enospc(s, 256u << 10);
+	int n;
+	struct kv *s = full_disk(f, 24u << 20, 64u << 20, 256u << 10, &n);
 	ck_assert_int_gt(n, 20);
 	ck_assert_int_eq(kv_flush(s), 0);
 	char k[16];
@@ -234,13 +207,13 @@ START_TEST(deleting_half_the_data_on_a_full_disk_makes_room_without_a_checkpoint
 	}
 	for (int i = 1; i < n; i += 2) {
 		snprintf(k, sizeof k, "big%04d", i);
-		expect_value(s, k, 256u << 10, (unsigned)i);
+		sim_expect_fill(s, k, 256u << 10, (unsigned)i);
 	}
 	ck_assert_int_eq(kv_close(s), 0);
-	s = open_seg(f, 64u << 20);
+	s = sim_open_seg(f, 64u << 20, NULL);
 	for (int i = 0; i < n / 8; i++) {
 		snprintf(k, sizeof k, "new%04d", i);
-		expect_value(s, k, 256u << 10, 5000u + (unsigned)i);
+		sim_expect_fill(s, k, 256u << 10, 5000u + (unsigned)i);
 	}
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -252,9 +225,7 @@ END_TEST
 START_TEST(a_segment_takes_at_most_half_the_free_space_of_a_small_disk)
 {
 	struct faultio *f = sim_disk();
-	faultio_set_capacity(f, 24u << 20);
-	struct kv *s = open_seg(f, 64u << 20);
-	(void)fill_until_enospc(s, 256u << 10);
+	struct kv *s = full_disk(f, 24u << 20, 64u << 20, 256u << 10, NULL);
 	struct kv_stats st;
 	kv_stats(s, &st);
 	ck_assert_uint_gt(st.segments, 3);
@@ -284,14 +255,13 @@ END_TEST
 START_TEST(the_full_disk_cleaner_leaves_the_deletes_room_on_a_tiny_disk)
 {
 	struct faultio *f = sim_disk();
-	faultio_set_capacity(f, 4u << 20);
-	struct kv *s = open_seg(f, 256u << 10);
-	int n = fill_until_enospc(s, 64u << 10);
+	int n;
+	struct kv *s = full_disk(f, 4u << 20, 256u << 10, 64u << 10, &n);
 	ck_assert_int_gt(n, 10);
 	/* again: every failed write tries the cleaner once more */
 	for (int i = 0; i < 5; i++) {
 		uint8_t v[64 << 10];
-		fill(v, sizeof v, 77);
+		sim_fill(v, sizeof v, 77);
 		ck_assert_int_eq(kv_put(s, "again", 5, v, sizeof v), -ENOSPC);
 	}
 	char k[16];
@@ -312,9 +282,8 @@ END_TEST
 START_TEST(a_rename_on_a_full_disk_goes_through_like_a_delete)
 {
 	struct faultio *f = sim_disk();
-	faultio_set_capacity(f, 4u << 20);
-	struct kv *s = open_seg(f, 256u << 10);
-	int n = fill_until_enospc(s, 64u << 10);
+	int n;
+	struct kv *s = full_disk(f, 4u << 20, 256u << 10, 64u << 10, &n);
 	struct kv_batch *b = NULL;
 	ck_assert_int_eq(kv_batch_new(&b), 0);
 	ck_assert_int_eq(kv_batch_rename(b, "big0000", 7, "orphan/1", 8), 0);
@@ -323,7 +292,7 @@ START_TEST(a_rename_on_a_full_disk_goes_through_like_a_delete)
 	kv_batch_free(b);
 	ck_assert_msg(rc == 0, "rename on the full disk: %s", strerror(-rc));
 	ck_assert_int_eq(kv_del(s, "orphan/1", 8), 0);
-	expect_value(s, "big0001", 64u << 10, 1);
+	sim_expect_fill(s, "big0001", 64u << 10, 1);
 	ck_assert_int_gt(n, 2);
 	put_value(s, "after", 64u << 10, 4242);
 	ck_assert_int_eq(kv_close(s), 0);
@@ -336,9 +305,8 @@ END_TEST
 START_TEST(metadata_writes_on_a_full_disk_cannot_take_the_room_deletes_need)
 {
 	struct faultio *f = sim_disk();
-	faultio_set_capacity(f, 4u << 20);
-	struct kv *s = open_seg(f, 256u << 10);
-	int n = fill_until_enospc(s, 64u << 10);
+	int n;
+	struct kv *s = full_disk(f, 4u << 20, 256u << 10, 64u << 10, &n);
 	char meta[1024];
 	memset(meta, 'm', sizeof meta);
 	int rc = 0, done = 0;
@@ -412,7 +380,7 @@ static int damage_a_value_in(struct faultio *f, const char *path, int n)
 	ck_assert_ptr_nonnull(v);
 	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
 	for (int i = 0; i < n && hit < 0; i++) {
-		fill(v, SALVAGE_VALUE, (unsigned)i);
+		sim_fill(v, SALVAGE_VALUE, (unsigned)i);
 		memcpy(want, v, sizeof want);
 		const uint8_t *at = memmem(data, len, want, sizeof want);
 		if (at && (size_t)(at - (const uint8_t *)data) + SALVAGE_VALUE <= len) {
@@ -434,9 +402,8 @@ START_TEST(salvage_on_a_full_disk_spends_the_reserve_and_keeps_every_undamaged_k
 	uint64_t size = 0;
 	bool dir;
 
-	faultio_set_capacity(f, 16u << 20);
-	struct kv *s = open_seg(f, SALVAGE_SEGMENT);
-	int n = fill_until_enospc(s, SALVAGE_VALUE);
+	int n;
+	struct kv *s = full_disk(f, 16u << 20, SALVAGE_SEGMENT, SALVAGE_VALUE, &n);
 	ck_assert_int_eq(kv_close(s), 0);
 	ck_assert_int_eq(faultio_stat(f, SIM_DIR "/space.reserve", &dir, &size), 0);
 	ck_assert_msg(size >= SALVAGE_SEGMENT, "the reserve (%llu bytes) cannot hold a segment",
@@ -452,13 +419,13 @@ START_TEST(salvage_on_a_full_disk_spends_the_reserve_and_keeps_every_undamaged_k
 	ck_assert_uint_ge(rep.set_aside, 1);
 
 	/* strictly: every other key, byte for byte; the reserve is back */
-	s = open_seg(f, SALVAGE_SEGMENT);
+	s = sim_open_seg(f, SALVAGE_SEGMENT, NULL);
 	for (int i = 0; i < n; i++) {
 		snprintf(k, sizeof k, "big%04d", i);
 		if (i == lost)
 			ck_assert_int_eq(kv_stat(s, k, strlen(k), NULL, NULL, NULL), -ENOENT);
 		else
-			expect_value(s, k, SALVAGE_VALUE, (unsigned)i);
+			sim_expect_fill(s, k, SALVAGE_VALUE, (unsigned)i);
 	}
 	ck_assert_int_eq(faultio_stat(f, SIM_DIR "/space.reserve", &dir, &size), 0);
 	ck_assert_uint_ge(size, 64u << 10);
@@ -477,9 +444,8 @@ START_TEST(a_salvage_refused_for_want_of_room_keeps_the_reserve)
 	char seg[128];
 	bool dir;
 
-	faultio_set_capacity(f, 16u << 20);
-	struct kv *s = open_seg(f, SALVAGE_SEGMENT);
-	int n = fill_until_enospc(s, SALVAGE_VALUE);
+	int n;
+	struct kv *s = full_disk(f, 16u << 20, SALVAGE_SEGMENT, SALVAGE_VALUE, &n);
 	ck_assert_int_eq(kv_close(s), 0);
 	segment_after_the_checkpoint(f, seg, sizeof seg);
 	damage_a_value_in(f, seg, n);

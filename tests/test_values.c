@@ -15,22 +15,9 @@
 static struct kv *open_with(struct faultio *f, uint64_t segment_bytes, int cleaner)
 {
 	struct kv_options o = sim_options(f);
-	struct kv *s = NULL;
 	o.segment_bytes = segment_bytes;
 	o.cleaner = cleaner;
-	int rc = kv_open(&s, SIM_DIR, &o, NULL);
-	ck_assert_msg(rc == 0, "kv_open: %s", strerror(-rc));
-	return s;
-}
-
-/* Bytes that never repeat a 64-byte run within a value (a test finds them in a segment). */
-static void fill(uint8_t *p, size_t n, unsigned seed)
-{
-	uint64_t x = 0x9E3779B97F4A7C15ull * (seed + 1);
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
+	return sim_open_with(&o, NULL);
 }
 
 static void expect_bytes(struct kv *s, const char *key, const uint8_t *want, uint64_t n)
@@ -49,7 +36,7 @@ START_TEST(a_damaged_value_byte_fails_the_read_with_eio_never_wrong_bytes)
 	struct faultio *f = sim_disk();
 	struct kv *s = open_with(f, 1u << 20, 0);
 	static uint8_t v[20000];
-	fill(v, sizeof v, 1);
+	sim_fill(v, sizeof v, 1);
 	ck_assert_int_eq(kv_put(s, "v", 1, v, sizeof v), 0);
 	put_str(s, "w", "intact");
 	ck_assert_int_eq(kv_close(s), 0);
@@ -124,7 +111,7 @@ START_TEST(holes_read_as_zeros_and_hold_nothing)
 	ck_assert(!memcmp(buf, "\0\0\0\0\0\0\0\0end", 11));
 	/* a punched hole: zeros, and its bytes no longer held */
 	static uint8_t v[3 * DATA_CHUNK];
-	fill(v, sizeof v, 2);
+	sim_fill(v, sizeof v, 2);
 	ck_assert_int_eq(kv_put(s, "p", 1, v, sizeof v), 0);
 	struct kv_batch *b;
 	ck_assert_int_eq(kv_batch_new(&b), 0);
@@ -153,7 +140,7 @@ START_TEST(the_cleaner_moves_live_bytes_out_of_mostly_dead_segments_and_frees_th
 	 * a tenth live */
 	for (int i = 0; i < 200; i++) {
 		snprintf(k, sizeof k, "k%03d", i);
-		fill(v, sizeof v, (unsigned)i);
+		sim_fill(v, sizeof v, (unsigned)i);
 		ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
 	}
 	for (int i = 0; i < 200; i++) {
@@ -180,8 +167,7 @@ START_TEST(the_cleaner_moves_live_bytes_out_of_mostly_dead_segments_and_frees_th
 		if (i % 10) {
 			expect_str(s, k, "small");
 		} else {
-			fill(v, sizeof v, (unsigned)i);
-			expect_bytes(s, k, v, sizeof v);
+			sim_expect_fill(s, k, sizeof v, (unsigned)i);
 		}
 	}
 	ck_assert_int_eq(kv_close(s), 0);
@@ -190,8 +176,7 @@ START_TEST(the_cleaner_moves_live_bytes_out_of_mostly_dead_segments_and_frees_th
 	s = open_with(f, 64u << 10, 0);
 	for (int i = 0; i < 200; i += 10) {
 		snprintf(k, sizeof k, "k%03d", i);
-		fill(v, sizeof v, (unsigned)i);
-		expect_bytes(s, k, v, sizeof v);
+		sim_expect_fill(s, k, sizeof v, (unsigned)i);
 	}
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -206,7 +191,7 @@ START_TEST(a_relocation_that_lost_a_race_with_a_write_leaves_the_write_alone)
 	struct faultio *f = sim_disk();
 	struct kv *s = open_with(f, 1u << 20, 0);
 	static uint8_t v[3 * DATA_CHUNK], user[100];
-	fill(v, sizeof v, 3);
+	sim_fill(v, sizeof v, 3);
 	memset(user, 'U', sizeof user);
 	ck_assert_int_eq(kv_put(s, "k", 1, v, sizeof v), 0);
 	/* where the value's bytes are: the first record's payload, after its fields */
@@ -245,7 +230,7 @@ START_TEST(the_cleaner_moves_the_value_of_the_empty_key)
 	static uint8_t v[20000];
 	uint64_t moved = 0;
 
-	fill(v, sizeof v, 7);
+	sim_fill(v, sizeof v, 7);
 	put_str(s, "", "the empty key's value");
 	ck_assert_int_eq(kv_put(s, "big", 3, v, sizeof v), 0);
 	put_str(s, "after", "x"); /* big's segment is full: this one seals it (the cleaner's) */
@@ -277,7 +262,7 @@ START_TEST(deleting_on_a_full_disk_makes_room_without_a_manual_checkpoint)
 	int n = 0, rc = 0;
 	for (; n < 1000; n++) {
 		snprintf(k, sizeof k, "k%04d", n);
-		fill(v, sizeof v, (unsigned)n);
+		sim_fill(v, sizeof v, (unsigned)n);
 		rc = kv_put(s, k, strlen(k), v, sizeof v);
 		if (rc)
 			break;
@@ -293,7 +278,7 @@ START_TEST(deleting_on_a_full_disk_makes_room_without_a_manual_checkpoint)
 	/* three quarters deleted: new writes go through again */
 	for (int i = 0; i < n / 2; i++) {
 		snprintf(k, sizeof k, "n%04d", i);
-		fill(v, sizeof v, (unsigned)(1000 + i));
+		sim_fill(v, sizeof v, (unsigned)(1000 + i));
 		rc = kv_put(s, k, strlen(k), v, sizeof v);
 		ck_assert_msg(rc == 0, "write %d after deleting: %s", i, strerror(-rc));
 	}
@@ -302,8 +287,7 @@ START_TEST(deleting_on_a_full_disk_makes_room_without_a_manual_checkpoint)
 	s = open_with(f, 256u << 10, 0);
 	for (int i = 0; i < n; i += 4) {
 		snprintf(k, sizeof k, "k%04d", i);
-		fill(v, sizeof v, (unsigned)i);
-		expect_bytes(s, k, v, sizeof v);
+		sim_expect_fill(s, k, sizeof v, (unsigned)i);
 	}
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
@@ -456,7 +440,7 @@ START_TEST(long_work_reports_progress_up_to_its_total)
 	for (int round = 0; round < 3; round++)
 		for (int i = 0; i < 200; i++) {
 			snprintf(k, sizeof k, "k%04d", i);
-			fill(v, sizeof v, (unsigned)(i + round));
+			sim_fill(v, sizeof v, (unsigned)(i + round));
 			ck_assert_int_eq(kv_put(s, k, strlen(k), v, sizeof v), 0);
 		}
 	ck_assert_int_eq(kv_close(s), 0);

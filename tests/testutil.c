@@ -496,6 +496,15 @@ int tu_free_port(unsigned *port)
 	return rc;
 }
 
+unsigned tu_port(void)
+{
+	unsigned port = 0;
+	int rc = tu_free_port(&port);
+
+	ck_assert_msg(rc == 0, "no free port: %s", strerror(-rc));
+	return port;
+}
+
 int tu_read_line(int fd, char *buf, size_t len, int timeout_ms)
 {
 	int64_t deadline = (int64_t)tu_now_ms() + timeout_ms;

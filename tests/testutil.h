@@ -47,6 +47,8 @@ uint64_t tu_now_ms(void);
  * it before the node binds it, and never the same one twice in a process (three nodes get
  * three ports). Processes start far apart, and each candidate is tried by binding it. */
 int tu_free_port(unsigned *port);
+/* tu_free_port for a test's node: the port, or the test fails saying why there is none. */
+unsigned tu_port(void);
 /* SIGKILL pid and reap it; *status (may be NULL) as from waitpid. */
 int tu_kill(pid_t pid, int *status);
 struct Suite; /* Check's */
