@@ -531,9 +531,10 @@ out:
  *    R put it: lost as before, named as value bytes that fail their checksum.
  * 5. Once a checkpoint covers R, S may be deleted at any moment, and the checkpoint no longer
  *    says where S's bytes were: damage in R is then covered damage (DURABILITY 4.5), with no
- *    fallback. A salvage changes nothing in R's segment for this; the checkpoint it writes
- *    covers R and references S for k, so S stays while k's bytes are there; a crash before that
- *    checkpoint is durable leaves R pending, and the next salvage does the same again.
+ *    fallback. A salvage changes no file for this. The next checkpoint (salvage's own at its
+ *    close, when the log since the last one is long enough) covers R and references S for k, so
+ *    S stays while k's bytes are there; until it is durable R is pending, and every open (or a
+ *    salvage after a crash) does the same again.
  * Strict open, kv_check and salvage run the same steps: they agree, and none of them loses k. */
 static int undo_push(struct scan *sc, const struct rec_op_view *op, uint64_t seg, uint64_t pos,
 		     const struct kvext *src)
