@@ -524,7 +524,8 @@ out:
  *    R that overlaps a failing chunk (exactly the parts R moves: at S, at src_pos's offset);
  *    R is then applied as written, so every record after it replays as it did live. Once the
  *    log is read, restore_sources (from assess_lost) takes each key that still has bytes in R's
- *    copy there and, when the source's bytes check chunk by chunk (segtab_read), relocates them
+ *    copy there (whatever its name now: a rename moves a value, never its offsets) and, when
+ *    the source's bytes check chunk by chunk (segtab_read), relocates them
  *    back from the copy (kvindex_relocate: only what is still at the copy moves, so a later
  *    write, or a later relocation of the copy, stands). The key then holds exactly its bytes and
  *    is not lost. A source that fails its checksums, is gone or cut short leaves the key where
@@ -604,7 +605,9 @@ static int relocation_sources(struct scan *sc, const uint8_t *payload, uint64_t 
 			}
 		}
 	}
-	return rc < 0 ? 0 : rc; /* (malformed: apply_record refuses it, nothing is applied) */
+	/* rc < 0: malformed, so apply_record refuses the record and applies nothing of it; the
+	 * entries pushed name a copy that no key then holds */
+	return 0;
 }
 
 struct vd_arg {
@@ -963,7 +966,7 @@ static int suspect_extent_bad(struct scan *sc, const struct kvext *e, uint8_t **
 	return 0;
 }
 
-/* Is any part of extent src's range of the key's value still at the copy (seg, pos for src.off)? */
+/* Does value v still hold bytes of u's range at the copy (seg, pos for src.off)? */
 static int still_at_copy(const struct kvval *v, const struct undo *u)
 {
 	uint32_t ne;
@@ -1000,26 +1003,55 @@ static int source_checks(struct scan *sc, const struct kvext *e, uint8_t **buf, 
 	return 0;
 }
 
-/* Step 4 above, once the log is read: every remembered relocation whose key still has bytes at
- * its damaged copy, and whose source checks, is undone. */
+/* Step 4 above, once the log is read: every key with bytes still at a remembered relocation's
+ * damaged copy gets them back from the source when the source checks. Keys are found by where
+ * their bytes are, not by the name R gave: a later rename moves the value, never its offsets. */
 static int restore_sources(struct scan *sc)
 {
+	struct kvcursor *c;
+	const void *key;
+	size_t klen;
+	const struct kvval *v;
+	struct lost_key *found = NULL; /* (key, the undo entry) pairs, restored once the walk ends */
+	size_t *which = NULL, nfound = 0;
 	uint8_t *buf = NULL;
-	int rc = 0;
+	int rc;
 
-	for (size_t k = 0; k < sc->nundo && !rc; k++) {
-		const struct undo *u = &sc->undo[k];
-		const struct kvval *v = kvindex_find(sc->ix, u->key, u->klen);
+	if (!sc->nundo)
+		return 0;
+	rc = kvcursor_open_live(sc->ix, NULL, 0, &c);
+	if (rc)
+		return rc;
+	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1)
+		for (size_t k = 0; !rc && k < sc->nundo; k++) {
+			if (!still_at_copy(v, &sc->undo[k]))
+				continue;
+			struct lost_key *a = realloc(found, (nfound + 1) * sizeof(*a));
+			size_t *w = a ? realloc(which, (nfound + 1) * sizeof(*w)) : NULL;
+			if (a)
+				found = a;
+			if (w)
+				which = w;
+			if (!a || !w || !(found[nfound].key = malloc(klen ? klen : 1))) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(found[nfound].key, key, klen);
+			found[nfound].len = klen;
+			which[nfound++] = k;
+		}
+	kvcursor_close(c);
+	for (size_t f = 0; !rc && f < nfound; f++) {
+		const struct undo *u = &sc->undo[which[f]];
 		int good = 0;
-		if (!v || !still_at_copy(v, u))
-			continue;
 		rc = source_checks(sc, &u->src, &buf, &good);
-		if (rc || !good)
-			continue;
-		rc = kvindex_relocate(sc->ix, u->key, u->klen, u->seg, u->pos, &u->src);
-		if (rc == -ENOENT)
-			rc = 0; /* (found above: cannot happen) */
+		if (!rc && good)
+			rc = kvindex_relocate(sc->ix, found[f].key, found[f].len, u->seg, u->pos, &u->src);
 	}
+	for (size_t f = 0; f < nfound; f++)
+		free(found[f].key);
+	free(found);
+	free(which);
 	free(buf);
 	return rc;
 }

@@ -916,7 +916,9 @@ static void kill_with_store_open(struct faultio *f, struct kv *s)
  * process is killed (a kill between the relocations and the checkpoint); a second process PUTs
  * the small keys, flushes and is killed: the record lies after the checkpoint (there is none).
  * pending 2: the same with a checkpoint taken before the pass, so that the relocations' sources
- * lie below it (an open reads them only for the values it must check) and the record after it. */
+ * lie below it (an open reads them only for the values it must check) and the record after it.
+ * pending 3: as 2, and the second process renames r000 to R_RENAMED before its PUTs. */
+#define R_RENAMED "r000-renamed"
 static struct faultio *cleaned_store(int pending)
 {
 	struct faultio *f = sim_disk();
@@ -936,7 +938,7 @@ static struct faultio *cleaned_store(int pending)
 			ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
 		}
 	ck_assert_int_eq(kv_flush(s), 0);
-	if (pending == 2)
+	if (pending >= 2)
 		ck_assert_int_eq(kv_snapshot(s), 0);
 	if (pending)
 		ck_assert_int_eq(faultio_fail(f, FIO_OP_RENAME, faultio_count(f, FIO_OP_RENAME) + 1, -EIO,
@@ -947,6 +949,13 @@ static struct faultio *cleaned_store(int pending)
 		ck_assert_int_ne(rc, 0);
 		kill_with_store_open(f, s);
 		s = sim_open_with(&o, NULL);
+		if (pending == 3) {
+			struct kv_batch *b;
+			ck_assert_int_eq(kv_batch_new(&b), 0);
+			ck_assert_int_eq(kv_batch_rename(b, "r000", 4, R_RENAMED, strlen(R_RENAMED)), 0);
+			ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+			kv_batch_free(b);
+		}
 	} else {
 		ck_assert_int_eq(rc, 0);
 		ck_assert_uint_gt(moved, 0);
@@ -1350,6 +1359,43 @@ static void crash_through_pending_salvage(int source_too)
 	faultio_destroy(damaged);
 }
 
+/* A pending relocation's copy damaged, its key renamed after it: the value under its new name
+ * gets its bytes back from the source (found by where its bytes are, not by name), in a strict
+ * open, kv_check and salvage alike. */
+START_TEST(a_key_renamed_after_its_pending_relocation_keeps_its_bytes_from_the_source)
+{
+	static struct reloc_at ops[R_MAXOPS];
+	struct faultio *f = cleaned_store(3);
+	size_t nops = find_relocations(f, ops, R_MAXOPS), i = 0;
+	while (i < nops && strcmp(ops[i].key, "r000"))
+		i++;
+	ck_assert_uint_lt(i, nops);
+	ck_assert_int_eq(faultio_flip(f, ops[i].path, ops[i].data_at + ops[i].dlen / 2, 0x20), 0);
+	char v[R_VMAX + 1];
+	size_t len = rval_of(v, 0);
+	struct kv_report rep;
+	ck_assert_msg(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep) == 0, "kv_check: %s", tu_report(&rep));
+	for (int round = 0; round < 2; round++) { /* a strict open; then salvage and a strict open */
+		struct kv *s;
+		if (round) {
+			ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+			ck_assert_msg(rep.lost_keys == 0, "salvage: %s", tu_report(&rep));
+		}
+		int rc = open_strict(f, &s, &rep);
+		ck_assert_msg(rc == 0, "round %d: a strict open: %s (%s)", round, strerror(-rc), tu_report(&rep));
+		void *got = NULL;
+		uint64_t glen = 0;
+		ck_assert_int_eq(kv_get(s, "r000", 4, &got, &glen), -ENOENT);
+		rc = kv_get(s, R_RENAMED, strlen(R_RENAMED), &got, &glen);
+		ck_assert_msg(rc == 0, "round %d: get " R_RENAMED ": %s", round, strerror(-rc));
+		ck_assert_msg(glen == len && !memcmp(got, v, len), "round %d: " R_RENAMED " holds other bytes", round);
+		free(got);
+		ck_assert_int_eq(kv_close(s), 0);
+	}
+	faultio_destroy(f);
+}
+END_TEST
+
 START_TEST(a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_keeps_the_key)
 {
 	crash_through_pending_salvage(0);
@@ -1394,6 +1440,7 @@ int main(void)
 	tcase_add_test(reloc, damage_in_a_covered_relocate_record_costs_only_the_keys_whose_own_bytes_fail);
 	tcase_add_test(reloc, damage_in_a_pending_relocate_record_s_values_costs_nothing_while_their_sources_check);
 	tcase_add_test(reloc, a_pending_relocation_damaged_in_its_copy_and_its_source_costs_its_key);
+	tcase_add_test(reloc, a_key_renamed_after_its_pending_relocation_keeps_its_bytes_from_the_source);
 	tcase_add_test(reloc, a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_keeps_the_key);
 	tcase_add_test(reloc, a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_loses_only_the_key);
 	suite_add_tcase(su, reloc);
