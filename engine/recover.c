@@ -108,6 +108,15 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
+/* A relocation to undo if its copy is lost: key's bytes [src.off, src.off + src.len) were at src
+ * before a RELOCATE record after the checkpoint copied them to segment seg, offset pos. */
+struct undo {
+	uint8_t *key;
+	size_t klen;
+	uint64_t seg, pos;
+	struct kvext src;
+};
+
 struct scan {
 	const struct kvio *io;
 	const char *dir;
@@ -138,6 +147,11 @@ struct scan {
 	 * is unknown, so the live values there are read and checked (assess_lost) */
 	uint64_t *suspect;
 	size_t nsuspect;
+	/* the cleaner's relocations whose copies lie in failing chunks of records after the
+	 * checkpoint, with where each key's bytes were before (relocation_sources): assess_lost
+	 * moves a key back there when its source checks */
+	struct undo *undo;
+	size_t nundo;
 	int readonly; /* sync nothing */
 	struct progress meter; /* bytes of the segments replayed */
 	uint32_t seg_version; /* the header's version of the segment being read (2 when damaged) */
@@ -490,6 +504,112 @@ out:
 	return rc;
 }
 
+/* A cleaner's relocation whose copy is damaged before its checkpoint ("pending"): the key keeps
+ * its bytes from the source. The sequence:
+ * 1. The cleaner (cleaner.c) reads key k's live extents in a victim segment S, checking each
+ *    chunk, and logs a RELOCATE record R holding their copy (pieces: file range, src_seg S,
+ *    src_pos; then the bytes with their own chunk checksums). Applied, R moves each part of k
+ *    still at S to R's copy (kvindex_relocate); a part rewritten since stays.
+ * 2. A checkpoint C is written once R is durable; S is deleted only after C is durable and
+ *    references none of S's bytes, and only when every record in S is at or below C's LSN
+ *    (store.c release_segments, checkpoint_frees).
+ * 3. Between 1 and 2 (a kill, a failed checkpoint) R lies after the newest checkpoint, and S is
+ *    still there: that checkpoint, or the records replayed before R, put k's bytes in S, so the
+ *    checkpoint references S (check_references marks it lost if it is gone) or S holds records
+ *    after the checkpoint, which no deletion touches. S's bytes are as the cleaner read them: a
+ *    segment is only ever appended to, under a name (its first LSN) never used before (wal.c
+ *    seg_create), and only the last segment's tail is ever cut; a sealed S is neither.
+ * 4. Damage in R's value chunks alone (value_damage: R's framing is proven) would cost k. So,
+ *    before R is applied, relocation_sources remembers where k's bytes were for every piece of
+ *    R that overlaps a failing chunk (exactly the parts R moves: at S, at src_pos's offset);
+ *    R is then applied as written, so every record after it replays as it did live. Once the
+ *    log is read, restore_sources (from assess_lost) takes each key that still has bytes in R's
+ *    copy there (whatever its name now: a rename moves a value, never its offsets) and, when
+ *    the source's bytes check chunk by chunk (segtab_read), relocates them
+ *    back from the copy (kvindex_relocate: only what is still at the copy moves, so a later
+ *    write, or a later relocation of the copy, stands). The key then holds exactly its bytes and
+ *    is not lost. A source that fails its checksums, is gone or cut short leaves the key where
+ *    R put it: lost as before, named as value bytes that fail their checksum.
+ * 5. Once a checkpoint covers R, S may be deleted at any moment, and the checkpoint no longer
+ *    says where S's bytes were: damage in R is then covered damage (DURABILITY 4.5), with no
+ *    fallback. A salvage changes no file for this. The next checkpoint (salvage's own at its
+ *    close, when the log since the last one is long enough) covers R and references S for k, so
+ *    S stays while k's bytes are there; until it is durable R is pending, and every open (or a
+ *    salvage after a crash) does the same again.
+ * Strict open, kv_check and salvage run the same steps: they agree, and none of them loses k. */
+static int undo_push(struct scan *sc, const struct rec_op_view *op, uint64_t seg, uint64_t pos,
+		     const struct kvext *src)
+{
+	struct undo *a = realloc(sc->undo, (sc->nundo + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	sc->undo = a;
+	a[sc->nundo].key = malloc(op->klen ? op->klen : 1);
+	if (!a[sc->nundo].key)
+		return -ENOMEM;
+	memcpy(a[sc->nundo].key, op->key, op->klen);
+	a[sc->nundo].klen = op->klen;
+	a[sc->nundo].seg = seg;
+	a[sc->nundo].pos = pos;
+	a[sc->nundo].src = *src;
+	sc->nundo++;
+	return 0;
+}
+
+/* Does [lo, hi) of segment seg overlap one of vdmg[from..]? */
+static int vdmg_hits(const struct scan *sc, size_t from, uint64_t seg, uint64_t lo, uint64_t hi)
+{
+	for (size_t k = from; k < sc->nvdmg; k++)
+		if (sc->vdmg[k].seg == seg && lo < sc->vdmg[k].hi && hi > sc->vdmg[k].lo)
+			return 1;
+	return 0;
+}
+
+/* Step 4 above, before the record (payload at loc, its failing chunks vdmg[from..]) is applied:
+ * for each RELOCATE piece overlapping a failing chunk, the parts of the key's value that the
+ * piece moves (their bytes at its source, as the index holds them now) and where it moves them. */
+static int relocation_sources(struct scan *sc, const uint8_t *payload, uint64_t len,
+			      const struct rec_loc *loc, size_t from)
+{
+	struct rec_reader rr;
+	struct rec_op_view op;
+	int rc;
+
+	if (!sc->ix || !sc->segs_tab || from == sc->nvdmg || rec_reader_init(&rr, payload, len))
+		return 0; /* (a payload that does not parse is never applied: nothing to undo) */
+	while ((rc = rec_reader_next(&rr, &op)) == 1) {
+		if (op.op != REC_OP_RELOCATE)
+			continue;
+		const struct kvval *v = kvindex_find(sc->ix, op.key, op.klen);
+		uint32_t ne = 0;
+		const struct kvext *e = v ? kvval_extents(v, &ne) : NULL;
+		uint64_t at = loc->pos + op.data_at; /* the piece's copy */
+		for (uint32_t i = 0; i < op.npieces; i++) {
+			struct reloc_piece pc;
+			reloc_piece_at(&op, i, &pc);
+			uint64_t copy = at;
+			at += pc.len;
+			if (!vdmg_hits(sc, from, loc->seg, copy, copy + pc.len))
+				continue;
+			for (uint32_t j = 0; j < ne; j++) {
+				uint64_t a = e[j].off > pc.off ? e[j].off : pc.off;
+				uint64_t b = e[j].off + e[j].len < pc.off + pc.len ? e[j].off + e[j].len : pc.off + pc.len;
+				if (e[j].seg != pc.src_seg || a >= b ||
+				    e[j].pos + (a - e[j].off) != pc.src_pos + (a - pc.off))
+					continue;
+				struct kvext src = { .off = a, .seg = e[j].seg, .pos = e[j].pos + (a - e[j].off),
+						     .cbase = e[j].cbase, .len = (uint32_t)(b - a), .dlen = e[j].dlen };
+				int urc = undo_push(sc, &op, loc->seg, copy + (a - pc.off), &src);
+				if (urc)
+					return urc;
+			}
+		}
+	}
+	/* rc < 0: malformed, so apply_record refuses the record and applies nothing of it; the
+	 * entries pushed name a copy that no key then holds */
+	return 0;
+}
+
 struct vd_arg {
 	struct scan *sc;
 	uint64_t seg, pos; /* the payload's segment and file offset */
@@ -543,7 +663,8 @@ static int value_damage(struct scan *sc, size_t i, uint64_t off, const struct re
 	if (rc < 0)
 		return rc;
 	*ok = 1;
-	return 0;
+	struct rec_loc loc = { a.seg, a.pos };
+	return relocation_sources(sc, payload, rh->len, &loc, before);
 }
 
 /* Replay one segment. *stop set when the log ends (tail or damage) inside it. */
@@ -845,6 +966,103 @@ static int suspect_extent_bad(struct scan *sc, const struct kvext *e, uint8_t **
 	return 0;
 }
 
+/* Does value v still hold bytes of u's range at the copy (seg, pos for src.off)? */
+static int still_at_copy(const struct kvval *v, const struct undo *u)
+{
+	uint32_t ne;
+	const struct kvext *e = kvval_extents(v, &ne);
+	for (uint32_t j = 0; j < ne; j++) {
+		uint64_t a = e[j].off > u->src.off ? e[j].off : u->src.off;
+		uint64_t b = e[j].off + e[j].len < u->src.off + u->src.len ? e[j].off + e[j].len
+									  : u->src.off + u->src.len;
+		if (e[j].seg == u->seg && a < b && e[j].pos + (a - e[j].off) == u->pos + (a - u->src.off))
+			return 1;
+	}
+	return 0;
+}
+
+/* Do the source's bytes check, chunk by chunk? 0 and *good; I/O errors other than a failed
+ * checksum, a short file or a gone segment are returned. */
+static int source_checks(struct scan *sc, const struct kvext *e, uint8_t **buf, int *good)
+{
+	*good = 0;
+	if (is_lost(sc, e->seg))
+		return 0;
+	if (!*buf && !(*buf = malloc(VERIFY_PIECE)))
+		return -ENOMEM;
+	for (uint64_t at = 0; at < e->len; at += VERIFY_PIECE) {
+		size_t len = e->len - at < VERIFY_PIECE ? (size_t)(e->len - at) : VERIFY_PIECE;
+		uint64_t bseg, boff;
+		int rc = segtab_read(sc->segs_tab, e, at, *buf, len, &bseg, &boff);
+		if (rc == -EIO || rc == -ENOENT)
+			return 0;
+		if (rc)
+			return rc;
+	}
+	*good = 1;
+	return 0;
+}
+
+/* Step 4 above, once the log is read: every key with bytes still at a remembered relocation's
+ * damaged copy gets them back from the source when the source checks. Keys are found by where
+ * their bytes are, not by the name R gave: a later rename moves the value, never its offsets. */
+static int restore_sources(struct scan *sc)
+{
+	struct kvcursor *c;
+	const void *key;
+	size_t klen;
+	const struct kvval *v;
+	struct lost_key *found = NULL; /* (key, the undo entry) pairs, restored once the walk ends */
+	size_t *which = NULL, nfound = 0;
+	uint8_t *buf = NULL;
+	int rc;
+
+	if (!sc->nundo)
+		return 0;
+	rc = kvcursor_open_live(sc->ix, NULL, 0, &c);
+	if (rc)
+		return rc;
+	while (!rc && kvcursor_next(c, &key, &klen, &v) == 1)
+		for (size_t k = 0; !rc && k < sc->nundo; k++) {
+			if (!still_at_copy(v, &sc->undo[k]))
+				continue;
+			struct lost_key *a = realloc(found, (nfound + 1) * sizeof(*a));
+			size_t *w = a ? realloc(which, (nfound + 1) * sizeof(*w)) : NULL;
+			if (a)
+				found = a;
+			if (w)
+				which = w;
+			if (!a || !w || !(found[nfound].key = malloc(klen ? klen : 1))) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(found[nfound].key, key, klen);
+			found[nfound].len = klen;
+			which[nfound++] = k;
+		}
+	kvcursor_close(c);
+	for (size_t f = 0; !rc && f < nfound; f++) {
+		const struct undo *u = &sc->undo[which[f]];
+		int good = 0;
+		rc = source_checks(sc, &u->src, &buf, &good);
+		if (!rc && good)
+			rc = kvindex_relocate(sc->ix, found[f].key, found[f].len, u->seg, u->pos, &u->src);
+	}
+	for (size_t f = 0; f < nfound; f++)
+		free(found[f].key);
+	free(found);
+	free(which);
+	free(buf);
+	return rc;
+}
+
+static void undo_free(struct scan *sc)
+{
+	for (size_t k = 0; k < sc->nundo; k++)
+		free(sc->undo[k].key);
+	free(sc->undo);
+}
+
 /* Do value bytes still live where the log is lost (a referenced segment gone or short, a damaged
  * range among records the checkpoint holds)? Replay did not need those places, but a value whose
  * extent points there has lost bytes: strict refuses, naming the first such key; salvage opens
@@ -925,6 +1143,10 @@ static int assess_lost(struct scan *sc)
 		report_damage(sc->rep, seg, sc->vdmg[0].lo, KV_DAMAGE_VALUE_BYTES);
 		return sc->mode == RECOVER_STRICT ? -EUCLEAN : 0;
 	}
+	/* a relocation's damaged copy whose source checks costs nothing (relocation_sources) */
+	rc = restore_sources(sc);
+	if (rc)
+		return rc;
 	rc = kvcursor_open_live(sc->ix, NULL, 0, &c);
 	if (rc)
 		return rc;
@@ -1293,6 +1515,7 @@ out:
 	free(sc.dmg);
 	free(sc.vdmg);
 	free(sc.suspect);
+	undo_free(&sc);
 	free(cks);
 	if (rc) {
 		recovery_free(sc.plan);

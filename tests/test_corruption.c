@@ -914,7 +914,11 @@ static void kill_with_store_open(struct faultio *f, struct kv *s)
  * covered: the pass's checkpoint is taken (its victims deleted), the store closed cleanly: the
  * record lies below the checkpoint. pending: the pass's checkpoint fails at its rename and the
  * process is killed (a kill between the relocations and the checkpoint); a second process PUTs
- * the small keys, flushes and is killed: the record lies after the checkpoint (there is none). */
+ * the small keys, flushes and is killed: the record lies after the checkpoint (there is none).
+ * pending 2: the same with a checkpoint taken before the pass, so that the relocations' sources
+ * lie below it (an open reads them only for the values it must check) and the record after it.
+ * pending 3: as 2, and the second process renames r000 to R_RENAMED before its PUTs. */
+#define R_RENAMED "r000-renamed"
 static struct faultio *cleaned_store(int pending)
 {
 	struct faultio *f = sim_disk();
@@ -934,6 +938,8 @@ static struct faultio *cleaned_store(int pending)
 			ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
 		}
 	ck_assert_int_eq(kv_flush(s), 0);
+	if (pending >= 2)
+		ck_assert_int_eq(kv_snapshot(s), 0);
 	if (pending)
 		ck_assert_int_eq(faultio_fail(f, FIO_OP_RENAME, faultio_count(f, FIO_OP_RENAME) + 1, -EIO,
 					      false), 0);
@@ -943,6 +949,13 @@ static struct faultio *cleaned_store(int pending)
 		ck_assert_int_ne(rc, 0);
 		kill_with_store_open(f, s);
 		s = sim_open_with(&o, NULL);
+		if (pending == 3) {
+			struct kv_batch *b;
+			ck_assert_int_eq(kv_batch_new(&b), 0);
+			ck_assert_int_eq(kv_batch_rename(b, "r000", 4, R_RENAMED, strlen(R_RENAMED)), 0);
+			ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+			kv_batch_free(b);
+		}
 	} else {
 		ck_assert_int_eq(rc, 0);
 		ck_assert_uint_gt(moved, 0);
@@ -961,11 +974,14 @@ static struct faultio *cleaned_store(int pending)
 }
 
 /* One RELOCATE operation found in a segment: file offsets of its record, its key, its first
- * piece descriptor, its chunk checksums and its data. */
+ * piece descriptor, its chunk checksums and its data; the first piece's source (the segment
+ * file and offset its bytes were copied from). */
 struct reloc_at {
 	char path[128];
 	char key[16];
 	uint64_t rec, key_at, piece_at, crc_at, data_at, dlen;
+	char src_path[128];
+	uint64_t src_pos;
 };
 
 static size_t find_relocations(struct faultio *f, struct reloc_at *out, size_t max)
@@ -1005,6 +1021,12 @@ static size_t find_relocations(struct faultio *f, struct reloc_at *out, size_t m
 				a->crc_at = at0 + (uint64_t)(op.crcs - pl);
 				a->data_at = at0 + op.data_at;
 				a->dlen = op.dlen;
+				struct reloc_piece pc;
+				char sname[32];
+				reloc_piece_at(&op, 0, &pc);
+				seg_name(sname, sizeof sname, pc.src_seg);
+				snprintf(a->src_path, sizeof a->src_path, SIM_DIR "/%s", sname);
+				a->src_pos = pc.src_pos;
 			}
 		}
 		free(data);
@@ -1102,6 +1124,47 @@ static void expect_relocated_keys_lost_alone(struct faultio *f, const char *cons
 	faultio_destroy(f);
 }
 
+/* One damaged disk of the pending cleaned store (consumed) whose damage lies only in the
+ * relocations' copies, their sources intact: kv_check finds nothing lost, a strict open takes
+ * the store with every key's bytes, and so does a salvage (it loses no key and sets nothing
+ * aside); then a strict open and kv_check succeed, and a second salvage changes no file. */
+static void expect_relocated_keys_kept(struct faultio *f, const char *what)
+{
+	struct kv_report crep, orep, srep;
+	struct kv *s = NULL;
+	struct faultio *g;
+	cases++;
+	ck_assert_int_eq(faultio_clone(f, &g), 0);
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep);
+	ck_assert_msg(crc == 0 && crep.lost_keys == 0, "%s: kv_check %d (%s)", what, crc, tu_report(&crep));
+	int orc = open_strict(g, &s, &orep);
+	ck_assert_msg(orc == 0, "%s: a strict open: %s (%s)", what, strerror(-orc), tu_report(&orep));
+	ck_assert_uint_eq(expect_cleaned_values(s, NULL, 0, what), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(g);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
+	ck_assert_msg(srep.lost_keys == 0 && srep.set_aside == 0, "%s: salvage lost %" PRIu64 " key(s), "
+		      "the first '%s', set %u file(s) aside", what, srep.lost_keys, srep.lost_key,
+		      (unsigned)srep.set_aside);
+	orc = open_strict(f, &s, &orep);
+	ck_assert_msg(orc == 0, "%s: a strict open after salvage: %s (%s)", what, strerror(-orc),
+		      tu_report(&orep));
+	ck_assert_uint_eq(expect_cleaned_values(s, NULL, 0, what), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_msg(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep) == 0, "%s: kv_check after "
+		      "salvage: %s", what, tu_report(&crep));
+	struct faultio *before;
+	char why[256];
+	ck_assert_int_eq(faultio_clone(f, &before), 0);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
+	ck_assert_msg(srep.lost_keys == 0 && srep.set_aside == 0, "%s: a second salvage lost %" PRIu64
+		      " key(s), set %u file(s) aside", what, srep.lost_keys, (unsigned)srep.set_aside);
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
+		      "%s: a second salvage changed the store: %s", what, why);
+	faultio_destroy(before);
+	faultio_destroy(f);
+}
+
 /* The keys whose chunk checksums or data bytes lie in [lo, hi) of path. */
 static size_t keys_in(const struct reloc_at *ops, size_t nops, const char *path, uint64_t lo,
 		      uint64_t hi, const char **may)
@@ -1128,18 +1191,22 @@ static void relocated_case(struct faultio *rbase, const struct reloc_at *ops, si
 		ck_assert_int_eq(faultio_overwrite(f, path, lo, zeros, FIO_SECTOR), 0);
 	else
 		ck_assert_int_eq(faultio_flip(f, path, at, 0x20), 0);
-	snprintf(what, sizeof what, "%s store, %s: %s %s %" PRIu64, pending ? "pending" : "covered",
+	snprintf(what, sizeof what, "%s store, %s: %s %s %" PRIu64,
+		 pending == 2 ? "pending (sources below a checkpoint)" : pending ? "pending" : "covered",
 		 kind, path, sector ? "sector zeroed at" : "byte flipped at", lo);
-	/* a flipped byte of a key's data or checksums costs that key: its chunk fails */
-	expect_relocated_keys_lost_alone(f, may, nmay, sector ? 0 : nmay, what);
+	if (pending) /* the relocations' sources are still there and check: nothing is lost */
+		expect_relocated_keys_kept(f, what);
+	else /* a flipped byte of a key's data or checksums costs that key: its chunk fails */
+		expect_relocated_keys_lost_alone(f, may, nmay, sector ? 0 : nmay, what);
 }
 
 /* Covered: a flipped byte in a RELOCATE record's head, a key, a piece descriptor costs no key
  * (the checkpoint holds where every extent lies, and each chunk checks against its own
  * checksum); in a chunk checksum or a value byte it costs the key whose chunk it is; a zeroed
- * sector of the record costs the keys with bytes in it, nothing more. Pending: a flipped value
- * byte, a zeroed sector in a value cost that key alone (DURABILITY 4.2). Both: salvage leaves a
- * store a strict open takes, and a second salvage changes nothing. */
+ * sector of the record costs the keys with bytes in it, nothing more. Pending (the record after
+ * the checkpoint, its sources still there): a flipped value byte, a zeroed sector in a value
+ * cost nothing, the key's bytes are read from its source (recover.c relocation_sources). Both:
+ * salvage leaves a store a strict open takes, and a second salvage changes nothing. */
 static void relocation_sweep(int pending)
 {
 	struct faultio *rbase = cleaned_store(pending);
@@ -1148,10 +1215,11 @@ static void relocation_sweep(int pending)
 	ck_assert_uint_ge(nops, R_KEYS / 4 - 1);
 	if (pending) {
 		char **names;
-		size_t n;
+		size_t n, ckpts = 0;
 		ck_assert_int_eq(faultio_list(rbase, SIM_DIR, &names, &n), 0);
 		for (size_t i = 0; i < n; i++)
-			ck_assert_msg(strncmp(names[i], "ckpt-", 5), "pending: %s is there", names[i]);
+			ckpts += !strncmp(names[i], "ckpt-", 5);
+		ck_assert_msg(ckpts == (pending == 2), "pending %d: %zu checkpoint(s)", pending, ckpts);
 		faultio_free_names(names, n);
 	}
 	for (size_t i = 0; i < nops; i++) {
@@ -1203,9 +1271,140 @@ START_TEST(damage_in_a_covered_relocate_record_costs_only_the_keys_whose_own_byt
 }
 END_TEST
 
-START_TEST(damage_in_a_pending_relocate_record_costs_its_key_and_salvage_is_final)
+START_TEST(damage_in_a_pending_relocate_record_s_values_costs_nothing_while_their_sources_check)
 {
 	relocation_sweep(1);
+	relocation_sweep(2);
+}
+END_TEST
+
+/* The pending store whose sources lie below its checkpoint (an open reads them only to check a
+ * value), the first relocated key's copy damaged (a flipped value byte), and with both (the
+ * same byte of its source flipped too). */
+static struct faultio *pending_damaged(int source_too, struct reloc_at *o)
+{
+	static struct reloc_at ops[R_MAXOPS];
+	struct faultio *f = cleaned_store(2);
+	size_t nops = find_relocations(f, ops, R_MAXOPS);
+	ck_assert_uint_ge(nops, 1);
+	*o = ops[0];
+	ck_assert_int_eq(faultio_flip(f, o->path, o->data_at, 0x20), 0);
+	if (source_too)
+		ck_assert_int_eq(faultio_flip(f, o->src_path, o->src_pos, 0x20), 0);
+	return f;
+}
+
+/* A pending relocation's copy and its source both damaged: the key's bytes are nowhere, so a
+ * strict open and kv_check refuse naming it, and salvage loses it alone (every other key keeps
+ * its bytes) and is final. */
+START_TEST(a_pending_relocation_damaged_in_its_copy_and_its_source_costs_its_key)
+{
+	struct reloc_at o;
+	struct faultio *f = pending_damaged(1, &o);
+	const char *may[1] = { o.key };
+	char what[400];
+	snprintf(what, sizeof what, "pending store: %s flipped at %" PRIu64 " and its source %s at %" PRIu64,
+		 o.path, o.data_at, o.src_path, o.src_pos);
+	ck_assert_str_ne(o.path, o.src_path);
+	expect_relocated_keys_lost_alone(f, may, 1, 1, what);
+}
+END_TEST
+
+/* A salvage of a pending relocation whose copy is damaged (its source intact, or damaged too)
+ * cut by a crash at each of its I/O calls, kill or power loss, then salvage again: the second
+ * salvage reaches the same result as one left alone (every key byte for byte; or every key but
+ * that one, lost), and a strict open takes it. */
+static void crash_through_pending_salvage(int source_too)
+{
+	struct reloc_at o;
+	struct faultio *damaged = pending_damaged(source_too, &o);
+	const char *may[1] = { o.key };
+	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
+	uint64_t calls;
+	{
+		struct faultio *f;
+		struct kv_report rep;
+		ck_assert_int_eq(faultio_clone(damaged, &f), 0);
+		faultio_reset_counts(f);
+		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+		calls = faultio_calls(f);
+		ck_assert_uint_eq(rep.lost_keys, (uint64_t)source_too);
+		faultio_destroy(f);
+	}
+	ck_assert_uint_gt(calls, 5);
+	for (size_t m = 0; m < 2; m++)
+		for (uint64_t at = 1; at <= calls; at++) {
+			struct faultio *f;
+			struct kv_report rep;
+			struct kv *s;
+			char what[200];
+			snprintf(what, sizeof what, "crash %zu at call %" PRIu64 " of %" PRIu64 " (source %s)", m,
+				 at, calls, source_too ? "damaged" : "intact");
+			cases++;
+			ck_assert_int_eq(faultio_clone(damaged, &f), 0);
+			faultio_reset_counts(f);
+			faultio_crash_at(f, at);
+			/* it may fail or not: the crash decides, the next salvage judges */
+			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
+			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
+			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
+			ck_assert_msg(rc == 0, "%s: salvage %d (%s)", what, rc, tu_report(&rep));
+			rc = open_strict(f, &s, &rep);
+			ck_assert_msg(rc == 0, "%s: a strict open: %s (%s)", what, strerror(-rc), tu_report(&rep));
+			uint64_t absent = expect_cleaned_values(s, may, source_too ? 1 : 0, what);
+			ck_assert_msg(absent == (uint64_t)source_too, "%s: %" PRIu64 " key(s) absent", what, absent);
+			ck_assert_int_eq(kv_close(s), 0);
+			faultio_destroy(f);
+		}
+	faultio_destroy(damaged);
+}
+
+/* A pending relocation's copy damaged, its key renamed after it: the value under its new name
+ * gets its bytes back from the source (found by where its bytes are, not by name), in a strict
+ * open, kv_check and salvage alike. */
+START_TEST(a_key_renamed_after_its_pending_relocation_keeps_its_bytes_from_the_source)
+{
+	static struct reloc_at ops[R_MAXOPS];
+	struct faultio *f = cleaned_store(3);
+	size_t nops = find_relocations(f, ops, R_MAXOPS), i = 0;
+	while (i < nops && strcmp(ops[i].key, "r000"))
+		i++;
+	ck_assert_uint_lt(i, nops);
+	ck_assert_int_eq(faultio_flip(f, ops[i].path, ops[i].data_at + ops[i].dlen / 2, 0x20), 0);
+	char v[R_VMAX + 1];
+	size_t len = rval_of(v, 0);
+	struct kv_report rep;
+	ck_assert_msg(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep) == 0, "kv_check: %s", tu_report(&rep));
+	for (int round = 0; round < 2; round++) { /* a strict open; then salvage and a strict open */
+		struct kv *s;
+		if (round) {
+			ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+			ck_assert_msg(rep.lost_keys == 0, "salvage: %s", tu_report(&rep));
+		}
+		int rc = open_strict(f, &s, &rep);
+		ck_assert_msg(rc == 0, "round %d: a strict open: %s (%s)", round, strerror(-rc), tu_report(&rep));
+		void *got = NULL;
+		uint64_t glen = 0;
+		ck_assert_int_eq(kv_get(s, "r000", 4, &got, &glen), -ENOENT);
+		rc = kv_get(s, R_RENAMED, strlen(R_RENAMED), &got, &glen);
+		ck_assert_msg(rc == 0, "round %d: get " R_RENAMED ": %s", round, strerror(-rc));
+		ck_assert_msg(glen == len && !memcmp(got, v, len), "round %d: " R_RENAMED " holds other bytes", round);
+		free(got);
+		ck_assert_int_eq(kv_close(s), 0);
+	}
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_keeps_the_key)
+{
+	crash_through_pending_salvage(0);
+}
+END_TEST
+
+START_TEST(a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_loses_only_the_key)
+{
+	crash_through_pending_salvage(1);
 }
 END_TEST
 
@@ -1239,7 +1438,11 @@ int main(void)
 	TCase *reloc = tcase_create("relocated");
 	tcase_set_timeout(reloc, 600);
 	tcase_add_test(reloc, damage_in_a_covered_relocate_record_costs_only_the_keys_whose_own_bytes_fail);
-	tcase_add_test(reloc, damage_in_a_pending_relocate_record_costs_its_key_and_salvage_is_final);
+	tcase_add_test(reloc, damage_in_a_pending_relocate_record_s_values_costs_nothing_while_their_sources_check);
+	tcase_add_test(reloc, a_pending_relocation_damaged_in_its_copy_and_its_source_costs_its_key);
+	tcase_add_test(reloc, a_key_renamed_after_its_pending_relocation_keeps_its_bytes_from_the_source);
+	tcase_add_test(reloc, a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_keeps_the_key);
+	tcase_add_test(reloc, a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_loses_only_the_key);
 	suite_add_tcase(su, reloc);
 	/* one process, so the case count adds up across tests; every case builds its own disk,
 	 * so the tests share nothing else */
