@@ -187,20 +187,72 @@ static uint64_t reserve_want(const struct kv *s)
 	return want < reserve_floor(s) ? reserve_floor(s) : want;
 }
 
+/* Whether a reserve of have bytes is more than twice what the store wants: one made when the
+ * checkpoint or the largest segment was bigger, by a version with a larger RESERVE_MAX, or a
+ * file someone made. It is cut back to want; between want and twice it, it stays. With growth
+ * only when a quarter short, the size moves only when want has changed by a factor of two or
+ * more over the way, so a checkpoint whose size wavers costs no calls. */
+static int reserve_oversized(uint64_t have, uint64_t want)
+{
+	return have / 2 > want;
+}
+
+/* Cut the reserve back to want and sync that (fd open on it; ckpt_mu held, nothing probed). A
+ * failure only leaves disk held that the store does not need: it is said, not returned, and the
+ * next checkpoint and the next open try again. Either way the file is at least want. */
+static void reserve_cut(struct kv *s, int fd, uint64_t want)
+{
+	uint64_t was = s->reserve_bytes;
+	int rc = s->io->ftruncate(s->io, fd, want);
+
+	if (!rc)
+		s->reserve_bytes = want; /* its size now, whether the sync below holds it or not */
+	if (!rc)
+		rc = s->io->fdatasync(s->io, fd);
+	if (rc)
+		kv_log(s, "%s/" RESERVE_NAME ": cannot be cut back from %" PRIu64 " to %" PRIu64 " bytes: "
+		       "%s (it holds the difference until the next checkpoint or open cuts it)", s->dir,
+		       was, want, strerror(-rc));
+}
+
 static int reserve_take(struct kv *s)
 {
 	char path[PATH_MAX + 32];
-	uint64_t want = reserve_want(s), floor = reserve_floor(s);
+	uint64_t want = reserve_want(s), floor = reserve_floor(s), have;
 	int fd, rc;
 
 	/* held: grown only when a quarter short (and always below the floor), so that a
-	 * checkpoint a little bigger than the last costs no calls */
-	if (s->reserve_bytes >= want || (s->reserve_bytes >= floor && s->reserve_bytes >= want - want / 4))
+	 * checkpoint a little bigger than the last costs no calls; cut only when oversized. While
+	 * probed it is bigger on purpose (reserve_probe), and neither. */
+	have = s->reserve_bytes;
+	if (have && (s->reserve_probed || ((have >= want || (have >= floor && have >= want - want / 4)) &&
+					   !reserve_oversized(have, want))))
 		return 0;
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
 	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
 	if (rc)
 		return kvio_no_room(rc) ? 0 : rc;
+	if (!s->reserve_probed) {
+		/* its real size: at open a file an earlier process left (of any size), later the
+		 * one this process keeps */
+		rc = s->io->fsize(s->io, fd, &have);
+		if (rc)
+			goto out;
+		s->reserve_bytes = have;
+		if (reserve_oversized(have, want))
+			reserve_cut(s, fd, want);
+		/* what it keeps allocated, as fallocate at every open always made it: a copy of
+		 * the store (cp, a backup tool) may have made it sparse. No room leaves it so. */
+		if (s->reserve_bytes) {
+			rc = s->io->fallocate(s->io, fd, 0, s->reserve_bytes < want ? s->reserve_bytes : want);
+			if (rc && !kvio_no_room(rc))
+				goto out;
+		}
+		rc = 0;
+		have = s->reserve_bytes;
+		if (have >= want || (have >= floor && have >= want - want / 4))
+			goto out;
+	}
 	/* a held reserve grows in place: the file is its size, and a failed try shrinks it back */
 	for (uint64_t n = want; n > s->reserve_bytes; n = n / 2 > floor ? n / 2 : floor) {
 		rc = s->io->fallocate(s->io, fd, 0, n);
@@ -222,6 +274,7 @@ static int reserve_take(struct kv *s)
 	}
 	if (kvio_no_room(rc))
 		rc = 0;
+out:
 	kvio_close_quiet(s->io, fd); /* nothing in it matters */
 	return rc;
 }
