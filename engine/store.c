@@ -133,27 +133,41 @@ static void report_problem(struct kv_report *rep, enum kv_problem p, const char 
 	snprintf(rep->file, sizeof(rep->file), "%s", file ? file : "");
 }
 
-/* Create the store directory when missing, and make its name durable in its parent: without
- * that a power cut could take the whole directory, acknowledged writes and all. Also when it
- * exists: a killed process may have created it and died before the parent's fsync. */
-int store_ensure_dir(const struct kvio *io, const char *dir)
+/* The directory dir's name is in. */
+static void parent_of(const char *dir, char parent[PATH_MAX])
 {
-	char parent[PATH_MAX];
-	int rc = io->mkdir(io, dir, 0700);
-	if (rc && rc != -EEXIST)
-		return rc;
-	snprintf(parent, sizeof(parent), "%s", dir);
+	snprintf(parent, PATH_MAX, "%s", dir);
 	size_t n = strlen(parent);
 	while (n > 1 && parent[n - 1] == '/') /* "a/b/" is "a/b" */
 		parent[--n] = '\0';
 	char *slash = strrchr(parent, '/');
 	if (!slash)
-		snprintf(parent, sizeof(parent), ".");
+		snprintf(parent, PATH_MAX, ".");
 	else if (slash == parent)
 		parent[1] = '\0';
 	else
 		*slash = '\0';
+}
+
+/* Create the store directory when missing, and make its name durable in its parent: without
+ * that a power cut could take the whole directory, acknowledged writes and all. Also when it
+ * exists: a killed process may have created it and died before the parent's fsync. *made (may
+ * be NULL) is 1 when this call created it. */
+static int ensure_dir(const struct kvio *io, const char *dir, int *made)
+{
+	char parent[PATH_MAX];
+	int rc = io->mkdir(io, dir, 0700);
+	if (made)
+		*made = rc == 0;
+	if (rc && rc != -EEXIST)
+		return rc;
+	parent_of(dir, parent);
 	return io->fsync_dir(io, parent);
+}
+
+int store_ensure_dir(const struct kvio *io, const char *dir)
+{
+	return ensure_dir(io, dir, NULL);
 }
 
 /* ---- the space reserve ---- */
@@ -536,12 +550,13 @@ static int make_state(struct kv *s)
 }
 
 /* A file only a store makes: its lock, log segments, checkpoints (and their temporaries),
- * the space reserve, a format-1 snapshot. */
+ * the space reserve and the promise file, a format-1 snapshot. */
 static int store_file(const char *name)
 {
 	uint64_t v;
 	size_t n = strlen(name);
-	return !strcmp(name, "LOCK") || !strcmp(name, RESERVE_NAME) || seg_parse_name(name, &v) == 0 ||
+	return !strcmp(name, "LOCK") || !strcmp(name, RESERVE_NAME) || !strcmp(name, PROMISE_NAME) ||
+	       seg_parse_name(name, &v) == 0 ||
 	       ckpt_parse_name(name, &v) == 0 || (n > 8 && !strcmp(name + n - 8, ".kvc.tmp")) ||
 	       (!strncmp(name, "snap-", 5) && n > 4 && !strcmp(name + n - 4, ".kvs"));
 }
@@ -580,9 +595,9 @@ static int store_is_new(const struct kvio *io, const char *dir, int *creating)
  * each the directory holds either what this open had made (as if the power had failed while
  * it was still creating, a state every creating open can leave) or no segment at all, which
  * the next open takes for an empty store and creates again — rightly: this open accepted no
- * write, so there is nothing in it to lose. The directory itself stays, empty: the I/O seam
- * has no rmdir, and a program that made it removes it (kv_cli does). Failures here are told
- * to the operator; the open's own error is what the caller gets. */
+ * write, so there is nothing in it to lose. The directory goes too when this open made it
+ * (unmake_dir). Failures here are told to the operator; the open's own error is what the
+ * caller gets. */
 static void unmake_store(struct kv *s)
 {
 	char path[PATH_MAX + 64], **names = NULL;
@@ -606,6 +621,31 @@ static void unmake_store(struct kv *s)
 	if (rc)
 		kv_log(s, "%s: removing the files of the store this open was creating failed: %s (they "
 		       "hold no data; the next open uses or removes them)", s->dir, strerror(-rc));
+}
+
+/* After the store's files went (unmake_store, unmake_lock): the directory, when this open made
+ * it, and its name in the parent, so that a refused open — or a program that gives up on the
+ * store it just created (kv_abandon) — leaves no empty directory behind. A directory someone
+ * filled meanwhile stays (rmdir refuses it), and so does one that was there before the open.
+ * A power cut before the parent's sync leaves the directory, empty or with what unmake_store
+ * had not removed yet: a state the next open makes a store in afresh. */
+static void unmake_dir(struct kv *s)
+{
+	char parent[PATH_MAX];
+	int rc;
+
+	if (!s->made_dir || !s->io->rmdir)
+		return;
+	rc = s->io->rmdir(s->io, s->dir);
+	if (rc == -ENOTEMPTY || rc == -EEXIST || rc == -ENOENT)
+		return;
+	if (!rc) {
+		parent_of(s->dir, parent);
+		rc = s->io->fsync_dir(s->io, parent);
+	}
+	if (rc)
+		kv_log(s, "%s: removing the store directory this open made failed: %s (it holds no data; "
+		       "remove it, or the next open uses it)", s->dir, strerror(-rc));
 }
 
 /* The open made LOCK in a directory holding none of a store's files, and failed before it
@@ -787,7 +827,7 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	if (!s)
 		return -ENOMEM;
 	/* read-only: the directory must exist; nothing is created */
-	rc = o->read_only ? 0 : store_ensure_dir(s->io, dir);
+	rc = o->read_only ? 0 : ensure_dir(s->io, dir, &s->made_dir);
 	if (!rc)
 		rc = refuse_foreign_dir(s->io, dir, rep, &bare);
 	if (rc) {
@@ -852,6 +892,7 @@ fail:
 		unmake_store(s);
 	else if (made_lock)
 		unmake_lock(s);
+	unmake_dir(s);
 	kv_free(s);
 	return rc;
 }
@@ -904,6 +945,31 @@ int kv_close(struct kv *s)
 	space_free(s->space);
 	kv_free(s);
 	return rc;
+}
+
+int kv_abandon(struct kv *s)
+{
+	int untouched;
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->apply_mu);
+	/* nothing logged since the open: a new store's first LSN is 1 */
+	untouched = s->creating && s->applied_lsn == 0 && !s->failed;
+	pthread_mutex_unlock(&s->apply_mu);
+	if (!untouched)
+		return kv_close(s);
+	if (s->bg_running)
+		stop_background(s);
+	if (s->wal) {
+		int wrc = wal_close(s->wal);
+		(void)wrc; /* nothing was written through it, and its file goes below */
+	}
+	unmake_store(s);
+	unmake_dir(s);
+	space_free(s->space);
+	kv_free(s);
+	return 0;
 }
 
 /* Read every byte the index references, checking its checksums: what --check adds to the

@@ -952,7 +952,10 @@ START_TEST(a_new_store_on_a_disk_without_room_for_its_first_segment_is_refused_n
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -ENOSPC);
 	ck_assert_int_eq(rep.problem, KV_PROBLEM_FILE);
 	ck_assert_str_eq(rep.file, "wal-0000000000000001.log");
-	ck_assert_uint_eq(names_in_store_dir(f), 0);
+	/* the directory it made goes too, and stays gone after a power cut */
+	ck_assert(!faultio_exists(f, SIM_DIR));
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
+	ck_assert(!faultio_exists(f, SIM_DIR));
 
 	/* a directory that was there (a mount point, say) stays, as empty as it was */
 	ck_assert_int_eq(faultio_mkdirs(f, SIM_DIR), 0);
@@ -961,6 +964,51 @@ START_TEST(a_new_store_on_a_disk_without_room_for_its_first_segment_is_refused_n
 	ck_assert_uint_eq(names_in_store_dir(f), 0);
 	faultio_set_capacity(f, 0);
 	a_fresh_store_opens(f);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A program that gives up on a store it just created (a mount that failed) leaves the disk as it
+ * found it: no files, and no directory when the open made it — durably. */
+START_TEST(an_abandoned_new_store_goes_with_the_directory_its_open_made)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+
+	ck_assert(faultio_exists(f, SIM_DIR "/LOCK"));
+	ck_assert_int_eq(kv_abandon(s), 0);
+	ck_assert(!faultio_exists(f, SIM_DIR));
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
+	ck_assert(!faultio_exists(f, SIM_DIR));
+	a_fresh_store_opens(f);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* ...but a directory that was there stays (empty, as it was), and a store that holds a write or
+ * was there before is closed as by kv_close, nothing removed. */
+START_TEST(an_abandoned_store_that_was_there_or_holds_a_write_stays)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s;
+
+	ck_assert_int_eq(faultio_mkdirs(f, SIM_DIR), 0);
+	s = sim_open(f, NULL);
+	ck_assert_int_eq(kv_abandon(s), 0);
+	ck_assert(faultio_exists(f, SIM_DIR));
+	ck_assert_uint_eq(names_in_store_dir(f), 0);
+	faultio_destroy(f);
+
+	f = sim_disk();
+	s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_abandon(s), 0);
+	s = sim_open(f, NULL);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_abandon(s), 0); /* a store with history, nothing written this time */
+	s = sim_open(f, NULL);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
@@ -1249,6 +1297,8 @@ int main(void)
 	tcase_add_test(tc, a_creating_open_whose_cleanup_is_cut_short_leaves_a_store_the_next_open_makes_afresh);
 	tcase_add_test(tc, a_new_store_on_a_disk_without_room_for_its_first_segment_is_refused_naming_it);
 	tcase_add_test(tc, a_failed_open_of_a_store_with_history_removes_none_of_it);
+	tcase_add_test(tc, an_abandoned_new_store_goes_with_the_directory_its_open_made);
+	tcase_add_test(tc, an_abandoned_store_that_was_there_or_holds_a_write_stays);
 	tcase_add_test(tc, a_read_only_open_of_a_missing_directory_creates_nothing);
 	tcase_add_test(tc, a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_otherwise);
 	tcase_add_test(tc, snapshot_then_reopen_replays_only_the_log_after_it);
