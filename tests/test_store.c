@@ -1141,42 +1141,37 @@ START_TEST(a_read_only_open_leaves_an_oversized_reserve_as_it_is)
 }
 END_TEST
 
+/* Puts (or deletes) n small keys, a thousand to a batch, then checkpoints. */
+static void small_keys_then_checkpoint(struct kv *s, int n, int del)
+{
+	char k[32];
+
+	for (int i = 0; i < n; i += 1000) {
+		struct kv_batch *b;
+		ck_assert_int_eq(kv_batch_new(&b), 0);
+		for (int j = i; j < n && j < i + 1000; j++) {
+			snprintf(k, sizeof k, "small/%08d", j);
+			ck_assert_int_eq(del ? kv_batch_del(b, k, strlen(k)) :
+					       kv_batch_put(b, k, strlen(k), NULL, 0, "v", 1), 0);
+		}
+		ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+		kv_batch_free(b);
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+}
+
 /* The reserve follows the checkpoint down as well as up: a checkpoint of a store that deleted
  * most of its keys cuts it back, in the same process. */
 START_TEST(a_checkpoint_that_shrinks_a_lot_cuts_the_reserve_back)
 {
 	struct faultio *f = sim_disk();
 	struct kv *s = sim_open_seg(f, 1u << 20);
-	struct kv_batch *b = NULL;
 	uint64_t small = file_size(f, RESERVE), big;
-	char k[32];
 
-	for (int i = 0; i < 60000; i++) {
-		if (!b)
-			ck_assert_int_eq(kv_batch_new(&b), 0);
-		snprintf(k, sizeof k, "small/%08d", i);
-		ck_assert_int_eq(kv_batch_put(b, k, strlen(k), NULL, 0, "v", 1), 0);
-		if (i % 1000 == 999) {
-			ck_assert_int_eq(kv_apply(s, b, NULL), 0);
-			kv_batch_free(b);
-			b = NULL;
-		}
-	}
-	ck_assert_int_eq(kv_snapshot(s), 0);
+	small_keys_then_checkpoint(s, 60000, 0);
 	big = file_size(f, RESERVE);
 	ck_assert_msg(big > 2 * small, "the reserve grew from %" PRIu64 " to %" PRIu64 " only", small, big);
-	for (int i = 0; i < 60000; i++) {
-		if (!b)
-			ck_assert_int_eq(kv_batch_new(&b), 0);
-		snprintf(k, sizeof k, "small/%08d", i);
-		ck_assert_int_eq(kv_batch_del(b, k, strlen(k)), 0);
-		if (i % 1000 == 999) {
-			ck_assert_int_eq(kv_apply(s, b, NULL), 0);
-			kv_batch_free(b);
-			b = NULL;
-		}
-	}
-	ck_assert_int_eq(kv_snapshot(s), 0);
+	small_keys_then_checkpoint(s, 60000, 1);
 	uint64_t after = file_size(f, RESERVE);
 	ck_assert_msg(after < big / 2 && after >= small, "reserve %" PRIu64 " after the big checkpoint, "
 		      "%" PRIu64 " after the small one (a new store's: %" PRIu64 ")", big, after, small);
