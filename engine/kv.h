@@ -188,6 +188,12 @@ struct kv;
 int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct kv_report *rep);
 /* Flushes, stops background work, releases everything; returns the flush result. */
 int kv_close(struct kv *s);
+/* For a program that opened a store and then failed before using it (a mount that could not be
+ * made): when this open created the store and nothing was written to it since, closes it and
+ * removes it — its files, and the directory when the open made it — as a refused open would,
+ * so that the disk is left as it was found; returns 0. Otherwise it is kv_close: a store that
+ * was there, or holds a write, stays. */
+int kv_abandon(struct kv *s);
 
 /* Verify without changing anything: 0 clean (maybe with a torn tail), -EUCLEAN damaged.
  * io NULL: kvio_posix; progress may be NULL. */

@@ -43,6 +43,10 @@ struct kvio {
 	 * 4 KiB read per get. Otherwise as pread. */
 	int (*pread_around)(const struct kvio *io, int fd, void *buf, size_t len, uint64_t off,
 			    size_t around, size_t *got);
+	/* Optional (NULL: not offered; a directory the engine made then stays): remove an empty
+	 * directory, -ENOTEMPTY (or -EEXIST) when it holds anything. The removal of its name is
+	 * durable once the parent is fsync_dir'd. */
+	int (*rmdir)(const struct kvio *io, const char *path);
 	void *ctx; /* for the implementation */
 };
 

@@ -152,6 +152,12 @@ static int os_mkdir(const struct kvio *io, const char *path, mode_t mode)
 	return mkdir(path, mode) < 0 ? -errno : 0;
 }
 
+static int os_rmdir(const struct kvio *io, const char *path)
+{
+	(void)io;
+	return rmdir(path) < 0 ? -errno : 0;
+}
+
 static int os_fsync_dir(const struct kvio *io, const char *dir)
 {
 	(void)io;
@@ -248,6 +254,7 @@ const struct kvio kvio_posix = {
 	.rename = os_rename,
 	.unlink = os_unlink,
 	.mkdir = os_mkdir,
+	.rmdir = os_rmdir,
 	.fsync_dir = os_fsync_dir,
 	.list_dir = os_list_dir,
 	.lock = os_lock,

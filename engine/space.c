@@ -248,8 +248,21 @@ int kv_promise_set(struct kv *s, uint64_t bytes)
 		 * made again below, and said, since what it held may be gone to other files */
 		kv_log(s, "%s/" PROMISE_NAME " was missing, though %" PRIu64 " bytes are promised: "
 		       "made again", s->dir, bytes);
-	if (!rc)
+	if (!rc) {
+		/* a file above the count (released promises whose cut a crash undid, a count
+		 * lowered while closed) gives the rest back here: the only place an open does */
+		uint64_t was = sp->held;
+		int cut = blocks_up(bytes) < was;
+
 		rc = hold(s, sp, bytes);
+		if (rc && cut) {
+			/* every promise is still held, only more besides: said, not fatal */
+			kv_log(s, "%s/" PROMISE_NAME ": cannot be cut back from %" PRIu64 " to %" PRIu64
+			       " bytes: %s (it holds the difference until the count next changes or the "
+			       "next mount)", s->dir, was, blocks_up(bytes), strerror(-rc));
+			rc = 0;
+		}
+	}
 	if (rc && !kvio_no_room(rc))
 		kv_log(s, "%s/" PROMISE_NAME ": cannot be resized to %" PRIu64 " bytes: %s", s->dir,
 		       bytes, strerror(-rc));

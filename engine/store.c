@@ -133,27 +133,41 @@ static void report_problem(struct kv_report *rep, enum kv_problem p, const char 
 	snprintf(rep->file, sizeof(rep->file), "%s", file ? file : "");
 }
 
-/* Create the store directory when missing, and make its name durable in its parent: without
- * that a power cut could take the whole directory, acknowledged writes and all. Also when it
- * exists: a killed process may have created it and died before the parent's fsync. */
-int store_ensure_dir(const struct kvio *io, const char *dir)
+/* The directory dir's name is in. */
+static void parent_of(const char *dir, char parent[PATH_MAX])
 {
-	char parent[PATH_MAX];
-	int rc = io->mkdir(io, dir, 0700);
-	if (rc && rc != -EEXIST)
-		return rc;
-	snprintf(parent, sizeof(parent), "%s", dir);
+	snprintf(parent, PATH_MAX, "%s", dir);
 	size_t n = strlen(parent);
 	while (n > 1 && parent[n - 1] == '/') /* "a/b/" is "a/b" */
 		parent[--n] = '\0';
 	char *slash = strrchr(parent, '/');
 	if (!slash)
-		snprintf(parent, sizeof(parent), ".");
+		snprintf(parent, PATH_MAX, ".");
 	else if (slash == parent)
 		parent[1] = '\0';
 	else
 		*slash = '\0';
+}
+
+/* Create the store directory when missing, and make its name durable in its parent: without
+ * that a power cut could take the whole directory, acknowledged writes and all. Also when it
+ * exists: a killed process may have created it and died before the parent's fsync. *made (may
+ * be NULL) is 1 when this call created it. */
+static int ensure_dir(const struct kvio *io, const char *dir, int *made)
+{
+	char parent[PATH_MAX];
+	int rc = io->mkdir(io, dir, 0700);
+	if (made)
+		*made = rc == 0;
+	if (rc && rc != -EEXIST)
+		return rc;
+	parent_of(dir, parent);
 	return io->fsync_dir(io, parent);
+}
+
+int store_ensure_dir(const struct kvio *io, const char *dir)
+{
+	return ensure_dir(io, dir, NULL);
 }
 
 /* ---- the space reserve ---- */
@@ -187,20 +201,72 @@ static uint64_t reserve_want(const struct kv *s)
 	return want < reserve_floor(s) ? reserve_floor(s) : want;
 }
 
+/* Whether a reserve of have bytes is more than twice what the store wants: one made when the
+ * checkpoint or the largest segment was bigger, by a version with a larger RESERVE_MAX, or a
+ * file someone made. It is cut back to want; between want and twice it, it stays. With growth
+ * only when a quarter short, the size moves only when want has changed by a factor of two or
+ * more over the way, so a checkpoint whose size wavers costs no calls. */
+static int reserve_oversized(uint64_t have, uint64_t want)
+{
+	return have / 2 > want;
+}
+
+/* Cut the reserve back to want and sync that (fd open on it; ckpt_mu held, nothing probed). A
+ * failure only leaves disk held that the store does not need: it is said, not returned, and the
+ * next checkpoint and the next open try again. Either way the file is at least want. */
+static void reserve_cut(struct kv *s, int fd, uint64_t want)
+{
+	uint64_t was = s->reserve_bytes;
+	int rc = s->io->ftruncate(s->io, fd, want);
+
+	if (!rc)
+		s->reserve_bytes = want; /* its size now, whether the sync below holds it or not */
+	if (!rc)
+		rc = s->io->fdatasync(s->io, fd);
+	if (rc)
+		kv_log(s, "%s/" RESERVE_NAME ": cannot be cut back from %" PRIu64 " to %" PRIu64 " bytes: "
+		       "%s (it holds the difference until the next checkpoint or open cuts it)", s->dir,
+		       was, want, strerror(-rc));
+}
+
 static int reserve_take(struct kv *s)
 {
 	char path[PATH_MAX + 32];
-	uint64_t want = reserve_want(s), floor = reserve_floor(s);
+	uint64_t want = reserve_want(s), floor = reserve_floor(s), have;
 	int fd, rc;
 
 	/* held: grown only when a quarter short (and always below the floor), so that a
-	 * checkpoint a little bigger than the last costs no calls */
-	if (s->reserve_bytes >= want || (s->reserve_bytes >= floor && s->reserve_bytes >= want - want / 4))
+	 * checkpoint a little bigger than the last costs no calls; cut only when oversized. While
+	 * probed it is bigger on purpose (reserve_probe), and neither. */
+	have = s->reserve_bytes;
+	if (have && (s->reserve_probed || ((have >= want || (have >= floor && have >= want - want / 4)) &&
+					   !reserve_oversized(have, want))))
 		return 0;
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
 	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
 	if (rc)
 		return kvio_no_room(rc) ? 0 : rc;
+	if (!s->reserve_probed) {
+		/* its real size: at open a file an earlier process left (of any size), later the
+		 * one this process keeps */
+		rc = s->io->fsize(s->io, fd, &have);
+		if (rc)
+			goto out;
+		s->reserve_bytes = have;
+		if (reserve_oversized(have, want))
+			reserve_cut(s, fd, want);
+		/* what it keeps allocated, as fallocate at every open always made it: a copy of
+		 * the store (cp, a backup tool) may have made it sparse. No room leaves it so. */
+		if (s->reserve_bytes) {
+			rc = s->io->fallocate(s->io, fd, 0, s->reserve_bytes < want ? s->reserve_bytes : want);
+			if (rc && !kvio_no_room(rc))
+				goto out;
+		}
+		rc = 0;
+		have = s->reserve_bytes;
+		if (have >= want || (have >= floor && have >= want - want / 4))
+			goto out;
+	}
 	/* a held reserve grows in place: the file is its size, and a failed try shrinks it back */
 	for (uint64_t n = want; n > s->reserve_bytes; n = n / 2 > floor ? n / 2 : floor) {
 		rc = s->io->fallocate(s->io, fd, 0, n);
@@ -222,6 +288,7 @@ static int reserve_take(struct kv *s)
 	}
 	if (kvio_no_room(rc))
 		rc = 0;
+out:
 	kvio_close_quiet(s->io, fd); /* nothing in it matters */
 	return rc;
 }
@@ -483,12 +550,13 @@ static int make_state(struct kv *s)
 }
 
 /* A file only a store makes: its lock, log segments, checkpoints (and their temporaries),
- * the space reserve, a format-1 snapshot. */
+ * the space reserve and the promise file, a format-1 snapshot. */
 static int store_file(const char *name)
 {
 	uint64_t v;
 	size_t n = strlen(name);
-	return !strcmp(name, "LOCK") || !strcmp(name, RESERVE_NAME) || seg_parse_name(name, &v) == 0 ||
+	return !strcmp(name, "LOCK") || !strcmp(name, RESERVE_NAME) || !strcmp(name, PROMISE_NAME) ||
+	       seg_parse_name(name, &v) == 0 ||
 	       ckpt_parse_name(name, &v) == 0 || (n > 8 && !strcmp(name + n - 8, ".kvc.tmp")) ||
 	       (!strncmp(name, "snap-", 5) && n > 4 && !strcmp(name + n - 4, ".kvs"));
 }
@@ -527,9 +595,9 @@ static int store_is_new(const struct kvio *io, const char *dir, int *creating)
  * each the directory holds either what this open had made (as if the power had failed while
  * it was still creating, a state every creating open can leave) or no segment at all, which
  * the next open takes for an empty store and creates again — rightly: this open accepted no
- * write, so there is nothing in it to lose. The directory itself stays, empty: the I/O seam
- * has no rmdir, and a program that made it removes it (kv_cli does). Failures here are told
- * to the operator; the open's own error is what the caller gets. */
+ * write, so there is nothing in it to lose. The directory goes too when this open made it
+ * (unmake_dir). Failures here are told to the operator; the open's own error is what the
+ * caller gets. */
 static void unmake_store(struct kv *s)
 {
 	char path[PATH_MAX + 64], **names = NULL;
@@ -553,6 +621,31 @@ static void unmake_store(struct kv *s)
 	if (rc)
 		kv_log(s, "%s: removing the files of the store this open was creating failed: %s (they "
 		       "hold no data; the next open uses or removes them)", s->dir, strerror(-rc));
+}
+
+/* After the store's files went (unmake_store, unmake_lock): the directory, when this open made
+ * it, and its name in the parent, so that a refused open — or a program that gives up on the
+ * store it just created (kv_abandon) — leaves no empty directory behind. A directory someone
+ * filled meanwhile stays (rmdir refuses it), and so does one that was there before the open.
+ * A power cut before the parent's sync leaves the directory, empty or with what unmake_store
+ * had not removed yet: a state the next open makes a store in afresh. */
+static void unmake_dir(struct kv *s)
+{
+	char parent[PATH_MAX];
+	int rc;
+
+	if (!s->made_dir || !s->io->rmdir)
+		return;
+	rc = s->io->rmdir(s->io, s->dir);
+	if (rc == -ENOTEMPTY || rc == -EEXIST || rc == -ENOENT)
+		return;
+	if (!rc) {
+		parent_of(s->dir, parent);
+		rc = s->io->fsync_dir(s->io, parent);
+	}
+	if (rc)
+		kv_log(s, "%s: removing the store directory this open made failed: %s (it holds no data; "
+		       "remove it, or the next open uses it)", s->dir, strerror(-rc));
 }
 
 /* The open made LOCK in a directory holding none of a store's files, and failed before it
@@ -734,7 +827,7 @@ int kv_open(struct kv **out, const char *dir, const struct kv_options *o, struct
 	if (!s)
 		return -ENOMEM;
 	/* read-only: the directory must exist; nothing is created */
-	rc = o->read_only ? 0 : store_ensure_dir(s->io, dir);
+	rc = o->read_only ? 0 : ensure_dir(s->io, dir, &s->made_dir);
 	if (!rc)
 		rc = refuse_foreign_dir(s->io, dir, rep, &bare);
 	if (rc) {
@@ -799,6 +892,7 @@ fail:
 		unmake_store(s);
 	else if (made_lock)
 		unmake_lock(s);
+	unmake_dir(s);
 	kv_free(s);
 	return rc;
 }
@@ -851,6 +945,31 @@ int kv_close(struct kv *s)
 	space_free(s->space);
 	kv_free(s);
 	return rc;
+}
+
+int kv_abandon(struct kv *s)
+{
+	int untouched;
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->apply_mu);
+	/* nothing logged since the open: a new store's first LSN is 1 */
+	untouched = s->creating && s->applied_lsn == 0 && !s->failed;
+	pthread_mutex_unlock(&s->apply_mu);
+	if (!untouched)
+		return kv_close(s);
+	if (s->bg_running)
+		stop_background(s);
+	if (s->wal) {
+		int wrc = wal_close(s->wal);
+		(void)wrc; /* nothing was written through it, and its file goes below */
+	}
+	unmake_store(s);
+	unmake_dir(s);
+	space_free(s->space);
+	kv_free(s);
+	return 0;
 }
 
 /* Read every byte the index references, checking its checksums: what --check adds to the

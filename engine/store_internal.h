@@ -18,6 +18,7 @@ struct kv {
 	char dir[PATH_MAX];
 	int lock_fd;
 	int creating; /* a writable open found no store here: a failed one removes what it made */
+	int made_dir; /* the open created the directory: it goes too, when empty after that */
 
 	pthread_mutex_t apply_mu;
 	pthread_rwlock_t ix_lock;

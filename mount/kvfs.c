@@ -813,7 +813,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	struct ctlsock *cs = NULL;
 	struct kvfs_cluster *cl = NULL;
 	char cs_err[PATH_MAX + 100];
-	int status = EXIT_FAIL, mounted = 0, handlers = 0, rc;
+	int status = EXIT_FAIL, mounted = 0, handlers = 0, served = 0, rc;
 	pid_t watch = -1;
 	uint64_t removed = 0;
 
@@ -919,6 +919,7 @@ static int serve(const struct args *a, const char *datadir, const char *mnt)
 	}
 	if (sdn_ready(mnt))
 		say(LOG_WARNING, "cannot tell systemd the mount is ready");
+	served = 1;
 	rc = kvfs_fs_serve(fs, se);
 	if (sdn_stopping())
 		say(LOG_WARNING, "cannot tell systemd the mount is stopping");
@@ -960,7 +961,10 @@ out:
 		kv = NULL;
 	}
 	if (kv) {
-		rc = kv_close(kv);
+		/* A start-up that failed leaves the disk as it found it: a store this open created,
+		 * never served, goes with the directory it made (kv_abandon keeps one that was there
+		 * or holds a write), as a refused open's would. */
+		rc = served ? kv_close(kv) : kv_abandon(kv);
 		if (rc) {
 			say(LOG_ERR, "%s: closing the store: %s; writes since the last flush may be "
 			    "lost", datadir, strerror(-rc));

@@ -1489,6 +1489,37 @@ static int fio_mkdir(const struct kvio *io, const char *path, mode_t mode)
 	return rc;
 }
 
+static int do_rmdir(struct faultio *f, const char *path)
+{
+	struct walk w;
+	int rc = walk(f, path, FIO_VIEW_CURRENT, &w);
+
+	if (rc)
+		return rc;
+	if (!w.ino)
+		return -ENOENT;
+	if (!w.ino->is_dir)
+		return -ENOTDIR;
+	if (!w.parent)
+		return -EBUSY;
+	if (w.ino->ents.n)
+		return -ENOTEMPTY;
+	return ns_unlink(f, w.parent, w.name);
+}
+
+static int fio_rmdir(const struct kvio *io, const char *path)
+{
+	struct faultio *f = io->ctx;
+	struct fault ft;
+	int rc;
+
+	pthread_mutex_lock(&f->mu);
+	ft = call_begin(f, FIO_OP_RMDIR);
+	rc = ft.err ? ft.err : do_rmdir(f, path);
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
 /* Resolves a path that must name a directory. */
 static int walk_dir(const struct faultio *f, const char *path, enum fio_view v,
 		    struct inode **dir)
@@ -1686,6 +1717,7 @@ int faultio_create(struct faultio **out)
 		.rename = fio_rename,
 		.unlink = fio_unlink,
 		.mkdir = fio_mkdir,
+		.rmdir = fio_rmdir,
 		.fsync_dir = fio_fsync_dir,
 		.list_dir = fio_list_dir,
 		.lock = fio_lock,
@@ -1995,7 +2027,7 @@ const char *faultio_op_name(enum fio_op op)
 		[FIO_OP_RENAME] = "rename",       [FIO_OP_UNLINK] = "unlink",
 		[FIO_OP_MKDIR] = "mkdir",         [FIO_OP_FSYNC_DIR] = "fsync_dir",
 		[FIO_OP_LIST_DIR] = "list_dir",   [FIO_OP_LOCK] = "lock",
-		[FIO_OP_DROP_CACHE] = "drop_cache",
+		[FIO_OP_DROP_CACHE] = "drop_cache", [FIO_OP_RMDIR] = "rmdir",
 		[FIO_OP_ANY] = "any",
 	};
 

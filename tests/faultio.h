@@ -19,7 +19,7 @@
  *   the durable contents; only the file length they implied can become durable (the region
  *   then reads as the old durable bytes or zeros). Truncations and extensions stay pending and
  *   a later successful fdatasync makes them durable.
- * - Directory entries: mkdir, creating open, unlink and rename change the current entries at
+ * - Directory entries: mkdir, rmdir, creating open, unlink and rename change the current entries at
  *   once and queue the change for durability. fsync_dir(D) (or fdatasync on an fd of D) makes
  *   every queued change of D durable, in the order they happened. A rename between two
  *   directories is one atomic change: it becomes durable only once BOTH directories have been
@@ -75,6 +75,7 @@ enum fio_op {
 	FIO_OP_LIST_DIR,
 	FIO_OP_LOCK,
 	FIO_OP_DROP_CACHE,
+	FIO_OP_RMDIR,
 	FIO_OP_ANY,                      /* every call, whatever its op; also the number of ops */
 };
 

@@ -439,6 +439,147 @@ START_TEST(a_failed_cleaner_write_says_the_store_is_read_only)
 }
 END_TEST
 
+/* ---- failures while cutting back the space files at open ----
+ * A seam in front of the disk fails one op (ftruncate or fdatasync) on one file only: the space
+ * file named by `target`, through the descriptor the engine opened it by. */
+
+static const char *target;
+static int target_fd = -1;
+static enum fio_op target_op;
+static const struct kvio *disk_io;
+
+static int aim_open(const struct kvio *io, const char *path, int flags, mode_t mode, int *fd)
+{
+	int rc = disk_io->open(io, path, flags, mode, fd);
+	size_t n = strlen(path), t = strlen(target);
+	if (!rc && n >= t && !strcmp(path + n - t, target))
+		target_fd = *fd;
+	return rc;
+}
+
+static int aim_close(const struct kvio *io, int fd)
+{
+	if (fd == target_fd)
+		target_fd = -1;
+	return disk_io->close(io, fd);
+}
+
+static int aim_ftruncate(const struct kvio *io, int fd, uint64_t len)
+{
+	if (fd == target_fd && target_op == FIO_OP_FTRUNCATE)
+		return -EIO;
+	return disk_io->ftruncate(io, fd, len);
+}
+
+static int aim_fdatasync(const struct kvio *io, int fd)
+{
+	if (fd == target_fd && target_op == FIO_OP_FDATASYNC)
+		return -EIO;
+	return disk_io->fdatasync(io, fd);
+}
+
+/* The disk f behind a seam failing op on the file named name. */
+static struct kvio aimed_at(struct faultio *f, const char *name, enum fio_op op)
+{
+	struct kvio io = *faultio_kvio(f);
+	disk_io = faultio_kvio(f);
+	target = name;
+	target_op = op;
+	target_fd = -1;
+	io.open = aim_open;
+	io.close = aim_close;
+	io.ftruncate = aim_ftruncate;
+	io.fdatasync = aim_fdatasync;
+	return io;
+}
+
+static uint64_t size_of(struct faultio *f, const char *path)
+{
+	uint64_t size = 0;
+	bool dir;
+	ck_assert_int_eq(faultio_stat(f, path, &dir, &size), 0);
+	return size;
+}
+
+#define RESERVE SIM_DIR "/space.reserve"
+
+/* A reserve of 8 times its size (an older version's, say): the cut-back at the next open fails
+ * at its ftruncate or its fdatasync. The open goes ahead, says so, loses nothing, and the
+ * reserve is at least what it was taken at; the next open, on a sound disk, cuts it. */
+START_TEST(a_failed_cut_back_of_the_reserve_leaves_the_open_working_and_says_so)
+{
+	static const enum fio_op ops[] = { FIO_OP_FTRUNCATE, FIO_OP_FDATASYNC };
+
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		struct faultio *f = sim_disk();
+		struct kv_options o = sim_options(f);
+		struct kv *s = NULL;
+		char k[16];
+
+		ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+		for (int j = 0; j < 100; j++) {
+			snprintf(k, sizeof k, "k%03d", j);
+			put_str(s, k, k);
+		}
+		ck_assert_int_eq(kv_close(s), 0);
+		uint64_t taken = size_of(f, RESERVE);
+		ck_assert_int_eq(faultio_truncate(f, RESERVE, 8 * taken), 0);
+
+		struct kvio io = aimed_at(f, "/space.reserve", ops[i]);
+		o.io = &io;
+		o.log = keep_line;
+		said[0] = '\0';
+		int rc = kv_open(&s, SIM_DIR, &o, NULL);
+		ck_assert_msg(rc == 0, "%s failing: open %s", faultio_op_name(ops[i]), strerror(-rc));
+		ck_assert_msg(store_said("space.reserve: cannot be cut back"), "%s failing: the store "
+			      "said '%s'", faultio_op_name(ops[i]), said);
+		ck_assert_uint_ge(size_of(f, RESERVE), taken / 2);
+		for (int j = 0; j < 100; j++) {
+			snprintf(k, sizeof k, "k%03d", j);
+			expect_str(s, k, k);
+		}
+		put_str(s, "after", "1");
+		ck_assert_int_eq(kv_close(s), 0);
+
+		ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0); /* what the cut left durable */
+		ck_assert_uint_ge(size_of(f, RESERVE), taken / 2);
+		s = sim_open(f, NULL);
+		ck_assert_uint_le(size_of(f, RESERVE), taken);
+		expect_str(s, "k099", "k099");
+		expect_str(s, "after", "1");
+		ck_assert_int_eq(kv_close(s), 0);
+		faultio_destroy(f);
+	}
+}
+END_TEST
+
+/* The promise file above the count set at a mount: its cut-back failing leaves every promise held
+ * (and more), so kv_promise_set goes ahead and says so rather than failing the mount. */
+START_TEST(a_failed_cut_back_of_the_promise_file_is_said_and_not_fatal)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	uint64_t promised, held;
+	struct kv *s = sim_open(f, NULL);
+
+	ck_assert_int_eq(kv_promise(s, 8u << 20), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	struct kvio io = aimed_at(f, "/space.promise", FIO_OP_FTRUNCATE);
+	o.io = &io;
+	o.log = keep_line;
+	said[0] = '\0';
+	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+	ck_assert_int_eq(kv_promise_set(s, 1u << 20), 0);
+	ck_assert_msg(store_said("space.promise: cannot be cut back"), "the store said '%s'", said);
+	kv_promise_stats(s, &promised, &held);
+	ck_assert_uint_eq(promised, 1u << 20);
+	ck_assert_uint_eq(held, 1u << 20);
+	ck_assert_uint_eq(size_of(f, SIM_DIR "/space.promise"), 8u << 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	seed = tu_seed();
@@ -451,6 +592,11 @@ int main(void)
 	tcase_add_test(tc, short_write_reports_and_loses_nothing_acknowledged);
 	tcase_add_test(tc, failure_while_moving_to_a_new_segment_keeps_accepted_writes);
 	tcase_add_test(tc, a_failed_cleaner_write_says_the_store_is_read_only);
+	suite_add_tcase(su, tc);
+	tc = tcase_create("space_files");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, a_failed_cut_back_of_the_reserve_leaves_the_open_working_and_says_so);
+	tcase_add_test(tc, a_failed_cut_back_of_the_promise_file_is_said_and_not_fatal);
 	suite_add_tcase(su, tc);
 	/* one process, so the count adds up over the tests */
 	SRunner *sr = srunner_create(su);

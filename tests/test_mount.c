@@ -1525,6 +1525,63 @@ START_TEST(a_missing_mount_point_is_an_error_and_creates_nothing)
 }
 END_TEST
 
+/* libfuse takes the option, the kernel refuses it (blksize is for fuseblk only): the mount
+ * fails after the daemon has opened, and so made, the store. */
+static const char *const refused_by_the_kernel[] = { "-o", "blksize=4096" };
+
+static int mount_refused_by_the_kernel(char **err)
+{
+	const char *args[] = { mt_data, mt_mnt, refused_by_the_kernel[0], refused_by_the_kernel[1], NULL };
+	int rc = run_kvfs(args, err);
+
+	ck_assert_msg(!is_mounted(mt_mnt), "the kernel took -o %s: this test needs another way to fail "
+		      "a mount", refused_by_the_kernel[1]);
+	return rc;
+}
+
+/* The store and the directory the daemon made go again, as a refused open's do: a failed mount
+ * leaves the disk as it found it. */
+START_TEST(a_mount_that_fails_after_making_the_store_leaves_no_data_directory)
+{
+	char *err = NULL;
+
+	NEED_MOUNT();
+	ck_assert_int_eq(mount_refused_by_the_kernel(&err), 1);
+	assert_one_line(err, "cannot mount");
+	free(err);
+	assert_errno(access(mt_data, F_OK), ENOENT, "the data directory");
+}
+END_TEST
+
+/* A data directory that was there stays: empty as it was, or a store with everything in it. */
+START_TEST(a_mount_that_fails_keeps_a_data_directory_that_was_there)
+{
+	char *err = NULL;
+
+	NEED_MOUNT();
+	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
+	ck_assert_int_eq(mount_refused_by_the_kernel(&err), 1);
+	assert_one_line(err, "cannot mount");
+	free(err);
+	DIR *d = opendir(mt_data);
+	ck_assert_ptr_nonnull(d);
+	for (struct dirent *e; (e = readdir(d));)
+		ck_assert_msg(!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."), "the empty data "
+			      "directory now holds %s", e->d_name);
+	closedir(d);
+
+	ck_assert_int_eq(rmdir(mt_data), 0);
+	mount_store(NULL);
+	put_file(in_mnt("kept"), "yes");
+	unmount_store();
+	ck_assert_int_eq(mount_refused_by_the_kernel(&err), 1);
+	free(err);
+	mount_store(NULL);
+	assert_file(in_mnt("kept"), "yes");
+	unmount_store();
+}
+END_TEST
+
 /* A store that does not exist yet inside the mount point would be created under it and then
  * written through the daemon's own mount. */
 START_TEST(a_new_store_inside_the_mount_point_is_refused)
@@ -1853,6 +1910,8 @@ int main(void)
 	tcase_add_test(dmn, closed_standard_streams_cannot_cost_the_lock_or_a_store_file);
 	tcase_add_test(dmn, a_missing_mount_point_is_an_error_and_creates_nothing);
 	tcase_add_test(dmn, a_new_store_inside_the_mount_point_is_refused);
+	tcase_add_test(dmn, a_mount_that_fails_after_making_the_store_leaves_no_data_directory);
+	tcase_add_test(dmn, a_mount_that_fails_keeps_a_data_directory_that_was_there);
 	tcase_add_test(dmn, a_mount_point_already_mounted_is_refused);
 	tcase_add_test(dmn, a_damaged_store_is_refused_and_left_as_it_was);
 	tcase_add_test(dmn, a_store_on_a_read_only_disk_mounts_with_ro_and_writes_fail_with_erofs);

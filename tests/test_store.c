@@ -952,7 +952,10 @@ START_TEST(a_new_store_on_a_disk_without_room_for_its_first_segment_is_refused_n
 	ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, &rep), -ENOSPC);
 	ck_assert_int_eq(rep.problem, KV_PROBLEM_FILE);
 	ck_assert_str_eq(rep.file, "wal-0000000000000001.log");
-	ck_assert_uint_eq(names_in_store_dir(f), 0);
+	/* the directory it made goes too, and stays gone after a power cut */
+	ck_assert(!faultio_exists(f, SIM_DIR));
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
+	ck_assert(!faultio_exists(f, SIM_DIR));
 
 	/* a directory that was there (a mount point, say) stays, as empty as it was */
 	ck_assert_int_eq(faultio_mkdirs(f, SIM_DIR), 0);
@@ -961,6 +964,51 @@ START_TEST(a_new_store_on_a_disk_without_room_for_its_first_segment_is_refused_n
 	ck_assert_uint_eq(names_in_store_dir(f), 0);
 	faultio_set_capacity(f, 0);
 	a_fresh_store_opens(f);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A program that gives up on a store it just created (a mount that failed) leaves the disk as it
+ * found it: no files, and no directory when the open made it — durably. */
+START_TEST(an_abandoned_new_store_goes_with_the_directory_its_open_made)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+
+	ck_assert(faultio_exists(f, SIM_DIR "/LOCK"));
+	ck_assert_int_eq(kv_abandon(s), 0);
+	ck_assert(!faultio_exists(f, SIM_DIR));
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
+	ck_assert(!faultio_exists(f, SIM_DIR));
+	a_fresh_store_opens(f);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* ...but a directory that was there stays (empty, as it was), and a store that holds a write or
+ * was there before is closed as by kv_close, nothing removed. */
+START_TEST(an_abandoned_store_that_was_there_or_holds_a_write_stays)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s;
+
+	ck_assert_int_eq(faultio_mkdirs(f, SIM_DIR), 0);
+	s = sim_open(f, NULL);
+	ck_assert_int_eq(kv_abandon(s), 0);
+	ck_assert(faultio_exists(f, SIM_DIR));
+	ck_assert_uint_eq(names_in_store_dir(f), 0);
+	faultio_destroy(f);
+
+	f = sim_disk();
+	s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_abandon(s), 0);
+	s = sim_open(f, NULL);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_abandon(s), 0); /* a store with history, nothing written this time */
+	s = sim_open(f, NULL);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
 END_TEST
@@ -998,6 +1046,155 @@ START_TEST(a_failed_open_of_a_store_with_history_removes_none_of_it)
 		faultio_destroy(f);
 	}
 	ck_assert_int_gt(refused, 5);
+}
+END_TEST
+
+/* ---- the space files at open: the reserve and the promise file ---- */
+
+#define RESERVE SIM_DIR "/space.reserve"
+#define PROMISE SIM_DIR "/space.promise"
+
+static uint64_t file_size(struct faultio *f, const char *path)
+{
+	uint64_t size = 0;
+	bool dir;
+	ck_assert_int_eq(faultio_stat(f, path, &dir, &size), 0);
+	return size;
+}
+
+static uint64_t durable_size(struct faultio *f, const char *path)
+{
+	void *data;
+	size_t len;
+	ck_assert_int_eq(faultio_read_durable(f, path, &data, &len), 0);
+	free(data);
+	return len;
+}
+
+/* A store holding "a" = "1", closed; the size its reserve was taken at when it was made
+ * (nothing checkpointed: 4 MiB and half a segment). A reopen wants a little less, half the
+ * segment the close trimmed. */
+static uint64_t a_small_store(struct faultio *f)
+{
+	struct kv *s = sim_open(f, NULL);
+	put_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	return file_size(f, RESERVE);
+}
+
+/* Made by an older version with a larger RESERVE_MAX, when the checkpoint was bigger, or by hand:
+ * the writable open cuts it back to what the store wants, durably, and loses nothing. */
+START_TEST(an_oversized_reserve_is_cut_back_at_a_writable_open)
+{
+	struct faultio *f = sim_disk();
+	uint64_t want = a_small_store(f);
+
+	ck_assert_uint_ge(want, 4u << 20);
+	ck_assert_int_eq(faultio_truncate(f, RESERVE, 8 * want), 0);
+	struct kv *s = sim_open(f, NULL);
+	uint64_t cut = file_size(f, RESERVE);
+	ck_assert_msg(cut <= want && cut >= 4u << 20, "cut back to %" PRIu64 " (taken at %" PRIu64 ")",
+		      cut, want);
+	ck_assert_uint_eq(durable_size(f, RESERVE), cut);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_DROP, 1), 0);
+	ck_assert_uint_eq(file_size(f, RESERVE), cut);
+	s = sim_open(f, NULL);
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Up to twice what it wants a reserve stays as it is (here half as much again): a checkpoint
+ * whose size wavers does not cut and regrow it every time. */
+START_TEST(a_reserve_up_to_twice_what_the_store_wants_is_left_as_it_is)
+{
+	struct faultio *f = sim_disk();
+	uint64_t want = a_small_store(f);
+
+	ck_assert_int_eq(faultio_truncate(f, RESERVE, want + want / 2), 0);
+	faultio_reset_counts(f);
+	struct kv *s = sim_open(f, NULL);
+	ck_assert_uint_eq(file_size(f, RESERVE), want + want / 2);
+	ck_assert_uint_eq(faultio_count(f, FIO_OP_FTRUNCATE), 1); /* LOCK's pid, nothing else */
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+START_TEST(a_read_only_open_leaves_an_oversized_reserve_as_it_is)
+{
+	struct faultio *f = sim_disk();
+	uint64_t want = a_small_store(f);
+	struct kv_report rep;
+	int rc;
+
+	ck_assert_int_eq(faultio_truncate(f, RESERVE, 8 * want), 0);
+	struct kv *s = open_ro(f, &rep, &rc);
+	ck_assert_msg(rc == 0, "read-only open: %s (%s)", strerror(-rc), tu_report(&rep));
+	expect_str(s, "a", "1");
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_uint_eq(file_size(f, RESERVE), 8 * want);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* Puts (or deletes) n small keys, a thousand to a batch, then checkpoints. */
+static void small_keys_then_checkpoint(struct kv *s, int n, int del)
+{
+	char k[32];
+
+	for (int i = 0; i < n; i += 1000) {
+		struct kv_batch *b;
+		ck_assert_int_eq(kv_batch_new(&b), 0);
+		for (int j = i; j < n && j < i + 1000; j++) {
+			snprintf(k, sizeof k, "small/%08d", j);
+			ck_assert_int_eq(del ? kv_batch_del(b, k, strlen(k)) :
+					       kv_batch_put(b, k, strlen(k), NULL, 0, "v", 1), 0);
+		}
+		ck_assert_int_eq(kv_apply(s, b, NULL), 0);
+		kv_batch_free(b);
+	}
+	ck_assert_int_eq(kv_snapshot(s), 0);
+}
+
+/* The reserve follows the checkpoint down as well as up: a checkpoint of a store that deleted
+ * most of its keys cuts it back, in the same process. */
+START_TEST(a_checkpoint_that_shrinks_a_lot_cuts_the_reserve_back)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open_seg(f, 1u << 20);
+	uint64_t small = file_size(f, RESERVE), big;
+
+	small_keys_then_checkpoint(s, 60000, 0);
+	big = file_size(f, RESERVE);
+	ck_assert_msg(big > 2 * small, "the reserve grew from %" PRIu64 " to %" PRIu64 " only", small, big);
+	small_keys_then_checkpoint(s, 60000, 1);
+	uint64_t after = file_size(f, RESERVE);
+	ck_assert_msg(after < big / 2 && after >= small, "reserve %" PRIu64 " after the big checkpoint, "
+		      "%" PRIu64 " after the small one (a new store's: %" PRIu64 ")", big, after, small);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* The promise file holding more than its owner's count at open (the count went down while a
+ * crash kept the file's old size) gives the rest back when the count is set. */
+START_TEST(a_promise_file_above_the_count_set_at_open_is_cut_back_to_it)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+
+	ck_assert_int_eq(kv_promise(s, 8u << 20), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	ck_assert_uint_eq(file_size(f, PROMISE), 8u << 20);
+	s = sim_open(f, NULL);
+	ck_assert_int_eq(kv_promise_set(s, 1u << 20), 0);
+	ck_assert_uint_eq(file_size(f, PROMISE), 1u << 20);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
 }
 END_TEST
 
@@ -1095,6 +1292,8 @@ int main(void)
 	tcase_add_test(tc, a_creating_open_whose_cleanup_is_cut_short_leaves_a_store_the_next_open_makes_afresh);
 	tcase_add_test(tc, a_new_store_on_a_disk_without_room_for_its_first_segment_is_refused_naming_it);
 	tcase_add_test(tc, a_failed_open_of_a_store_with_history_removes_none_of_it);
+	tcase_add_test(tc, an_abandoned_new_store_goes_with_the_directory_its_open_made);
+	tcase_add_test(tc, an_abandoned_store_that_was_there_or_holds_a_write_stays);
 	tcase_add_test(tc, a_read_only_open_of_a_missing_directory_creates_nothing);
 	tcase_add_test(tc, a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_otherwise);
 	tcase_add_test(tc, snapshot_then_reopen_replays_only_the_log_after_it);
@@ -1107,6 +1306,11 @@ int main(void)
 	tcase_add_test(tc, four_kib_write_into_1_gib_value_costs_o_4_kib);
 	tcase_add_test(tc, value_of_1_gib_round_trips_through_log_and_snapshot);
 	tcase_add_test(tc, options_parse_and_reject);
+	tcase_add_test(tc, an_oversized_reserve_is_cut_back_at_a_writable_open);
+	tcase_add_test(tc, a_reserve_up_to_twice_what_the_store_wants_is_left_as_it_is);
+	tcase_add_test(tc, a_read_only_open_leaves_an_oversized_reserve_as_it_is);
+	tcase_add_test(tc, a_checkpoint_that_shrinks_a_lot_cuts_the_reserve_back);
+	tcase_add_test(tc, a_promise_file_above_the_count_set_at_open_is_cut_back_to_it);
 	suite_add_tcase(su, tc);
 	return run_suite(su);
 }
