@@ -58,7 +58,7 @@ void kv_log(const struct kv *s, const char *fmt, ...)
 	if (s->opt.log)
 		s->opt.log(s->opt.log_arg, line);
 	else
-		fprintf(stderr, "kvfs: %s\n", line);
+		fprintf(stderr, "%s\n", line); /* the line names its file; a front end names itself */
 }
 
 static uint64_t wal_bytes_now(struct kv *s)

@@ -1117,25 +1117,6 @@ static void lockwait_line(void *arg, const char *line)
 	fprintf(stderr, PROG ": %s\n", line);
 }
 
-static int sync_parent(const char *path);
-
-/* A refused open that created the store directory leaves it empty (the engine removes the files
- * it made, but its I/O seam has no rmdir): it goes, and so does its name in the parent, so that
- * a refused open leaves the disk as it found it. A directory someone filled meanwhile stays
- * (rmdir refuses it). */
-static void remove_made_dir(const char *dir)
-{
-	int rc = rmdir(dir) < 0 ? -errno : 0;
-
-	if (rc == -ENOTEMPTY || rc == -EEXIST || rc == -ENOENT)
-		return;
-	if (!rc)
-		rc = sync_parent(dir);
-	if (rc)
-		fprintf(stderr, PROG ": %s: removing the directory this open made: %s\n", dir,
-			strerror(-rc));
-}
-
 /* kv_open, waiting for a kvfs daemon that is still closing the store (lockwait.h). A failure is
  * reported here, except when may_connect and a daemon answers on the socket now: *answering,
  * and the caller talks to it. */
@@ -1143,9 +1124,8 @@ static int open_store(struct kv **kv, const char *dir, const struct kv_options *
 		      struct kv_report *rep, int may_connect, int *answering)
 {
 	struct lockwait w = { .say = lockwait_line };
-	struct stat st;
 	char err[256];
-	int rc, missing;
+	int rc;
 
 	*answering = 0;
 	memset(rep, 0, sizeof(*rep));
@@ -1153,14 +1133,11 @@ static int open_store(struct kv **kv, const char *dir, const struct kv_options *
 		fprintf(stderr, PROG ": %s\n", err);
 		return -EINVAL;
 	}
-	missing = !o->read_only && lstat(dir, &st) < 0 && errno == ENOENT;
 	rc = lockwait_open(&w, kv, dir, o, rep);
 	if (rc && w.answering && may_connect)
 		*answering = 1;
 	else if (rc && !w.gave_up)
 		report_open_error(dir, rc, rep);
-	if (rc && missing)
-		remove_made_dir(dir);
 	return rc;
 }
 
@@ -2009,6 +1986,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		}
 	}
 	a->opts = a->ropts.store;
+	a->opts.log = note_line; /* the engine's lines (a failed background flush, a reserve it
+				   could not cut back) say they come from kv_cli */
 	a->cluster = a->ropts.cluster_file || a->ropts.node;
 	if (nactions > 1) {
 		fprintf(stderr, PROG ": --check, --salvage, --dump, --load, --backup, --connect, --help "

@@ -1165,7 +1165,7 @@ static void small_keys_then_checkpoint(struct kv *s, int n, int del)
 START_TEST(a_checkpoint_that_shrinks_a_lot_cuts_the_reserve_back)
 {
 	struct faultio *f = sim_disk();
-	struct kv *s = sim_open_seg(f, 1u << 20);
+	struct kv *s = sim_open_seg(f, 1u << 20, NULL);
 	uint64_t small = file_size(f, RESERVE), big;
 
 	small_keys_then_checkpoint(s, 60000, 0);
