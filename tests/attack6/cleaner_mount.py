@@ -28,6 +28,8 @@ env: SEED (printed), NFILES (32), THREADS (1), RACE (2: as 1 with punched holes 
      those of the write in flight — a relocation that lost a race must not bring old bytes back),
      RECOVER (CALL:M: the mount of the cut image runs under strace and is killed at its M-th CALL,
      the image copied again — a second power cut — before the checks; a sequence of crashes),
+     CUT (default: the image is copied again until the loop device wrote nothing during a copy;
+     torn: one slow copy, torn or not — each power cut's note says COPY-TORN when it was),
      GOON (1: go on to the next N after a case that was not killed — how many calls a clean
      cycle makes varies run to run — instead of stopping),
      FAULT (an errno name, e.g. EIO: strace injects that
@@ -75,6 +77,7 @@ class Img:
         sh("losetup", "-d", self.loop)
 
 
+CUT = os.environ.get("CUT", "")  # torn: one slow copy, however the loop device writes meanwhile
 TORN = [0, 0]  # power cuts copied while the loop device wrote, of all
 
 
@@ -86,17 +89,29 @@ def loop_io(loop):
 
 def power_cut(img, loop, dst):
     """Copy the image of a mounted ext4 (the power cut). The copy is not atomic: a write the
-    kernel makes meanwhile (writeback, a journal commit) may land in part of it, a state no disk
-    shows after a real power cut. Returns a note naming such a torn copy ('' when none)."""
-    a = loop_io(loop)
-    shutil.copyfile(img, dst)
-    b = loop_io(loop)
+    kernel makes meanwhile (writeback after the daemon's death, a journal commit) may land in part
+    of it, a state no disk shows after a real power cut. So the copy is made again until the loop
+    device wrote nothing while it ran (a cut at that later instant is as good a power cut: the
+    daemon is dead or stays as it was). CUT=torn copies once, slowly (64 KiB pieces, 2 ms apart),
+    to see what a torn copy does. Returns a note naming a copy still torn ('' when none)."""
+    for attempt in range(20):
+        a = loop_io(loop)
+        if CUT == "torn":
+            with open(img, "rb") as src, open(dst, "wb") as out:
+                while piece := src.read(65536):
+                    out.write(piece)
+                    time.sleep(0.002)
+        else:
+            shutil.copyfile(img, dst)
+        b = loop_io(loop)
+        if CUT == "torn" or (a[2] == 0 and b[2] == 0 and a == b):
+            break
     TORN[1] += 1
     if a[2] == 0 and b[2] == 0 and a == b:
         return ""
     TORN[0] += 1
     return f" COPY-TORN(the loop device wrote {b[0] - a[0]} I/Os, {b[1] - a[1]} sectors, " \
-           f"{b[3] - a[3]} flushes during the copy; in flight {a[2]}, {b[2]})"
+           f"{b[3] - a[3]} flushes during the copy; in flight {a[2]}, {b[2]}; copy {attempt + 1})"
 
 
 def daemon_pid(datadir):
@@ -437,7 +452,7 @@ def main():
                 print(f"{call} #{n}: not killed ({note.strip()}){'' if GOON else '; stop'}", flush=True)
                 if not GOON:
                     break
-        print(f"power cuts copied while the loop device wrote: {TORN[0]} of {TORN[1]}")
+        print(f"power cuts still torn (the loop device wrote during the last copy): {TORN[0]} of {TORN[1]}")
         print(f"{passed} passed, {failed} failed")
     finally:
         shutil.rmtree(top, ignore_errors=True)
