@@ -110,6 +110,7 @@ def power_cut(img, loop, dst):
     if a[2] == 0 and b[2] == 0 and a == b:
         return ""
     TORN[0] += 1
+    TORN.append(f"{os.path.basename(dst)}: {b[0] - a[0]} writes, {b[1] - a[1]} sectors, {b[3] - a[3]} flushes")
     return f" COPY-TORN(the loop device wrote {b[0] - a[0]} I/Os, {b[1] - a[1]} sectors, " \
            f"{b[3] - a[3]} flushes during the copy; in flight {a[2]}, {b[2]}; copy {attempt + 1})"
 
@@ -452,7 +453,8 @@ def main():
                 print(f"{call} #{n}: not killed ({note.strip()}){'' if GOON else '; stop'}", flush=True)
                 if not GOON:
                     break
-        print(f"power cuts still torn (the loop device wrote during the last copy): {TORN[0]} of {TORN[1]}")
+        print(f"power cuts still torn (the loop device wrote during the last copy): {TORN[0]} of {TORN[1]}"
+              + "".join(f"\n  {t}" for t in TORN[2:12]))
         print(f"{passed} passed, {failed} failed")
     finally:
         shutil.rmtree(top, ignore_errors=True)
