@@ -84,7 +84,7 @@ TORN = [0, 0]  # power cuts copied while the loop device wrote, of all
 def loop_io(loop):
     """(writes completed, sectors written, I/Os in flight, flushes) of a loop device"""
     f = open(f"/sys/block/{os.path.basename(loop)}/stat").read().split()
-    return int(f[4]), int(f[6]), int(f[8]), int(f[14]) if len(f) > 14 else 0
+    return int(f[4]), int(f[6]), int(f[8]), int(f[15]) if len(f) > 15 else 0
 
 
 def power_cut(img, loop, dst):
