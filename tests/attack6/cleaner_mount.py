@@ -29,7 +29,8 @@ env: SEED (printed), NFILES (32), THREADS (1), RACE (2: as 1 with punched holes 
      RECOVER (CALL:M: the mount of the cut image runs under strace and is killed at its M-th CALL,
      the image copied again — a second power cut — before the checks; a sequence of crashes),
      CUT (default: the image is copied again until the loop device wrote nothing during a copy;
-     torn: one slow copy, torn or not — each power cut's note says COPY-TORN when it was),
+     once: one copy, as before; torn: one slow copy, torn or not — each power cut's note says
+     COPY-TORN when it was),
      GOON (1: go on to the next N after a case that was not killed — how many calls a clean
      cycle makes varies run to run — instead of stopping),
      FAULT (an errno name, e.g. EIO: strace injects that
@@ -77,7 +78,7 @@ class Img:
         sh("losetup", "-d", self.loop)
 
 
-CUT = os.environ.get("CUT", "")  # torn: one slow copy, however the loop device writes meanwhile
+CUT = os.environ.get("CUT", "")  # once: one copy; torn: one slow copy, however the loop device writes meanwhile
 TORN = [0, 0]  # power cuts copied while the loop device wrote, of all
 
 
@@ -104,7 +105,7 @@ def power_cut(img, loop, dst):
         else:
             shutil.copyfile(img, dst)
         b = loop_io(loop)
-        if CUT == "torn" or (a[2] == 0 and b[2] == 0 and a == b):
+        if CUT in ("torn", "once") or (a[2] == 0 and b[2] == 0 and a == b):
             break
     TORN[1] += 1
     if a[2] == 0 and b[2] == 0 and a == b:
