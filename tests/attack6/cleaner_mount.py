@@ -29,8 +29,9 @@ env: SEED (printed), NFILES (32), THREADS (1), RACE (2: as 1 with punched holes 
      RECOVER (CALL:M: the mount of the cut image runs under strace and is killed at its M-th CALL,
      the image copied again — a second power cut — before the checks; a sequence of crashes),
      CUT (default: the image is copied again until the loop device wrote nothing during a copy;
-     once: one copy, as before; torn: one slow copy, torn or not — each power cut's note says
-     COPY-TORN when it was),
+     once: one copy, as before; torn: one slow copy, torn or not; gap: one copy that waits 5 s
+     after its first 8 MiB, between the inode tables and the journal — each power cut's note
+     says COPY-TORN when it was),
      GOON (1: go on to the next N after a case that was not killed — how many calls a clean
      cycle makes varies run to run — instead of stopping),
      FAULT (an errno name, e.g. EIO: strace injects that
@@ -97,7 +98,12 @@ def power_cut(img, loop, dst):
     to see what a torn copy does. Returns a note naming a copy still torn ('' when none)."""
     for attempt in range(20):
         a = loop_io(loop)
-        if CUT == "torn":
+        if CUT == "gap":
+            with open(img, "rb") as src, open(dst, "wb") as out:
+                out.write(src.read(8 << 20))  # past the inode tables, short of the journal (16 MiB)
+                time.sleep(5)
+                shutil.copyfileobj(src, out)
+        elif CUT == "torn":
             with open(img, "rb") as src, open(dst, "wb") as out:
                 while piece := src.read(65536):
                     out.write(piece)
@@ -105,7 +111,7 @@ def power_cut(img, loop, dst):
         else:
             shutil.copyfile(img, dst)
         b = loop_io(loop)
-        if CUT in ("torn", "once") or (a[2] == 0 and b[2] == 0 and a == b):
+        if CUT in ("torn", "once", "gap") or (a[2] == 0 and b[2] == 0 and a == b):
             break
     TORN[1] += 1
     if a[2] == 0 and b[2] == 0 and a == b:
