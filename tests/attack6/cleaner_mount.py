@@ -114,12 +114,16 @@ def power_cut(img, loop, dst):
         if CUT in ("torn", "once", "gap") or (a[2] == 0 and b[2] == 0 and a == b):
             break
     TORN[1] += 1
+    # a previous case's loop device left bound to this file (umount kept failing; losetup -d
+    # then only marks it) would write into it behind the case's back
+    bound = sh("losetup", "-j", img).stdout.strip().splitlines()
+    other = f" OTHER-LOOP({'; '.join(bound)})" if len(bound) > 1 else ""
     if a[2] == 0 and b[2] == 0 and a == b:
-        return ""
+        return other
     TORN[0] += 1
     TORN.append(f"{os.path.basename(dst)}: {b[0] - a[0]} writes, {b[1] - a[1]} sectors, {b[3] - a[3]} flushes")
     return f" COPY-TORN(the loop device wrote {b[0] - a[0]} I/Os, {b[1] - a[1]} sectors, " \
-           f"{b[3] - a[3]} flushes during the copy; in flight {a[2]}, {b[2]}; copy {attempt + 1})"
+           f"{b[3] - a[3]} flushes during the copy; in flight {a[2]}, {b[2]}; copy {attempt + 1})" + other
 
 
 def daemon_pid(datadir):
