@@ -28,6 +28,12 @@ env: SEED (printed), NFILES (32), THREADS (1), RACE (2: as 1 with punched holes 
      those of the write in flight — a relocation that lost a race must not bring old bytes back),
      RECOVER (CALL:M: the mount of the cut image runs under strace and is killed at its M-th CALL,
      the image copied again — a second power cut — before the checks; a sequence of crashes),
+     CUT (default: the image is copied again until the loop device wrote nothing during a copy;
+     once: one copy, as before; torn: one slow copy, torn or not; gap: one copy that waits 5 s
+     after its first 8 MiB, between the inode tables and the journal — each power cut's note
+     says COPY-TORN when it was),
+     GOON (1: go on to the next N after a case that was not killed — how many calls a clean
+     cycle makes varies run to run — instead of stopping),
      FAULT (an errno name, e.g. EIO: strace injects that
      error instead of the kill; the daemon should live, every kept file read back right through
      the live mount — each outcome printed — then the power cut and the same checks)
@@ -44,6 +50,7 @@ FAULT = os.environ.get("FAULT", "")  # an errno name: inject that error instead 
 RACE = int(os.environ.get("RACE", "0"))
 RECOVER = os.environ.get("RECOVER", "")  # CALL:M — the next mount's recovery killed at its M-th CALL
 RECOVER_MISSED = False
+GOON = os.environ.get("GOON", "")  # 1: go on past a case where the call was not reached (its count varies run to run)
 KEEP = os.environ.get("KEEP", "")  # a directory: each failing case's cut image (before the checks) and ledger go there  # 1: overwrite parts of the kept files while the cleaner runs
 print(f"seed {SEED} nfiles {NFILES} threads {THREADS} fault {FAULT or 'SIGKILL'} race {RACE}", flush=True)
 # per kept file: the bytes its last fsync made durable, and the bytes of a write in flight (None)
@@ -70,6 +77,53 @@ class Img:
     def close(self):
         sh("umount", self.lo, check=True)
         sh("losetup", "-d", self.loop)
+
+
+CUT = os.environ.get("CUT", "")  # once: one copy; torn: one slow copy, however the loop device writes meanwhile
+TORN = [0, 0]  # power cuts copied while the loop device wrote, of all
+
+
+def loop_io(loop):
+    """(writes completed, sectors written, I/Os in flight, flushes) of a loop device"""
+    f = open(f"/sys/block/{os.path.basename(loop)}/stat").read().split()
+    return int(f[4]), int(f[6]), int(f[8]), int(f[15]) if len(f) > 15 else 0
+
+
+def power_cut(img, loop, dst):
+    """Copy the image of a mounted ext4 (the power cut). The copy is not atomic: a write the
+    kernel makes meanwhile (writeback after the daemon's death, a journal commit) may land in part
+    of it, a state no disk shows after a real power cut. So the copy is made again until the loop
+    device wrote nothing while it ran (a cut at that later instant is as good a power cut: the
+    daemon is dead or stays as it was). CUT=torn copies once, slowly (64 KiB pieces, 2 ms apart),
+    to see what a torn copy does. Returns a note naming a copy still torn ('' when none)."""
+    for attempt in range(20):
+        a = loop_io(loop)
+        if CUT == "gap":
+            with open(img, "rb") as src, open(dst, "wb") as out:
+                out.write(src.read(8 << 20))  # past the inode tables, short of the journal (16 MiB)
+                time.sleep(5)
+                shutil.copyfileobj(src, out)
+        elif CUT == "torn":
+            with open(img, "rb") as src, open(dst, "wb") as out:
+                while piece := src.read(65536):
+                    out.write(piece)
+                    time.sleep(0.002)
+        else:
+            shutil.copyfile(img, dst)
+        b = loop_io(loop)
+        if CUT in ("torn", "once", "gap") or (a[2] == 0 and b[2] == 0 and a == b):
+            break
+    TORN[1] += 1
+    # a previous case's loop device left bound to this file (umount kept failing; losetup -d
+    # then only marks it) would write into it behind the case's back
+    bound = sh("losetup", "-j", img).stdout.strip().splitlines()
+    other = f" OTHER-LOOP({'; '.join(bound)})" if len(bound) > 1 else ""
+    if a[2] == 0 and b[2] == 0 and a == b:
+        return other
+    TORN[0] += 1
+    TORN.append(f"{os.path.basename(dst)}: {b[0] - a[0]} writes, {b[1] - a[1]} sectors, {b[3] - a[3]} flushes")
+    return f" COPY-TORN(the loop device wrote {b[0] - a[0]} I/Os, {b[1] - a[1]} sectors, " \
+           f"{b[3] - a[3]} flushes during the copy; in flight {a[2]}, {b[2]}; copy {attempt + 1})" + other
 
 
 def daemon_pid(datadir):
@@ -245,7 +299,7 @@ def life(top, img, call, n, count=False):
                             note += f" WRONG-BYTES f{i}"
             except OSError as e:
                 note += f" (a read after the fault: {e.strerror})"
-        shutil.copyfile(img, img + ".cut")  # the power cut
+        note += power_cut(img, im.loop, img + ".cut")  # the power cut
     finally:
         if sp:
             if sp.poll() is None and pid and alive(pid):
@@ -289,7 +343,7 @@ def recover_kill(top, img):
         else:
             note = f"recovery killed ({p.returncode})"
             sh("fusermount3", "-uz", mnt)
-        shutil.copyfile(img, img + ".cut2")  # the second power cut
+        note += power_cut(img, im.loop, img + ".cut2")  # the second power cut
     finally:
         im.close()
     shutil.move(img + ".cut2", img)
@@ -407,8 +461,11 @@ def main():
                 if FAULT or RECOVER:
                     print(f"ok   {call} #{n} {FAULT} ({note.strip()})", flush=True)
             if not killed:
-                print(f"{call} #{n}: not killed ({note.strip()}); stop", flush=True)
-                break
+                print(f"{call} #{n}: not killed ({note.strip()}){'' if GOON else '; stop'}", flush=True)
+                if not GOON:
+                    break
+        print(f"power cuts still torn (the loop device wrote during the last copy): {TORN[0]} of {TORN[1]}"
+              + "".join(f"\n  {t}" for t in TORN[2:12]))
         print(f"{passed} passed, {failed} failed")
     finally:
         shutil.rmtree(top, ignore_errors=True)
