@@ -19,7 +19,7 @@ it runs. The script waits until the daemon dies or the stats show a pass and del
 writes until the loop device flushes; the cut keeps the last flushed state, atomically — with
 PC_KEEP=P each unflushed 4 KiB sector is kept with probability P, seeded by SEED and N). Every
 case's disk is a fresh file; a loop device still bound to an earlier one stops the run.
-The copy is mounted (kvfs, default options) and checked:
+The cut image is mounted (kvfs, default options) and checked:
   - the mount succeeds;
   - every kept and new file reads back byte for byte; every deleted file is absent (its
     deletion was fsync'd);
@@ -31,7 +31,7 @@ env: SEED (printed), NFILES (32), THREADS (1), RACE (2: as 1 with punched holes 
      those of the write in flight — a relocation that lost a race must not bring old bytes back),
      RACE_SECS (4: how long the overwrites go on at least; more gives the cleaner more passes),
      RECOVER (CALL:M: the mount of the cut image runs under strace and is killed at its M-th CALL,
-     the image copied again — a second power cut — before the checks; a sequence of crashes),
+     the power cut again — a second power cut — before the checks; a sequence of crashes),
      PC_KEEP (0: a power cut drops every write not flushed; 0 < P <= 1: keeps each unflushed
      sector with probability P — what a disk's cache may have written),
      GOON (1: go on to the next N after a case that was not killed — how many calls a clean
