@@ -3,12 +3,15 @@
 cleaner, checkpoints and segment deletion busy, killed (strace inject=SYSCALL:signal=SIGKILL:when=N)
 or failed (inject=SYSCALL:error=EIO:when=N) at the N-th call of one system call; then a second
 process recovers (the page cache survives), checks the state is a prefix holding every acknowledged
-write, writes more and flushes; then a power cut (the loop image copied while mounted); the copy
+write, writes more and flushes; then a power cut (tests/powercut: only what the loop device
+flushed is kept; PC_KEEP=P keeps each unflushed 4 KiB sector with probability P); the cut image
 must hold a prefix with every acknowledged write of both lives.
 
 usage: clean_crash.py KV_CLI SYSCALL MODE N_FROM N_TO [SEED [STEP]]   (MODE: kill | eio)
 Needs root (loop mounts). Prints one line per case and 'N passed, M failed'."""
 import os, random, subprocess, sys, tempfile, shutil
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 KV, CALL, MODE, NF, NT = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 SEED = int(sys.argv[6]) if len(sys.argv) > 6 else 1
@@ -91,15 +94,19 @@ def sh(*a):
     subprocess.run(a, check=True, capture_output=True)
 
 def one(n, tmpl, work):
-    img, cimg = f"{work}/disk.img", f"{work}/crash.img"
+    cimg = f"{work}/crash.img"
     m1, m2 = f"{work}/m1", f"{work}/m2"
     os.makedirs(m1, exist_ok=True); os.makedirs(m2, exist_ok=True)
-    shutil.copyfile(tmpl, img)
-    sh("mount", "-o", "loop", img, m1)
+    disk = powercut.Disk(tmpl, work)
+    loop = subprocess.run(["losetup", "-f", "--show", disk.path], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    sh("mount", loop, m1)
     d = f"{m1}/s"
     if sorted(os.listdir(m1)) != ["lost+found"]:
         # loop devices are shared with everyone on this machine: not the fresh image we made
         sh("umount", m1)
+        subprocess.run(["losetup", "-d", loop])
+        disk.close()
         return f"HARNESS: {m1} is not the fresh image just made: {sorted(os.listdir(m1))}"
     try:
         ops1 = workload(SEED, "a", 400)
@@ -133,10 +140,12 @@ def one(n, tmpl, work):
         out2 = p2.stdout.decode(errors="replace")
         a2 = len(ops2) - 1 if out2.split("\n")[len(ops2)] == "OK" else acked(out2, ops2)
         f2 = failed_ops(out2, ops2)
-        # the power cut: the image as the disk holds it, the page cache of m1 lost
-        sh("cp", "--sparse=always", img, cimg)
+        # the power cut: what the disk holds, the page cache of m1 and unflushed writes lost
+        disk.cut(cimg, seed=f"{SEED}-{n}")
     finally:
         sh("umount", m1)
+        subprocess.run(["losetup", "-d", loop])
+        disk.close()
     sh("mount", "-o", "loop", cimg, m2)
     try:
         keys = keys1 + sorted({k for _, k, _ in ops2})

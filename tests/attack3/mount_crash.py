@@ -3,10 +3,13 @@
 the kvfs daemon runs under strace and is killed at the N-th call of SYSCALL (or gets EIO there);
 atomic saves (tmp, fsync, rename, fsync dir) and in-place overwrites with fsync go on until the
 mount dies; a second daemon recovers (page cache kept), every acknowledged save must be there;
-more saves; then a power cut (the loop image copied while mounted): every save acknowledged in
-either life must be there, whole.
+more saves; then a power cut (tests/powercut: only what the loop device flushed is kept, the
+daemon still running; PC_KEEP=P keeps each unflushed 4 KiB sector with probability P): every
+save acknowledged in either life must be there, whole.
 usage: mount_crash.py BUILD SYSCALL kill|eio N_FROM N_TO [STEP [SEED]]"""
 import os, random, shutil, signal, subprocess, sys, tempfile, time, hashlib, json
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 B, CALL, MODE, NF, NT = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 STEP = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 SEED = int(sys.argv[7]) if len(sys.argv) > 7 else 1
@@ -75,13 +78,16 @@ def verify(M, acked, tag):
     return bad
 
 def one(n, tmpl, work):
-    img, cimg = f"{work}/disk.img", f"{work}/crash.img"
+    cimg = f"{work}/crash.img"
     lo, lo2, M = f"{work}/lo", f"{work}/lo2", f"{work}/mnt{n}"  # a fresh mount point each case
     for d in (lo, lo2, M): os.makedirs(d, exist_ok=True)
-    shutil.copyfile(tmpl, img)
-    sh("mount", "-o", "loop", img, lo)
+    disk = powercut.Disk(tmpl, work)
+    loop = sh("losetup", "-f", "--show", disk.path).stdout.decode().strip()
+    sh("mount", loop, lo)
     if sorted(os.listdir(lo)) != ["lost+found"]:
         sh("umount", lo)
+        sh("losetup", "-d", loop, check=False)
+        disk.close()
         return f"HARNESS: {lo} is not the fresh image just made"
     try:
         inj = f"inject={CALL}:" + ("signal=SIGKILL" if MODE == "kill" else "error=EIO") + f":when={n}"
@@ -123,19 +129,13 @@ def one(n, tmpl, work):
         if e2:
             sh(f"{B}/kvfs", "--unmount", M, check=False)
             return f"#{n}: life 2 save failed: {e2}"
-        # the power cut: the image as the disk holds it. cp is no snapshot: the daemon is
-        # stopped while it copies, or a checkpoint written by the background during the copy
-        # is read half before and half after (a state no power cut makes: the first run of
-        # this script "found" a zeroed checkpoint that way)
-        pid = int(open(f"{M}/.kvfs").read().split("pid: ")[1].split()[0])
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            sh("cp", "--sparse=always", img, cimg)
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        # the power cut: what the disk holds, atomic (tests/powercut), the daemon running on
+        disk.cut(cimg, seed=f"{SEED}-{n}")
         sh(f"{B}/kvfs", "--unmount", M, check=False)
     finally:
         sh("umount", lo, check=False)
+        sh("losetup", "-d", loop, check=False)
+        disk.close()
     sh("mount", "-o", "loop", cimg, lo2)
     try:
         r = sh(f"{B}/kvfs", f"{lo2}/s", M, check=False)

@@ -9,12 +9,15 @@ its last acknowledged value or a value written after it (never an older one, nev
 last acknowledged op was a write, never present if it was a delete with nothing written after).
 
 With POWERCUT=1 the store lives on a loop-mounted ext4 image, and each round ends in a power cut
-instead: the daemon is stopped (SIGSTOP: nothing writes the image during the copy, see
-tests/attack3/FINDINGS.md 5), the image copied (what the disk holds), the daemon killed, and the
-copy is mounted and checked the same way; the next round goes on from the copy.
+instead: the daemon is stopped (SIGSTOP: it acknowledges nothing after the cut), the power cut
+(tests/powercut: only what the loop device flushed is kept, atomically; PC_KEEP=P keeps each
+unflushed 4 KiB sector with probability P), the daemon killed, and the cut image is mounted and checked the same way; the next round goes on
+from it.
 
 usage: conc_ledger.py KVFS KV_CLI SECONDS [ROUNDS] [SEED]   (root: FUSE, loop devices)"""
 import os, random, signal, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 KVFS, KV, SECS = sys.argv[1], sys.argv[2], float(sys.argv[3])
 ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 1
@@ -23,6 +26,7 @@ OPTS = "segment_bytes=256k,checkpoint_bytes=512k,commit_ms=50"
 NS, NW, NKEYS = int(os.environ.get("NS", "6")), 3, 40  # NS kv_cli sessions, NW mount writers
 POWERCUT = os.environ.get("POWERCUT") == "1"
 LOOP = [None]
+DISK = [None]
 print(f"seed {SEED}", flush=True)
 
 
@@ -196,7 +200,8 @@ def main():
         os.mkdir(LOOPMNT)
         subprocess.run(["truncate", "-s", "512M", IMG], check=True)
         subprocess.run(["mkfs.ext4", "-q", IMG], check=True)
-        LOOP[0] = subprocess.run(["losetup", "-f", "--show", IMG], capture_output=True, text=True,
+        DISK[0] = powercut.Disk(IMG, top)
+        LOOP[0] = subprocess.run(["losetup", "-f", "--show", DISK[0].path], capture_output=True, text=True,
                                  check=True).stdout.strip()
         subprocess.run(["mount", LOOP[0], LOOPMNT], check=True)
         DIR = f"{LOOPMNT}/s"
@@ -221,8 +226,10 @@ def main():
         time.sleep(SECS * (0.5 + rnd.random()))
         pid = daemon_pid()
         if POWERCUT:
+            # stopped first: a save acknowledged after the cut would be one the disk never saw
+            # (the cut disk drops every write), and the ledger would count it
             os.kill(pid, signal.SIGSTOP)
-            subprocess.run(["cp", "--sparse=always", IMG, IMG + ".cut"], check=True)
+            DISK[0].cut(IMG + ".cut", seed=f"{SEED}-{rd}")  # the power cut
         os.kill(pid, signal.SIGKILL)
         stop.set()
         subprocess.run(["fusermount3", "-u", "-z", MNT], capture_output=True)
@@ -250,8 +257,10 @@ def main():
             time.sleep(0.5)
             subprocess.run(["umount", LOOPMNT], check=True)
             subprocess.run(["losetup", "-d", LOOP[0]], check=True)
+            DISK[0].close()
             os.replace(IMG + ".cut", IMG)
-            LOOP[0] = subprocess.run(["losetup", "-f", "--show", IMG], capture_output=True, text=True,
+            DISK[0] = powercut.Disk(IMG, top)
+            LOOP[0] = subprocess.run(["losetup", "-f", "--show", DISK[0].path], capture_output=True, text=True,
                                      check=True).stdout.strip()
             subprocess.run(["mount", LOOP[0], LOOPMNT], check=True)
         for t in th:
@@ -269,6 +278,7 @@ def main():
     if POWERCUT:
         subprocess.run(["umount", LOOPMNT])
         subprocess.run(["losetup", "-d", LOOP[0]])
+        DISK[0].close()
     if not failed:
         subprocess.run(["rm", "-rf", top])
     else:

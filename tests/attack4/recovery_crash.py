@@ -3,13 +3,16 @@
 every 15 writes, a SNAP every 60, small segments) is killed with SIGKILL after its K-th reply (the
 page cache survives); life 2 recovers it and is killed (strace inject=CALL:signal=SIGKILL:when=N)
 at the N-th CALL of its recovery; life 3 recovers, writes 20 more and FLUSHes; then the power
-goes (the image is copied while no process runs: what the disk holds). The copy, opened by life 4,
+goes (tests/powercut: only what the loop device flushed is kept; PC_KEEP=P keeps each unflushed
+4 KiB sector with probability P). The cut image, opened by life 4,
 must hold a prefix of life 1's writes containing every one a FLUSH acknowledged, and every write
 of life 3 (DURABILITY 3.5, 3.6, 3.7).
 
 usage: recovery_crash.py KV_CLI CALL N_FROM N_TO [K]   (root: loop devices)
 Prints one line per failing case and 'N passed, M failed'."""
 import os, random, shutil, signal, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 KV, CALL, NF, NT = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 K = int(sys.argv[5]) if len(sys.argv) > 5 else 170
@@ -59,9 +62,12 @@ def prefixes(ops, upto):
 def one(n, top, ops):
     img, mnt = f"{top}/disk.img", f"{top}/disk"
     os.makedirs(mnt, exist_ok=True)
+    if os.path.exists(img):
+        os.unlink(img)  # a fresh file each case
     sh("truncate", "-s", "48M", img, check=True)
     sh("mkfs.ext4", "-q", "-F", img, check=True)
-    loop = sh("losetup", "-f", "--show", img, check=True).stdout.strip()
+    disk = powercut.Disk(img, top)
+    loop = sh("losetup", "-f", "--show", disk.path, check=True).stdout.strip()
     probs = []
     try:
         sh("mount", loop, mnt, check=True)
@@ -88,11 +94,12 @@ def one(n, top, ops):
         r3 = sh(KV, "-o", OPTS, d, input="".join(more), timeout=120)
         if r3.stdout != "OK\n" * 21:
             probs.append(f"life 3 failed: {r3.stdout[-80:]!r} {r3.stderr.strip()[-200:]}")
-        # power cut: nothing runs; the image holds what the disk holds
-        shutil.copyfile(img, img + ".cut")
+        # power cut: nothing runs; what the disk holds
+        disk.cut(img + ".cut", seed=f"{n}")
     finally:
         sh("umount", mnt)
         sh("losetup", "-d", loop)
+        disk.close()
     loop = sh("losetup", "-f", "--show", img + ".cut", check=True).stdout.strip()
     try:
         sh("mount", loop, mnt, check=True)

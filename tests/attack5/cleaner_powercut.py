@@ -7,9 +7,10 @@ every 4) until a PUT is refused, then closes cleanly.
 Each case N: a copy of the template is mounted; kv_cli (life 1) DELs every other key (so every
 segment is half live), FLUSHes, then PUTs new keys (FLUSH every 4) until a PUT is refused or 40
 are in: those PUTs find the disk full and run checkpoint + cleaner passes. Life 1 runs under
-`strace -e inject=CALL:signal=SIGKILL:when=N`; at its death (or its end) the image is copied
-while still mounted (the power cut: what the loop device holds; dirty pages of the ext4 page
-cache are lost). The copy is mounted and checked:
+`strace -e inject=CALL:signal=SIGKILL:when=N`; at its death (or its end) the power is cut
+(tests/powercut: the image sits on a disk that keeps only what the loop device flushed; dirty
+pages of the ext4 page cache and unflushed writes are lost; PC_KEEP=P keeps each unflushed 4 KiB
+sector with probability P). The copy is mounted and checked:
   - it opens strictly (kv_cli GET of every key);
   - every key holds its last FLUSH-acknowledged state or a later written one (ledger);
   - deleting keys frees space: after DEL of half the live keys and a FLUSH, 8 new PUTs of VAL
@@ -19,6 +20,8 @@ usage: cleaner_powercut.py KV_CLI CALL N_FROM N_TO [STEP]     (root: loop device
 env: SIZE (24M), VAL (16384), OPTS (sync=batch,segment_bytes=1m), SEED (printed)
 Prints one line per failing case and 'N passed, M failed'."""
 import os, random, shutil, subprocess, sys, tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 KV = os.path.realpath(sys.argv[1])
 SIZE = os.environ.get("SIZE", "24M")
@@ -202,18 +205,19 @@ def after_check(d, got):
 
 def one(top, tmpl, n_a, call, n):
     img = f"{top}/case.img"
-    shutil.copyfile(tmpl, img)
+    disk = powercut.Disk(tmpl, top)
     led = Ledger(n_a)
-    m = Img(img, f"{top}/mnt")
+    m = Img(disk.path, f"{top}/mnt")
     try:
         st = None
         if call != "none":
             st = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={call}",
                   "-e", f"inject={call}:signal=SIGKILL:when={n}"]
         killed, put, log, err = life1(f"{m.mnt}/s", st, led, n_a)
-        shutil.copyfile(img, img + ".cut")       # the power cut
+        disk.cut(img + ".cut")       # the power cut
     finally:
         m.close()
+        disk.close()
     probs = []
     m = Img(img + ".cut", f"{top}/mnt")
     try:
@@ -236,9 +240,8 @@ def main():
     try:
         tmpl, n_a = make_template(top)
         if sys.argv[2] == "count":
-            img = f"{top}/case.img"
-            shutil.copyfile(tmpl, img)
-            m = Img(img, f"{top}/mnt")
+            disk = powercut.Disk(tmpl, top)
+            m = Img(disk.path, f"{top}/mnt")
             try:
                 led = Ledger(n_a)
                 st = ["strace", "-f", "-c", "-o", f"{top}/count",
@@ -248,6 +251,7 @@ def main():
                 print(open(f"{top}/count").read())
             finally:
                 m.close()
+                disk.close()
             return
         call, nf, nt = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         step = int(sys.argv[5]) if len(sys.argv) > 5 else 1

@@ -5,14 +5,18 @@
 Life 1 (kv_cli, sync=batch, SEGMENT segments) writes NPUT PUTs of ~VAL bytes over NKEY keys with
 DELs mixed in and a FLUSH every 10 ops (the ledger), enough log for the close to checkpoint
 (4 MiB with the default checkpoint_bytes), then EXIT. strace attaches to it just before EXIT (so
-N counts the close's calls only), and case N kills life 1 (SIGKILL) at the N-th CALL of the close. The image is copied while mounted (the power cut). Optionally (RECOVER_KILL=M) life 2
-opens the copy and is killed at its M-th CALL, then the image is copied again.
+N counts the close's calls only), and case N kills life 1 (SIGKILL) at the N-th CALL of the close,
+then the power is cut (tests/powercut: the image sits on a disk that keeps only what the loop
+device flushed; PC_KEEP=P keeps each unflushed 4 KiB sector with probability P). Optionally (RECOVER_KILL=M) life 2
+opens the cut image and is killed at its M-th CALL, then the power is cut again.
 The last copy must open strictly and hold every key's acknowledged state (everything before EXIT
 was FLUSHed, so exactly the ledger), and a second open must say the same.
 usage: close_powercut.py KV_CLI CALL [N_FROM N_TO [STEP]]     (root: loop devices)
 env: SIZE (64M), NPUT (700), VAL (8000), NKEY (150), SEGMENT (1m), SEED (printed), RECOVER_KILL
 Prints one line per failing case and 'N passed, M failed'."""
 import os, random, shutil, subprocess, sys, tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 KV = os.path.realpath(sys.argv[1])
 CALL = sys.argv[2]
@@ -105,26 +109,32 @@ def check(d, st, keys, what):
 
 def one(top, cmds, st, n):
     img = f"{top}/case.img"
+    if os.path.exists(img):
+        os.unlink(img)
     sh("truncate", "-s", SIZE, img, check=True)
     sh("mkfs.ext4", "-q", "-F", img, check=True)
     keys = [f"k{i}" for i in range(NKEY)]
-    m = Img(img, f"{top}/mnt")
+    disk = powercut.Disk(img, top)
+    m = Img(disk.path, f"{top}/mnt")
     try:
         before, killed, prob = life1(f"{m.mnt}/s", cmds, f"{top}/trace", n)
         ckpts = sorted(f for f in os.listdir(f"{m.mnt}/s") if f.startswith("ckpt"))
-        shutil.copyfile(img, img + ".cut")
+        disk.cut(img + ".cut")  # the power cut
     finally:
         m.close()
+        disk.close()
     if prob:
         return before, killed, [prob], ckpts
     if RK:
-        m = Img(img + ".cut", f"{top}/mnt")
+        disk = powercut.Disk(img + ".cut", top)
+        m = Img(disk.path, f"{top}/mnt")
         try:
             sh("strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={CALL}",
                "-e", f"inject={CALL}:signal=SIGKILL:when={RK}", KV, "-o", OPTS, f"{m.mnt}/s", "SIZE")
-            shutil.copyfile(img + ".cut", img + ".cut2")
+            disk.cut(img + ".cut2")  # the second power cut
         finally:
             m.close()
+            disk.close()
         os.replace(img + ".cut2", img + ".cut")
     m = Img(img + ".cut", f"{top}/mnt")
     try:

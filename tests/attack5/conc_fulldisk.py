@@ -7,7 +7,8 @@ Each round: a SIZE ext4 image (loop, commit=600), kvfs. FILLERS threads save fil
 directory) and go on; one thread preallocates a file of 1-4 MiB (posix_fallocate + fsync), writes
 it whole in 256 KiB pwrites with fdatasync each (these writes must never fail with ENOSPC:
 posix_fallocate promised), and deletes one of its files now and then. After SECONDS the daemon is
-killed (SIGKILL), the image copied while mounted (the power cut) and mounted again: every file's
+killed (SIGKILL), the power cut (tests/powercut: only what the loop device flushed is kept;
+PC_KEEP=P keeps each unflushed 4 KiB sector with probability P) and the image mounted again: every file's
 last acknowledged content must be there (a file whose unlink was issued may also be absent; one
 being rewritten may hold the acknowledged or the newer bytes); then deleting half the files must
 make room for 4 MiB of new ones.
@@ -17,6 +18,8 @@ usage: conc_fulldisk.py BUILD [ROUNDS]     (root: loop devices, FUSE)
 env: SIZE (48M), FILLERS (3), SECONDS (6), SEED (printed)
 Prints one line per failing round and 'N passed, M failed'."""
 import ctypes, hashlib, os, random, shutil, signal, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 B = os.path.realpath(sys.argv[1])
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
@@ -181,9 +184,12 @@ def one(top, r):
     img, lo, m = f"{top}/d.img", f"{top}/lo", f"{top}/m"
     for x in (lo, m):
         os.makedirs(x, exist_ok=True)
+    if os.path.exists(img):
+        os.unlink(img)  # a fresh file each round
     sh("truncate", "-s", SIZE, img, check=True)
     sh("mkfs.ext4", "-q", "-F", img, check=True)
-    loop = sh("losetup", "-f", "--show", img, check=True).stdout.strip()
+    disk = powercut.Disk(img, top)
+    loop = sh("losetup", "-f", "--show", disk.path, check=True).stdout.strip()
     sh("mount", "-o", "commit=600", loop, lo, check=True)
     led, stop, errs, probs = Ledger(), threading.Event(), [], []
     try:
@@ -200,7 +206,7 @@ def one(top, r):
         pid = int(open(f"{lo}/s/LOCK").read().split()[0])
         stop.set()
         os.kill(pid, signal.SIGKILL)
-        shutil.copyfile(img, img + ".cut")     # the power cut
+        disk.cut(img + ".cut", seed=f"{SEED}-{r}")     # the power cut
         sh("fusermount3", "-uz", m)
         for t in ts:
             t.join(timeout=60)
@@ -209,6 +215,7 @@ def one(top, r):
     finally:
         sh("umount", "-l", lo)
         sh("losetup", "-d", loop)
+        disk.close()
     probs += [e for e in errs if e.startswith("PROMISE")][:3]
     loop = sh("losetup", "-f", "--show", img + ".cut", check=True).stdout.strip()
     sh("mount", "-o", "commit=600", loop, lo, check=True)

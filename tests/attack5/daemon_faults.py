@@ -6,7 +6,8 @@ cleaner passes, the reserve lent, space.promise cut by a chunk) meet an error at
 Each case N: a SIZE ext4 image (loop, commit=600); `kvfs -f` under strace; `p` gets
 posix_fallocate(PA MiB) + fsync; 1 MiB files are saved (write + fsync) until ENOSPC; half of them
 are deleted; 4 more saved; `p` written whole (1 MiB pwrites, fsync each). Then the daemon is
-killed (SIGKILL), the image copied while mounted (a power cut), and the copy mounted again.
+killed (SIGKILL), the power cut (tests/powercut: only what the loop device flushed is kept;
+PC_KEEP=P keeps each unflushed 4 KiB sector with probability P), and the cut image mounted again.
 Checked: the daemon neither crashes nor hangs before the kill; after the power cut the mount
 opens and every file whose fsync returned 0 (and each MiB of `p` whose fdatasync did) reads back
 whole; then deleting half the files makes room for 4 MiB of new files. Failures of the workload
@@ -15,6 +16,8 @@ usage: daemon_faults.py BUILD CALL ERR N_FROM N_TO [STEP]    (root: loop devices
 env: SIZE (40M), PA (6), OPTS (segment_bytes=1m)
 Prints one line per case (FAIL lines first word), and 'N passed, M failed'."""
 import ctypes, hashlib, os, shutil, signal, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 B = os.path.realpath(sys.argv[1])
 KVFS = f"{B}/kvfs"
@@ -96,9 +99,12 @@ def one(top, n):
     img, lo, m, tr = f"{top}/d.img", f"{top}/lo", f"{top}/m", f"{top}/trace"
     for x in (lo, m):
         os.makedirs(x, exist_ok=True)
+    if os.path.exists(img):
+        os.unlink(img)  # a fresh file each case
     sh("truncate", "-s", SIZE, img, check=True)
     sh("mkfs.ext4", "-q", "-F", img, check=True)
-    loop = sh("losetup", "-f", "--show", img, check=True).stdout.strip()
+    disk = powercut.Disk(img, top)
+    loop = sh("losetup", "-f", "--show", disk.path, check=True).stdout.strip()
     sh("mount", "-o", "commit=600", loop, lo, check=True)
     d = f"{lo}/s"
     good, pgood, fails, probs = {}, {}, [], []
@@ -126,13 +132,14 @@ def one(top, n):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        shutil.copyfile(img, img + ".cut")      # the power cut
+        disk.cut(img + ".cut", seed=f"{n}")      # the power cut
         sp.wait(timeout=60)
         sh("fusermount3", "-uz", m)
         inj = [l for l in open(tr).read().splitlines() if "(INJECTED)" in l]
     finally:
         sh("umount", lo)
         sh("losetup", "-d", loop)
+        disk.close()
     where = inj[0].split("<")[1].split(">")[0].rsplit("/", 1)[-1] if inj and "<" in inj[0] else "-"
     loop = sh("losetup", "-f", "--show", img + ".cut", check=True).stdout.strip()
     sh("mount", "-o", "commit=600", loop, lo, check=True)

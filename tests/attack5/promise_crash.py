@@ -5,14 +5,17 @@ writes cut `space.promise` by a chunk for each segment they need, DESIGN.md 6).
 Each case K (0..PA): a SIZE ext4 image (loop, commit=600), kvfs; `p` gets posix_fallocate(PA MiB)
 and fsync; the disk is filled with fsync'd 1 MiB files until ENOSPC (with WRITERS>0, that many
 threads keep trying to write more fillers the whole time); MiB 0..K-1 of `p` are written, each
-fsync'd; then the daemon is killed (SIGKILL, pid from LOCK) and the image copied while mounted
-(the power cut). The copy is mounted again: MiB K..PA-1 of `p` must go in (posix_fallocate's
+fsync'd; then the daemon is killed (SIGKILL, pid from LOCK) and the power cut (tests/powercut:
+only what the loop device flushed is kept; PC_KEEP=P keeps each unflushed 4 KiB sector with
+probability P). The cut image is mounted again: MiB K..PA-1 of `p` must go in (posix_fallocate's
 promise survives the crash), every fsync'd file must read back whole, and deleting half the
 fillers must make room for 4 MiB of new files.
 usage: promise_crash.py BUILD [K...]      (root: loop devices)
 env: SIZE (40M), PA (8), WRITERS (0)
 Prints one line per failing case and 'N passed, M failed'."""
 import ctypes, hashlib, os, shutil, signal, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 B = os.path.realpath(sys.argv[1])
 KVFS = f"{B}/kvfs"
@@ -75,10 +78,13 @@ def put(m, name, good, lock):
 def one(top, k):
     img, lo, m = f"{top}/d.img", f"{top}/lo", f"{top}/m"
     os.makedirs(m, exist_ok=True)
+    if os.path.exists(img):
+        os.unlink(img)  # a fresh file each case
     sh("truncate", "-s", SIZE, img, check=True)
     sh("mkfs.ext4", "-q", "-F", img, check=True)
     good, lock, probs = {}, threading.Lock(), []
-    disk = Disk(img, lo)
+    pc = powercut.Disk(img, top)
+    disk = Disk(pc.path, lo)
     mounted = False
     try:
         r = sh(KVFS, f"{lo}/s", m)
@@ -113,7 +119,7 @@ def one(top, k):
         pid = int(open(f"{lo}/s/LOCK").read().split()[0])
         os.kill(pid, signal.SIGKILL)
         stop.set()
-        shutil.copyfile(img, img + ".cut")     # the power cut
+        pc.cut(img + ".cut", seed=f"{k}")     # the power cut
         sh("fusermount3", "-uz", m)
         for t in ts:
             t.join(timeout=30)
@@ -126,6 +132,7 @@ def one(top, k):
         if mounted:
             sh(KVFS, "--unmount", m)
         disk.close()
+        pc.close()
     if probs:
         return probs
     disk = Disk(img + ".cut", lo)

@@ -15,8 +15,11 @@ to the flusher too — strace's `when=N` then counts per thread) with
 fsync'd, so every segment is a quarter live and the cleaner's policy (segments over twice the
 live bytes plus one) starts a pass within a second; two new files are written and fsync'd while
 it runs. The script waits until the daemon dies or the stats show a pass and deleted segments
-(at most 60 s), then copies the image while still mounted (the power cut).
-The copy is mounted (kvfs, default options) and checked:
+(at most 60 s), then cuts the power (tests/powercut: the image sits on a FUSE 'disk' that holds
+writes until the loop device flushes; the cut keeps the last flushed state, atomically — with
+PC_KEEP=P each unflushed 4 KiB sector is kept with probability P, seeded by SEED and N). Every
+case's disk is a fresh file; a loop device still bound to an earlier one stops the run.
+The cut image is mounted (kvfs, default options) and checked:
   - the mount succeeds;
   - every kept and new file reads back byte for byte; every deleted file is absent (its
     deletion was fsync'd);
@@ -26,8 +29,13 @@ usage: cleaner_mount.py BUILD CALL N_FROM N_TO [STEP]     (root: loop devices, F
 env: SEED (printed), NFILES (32), THREADS (1), RACE (2: as 1 with punched holes and truncations up and down as well; 1: from the deletions until 4 s after, while the cleaner runs, parts of the kept
      files are overwritten, each pwrite fsync'd: after the cut each holds its last fsync'd bytes or
      those of the write in flight — a relocation that lost a race must not bring old bytes back),
+     RACE_SECS (4: how long the overwrites go on at least; more gives the cleaner more passes),
      RECOVER (CALL:M: the mount of the cut image runs under strace and is killed at its M-th CALL,
-     the image copied again — a second power cut — before the checks; a sequence of crashes),
+     the power cut again — a second power cut — before the checks; a sequence of crashes),
+     PC_KEEP (0: a power cut drops every write not flushed; 0 < P <= 1: keeps each unflushed
+     sector with probability P — what a disk's cache may have written),
+     GOON (1: go on to the next N after a case that was not killed — how many calls a clean
+     cycle makes varies run to run — instead of stopping),
      FAULT (an errno name, e.g. EIO: strace injects that
      error instead of the kill; the daemon should live, every kept file read back right through
      the live mount — each outcome printed — then the power cut and the same checks)
@@ -42,8 +50,10 @@ NFILES = int(os.environ.get("NFILES", "32"))
 THREADS = int(os.environ.get("THREADS", "1"))  # 1 the background thread, 2 and the flusher, 3 the flusher, 0 every thread (-f)
 FAULT = os.environ.get("FAULT", "")  # an errno name: inject that error instead of the kill
 RACE = int(os.environ.get("RACE", "0"))
+RACE_SECS = float(os.environ.get("RACE_SECS", "4"))  # the overwrites go on at least this long
 RECOVER = os.environ.get("RECOVER", "")  # CALL:M — the next mount's recovery killed at its M-th CALL
 RECOVER_MISSED = False
+GOON = os.environ.get("GOON", "")  # 1: go on past a case where the call was not reached (its count varies run to run)
 KEEP = os.environ.get("KEEP", "")  # a directory: each failing case's cut image (before the checks) and ledger go there  # 1: overwrite parts of the kept files while the cleaner runs
 print(f"seed {SEED} nfiles {NFILES} threads {THREADS} fault {FAULT or 'SIGKILL'} race {RACE}", flush=True)
 # per kept file: the bytes its last fsync made durable, and the bytes of a write in flight (None)
@@ -70,6 +80,11 @@ class Img:
     def close(self):
         sh("umount", self.lo, check=True)
         sh("losetup", "-d", self.loop)
+
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402
+CUTS = [0]  # power cuts made
 
 
 def daemon_pid(datadir):
@@ -138,10 +153,17 @@ def make_template(top):
     return img
 
 
-def life(top, img, call, n, count=False):
+def life(top, tmpl, call, n, count=False):
     """mount, attach strace to the background thread, delete, wait for the clean cycle, power cut.
-    Returns (killed, deleted names, new names with content, note)."""
-    im = Img(img, f"{top}/lo")
+    Returns (killed, deleted names, new names with content, note); the cut image is
+    top/case.img.cut."""
+    disk = powercut.Disk(tmpl, top)
+    img = f"{top}/case.img"
+    try:
+        im = Img(disk.path, f"{top}/lo")
+    except subprocess.CalledProcessError:
+        disk.close()
+        raise
     mnt = f"{top}/m"
     deleted, new, note = [], {}, ""
     sp = None
@@ -220,7 +242,7 @@ def life(top, img, call, n, count=False):
             st = stats(mnt)
             if st and int(st.get("cleaner_moved_bytes", 0)) > 0 and \
                     int(st.get("segments_deleted", 0)) > deleted_before + 1 and \
-                    (not RACE or time.time() - t0 > 4):
+                    (not RACE or time.time() - t0 > RACE_SECS):
                 break
             if not RACE:
                 time.sleep(0.3)
@@ -245,7 +267,8 @@ def life(top, img, call, n, count=False):
                             note += f" WRONG-BYTES f{i}"
             except OSError as e:
                 note += f" (a read after the fault: {e.strerror})"
-        shutil.copyfile(img, img + ".cut")  # the power cut
+        note += disk.cut(img + ".cut", seed=f"{SEED}-{call}-{n}")  # the power cut
+        CUTS[0] += 1
     finally:
         if sp:
             if sp.poll() is None and pid and alive(pid):
@@ -263,6 +286,7 @@ def life(top, img, call, n, count=False):
                 break
             time.sleep(0.2)
         sh("losetup", "-d", im.loop)
+        disk.close()
     return killed, deleted, new, note
 
 
@@ -270,7 +294,8 @@ def recover_kill(top, img):
     """RECOVER=CALL:M: the mount of the cut image is killed at its M-th CALL (its recovery; per
     thread), then a second power cut. Returns a note."""
     call, m = RECOVER.split(":")
-    im = Img(img, f"{top}/lo")
+    disk = powercut.Disk(img, top)
+    im = Img(disk.path, f"{top}/lo")
     mnt = f"{top}/m"
     note = ""
     try:
@@ -289,9 +314,11 @@ def recover_kill(top, img):
         else:
             note = f"recovery killed ({p.returncode})"
             sh("fusermount3", "-uz", mnt)
-        shutil.copyfile(img, img + ".cut2")  # the second power cut
+        note += disk.cut(img + ".cut2", seed=f"{SEED}-recover-{m}")  # the second power cut
+        CUTS[0] += 1
     finally:
         im.close()
+        disk.close()
     shutil.move(img + ".cut2", img)
     return note
 
@@ -368,8 +395,7 @@ def main():
         img = f"{top}/case.img"
         if sys.argv[2] == "count":
             STATE.update({f"f{i}": (content(f"f{i}"), None) for i in range(0, NFILES, 4)})
-            shutil.copyfile(tmpl, img)
-            killed, deleted, new, note = life(top, img, None, 0, count=True)
+            killed, deleted, new, note = life(top, tmpl, None, 0, count=True)
             print(f"uninterrupted: {note}")
             print(open(f"{top}/count").read())
             probs = check(top, img + ".cut", deleted, new)
@@ -381,8 +407,7 @@ def main():
         for n in range(nf, nt + 1, step):
             STATE.clear()
             STATE.update({f"f{i}": (content(f"f{i}"), None) for i in range(0, NFILES, 4)})
-            shutil.copyfile(tmpl, img)
-            killed, deleted, new, note = life(top, img, call, n)
+            killed, deleted, new, note = life(top, tmpl, call, n)
             global RECOVER_MISSED
             RECOVER_MISSED = False
             if KEEP:
@@ -407,8 +432,10 @@ def main():
                 if FAULT or RECOVER:
                     print(f"ok   {call} #{n} {FAULT} ({note.strip()})", flush=True)
             if not killed:
-                print(f"{call} #{n}: not killed ({note.strip()}); stop", flush=True)
-                break
+                print(f"{call} #{n}: not killed ({note.strip()}){'' if GOON else '; stop'}", flush=True)
+                if not GOON:
+                    break
+        print(f"power cuts: {CUTS[0]} (tests/powercut, keep {powercut.KEEP})")
         print(f"{passed} passed, {failed} failed")
     finally:
         shutil.rmtree(top, ignore_errors=True)

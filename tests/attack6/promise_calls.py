@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """kill -9 at the N-th CALL of the kvfs daemon (every thread: strace -f -p, so N counts per
 thread) during a posix_fallocate through the mount, or during the first write into the reserved
-range on a full disk; then a power cut (the loop image copied while mounted). The sixth attack's
+range on a full disk; then a power cut (tests/powercut: only what the loop device flushed is kept; PC_KEEP=P keeps each
+unflushed 4 KiB sector with probability P). The sixth attack's
 item 3; attack5's promise_crash.py killed only between 1 MiB writes.
 
 Each case: a 40 MiB ext4 image (loop, commit=600), kvfs (default options); 4 files of 1 MiB are
@@ -27,6 +28,8 @@ usage: promise_calls.py BUILD MODE CALL N_FROM N_TO      (root: loop devices, FU
        promise_calls.py BUILD MODE count
 env: PA (8). No randomness: no seed. Prints one line per failing case and 'N passed, M failed'."""
 import ctypes, hashlib, os, shutil, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 B = os.path.realpath(sys.argv[1])
 KVFS, KV = f"{B}/kvfs", f"{B}/kv_cli"
@@ -115,9 +118,12 @@ def attach(pid, top, call, n, count):
 def life(top, img, call, n, count):
     lo, m = f"{top}/lo", f"{top}/m"
     os.makedirs(m, exist_ok=True)
+    if os.path.exists(img):
+        os.unlink(img)  # a fresh file each case
     sh("truncate", "-s", "40M", img, check=True)
     sh("mkfs.ext4", "-q", "-F", img, check=True)
-    disk = Disk(img, lo)
+    pc = powercut.Disk(img, top)
+    disk = Disk(pc.path, lo)
     st = {"ledger": {}, "fillers": 0, "promised": False, "w0": False, "note": ""}
     sp = pid = None
     try:
@@ -159,7 +165,7 @@ def life(top, img, call, n, count):
                 break
             time.sleep(0.1)
         st["killed"] = not alive(pid)
-        shutil.copyfile(img, img + ".cut")  # the power cut
+        pc.cut(img + ".cut", seed=f"{call}-{n}")  # the power cut
         try:
             os.close(fd)
         except OSError:
@@ -177,6 +183,7 @@ def life(top, img, call, n, count):
                 time.sleep(0.1)
         sh("fusermount3", "-uz", m)
         disk.close()
+        pc.close()
         os.unlink(img)
     return st
 

@@ -19,8 +19,9 @@ then one damage, and the image unmounted. DAMAGE (argument 2):
 First case: an uninterrupted salvage, then the power cut: a strict open must give what it
 reported (it returned, so it is durable) and `--check` be clean. Then each case: a copy of the
 template is mounted; `kv_cli --salvage` runs under
-`strace -e inject=CALL:signal=SIGKILL:when=N`; the image is copied while still mounted (the power
-cut: what the kernel had not sent to the loop device is lost), the copy mounted and checked:
+`strace -e inject=CALL:signal=SIGKILL:when=N`; then the power cut (tests/powercut: only what the
+loop device flushed is kept; PC_KEEP=P keeps each unflushed 4 KiB sector with probability P), the
+cut image mounted and checked:
   - a strict open either refuses, or gives (on every key but the damaged ones) what an
     uninterrupted salvage of the template gives;
   - a second salvage (uninterrupted) then gives exactly what an uninterrupted salvage gives;
@@ -30,6 +31,8 @@ usage: salvage_powercut.py KV_CLI DAMAGE [CALL ...]     (root: loop devices)
        env STEP (every STEP-th N, default 1), NMAX (default 400). No randomness: no seed.
 Prints one line per failing case and 'N passed, M failed'."""
 import hashlib, os, shutil, subprocess, sys, tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "powercut"))
+import powercut  # noqa: E402  the power cut (tests/powercut: a disk that loses what was not flushed)
 
 KV = os.path.realpath(sys.argv[1])
 DAMAGE = sys.argv[2]
@@ -182,13 +185,14 @@ def main():
     passed = failed = 0
     # the salvage run through, then the power cut: what it reported done must be durable
     img = f"{top}/case.img"
-    shutil.copyfile(tmpl, img)
-    m = Img(img, f"{top}/mnt")
+    disk = powercut.Disk(tmpl, top)
+    m = Img(disk.path, f"{top}/mnt")
     try:
         p = run(["--salvage", f"{m.mnt}/s"])
-        shutil.copyfile(img, img + ".cut")
+        disk.cut(img + ".cut")  # the power cut
     finally:
         m.close()
+        disk.close()
     m = Img(img + ".cut", f"{top}/mnt")
     try:
         st = state(f"{m.mnt}/s")
@@ -207,15 +211,16 @@ def main():
     for call in CALLS:
         for n in range(1, min(counts.get(call, 0), NMAX) + 1, STEP):
             img = f"{top}/case.img"
-            shutil.copyfile(tmpl, img)
-            m = Img(img, f"{top}/mnt")
+            disk = powercut.Disk(tmpl, top)
+            m = Img(disk.path, f"{top}/mnt")
             try:
                 p = run(["--salvage", f"{m.mnt}/s"],
                         pre=["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={call}",
                              "-e", f"inject={call}:signal=SIGKILL:when={n}"])
-                shutil.copyfile(img, img + ".cut")  # the power cut
+                disk.cut(img + ".cut", seed=f"{call}-{n}")  # the power cut
             finally:
                 m.close()
+                disk.close()
             killed = p.returncode in (-9, 137)
             probs = []
             m = Img(img + ".cut", f"{top}/mnt")
