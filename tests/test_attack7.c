@@ -6,6 +6,7 @@
  * (`meson test -C build --setup attack7 --suite attack7`). */
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,12 +89,55 @@ START_TEST(attack7_a_reserve_that_is_a_symlink_never_cuts_the_file_it_names)
 }
 END_TEST
 
+/* ---- finding 2: a sparse reserve that is kept is not allocated, yet counted whole ----
+ * engine/store.c reserve_take at open: s->reserve_bytes = the file's size (have), kept when up to
+ * twice what is wanted, but the fallocate that should make "a reserve a copy made sparse hold its
+ * room again" (DESIGN.md, the space reserve) covers only [0, min(have, want)). A reserve that
+ * cp --sparse, rsync -S or a backup tool left sparse, between want and 2 * want bytes long, stays
+ * partly a hole: unlinking it (reserve_lend) frees less than s->lent_bytes says, and the
+ * full-disk cleaner's budget (cleaner.c cleaner_make_room: reserve_room() = reserve_bytes -
+ * floor) and the lent room (store.c set_lent) count room that is not there — up to want bytes
+ * too many, the very over-spending that wedged a full disk before (FINDINGS.md 2, 3). */
+START_TEST(attack7_an_open_allocates_all_of_the_sparse_reserve_it_keeps)
+{
+	char tmp[256], dir[300], res[340];
+	struct stat st;
+
+	ck_assert_int_eq(tu_tmpdir(tmp, sizeof(tmp)), 0);
+	snprintf(dir, sizeof(dir), "%s/store", tmp);
+	snprintf(res, sizeof(res), "%s/space.reserve", dir);
+	make_store(dir);
+	ck_assert_int_eq(stat(res, &st), 0);
+	uint64_t taken = (uint64_t)st.st_size; /* about what a reopen wants */
+
+	/* the same size and a half, all a hole: kept (not over twice), to be allocated again */
+	uint64_t size = taken + taken / 2;
+	ck_assert_int_eq(unlink(res), 0);
+	int fd = open(res, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	ck_assert_int_eq(close(fd), 0);
+
+	int rc = reopen(dir);
+	int src = stat(res, &st);
+	ck_assert_int_eq(tu_rmrf(tmp), 0);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(src, 0);
+	ck_assert_msg((uint64_t)st.st_size <= 2 * taken, "the reserve was %" PRIu64 ", now %lld bytes",
+		      size, (long long)st.st_size);
+	ck_assert_msg((uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size,
+		      "the open kept a %lld-byte reserve with only %lld bytes of it allocated",
+		      (long long)st.st_size, (long long)st.st_blocks * 512);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("attack7");
 	TCase *tc = tcase_create("attack7");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, attack7_a_reserve_that_is_a_symlink_never_cuts_the_file_it_names);
+	tcase_add_test(tc, attack7_an_open_allocates_all_of_the_sparse_reserve_it_keeps);
 	suite_add_tcase(su, tc);
 	return tu_run_suite(su);
 }
