@@ -1,9 +1,11 @@
 /* Attack 7: what the seventh adversarial review (R14: S13's reserve cut-back and kv_abandon,
  * F7's pending relocation read back from its source) found. Each test is the smallest
  * deterministic reproduction of one finding of tests/attack7/FINDINGS.md and states what the
- * contract promises (design.md §2: a bad input gets a clear error and loses nothing); each FAILS
- * until the engine is fixed, so the suite is 'attack7', outside the default run
- * (`meson test -C build --setup attack7 --suite attack7`). */
+ * contract promises (design.md §2: a bad input gets a clear error and loses nothing); each
+ * attack7_* test FAILS until the engine is fixed, so the suite is 'attack7', outside the default
+ * run (`meson test -C build --setup attack7 --suite attack7`). The held7_* tests are attacks that
+ * held (they pass, and fail with F7's restore_sources disabled): specifications the lead may move
+ * into test_corruption.c's 'relocated' group. */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -15,6 +17,8 @@
 #include <unistd.h>
 
 #include "kv.h"
+#include "record.h"
+#include "simstore.h"
 #include "testutil.h"
 
 /* ---- finding 1: space.reserve is opened following symlinks, and cut ----
@@ -131,6 +135,218 @@ START_TEST(attack7_an_open_allocates_all_of_the_sparse_reserve_it_keeps)
 }
 END_TEST
 
+/* ---- F7 probe: a pending relocation whose source is the segment holding its own record ----
+ * The cleaner's merge of a fragmented value (cleaner.c collect, merge) copies extents from any
+ * segment, the one being written included: its RELOCATE record R then lies in the segment its
+ * source bytes are in, after them. R pending (its checkpoint fails, the process is killed), a
+ * value byte of R's copy flipped: the source is before R in the same file, sealed by nothing but
+ * never rewritten, so recovery must give the key its bytes back from there (recover.c
+ * relocation_sources, restore_sources). */
+#define FRAG_PARTS 24
+#define FRAG_PART 1000
+
+static void frag_fill(char *v, int part)
+{
+	for (int j = 0; j < FRAG_PART; j++)
+		v[j] = (char)('A' + (part * 7 + j * 3 + j / 11) % 26);
+}
+
+static void kill_with_store_open(struct faultio *f, struct kv *s)
+{
+	faultio_crash_at(f, faultio_calls(f) + 1);
+	ck_assert_int_ne(kv_close(s), 0);
+	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
+}
+
+/* The one RELOCATE operation of segment path: its data's file offset and length, its first
+ * piece's source segment. 0 when there is none. */
+static int find_relocate(struct faultio *f, const char *path, uint64_t *data_at, uint64_t *dlen,
+			 uint64_t *src_seg)
+{
+	static struct sim_rec recs[4096];
+	void *data;
+	size_t len, nr = sim_records(f, path, recs, 4096);
+	int found = 0;
+	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
+	for (size_t r = 0; r < nr && !found; r++) {
+		const uint8_t *pl = (const uint8_t *)data + recs[r].off + REC_HDR_SIZE;
+		struct rec_reader rr;
+		struct rec_op_view op;
+		if (((const uint8_t *)data)[recs[r].off + REC_OFF_TYPE] != REC_TYPE_OPS)
+			continue;
+		ck_assert_int_eq(rec_reader_init(&rr, pl, recs[r].size - REC_HDR_SIZE), 0);
+		while (!found && rec_reader_next(&rr, &op) == 1) {
+			if (op.op != REC_OP_RELOCATE)
+				continue;
+			struct reloc_piece pc;
+			reloc_piece_at(&op, 0, &pc);
+			*data_at = recs[r].off + REC_HDR_SIZE + op.data_at;
+			*dlen = op.dlen;
+			*src_seg = pc.src_seg;
+			found = 1;
+		}
+	}
+	free(data);
+	return found;
+}
+
+START_TEST(held7_a_pending_merge_whose_source_is_its_own_segment_keeps_the_key_from_there)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 1u << 20; /* one segment: the merge's copy lands beside its sources */
+	struct kv *s = sim_open_with(&o, NULL);
+	char v[FRAG_PART], k[16];
+
+	for (int i = 0; i < FRAG_PARTS; i++) {
+		frag_fill(v, i);
+		if (!i)
+			ck_assert_int_eq(kv_put(s, "frag", 4, v, FRAG_PART), 0);
+		else
+			ck_assert_int_eq(kv_write(s, "frag", 4, (uint64_t)i * FRAG_PART, v, FRAG_PART), 0);
+		snprintf(k, sizeof k, "other%02d", i); /* keeps the parts apart in the log */
+		put_str(s, k, "x");
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(faultio_fail(f, FIO_OP_RENAME, faultio_count(f, FIO_OP_RENAME) + 1, -EIO, false), 0);
+	uint64_t moved = 0;
+	ck_assert_int_ne(kv_clean(s, 1, &moved), 0); /* the merge is logged, its checkpoint fails */
+	kill_with_store_open(f, s);
+	faultio_clear_faults(f);
+	/* records after it, so that damage in it is not a torn tail */
+	s = sim_open_with(&o, NULL);
+	put_str(s, "after", "1");
+	ck_assert_int_eq(kv_flush(s), 0);
+	kill_with_store_open(f, s);
+
+	const char *seg = SIM_DIR "/wal-0000000000000001.log";
+	uint64_t data_at = 0, dlen = 0, src = 0;
+	ck_assert_msg(find_relocate(f, seg, &data_at, &dlen, &src), "no merge was logged");
+	ck_assert_uint_eq(src, 1); /* its source is its own segment */
+	ck_assert_uint_eq(dlen, (uint64_t)FRAG_PARTS * FRAG_PART);
+	ck_assert_int_eq(faultio_flip(f, seg, data_at + dlen / 2, 0x20), 0);
+
+	struct kv_report rep;
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep);
+	ck_assert_msg(crc == 0, "kv_check: %d (%s)", crc, tu_report(&rep));
+	o.recovery = KV_RECOVERY_STRICT;
+	s = sim_open_with(&o, &rep);
+	void *got = NULL;
+	uint64_t glen = 0;
+	ck_assert_int_eq(kv_get(s, "frag", 4, &got, &glen), 0);
+	ck_assert_uint_eq(glen, (uint64_t)FRAG_PARTS * FRAG_PART);
+	for (int i = 0; i < FRAG_PARTS; i++) {
+		frag_fill(v, i);
+		ck_assert_msg(!memcmp((char *)got + (size_t)i * FRAG_PART, v, FRAG_PART), "part %d differs", i);
+	}
+	free(got);
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* ---- F7 probe: what a strict open gave back from the source stays, through checkpoints and
+ * cleaner passes ----
+ * The restore (recover.c restore_sources) moves keys back into a segment whose live count the
+ * replay of R had emptied; the live store then checkpoints (which deletes segments with nothing
+ * live) and cleans. If the restore did not count the bytes back (segtab_account through the
+ * index's hook), the checkpoint would delete the source under the key. */
+#define K7 32
+#define K7_LEN 3000
+
+static void k7_val(char *v, int i)
+{
+	for (int j = 0; j < K7_LEN; j++)
+		v[j] = (char)('a' + (i * 11 + j * 5 + j / 17) % 26);
+}
+
+static void k7_expect(struct kv *s, const char *what)
+{
+	char k[16], v[K7_LEN];
+	for (int i = 0; i < K7; i++) {
+		void *got = NULL;
+		uint64_t glen = 0;
+		snprintf(k, sizeof k, "k%02d", i);
+		int rc = kv_get(s, k, strlen(k), &got, &glen);
+		if (i % 4) {
+			ck_assert_msg(rc == -ENOENT, "%s: deleted %s: %d", what, k, rc);
+			continue;
+		}
+		ck_assert_msg(rc == 0, "%s: get %s: %s", what, k, strerror(-rc));
+		k7_val(v, i);
+		ck_assert_msg(glen == K7_LEN && !memcmp(got, v, K7_LEN), "%s: %s holds other bytes", what, k);
+		free(got);
+	}
+}
+
+START_TEST(held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_cleaning_after)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	o.segment_bytes = 65536;
+	struct kv *s = sim_open_with(&o, NULL);
+	char k[16], v[K7_LEN];
+
+	for (int i = 0; i < K7; i++) {
+		snprintf(k, sizeof k, "k%02d", i);
+		k7_val(v, i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, K7_LEN), 0);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	for (int i = 0; i < K7; i++)
+		if (i % 4) {
+			snprintf(k, sizeof k, "k%02d", i);
+			ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
+		}
+	ck_assert_int_eq(kv_flush(s), 0);
+	ck_assert_int_eq(faultio_fail(f, FIO_OP_RENAME, faultio_count(f, FIO_OP_RENAME) + 1, -EIO, false), 0);
+	uint64_t moved = 0;
+	ck_assert_int_ne(kv_clean(s, 1, &moved), 0);
+	kill_with_store_open(f, s);
+	faultio_clear_faults(f);
+	s = sim_open_with(&o, NULL);
+	put_str(s, "after", "1");
+	ck_assert_int_eq(kv_flush(s), 0);
+	kill_with_store_open(f, s);
+
+	/* every RELOCATE's copy damaged: one flipped byte in each */
+	char **names;
+	size_t n, flipped = 0;
+	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		char path[128];
+		uint64_t data_at, dlen, src;
+		size_t l = strlen(names[i]);
+		if (strncmp(names[i], "wal-", 4) || l < 4 || strcmp(names[i] + l - 4, ".log"))
+			continue;
+		snprintf(path, sizeof path, SIM_DIR "/%s", names[i]);
+		if (find_relocate(f, path, &data_at, &dlen, &src)) {
+			ck_assert_int_eq(faultio_flip(f, path, data_at + 1, 0x20), 0);
+			flipped++;
+		}
+	}
+	faultio_free_names(names, n);
+	ck_assert_uint_gt(flipped, 0);
+
+	struct kv_report rep;
+	o.recovery = KV_RECOVERY_STRICT;
+	s = sim_open_with(&o, &rep);
+	k7_expect(s, "strict open");
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	k7_expect(s, "after a checkpoint");
+	ck_assert_int_eq(kv_clean(s, 1, &moved), 0);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	k7_expect(s, "after a cleaner pass");
+	ck_assert_int_eq(kv_close(s), 0);
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep);
+	ck_assert_msg(crc == 0, "kv_check: %d (%s)", crc, tu_report(&rep));
+	s = sim_open_with(&o, &rep);
+	k7_expect(s, "reopened");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("attack7");
@@ -138,6 +354,8 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, attack7_a_reserve_that_is_a_symlink_never_cuts_the_file_it_names);
 	tcase_add_test(tc, attack7_an_open_allocates_all_of_the_sparse_reserve_it_keeps);
+	tcase_add_test(tc, held7_a_pending_merge_whose_source_is_its_own_segment_keeps_the_key_from_there);
+	tcase_add_test(tc, held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_cleaning_after);
 	suite_add_tcase(su, tc);
 	return tu_run_suite(su);
 }
