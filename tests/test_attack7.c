@@ -347,6 +347,106 @@ START_TEST(held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_clea
 }
 END_TEST
 
+/* ---- finding 3: a reserve whose unprobe failed is never grown again ----
+ * engine/store.c reserve_take (S13) returns at once while s->reserve_probed is set ("while probed
+ * it is bigger on purpose"). reserve_probe sets it for a full-disk cleaner pass and
+ * reserve_unprobe clears it only when its ftruncate (or open) succeeds; on failure it stays set
+ * until the reserve is next lent. Before S13 reserve_take still grew a reserve short of what the
+ * store wants. Now one failed ftruncate of space.reserve in reserve_unprobe stops the reserve
+ * from following the checkpoint up: as the store grows, every checkpoint leaves the reserve
+ * where it was, below the floor eventually, the full-disk wedge of FINDINGS.md 2 again. */
+static const struct kvio *p3_disk;
+static int p3_fd = -1, p3_fail;
+
+static int p3_open(const struct kvio *io, const char *path, int flags, mode_t mode, int *fd)
+{
+	int rc = p3_disk->open(io, path, flags, mode, fd);
+	size_t n = strlen(path);
+	if (!rc && n >= 14 && !strcmp(path + n - 14, "/space.reserve"))
+		p3_fd = *fd;
+	return rc;
+}
+
+static int p3_close(const struct kvio *io, int fd)
+{
+	if (fd == p3_fd)
+		p3_fd = -1;
+	return p3_disk->close(io, fd);
+}
+
+/* ftruncate of space.reserve fails while p3_fail: the cut that reserve_unprobe makes */
+static int p3_ftruncate(const struct kvio *io, int fd, uint64_t len)
+{
+	if (p3_fail && fd == p3_fd)
+		return -EIO;
+	return p3_disk->ftruncate(io, fd, len);
+}
+
+/* One run: a store with half-dead segments; a PUT finds no room for its new segment (one
+ * fallocate fails with ENOSPC) so the full-disk cleaner probes the reserve, passes and unprobes
+ * (its ftruncate failing when fail); then a big value makes the store want a much bigger reserve
+ * and a checkpoint follows. Returns the reserve's size then; *after_pass its size after the pass. */
+static uint64_t p3_run(int fail, uint64_t *after_pass)
+{
+	struct faultio *f = sim_disk();
+	struct kv_options o = sim_options(f);
+	struct kvio io = *faultio_kvio(f);
+	char k[16];
+	bool dir;
+	uint64_t size;
+
+	p3_disk = faultio_kvio(f);
+	p3_fd = -1;
+	p3_fail = 0;
+	io.open = p3_open;
+	io.close = p3_close;
+	io.ftruncate = p3_ftruncate;
+	o.io = &io;
+	o.segment_bytes = 256u << 10;
+	struct kv *s = sim_open_with(&o, NULL);
+	char *v = malloc(24u << 20);
+	ck_assert_ptr_nonnull(v);
+	memset(v, 'v', 24u << 20);
+	for (int i = 0; i < 64; i++) {
+		snprintf(k, sizeof k, "k%03d", i);
+		ck_assert_int_eq(kv_put(s, k, strlen(k), v, 16u << 10), 0);
+	}
+	for (int i = 0; i < 64; i += 2) {
+		snprintf(k, sizeof k, "k%03d", i);
+		ck_assert_int_eq(kv_del(s, k, strlen(k)), 0);
+	}
+	ck_assert_int_eq(kv_flush(s), 0);
+	uint64_t before = 0;
+	ck_assert_int_eq(faultio_stat(f, SIM_DIR "/space.reserve", &dir, &before), 0);
+	p3_fail = fail;
+	ck_assert_int_eq(faultio_fail(f, FIO_OP_FALLOCATE, faultio_count(f, FIO_OP_FALLOCATE) + 1,
+				      -ENOSPC, false), 0);
+	ck_assert_int_eq(kv_put(s, "big1", 4, v, 300u << 10), 0); /* a new segment: no room, once */
+	p3_fail = 0;
+	ck_assert_int_eq(faultio_stat(f, SIM_DIR "/space.reserve", &dir, after_pass), 0);
+	if (fail) /* the set-up worked: the pass probed the reserve, and the unprobe failed */
+		ck_assert_msg(*after_pass > before, "no probe: reserve %" PRIu64 " before, %" PRIu64
+			      " after", before, *after_pass);
+	ck_assert_int_eq(kv_put(s, "big2", 4, v, 24u << 20), 0);
+	ck_assert_int_eq(kv_snapshot(s), 0);
+	ck_assert_int_eq(faultio_stat(f, SIM_DIR "/space.reserve", &dir, &size), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	free(v);
+	faultio_destroy(f);
+	return size;
+}
+
+START_TEST(attack7_a_failed_unprobe_does_not_stop_the_reserve_growing_with_the_store)
+{
+	uint64_t pass_ok, pass_failed;
+	uint64_t sound = p3_run(0, &pass_ok);
+	uint64_t stuck = p3_run(1, &pass_failed);
+	(void)pass_ok; /* (the sound run's probe is given back: no check on it) */
+	ck_assert_msg(stuck >= sound - sound / 4, "after a failed unprobe the reserve stays at %" PRIu64
+		      " bytes while the same store otherwise grows it to %" PRIu64, stuck, sound);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("attack7");
@@ -354,6 +454,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, attack7_a_reserve_that_is_a_symlink_never_cuts_the_file_it_names);
 	tcase_add_test(tc, attack7_an_open_allocates_all_of_the_sparse_reserve_it_keeps);
+	tcase_add_test(tc, attack7_a_failed_unprobe_does_not_stop_the_reserve_growing_with_the_store);
 	tcase_add_test(tc, held7_a_pending_merge_whose_source_is_its_own_segment_keeps_the_key_from_there);
 	tcase_add_test(tc, held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_cleaning_after);
 	suite_add_tcase(su, tc);
