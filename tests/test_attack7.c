@@ -4,8 +4,9 @@
  * contract promises (design.md §2: a bad input gets a clear error and loses nothing); each
  * attack7_* test FAILS until the engine is fixed, so the suite is 'attack7', outside the default
  * run (`meson test -C build --setup attack7 --suite attack7`). The held7_* tests are attacks that
- * held (they pass, and fail with F7's restore_sources disabled): specifications the lead may move
- * into test_corruption.c's 'relocated' group. */
+ * held: they pass (the first two fail with F7's restore_sources disabled; the third checks that
+ * the restore gives nothing back to a name written again), specifications the lead may move into
+ * test_corruption.c's 'relocated' group. */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -279,12 +280,17 @@ static void k7_expect(struct kv *s, const char *what)
 	}
 }
 
-START_TEST(held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_cleaning_after)
+/* The pending store: K7 values of K7_LEN in 64 KiB segments, 3 of 4 deleted, a forced cleaner
+ * pass whose checkpoint fails, a kill; a second process (replace: deleting k00 and putting it again
+ * with other bytes first) PUTs "after", flushes and is killed. Then one value byte of the first
+ * RELOCATE of every segment is flipped. */
+#define K7_NEW "k00, written again"
+static struct faultio *k7_pending_store(struct kv_options *o, int replace)
 {
 	struct faultio *f = sim_disk();
-	struct kv_options o = sim_options(f);
-	o.segment_bytes = 65536;
-	struct kv *s = sim_open_with(&o, NULL);
+	*o = sim_options(f);
+	o->segment_bytes = 65536;
+	struct kv *s = sim_open_with(o, NULL);
 	char k[16], v[K7_LEN];
 
 	for (int i = 0; i < K7; i++) {
@@ -304,12 +310,15 @@ START_TEST(held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_clea
 	ck_assert_int_ne(kv_clean(s, 1, &moved), 0);
 	kill_with_store_open(f, s);
 	faultio_clear_faults(f);
-	s = sim_open_with(&o, NULL);
+	s = sim_open_with(o, NULL);
+	if (replace) {
+		ck_assert_int_eq(kv_del(s, "k00", 3), 0);
+		put_str(s, "k00", K7_NEW);
+	}
 	put_str(s, "after", "1");
 	ck_assert_int_eq(kv_flush(s), 0);
 	kill_with_store_open(f, s);
 
-	/* every RELOCATE's copy damaged: one flipped byte in each */
 	char **names;
 	size_t n, flipped = 0;
 	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &n), 0);
@@ -327,10 +336,18 @@ START_TEST(held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_clea
 	}
 	faultio_free_names(names, n);
 	ck_assert_uint_gt(flipped, 0);
+	o->recovery = KV_RECOVERY_STRICT;
+	return f;
+}
 
+START_TEST(held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_cleaning_after)
+{
+	struct kv_options o;
+	struct faultio *f = k7_pending_store(&o, 0);
 	struct kv_report rep;
-	o.recovery = KV_RECOVERY_STRICT;
-	s = sim_open_with(&o, &rep);
+	uint64_t moved = 0;
+
+	struct kv *s = sim_open_with(&o, &rep);
 	k7_expect(s, "strict open");
 	ck_assert_int_eq(kv_snapshot(s), 0);
 	k7_expect(s, "after a checkpoint");
@@ -342,6 +359,34 @@ START_TEST(held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_clea
 	ck_assert_msg(crc == 0, "kv_check: %d (%s)", crc, tu_report(&rep));
 	s = sim_open_with(&o, &rep);
 	k7_expect(s, "reopened");
+	ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(f);
+}
+END_TEST
+
+/* A key deleted and written again under the same name after its pending relocation: its new bytes
+ * lie elsewhere, so nothing is given back to it (the old source still checks, and must not come
+ * back under the name), and the damaged copy, held by no key now, costs nothing. */
+START_TEST(held7_a_key_written_again_after_its_pending_relocation_keeps_its_new_bytes)
+{
+	struct kv_options o;
+	struct faultio *f = k7_pending_store(&o, 1);
+	struct kv_report rep;
+	char k[16], v[K7_LEN];
+
+	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep);
+	ck_assert_msg(crc == 0, "kv_check: %d (%s)", crc, tu_report(&rep));
+	struct kv *s = sim_open_with(&o, &rep);
+	expect_str(s, "k00", K7_NEW);
+	for (int i = 4; i < K7; i += 4) {
+		void *got = NULL;
+		uint64_t glen = 0;
+		snprintf(k, sizeof k, "k%02d", i);
+		ck_assert_int_eq(kv_get(s, k, strlen(k), &got, &glen), 0);
+		k7_val(v, i);
+		ck_assert_msg(glen == K7_LEN && !memcmp(got, v, K7_LEN), "%s holds other bytes", k);
+		free(got);
+	}
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(f);
 }
@@ -457,6 +502,7 @@ int main(void)
 	tcase_add_test(tc, attack7_a_failed_unprobe_does_not_stop_the_reserve_growing_with_the_store);
 	tcase_add_test(tc, held7_a_pending_merge_whose_source_is_its_own_segment_keeps_the_key_from_there);
 	tcase_add_test(tc, held7_bytes_given_back_from_a_source_survive_the_checkpoints_and_cleaning_after);
+	tcase_add_test(tc, held7_a_key_written_again_after_its_pending_relocation_keeps_its_new_bytes);
 	suite_add_tcase(su, tc);
 	return tu_run_suite(su);
 }
