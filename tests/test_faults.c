@@ -553,6 +553,48 @@ START_TEST(a_failed_cut_back_of_the_reserve_leaves_the_open_working_and_says_so)
 }
 END_TEST
 
+/* R14: kv_abandon of a new store with each of its calls failing in turn (EIO, ENOSPC): it
+ * returns 0, what it could not remove is said, never a crash or a leak, and what it leaves is a
+ * directory the next open makes a fresh store in. */
+START_TEST(an_abandon_whose_calls_fail_one_by_one_leaves_a_directory_the_next_open_uses)
+{
+	static const int errs[] = { -EIO, -ENOSPC };
+	uint64_t calls;
+	{
+		struct faultio *f = sim_disk();
+		struct kv *s = sim_open(f, NULL);
+		uint64_t before = faultio_calls(f);
+		ck_assert_int_eq(kv_abandon(s), 0);
+		calls = faultio_calls(f) - before;
+		faultio_destroy(f);
+	}
+	ck_assert_uint_gt(calls, 2);
+	for (size_t e = 0; e < sizeof errs / sizeof errs[0]; e++)
+		for (uint64_t n = 1; n <= calls; n++) {
+			struct faultio *f = sim_disk();
+			struct kv_options o = sim_options(f);
+			struct kv *s = NULL;
+			o.log = keep_line;
+			said[0] = '\0';
+			ck_assert_int_eq(kv_open(&s, SIM_DIR, &o, NULL), 0);
+			ck_assert_int_eq(faultio_fail(f, FIO_OP_ANY, faultio_calls(f) + n, errs[e], false), 0);
+			ck_assert_int_eq(kv_abandon(s), 0);
+			faultio_clear_faults(f);
+			ck_assert_msg(!faultio_exists(f, SIM_DIR "/wal-0000000000000001.log") || store_said(SIM_DIR),
+				      "%s at call %" PRIu64 " of the abandon: its segment left, unsaid",
+				      strerror(-errs[e]), n);
+			s = sim_open(f, NULL);
+			ck_assert_uint_eq(store_keys(s), 0);
+			put_str(s, "a", "1");
+			ck_assert_int_eq(kv_close(s), 0);
+			s = sim_open(f, NULL);
+			expect_str(s, "a", "1");
+			ck_assert_int_eq(kv_close(s), 0);
+			faultio_destroy(f);
+		}
+}
+END_TEST
+
 /* The promise file above the count set at a mount: its cut-back failing leaves every promise held
  * (and more), so kv_promise_set goes ahead and says so rather than failing the mount. */
 START_TEST(a_failed_cut_back_of_the_promise_file_is_said_and_not_fatal)
@@ -597,6 +639,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, a_failed_cut_back_of_the_reserve_leaves_the_open_working_and_says_so);
 	tcase_add_test(tc, a_failed_cut_back_of_the_promise_file_is_said_and_not_fatal);
+	tcase_add_test(tc, an_abandon_whose_calls_fail_one_by_one_leaves_a_directory_the_next_open_uses);
 	suite_add_tcase(su, tc);
 	/* one process, so the count adds up over the tests */
 	SRunner *sr = srunner_create(su);

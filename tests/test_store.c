@@ -1049,6 +1049,79 @@ START_TEST(a_failed_open_of_a_store_with_history_removes_none_of_it)
 }
 END_TEST
 
+/* R14: a directory this open made that someone filled meanwhile (a file copied in while the
+ * mount failed) keeps their file: kv_abandon removes only the store's own files, and the
+ * directory stays since rmdir refuses it. */
+START_TEST(an_abandoned_new_store_keeps_a_file_someone_put_in_its_directory_meanwhile)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	void *data;
+	size_t len;
+
+	ck_assert_int_eq(faultio_write_file(f, SIM_DIR "/notes.txt", "mine", 4), 0);
+	ck_assert_int_eq(kv_abandon(s), 0);
+	ck_assert(faultio_exists(f, SIM_DIR));
+	ck_assert_int_eq(faultio_read_file(f, SIM_DIR "/notes.txt", &data, &len), 0);
+	ck_assert_uint_eq(len, 4);
+	ck_assert(!memcmp(data, "mine", 4));
+	free(data);
+	ck_assert(!faultio_exists(f, SIM_DIR "/LOCK"));
+	ck_assert(!faultio_exists(f, SIM_DIR "/wal-0000000000000001.log"));
+	faultio_destroy(f);
+}
+END_TEST
+
+/* The calls kv_abandon makes on a new store (with_write 0) or on one holding a flushed write. */
+static uint64_t calls_of_an_abandon(int with_write)
+{
+	struct faultio *f = sim_disk();
+	struct kv *s = sim_open(f, NULL);
+	if (with_write) {
+		put_str(s, "a", "1");
+		ck_assert_int_eq(kv_flush(s), 0);
+	}
+	uint64_t before = faultio_calls(f);
+	ck_assert_int_eq(kv_abandon(s), 0);
+	uint64_t calls = faultio_calls(f) - before;
+	faultio_destroy(f);
+	return calls;
+}
+
+/* R14: kv_abandon cut short by a crash (kill or power cut) at any of its calls: a store that
+ * holds a flushed write still holds it, and an abandoned new one leaves what the next open makes
+ * a fresh store in (never a directory an open refuses). */
+START_TEST(an_abandon_cut_short_at_any_call_keeps_a_flushed_write_and_leaves_a_usable_directory)
+{
+	static const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP, FIO_CRASH_KEEP,
+						FIO_CRASH_TEAR };
+	for (int with_write = 0; with_write < 2; with_write++) {
+		uint64_t calls = calls_of_an_abandon(with_write);
+		ck_assert_uint_gt(calls, 2);
+		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
+			for (uint64_t n = 1; n <= calls + 1; n++) {
+				struct faultio *f = sim_disk();
+				struct kv *s = sim_open(f, NULL);
+				if (with_write) {
+					put_str(s, "a", "1");
+					ck_assert_int_eq(kv_flush(s), 0);
+				}
+				faultio_crash_at(f, faultio_calls(f) + n);
+				(void)kv_abandon(s); /* its result is the close's; the disk is what counts */
+				ck_assert_int_eq(faultio_crash(f, modes[m], n), 0);
+				struct kv_report rep;
+				s = sim_open(f, &rep);
+				if (with_write)
+					expect_str(s, "a", "1");
+				else
+					ck_assert_uint_eq(store_keys(s), 0);
+				ck_assert_int_eq(kv_close(s), 0);
+				faultio_destroy(f);
+			}
+	}
+}
+END_TEST
+
 /* ---- the space files at open: the reserve and the promise file ---- */
 
 #define RESERVE SIM_DIR "/space.reserve"
@@ -1294,6 +1367,8 @@ int main(void)
 	tcase_add_test(tc, a_failed_open_of_a_store_with_history_removes_none_of_it);
 	tcase_add_test(tc, an_abandoned_new_store_goes_with_the_directory_its_open_made);
 	tcase_add_test(tc, an_abandoned_store_that_was_there_or_holds_a_write_stays);
+	tcase_add_test(tc, an_abandoned_new_store_keeps_a_file_someone_put_in_its_directory_meanwhile);
+	tcase_add_test(tc, an_abandon_cut_short_at_any_call_keeps_a_flushed_write_and_leaves_a_usable_directory);
 	tcase_add_test(tc, a_read_only_open_of_a_missing_directory_creates_nothing);
 	tcase_add_test(tc, a_read_only_open_refuses_damage_in_strict_mode_and_shows_the_salvage_otherwise);
 	tcase_add_test(tc, snapshot_then_reopen_replays_only_the_log_after_it);
