@@ -276,7 +276,7 @@ int ckpt_write(const struct kvio *io, const char *dir, const struct kvview *v, u
 	wr.buf = malloc(IO_CHUNK);
 	if (!wr.buf)
 		return -ENOMEM;
-	rc = io->open(io, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, &wr.fd);
+	rc = io->open(io, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600, &wr.fd);
 	if (rc)
 		goto out;
 	rc = write_body(&wr, v, lsn, salt, &refs, progress);

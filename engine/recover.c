@@ -1695,7 +1695,7 @@ int recovery_commit(const struct kvio *io, const char *dir, struct rplan *plan, 
 		seg_name(name, sizeof(name), plan->resume_first);
 		at = name;
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		rc = io->open(io, path, O_RDWR, 0600, &fd);
+		rc = io->open(io, path, O_RDWR | O_NOFOLLOW, 0600, &fd);
 		if (rc)
 			goto out;
 		rc = io->ftruncate(io, fd, plan->resume_end);

@@ -100,7 +100,7 @@ static int learn_held(struct kv *s, struct space *sp)
 	if (sp->known)
 		return 0;
 	promise_path(s, path, sizeof(path));
-	rc = s->io->open(s->io, path, O_RDWR, 0600, &fd);
+	rc = s->io->open(s->io, path, O_RDWR | O_NOFOLLOW, 0600, &fd);
 	if (rc == -ENOENT) {
 		sp->held = 0;
 		sp->known = 1;
@@ -131,7 +131,7 @@ static int hold(struct kv *s, struct space *sp, uint64_t want)
 	if (rc || want == sp->held)
 		return rc;
 	promise_path(s, path, sizeof(path));
-	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
+	rc = s->io->open(s->io, path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, &fd);
 	if (rc)
 		return rc;
 	if (!sp->exists) {

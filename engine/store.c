@@ -87,7 +87,7 @@ static int take_lock(struct kv *s, int shared)
 		if (rc == -ENOENT)
 			return 0;
 	} else {
-		rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &s->lock_fd);
+		rc = s->io->open(s->io, path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, &s->lock_fd);
 	}
 	if (rc)
 		return rc;
@@ -237,13 +237,16 @@ static int reserve_take(struct kv *s)
 
 	/* held: grown only when a quarter short (and always below the floor), so that a
 	 * checkpoint a little bigger than the last costs no calls; cut only when oversized. While
-	 * probed it is bigger on purpose (reserve_probe), and neither. */
+	 * probed it is bigger on purpose (reserve_probe): never cut then, still grown (a failed
+	 * unprobe must not stop it following the checkpoint up). */
 	have = s->reserve_bytes;
-	if (have && (s->reserve_probed || ((have >= want || (have >= floor && have >= want - want / 4)) &&
-					   !reserve_oversized(have, want))))
+	if (have && (have >= want || (have >= floor && have >= want - want / 4)) &&
+	    (s->reserve_probed || !reserve_oversized(have, want)))
 		return 0;
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
-	rc = s->io->open(s->io, path, O_RDWR | O_CREAT, 0600, &fd);
+	/* O_NOFOLLOW: its bytes mean nothing only if it is the store's own file; a symlink in its
+	 * place would have the file it names cut (ELOOP refuses the open instead) */
+	rc = s->io->open(s->io, path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, &fd);
 	if (rc)
 		return kvio_no_room(rc) ? 0 : rc;
 	if (!s->reserve_probed) {
@@ -255,10 +258,16 @@ static int reserve_take(struct kv *s)
 		s->reserve_bytes = have;
 		if (reserve_oversized(have, want))
 			reserve_cut(s, fd, want);
-		/* what it keeps allocated, as fallocate at every open always made it: a copy of
-		 * the store (cp, a backup tool) may have made it sparse. No room leaves it so. */
+		/* all it keeps allocated, as fallocate at every open always made it: a copy of the
+		 * store (cp, a backup tool) may have made it sparse, and the reserve's room is
+		 * counted whole (reserve_room, the lent room). No room for all: cut to what is
+		 * wanted and try that; no room for that either leaves it so. */
 		if (s->reserve_bytes) {
-			rc = s->io->fallocate(s->io, fd, 0, s->reserve_bytes < want ? s->reserve_bytes : want);
+			rc = s->io->fallocate(s->io, fd, 0, s->reserve_bytes);
+			if (kvio_no_room(rc) && s->reserve_bytes > want) {
+				reserve_cut(s, fd, want);
+				rc = s->io->fallocate(s->io, fd, 0, s->reserve_bytes);
+			}
 			if (rc && !kvio_no_room(rc))
 				goto out;
 		}
@@ -300,7 +309,7 @@ void reserve_probe(struct kv *s, uint64_t more)
 	if (s->reserve_lent || !s->reserve_bytes)
 		return;
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
-	if (s->io->open(s->io, path, O_RDWR, 0600, &fd))
+	if (s->io->open(s->io, path, O_RDWR | O_NOFOLLOW, 0600, &fd))
 		return; /* no probe: the cleaner moves what the reserve holds */
 	for (uint64_t n = more; n >= RESERVE_SLACK; n /= 2) {
 		if (s->io->fallocate(s->io, fd, 0, s->reserve_bytes + n) == 0) {
@@ -323,7 +332,7 @@ void reserve_unprobe(struct kv *s)
 	if (!s->reserve_probed || s->reserve_lent || !s->reserve_bytes)
 		return;
 	snprintf(path, sizeof(path), "%s/" RESERVE_NAME, s->dir);
-	if (s->io->open(s->io, path, O_RDWR, 0600, &fd))
+	if (s->io->open(s->io, path, O_RDWR | O_NOFOLLOW, 0600, &fd))
 		return; /* it stays bigger until it is next lent */
 	if (s->io->ftruncate(s->io, fd, s->reserve_bytes - s->reserve_probed) == 0) {
 		s->reserve_bytes -= s->reserve_probed;

@@ -106,7 +106,7 @@ static int seg_create(struct wal *w, uint64_t first_lsn, uint64_t need, int *fd_
 	/* O_TRUNC, not O_EXCL: a file of this name can only be the leftover of an earlier failed
 	 * attempt (its cleanup failed too), since no record with this LSN was ever written; taking
 	 * it over keeps one double fault from failing every later rotation. */
-	rc = w->io->open(w->io, path, O_RDWR | O_CREAT | O_TRUNC, 0600, &fd);
+	rc = w->io->open(w->io, path, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600, &fd);
 	if (rc)
 		return rc;
 	rc = w->io->fallocate(w->io, fd, 0, size);
@@ -432,7 +432,7 @@ static int resume_segment(struct wal *w, const struct wal_resume *r)
 	int rc;
 
 	seg_path(w, path, sizeof(path), r->first_lsn);
-	rc = w->io->open(w->io, path, O_RDWR, 0600, &w->fd);
+	rc = w->io->open(w->io, path, O_RDWR | O_NOFOLLOW, 0600, &w->fd);
 	if (rc)
 		return rc;
 	w->seg_first_lsn = r->first_lsn;

@@ -1,12 +1,12 @@
 /* Attack 7: what the seventh adversarial review (R14: S13's reserve cut-back and kv_abandon,
  * F7's pending relocation read back from its source) found. Each test is the smallest
  * deterministic reproduction of one finding of tests/attack7/FINDINGS.md and states what the
- * contract promises (design.md §2: a bad input gets a clear error and loses nothing); each
- * attack7_* test FAILS until the engine is fixed, so the suite is 'attack7', outside the default
- * run (`meson test -C build --setup attack7 --suite attack7`). The held7_* tests are attacks that
+ * contract promises (design.md §2: a bad input gets a clear error and loses nothing). The held7_* tests are attacks that
  * held: they pass (the first two fail with F7's restore_sources disabled; the third checks that
  * the restore gives nothing back to a name written again), specifications the lead may move into
- * test_corruption.c's 'relocated' group. */
+ * test_corruption.c's 'relocated' group. The three findings are fixed (the store's files are
+ * opened O_NOFOLLOW for writing; an open allocates all of the reserve it keeps; a probed reserve
+ * still grows), so the suite runs by default. */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -91,6 +91,35 @@ START_TEST(attack7_a_reserve_that_is_a_symlink_never_cuts_the_file_it_names)
 	ck_assert_msg((uint64_t)st.st_size == BIG,
 		      "kv_open (rc %d) cut the file space.reserve links to from %u to %lld bytes",
 		      rc, BIG, (long long)st.st_size);
+}
+END_TEST
+
+/* The same for the other store file a writable open writes whatever it holds: LOCK (cut to the
+ * opener's pid). A symlink there is refused with ELOOP and its target keeps every byte. */
+START_TEST(attack7_a_lock_that_is_a_symlink_is_refused_and_its_target_kept)
+{
+	char tmp[256], dir[300], victim[300], link[340];
+	struct stat st;
+	static const char body[] = "someone's file, not a lock";
+
+	ck_assert_int_eq(tu_tmpdir(tmp, sizeof(tmp)), 0);
+	snprintf(dir, sizeof(dir), "%s/store", tmp);
+	snprintf(victim, sizeof(victim), "%s/precious.txt", tmp);
+	snprintf(link, sizeof(link), "%s/LOCK", dir);
+	make_store(dir);
+	int fd = open(victim, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, body, sizeof(body)), (ssize_t)sizeof(body));
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(unlink(link), 0);
+	ck_assert_int_eq(symlink(victim, link), 0);
+
+	int rc = reopen(dir);
+	int src = stat(victim, &st);
+	ck_assert_int_eq(tu_rmrf(tmp), 0);
+	ck_assert_int_eq(rc, -ELOOP);
+	ck_assert_int_eq(src, 0);
+	ck_assert_int_eq((int)st.st_size, (int)sizeof(body));
 }
 END_TEST
 
@@ -498,6 +527,7 @@ int main(void)
 	TCase *tc = tcase_create("attack7");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, attack7_a_reserve_that_is_a_symlink_never_cuts_the_file_it_names);
+	tcase_add_test(tc, attack7_a_lock_that_is_a_symlink_is_refused_and_its_target_kept);
 	tcase_add_test(tc, attack7_an_open_allocates_all_of_the_sparse_reserve_it_keeps);
 	tcase_add_test(tc, attack7_a_failed_unprobe_does_not_stop_the_reserve_growing_with_the_store);
 	tcase_add_test(tc, held7_a_pending_merge_whose_source_is_its_own_segment_keeps_the_key_from_there);
