@@ -528,7 +528,8 @@ out:
  *    the source's bytes check chunk by chunk (segtab_read), relocates them
  *    back from the copy (kvindex_relocate: only what is still at the copy moves, so a later
  *    write, or a later relocation of the copy, stands). The key then holds exactly its bytes and
- *    is not lost. A source that fails its checksums, is gone or cut short leaves the key where
+ *    is not lost; the report counts it (reloc_damaged_keys), since nothing else would say that
+ *    the disk damaged bytes. A source that fails its checksums, is gone or cut short leaves the key where
  *    R put it: lost as before, named as value bytes that fail their checksum.
  * 5. Once a checkpoint covers R, S may be deleted at any moment, and the checkpoint no longer
  *    says where S's bytes were: damage in R is then covered damage (DURABILITY 4.5), with no
