@@ -1016,7 +1016,7 @@ static const struct region *undo_damage(const struct scan *sc, const struct undo
 
 /* A key read back whole from its sources: the report says so (data, not words: a strict open
  * and kv_check take the store, so nothing else would tell that the disk damaged bytes). */
-static void report_read_back(struct scan *sc, const struct lost_key *k, const struct region *g)
+static void count_read_back(struct scan *sc, const struct lost_key *k, const struct region *g)
 {
 	struct kv_report *rep = sc->rep;
 	if (rep->reloc_damaged_keys++)
@@ -1084,7 +1084,7 @@ static int restore_sources(struct scan *sc)
 		    !memcmp(found[f + 1].key, found[f].key, found[f].len))
 			continue; /* more of this key */
 		if (!rc && back && !stuck)
-			report_read_back(sc, &found[f], back);
+			count_read_back(sc, &found[f], back);
 		back = NULL, stuck = 0;
 	}
 	for (size_t f = 0; f < nfound; f++)
