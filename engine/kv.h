@@ -174,6 +174,18 @@ struct kv_report {
 	/* kv_check reads every value byte: keys whose bytes failed their checksum, the first one */
 	uint64_t data_damaged_keys;
 	char data_damage_key[256];
+	/* value bytes that fail their checksum in a cleaner's copy whose RELOCATE record lies after
+	 * the newest checkpoint (a pending relocation), read back from the segment they were copied
+	 * from, where they check: nothing lost, but the disk damaged written bytes (DURABILITY 4.4).
+	 * Keys whose every damaged byte there was read back so (a key with bytes that could not be
+	 * is counted in data_damaged_keys and lost_keys instead), the first of them, and its first
+	 * failing chunk: the copy's segment and the chunk's offset in it. Strict open, kv_check and
+	 * salvage fill it alike, and every open does again until a checkpoint covers the record
+	 * (then it is covered damage). */
+	uint64_t reloc_damaged_keys;
+	char reloc_damage_key[256];
+	char reloc_damage_file[256];
+	uint64_t reloc_damage_offset;
 	/* salvage that failed while copying damaged files aside (a full disk; file, err say which
 	 * and why): the bytes its copies need free (0: unknown), and 1 when it took away every
 	 * copy it had begun, so that nothing on disk was changed */

@@ -528,7 +528,8 @@ out:
  *    the source's bytes check chunk by chunk (segtab_read), relocates them
  *    back from the copy (kvindex_relocate: only what is still at the copy moves, so a later
  *    write, or a later relocation of the copy, stands). The key then holds exactly its bytes and
- *    is not lost. A source that fails its checksums, is gone or cut short leaves the key where
+ *    is not lost; the report counts it (reloc_damaged_keys), since nothing else would say that
+ *    the disk damaged bytes. A source that fails its checksums, is gone or cut short leaves the key where
  *    R put it: lost as before, named as value bytes that fail their checksum.
  * 5. Once a checkpoint covers R, S may be deleted at any moment, and the checkpoint no longer
  *    says where S's bytes were: damage in R is then covered damage (DURABILITY 4.5), with no
@@ -1003,9 +1004,33 @@ static int source_checks(struct scan *sc, const struct kvext *e, uint8_t **buf, 
 	return 0;
 }
 
+/* The first failing chunk (vdmg) that u's part of the copy overlaps, or NULL: a part of a piece
+ * that overlaps one is moved back whole, its other bytes being as good at the source. */
+static const struct region *undo_damage(const struct scan *sc, const struct undo *u)
+{
+	for (size_t k = 0; k < sc->nvdmg; k++)
+		if (sc->vdmg[k].seg == u->seg && u->pos < sc->vdmg[k].hi && u->pos + u->src.len > sc->vdmg[k].lo)
+			return &sc->vdmg[k];
+	return NULL;
+}
+
+/* A key read back whole from its sources: the report says so (data, not words: a strict open
+ * and kv_check take the store, so nothing else would tell that the disk damaged bytes). */
+static void count_read_back(struct scan *sc, const struct lost_key *k, const struct region *g)
+{
+	struct kv_report *rep = sc->rep;
+	if (rep->reloc_damaged_keys++)
+		return;
+	key_text(rep->reloc_damage_key, sizeof(rep->reloc_damage_key), k->key, k->len);
+	seg_name(rep->reloc_damage_file, sizeof(rep->reloc_damage_file), g->seg);
+	rep->reloc_damage_offset = g->lo;
+}
+
 /* Step 4 above, once the log is read: every key with bytes still at a remembered relocation's
  * damaged copy gets them back from the source when the source checks. Keys are found by where
- * their bytes are, not by the name R gave: a later rename moves the value, never its offsets. */
+ * their bytes are, not by the name R gave: a later rename moves the value, never its offsets.
+ * A key each of whose parts in failing chunks came back is named in the report
+ * (reloc_damaged_keys); one with a part that did not is left to assess_lost (lost). */
 static int restore_sources(struct scan *sc)
 {
 	struct kvcursor *c;
@@ -1041,12 +1066,26 @@ static int restore_sources(struct scan *sc)
 			which[nfound++] = k;
 		}
 	kvcursor_close(c);
+	/* found[] holds each key's entries together (one cursor step pushes them all) */
+	const struct region *back = NULL; /* the key's first failing chunk read back */
+	int stuck = 0;                    /* a part of the key in a failing chunk stays there */
 	for (size_t f = 0; !rc && f < nfound; f++) {
 		const struct undo *u = &sc->undo[which[f]];
+		const struct region *g = undo_damage(sc, u);
 		int good = 0;
 		rc = source_checks(sc, &u->src, &buf, &good);
 		if (!rc && good)
 			rc = kvindex_relocate(sc->ix, found[f].key, found[f].len, u->seg, u->pos, &u->src);
+		if (g && good)
+			back = back ? back : g;
+		else if (g)
+			stuck = 1;
+		if (f + 1 < nfound && found[f + 1].len == found[f].len &&
+		    !memcmp(found[f + 1].key, found[f].key, found[f].len))
+			continue; /* more of this key */
+		if (!rc && back && !stuck)
+			count_read_back(sc, &found[f], back);
+		back = NULL, stuck = 0;
 	}
 	for (size_t f = 0; f < nfound; f++)
 		free(found[f].key);

@@ -970,6 +970,9 @@ static void print_report(FILE *f, const struct kv_report *rep)
 	if (rep->data_damaged_keys)
 		fprintf(f, "keys with damaged value bytes: %" PRIu64 " (the first '%s')\n",
 			rep->data_damaged_keys, rep->data_damage_key);
+	char back[1024];
+	if (report_read_back(rep, back, sizeof(back)))
+		fprintf(f, "%s\n", back);
 }
 
 /* A line of the report module, on stderr. */

@@ -178,6 +178,34 @@ static size_t damage_line(const struct kv_report *r, const char *dir, char *buf,
 	return n < len ? n : len - 1;
 }
 
+/* Value bytes of a pending relocation's copy read back from their source (r->reloc_*): what the
+ * words in the parentheses of both forms say. */
+static size_t read_back_words(const struct kv_report *r, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "value bytes of %" PRIu64 " key(s), the first '%s', "
+				    "copied here by the cleaner in a record no checkpoint holds yet, "
+				    "fail their checksum; read back from the segment they were copied "
+				    "from, where they check: nothing lost", r->reloc_damaged_keys,
+				    r->reloc_damage_key);
+	return n < len ? n : len - 1;
+}
+
+size_t report_read_back(const struct kv_report *r, char *buf, size_t len)
+{
+	if (!len)
+		return 0;
+	buf[0] = '\0';
+	if (!r->reloc_damaged_keys)
+		return 0;
+	size_t n = (size_t)snprintf(buf, len, "damage in a pending relocation: %s offset %" PRIu64 " (",
+				    r->reloc_damage_file, r->reloc_damage_offset);
+	if (n + 1 < len)
+		n += read_back_words(r, buf + n, len - n);
+	if (n + 1 < len)
+		n += (size_t)snprintf(buf + n, len - n, ")");
+	return n < len ? n : len - 1;
+}
+
 /* A salvage that failed while copying a damaged file aside (its refusal's data: aside_bytes,
  * aside_unchanged): what it needs, and what it left. */
 static void aside_failure(const struct kv_report *r, char *buf, size_t len)
@@ -249,6 +277,14 @@ void report_notes(const struct kv_report *r, const char *dir, void (*line)(void 
 			 "(LSN %" PRIu64 ") already holds: not needed%s", dir, r->covered_file,
 			 r->covered_offset, r->snapshot_lsn,
 			 r->lost_keys ? "" : ", nothing lost");
+		line(arg, buf);
+	}
+	if (r->reloc_damaged_keys) {
+		/* nothing lost, and the open succeeds: but the disk damaged bytes it had written */
+		char words[700];
+		read_back_words(r, words, sizeof(words));
+		snprintf(buf, sizeof(buf), "%s/%s: damaged at offset %" PRIu64 " (%s)", dir,
+			 r->reloc_damage_file, r->reloc_damage_offset, words);
 		line(arg, buf);
 	}
 	if (r->damaged && r->salvaged) {

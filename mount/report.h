@@ -16,9 +16,10 @@ void report_failure(const struct kv_report *r, const char *dir, int rc, const ch
 		    size_t len);
 
 /* What a successful open, check or salvage found that a person should know (a torn tail cut,
- * damage in records the checkpoint holds, damage salvaged past, keys that lost bytes, values
- * that fail their checksum): line() is called once per line, without newline. Silent when
- * there is nothing to say (preallocated zeros cut are not lost writes). */
+ * damage in records the checkpoint holds, damage in a pending relocation's copy read back from
+ * its source, damage salvaged past, keys that lost bytes, values that fail their checksum):
+ * line() is called once per line, without newline. Silent when there is nothing to say
+ * (preallocated zeros cut are not lost writes). */
 void report_notes(const struct kv_report *r, const char *dir, void (*line)(void *arg, const char *text),
 		  void *arg);
 
@@ -44,6 +45,12 @@ void report_salvage_advice(const struct kv_report *r, const char *dir, const cha
 			   size_t len);
 /* What a salvage that succeeded kept: "the state up to lsn N[, less K key(s) (the first 'X')]". */
 size_t report_salvage_kept(const struct kv_report *r, char *buf, size_t len);
+/* For --check and --salvage, a line (without newline) on value bytes of a cleaner's pending
+ * relocation that failed in its copy and were read back from their source (r->reloc_*):
+ * "damage in a pending relocation: FILE offset N (value bytes of K key(s), the first 'KEY',
+ * ...: nothing lost)". Returns its length; 0 and "" when there were none. The same damage is a note
+ * of report_notes. */
+size_t report_read_back(const struct kv_report *r, char *buf, size_t len);
 /* What salvage lost of a checkpoint with damaged entries (r->ckpt_lost_*), without newline;
  * returns the length written. */
 size_t report_ckpt_loss(const struct kv_report *r, char *buf, size_t len);

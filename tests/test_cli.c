@@ -24,6 +24,7 @@
 
 #include "crc32c.h"
 #include "kv.h"
+#include "kvio.h"
 #include "le.h"
 #include "mountutil.h"
 #include "testutil.h"
@@ -1086,6 +1087,217 @@ START_TEST(a_damaged_checkpoint_header_is_refused_saying_salvage_keeps_every_pro
 		      "%s", r.out);
 	result_free(&r);
 	expect_replies("SIZE\nGET k011\n", "12\nvalue-011-the-rest-of-it-makes-each-record-longer\n");
+}
+END_TEST
+
+/* ---- a cleaner's pending relocation whose copy is damaged -------------------------------- */
+
+#define P_KEYS 64   /* keys of 4000 bytes; every 4th stays live and the cleaner relocates it */
+#define P_VLEN 4000
+#define P_SMALL 10  /* small keys written after the cleaner's pass */
+
+/* Key i's value: its number, then letters; distinct per key, so that its source and its copy
+ * are found by them. */
+static void pending_value(char *v, int i)
+{
+	for (int j = 0; j < P_VLEN; j++)
+		v[j] = (char)('a' + (i * 131 + j * 7 + j / 13) % 26);
+	v[0] = (char)('0' + i / 10);
+	v[1] = (char)('0' + i % 10);
+	v[P_VLEN] = '\0';
+}
+
+static int fail_checkpoint_rename; /* set: the rename that lands a checkpoint fails */
+
+static int rename_failing_checkpoints(const struct kvio *io, const char *from, const char *to)
+{
+	if (fail_checkpoint_rename && strstr(to, "/ckpt-"))
+		return -EIO;
+	return kvio_posix.rename(io, from, to);
+}
+
+static void quiet_log(void *arg, const char *line)
+{
+	(void)arg;
+	(void)line;
+}
+
+static void pending_options(struct kv_options *o, const struct kvio *io)
+{
+	kv_options_default(o);
+	o->io = io;
+	o->segment_bytes = 65536;
+	o->checkpoint_bytes = 1ull << 40; /* no checkpoint but the ones asked for */
+	o->cleaner = 0;
+	o->log = quiet_log;
+}
+
+/* In a child whose end is a kill -9 (no close): P_KEYS keys, 3 of 4 deleted, a checkpoint, then
+ * a forced cleaner pass whose own checkpoint fails at its rename. Its RELOCATE record lies after
+ * the newest checkpoint (pending), the segments it copied from still there. 0, or the step that
+ * went otherwise. */
+static int pending_relocation_child(void)
+{
+	struct kvio io = kvio_posix;
+	struct kv_options o;
+	struct kv *kv = NULL;
+	char k[16], v[P_VLEN + 1];
+	uint64_t moved = 0;
+
+	io.rename = rename_failing_checkpoints;
+	pending_options(&o, &io);
+	if (kv_open(&kv, store, &o, NULL))
+		return 1;
+	for (int i = 0; i < P_KEYS; i++) {
+		snprintf(k, sizeof(k), "r%03d", i);
+		pending_value(v, i);
+		if (kv_put(kv, k, strlen(k), v, P_VLEN))
+			return 2;
+	}
+	if (kv_flush(kv))
+		return 3;
+	for (int i = 0; i < P_KEYS; i++) {
+		snprintf(k, sizeof(k), "r%03d", i);
+		if (i % 4 && kv_del(kv, k, strlen(k)))
+			return 4;
+	}
+	if (kv_flush(kv) || kv_snapshot(kv))
+		return 5;
+	fail_checkpoint_rename = 1;
+	return kv_clean(kv, 1, &moved) ? 0 : 6;
+}
+
+/* The pending store, then P_SMALL PUTs after it (so that a record vouches for the relocation's)
+ * and a clean close; then one byte flipped in the middle of the first relocated value's copy
+ * (found by its bytes: the last of the two places they lie). key gets its key, seg the copy's
+ * segment, *chunk the offset of its failing chunk (the copy's first byte: one chunk holds it). */
+static void make_pending_copy_damaged_store(char *key, size_t klen, char *seg, size_t slen,
+					    uint64_t *chunk)
+{
+	struct kv_options o;
+	struct kv *kv = NULL;
+	char k[16], v[P_VLEN + 1];
+	int status = 0;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(pending_relocation_child());
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "building the store: status %#x",
+		      status);
+	pending_options(&o, NULL);
+	ck_assert_int_eq(kv_open(&kv, store, &o, NULL), 0);
+	for (int i = 0; i < P_SMALL; i++) {
+		snprintf(k, sizeof(k), "s%03d", i);
+		ck_assert_int_eq(kv_put(kv, k, strlen(k), "small", 5), 0);
+	}
+	ck_assert_int_eq(kv_close(kv), 0);
+
+	char *pat = path_in(store, "wal-*.log");
+	glob_t g;
+	ck_assert_int_eq(glob(pat, 0, NULL, &g), 0);
+	free(pat);
+	for (int i = 0; i < P_KEYS; i += 4) {
+		const char *last = NULL;
+		size_t places = 0, at = 0;
+		pending_value(v, i);
+		for (size_t f = 0; f < g.gl_pathc; f++) {
+			char *data;
+			size_t len;
+			ck_assert_int_eq(tu_read_file(g.gl_pathv[f], &data, &len), 0);
+			for (const char *p = data; (p = memmem(p, len - (size_t)(p - data), v, P_VLEN));
+			     p++) {
+				places++;
+				last = g.gl_pathv[f];
+				at = (size_t)(p - data);
+			}
+			free(data);
+		}
+		if (places < 2)
+			continue; /* not moved by the cleaner */
+		ck_assert_uint_eq(places, 2);
+		flip_byte(last, at + P_VLEN / 2);
+		snprintf(key, klen, "r%03d", i);
+		snprintf(seg, slen, "%s", strrchr(last, '/') + 1);
+		*chunk = at;
+		globfree(&g);
+		return;
+	}
+	ck_abort_msg("no relocated value found in %s", store);
+}
+
+/* The words every report of that damage carries, after "FILE offset N (" or "damaged at offset N
+ * (". */
+static void read_back_words(char *buf, size_t len, const char *key)
+{
+	snprintf(buf, len, "value bytes of 1 key(s), the first '%s', copied here by the cleaner in a "
+		 "record no checkpoint holds yet, fail their checksum; read back from the segment they "
+		 "were copied from, where they check: nothing lost)\n", key);
+}
+
+/* A damaged copy the store read back from its source costs nothing: --check takes the store
+ * (exit 0, "status: clean", as for damage in records the checkpoint holds) and says where the
+ * damage is, which key it hit, and that nothing was lost. */
+START_TEST(check_names_damage_read_back_from_a_pending_relocation_s_source_and_exits_0)
+{
+	char key[16], seg[64], line[600], words[400];
+	uint64_t chunk = 0;
+	struct result r;
+
+	make_pending_copy_damaged_store(key, sizeof(key), seg, sizeof(seg), &chunk);
+	r = run(NULL, "--check", store, NULL, NULL, NULL, NULL);
+	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
+	read_back_words(words, sizeof(words), key);
+	snprintf(line, sizeof(line), "\ndamage in a pending relocation: %s offset %llu (%s", seg,
+		 (unsigned long long)chunk, words);
+	ck_assert_msg(strstr(r.out, line), "no line\n%s\nin the report:\n%s", line + 1, r.out);
+	ck_assert_msg(strstr(r.out, "damage: none\n") && strstr(r.out, "status: clean\n"), "%s", r.out);
+	result_free(&r);
+}
+END_TEST
+
+/* --salvage says the same, loses no key, sets nothing aside; the key reads its bytes. */
+START_TEST(salvage_names_damage_read_back_from_a_pending_relocation_s_source_and_keeps_the_key)
+{
+	char key[16], seg[64], line[600], words[400], v[P_VLEN + 2], input[32];
+	uint64_t chunk = 0;
+	struct result r;
+
+	make_pending_copy_damaged_store(key, sizeof(key), seg, sizeof(seg), &chunk);
+	r = run(NULL, "--salvage", store, NULL, NULL, NULL, NULL);
+	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
+	read_back_words(words, sizeof(words), key);
+	snprintf(line, sizeof(line), "\ndamage in a pending relocation: %s offset %llu (%s", seg,
+		 (unsigned long long)chunk, words);
+	ck_assert_msg(strstr(r.out, line), "no line\n%s\nin the report:\n%s", line + 1, r.out);
+	ck_assert_msg(strstr(r.out, "kept: the state up to lsn ") && !strstr(r.out, ", less ") &&
+		      strstr(r.out, "set aside: 0 files"), "%s", r.out);
+	result_free(&r);
+	pending_value(v, atoi(key + 1));
+	strcat(v, "\n");
+	snprintf(input, sizeof(input), "GET %s\n", key);
+	expect_replies(input, v);
+}
+END_TEST
+
+/* An open (the shell's, as kvfs's mount) takes the store and notes the damage on stderr, in the
+ * same words; stdout carries only the replies. */
+START_TEST(an_open_notes_damage_read_back_from_a_pending_relocation_s_source_on_stderr)
+{
+	char key[16], seg[64], line[PATH_MAX + 600], words[400];
+	uint64_t chunk = 0;
+	struct result r;
+
+	make_pending_copy_damaged_store(key, sizeof(key), seg, sizeof(seg), &chunk);
+	r = run("SIZE\n", store, NULL, NULL, NULL, NULL, NULL);
+	ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+	ck_assert_str_eq(r.out, "26\n"); /* P_KEYS / 4 + P_SMALL */
+	read_back_words(words, sizeof(words), key);
+	snprintf(line, sizeof(line), "kv_cli: %s/%s: damaged at offset %llu (%s", store, seg,
+		 (unsigned long long)chunk, words);
+	ck_assert_msg(strstr(r.err, line), "no line\n%s\non stderr:\n%s", line, r.err);
+	result_free(&r);
 }
 END_TEST
 
@@ -2490,6 +2702,9 @@ int main(void)
 	tcase_add_test(admin, a_damaged_value_is_refused_saying_salvage_drops_only_its_key);
 	tcase_add_test(admin, a_damaged_checkpoint_header_is_refused_saying_salvage_keeps_every_provable_entry);
 	tcase_add_test(admin, point_in_time_recovery_opens_a_damaged_store_and_reports_it_on_stderr);
+	tcase_add_test(admin, check_names_damage_read_back_from_a_pending_relocation_s_source_and_exits_0);
+	tcase_add_test(admin, salvage_names_damage_read_back_from_a_pending_relocation_s_source_and_keeps_the_key);
+	tcase_add_test(admin, an_open_notes_damage_read_back_from_a_pending_relocation_s_source_on_stderr);
 
 	tcase_add_test(args, help_exits_0_and_documents_the_default_datadir);
 	tcase_add_test(args, version_exits_0_and_prints_the_version);

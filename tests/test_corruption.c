@@ -1124,11 +1124,39 @@ static void expect_relocated_keys_lost_alone(struct faultio *f, const char *cons
 	faultio_destroy(f);
 }
 
-/* One damaged disk of the pending cleaned store (consumed) whose damage lies only in the
+/* Where the damage of a case lies: the keys with bytes there, the segment, the byte range. */
+struct damage_at {
+	const char *const *may;
+	size_t nmay;
+	const char *path;
+	uint64_t lo, hi;
+};
+
+/* rep (of who: kv_check, a strict open, salvage) tells of the damage d read back from the
+ * sources: as many keys as d hit, the first among them, its failing chunk in d's segment and
+ * over d's bytes; and it reports no damage, nothing lost. */
+static void expect_read_back(const struct kv_report *rep, const struct damage_at *d, const char *who,
+			     const char *what)
+{
+	const char *seg = strrchr(d->path, '/') + 1;
+	ck_assert_msg(rep->reloc_damaged_keys == d->nmay && listed_key(rep->reloc_damage_key, d->may, d->nmay),
+		      "%s: %s says %" PRIu64 " key(s) read back from their sources, the first '%s' "
+		      "(%zu hit, the first '%s')", what, who, rep->reloc_damaged_keys, rep->reloc_damage_key,
+		      d->nmay, d->nmay ? d->may[0] : "");
+	ck_assert_msg(!strcmp(rep->reloc_damage_file, seg) && rep->reloc_damage_offset < d->hi &&
+		      rep->reloc_damage_offset + DATA_CHUNK > d->lo, "%s: %s places the damage read back "
+		      "at %s offset %" PRIu64, what, who, rep->reloc_damage_file, rep->reloc_damage_offset);
+	ck_assert_msg(!rep->damaged && !rep->lost_keys && !rep->data_damaged_keys, "%s: %s: %s", what,
+		      who, tu_report(rep));
+}
+
+/* One damaged disk of the pending cleaned store (consumed) whose damage d lies only in the
  * relocations' copies, their sources intact: kv_check finds nothing lost, a strict open takes
  * the store with every key's bytes, and so does a salvage (it loses no key and sets nothing
- * aside); then a strict open and kv_check succeed, and a second salvage changes no file. */
-static void expect_relocated_keys_kept(struct faultio *f, const char *what)
+ * aside), each reporting the keys read back from their sources and where their copies failed;
+ * then a strict open (which still reports them, or the damage as covered once salvage's
+ * checkpoint holds the record) and kv_check succeed, and a second salvage changes no file. */
+static void expect_relocated_keys_kept(struct faultio *f, const struct damage_at *d, const char *what)
 {
 	struct kv_report crep, orep, srep;
 	struct kv *s = NULL;
@@ -1137,8 +1165,10 @@ static void expect_relocated_keys_kept(struct faultio *f, const char *what)
 	ck_assert_int_eq(faultio_clone(f, &g), 0);
 	int crc = kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep);
 	ck_assert_msg(crc == 0 && crep.lost_keys == 0, "%s: kv_check %d (%s)", what, crc, tu_report(&crep));
+	expect_read_back(&crep, d, "kv_check", what);
 	int orc = open_strict(g, &s, &orep);
 	ck_assert_msg(orc == 0, "%s: a strict open: %s (%s)", what, strerror(-orc), tu_report(&orep));
+	expect_read_back(&orep, d, "a strict open", what);
 	ck_assert_uint_eq(expect_cleaned_values(s, NULL, 0, what), 0);
 	ck_assert_int_eq(kv_close(s), 0);
 	faultio_destroy(g);
@@ -1146,8 +1176,12 @@ static void expect_relocated_keys_kept(struct faultio *f, const char *what)
 	ck_assert_msg(srep.lost_keys == 0 && srep.set_aside == 0, "%s: salvage lost %" PRIu64 " key(s), "
 		      "the first '%s', set %u file(s) aside", what, srep.lost_keys, srep.lost_key,
 		      (unsigned)srep.set_aside);
+	expect_read_back(&srep, d, "salvage", what);
 	orc = open_strict(f, &s, &orep);
 	ck_assert_msg(orc == 0, "%s: a strict open after salvage: %s (%s)", what, strerror(-orc),
+		      tu_report(&orep));
+	ck_assert_msg(orep.reloc_damaged_keys == d->nmay || orep.covered_damage, "%s: a strict open "
+		      "after salvage reports the damage neither read back nor covered (%s)", what,
 		      tu_report(&orep));
 	ck_assert_uint_eq(expect_cleaned_values(s, NULL, 0, what), 0);
 	ck_assert_int_eq(kv_close(s), 0);
@@ -1194,8 +1228,9 @@ static void relocated_case(struct faultio *rbase, const struct reloc_at *ops, si
 	snprintf(what, sizeof what, "%s store, %s: %s %s %" PRIu64,
 		 pending == 2 ? "pending (sources below a checkpoint)" : pending ? "pending" : "covered",
 		 kind, path, sector ? "sector zeroed at" : "byte flipped at", lo);
+	struct damage_at d = { may, nmay, path, lo, hi };
 	if (pending) /* the relocations' sources are still there and check: nothing is lost */
-		expect_relocated_keys_kept(f, what);
+		expect_relocated_keys_kept(f, &d, what);
 	else /* a flipped byte of a key's data or checksums costs that key: its chunk fails */
 		expect_relocated_keys_lost_alone(f, may, nmay, sector ? 0 : nmay, what);
 }
@@ -1310,6 +1345,114 @@ START_TEST(a_pending_relocation_damaged_in_its_copy_and_its_source_costs_its_key
 }
 END_TEST
 
+/* The reports of kv_check, a strict open and a salvage of the store f (each on its own copy of
+ * it; f is consumed), and their return codes. */
+static void three_reports(struct faultio *f, struct kv_report rep[3], int rc[3])
+{
+	struct faultio *g;
+	struct kv *s = NULL;
+	ck_assert_int_eq(faultio_clone(f, &g), 0);
+	rc[0] = kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep[0]);
+	rc[1] = open_strict(g, &s, &rep[1]);
+	if (!rc[1])
+		ck_assert_int_eq(kv_close(s), 0);
+	faultio_destroy(g);
+	rc[2] = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep[2]);
+	faultio_destroy(f);
+}
+
+static const char *const three_who[3] = { "kv_check", "a strict open", "salvage" };
+
+/* A pending relocation's copy damaged (a flipped first value byte), its source intact: kv_check,
+ * a strict open and salvage each take the store and report, as data, the key read back from its
+ * source, the copy's segment and the failing chunk's offset (the op's first data byte); no
+ * damage, nothing lost. */
+START_TEST(a_pending_copy_read_back_from_its_source_is_reported_by_check_open_and_salvage)
+{
+	struct reloc_at o;
+	struct kv_report rep[3];
+	int rc[3];
+	three_reports(pending_damaged(0, &o), rep, rc);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_msg(rc[i] == 0, "%s: %d (%s)", three_who[i], rc[i], tu_report(&rep[i]));
+		ck_assert_msg(rep[i].reloc_damaged_keys == 1 && !strcmp(rep[i].reloc_damage_key, o.key),
+			      "%s: %" PRIu64 " key(s) read back, the first '%s' (not '%s')", three_who[i],
+			      rep[i].reloc_damaged_keys, rep[i].reloc_damage_key, o.key);
+		ck_assert_str_eq(rep[i].reloc_damage_file, strrchr(o.path, '/') + 1);
+		ck_assert_uint_eq(rep[i].reloc_damage_offset, o.data_at);
+		ck_assert_msg(!rep[i].damaged && !rep[i].lost_keys && !rep[i].data_damaged_keys &&
+			      !rep[i].set_aside, "%s: %s", three_who[i], tu_report(&rep[i]));
+	}
+}
+END_TEST
+
+/* The same pending store undamaged: nothing read back, every field of it zero. */
+START_TEST(an_intact_pending_relocation_reports_nothing_read_back)
+{
+	struct kv_report rep[3];
+	int rc[3];
+	three_reports(cleaned_store(2), rep, rc);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_msg(rc[i] == 0, "%s: %d (%s)", three_who[i], rc[i], tu_report(&rep[i]));
+		ck_assert_msg(rep[i].reloc_damaged_keys == 0 && !rep[i].reloc_damage_key[0] &&
+			      !rep[i].reloc_damage_file[0] && rep[i].reloc_damage_offset == 0,
+			      "%s: %" PRIu64 " key(s) read back, '%s' at %s offset %" PRIu64, three_who[i],
+			      rep[i].reloc_damaged_keys, rep[i].reloc_damage_key, rep[i].reloc_damage_file,
+			      rep[i].reloc_damage_offset);
+	}
+}
+END_TEST
+
+/* The copy and its source both damaged: nothing was read back, so nothing is reported as read
+ * back; the key is reported as damaged (kv_check, a strict open) and lost (salvage). */
+START_TEST(a_pending_copy_whose_source_fails_too_is_reported_lost_not_read_back)
+{
+	struct reloc_at o;
+	struct kv_report rep[3];
+	int rc[3];
+	three_reports(pending_damaged(1, &o), rep, rc);
+	ck_assert_int_eq(rc[0], -EUCLEAN);
+	ck_assert_int_eq(rc[1], -EUCLEAN);
+	ck_assert_int_eq(rc[2], 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_msg(rep[i].reloc_damaged_keys == 0 && !rep[i].reloc_damage_key[0],
+			      "%s: %" PRIu64 " key(s) read back, the first '%s'", three_who[i],
+			      rep[i].reloc_damaged_keys, rep[i].reloc_damage_key);
+		ck_assert_msg(rep[i].lost_keys == 1 && !strcmp(rep[i].lost_key, o.key), "%s: %s",
+			      three_who[i], tu_report(&rep[i]));
+	}
+	ck_assert_str_eq(rep[0].data_damage_key, o.key);
+	ck_assert_str_eq(rep[1].data_damage_key, o.key);
+}
+END_TEST
+
+/* Two pending copies damaged (the first value byte of two relocated keys): both are counted, the
+ * first in key order named, with its own copy's segment and chunk. */
+START_TEST(two_pending_copies_read_back_are_counted_naming_the_first_key)
+{
+	static struct reloc_at ops[R_MAXOPS];
+	struct faultio *f = cleaned_store(2);
+	size_t nops = find_relocations(f, ops, R_MAXOPS);
+	ck_assert_uint_ge(nops, 2);
+	const struct reloc_at *a = &ops[nops - 1], *b = &ops[0];
+	ck_assert_str_ne(a->key, b->key);
+	ck_assert_int_eq(faultio_flip(f, a->path, a->data_at, 0x20), 0);
+	ck_assert_int_eq(faultio_flip(f, b->path, b->data_at, 0x20), 0);
+	const struct reloc_at *first = strcmp(a->key, b->key) < 0 ? a : b;
+	struct kv_report rep[3];
+	int rc[3];
+	three_reports(f, rep, rc);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_msg(rc[i] == 0, "%s: %d (%s)", three_who[i], rc[i], tu_report(&rep[i]));
+		ck_assert_msg(rep[i].reloc_damaged_keys == 2 && !strcmp(rep[i].reloc_damage_key, first->key),
+			      "%s: %" PRIu64 " key(s) read back, the first '%s' (not '%s')", three_who[i],
+			      rep[i].reloc_damaged_keys, rep[i].reloc_damage_key, first->key);
+		ck_assert_str_eq(rep[i].reloc_damage_file, strrchr(first->path, '/') + 1);
+		ck_assert_uint_eq(rep[i].reloc_damage_offset, first->data_at);
+	}
+}
+END_TEST
+
 /* A salvage of a pending relocation whose copy is damaged (its source intact, or damaged too)
  * cut by a crash at each of its I/O calls, kill or power loss, then salvage again: the second
  * salvage reaches the same result as one left alone (every key byte for byte; or every key but
@@ -1375,6 +1518,7 @@ START_TEST(a_key_renamed_after_its_pending_relocation_keeps_its_bytes_from_the_s
 	size_t len = rval_of(v, 0);
 	struct kv_report rep;
 	ck_assert_msg(kv_check(SIM_DIR, faultio_kvio(f), NULL, &rep) == 0, "kv_check: %s", tu_report(&rep));
+	ck_assert_str_eq(rep.reloc_damage_key, R_RENAMED); /* the name it has, not the one R gave */
 	for (int round = 0; round < 2; round++) { /* a strict open; then salvage and a strict open */
 		struct kv *s;
 		if (round) {
@@ -1441,6 +1585,10 @@ int main(void)
 	tcase_add_test(reloc, damage_in_a_pending_relocate_record_s_values_costs_nothing_while_their_sources_check);
 	tcase_add_test(reloc, a_pending_relocation_damaged_in_its_copy_and_its_source_costs_its_key);
 	tcase_add_test(reloc, a_key_renamed_after_its_pending_relocation_keeps_its_bytes_from_the_source);
+	tcase_add_test(reloc, a_pending_copy_read_back_from_its_source_is_reported_by_check_open_and_salvage);
+	tcase_add_test(reloc, an_intact_pending_relocation_reports_nothing_read_back);
+	tcase_add_test(reloc, a_pending_copy_whose_source_fails_too_is_reported_lost_not_read_back);
+	tcase_add_test(reloc, two_pending_copies_read_back_are_counted_naming_the_first_key);
 	tcase_add_test(reloc, a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_keeps_the_key);
 	tcase_add_test(reloc, a_crash_at_every_io_call_of_a_pending_relocation_salvage_then_salvage_loses_only_the_key);
 	suite_add_tcase(su, reloc);
