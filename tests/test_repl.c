@@ -1535,6 +1535,33 @@ static int find_name(const char *dir, const char *prefix, const char *suffix, ch
 	return found;
 }
 
+/* Flip a bit of the last byte of every file in dir named prefix...suffix; how many. */
+static int flip_last_bytes(const char *dir, const char *prefix, const char *suffix)
+{
+	char **names, path[900];
+	size_t n;
+	int flipped = 0;
+	ck_assert_int_eq(kvio_posix.list_dir(&kvio_posix, dir, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		if (strncmp(names[i], prefix, strlen(prefix)) || l < strlen(suffix) ||
+		    strcmp(names[i] + l - strlen(suffix), suffix))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		FILE *fp = fopen(path, "r+b");
+		ck_assert_ptr_nonnull(fp);
+		ck_assert_int_eq(fseek(fp, -1, SEEK_END), 0);
+		int c = fgetc(fp);
+		ck_assert_int_ne(c, EOF);
+		ck_assert_int_eq(fseek(fp, -1, SEEK_END), 0);
+		ck_assert_int_ne(fputc(c ^ 0x40, fp), EOF);
+		ck_assert_int_eq(fclose(fp), 0);
+		flipped++;
+	}
+	kvio_free_names(names, n);
+	return flipped;
+}
+
 /* Raft's own loader refuses a damaged file with its words (what and where); the node also says
  * what to do: wipe it and it rejoins (a15 FINDINGS 6). */
 START_TEST(a_node_whose_raft_files_do_not_load_says_a_wiped_one_rejoins)
@@ -1555,15 +1582,9 @@ START_TEST(a_node_whose_raft_files_do_not_load_says_a_wiped_one_rejoins)
 	uput_retry(&u, "last", "v");
 	uwait_value(&u, 1, "last", "v");
 	ugroup_stop_node(&u, 1);
-	ck_assert(find_name(raft, "snapshot-", ".meta", meta, sizeof(meta)));
-	FILE *fp = fopen(meta, "r+b");
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_int_eq(fseek(fp, -1, SEEK_END), 0);
-	int c = fgetc(fp);
-	ck_assert_int_ne(c, EOF);
-	ck_assert_int_eq(fseek(fp, -1, SEEK_END), 0);
-	ck_assert_int_ne(fputc(c ^ 0x40, fp), EOF);
-	ck_assert_int_eq(fclose(fp), 0);
+	/* every snapshot's: raft keeps more than one and loads the newest that is whole, so damage
+	 * to one of them alone may not be seen (a flake under load: two were there) */
+	ck_assert_int_ge(flip_last_bytes(raft, "snapshot-", ".meta"), 1);
 	ck_assert_int_ne(repl_start(&r, u.dir[1], &u.o[1], &rep), 0);
 	ck_assert_int_eq(rep.problem, REPL_PROBLEM_RAFT);
 	ck_assert_msg(strstr(rep.detail, "wipe the whole node directory while the group has a "
