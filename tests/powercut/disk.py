@@ -18,7 +18,10 @@ flush, and what a power cut leaves of the cache is anyone's guess. So:
 The cut falls between two requests (one thread), so it is atomic by construction.
 usage: disk.py BASE MOUNTPOINT   (BASE: a regular file this daemon owns from now on)"""
 import errno, os, random, stat, sys
-import llfuse
+try:
+    import llfuse
+except ImportError:
+    sys.exit("disk.py: needs python3-llfuse (apt-get install -y python3-llfuse) for /usr/bin/python3")
 
 SECTOR = 4096
 ROOT, DISK, CTL = llfuse.ROOT_INODE, 2, 3
