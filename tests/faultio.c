@@ -1443,17 +1443,27 @@ static int do_unlink(struct faultio *f, const char *path)
 	return ns_unlink(f, w.parent, w.name);
 }
 
-static int fio_unlink(const struct kvio *io, const char *path)
+/*
+ * The calls that take one path and touch only the namespace share their
+ * frame: under the lock, an injected fault stands in for the body.
+ */
+static int path_call(const struct kvio *io, enum fio_op op,
+		     int (*body)(struct faultio *, const char *), const char *path)
 {
 	struct faultio *f = io->ctx;
 	struct fault ft;
 	int rc;
 
 	pthread_mutex_lock(&f->mu);
-	ft = call_begin(f, FIO_OP_UNLINK);
-	rc = ft.err ? ft.err : do_unlink(f, path);
+	ft = call_begin(f, op);
+	rc = ft.err ? ft.err : body(f, path);
 	pthread_mutex_unlock(&f->mu);
 	return rc;
+}
+
+static int fio_unlink(const struct kvio *io, const char *path)
+{
+	return path_call(io, FIO_OP_UNLINK, do_unlink, path);
 }
 
 static int do_mkdir(struct faultio *f, const char *path)
@@ -1477,16 +1487,8 @@ static int do_mkdir(struct faultio *f, const char *path)
 
 static int fio_mkdir(const struct kvio *io, const char *path, mode_t mode)
 {
-	struct faultio *f = io->ctx;
-	struct fault ft;
-	int rc;
-
 	(void)mode;
-	pthread_mutex_lock(&f->mu);
-	ft = call_begin(f, FIO_OP_MKDIR);
-	rc = ft.err ? ft.err : do_mkdir(f, path);
-	pthread_mutex_unlock(&f->mu);
-	return rc;
+	return path_call(io, FIO_OP_MKDIR, do_mkdir, path);
 }
 
 static int do_rmdir(struct faultio *f, const char *path)
@@ -1509,15 +1511,7 @@ static int do_rmdir(struct faultio *f, const char *path)
 
 static int fio_rmdir(const struct kvio *io, const char *path)
 {
-	struct faultio *f = io->ctx;
-	struct fault ft;
-	int rc;
-
-	pthread_mutex_lock(&f->mu);
-	ft = call_begin(f, FIO_OP_RMDIR);
-	rc = ft.err ? ft.err : do_rmdir(f, path);
-	pthread_mutex_unlock(&f->mu);
-	return rc;
+	return path_call(io, FIO_OP_RMDIR, do_rmdir, path);
 }
 
 /* Resolves a path that must name a directory. */
