@@ -1427,7 +1427,8 @@ static int fio_rename(const struct kvio *io, const char *from, const char *to)
 	return rc;
 }
 
-static int do_unlink(struct faultio *f, const char *path)
+/* unlink (dir false) or rmdir (dir true): the errors POSIX gives, in its order. */
+static int do_remove(struct faultio *f, const char *path, bool dir)
 {
 	struct walk w;
 	int rc = walk(f, path, FIO_VIEW_CURRENT, &w);
@@ -1436,11 +1437,20 @@ static int do_unlink(struct faultio *f, const char *path)
 		return rc;
 	if (!w.ino)
 		return -ENOENT;
-	if (w.ino->is_dir)
-		return -EISDIR;
-	if (w.slash)
+	if (w.ino->is_dir != dir)
+		return dir ? -ENOTDIR : -EISDIR;
+	if (!dir && w.slash)
 		return -ENOTDIR;
+	if (dir && !w.parent)
+		return -EBUSY;
+	if (dir && w.ino->ents.n)
+		return -ENOTEMPTY;
 	return ns_unlink(f, w.parent, w.name);
+}
+
+static int do_unlink(struct faultio *f, const char *path)
+{
+	return do_remove(f, path, false);
 }
 
 /*
@@ -1493,20 +1503,7 @@ static int fio_mkdir(const struct kvio *io, const char *path, mode_t mode)
 
 static int do_rmdir(struct faultio *f, const char *path)
 {
-	struct walk w;
-	int rc = walk(f, path, FIO_VIEW_CURRENT, &w);
-
-	if (rc)
-		return rc;
-	if (!w.ino)
-		return -ENOENT;
-	if (!w.ino->is_dir)
-		return -ENOTDIR;
-	if (!w.parent)
-		return -EBUSY;
-	if (w.ino->ents.n)
-		return -ENOTEMPTY;
-	return ns_unlink(f, w.parent, w.name);
+	return do_remove(f, path, true);
 }
 
 static int fio_rmdir(const struct kvio *io, const char *path)

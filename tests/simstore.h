@@ -10,6 +10,7 @@
 #include "testutil.h"
 #include "kv.h"
 #include "logfmt.h"
+#include "record.h"
 
 #define SIM_DIR "/sim/store"
 
@@ -191,6 +192,34 @@ static inline size_t sim_records(struct faultio *f, const char *path, struct sim
 	}
 	free(data);
 	return n;
+}
+
+/* What sim_each_op calls for each operation: rec is its record's file offset, payload that
+ * record's payload in memory (op's pointers point into it). Nonzero stops the walk. */
+typedef int (*sim_op_fn)(void *ctx, uint64_t rec, const uint8_t *payload,
+			 const struct rec_op_view *op);
+
+/* Calls fn for every operation of every OPS record of the segment at path (its first 4096
+ * records, by sim_records) until fn returns nonzero; returns that, or 0. */
+static inline int sim_each_op(struct faultio *f, const char *path, sim_op_fn fn, void *ctx)
+{
+	static struct sim_rec recs[4096];
+	void *data;
+	size_t len, nr = sim_records(f, path, recs, 4096);
+	int rc = 0;
+	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
+	for (size_t r = 0; r < nr && !rc; r++) {
+		const uint8_t *pl = (const uint8_t *)data + recs[r].off + REC_HDR_SIZE;
+		struct rec_reader rr;
+		struct rec_op_view op;
+		if (((const uint8_t *)data)[recs[r].off + REC_OFF_TYPE] != REC_TYPE_OPS)
+			continue;
+		ck_assert_int_eq(rec_reader_init(&rr, pl, recs[r].size - REC_HDR_SIZE), 0);
+		while (!rc && rec_reader_next(&rr, &op) == 1)
+			rc = fn(ctx, recs[r].off, pl, &op);
+	}
+	free(data);
+	return rc;
 }
 
 #endif
