@@ -1450,6 +1450,33 @@ START_TEST(two_pending_copies_read_back_are_counted_naming_the_first_key)
 }
 END_TEST
 
+struct pending_keeps {
+	const char *key; /* the key whose copy is damaged */
+	int source_too;	 /* its source damaged too: it is lost */
+};
+
+/* Every key byte for byte, but the damaged one when its source is damaged too (the only key a
+ * salvage left alone says it lost); a strict open takes the store. */
+static void pending_salvage_keeps(void *ctx, struct faultio *f, const struct kv_report *rep,
+				  uint64_t at, const char *what)
+{
+	const struct pending_keeps *pk = ctx;
+	const char *may[1] = { pk->key };
+	struct kv_report orep;
+	struct kv *s;
+
+	if (!at) {
+		ck_assert_uint_eq(rep->lost_keys, (uint64_t)pk->source_too);
+		return;
+	}
+	cases++;
+	int rc = open_strict(f, &s, &orep);
+	ck_assert_msg(rc == 0, "%s: a strict open: %s (%s)", what, strerror(-rc), tu_report(&orep));
+	uint64_t absent = expect_cleaned_values(s, may, pk->source_too ? 1 : 0, what);
+	ck_assert_msg(absent == (uint64_t)pk->source_too, "%s: %" PRIu64 " key(s) absent", what, absent);
+	ck_assert_int_eq(kv_close(s), 0);
+}
+
 /* A salvage of a pending relocation whose copy is damaged (its source intact, or damaged too)
  * cut by a crash at each of its I/O calls, kill or power loss, then salvage again: the second
  * salvage reaches the same result as one left alone (every key byte for byte; or every key but
@@ -1458,44 +1485,10 @@ static void crash_through_pending_salvage(int source_too)
 {
 	struct reloc_at o;
 	struct faultio *damaged = pending_damaged(source_too, &o);
-	const char *may[1] = { o.key };
-	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
-	uint64_t calls;
-	{
-		struct faultio *f;
-		struct kv_report rep;
-		ck_assert_int_eq(faultio_clone(damaged, &f), 0);
-		faultio_reset_counts(f);
-		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
-		calls = faultio_calls(f);
-		ck_assert_uint_eq(rep.lost_keys, (uint64_t)source_too);
-		faultio_destroy(f);
-	}
-	ck_assert_uint_gt(calls, 5);
-	for (size_t m = 0; m < 2; m++)
-		for (uint64_t at = 1; at <= calls; at++) {
-			struct faultio *f;
-			struct kv_report rep;
-			struct kv *s;
-			char what[200];
-			snprintf(what, sizeof what, "crash %zu at call %" PRIu64 " of %" PRIu64 " (source %s)", m,
-				 at, calls, source_too ? "damaged" : "intact");
-			cases++;
-			ck_assert_int_eq(faultio_clone(damaged, &f), 0);
-			faultio_reset_counts(f);
-			faultio_crash_at(f, at);
-			/* it may fail or not: the crash decides, the next salvage judges */
-			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
-			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_msg(rc == 0, "%s: salvage %d (%s)", what, rc, tu_report(&rep));
-			rc = open_strict(f, &s, &rep);
-			ck_assert_msg(rc == 0, "%s: a strict open: %s (%s)", what, strerror(-rc), tu_report(&rep));
-			uint64_t absent = expect_cleaned_values(s, may, source_too ? 1 : 0, what);
-			ck_assert_msg(absent == (uint64_t)source_too, "%s: %" PRIu64 " key(s) absent", what, absent);
-			ck_assert_int_eq(kv_close(s), 0);
-			faultio_destroy(f);
-		}
+	struct pending_keeps pk = { o.key, source_too };
+
+	sim_crash_every_io_call_of_salvage(damaged, pending_salvage_keeps, &pk,
+					   source_too ? "source damaged" : "source intact");
 	faultio_destroy(damaged);
 }
 
