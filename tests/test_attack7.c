@@ -74,9 +74,15 @@ static void probe_store(struct probe *p, const char *file, const char *victim)
 	ck_assert_int_eq(open_store(p->dir, true), 0);
 }
 
-/* The store's file becomes a symlink to the victim. */
-static void probe_link(const struct probe *p)
+/* The victim made size bytes long, its last n bytes these, and the store's file made a symlink
+ * to it. */
+static void probe_link(const struct probe *p, const void *bytes, size_t n, off_t size)
 {
+	int fd = open(p->victim, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, size), 0);
+	ck_assert_int_eq(pwrite(fd, bytes, n, size - (off_t)n), (ssize_t)n);
+	ck_assert_int_eq(close(fd), 0);
 	ck_assert_int_eq(unlink(p->file), 0);
 	ck_assert_int_eq(symlink(p->victim, p->file), 0);
 }
@@ -89,12 +95,7 @@ START_TEST(attack7_a_reserve_that_is_a_symlink_never_cuts_the_file_it_names)
 
 	probe_store(&p, "space.reserve", "precious.img");
 	/* a file outside the store, BIG bytes, its last ones written */
-	int fd = open(p.victim, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, BIG), 0);
-	ck_assert_int_eq(pwrite(fd, tail, sizeof(tail), BIG - sizeof(tail)), (ssize_t)sizeof(tail));
-	ck_assert_int_eq(close(fd), 0);
-	probe_link(&p);
+	probe_link(&p, tail, sizeof(tail), BIG);
 
 	int rc = reopen(p.dir);
 	/* refusing the open (naming the file) or leaving the target alone both keep the promise */
@@ -116,11 +117,7 @@ START_TEST(attack7_a_lock_that_is_a_symlink_is_refused_and_its_target_kept)
 	static const char body[] = "someone's file, not a lock";
 
 	probe_store(&p, "LOCK", "precious.txt");
-	int fd = open(p.victim, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, body, sizeof(body)), (ssize_t)sizeof(body));
-	ck_assert_int_eq(close(fd), 0);
-	probe_link(&p);
+	probe_link(&p, body, sizeof(body), sizeof(body));
 
 	int rc = reopen(p.dir);
 	int src = stat(p.victim, &st);
