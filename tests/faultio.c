@@ -1427,7 +1427,8 @@ static int fio_rename(const struct kvio *io, const char *from, const char *to)
 	return rc;
 }
 
-static int do_unlink(struct faultio *f, const char *path)
+/* unlink (dir false) or rmdir (dir true): the errors POSIX gives, in its order. */
+static int do_remove(struct faultio *f, const char *path, bool dir)
 {
 	struct walk w;
 	int rc = walk(f, path, FIO_VIEW_CURRENT, &w);
@@ -1436,24 +1437,43 @@ static int do_unlink(struct faultio *f, const char *path)
 		return rc;
 	if (!w.ino)
 		return -ENOENT;
-	if (w.ino->is_dir)
-		return -EISDIR;
-	if (w.slash)
+	if (w.ino->is_dir != dir)
+		return dir ? -ENOTDIR : -EISDIR;
+	if (!dir && w.slash)
 		return -ENOTDIR;
+	if (dir && !w.parent)
+		return -EBUSY;
+	if (dir && w.ino->ents.n)
+		return -ENOTEMPTY;
 	return ns_unlink(f, w.parent, w.name);
 }
 
-static int fio_unlink(const struct kvio *io, const char *path)
+static int do_unlink(struct faultio *f, const char *path)
+{
+	return do_remove(f, path, false);
+}
+
+/*
+ * The calls that take one path and touch only the namespace share their
+ * frame: under the lock, an injected fault stands in for the body.
+ */
+static int path_call(const struct kvio *io, enum fio_op op,
+		     int (*body)(struct faultio *, const char *), const char *path)
 {
 	struct faultio *f = io->ctx;
 	struct fault ft;
 	int rc;
 
 	pthread_mutex_lock(&f->mu);
-	ft = call_begin(f, FIO_OP_UNLINK);
-	rc = ft.err ? ft.err : do_unlink(f, path);
+	ft = call_begin(f, op);
+	rc = ft.err ? ft.err : body(f, path);
 	pthread_mutex_unlock(&f->mu);
 	return rc;
+}
+
+static int fio_unlink(const struct kvio *io, const char *path)
+{
+	return path_call(io, FIO_OP_UNLINK, do_unlink, path);
 }
 
 static int do_mkdir(struct faultio *f, const char *path)
@@ -1477,47 +1497,18 @@ static int do_mkdir(struct faultio *f, const char *path)
 
 static int fio_mkdir(const struct kvio *io, const char *path, mode_t mode)
 {
-	struct faultio *f = io->ctx;
-	struct fault ft;
-	int rc;
-
 	(void)mode;
-	pthread_mutex_lock(&f->mu);
-	ft = call_begin(f, FIO_OP_MKDIR);
-	rc = ft.err ? ft.err : do_mkdir(f, path);
-	pthread_mutex_unlock(&f->mu);
-	return rc;
+	return path_call(io, FIO_OP_MKDIR, do_mkdir, path);
 }
 
 static int do_rmdir(struct faultio *f, const char *path)
 {
-	struct walk w;
-	int rc = walk(f, path, FIO_VIEW_CURRENT, &w);
-
-	if (rc)
-		return rc;
-	if (!w.ino)
-		return -ENOENT;
-	if (!w.ino->is_dir)
-		return -ENOTDIR;
-	if (!w.parent)
-		return -EBUSY;
-	if (w.ino->ents.n)
-		return -ENOTEMPTY;
-	return ns_unlink(f, w.parent, w.name);
+	return do_remove(f, path, true);
 }
 
 static int fio_rmdir(const struct kvio *io, const char *path)
 {
-	struct faultio *f = io->ctx;
-	struct fault ft;
-	int rc;
-
-	pthread_mutex_lock(&f->mu);
-	ft = call_begin(f, FIO_OP_RMDIR);
-	rc = ft.err ? ft.err : do_rmdir(f, path);
-	pthread_mutex_unlock(&f->mu);
-	return rc;
+	return path_call(io, FIO_OP_RMDIR, do_rmdir, path);
 }
 
 /* Resolves a path that must name a directory. */

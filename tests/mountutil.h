@@ -40,7 +40,8 @@ void mt_add_cases(Suite *su, TCase *const *cases, size_t n, double timeout_s);
 /* Runs su (Check's environment decides the mode), then mt_finish; the exit status for main. */
 int mt_run(Suite *su);
 
-/* mt_data made a tmpfs of mib MiB (unmounted at teardown), so that a full disk is a real one. */
+/* mt_data made a tmpfs of mib MiB (unmounted at teardown): a disk of a known size, and a full
+ * disk a real one. */
 void mt_small_disk(unsigned mib);
 
 /* Paths and files; each fails the test on error. in_mnt returns one of 8 rotating buffers. */

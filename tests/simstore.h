@@ -2,6 +2,7 @@
 #ifndef KVFS_TESTS_SIMSTORE_H
 #define KVFS_TESTS_SIMSTORE_H
 #include <check.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "testutil.h"
 #include "kv.h"
 #include "logfmt.h"
+#include "record.h"
 
 #define SIM_DIR "/sim/store"
 
@@ -191,6 +193,77 @@ static inline size_t sim_records(struct faultio *f, const char *path, struct sim
 	}
 	free(data);
 	return n;
+}
+
+/* What sim_each_op calls for each operation: rec is its record's file offset, payload that
+ * record's payload in memory (op's pointers point into it). Nonzero stops the walk. */
+typedef int (*sim_op_fn)(void *ctx, uint64_t rec, const uint8_t *payload,
+			 const struct rec_op_view *op);
+
+/* Calls fn for every operation of every OPS record of the segment at path (its first 4096
+ * records, by sim_records) until fn returns nonzero; returns that, or 0. */
+static inline int sim_each_op(struct faultio *f, const char *path, sim_op_fn fn, void *ctx)
+{
+	static struct sim_rec recs[4096];
+	void *data;
+	size_t len, nr = sim_records(f, path, recs, 4096);
+	int rc = 0;
+	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
+	for (size_t r = 0; r < nr && !rc; r++) {
+		const uint8_t *pl = (const uint8_t *)data + recs[r].off + REC_HDR_SIZE;
+		struct rec_reader rr;
+		struct rec_op_view op;
+		if (((const uint8_t *)data)[recs[r].off + REC_OFF_TYPE] != REC_TYPE_OPS)
+			continue;
+		ck_assert_int_eq(rec_reader_init(&rr, pl, recs[r].size - REC_HDR_SIZE), 0);
+		while (!rc && rec_reader_next(&rr, &op) == 1)
+			rc = fn(ctx, recs[r].off, pl, &op);
+	}
+	free(data);
+	return rc;
+}
+
+/* What every salvage of a damaged store must leave: keeps checks f after a salvage that ran to
+ * its end (rep, its report); at is the I/O call the salvage before it was crashed at, 0 when
+ * there was none; what names the run, for messages. */
+typedef void (*sim_keeps_fn)(void *ctx, struct faultio *f, const struct kv_report *rep, uint64_t at,
+			     const char *what);
+
+/* Salvage of base (left as it is) run alone, then crashed at each of its I/O calls (killed, or a
+ * power cut dropping what was not synced) and salvaged again: keeps judges every outcome. label
+ * starts every message. */
+static inline void sim_crash_every_io_call_of_salvage(struct faultio *base, sim_keeps_fn keeps,
+						      void *ctx, const char *label)
+{
+	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
+	struct faultio *f;
+	struct kv_report rep;
+	char what[256];
+	uint64_t calls;
+
+	ck_assert_int_eq(faultio_clone(base, &f), 0);
+	faultio_reset_counts(f);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
+	calls = faultio_calls(f);
+	snprintf(what, sizeof what, "%s: a salvage left alone", label);
+	keeps(ctx, f, &rep, 0, what);
+	faultio_destroy(f);
+	ck_assert_uint_gt(calls, 5);
+	for (size_t m = 0; m < 2; m++)
+		for (uint64_t at = 1; at <= calls; at++) {
+			snprintf(what, sizeof what, "%s: crash %zu at call %" PRIu64 " of %" PRIu64, label, m,
+				 at, calls);
+			ck_assert_int_eq(faultio_clone(base, &f), 0);
+			faultio_reset_counts(f);
+			faultio_crash_at(f, at);
+			/* it may fail or not: the crash decides, the next salvage judges */
+			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
+			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
+			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
+			ck_assert_msg(rc == 0, "%s: salvage %d (%s)", what, rc, tu_report(&rep));
+			keeps(ctx, f, &rep, at, what);
+			faultio_destroy(f);
+		}
 }
 
 #endif

@@ -33,21 +33,9 @@
  * reserve_bytes, 0 at open). */
 #define BIG (96u << 20) /* more than twice what a new store wants (4 MiB + half a segment) */
 
-static void make_store(const char *dir)
-{
-	struct kv_options o;
-	struct kv_report rep;
-	struct kv *s = NULL;
-	kv_options_default(&o);
-	o.segment_bytes = 1u << 20;
-	o.cleaner = 0;
-	memset(&rep, 0, sizeof(rep));
-	ck_assert_int_eq(kv_open(&s, dir, &o, &rep), 0);
-	ck_assert_int_eq(kv_put(s, "a", 1, "1", 1), 0);
-	ck_assert_int_eq(kv_close(s), 0);
-}
-
-static int reopen(const char *dir)
+/* Opens the store at dir (made if new; 1 MiB segments, no cleaner), puts "a" = "1" when put, and
+ * closes it: kv_open's result. */
+static int open_store(const char *dir, bool put)
 {
 	struct kv_options o;
 	struct kv_report rep;
@@ -57,36 +45,62 @@ static int reopen(const char *dir)
 	o.cleaner = 0;
 	memset(&rep, 0, sizeof(rep));
 	int rc = kv_open(&s, dir, &o, &rep);
-	if (!rc)
-		ck_assert_int_eq(kv_close(s), 0);
-	return rc;
+	if (rc)
+		return rc;
+	if (put)
+		ck_assert_int_eq(kv_put(s, "a", 1, "1", 1), 0);
+	ck_assert_int_eq(kv_close(s), 0);
+	return 0;
+}
+
+static int reopen(const char *dir)
+{
+	return open_store(dir, false);
+}
+
+/* A probe's places: a new temporary directory tmp, a store made in tmp/store (dir) holding "a",
+ * one of its files (file) and a file outside it (victim, when named). */
+struct probe {
+	char tmp[256], dir[300], file[340], victim[300];
+};
+
+static void probe_store(struct probe *p, const char *file, const char *victim)
+{
+	ck_assert_int_eq(tu_tmpdir(p->tmp, sizeof(p->tmp)), 0);
+	snprintf(p->dir, sizeof(p->dir), "%s/store", p->tmp);
+	snprintf(p->file, sizeof(p->file), "%s/%s", p->dir, file);
+	if (victim)
+		snprintf(p->victim, sizeof(p->victim), "%s/%s", p->tmp, victim);
+	ck_assert_int_eq(open_store(p->dir, true), 0);
+}
+
+/* The victim made size bytes long, its last n bytes these, and the store's file made a symlink
+ * to it. */
+static void probe_link(const struct probe *p, const void *bytes, size_t n, off_t size)
+{
+	int fd = open(p->victim, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, size), 0);
+	ck_assert_int_eq(pwrite(fd, bytes, n, size - (off_t)n), (ssize_t)n);
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(unlink(p->file), 0);
+	ck_assert_int_eq(symlink(p->victim, p->file), 0);
 }
 
 START_TEST(attack7_a_reserve_that_is_a_symlink_never_cuts_the_file_it_names)
 {
-	char tmp[256], dir[300], victim[300], link[340];
+	struct probe p;
 	struct stat st;
 	static const char tail[] = "the last bytes of someone's file";
 
-	ck_assert_int_eq(tu_tmpdir(tmp, sizeof(tmp)), 0);
-	snprintf(dir, sizeof(dir), "%s/store", tmp);
-	snprintf(victim, sizeof(victim), "%s/precious.img", tmp);
-	snprintf(link, sizeof(link), "%s/space.reserve", dir);
-	make_store(dir);
-
+	probe_store(&p, "space.reserve", "precious.img");
 	/* a file outside the store, BIG bytes, its last ones written */
-	int fd = open(victim, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, BIG), 0);
-	ck_assert_int_eq(pwrite(fd, tail, sizeof(tail), BIG - sizeof(tail)), (ssize_t)sizeof(tail));
-	ck_assert_int_eq(close(fd), 0);
-	ck_assert_int_eq(unlink(link), 0);
-	ck_assert_int_eq(symlink(victim, link), 0);
+	probe_link(&p, tail, sizeof(tail), BIG);
 
-	int rc = reopen(dir);
+	int rc = reopen(p.dir);
 	/* refusing the open (naming the file) or leaving the target alone both keep the promise */
-	int src = stat(victim, &st);
-	ck_assert_int_eq(tu_rmrf(tmp), 0);
+	int src = stat(p.victim, &st);
+	ck_assert_int_eq(tu_rmrf(p.tmp), 0);
 	ck_assert_int_eq(src, 0);
 	ck_assert_msg((uint64_t)st.st_size == BIG,
 		      "kv_open (rc %d) cut the file space.reserve links to from %u to %lld bytes",
@@ -98,25 +112,16 @@ END_TEST
  * opener's pid). A symlink there is refused with ELOOP and its target keeps every byte. */
 START_TEST(attack7_a_lock_that_is_a_symlink_is_refused_and_its_target_kept)
 {
-	char tmp[256], dir[300], victim[300], link[340];
+	struct probe p;
 	struct stat st;
 	static const char body[] = "someone's file, not a lock";
 
-	ck_assert_int_eq(tu_tmpdir(tmp, sizeof(tmp)), 0);
-	snprintf(dir, sizeof(dir), "%s/store", tmp);
-	snprintf(victim, sizeof(victim), "%s/precious.txt", tmp);
-	snprintf(link, sizeof(link), "%s/LOCK", dir);
-	make_store(dir);
-	int fd = open(victim, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, body, sizeof(body)), (ssize_t)sizeof(body));
-	ck_assert_int_eq(close(fd), 0);
-	ck_assert_int_eq(unlink(link), 0);
-	ck_assert_int_eq(symlink(victim, link), 0);
+	probe_store(&p, "LOCK", "precious.txt");
+	probe_link(&p, body, sizeof(body), sizeof(body));
 
-	int rc = reopen(dir);
-	int src = stat(victim, &st);
-	ck_assert_int_eq(tu_rmrf(tmp), 0);
+	int rc = reopen(p.dir);
+	int src = stat(p.victim, &st);
+	ck_assert_int_eq(tu_rmrf(p.tmp), 0);
 	ck_assert_int_eq(rc, -ELOOP);
 	ck_assert_int_eq(src, 0);
 	ck_assert_int_eq((int)st.st_size, (int)sizeof(body));
@@ -134,13 +139,11 @@ END_TEST
  * too many, the very over-spending that wedged a full disk before (FINDINGS.md 2, 3). */
 START_TEST(attack7_an_open_allocates_all_of_the_sparse_reserve_it_keeps)
 {
-	char tmp[256], dir[300], res[340];
+	struct probe p;
 	struct stat st;
 
-	ck_assert_int_eq(tu_tmpdir(tmp, sizeof(tmp)), 0);
-	snprintf(dir, sizeof(dir), "%s/store", tmp);
-	snprintf(res, sizeof(res), "%s/space.reserve", dir);
-	make_store(dir);
+	probe_store(&p, "space.reserve", NULL);
+	const char *res = p.file;
 	ck_assert_int_eq(stat(res, &st), 0);
 	uint64_t taken = (uint64_t)st.st_size; /* about what a reopen wants */
 
@@ -152,9 +155,9 @@ START_TEST(attack7_an_open_allocates_all_of_the_sparse_reserve_it_keeps)
 	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
 	ck_assert_int_eq(close(fd), 0);
 
-	int rc = reopen(dir);
+	int rc = reopen(p.dir);
 	int src = stat(res, &st);
-	ck_assert_int_eq(tu_rmrf(tmp), 0);
+	ck_assert_int_eq(tu_rmrf(p.tmp), 0);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_int_eq(src, 0);
 	ck_assert_msg((uint64_t)st.st_size <= 2 * taken, "the reserve was %" PRIu64 ", now %lld bytes",
@@ -175,10 +178,17 @@ END_TEST
 #define FRAG_PARTS 24
 #define FRAG_PART 1000
 
+/* n letters from first on, a pattern that differs with i: the probes' values, each checked
+ * byte for byte after its recovery. */
+static void letters(char *v, int n, char first, int i, int step_i, int step_j, int every)
+{
+	for (int j = 0; j < n; j++)
+		v[j] = (char)(first + (i * step_i + j * step_j + j / every) % 26);
+}
+
 static void frag_fill(char *v, int part)
 {
-	for (int j = 0; j < FRAG_PART; j++)
-		v[j] = (char)('A' + (part * 7 + j * 3 + j / 11) % 26);
+	letters(v, FRAG_PART, 'A', part, 7, 3, 11);
 }
 
 static void kill_with_store_open(struct faultio *f, struct kv *s)
@@ -188,36 +198,39 @@ static void kill_with_store_open(struct faultio *f, struct kv *s)
 	ck_assert_int_eq(faultio_crash(f, FIO_CRASH_KILL, 1), 0);
 }
 
-/* The one RELOCATE operation of segment path: its data's file offset and length, its first
+struct relocate_at {
+	uint64_t data_at, dlen, src_seg;
+};
+
+static int first_relocate(void *ctx, uint64_t rec, const uint8_t *payload,
+			  const struct rec_op_view *op)
+{
+	struct relocate_at *at = ctx;
+	struct reloc_piece pc;
+
+	(void)payload;
+	if (op->op != REC_OP_RELOCATE)
+		return 0;
+	reloc_piece_at(op, 0, &pc);
+	at->data_at = rec + REC_HDR_SIZE + op->data_at;
+	at->dlen = op->dlen;
+	at->src_seg = pc.src_seg;
+	return 1;
+}
+
+/* The first RELOCATE operation of segment path: its data's file offset and length, its first
  * piece's source segment. 0 when there is none. */
 static int find_relocate(struct faultio *f, const char *path, uint64_t *data_at, uint64_t *dlen,
 			 uint64_t *src_seg)
 {
-	static struct sim_rec recs[4096];
-	void *data;
-	size_t len, nr = sim_records(f, path, recs, 4096);
-	int found = 0;
-	ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
-	for (size_t r = 0; r < nr && !found; r++) {
-		const uint8_t *pl = (const uint8_t *)data + recs[r].off + REC_HDR_SIZE;
-		struct rec_reader rr;
-		struct rec_op_view op;
-		if (((const uint8_t *)data)[recs[r].off + REC_OFF_TYPE] != REC_TYPE_OPS)
-			continue;
-		ck_assert_int_eq(rec_reader_init(&rr, pl, recs[r].size - REC_HDR_SIZE), 0);
-		while (!found && rec_reader_next(&rr, &op) == 1) {
-			if (op.op != REC_OP_RELOCATE)
-				continue;
-			struct reloc_piece pc;
-			reloc_piece_at(&op, 0, &pc);
-			*data_at = recs[r].off + REC_HDR_SIZE + op.data_at;
-			*dlen = op.dlen;
-			*src_seg = pc.src_seg;
-			found = 1;
-		}
-	}
-	free(data);
-	return found;
+	struct relocate_at at;
+
+	if (!sim_each_op(f, path, first_relocate, &at))
+		return 0;
+	*data_at = at.data_at;
+	*dlen = at.dlen;
+	*src_seg = at.src_seg;
+	return 1;
 }
 
 START_TEST(held7_a_pending_merge_whose_source_is_its_own_segment_keeps_the_key_from_there)
@@ -286,8 +299,7 @@ END_TEST
 
 static void k7_val(char *v, int i)
 {
-	for (int j = 0; j < K7_LEN; j++)
-		v[j] = (char)('a' + (i * 11 + j * 5 + j / 17) % 26);
+	letters(v, K7_LEN, 'a', i, 11, 5, 17);
 }
 
 static void k7_expect(struct kv *s, const char *what)

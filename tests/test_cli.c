@@ -1236,22 +1236,32 @@ static void read_back_words(char *buf, size_t len, const char *key)
 		 "were copied from, where they check: nothing lost)\n", key);
 }
 
-/* A damaged copy the store read back from its source costs nothing: --check takes the store
- * (exit 0, "status: clean", as for damage in records the checkpoint holds) and says where the
- * damage is, which key it hit, and that nothing was lost. */
-START_TEST(check_names_damage_read_back_from_a_pending_relocation_s_source_and_exits_0)
+/* kv_cli MODE run on the store make_pending_copy_damaged_store makes (the damaged key in key):
+ * it exits 0 and its report names the damage, where and which key, in read_back_words. */
+static struct result report_of_pending_copy_damage(const char *mode, char *key, size_t klen)
 {
-	char key[16], seg[64], line[600], words[400];
+	char seg[64], line[600], words[400];
 	uint64_t chunk = 0;
 	struct result r;
 
-	make_pending_copy_damaged_store(key, sizeof(key), seg, sizeof(seg), &chunk);
-	r = run(NULL, "--check", store, NULL, NULL, NULL, NULL);
+	make_pending_copy_damaged_store(key, klen, seg, sizeof(seg), &chunk);
+	r = run(NULL, mode, store, NULL, NULL, NULL, NULL);
 	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
 	read_back_words(words, sizeof(words), key);
 	snprintf(line, sizeof(line), "\ndamage in a pending relocation: %s offset %llu (%s", seg,
 		 (unsigned long long)chunk, words);
 	ck_assert_msg(strstr(r.out, line), "no line\n%s\nin the report:\n%s", line + 1, r.out);
+	return r;
+}
+
+/* A damaged copy the store read back from its source costs nothing: --check takes the store
+ * (exit 0, "status: clean", as for damage in records the checkpoint holds) and says where the
+ * damage is, which key it hit, and that nothing was lost. */
+START_TEST(check_names_damage_read_back_from_a_pending_relocation_s_source_and_exits_0)
+{
+	char key[16];
+	struct result r = report_of_pending_copy_damage("--check", key, sizeof(key));
+
 	ck_assert_msg(strstr(r.out, "damage: none\n") && strstr(r.out, "status: clean\n"), "%s", r.out);
 	result_free(&r);
 }
@@ -1260,17 +1270,9 @@ END_TEST
 /* --salvage says the same, loses no key, sets nothing aside; the key reads its bytes. */
 START_TEST(salvage_names_damage_read_back_from_a_pending_relocation_s_source_and_keeps_the_key)
 {
-	char key[16], seg[64], line[600], words[400], v[P_VLEN + 2], input[32];
-	uint64_t chunk = 0;
-	struct result r;
+	char key[16], v[P_VLEN + 2], input[32];
+	struct result r = report_of_pending_copy_damage("--salvage", key, sizeof(key));
 
-	make_pending_copy_damaged_store(key, sizeof(key), seg, sizeof(seg), &chunk);
-	r = run(NULL, "--salvage", store, NULL, NULL, NULL, NULL);
-	ck_assert_msg(r.code == 0, "exit %d: %s%s", r.code, r.out, r.err);
-	read_back_words(words, sizeof(words), key);
-	snprintf(line, sizeof(line), "\ndamage in a pending relocation: %s offset %llu (%s", seg,
-		 (unsigned long long)chunk, words);
-	ck_assert_msg(strstr(r.out, line), "no line\n%s\nin the report:\n%s", line + 1, r.out);
 	ck_assert_msg(strstr(r.out, "kept: the state up to lsn ") && !strstr(r.out, ", less ") &&
 		      strstr(r.out, "set aside: 0 files"), "%s", r.out);
 	result_free(&r);

@@ -984,55 +984,55 @@ struct reloc_at {
 	uint64_t src_pos;
 };
 
+struct relocations {
+	const char *path; /* the segment being walked */
+	struct reloc_at *out;
+	size_t n, max;
+};
+
+static int note_relocation(void *ctx, uint64_t rec, const uint8_t *pl, const struct rec_op_view *op)
+{
+	struct relocations *rs = ctx;
+	struct reloc_piece pc;
+	char sname[32];
+	uint64_t at0 = rec + REC_HDR_SIZE;
+
+	if (op->op != REC_OP_RELOCATE)
+		return 0;
+	ck_assert_uint_lt(rs->n, rs->max);
+	struct reloc_at *a = &rs->out[rs->n++];
+	snprintf(a->path, sizeof a->path, "%s", rs->path);
+	snprintf(a->key, sizeof a->key, "%.*s", (int)op->klen, (const char *)op->key);
+	a->rec = rec;
+	a->key_at = at0 + (uint64_t)(op->key - pl);
+	a->piece_at = at0 + (uint64_t)(op->pieces - pl);
+	a->crc_at = at0 + (uint64_t)(op->crcs - pl);
+	a->data_at = at0 + op->data_at;
+	a->dlen = op->dlen;
+	reloc_piece_at(op, 0, &pc);
+	seg_name(sname, sizeof sname, pc.src_seg);
+	snprintf(a->src_path, sizeof a->src_path, SIM_DIR "/%s", sname);
+	a->src_pos = pc.src_pos;
+	return 0;
+}
+
 static size_t find_relocations(struct faultio *f, struct reloc_at *out, size_t max)
 {
 	char **names;
-	size_t nnames, n = 0;
+	size_t nnames;
+	struct relocations rs = { .out = out, .max = max };
 	ck_assert_int_eq(faultio_list(f, SIM_DIR, &names, &nnames), 0);
 	for (size_t i = 0; i < nnames; i++) {
 		size_t nl = strlen(names[i]);
 		if (strncmp(names[i], "wal-", 4) || nl < 4 || strcmp(names[i] + nl - 4, ".log"))
 			continue;
 		char path[128];
-		static struct sim_rec recs[MAXRECS];
-		void *data;
-		size_t len;
 		snprintf(path, sizeof path, SIM_DIR "/%s", names[i]);
-		size_t nr = sim_records(f, path, recs, MAXRECS);
-		ck_assert_int_eq(faultio_read_file(f, path, &data, &len), 0);
-		for (size_t r = 0; r < nr; r++) {
-			const uint8_t *pl = (const uint8_t *)data + recs[r].off + REC_HDR_SIZE;
-			struct rec_reader rr;
-			struct rec_op_view op;
-			if (((const uint8_t *)data)[recs[r].off + REC_OFF_TYPE] != REC_TYPE_OPS)
-				continue;
-			ck_assert_int_eq(rec_reader_init(&rr, pl, recs[r].size - REC_HDR_SIZE), 0);
-			while (rec_reader_next(&rr, &op) == 1) {
-				if (op.op != REC_OP_RELOCATE)
-					continue;
-				ck_assert_uint_lt(n, max);
-				struct reloc_at *a = &out[n++];
-				uint64_t at0 = recs[r].off + REC_HDR_SIZE;
-				snprintf(a->path, sizeof a->path, "%s", path);
-				snprintf(a->key, sizeof a->key, "%.*s", (int)op.klen, (const char *)op.key);
-				a->rec = recs[r].off;
-				a->key_at = at0 + (uint64_t)(op.key - pl);
-				a->piece_at = at0 + (uint64_t)(op.pieces - pl);
-				a->crc_at = at0 + (uint64_t)(op.crcs - pl);
-				a->data_at = at0 + op.data_at;
-				a->dlen = op.dlen;
-				struct reloc_piece pc;
-				char sname[32];
-				reloc_piece_at(&op, 0, &pc);
-				seg_name(sname, sizeof sname, pc.src_seg);
-				snprintf(a->src_path, sizeof a->src_path, SIM_DIR "/%s", sname);
-				a->src_pos = pc.src_pos;
-			}
-		}
-		free(data);
+		rs.path = path;
+		ck_assert_int_eq(sim_each_op(f, path, note_relocation, &rs), 0);
 	}
 	faultio_free_names(names, nnames);
-	return n;
+	return rs.n;
 }
 
 static int listed_key(const char *k, const char *const *may, size_t nmay)
@@ -1076,6 +1076,25 @@ static uint64_t expect_cleaned_values(struct kv *s, const char *const *may, size
 	return absent;
 }
 
+/* How every salvaged case of the cleaned store ends (f consumed): kv_check takes the salvaged
+ * store, and a second salvage loses nothing, sets nothing aside and changes no file. */
+static void expect_salvage_settled(struct faultio *f, const char *what)
+{
+	struct kv_report crep, srep;
+	struct faultio *before;
+	char why[256];
+	ck_assert_msg(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep) == 0, "%s: kv_check after "
+		      "salvage: %s", what, tu_report(&crep));
+	ck_assert_int_eq(faultio_clone(f, &before), 0);
+	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
+	ck_assert_msg(srep.lost_keys == 0 && srep.set_aside == 0, "%s: a second salvage lost %" PRIu64
+		      " key(s), set %u file(s) aside", what, srep.lost_keys, (unsigned)srep.set_aside);
+	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
+		      "%s: a second salvage changed the store: %s", what, why);
+	faultio_destroy(before);
+	faultio_destroy(f);
+}
+
 /* One damaged disk of the cleaned store (consumed): kv_check and a strict open agree; a refusal
  * names a key of may; salvage deletes only keys of may (all of must of them, the keys whose own
  * bytes fail their checksums) and every other key keeps its bytes; then a strict open and
@@ -1110,18 +1129,7 @@ static void expect_relocated_keys_lost_alone(struct faultio *f, const char *cons
 	ck_assert_msg(absent == srep.lost_keys, "%s: salvage said %" PRIu64 " key(s) lost, %" PRIu64
 		      " are absent", what, srep.lost_keys, absent);
 	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert_msg(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep) == 0, "%s: kv_check after "
-		      "salvage: %s", what, tu_report(&crep));
-	struct faultio *before;
-	char why[256];
-	ck_assert_int_eq(faultio_clone(f, &before), 0);
-	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
-	ck_assert_msg(srep.lost_keys == 0 && srep.set_aside == 0, "%s: a second salvage lost %" PRIu64
-		      " key(s), set %u file(s) aside", what, srep.lost_keys, (unsigned)srep.set_aside);
-	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
-		      "%s: a second salvage changed the store: %s", what, why);
-	faultio_destroy(before);
-	faultio_destroy(f);
+	expect_salvage_settled(f, what);
 }
 
 /* Where the damage of a case lies: the keys with bytes there, the segment, the byte range. */
@@ -1185,18 +1193,7 @@ static void expect_relocated_keys_kept(struct faultio *f, const struct damage_at
 		      tu_report(&orep));
 	ck_assert_uint_eq(expect_cleaned_values(s, NULL, 0, what), 0);
 	ck_assert_int_eq(kv_close(s), 0);
-	ck_assert_msg(kv_check(SIM_DIR, faultio_kvio(f), NULL, &crep) == 0, "%s: kv_check after "
-		      "salvage: %s", what, tu_report(&crep));
-	struct faultio *before;
-	char why[256];
-	ck_assert_int_eq(faultio_clone(f, &before), 0);
-	ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &srep), 0);
-	ck_assert_msg(srep.lost_keys == 0 && srep.set_aside == 0, "%s: a second salvage lost %" PRIu64
-		      " key(s), set %u file(s) aside", what, srep.lost_keys, (unsigned)srep.set_aside);
-	ck_assert_msg(faultio_compare(before, f, FIO_VIEW_CURRENT, why, sizeof why) == 0,
-		      "%s: a second salvage changed the store: %s", what, why);
-	faultio_destroy(before);
-	faultio_destroy(f);
+	expect_salvage_settled(f, what);
 }
 
 /* The keys whose chunk checksums or data bytes lie in [lo, hi) of path. */
@@ -1453,6 +1450,33 @@ START_TEST(two_pending_copies_read_back_are_counted_naming_the_first_key)
 }
 END_TEST
 
+struct pending_keeps {
+	const char *key; /* the key whose copy is damaged */
+	int source_too;	 /* its source damaged too: it is lost */
+};
+
+/* Every key byte for byte, but the damaged one when its source is damaged too (the only key a
+ * salvage left alone says it lost); a strict open takes the store. */
+static void pending_salvage_keeps(void *ctx, struct faultio *f, const struct kv_report *rep,
+				  uint64_t at, const char *what)
+{
+	const struct pending_keeps *pk = ctx;
+	const char *may[1] = { pk->key };
+	struct kv_report orep;
+	struct kv *s;
+
+	if (!at) {
+		ck_assert_uint_eq(rep->lost_keys, (uint64_t)pk->source_too);
+		return;
+	}
+	cases++;
+	int rc = open_strict(f, &s, &orep);
+	ck_assert_msg(rc == 0, "%s: a strict open: %s (%s)", what, strerror(-rc), tu_report(&orep));
+	uint64_t absent = expect_cleaned_values(s, may, pk->source_too ? 1 : 0, what);
+	ck_assert_msg(absent == (uint64_t)pk->source_too, "%s: %" PRIu64 " key(s) absent", what, absent);
+	ck_assert_int_eq(kv_close(s), 0);
+}
+
 /* A salvage of a pending relocation whose copy is damaged (its source intact, or damaged too)
  * cut by a crash at each of its I/O calls, kill or power loss, then salvage again: the second
  * salvage reaches the same result as one left alone (every key byte for byte; or every key but
@@ -1461,44 +1485,10 @@ static void crash_through_pending_salvage(int source_too)
 {
 	struct reloc_at o;
 	struct faultio *damaged = pending_damaged(source_too, &o);
-	const char *may[1] = { o.key };
-	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
-	uint64_t calls;
-	{
-		struct faultio *f;
-		struct kv_report rep;
-		ck_assert_int_eq(faultio_clone(damaged, &f), 0);
-		faultio_reset_counts(f);
-		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
-		calls = faultio_calls(f);
-		ck_assert_uint_eq(rep.lost_keys, (uint64_t)source_too);
-		faultio_destroy(f);
-	}
-	ck_assert_uint_gt(calls, 5);
-	for (size_t m = 0; m < 2; m++)
-		for (uint64_t at = 1; at <= calls; at++) {
-			struct faultio *f;
-			struct kv_report rep;
-			struct kv *s;
-			char what[200];
-			snprintf(what, sizeof what, "crash %zu at call %" PRIu64 " of %" PRIu64 " (source %s)", m,
-				 at, calls, source_too ? "damaged" : "intact");
-			cases++;
-			ck_assert_int_eq(faultio_clone(damaged, &f), 0);
-			faultio_reset_counts(f);
-			faultio_crash_at(f, at);
-			/* it may fail or not: the crash decides, the next salvage judges */
-			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
-			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_msg(rc == 0, "%s: salvage %d (%s)", what, rc, tu_report(&rep));
-			rc = open_strict(f, &s, &rep);
-			ck_assert_msg(rc == 0, "%s: a strict open: %s (%s)", what, strerror(-rc), tu_report(&rep));
-			uint64_t absent = expect_cleaned_values(s, may, source_too ? 1 : 0, what);
-			ck_assert_msg(absent == (uint64_t)source_too, "%s: %" PRIu64 " key(s) absent", what, absent);
-			ck_assert_int_eq(kv_close(s), 0);
-			faultio_destroy(f);
-		}
+	struct pending_keeps pk = { o.key, source_too };
+
+	sim_crash_every_io_call_of_salvage(damaged, pending_salvage_keeps, &pk,
+					   source_too ? "source damaged" : "source intact");
 	faultio_destroy(damaged);
 }
 

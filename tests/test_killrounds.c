@@ -959,10 +959,7 @@ START_TEST(a_full_disk_fails_writes_with_enospc_and_keeps_everything_fsynced_acr
 		 "-v killrounds", seed);
 	snprintf(opts, sizeof(opts), "%s,segment_bytes=256k", mode);
 	fprintf(stderr, "disk full: %s, then %s\n", opts, crash ? "SIGKILL" : "a clean unmount");
-	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
-	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
-		      strerror(errno));
-	mt_tmpfs_mounted = 1;
+	mt_small_disk(4);
 	mount_store(opts);
 	for (unsigned j = 0; j < N; j++) {
 		f[j].id = j;

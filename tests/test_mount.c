@@ -626,10 +626,7 @@ START_TEST(statfs_reports_the_free_space_of_the_data_disk)
 	int fd;
 
 	NEED_MOUNT();
-	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
-	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=64m,mode=0700") == 0,
-		      "mount tmpfs: %s", strerror(errno));
-	mt_tmpfs_mounted = 1;
+	mt_small_disk(64);
 	mount_store("segment_bytes=1M");
 	ck_assert_int_eq(statvfs(mt_mnt, &m), 0);
 	ck_assert_int_eq(statvfs(mt_data, &d), 0);
@@ -932,10 +929,7 @@ START_TEST(a_full_disk_fails_the_write_with_enospc_and_loses_nothing_fsynced)
 	int fd, written = 0, rc = 0, saved = 0;
 
 	NEED_MOUNT();
-	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
-	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
-		      strerror(errno));
-	mt_tmpfs_mounted = 1;
+	mt_small_disk(4);
 	mount_store("segment_bytes=256k");
 	put_file(in_mnt("kept"), "fsynced before the disk filled");
 	fd = open(in_mnt("kept"), O_RDONLY);
@@ -988,10 +982,7 @@ static void mount_on_a_small_disk(const char *opts)
 {
 	int fd;
 
-	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
-	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=4m,mode=0700") == 0, "mount tmpfs: %s",
-		      strerror(errno));
-	mt_tmpfs_mounted = 1;
+	mt_small_disk(4);
 	mount_store(opts);
 	put_file(in_mnt("kept"), "fsynced before the failure");
 	fd = open(in_mnt("kept"), O_RDONLY);
@@ -1646,10 +1637,7 @@ END_TEST
 /* The store in mt_data on a tmpfs holding "kept", then made read-only. */
 static void a_store_on_a_read_only_disk(void)
 {
-	ck_assert_int_eq(mkdir(mt_data, 0700), 0);
-	ck_assert_msg(mount("tmpfs", mt_data, "tmpfs", 0, "size=16m,mode=0700") == 0,
-		      "mount tmpfs: %s", strerror(errno));
-	mt_tmpfs_mounted = 1;
+	mt_small_disk(16);
 	mount_store(NULL);
 	put_file(in_mnt("kept"), "written before the disk went read-only");
 	ck_assert_int_eq(mkdir(in_mnt("dir"), 0755), 0);

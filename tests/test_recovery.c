@@ -1945,37 +1945,26 @@ END_TEST
 /* Salvage of base crashed at each of its I/O calls (killed, or a power cut dropping what was
  * not synced), then salvaged again: keeps(f) asserts what every salvage of base must leave, after
  * an uninterrupted salvage and after each crashed one salvaged again. */
+struct keeps {
+	void (*fn)(struct faultio *f);
+};
+
+static void call_keeps(void *ctx, struct faultio *f, const struct kv_report *rep, uint64_t at,
+		       const char *what)
+{
+	const struct keeps *k = ctx;
+
+	(void)rep;
+	(void)at;
+	(void)what;
+	k->fn(f);
+}
+
 static void crash_every_io_call_of_salvage(struct faultio *base, void (*keeps)(struct faultio *f))
 {
-	const enum fio_crash modes[] = { FIO_CRASH_KILL, FIO_CRASH_DROP };
-	uint64_t calls;
-	{
-		struct faultio *f;
-		struct kv_report rep;
-		ck_assert_int_eq(faultio_clone(base, &f), 0);
-		faultio_reset_counts(f);
-		ck_assert_int_eq(kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep), 0);
-		calls = faultio_calls(f);
-		keeps(f);
-		faultio_destroy(f);
-	}
-	ck_assert_uint_gt(calls, 5);
-	for (size_t m = 0; m < 2; m++)
-		for (uint64_t at = 1; at <= calls; at++) {
-			struct faultio *f;
-			struct kv_report rep;
-			ck_assert_int_eq(faultio_clone(base, &f), 0);
-			faultio_reset_counts(f);
-			faultio_crash_at(f, at);
-			/* it may fail or not: the crash decides, the next salvage judges */
-			int rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_int_eq(faultio_crash(f, modes[m], at), 0);
-			rc = kv_salvage(SIM_DIR, faultio_kvio(f), NULL, &rep);
-			ck_assert_msg(rc == 0, "crash %zu at call %" PRIu64 ": salvage %d (%s)", m, at, rc,
-				      tu_report(&rep));
-			keeps(f);
-			faultio_destroy(f);
-		}
+	struct keeps k = { keeps };
+
+	sim_crash_every_io_call_of_salvage(base, call_keeps, &k, "salvage");
 }
 
 /* Every key of store_with_a_checkpoint but entry 9's; every key. */

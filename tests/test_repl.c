@@ -1151,15 +1151,6 @@ struct ugroup {
 
 static unsigned node_index[N] = { 0, 1, 2 }; /* a hook's argument: which node calls it */
 
-/* A port for a node (testutil.h: no other process's connection can take it meanwhile). */
-static unsigned free_port(void)
-{
-	unsigned port = 0;
-	int rc = tu_free_port(&port);
-	ck_assert_msg(rc == 0, "no free port: %s", strerror(-rc));
-	return port;
-}
-
 static void ugroup_start_node(struct ugroup *u, unsigned i)
 {
 	struct repl_report rep;
@@ -1175,7 +1166,7 @@ static void ugroup_prepare(struct ugroup *u, unsigned snapshot_entries)
 	ck_assert_int_eq(tu_tmpdir(u->root, sizeof(u->root)), 0);
 	for (unsigned i = 0; i < N; i++)
 		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%u 127.0.0.1:%u\n", i + 1,
-			 free_port());
+			 tu_port());
 	snprintf(u->cluster, sizeof(u->cluster), "%s/cluster", u->root);
 	ck_assert_int_eq(tu_write_file(u->cluster, text, strlen(text)), 0);
 	for (unsigned i = 0; i < N; i++) {
@@ -1972,7 +1963,7 @@ START_TEST(stats_json_on_a_node_is_one_object_with_raft_and_store_names)
 	ck_assert_int_eq(tu_tmpdir(root, sizeof(root)), 0);
 	snprintf(cluster, sizeof(cluster), "%s/cluster", root);
 	snprintf(dir, sizeof(dir), "%s/node1", root);
-	snprintf(line, sizeof(line), "1 127.0.0.1:%u\n", free_port());
+	snprintf(line, sizeof(line), "1 127.0.0.1:%u\n", tu_port());
 	ck_assert_int_eq(tu_write_file(cluster, line, strlen(line)), 0);
 	char opts[600];
 	snprintf(opts, sizeof(opts), "cluster=%s,node=1", cluster);

@@ -73,15 +73,6 @@ struct group {
 	char extra_opts[128];
 };
 
-/* A port for a node (testutil.h: no other process's connection can take it meanwhile). */
-static unsigned free_port(void)
-{
-	unsigned port = 0;
-	int rc = tu_free_port(&port);
-	ck_assert_msg(rc == 0, "no free port: %s", strerror(-rc));
-	return port;
-}
-
 static void node_spawn(struct group *g, unsigned i)
 {
 	struct node *nd = &g->n[i];
@@ -159,7 +150,7 @@ static void group_init(struct group *g, const char *extra_opts)
 	for (unsigned i = 0; i < NODES; i++) {
 		struct node *nd = &g->n[i];
 		nd->id = i + 1;
-		nd->port = free_port();
+		nd->port = tu_port();
 		snprintf(nd->dir, sizeof(nd->dir), "%s/node%u", g->root, nd->id);
 		snprintf(nd->log, sizeof(nd->log), "%s/node%u.log", g->root, nd->id);
 		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%u 127.0.0.1:%u\n", nd->id,

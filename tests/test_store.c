@@ -1144,26 +1144,29 @@ static uint64_t durable_size(struct faultio *f, const char *path)
 	return len;
 }
 
-/* A store holding "a" = "1", closed; the size its reserve was taken at when it was made
- * (nothing checkpointed: 4 MiB and half a segment). A reopen wants a little less, half the
- * segment the close trimmed. */
-static uint64_t a_small_store(struct faultio *f)
+/* A new simulated disk with a store holding "a" = "1", closed; *want is the size its reserve was
+ * taken at when it was made (nothing checkpointed: 4 MiB and half a segment). A reopen wants a
+ * little less, half the segment the close trimmed. Then the reserve is made halves halves of
+ * *want long, as by an older version, a copy or a hand. */
+static struct faultio *a_small_store(uint64_t *want, uint64_t halves)
 {
+	struct faultio *f = sim_disk();
 	struct kv *s = sim_open(f, NULL);
 	put_str(s, "a", "1");
 	ck_assert_int_eq(kv_close(s), 0);
-	return file_size(f, RESERVE);
+	*want = file_size(f, RESERVE);
+	ck_assert_int_eq(faultio_truncate(f, RESERVE, *want * halves / 2), 0);
+	return f;
 }
 
 /* Made by an older version with a larger RESERVE_MAX, when the checkpoint was bigger, or by hand:
  * the writable open cuts it back to what the store wants, durably, and loses nothing. */
 START_TEST(an_oversized_reserve_is_cut_back_at_a_writable_open)
 {
-	struct faultio *f = sim_disk();
-	uint64_t want = a_small_store(f);
+	uint64_t want;
+	struct faultio *f = a_small_store(&want, 16); /* 8 * want */
 
 	ck_assert_uint_ge(want, 4u << 20);
-	ck_assert_int_eq(faultio_truncate(f, RESERVE, 8 * want), 0);
 	struct kv *s = sim_open(f, NULL);
 	uint64_t cut = file_size(f, RESERVE);
 	ck_assert_msg(cut <= want && cut >= 4u << 20, "cut back to %" PRIu64 " (taken at %" PRIu64 ")",
@@ -1184,10 +1187,9 @@ END_TEST
  * whose size wavers does not cut and regrow it every time. */
 START_TEST(a_reserve_up_to_twice_what_the_store_wants_is_left_as_it_is)
 {
-	struct faultio *f = sim_disk();
-	uint64_t want = a_small_store(f);
+	uint64_t want;
+	struct faultio *f = a_small_store(&want, 3); /* want + want / 2 */
 
-	ck_assert_int_eq(faultio_truncate(f, RESERVE, want + want / 2), 0);
 	faultio_reset_counts(f);
 	struct kv *s = sim_open(f, NULL);
 	ck_assert_uint_eq(file_size(f, RESERVE), want + want / 2);
@@ -1199,12 +1201,11 @@ END_TEST
 
 START_TEST(a_read_only_open_leaves_an_oversized_reserve_as_it_is)
 {
-	struct faultio *f = sim_disk();
-	uint64_t want = a_small_store(f);
+	uint64_t want;
+	struct faultio *f = a_small_store(&want, 16); /* 8 * want */
 	struct kv_report rep;
 	int rc;
 
-	ck_assert_int_eq(faultio_truncate(f, RESERVE, 8 * want), 0);
 	struct kv *s = open_ro(f, &rep, &rc);
 	ck_assert_msg(rc == 0, "read-only open: %s (%s)", strerror(-rc), tu_report(&rep));
 	expect_str(s, "a", "1");

@@ -245,12 +245,7 @@ END_TEST
 START_TEST(failed_fdatasync_is_sticky_and_store_goes_read_only)
 {
 	struct faultio *f = sim_disk();
-	struct kv *s = sim_open(f, NULL);
-	put_str(s, "a", "1");
-	ck_assert_int_eq(kv_flush(s), 0);
-	put_str(s, "b", "2");
-	ck_assert_int_eq(faultio_fail(f, FIO_OP_FDATASYNC, faultio_count(f, FIO_OP_FDATASYNC) + 1, -EIO, false), 0);
-	ck_assert_int_eq(kv_flush(s), -EIO);
+	struct kv *s = sim_a_flushed_then_b_failed(f);
 	/* the disk works again, but the lost data cannot be vouched for */
 	ck_assert_int_eq(kv_flush(s), -EIO);
 	ck_assert_int_eq(kv_put(s, "c", 1, "3", 1), -EROFS);

@@ -421,6 +421,21 @@ static const char *const app_names[NAPPS] = {
 	"python3 -m venv",
 };
 
+/* A markdown table's head: first, one column a directory (its label, then unit), one a ratio
+ * of the last directory's figure to each other's. */
+static void ratio_header(const char *first, const char *unit, const char *const *label, int ndirs)
+{
+	printf("| %s |", first);
+	for (int d = 0; d < ndirs; d++)
+		printf(" %s%s |", label[d], unit);
+	for (int d = 0; d + 1 < ndirs; d++)
+		printf(" %s ÷ %s |", label[ndirs - 1], label[d]);
+	printf("\n|---|");
+	for (int d = 0; d < 2 * ndirs - 1; d++)
+		printf("---:|");
+	printf("\n");
+}
+
 static void apps_table(const char *const label[], const char *const dirs[], int ndirs)
 {
 	double secs[NAPPS][MAXDIRS];
@@ -448,15 +463,8 @@ static void apps_table(const char *const label[], const char *const dirs[], int 
 			}
 		}
 	}
-	printf("\nWhole applications, seconds (less is better), and time ratios:\n\n| application |");
-	for (int d = 0; d < ndirs; d++)
-		printf(" %s |", label[d]);
-	for (int d = 0; d + 1 < ndirs; d++)
-		printf(" %s ÷ %s |", label[ndirs - 1], label[d]);
-	printf("\n|---|");
-	for (int d = 0; d < 2 * ndirs - 1; d++)
-		printf("---:|");
-	printf("\n");
+	printf("\nWhole applications, seconds (less is better), and time ratios:\n\n");
+	ratio_header("application", "", label, ndirs);
 	for (int a = 0; a < NAPPS; a++) {
 		printf("| %s |", app_names[a]);
 		for (int d = 0; d < ndirs; d++)
@@ -526,15 +534,7 @@ static int stream_only(const char *const *label, const char *const *dirs, int nd
 	static double w[MAXROUNDS][MAXDIRS], cpu[MAXDIRS], waited[MAXDIRS];
 	unsigned rounds = stream_rounds;
 
-	printf("| round |");
-	for (int d = 0; d < ndirs; d++)
-		printf(" %s MB/s |", label[d]);
-	for (int d = 0; d + 1 < ndirs; d++)
-		printf(" %s ÷ %s |", label[ndirs - 1], label[d]);
-	printf("\n|---|");
-	for (int d = 0; d < 2 * ndirs - 1; d++)
-		printf("---:|");
-	printf("\n");
+	ratio_header("round", " MB/s", label, ndirs);
 	for (unsigned r = 0; r < rounds; r++) {
 		printf("| %u |", r + 1);
 		for (int d = 0; d < ndirs; d++) {
@@ -674,15 +674,7 @@ int main(int argc, char **argv)
 	EACH(R_RWARM, random_reads(dir, 50000, 0, &l50, &l99));
 #undef EACH
 
-	printf("| work |");
-	for (int d = 0; d < ndirs; d++)
-		printf(" %s |", label[d]);
-	for (int d = 0; d + 1 < ndirs; d++)
-		printf(" %s ÷ %s |", label[ndirs - 1], label[d]);
-	printf("\n|---|");
-	for (int d = 0; d < 2 * ndirs - 1; d++)
-		printf("---:|");
-	printf("\n");
+	ratio_header("work", "", label, ndirs);
 	for (int r = 0; r < NROWS; r++) {
 		printf("| %s |", names[r]);
 		for (int d = 0; d < ndirs; d++)
