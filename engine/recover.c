@@ -557,13 +557,14 @@ static int undo_push(struct scan *sc, const struct rec_op_view *op, uint64_t seg
 	return 0;
 }
 
-/* Does [lo, hi) of segment seg overlap one of vdmg[from..]? */
-static int vdmg_hits(const struct scan *sc, size_t from, uint64_t seg, uint64_t lo, uint64_t hi)
+/* The first of vdmg[from..] that [lo, hi) of segment seg overlaps, or NULL. */
+static const struct region *vdmg_find(const struct scan *sc, size_t from, uint64_t seg,
+				      uint64_t lo, uint64_t hi)
 {
 	for (size_t k = from; k < sc->nvdmg; k++)
 		if (sc->vdmg[k].seg == seg && lo < sc->vdmg[k].hi && hi > sc->vdmg[k].lo)
-			return 1;
-	return 0;
+			return &sc->vdmg[k];
+	return NULL;
 }
 
 /* Step 4 above, before the record (payload at loc, its failing chunks vdmg[from..]) is applied:
@@ -590,7 +591,7 @@ static int relocation_sources(struct scan *sc, const uint8_t *payload, uint64_t 
 			reloc_piece_at(&op, i, &pc);
 			uint64_t copy = at;
 			at += pc.len;
-			if (!vdmg_hits(sc, from, loc->seg, copy, copy + pc.len))
+			if (!vdmg_find(sc, from, loc->seg, copy, copy + pc.len))
 				continue;
 			for (uint32_t j = 0; j < ne; j++) {
 				uint64_t a = e[j].off > pc.off ? e[j].off : pc.off;
@@ -1008,10 +1009,7 @@ static int source_checks(struct scan *sc, const struct kvext *e, uint8_t **buf, 
  * that overlaps one is moved back whole, its other bytes being as good at the source. */
 static const struct region *undo_damage(const struct scan *sc, const struct undo *u)
 {
-	for (size_t k = 0; k < sc->nvdmg; k++)
-		if (sc->vdmg[k].seg == u->seg && u->pos < sc->vdmg[k].hi && u->pos + u->src.len > sc->vdmg[k].lo)
-			return &sc->vdmg[k];
-	return NULL;
+	return vdmg_find(sc, 0, u->seg, u->pos, u->pos + u->src.len);
 }
 
 /* A key read back whole from its sources: the report says so (data, not words: a strict open
